@@ -1,0 +1,58 @@
+//! The whole platform in one process: every route on one router, in-process store, timers and
+//! event bus, a demo event. Used by the README's run command and by the black-box suite.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use tacos_shared::app::InProcess;
+use tacos_shared::config::Config;
+
+/// Serves every route on `listener` until `shutdown` resolves, then drains requests in flight.
+pub async fn serve(listener: tokio::net::TcpListener, config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let platform = InProcess::new(config);
+    platform.platform.seed().await?;
+    platform.start_background();
+    let app = tacos_shared::http::router(platform.platform.clone());
+    tracing::info!(addr = %listener.local_addr()?, "Traffic Tacos is serving");
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Logs as JSON lines; each line of a request carries its `trace_id` (in its span).
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_span_list(false)
+        .flatten_event(true)
+        .try_init();
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,99 @@
+//! Verification of an OIDC issuer's tokens (Cognito) against its JSON Web Key Set.
+//!
+//! Keys are cached; an unknown `kid` (the issuer rotated its keys) refetches the set, at most
+//! once per [`REFRESH_FLOOR`] so a flood of forged `kid`s cannot hammer the issuer.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use super::auth::{describe, Principal, Role};
+use crate::config::OidcConfig;
+use crate::error::{Error, Result};
+use crate::ids::UserId;
+
+const REFRESH_FLOOR: Duration = Duration::from_secs(30);
+const MAX_AGE: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Deserialize)]
+struct OidcClaims {
+    sub: String,
+    #[serde(default)]
+    aud: Option<serde_json::Value>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default, rename = "cognito:groups")]
+    groups: Vec<String>,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+struct Cache {
+    keys: HashMap<String, DecodingKey>,
+    fetched: Option<Instant>,
+}
+
+pub struct Jwks {
+    config: OidcConfig,
+    http: reqwest::Client,
+    cache: Mutex<Cache>,
+}
+
+impl Jwks {
+    pub fn new(config: OidcConfig) -> Self {
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("HTTP client");
+        Self { config, http, cache: Mutex::new(Cache { keys: HashMap::new(), fetched: None }) }
+    }
+
+    async fn key(&self, kid: &str) -> Result<DecodingKey> {
+        let mut cache = self.cache.lock().await;
+        let stale = cache.fetched.is_none_or(|at| at.elapsed() > MAX_AGE);
+        let may_refresh = cache.fetched.is_none_or(|at| at.elapsed() > REFRESH_FLOOR);
+        if stale || (!cache.keys.contains_key(kid) && may_refresh) {
+            let set: JwkSet = self
+                .http
+                .get(&self.config.jwks_url)
+                .send()
+                .await
+                .and_then(|r| r.error_for_status())
+                .map_err(|e| Error::Unavailable(format!("JWKS: {e}")))?
+                .json()
+                .await
+                .map_err(|e| Error::Unavailable(format!("JWKS: {e}")))?;
+            cache.keys = set
+                .keys
+                .iter()
+                .filter_map(|jwk| Some((jwk.common.key_id.clone()?, DecodingKey::from_jwk(jwk).ok()?)))
+                .collect();
+            cache.fetched = Some(Instant::now());
+        }
+        cache.keys.get(kid).cloned().ok_or_else(|| Error::InvalidToken("unknown signing key".into()))
+    }
+
+    pub async fn verify(&self, token: &str, kid: Option<&str>) -> Result<Principal> {
+        let kid = kid.ok_or_else(|| Error::InvalidToken("no key id".into()))?;
+        let key = self.key(kid).await?;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[&self.config.issuer]);
+        // Cognito access tokens carry `client_id` instead of `aud`; checked below.
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        let claims = decode::<OidcClaims>(token, &key, &validation).map_err(|e| Error::InvalidToken(describe(&e)))?.claims;
+        let audience_ok = match &claims.aud {
+            Some(serde_json::Value::String(aud)) => aud == &self.config.audience,
+            Some(serde_json::Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(&self.config.audience)),
+            _ => claims.client_id.as_deref() == Some(&self.config.audience),
+        };
+        if !audience_ok {
+            return Err(Error::InvalidToken("wrong audience".into()));
+        }
+        let sub: String = claims.sub.chars().filter(|c| c.is_ascii_alphanumeric()).take(60).collect();
+        let user_id: UserId = format!("usr_oidc{sub}").parse().map_err(|_| Error::InvalidToken("bad subject".into()))?;
+        let admin = claims.groups.iter().any(|g| g == "admin") || claims.role.as_deref() == Some("admin");
+        Ok(Principal { user_id, role: if admin { Role::Admin } else { Role::User } })
+    }
+}

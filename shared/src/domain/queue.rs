@@ -1,0 +1,537 @@
+//! The virtual waiting room.
+//!
+//! # Order without a hot item
+//! A join increments one of the event's `S` join counters (chosen at random) and gets ticket
+//! `(shard s, k-th in that shard)`, whose place in line is the *order* `o = (k-1)·S + s`. Orders
+//! interleave the shards round-robin; with `S = 1` (the embedded default) they are exact arrival
+//! order, with `S = 64` (AWS) each counter takes 1/64 of the joins and the order is arrival order
+//! up to the statistical skew of random sharding. Orders that no ticket holds yet (a shard that has
+//! fewer joins than another) are *holes*, skipped when counting people.
+//!
+//! # Admission
+//! A *cursor* per event says every order below it was admitted. It moves lazily: any status or
+//! enter call may advance it, at most every [`ADVANCE_EVERY_MS`], by the credit
+//! `admission_rate_per_sec × elapsed`, and never past what can still be sold: people admitted and
+//! not yet holding (open *admission batches*) plus the newcomers must not exceed the seats
+//! available. The advance is one conditional write on the queue's state item (optimistic on its
+//! `version`), a few times a second at most whatever the traffic.
+//!
+//! # Positions
+//! A waiting ticket's position is 1 + the people between the cursor and it: real tickets minus
+//! those who left. The cursor only grows and leaving only removes people ahead, so a position
+//! never grows.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::catalog::{Catalog, Event};
+use super::items::{from_item, sortable, to_item, ttl_after};
+use super::tokens::{ReservationTokens, RESERVATION_TOKEN_TTL_SECS};
+use super::Deps;
+use crate::error::{Error, Result};
+use crate::ids::{EventId, UserId, WaitingToken};
+use crate::ports::store::{Condition, Key, SkRange, StoreError, Update, Write};
+
+/// Least time between two advances of one queue.
+pub const ADVANCE_EVERY_MS: i64 = 200;
+/// Most admission credit that accumulates while nobody asks (bounds the burst after a lull).
+const MAX_CREDIT_MS: i64 = 5_000;
+/// How long an admitted client has to call enter.
+pub const READY_WINDOW_SECS: i64 = 30;
+/// How long a waiting token lives at all.
+const WAITING_TOKEN_TTL_SECS: i64 = 6 * 3600;
+/// Most admission batches that can be open at once (a batch per advance, open for a minute).
+const OPEN_BATCH_SCAN: usize = 1_000;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueueState {
+    pub shards: u32,
+    /// Every order below this was admitted (or is a hole, or left).
+    pub cursor: u64,
+    /// Admission credit is counted from here.
+    pub last_advance_ms: i64,
+    /// When the cursor last moved, for the measured rate.
+    pub last_write_ms: i64,
+    /// Admissions per second, exponentially smoothed.
+    pub measured_rate: f64,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketState {
+    Waiting,
+    Entered,
+    Left,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WaitingRecord {
+    pub token: WaitingToken,
+    pub event_id: EventId,
+    pub order: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<UserId>,
+    pub state: TicketState,
+    pub joined_at: DateTime<Utc>,
+    /// TTL attribute (epoch seconds).
+    pub expires_at: i64,
+}
+
+/// People admitted by one advance; `open` drops as they take a hold or leave.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdmissionBatch {
+    pub start: u64,
+    pub end: u64,
+    pub admitted: i64,
+    pub open: i64,
+    pub admitted_at_ms: i64,
+    pub open_until_ms: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueStatusKind {
+    Waiting,
+    Ready,
+    Expired,
+}
+
+/// What `GET /queue/status` answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueStatus {
+    pub status: QueueStatusKind,
+    pub position: u64,
+    pub eta_sec: u64,
+    pub waiting_time: i64,
+    pub ready_for_entry: bool,
+    pub event_id: EventId,
+    pub sold_out: bool,
+    pub entered: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Joined {
+    pub waiting_token: WaitingToken,
+    pub position_hint: u64,
+    pub status: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Admission {
+    pub admission: &'static str,
+    pub reservation_token: String,
+    pub ttl_sec: i64,
+}
+
+fn queue_pk(event: &EventId) -> String {
+    format!("QUEUE#{event}")
+}
+fn state_key(event: &EventId) -> Key {
+    Key::new(queue_pk(event), "STATE")
+}
+fn counter_key(event: &EventId, shard: u32) -> Key {
+    Key::new(queue_pk(event), format!("SEQ#{shard:04}"))
+}
+fn left_key(event: &EventId, order: u64) -> Key {
+    Key::new(queue_pk(event), format!("LEFT#{}", sortable(order)))
+}
+fn batch_key(event: &EventId, start: u64) -> Key {
+    Key::new(queue_pk(event), format!("BATCH#{}", sortable(start)))
+}
+fn ticket_key(token: &WaitingToken) -> Key {
+    Key::new(format!("WTKN#{token}"), "WTKN")
+}
+
+/// The write that closes one admission of `batch` when its holder takes a hold.
+pub fn admission_used(event: &EventId, batch: u64) -> Write {
+    Write::Update(Update::new(batch_key(event, batch)).add("open", -1).when(Condition::AtLeast("open".into(), 1)))
+}
+
+/// Items a new event's waiting room starts with.
+pub fn initial_writes(event: &Event) -> Vec<Write> {
+    let state = QueueState {
+        shards: event.queue_shards,
+        cursor: 0,
+        last_advance_ms: 0,
+        last_write_ms: 0,
+        measured_rate: event.admission_rate_per_sec,
+        version: 0,
+    };
+    vec![Write::put_new(to_item(&state_key(&event.event_id), &state))]
+}
+
+/// Join counts per shard, and the arithmetic of orders over them.
+#[derive(Debug, Clone)]
+struct Line {
+    counts: Vec<u64>,
+}
+
+impl Line {
+    fn shards(&self) -> u64 {
+        self.counts.len() as u64
+    }
+
+    /// One past the greatest order any ticket holds.
+    fn end(&self) -> u64 {
+        let s = self.shards();
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c > 0)
+            .map(|(shard, &c)| (c - 1) * s + shard as u64 + 1)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Tickets (not holes) with order in `[a, b)`.
+    fn tickets(&self, a: u64, b: u64) -> u64 {
+        if b <= a {
+            return 0;
+        }
+        let s = self.shards();
+        self.counts
+            .iter()
+            .enumerate()
+            .map(|(shard, &count)| {
+                let shard = shard as u64;
+                // Tickets j = 0..count of this shard sit at orders j·s + shard.
+                let lo = if a > shard { (a - shard).div_ceil(s) } else { 0 };
+                let hi = if b > shard { (b - shard).div_ceil(s).min(count) } else { 0 };
+                hi.saturating_sub(lo)
+            })
+            .sum()
+    }
+}
+
+/// Leavers' orders in `[a, b)`, from a sorted list.
+fn leavers_between(leavers: &[u64], a: u64, b: u64) -> u64 {
+    let lo = leavers.partition_point(|&o| o < a);
+    let hi = leavers.partition_point(|&o| o < b);
+    (hi - lo) as u64
+}
+
+/// The smallest cursor past `from` that admits `n` people, and how many it admits.
+fn admit(line: &Line, leavers: &[u64], from: u64, n: u64) -> (u64, u64) {
+    let end = line.end();
+    let people = |to: u64| line.tickets(from, to) - leavers_between(leavers, from, to);
+    let everyone = people(end);
+    if everyone <= n {
+        return (end, everyone);
+    }
+    let (mut lo, mut hi) = (from, end);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if people(mid) >= n {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    (lo, people(lo))
+}
+
+#[derive(Clone)]
+pub struct WaitingRoom {
+    deps: Deps,
+    catalog: Catalog,
+    tokens: ReservationTokens,
+}
+
+impl WaitingRoom {
+    pub fn new(deps: Deps, catalog: Catalog, tokens: ReservationTokens) -> Self {
+        Self { deps, catalog, tokens }
+    }
+
+    /// Takes a place in line: one counter increment and one ticket write.
+    pub async fn join(&self, event_id: &EventId, user: Option<UserId>) -> Result<Joined> {
+        let event = self.catalog.get(event_id).await?;
+        let shard = if event.queue_shards > 1 { rand::random::<u32>() % event.queue_shards } else { 0 };
+        let counter = self.deps.store.update(Update::new(counter_key(event_id, shard)).add("count", 1)).await?;
+        let k = counter.get("count").and_then(|v| v.as_u64()).unwrap_or(1);
+        let order = (k - 1) * u64::from(event.queue_shards) + u64::from(shard);
+        let now = self.deps.clock.now();
+        let token = WaitingToken::generate();
+        let record = WaitingRecord {
+            token: token.clone(),
+            event_id: event_id.clone(),
+            order,
+            user_id: user,
+            state: TicketState::Waiting,
+            joined_at: now,
+            expires_at: ttl_after(now, WAITING_TOKEN_TTL_SECS),
+        };
+        self.deps.store.write(Write::put_new(to_item(&ticket_key(&token), &record))).await?;
+        let state = self.state(event_id).await?;
+        Ok(Joined { waiting_token: token, position_hint: order.saturating_sub(state.cursor) + 1, status: "waiting" })
+    }
+
+    pub async fn status(&self, token: &WaitingToken) -> Result<QueueStatus> {
+        let ticket = self.ticket(token).await?;
+        let event = self.catalog.get(&ticket.event_id).await?;
+        let state = self.advance(&event).await?;
+        let inventory = self.catalog.inventory(&event.event_id).await?;
+        let now = self.deps.clock.now();
+        let mut status = QueueStatus {
+            status: QueueStatusKind::Waiting,
+            position: 0,
+            eta_sec: 0,
+            waiting_time: (now - ticket.joined_at).num_seconds().max(0),
+            ready_for_entry: false,
+            event_id: ticket.event_id.clone(),
+            sold_out: inventory.available == 0 && inventory.held == 0,
+            entered: ticket.state == TicketState::Entered,
+        };
+        if ticket.state == TicketState::Left {
+            status.status = QueueStatusKind::Expired;
+        } else if ticket.order < state.cursor {
+            let batch = self.batch_of(&event.event_id, ticket.order).await?;
+            let expired = ticket.state == TicketState::Waiting
+                && batch.is_none_or(|b| now.timestamp_millis() > b.admitted_at_ms + READY_WINDOW_SECS * 1000);
+            status.status = if expired { QueueStatusKind::Expired } else { QueueStatusKind::Ready };
+            status.ready_for_entry = ticket.state == TicketState::Waiting && !expired;
+        } else {
+            let line = self.line(&event.event_id, state.shards).await?;
+            let leavers = self.leavers(&event.event_id, state.cursor, ticket.order).await?;
+            let ahead = line.tickets(state.cursor, ticket.order) - leavers_between(&leavers, state.cursor, ticket.order);
+            status.position = ahead + 1;
+            let rate = state.measured_rate.max(0.01);
+            status.eta_sec = ((status.position as f64) / rate).ceil().min(86_400.0) as u64;
+        }
+        Ok(status)
+    }
+
+    /// Exchanges an admitted waiting token for a reservation token, once.
+    pub async fn enter(&self, token: &WaitingToken, caller: Option<UserId>) -> Result<Admission> {
+        let ticket = self.ticket(token).await?;
+        match ticket.state {
+            TicketState::Entered => return Err(Error::AlreadyEntered),
+            TicketState::Left => return Err(Error::TokenNotFound),
+            TicketState::Waiting => {}
+        }
+        let user = caller.or(ticket.user_id.clone()).ok_or(Error::MissingAuthorization)?;
+        let event = self.catalog.get(&ticket.event_id).await?;
+        let state = self.advance(&event).await?;
+        if ticket.order >= state.cursor {
+            return Err(Error::NotReady);
+        }
+        let now = self.deps.clock.now();
+        let batch = self.batch_of(&event.event_id, ticket.order).await?.ok_or(Error::TokenExpired)?;
+        if now.timestamp_millis() > batch.admitted_at_ms + READY_WINDOW_SECS * 1000 {
+            return Err(Error::TokenExpired);
+        }
+        let entered = Update::new(ticket_key(token))
+            .set("state", "entered")
+            .when(Condition::equals("state", "waiting"));
+        match self.deps.store.write(Write::Update(entered)).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => return Err(Error::AlreadyEntered),
+            Err(e) => return Err(e.into()),
+        }
+        let reservation_token = self.tokens.issue(&event.event_id, &user, token, batch.start, now);
+        Ok(Admission { admission: "granted", reservation_token, ttl_sec: RESERVATION_TOKEN_TTL_SECS })
+    }
+
+    /// Gives up a place; the people behind move up.
+    pub async fn leave(&self, token: &WaitingToken) -> Result<()> {
+        let ticket = self.ticket(token).await?;
+        if ticket.state != TicketState::Waiting {
+            return Ok(());
+        }
+        let left = Update::new(ticket_key(token)).set("state", "left").when(Condition::equals("state", "waiting"));
+        match self.deps.store.write(Write::Update(left)).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        let state = self.state(&ticket.event_id).await?;
+        if ticket.order >= state.cursor {
+            let marker = to_item(&left_key(&ticket.event_id, ticket.order), &serde_json::json!({ "order": ticket.order }));
+            self.deps.store.write(Write::put(marker)).await?;
+        } else if let Some(batch) = self.batch_of(&ticket.event_id, ticket.order).await? {
+            // Admitted but never entered: free the place for the next person.
+            match self.deps.store.write(admission_used(&ticket.event_id, batch.start)).await {
+                Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the cursor by the admission credit earned since the last move, within what can still
+    /// be sold, and returns the queue's state.
+    pub async fn advance(&self, event: &Event) -> Result<QueueState> {
+        let id = &event.event_id;
+        let state = self.state(id).await?;
+        let now = self.deps.clock.now_ms();
+        let elapsed = now - state.last_advance_ms;
+        if elapsed < ADVANCE_EVERY_MS {
+            return Ok(state);
+        }
+        let line = self.line(id, state.shards).await?;
+        let end = line.end();
+        if state.cursor >= end {
+            return Ok(state);
+        }
+        let rate = event.admission_rate_per_sec;
+        let credit_ms = elapsed.min(MAX_CREDIT_MS);
+        let credit = (credit_ms as f64 * rate / 1000.0).floor() as i64;
+        if credit < 1 {
+            return Ok(state);
+        }
+        let inventory = self.catalog.inventory(id).await?;
+        let room = (inventory.available - self.open_admissions(id, now).await?).max(0);
+        let wanted = credit.min(room) as u64;
+        let leavers = self.leavers(id, state.cursor, end).await?;
+        let (cursor, admitted) = if wanted > 0 { admit(&line, &leavers, state.cursor, wanted) } else { (state.cursor, 0) };
+        // Credit not used because nothing could be sold is dropped, not banked.
+        let last_advance_ms = if (admitted as i64) < credit || wanted == 0 {
+            now
+        } else {
+            (now - credit_ms + (admitted as f64 * 1000.0 / rate).ceil() as i64).min(now)
+        };
+        let since_write = ((now - state.last_write_ms).max(1) as f64 / 1000.0).min(10.0);
+        let instantaneous = admitted as f64 / since_write;
+        let next = QueueState {
+            shards: state.shards,
+            cursor,
+            last_advance_ms,
+            last_write_ms: now,
+            measured_rate: 0.7 * state.measured_rate + 0.3 * instantaneous,
+            version: state.version + 1,
+        };
+        let mut writes = vec![Write::Put {
+            item: to_item(&state_key(id), &next),
+            condition: Some(Condition::equals("version", state.version)),
+        }];
+        if cursor > state.cursor {
+            let now_dt = self.deps.clock.now();
+            let batch = AdmissionBatch {
+                start: state.cursor,
+                end: cursor,
+                admitted: admitted as i64,
+                open: admitted as i64,
+                admitted_at_ms: now,
+                open_until_ms: now + (READY_WINDOW_SECS + RESERVATION_TOKEN_TTL_SECS) * 1000,
+                expires_at: ttl_after(now_dt, 3600),
+            };
+            writes.push(Write::put(to_item(&batch_key(id, state.cursor), &batch)));
+        }
+        match self.deps.store.transact(writes).await {
+            Ok(()) => {
+                if admitted > 0 {
+                    tracing::debug!(event_id = %id, admitted, cursor, "admitted");
+                }
+                Ok(next)
+            }
+            // Someone else advanced first; theirs stands.
+            Err(StoreError::ConditionFailed { .. }) => self.state(id).await,
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// People admitted and not yet holding or gone, across the batches still open.
+    async fn open_admissions(&self, event: &EventId, now_ms: i64) -> Result<i64> {
+        let batches = self
+            .deps
+            .store
+            .query(&queue_pk(event), &SkRange::prefix("BATCH#").reverse().limit(OPEN_BATCH_SCAN))
+            .await?;
+        let mut open = 0;
+        for item in batches {
+            let batch: AdmissionBatch = from_item(item)?;
+            if batch.open_until_ms <= now_ms {
+                break;
+            }
+            open += batch.open.max(0);
+        }
+        Ok(open)
+    }
+
+    async fn batch_of(&self, event: &EventId, order: u64) -> Result<Option<AdmissionBatch>> {
+        let range = SkRange::prefix("BATCH#").to(format!("BATCH#{}", sortable(order + 1))).reverse().limit(1);
+        let found = self.deps.store.query(&queue_pk(event), &range).await?;
+        found.into_iter().next().map(from_item).transpose()
+    }
+
+    async fn state(&self, event: &EventId) -> Result<QueueState> {
+        let item = self.deps.store.get(&state_key(event)).await?.ok_or(Error::EventNotFound)?;
+        from_item(item)
+    }
+
+    async fn ticket(&self, token: &WaitingToken) -> Result<WaitingRecord> {
+        let item = self.deps.store.get(&ticket_key(token)).await?.ok_or(Error::TokenNotFound)?;
+        let ticket: WaitingRecord = from_item(item)?;
+        if ticket.expires_at < self.deps.clock.now().timestamp() {
+            return Err(Error::TokenNotFound);
+        }
+        Ok(ticket)
+    }
+
+    async fn line(&self, event: &EventId, shards: u32) -> Result<Line> {
+        let mut counts = vec![0u64; shards as usize];
+        for item in self.deps.store.query(&queue_pk(event), &SkRange::prefix("SEQ#")).await? {
+            let shard = item
+                .get("sk")
+                .and_then(|v| v.as_str())
+                .and_then(|sk| sk.strip_prefix("SEQ#"))
+                .and_then(|n| n.parse::<usize>().ok());
+            if let Some(slot) = shard.and_then(|s| counts.get_mut(s)) {
+                *slot = item.get("count").and_then(|v| v.as_u64()).unwrap_or(0);
+            }
+        }
+        Ok(Line { counts })
+    }
+
+    /// Orders of the people who left, in `[from, to)`, sorted.
+    async fn leavers(&self, event: &EventId, from: u64, to: u64) -> Result<Vec<u64>> {
+        if to <= from {
+            return Ok(Vec::new());
+        }
+        let range = SkRange::prefix("LEFT#").between(format!("LEFT#{}", sortable(from)), format!("LEFT#{}", sortable(to)));
+        let items = self.deps.store.query(&queue_pk(event), &range).await?;
+        Ok(items.iter().filter_map(|i| i.get("order").and_then(|v| v.as_u64())).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_shard_counts_every_order() {
+        let line = Line { counts: vec![5] };
+        assert_eq!(line.end(), 5);
+        assert_eq!(line.tickets(0, 5), 5);
+        assert_eq!(line.tickets(2, 4), 2);
+        assert_eq!(line.tickets(4, 2), 0);
+    }
+
+    #[test]
+    fn shards_interleave_and_skip_holes() {
+        // Shard 0 has 3 tickets (orders 0, 4, 8), shard 1 has 1 (order 1), shards 2 and 3 none.
+        let line = Line { counts: vec![3, 1, 0, 0] };
+        assert_eq!(line.end(), 9);
+        assert_eq!(line.tickets(0, 9), 4);
+        assert_eq!(line.tickets(1, 8), 2); // orders 1 and 4
+        assert_eq!(line.tickets(2, 4), 0); // holes only
+    }
+
+    #[test]
+    fn admission_skips_leavers_and_holes() {
+        let line = Line { counts: vec![3, 1, 0, 0] };
+        // Order 4 left: admitting 2 people from 0 takes orders 0 and 1.
+        assert_eq!(admit(&line, &[4], 0, 2), (2, 2));
+        // The third person is order 8, past the leaver and the holes.
+        assert_eq!(admit(&line, &[4], 2, 1), (9, 1));
+        // Asking for more than are waiting admits everyone.
+        assert_eq!(admit(&line, &[], 0, 100), (9, 4));
+    }
+
+    #[test]
+    fn leavers_are_counted_in_range() {
+        assert_eq!(leavers_between(&[1, 3, 5, 7], 2, 7), 2);
+        assert_eq!(leavers_between(&[], 0, 10), 0);
+    }
+}

@@ -1,0 +1,135 @@
+//! Extractors that turn requests into domain values or contract errors.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::app::Platform;
+use crate::domain::auth::{Principal, Role};
+use crate::error::Error;
+
+/// A JSON body; a malformed one is 400 `INVALID_REQUEST` naming the offending field, an
+/// oversized one 413 `PAYLOAD_TOO_LARGE`.
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = Error;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Error> {
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                Error::PayloadTooLarge
+            } else {
+                Error::InvalidRequest(format!("body: {}", rejection.body_text()))
+            }
+        })?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+/// Parses a JSON body, naming the field at fault.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    if bytes.is_empty() {
+        return Err(Error::InvalidRequest("body: a JSON object is required".into()));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.to_string();
+        // serde names a missing field in its message; otherwise the path says where.
+        let field = if path == "." { "body".to_string() } else { path };
+        Error::InvalidRequest(format!("{field}: {}", strip_position(&message)))
+    })?;
+    deserializer.end().map_err(|_| Error::InvalidRequest("body: trailing characters after the JSON value".into()))?;
+    Ok(value)
+}
+
+fn strip_position(message: &str) -> &str {
+    message.split(" at line ").next().unwrap_or(message)
+}
+
+/// The client's network address, for scoping anonymous callers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAddr(pub String);
+
+impl ClientAddr {
+    /// Set by the entry point: the socket peer locally, the API Gateway source IP in Lambda.
+    pub fn of(parts: &Parts) -> String {
+        if let Some(addr) = parts.extensions.get::<ClientAddr>() {
+            return addr.0.clone();
+        }
+        if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+            return addr.ip().to_string();
+        }
+        "unknown".into()
+    }
+}
+
+/// The verified caller of a request, once per request (the idempotency layer and the handler
+/// share it through the request's extensions).
+#[derive(Debug, Clone)]
+pub struct Verified(pub Result<Option<Principal>, Error>);
+
+pub async fn verify_caller(parts: &mut Parts, platform: &Platform) -> Result<Option<Principal>, Error> {
+    if let Some(Verified(result)) = parts.extensions.get::<Verified>() {
+        return result.clone();
+    }
+    let result = match parts.headers.get(axum::http::header::AUTHORIZATION) {
+        None => Ok(None),
+        Some(value) => {
+            let value = value.to_str().map_err(|_| Error::InvalidToken("malformed".into()));
+            match value.map(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).map(str::trim)) {
+                Ok(Some(token)) if !token.is_empty() => platform.accounts.tokens().verify(token).await.map(Some),
+                Ok(_) => Err(Error::InvalidToken("expected `Bearer <token>`".into())),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    parts.extensions.insert(Verified(result.clone()));
+    result
+}
+
+/// The caller when an `Authorization` header is sent (which must then be valid).
+pub struct MaybeCaller(pub Option<Principal>);
+
+impl FromRequestParts<Arc<Platform>> for MaybeCaller {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, platform: &Arc<Platform>) -> Result<Self, Error> {
+        verify_caller(parts, platform).await.map(MaybeCaller)
+    }
+}
+
+/// A signed-in caller.
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<Arc<Platform>> for Caller {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, platform: &Arc<Platform>) -> Result<Self, Error> {
+        verify_caller(parts, platform).await?.map(Caller).ok_or(Error::MissingAuthorization)
+    }
+}
+
+/// A signed-in administrator.
+pub struct Admin(pub Principal);
+
+impl FromRequestParts<Arc<Platform>> for Admin {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, platform: &Arc<Platform>) -> Result<Self, Error> {
+        let Caller(principal) = Caller::from_request_parts(parts, platform).await?;
+        if principal.role == Role::Admin {
+            Ok(Admin(principal))
+        } else {
+            Err(Error::Forbidden)
+        }
+    }
+}
+
+/// A path identifier of a given type; one that does not parse is "not found".
+pub fn path_id<T: std::str::FromStr>(raw: &str, not_found: Error) -> Result<T, Error> {
+    raw.parse().map_err(|_| not_found)
+}

@@ -1,0 +1,62 @@
+//! The contract's routes as one axum [`Router`], shared by every deployment.
+//!
+//! * [`trace`]: trace ids, request logs, the `X-Trace-Id` header.
+//! * [`idempotency`]: the contract's `Idempotency-Key` rules for the POSTs that need them.
+//! * [`extract`]: JSON bodies and callers, rejecting bad input in the contract's error shape.
+//! * [`routes`]: one module per area of the API.
+//!
+//! The embedded server serves this router directly; each Lambda function serves it behind
+//! `lambda_http`, so the functions and the local server cannot drift apart.
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Method};
+use axum::Router;
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::app::Platform;
+use crate::error::Error;
+
+pub mod error;
+pub mod extract;
+pub mod idempotency;
+pub mod routes;
+pub mod trace;
+
+/// Largest request body accepted (the contract's 64 KiB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Every route of the contract, with its middleware.
+pub fn router(platform: Arc<Platform>) -> Router {
+    let api = routes::api()
+        .layer(axum::middleware::from_fn_with_state(platform.clone(), idempotency::middleware))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(routes::ops::routes())
+        .fallback(|| async { Error::NotFound })
+        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+        .with_state(platform)
+        .layer(cors())
+        .layer(axum::middleware::from_fn(trace::middleware))
+}
+
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            HeaderName::from_static("authorization"),
+            HeaderName::from_static("content-type"),
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("x-trace-id"),
+            HeaderName::from_static("traceparent"),
+        ])
+        .expose_headers([
+            HeaderName::from_static("x-trace-id"),
+            HeaderName::from_static("x-idempotency-cached"),
+            HeaderName::from_static("retry-after"),
+        ])
+        .max_age(std::time::Duration::from_secs(600))
+}

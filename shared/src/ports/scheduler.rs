@@ -1,0 +1,55 @@
+//! The scheduler port: one-shot timers that survive the request that set them.
+//!
+//! In AWS each timer is an EventBridge Scheduler `at(...)` schedule whose target is a function;
+//! locally it is an in-process timer wheel. Delivery is at least once and may be late, so every
+//! [`Job`] handler is idempotent and checks the clock itself.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{PaymentIntentId, ReservationId};
+
+/// Work to run at a given time. The serialized form is the payload of the AWS schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "job", rename_all = "snake_case")]
+pub enum Job {
+    /// Release a hold that was neither confirmed nor cancelled in time.
+    ExpireHold { reservation_id: ReservationId },
+    /// The payment simulator settles a delayed payment.
+    SettlePayment { payment_intent_id: PaymentIntentId },
+    /// The payment simulator posts the outcome of a payment to the platform's webhook.
+    DeliverWebhook { payment_intent_id: PaymentIntentId },
+}
+
+impl Job {
+    /// A name unique per job, so scheduling the same job twice replaces it instead of doubling it.
+    pub fn name(&self) -> String {
+        match self {
+            Self::ExpireHold { reservation_id } => format!("expire-{reservation_id}"),
+            Self::SettlePayment { payment_intent_id } => format!("settle-{payment_intent_id}"),
+            Self::DeliverWebhook { payment_intent_id } => format!("webhook-{payment_intent_id}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("scheduler unavailable: {0}")]
+pub struct ScheduleError(pub String);
+
+#[async_trait]
+pub trait Scheduler: Send + Sync + 'static {
+    /// Runs `job` at `at` (or soon after), at least once. Scheduling a job that already exists
+    /// moves it to the new time.
+    async fn schedule(&self, at: DateTime<Utc>, job: Job) -> Result<(), ScheduleError>;
+
+    /// Drops a job that is no longer needed; a job that already ran or never existed is fine.
+    async fn cancel(&self, job: &Job) -> Result<(), ScheduleError>;
+}
+
+/// What a fired timer calls: the `expire` function in AWS, the platform itself locally.
+#[async_trait]
+pub trait JobHandler: Send + Sync + 'static {
+    /// Runs the job; an error asks for a retry later.
+    async fn run_job(&self, job: Job) -> Result<(), String>;
+}

@@ -1,0 +1,96 @@
+//! Harness for the black-box HTTP suite.
+//!
+//! The suite talks to a Traffic Tacos deployment only through HTTP, so the same tests run against
+//! the embedded server, the Lambda functions under `cargo lambda watch`, and the container.
+//!
+//! * `TACOS_BASE_URL` set (for example `http://127.0.0.1:9000`): the suite drives that deployment.
+//!   It must be configured with the admin credentials in `TACOS_ADMIN_USERNAME` /
+//!   `TACOS_ADMIN_PASSWORD` and, for the webhook tests, the secret in `TACOS_WEBHOOK_SECRET`.
+//! * Unset: the harness starts the embedded server once per test binary, on an ephemeral port of
+//!   127.0.0.1, on a runtime of its own thread (so it outlives each `#[tokio::test]` runtime), with
+//!   short holds so expiry tests finish in seconds.
+
+use std::sync::OnceLock;
+
+/// Hold length the harness gives the embedded server it starts itself.
+pub const EMBEDDED_HOLD_SECONDS: u64 = 3;
+
+/// The deployment under test.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Base URL without trailing slash and without `/api/v1`.
+    pub base_url: String,
+    pub admin_username: String,
+    pub admin_password: String,
+    /// Secret the deployment verifies webhooks with; tests forge and sign webhooks with it.
+    pub webhook_secret: String,
+}
+
+impl Target {
+    /// `base_url` + `/api/v1` + `path`.
+    pub fn api(&self, path: &str) -> String {
+        format!("{}/api/v1{}", self.base_url, path)
+    }
+}
+
+static TARGET: OnceLock<Target> = OnceLock::new();
+
+/// The deployment under test, started on first use when `TACOS_BASE_URL` is unset.
+pub fn target() -> &'static Target {
+    TARGET.get_or_init(|| {
+        let admin_username = env_or("TACOS_ADMIN_USERNAME", "admin");
+        let admin_password = env_or("TACOS_ADMIN_PASSWORD", "blackbox-admin-password");
+        let webhook_secret = env_or("TACOS_WEBHOOK_SECRET", "blackbox-webhook-secret");
+        let base_url = match std::env::var("TACOS_BASE_URL") {
+            Ok(url) if !url.is_empty() => url.trim_end_matches('/').to_string(),
+            _ => start_embedded(&admin_username, &admin_password, &webhook_secret),
+        };
+        Target {
+            base_url,
+            admin_username,
+            admin_password,
+            webhook_secret,
+        }
+    })
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_string())
+}
+
+fn start_embedded(admin_username: &str, admin_password: &str, webhook_secret: &str) -> String {
+    let mut config = tacos_shared::config::Config::for_tests();
+    config.hold_seconds = EMBEDDED_HOLD_SECONDS;
+    config.admin_username = admin_username.to_string();
+    config.admin_password = Some(admin_password.to_string());
+    config.webhook_secret = webhook_secret.to_string();
+    // The suite registers hundreds of buyers from one address.
+    config.seed_demo_event = true;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("embedded-server".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime for the embedded server");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind an ephemeral port");
+                let addr = listener.local_addr().expect("local address");
+                config.public_url = Some(format!("http://{addr}"));
+                tx.send(addr).expect("report the address");
+                tacos_local::serve(listener, config, std::future::pending())
+                    .await
+                    .expect("embedded server");
+            });
+        })
+        .expect("spawn the embedded server thread");
+    let addr = rx.recv().expect("embedded server address");
+    format!("http://{addr}")
+}

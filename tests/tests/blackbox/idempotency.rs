@@ -1,0 +1,432 @@
+//! Retrying is safe.
+//!
+//! Proves that a client which retries a POST with the same `Idempotency-Key` gets the first
+//! response back byte for byte (same status, header `X-Idempotency-Cached: true`) and that the side
+//! effect happened once (one queue entry, one hold, one payment intent, one order); that reusing a
+//! key for a different body is 409 `IDEMPOTENCY_CONFLICT`; that a key still in flight is never
+//! executed twice; that the key is required (400 `IDEMPOTENCY_REQUIRED`) and must be a UUID (400
+//! `INVALID_IDEMPOTENCY_KEY`) on every route the contract lists; and that keys are scoped to the
+//! caller: another user sending the same key gets a fresh response of their own.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use serde_json::{json, Value};
+
+use crate::client::*;
+
+#[track_caller]
+fn assert_replay(first: &Resp, replay: &Resp) {
+    assert_eq!(
+        replay.status,
+        first.status,
+        "replayed status: {}",
+        replay.text()
+    );
+    assert_eq!(
+        replay.body, first.body,
+        "replayed body must be byte for byte the first one"
+    );
+    assert_eq!(
+        replay.header("x-idempotency-cached").as_deref(),
+        Some("true"),
+        "replay must carry X-Idempotency-Cached: true ({})",
+        replay.what
+    );
+    assert_ne!(
+        first.header("x-idempotency-cached").as_deref(),
+        Some("true"),
+        "the first response is not a replay ({})",
+        first.what
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn join_replay_returns_the_same_token_and_queues_once() {
+    let api = Api::new();
+    // Slow admission so everybody stays in the queue.
+    let event = api.seated_event(&[("A", 1, 10)], 1000, 0.01).await;
+    let event_id = str_of(&event, "event_id");
+    let user = api.register().await;
+    // Someone ahead, who may be admitted at once.
+    api.join(event_id, None).await;
+
+    let key = new_key();
+    let body = json!({"event_id": event_id});
+    let first = api
+        .post("/queue/join")
+        .bearer(&user.token)
+        .key(&key)
+        .json(&body)
+        .send()
+        .await;
+    first.expect(202);
+    let replay = api
+        .post("/queue/join")
+        .bearer(&user.token)
+        .key(&key)
+        .json(&body)
+        .send()
+        .await;
+    assert_replay(&first, &replay);
+
+    // One queue entry: the next person in line is right behind us.
+    let mine = api.status(str_of(&first.json, "waiting_token")).await;
+    let next = api.join(event_id, Some(&api.register().await)).await;
+    let theirs = api.status(str_of(&next, "waiting_token")).await;
+    if mine["status"] == "waiting" {
+        assert_eq!(
+            theirs["position"].as_i64().unwrap(),
+            mine["position"].as_i64().unwrap() + 1,
+            "a replayed join must not queue twice: mine {mine}, next {theirs}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reservation_replay_holds_once() {
+    let api = Api::new();
+    let event = api.seated_event(&[("A", 1, 5)], 1000, 100.0).await;
+    let event_id = str_of(&event, "event_id");
+    let user = api.register().await;
+    let rtkn = api.admit(event_id, &user).await;
+    let key = new_key();
+    let body = json!({"event_id": event_id, "seat_ids": ["A-1"], "quantity": 1, "reservation_token": rtkn});
+    let first = api
+        .post("/reservations")
+        .bearer(&user.token)
+        .key(&key)
+        .json(&body)
+        .send()
+        .await;
+    first.expect(201);
+    let replay = api
+        .post("/reservations")
+        .bearer(&user.token)
+        .key(&key)
+        .json(&body)
+        .send()
+        .await;
+    assert_replay(&first, &replay);
+    assert_eq!(
+        counts(&api.availability(event_id).await),
+        (5, 4, 1, 0),
+        "one hold only"
+    );
+
+    // The same key with another body is a conflict, and holds nothing.
+    let other = json!({"event_id": event_id, "seat_ids": ["A-2"], "quantity": 1, "reservation_token": rtkn});
+    api.post("/reservations")
+        .bearer(&user.token)
+        .key(&key)
+        .json(&other)
+        .send()
+        .await
+        .expect_error(409, "IDEMPOTENCY_CONFLICT");
+    assert_eq!(counts(&api.availability(event_id).await), (5, 4, 1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn payment_and_confirm_replays_have_no_second_effect() {
+    let api = Api::new();
+    let event = api.seated_event(&[("A", 1, 5)], 1000, 100.0).await;
+    let event_id = str_of(&event, "event_id");
+    let user = api.register().await;
+    let rsv = api.hold_seats(&user, event_id, &["A-3"]).await;
+    let rsv_id = str_of(&rsv, "reservation_id");
+
+    let key = new_key();
+    let body = json!({"reservation_id": rsv_id, "amount": rsv["total_amount"], "currency": "USD"});
+    let first = api
+        .post("/payments/intent")
+        .bearer(&user.token)
+        .key(&key)
+        .json(&body)
+        .send()
+        .await;
+    first.expect(200);
+    let replay = api
+        .post("/payments/intent")
+        .bearer(&user.token)
+        .key(&key)
+        .json(&body)
+        .send()
+        .await;
+    assert_replay(&first, &replay);
+    let pi = str_of(&first.json, "payment_intent_id").to_string();
+
+    let key = new_key();
+    let body = json!({"payment_intent_id": pi});
+    let first = api
+        .post("/payments/process")
+        .bearer(&user.token)
+        .key(&key)
+        .json(&body)
+        .send()
+        .await;
+    first.expect(200);
+    let replay = api
+        .post("/payments/process")
+        .bearer(&user.token)
+        .key(&key)
+        .json(&body)
+        .send()
+        .await;
+    assert_replay(&first, &replay);
+
+    let key = new_key();
+    let path = format!("/reservations/{rsv_id}/confirm");
+    let first = api
+        .post(&path)
+        .bearer(&user.token)
+        .key(&key)
+        .json(&body)
+        .send()
+        .await;
+    first.expect(200);
+    let replay = api
+        .post(&path)
+        .bearer(&user.token)
+        .key(&key)
+        .json(&body)
+        .send()
+        .await;
+    assert_replay(&first, &replay);
+
+    let got = api
+        .wait_reservation(&user, rsv_id, "CONFIRMED", Duration::from_secs(10))
+        .await;
+    assert_eq!(got["order_id"], first.json["order_id"]);
+    assert_eq!(
+        got["payment_intent_id"],
+        pi.as_str(),
+        "the replayed intent is the one intent"
+    );
+    assert_eq!(counts(&api.availability(event_id).await), (5, 4, 0, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn enter_replay_returns_the_same_reservation_token() {
+    let api = Api::new();
+    let event = api.seated_event(&[("A", 1, 5)], 1000, 100.0).await;
+    let event_id = str_of(&event, "event_id");
+    let user = api.register().await;
+    let wtkn = api.join(event_id, Some(&user)).await["waiting_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.wait_ready(&wtkn, Duration::from_secs(30)).await;
+    let key = new_key();
+    let body = json!({"waiting_token": wtkn});
+    let first = api
+        .post("/queue/enter")
+        .bearer(&user.token)
+        .key(&key)
+        .json(&body)
+        .send()
+        .await;
+    first.expect(200);
+    let replay = api
+        .post("/queue/enter")
+        .bearer(&user.token)
+        .key(&key)
+        .json(&body)
+        .send()
+        .await;
+    assert_replay(&first, &replay);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn same_key_different_body_is_a_conflict() {
+    let api = Api::new();
+    let e1 = api.seated_event(&[("A", 1, 2)], 1000, 100.0).await;
+    let e2 = api.seated_event(&[("A", 1, 2)], 1000, 100.0).await;
+    let user = api.register().await;
+    let key = new_key();
+    api.post("/queue/join")
+        .bearer(&user.token)
+        .key(&key)
+        .json(&json!({"event_id": e1["event_id"]}))
+        .send()
+        .await
+        .expect(202);
+    api.post("/queue/join")
+        .bearer(&user.token)
+        .key(&key)
+        .json(&json!({"event_id": e2["event_id"]}))
+        .send()
+        .await
+        .expect_error(409, "IDEMPOTENCY_CONFLICT");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_duplicates_execute_once() {
+    let api = Api::new();
+    let event = api.seated_event(&[("A", 1, 10)], 1000, 0.01).await;
+    let event_id = str_of(&event, "event_id");
+    let user = api.register().await;
+    api.join(event_id, None).await; // someone ahead
+    let key = new_key();
+    let body = json!({"event_id": event_id});
+    let responses = join_all((0..10).map(|_| {
+        api.post("/queue/join")
+            .bearer(&user.token)
+            .key(&key)
+            .json(&body)
+            .send()
+    }))
+    .await;
+    let mut bodies = Vec::new();
+    for r in &responses {
+        match r.code() {
+            202 => bodies.push(r.body.clone()),
+            409 => {
+                r.expect_error(409, "IDEMPOTENCY_IN_PROGRESS");
+            }
+            _ => panic!("concurrent duplicate answered {}: {}", r.status, r.text()),
+        }
+    }
+    assert!(!bodies.is_empty(), "at least one duplicate is answered");
+    assert!(
+        bodies.iter().all(|b| *b == bodies[0]),
+        "every answered duplicate carries the same body"
+    );
+    // Exactly one queue entry was made.
+    let mine: Value = serde_json::from_slice(&bodies[0]).unwrap();
+    let mine = api.status(str_of(&mine, "waiting_token")).await;
+    let next = api.join(event_id, None).await;
+    let theirs = api.status(str_of(&next, "waiting_token")).await;
+    if mine["status"] == "waiting" {
+        assert_eq!(
+            theirs["position"].as_i64().unwrap(),
+            mine["position"].as_i64().unwrap() + 1,
+            "{mine} {theirs}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keys_are_scoped_to_the_caller() {
+    let api = Api::new();
+    let event = api.seated_event(&[("A", 1, 10)], 1000, 100.0).await;
+    let event_id = str_of(&event, "event_id");
+    let (alice, bob) = tokio::join!(api.register(), api.register());
+    let key = new_key();
+    let body = json!({"event_id": event_id});
+    let a = api
+        .post("/queue/join")
+        .bearer(&alice.token)
+        .key(&key)
+        .json(&body)
+        .send()
+        .await;
+    a.expect(202);
+    let b = api
+        .post("/queue/join")
+        .bearer(&bob.token)
+        .key(&key)
+        .json(&body)
+        .send()
+        .await;
+    b.expect(202);
+    assert_ne!(
+        b.header("x-idempotency-cached").as_deref(),
+        Some("true"),
+        "Bob's request is not a replay"
+    );
+    assert_ne!(
+        a.json["waiting_token"], b.json["waiting_token"],
+        "Bob gets his own waiting token"
+    );
+
+    // Same for a reservation: Bob's fresh request with Alice's key holds his own seat.
+    let (ra, rb) = tokio::join!(api.admit(event_id, &alice), api.admit(event_id, &bob));
+    let key = new_key();
+    let alice_rsv = api
+        .post("/reservations")
+        .bearer(&alice.token)
+        .key(&key)
+        .json(&json!({"event_id": event_id, "seat_ids": ["A-1"], "quantity": 1, "reservation_token": ra}))
+        .send()
+        .await
+        .expect(201);
+    let bob_rsv = api
+        .post("/reservations")
+        .bearer(&bob.token)
+        .key(&key)
+        .json(&json!({"event_id": event_id, "seat_ids": ["A-2"], "quantity": 1, "reservation_token": rb}))
+        .send()
+        .await
+        .expect(201);
+    assert_eq!(bob_rsv["user_id"], bob.user_id.as_str());
+    assert_ne!(alice_rsv["reservation_id"], bob_rsv["reservation_id"]);
+    assert_eq!(counts(&api.availability(event_id).await), (10, 8, 2, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn key_required_and_must_be_a_uuid_on_every_listed_route() {
+    let api = Api::new();
+    let event = api.seated_event(&[("A", 1, 5)], 1000, 100.0).await;
+    let event_id = str_of(&event, "event_id");
+    let user = api.register().await;
+    let rsv = api.hold_seats(&user, event_id, &["A-1"]).await;
+    let rsv_id = str_of(&rsv, "reservation_id");
+    let intent = api.intent(&user, &rsv, None).await;
+    let pi = str_of(&intent, "payment_intent_id");
+
+    let routes: Vec<(String, Value)> = vec![
+        ("/queue/join".into(), json!({"event_id": event_id})),
+        (
+            "/queue/enter".into(),
+            json!({"waiting_token": "wtkn_doesnotmatter"}),
+        ),
+        (
+            "/reservations".into(),
+            json!({"event_id": event_id, "seat_ids": ["A-2"], "quantity": 1, "reservation_token": "rtkn_x"}),
+        ),
+        (
+            format!("/reservations/{rsv_id}/confirm"),
+            json!({"payment_intent_id": pi}),
+        ),
+        (
+            "/payments/intent".into(),
+            json!({"reservation_id": rsv_id, "amount": rsv["total_amount"], "currency": "USD"}),
+        ),
+        ("/payments/process".into(), json!({"payment_intent_id": pi})),
+    ];
+    for (path, body) in &routes {
+        api.post(path)
+            .bearer(&user.token)
+            .json(body)
+            .send()
+            .await
+            .expect_error(400, "IDEMPOTENCY_REQUIRED");
+        for bad in [
+            "not-a-uuid",
+            "12345",
+            "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz",
+        ] {
+            api.post(path)
+                .bearer(&user.token)
+                .key(bad)
+                .json(body)
+                .send()
+                .await
+                .expect_error(400, "INVALID_IDEMPOTENCY_KEY");
+        }
+    }
+    // Nothing happened: not confirmed, the payment still pending, nothing sold, A-2 not held.
+    // (The hold itself may have run out meanwhile when the deployment uses very short holds.)
+    let got = api.reservation(&user, rsv_id).await;
+    assert!(
+        got["status"] == "HOLD" || got["status"] == "EXPIRED",
+        "{got}"
+    );
+    assert_eq!(
+        api.payment_status_raw(&user, pi).await.expect(200)["status"],
+        "PENDING"
+    );
+    let av = api.availability(event_id).await;
+    assert_eq!(counts(&av).3, 0, "nothing sold: {av}");
+    assert_eq!(seat_status(&av, "A-2"), "AVAILABLE");
+}

@@ -1,0 +1,386 @@
+//! The virtual waiting room is fair and honest.
+//!
+//! Proves that people are lined up in arrival order and let in in that order; that a waiting
+//! client's position never grows; that someone leaving moves everyone behind them up; that
+//! `eta_sec` is present and never smaller for someone further back; that admission follows the
+//! event's rate roughly; that nobody is let in beyond what can still be sold (and the rest are told
+//! `sold_out`); that a waiting token is admitted once (`ALREADY_ENTERED`); and that an admitted
+//! client who does not enter within 30 s is turned away (`expired`, `TOKEN_EXPIRED`).
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::client::*;
+
+async fn join_anon(api: &Api, event_id: &str, n: usize) -> Vec<String> {
+    let mut tokens = Vec::new();
+    for _ in 0..n {
+        tokens.push(str_of(&api.join(event_id, None).await, "waiting_token").to_string());
+    }
+    tokens
+}
+
+async fn statuses(api: &Api, tokens: &[String]) -> Vec<Value> {
+    futures::future::join_all(tokens.iter().map(|t| api.status(t))).await
+}
+
+fn pos(s: &Value) -> i64 {
+    s["position"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("position: {s}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn positions_follow_arrival_order() {
+    let api = Api::new();
+    let event = api.seated_event(&[("A", 1, 50)], 1000, 0.02).await;
+    let event_id = str_of(&event, "event_id");
+    let tokens = join_anon(&api, event_id, 6).await;
+    let all = statuses(&api, &tokens).await;
+    let waiting: Vec<&Value> = all.iter().filter(|s| s["status"] == "waiting").collect();
+    assert!(waiting.len() >= 4, "at 0.02/s most joiners wait: {all:?}");
+    // The waiting ones are the last to arrive, lined up 1, 2, 3, … in arrival order.
+    let first_waiting = all.len() - waiting.len();
+    assert!(
+        all[..first_waiting].iter().all(|s| s["status"] == "ready"),
+        "admission is in arrival order: {all:?}"
+    );
+    for (i, s) in waiting.iter().enumerate() {
+        assert_eq!(pos(s), i as i64 + 1, "position = people ahead + 1: {all:?}");
+        assert_eq!(s["ready_for_entry"], false);
+        assert!(
+            s["eta_sec"].as_i64().is_some_and(|e| e >= 0),
+            "eta_sec: {s}"
+        );
+        assert!(
+            s["waiting_time"].as_i64().is_some_and(|w| w >= 0),
+            "waiting_time: {s}"
+        );
+        assert_eq!(s["event_id"], event_id);
+        assert_eq!(s["entered"], false);
+    }
+    for w in waiting.windows(2) {
+        assert!(
+            w[1]["eta_sec"].as_i64() >= w[0]["eta_sec"].as_i64(),
+            "eta grows with the position: {w:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn positions_never_grow_and_admission_is_first_come_first_served() {
+    let api = Api::new();
+    let event = api.seated_event(&[("A", 1, 50)], 1000, 1.0).await;
+    let event_id = str_of(&event, "event_id");
+    let tokens = join_anon(&api, event_id, 8).await;
+    let n = tokens.len();
+    let mut last_pos: Vec<Option<i64>> = vec![None; n];
+    let mut ready_at: Vec<Option<usize>> = vec![None; n];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut round = 0;
+    while ready_at.iter().any(Option::is_none) {
+        assert!(
+            Instant::now() < deadline,
+            "not everyone admitted within 30 s at 1/s: {ready_at:?}"
+        );
+        let all = statuses(&api, &tokens).await;
+        for (i, s) in all.iter().enumerate() {
+            if s["ready_for_entry"] == true {
+                assert_eq!(s["status"], "ready", "{s}");
+                assert_eq!(pos(s), 0, "position is 0 once ready: {s}");
+                ready_at[i].get_or_insert(round);
+                continue;
+            }
+            assert_eq!(s["status"], "waiting", "{s}");
+            assert!(
+                ready_at[i].is_none(),
+                "a ready client went back to waiting: {s}"
+            );
+            let p = pos(s);
+            if let Some(prev) = last_pos[i] {
+                assert!(p <= prev, "position grew from {prev} to {p} for joiner {i}");
+            }
+            last_pos[i] = Some(p);
+        }
+        round += 1;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let order: Vec<usize> = ready_at.iter().map(|r| r.unwrap()).collect();
+    assert!(
+        order.windows(2).all(|w| w[0] <= w[1]),
+        "admitted in arrival order: rounds {order:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leaving_moves_the_people_behind_up() {
+    let api = Api::new();
+    let event = api.seated_event(&[("A", 1, 50)], 1000, 0.02).await;
+    let event_id = str_of(&event, "event_id");
+    let tokens = join_anon(&api, event_id, 5).await;
+    let before = statuses(&api, &tokens).await;
+    // The third joiner leaves: surely waiting, with people behind.
+    let leaver = 2;
+    assert_eq!(before[leaver]["status"], "waiting", "{before:?}");
+    let r = api
+        .delete(&format!("/queue/leave?token={}", tokens[leaver]))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(r["status"], "left", "{r}");
+    let after = statuses(&api, &[tokens[3].clone(), tokens[4].clone()]).await;
+    assert_eq!(
+        pos(&after[0]),
+        pos(&before[3]) - 1,
+        "moved up: {before:?} → {after:?}"
+    );
+    assert_eq!(
+        pos(&after[1]),
+        pos(&before[4]) - 1,
+        "moved up: {before:?} → {after:?}"
+    );
+    // The people ahead did not move back.
+    let ahead = api.status(&tokens[1]).await;
+    assert!(
+        ahead["status"] == "ready" || pos(&ahead) <= pos(&before[1]),
+        "{ahead}"
+    );
+    // Leaving twice is fine.
+    assert_eq!(
+        api.delete(&format!("/queue/leave?token={}", tokens[leaver]))
+            .send()
+            .await
+            .expect(200)["status"],
+        "left"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_waiting_token_is_admitted_once() {
+    let api = Api::new();
+    let event = api.seated_event(&[("A", 1, 10)], 1000, 100.0).await;
+    let event_id = str_of(&event, "event_id");
+    let user = api.register().await;
+    let wtkn = str_of(&api.join(event_id, Some(&user)).await, "waiting_token").to_string();
+    api.wait_ready(&wtkn, Duration::from_secs(30)).await;
+    let rtkn = api.enter(&wtkn, &user).await;
+    api.enter_raw(&wtkn, Some(&user))
+        .await
+        .expect_error(409, "ALREADY_ENTERED");
+    let s = api.status(&wtkn).await;
+    assert_eq!(s["entered"], true, "{s}");
+    // The one reservation token works once.
+    api.reserve_seats(&user, event_id, &["A-1"], &rtkn)
+        .await
+        .expect(201);
+    api.enter_raw(&wtkn, Some(&user))
+        .await
+        .expect_error(409, "ALREADY_ENTERED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admission_follows_the_rate_roughly() {
+    let api = Api::new();
+    let rate = 2.0;
+    let n = 30;
+    let event = api.seated_event(&[("A", 2, 50)], 1000, rate).await;
+    let event_id = str_of(&event, "event_id");
+    let tokens = join_anon(&api, event_id, n).await;
+    let start = Instant::now();
+    // (seconds since start, people admitted) samples.
+    let mut samples: Vec<(f64, usize)> = Vec::new();
+    loop {
+        let all = statuses(&api, &tokens).await;
+        let ready = all.iter().filter(|s| s["status"] != "waiting").count();
+        let t = start.elapsed();
+        samples.push((t.as_secs_f64(), ready));
+        if ready == n {
+            break;
+        }
+        assert!(
+            t < Duration::from_secs(30),
+            "only {ready} of {n} admitted after {t:?} at {rate}/s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let at = |secs: f64| {
+        samples
+            .iter()
+            .take_while(|(t, _)| *t <= secs)
+            .last()
+            .map(|s| s.1)
+            .unwrap_or(0)
+    };
+    let (t_end, _) = *samples.last().unwrap();
+    // Not everyone at once: 30 people at 2/s take a while, whatever burst a token bucket allows.
+    assert!(
+        at(0.5) < n,
+        "all {n} admitted at once at {rate}/s: {samples:?}"
+    );
+    assert!(
+        t_end >= 5.0,
+        "{n} admitted in {t_end:.1} s at {rate}/s: {samples:?}"
+    );
+    // The sustained rate between 1 s and 5 s is about 2/s (8 people; allow 4..=12).
+    if at(5.0) < n {
+        let admitted = at(5.0) - at(1.0);
+        assert!(
+            (4..=12).contains(&admitted),
+            "{admitted} admitted between 1 s and 5 s at {rate}/s: {samples:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nobody_is_admitted_beyond_what_can_still_be_sold() {
+    let api = Api::new();
+    let event = api.seated_event(&[("A", 1, 3)], 1000, 50.0).await;
+    let event_id = str_of(&event, "event_id");
+    let mut users = Vec::new();
+    for _ in 0..8 {
+        users.push(api.register().await);
+    }
+    let mut tokens = Vec::new();
+    for u in &users {
+        tokens.push(str_of(&api.join(event_id, Some(u)).await, "waiting_token").to_string());
+    }
+    let ready_set = |all: &[Value]| -> Vec<usize> {
+        all.iter()
+            .enumerate()
+            .filter(|(_, s)| s["ready_for_entry"] == true)
+            .map(|(i, _)| i)
+            .collect()
+    };
+
+    // Three seats: three people admitted, not more.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = ready_set(&statuses(&api, &tokens).await).len();
+        assert!(n <= 3, "{n} admitted for 3 seats");
+        if n == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {n} admitted for 3 seats at 50/s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let first = ready_set(&statuses(&api, &tokens).await);
+    assert_eq!(first.len(), 3, "still exactly three admitted: {first:?}");
+
+    // They each hold a seat.
+    let mut holds = Vec::new();
+    for (k, &i) in first.iter().enumerate() {
+        let rtkn = api.enter(&tokens[i], &users[i]).await;
+        let seat = format!("A-{}", k + 1);
+        holds.push((
+            i,
+            api.reserve_seats(&users[i], event_id, &[seat.as_str()], &rtkn)
+                .await
+                .expect(201),
+        ));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let others: Vec<usize> = (0..tokens.len()).filter(|i| !first.contains(i)).collect();
+    for &i in &others {
+        let s = api.status(&tokens[i]).await;
+        assert_eq!(
+            s["ready_for_entry"], false,
+            "admitted with every seat held: {s}"
+        );
+        assert_eq!(s["sold_out"], false, "seats are only held, not sold: {s}");
+    }
+
+    // Two pay, one cancels: exactly one more person is let in.
+    for (i, rsv) in &holds[..2] {
+        api.pay(&users[*i], rsv).await;
+    }
+    let (ci, crsv) = &holds[2];
+    api.cancel_delete(&users[*ci], str_of(crsv, "reservation_id"))
+        .await
+        .expect(200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let next = loop {
+        let all = statuses(
+            &api,
+            &others
+                .iter()
+                .map(|&i| tokens[i].clone())
+                .collect::<Vec<_>>(),
+        )
+        .await;
+        let r = ready_set(&all);
+        assert!(r.len() <= 1, "{} admitted for 1 freed seat", r.len());
+        if r.len() == 1 {
+            break others[r[0]];
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nobody admitted for the freed seat"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for (i, rsv) in &holds[..2] {
+        api.wait_reservation(
+            &users[*i],
+            str_of(rsv, "reservation_id"),
+            "CONFIRMED",
+            Duration::from_secs(10),
+        )
+        .await;
+    }
+    let rtkn = api.enter(&tokens[next], &users[next]).await;
+    let rsv = api
+        .reserve_seats(&users[next], event_id, &["A-3"], &rtkn)
+        .await
+        .expect(201);
+    api.pay(&users[next], &rsv).await;
+    api.wait_reservation(
+        &users[next],
+        str_of(&rsv, "reservation_id"),
+        "CONFIRMED",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(counts(&api.availability(event_id).await), (3, 0, 0, 3));
+
+    // Everyone else is told it is sold out, and is never let in.
+    let rest: Vec<String> = others
+        .iter()
+        .filter(|&&i| i != next)
+        .map(|&i| tokens[i].clone())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let all = statuses(&api, &rest).await;
+        assert!(
+            ready_set(&all).is_empty(),
+            "admitted to a sold-out event: {all:?}"
+        );
+        if all.iter().all(|s| s["sold_out"] == true) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "sold_out not reported: {all:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_admitted_client_who_does_not_enter_in_30_s_is_turned_away() {
+    let api = Api::new();
+    let event = api.ga_event(10, 1000, 100.0).await;
+    let event_id = str_of(&event, "event_id");
+    let user = api.register().await;
+    let wtkn = str_of(&api.join(event_id, Some(&user)).await, "waiting_token").to_string();
+    api.wait_ready(&wtkn, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(32)).await;
+    let s = api.status(&wtkn).await;
+    assert_eq!(s["status"], "expired", "{s}");
+    assert_eq!(s["ready_for_entry"], false, "{s}");
+    api.enter_raw(&wtkn, Some(&user))
+        .await
+        .expect_error(410, "TOKEN_EXPIRED");
+}

@@ -1,0 +1,396 @@
+//! Zero oversell under a rush.
+//!
+//! Proves the platform's central promise: when 500 registered buyers rush an event with exactly 20
+//! seats, each going through the waiting room, picking seats at random among those shown available
+//! (so they collide), retrying after `SEAT_UNAVAILABLE`/`INSUFFICIENT_INVENTORY`, and paying, then
+//! exactly 20 seats end SOLD in exactly 20 distinct confirmed reservations, no seat belongs to two
+//! confirmed reservations, the availability counts add up, and every other buyer is told
+//! `sold_out: true` instead of waiting forever. Also: two admitted buyers who reserve the same
+//! seat at the same instant get exactly one 201 and one 409 `SEAT_UNAVAILABLE`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use serde_json::{json, Value};
+use std::sync::Mutex;
+use tokio::sync::{Barrier, Semaphore};
+
+use crate::client::*;
+
+const BUYERS: usize = 500;
+const SEATS: i64 = 20;
+
+#[derive(Debug)]
+enum Outcome {
+    Confirmed {
+        reservation_id: String,
+        seats: Vec<String>,
+        user: User,
+    },
+    SoldOut,
+    GaveUp(String),
+}
+
+#[derive(Default)]
+struct Log {
+    /// Responses no buyer should ever see in this scenario.
+    unexpected: Vec<String>,
+    seat_conflicts: usize,
+    rejoins: usize,
+}
+
+fn note(log: &Mutex<Log>, what: &str, r: &Resp) {
+    log.lock()
+        .unwrap()
+        .unexpected
+        .push(format!("{what}: {} {} {}", r.what, r.status, r.text()));
+}
+
+async fn jitter_sleep(min_ms: u64, max_ms: u64) {
+    tokio::time::sleep(Duration::from_millis(
+        min_ms + rand_u64() % (max_ms - min_ms + 1),
+    ))
+    .await;
+}
+
+/// One buyer, as a real client would behave.
+async fn buyer(
+    api: Arc<Api>,
+    user: User,
+    event_id: String,
+    deadline: Instant,
+    log: Arc<Mutex<Log>>,
+) -> Outcome {
+    'journey: loop {
+        if Instant::now() > deadline {
+            return Outcome::GaveUp("deadline before admission".into());
+        }
+        let r = api.join_raw(&event_id, Some(&user)).await;
+        if r.code() != 202 {
+            note(&log, "join", &r);
+            jitter_sleep(200, 500).await;
+            continue;
+        }
+        let wtkn = str_of(&r.json, "waiting_token").to_string();
+
+        // Poll the status every 200–500 ms.
+        loop {
+            if Instant::now() > deadline {
+                return Outcome::GaveUp(format!("still waiting with {wtkn}"));
+            }
+            let r = api.status_raw(&wtkn).await;
+            if r.code() != 200 {
+                note(&log, "status", &r);
+                jitter_sleep(200, 500).await;
+                continue;
+            }
+            let s = &r.json;
+            if s["sold_out"] == true {
+                return Outcome::SoldOut;
+            }
+            if s["ready_for_entry"] == true {
+                break;
+            }
+            if s["status"] == "expired" {
+                log.lock().unwrap().rejoins += 1;
+                continue 'journey;
+            }
+            jitter_sleep(200, 500).await;
+        }
+
+        let r = api.enter_raw(&wtkn, Some(&user)).await;
+        if r.code() != 200 {
+            if r.error_code() != Some("TOKEN_EXPIRED") {
+                note(&log, "enter", &r);
+            }
+            log.lock().unwrap().rejoins += 1;
+            continue 'journey;
+        }
+        let rtkn = str_of(&r.json, "reservation_token").to_string();
+        let ttl = r.json["ttl_sec"].as_u64().unwrap_or(30);
+        let token_deadline = Instant::now() + Duration::from_secs(ttl);
+
+        // Pick a random available seat; retry with fresh availability after losing a race.
+        let rsv = loop {
+            if Instant::now() > token_deadline {
+                log.lock().unwrap().rejoins += 1;
+                continue 'journey;
+            }
+            let av = api
+                .get(&format!("/events/{event_id}/availability"))
+                .send()
+                .await;
+            if av.code() != 200 {
+                note(&log, "availability", &av);
+                jitter_sleep(100, 300).await;
+                continue;
+            }
+            let free: Vec<String> = av.json["seats"]
+                .as_array()
+                .map(|s| {
+                    s.iter()
+                        .filter(|x| x["status"] == "AVAILABLE")
+                        .filter_map(|x| x["seat_id"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if free.is_empty() {
+                if av.json["held"] == 0 && av.json["available"] == 0 {
+                    return Outcome::SoldOut;
+                }
+                jitter_sleep(200, 400).await;
+                continue;
+            }
+            let seat = free[rand_below(free.len())].clone();
+            let r = api
+                .reserve_seats(&user, &event_id, &[seat.as_str()], &rtkn)
+                .await;
+            match (r.code(), r.error_code()) {
+                (201, _) => break r.json,
+                (409, Some("SEAT_UNAVAILABLE")) | (409, Some("INSUFFICIENT_INVENTORY")) => {
+                    log.lock().unwrap().seat_conflicts += 1;
+                }
+                (403, Some("INVALID_RESERVATION_TOKEN"))
+                    if Instant::now() + Duration::from_secs(2) > token_deadline =>
+                {
+                    log.lock().unwrap().rejoins += 1;
+                    continue 'journey;
+                }
+                _ => {
+                    note(&log, "reserve", &r);
+                    continue 'journey;
+                }
+            }
+        };
+        let rsv_id = str_of(&rsv, "reservation_id").to_string();
+
+        // Pay at once with approval.
+        let body = json!({"reservation_id": rsv_id, "amount": rsv["total_amount"], "currency": rsv["currency"]});
+        let r = api.intent_raw(&user, &body).await;
+        if r.code() != 200 {
+            note(&log, "intent", &r);
+            continue 'journey;
+        }
+        let pi = str_of(&r.json, "payment_intent_id").to_string();
+        let r = api.process_raw(&user, &pi, Some("approve")).await;
+        if r.code() != 200 {
+            note(&log, "process", &r);
+        }
+
+        // Wait for the webhook to confirm.
+        let wait_until = Instant::now() + Duration::from_secs(20);
+        loop {
+            let r = api.reservation_raw(&user, &rsv_id).await;
+            if r.code() != 200 {
+                note(&log, "get reservation", &r);
+            } else {
+                match r.json["status"].as_str() {
+                    Some("CONFIRMED") => {
+                        return Outcome::Confirmed {
+                            reservation_id: rsv_id,
+                            seats: seat_ids(&r.json),
+                            user,
+                        }
+                    }
+                    Some("HOLD") => {}
+                    // The hold ran out before the approval arrived: try again from the queue.
+                    Some("EXPIRED") | Some("CANCELLED") => {
+                        log.lock().unwrap().rejoins += 1;
+                        continue 'journey;
+                    }
+                    _ => note(&log, "reservation status", &r),
+                }
+            }
+            if Instant::now() > wait_until {
+                return Outcome::GaveUp(format!(
+                    "{rsv_id} never left HOLD after an approved payment"
+                ));
+            }
+            jitter_sleep(200, 400).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_hundred_buyers_twenty_seats_exactly_twenty_sold() {
+    let started = Instant::now();
+    let api = Arc::new(Api::with_limit(128));
+    let event = api.seated_event(&[("A", 2, 10)], 3000, 500.0).await;
+    let event_id = str_of(&event, "event_id").to_string();
+    assert_eq!(event["total"], SEATS, "{event}");
+
+    // Register the buyers, 32 at a time (password hashing is deliberately slow).
+    let sem = Arc::new(Semaphore::new(32));
+    let users: Vec<User> = join_all((0..BUYERS).map(|_| {
+        let api = api.clone();
+        let sem = sem.clone();
+        async move {
+            let _p = sem.acquire_owned().await.unwrap();
+            api.register().await
+        }
+    }))
+    .await;
+    let registered = started.elapsed();
+
+    // The rush.
+    let log = Arc::new(Mutex::new(Log::default()));
+    let deadline = Instant::now() + Duration::from_secs(50);
+    let tasks: Vec<_> = users
+        .into_iter()
+        .map(|u| {
+            tokio::spawn(buyer(
+                api.clone(),
+                u,
+                event_id.clone(),
+                deadline,
+                log.clone(),
+            ))
+        })
+        .collect();
+    let outcomes: Vec<Outcome> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("buyer task"))
+        .collect();
+    let rush = started.elapsed() - registered;
+
+    let log = log.lock().unwrap();
+    eprintln!(
+        "race: registered {BUYERS} in {registered:?}, rush took {rush:?}; {} seat conflicts, {} rejoins, {} unexpected",
+        log.seat_conflicts,
+        log.rejoins,
+        log.unexpected.len()
+    );
+
+    let mut confirmed = Vec::new();
+    let mut gave_up = Vec::new();
+    for o in &outcomes {
+        match o {
+            Outcome::Confirmed {
+                reservation_id,
+                seats,
+                user,
+            } => confirmed.push((reservation_id, seats, user)),
+            Outcome::SoldOut => {}
+            Outcome::GaveUp(why) => gave_up.push(why.clone()),
+        }
+    }
+
+    // Exactly 20 distinct confirmed reservations, no seat twice.
+    assert_eq!(
+        confirmed.len() as i64,
+        SEATS,
+        "confirmed reservations (gave up: {gave_up:?})"
+    );
+    let ids: HashSet<&String> = confirmed.iter().map(|c| c.0).collect();
+    assert_eq!(ids.len() as i64, SEATS, "distinct reservation ids");
+    let mut owner: BTreeMap<String, String> = BTreeMap::new();
+    for (rid, seats, _) in &confirmed {
+        assert_eq!(
+            seats.len(),
+            1,
+            "each buyer reserved one seat: {rid} {seats:?}"
+        );
+        for s in seats.iter() {
+            if let Some(prev) = owner.insert(s.clone(), (*rid).clone()) {
+                panic!("seat {s} is in two confirmed reservations: {prev} and {rid}");
+            }
+        }
+    }
+    assert_eq!(owner.len() as i64, SEATS);
+
+    // Each confirmed reservation reads CONFIRMED with its own order.
+    let mut orders = HashSet::new();
+    for (rid, _, user) in &confirmed {
+        let v: Value = api.reservation(user, rid).await;
+        assert_eq!(v["status"], "CONFIRMED", "{v}");
+        orders.insert(str_of(&v, "order_id").to_string());
+    }
+    assert_eq!(orders.len() as i64, SEATS, "distinct orders");
+
+    // The event is sold out, and says so.
+    let av = api.availability(&event_id).await;
+    assert_eq!(counts(&av), (SEATS, 0, 0, SEATS), "{av}");
+    for (seat, _) in &owner {
+        assert_eq!(seat_status(&av, seat), "SOLD");
+    }
+
+    assert!(
+        gave_up.is_empty(),
+        "{} buyers were never told sold_out: {:?}",
+        gave_up.len(),
+        &gave_up[..gave_up.len().min(5)]
+    );
+    assert!(
+        log.unexpected.is_empty(),
+        "{} unexpected responses, e.g. {:?}",
+        log.unexpected.len(),
+        &log.unexpected[..log.unexpected.len().min(5)]
+    );
+    eprintln!("race: total {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_buyers_reserving_the_same_seat_at_once_one_wins() {
+    let api = Arc::new(Api::new());
+    let event = api.seated_event(&[("A", 2, 10)], 1000, 200.0).await;
+    let event_id = str_of(&event, "event_id").to_string();
+
+    for round in 1..=5 {
+        let seat = format!("A-{round}");
+        let (a, b) = tokio::join!(api.register(), api.register());
+        let (ta, tb) = tokio::join!(api.admit(&event_id, &a), api.admit(&event_id, &b));
+        let barrier = Arc::new(Barrier::new(2));
+        let go = |user: User, rtkn: String| {
+            let api = api.clone();
+            let barrier = barrier.clone();
+            let event_id = event_id.clone();
+            let seat = seat.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                api.reserve_seats(&user, &event_id, &[seat.as_str()], &rtkn)
+                    .await
+            })
+        };
+        let (ra, rb) = tokio::join!(go(a.clone(), ta), go(b.clone(), tb));
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        let (winner, loser) = match (ra.code(), rb.code()) {
+            (201, _) => (&ra, &rb),
+            (_, 201) => (&rb, &ra),
+            _ => panic!(
+                "round {round}: nobody got {seat}: {} / {}",
+                ra.text(),
+                rb.text()
+            ),
+        };
+        assert_eq!(winner.json["seat_ids"], json!([seat]), "{}", winner.text());
+        let err = loser.expect_error(409, "SEAT_UNAVAILABLE");
+        assert_eq!(
+            err["seats"],
+            json!([seat]),
+            "SEAT_UNAVAILABLE names the seat: {}",
+            loser.text()
+        );
+        assert!(
+            str_of(&err, "message").contains(&seat),
+            "message names the seat: {}",
+            loser.text()
+        );
+
+        let av = api.availability(&event_id).await;
+        assert_eq!(seat_status(&av, &seat), "HELD");
+        let (_, _, held, _) = counts(&av);
+        assert_eq!(
+            held, 1,
+            "one hold per round (the previous rounds' holds are cancelled): {av}"
+        );
+
+        // Free the seat holder's hold so rounds do not pile up.
+        let winner_user = if ra.code() == 201 { &a } else { &b };
+        api.cancel_delete(winner_user, str_of(&winner.json, "reservation_id"))
+            .await
+            .expect(200);
+    }
+}
