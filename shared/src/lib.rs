@@ -7,6 +7,8 @@
 //! * [`app`]: the platform assembled from ports and services.
 pub mod app;
 pub mod config;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod domain;
 pub mod error;
 pub mod http;

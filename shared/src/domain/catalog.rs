@@ -205,7 +205,7 @@ impl Catalog {
                 &serde_json::json!({ "event_id": id }),
             )),
         ];
-        writes.extend(super::queue::initial_writes(&event));
+        writes.extend(super::queue::initial_writes(&event, self.deps.clock.now_ms()));
         self.deps.store.transact(writes).await.map_err(|e| match e {
             crate::ports::StoreError::ConditionFailed { .. } => {
                 Error::InvalidRequest(format!("event {id} already exists"))

@@ -150,12 +150,12 @@ pub fn admission_used(event: &EventId, batch: u64) -> Write {
 }
 
 /// Items a new event's waiting room starts with.
-pub fn initial_writes(event: &Event) -> Vec<Write> {
+pub fn initial_writes(event: &Event, now_ms: i64) -> Vec<Write> {
     let state = QueueState {
         shards: event.queue_shards,
         cursor: 0,
-        last_advance_ms: 0,
-        last_write_ms: 0,
+        last_advance_ms: now_ms,
+        last_write_ms: now_ms,
         measured_rate: event.admission_rate_per_sec,
         version: 0,
     };
@@ -372,6 +372,17 @@ impl WaitingRoom {
         let line = self.line(id, state.shards).await?;
         let end = line.end();
         if state.cursor >= end {
+            // Nobody waiting: restart the credit clock now and then, so a lull does not bank a
+            // burst of admissions for the next arrivals.
+            if elapsed > 1_000 {
+                let idle = QueueState { last_advance_ms: now, version: state.version + 1, ..state.clone() };
+                let write = Write::Put { item: to_item(&state_key(id), &idle), condition: Some(Condition::equals("version", state.version)) };
+                return match self.deps.store.write(write).await {
+                    Ok(()) => Ok(idle),
+                    Err(StoreError::ConditionFailed { .. }) => self.state(id).await,
+                    Err(e) => Err(e.into()),
+                };
+            }
             return Ok(state);
         }
         let rate = event.admission_rate_per_sec;

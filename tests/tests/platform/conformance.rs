@@ -1,0 +1,10 @@
+//! The store conformance suite against the in-process store (the DynamoDB run is in `aws`).
+
+use std::sync::Arc;
+
+use tacos_shared::memory::MemoryStore;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_conforms() {
+    tacos_shared::conformance::run_all(Arc::new(MemoryStore::new())).await;
+}

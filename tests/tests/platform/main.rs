@@ -1,0 +1,12 @@
+//! The platform's rules, checked in process with a clock moved by hand: no sleeping, no HTTP.
+//!
+//! * `conformance`: the store port's semantics, against the in-process store.
+//! * `holds`: expiry, the confirm/expire/cancel races, single-use tokens, zero oversell.
+//! * `payments`: webhook replays, failed and late payments.
+//! * `queue`: arrival order, positions that never grow, admission within what can be sold.
+
+mod conformance;
+mod holds;
+mod payments;
+mod queue;
+mod world;
