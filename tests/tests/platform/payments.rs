@@ -99,3 +99,42 @@ async fn an_approval_after_expiry_is_refunded_and_sells_nothing() {
     let inventory = world.ledger(&event).await;
     assert_eq!((inventory.sold, inventory.available), (0, 4));
 }
+
+/// Runs a flow of every kind and writes every domain event it emitted to `TACOS_EVENTS_OUT`
+/// (when set), where `scripts/validate_events.py` checks them against `schemas/events`.
+#[tokio::test]
+async fn every_kind_of_domain_event_is_emitted_for_schema_validation() {
+    let world = World::new();
+    // held + payment.approved + reservation.confirmed
+    let (_, hold, payment, _) = processed(&world, Scenario::Approve).await;
+    let (headers, body) = webhook(&world, "wh_all_1", "payment.approved", &hold, &payment);
+    world.platform().payments.receive_webhook(&headers, body.as_bytes()).await.unwrap();
+    // payment.failed + reservation.cancelled (payment_failed)
+    let (_, failed_hold, failed_payment, _) = processed(&world, Scenario::Fail).await;
+    let (headers, body) = webhook(&world, "wh_all_2", "payment.failed", &failed_hold, &failed_payment);
+    world.platform().payments.receive_webhook(&headers, body.as_bytes()).await.unwrap();
+    // reservation.cancelled (user)
+    let event = world.general(5, 10.0).await;
+    let buyer = world.buyer();
+    let cancelled = world.hold_quantity(&buyer, &event.event_id, 1).await.unwrap();
+    world.platform().reservations.cancel(&cancelled.reservation_id, &buyer).await.unwrap();
+    deliver_bus(&world).await;
+    // reservation.expired + payment.refunded
+    let (_, late_hold, late_payment, _) = processed(&world, Scenario::Approve).await;
+    world.advance(HOLD_SECONDS as f64 + 1.0);
+    world.fire_timers().await;
+    let (headers, body) = webhook(&world, "wh_all_3", "payment.approved", &late_hold, &late_payment);
+    world.platform().payments.receive_webhook(&headers, body.as_bytes()).await.unwrap();
+    for event in world.local.bus.published() {
+        if event.detail_type == DetailType::PaymentApproved && event.detail.reservation_id == late_hold.reservation_id {
+            world.local.platform.handle_event(event).await.unwrap();
+        }
+    }
+    let events = world.local.bus.published();
+    let kinds: std::collections::HashSet<_> = events.iter().map(|e| e.detail_type).collect();
+    assert_eq!(kinds.len(), 7, "all seven kinds emitted: {kinds:?}");
+    if let Ok(path) = std::env::var("TACOS_EVENTS_OUT") {
+        let lines: String = events.iter().map(|e| format!("{}\n", e.envelope())).collect();
+        std::fs::write(path, lines).expect("write emitted events");
+    }
+}
