@@ -27,14 +27,20 @@ pub mod trace;
 /// Largest request body accepted (the contract's 64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Every route of the contract, with its middleware.
+/// Every route of the contract, with its middleware (the embedded server and the container).
 pub fn router(platform: Arc<Platform>) -> Router {
-    let api = routes::api()
+    with_middleware(routes::select(|_| true).merge(routes::streaming()), platform)
+}
+
+/// Only the routes of one Lambda function (`functions/<name>`), with the same middleware.
+pub fn function_router(function: &str, platform: Arc<Platform>) -> Router {
+    with_middleware(routes::select(|e| e.function == function), platform)
+}
+
+fn with_middleware(routes: Router<Arc<Platform>>, platform: Arc<Platform>) -> Router {
+    routes
         .layer(axum::middleware::from_fn_with_state(platform.clone(), idempotency::middleware))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
-    Router::new()
-        .nest("/api/v1", api)
-        .merge(routes::ops::routes())
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .fallback(|| async { Error::NotFound })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .with_state(platform)

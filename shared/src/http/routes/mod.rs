@@ -1,9 +1,13 @@
 //! Handlers, one module per area of the contract. Each is a thin translation: extract, call the
 //! domain, shape the answer.
+//!
+//! [`ENDPOINTS`] is the one table of routes: which path and method each serves and which Lambda
+//! function (`functions/<name>`) owns it. The embedded server mounts all of them, each function
+//! mounts its own, and the test gateway routes by the same table, so they cannot drift apart.
 
 use std::sync::Arc;
 
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, MethodRouter};
 use axum::Router;
 
 use crate::app::Platform;
@@ -15,27 +19,76 @@ pub mod payments;
 pub mod queue;
 pub mod reservations;
 
-/// The routes under `/api/v1`.
-pub fn api() -> Router<Arc<Platform>> {
-    Router::new()
-        .route("/auth/register", post(auth::register))
-        .route("/auth/login", post(auth::login))
-        .route("/queue/join", post(queue::join))
-        .route("/queue/status", get(queue::status))
-        .route("/queue/enter", post(queue::enter))
-        .route("/queue/leave", axum::routing::delete(queue::leave))
-        .route("/queue/stream", get(queue::stream))
-        .route("/events", get(events::list))
-        .route("/events/{id}", get(events::detail))
-        .route("/events/{id}/availability", get(events::availability))
-        .route("/admin/events", post(events::create))
-        .route("/reservations", post(reservations::create))
-        .route("/reservations/{id}", get(reservations::detail).delete(reservations::cancel))
-        .route("/reservations/{id}/confirm", post(reservations::confirm))
-        .route("/reservations/{id}/cancel", post(reservations::cancel))
-        .route("/payments/intent", post(payments::intent))
-        .route("/payments/process", post(payments::process))
-        .route("/payments/webhook", post(payments::webhook))
-        .route("/payments/{id}/status", get(payments::status))
-        .merge(ops::routes())
+type Handler = fn() -> MethodRouter<Arc<Platform>>;
+
+/// One route of the contract.
+pub struct Endpoint {
+    /// The Lambda function that serves it (`functions/<function>`).
+    pub function: &'static str,
+    pub method: &'static str,
+    /// Path as axum matches it, relative to the server root.
+    pub path: &'static str,
+    handler: Handler,
+}
+
+macro_rules! endpoint {
+    ($function:literal, $method:ident $verb:literal, $path:literal, $handler:path) => {
+        Endpoint { function: $function, method: $verb, path: $path, handler: || $method($handler) }
+    };
+}
+
+/// Every route of the contract and the function that owns it.
+pub const ENDPOINTS: &[Endpoint] = &[
+    endpoint!("auth-register", post "POST", "/api/v1/auth/register", auth::register),
+    endpoint!("auth-login", post "POST", "/api/v1/auth/login", auth::login),
+    endpoint!("queue-join", post "POST", "/api/v1/queue/join", queue::join),
+    endpoint!("queue-status", get "GET", "/api/v1/queue/status", queue::status),
+    endpoint!("queue-enter", post "POST", "/api/v1/queue/enter", queue::enter),
+    endpoint!("queue-leave", delete "DELETE", "/api/v1/queue/leave", queue::leave),
+    endpoint!("events-list", get "GET", "/api/v1/events", events::list),
+    endpoint!("event-get", get "GET", "/api/v1/events/{id}", events::detail),
+    endpoint!("event-availability", get "GET", "/api/v1/events/{id}/availability", events::availability),
+    endpoint!("admin-create-event", post "POST", "/api/v1/admin/events", events::create),
+    endpoint!("reserve", post "POST", "/api/v1/reservations", reservations::create),
+    endpoint!("reservation-get", get "GET", "/api/v1/reservations/{id}", reservations::detail),
+    endpoint!("confirm", post "POST", "/api/v1/reservations/{id}/confirm", reservations::confirm),
+    endpoint!("cancel", delete "DELETE", "/api/v1/reservations/{id}", reservations::cancel),
+    endpoint!("cancel", post "POST", "/api/v1/reservations/{id}/cancel", reservations::cancel),
+    endpoint!("payment-intent", post "POST", "/api/v1/payments/intent", payments::intent),
+    endpoint!("payment-process", post "POST", "/api/v1/payments/process", payments::process),
+    endpoint!("payment-status", get "GET", "/api/v1/payments/{id}/status", payments::status),
+    endpoint!("payment-webhook", post "POST", "/api/v1/payments/webhook", payments::webhook),
+    endpoint!("ops", get "GET", "/healthz", ops::healthz),
+    endpoint!("ops", get "GET", "/readyz", ops::readyz),
+    endpoint!("ops", get "GET", "/version", ops::version),
+    endpoint!("ops", get "GET", "/api/v1/healthz", ops::healthz),
+    endpoint!("ops", get "GET", "/api/v1/readyz", ops::readyz),
+    endpoint!("ops", get "GET", "/api/v1/version", ops::version),
+];
+
+/// Routes served only by long-lived processes (the embedded server and the container): a
+/// server-sent-events stream does not fit a Lambda invocation; Lambda clients poll.
+pub fn streaming() -> Router<Arc<Platform>> {
+    Router::new().route("/api/v1/queue/stream", get(queue::stream))
+}
+
+/// The routes of the endpoints `keep` selects, merged per path.
+pub fn select(keep: impl Fn(&Endpoint) -> bool) -> Router<Arc<Platform>> {
+    let mut by_path: Vec<(&'static str, MethodRouter<Arc<Platform>>)> = Vec::new();
+    for endpoint in ENDPOINTS.iter().filter(|e| keep(e)) {
+        match by_path.iter_mut().find(|(path, _)| *path == endpoint.path) {
+            Some((_, router)) => *router = std::mem::take(router).merge((endpoint.handler)()),
+            None => by_path.push((endpoint.path, (endpoint.handler)())),
+        }
+    }
+    by_path.into_iter().fold(Router::new(), |router, (path, methods)| router.route(path, methods))
+}
+
+/// Names of all functions that serve HTTP routes, each once.
+pub fn http_functions() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = ENDPOINTS.iter().map(|e| e.function).collect();
+    names.dedup();
+    names.sort_unstable();
+    names.dedup();
+    names
 }
