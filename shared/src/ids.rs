@@ -120,6 +120,7 @@ impl std::str::FromStr for SeatId {
                 && section.bytes().all(|b| b.is_ascii_alphanumeric())
                 && (1..=6).contains(&number.len())
                 && number.bytes().all(|b| b.is_ascii_digit())
+                && !number.starts_with('0')
         });
         if valid {
             Ok(Self(s.to_string()))
@@ -167,6 +168,7 @@ mod tests {
         assert!("A12".parse::<SeatId>().is_err());
         assert!("A-".parse::<SeatId>().is_err());
         assert!("-1".parse::<SeatId>().is_err());
+        assert!("A-07".parse::<SeatId>().is_err(), "one spelling per seat");
         assert_eq!(SeatId::new("B", 3).as_str(), "B-3");
     }
 }

@@ -188,14 +188,14 @@ impl Accounts {
     }
 
     async fn create(&self, registration: Registration, role: Role) -> Result<UserRecord> {
-        let username = registration.username.trim().to_string();
+        let username = registration.username;
         if !(3..=32).contains(&username.len())
             || !username.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
         {
             return Err(Error::InvalidRequest("username: 3 to 32 letters, digits, '_', '.' or '-'".into()));
         }
         let password = registration.password;
-        if password.chars().count() < 8 || password.len() > 128 {
+        if !(8..=128).contains(&password.chars().count()) {
             return Err(Error::InvalidRequest("password: 8 to 128 characters".into()));
         }
         if let Some(email) = &registration.email {
@@ -231,7 +231,7 @@ impl Accounts {
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Result<Session> {
-        let item = self.deps.store.get(&user_key(username.trim())).await?;
+        let item = self.deps.store.get(&user_key(username)).await?;
         let user: Option<UserRecord> = item.map(from_item).transpose()?;
         let password = password.to_string();
         // Verify against a dummy hash when the user is unknown, so timing does not tell.

@@ -283,12 +283,12 @@ impl Catalog {
 /// Checks an administrator's request and builds the event.
 fn validate(new: NewEvent, queue_shards: u32) -> Result<Event> {
     let bad = |msg: &str| Err(Error::InvalidRequest(msg.to_string()));
-    let name = new.name.trim().to_string();
-    if name.is_empty() || name.len() > 200 {
+    let name = new.name;
+    if name.trim().is_empty() || name.chars().count() > 200 {
         return bad("name: 1 to 200 characters");
     }
-    let venue = new.venue.trim().to_string();
-    if venue.is_empty() || venue.len() > 200 {
+    let venue = new.venue;
+    if venue.trim().is_empty() || venue.chars().count() > 200 {
         return bad("venue: 1 to 200 characters");
     }
     if new.currency.len() != 3 || !new.currency.bytes().all(|b| b.is_ascii_uppercase()) {

@@ -259,10 +259,7 @@ impl Payments {
             "payment.failed" => DetailType::PaymentFailed,
             other => return Err(Error::InvalidRequest(format!("type: unknown webhook type {other}"))),
         };
-        let intent = self.get(&payload.payment_intent_id, None).await.map_err(|e| match e {
-            Error::PaymentNotFound => Error::InvalidRequest("payment_intent_id: unknown payment".into()),
-            other => other,
-        })?;
+        let intent = self.get(&payload.payment_intent_id, None).await?;
         let reservation: Reservation = self
             .deps
             .store
@@ -270,7 +267,7 @@ impl Payments {
             .await?
             .map(from_item)
             .transpose()?
-            .ok_or_else(|| Error::InvalidRequest("reservation_id: unknown reservation".into()))?;
+            .ok_or(Error::ReservationNotFound)?;
         let now = self.deps.clock.now();
         let seen = to_item(&webhook_seen_key(&headers.id), &serde_json::json!({ "expires_at": ttl_after(now, 7 * 86_400) }));
         match self.deps.store.write(Write::put_new(seen)).await {

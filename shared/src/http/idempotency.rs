@@ -15,28 +15,28 @@ use crate::app::Platform;
 use crate::domain::idempotency::{Begin, StoredResponse};
 use crate::error::Error;
 
-/// Routes (as matched) whose POSTs require a key.
-const KEYED_ROUTES: &[&str] = &[
-    "/api/v1/queue/join",
-    "/api/v1/queue/enter",
-    "/api/v1/reservations",
-    "/api/v1/reservations/{id}/confirm",
-    "/api/v1/payments/intent",
-    "/api/v1/payments/process",
+/// Routes (as matched) whose POSTs require a key, and whether they require a signed-in caller.
+const KEYED_ROUTES: &[(&str, bool)] = &[
+    ("/api/v1/queue/join", false),
+    ("/api/v1/queue/enter", false),
+    ("/api/v1/reservations", true),
+    ("/api/v1/reservations/{id}/confirm", true),
+    ("/api/v1/payments/intent", true),
+    ("/api/v1/payments/process", true),
 ];
 
 pub async fn middleware(State(platform): State<Arc<Platform>>, request: Request, next: Next) -> Response {
-    let keyed = request.method() == Method::POST
-        && request.extensions().get::<MatchedPath>().is_some_and(|p| KEYED_ROUTES.contains(&p.as_str()));
-    if !keyed {
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
+    let keyed = KEYED_ROUTES.iter().find(|(path, _)| request.method() == Method::POST && route.as_deref() == Some(*path));
+    let Some(&(_, needs_caller)) = keyed else {
         return next.run(request).await;
-    }
-    match keyed_request(&platform, request, next).await {
+    };
+    match keyed_request(&platform, needs_caller, request, next).await {
         Ok(response) | Err(response) => response,
     }
 }
 
-async fn keyed_request(platform: &Platform, request: Request, next: Next) -> Result<Response, Response> {
+async fn keyed_request(platform: &Platform, needs_caller: bool, request: Request, next: Next) -> Result<Response, Response> {
     let fail = |e: Error| e.into_response();
     let key = match request.headers().get("idempotency-key") {
         None => return Err(fail(Error::IdempotencyRequired)),
@@ -49,10 +49,12 @@ async fn keyed_request(platform: &Platform, request: Request, next: Next) -> Res
             .to_string(),
     };
     let (mut parts, body) = request.into_parts();
-    let caller = match verify_caller(&mut parts, platform).await {
-        Ok(Some(principal)) => principal.user_id.to_string(),
-        // Anonymous, or a bad token the handler will reject: scope by address.
-        _ => format!("addr:{}", ClientAddr::of(&parts)),
+    // Who is calling decides whose keys these are, so a bad token is refused before any key is
+    // claimed or replayed, and so is a missing one where the route needs a caller.
+    let caller = match verify_caller(&mut parts, platform).await.map_err(fail)? {
+        Some(principal) => principal.user_id.to_string(),
+        None if needs_caller => return Err(fail(Error::MissingAuthorization)),
+        None => format!("addr:{}", ClientAddr::of(&parts)),
     };
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| fail(Error::PayloadTooLarge))?;
     let mut hasher = Sha256::new();

@@ -32,9 +32,25 @@ pub fn router(platform: Arc<Platform>) -> Router {
     with_middleware(routes::select(|_| true).merge(routes::streaming()), platform)
 }
 
+/// The function API Gateway's `$default` route sends every request no other route matches.
+pub const CATCH_ALL_FUNCTION: &str = "ops";
+
 /// Only the routes of one Lambda function (`functions/<name>`), with the same middleware.
+///
+/// The catch-all function also knows every other route's path without its methods, so a request
+/// API Gateway could not route answers 405 `METHOD_NOT_ALLOWED` for a known path and 404
+/// `NOT_FOUND` otherwise, as the embedded server does.
 pub fn function_router(function: &str, platform: Arc<Platform>) -> Router {
-    with_middleware(routes::select(|e| e.function == function), platform)
+    let mut routes = routes::select(|e| e.function == function);
+    if function == CATCH_ALL_FUNCTION {
+        let mut others: Vec<&str> = routes::ENDPOINTS.iter().filter(|e| e.function != function).map(|e| e.path).collect();
+        others.sort_unstable();
+        others.dedup();
+        for path in others {
+            routes = routes.route(path, axum::routing::MethodRouter::new());
+        }
+    }
+    with_middleware(routes, platform)
 }
 
 fn with_middleware(routes: Router<Arc<Platform>>, platform: Arc<Platform>) -> Router {

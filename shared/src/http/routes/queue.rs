@@ -4,7 +4,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::IntoResponse;
@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::app::Platform;
 use crate::error::{Error, Result};
-use crate::http::extract::{path_id, Json, MaybeCaller};
+use crate::http::extract::{path_id, Json, MaybeCaller, Query};
 use crate::ids::{EventId, WaitingToken};
 
 #[derive(Deserialize)]
