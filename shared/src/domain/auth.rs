@@ -199,7 +199,7 @@ impl Accounts {
             return Err(Error::InvalidRequest("password: 8 to 128 characters".into()));
         }
         if let Some(email) = &registration.email {
-            if email.len() > 254 || !email.contains('@') {
+            if email.chars().count() > 254 || !email.contains('@') {
                 return Err(Error::InvalidRequest("email: not an email address".into()));
             }
         }
@@ -231,6 +231,9 @@ impl Accounts {
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Result<Session> {
+        if username.is_empty() {
+            return Err(Error::InvalidRequest("username: required".into()));
+        }
         let item = self.deps.store.get(&user_key(username)).await?;
         let user: Option<UserRecord> = item.map(from_item).transpose()?;
         let password = password.to_string();
