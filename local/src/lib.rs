@@ -8,15 +8,22 @@ use tacos_shared::app::InProcess;
 use tacos_shared::config::Config;
 
 /// Serves every route on `listener` until `shutdown` resolves, then drains requests in flight.
-pub async fn serve(listener: tokio::net::TcpListener, config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let platform = InProcess::new(config);
     platform.platform.seed().await?;
     platform.start_background();
     let app = tacos_shared::http::router(platform.platform.clone());
     tracing::info!(addr = %listener.local_addr()?, "Traffic Tacos is serving");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     tracing::info!("stopped");
     Ok(())
 }

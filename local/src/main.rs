@@ -14,7 +14,13 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--port" | "-p" => config.port = args.next().context("--port needs a value")?.parse().context("--port: not a port number")?,
+            "--port" | "-p" => {
+                config.port = args
+                    .next()
+                    .context("--port needs a value")?
+                    .parse()
+                    .context("--port: not a port number")?
+            }
             "--host" => host = args.next().context("--host needs a value")?,
             "--help" | "-h" => {
                 println!("usage: tacos-local [--port N] [--host ADDR]\nsee README.md for the environment variables");

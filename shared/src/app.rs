@@ -42,7 +42,11 @@ impl Platform {
         Self {
             accounts: Accounts::new(deps.clone(), AccessTokens::new(&config)),
             queue: WaitingRoom::new(deps.clone(), catalog.clone(), rtokens),
-            payments: Payments::new(deps.clone(), reservations.clone(), WebhookSigner::new(&config.webhook_secret)),
+            payments: Payments::new(
+                deps.clone(),
+                reservations.clone(),
+                WebhookSigner::new(&config.webhook_secret),
+            ),
             idempotency: Idempotency::new(deps.clone()),
             reservations,
             catalog,
@@ -58,7 +62,9 @@ impl Platform {
     pub async fn seed(&self) -> Result<()> {
         let config = self.config();
         if let Some(password) = &config.admin_password {
-            self.accounts.ensure_admin(&config.admin_username, password).await?;
+            self.accounts
+                .ensure_admin(&config.admin_username, password)
+                .await?;
         }
         if config.seed_demo_event {
             let starts = Utc::now() + Duration::days(30);
@@ -70,9 +76,21 @@ impl Platform {
                     currency: "USD".into(),
                     price: 4_500,
                     sections: Some(vec![
-                        Section { name: "A".into(), rows: 4, seats_per_row: 10 },
-                        Section { name: "B".into(), rows: 4, seats_per_row: 10 },
-                        Section { name: "C".into(), rows: 4, seats_per_row: 10 },
+                        Section {
+                            name: "A".into(),
+                            rows: 4,
+                            seats_per_row: 10,
+                        },
+                        Section {
+                            name: "B".into(),
+                            rows: 4,
+                            seats_per_row: 10,
+                        },
+                        Section {
+                            name: "C".into(),
+                            rows: 4,
+                            seats_per_row: 10,
+                        },
                     ]),
                     capacity: None,
                     admission_rate_per_sec: config.demo_admission_rate,
@@ -105,11 +123,6 @@ impl Platform {
         }
         Ok(())
     }
-
-    /// Base URL the payment simulator posts webhooks to.
-    fn public_url(&self) -> String {
-        self.config().public_url.clone().unwrap_or_else(|| format!("http://127.0.0.1:{}", self.config().port))
-    }
 }
 
 #[async_trait]
@@ -117,9 +130,11 @@ impl JobHandler for Platform {
     async fn run_job(&self, job: Job) -> Result<(), String> {
         let result = match &job {
             Job::ExpireHold { reservation_id } => self.reservations.expire(reservation_id).await,
-            Job::SettlePayment { payment_intent_id } => self.payments.settle(payment_intent_id).await,
+            Job::SettlePayment { payment_intent_id } => {
+                self.payments.settle(payment_intent_id).await
+            }
             Job::DeliverWebhook { payment_intent_id } => {
-                self.payments.deliver_webhook(payment_intent_id, &self.public_url()).await
+                self.payments.deliver_webhook(payment_intent_id).await
             }
         };
         result.map_err(|e| format!("{}: {e}", job.name()))
@@ -132,7 +147,11 @@ impl EventHandler for Platform {
         let detail = &event.detail;
         let result = match event.detail_type {
             DetailType::PaymentApproved => match &detail.payment_intent_id {
-                Some(payment) => self.payments.on_approved(&detail.reservation_id, payment).await,
+                Some(payment) => {
+                    self.payments
+                        .on_approved(&detail.reservation_id, payment)
+                        .await
+                }
                 None => Ok(()),
             },
             DetailType::PaymentFailed => self.payments.on_failed(&detail.reservation_id).await,
@@ -159,8 +178,19 @@ impl InProcess {
         let store = Arc::new(MemoryStore::new());
         let scheduler = Arc::new(MemoryScheduler::new(clock.clone()));
         let bus = Arc::new(MemoryBus::new());
-        let deps = Deps { store: store.clone(), scheduler: scheduler.clone(), bus: bus.clone(), clock, config: Arc::new(config) };
-        Self { platform: Arc::new(Platform::new(deps)), store, scheduler, bus }
+        let deps = Deps {
+            store: store.clone(),
+            scheduler: scheduler.clone(),
+            bus: bus.clone(),
+            clock,
+            config: Arc::new(config),
+        };
+        Self {
+            platform: Arc::new(Platform::new(deps)),
+            store,
+            scheduler,
+            bus,
+        }
     }
 
     /// Starts the timer and event-bus consumers on the current runtime.

@@ -64,7 +64,10 @@ impl std::fmt::Debug for Config {
             .field("oidc", &self.oidc)
             .field("webhook_secret", &"<redacted>")
             .field("admin_username", &self.admin_username)
-            .field("admin_password", &self.admin_password.as_ref().map(|_| "<redacted>"))
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "<redacted>"),
+            )
             .field("public_url", &self.public_url)
             .field("seed_demo_event", &self.seed_demo_event)
             .field("queue_shards", &self.queue_shards)
@@ -105,18 +108,32 @@ impl Config {
         {
             match value {
                 None => Ok(default),
-                Some(v) => v.parse().map_err(|e: T::Err| ConfigError { name, reason: e.to_string() }),
+                Some(v) => v.parse().map_err(|e: T::Err| ConfigError {
+                    name,
+                    reason: e.to_string(),
+                }),
             }
         }
         let hold_seconds = parse("TACOS_HOLD_SECONDS", get("TACOS_HOLD_SECONDS"), 60u64)?;
         if hold_seconds == 0 {
-            return Err(ConfigError { name: "TACOS_HOLD_SECONDS", reason: "must be positive".into() });
+            return Err(ConfigError {
+                name: "TACOS_HOLD_SECONDS",
+                reason: "must be positive".into(),
+            });
         }
-        let demo_admission_rate = parse("TACOS_ADMISSION_RATE", get("TACOS_ADMISSION_RATE"), 50.0f64)?;
+        let demo_admission_rate =
+            parse("TACOS_ADMISSION_RATE", get("TACOS_ADMISSION_RATE"), 50.0f64)?;
         if demo_admission_rate.is_nan() || demo_admission_rate <= 0.0 {
-            return Err(ConfigError { name: "TACOS_ADMISSION_RATE", reason: "must be positive".into() });
+            return Err(ConfigError {
+                name: "TACOS_ADMISSION_RATE",
+                reason: "must be positive".into(),
+            });
         }
-        let oidc = match (get("TACOS_OIDC_ISSUER"), get("TACOS_OIDC_AUDIENCE"), get("TACOS_OIDC_JWKS_URL")) {
+        let oidc = match (
+            get("TACOS_OIDC_ISSUER"),
+            get("TACOS_OIDC_AUDIENCE"),
+            get("TACOS_OIDC_JWKS_URL"),
+        ) {
             (None, None, None) => None,
             (Some(issuer), Some(audience), jwks_url) => Some(OidcConfig {
                 jwks_url: jwks_url.unwrap_or_else(|| {
@@ -147,8 +164,18 @@ impl Config {
             public_url: get("TACOS_PUBLIC_URL"),
             seed_demo_event: parse("TACOS_DEMO_EVENT", get("TACOS_DEMO_EVENT"), true)?,
             payment_delay: Duration::from_secs(2),
-            queue_shards: parse("TACOS_QUEUE_SHARDS", get("TACOS_QUEUE_SHARDS"), 1u32)?.clamp(1, 1024),
+            queue_shards: parse("TACOS_QUEUE_SHARDS", get("TACOS_QUEUE_SHARDS"), 1u32)?
+                .clamp(1, 1024),
         })
+    }
+}
+
+impl Config {
+    /// Base URL the payment simulator posts webhooks to: `TACOS_PUBLIC_URL`, else this server.
+    pub fn public_base_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://127.0.0.1:{}", self.port))
     }
 }
 

@@ -75,7 +75,11 @@ pub enum Error {
 }
 
 fn join(seats: &[SeatId]) -> String {
-    seats.iter().map(SeatId::as_str).collect::<Vec<_>>().join(", ")
+    seats
+        .iter()
+        .map(SeatId::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Error {
@@ -124,7 +128,10 @@ impl Error {
             | Self::IdempotencyRequired
             | Self::InvalidIdempotencyKey
             | Self::InvalidAmount(_) => 400,
-            Self::InvalidCredentials | Self::MissingAuthorization | Self::InvalidToken(_) | Self::InvalidSignature(_) => 401,
+            Self::InvalidCredentials
+            | Self::MissingAuthorization
+            | Self::InvalidToken(_)
+            | Self::InvalidSignature(_) => 401,
             Self::Forbidden | Self::NotReady | Self::InvalidReservationToken(_) => 403,
             Self::EventNotFound
             | Self::TokenNotFound

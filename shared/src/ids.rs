@@ -125,7 +125,11 @@ impl std::str::FromStr for SeatId {
         if valid {
             Ok(Self(s.to_string()))
         } else {
-            Err(InvalidId { kind: "seat id", prefix: "SECTION-", value: s.chars().take(80).collect() })
+            Err(InvalidId {
+                kind: "seat id",
+                prefix: "SECTION-",
+                value: s.chars().take(80).collect(),
+            })
         }
     }
 }

@@ -7,10 +7,14 @@
 
 use std::sync::Arc;
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use chrono::{DateTime, Utc};
-use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{
+    decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation,
+};
 use serde::{Deserialize, Serialize};
 
 use super::items::{from_item, to_item};
@@ -115,7 +119,8 @@ impl AccessTokens {
             iat: now.timestamp(),
             exp: now.timestamp() + self.ttl as i64,
         };
-        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).expect("HS256 signing cannot fail")
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 signing cannot fail")
     }
 
     /// The caller a bearer token names; any flaw is [`Error::InvalidToken`].
@@ -130,13 +135,18 @@ impl AccessTokens {
                 validation.leeway = 5;
                 let data = decode::<Claims>(token, &self.decoding, &validation)
                     .map_err(|e| Error::InvalidToken(describe(&e)))?;
-                Ok(Principal { user_id: data.claims.sub, role: data.claims.role })
+                Ok(Principal {
+                    user_id: data.claims.sub,
+                    role: data.claims.role,
+                })
             }
             Algorithm::RS256 => match &self.oidc {
                 Some(jwks) => jwks.verify(token, header.kid.as_deref()).await,
                 None => Err(Error::InvalidToken("no OIDC issuer is configured".into())),
             },
-            other => Err(Error::InvalidToken(format!("algorithm {other:?} is not accepted"))),
+            other => Err(Error::InvalidToken(format!(
+                "algorithm {other:?} is not accepted"
+            ))),
         }
     }
 }
@@ -170,7 +180,9 @@ impl Accounts {
     }
 
     pub async fn register(&self, registration: Registration) -> Result<Session> {
-        self.create(registration, Role::User).await.map(|user| self.session(&user))
+        self.create(registration, Role::User)
+            .await
+            .map(|user| self.session(&user))
     }
 
     /// Creates the administrator of the configuration unless that username exists already.
@@ -190,26 +202,38 @@ impl Accounts {
     async fn create(&self, registration: Registration, role: Role) -> Result<UserRecord> {
         let username = registration.username;
         if !(3..=32).contains(&username.len())
-            || !username.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+            || !username
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
         {
-            return Err(Error::InvalidRequest("username: 3 to 32 letters, digits, '_', '.' or '-'".into()));
+            return Err(Error::InvalidRequest(
+                "username: 3 to 32 letters, digits, '_', '.' or '-'".into(),
+            ));
         }
         let password = registration.password;
         if !(8..=128).contains(&password.chars().count()) {
-            return Err(Error::InvalidRequest("password: 8 to 128 characters".into()));
+            return Err(Error::InvalidRequest(
+                "password: 8 to 128 characters".into(),
+            ));
         }
         if let Some(email) = &registration.email {
             if email.chars().count() > 254 || !email.contains('@') {
                 return Err(Error::InvalidRequest("email: not an email address".into()));
             }
         }
-        let display_name = registration.display_name.unwrap_or_else(|| username.clone());
+        let display_name = registration
+            .display_name
+            .unwrap_or_else(|| username.clone());
         if display_name.chars().count() > 100 {
-            return Err(Error::InvalidRequest("display_name: at most 100 characters".into()));
+            return Err(Error::InvalidRequest(
+                "display_name: at most 100 characters".into(),
+            ));
         }
         let password_hash = tokio::task::spawn_blocking(move || {
             let salt = SaltString::generate(&mut OsRng);
-            Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string())
+            Argon2::default()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
         })
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
@@ -223,7 +247,12 @@ impl Accounts {
             display_name,
             created_at: self.deps.clock.now(),
         };
-        match self.deps.store.write(Write::put_new(to_item(&user_key(&username), &user))).await {
+        match self
+            .deps
+            .store
+            .write(Write::put_new(to_item(&user_key(&username), &user)))
+            .await
+        {
             Ok(()) => Ok(user),
             Err(StoreError::ConditionFailed { .. }) => Err(Error::UsernameExists),
             Err(e) => Err(e.into()),
@@ -241,7 +270,11 @@ impl Accounts {
         let hash = user.as_ref().map(|u| u.password_hash.clone());
         let ok = tokio::task::spawn_blocking(move || {
             let hash = hash.unwrap_or_else(|| dummy_hash().to_string());
-            PasswordHash::new(&hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            PasswordHash::new(&hash).is_ok_and(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
         })
         .await
         .map_err(|e| Error::Internal(e.to_string()))?;
@@ -268,6 +301,9 @@ fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| {
         let salt = SaltString::generate(&mut OsRng);
-        Argon2::default().hash_password(uuid::Uuid::new_v4().as_bytes(), &salt).map(|h| h.to_string()).unwrap_or_default()
+        Argon2::default()
+            .hash_password(uuid::Uuid::new_v4().as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
     })
 }

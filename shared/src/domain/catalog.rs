@@ -65,8 +65,12 @@ pub struct Event {
 impl Event {
     /// Whether `seat` is one of this event's seats.
     pub fn has_seat(&self, seat: &SeatId) -> bool {
-        let Some((section, number)) = seat.as_str().split_once('-') else { return false };
-        let Ok(number) = number.parse::<u32>() else { return false };
+        let Some((section, number)) = seat.as_str().split_once('-') else {
+            return false;
+        };
+        let Ok(number) = number.parse::<u32>() else {
+            return false;
+        };
         self.sections
             .iter()
             .any(|s| s.name == section && number >= 1 && number <= s.rows * s.seats_per_row)
@@ -169,7 +173,10 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn new(deps: Deps) -> Self {
-        Self { deps, cache: Arc::default() }
+        Self {
+            deps,
+            cache: Arc::default(),
+        }
     }
 
     /// Validates and stores a new event with all its seats, its counters and its waiting room.
@@ -184,34 +191,57 @@ impl Catalog {
             .map(|seat_id| {
                 Write::put_new(to_item(
                     &seat_key(id, &seat_id),
-                    &SeatRecord { seat_id, status: SeatStatus::Available, reservation_id: None },
+                    &SeatRecord {
+                        seat_id,
+                        status: SeatStatus::Available,
+                        reservation_id: None,
+                    },
                 ))
             })
             .collect();
         for chunk in seats.chunks(MAX_TRANSACTION_WRITES) {
-            self.deps.store.transact(chunk.to_vec()).await.map_err(|e| match e {
+            self.deps
+                .store
+                .transact(chunk.to_vec())
+                .await
+                .map_err(|e| match e {
+                    crate::ports::StoreError::ConditionFailed { .. } => {
+                        Error::InvalidRequest(format!("event {id} already exists"))
+                    }
+                    other => other.into(),
+                })?;
+        }
+        let inventory = Inventory {
+            total: event.total,
+            available: event.total,
+            held: 0,
+            sold: 0,
+        };
+        let mut writes = vec![
+            Write::put_new(to_item(&inventory_key(id), &inventory)),
+            Write::put_new(to_item(&event_key(id), &event)),
+            Write::put(to_item(
+                &Key::new(
+                    EVENT_INDEX_PK,
+                    format!("{}#{id}", event.starts_at.to_rfc3339()),
+                ),
+                &serde_json::json!({ "event_id": id }),
+            )),
+        ];
+        writes.extend(super::queue::initial_writes(
+            &event,
+            self.deps.clock.now_ms(),
+        ));
+        self.deps
+            .store
+            .transact(writes)
+            .await
+            .map_err(|e| match e {
                 crate::ports::StoreError::ConditionFailed { .. } => {
                     Error::InvalidRequest(format!("event {id} already exists"))
                 }
                 other => other.into(),
             })?;
-        }
-        let inventory = Inventory { total: event.total, available: event.total, held: 0, sold: 0 };
-        let mut writes = vec![
-            Write::put_new(to_item(&inventory_key(id), &inventory)),
-            Write::put_new(to_item(&event_key(id), &event)),
-            Write::put(to_item(
-                &Key::new(EVENT_INDEX_PK, format!("{}#{id}", event.starts_at.to_rfc3339())),
-                &serde_json::json!({ "event_id": id }),
-            )),
-        ];
-        writes.extend(super::queue::initial_writes(&event, self.deps.clock.now_ms()));
-        self.deps.store.transact(writes).await.map_err(|e| match e {
-            crate::ports::StoreError::ConditionFailed { .. } => {
-                Error::InvalidRequest(format!("event {id} already exists"))
-            }
-            other => other.into(),
-        })?;
         tracing::info!(event_id = %id, total = event.total, "event created");
         Ok(event)
     }
@@ -221,7 +251,12 @@ impl Catalog {
         if let Some(event) = self.cache.read().get(id) {
             return Ok(event.clone());
         }
-        let item = self.deps.store.get(&event_key(id)).await?.ok_or(Error::EventNotFound)?;
+        let item = self
+            .deps
+            .store
+            .get(&event_key(id))
+            .await?
+            .ok_or(Error::EventNotFound)?;
         let event: Arc<Event> = Arc::new(from_item(item)?);
         self.cache.write().insert(id.clone(), event.clone());
         Ok(event)
@@ -229,10 +264,18 @@ impl Catalog {
 
     /// Every event, soonest first.
     pub async fn list(&self) -> Result<Vec<Arc<Event>>> {
-        let index = self.deps.store.query(EVENT_INDEX_PK, &SkRange::default()).await?;
+        let index = self
+            .deps
+            .store
+            .query(EVENT_INDEX_PK, &SkRange::default())
+            .await?;
         let mut events = Vec::with_capacity(index.len());
         for entry in index {
-            let Some(id) = entry.get("event_id").and_then(|v| v.as_str()).and_then(|s| s.parse().ok()) else {
+            let Some(id) = entry
+                .get("event_id")
+                .and_then(|v| v.as_str())
+                .and_then(|s| s.parse().ok())
+            else {
                 continue;
             };
             events.push(self.get(&id).await?);
@@ -241,18 +284,35 @@ impl Catalog {
     }
 
     pub async fn inventory(&self, id: &EventId) -> Result<Inventory> {
-        let item = self.deps.store.get(&inventory_key(id)).await?.ok_or(Error::EventNotFound)?;
+        let item = self
+            .deps
+            .store
+            .get(&inventory_key(id))
+            .await?
+            .ok_or(Error::EventNotFound)?;
         from_item(item)
     }
 
     /// Seat items of an event, in natural order (`A-2` before `A-10`).
     pub async fn seats(&self, event: &Event) -> Result<Vec<SeatRecord>> {
-        let items = self.deps.store.query(&event_key(&event.event_id).pk, &SkRange::prefix("SEAT#")).await?;
+        let items = self
+            .deps
+            .store
+            .query(&event_key(&event.event_id).pk, &SkRange::prefix("SEAT#"))
+            .await?;
         let mut seats: Vec<SeatRecord> = items.into_iter().map(from_item).collect::<Result<_>>()?;
-        let order: HashMap<&str, usize> = event.sections.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+        let order: HashMap<&str, usize> = event
+            .sections
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect();
         seats.sort_by_key(|s| {
             let (section, number) = s.seat_id.as_str().split_once('-').unwrap_or_default();
-            (order.get(section).copied().unwrap_or(usize::MAX), number.parse::<u32>().unwrap_or(0))
+            (
+                order.get(section).copied().unwrap_or(usize::MAX),
+                number.parse::<u32>().unwrap_or(0),
+            )
         });
         Ok(seats)
     }
@@ -265,7 +325,10 @@ impl Catalog {
                 .seats(&event)
                 .await?
                 .into_iter()
-                .map(|s| SeatView { seat_id: s.seat_id, status: s.status })
+                .map(|s| SeatView {
+                    seat_id: s.seat_id,
+                    status: s.status,
+                })
                 .collect(),
             EventKind::GeneralAdmission => Vec::new(),
         };
@@ -297,7 +360,10 @@ fn validate(new: NewEvent, queue_shards: u32) -> Result<Event> {
     if new.price <= 0 || new.price > 100_000_000 {
         return bad("price: a positive integer in minor units, at most 100000000");
     }
-    if !(new.admission_rate_per_sec.is_finite() && new.admission_rate_per_sec > 0.0 && new.admission_rate_per_sec <= 100_000.0) {
+    if !(new.admission_rate_per_sec.is_finite()
+        && new.admission_rate_per_sec > 0.0
+        && new.admission_rate_per_sec <= 100_000.0)
+    {
         return bad("admission_rate_per_sec: a number above 0 and at most 100000");
     }
     if !(1..=MAX_PER_ORDER_LIMIT).contains(&new.max_per_order) {
@@ -311,13 +377,16 @@ fn validate(new: NewEvent, queue_shards: u32) -> Result<Event> {
             let mut names = std::collections::HashSet::new();
             let mut total: i64 = 0;
             for section in &sections {
-                if !(1..=8).contains(&section.name.len()) || !section.name.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                if !(1..=8).contains(&section.name.len())
+                    || !section.name.bytes().all(|b| b.is_ascii_alphanumeric())
+                {
                     return bad("sections[].name: 1 to 8 letters or digits");
                 }
                 if !names.insert(section.name.clone()) {
                     return bad("sections[].name: section names must be unique");
                 }
-                if !(1..=200).contains(&section.rows) || !(1..=200).contains(&section.seats_per_row) {
+                if !(1..=200).contains(&section.rows) || !(1..=200).contains(&section.seats_per_row)
+                {
                     return bad("sections[].rows and seats_per_row: 1 to 200");
                 }
                 total += i64::from(section.rows * section.seats_per_row);
@@ -360,7 +429,10 @@ pub(crate) fn seat_transition(
     to: SeatStatus,
     new_holder: Option<&ReservationId>,
 ) -> Write {
-    let mut condition = vec![Condition::equals("status", serde_json::to_value(from).expect("status"))];
+    let mut condition = vec![Condition::equals(
+        "status",
+        serde_json::to_value(from).expect("status"),
+    )];
     if let Some(holder) = holder {
         condition.push(Condition::equals("reservation_id", holder.as_str()));
     }

@@ -62,7 +62,12 @@ impl Idempotency {
     }
 
     /// Claims the key for this request, or says why not.
-    pub async fn begin(&self, caller: &str, idempotency_key: &str, fingerprint: &str) -> Result<Begin> {
+    pub async fn begin(
+        &self,
+        caller: &str,
+        idempotency_key: &str,
+        fingerprint: &str,
+    ) -> Result<Begin> {
         let now = self.deps.clock.now();
         let now_ms = now.timestamp_millis();
         let record = Record {
@@ -105,7 +110,13 @@ impl Idempotency {
     }
 
     /// Stores the response for replay.
-    pub async fn complete(&self, caller: &str, idempotency_key: &str, fingerprint: &str, response: StoredResponse) -> Result<()> {
+    pub async fn complete(
+        &self,
+        caller: &str,
+        idempotency_key: &str,
+        fingerprint: &str,
+        response: StoredResponse,
+    ) -> Result<()> {
         let now = self.deps.clock.now();
         let now_ms = now.timestamp_millis();
         let record = Record {
@@ -116,13 +127,22 @@ impl Idempotency {
             expires_at: ttl_after(now, REPLAY_WINDOW_MS / 1000 + 60),
             response: Some(response),
         };
-        self.deps.store.write(Write::put(to_item(&key(caller, idempotency_key), &record))).await?;
+        self.deps
+            .store
+            .write(Write::put(to_item(&key(caller, idempotency_key), &record)))
+            .await?;
         Ok(())
     }
 
     /// Releases the key after a failure that changed nothing.
     pub async fn abandon(&self, caller: &str, idempotency_key: &str) -> Result<()> {
-        self.deps.store.write(Write::Delete { key: key(caller, idempotency_key), condition: None }).await?;
+        self.deps
+            .store
+            .write(Write::Delete {
+                key: key(caller, idempotency_key),
+                condition: None,
+            })
+            .await?;
         Ok(())
     }
 }

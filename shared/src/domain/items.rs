@@ -22,7 +22,8 @@ pub fn to_item<T: Serialize>(key: &Key, record: &T) -> Item {
 
 /// The record stored in `item`.
 pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, Error> {
-    serde_json::from_value(Value::Object(item)).map_err(|e| Error::Internal(format!("corrupt item: {e}")))
+    serde_json::from_value(Value::Object(item))
+        .map_err(|e| Error::Internal(format!("corrupt item: {e}")))
 }
 
 /// Seconds since the epoch `seconds` from now, for DynamoDB's TTL attribute `expires_at`.

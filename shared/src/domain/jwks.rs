@@ -45,8 +45,18 @@ pub struct Jwks {
 
 impl Jwks {
     pub fn new(config: OidcConfig) -> Self {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("HTTP client");
-        Self { config, http, cache: Mutex::new(Cache { keys: HashMap::new(), fetched: None }) }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("HTTP client");
+        Self {
+            config,
+            http,
+            cache: Mutex::new(Cache {
+                keys: HashMap::new(),
+                fetched: None,
+            }),
+        }
     }
 
     async fn key(&self, kid: &str) -> Result<DecodingKey> {
@@ -67,11 +77,17 @@ impl Jwks {
             cache.keys = set
                 .keys
                 .iter()
-                .filter_map(|jwk| Some((jwk.common.key_id.clone()?, DecodingKey::from_jwk(jwk).ok()?)))
+                .filter_map(|jwk| {
+                    Some((jwk.common.key_id.clone()?, DecodingKey::from_jwk(jwk).ok()?))
+                })
                 .collect();
             cache.fetched = Some(Instant::now());
         }
-        cache.keys.get(kid).cloned().ok_or_else(|| Error::InvalidToken("unknown signing key".into()))
+        cache
+            .keys
+            .get(kid)
+            .cloned()
+            .ok_or_else(|| Error::InvalidToken("unknown signing key".into()))
     }
 
     pub async fn verify(&self, token: &str, kid: Option<&str>) -> Result<Principal> {
@@ -82,18 +98,33 @@ impl Jwks {
         // Cognito access tokens carry `client_id` instead of `aud`; checked below.
         validation.validate_aud = false;
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        let claims = decode::<OidcClaims>(token, &key, &validation).map_err(|e| Error::InvalidToken(describe(&e)))?.claims;
+        let claims = decode::<OidcClaims>(token, &key, &validation)
+            .map_err(|e| Error::InvalidToken(describe(&e)))?
+            .claims;
         let audience_ok = match &claims.aud {
             Some(serde_json::Value::String(aud)) => aud == &self.config.audience,
-            Some(serde_json::Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(&self.config.audience)),
+            Some(serde_json::Value::Array(auds)) => auds
+                .iter()
+                .any(|a| a.as_str() == Some(&self.config.audience)),
             _ => claims.client_id.as_deref() == Some(&self.config.audience),
         };
         if !audience_ok {
             return Err(Error::InvalidToken("wrong audience".into()));
         }
-        let sub: String = claims.sub.chars().filter(|c| c.is_ascii_alphanumeric()).take(60).collect();
-        let user_id: UserId = format!("usr_oidc{sub}").parse().map_err(|_| Error::InvalidToken("bad subject".into()))?;
-        let admin = claims.groups.iter().any(|g| g == "admin") || claims.role.as_deref() == Some("admin");
-        Ok(Principal { user_id, role: if admin { Role::Admin } else { Role::User } })
+        let sub: String = claims
+            .sub
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(60)
+            .collect();
+        let user_id: UserId = format!("usr_oidc{sub}")
+            .parse()
+            .map_err(|_| Error::InvalidToken("bad subject".into()))?;
+        let admin =
+            claims.groups.iter().any(|g| g == "admin") || claims.role.as_deref() == Some("admin");
+        Ok(Principal {
+            user_id,
+            role: if admin { Role::Admin } else { Role::User },
+        })
     }
 }

@@ -107,6 +107,9 @@ pub struct WebhookBody {
     pub ts: i64,
 }
 
+/// When the simulator retries a webhook that could not be delivered at once.
+const WEBHOOK_RETRY_AFTER_SECS: i64 = 10;
+
 pub fn intent_key(id: &PaymentIntentId) -> Key {
     Key::new(format!("PI#{id}"), "PI")
 }
@@ -124,22 +127,47 @@ pub struct Payments {
 
 impl Payments {
     pub fn new(deps: Deps, reservations: Reservations, signer: WebhookSigner) -> Self {
-        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build().expect("HTTP client");
-        Self { deps, reservations, signer, http }
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .expect("HTTP client");
+        Self {
+            deps,
+            reservations,
+            signer,
+            http,
+        }
     }
 
-    pub async fn create_intent(&self, caller: &Principal, request: IntentRequest) -> Result<PaymentIntent> {
-        let reservation = self.reservations.get(&request.reservation_id, Some(caller)).await?;
+    pub async fn create_intent(
+        &self,
+        caller: &Principal,
+        request: IntentRequest,
+    ) -> Result<PaymentIntent> {
+        let reservation = self
+            .reservations
+            .get(&request.reservation_id, Some(caller))
+            .await?;
         match reservation.status {
             ReservationStatus::Hold => {}
             ReservationStatus::Expired => return Err(Error::ReservationExpired),
-            other => return Err(Error::InvalidState(format!("reservation is {other:?}, not HOLD").to_uppercase())),
+            other => {
+                return Err(Error::InvalidState(
+                    format!("reservation is {other:?}, not HOLD").to_uppercase(),
+                ))
+            }
         }
         if request.currency != reservation.currency {
-            return Err(Error::InvalidAmount(format!("currency must be {}", reservation.currency)));
+            return Err(Error::InvalidAmount(format!(
+                "currency must be {}",
+                reservation.currency
+            )));
         }
         if request.amount != reservation.total_amount {
-            return Err(Error::InvalidAmount(format!("amount must equal total_amount {}", reservation.total_amount)));
+            return Err(Error::InvalidAmount(format!(
+                "amount must equal total_amount {}",
+                reservation.total_amount
+            )));
         }
         let intent = PaymentIntent {
             payment_intent_id: PaymentIntentId::generate(),
@@ -151,12 +179,29 @@ impl Payments {
             scenario: request.scenario.unwrap_or(Scenario::Approve),
             created_at: self.deps.clock.now(),
         };
-        self.deps.store.write(Write::put_new(to_item(&intent_key(&intent.payment_intent_id), &intent))).await?;
+        self.deps
+            .store
+            .write(Write::put_new(to_item(
+                &intent_key(&intent.payment_intent_id),
+                &intent,
+            )))
+            .await?;
         Ok(intent)
     }
 
-    pub async fn get(&self, id: &PaymentIntentId, caller: Option<&Principal>) -> Result<PaymentIntent> {
-        let intent: PaymentIntent = self.deps.store.get(&intent_key(id)).await?.map(from_item).transpose()?.ok_or(Error::PaymentNotFound)?;
+    pub async fn get(
+        &self,
+        id: &PaymentIntentId,
+        caller: Option<&Principal>,
+    ) -> Result<PaymentIntent> {
+        let intent: PaymentIntent = self
+            .deps
+            .store
+            .get(&intent_key(id))
+            .await?
+            .map(from_item)
+            .transpose()?
+            .ok_or(Error::PaymentNotFound)?;
         match caller {
             Some(p) if p.user_id != intent.user_id => Err(Error::PaymentNotFound),
             _ => Ok(intent),
@@ -164,7 +209,11 @@ impl Payments {
     }
 
     /// Runs the simulated charge. Processing again reports the current status and sends nothing.
-    pub async fn process(&self, caller: &Principal, request: ProcessRequest) -> Result<PaymentIntent> {
+    pub async fn process(
+        &self,
+        caller: &Principal,
+        request: ProcessRequest,
+    ) -> Result<PaymentIntent> {
         let intent = self.get(&request.payment_intent_id, Some(caller)).await?;
         if intent.status != PaymentStatus::Pending {
             return Ok(intent);
@@ -177,44 +226,84 @@ impl Payments {
             Scenario::Random => PaymentStatus::Failed,
         };
         let id = &intent.payment_intent_id;
-        // Schedule the follow-up before the status flips, so an outage cannot leave a decided
+        // The follow-up is scheduled before the status flips, so an outage cannot leave a decided
         // payment whose webhook is never sent.
-        let now = self.deps.clock.now();
-        let job = if outcome == PaymentStatus::Processing {
-            let delay = chrono::Duration::from_std(self.deps.config.payment_delay).unwrap_or_default();
-            self.deps.scheduler.schedule(now + delay, Job::SettlePayment { payment_intent_id: id.clone() }).await?;
-            None
+        if outcome == PaymentStatus::Processing {
+            let delay =
+                chrono::Duration::from_std(self.deps.config.payment_delay).unwrap_or_default();
+            let job = Job::SettlePayment {
+                payment_intent_id: id.clone(),
+            };
+            self.deps
+                .scheduler
+                .schedule(self.deps.clock.now() + delay, job)
+                .await?;
         } else {
-            let job = Job::DeliverWebhook { payment_intent_id: id.clone() };
-            Some(job)
-        };
-        let update = Update::new(intent_key(id)).set("status", outcome.as_str()).when(Condition::equals("status", "PENDING"));
+            self.schedule_safety_net(id).await?;
+        }
+        let update = Update::new(intent_key(id))
+            .set("status", outcome.as_str())
+            .when(Condition::equals("status", "PENDING"));
         match self.deps.store.write(Write::Update(update)).await {
             Ok(()) => {}
             Err(StoreError::ConditionFailed { .. }) => return self.get(id, Some(caller)).await,
             Err(e) => return Err(e.into()),
         }
-        if let Some(job) = job {
-            self.deps.scheduler.schedule(now, job).await?;
-        }
         tracing::info!(payment_intent_id = %id, status = outcome.as_str(), "payment processed");
+        if outcome != PaymentStatus::Processing {
+            self.deliver_now(id).await;
+        }
         self.get(id, Some(caller)).await
     }
 
     /// The simulator's delayed decision (job): a processing payment is approved.
     pub async fn settle(&self, id: &PaymentIntentId) -> Result<()> {
-        let update = Update::new(intent_key(id)).set("status", "APPROVED").when(Condition::equals("status", "PROCESSING"));
+        self.schedule_safety_net(id).await?;
+        let update = Update::new(intent_key(id))
+            .set("status", "APPROVED")
+            .when(Condition::equals("status", "PROCESSING"));
         match self.deps.store.write(Write::Update(update)).await {
             Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
             Err(e) => return Err(e.into()),
         }
-        self.deps.scheduler.schedule(self.deps.clock.now(), Job::DeliverWebhook { payment_intent_id: id.clone() }).await?;
+        self.deliver_now(id).await;
         Ok(())
+    }
+
+    /// A delivery job a little later, in case the one attempted now does not get through (the
+    /// process crashes, the webhook route is down). Redelivery is harmless: the webhook id is
+    /// the same, so the platform ignores the replay.
+    async fn schedule_safety_net(&self, id: &PaymentIntentId) -> Result<()> {
+        let at = self.deps.clock.now() + chrono::Duration::seconds(WEBHOOK_RETRY_AFTER_SECS);
+        let job = Job::DeliverWebhook {
+            payment_intent_id: id.clone(),
+        };
+        self.deps.scheduler.schedule(at, job).await?;
+        Ok(())
+    }
+
+    /// Posts the webhook at once, as a provider calls back right after deciding; on success the
+    /// safety-net job is dropped, on failure it stays to retry.
+    async fn deliver_now(&self, id: &PaymentIntentId) {
+        match self.deliver_webhook(id).await {
+            Ok(()) => {
+                let job = Job::DeliverWebhook {
+                    payment_intent_id: id.clone(),
+                };
+                if let Err(e) = self.deps.scheduler.cancel(&job).await {
+                    tracing::debug!(error = %e, "webhook retry not dropped; its replay is ignored");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(payment_intent_id = %id, error = %e, "webhook not delivered yet; retry scheduled")
+            }
+        }
     }
 
     /// The simulator posts the outcome to the platform's webhook (job). The webhook id is derived
     /// from the payment and outcome, so a redelivery is recognised as a replay.
-    pub async fn deliver_webhook(&self, id: &PaymentIntentId, base_url: &str) -> Result<()> {
+    pub async fn deliver_webhook(&self, id: &PaymentIntentId) -> Result<()> {
+        let base_url = self.deps.config.public_base_url();
         let intent = self.get(id, None).await?;
         let kind = match intent.status {
             PaymentStatus::Approved | PaymentStatus::Refunded => "payment.approved",
@@ -230,11 +319,20 @@ impl Payments {
             ts: self.deps.clock.now().timestamp(),
         };
         let body = serde_json::to_string(&body).expect("webhook body serializes");
-        let webhook_id = format!("wh_{}_{}", intent.payment_intent_id.as_str().trim_start_matches("pi_"), kind.trim_start_matches("payment."));
-        let headers = self.signer.sign(&webhook_id, self.deps.clock.now().timestamp(), &body);
+        let webhook_id = format!(
+            "wh_{}_{}",
+            intent.payment_intent_id.as_str().trim_start_matches("pi_"),
+            kind.trim_start_matches("payment.")
+        );
+        let headers = self
+            .signer
+            .sign(&webhook_id, self.deps.clock.now().timestamp(), &body);
         let response = self
             .http
-            .post(format!("{}/api/v1/payments/webhook", base_url.trim_end_matches('/')))
+            .post(format!(
+                "{}/api/v1/payments/webhook",
+                base_url.trim_end_matches('/')
+            ))
             .header("Content-Type", "application/json")
             .header("X-Webhook-Id", headers.id)
             .header("X-Timestamp", headers.timestamp)
@@ -244,7 +342,10 @@ impl Payments {
             .await
             .map_err(|e| Error::Unavailable(format!("webhook delivery: {e}")))?;
         if !response.status().is_success() {
-            return Err(Error::Unavailable(format!("webhook answered {}", response.status())));
+            return Err(Error::Unavailable(format!(
+                "webhook answered {}",
+                response.status()
+            )));
         }
         Ok(())
     }
@@ -252,12 +353,18 @@ impl Payments {
     /// `POST /payments/webhook`: verifies, drops replays, and hands the outcome to the follow-up
     /// through the event bus. Answers whether it was new.
     pub async fn receive_webhook(&self, headers: &WebhookHeaders, body: &[u8]) -> Result<bool> {
-        self.signer.verify(headers, body, self.deps.clock.now().timestamp())?;
-        let payload: WebhookBody = serde_json::from_slice(body).map_err(|e| Error::InvalidRequest(format!("webhook body: {e}")))?;
+        self.signer
+            .verify(headers, body, self.deps.clock.now().timestamp())?;
+        let payload: WebhookBody = serde_json::from_slice(body)
+            .map_err(|e| Error::InvalidRequest(format!("webhook body: {e}")))?;
         let detail_type = match payload.kind.as_str() {
             "payment.approved" => DetailType::PaymentApproved,
             "payment.failed" => DetailType::PaymentFailed,
-            other => return Err(Error::InvalidRequest(format!("type: unknown webhook type {other}"))),
+            other => {
+                return Err(Error::InvalidRequest(format!(
+                    "type: unknown webhook type {other}"
+                )))
+            }
         };
         let intent = self.get(&payload.payment_intent_id, None).await?;
         let reservation: Reservation = self
@@ -269,26 +376,45 @@ impl Payments {
             .transpose()?
             .ok_or(Error::ReservationNotFound)?;
         let now = self.deps.clock.now();
-        let seen = to_item(&webhook_seen_key(&headers.id), &serde_json::json!({ "expires_at": ttl_after(now, 7 * 86_400) }));
+        let seen = to_item(
+            &webhook_seen_key(&headers.id),
+            &serde_json::json!({ "expires_at": ttl_after(now, 7 * 86_400) }),
+        );
         match self.deps.store.write(Write::put_new(seen)).await {
             Ok(()) => {}
             Err(StoreError::ConditionFailed { .. }) => return Ok(false),
             Err(e) => return Err(e.into()),
         }
-        let event = DomainEvent { detail_type, detail: payment_detail(&reservation, &intent, now, None) };
+        let event = DomainEvent {
+            detail_type,
+            detail: payment_detail(&reservation, &intent, now, None),
+        };
         if let Err(e) = self.deps.bus.publish(event).await {
             // Forget the webhook so the provider's retry is processed, not ignored as a replay.
-            let _ = self.deps.store.write(Write::Delete { key: webhook_seen_key(&headers.id), condition: None }).await;
+            let _ = self
+                .deps
+                .store
+                .write(Write::Delete {
+                    key: webhook_seen_key(&headers.id),
+                    condition: None,
+                })
+                .await;
             return Err(e.into());
         }
         Ok(true)
     }
 
     /// The follow-up of `payment.approved`: confirm, or refund when the hold is gone.
-    pub async fn on_approved(&self, reservation: &ReservationId, payment: &PaymentIntentId) -> Result<()> {
+    pub async fn on_approved(
+        &self,
+        reservation: &ReservationId,
+        payment: &PaymentIntentId,
+    ) -> Result<()> {
         match self.reservations.confirm(reservation, payment, None).await {
             Ok(_) => Ok(()),
-            Err(Error::ReservationExpired | Error::InvalidState(_) | Error::ReservationNotFound) => self.refund(payment).await,
+            Err(
+                Error::ReservationExpired | Error::InvalidState(_) | Error::ReservationNotFound,
+            ) => self.refund(payment).await,
             Err(Error::PaymentNotApproved(why)) => {
                 tracing::warn!(payment_intent_id = %payment, %why, "approval that does not confirm");
                 Ok(())
@@ -299,14 +425,20 @@ impl Payments {
 
     /// The follow-up of `payment.failed`: the hold is released.
     pub async fn on_failed(&self, reservation: &ReservationId) -> Result<()> {
-        match self.reservations.cancel_for_failed_payment(reservation).await {
+        match self
+            .reservations
+            .cancel_for_failed_payment(reservation)
+            .await
+        {
             Err(Error::ReservationNotFound) => Ok(()),
             other => other,
         }
     }
 
     async fn refund(&self, payment: &PaymentIntentId) -> Result<()> {
-        let update = Update::new(intent_key(payment)).set("status", "REFUNDED").when(Condition::equals("status", "APPROVED"));
+        let update = Update::new(intent_key(payment))
+            .set("status", "REFUNDED")
+            .when(Condition::equals("status", "APPROVED"));
         match self.deps.store.write(Write::Update(update)).await {
             Ok(()) => {}
             Err(StoreError::ConditionFailed { .. }) => return Ok(()),
@@ -314,10 +446,28 @@ impl Payments {
         }
         let intent = self.get(payment, None).await?;
         tracing::info!(payment_intent_id = %payment, "late approval refunded");
-        if let Some(item) = self.deps.store.get(&reservation_key(&intent.reservation_id)).await? {
+        if let Some(item) = self
+            .deps
+            .store
+            .get(&reservation_key(&intent.reservation_id))
+            .await?
+        {
             let reservation: Reservation = from_item(item)?;
-            let detail = payment_detail(&reservation, &intent, self.deps.clock.now(), Some("hold_expired"));
-            if let Err(e) = self.deps.bus.publish(DomainEvent { detail_type: DetailType::PaymentRefunded, detail }).await {
+            let detail = payment_detail(
+                &reservation,
+                &intent,
+                self.deps.clock.now(),
+                Some("hold_expired"),
+            );
+            if let Err(e) = self
+                .deps
+                .bus
+                .publish(DomainEvent {
+                    detail_type: DetailType::PaymentRefunded,
+                    detail,
+                })
+                .await
+            {
                 tracing::warn!(error = %e, "payment.refunded not published");
             }
         }
@@ -325,7 +475,12 @@ impl Payments {
     }
 }
 
-fn payment_detail(reservation: &Reservation, intent: &PaymentIntent, now: DateTime<Utc>, reason: Option<&str>) -> EventDetail {
+fn payment_detail(
+    reservation: &Reservation,
+    intent: &PaymentIntent,
+    now: DateTime<Utc>,
+    reason: Option<&str>,
+) -> EventDetail {
     EventDetail {
         version: 1,
         reservation_id: reservation.reservation_id.clone(),

@@ -146,7 +146,11 @@ fn ticket_key(token: &WaitingToken) -> Key {
 
 /// The write that closes one admission of `batch` when its holder takes a hold.
 pub fn admission_used(event: &EventId, batch: u64) -> Write {
-    Write::Update(Update::new(batch_key(event, batch)).add("open", -1).when(Condition::AtLeast("open".into(), 1)))
+    Write::Update(
+        Update::new(batch_key(event, batch))
+            .add("open", -1)
+            .when(Condition::AtLeast("open".into(), 1)),
+    )
 }
 
 /// Items a new event's waiting room starts with.
@@ -197,8 +201,16 @@ impl Line {
             .map(|(shard, &count)| {
                 let shard = shard as u64;
                 // Tickets j = 0..count of this shard sit at orders j·s + shard.
-                let lo = if a > shard { (a - shard).div_ceil(s) } else { 0 };
-                let hi = if b > shard { (b - shard).div_ceil(s).min(count) } else { 0 };
+                let lo = if a > shard {
+                    (a - shard).div_ceil(s)
+                } else {
+                    0
+                };
+                let hi = if b > shard {
+                    (b - shard).div_ceil(s).min(count)
+                } else {
+                    0
+                };
                 hi.saturating_sub(lo)
             })
             .sum()
@@ -241,14 +253,26 @@ pub struct WaitingRoom {
 
 impl WaitingRoom {
     pub fn new(deps: Deps, catalog: Catalog, tokens: ReservationTokens) -> Self {
-        Self { deps, catalog, tokens }
+        Self {
+            deps,
+            catalog,
+            tokens,
+        }
     }
 
     /// Takes a place in line: one counter increment and one ticket write.
     pub async fn join(&self, event_id: &EventId, user: Option<UserId>) -> Result<Joined> {
         let event = self.catalog.get(event_id).await?;
-        let shard = if event.queue_shards > 1 { rand::random::<u32>() % event.queue_shards } else { 0 };
-        let counter = self.deps.store.update(Update::new(counter_key(event_id, shard)).add("count", 1)).await?;
+        let shard = if event.queue_shards > 1 {
+            rand::random::<u32>() % event.queue_shards
+        } else {
+            0
+        };
+        let counter = self
+            .deps
+            .store
+            .update(Update::new(counter_key(event_id, shard)).add("count", 1))
+            .await?;
         let k = counter.get("count").and_then(|v| v.as_u64()).unwrap_or(1);
         let order = (k - 1) * u64::from(event.queue_shards) + u64::from(shard);
         let now = self.deps.clock.now();
@@ -262,9 +286,16 @@ impl WaitingRoom {
             joined_at: now,
             expires_at: ttl_after(now, WAITING_TOKEN_TTL_SECS),
         };
-        self.deps.store.write(Write::put_new(to_item(&ticket_key(&token), &record))).await?;
+        self.deps
+            .store
+            .write(Write::put_new(to_item(&ticket_key(&token), &record)))
+            .await?;
         let state = self.state(event_id).await?;
-        Ok(Joined { waiting_token: token, position_hint: order.saturating_sub(state.cursor) + 1, status: "waiting" })
+        Ok(Joined {
+            waiting_token: token,
+            position_hint: order.saturating_sub(state.cursor) + 1,
+            status: "waiting",
+        })
     }
 
     pub async fn status(&self, token: &WaitingToken) -> Result<QueueStatus> {
@@ -288,13 +319,22 @@ impl WaitingRoom {
         } else if ticket.order < state.cursor {
             let batch = self.batch_of(&event.event_id, ticket.order).await?;
             let expired = ticket.state == TicketState::Waiting
-                && batch.is_none_or(|b| now.timestamp_millis() > b.admitted_at_ms + READY_WINDOW_SECS * 1000);
-            status.status = if expired { QueueStatusKind::Expired } else { QueueStatusKind::Ready };
+                && batch.is_none_or(|b| {
+                    now.timestamp_millis() > b.admitted_at_ms + READY_WINDOW_SECS * 1000
+                });
+            status.status = if expired {
+                QueueStatusKind::Expired
+            } else {
+                QueueStatusKind::Ready
+            };
             status.ready_for_entry = ticket.state == TicketState::Waiting && !expired;
         } else {
             let line = self.line(&event.event_id, state.shards).await?;
-            let leavers = self.leavers(&event.event_id, state.cursor, ticket.order).await?;
-            let ahead = line.tickets(state.cursor, ticket.order) - leavers_between(&leavers, state.cursor, ticket.order);
+            let leavers = self
+                .leavers(&event.event_id, state.cursor, ticket.order)
+                .await?;
+            let ahead = line.tickets(state.cursor, ticket.order)
+                - leavers_between(&leavers, state.cursor, ticket.order);
             status.position = ahead + 1;
             let rate = state.measured_rate.max(0.01);
             status.eta_sec = ((status.position as f64) / rate).ceil().min(86_400.0) as u64;
@@ -310,14 +350,19 @@ impl WaitingRoom {
             TicketState::Left => return Err(Error::TokenNotFound),
             TicketState::Waiting => {}
         }
-        let user = caller.or(ticket.user_id.clone()).ok_or(Error::MissingAuthorization)?;
+        let user = caller
+            .or(ticket.user_id.clone())
+            .ok_or(Error::MissingAuthorization)?;
         let event = self.catalog.get(&ticket.event_id).await?;
         let state = self.advance(&event).await?;
         if ticket.order >= state.cursor {
             return Err(Error::NotReady);
         }
         let now = self.deps.clock.now();
-        let batch = self.batch_of(&event.event_id, ticket.order).await?.ok_or(Error::TokenExpired)?;
+        let batch = self
+            .batch_of(&event.event_id, ticket.order)
+            .await?
+            .ok_or(Error::TokenExpired)?;
         if now.timestamp_millis() > batch.admitted_at_ms + READY_WINDOW_SECS * 1000 {
             return Err(Error::TokenExpired);
         }
@@ -329,8 +374,14 @@ impl WaitingRoom {
             Err(StoreError::ConditionFailed { .. }) => return Err(Error::AlreadyEntered),
             Err(e) => return Err(e.into()),
         }
-        let reservation_token = self.tokens.issue(&event.event_id, &user, token, batch.start, now);
-        Ok(Admission { admission: "granted", reservation_token, ttl_sec: RESERVATION_TOKEN_TTL_SECS })
+        let reservation_token = self
+            .tokens
+            .issue(&event.event_id, &user, token, batch.start, now);
+        Ok(Admission {
+            admission: "granted",
+            reservation_token,
+            ttl_sec: RESERVATION_TOKEN_TTL_SECS,
+        })
     }
 
     /// Gives up a place; the people behind move up.
@@ -339,7 +390,9 @@ impl WaitingRoom {
         if ticket.state != TicketState::Waiting {
             return Ok(());
         }
-        let left = Update::new(ticket_key(token)).set("state", "left").when(Condition::equals("state", "waiting"));
+        let left = Update::new(ticket_key(token))
+            .set("state", "left")
+            .when(Condition::equals("state", "waiting"));
         match self.deps.store.write(Write::Update(left)).await {
             Ok(()) => {}
             Err(StoreError::ConditionFailed { .. }) => return Ok(()),
@@ -347,11 +400,19 @@ impl WaitingRoom {
         }
         let state = self.state(&ticket.event_id).await?;
         if ticket.order >= state.cursor {
-            let marker = to_item(&left_key(&ticket.event_id, ticket.order), &serde_json::json!({ "order": ticket.order }));
+            let marker = to_item(
+                &left_key(&ticket.event_id, ticket.order),
+                &serde_json::json!({ "order": ticket.order }),
+            );
             self.deps.store.write(Write::put(marker)).await?;
         } else if let Some(batch) = self.batch_of(&ticket.event_id, ticket.order).await? {
             // Admitted but never entered: free the place for the next person.
-            match self.deps.store.write(admission_used(&ticket.event_id, batch.start)).await {
+            match self
+                .deps
+                .store
+                .write(admission_used(&ticket.event_id, batch.start))
+                .await
+            {
                 Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -375,8 +436,15 @@ impl WaitingRoom {
             // Nobody waiting: restart the credit clock now and then, so a lull does not bank a
             // burst of admissions for the next arrivals.
             if elapsed > 1_000 {
-                let idle = QueueState { last_advance_ms: now, version: state.version + 1, ..state.clone() };
-                let write = Write::Put { item: to_item(&state_key(id), &idle), condition: Some(Condition::equals("version", state.version)) };
+                let idle = QueueState {
+                    last_advance_ms: now,
+                    version: state.version + 1,
+                    ..state.clone()
+                };
+                let write = Write::Put {
+                    item: to_item(&state_key(id), &idle),
+                    condition: Some(Condition::equals("version", state.version)),
+                };
                 return match self.deps.store.write(write).await {
                     Ok(()) => Ok(idle),
                     Err(StoreError::ConditionFailed { .. }) => self.state(id).await,
@@ -395,7 +463,11 @@ impl WaitingRoom {
         let room = (inventory.available - self.open_admissions(id, now).await?).max(0);
         let wanted = credit.min(room) as u64;
         let leavers = self.leavers(id, state.cursor, end).await?;
-        let (cursor, admitted) = if wanted > 0 { admit(&line, &leavers, state.cursor, wanted) } else { (state.cursor, 0) };
+        let (cursor, admitted) = if wanted > 0 {
+            admit(&line, &leavers, state.cursor, wanted)
+        } else {
+            (state.cursor, 0)
+        };
         // Credit not used because nothing could be sold is dropped, not banked.
         let last_advance_ms = if (admitted as i64) < credit || wanted == 0 {
             now
@@ -447,7 +519,10 @@ impl WaitingRoom {
         let batches = self
             .deps
             .store
-            .query(&queue_pk(event), &SkRange::prefix("BATCH#").reverse().limit(OPEN_BATCH_SCAN))
+            .query(
+                &queue_pk(event),
+                &SkRange::prefix("BATCH#").reverse().limit(OPEN_BATCH_SCAN),
+            )
             .await?;
         let mut open = 0;
         for item in batches {
@@ -461,18 +536,31 @@ impl WaitingRoom {
     }
 
     async fn batch_of(&self, event: &EventId, order: u64) -> Result<Option<AdmissionBatch>> {
-        let range = SkRange::prefix("BATCH#").to(format!("BATCH#{}", sortable(order + 1))).reverse().limit(1);
+        let range = SkRange::prefix("BATCH#")
+            .to(format!("BATCH#{}", sortable(order + 1)))
+            .reverse()
+            .limit(1);
         let found = self.deps.store.query(&queue_pk(event), &range).await?;
         found.into_iter().next().map(from_item).transpose()
     }
 
     async fn state(&self, event: &EventId) -> Result<QueueState> {
-        let item = self.deps.store.get(&state_key(event)).await?.ok_or(Error::EventNotFound)?;
+        let item = self
+            .deps
+            .store
+            .get(&state_key(event))
+            .await?
+            .ok_or(Error::EventNotFound)?;
         from_item(item)
     }
 
     async fn ticket(&self, token: &WaitingToken) -> Result<WaitingRecord> {
-        let item = self.deps.store.get(&ticket_key(token)).await?.ok_or(Error::TokenNotFound)?;
+        let item = self
+            .deps
+            .store
+            .get(&ticket_key(token))
+            .await?
+            .ok_or(Error::TokenNotFound)?;
         let ticket: WaitingRecord = from_item(item)?;
         if ticket.expires_at < self.deps.clock.now().timestamp() {
             return Err(Error::TokenNotFound);
@@ -482,7 +570,12 @@ impl WaitingRoom {
 
     async fn line(&self, event: &EventId, shards: u32) -> Result<Line> {
         let mut counts = vec![0u64; shards as usize];
-        for item in self.deps.store.query(&queue_pk(event), &SkRange::prefix("SEQ#")).await? {
+        for item in self
+            .deps
+            .store
+            .query(&queue_pk(event), &SkRange::prefix("SEQ#"))
+            .await?
+        {
             let shard = item
                 .get("sk")
                 .and_then(|v| v.as_str())
@@ -500,9 +593,15 @@ impl WaitingRoom {
         if to <= from {
             return Ok(Vec::new());
         }
-        let range = SkRange::prefix("LEFT#").between(format!("LEFT#{}", sortable(from)), format!("LEFT#{}", sortable(to)));
+        let range = SkRange::prefix("LEFT#").between(
+            format!("LEFT#{}", sortable(from)),
+            format!("LEFT#{}", sortable(to)),
+        );
         let items = self.deps.store.query(&queue_pk(event), &range).await?;
-        Ok(items.iter().filter_map(|i| i.get("order").and_then(|v| v.as_u64())).collect())
+        Ok(items
+            .iter()
+            .filter_map(|i| i.get("order").and_then(|v| v.as_u64()))
+            .collect())
     }
 }
 
@@ -522,7 +621,9 @@ mod tests {
     #[test]
     fn shards_interleave_and_skip_holes() {
         // Shard 0 has 3 tickets (orders 0, 4, 8), shard 1 has 1 (order 1), shards 2 and 3 none.
-        let line = Line { counts: vec![3, 1, 0, 0] };
+        let line = Line {
+            counts: vec![3, 1, 0, 0],
+        };
         assert_eq!(line.end(), 9);
         assert_eq!(line.tickets(0, 9), 4);
         assert_eq!(line.tickets(1, 8), 2); // orders 1 and 4
@@ -531,7 +632,9 @@ mod tests {
 
     #[test]
     fn admission_skips_leavers_and_holes() {
-        let line = Line { counts: vec![3, 1, 0, 0] };
+        let line = Line {
+            counts: vec![3, 1, 0, 0],
+        };
         // Order 4 left: admitting 2 people from 0 takes orders 0 and 1.
         assert_eq!(admit(&line, &[4], 0, 2), (2, 2));
         // The third person is order 8, past the leaver and the holes.

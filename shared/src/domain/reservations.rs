@@ -11,7 +11,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Principal;
-use super::catalog::{inventory_key, seat_key, seat_transition, Catalog, EventKind, SeatRecord, SeatStatus};
+use super::catalog::{
+    inventory_key, seat_key, seat_transition, Catalog, EventKind, SeatRecord, SeatStatus,
+};
 use super::items::{from_item, to_item};
 use super::payments::{intent_key, PaymentIntent, PaymentStatus};
 use super::queue::admission_used;
@@ -127,45 +129,66 @@ pub struct Reservations {
 
 impl Reservations {
     pub fn new(deps: Deps, catalog: Catalog, tokens: ReservationTokens) -> Self {
-        Self { deps, catalog, tokens }
+        Self {
+            deps,
+            catalog,
+            tokens,
+        }
     }
 
     /// Places a hold for a buyer who came through the waiting room.
     pub async fn hold(&self, caller: &Principal, request: HoldRequest) -> Result<Reservation> {
         let event = self.catalog.get(&request.event_id).await?;
         let now = self.deps.clock.now();
-        let claims = self.tokens.verify(&request.reservation_token, &event.event_id, &caller.user_id, now)?;
+        let claims = self.tokens.verify(
+            &request.reservation_token,
+            &event.event_id,
+            &caller.user_id,
+            now,
+        )?;
         let (seat_ids, quantity) = match event.kind {
             EventKind::Seated => {
-                let seats = request
-                    .seat_ids
-                    .filter(|s| !s.is_empty())
-                    .ok_or_else(|| Error::InvalidRequest("seat_ids: required for a seated event".into()))?;
+                let seats = request.seat_ids.filter(|s| !s.is_empty()).ok_or_else(|| {
+                    Error::InvalidRequest("seat_ids: required for a seated event".into())
+                })?;
                 let mut unique = seats.clone();
                 unique.sort();
                 unique.dedup();
                 if unique.len() != seats.len() {
-                    return Err(Error::InvalidRequest("seat_ids: a seat is listed twice".into()));
+                    return Err(Error::InvalidRequest(
+                        "seat_ids: a seat is listed twice".into(),
+                    ));
                 }
                 if let Some(unknown) = seats.iter().find(|s| !event.has_seat(s)) {
-                    return Err(Error::InvalidRequest(format!("seat_ids: {unknown} is not a seat of this event")));
+                    return Err(Error::InvalidRequest(format!(
+                        "seat_ids: {unknown} is not a seat of this event"
+                    )));
                 }
                 if request.quantity.is_some_and(|q| q as usize != seats.len()) {
-                    return Err(Error::InvalidRequest("quantity: must equal the number of seat_ids".into()));
+                    return Err(Error::InvalidRequest(
+                        "quantity: must equal the number of seat_ids".into(),
+                    ));
                 }
                 let n = seats.len() as u32;
                 (seats, n)
             }
             EventKind::GeneralAdmission => {
                 if request.seat_ids.as_ref().is_some_and(|s| !s.is_empty()) {
-                    return Err(Error::InvalidRequest("seat_ids: this event is general admission".into()));
+                    return Err(Error::InvalidRequest(
+                        "seat_ids: this event is general admission".into(),
+                    ));
                 }
-                let q = request.quantity.ok_or_else(|| Error::InvalidRequest("quantity: required".into()))?;
+                let q = request
+                    .quantity
+                    .ok_or_else(|| Error::InvalidRequest("quantity: required".into()))?;
                 (Vec::new(), q)
             }
         };
         if quantity == 0 || quantity > event.max_per_order {
-            return Err(Error::InvalidRequest(format!("quantity: 1 to {} per order", event.max_per_order)));
+            return Err(Error::InvalidRequest(format!(
+                "quantity: 1 to {} per order",
+                event.max_per_order
+            )));
         }
         let hold_expires_at = now + Duration::seconds(self.deps.config.hold_seconds as i64);
         let reservation = Reservation {
@@ -185,8 +208,13 @@ impl Reservations {
         };
         // The timer goes first: a timer without a hold is a no-op, a hold without a timer would
         // never expire.
-        let timer = Job::ExpireHold { reservation_id: reservation.reservation_id.clone() };
-        self.deps.scheduler.schedule(hold_expires_at, timer.clone()).await?;
+        let timer = Job::ExpireHold {
+            reservation_id: reservation.reservation_id.clone(),
+        };
+        self.deps
+            .scheduler
+            .schedule(hold_expires_at, timer.clone())
+            .await?;
         let result = self.commit_hold(&reservation, &claims.batch, &claims).await;
         if result.is_err() {
             if let Err(e) = self.deps.scheduler.cancel(&timer).await {
@@ -203,18 +231,36 @@ impl Reservations {
         Ok(reservation)
     }
 
-    async fn commit_hold(&self, reservation: &Reservation, batch: &u64, claims: &super::tokens::ReservationClaims) -> Result<()> {
+    async fn commit_hold(
+        &self,
+        reservation: &Reservation,
+        batch: &u64,
+        claims: &super::tokens::ReservationClaims,
+    ) -> Result<()> {
         let event = &reservation.event_id;
         let n = i64::from(reservation.quantity);
         let mut writes = vec![mark_used(claims)];
         for seat in &reservation.seat_ids {
-            writes.push(seat_transition(event, seat, SeatStatus::Available, None, SeatStatus::Held, Some(&reservation.reservation_id)));
+            writes.push(seat_transition(
+                event,
+                seat,
+                SeatStatus::Available,
+                None,
+                SeatStatus::Held,
+                Some(&reservation.reservation_id),
+            ));
         }
         let inventory_index = writes.len();
         writes.push(Write::Update(
-            Update::new(inventory_key(event)).add("available", -n).add("held", n).when(Condition::AtLeast("available".into(), n)),
+            Update::new(inventory_key(event))
+                .add("available", -n)
+                .add("held", n)
+                .when(Condition::AtLeast("available".into(), n)),
         ));
-        writes.push(Write::put_new(to_item(&reservation_key(&reservation.reservation_id), reservation)));
+        writes.push(Write::put_new(to_item(
+            &reservation_key(&reservation.reservation_id),
+            reservation,
+        )));
         let batch_index = writes.len();
         writes.push(admission_used(event, *batch));
         loop {
@@ -223,16 +269,23 @@ impl Reservations {
                 Err(StoreError::ConditionFailed { index: 0 }) => {
                     return Err(Error::InvalidReservationToken("already used".into()))
                 }
-                Err(StoreError::ConditionFailed { index }) if index == batch_index && writes.len() > batch_index => {
+                Err(StoreError::ConditionFailed { index })
+                    if index == batch_index && writes.len() > batch_index =>
+                {
                     // The admission batch already closed (its minute is up); nothing to release.
                     writes.truncate(batch_index);
                 }
                 Err(StoreError::ConditionFailed { index }) if index < inventory_index => {
-                    return Err(Error::SeatUnavailable(self.taken(event, &reservation.seat_ids).await?));
+                    return Err(Error::SeatUnavailable(
+                        self.taken(event, &reservation.seat_ids).await?,
+                    ));
                 }
                 Err(StoreError::ConditionFailed { .. }) => {
                     let available = self.catalog.inventory(event).await?.available;
-                    return Err(Error::InsufficientInventory { requested: reservation.quantity, available });
+                    return Err(Error::InsufficientInventory {
+                        requested: reservation.quantity,
+                        available,
+                    });
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -243,7 +296,13 @@ impl Reservations {
     async fn taken(&self, event: &EventId, seats: &[SeatId]) -> Result<Vec<SeatId>> {
         let mut taken = Vec::new();
         for seat in seats {
-            let record: Option<SeatRecord> = self.deps.store.get(&seat_key(event, seat)).await?.map(from_item).transpose()?;
+            let record: Option<SeatRecord> = self
+                .deps
+                .store
+                .get(&seat_key(event, seat))
+                .await?
+                .map(from_item)
+                .transpose()?;
             if record.is_none_or(|r| r.status != SeatStatus::Available) {
                 taken.push(seat.clone());
             }
@@ -259,7 +318,9 @@ impl Reservations {
     /// itself). A hold past its expiry is expired on the spot, so nobody reads a stale `HOLD`.
     pub async fn get(&self, id: &ReservationId, caller: Option<&Principal>) -> Result<Reservation> {
         let reservation = self.load(id, caller).await?;
-        if reservation.status == ReservationStatus::Hold && self.deps.clock.now() >= reservation.hold_expires_at {
+        if reservation.status == ReservationStatus::Hold
+            && self.deps.clock.now() >= reservation.hold_expires_at
+        {
             self.expire(id).await?;
             return self.load(id, caller).await;
         }
@@ -267,7 +328,12 @@ impl Reservations {
     }
 
     async fn load(&self, id: &ReservationId, caller: Option<&Principal>) -> Result<Reservation> {
-        let item = self.deps.store.get(&reservation_key(id)).await?.ok_or(Error::ReservationNotFound)?;
+        let item = self
+            .deps
+            .store
+            .get(&reservation_key(id))
+            .await?
+            .ok_or(Error::ReservationNotFound)?;
         let reservation: Reservation = from_item(item)?;
         match caller {
             Some(p) if p.user_id != reservation.user_id => Err(Error::ReservationNotFound),
@@ -277,16 +343,35 @@ impl Reservations {
 
     /// Confirms a hold paid by `payment`. Confirming again with the same payment returns the
     /// same order.
-    pub async fn confirm(&self, id: &ReservationId, payment: &PaymentIntentId, caller: Option<&Principal>) -> Result<Confirmation> {
+    pub async fn confirm(
+        &self,
+        id: &ReservationId,
+        payment: &PaymentIntentId,
+        caller: Option<&Principal>,
+    ) -> Result<Confirmation> {
         for _ in 0..3 {
             let reservation = self.get(id, caller).await?;
             match reservation.status {
-                ReservationStatus::Confirmed if reservation.payment_intent_id.as_ref() == Some(payment) => {
-                    let order_id = reservation.order_id.clone().ok_or_else(|| Error::Internal("confirmed without order".into()))?;
-                    return Ok(Confirmation { order_id, status: ReservationStatus::Confirmed });
+                ReservationStatus::Confirmed
+                    if reservation.payment_intent_id.as_ref() == Some(payment) =>
+                {
+                    let order_id = reservation
+                        .order_id
+                        .clone()
+                        .ok_or_else(|| Error::Internal("confirmed without order".into()))?;
+                    return Ok(Confirmation {
+                        order_id,
+                        status: ReservationStatus::Confirmed,
+                    });
                 }
-                ReservationStatus::Confirmed => return Err(Error::InvalidState("reservation already confirmed with another payment".into())),
-                ReservationStatus::Cancelled => return Err(Error::InvalidState("reservation was cancelled".into())),
+                ReservationStatus::Confirmed => {
+                    return Err(Error::InvalidState(
+                        "reservation already confirmed with another payment".into(),
+                    ))
+                }
+                ReservationStatus::Cancelled => {
+                    return Err(Error::InvalidState("reservation was cancelled".into()))
+                }
                 ReservationStatus::Expired => return Err(Error::ReservationExpired),
                 ReservationStatus::Hold => {}
             }
@@ -298,12 +383,20 @@ impl Reservations {
                 .map(from_item)
                 .transpose()?
                 .filter(|i: &PaymentIntent| i.reservation_id == *id)
-                .ok_or_else(|| Error::PaymentNotApproved("no payment for this reservation with that id".into()))?;
+                .ok_or_else(|| {
+                    Error::PaymentNotApproved("no payment for this reservation with that id".into())
+                })?;
             if intent.status != PaymentStatus::Approved {
-                return Err(Error::PaymentNotApproved(format!("payment is {}", intent.status.as_str())));
+                return Err(Error::PaymentNotApproved(format!(
+                    "payment is {}",
+                    intent.status.as_str()
+                )));
             }
-            if intent.amount != reservation.total_amount || intent.currency != reservation.currency {
-                return Err(Error::PaymentNotApproved("payment amount does not match the reservation".into()));
+            if intent.amount != reservation.total_amount || intent.currency != reservation.currency
+            {
+                return Err(Error::PaymentNotApproved(
+                    "payment amount does not match the reservation".into(),
+                ));
             }
             let now = self.deps.clock.now();
             let order_id = OrderId::generate();
@@ -311,13 +404,23 @@ impl Reservations {
                 &reservation,
                 ReservationStatus::Confirmed,
                 SeatStatus::Sold,
-                Some(Condition::GreaterThan("hold_expires_at_ms".into(), now.timestamp_millis())),
+                Some(Condition::GreaterThan(
+                    "hold_expires_at_ms".into(),
+                    now.timestamp_millis(),
+                )),
             );
             if let Write::Update(update) = &mut writes[0] {
-                update.set.push(("order_id".into(), order_id.as_str().into()));
-                update.set.push(("payment_intent_id".into(), payment.as_str().into()));
+                update
+                    .set
+                    .push(("order_id".into(), order_id.as_str().into()));
+                update
+                    .set
+                    .push(("payment_intent_id".into(), payment.as_str().into()));
             }
-            writes.push(Write::Check { key: intent_key(payment), condition: Condition::equals("status", "APPROVED") });
+            writes.push(Write::Check {
+                key: intent_key(payment),
+                condition: Condition::equals("status", "APPROVED"),
+            });
             match self.deps.store.transact(writes).await {
                 Ok(()) => {
                     self.drop_timer(id).await;
@@ -326,14 +429,19 @@ impl Reservations {
                     detail.order_id = Some(order_id.clone());
                     detail.payment_intent_id = Some(payment.clone());
                     self.publish(DetailType::ReservationConfirmed, detail).await;
-                    return Ok(Confirmation { order_id, status: ReservationStatus::Confirmed });
+                    return Ok(Confirmation {
+                        order_id,
+                        status: ReservationStatus::Confirmed,
+                    });
                 }
                 // Lost a race (expiry, cancel, another confirm) or the payment changed: look again.
                 Err(StoreError::ConditionFailed { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(Error::Unavailable("reservation kept changing; retry".into()))
+        Err(Error::Unavailable(
+            "reservation kept changing; retry".into(),
+        ))
     }
 
     /// Cancels a hold at its owner's request; cancelling twice is fine.
@@ -341,11 +449,16 @@ impl Reservations {
         let reservation = self.get(id, Some(caller)).await?;
         match reservation.status {
             ReservationStatus::Cancelled => return Ok(reservation),
-            ReservationStatus::Confirmed => return Err(Error::InvalidState("a confirmed reservation cannot be cancelled".into())),
+            ReservationStatus::Confirmed => {
+                return Err(Error::InvalidState(
+                    "a confirmed reservation cannot be cancelled".into(),
+                ))
+            }
             ReservationStatus::Expired => return Err(Error::ReservationExpired),
             ReservationStatus::Hold => {}
         }
-        self.release(&reservation, ReservationStatus::Cancelled, "user").await?;
+        self.release(&reservation, ReservationStatus::Cancelled, "user")
+            .await?;
         self.get(id, Some(caller)).await
     }
 
@@ -353,7 +466,8 @@ impl Reservations {
     pub async fn cancel_for_failed_payment(&self, id: &ReservationId) -> Result<()> {
         let reservation = self.load(id, None).await?;
         if reservation.status == ReservationStatus::Hold {
-            self.release(&reservation, ReservationStatus::Cancelled, "payment_failed").await?;
+            self.release(&reservation, ReservationStatus::Cancelled, "payment_failed")
+                .await?;
         }
         Ok(())
     }
@@ -370,14 +484,28 @@ impl Reservations {
             return Ok(());
         }
         if self.deps.clock.now() < reservation.hold_expires_at {
-            self.deps.scheduler.schedule(reservation.hold_expires_at, Job::ExpireHold { reservation_id: id.clone() }).await?;
+            self.deps
+                .scheduler
+                .schedule(
+                    reservation.hold_expires_at,
+                    Job::ExpireHold {
+                        reservation_id: id.clone(),
+                    },
+                )
+                .await?;
             return Ok(());
         }
-        self.release(&reservation, ReservationStatus::Expired, "expired").await
+        self.release(&reservation, ReservationStatus::Expired, "expired")
+            .await
     }
 
     /// Moves a hold to `to` and frees its seats; losing the race to another change is fine.
-    async fn release(&self, reservation: &Reservation, to: ReservationStatus, reason: &str) -> Result<()> {
+    async fn release(
+        &self,
+        reservation: &Reservation,
+        to: ReservationStatus,
+        reason: &str,
+    ) -> Result<()> {
         let writes = self.settle_writes(reservation, to, SeatStatus::Available, None);
         match self.deps.store.transact(writes).await {
             Ok(()) => {}
@@ -400,35 +528,72 @@ impl Reservations {
     }
 
     /// The reservation's status change with its seats and counters, all conditional on the hold.
-    fn settle_writes(&self, reservation: &Reservation, to: ReservationStatus, seats_to: SeatStatus, extra: Option<Condition>) -> Vec<Write> {
+    fn settle_writes(
+        &self,
+        reservation: &Reservation,
+        to: ReservationStatus,
+        seats_to: SeatStatus,
+        extra: Option<Condition>,
+    ) -> Vec<Write> {
         let id = &reservation.reservation_id;
         let event = &reservation.event_id;
         let n = i64::from(reservation.quantity);
         let mut condition = vec![Condition::equals("status", "HOLD")];
         condition.extend(extra);
         let mut writes = vec![Write::Update(
-            Update::new(reservation_key(id)).set("status", to.as_str()).when(Condition::And(condition)),
+            Update::new(reservation_key(id))
+                .set("status", to.as_str())
+                .when(Condition::And(condition)),
         )];
         let new_holder = (seats_to == SeatStatus::Sold).then_some(id);
         for seat in &reservation.seat_ids {
-            writes.push(seat_transition(event, seat, SeatStatus::Held, Some(id), seats_to, new_holder));
+            writes.push(seat_transition(
+                event,
+                seat,
+                SeatStatus::Held,
+                Some(id),
+                seats_to,
+                new_holder,
+            ));
         }
-        let moved = if seats_to == SeatStatus::Sold { "sold" } else { "available" };
+        let moved = if seats_to == SeatStatus::Sold {
+            "sold"
+        } else {
+            "available"
+        };
         writes.push(Write::Update(
-            Update::new(inventory_key(event)).add("held", -n).add(moved, n).when(Condition::AtLeast("held".into(), n)),
+            Update::new(inventory_key(event))
+                .add("held", -n)
+                .add(moved, n)
+                .when(Condition::AtLeast("held".into(), n)),
         ));
         writes
     }
 
     async fn drop_timer(&self, id: &ReservationId) {
-        if let Err(e) = self.deps.scheduler.cancel(&Job::ExpireHold { reservation_id: id.clone() }).await {
+        if let Err(e) = self
+            .deps
+            .scheduler
+            .cancel(&Job::ExpireHold {
+                reservation_id: id.clone(),
+            })
+            .await
+        {
             // Harmless: the timer will find the reservation settled and do nothing.
             tracing::warn!(error = %e, reservation_id = %id, "could not drop expiry timer");
         }
     }
 
     async fn publish(&self, detail_type: DetailType, detail: EventDetail) {
-        if let Err(e) = self.deps.bus.publish(DomainEvent { detail_type, detail }).await {
+        if let Err(e) = self
+            .deps
+            .bus
+            .publish(DomainEvent {
+                detail_type,
+                detail,
+            })
+            .await
+        {
             tracing::warn!(error = %e, detail_type = detail_type.as_str(), "domain event not published");
         }
     }

@@ -48,13 +48,24 @@ impl std::fmt::Debug for ReservationTokens {
 
 impl ReservationTokens {
     pub fn new(secret: &str) -> Self {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
         mac.update(b"traffic-tacos reservation tokens v1");
         let key = mac.finalize().into_bytes();
-        Self { encoding: EncodingKey::from_secret(&key), decoding: DecodingKey::from_secret(&key) }
+        Self {
+            encoding: EncodingKey::from_secret(&key),
+            decoding: DecodingKey::from_secret(&key),
+        }
     }
 
-    pub fn issue(&self, event: &EventId, user: &UserId, waiting: &WaitingToken, batch: u64, now: DateTime<Utc>) -> String {
+    pub fn issue(
+        &self,
+        event: &EventId,
+        user: &UserId,
+        waiting: &WaitingToken,
+        batch: u64,
+        now: DateTime<Utc>,
+    ) -> String {
         let claims = ReservationClaims {
             jti: uuid::Uuid::new_v4().simple().to_string(),
             sub: user.clone(),
@@ -65,14 +76,23 @@ impl ReservationTokens {
             iat: now.timestamp(),
             exp: now.timestamp() + RESERVATION_TOKEN_TTL_SECS,
         };
-        let jwt = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).expect("HS256 signing cannot fail");
+        let jwt = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 signing cannot fail");
         format!("{PREFIX}{jwt}")
     }
 
     /// Checks signature, expiry, event and user; single use is checked by the hold's transaction.
-    pub fn verify(&self, token: &str, event: &EventId, user: &UserId, now: DateTime<Utc>) -> Result<ReservationClaims, Error> {
+    pub fn verify(
+        &self,
+        token: &str,
+        event: &EventId,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<ReservationClaims, Error> {
         let invalid = |why: &str| Error::InvalidReservationToken(why.to_string());
-        let jwt = token.strip_prefix(PREFIX).ok_or_else(|| invalid("not a reservation token"))?;
+        let jwt = token
+            .strip_prefix(PREFIX)
+            .ok_or_else(|| invalid("not a reservation token"))?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[AUDIENCE]);
         validation.leeway = 0;
@@ -96,7 +116,10 @@ impl ReservationTokens {
 /// The write that marks a token used; fails if it already was.
 pub fn mark_used(claims: &ReservationClaims) -> Write {
     let key = Key::new(format!("RTKN#{}", claims.jti), "USED");
-    Write::put_new(to_item(&key, &serde_json::json!({ "expires_at": claims.exp + 3600 })))
+    Write::put_new(to_item(
+        &key,
+        &serde_json::json!({ "expires_at": claims.exp + 3600 }),
+    ))
 }
 
 #[cfg(test)]
@@ -107,13 +130,25 @@ mod tests {
     fn tokens_are_bound_to_event_user_and_key() {
         let tokens = ReservationTokens::new("secret");
         let now = Utc::now();
-        let (event, user, waiting) = (EventId::generate(), UserId::generate(), WaitingToken::generate());
+        let (event, user, waiting) = (
+            EventId::generate(),
+            UserId::generate(),
+            WaitingToken::generate(),
+        );
         let token = tokens.issue(&event, &user, &waiting, 0, now);
         assert!(tokens.verify(&token, &event, &user, now).is_ok());
-        assert!(tokens.verify(&token, &EventId::generate(), &user, now).is_err());
-        assert!(tokens.verify(&token, &event, &UserId::generate(), now).is_err());
-        assert!(tokens.verify(&token, &event, &user, now + chrono::Duration::seconds(31)).is_err());
-        assert!(ReservationTokens::new("other").verify(&token, &event, &user, now).is_err());
+        assert!(tokens
+            .verify(&token, &EventId::generate(), &user, now)
+            .is_err());
+        assert!(tokens
+            .verify(&token, &event, &UserId::generate(), now)
+            .is_err());
+        assert!(tokens
+            .verify(&token, &event, &user, now + chrono::Duration::seconds(31))
+            .is_err());
+        assert!(ReservationTokens::new("other")
+            .verify(&token, &event, &user, now)
+            .is_err());
         let tampered = token.replace("rtkn_", "rtkn_x");
         assert!(tokens.verify(&tampered, &event, &user, now).is_err());
     }

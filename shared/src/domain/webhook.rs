@@ -31,7 +31,9 @@ impl std::fmt::Debug for WebhookSigner {
 
 impl WebhookSigner {
     pub fn new(secret: &str) -> Self {
-        Self { secret: secret.as_bytes().to_vec() }
+        Self {
+            secret: secret.as_bytes().to_vec(),
+        }
     }
 
     fn mac(&self, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
@@ -44,8 +46,19 @@ impl WebhookSigner {
 
     pub fn sign(&self, id: &str, timestamp: i64, body: &str) -> WebhookHeaders {
         let timestamp = timestamp.to_string();
-        let signature = format!("sha256={}", hex::encode(self.mac(&timestamp, body.as_bytes()).finalize().into_bytes()));
-        WebhookHeaders { id: id.to_string(), timestamp, signature }
+        let signature = format!(
+            "sha256={}",
+            hex::encode(
+                self.mac(&timestamp, body.as_bytes())
+                    .finalize()
+                    .into_bytes()
+            )
+        );
+        WebhookHeaders {
+            id: id.to_string(),
+            timestamp,
+            signature,
+        }
     }
 
     /// Checks the signature (in constant time) and the timestamp window.
@@ -54,13 +67,21 @@ impl WebhookSigner {
         if headers.id.is_empty() || headers.id.len() > 200 {
             return Err(invalid("X-Webhook-Id missing"));
         }
-        let ts: i64 = headers.timestamp.parse().map_err(|_| invalid("X-Timestamp is not unix seconds"))?;
+        let ts: i64 = headers
+            .timestamp
+            .parse()
+            .map_err(|_| invalid("X-Timestamp is not unix seconds"))?;
         if (now - ts).abs() > TOLERANCE_SECS {
             return Err(invalid("X-Timestamp more than 5 minutes off"));
         }
-        let hex_sig = headers.signature.strip_prefix("sha256=").ok_or_else(|| invalid("X-Signature must be sha256=<hex>"))?;
+        let hex_sig = headers
+            .signature
+            .strip_prefix("sha256=")
+            .ok_or_else(|| invalid("X-Signature must be sha256=<hex>"))?;
         let sig = hex::decode(hex_sig).map_err(|_| invalid("X-Signature is not hex"))?;
-        self.mac(&headers.timestamp, body).verify_slice(&sig).map_err(|_| invalid("signature mismatch"))
+        self.mac(&headers.timestamp, body)
+            .verify_slice(&sig)
+            .map_err(|_| invalid("signature mismatch"))
     }
 }
 
@@ -74,8 +95,12 @@ mod tests {
         let headers = signer.sign("wh_1", 1_000, "{\"a\":1}");
         assert!(signer.verify(&headers, b"{\"a\":1}", 1_000).is_ok());
         assert!(signer.verify(&headers, b"{\"a\":2}", 1_000).is_err());
-        assert!(signer.verify(&headers, b"{\"a\":1}", 1_000 + TOLERANCE_SECS + 1).is_err());
-        assert!(WebhookSigner::new("other").verify(&headers, b"{\"a\":1}", 1_000).is_err());
+        assert!(signer
+            .verify(&headers, b"{\"a\":1}", 1_000 + TOLERANCE_SECS + 1)
+            .is_err());
+        assert!(WebhookSigner::new("other")
+            .verify(&headers, b"{\"a\":1}", 1_000)
+            .is_err());
         let mut stale = headers.clone();
         stale.timestamp = "999".into();
         assert!(signer.verify(&stale, b"{\"a\":1}", 1_000).is_err());

@@ -8,7 +8,8 @@ use crate::error::Error;
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         match &self {
             Error::Internal(detail) => tracing::error!(%detail, "internal error"),
             Error::Unavailable(detail) => tracing::warn!(%detail, "dependency unavailable"),
@@ -22,9 +23,12 @@ impl IntoResponse for Error {
         if let Error::SeatUnavailable(seats) = &self {
             error["seats"] = serde_json::json!(seats);
         }
-        let mut response = (status, axum::Json(serde_json::json!({ "error": error }))).into_response();
+        let mut response =
+            (status, axum::Json(serde_json::json!({ "error": error }))).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from_static("1"));
         }
         response
     }

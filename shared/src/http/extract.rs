@@ -20,13 +20,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = Error;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Error> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                Error::PayloadTooLarge
-            } else {
-                Error::InvalidRequest(format!("body: {}", rejection.body_text()))
-            }
-        })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    Error::PayloadTooLarge
+                } else {
+                    Error::InvalidRequest(format!("body: {}", rejection.body_text()))
+                }
+            })?;
         parse_json(&bytes).map(Json)
     }
 }
@@ -34,7 +36,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
 /// Parses a JSON body, naming the field at fault.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     if bytes.is_empty() {
-        return Err(Error::InvalidRequest("body: a JSON object is required".into()));
+        return Err(Error::InvalidRequest(
+            "body: a JSON object is required".into(),
+        ));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
@@ -42,10 +46,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         let inner = e.into_inner();
         let message = inner.to_string();
         // serde names a missing field in its message; otherwise the path says where.
-        let field = if path == "." { "body".to_string() } else { path };
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
         Error::InvalidRequest(format!("{field}: {}", strip_position(&message)))
     })?;
-    deserializer.end().map_err(|_| Error::InvalidRequest("body: trailing characters after the JSON value".into()))?;
+    deserializer.end().map_err(|_| {
+        Error::InvalidRequest("body: trailing characters after the JSON value".into())
+    })?;
     Ok(value)
 }
 
@@ -89,16 +99,27 @@ impl ClientAddr {
 #[derive(Debug, Clone)]
 pub struct Verified(pub Result<Option<Principal>, Error>);
 
-pub async fn verify_caller(parts: &mut Parts, platform: &Platform) -> Result<Option<Principal>, Error> {
+pub async fn verify_caller(
+    parts: &mut Parts,
+    platform: &Platform,
+) -> Result<Option<Principal>, Error> {
     if let Some(Verified(result)) = parts.extensions.get::<Verified>() {
         return result.clone();
     }
     let result = match parts.headers.get(axum::http::header::AUTHORIZATION) {
         None => Ok(None),
         Some(value) => {
-            let value = value.to_str().map_err(|_| Error::InvalidToken("malformed".into()));
-            match value.map(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).map(str::trim)) {
-                Ok(Some(token)) if !token.is_empty() => platform.accounts.tokens().verify(token).await.map(Some),
+            let value = value
+                .to_str()
+                .map_err(|_| Error::InvalidToken("malformed".into()));
+            match value.map(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+                    .map(str::trim)
+            }) {
+                Ok(Some(token)) if !token.is_empty() => {
+                    platform.accounts.tokens().verify(token).await.map(Some)
+                }
                 Ok(_) => Err(Error::InvalidToken("expected `Bearer <token>`".into())),
                 Err(e) => Err(e),
             }
@@ -113,7 +134,10 @@ pub struct MaybeCaller(pub Option<Principal>);
 
 impl FromRequestParts<Arc<Platform>> for MaybeCaller {
     type Rejection = Error;
-    async fn from_request_parts(parts: &mut Parts, platform: &Arc<Platform>) -> Result<Self, Error> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        platform: &Arc<Platform>,
+    ) -> Result<Self, Error> {
         verify_caller(parts, platform).await.map(MaybeCaller)
     }
 }
@@ -123,8 +147,14 @@ pub struct Caller(pub Principal);
 
 impl FromRequestParts<Arc<Platform>> for Caller {
     type Rejection = Error;
-    async fn from_request_parts(parts: &mut Parts, platform: &Arc<Platform>) -> Result<Self, Error> {
-        verify_caller(parts, platform).await?.map(Caller).ok_or(Error::MissingAuthorization)
+    async fn from_request_parts(
+        parts: &mut Parts,
+        platform: &Arc<Platform>,
+    ) -> Result<Self, Error> {
+        verify_caller(parts, platform)
+            .await?
+            .map(Caller)
+            .ok_or(Error::MissingAuthorization)
     }
 }
 
@@ -133,7 +163,10 @@ pub struct Admin(pub Principal);
 
 impl FromRequestParts<Arc<Platform>> for Admin {
     type Rejection = Error;
-    async fn from_request_parts(parts: &mut Parts, platform: &Arc<Platform>) -> Result<Self, Error> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        platform: &Arc<Platform>,
+    ) -> Result<Self, Error> {
         let Caller(principal) = Caller::from_request_parts(parts, platform).await?;
         if principal.role == Role::Admin {
             Ok(Admin(principal))

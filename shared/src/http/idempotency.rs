@@ -25,9 +25,18 @@ const KEYED_ROUTES: &[(&str, bool)] = &[
     ("/api/v1/payments/process", true),
 ];
 
-pub async fn middleware(State(platform): State<Arc<Platform>>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
-    let keyed = KEYED_ROUTES.iter().find(|(path, _)| request.method() == Method::POST && route.as_deref() == Some(*path));
+pub async fn middleware(
+    State(platform): State<Arc<Platform>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string());
+    let keyed = KEYED_ROUTES
+        .iter()
+        .find(|(path, _)| request.method() == Method::POST && route.as_deref() == Some(*path));
     let Some(&(_, needs_caller)) = keyed else {
         return next.run(request).await;
     };
@@ -36,7 +45,12 @@ pub async fn middleware(State(platform): State<Arc<Platform>>, request: Request,
     }
 }
 
-async fn keyed_request(platform: &Platform, needs_caller: bool, request: Request, next: Next) -> Result<Response, Response> {
+async fn keyed_request(
+    platform: &Platform,
+    needs_caller: bool,
+    request: Request,
+    next: Next,
+) -> Result<Response, Response> {
     let fail = |e: Error| e.into_response();
     let key = match request.headers().get("idempotency-key") {
         None => return Err(fail(Error::IdempotencyRequired)),
@@ -56,7 +70,9 @@ async fn keyed_request(platform: &Platform, needs_caller: bool, request: Request
         None if needs_caller => return Err(fail(Error::MissingAuthorization)),
         None => format!("addr:{}", ClientAddr::of(&parts)),
     };
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| fail(Error::PayloadTooLarge))?;
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| fail(Error::PayloadTooLarge))?;
     let mut hasher = Sha256::new();
     hasher.update(parts.method.as_str());
     hasher.update(b"\n");
@@ -65,13 +81,20 @@ async fn keyed_request(platform: &Platform, needs_caller: bool, request: Request
     hasher.update(&bytes);
     let fingerprint = hex::encode(hasher.finalize());
 
-    match platform.idempotency.begin(&caller, &key, &fingerprint).await.map_err(fail)? {
+    match platform
+        .idempotency
+        .begin(&caller, &key, &fingerprint)
+        .await
+        .map_err(fail)?
+    {
         Begin::Proceed => {}
         Begin::Replay(stored) => return Ok(replay(stored)),
         Begin::Conflict => return Err(fail(Error::IdempotencyConflict)),
         Begin::InProgress => return Err(fail(Error::IdempotencyInProgress)),
     }
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
     let (parts, body) = response.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
         let _ = platform.idempotency.abandon(&caller, &key).await;
@@ -92,7 +115,11 @@ async fn keyed_request(platform: &Platform, needs_caller: bool, request: Request
                 .to_string(),
             body: String::from_utf8_lossy(&bytes).into_owned(),
         };
-        if let Err(e) = platform.idempotency.complete(&caller, &key, &fingerprint, stored).await {
+        if let Err(e) = platform
+            .idempotency
+            .complete(&caller, &key, &fingerprint, stored)
+            .await
+        {
             // The work is done; only a replay is at risk, and a retry would be refused as in
             // progress for at most 30 s rather than run twice.
             tracing::warn!(error = %e, "idempotent response not stored");
@@ -102,7 +129,8 @@ async fn keyed_request(platform: &Platform, needs_caller: bool, request: Request
 }
 
 fn replay(stored: StoredResponse) -> Response {
-    let status = axum::http::StatusCode::from_u16(stored.status).unwrap_or(axum::http::StatusCode::OK);
+    let status =
+        axum::http::StatusCode::from_u16(stored.status).unwrap_or(axum::http::StatusCode::OK);
     let mut response = (status, stored.body).into_response();
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&stored.content_type) {

@@ -29,7 +29,10 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Every route of the contract, with its middleware (the embedded server and the container).
 pub fn router(platform: Arc<Platform>) -> Router {
-    with_middleware(routes::select(|_| true).merge(routes::streaming()), platform)
+    with_middleware(
+        routes::select(|_| true).merge(routes::streaming()),
+        platform,
+    )
 }
 
 /// The function API Gateway's `$default` route sends every request no other route matches.
@@ -43,7 +46,11 @@ pub const CATCH_ALL_FUNCTION: &str = "ops";
 pub fn function_router(function: &str, platform: Arc<Platform>) -> Router {
     let mut routes = routes::select(|e| e.function == function);
     if function == CATCH_ALL_FUNCTION {
-        let mut others: Vec<&str> = routes::ENDPOINTS.iter().filter(|e| e.function != function).map(|e| e.path).collect();
+        let mut others: Vec<&str> = routes::ENDPOINTS
+            .iter()
+            .filter(|e| e.function != function)
+            .map(|e| e.path)
+            .collect();
         others.sort_unstable();
         others.dedup();
         for path in others {
@@ -55,7 +62,10 @@ pub fn function_router(function: &str, platform: Arc<Platform>) -> Router {
 
 fn with_middleware(routes: Router<Arc<Platform>>, platform: Arc<Platform>) -> Router {
     routes
-        .layer(axum::middleware::from_fn_with_state(platform.clone(), idempotency::middleware))
+        .layer(axum::middleware::from_fn_with_state(
+            platform.clone(),
+            idempotency::middleware,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .fallback(|| async { Error::NotFound })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })

@@ -18,7 +18,9 @@ tokio::task_local! {
 
 /// The current request's trace id (a fresh one outside a request).
 pub fn current_trace_id() -> String {
-    TRACE_ID.try_with(Clone::clone).unwrap_or_else(|_| new_trace_id())
+    TRACE_ID
+        .try_with(Clone::clone)
+        .unwrap_or_else(|_| new_trace_id())
 }
 
 pub fn new_trace_id() -> String {
@@ -28,10 +30,20 @@ pub fn new_trace_id() -> String {
 /// The trace id of a `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), if well formed.
 pub fn from_traceparent(header: &str) -> Option<String> {
     let mut parts = header.trim().split('-');
-    let (version, trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
-    (hex(version, 2) && version != "ff" && hex(trace, 32) && trace.bytes().any(|b| b != b'0') && hex(parent, 16) && hex(flags, 2))
-        .then(|| trace.to_string())
+    let (version, trace, parent, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    };
+    (hex(version, 2)
+        && version != "ff"
+        && hex(trace, 32)
+        && trace.bytes().any(|b| b != b'0')
+        && hex(parent, 16)
+        && hex(flags, 2))
+    .then(|| trace.to_string())
 }
 
 fn trace_id_of(request: &Request) -> String {
@@ -40,7 +52,12 @@ fn trace_id_of(request: &Request) -> String {
         return id;
     }
     match header("x-trace-id") {
-        Some(id) if (8..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') => id.to_string(),
+        Some(id)
+            if (8..=64).contains(&id.len())
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+        {
+            id.to_string()
+        }
         _ => new_trace_id(),
     }
 }
@@ -49,12 +66,18 @@ pub async fn middleware(request: Request, next: Next) -> Response {
     let trace_id = trace_id_of(&request);
     let span = tracing::info_span!("request", trace_id = %trace_id, method = %request.method(), path = %request.uri().path());
     let started = Instant::now();
-    let mut response = TRACE_ID.scope(trace_id.clone(), next.run(request).instrument(span.clone())).await;
+    let mut response = TRACE_ID
+        .scope(trace_id.clone(), next.run(request).instrument(span.clone()))
+        .await;
     if let Ok(value) = HeaderValue::from_str(&trace_id) {
         response.headers_mut().insert("x-trace-id", value);
     }
     span.in_scope(|| {
-        tracing::info!(status = response.status().as_u16(), latency_ms = started.elapsed().as_secs_f64() * 1000.0, "request served");
+        tracing::info!(
+            status = response.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request served"
+        );
     });
     response
 }
@@ -66,9 +89,18 @@ mod tests {
     #[test]
     fn traceparent_is_parsed_strictly() {
         let id = "4bf92f3577b34da6a3ce929d0e0e4736";
-        assert_eq!(from_traceparent(&format!("00-{id}-00f067aa0ba902b7-01")).as_deref(), Some(id));
-        assert_eq!(from_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01"), None);
+        assert_eq!(
+            from_traceparent(&format!("00-{id}-00f067aa0ba902b7-01")).as_deref(),
+            Some(id)
+        );
+        assert_eq!(
+            from_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
+            None
+        );
         assert_eq!(from_traceparent("garbage"), None);
-        assert_eq!(from_traceparent(&format!("00-{}-00f067aa0ba902b7-01", id.to_uppercase())), None);
+        assert_eq!(
+            from_traceparent(&format!("00-{}-00f067aa0ba902b7-01", id.to_uppercase())),
+            None
+        );
     }
 }

@@ -23,7 +23,11 @@ pub struct MemoryBus {
 impl Default for MemoryBus {
     fn default() -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        Self { tx, rx: Mutex::new(Some(rx)), history: Mutex::default() }
+        Self {
+            tx,
+            rx: Mutex::new(Some(rx)),
+            history: Mutex::default(),
+        }
     }
 }
 
@@ -55,7 +59,10 @@ impl MemoryBus {
                         }
                     }
                 }
-                tracing::error!(detail_type = event.detail_type.as_str(), "event dead-lettered");
+                tracing::error!(
+                    detail_type = event.detail_type.as_str(),
+                    "event dead-lettered"
+                );
             });
         }
     }
@@ -71,6 +78,8 @@ impl EventBus for MemoryBus {
             }
             history.push_back(event.clone());
         }
-        self.tx.send(event).map_err(|_| PublishError("in-process bus closed".into()))
+        self.tx
+            .send(event)
+            .map_err(|_| PublishError("in-process bus closed".into()))
     }
 }

@@ -34,7 +34,11 @@ pub struct MemoryScheduler {
 
 impl MemoryScheduler {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Self { timers: Mutex::new(Timers::default()), wake: Notify::new(), clock }
+        Self {
+            timers: Mutex::new(Timers::default()),
+            wake: Notify::new(),
+            clock,
+        }
     }
 
     /// Number of timers pending.
@@ -72,7 +76,11 @@ impl MemoryScheduler {
     fn next_due_in(&self) -> Option<Duration> {
         let now = self.clock.now_ms();
         let timers = self.timers.lock();
-        timers.queue.keys().next().map(|(at, _)| Duration::from_millis((at - now).max(0) as u64))
+        timers
+            .queue
+            .keys()
+            .next()
+            .map(|(at, _)| Duration::from_millis((at - now).max(0) as u64))
     }
 
     async fn fire(self: &Arc<Self>, handler: &Arc<dyn JobHandler>, job: Job, attempts: u32) {
@@ -108,7 +116,10 @@ impl MemoryScheduler {
             }
             // Sleep until the next timer, but wake at least every 250 ms so a clock that is moved
             // by hand is noticed, and at once when a sooner timer is added.
-            let nap = self.next_due_in().unwrap_or(Duration::from_millis(250)).min(Duration::from_millis(250));
+            let nap = self
+                .next_due_in()
+                .unwrap_or(Duration::from_millis(250))
+                .min(Duration::from_millis(250));
             tokio::select! {
                 _ = tokio::time::sleep(nap) => {}
                 _ = self.wake.notified() => {}

@@ -41,7 +41,9 @@ impl MemoryStore {
 
     fn check_up(&self) -> Result<(), StoreError> {
         if self.down.load(Ordering::SeqCst) {
-            Err(StoreError::Unavailable("in-process store switched off".into()))
+            Err(StoreError::Unavailable(
+                "in-process store switched off".into(),
+            ))
         } else {
             Ok(())
         }
@@ -62,7 +64,9 @@ impl Store for MemoryStore {
     async fn query(&self, pk: &str, range: &SkRange) -> Result<Vec<Item>, StoreError> {
         self.check_up()?;
         let parts = self.partitions.lock();
-        let Some(partition) = parts.get(pk) else { return Ok(Vec::new()) };
+        let Some(partition) = parts.get(pk) else {
+            return Ok(Vec::new());
+        };
         let start = match &range.from {
             Some(from) if from.as_str() > range.prefix.as_str() => from.clone(),
             _ => range.prefix.clone(),
@@ -93,18 +97,26 @@ impl Store for MemoryStore {
             }
         }
         let next = update.apply(current.cloned());
-        parts.entry(update.key.pk.clone()).or_default().insert(update.key.sk.clone(), next.clone());
+        parts
+            .entry(update.key.pk.clone())
+            .or_default()
+            .insert(update.key.sk.clone(), next.clone());
         Ok(next)
     }
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         self.check_up()?;
         if writes.is_empty() || writes.len() > MAX_TRANSACTION_WRITES {
-            return Err(StoreError::Invalid(format!("{} writes in one transaction", writes.len())));
+            return Err(StoreError::Invalid(format!(
+                "{} writes in one transaction",
+                writes.len()
+            )));
         }
         let keys: Vec<Key> = writes.iter().map(Write::key).collect();
         if keys.iter().collect::<HashSet<_>>().len() != keys.len() {
-            return Err(StoreError::Invalid("two writes to one item in a transaction".into()));
+            return Err(StoreError::Invalid(
+                "two writes to one item in a transaction".into(),
+            ));
         }
         let mut parts = self.partitions.lock();
         for (index, (write, key)) in writes.iter().zip(&keys).enumerate() {

@@ -26,7 +26,10 @@ pub struct Key {
 
 impl Key {
     pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
-        Self { pk: pk.into(), sk: sk.into() }
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
     }
 }
 
@@ -85,7 +88,13 @@ pub struct Update {
 
 impl Update {
     pub fn new(key: Key) -> Self {
-        Self { key, set: Vec::new(), add: Vec::new(), remove: Vec::new(), condition: None }
+        Self {
+            key,
+            set: Vec::new(),
+            add: Vec::new(),
+            remove: Vec::new(),
+            condition: None,
+        }
     }
     pub fn set(mut self, attr: &str, value: impl Into<Value>) -> Self {
         self.set.push((attr.to_string(), value.into()));
@@ -130,19 +139,34 @@ impl Update {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Write {
     /// Replace the whole item.
-    Put { item: Item, condition: Option<Condition> },
+    Put {
+        item: Item,
+        condition: Option<Condition>,
+    },
     Update(Update),
-    Delete { key: Key, condition: Option<Condition> },
+    Delete {
+        key: Key,
+        condition: Option<Condition>,
+    },
     /// Write nothing, but fail the transaction unless the condition holds.
-    Check { key: Key, condition: Condition },
+    Check {
+        key: Key,
+        condition: Condition,
+    },
 }
 
 impl Write {
     pub fn put(item: Item) -> Self {
-        Self::Put { item, condition: None }
+        Self::Put {
+            item,
+            condition: None,
+        }
     }
     pub fn put_new(item: Item) -> Self {
-        Self::Put { item, condition: Some(Condition::NotExists) }
+        Self::Put {
+            item,
+            condition: Some(Condition::NotExists),
+        }
     }
 
     pub fn key(&self) -> Key {
@@ -164,8 +188,16 @@ impl Write {
 
 /// The key of an item (its `pk` and `sk` attributes; empty strings when missing).
 pub fn key_of(item: &Item) -> Key {
-    let attr = |name: &str| item.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
-    Key { pk: attr("pk"), sk: attr("sk") }
+    let attr = |name: &str| {
+        item.get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    Key {
+        pk: attr("pk"),
+        sk: attr("sk"),
+    }
 }
 
 /// Which items of one partition a query returns, in sort-key order.
@@ -184,7 +216,10 @@ pub struct SkRange {
 
 impl SkRange {
     pub fn prefix(prefix: impl Into<String>) -> Self {
-        Self { prefix: prefix.into(), ..Self::default() }
+        Self {
+            prefix: prefix.into(),
+            ..Self::default()
+        }
     }
     pub fn between(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
         self.from = Some(from.into());

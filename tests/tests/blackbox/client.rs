@@ -173,6 +173,12 @@ impl<'a> Call<'a> {
         self.header("content-type", "application/json")
     }
 
+    /// A raw body with no `Content-Type` of its own.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
     /// A raw body sent as `application/json`.
     pub fn raw(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = Some(body.into());
@@ -783,7 +789,8 @@ pub fn webhook_body(kind: &str, pi: &str, rsv: &Value) -> Value {
         "reservation_id": rsv["reservation_id"],
         "amount": rsv["total_amount"],
         "currency": rsv["currency"],
-        "ts": Utc::now().to_rfc3339(),
+        // Unix seconds, like `X-Timestamp` (the contract does not type `ts`; the simulator sends this).
+        "ts": Utc::now().timestamp(),
     })
 }
 

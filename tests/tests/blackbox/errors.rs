@@ -7,7 +7,8 @@
 //! the offending field; that nothing a client sends yields a 5xx; that forged tokens (garbage,
 //! tampered, expired, wrong signature, `alg: none`) never get in; that webhooks must be signed and
 //! fresh and a replayed webhook id is acknowledged and ignored; that other users' reservations and
-//! payments are invisible (404); and that CORS preflights are answered with the allowed headers.
+//! payments are invisible (404); that one approved payment cannot confirm a second hold; and that
+//! CORS preflights are answered with the allowed headers.
 //! (`RESERVATION_EXPIRED` is proven in `expiry.rs`, `INVALID_STATE` in `cancel.rs`/`expiry.rs`.)
 
 use std::time::Duration;
@@ -1099,4 +1100,75 @@ async fn nothing_a_client_sends_causes_a_5xx() {
             assert_error_shape(&r);
         }
     }
+
+    // Odd headers.
+    let odd = [
+        api.get("/events")
+            .header("traceparent", "garbage")
+            .send()
+            .await,
+        api.get("/events/evt_nope")
+            .header("traceparent", "00-zz-yy-01")
+            .send()
+            .await,
+        api.get("/reservations/rsv_x")
+            .header("authorization", "Bearer ")
+            .send()
+            .await,
+        api.get("/reservations/rsv_x")
+            .header("authorization", "Bearer a.b")
+            .send()
+            .await,
+        api.post("/auth/login")
+            .header("content-type", "text/plain")
+            .body("{}")
+            .send()
+            .await,
+        api.post("/queue/join")
+            .bearer(&user.token)
+            .key("")
+            .json(&json!({"event_id": "evt_x"}))
+            .send()
+            .await,
+    ];
+    for r in &odd {
+        assert!(
+            !r.status.is_server_error(),
+            "{} answered {}: {}",
+            r.what,
+            r.status,
+            r.text()
+        );
+        if !r.status.is_success() {
+            assert_error_shape(r);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_payment_cannot_confirm_two_reservations() {
+    let api = Api::new();
+    let event = api.seated_event(&[("A", 1, 4)], 1000, 100.0).await;
+    let event_id = str_of(&event, "event_id");
+    let user = api.register().await;
+    let r1 = api.hold_seats(&user, event_id, &["A-1"]).await;
+    let r2 = api.hold_seats(&user, event_id, &["A-2"]).await;
+    let pi1 = api.pay(&user, &r1).await;
+    api.wait_reservation(
+        &user,
+        str_of(&r1, "reservation_id"),
+        "CONFIRMED",
+        Duration::from_secs(10),
+    )
+    .await;
+    // The first payment, approved, does not pay for the second hold.
+    api.confirm_raw(&user, str_of(&r2, "reservation_id"), &pi1)
+        .await
+        .expect_error(412, "PAYMENT_NOT_APPROVED");
+    let got = api.reservation(&user, str_of(&r2, "reservation_id")).await;
+    assert!(got["order_id"].is_null(), "{got}");
+    assert_ne!(got["status"], "CONFIRMED", "{got}");
+    let av = api.availability(event_id).await;
+    assert_eq!(seat_status(&av, "A-1"), "SOLD");
+    assert_ne!(seat_status(&av, "A-2"), "SOLD");
 }

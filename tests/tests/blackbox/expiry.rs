@@ -3,8 +3,8 @@
 //! Proves that a hold nobody pays for expires at its `hold_expires_at` without anyone reading it:
 //! the seat shows AVAILABLE again and another buyer can take it, the reservation reads EXPIRED,
 //! confirming it afterwards is 410 `RESERVATION_EXPIRED` (so is cancelling it), a new payment
-//! intent for it is 409 `INVALID_STATE`, and a payment approved after the hold expired is refunded
-//! and never sells the seat.
+//! intent for it is 409 `INVALID_STATE` (api-decisions.md), and a payment approved after the hold
+//! expired is refunded and never sells the seat.
 //!
 //! The hold length is read from the reservation, never assumed (the embedded server uses short
 //! holds; a deployment may use 60 s); waits are capped at 90 s.
@@ -66,10 +66,6 @@ async fn unpaid_hold_expires_by_itself_and_the_seat_is_sold_to_someone_else() {
     api.cancel_post(&buyer, rsv_id)
         .await
         .expect_error(410, "RESERVATION_EXPIRED");
-    let body = json!({"reservation_id": rsv_id, "amount": rsv["total_amount"], "currency": "USD"});
-    api.intent_raw(&buyer, &body)
-        .await
-        .expect_error(409, "INVALID_STATE");
     assert_eq!(api.reservation(&buyer, rsv_id).await["status"], "EXPIRED");
 
     // Someone else gets the seat.
@@ -129,4 +125,23 @@ async fn approval_from_the_simulator_after_expiry_is_refunded_not_sold() {
     let av = api.availability(event_id).await;
     assert_eq!(seat_status(&av, "A-1"), "AVAILABLE");
     assert_eq!(counts(&av), (3, 3, 0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_payment_for_an_expired_hold_is_refused_as_expired() {
+    // docs/api-decisions.md: an intent for a hold that expired is 410 `RESERVATION_EXPIRED`, as
+    // for confirm.
+    let api = Api::new();
+    let event = api.ga_event(3, 800, 100.0).await;
+    let event_id = str_of(&event, "event_id");
+    let buyer = api.register().await;
+    let rsv = api.hold_qty(&buyer, event_id, 1).await;
+    let rsv_id = str_of(&rsv, "reservation_id");
+    wait_past_expiry(&rsv).await;
+    let body = json!({"reservation_id": rsv_id, "amount": rsv["total_amount"], "currency": "USD"});
+    api.intent_raw(&buyer, &body)
+        .await
+        .expect_error(410, "RESERVATION_EXPIRED");
+    assert_eq!(api.reservation(&buyer, rsv_id).await["status"], "EXPIRED");
+    assert_eq!(counts(&api.availability(event_id).await), (3, 3, 0, 0));
 }

@@ -6,7 +6,8 @@
 //! key for a different body is 409 `IDEMPOTENCY_CONFLICT`; that a key still in flight is never
 //! executed twice; that the key is required (400 `IDEMPOTENCY_REQUIRED`) and must be a UUID (400
 //! `INVALID_IDEMPOTENCY_KEY`) on every route the contract lists; and that keys are scoped to the
-//! caller: another user sending the same key gets a fresh response of their own.
+//! caller: another user sending the same key gets a fresh response of their own, while the same
+//! anonymous client (same address) gets its replay. Error responses are replayed too.
 
 use std::time::Duration;
 
@@ -429,4 +430,73 @@ async fn key_required_and_must_be_a_uuid_on_every_listed_route() {
     let av = api.availability(event_id).await;
     assert_eq!(counts(&av).3, 0, "nothing sold: {av}");
     assert_eq!(seat_status(&av, "A-2"), "AVAILABLE");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn anonymous_callers_are_scoped_by_address() {
+    let api = Api::new();
+    let event = api.seated_event(&[("A", 1, 10)], 1000, 0.01).await;
+    let body = json!({"event_id": event["event_id"]});
+    let key = new_key();
+    let first = api.post("/queue/join").key(&key).json(&body).send().await;
+    first.expect(202);
+    // Same address, no user: the same caller, so the same response.
+    let replay = api.post("/queue/join").key(&key).json(&body).send().await;
+    assert_replay(&first, &replay);
+    // A user with that key is another caller.
+    let user = api.register().await;
+    let mine = api
+        .post("/queue/join")
+        .bearer(&user.token)
+        .key(&key)
+        .json(&body)
+        .send()
+        .await;
+    mine.expect(202);
+    assert_ne!(mine.json["waiting_token"], first.json["waiting_token"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_error_response_is_replayed_too() {
+    let api = Api::new();
+    let event = api.seated_event(&[("A", 1, 5)], 1000, 100.0).await;
+    let event_id = str_of(&event, "event_id");
+    let (alice, bob) = tokio::join!(api.register(), api.register());
+    let (ra, rb) = tokio::join!(api.admit(event_id, &alice), api.admit(event_id, &bob));
+    let held = api
+        .reserve_seats(&alice, event_id, &["A-1"], &ra)
+        .await
+        .expect(201);
+
+    let key = new_key();
+    let body =
+        json!({"event_id": event_id, "seat_ids": ["A-1"], "quantity": 1, "reservation_token": rb});
+    let first = api
+        .post("/reservations")
+        .bearer(&bob.token)
+        .key(&key)
+        .json(&body)
+        .send()
+        .await;
+    first.expect_error(409, "SEAT_UNAVAILABLE");
+    api.cancel_delete(&alice, str_of(&held, "reservation_id"))
+        .await
+        .expect(200);
+    // The seat is free now, but a retry with the same key gets the first answer, status and all.
+    let replay = api
+        .post("/reservations")
+        .bearer(&bob.token)
+        .key(&key)
+        .json(&body)
+        .send()
+        .await;
+    assert_replay(&first, &replay);
+    assert_eq!(
+        seat_status(&api.availability(event_id).await, "A-1"),
+        "AVAILABLE"
+    );
+    // A new attempt (new key) gets the seat.
+    api.reserve_seats(&bob, event_id, &["A-1"], &rb)
+        .await
+        .expect(201);
 }

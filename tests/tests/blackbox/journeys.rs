@@ -4,8 +4,9 @@
 //! enter, hold seats, pay, and see the reservation become CONFIRMED with an order id because the
 //! payment simulator's webhook confirmed it (the client never calls confirm). Also the explicit
 //! confirm route (confirming twice returns the same order), a general-admission purchase by
-//! quantity, the delayed-approval scenario, and that the availability counts
-//! (total/available/held/sold) stay consistent at every step.
+//! quantity, the delayed-approval and random scenarios (an approval always ends CONFIRMED, a
+//! failure CANCELLED), and that the availability counts (total/available/held/sold) stay
+//! consistent at every step.
 
 use std::time::Duration;
 
@@ -315,4 +316,38 @@ async fn seats_of_two_sections_are_named_and_priced() {
     let av = api.availability(event_id).await;
     assert_eq!(counts(&av), (8, 6, 2, 0));
     assert_eq!(seat_status(&av, "VIP-2"), "HELD");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn random_scenario_ends_consistently_either_way() {
+    let api = Api::new();
+    let event = api.ga_event(20, 1000, 100.0).await;
+    let event_id = str_of(&event, "event_id").to_string();
+    let runs = futures::future::join_all((0..4).map(|_| {
+        let api = api.clone();
+        let event_id = event_id.clone();
+        async move {
+            let buyer = api.register().await;
+            let rsv = api.hold_qty(&buyer, &event_id, 2).await;
+            let rsv_id = str_of(&rsv, "reservation_id").to_string();
+            let intent = api.intent(&buyer, &rsv, Some("random")).await;
+            let pi = str_of(&intent, "payment_intent_id").to_string();
+            let processed = api.process_raw(&buyer, &pi, None).await.expect(200);
+            let outcome = processed["status"].as_str().unwrap_or("").to_string();
+            let want = match outcome.as_str() {
+                "APPROVED" => "CONFIRMED",
+                "FAILED" => "CANCELLED",
+                other => panic!("random scenario decided {other:?}: {processed}"),
+            };
+            api.wait_reservation(&buyer, &rsv_id, want, Duration::from_secs(10))
+                .await;
+            want == "CONFIRMED"
+        }
+    }))
+    .await;
+    let sold = 2 * runs.iter().filter(|c| **c).count() as i64;
+    assert_eq!(
+        counts(&api.availability(&event_id).await),
+        (20, 20 - sold, 0, sold)
+    );
 }

@@ -5,7 +5,6 @@
 //! admission); that availability has the contract's shape; and that the seeded demo event exists
 //! and can be queued for.
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::client::*;
@@ -13,15 +12,17 @@ use crate::client::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn health_readiness_and_version() {
     let api = Api::new();
-    let h = api.root(Method::GET, "/healthz").send().await;
-    h.expect(200);
-    let r = api.root(Method::GET, "/readyz").send().await;
-    r.expect(200);
-    let v = api.root(Method::GET, "/version").send().await.expect(200);
-    assert!(
-        v["version"].as_str().is_some_and(|s| !s.is_empty()),
-        "version: {v}"
-    );
+    // At the root of the host, like the original gateway, and (docs/openapi.yaml) under /api/v1.
+    let api_v1 = api.t.api("");
+    for base in [api.t.base_url.as_str(), api_v1.as_str()] {
+        api.get(&format!("{base}/healthz")).send().await.expect(200);
+        api.get(&format!("{base}/readyz")).send().await.expect(200);
+        let v = api.get(&format!("{base}/version")).send().await.expect(200);
+        assert!(
+            v["version"].as_str().is_some_and(|s| !s.is_empty()),
+            "version: {v}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

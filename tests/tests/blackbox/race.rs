@@ -6,7 +6,8 @@
 //! exactly 20 seats end SOLD in exactly 20 distinct confirmed reservations, no seat belongs to two
 //! confirmed reservations, the availability counts add up, and every other buyer is told
 //! `sold_out: true` instead of waiting forever. Also: two admitted buyers who reserve the same
-//! seat at the same instant get exactly one 201 and one 409 `SEAT_UNAVAILABLE`.
+//! seat at the same instant get exactly one 201 and one 409 `SEAT_UNAVAILABLE`; and 120 buyers
+//! asking for 1–4 general-admission tickets each confirm exactly the capacity, never more.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -27,6 +28,7 @@ enum Outcome {
     Confirmed {
         reservation_id: String,
         seats: Vec<String>,
+        quantity: i64,
         user: User,
     },
     SoldOut,
@@ -60,6 +62,7 @@ async fn buyer(
     api: Arc<Api>,
     user: User,
     event_id: String,
+    seated: bool,
     deadline: Instant,
     log: Arc<Mutex<Log>>,
 ) -> Outcome {
@@ -127,26 +130,36 @@ async fn buyer(
                 jitter_sleep(100, 300).await;
                 continue;
             }
-            let free: Vec<String> = av.json["seats"]
-                .as_array()
-                .map(|s| {
-                    s.iter()
-                        .filter(|x| x["status"] == "AVAILABLE")
-                        .filter_map(|x| x["seat_id"].as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            if free.is_empty() {
-                if av.json["held"] == 0 && av.json["available"] == 0 {
+            let available = av.json["available"].as_i64().unwrap_or(0);
+            if available == 0 {
+                if av.json["held"] == 0 {
                     return Outcome::SoldOut;
                 }
                 jitter_sleep(200, 400).await;
                 continue;
             }
-            let seat = free[rand_below(free.len())].clone();
-            let r = api
-                .reserve_seats(&user, &event_id, &[seat.as_str()], &rtkn)
-                .await;
+            let r = if seated {
+                let free: Vec<String> = av.json["seats"]
+                    .as_array()
+                    .map(|s| {
+                        s.iter()
+                            .filter(|x| x["status"] == "AVAILABLE")
+                            .filter_map(|x| x["seat_id"].as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if free.is_empty() {
+                    jitter_sleep(200, 400).await;
+                    continue;
+                }
+                let seat = free[rand_below(free.len())].clone();
+                api.reserve_seats(&user, &event_id, &[seat.as_str()], &rtkn)
+                    .await
+            } else {
+                // 1 to 4 tickets, no more than shown available (someone may take them first).
+                let want = (1 + rand_below(4) as i64).min(available);
+                api.reserve_qty(&user, &event_id, want as u32, &rtkn).await
+            };
             match (r.code(), r.error_code()) {
                 (201, _) => break r.json,
                 (409, Some("SEAT_UNAVAILABLE")) | (409, Some("INSUFFICIENT_INVENTORY")) => {
@@ -191,6 +204,7 @@ async fn buyer(
                         return Outcome::Confirmed {
                             reservation_id: rsv_id,
                             seats: seat_ids(&r.json),
+                            quantity: r.json["quantity"].as_i64().unwrap_or(0),
                             user,
                         }
                     }
@@ -213,17 +227,11 @@ async fn buyer(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn five_hundred_buyers_twenty_seats_exactly_twenty_sold() {
-    let started = Instant::now();
-    let api = Arc::new(Api::with_limit(128));
-    let event = api.seated_event(&[("A", 2, 10)], 3000, 500.0).await;
-    let event_id = str_of(&event, "event_id").to_string();
-    assert_eq!(event["total"], SEATS, "{event}");
-
-    // Register the buyers, 32 at a time (password hashing is deliberately slow).
-    let sem = Arc::new(Semaphore::new(32));
-    let users: Vec<User> = join_all((0..BUYERS).map(|_| {
+/// Registers `n` buyers, a few at a time: password hashing is deliberately slow and CPU-bound, so
+/// more in parallel would not finish sooner, only starve every other test's requests.
+async fn register_many(api: &Arc<Api>, n: usize) -> Vec<User> {
+    let sem = Arc::new(Semaphore::new(4));
+    join_all((0..n).map(|_| {
         let api = api.clone();
         let sem = sem.clone();
         async move {
@@ -231,10 +239,16 @@ async fn five_hundred_buyers_twenty_seats_exactly_twenty_sold() {
             api.register().await
         }
     }))
-    .await;
-    let registered = started.elapsed();
+    .await
+}
 
-    // The rush.
+/// Lets every buyer loose at once (deadline 50 s); their outcomes and the log.
+async fn rush(
+    api: &Arc<Api>,
+    users: Vec<User>,
+    event_id: &str,
+    seated: bool,
+) -> (Vec<Outcome>, Log) {
     let log = Arc::new(Mutex::new(Log::default()));
     let deadline = Instant::now() + Duration::from_secs(50);
     let tasks: Vec<_> = users
@@ -243,22 +257,37 @@ async fn five_hundred_buyers_twenty_seats_exactly_twenty_sold() {
             tokio::spawn(buyer(
                 api.clone(),
                 u,
-                event_id.clone(),
+                event_id.to_string(),
+                seated,
                 deadline,
                 log.clone(),
             ))
         })
         .collect();
-    let outcomes: Vec<Outcome> = join_all(tasks)
+    let outcomes = join_all(tasks)
         .await
         .into_iter()
         .map(|r| r.expect("buyer task"))
         .collect();
-    let rush = started.elapsed() - registered;
+    let log = std::mem::take(&mut *log.lock().unwrap());
+    (outcomes, log)
+}
 
-    let log = log.lock().unwrap();
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_hundred_buyers_twenty_seats_exactly_twenty_sold() {
+    let started = Instant::now();
+    let api = Arc::new(Api::with_limit(128));
+    let event = api.seated_event(&[("A", 2, 10)], 3000, 500.0).await;
+    let event_id = str_of(&event, "event_id").to_string();
+    assert_eq!(event["total"], SEATS, "{event}");
+
+    let users = register_many(&api, BUYERS).await;
+    let registered = started.elapsed();
+
+    let (outcomes, log) = rush(&api, users, &event_id, true).await;
+    let rush_took = started.elapsed() - registered;
     eprintln!(
-        "race: registered {BUYERS} in {registered:?}, rush took {rush:?}; {} seat conflicts, {} rejoins, {} unexpected",
+        "race: registered {BUYERS} in {registered:?}, rush took {rush_took:?}; {} seat conflicts, {} rejoins, {} unexpected",
         log.seat_conflicts,
         log.rejoins,
         log.unexpected.len()
@@ -272,6 +301,7 @@ async fn five_hundred_buyers_twenty_seats_exactly_twenty_sold() {
                 reservation_id,
                 seats,
                 user,
+                ..
             } => confirmed.push((reservation_id, seats, user)),
             Outcome::SoldOut => {}
             Outcome::GaveUp(why) => gave_up.push(why.clone()),
@@ -313,7 +343,7 @@ async fn five_hundred_buyers_twenty_seats_exactly_twenty_sold() {
     // The event is sold out, and says so.
     let av = api.availability(&event_id).await;
     assert_eq!(counts(&av), (SEATS, 0, 0, SEATS), "{av}");
-    for (seat, _) in &owner {
+    for seat in owner.keys() {
         assert_eq!(seat_status(&av, seat), "SOLD");
     }
 
@@ -393,4 +423,65 @@ async fn two_buyers_reserving_the_same_seat_at_once_one_wins() {
             .await
             .expect(200);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn general_admission_rush_sells_exactly_the_capacity() {
+    const CAPACITY: i64 = 30;
+    let api = Arc::new(Api::with_limit(64));
+    let event = api.ga_event(CAPACITY as u64, 2500, 500.0).await;
+    let event_id = str_of(&event, "event_id").to_string();
+    let users = register_many(&api, 120).await;
+    let (outcomes, log) = rush(&api, users, &event_id, false).await;
+    eprintln!(
+        "ga race: {} conflicts, {} rejoins, {} unexpected",
+        log.seat_conflicts,
+        log.rejoins,
+        log.unexpected.len()
+    );
+    let mut sold_by_orders = 0;
+    let mut ids = HashSet::new();
+    let mut gave_up = Vec::new();
+    for o in &outcomes {
+        match o {
+            Outcome::Confirmed {
+                reservation_id,
+                quantity,
+                user,
+                ..
+            } => {
+                assert!((1..=4).contains(quantity), "quantity {quantity}");
+                assert!(
+                    ids.insert(reservation_id.clone()),
+                    "reservation {reservation_id} twice"
+                );
+                let v = api.reservation(user, reservation_id).await;
+                assert_eq!(v["status"], "CONFIRMED", "{v}");
+                assert_eq!(v["total_amount"], 2500 * quantity, "{v}");
+                sold_by_orders += quantity;
+            }
+            Outcome::SoldOut => {}
+            Outcome::GaveUp(why) => gave_up.push(why.clone()),
+        }
+    }
+    assert_eq!(
+        sold_by_orders, CAPACITY,
+        "confirmed tickets must be exactly the capacity"
+    );
+    assert_eq!(
+        counts(&api.availability(&event_id).await),
+        (CAPACITY, 0, 0, CAPACITY)
+    );
+    assert!(
+        gave_up.is_empty(),
+        "{} buyers never told sold_out: {:?}",
+        gave_up.len(),
+        &gave_up[..gave_up.len().min(5)]
+    );
+    assert!(
+        log.unexpected.is_empty(),
+        "{} unexpected responses, e.g. {:?}",
+        log.unexpected.len(),
+        &log.unexpected[..log.unexpected.len().min(5)]
+    );
 }

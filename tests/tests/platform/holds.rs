@@ -19,29 +19,59 @@ async fn an_unpaid_hold_expires_by_its_timer_and_frees_the_seat() {
     let world = World::new();
     let event = world.seated(&[("A", 1, 5)], 10.0).await;
     let buyer = world.buyer();
-    let hold = world.hold_seats(&buyer, &event.event_id, &["A-1", "A-2"]).await.unwrap();
+    let hold = world
+        .hold_seats(&buyer, &event.event_id, &["A-1", "A-2"])
+        .await
+        .unwrap();
     assert_eq!(hold.status, ReservationStatus::Hold);
     assert_eq!(world.ledger(&event.event_id).await.held, 2);
 
     world.advance(HOLD_SECONDS as f64 - 1.0);
     world.fire_timers().await;
-    assert_eq!(world.ledger(&event.event_id).await.held, 2, "not expired a second early");
+    assert_eq!(
+        world.ledger(&event.event_id).await.held,
+        2,
+        "not expired a second early"
+    );
 
     world.advance(1.5);
     assert_eq!(world.fire_timers().await, 1);
     let inventory = world.ledger(&event.event_id).await;
-    assert_eq!((inventory.available, inventory.held), (5, 0), "seats released without anyone reading the hold");
-    let after = world.platform().reservations.get(&hold.reservation_id, Some(&buyer)).await.unwrap();
+    assert_eq!(
+        (inventory.available, inventory.held),
+        (5, 0),
+        "seats released without anyone reading the hold"
+    );
+    let after = world
+        .platform()
+        .reservations
+        .get(&hold.reservation_id, Some(&buyer))
+        .await
+        .unwrap();
     assert_eq!(after.status, ReservationStatus::Expired);
 
     // The timer firing again (at-least-once delivery) changes nothing.
-    world.platform().reservations.expire(&hold.reservation_id).await.unwrap();
+    world
+        .platform()
+        .reservations
+        .expire(&hold.reservation_id)
+        .await
+        .unwrap();
     assert_eq!(world.ledger(&event.event_id).await.available, 5);
-    let expired_events = world.local.bus.published().iter().filter(|e| e.detail_type == DetailType::ReservationExpired).count();
+    let expired_events = world
+        .local
+        .bus
+        .published()
+        .iter()
+        .filter(|e| e.detail_type == DetailType::ReservationExpired)
+        .count();
     assert_eq!(expired_events, 1);
 
     // Another buyer can take the seats now.
-    world.hold_seats(&world.buyer(), &event.event_id, &["A-1"]).await.unwrap();
+    world
+        .hold_seats(&world.buyer(), &event.event_id, &["A-1"])
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -49,21 +79,54 @@ async fn a_timer_that_fires_early_waits_for_the_real_expiry() {
     let world = World::new();
     let event = world.general(10, 10.0).await;
     let buyer = world.buyer();
-    let hold = world.hold_quantity(&buyer, &event.event_id, 3).await.unwrap();
-    world.platform().reservations.expire(&hold.reservation_id).await.unwrap();
-    assert_eq!(world.ledger(&event.event_id).await.held, 3, "an early timer does not expire the hold");
+    let hold = world
+        .hold_quantity(&buyer, &event.event_id, 3)
+        .await
+        .unwrap();
+    world
+        .platform()
+        .reservations
+        .expire(&hold.reservation_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        world.ledger(&event.event_id).await.held,
+        3,
+        "an early timer does not expire the hold"
+    );
     world.advance(HOLD_SECONDS as f64 + 1.0);
     world.fire_timers().await;
     assert_eq!(world.ledger(&event.event_id).await.held, 0);
 }
 
-async fn approved_payment(world: &World, buyer: &tacos_shared::domain::auth::Principal, reservation: &tacos_shared::domain::reservations::Reservation) -> PaymentIntentId {
+async fn approved_payment(
+    world: &World,
+    buyer: &tacos_shared::domain::auth::Principal,
+    reservation: &tacos_shared::domain::reservations::Reservation,
+) -> PaymentIntentId {
     let payments = &world.platform().payments;
     let intent = payments
-        .create_intent(buyer, IntentRequest { reservation_id: reservation.reservation_id.clone(), amount: reservation.total_amount, currency: "USD".into(), scenario: None })
+        .create_intent(
+            buyer,
+            IntentRequest {
+                reservation_id: reservation.reservation_id.clone(),
+                amount: reservation.total_amount,
+                currency: "USD".into(),
+                scenario: None,
+            },
+        )
         .await
         .unwrap();
-    let processed = payments.process(buyer, ProcessRequest { payment_intent_id: intent.payment_intent_id.clone(), action: None }).await.unwrap();
+    let processed = payments
+        .process(
+            buyer,
+            ProcessRequest {
+                payment_intent_id: intent.payment_intent_id.clone(),
+                action: None,
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(processed.status.as_str(), "APPROVED");
     intent.payment_intent_id
 }
@@ -76,16 +139,25 @@ async fn confirm_racing_expiry_has_exactly_one_winner() {
     for round in 0..20 {
         let buyer = world.buyer();
         let seat = format!("A-{}", round + 1);
-        let hold = world.hold_seats(&buyer, &event.event_id, &[&seat]).await.unwrap();
+        let hold = world
+            .hold_seats(&buyer, &event.event_id, &[&seat])
+            .await
+            .unwrap();
         let payment = approved_payment(&world, &buyer, &hold).await;
         world.advance(HOLD_SECONDS as f64 - 0.001);
         let reservations = &world.platform().reservations;
-        let (confirmed, _) = tokio::join!(reservations.confirm(&hold.reservation_id, &payment, Some(&buyer)), async {
-            tokio::task::yield_now().await;
-            world.advance(0.002);
-            world.fire_timers().await
-        });
-        let after = reservations.get(&hold.reservation_id, Some(&buyer)).await.unwrap();
+        let (confirmed, _) = tokio::join!(
+            reservations.confirm(&hold.reservation_id, &payment, Some(&buyer)),
+            async {
+                tokio::task::yield_now().await;
+                world.advance(0.002);
+                world.fire_timers().await
+            }
+        );
+        let after = reservations
+            .get(&hold.reservation_id, Some(&buyer))
+            .await
+            .unwrap();
         match confirmed {
             Ok(confirmation) => {
                 outcomes.0 += 1;
@@ -111,16 +183,29 @@ async fn confirm_racing_cancel_has_exactly_one_winner() {
     let event = world.general(50, 10.0).await;
     for _ in 0..20 {
         let buyer = world.buyer();
-        let hold = world.hold_quantity(&buyer, &event.event_id, 1).await.unwrap();
+        let hold = world
+            .hold_quantity(&buyer, &event.event_id, 1)
+            .await
+            .unwrap();
         let payment = approved_payment(&world, &buyer, &hold).await;
         let reservations = &world.platform().reservations;
         let (confirmed, cancelled) = tokio::join!(
             reservations.confirm(&hold.reservation_id, &payment, Some(&buyer)),
             reservations.cancel(&hold.reservation_id, &buyer)
         );
-        assert!(confirmed.is_ok() != cancelled.is_ok(), "exactly one of confirm {confirmed:?} / cancel {cancelled:?} wins");
-        let after = reservations.get(&hold.reservation_id, Some(&buyer)).await.unwrap();
-        let expected = if confirmed.is_ok() { ReservationStatus::Confirmed } else { ReservationStatus::Cancelled };
+        assert!(
+            confirmed.is_ok() != cancelled.is_ok(),
+            "exactly one of confirm {confirmed:?} / cancel {cancelled:?} wins"
+        );
+        let after = reservations
+            .get(&hold.reservation_id, Some(&buyer))
+            .await
+            .unwrap();
+        let expected = if confirmed.is_ok() {
+            ReservationStatus::Confirmed
+        } else {
+            ReservationStatus::Cancelled
+        };
         assert_eq!(after.status, expected);
     }
     let inventory = world.ledger(&event.event_id).await;
@@ -132,25 +217,72 @@ async fn confirming_twice_returns_the_same_order_and_needs_an_approved_payment()
     let world = World::new();
     let event = world.general(5, 10.0).await;
     let buyer = world.buyer();
-    let hold = world.hold_quantity(&buyer, &event.event_id, 2).await.unwrap();
-    let payments = &world.platform().payments;
-    let pending = payments
-        .create_intent(&buyer, IntentRequest { reservation_id: hold.reservation_id.clone(), amount: hold.total_amount, currency: "USD".into(), scenario: None })
+    let hold = world
+        .hold_quantity(&buyer, &event.event_id, 2)
         .await
         .unwrap();
-    let refused = world.platform().reservations.confirm(&hold.reservation_id, &pending.payment_intent_id, Some(&buyer)).await;
-    assert!(matches!(refused, Err(Error::PaymentNotApproved(_))), "{refused:?}");
+    let payments = &world.platform().payments;
+    let pending = payments
+        .create_intent(
+            &buyer,
+            IntentRequest {
+                reservation_id: hold.reservation_id.clone(),
+                amount: hold.total_amount,
+                currency: "USD".into(),
+                scenario: None,
+            },
+        )
+        .await
+        .unwrap();
+    let refused = world
+        .platform()
+        .reservations
+        .confirm(
+            &hold.reservation_id,
+            &pending.payment_intent_id,
+            Some(&buyer),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(Error::PaymentNotApproved(_))),
+        "{refused:?}"
+    );
     let wrong_amount = payments
-        .create_intent(&buyer, IntentRequest { reservation_id: hold.reservation_id.clone(), amount: hold.total_amount - 1, currency: "USD".into(), scenario: None })
+        .create_intent(
+            &buyer,
+            IntentRequest {
+                reservation_id: hold.reservation_id.clone(),
+                amount: hold.total_amount - 1,
+                currency: "USD".into(),
+                scenario: None,
+            },
+        )
         .await;
     assert!(matches!(wrong_amount, Err(Error::InvalidAmount(_))));
     let payment = approved_payment(&world, &buyer, &hold).await;
-    let first = world.platform().reservations.confirm(&hold.reservation_id, &payment, Some(&buyer)).await.unwrap();
-    let second = world.platform().reservations.confirm(&hold.reservation_id, &payment, Some(&buyer)).await.unwrap();
+    let first = world
+        .platform()
+        .reservations
+        .confirm(&hold.reservation_id, &payment, Some(&buyer))
+        .await
+        .unwrap();
+    let second = world
+        .platform()
+        .reservations
+        .confirm(&hold.reservation_id, &payment, Some(&buyer))
+        .await
+        .unwrap();
     assert_eq!(first.order_id, second.order_id);
     let stranger = world.buyer();
-    let hidden = world.platform().reservations.confirm(&hold.reservation_id, &payment, Some(&stranger)).await;
-    assert!(matches!(hidden, Err(Error::ReservationNotFound)), "another user's reservation is not found");
+    let hidden = world
+        .platform()
+        .reservations
+        .confirm(&hold.reservation_id, &payment, Some(&stranger))
+        .await;
+    assert!(
+        matches!(hidden, Err(Error::ReservationNotFound)),
+        "another user's reservation is not found"
+    );
     assert_eq!(world.ledger(&event.event_id).await.sold, 2);
 }
 
@@ -163,20 +295,52 @@ async fn a_reservation_token_is_single_use_even_under_concurrency() {
     let attempts = (1..=10).map(|n| {
         let platform = world.local.platform.clone();
         let buyer = buyer.clone();
-        let request = HoldRequest { event_id: event.event_id.clone(), seat_ids: Some(vec![SeatId::new("A", n)]), quantity: None, reservation_token: token.clone() };
+        let request = HoldRequest {
+            event_id: event.event_id.clone(),
+            seat_ids: Some(vec![SeatId::new("A", n)]),
+            quantity: None,
+            reservation_token: token.clone(),
+        };
         tokio::spawn(async move { platform.reservations.hold(&buyer, request).await })
     });
-    let results: Vec<_> = futures::future::join_all(attempts).await.into_iter().map(Result::unwrap).collect();
-    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "one hold per token");
-    assert!(results.iter().filter(|r| r.is_err()).all(|r| matches!(r, Err(Error::InvalidReservationToken(_)))));
+    let results: Vec<_> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "one hold per token"
+    );
+    assert!(results
+        .iter()
+        .filter(|r| r.is_err())
+        .all(|r| matches!(r, Err(Error::InvalidReservationToken(_)))));
     assert_eq!(world.ledger(&event.event_id).await.held, 1);
 
     // A token for another user or event is refused.
     let other_event = world.general(5, 1.0).await;
-    let stolen = HoldRequest { event_id: event.event_id.clone(), seat_ids: Some(vec![SeatId::new("A", 15)]), quantity: None, reservation_token: world.admitted(&event.event_id, &world.buyer()) };
-    assert!(matches!(world.platform().reservations.hold(&buyer, stolen).await, Err(Error::InvalidReservationToken(_))));
-    let elsewhere = HoldRequest { event_id: event.event_id.clone(), seat_ids: Some(vec![SeatId::new("A", 16)]), quantity: None, reservation_token: world.admitted(&other_event.event_id, &buyer) };
-    assert!(matches!(world.platform().reservations.hold(&buyer, elsewhere).await, Err(Error::InvalidReservationToken(_))));
+    let stolen = HoldRequest {
+        event_id: event.event_id.clone(),
+        seat_ids: Some(vec![SeatId::new("A", 15)]),
+        quantity: None,
+        reservation_token: world.admitted(&event.event_id, &world.buyer()),
+    };
+    assert!(matches!(
+        world.platform().reservations.hold(&buyer, stolen).await,
+        Err(Error::InvalidReservationToken(_))
+    ));
+    let elsewhere = HoldRequest {
+        event_id: event.event_id.clone(),
+        seat_ids: Some(vec![SeatId::new("A", 16)]),
+        quantity: None,
+        reservation_token: world.admitted(&other_event.event_id, &buyer),
+    };
+    assert!(matches!(
+        world.platform().reservations.hold(&buyer, elsewhere).await,
+        Err(Error::InvalidReservationToken(_))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -202,16 +366,37 @@ async fn five_hundred_buyers_for_twenty_seats_never_oversell() {
             None
         })
     });
-    let won: Vec<(String, _)> = futures::future::join_all(buyers).await.into_iter().filter_map(Result::unwrap).collect();
+    let won: Vec<(String, _)> = futures::future::join_all(buyers)
+        .await
+        .into_iter()
+        .filter_map(Result::unwrap)
+        .collect();
     assert_eq!(won.len(), 20, "exactly twenty buyers hold a seat");
-    assert_eq!(won.iter().map(|(seat, _)| seat).collect::<HashSet<_>>().len(), 20, "no seat held twice");
+    assert_eq!(
+        won.iter()
+            .map(|(seat, _)| seat)
+            .collect::<HashSet<_>>()
+            .len(),
+        20,
+        "no seat held twice"
+    );
     let inventory = world.ledger(&event.event_id).await;
-    assert_eq!((inventory.available, inventory.held, inventory.sold), (0, 20, 0));
+    assert_eq!(
+        (inventory.available, inventory.held, inventory.sold),
+        (0, 20, 0)
+    );
     let event = world.platform().catalog.get(&event.event_id).await.unwrap();
     for seat in world.platform().catalog.seats(&event).await.unwrap() {
         assert_eq!(seat.status, SeatStatus::Held);
-        let holder = seat.reservation_id.expect("held seats name their reservation");
-        assert!(won.iter().any(|(s, r)| s == seat.seat_id.as_str() && *r == holder), "seat {} held by its winner", seat.seat_id);
+        let holder = seat
+            .reservation_id
+            .expect("held seats name their reservation");
+        assert!(
+            won.iter()
+                .any(|(s, r)| s == seat.seat_id.as_str() && *r == holder),
+            "seat {} held by its winner",
+            seat.seat_id
+        );
     }
 }
 
@@ -231,7 +416,11 @@ async fn general_admission_never_sells_more_than_capacity() {
             }
         })
     });
-    let taken: u32 = futures::future::join_all(buyers).await.into_iter().map(Result::unwrap).sum();
+    let taken: u32 = futures::future::join_all(buyers)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .sum();
     let inventory = world.ledger(&event.event_id).await;
     assert!(taken <= 20, "held {taken} of 20");
     assert_eq!(inventory.held, i64::from(taken));

@@ -8,20 +8,54 @@ use tacos_shared::ports::{DetailType, EventHandler};
 
 use crate::world::{World, HOLD_SECONDS};
 
-async fn processed(world: &World, scenario: Scenario) -> (tacos_shared::domain::auth::Principal, tacos_shared::domain::reservations::Reservation, tacos_shared::ids::PaymentIntentId, tacos_shared::ids::EventId) {
+async fn processed(
+    world: &World,
+    scenario: Scenario,
+) -> (
+    tacos_shared::domain::auth::Principal,
+    tacos_shared::domain::reservations::Reservation,
+    tacos_shared::ids::PaymentIntentId,
+    tacos_shared::ids::EventId,
+) {
     let event = world.seated(&[("A", 1, 4)], 10.0).await;
     let buyer = world.buyer();
-    let hold = world.hold_seats(&buyer, &event.event_id, &["A-1"]).await.unwrap();
-    let payments = &world.platform().payments;
-    let intent = payments
-        .create_intent(&buyer, IntentRequest { reservation_id: hold.reservation_id.clone(), amount: hold.total_amount, currency: "USD".into(), scenario: Some(scenario) })
+    let hold = world
+        .hold_seats(&buyer, &event.event_id, &["A-1"])
         .await
         .unwrap();
-    payments.process(&buyer, ProcessRequest { payment_intent_id: intent.payment_intent_id.clone(), action: None }).await.unwrap();
+    let payments = &world.platform().payments;
+    let intent = payments
+        .create_intent(
+            &buyer,
+            IntentRequest {
+                reservation_id: hold.reservation_id.clone(),
+                amount: hold.total_amount,
+                currency: "USD".into(),
+                scenario: Some(scenario),
+            },
+        )
+        .await
+        .unwrap();
+    payments
+        .process(
+            &buyer,
+            ProcessRequest {
+                payment_intent_id: intent.payment_intent_id.clone(),
+                action: None,
+            },
+        )
+        .await
+        .unwrap();
     (buyer, hold, intent.payment_intent_id, event.event_id)
 }
 
-fn webhook(world: &World, id: &str, kind: &str, hold: &tacos_shared::domain::reservations::Reservation, payment: &tacos_shared::ids::PaymentIntentId) -> (tacos_shared::domain::webhook::WebhookHeaders, String) {
+fn webhook(
+    world: &World,
+    id: &str,
+    kind: &str,
+    hold: &tacos_shared::domain::reservations::Reservation,
+    payment: &tacos_shared::ids::PaymentIntentId,
+) -> (tacos_shared::domain::webhook::WebhookHeaders, String) {
     let body = serde_json::json!({
         "type": kind, "payment_intent_id": payment, "reservation_id": hold.reservation_id,
         "amount": hold.total_amount, "currency": "USD", "ts": world.clock_now(),
@@ -35,7 +69,12 @@ async fn deliver_bus(world: &World) {
     // Drain what the webhook published into the follow-up, as SQS would, twice to prove
     // redelivery is harmless.
     for event in world.local.bus.published() {
-        world.local.platform.handle_event(event.clone()).await.unwrap();
+        world
+            .local
+            .platform
+            .handle_event(event.clone())
+            .await
+            .unwrap();
         world.local.platform.handle_event(event).await.unwrap();
     }
 }
@@ -46,12 +85,35 @@ async fn an_approval_webhook_confirms_once_even_when_replayed() {
     let (buyer, hold, payment, event) = processed(&world, Scenario::Approve).await;
     let (headers, body) = webhook(&world, "wh_test_1", "payment.approved", &hold, &payment);
     let payments = &world.platform().payments;
-    assert!(payments.receive_webhook(&headers, body.as_bytes()).await.unwrap(), "first delivery is new");
-    assert!(!payments.receive_webhook(&headers, body.as_bytes()).await.unwrap(), "replay is acknowledged and ignored");
-    let approvals = world.local.bus.published().iter().filter(|e| e.detail_type == DetailType::PaymentApproved).count();
+    assert!(
+        payments
+            .receive_webhook(&headers, body.as_bytes())
+            .await
+            .unwrap(),
+        "first delivery is new"
+    );
+    assert!(
+        !payments
+            .receive_webhook(&headers, body.as_bytes())
+            .await
+            .unwrap(),
+        "replay is acknowledged and ignored"
+    );
+    let approvals = world
+        .local
+        .bus
+        .published()
+        .iter()
+        .filter(|e| e.detail_type == DetailType::PaymentApproved)
+        .count();
     assert_eq!(approvals, 1);
     deliver_bus(&world).await;
-    let after = world.platform().reservations.get(&hold.reservation_id, Some(&buyer)).await.unwrap();
+    let after = world
+        .platform()
+        .reservations
+        .get(&hold.reservation_id, Some(&buyer))
+        .await
+        .unwrap();
     assert_eq!(after.status, ReservationStatus::Confirmed);
     assert_eq!(world.ledger(&event).await.sold, 1);
 }
@@ -63,10 +125,21 @@ async fn a_forged_or_stale_webhook_is_refused() {
     let (mut headers, body) = webhook(&world, "wh_test_2", "payment.approved", &hold, &payment);
     let payments = &world.platform().payments;
     let tampered = body.replace("payment.approved", "payment.failed");
-    assert!(payments.receive_webhook(&headers, tampered.as_bytes()).await.is_err());
+    assert!(payments
+        .receive_webhook(&headers, tampered.as_bytes())
+        .await
+        .is_err());
     headers.timestamp = (world.clock_now() - 301).to_string();
-    assert!(payments.receive_webhook(&headers, body.as_bytes()).await.is_err());
-    assert!(world.local.bus.published().iter().all(|e| e.detail_type != DetailType::PaymentApproved));
+    assert!(payments
+        .receive_webhook(&headers, body.as_bytes())
+        .await
+        .is_err());
+    assert!(world
+        .local
+        .bus
+        .published()
+        .iter()
+        .all(|e| e.detail_type != DetailType::PaymentApproved));
 }
 
 #[tokio::test]
@@ -74,9 +147,19 @@ async fn a_failed_payment_releases_the_hold() {
     let world = World::new();
     let (buyer, hold, payment, event) = processed(&world, Scenario::Fail).await;
     let (headers, body) = webhook(&world, "wh_test_3", "payment.failed", &hold, &payment);
-    world.platform().payments.receive_webhook(&headers, body.as_bytes()).await.unwrap();
+    world
+        .platform()
+        .payments
+        .receive_webhook(&headers, body.as_bytes())
+        .await
+        .unwrap();
     deliver_bus(&world).await;
-    let after = world.platform().reservations.get(&hold.reservation_id, Some(&buyer)).await.unwrap();
+    let after = world
+        .platform()
+        .reservations
+        .get(&hold.reservation_id, Some(&buyer))
+        .await
+        .unwrap();
     assert_eq!(after.status, ReservationStatus::Cancelled);
     assert_eq!(world.ledger(&event).await.available, 4);
 }
@@ -88,13 +171,34 @@ async fn an_approval_after_expiry_is_refunded_and_sells_nothing() {
     world.advance(HOLD_SECONDS as f64 + 1.0);
     world.fire_timers().await;
     let (headers, body) = webhook(&world, "wh_test_4", "payment.approved", &hold, &payment);
-    world.platform().payments.receive_webhook(&headers, body.as_bytes()).await.unwrap();
+    world
+        .platform()
+        .payments
+        .receive_webhook(&headers, body.as_bytes())
+        .await
+        .unwrap();
     deliver_bus(&world).await;
-    let after = world.platform().reservations.get(&hold.reservation_id, Some(&buyer)).await.unwrap();
+    let after = world
+        .platform()
+        .reservations
+        .get(&hold.reservation_id, Some(&buyer))
+        .await
+        .unwrap();
     assert_eq!(after.status, ReservationStatus::Expired);
-    let intent = world.platform().payments.get(&payment, Some(&buyer)).await.unwrap();
+    let intent = world
+        .platform()
+        .payments
+        .get(&payment, Some(&buyer))
+        .await
+        .unwrap();
     assert_eq!(intent.status.as_str(), "REFUNDED");
-    let refunds = world.local.bus.published().iter().filter(|e| e.detail_type == DetailType::PaymentRefunded).count();
+    let refunds = world
+        .local
+        .bus
+        .published()
+        .iter()
+        .filter(|e| e.detail_type == DetailType::PaymentRefunded)
+        .count();
     assert_eq!(refunds, 1, "refunded once despite redelivery");
     let inventory = world.ledger(&event).await;
     assert_eq!((inventory.sold, inventory.available), (0, 4));
@@ -108,25 +212,62 @@ async fn every_kind_of_domain_event_is_emitted_for_schema_validation() {
     // held + payment.approved + reservation.confirmed
     let (_, hold, payment, _) = processed(&world, Scenario::Approve).await;
     let (headers, body) = webhook(&world, "wh_all_1", "payment.approved", &hold, &payment);
-    world.platform().payments.receive_webhook(&headers, body.as_bytes()).await.unwrap();
+    world
+        .platform()
+        .payments
+        .receive_webhook(&headers, body.as_bytes())
+        .await
+        .unwrap();
     // payment.failed + reservation.cancelled (payment_failed)
     let (_, failed_hold, failed_payment, _) = processed(&world, Scenario::Fail).await;
-    let (headers, body) = webhook(&world, "wh_all_2", "payment.failed", &failed_hold, &failed_payment);
-    world.platform().payments.receive_webhook(&headers, body.as_bytes()).await.unwrap();
+    let (headers, body) = webhook(
+        &world,
+        "wh_all_2",
+        "payment.failed",
+        &failed_hold,
+        &failed_payment,
+    );
+    world
+        .platform()
+        .payments
+        .receive_webhook(&headers, body.as_bytes())
+        .await
+        .unwrap();
     // reservation.cancelled (user)
     let event = world.general(5, 10.0).await;
     let buyer = world.buyer();
-    let cancelled = world.hold_quantity(&buyer, &event.event_id, 1).await.unwrap();
-    world.platform().reservations.cancel(&cancelled.reservation_id, &buyer).await.unwrap();
+    let cancelled = world
+        .hold_quantity(&buyer, &event.event_id, 1)
+        .await
+        .unwrap();
+    world
+        .platform()
+        .reservations
+        .cancel(&cancelled.reservation_id, &buyer)
+        .await
+        .unwrap();
     deliver_bus(&world).await;
     // reservation.expired + payment.refunded
     let (_, late_hold, late_payment, _) = processed(&world, Scenario::Approve).await;
     world.advance(HOLD_SECONDS as f64 + 1.0);
     world.fire_timers().await;
-    let (headers, body) = webhook(&world, "wh_all_3", "payment.approved", &late_hold, &late_payment);
-    world.platform().payments.receive_webhook(&headers, body.as_bytes()).await.unwrap();
+    let (headers, body) = webhook(
+        &world,
+        "wh_all_3",
+        "payment.approved",
+        &late_hold,
+        &late_payment,
+    );
+    world
+        .platform()
+        .payments
+        .receive_webhook(&headers, body.as_bytes())
+        .await
+        .unwrap();
     for event in world.local.bus.published() {
-        if event.detail_type == DetailType::PaymentApproved && event.detail.reservation_id == late_hold.reservation_id {
+        if event.detail_type == DetailType::PaymentApproved
+            && event.detail.reservation_id == late_hold.reservation_id
+        {
             world.local.platform.handle_event(event).await.unwrap();
         }
     }
@@ -134,7 +275,10 @@ async fn every_kind_of_domain_event_is_emitted_for_schema_validation() {
     let kinds: std::collections::HashSet<_> = events.iter().map(|e| e.detail_type).collect();
     assert_eq!(kinds.len(), 7, "all seven kinds emitted: {kinds:?}");
     if let Ok(path) = std::env::var("TACOS_EVENTS_OUT") {
-        let lines: String = events.iter().map(|e| format!("{}\n", e.envelope())).collect();
+        let lines: String = events
+            .iter()
+            .map(|e| format!("{}\n", e.envelope()))
+            .collect();
         std::fs::write(path, lines).expect("write emitted events");
     }
 }

@@ -29,7 +29,11 @@ impl World {
         config.public_url = Some("http://127.0.0.1:1".into());
         let tokens = ReservationTokens::new(&config.jwt_secret);
         let clock = Arc::new(ManualClock::new(Utc::now()));
-        Self { local: InProcess::with_clock(config, clock.clone()), clock, tokens }
+        Self {
+            local: InProcess::with_clock(config, clock.clone()),
+            clock,
+            tokens,
+        }
     }
 
     pub fn platform(&self) -> &tacos_shared::app::Platform {
@@ -37,11 +41,21 @@ impl World {
     }
 
     pub fn buyer(&self) -> Principal {
-        Principal { user_id: UserId::generate(), role: Role::User }
+        Principal {
+            user_id: UserId::generate(),
+            role: Role::User,
+        }
     }
 
     pub async fn seated(&self, sections: &[(&str, u32, u32)], rate: f64) -> Event {
-        let sections = sections.iter().map(|(n, r, s)| Section { name: n.to_string(), rows: *r, seats_per_row: *s }).collect();
+        let sections = sections
+            .iter()
+            .map(|(n, r, s)| Section {
+                name: n.to_string(),
+                rows: *r,
+                seats_per_row: *s,
+            })
+            .collect();
         self.create(Some(sections), None, rate).await
     }
 
@@ -49,7 +63,12 @@ impl World {
         self.create(None, Some(capacity), rate).await
     }
 
-    async fn create(&self, sections: Option<Vec<Section>>, capacity: Option<i64>, rate: f64) -> Event {
+    async fn create(
+        &self,
+        sections: Option<Vec<Section>>,
+        capacity: Option<i64>,
+        rate: f64,
+    ) -> Event {
         let new = NewEvent {
             name: "Test night".into(),
             venue: "Test hall".into(),
@@ -62,16 +81,31 @@ impl World {
             max_per_order: 4,
             event_id: None,
         };
-        self.platform().catalog.create(new).await.expect("event created")
+        self.platform()
+            .catalog
+            .create(new)
+            .await
+            .expect("event created")
     }
 
     /// A reservation token as the waiting room would issue it (admission itself is tested in
     /// `queue`).
     pub fn admitted(&self, event: &EventId, buyer: &Principal) -> String {
-        self.tokens.issue(event, &buyer.user_id, &WaitingToken::generate(), 0, self.clock.now())
+        self.tokens.issue(
+            event,
+            &buyer.user_id,
+            &WaitingToken::generate(),
+            0,
+            self.clock.now(),
+        )
     }
 
-    pub async fn hold_seats(&self, buyer: &Principal, event: &EventId, seats: &[&str]) -> Result<Reservation, Error> {
+    pub async fn hold_seats(
+        &self,
+        buyer: &Principal,
+        event: &EventId,
+        seats: &[&str],
+    ) -> Result<Reservation, Error> {
         let request = HoldRequest {
             event_id: event.clone(),
             seat_ids: Some(seats.iter().map(|s| s.parse::<SeatId>().unwrap()).collect()),
@@ -81,14 +115,28 @@ impl World {
         self.platform().reservations.hold(buyer, request).await
     }
 
-    pub async fn hold_quantity(&self, buyer: &Principal, event: &EventId, quantity: u32) -> Result<Reservation, Error> {
-        let request = HoldRequest { event_id: event.clone(), seat_ids: None, quantity: Some(quantity), reservation_token: self.admitted(event, buyer) };
+    pub async fn hold_quantity(
+        &self,
+        buyer: &Principal,
+        event: &EventId,
+        quantity: u32,
+    ) -> Result<Reservation, Error> {
+        let request = HoldRequest {
+            event_id: event.clone(),
+            seat_ids: None,
+            quantity: Some(quantity),
+            reservation_token: self.admitted(event, buyer),
+        };
         self.platform().reservations.hold(buyer, request).await
     }
 
     pub async fn inventory(&self, event: &EventId) -> Inventory {
         let inventory = self.platform().catalog.inventory(event).await.unwrap();
-        assert_eq!(inventory.available + inventory.held + inventory.sold, inventory.total, "ledger balances: {inventory:?}");
+        assert_eq!(
+            inventory.available + inventory.held + inventory.sold,
+            inventory.total,
+            "ledger balances: {inventory:?}"
+        );
         inventory
     }
 
@@ -100,13 +148,18 @@ impl World {
             let seats = self.platform().catalog.seats(&event).await.unwrap();
             let count = |status| seats.iter().filter(|s| s.status == status).count() as i64;
             use tacos_shared::domain::catalog::SeatStatus::*;
-            assert_eq!((count(Available), count(Held), count(Sold)), (inventory.available, inventory.held, inventory.sold), "seats agree with counters");
+            assert_eq!(
+                (count(Available), count(Held), count(Sold)),
+                (inventory.available, inventory.held, inventory.sold),
+                "seats agree with counters"
+            );
         }
         inventory
     }
 
     pub fn advance(&self, seconds: f64) {
-        self.clock.advance(Duration::milliseconds((seconds * 1000.0) as i64));
+        self.clock
+            .advance(Duration::milliseconds((seconds * 1000.0) as i64));
     }
 
     /// Fires the timers that are due, as EventBridge Scheduler would.

@@ -12,7 +12,10 @@ use crate::domain::auth::Registration;
 use crate::error::Result;
 use crate::http::extract::Json;
 
-pub async fn register(State(platform): State<Arc<Platform>>, Json(body): Json<Registration>) -> Result<impl IntoResponse> {
+pub async fn register(
+    State(platform): State<Arc<Platform>>,
+    Json(body): Json<Registration>,
+) -> Result<impl IntoResponse> {
     let session = platform.accounts.register(body).await?;
     Ok((StatusCode::CREATED, axum::Json(session)))
 }
@@ -23,6 +26,14 @@ pub struct Login {
     password: String,
 }
 
-pub async fn login(State(platform): State<Arc<Platform>>, Json(body): Json<Login>) -> Result<impl IntoResponse> {
-    Ok(axum::Json(platform.accounts.login(&body.username, &body.password).await?))
+pub async fn login(
+    State(platform): State<Arc<Platform>>,
+    Json(body): Json<Login>,
+) -> Result<impl IntoResponse> {
+    Ok(axum::Json(
+        platform
+            .accounts
+            .login(&body.username, &body.password)
+            .await?,
+    ))
 }

@@ -23,20 +23,32 @@ fn view(event: &Event) -> serde_json::Value {
 
 pub async fn list(State(platform): State<Arc<Platform>>) -> Result<impl IntoResponse> {
     let events = platform.catalog.list().await?;
-    Ok(axum::Json(serde_json::json!({ "events": events.iter().map(|e| view(e)).collect::<Vec<_>>() })))
+    Ok(axum::Json(
+        serde_json::json!({ "events": events.iter().map(|e| view(e)).collect::<Vec<_>>() }),
+    ))
 }
 
-pub async fn detail(State(platform): State<Arc<Platform>>, Path(id): Path<String>) -> Result<impl IntoResponse> {
+pub async fn detail(
+    State(platform): State<Arc<Platform>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse> {
     let id: EventId = path_id(&id, Error::EventNotFound)?;
     Ok(axum::Json(view(&*platform.catalog.get(&id).await?)))
 }
 
-pub async fn availability(State(platform): State<Arc<Platform>>, Path(id): Path<String>) -> Result<impl IntoResponse> {
+pub async fn availability(
+    State(platform): State<Arc<Platform>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse> {
     let id: EventId = path_id(&id, Error::EventNotFound)?;
     Ok(axum::Json(platform.catalog.availability(&id).await?))
 }
 
-pub async fn create(State(platform): State<Arc<Platform>>, Admin(_): Admin, Json(body): Json<NewEvent>) -> Result<impl IntoResponse> {
+pub async fn create(
+    State(platform): State<Arc<Platform>>,
+    Admin(_): Admin,
+    Json(body): Json<NewEvent>,
+) -> Result<impl IntoResponse> {
     let event = platform.catalog.create(body).await?;
     Ok((StatusCode::CREATED, axum::Json(view(&event))))
 }

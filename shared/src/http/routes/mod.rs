@@ -33,7 +33,12 @@ pub struct Endpoint {
 
 macro_rules! endpoint {
     ($function:literal, $method:ident $verb:literal, $path:literal, $handler:path) => {
-        Endpoint { function: $function, method: $verb, path: $path, handler: || $method($handler) }
+        Endpoint {
+            function: $function,
+            method: $verb,
+            path: $path,
+            handler: || $method($handler),
+        }
     };
 }
 
@@ -81,7 +86,11 @@ pub fn select(keep: impl Fn(&Endpoint) -> bool) -> Router<Arc<Platform>> {
             None => by_path.push((endpoint.path, (endpoint.handler)())),
         }
     }
-    by_path.into_iter().fold(Router::new(), |router, (path, methods)| router.route(path, methods))
+    by_path
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods)
+        })
 }
 
 /// Names of all functions that serve HTTP routes, each once.

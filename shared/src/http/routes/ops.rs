@@ -8,14 +8,20 @@ use axum::response::IntoResponse;
 use crate::app::Platform;
 use crate::error::{Error, Result};
 
-
 pub async fn healthz() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok" }))
 }
 
 pub async fn readyz(State(platform): State<Arc<Platform>>) -> Result<impl IntoResponse> {
-    platform.deps.store.ping().await.map_err(|e| Error::Unavailable(e.to_string()))?;
-    Ok(axum::Json(serde_json::json!({ "status": "ready", "checks": { "store": "ok" } })))
+    platform
+        .deps
+        .store
+        .ping()
+        .await
+        .map_err(|e| Error::Unavailable(e.to_string()))?;
+    Ok(axum::Json(
+        serde_json::json!({ "status": "ready", "checks": { "store": "ok" } }),
+    ))
 }
 
 pub async fn version() -> impl IntoResponse {

@@ -14,7 +14,11 @@ use crate::error::{Error, Result};
 use crate::http::extract::{path_id, Caller, Json};
 use crate::ids::PaymentIntentId;
 
-pub async fn intent(State(platform): State<Arc<Platform>>, Caller(caller): Caller, Json(body): Json<IntentRequest>) -> Result<impl IntoResponse> {
+pub async fn intent(
+    State(platform): State<Arc<Platform>>,
+    Caller(caller): Caller,
+    Json(body): Json<IntentRequest>,
+) -> Result<impl IntoResponse> {
     let intent = platform.payments.create_intent(&caller, body).await?;
     Ok(axum::Json(serde_json::json!({
         "payment_intent_id": intent.payment_intent_id,
@@ -26,19 +30,47 @@ pub async fn intent(State(platform): State<Arc<Platform>>, Caller(caller): Calle
     })))
 }
 
-pub async fn process(State(platform): State<Arc<Platform>>, Caller(caller): Caller, Json(body): Json<ProcessRequest>) -> Result<impl IntoResponse> {
+pub async fn process(
+    State(platform): State<Arc<Platform>>,
+    Caller(caller): Caller,
+    Json(body): Json<ProcessRequest>,
+) -> Result<impl IntoResponse> {
     let intent = platform.payments.process(&caller, body).await?;
-    Ok(axum::Json(serde_json::json!({ "payment_intent_id": intent.payment_intent_id, "status": intent.status })))
+    Ok(axum::Json(
+        serde_json::json!({ "payment_intent_id": intent.payment_intent_id, "status": intent.status }),
+    ))
 }
 
-pub async fn status(State(platform): State<Arc<Platform>>, Caller(caller): Caller, Path(id): Path<String>) -> Result<impl IntoResponse> {
+pub async fn status(
+    State(platform): State<Arc<Platform>>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse> {
     let id: PaymentIntentId = path_id(&id, Error::PaymentNotFound)?;
-    Ok(axum::Json(platform.payments.get(&id, Some(&caller)).await?.view()))
+    Ok(axum::Json(
+        platform.payments.get(&id, Some(&caller)).await?.view(),
+    ))
 }
 
-pub async fn webhook(State(platform): State<Arc<Platform>>, headers: HeaderMap, body: Bytes) -> Result<impl IntoResponse> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    let headers = WebhookHeaders { id: header("x-webhook-id"), timestamp: header("x-timestamp"), signature: header("x-signature") };
+pub async fn webhook(
+    State(platform): State<Arc<Platform>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let headers = WebhookHeaders {
+        id: header("x-webhook-id"),
+        timestamp: header("x-timestamp"),
+        signature: header("x-signature"),
+    };
     let fresh = platform.payments.receive_webhook(&headers, &body).await?;
-    Ok(axum::Json(serde_json::json!({ "status": if fresh { "accepted" } else { "duplicate" } })))
+    Ok(axum::Json(
+        serde_json::json!({ "status": if fresh { "accepted" } else { "duplicate" } }),
+    ))
 }

@@ -17,13 +17,24 @@ fn reservation_id(raw: &str) -> Result<ReservationId> {
     path_id(raw, Error::ReservationNotFound)
 }
 
-pub async fn create(State(platform): State<Arc<Platform>>, Caller(caller): Caller, Json(body): Json<HoldRequest>) -> Result<impl IntoResponse> {
+pub async fn create(
+    State(platform): State<Arc<Platform>>,
+    Caller(caller): Caller,
+    Json(body): Json<HoldRequest>,
+) -> Result<impl IntoResponse> {
     let reservation = platform.reservations.hold(&caller, body).await?;
     Ok((StatusCode::CREATED, axum::Json(reservation.view())))
 }
 
-pub async fn detail(State(platform): State<Arc<Platform>>, Caller(caller): Caller, Path(id): Path<String>) -> Result<impl IntoResponse> {
-    let reservation = platform.reservations.get(&reservation_id(&id)?, Some(&caller)).await?;
+pub async fn detail(
+    State(platform): State<Arc<Platform>>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse> {
+    let reservation = platform
+        .reservations
+        .get(&reservation_id(&id)?, Some(&caller))
+        .await?;
     Ok(axum::Json(reservation.view()))
 }
 
@@ -32,12 +43,33 @@ pub struct ConfirmBody {
     payment_intent_id: PaymentIntentId,
 }
 
-pub async fn confirm(State(platform): State<Arc<Platform>>, Caller(caller): Caller, Path(id): Path<String>, Json(body): Json<ConfirmBody>) -> Result<impl IntoResponse> {
-    let confirmation = platform.reservations.confirm(&reservation_id(&id)?, &body.payment_intent_id, Some(&caller)).await?;
+pub async fn confirm(
+    State(platform): State<Arc<Platform>>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    Json(body): Json<ConfirmBody>,
+) -> Result<impl IntoResponse> {
+    let confirmation = platform
+        .reservations
+        .confirm(
+            &reservation_id(&id)?,
+            &body.payment_intent_id,
+            Some(&caller),
+        )
+        .await?;
     Ok(axum::Json(confirmation))
 }
 
-pub async fn cancel(State(platform): State<Arc<Platform>>, Caller(caller): Caller, Path(id): Path<String>) -> Result<impl IntoResponse> {
-    let reservation = platform.reservations.cancel(&reservation_id(&id)?, &caller).await?;
-    Ok(axum::Json(serde_json::json!({ "reservation_id": reservation.reservation_id, "status": reservation.status })))
+pub async fn cancel(
+    State(platform): State<Arc<Platform>>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse> {
+    let reservation = platform
+        .reservations
+        .cancel(&reservation_id(&id)?, &caller)
+        .await?;
+    Ok(axum::Json(
+        serde_json::json!({ "reservation_id": reservation.reservation_id, "status": reservation.status }),
+    ))
 }

@@ -1,0 +1,68 @@
+//! Traffic Tacos on AWS: the ports of `tacos-shared` over DynamoDB, EventBridge Scheduler and
+//! EventBridge.
+//!
+//! * [`settings`]: which table, bus, schedule group, role and functions to use, from the
+//!   environment.
+//! * [`dynamo`]: [`DynamoStore`], the [`Store`](tacos_shared::ports::Store) over one table.
+//! * [`scheduler`]: [`EventBridgeScheduler`], one-shot `at()` schedules per job.
+//! * [`bus`]: [`EventBridgeBus`], domain events onto an EventBridge bus.
+//!
+//! [`connect`] builds every adapter from one shared SDK configuration. A Lambda function calls it
+//! once at cold start and reuses the clients for every invocation: loading the configuration
+//! (credentials, region) and opening connections costs far more than a request.
+//!
+//! Against moto or LocalStack, set the SDK's standard `AWS_ENDPOINT_URL`; nothing here knows the
+//! difference.
+
+pub mod bus;
+pub mod dynamo;
+pub mod scheduler;
+mod sdk;
+pub mod settings;
+
+use std::sync::Arc;
+
+pub use bus::EventBridgeBus;
+pub use dynamo::DynamoStore;
+pub use scheduler::EventBridgeScheduler;
+pub use settings::{AwsSettings, SettingsError};
+
+/// The SDK crates the adapters are built on, for callers that use a client directly (the
+/// follow-up draining SQS, tests inspecting schedules) without depending on them separately.
+pub use {aws_config, aws_sdk_dynamodb, aws_sdk_eventbridge, aws_sdk_scheduler, aws_sdk_sqs};
+
+/// Every AWS adapter, sharing one SDK configuration.
+#[derive(Debug, Clone)]
+pub struct AwsAdapters {
+    pub store: Arc<DynamoStore>,
+    pub scheduler: Arc<EventBridgeScheduler>,
+    pub bus: Arc<EventBridgeBus>,
+    /// For the payment follow-up, which drains `settings.followup_queue_url` itself.
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+/// Loads the SDK configuration once (region, credentials and endpoint from the environment) and
+/// builds every adapter on it.
+pub async fn connect(settings: &AwsSettings) -> AwsAdapters {
+    let config = aws_config::load_from_env().await;
+    adapters(&config, settings)
+}
+
+/// Builds every adapter on an already loaded SDK configuration.
+pub fn adapters(config: &aws_config::SdkConfig, settings: &AwsSettings) -> AwsAdapters {
+    AwsAdapters {
+        store: Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(config),
+            &settings.table,
+        )),
+        scheduler: Arc::new(EventBridgeScheduler::new(
+            aws_sdk_scheduler::Client::new(config),
+            settings,
+        )),
+        bus: Arc::new(EventBridgeBus::new(
+            aws_sdk_eventbridge::Client::new(config),
+            &settings.event_bus,
+        )),
+        sqs: aws_sdk_sqs::Client::new(config),
+    }
+}

@@ -1,0 +1,7 @@
+//! `auth-login`: POST /api/v1/auth/login: exchange credentials for a JWT.
+//!
+//! Every function is the shared platform behind one entry point; see `tacos_lambda`.
+
+fn main() -> Result<(), tacos_lambda::Error> {
+    tacos_lambda::main("auth-login")
+}

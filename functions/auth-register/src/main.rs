@@ -1,0 +1,7 @@
+//! `auth-register`: POST /api/v1/auth/register: create an account and return a JWT.
+//!
+//! Every function is the shared platform behind one entry point; see `tacos_lambda`.
+
+fn main() -> Result<(), tacos_lambda::Error> {
+    tacos_lambda::main("auth-register")
+}

@@ -1,0 +1,7 @@
+//! `cancel`: DELETE /api/v1/reservations/{id} and POST /api/v1/reservations/{id}/cancel: release a hold.
+//!
+//! Every function is the shared platform behind one entry point; see `tacos_lambda`.
+
+fn main() -> Result<(), tacos_lambda::Error> {
+    tacos_lambda::main("cancel")
+}

@@ -1,0 +1,7 @@
+//! `confirm`: POST /api/v1/reservations/{id}/confirm: turn a paid hold into an order.
+//!
+//! Every function is the shared platform behind one entry point; see `tacos_lambda`.
+
+fn main() -> Result<(), tacos_lambda::Error> {
+    tacos_lambda::main("confirm")
+}

@@ -1,0 +1,7 @@
+//! `events-list`: GET /api/v1/events: events on sale, soonest first.
+//!
+//! Every function is the shared platform behind one entry point; see `tacos_lambda`.
+
+fn main() -> Result<(), tacos_lambda::Error> {
+    tacos_lambda::main("events-list")
+}

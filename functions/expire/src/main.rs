@@ -1,0 +1,7 @@
+//! `expire`: EventBridge Scheduler target: expire a hold nobody confirmed or cancelled.
+//!
+//! Every function is the shared platform behind one entry point; see `tacos_lambda`.
+
+fn main() -> Result<(), tacos_lambda::Error> {
+    tacos_lambda::main("expire")
+}

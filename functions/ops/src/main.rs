@@ -1,0 +1,7 @@
+//! `ops`: GET /healthz, /readyz, /version: liveness, readiness, build.
+//!
+//! Every function is the shared platform behind one entry point; see `tacos_lambda`.
+
+fn main() -> Result<(), tacos_lambda::Error> {
+    tacos_lambda::main("ops")
+}

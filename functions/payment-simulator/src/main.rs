@@ -1,0 +1,7 @@
+//! `payment-simulator`: EventBridge Scheduler target: the payment simulator settles payments and posts signed webhooks.
+//!
+//! Every function is the shared platform behind one entry point; see `tacos_lambda`.
+
+fn main() -> Result<(), tacos_lambda::Error> {
+    tacos_lambda::main("payment-simulator")
+}

@@ -1,0 +1,7 @@
+//! `payment-status`: GET /api/v1/payments/{id}/status: a payment, to its owner.
+//!
+//! Every function is the shared platform behind one entry point; see `tacos_lambda`.
+
+fn main() -> Result<(), tacos_lambda::Error> {
+    tacos_lambda::main("payment-status")
+}

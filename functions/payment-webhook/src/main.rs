@@ -1,0 +1,7 @@
+//! `payment-webhook`: POST /api/v1/payments/webhook: verify and accept the payment provider's outcome.
+//!
+//! Every function is the shared platform behind one entry point; see `tacos_lambda`.
+
+fn main() -> Result<(), tacos_lambda::Error> {
+    tacos_lambda::main("payment-webhook")
+}

@@ -1,0 +1,7 @@
+//! `queue-status`: GET /api/v1/queue/status: position, ETA, admission.
+//!
+//! Every function is the shared platform behind one entry point; see `tacos_lambda`.
+
+fn main() -> Result<(), tacos_lambda::Error> {
+    tacos_lambda::main("queue-status")
+}

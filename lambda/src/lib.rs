@@ -1,0 +1,65 @@
+//! Lambda entry points: every function binary under `functions/` is one call to [`main`] with its
+//! name, and the container image plays any of them by name.
+//!
+//! * [`platform`]: the platform on AWS adapters, built once per cold start.
+//! * [`http`]: HTTP functions, serving their routes of the shared router through `lambda_http`.
+//! * [`triggers`]: the Scheduler targets (`expire`, `payment-simulator`) and the SQS-fed
+//!   `payment-followup`.
+//! * [`metrics`]: CloudWatch Embedded Metric Format lines.
+
+pub mod http;
+pub mod metrics;
+pub mod platform;
+pub mod triggers;
+
+pub use lambda_runtime::Error;
+
+/// Functions that are not HTTP routes.
+pub const TRIGGER_FUNCTIONS: &[&str] = &["expire", "payment-simulator", "payment-followup"];
+
+/// Every function name, HTTP and trigger.
+pub fn all_functions() -> Vec<&'static str> {
+    let mut names = tacos_shared::http::routes::http_functions();
+    names.extend_from_slice(TRIGGER_FUNCTIONS);
+    names.sort_unstable();
+    names
+}
+
+/// Runs function `name` in the Lambda runtime until the sandbox is shut down.
+pub async fn run(name: &'static str) -> Result<(), Error> {
+    init_logging();
+    let platform = platform::from_env(name).await?;
+    match name {
+        "expire" => triggers::run_jobs(platform, triggers::JobKind::Expiry).await,
+        "payment-simulator" => {
+            triggers::run_jobs(platform, triggers::JobKind::PaymentSimulator).await
+        }
+        "payment-followup" => triggers::run_followup(platform).await,
+        http if tacos_shared::http::routes::http_functions().contains(&http) => {
+            self::http::run(http, platform).await
+        }
+        unknown => Err(format!("no function named {unknown}").into()),
+    }
+}
+
+/// The `main` of a function binary.
+pub fn main(name: &'static str) -> Result<(), Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(name))
+}
+
+/// JSON logs for CloudWatch, one line per event with the request's `trace_id` in its span.
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_span_list(false)
+        .flatten_event(true)
+        .with_ansi(false)
+        .try_init();
+}

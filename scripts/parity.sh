@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Parity: the black-box HTTP suite, unchanged, against the serverless deployment on this machine.
+#
+#   (b) the real function binaries under `cargo lambda watch`, behind tacos-gateway (an
+#       API-Gateway-style router), with moto_server as DynamoDB, Scheduler, EventBridge and SQS,
+#       and scripts/aws_emulator.py firing due schedules at `expire` / `payment-simulator` and
+#       feeding the SQS follow-up queue to `payment-followup`, with real event payloads;
+#   (c) the container binary's HTTP mode (`tacos-container http`) on the same moto.
+#
+# (a), the embedded server, is the plain `cargo test` run in scripts/test.sh.
+# Everything started here is stopped on exit. Ports: moto 5055, watch 9000, gateway 9100,
+# container 9200 (override with MOTO_PORT, WATCH_PORT, GATEWAY_PORT, CONTAINER_PORT).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MOTO_PORT=${MOTO_PORT:-5055}
+WATCH_PORT=${WATCH_PORT:-9000}
+GATEWAY_PORT=${GATEWAY_PORT:-9100}
+CONTAINER_PORT=${CONTAINER_PORT:-9200}
+LOGS=target/parity
+mkdir -p "$LOGS"
+PIDS=()
+
+log() { printf '\n==> %s\n' "$*"; }
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  pkill -f "cargo-lambda lambda watch" 2>/dev/null || true
+  scripts/moto.sh stop "$MOTO_PORT" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+wait_for() { # url, seconds
+  local deadline=$((SECONDS + $2))
+  until curl -s -o /dev/null "$1"; do
+    if ((SECONDS > deadline)); then echo "timed out waiting for $1" >&2; return 1; fi
+    sleep 0.5
+  done
+}
+
+log "tools: moto, cargo-lambda"
+command -v moto_server >/dev/null || python3 -m pip install --quiet --disable-pip-version-check 'moto[server]'
+command -v cargo-lambda >/dev/null || python3 -m pip install --quiet --disable-pip-version-check cargo-lambda
+
+log "build: every function, the container binary, the gateway"
+FUNCTIONS=$(ls functions)
+cargo build $(for f in $FUNCTIONS; do printf -- '-p %s ' "$f"; done) -p tacos-container -p tacos-tests --bins
+
+log "moto on :$MOTO_PORT and the resources of template.yaml"
+scripts/moto.sh start "$MOTO_PORT"
+export AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+eval "$(python3 scripts/aws_setup.py --endpoint-url "$AWS_ENDPOINT_URL" --prefix tacos)"
+
+export TACOS_JWT_SECRET=parity-jwt-secret TACOS_WEBHOOK_SECRET=parity-webhook-secret
+export TACOS_ADMIN_USERNAME=admin TACOS_ADMIN_PASSWORD=parity-admin-password
+# Holds of 10 s: Scheduler takes no `at()` closer than a few seconds ahead (tacos-aws MIN_LEAD).
+export TACOS_HOLD_SECONDS=${TACOS_HOLD_SECONDS:-10} TACOS_QUEUE_SHARDS=4
+export TACOS_PUBLIC_URL=http://127.0.0.1:$GATEWAY_PORT RUST_LOG=${RUST_LOG:-warn}
+target/debug/tacos-container seed
+
+log "cargo lambda watch on :$WATCH_PORT, gateway on :$GATEWAY_PORT, AWS emulator"
+AWS_LAMBDA_MAX_CONCURRENCY=64 cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 \
+  --invoke-port "$WATCH_PORT" >"$LOGS/watch.log" 2>&1 &
+PIDS+=($!)
+target/debug/tacos-gateway --port "$GATEWAY_PORT" --watch "http://127.0.0.1:$WATCH_PORT" >"$LOGS/gateway.log" 2>&1 &
+PIDS+=($!)
+python3 scripts/aws_emulator.py --endpoint-url "$AWS_ENDPOINT_URL" --watch "http://127.0.0.1:$WATCH_PORT" \
+  --group "$TACOS_SCHEDULE_GROUP" --queue-url "$TACOS_FOLLOWUP_QUEUE_URL" >"$LOGS/emulator.log" 2>&1 &
+PIDS+=($!)
+wait_for "http://127.0.0.1:$GATEWAY_PORT/healthz" 300
+
+log "(b) black-box suite against the functions under cargo lambda watch"
+TACOS_BASE_URL=http://127.0.0.1:$GATEWAY_PORT cargo test -p tacos-tests --test blackbox
+
+log "(c) black-box suite against the container's HTTP mode"
+PORT=$CONTAINER_PORT TACOS_HOST=127.0.0.1 target/debug/tacos-container http >"$LOGS/container.log" 2>&1 &
+PIDS+=($!)
+wait_for "http://127.0.0.1:$CONTAINER_PORT/healthz" 60
+TACOS_BASE_URL=http://127.0.0.1:$CONTAINER_PORT cargo test -p tacos-tests --test blackbox
+
+log "parity: the same suite passed against the embedded server, the functions and the container"

@@ -1,0 +1,125 @@
+//! `tacos-gateway`: a small API-Gateway-style router for testing the Lambda functions locally.
+//!
+//! It routes each request by method and path, using the same endpoint table as the template, to
+//! the function that owns it under `cargo lambda watch` (its function-URL emulation at
+//! `/lambda-url/<function>/<path>`), and anything else to the catch-all function, as the HttpApi's
+//! `$default` route does. Usage: `tacos-gateway --port 9100 --watch http://127.0.0.1:9000`.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{on, MethodFilter};
+use axum::Router;
+use tacos_shared::http::routes::ENDPOINTS;
+use tacos_shared::http::CATCH_ALL_FUNCTION;
+
+struct Upstream {
+    watch: String,
+    http: reqwest::Client,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut port = 9100u16;
+    let mut watch = "http://127.0.0.1:9000".to_string();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--port" => port = args.next().unwrap_or_default().parse()?,
+            "--watch" => watch = args.next().unwrap_or_default(),
+            other => anyhow::bail!("unknown argument {other}"),
+        }
+    }
+    let upstream = Arc::new(Upstream {
+        watch: watch.trim_end_matches('/').to_string(),
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()?,
+    });
+    let mut router: Router<Arc<Upstream>> = Router::new();
+    let mut paths: Vec<&str> = ENDPOINTS.iter().map(|e| e.path).collect();
+    paths.dedup();
+    paths.sort_unstable();
+    paths.dedup();
+    for path in paths {
+        let mut methods = axum::routing::MethodRouter::new();
+        for endpoint in ENDPOINTS.iter().filter(|e| e.path == path) {
+            let filter = match endpoint.method {
+                "GET" => MethodFilter::GET,
+                "POST" => MethodFilter::POST,
+                "DELETE" => MethodFilter::DELETE,
+                other => anyhow::bail!("unexpected method {other}"),
+            };
+            let function = endpoint.function;
+            methods = methods.merge(on(
+                filter,
+                move |State(up): State<Arc<Upstream>>, request: Request| {
+                    forward(up, function, request)
+                },
+            ));
+        }
+        let catch_all = |State(up): State<Arc<Upstream>>, request: Request| {
+            forward(up, CATCH_ALL_FUNCTION, request)
+        };
+        router = router.route(path, methods.fallback(catch_all));
+    }
+    let router = router
+        .fallback(|State(up): State<Arc<Upstream>>, request: Request| {
+            forward(up, CATCH_ALL_FUNCTION, request)
+        })
+        .with_state(upstream);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    println!(
+        "tacos-gateway on http://{} -> {watch}",
+        listener.local_addr()?
+    );
+    axum::serve(listener, router).await?;
+    Ok(())
+}
+
+async fn forward(up: Arc<Upstream>, function: &'static str, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let url = format!("{}/lambda-url/{function}{path}", up.watch);
+    let Ok(body) = axum::body::to_bytes(body, 10 * 1024 * 1024).await else {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large for the gateway",
+        )
+            .into_response();
+    };
+    let mut outbound = up.http.request(parts.method.clone(), url).body(body);
+    for (name, value) in parts.headers.iter() {
+        if name != axum::http::header::HOST && name != axum::http::header::CONTENT_LENGTH {
+            outbound = outbound.header(name, value);
+        }
+    }
+    match outbound.send().await {
+        Ok(response) => {
+            let mut builder = Response::builder().status(response.status());
+            for (name, value) in response.headers() {
+                if name != axum::http::header::TRANSFER_ENCODING
+                    && name != axum::http::header::CONTENT_LENGTH
+                {
+                    builder = builder.header(name, value);
+                }
+            }
+            let bytes = response.bytes().await.unwrap_or_default();
+            builder
+                .body(Body::from(bytes))
+                .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+        }
+        Err(e) => (
+            StatusCode::BAD_GATEWAY,
+            format!("function {function} unreachable: {e}"),
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,607 @@
+//! The AWS adapters against an AWS endpoint: moto locally, or a real account.
+//!
+//! Needs `AWS_ENDPOINT_URL` (and region and credentials) plus the settings printed by
+//! `scripts/aws_setup.py`; without an endpoint every test says it was skipped and passes, so
+//! `cargo test --workspace` needs no emulator:
+//!
+//! ```sh
+//! scripts/moto.sh start 5055
+//! export AWS_ENDPOINT_URL=http://127.0.0.1:5055 AWS_REGION=us-east-1 \
+//!        AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+//! eval "$(python3 scripts/aws_setup.py)"
+//! cargo test -p tacos-tests --test aws
+//! scripts/moto.sh stop 5055
+//! ```
+//!
+//! * the store conformance suite, unchanged, against `DynamoStore`;
+//! * scheduler: what the schedule looks like in EventBridge Scheduler, moving and cancelling it;
+//! * bus: a payment outcome published on the bus reaches the follow-up queue through the rule;
+//! * 200 concurrent takes of one seat: exactly one wins.
+//!
+//! * 200 concurrent hold transactions on one seat: exactly one wins, and nothing of the losers
+//!   remains.
+//!
+//! moto cancels a `TransactWriteItems` by putting back a copy of the *whole table* taken when the
+//! transaction started, without a lock, which would erase what concurrent requests wrote.
+//! `scripts/moto.sh` therefore runs moto through `scripts/moto_serial.py`, one request at a time,
+//! which restores the per-call atomicity and isolation DynamoDB guarantees. The tests here still
+//! run one at a time (see [`connect`]) so each sees only its own traffic.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::{json, Value};
+use tacos_aws::aws_sdk_scheduler;
+use tacos_aws::scheduler::at_expression;
+use tacos_aws::{AwsAdapters, AwsSettings, DynamoStore};
+use tacos_shared::ids::{EventId, PaymentIntentId, ReservationId, SeatId, UserId};
+use tacos_shared::ports::{
+    Condition, DetailType, DomainEvent, EventBus, EventDetail, Job, Key, Scheduler, Store,
+    StoreError, Update, Write,
+};
+
+/// One test at a time: a transaction moto cancels puts back a snapshot of the whole table,
+/// undoing what concurrent tests wrote (see the module documentation).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A test's adapters, holding the table for the test's duration.
+struct Aws {
+    settings: AwsSettings,
+    adapters: AwsAdapters,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
+}
+
+impl std::ops::Deref for Aws {
+    type Target = AwsAdapters;
+    fn deref(&self) -> &AwsAdapters {
+        &self.adapters
+    }
+}
+
+/// The adapters, or `None` (after saying so) when no endpoint is configured.
+async fn connect() -> Option<Aws> {
+    if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
+        println!("skipped: AWS_ENDPOINT_URL not set (scripts/test.sh starts moto)");
+        return None;
+    }
+    let settings = AwsSettings::from_env().unwrap_or_else(|err| {
+        panic!("{err}: run `eval \"$(python3 scripts/aws_setup.py)\"` first")
+    });
+    let turn = ONE_AT_A_TIME.lock().await;
+    let adapters = tacos_aws::connect(&settings).await;
+    Some(Aws {
+        settings,
+        adapters,
+        _turn: turn,
+    })
+}
+
+fn fresh(prefix: &str) -> String {
+    format!("awstest#{prefix}#{}", uuid::Uuid::new_v4().simple())
+}
+
+fn seat(key: &Key, attrs: Value) -> tacos_shared::ports::Item {
+    let mut item = attrs.as_object().cloned().unwrap_or_default();
+    item.insert("pk".into(), json!(key.pk));
+    item.insert("sk".into(), json!(key.sk));
+    item
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamo_store_conforms() {
+    let Some(aws) = connect().await else {
+        return;
+    };
+    aws.store
+        .ping()
+        .await
+        .expect("the table answers DescribeTable");
+    tacos_shared::conformance::run_all(aws.store.clone()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_errors_are_classified() {
+    let Some(aws) = connect().await else {
+        return;
+    };
+    let missing = DynamoStore::new(
+        aws.store.client().clone(),
+        format!("missing-{}", uuid::Uuid::new_v4().simple()),
+    );
+    assert!(
+        matches!(missing.ping().await, Err(StoreError::Unavailable(_))),
+        "a missing table is unavailable"
+    );
+    assert!(matches!(
+        missing.get(&Key::new("p", "s")).await,
+        Err(StoreError::Unavailable(_))
+    ));
+
+    let key = Key::new(fresh("invalid"), "A");
+    let overlapping = Update::new(key.clone()).set("n", 1).add("n", 1);
+    assert!(
+        matches!(
+            aws.store.update(overlapping).await,
+            Err(StoreError::Invalid(_))
+        ),
+        "two actions on one attribute is a validation error"
+    );
+    let twice = vec![
+        Write::put(seat(&key, json!({}))),
+        Write::Delete {
+            key: key.clone(),
+            condition: None,
+        },
+    ];
+    assert!(matches!(
+        aws.store.transact(twice).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        aws.store.transact(Vec::new()).await,
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbers_keep_their_kind() {
+    let Some(aws) = connect().await else {
+        return;
+    };
+    let key = Key::new(fresh("numbers"), "A");
+    let item = seat(
+        &key,
+        json!({ "count": 1, "negative": -3, "big": i64::MAX, "measured_rate": 12.5, "tiny": 0.001 }),
+    );
+    aws.store.write(Write::put(item.clone())).await.unwrap();
+    assert_eq!(aws.store.get(&key).await.unwrap(), Some(item));
+    let after = aws
+        .store
+        .update(
+            Update::new(key.clone())
+                .add("count", 41)
+                .set("measured_rate", 0.25),
+        )
+        .await
+        .unwrap();
+    assert_eq!(after["count"], json!(42));
+    assert_eq!(after["measured_rate"], json!(0.25));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_page_through_large_partitions() {
+    let Some(aws) = connect().await else {
+        return;
+    };
+    // ~40 KB items: one DynamoDB page (1 MB) holds fewer than 30, so 60 of them need several pages.
+    let pk = fresh("pages");
+    let padding = "x".repeat(40_000);
+    let writes = (0..60).map(|i| {
+        let store = aws.store.clone();
+        let item = seat(
+            &Key::new(&pk, format!("ROW#{i:03}")),
+            json!({ "padding": padding }),
+        );
+        async move { store.write(Write::put(item)).await }
+    });
+    for result in futures::future::join_all(writes).await {
+        result.unwrap();
+    }
+    let all = aws
+        .store
+        .query(&pk, &tacos_shared::ports::SkRange::prefix("ROW#"))
+        .await
+        .unwrap();
+    let sks: Vec<&str> = all.iter().map(|i| i["sk"].as_str().unwrap()).collect();
+    assert_eq!(
+        sks,
+        (0..60).map(|i| format!("ROW#{i:03}")).collect::<Vec<_>>()
+    );
+    let last = aws
+        .store
+        .query(
+            &pk,
+            &tacos_shared::ports::SkRange::prefix("ROW#")
+                .to("ROW#050")
+                .reverse()
+                .limit(3),
+        )
+        .await
+        .unwrap();
+    let sks: Vec<&str> = last.iter().map(|i| i["sk"].as_str().unwrap()).collect();
+    assert_eq!(sks, ["ROW#049", "ROW#048", "ROW#047"]);
+    // moto copies the whole table for every transaction: keep it small for the tests after this.
+    for item in &all {
+        let key = tacos_shared::ports::store::key_of(item);
+        aws.store
+            .write(Write::Delete {
+                key,
+                condition: None,
+            })
+            .await
+            .unwrap();
+    }
+}
+
+/// GetSchedule of `job`, or `None` when it does not exist.
+async fn get_schedule(
+    aws: &Aws,
+    job: &Job,
+) -> Option<aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput> {
+    use aws_sdk_scheduler::error::ProvideErrorMetadata;
+    let scheduler = &aws.scheduler;
+    match scheduler
+        .client()
+        .get_schedule()
+        .group_name(scheduler.group())
+        .name(job.name())
+        .send()
+        .await
+    {
+        Ok(schedule) => Some(schedule),
+        Err(err) if err.code() == Some("ResourceNotFoundException") => None,
+        Err(err) => panic!(
+            "GetSchedule {}: {}",
+            job.name(),
+            aws_sdk_scheduler::error::DisplayErrorContext(&err)
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduler_sets_moves_and_cancels_one_shot_schedules() {
+    use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindowMode};
+    let Some(aws) = connect().await else {
+        return;
+    };
+    let settings = aws.settings.clone();
+    let job = Job::ExpireHold {
+        reservation_id: ReservationId::generate(),
+    };
+    let at = Utc::now() + chrono::Duration::minutes(10) + chrono::Duration::milliseconds(250);
+    aws.scheduler.schedule(at, job.clone()).await.unwrap();
+
+    let schedule = get_schedule(&aws, &job).await.expect("the schedule exists");
+    assert_eq!(schedule.name(), Some(job.name().as_str()));
+    assert_eq!(
+        schedule.group_name(),
+        Some(settings.schedule_group.as_str())
+    );
+    assert_eq!(
+        schedule.schedule_expression(),
+        Some(at_expression(at, Utc::now()).as_str())
+    );
+    assert!(schedule.schedule_expression().unwrap().starts_with("at(20"));
+    assert_eq!(schedule.schedule_expression_timezone(), Some("UTC"));
+    assert_eq!(
+        schedule.action_after_completion(),
+        Some(&ActionAfterCompletion::Delete)
+    );
+    assert_eq!(
+        schedule.flexible_time_window().map(|w| w.mode()),
+        Some(&FlexibleTimeWindowMode::Off)
+    );
+    let target = schedule.target().expect("a target");
+    assert_eq!(target.arn(), settings.expire_function_arn);
+    assert_eq!(target.role_arn(), settings.scheduler_role_arn);
+    let input: Value = serde_json::from_str(target.input().expect("an input")).unwrap();
+    assert_eq!(
+        input,
+        serde_json::to_value(&job).unwrap(),
+        "the input is the job's JSON"
+    );
+    assert_eq!(
+        serde_json::from_value::<Job>(input).unwrap(),
+        job,
+        "and the target can read it back"
+    );
+
+    let later = at + chrono::Duration::hours(1);
+    aws.scheduler
+        .schedule(later, job.clone())
+        .await
+        .expect("scheduling again moves the job");
+    let moved = get_schedule(&aws, &job).await.expect("still one schedule");
+    assert_eq!(
+        moved.schedule_expression(),
+        Some(at_expression(later, Utc::now()).as_str())
+    );
+    assert_eq!(
+        moved.action_after_completion(),
+        Some(&ActionAfterCompletion::Delete)
+    );
+
+    aws.scheduler.cancel(&job).await.unwrap();
+    assert!(
+        get_schedule(&aws, &job).await.is_none(),
+        "cancel deletes the schedule"
+    );
+    aws.scheduler
+        .cancel(&job)
+        .await
+        .expect("cancelling twice is fine");
+    let never = Job::ExpireHold {
+        reservation_id: ReservationId::generate(),
+    };
+    aws.scheduler
+        .cancel(&never)
+        .await
+        .expect("cancelling a job never scheduled is fine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduler_targets_by_kind_and_runs_the_past_soon() {
+    let Some(aws) = connect().await else {
+        return;
+    };
+    let settings = aws.settings.clone();
+    let job = Job::DeliverWebhook {
+        payment_intent_id: PaymentIntentId::generate(),
+    };
+    let before = Utc::now();
+    aws.scheduler
+        .schedule(before - chrono::Duration::minutes(5), job.clone())
+        .await
+        .unwrap();
+    let schedule = get_schedule(&aws, &job)
+        .await
+        .expect("a job due in the past is still scheduled");
+    assert_eq!(
+        schedule.target().unwrap().arn(),
+        settings.simulator_function_arn
+    );
+    let expression = schedule.schedule_expression().unwrap();
+    let when = chrono::NaiveDateTime::parse_from_str(expression, "at(%Y-%m-%dT%H:%M:%S)")
+        .unwrap()
+        .and_utc();
+    assert!(when > before, "{expression} is in the future");
+    assert!(
+        when <= Utc::now() + chrono::Duration::seconds(10),
+        "{expression} is soon"
+    );
+    aws.scheduler.cancel(&job).await.unwrap();
+
+    let settle = Job::SettlePayment {
+        payment_intent_id: PaymentIntentId::generate(),
+    };
+    aws.scheduler
+        .schedule(Utc::now() + chrono::Duration::minutes(1), settle.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        get_schedule(&aws, &settle)
+            .await
+            .unwrap()
+            .target()
+            .unwrap()
+            .arn(),
+        settings.simulator_function_arn
+    );
+    aws.scheduler.cancel(&settle).await.unwrap();
+}
+
+fn event(detail_type: DetailType) -> DomainEvent {
+    let payment = matches!(
+        detail_type,
+        DetailType::PaymentApproved | DetailType::PaymentFailed
+    );
+    DomainEvent {
+        detail_type,
+        detail: EventDetail {
+            version: 1,
+            reservation_id: ReservationId::generate(),
+            event_id: EventId::generate(),
+            user_id: UserId::generate(),
+            seat_ids: vec![SeatId::new("A", 12), SeatId::new("A", 13)],
+            quantity: 2,
+            occurred_at: Utc::now(),
+            hold_expires_at: Some(Utc::now() + chrono::Duration::seconds(60)),
+            total_amount: None,
+            amount: payment.then_some(9000),
+            currency: payment.then(|| "USD".to_string()),
+            order_id: None,
+            payment_intent_id: payment.then(PaymentIntentId::generate),
+            reason: (detail_type == DetailType::PaymentFailed).then(|| "card_declined".to_string()),
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payment_outcomes_reach_the_followup_queue() {
+    let Some(aws) = connect().await else {
+        return;
+    };
+    let settings = aws.settings.clone();
+    let queue_url = settings
+        .followup_queue_url
+        .clone()
+        .expect("TACOS_FOLLOWUP_QUEUE_URL is set");
+    let held = event(DetailType::ReservationHeld);
+    let approved = event(DetailType::PaymentApproved);
+    let failed = event(DetailType::PaymentFailed);
+    for event in [&held, &approved, &failed] {
+        aws.bus.publish(event.clone()).await.unwrap();
+    }
+
+    let mut wanted: Vec<&DomainEvent> = vec![&approved, &failed];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !wanted.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "never received {:?}",
+            wanted.iter().map(|e| e.detail_type).collect::<Vec<_>>()
+        );
+        let received = aws
+            .sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        for message in received.messages() {
+            let body: Value = serde_json::from_str(message.body().unwrap()).unwrap();
+            let detail: EventDetail =
+                serde_json::from_value(body["detail"].clone()).expect("detail is an EventDetail");
+            assert_ne!(
+                detail.reservation_id, held.detail.reservation_id,
+                "the rule only passes payment outcomes"
+            );
+            if let Some(at) = wanted
+                .iter()
+                .position(|e| e.detail.reservation_id == detail.reservation_id)
+            {
+                let event = wanted.remove(at);
+                assert_eq!(detail, event.detail, "the detail arrives unchanged");
+                assert_eq!(body["source"], "tacos.payment");
+                assert_eq!(body["detail-type"], event.detail_type.as_str());
+            }
+            // Ours or left over from an earlier run: either way done with.
+            aws.sqs
+                .delete_message()
+                .queue_url(&queue_url)
+                .receipt_handle(message.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_seat_takes_have_one_winner() {
+    let Some(aws) = connect().await else {
+        return;
+    };
+    let key = Key::new(fresh("race200"), "SEAT#A-12");
+    aws.store
+        .write(Write::put_new(seat(&key, json!({ "status": "AVAILABLE" }))))
+        .await
+        .unwrap();
+    let attempts = (0..200).map(|buyer| {
+        let store: Arc<dyn Store> = aws.store.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            let take = Update::new(key)
+                .set("status", "HELD")
+                .set("by", buyer)
+                .when(Condition::equals("status", "AVAILABLE"));
+            store.write(Write::Update(take)).await
+        })
+    });
+    let results: Vec<_> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let winners: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one take wins");
+    for result in &results {
+        assert!(
+            matches!(
+                result,
+                Ok(()) | Err(StoreError::ConditionFailed { index: 0 })
+            ),
+            "{result:?}"
+        );
+    }
+    let stored = aws.store.get(&key).await.unwrap().unwrap();
+    assert_eq!(stored["status"], "HELD");
+    assert_eq!(
+        stored["by"],
+        json!(winners[0]),
+        "the winner's write is the one stored"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_hold_transactions_have_one_winner() {
+    let Some(aws) = connect().await else {
+        return;
+    };
+    let pk = fresh("holds200");
+    let seat_key = Key::new(&pk, "SEAT#A-12");
+    let inventory = Key::new(&pk, "INV");
+    aws.store
+        .transact(vec![
+            Write::put_new(seat(&seat_key, json!({ "status": "AVAILABLE" }))),
+            Write::put_new(seat(&inventory, json!({ "available": 1, "held": 0 }))),
+        ])
+        .await
+        .unwrap();
+    let attempts = (0..200).map(|buyer| {
+        let store: Arc<dyn Store> = aws.store.clone();
+        let (pk, seat_key, inventory) = (pk.clone(), seat_key.clone(), inventory.clone());
+        tokio::spawn(async move {
+            store
+                .transact(vec![
+                    Write::put_new(seat(
+                        &Key::new(&pk, format!("RSV#{buyer:03}")),
+                        json!({ "status": "HOLD" }),
+                    )),
+                    Write::Update(
+                        Update::new(seat_key)
+                            .set("status", "HELD")
+                            .set("by", buyer)
+                            .when(Condition::equals("status", "AVAILABLE")),
+                    ),
+                    Write::Update(
+                        Update::new(inventory)
+                            .add("available", -1)
+                            .add("held", 1)
+                            .when(Condition::AtLeast("available".into(), 1)),
+                    ),
+                ])
+                .await
+        })
+    });
+    let results: Vec<_> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let winners: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one hold wins: {results:?}");
+    for result in &results {
+        // The seat's condition is checked before the inventory's: losers fail on write 1 (or 2).
+        assert!(
+            matches!(
+                result,
+                Ok(()) | Err(StoreError::ConditionFailed { index: 1 | 2 })
+            ),
+            "{result:?}"
+        );
+    }
+    let stock = aws.store.get(&inventory).await.unwrap().unwrap();
+    assert_eq!(
+        (stock["available"].clone(), stock["held"].clone()),
+        (json!(0), json!(1)),
+        "counted once"
+    );
+    let reservations = aws
+        .store
+        .query(&pk, &tacos_shared::ports::SkRange::prefix("RSV#"))
+        .await
+        .unwrap();
+    assert_eq!(
+        reservations.len(),
+        1,
+        "only the winner's reservation was written"
+    );
+    assert_eq!(
+        aws.store.get(&seat_key).await.unwrap().unwrap()["by"],
+        json!(winners[0])
+    );
+}
