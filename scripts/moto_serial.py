@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""moto_server with one request at a time.
+"""moto_server with one request at a time, and transactions without table copies.
 
 moto applies a TransactWriteItems to a copy of the table and, on cancellation, restores the copy,
 without a lock: concurrent transactions can erase each other's writes, which DynamoDB never does.
@@ -12,6 +12,7 @@ Usage: moto_serial.py [-H HOST] [-p PORT]
 import argparse
 import threading
 
+from moto.dynamodb.models import DynamoDBBackend
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
 
@@ -20,6 +21,72 @@ parser.add_argument("-H", "--host", default="127.0.0.1")
 parser.add_argument("-p", "--port", type=int, default=5000)
 args = parser.parse_args()
 
+
+
+def transact_write_items(self, transact_items):
+    """TransactWriteItems in two phases: check every condition, then apply every write.
+
+    moto's own version deep-copies the whole table for each item of a transaction so it can roll
+    back, which costs time in proportion to the table and made a 500-buyer test crawl. Under the
+    lock below nothing can change between the phases, so checking first and writing second is the
+    same all-or-nothing outcome without any copy.
+    """
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    seen, errors, writes = set(), [], []
+    for entry in transact_items:
+        if len(entry) > 1:
+            raise TransactWriteSingleOpException
+        op_type, op = next(iter(entry.items()))
+        if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+            raise ValueError("Unsupported transaction operation")
+        table_name = op["TableName"]
+        if op_type == "Put":
+            table = self.get_table(table_name)
+            key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+            if table.range_key_attr is not None:
+                key[table.range_key_attr] = op["Item"][table.range_key_attr]
+        else:
+            key = op["Key"]
+        identity = (str(table_name), str(dict(sorted(key.items()))))
+        if identity in seen:
+            raise MultipleTransactionsException()
+        seen.add(identity)
+        current = self.get_item(table_name, key)
+        condition = op.get("ConditionExpression")
+        if condition is not None and not get_filter_expression(
+            condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+        ).expr(current):
+            old = None
+            if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                old = current.to_json()["Attributes"]
+            errors.append(("ConditionalCheckFailed", str(ConditionalCheckFailed().message), old))
+        else:
+            errors.append((None, None, None))
+        writes.append((op_type, op, table_name, key))
+    if any(code is not None for code, _, _ in errors):
+        raise TransactionCanceledException(errors)
+    for op_type, op, table_name, key in writes:
+        names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+        if op_type == "Put":
+            self.put_item(table_name, op["Item"])
+        elif op_type == "Delete":
+            self.delete_item(table_name, key)
+        elif op_type == "Update":
+            self.update_item(table_name, key, update_expression=op["UpdateExpression"],
+                             expression_attribute_names=names, expression_attribute_values=values)
+
+
+DynamoDBBackend.transact_write_items = transact_write_items
 backend = DomainDispatcherApplication(create_backend_app)
 lock = threading.Lock()
 

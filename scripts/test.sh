@@ -4,7 +4,11 @@
 #  1. every Rust test of the workspace: unit tests, the domain suite with a manual clock, the
 #     store conformance suite, and the black-box HTTP suite against the embedded server it starts;
 #  2. the domain events those tests emitted, validated against schemas/events;
-#  3. the OpenAPI document and the event schemas themselves.
+#  3. the OpenAPI document and the event schemas themselves;
+#  4. the AWS adapters against moto (started and stopped here);
+#  5. the deployment artifacts, offline (scripts/validate_deploy.sh);
+#  6. with TACOS_PARITY=1, the black-box suite against the Lambda functions under
+#     `cargo lambda watch` and the container binary, on moto (scripts/parity.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +16,7 @@ log() { printf '\n==> %s\n' "$*"; }
 
 log "Python tools for the document checks"
 python3 scripts/ensure_python_tools.py
+command -v moto_server >/dev/null || python3 -m pip install --quiet --disable-pip-version-check 'moto[server]'
 
 export TACOS_EVENTS_OUT="$PWD/target/domain-events.jsonl"
 rm -f "$TACOS_EVENTS_OUT"
@@ -24,3 +29,23 @@ python3 scripts/validate_events.py "$TACOS_EVENTS_OUT"
 
 log "OpenAPI document and event schemas"
 python3 scripts/validate_docs.py
+
+log "AWS adapters against moto (DynamoDB, Scheduler, EventBridge, SQS)"
+MOTO_PORT=${TACOS_TEST_MOTO_PORT:-5056}
+trap 'scripts/moto.sh stop "$MOTO_PORT" >/dev/null 2>&1 || true' EXIT
+scripts/moto.sh start "$MOTO_PORT"
+(
+  export AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+  eval "$(python3 scripts/aws_setup.py --endpoint-url "$AWS_ENDPOINT_URL" --prefix tacos)"
+  cargo test -p tacos-tests --test aws
+)
+scripts/moto.sh stop "$MOTO_PORT"
+
+log "deployment artifacts: SAM template, functions = crates, Kubernetes manifests, Dockerfile"
+scripts/validate_deploy.sh
+
+if [[ "${TACOS_PARITY:-0}" == 1 ]]; then
+  log "parity: the black-box suite against the functions and the container on moto"
+  scripts/parity.sh
+fi

@@ -15,6 +15,9 @@ use tacos_shared::http::extract::ClientAddr;
 
 use crate::metrics;
 
+/// The function whose responses are streamed: the live queue status.
+pub const STREAMING_FUNCTION: &str = "queue-stream";
+
 pub async fn run(
     function: &'static str,
     platform: Arc<Platform>,
@@ -24,7 +27,13 @@ pub async fn run(
             move |request: Request, next: Next| measure(function, request, next),
         ))
         .layer(axum::middleware::map_request(client_addr));
-    lambda_http::run(router).await
+    if function == STREAMING_FUNCTION {
+        // Server-sent events need the response streamed as it is produced (a function URL in
+        // RESPONSE_STREAM mode), not buffered until the handler returns.
+        lambda_http::run_with_streaming_response(router).await
+    } else {
+        lambda_http::run(router).await
+    }
 }
 
 async fn client_addr(mut request: Request) -> Request {

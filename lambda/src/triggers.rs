@@ -96,12 +96,12 @@ pub async fn handle_batch(platform: &Platform, event: SqsEvent) -> SqsBatchRespo
         };
         if let Err(error) = outcome {
             tracing::warn!(message_id = %id, %error, "follow-up failed; will be redelivered");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            failures.push(failure);
+            failures.push(BatchItemFailure {
+                item_identifier: id,
+            });
         }
     }
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failures;
-    response
+    SqsBatchResponse {
+        batch_item_failures: failures,
+    }
 }

@@ -1,7 +1,8 @@
 //! The virtual waiting room.
 //!
 //! # Order without a hot item
-//! A join increments one of the event's `S` join counters (chosen at random) and gets ticket
+//! A join increments one of the event's `S` join counters (chosen at random, each its own
+//! partition) and gets ticket
 //! `(shard s, k-th in that shard)`, whose place in line is the *order* `o = (k-1)·S + s`. Orders
 //! interleave the shards round-robin; with `S = 1` (the embedded default) they are exact arrival
 //! order, with `S = 64` (AWS) each counter takes 1/64 of the joins and the order is arrival order
@@ -131,8 +132,10 @@ fn queue_pk(event: &EventId) -> String {
 fn state_key(event: &EventId) -> Key {
     Key::new(queue_pk(event), "STATE")
 }
+/// Each join counter is a partition of its own: DynamoDB's write limit is per partition, so
+/// counters sharing a partition key would share one limit however many there are.
 fn counter_key(event: &EventId, shard: u32) -> Key {
-    Key::new(queue_pk(event), format!("SEQ#{shard:04}"))
+    Key::new(format!("QSEQ#{event}#{shard:04}"), "SEQ")
 }
 fn left_key(event: &EventId, order: u64) -> Key {
     Key::new(queue_pk(event), format!("LEFT#{}", sortable(order)))
@@ -569,22 +572,16 @@ impl WaitingRoom {
     }
 
     async fn line(&self, event: &EventId, shards: u32) -> Result<Line> {
-        let mut counts = vec![0u64; shards as usize];
-        for item in self
-            .deps
-            .store
-            .query(&queue_pk(event), &SkRange::prefix("SEQ#"))
+        let keys: Vec<Key> = (0..shards).map(|shard| counter_key(event, shard)).collect();
+        let reads = keys.iter().map(|key| self.deps.store.get(key));
+        let counts = futures::future::try_join_all(reads)
             .await?
-        {
-            let shard = item
-                .get("sk")
-                .and_then(|v| v.as_str())
-                .and_then(|sk| sk.strip_prefix("SEQ#"))
-                .and_then(|n| n.parse::<usize>().ok());
-            if let Some(slot) = shard.and_then(|s| counts.get_mut(s)) {
-                *slot = item.get("count").and_then(|v| v.as_u64()).unwrap_or(0);
-            }
-        }
+            .into_iter()
+            .map(|item| {
+                item.and_then(|i| i.get("count").and_then(|v| v.as_u64()))
+                    .unwrap_or(0)
+            })
+            .collect();
         Ok(Line { counts })
     }
 

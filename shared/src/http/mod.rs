@@ -29,10 +29,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Every route of the contract, with its middleware (the embedded server and the container).
 pub fn router(platform: Arc<Platform>) -> Router {
-    with_middleware(
-        routes::select(|_| true).merge(routes::streaming()),
-        platform,
-    )
+    with_middleware(routes::select(|_| true), platform)
 }
 
 /// The function API Gateway's `$default` route sends every request no other route matches.

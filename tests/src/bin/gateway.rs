@@ -5,6 +5,7 @@
 //! `/lambda-url/<function>/<path>`), and anything else to the catch-all function, as the HttpApi's
 //! `$default` route does. Usage: `tacos-gateway --port 9100 --watch http://127.0.0.1:9000`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -13,12 +14,20 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter};
 use axum::Router;
+use futures::StreamExt;
 use tacos_shared::http::routes::ENDPOINTS;
 use tacos_shared::http::CATCH_ALL_FUNCTION;
+use tokio::sync::Semaphore;
+
+/// Requests in flight per function; the rest wait here, as API Gateway requests wait for a
+/// Lambda's reserved concurrency. `cargo lambda watch` stalls when ~100 invocations of one
+/// function queue inside it, so the queue stays in the gateway.
+const IN_FLIGHT_PER_FUNCTION: usize = 16;
 
 struct Upstream {
     watch: String,
     http: reqwest::Client,
+    slots: HashMap<&'static str, Arc<Semaphore>>,
 }
 
 #[tokio::main]
@@ -38,6 +47,12 @@ async fn main() -> anyhow::Result<()> {
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(64)
             .build()?,
+        slots: ENDPOINTS
+            .iter()
+            .map(|e| e.function)
+            .chain([CATCH_ALL_FUNCTION])
+            .map(|f| (f, Arc::new(Semaphore::new(IN_FLIGHT_PER_FUNCTION))))
+            .collect(),
     });
     let mut router: Router<Arc<Upstream>> = Router::new();
     let mut paths: Vec<&str> = ENDPOINTS.iter().map(|e| e.path).collect();
@@ -81,6 +96,9 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn forward(up: Arc<Upstream>, function: &'static str, request: Request) -> Response {
+    let Ok(slot) = up.slots[function].clone().acquire_owned().await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
     let (parts, body) = request.into_parts();
     let path = parts
         .uri
@@ -111,9 +129,15 @@ async fn forward(up: Arc<Upstream>, function: &'static str, request: Request) ->
                     builder = builder.header(name, value);
                 }
             }
-            let bytes = response.bytes().await.unwrap_or_default();
+            // Streamed through as it arrives, so server-sent events stay live.
             builder
-                .body(Body::from(bytes))
+                // The slot is held until the body is done: the invocation lasts that long.
+                .body(Body::from_stream(response.bytes_stream().map(
+                    move |chunk| {
+                        let _held = &slot;
+                        chunk
+                    },
+                )))
                 .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
         }
         Err(e) => (

@@ -50,6 +50,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     endpoint!("queue-status", get "GET", "/api/v1/queue/status", queue::status),
     endpoint!("queue-enter", post "POST", "/api/v1/queue/enter", queue::enter),
     endpoint!("queue-leave", delete "DELETE", "/api/v1/queue/leave", queue::leave),
+    endpoint!("queue-stream", get "GET", "/api/v1/queue/stream", queue::stream),
     endpoint!("events-list", get "GET", "/api/v1/events", events::list),
     endpoint!("event-get", get "GET", "/api/v1/events/{id}", events::detail),
     endpoint!("event-availability", get "GET", "/api/v1/events/{id}/availability", events::availability),
@@ -70,12 +71,6 @@ pub const ENDPOINTS: &[Endpoint] = &[
     endpoint!("ops", get "GET", "/api/v1/readyz", ops::readyz),
     endpoint!("ops", get "GET", "/api/v1/version", ops::version),
 ];
-
-/// Routes served only by long-lived processes (the embedded server and the container): a
-/// server-sent-events stream does not fit a Lambda invocation; Lambda clients poll.
-pub fn streaming() -> Router<Arc<Platform>> {
-    Router::new().route("/api/v1/queue/stream", get(queue::stream))
-}
 
 /// The routes of the endpoints `keep` selects, merged per path.
 pub fn select(keep: impl Fn(&Endpoint) -> bool) -> Router<Arc<Platform>> {
