@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rand::seq::SliceRandom;
 use tacos_shared::domain::catalog::SeatStatus;
-use tacos_shared::domain::payments::{IntentRequest, ProcessRequest};
+use tacos_shared::domain::payments::{IntentRequest, Scenario};
 use tacos_shared::domain::reservations::{HoldRequest, ReservationStatus};
 use tacos_shared::error::Error;
 use tacos_shared::ids::{PaymentIntentId, SeatId};
@@ -104,31 +104,9 @@ async fn approved_payment(
     buyer: &tacos_shared::domain::auth::Principal,
     reservation: &tacos_shared::domain::reservations::Reservation,
 ) -> PaymentIntentId {
-    let payments = &world.platform().payments;
-    let intent = payments
-        .create_intent(
-            buyer,
-            IntentRequest {
-                reservation_id: reservation.reservation_id.clone(),
-                amount: reservation.total_amount,
-                currency: "USD".into(),
-                scenario: None,
-            },
-        )
-        .await
-        .unwrap();
-    let processed = payments
-        .process(
-            buyer,
-            ProcessRequest {
-                payment_intent_id: intent.payment_intent_id.clone(),
-                action: None,
-            },
-        )
-        .await
-        .unwrap();
+    let processed = world.pay(buyer, reservation, Scenario::Approve).await;
     assert_eq!(processed.status.as_str(), "APPROVED");
-    intent.payment_intent_id
+    processed.payment_intent_id
 }
 
 #[tokio::test]
@@ -222,18 +200,7 @@ async fn confirming_twice_returns_the_same_order_and_needs_an_approved_payment()
         .await
         .unwrap();
     let payments = &world.platform().payments;
-    let pending = payments
-        .create_intent(
-            &buyer,
-            IntentRequest {
-                reservation_id: hold.reservation_id.clone(),
-                amount: hold.total_amount,
-                currency: "USD".into(),
-                scenario: None,
-            },
-        )
-        .await
-        .unwrap();
+    let pending = world.intent(&buyer, &hold, None).await;
     let refused = world
         .platform()
         .reservations

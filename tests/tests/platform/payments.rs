@@ -1,7 +1,7 @@
 //! Payments: a webhook is acted on once, a failure releases the hold, an approval that comes too
 //! late is refunded and never sells the seat.
 
-use tacos_shared::domain::payments::{IntentRequest, ProcessRequest, Scenario};
+use tacos_shared::domain::payments::Scenario;
 use tacos_shared::domain::reservations::ReservationStatus;
 use tacos_shared::domain::webhook::WebhookSigner;
 use tacos_shared::ports::{DetailType, EventHandler};
@@ -23,29 +23,7 @@ async fn processed(
         .hold_seats(&buyer, &event.event_id, &["A-1"])
         .await
         .unwrap();
-    let payments = &world.platform().payments;
-    let intent = payments
-        .create_intent(
-            &buyer,
-            IntentRequest {
-                reservation_id: hold.reservation_id.clone(),
-                amount: hold.total_amount,
-                currency: "USD".into(),
-                scenario: Some(scenario),
-            },
-        )
-        .await
-        .unwrap();
-    payments
-        .process(
-            &buyer,
-            ProcessRequest {
-                payment_intent_id: intent.payment_intent_id.clone(),
-                action: None,
-            },
-        )
-        .await
-        .unwrap();
+    let intent = world.pay(&buyer, &hold, scenario).await;
     (buyer, hold, intent.payment_intent_id, event.event_id)
 }
 

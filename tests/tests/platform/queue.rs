@@ -1,7 +1,7 @@
 //! The waiting room: arrival order, positions that never grow, leaving moves people up, one
 //! admission per token, and nobody let in beyond what can still be sold.
 
-use tacos_shared::domain::payments::{IntentRequest, ProcessRequest};
+use tacos_shared::domain::payments::Scenario;
 use tacos_shared::domain::queue::{QueueStatusKind, READY_WINDOW_SECS};
 use tacos_shared::domain::reservations::HoldRequest;
 use tacos_shared::error::Error;
@@ -267,29 +267,7 @@ async fn sold_out_is_reported_to_everyone_waiting() {
             .sold_out,
         "a hold may still be released"
     );
-    let payments = &world.platform().payments;
-    let intent = payments
-        .create_intent(
-            &buyer,
-            IntentRequest {
-                reservation_id: hold.reservation_id.clone(),
-                amount: hold.total_amount,
-                currency: "USD".into(),
-                scenario: None,
-            },
-        )
-        .await
-        .unwrap();
-    payments
-        .process(
-            &buyer,
-            ProcessRequest {
-                payment_intent_id: intent.payment_intent_id.clone(),
-                action: None,
-            },
-        )
-        .await
-        .unwrap();
+    let intent = world.pay(&buyer, &hold, Scenario::Approve).await;
     world
         .platform()
         .reservations

@@ -7,6 +7,7 @@ use tacos_shared::app::InProcess;
 use tacos_shared::config::Config;
 use tacos_shared::domain::auth::{Principal, Role};
 use tacos_shared::domain::catalog::{Event, Inventory, NewEvent, Section};
+use tacos_shared::domain::payments::{IntentRequest, PaymentIntent, ProcessRequest, Scenario};
 use tacos_shared::domain::reservations::{HoldRequest, Reservation};
 use tacos_shared::domain::tokens::ReservationTokens;
 use tacos_shared::error::Error;
@@ -128,6 +129,45 @@ impl World {
             reservation_token: self.admitted(event, buyer),
         };
         self.platform().reservations.hold(buyer, request).await
+    }
+
+    /// A payment intent for the whole of `hold`.
+    pub async fn intent(
+        &self,
+        buyer: &Principal,
+        hold: &Reservation,
+        scenario: Option<Scenario>,
+    ) -> PaymentIntent {
+        let request = IntentRequest {
+            reservation_id: hold.reservation_id.clone(),
+            amount: hold.total_amount,
+            currency: hold.currency.clone(),
+            scenario,
+        };
+        self.platform()
+            .payments
+            .create_intent(buyer, request)
+            .await
+            .unwrap()
+    }
+
+    /// An intent for `hold`, processed by the simulator with `scenario`.
+    pub async fn pay(
+        &self,
+        buyer: &Principal,
+        hold: &Reservation,
+        scenario: Scenario,
+    ) -> PaymentIntent {
+        let intent = self.intent(buyer, hold, Some(scenario)).await;
+        let request = ProcessRequest {
+            payment_intent_id: intent.payment_intent_id,
+            action: None,
+        };
+        self.platform()
+            .payments
+            .process(buyer, request)
+            .await
+            .unwrap()
     }
 
     pub async fn inventory(&self, event: &EventId) -> Inventory {
