@@ -215,7 +215,7 @@ impl Reservations {
             .scheduler
             .schedule(hold_expires_at, timer.clone())
             .await?;
-        let result = self.commit_hold(&reservation, &claims.batch, &claims).await;
+        let result = self.commit_hold(&reservation, &claims).await;
         if result.is_err() {
             if let Err(e) = self.deps.scheduler.cancel(&timer).await {
                 tracing::warn!(error = %e, "could not drop the timer of a failed hold; it will no-op");
@@ -231,10 +231,11 @@ impl Reservations {
         Ok(reservation)
     }
 
+    /// The hold's one transaction: token used, seats taken, counters moved, reservation written,
+    /// admission closed. A condition that fails names the reason the buyer is told.
     async fn commit_hold(
         &self,
         reservation: &Reservation,
-        batch: &u64,
         claims: &super::tokens::ReservationClaims,
     ) -> Result<()> {
         let event = &reservation.event_id;
@@ -262,7 +263,7 @@ impl Reservations {
             reservation,
         )));
         let batch_index = writes.len();
-        writes.push(admission_used(event, *batch));
+        writes.push(admission_used(event, claims.batch));
         loop {
             match self.deps.store.transact(writes.clone()).await {
                 Ok(()) => return Ok(()),

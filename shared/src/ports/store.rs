@@ -6,7 +6,8 @@
 //! [`MAX_TRANSACTION_WRITES`] items. Everything the domain guarantees under concurrency (no seat
 //! sold twice, one winner between confirm and expiry, single-use tokens) is expressed as such a
 //! condition, so the DynamoDB adapter is a translation and the in-process adapter must honour
-//! exactly the same semantics (checked by the conformance suite in `tests/store_conformance.rs`).
+//! exactly the same semantics (checked by the conformance suite, `conformance.rs` behind the `conformance` feature, run
+//! against the in-process store and against DynamoDB on moto).
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
