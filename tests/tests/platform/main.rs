@@ -3,10 +3,12 @@
 //! * `conformance`: the store port's semantics, against the in-process store.
 //! * `holds`: expiry, the confirm/expire/cancel races, single-use tokens, zero oversell.
 //! * `payments`: webhook replays, failed and late payments.
+//! * `oidc`: tokens of an external issuer, through its JWKS.
 //! * `queue`: arrival order, positions that never grow, admission within what can be sold.
 
 mod conformance;
 mod holds;
+mod oidc;
 mod payments;
 mod queue;
 mod world;
