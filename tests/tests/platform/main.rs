@@ -4,11 +4,13 @@
 //! * `holds`: expiry, the confirm/expire/cancel races, single-use tokens, zero oversell.
 //! * `payments`: webhook replays, failed and late payments.
 //! * `oidc`: tokens of an external issuer, through its JWKS.
+//! * `outage`: 503 with Retry-After while the store is down, and nothing lost.
 //! * `queue`: arrival order, positions that never grow, admission within what can be sold.
 
 mod conformance;
 mod holds;
 mod oidc;
+mod outage;
 mod payments;
 mod queue;
 mod world;
