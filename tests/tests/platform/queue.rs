@@ -2,7 +2,7 @@
 //! admission per token, and nobody let in beyond what can still be sold.
 
 use tacos_shared::domain::payments::Scenario;
-use tacos_shared::domain::queue::{QueueStatusKind, READY_WINDOW_SECS};
+use tacos_shared::domain::queue::{QueueStatus, QueueStatusKind, READY_WINDOW_SECS};
 use tacos_shared::domain::reservations::HoldRequest;
 use tacos_shared::error::Error;
 use tacos_shared::ids::WaitingToken;
@@ -29,12 +29,27 @@ async fn join_many(
     tokens
 }
 
-async fn positions(world: &World, tokens: &[WaitingToken]) -> Vec<u64> {
+async fn statuses(world: &World, tokens: &[WaitingToken]) -> Vec<QueueStatus> {
     let mut out = Vec::new();
     for token in tokens {
-        out.push(world.platform().queue.status(token).await.unwrap().position);
+        out.push(world.platform().queue.status(token).await.unwrap());
     }
     out
+}
+
+async fn positions(world: &World, tokens: &[WaitingToken]) -> Vec<u64> {
+    statuses(world, tokens)
+        .await
+        .iter()
+        .map(|s| s.position)
+        .collect()
+}
+
+fn ready(statuses: &[QueueStatus]) -> usize {
+    statuses
+        .iter()
+        .filter(|s| s.status == QueueStatusKind::Ready)
+        .count()
 }
 
 #[tokio::test]
@@ -100,18 +115,8 @@ async fn admission_never_lets_in_more_people_than_can_buy() {
     let event = world.general(3, 100.0).await;
     let tokens = join_many(&world, &event.event_id, 10).await;
     world.advance(1.0);
-    let count_ready = |statuses: &Vec<tacos_shared::domain::queue::QueueStatus>| {
-        statuses
-            .iter()
-            .filter(|s| s.status == QueueStatusKind::Ready)
-            .count()
-    };
-    let mut statuses = Vec::new();
-    for t in &tokens {
-        statuses.push(world.platform().queue.status(t).await.unwrap());
-    }
     assert_eq!(
-        count_ready(&statuses),
+        ready(&statuses(&world, &tokens).await),
         3,
         "three seats, three people admitted"
     );
@@ -139,11 +144,7 @@ async fn admission_never_lets_in_more_people_than_can_buy() {
         .await
         .unwrap();
     world.advance(1.0);
-    statuses.clear();
-    for t in &tokens {
-        statuses.push(world.platform().queue.status(t).await.unwrap());
-    }
-    assert_eq!(count_ready(&statuses), 3);
+    assert_eq!(ready(&statuses(&world, &tokens).await), 3);
 
     // The hold is cancelled: its seat is free again, so one more person comes in.
     world
@@ -153,12 +154,9 @@ async fn admission_never_lets_in_more_people_than_can_buy() {
         .await
         .unwrap();
     world.advance(1.0);
-    statuses.clear();
-    for t in &tokens {
-        statuses.push(world.platform().queue.status(t).await.unwrap());
-    }
-    assert_eq!(count_ready(&statuses), 4);
-    assert!(statuses[4].position > 0, "the fifth still waits");
+    let after = statuses(&world, &tokens).await;
+    assert_eq!(ready(&after), 4);
+    assert!(after[4].position > 0, "the fifth still waits");
 }
 
 #[tokio::test]
