@@ -44,11 +44,7 @@ fn main() -> anyhow::Result<()> {
             "http" => serve_http().await,
             "worker" => work_queue().await,
             "seed" => {
-                tacos_lambda::init_logging();
-                let platform = tacos_lambda::platform::from_env("seed")
-                    .await
-                    .map_err(|e| anyhow::anyhow!(e))?;
-                platform.seed().await?;
+                platform("seed").await?.seed().await?;
                 tracing::info!("seeded");
                 Ok(())
             }

@@ -43,14 +43,7 @@ pub const CATCH_ALL_FUNCTION: &str = "ops";
 pub fn function_router(function: &str, platform: Arc<Platform>) -> Router {
     let mut routes = routes::select(|e| e.function == function);
     if function == CATCH_ALL_FUNCTION {
-        let mut others: Vec<&str> = routes::ENDPOINTS
-            .iter()
-            .filter(|e| e.function != function)
-            .map(|e| e.path)
-            .collect();
-        others.sort_unstable();
-        others.dedup();
-        for path in others {
+        for path in routes::paths(|e| e.function != function) {
             routes = routes.route(path, axum::routing::MethodRouter::new());
         }
     }

@@ -55,11 +55,7 @@ async fn main() -> anyhow::Result<()> {
             .collect(),
     });
     let mut router: Router<Arc<Upstream>> = Router::new();
-    let mut paths: Vec<&str> = ENDPOINTS.iter().map(|e| e.path).collect();
-    paths.dedup();
-    paths.sort_unstable();
-    paths.dedup();
-    for path in paths {
+    for path in tacos_shared::http::routes::paths(|_| true) {
         let mut methods = axum::routing::MethodRouter::new();
         for endpoint in ENDPOINTS.iter().filter(|e| e.path == path) {
             let filter = match endpoint.method {

@@ -90,8 +90,16 @@ pub fn select(keep: impl Fn(&Endpoint) -> bool) -> Router<Arc<Platform>> {
 
 /// Names of all functions that serve HTTP routes, each once.
 pub fn http_functions() -> Vec<&'static str> {
-    let mut names: Vec<&'static str> = ENDPOINTS.iter().map(|e| e.function).collect();
-    names.dedup();
+    unique(ENDPOINTS.iter().map(|e| e.function))
+}
+
+/// The distinct paths of the endpoints `keep` selects, sorted.
+pub fn paths(keep: impl Fn(&Endpoint) -> bool) -> Vec<&'static str> {
+    unique(ENDPOINTS.iter().filter(|e| keep(e)).map(|e| e.path))
+}
+
+fn unique(names: impl Iterator<Item = &'static str>) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = names.collect();
     names.sort_unstable();
     names.dedup();
     names
