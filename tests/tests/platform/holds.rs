@@ -42,12 +42,7 @@ async fn an_unpaid_hold_expires_by_its_timer_and_frees_the_seat() {
         (5, 0),
         "seats released without anyone reading the hold"
     );
-    let after = world
-        .platform()
-        .reservations
-        .get(&hold.reservation_id, Some(&buyer))
-        .await
-        .unwrap();
+    let after = world.reservation(&buyer, &hold.reservation_id).await;
     assert_eq!(after.status, ReservationStatus::Expired);
 
     // The timer firing again (at-least-once delivery) changes nothing.
@@ -58,13 +53,7 @@ async fn an_unpaid_hold_expires_by_its_timer_and_frees_the_seat() {
         .await
         .unwrap();
     assert_eq!(world.ledger(&event.event_id).await.available, 5);
-    let expired_events = world
-        .local
-        .bus
-        .published()
-        .iter()
-        .filter(|e| e.detail_type == DetailType::ReservationExpired)
-        .count();
+    let expired_events = world.published(DetailType::ReservationExpired);
     assert_eq!(expired_events, 1);
 
     // Another buyer can take the seats now.

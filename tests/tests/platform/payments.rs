@@ -77,21 +77,10 @@ async fn an_approval_webhook_confirms_once_even_when_replayed() {
             .unwrap(),
         "replay is acknowledged and ignored"
     );
-    let approvals = world
-        .local
-        .bus
-        .published()
-        .iter()
-        .filter(|e| e.detail_type == DetailType::PaymentApproved)
-        .count();
+    let approvals = world.published(DetailType::PaymentApproved);
     assert_eq!(approvals, 1);
     deliver_bus(&world).await;
-    let after = world
-        .platform()
-        .reservations
-        .get(&hold.reservation_id, Some(&buyer))
-        .await
-        .unwrap();
+    let after = world.reservation(&buyer, &hold.reservation_id).await;
     assert_eq!(after.status, ReservationStatus::Confirmed);
     assert_eq!(world.ledger(&event).await.sold, 1);
 }
@@ -132,12 +121,7 @@ async fn a_failed_payment_releases_the_hold() {
         .await
         .unwrap();
     deliver_bus(&world).await;
-    let after = world
-        .platform()
-        .reservations
-        .get(&hold.reservation_id, Some(&buyer))
-        .await
-        .unwrap();
+    let after = world.reservation(&buyer, &hold.reservation_id).await;
     assert_eq!(after.status, ReservationStatus::Cancelled);
     assert_eq!(world.ledger(&event).await.available, 4);
 }
@@ -156,12 +140,7 @@ async fn an_approval_after_expiry_is_refunded_and_sells_nothing() {
         .await
         .unwrap();
     deliver_bus(&world).await;
-    let after = world
-        .platform()
-        .reservations
-        .get(&hold.reservation_id, Some(&buyer))
-        .await
-        .unwrap();
+    let after = world.reservation(&buyer, &hold.reservation_id).await;
     assert_eq!(after.status, ReservationStatus::Expired);
     let intent = world
         .platform()
@@ -170,13 +149,7 @@ async fn an_approval_after_expiry_is_refunded_and_sells_nothing() {
         .await
         .unwrap();
     assert_eq!(intent.status.as_str(), "REFUNDED");
-    let refunds = world
-        .local
-        .bus
-        .published()
-        .iter()
-        .filter(|e| e.detail_type == DetailType::PaymentRefunded)
-        .count();
+    let refunds = world.published(DetailType::PaymentRefunded);
     assert_eq!(refunds, 1, "refunded once despite redelivery");
     let inventory = world.ledger(&event).await;
     assert_eq!((inventory.sold, inventory.available), (0, 4));

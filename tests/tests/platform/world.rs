@@ -11,8 +11,8 @@ use tacos_shared::domain::payments::{IntentRequest, PaymentIntent, ProcessReques
 use tacos_shared::domain::reservations::{HoldRequest, Reservation};
 use tacos_shared::domain::tokens::ReservationTokens;
 use tacos_shared::error::Error;
-use tacos_shared::ids::{EventId, SeatId, UserId, WaitingToken};
-use tacos_shared::ports::{Clock, JobHandler, ManualClock};
+use tacos_shared::ids::{EventId, ReservationId, SeatId, UserId, WaitingToken};
+use tacos_shared::ports::{Clock, DetailType, JobHandler, ManualClock};
 
 pub const HOLD_SECONDS: u64 = 60;
 
@@ -166,6 +166,25 @@ impl World {
         self.platform()
             .payments
             .process(buyer, request)
+            .await
+            .unwrap()
+    }
+
+    /// How many events of `kind` the platform has published.
+    pub fn published(&self, kind: DetailType) -> usize {
+        self.local
+            .bus
+            .published()
+            .iter()
+            .filter(|e| e.detail_type == kind)
+            .count()
+    }
+
+    /// The reservation as its owner sees it now.
+    pub async fn reservation(&self, buyer: &Principal, id: &ReservationId) -> Reservation {
+        self.platform()
+            .reservations
+            .get(id, Some(buyer))
             .await
             .unwrap()
     }
