@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""moto_server with one request at a time, and transactions without table copies.
+"""moto_server with one request at a time, transactions without table copies, and queries that
+read one partition.
 
 moto applies a TransactWriteItems to a copy of the table and, on cancellation, restores the copy,
 without a lock: concurrent transactions can erase each other's writes, which DynamoDB never does.
@@ -13,6 +14,7 @@ import argparse
 import threading
 
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import Table
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
 
@@ -87,6 +89,38 @@ def transact_write_items(self, transact_items):
 
 
 DynamoDBBackend.transact_write_items = transact_write_items
+
+
+def partition_query(query, all_items):
+    """A base-table Query that looks at its own partition only.
+
+    moto answers every Query by sorting *all* items of the table and filtering them by partition
+    key, so a query's cost grows with the table: a few thousand buyers' items made each waiting-
+    room query take milliseconds and the whole server crawl. DynamoDB reads just the partition;
+    so does this (index queries keep moto's own path).
+    """
+
+    def scoped_all_items(self):
+        hash_key = getattr(self, "_partition_hint", None)
+        if hash_key is None:
+            return all_items(self)
+        partition = self.items.get(hash_key, {})
+        if not self.range_key_attr:
+            return [partition] if partition else []
+        return sorted(partition.values(), key=lambda item: item.range_key)
+
+    def scoped_query(self, hash_key, *args, **kwargs):
+        index_name = kwargs.get("index_name") or (args[6] if len(args) > 6 else None)
+        self._partition_hint = None if index_name else hash_key
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            self._partition_hint = None
+
+    return scoped_query, scoped_all_items
+
+
+Table.query, Table.all_items = partition_query(Table.query, Table.all_items)
 backend = DomainDispatcherApplication(create_backend_app)
 lock = threading.Lock()
 

@@ -56,7 +56,7 @@ eval "$(python3 scripts/aws_setup.py --endpoint-url "$AWS_ENDPOINT_URL" --prefix
 export TACOS_JWT_SECRET=parity-jwt-secret TACOS_WEBHOOK_SECRET=parity-webhook-secret
 export TACOS_ADMIN_USERNAME=admin TACOS_ADMIN_PASSWORD=parity-admin-password
 # Holds of 10 s: Scheduler takes no `at()` closer than a few seconds ahead (tacos-aws MIN_LEAD).
-export TACOS_HOLD_SECONDS=${TACOS_HOLD_SECONDS:-10} TACOS_QUEUE_SHARDS=1
+export TACOS_HOLD_SECONDS=${TACOS_HOLD_SECONDS:-10} TACOS_QUEUE_SHARDS=1 TACOS_QUEUE_VIEW_MS=250
 export TACOS_PUBLIC_URL=http://127.0.0.1:$GATEWAY_PORT RUST_LOG=${RUST_LOG:-warn}
 target/debug/tacos-container seed
 
@@ -73,17 +73,19 @@ wait_for "http://127.0.0.1:$GATEWAY_PORT/healthz" 300
 
 # Which deployments to test: b (functions), c (container); both by default.
 TARGETS=${PARITY_TARGETS:-b c}
+# Which tests (a libtest filter, e.g. `race`): all by default.
+PARITY_FILTER=${PARITY_FILTER:-}
 status=0
 if [[ " $TARGETS " == *" b "* ]]; then
   log "(b) black-box suite against the functions under cargo lambda watch"
-  TACOS_BASE_URL=http://127.0.0.1:$GATEWAY_PORT cargo test -p tacos-tests --test blackbox || status=1
+  TACOS_BASE_URL=http://127.0.0.1:$GATEWAY_PORT cargo test -p tacos-tests --test blackbox -- $PARITY_FILTER || status=1
 fi
 if [[ " $TARGETS " == *" c "* ]]; then
   log "(c) black-box suite against the container's HTTP mode"
   PORT=$CONTAINER_PORT TACOS_HOST=127.0.0.1 target/debug/tacos-container http >"$LOGS/container.log" 2>&1 &
   PIDS+=($!)
   wait_for "http://127.0.0.1:$CONTAINER_PORT/healthz" 60
-  TACOS_BASE_URL=http://127.0.0.1:$CONTAINER_PORT cargo test -p tacos-tests --test blackbox || status=1
+  TACOS_BASE_URL=http://127.0.0.1:$CONTAINER_PORT cargo test -p tacos-tests --test blackbox -- $PARITY_FILTER || status=1
 fi
 if ((status == 0)); then
   log "parity: the suite passed against every target ($TARGETS)"

@@ -49,6 +49,13 @@ pub struct Config {
     /// arrival order; the AWS deployment uses 64 so no counter item takes more than ~470 of the
     /// 30,000 joins per second (see the README's "Write pattern at 30k joins/s").
     pub queue_shards: u32,
+    /// How the waiting room shows positions (`TACOS_QUEUE_VIEW_MS`, default 0). 0: every status
+    /// reads the queue's state, exact and enough when one process serves the queue (the embedded
+    /// server). Above 0: each process reads it at most once per window of that many milliseconds
+    /// and shows the line as it stood at the window's start, so any number of instances (Lambda,
+    /// the cluster) show one position per window and a status costs one read instead of five
+    /// hot-item reads; the AWS deployment uses 250. See the waiting room's module documentation.
+    pub queue_view_ms: i64,
 }
 
 impl std::fmt::Debug for Config {
@@ -71,6 +78,7 @@ impl std::fmt::Debug for Config {
             .field("public_url", &self.public_url)
             .field("seed_demo_event", &self.seed_demo_event)
             .field("queue_shards", &self.queue_shards)
+            .field("queue_view_ms", &self.queue_view_ms)
             .finish()
     }
 }
@@ -166,6 +174,8 @@ impl Config {
             payment_delay: Duration::from_secs(2),
             queue_shards: parse("TACOS_QUEUE_SHARDS", get("TACOS_QUEUE_SHARDS"), 1u32)?
                 .clamp(1, 1024),
+            queue_view_ms: parse("TACOS_QUEUE_VIEW_MS", get("TACOS_QUEUE_VIEW_MS"), 0i64)?
+                .clamp(0, 5_000),
         })
     }
 }

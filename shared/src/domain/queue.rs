@@ -20,12 +20,30 @@
 //! # Positions
 //! A waiting ticket's position is 1 + the people between the cursor and it: real tickets minus
 //! those who left. The cursor only grows and leaving only removes people ahead, so a position
-//! never grows.
+//! never grows (with sharded counters, up to the holes a late join of another shard fills).
+//!
+//! # Views: one position however many instances answer
+//! With `queue_view_ms = 0` (the embedded server) every status reads the queue's state item: exact,
+//! and cheap in memory. A deployment with many instances cannot afford that, nor may it let a
+//! client's polls, answered by instances that read the state at different moments, show a
+//! position that goes up. With a window `W > 0`, each process keeps a [`View`] per queue (state,
+//! join counts, inventory) read at most once per window, and every instance shows the line *as
+//! it stood at the same instant*, `SETTLE_MS` before the current window began: the state item
+//! keeps its last few cursor moves ([`CursorMove`]), so any read taken after that instant knows
+//! the cursor at it. Positions then depend only on the clock, not on which instance answers, and
+//! the instant only moves forward. Leavers are read fresh on every status (a leave must move the
+//! people behind up at once), which only ever lowers a position. A status costs one ticket read
+//! and one small query instead of five reads of the queue's hottest items; admission shows up to
+//! `W + SETTLE_MS` late in the status (entering checks the live cursor).
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use super::catalog::{Catalog, Event};
+use super::catalog::{Catalog, Event, Inventory};
 use super::items::{from_item, sortable, to_item, ttl_after};
 use super::tokens::{ReservationTokens, RESERVATION_TOKEN_TTL_SECS};
 use super::Deps;
@@ -43,6 +61,11 @@ pub const READY_WINDOW_SECS: i64 = 30;
 const WAITING_TOKEN_TTL_SECS: i64 = 6 * 3600;
 /// Most admission batches that can be open at once (a batch per advance, open for a minute).
 const OPEN_BATCH_SCAN: usize = 1_000;
+/// Cursor moves the state item remembers, for views (a move every 200 ms or more: over a second).
+const MOVES_KEPT: usize = 8;
+/// How long before a view window begins its line is shown: a cursor write stamped before that
+/// instant has landed by the time any instance reads for the window.
+const SETTLE_MS: i64 = 100;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct QueueState {
@@ -56,7 +79,52 @@ pub struct QueueState {
     /// Admissions per second, exponentially smoothed.
     pub measured_rate: f64,
     pub version: u64,
+    /// The last [`MOVES_KEPT`] cursor moves, oldest first.
+    #[serde(default)]
+    pub moves: Vec<CursorMove>,
 }
+
+/// One advance of the cursor, remembered so that a view can tell the cursor at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CursorMove {
+    pub at_ms: i64,
+    pub from: u64,
+    pub to: u64,
+}
+
+impl QueueState {
+    /// The cursor as it stood at `at_ms` (the oldest remembered one if every move is later).
+    pub fn cursor_at(&self, at_ms: i64) -> u64 {
+        match self.moves.iter().rev().find(|m| m.at_ms <= at_ms) {
+            Some(m) => m.to,
+            None => self.moves.first().map_or(self.cursor, |m| m.from),
+        }
+    }
+}
+
+/// What a process knows of a queue's shared items, read at `read_at_ms`.
+#[derive(Debug, Clone)]
+struct View {
+    state: QueueState,
+    line: Line,
+    inventory: Inventory,
+    read_at_ms: i64,
+}
+
+impl View {
+    /// The cursor a status shows at `now_ms`: the live one, or the one at the shared instant of
+    /// the current window.
+    fn shown_cursor(&self, view_ms: i64, now_ms: i64) -> u64 {
+        if view_ms == 0 {
+            return self.state.cursor;
+        }
+        let window_start = now_ms - now_ms.rem_euclid(view_ms);
+        self.state.cursor_at(window_start - SETTLE_MS)
+    }
+}
+
+/// The cached [`View`] of one queue, refreshed by one request at a time.
+type ViewSlot = Arc<tokio::sync::Mutex<Option<Arc<View>>>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -165,6 +233,7 @@ pub fn initial_writes(event: &Event, now_ms: i64) -> Vec<Write> {
         last_write_ms: now_ms,
         measured_rate: event.admission_rate_per_sec,
         version: 0,
+        moves: Vec::new(),
     };
     vec![Write::put_new(to_item(&state_key(&event.event_id), &state))]
 }
@@ -178,6 +247,16 @@ struct Line {
 impl Line {
     fn shards(&self) -> u64 {
         self.counts.len() as u64
+    }
+
+    /// The line, knowing that the ticket at `order` exists (so do those before it in its shard),
+    /// however old the counts are.
+    fn including(mut self, order: u64) -> Self {
+        let s = self.shards();
+        if let Some(count) = self.counts.get_mut((order % s) as usize) {
+            *count = (*count).max(order / s + 1);
+        }
+        self
     }
 
     /// One past the greatest order any ticket holds.
@@ -252,6 +331,7 @@ pub struct WaitingRoom {
     deps: Deps,
     catalog: Catalog,
     tokens: ReservationTokens,
+    views: Arc<Mutex<HashMap<EventId, ViewSlot>>>,
 }
 
 impl WaitingRoom {
@@ -260,6 +340,7 @@ impl WaitingRoom {
             deps,
             catalog,
             tokens,
+            views: Arc::default(),
         }
     }
 
@@ -293,10 +374,14 @@ impl WaitingRoom {
             .store
             .write(Write::put_new(to_item(&ticket_key(&token), &record)))
             .await?;
-        let state = self.state(event_id).await?;
+        let cursor = if self.windowed() {
+            self.view(&event).await?.shown_cursor(self.view_ms(), now.timestamp_millis())
+        } else {
+            self.state(event_id).await?.cursor
+        };
         Ok(Joined {
             waiting_token: token,
-            position_hint: order.saturating_sub(state.cursor) + 1,
+            position_hint: order.saturating_sub(cursor) + 1,
             status: "waiting",
         })
     }
@@ -304,9 +389,10 @@ impl WaitingRoom {
     pub async fn status(&self, token: &WaitingToken) -> Result<QueueStatus> {
         let ticket = self.ticket(token).await?;
         let event = self.catalog.get(&ticket.event_id).await?;
-        let state = self.advance(&event).await?;
-        let inventory = self.catalog.inventory(&event.event_id).await?;
+        let view = self.view(&event).await?;
         let now = self.deps.clock.now();
+        let cursor = view.shown_cursor(self.view_ms(), now.timestamp_millis());
+        let (state, inventory) = (&view.state, &view.inventory);
         let mut status = QueueStatus {
             status: QueueStatusKind::Waiting,
             position: 0,
@@ -319,7 +405,7 @@ impl WaitingRoom {
         };
         if ticket.state == TicketState::Left {
             status.status = QueueStatusKind::Expired;
-        } else if ticket.order < state.cursor {
+        } else if ticket.order < cursor {
             let batch = self.batch_of(&event.event_id, ticket.order).await?;
             let expired = ticket.state == TicketState::Waiting
                 && batch.is_none_or(|b| {
@@ -332,12 +418,10 @@ impl WaitingRoom {
             };
             status.ready_for_entry = ticket.state == TicketState::Waiting && !expired;
         } else {
-            let line = self.line(&event.event_id, state.shards).await?;
-            let leavers = self
-                .leavers(&event.event_id, state.cursor, ticket.order)
-                .await?;
-            let ahead = line.tickets(state.cursor, ticket.order)
-                - leavers_between(&leavers, state.cursor, ticket.order);
+            let line = view.line.clone().including(ticket.order);
+            let leavers = self.leavers(&event.event_id, cursor, ticket.order).await?;
+            let ahead =
+                line.tickets(cursor, ticket.order) - leavers_between(&leavers, cursor, ticket.order);
             status.position = ahead + 1;
             let rate = state.measured_rate.max(0.01);
             status.eta_sec = ((status.position as f64) / rate).ceil().min(86_400.0) as u64;
@@ -423,6 +507,52 @@ impl WaitingRoom {
         Ok(())
     }
 
+    fn view_ms(&self) -> i64 {
+        self.deps.config.queue_view_ms
+    }
+
+    fn windowed(&self) -> bool {
+        self.view_ms() > 0
+    }
+
+    /// The queue as a status shows it: advanced if due, and read fresh unless views are windowed
+    /// and this process already read it in the current window.
+    async fn view(&self, event: &Event) -> Result<Arc<View>> {
+        if !self.windowed() {
+            return self.read_view(event).await.map(Arc::new);
+        }
+        let slot = self
+            .views
+            .lock()
+            .entry(event.event_id.clone())
+            .or_default()
+            .clone();
+        let mut cached = slot.lock().await;
+        let now = self.deps.clock.now_ms();
+        let window_start = now - now.rem_euclid(self.view_ms());
+        if let Some(view) = cached.as_ref().filter(|v| v.read_at_ms >= window_start) {
+            return Ok(view.clone());
+        }
+        let view = Arc::new(self.read_view(event).await?);
+        *cached = Some(view.clone());
+        Ok(view)
+    }
+
+    async fn read_view(&self, event: &Event) -> Result<View> {
+        let read_at_ms = self.deps.clock.now_ms();
+        let state = self.advance(event).await?;
+        let (line, inventory) = futures::try_join!(
+            self.line(&event.event_id, state.shards),
+            self.catalog.inventory(&event.event_id),
+        )?;
+        Ok(View {
+            state,
+            line,
+            inventory,
+            read_at_ms,
+        })
+    }
+
     /// Moves the cursor by the admission credit earned since the last move, within what can still
     /// be sold, and returns the queue's state.
     pub async fn advance(&self, event: &Event) -> Result<QueueState> {
@@ -479,6 +609,16 @@ impl WaitingRoom {
         };
         let since_write = ((now - state.last_write_ms).max(1) as f64 / 1000.0).min(10.0);
         let instantaneous = admitted as f64 / since_write;
+        let mut moves = state.moves.clone();
+        if cursor > state.cursor {
+            moves.push(CursorMove {
+                at_ms: now,
+                from: state.cursor,
+                to: cursor,
+            });
+            let excess = moves.len().saturating_sub(MOVES_KEPT);
+            moves.drain(..excess);
+        }
         let next = QueueState {
             shards: state.shards,
             cursor,
@@ -486,6 +626,7 @@ impl WaitingRoom {
             last_write_ms: now,
             measured_rate: 0.7 * state.measured_rate + 0.3 * instantaneous,
             version: state.version + 1,
+            moves,
         };
         let mut writes = vec![Write::Put {
             item: to_item(&state_key(id), &next),

@@ -1,9 +1,13 @@
 //! The waiting room: arrival order, positions that never grow, leaving moves people up, one
 //! admission per token, and nobody let in beyond what can still be sold.
 
+use std::sync::Arc;
+
+use tacos_shared::app::Platform;
 use tacos_shared::domain::payments::Scenario;
 use tacos_shared::domain::queue::{QueueStatus, QueueStatusKind, READY_WINDOW_SECS};
 use tacos_shared::domain::reservations::HoldRequest;
+use tacos_shared::domain::Deps;
 use tacos_shared::error::Error;
 use tacos_shared::ids::WaitingToken;
 
@@ -282,4 +286,77 @@ async fn sold_out_is_reported_to_everyone_waiting() {
         "everything sold: the people still waiting are told"
     );
     assert!(late.position > 0, "and nobody is admitted to an empty hall");
+}
+
+/// Two platforms on one store with `queue_view_ms` windows, as two Lambda instances are.
+fn instances(world: &World, view_ms: i64) -> [Platform; 2] {
+    let deps = world.platform().deps.clone();
+    let mut config = (*deps.config).clone();
+    config.queue_view_ms = view_ms;
+    let deps = Deps {
+        config: Arc::new(config),
+        ..deps
+    };
+    [Platform::new(deps.clone()), Platform::new(deps)]
+}
+
+#[tokio::test]
+async fn instances_that_read_the_queue_at_different_moments_show_the_same_position() {
+    let world = World::new();
+    let event = world.general(100, 4.0).await;
+    let both = instances(&world, 250);
+    let mut tokens = Vec::new();
+    for _ in 0..16 {
+        tokens.push(both[0].queue.join(&event.event_id, None).await.unwrap().waiting_token);
+    }
+    let mut last: Vec<Option<u64>> = vec![None; tokens.len()];
+    let mut ready_seen = vec![false; tokens.len()];
+    let mut left = false;
+    for step in 0..400usize {
+        // The clock moves between requests and each instance is mostly asked alone, so the two
+        // read the queue at different points of a window, one before an advance, one after.
+        world.advance([0.03, 0.11, 0.07, 0.19, 0.05][step % 5]);
+        let i = step % tokens.len();
+        let first = &both[step % 2];
+        let a = first.queue.status(&tokens[i]).await.unwrap();
+        if step % 3 == 0 {
+            let other = &both[1 - step % 2];
+            let b = other.queue.status(&tokens[i]).await.unwrap();
+            assert_eq!(
+                (a.status, a.position),
+                (b.status, b.position),
+                "two instances asked at the same instant agree (step {step}, joiner {i})"
+            );
+        }
+        match a.status {
+            QueueStatusKind::Ready => ready_seen[i] = true,
+            QueueStatusKind::Waiting => {
+                assert!(!ready_seen[i], "joiner {i} went back from ready to waiting");
+                if let Some(prev) = last[i] {
+                    assert!(
+                        a.position <= prev,
+                        "joiner {i}: position grew from {prev} to {}",
+                        a.position
+                    );
+                }
+                last[i] = Some(a.position);
+            }
+            QueueStatusKind::Expired => assert!(left || ready_seen[i], "{a:?}"),
+        }
+        if step == 20 {
+            // Someone near the back leaves through one instance: the other moves the people
+            // behind up at once.
+            let behind = tokens.last().unwrap();
+            let before = both[1].queue.status(behind).await.unwrap().position;
+            both[0].queue.leave(&tokens[tokens.len() - 2]).await.unwrap();
+            let after = both[1].queue.status(behind).await.unwrap().position;
+            assert_eq!(after, before - 1, "the leave shows on the other instance");
+            left = true;
+        }
+    }
+    let admitted = ready_seen.iter().filter(|r| **r).count();
+    assert!(
+        admitted >= tokens.len() - 1,
+        "at 4/s everyone still in line is admitted within the ~15 s: {ready_seen:?}"
+    );
 }
