@@ -11,7 +11,11 @@ GIL anyway, so this costs little throughput.
 Usage: moto_serial.py [-H HOST] [-p PORT]
 """
 import argparse
+import logging
+import os
+import sys
 import threading
+import time
 
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
@@ -125,10 +129,24 @@ backend = DomainDispatcherApplication(create_backend_app)
 lock = threading.Lock()
 
 
+# MOTO_SLOW_MS=n prints every request that held the lock longer than n ms (with its action).
+SLOW_MS = float(os.environ.get("MOTO_SLOW_MS", "0"))
+
+
 def serialized(environ, start_response):
     with lock:
+        started = time.monotonic()
         # Materialise the body under the lock: the work happens while it is produced.
-        return list(backend(environ, start_response))
+        body = list(backend(environ, start_response))
+        took = (time.monotonic() - started) * 1000
+        if SLOW_MS and took > SLOW_MS:
+            action = environ.get("HTTP_X_AMZ_TARGET") or environ.get("PATH_INFO")
+            print(f"slow {took:.1f} ms {action}", file=sys.stderr, flush=True)
+        return body
+
+
+# One line per request on stderr costs moto time it does not have; errors still print.
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 
 run_simple(args.host, args.port, serialized, threaded=True)

@@ -61,6 +61,8 @@ pub const READY_WINDOW_SECS: i64 = 30;
 const WAITING_TOKEN_TTL_SECS: i64 = 6 * 3600;
 /// Most admission batches that can be open at once (a batch per advance, open for a minute).
 const OPEN_BATCH_SCAN: usize = 1_000;
+/// Admission batches read per query (most advances find the open ones in the first page).
+const BATCH_PAGE: usize = 16;
 /// Cursor moves the state item remembers, for views (a move every 200 ms or more: over a second).
 const MOVES_KEPT: usize = 8;
 /// How long before a view window begins its line is shown: a cursor write stamped before that
@@ -659,24 +661,34 @@ impl WaitingRoom {
     }
 
     /// People admitted and not yet holding or gone, across the batches still open.
+    ///
+    /// Batches are read newest first, a page at a time, and reading stops at the first closed
+    /// one: a query for all of them would return the hour of closed batches their TTL keeps,
+    /// on every advance.
     async fn open_admissions(&self, event: &EventId, now_ms: i64) -> Result<i64> {
-        let batches = self
-            .deps
-            .store
-            .query(
-                &queue_pk(event),
-                &SkRange::prefix("BATCH#").reverse().limit(OPEN_BATCH_SCAN),
-            )
-            .await?;
         let mut open = 0;
-        for item in batches {
-            let batch: AdmissionBatch = from_item(item)?;
-            if batch.open_until_ms <= now_ms {
-                break;
+        let mut seen = 0;
+        let mut below: Option<String> = None;
+        loop {
+            let mut range = SkRange::prefix("BATCH#").reverse().limit(BATCH_PAGE);
+            if let Some(below) = below.take() {
+                range = range.to(below);
             }
-            open += batch.open.max(0);
+            let page = self.deps.store.query(&queue_pk(event), &range).await?;
+            let full = page.len() == BATCH_PAGE;
+            for item in page {
+                let batch: AdmissionBatch = from_item(item)?;
+                if batch.open_until_ms <= now_ms {
+                    return Ok(open);
+                }
+                open += batch.open.max(0);
+                below = Some(format!("BATCH#{}", sortable(batch.start)));
+                seen += 1;
+            }
+            if !full || seen >= OPEN_BATCH_SCAN {
+                return Ok(open);
+            }
         }
-        Ok(open)
     }
 
     async fn batch_of(&self, event: &EventId, order: u64) -> Result<Option<AdmissionBatch>> {
