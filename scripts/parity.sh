@@ -8,6 +8,7 @@
 #   (c) the container binary's HTTP mode (`tacos-container http`) on the same moto.
 #
 # (a), the embedded server, is the plain `cargo test` run in scripts/test.sh.
+# `scripts/parity.sh --serve` starts the same stack and keeps it up instead of testing it.
 # Everything started here is stopped on exit. Ports: moto 5055, watch 9000, gateway 9100,
 # container 9200 (override with MOTO_PORT, WATCH_PORT, GATEWAY_PORT, CONTAINER_PORT).
 set -euo pipefail
@@ -61,7 +62,10 @@ export TACOS_PUBLIC_URL=http://127.0.0.1:$GATEWAY_PORT RUST_LOG=${RUST_LOG:-warn
 target/debug/tacos-container seed
 
 log "cargo lambda watch on :$WATCH_PORT, gateway on :$GATEWAY_PORT, AWS emulator"
-cargo lambda watch --concurrency 8 --ignore-changes --invoke-address 127.0.0.1 \
+# Each function instance is a watchexec process with its own inotify watch of the workspace
+# (target/ included): more than 4 instances per function can exhaust the machine's inotify
+# instances (128) and watches, and an instance that cannot watch dies.
+cargo lambda watch --concurrency "${WATCH_CONCURRENCY:-4}" --ignore-changes --invoke-address 127.0.0.1 \
   --invoke-port "$WATCH_PORT" >"$LOGS/watch.log" 2>&1 &
 PIDS+=($!)
 target/debug/tacos-gateway --port "$GATEWAY_PORT" --watch "http://127.0.0.1:$WATCH_PORT" >"$LOGS/gateway.log" 2>&1 &
@@ -70,6 +74,13 @@ python3 scripts/aws_emulator.py --endpoint-url "$AWS_ENDPOINT_URL" --watch "http
   --group "$TACOS_SCHEDULE_GROUP" --queue-url "$TACOS_FOLLOWUP_QUEUE_URL" >"$LOGS/emulator.log" 2>&1 &
 PIDS+=($!)
 wait_for "http://127.0.0.1:$GATEWAY_PORT/healthz" 300
+
+if [[ "${1:-}" == "--serve" ]]; then
+  PORT=$CONTAINER_PORT TACOS_HOST=127.0.0.1 target/debug/tacos-container http >"$LOGS/container.log" 2>&1 &
+  PIDS+=($!)
+  log "serving: functions behind http://127.0.0.1:$GATEWAY_PORT, container on http://127.0.0.1:$CONTAINER_PORT (Ctrl-C stops)"
+  wait
+fi
 
 # Which deployments to test: b (functions), c (container); both by default.
 TARGETS=${PARITY_TARGETS:-b c}
