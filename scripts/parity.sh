@@ -56,8 +56,10 @@ eval "$(python3 scripts/aws_setup.py --endpoint-url "$AWS_ENDPOINT_URL" --prefix
 
 export TACOS_JWT_SECRET=parity-jwt-secret TACOS_WEBHOOK_SECRET=parity-webhook-secret
 export TACOS_ADMIN_USERNAME=admin TACOS_ADMIN_PASSWORD=parity-admin-password
-# Holds of 10 s: Scheduler takes no `at()` closer than a few seconds ahead (tacos-aws MIN_LEAD).
-export TACOS_HOLD_SECONDS=${TACOS_HOLD_SECONDS:-10} TACOS_QUEUE_SHARDS=1 TACOS_QUEUE_VIEW_MS=250
+# Holds of 20 s: Scheduler takes no `at()` closer than a few seconds ahead (tacos-aws MIN_LEAD), and
+# in the 500-buyer rush the payment → webhook → EventBridge → SQS → follow-up chain, all on one
+# moto, takes seconds.
+export TACOS_HOLD_SECONDS=${TACOS_HOLD_SECONDS:-20} TACOS_QUEUE_SHARDS=1 TACOS_QUEUE_VIEW_MS=250
 export TACOS_PUBLIC_URL=http://127.0.0.1:$GATEWAY_PORT RUST_LOG=${RUST_LOG:-warn}
 target/debug/tacos-container seed
 
