@@ -27,6 +27,19 @@ async fn statuses(api: &Api, tokens: &[String]) -> Vec<Value> {
     futures::future::join_all(tokens.iter().map(|t| api.status(t))).await
 }
 
+/// The statuses of a line asked one at a time from its back to its front. The cursor only moves
+/// forward, so if someone is ready, everyone ahead of them, asked later, must be too: the order of
+/// admission can be checked across one round even while the cursor moves during it (asked all at
+/// once, a later joiner's answer can come from after an advance an earlier joiner's missed).
+async fn statuses_back_to_front(api: &Api, tokens: &[String]) -> Vec<Value> {
+    let mut all = Vec::with_capacity(tokens.len());
+    for token in tokens.iter().rev() {
+        all.push(api.status(token).await);
+    }
+    all.reverse();
+    all
+}
+
 fn pos(s: &Value) -> i64 {
     s["position"]
         .as_i64()
@@ -86,7 +99,7 @@ async fn positions_never_grow_and_admission_is_first_come_first_served() {
             Instant::now() < deadline,
             "not everyone admitted within 30 s at 1/s: {ready_at:?}"
         );
-        let all = statuses(&api, &tokens).await;
+        let all = statuses_back_to_front(&api, &tokens).await;
         for (i, s) in all.iter().enumerate() {
             if s["ready_for_entry"] == true {
                 assert_eq!(s["status"], "ready", "{s}");
