@@ -377,7 +377,9 @@ impl WaitingRoom {
             .write(Write::put_new(to_item(&ticket_key(&token), &record)))
             .await?;
         let cursor = if self.windowed() {
-            self.view(&event).await?.shown_cursor(self.view_ms(), now.timestamp_millis())
+            self.view(&event)
+                .await?
+                .shown_cursor(self.view_ms(), now.timestamp_millis())
         } else {
             self.state(event_id).await?.cursor
         };
@@ -422,8 +424,8 @@ impl WaitingRoom {
         } else {
             let line = view.line.clone().including(ticket.order);
             let leavers = self.leavers(&event.event_id, cursor, ticket.order).await?;
-            let ahead =
-                line.tickets(cursor, ticket.order) - leavers_between(&leavers, cursor, ticket.order);
+            let ahead = line.tickets(cursor, ticket.order)
+                - leavers_between(&leavers, cursor, ticket.order);
             status.position = ahead + 1;
             let rate = state.measured_rate.max(0.01);
             status.eta_sec = ((status.position as f64) / rate).ceil().min(86_400.0) as u64;
@@ -791,6 +793,58 @@ mod tests {
         assert_eq!(admit(&line, &[4], 2, 1), (9, 1));
         // Asking for more than are waiting admits everyone.
         assert_eq!(admit(&line, &[], 0, 100), (9, 4));
+    }
+
+    #[test]
+    fn the_cursor_at_an_instant_comes_from_the_moves_before_it() {
+        let moves = vec![
+            CursorMove {
+                at_ms: 1_000,
+                from: 0,
+                to: 3,
+            },
+            CursorMove {
+                at_ms: 1_300,
+                from: 3,
+                to: 5,
+            },
+        ];
+        let state = QueueState {
+            shards: 1,
+            cursor: 5,
+            last_advance_ms: 1_300,
+            last_write_ms: 1_300,
+            measured_rate: 1.0,
+            version: 2,
+            moves,
+        };
+        assert_eq!(
+            state.cursor_at(999),
+            0,
+            "before every move: the first move's start"
+        );
+        assert_eq!(state.cursor_at(1_000), 3);
+        assert_eq!(state.cursor_at(1_299), 3);
+        assert_eq!(state.cursor_at(5_000), 5);
+        let unmoved = QueueState {
+            moves: Vec::new(),
+            ..state
+        };
+        assert_eq!(
+            unmoved.cursor_at(0),
+            5,
+            "no moves remembered: the cursor itself"
+        );
+    }
+
+    #[test]
+    fn a_ticket_proves_its_shard_reached_it_however_old_the_counts() {
+        // Counts read before the ticket at order 6 (shard 0 of 2, its 4th) existed.
+        let line = Line { counts: vec![1, 1] }.including(6);
+        assert_eq!(line.counts, vec![4, 1]);
+        assert_eq!(line.tickets(0, 6), 4, "orders 0, 1, 2 and 4");
+        // Fresher counts are kept.
+        assert_eq!(Line { counts: vec![9] }.including(3).counts, vec![9]);
     }
 
     #[test]

@@ -307,7 +307,14 @@ async fn instances_that_read_the_queue_at_different_moments_show_the_same_positi
     let both = instances(&world, 250);
     let mut tokens = Vec::new();
     for _ in 0..16 {
-        tokens.push(both[0].queue.join(&event.event_id, None).await.unwrap().waiting_token);
+        tokens.push(
+            both[0]
+                .queue
+                .join(&event.event_id, None)
+                .await
+                .unwrap()
+                .waiting_token,
+        );
     }
     let mut last: Vec<Option<u64>> = vec![None; tokens.len()];
     let mut ready_seen = vec![false; tokens.len()];
@@ -348,7 +355,11 @@ async fn instances_that_read_the_queue_at_different_moments_show_the_same_positi
             // behind up at once.
             let behind = tokens.last().unwrap();
             let before = both[1].queue.status(behind).await.unwrap().position;
-            both[0].queue.leave(&tokens[tokens.len() - 2]).await.unwrap();
+            both[0]
+                .queue
+                .leave(&tokens[tokens.len() - 2])
+                .await
+                .unwrap();
             let after = both[1].queue.status(behind).await.unwrap().position;
             assert_eq!(after, before - 1, "the leave shows on the other instance");
             left = true;
