@@ -120,9 +120,14 @@ impl View {
         if view_ms == 0 {
             return self.state.cursor;
         }
-        let window_start = now_ms - now_ms.rem_euclid(view_ms);
-        self.state.cursor_at(window_start - SETTLE_MS)
+        self.state
+            .cursor_at(window_start(now_ms, view_ms) - SETTLE_MS)
     }
+}
+
+/// The start of the view window of `view_ms` milliseconds that `now_ms` falls in.
+fn window_start(now_ms: i64, view_ms: i64) -> i64 {
+    now_ms - now_ms.rem_euclid(view_ms)
 }
 
 /// The cached [`View`] of one queue, refreshed by one request at a time.
@@ -532,9 +537,8 @@ impl WaitingRoom {
             .or_default()
             .clone();
         let mut cached = slot.lock().await;
-        let now = self.deps.clock.now_ms();
-        let window_start = now - now.rem_euclid(self.view_ms());
-        if let Some(view) = cached.as_ref().filter(|v| v.read_at_ms >= window_start) {
+        let window = window_start(self.deps.clock.now_ms(), self.view_ms());
+        if let Some(view) = cached.as_ref().filter(|v| v.read_at_ms >= window) {
             return Ok(view.clone());
         }
         let view = Arc::new(self.read_view(event).await?);

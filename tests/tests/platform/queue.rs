@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use tacos_shared::app::Platform;
+use tacos_shared::domain::auth::Principal;
 use tacos_shared::domain::payments::Scenario;
 use tacos_shared::domain::queue::{QueueStatus, QueueStatusKind, READY_WINDOW_SECS};
-use tacos_shared::domain::reservations::HoldRequest;
+use tacos_shared::domain::reservations::{HoldRequest, Reservation};
 use tacos_shared::domain::Deps;
 use tacos_shared::error::Error;
-use tacos_shared::ids::WaitingToken;
+use tacos_shared::ids::{EventId, WaitingToken};
 
 use crate::world::World;
 
@@ -47,6 +48,34 @@ async fn positions(world: &World, tokens: &[WaitingToken]) -> Vec<u64> {
         .iter()
         .map(|s| s.position)
         .collect()
+}
+
+/// A new buyer enters with an admitted `token` and holds one general-admission ticket.
+async fn enter_and_hold_one(
+    world: &World,
+    event: &EventId,
+    token: &WaitingToken,
+) -> (Principal, Reservation) {
+    let buyer = world.buyer();
+    let admitted = world
+        .platform()
+        .queue
+        .enter(token, Some(buyer.user_id.clone()))
+        .await
+        .unwrap();
+    let request = HoldRequest {
+        event_id: event.clone(),
+        seat_ids: None,
+        quantity: Some(1),
+        reservation_token: admitted.reservation_token,
+    };
+    let hold = world
+        .platform()
+        .reservations
+        .hold(&buyer, request)
+        .await
+        .unwrap();
+    (buyer, hold)
 }
 
 fn ready(statuses: &[QueueStatus]) -> usize {
@@ -126,27 +155,7 @@ async fn admission_never_lets_in_more_people_than_can_buy() {
     );
 
     // The first admitted buyer enters and holds one seat: still three people inside, nobody new.
-    let buyer = world.buyer();
-    let admitted = world
-        .platform()
-        .queue
-        .enter(&tokens[0], Some(buyer.user_id.clone()))
-        .await
-        .unwrap();
-    let hold = world
-        .platform()
-        .reservations
-        .hold(
-            &buyer,
-            HoldRequest {
-                event_id: event.event_id.clone(),
-                seat_ids: None,
-                quantity: Some(1),
-                reservation_token: admitted.reservation_token,
-            },
-        )
-        .await
-        .unwrap();
+    let (buyer, hold) = enter_and_hold_one(&world, &event.event_id, &tokens[0]).await;
     world.advance(1.0);
     assert_eq!(ready(&statuses(&world, &tokens).await), 3);
 
@@ -237,28 +246,8 @@ async fn sold_out_is_reported_to_everyone_waiting() {
     let event = world.general(1, 100.0).await;
     let tokens = join_many(&world, &event.event_id, 3).await;
     world.advance(1.0);
-    let buyer = world.buyer();
     world.platform().queue.status(&tokens[0]).await.unwrap();
-    let admitted = world
-        .platform()
-        .queue
-        .enter(&tokens[0], Some(buyer.user_id.clone()))
-        .await
-        .unwrap();
-    let hold = world
-        .platform()
-        .reservations
-        .hold(
-            &buyer,
-            HoldRequest {
-                event_id: event.event_id.clone(),
-                seat_ids: None,
-                quantity: Some(1),
-                reservation_token: admitted.reservation_token,
-            },
-        )
-        .await
-        .unwrap();
+    let (buyer, hold) = enter_and_hold_one(&world, &event.event_id, &tokens[0]).await;
     assert!(
         !world
             .platform()
