@@ -161,8 +161,6 @@ def serialized(environ, start_response):
         return body
 
 
-
-
 # waitress (one I/O thread, a few workers) serves moto's WSGI app at about 1.7x the requests per
 # second of werkzeug's thread-per-connection development server, which spends more time on
 # threads fighting for the GIL than moto spends answering.

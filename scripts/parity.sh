@@ -77,9 +77,14 @@ python3 scripts/aws_emulator.py --endpoint-url "$AWS_ENDPOINT_URL" --watch "http
 PIDS+=($!)
 wait_for "http://127.0.0.1:$GATEWAY_PORT/healthz" 300
 
-if [[ "${1:-}" == "--serve" ]]; then
+start_container() {
   PORT=$CONTAINER_PORT TACOS_HOST=127.0.0.1 target/debug/tacos-container http >"$LOGS/container.log" 2>&1 &
   PIDS+=($!)
+  wait_for "http://127.0.0.1:$CONTAINER_PORT/healthz" 60
+}
+
+if [[ "${1:-}" == "--serve" ]]; then
+  start_container
   log "serving: functions behind http://127.0.0.1:$GATEWAY_PORT, container on http://127.0.0.1:$CONTAINER_PORT (Ctrl-C stops)"
   wait
 fi
@@ -95,9 +100,7 @@ if [[ " $TARGETS " == *" b "* ]]; then
 fi
 if [[ " $TARGETS " == *" c "* ]]; then
   log "(c) black-box suite against the container's HTTP mode"
-  PORT=$CONTAINER_PORT TACOS_HOST=127.0.0.1 target/debug/tacos-container http >"$LOGS/container.log" 2>&1 &
-  PIDS+=($!)
-  wait_for "http://127.0.0.1:$CONTAINER_PORT/healthz" 60
+  start_container
   TACOS_BASE_URL=http://127.0.0.1:$CONTAINER_PORT cargo test -p tacos-tests --test blackbox -- $PARITY_FILTER || status=1
 fi
 if ((status == 0)); then
