@@ -242,6 +242,23 @@ async fn register_many(api: &Arc<Api>, n: usize) -> Vec<User> {
     .await
 }
 
+/// Every buyer either bought or was told `sold_out`, and nobody saw a response outside the
+/// scenario.
+fn assert_every_buyer_answered(gave_up: &[String], log: &Log) {
+    assert!(
+        gave_up.is_empty(),
+        "{} buyers were never told sold_out: {:?}",
+        gave_up.len(),
+        &gave_up[..gave_up.len().min(5)]
+    );
+    assert!(
+        log.unexpected.is_empty(),
+        "{} unexpected responses, e.g. {:?}",
+        log.unexpected.len(),
+        &log.unexpected[..log.unexpected.len().min(5)]
+    );
+}
+
 /// Lets every buyer loose at once (deadline 50 s); their outcomes and the log.
 async fn rush(
     api: &Arc<Api>,
@@ -347,18 +364,7 @@ async fn five_hundred_buyers_twenty_seats_exactly_twenty_sold() {
         assert_eq!(seat_status(&av, seat), "SOLD");
     }
 
-    assert!(
-        gave_up.is_empty(),
-        "{} buyers were never told sold_out: {:?}",
-        gave_up.len(),
-        &gave_up[..gave_up.len().min(5)]
-    );
-    assert!(
-        log.unexpected.is_empty(),
-        "{} unexpected responses, e.g. {:?}",
-        log.unexpected.len(),
-        &log.unexpected[..log.unexpected.len().min(5)]
-    );
+    assert_every_buyer_answered(&gave_up, &log);
     eprintln!("race: total {:?}", started.elapsed());
 }
 
@@ -472,16 +478,5 @@ async fn general_admission_rush_sells_exactly_the_capacity() {
         counts(&api.availability(&event_id).await),
         (CAPACITY, 0, 0, CAPACITY)
     );
-    assert!(
-        gave_up.is_empty(),
-        "{} buyers never told sold_out: {:?}",
-        gave_up.len(),
-        &gave_up[..gave_up.len().min(5)]
-    );
-    assert!(
-        log.unexpected.is_empty(),
-        "{} unexpected responses, e.g. {:?}",
-        log.unexpected.len(),
-        &log.unexpected[..log.unexpected.len().min(5)]
-    );
+    assert_every_buyer_answered(&gave_up, &log);
 }

@@ -43,6 +43,23 @@ fn webhook(
     (signer.sign(id, world.clock_now(), &body), body)
 }
 
+/// Signs a webhook as the simulator would and hands it to the platform: whether it was new.
+async fn send_webhook(
+    world: &World,
+    id: &str,
+    kind: &str,
+    hold: &tacos_shared::domain::reservations::Reservation,
+    payment: &tacos_shared::ids::PaymentIntentId,
+) -> bool {
+    let (headers, body) = webhook(world, id, kind, hold, payment);
+    world
+        .platform()
+        .payments
+        .receive_webhook(&headers, body.as_bytes())
+        .await
+        .unwrap()
+}
+
 async fn deliver_bus(world: &World) {
     // Drain what the webhook published into the follow-up, as SQS would, twice to prove
     // redelivery is harmless.
@@ -61,22 +78,10 @@ async fn deliver_bus(world: &World) {
 async fn an_approval_webhook_confirms_once_even_when_replayed() {
     let world = World::new();
     let (buyer, hold, payment, event) = processed(&world, Scenario::Approve).await;
-    let (headers, body) = webhook(&world, "wh_test_1", "payment.approved", &hold, &payment);
-    let payments = &world.platform().payments;
-    assert!(
-        payments
-            .receive_webhook(&headers, body.as_bytes())
-            .await
-            .unwrap(),
-        "first delivery is new"
-    );
-    assert!(
-        !payments
-            .receive_webhook(&headers, body.as_bytes())
-            .await
-            .unwrap(),
-        "replay is acknowledged and ignored"
-    );
+    // The same webhook twice: same id, signed at the same instant over the same body.
+    let deliver = || send_webhook(&world, "wh_test_1", "payment.approved", &hold, &payment);
+    assert!(deliver().await, "first delivery is new");
+    assert!(!deliver().await, "replay is acknowledged and ignored");
     let approvals = world.published(DetailType::PaymentApproved);
     assert_eq!(approvals, 1);
     deliver_bus(&world).await;
@@ -113,13 +118,7 @@ async fn a_forged_or_stale_webhook_is_refused() {
 async fn a_failed_payment_releases_the_hold() {
     let world = World::new();
     let (buyer, hold, payment, event) = processed(&world, Scenario::Fail).await;
-    let (headers, body) = webhook(&world, "wh_test_3", "payment.failed", &hold, &payment);
-    world
-        .platform()
-        .payments
-        .receive_webhook(&headers, body.as_bytes())
-        .await
-        .unwrap();
+    send_webhook(&world, "wh_test_3", "payment.failed", &hold, &payment).await;
     deliver_bus(&world).await;
     let after = world.reservation(&buyer, &hold.reservation_id).await;
     assert_eq!(after.status, ReservationStatus::Cancelled);
@@ -132,13 +131,7 @@ async fn an_approval_after_expiry_is_refunded_and_sells_nothing() {
     let (buyer, hold, payment, event) = processed(&world, Scenario::Approve).await;
     world.advance(HOLD_SECONDS as f64 + 1.0);
     world.fire_timers().await;
-    let (headers, body) = webhook(&world, "wh_test_4", "payment.approved", &hold, &payment);
-    world
-        .platform()
-        .payments
-        .receive_webhook(&headers, body.as_bytes())
-        .await
-        .unwrap();
+    send_webhook(&world, "wh_test_4", "payment.approved", &hold, &payment).await;
     deliver_bus(&world).await;
     let after = world.reservation(&buyer, &hold.reservation_id).await;
     assert_eq!(after.status, ReservationStatus::Expired);
@@ -162,28 +155,17 @@ async fn every_kind_of_domain_event_is_emitted_for_schema_validation() {
     let world = World::new();
     // held + payment.approved + reservation.confirmed
     let (_, hold, payment, _) = processed(&world, Scenario::Approve).await;
-    let (headers, body) = webhook(&world, "wh_all_1", "payment.approved", &hold, &payment);
-    world
-        .platform()
-        .payments
-        .receive_webhook(&headers, body.as_bytes())
-        .await
-        .unwrap();
+    send_webhook(&world, "wh_all_1", "payment.approved", &hold, &payment).await;
     // payment.failed + reservation.cancelled (payment_failed)
     let (_, failed_hold, failed_payment, _) = processed(&world, Scenario::Fail).await;
-    let (headers, body) = webhook(
+    send_webhook(
         &world,
         "wh_all_2",
         "payment.failed",
         &failed_hold,
         &failed_payment,
-    );
-    world
-        .platform()
-        .payments
-        .receive_webhook(&headers, body.as_bytes())
-        .await
-        .unwrap();
+    )
+    .await;
     // reservation.cancelled (user)
     let event = world.general(5, 10.0).await;
     let buyer = world.buyer();
@@ -202,19 +184,14 @@ async fn every_kind_of_domain_event_is_emitted_for_schema_validation() {
     let (_, late_hold, late_payment, _) = processed(&world, Scenario::Approve).await;
     world.advance(HOLD_SECONDS as f64 + 1.0);
     world.fire_timers().await;
-    let (headers, body) = webhook(
+    send_webhook(
         &world,
         "wh_all_3",
         "payment.approved",
         &late_hold,
         &late_payment,
-    );
-    world
-        .platform()
-        .payments
-        .receive_webhook(&headers, body.as_bytes())
-        .await
-        .unwrap();
+    )
+    .await;
     for event in world.local.bus.published() {
         if event.detail_type == DetailType::PaymentApproved
             && event.detail.reservation_id == late_hold.reservation_id
