@@ -470,6 +470,26 @@ async fn payment_outcomes_reach_the_followup_queue() {
     }
 }
 
+/// Awaits racing writes: every result, after checking that exactly one succeeded, and its index.
+async fn exactly_one_wins(
+    attempts: impl IntoIterator<Item = tokio::task::JoinHandle<Result<(), StoreError>>>,
+    what: &str,
+) -> (Vec<Result<(), StoreError>>, usize) {
+    let results: Vec<_> = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let winners: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one {what} wins: {results:?}");
+    (results, winners[0])
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_seat_takes_have_one_winner() {
     let Some(aws) = connect().await else {
@@ -491,18 +511,7 @@ async fn two_hundred_concurrent_seat_takes_have_one_winner() {
             store.write(Write::Update(take)).await
         })
     });
-    let results: Vec<_> = futures::future::join_all(attempts)
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
-    let winners: Vec<usize> = results
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.is_ok())
-        .map(|(i, _)| i)
-        .collect();
-    assert_eq!(winners.len(), 1, "exactly one take wins");
+    let (results, winner) = exactly_one_wins(attempts, "take").await;
     for result in &results {
         assert!(
             matches!(
@@ -516,7 +525,7 @@ async fn two_hundred_concurrent_seat_takes_have_one_winner() {
     assert_eq!(stored["status"], "HELD");
     assert_eq!(
         stored["by"],
-        json!(winners[0]),
+        json!(winner),
         "the winner's write is the one stored"
     );
 }
@@ -562,18 +571,7 @@ async fn two_hundred_concurrent_hold_transactions_have_one_winner() {
                 .await
         })
     });
-    let results: Vec<_> = futures::future::join_all(attempts)
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
-    let winners: Vec<usize> = results
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.is_ok())
-        .map(|(i, _)| i)
-        .collect();
-    assert_eq!(winners.len(), 1, "exactly one hold wins: {results:?}");
+    let (results, winner) = exactly_one_wins(attempts, "hold").await;
     for result in &results {
         // The seat's condition is checked before the inventory's: losers fail on write 1 (or 2).
         assert!(
@@ -602,6 +600,6 @@ async fn two_hundred_concurrent_hold_transactions_have_one_winner() {
     );
     assert_eq!(
         aws.store.get(&seat_key).await.unwrap().unwrap()["by"],
-        json!(winners[0])
+        json!(winner)
     );
 }
