@@ -56,6 +56,10 @@ pub struct Config {
     /// the cluster) show one position per window and a status costs one read instead of five
     /// hot-item reads; the AWS deployment uses 250. See the waiting room's module documentation.
     pub queue_view_ms: i64,
+    /// Requests of one function's routes in flight at once in a process that serves every route
+    /// (`TACOS_FUNCTION_CONCURRENCY`, default 0: no bound). The container sets it so that, as on
+    /// Lambda, waiting-room polls cannot crowd out reservations; see `http::bulkhead`.
+    pub function_concurrency: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -79,6 +83,7 @@ impl std::fmt::Debug for Config {
             .field("seed_demo_event", &self.seed_demo_event)
             .field("queue_shards", &self.queue_shards)
             .field("queue_view_ms", &self.queue_view_ms)
+            .field("function_concurrency", &self.function_concurrency)
             .finish()
     }
 }
@@ -176,6 +181,11 @@ impl Config {
                 .clamp(1, 1024),
             queue_view_ms: parse("TACOS_QUEUE_VIEW_MS", get("TACOS_QUEUE_VIEW_MS"), 0i64)?
                 .clamp(0, 5_000),
+            function_concurrency: parse(
+                "TACOS_FUNCTION_CONCURRENCY",
+                get("TACOS_FUNCTION_CONCURRENCY"),
+                0usize,
+            )?,
         })
     }
 }

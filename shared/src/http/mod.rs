@@ -4,6 +4,7 @@
 //! * [`idempotency`]: the contract's `Idempotency-Key` rules for the POSTs that need them.
 //! * [`extract`]: JSON bodies and callers, rejecting bad input in the contract's error shape.
 //! * [`routes`]: one module per area of the API.
+//! * [`bulkhead`]: per-function bounds on requests in flight, for a process serving every route.
 //!
 //! The embedded server serves this router directly; each Lambda function serves it behind
 //! `lambda_http`, so the functions and the local server cannot drift apart.
@@ -18,6 +19,7 @@ use tower_http::cors::{Any, CorsLayer};
 use crate::app::Platform;
 use crate::error::Error;
 
+pub mod bulkhead;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
@@ -27,9 +29,20 @@ pub mod trace;
 /// Largest request body accepted (the contract's 64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Every route of the contract, with its middleware (the embedded server and the container).
+/// Every route of the contract, with its middleware (the embedded server and the container),
+/// each function's routes behind a [`bulkhead`] when the configuration sets one.
 pub fn router(platform: Arc<Platform>) -> Router {
-    with_middleware(routes::select(|_| true), platform)
+    let routes = match platform.config().function_concurrency {
+        0 => routes::select(|_| true),
+        limit => {
+            let mut bulkheads = bulkhead::Bulkheads::new(limit);
+            routes::select_each(
+                |_| true,
+                |endpoint, methods| bulkheads.wrap(endpoint, methods),
+            )
+        }
+    };
+    with_middleware(routes, platform)
 }
 
 /// The function API Gateway's `$default` route sends every request no other route matches.

@@ -224,7 +224,10 @@ impl<'a> Call<'a> {
                 Err(e) if attempt < 3 && (e.is_connect() || e.is_request()) && !e.is_timeout() => {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                Err(e) => panic!("{what}: transport error: {e}"),
+                Err(e) => panic!(
+                    "{what}: transport error: {e} ({})",
+                    std::error::Error::source(&e).map_or(String::new(), |s| format!("{s:?}"))
+                ),
             }
         }
     }

@@ -74,11 +74,20 @@ pub const ENDPOINTS: &[Endpoint] = &[
 
 /// The routes of the endpoints `keep` selects, merged per path.
 pub fn select(keep: impl Fn(&Endpoint) -> bool) -> Router<Arc<Platform>> {
+    select_each(keep, |_, methods| methods)
+}
+
+/// As [`select`], with each endpoint's routes passed through `each` (to add a layer) first.
+pub fn select_each(
+    keep: impl Fn(&Endpoint) -> bool,
+    mut each: impl FnMut(&Endpoint, MethodRouter<Arc<Platform>>) -> MethodRouter<Arc<Platform>>,
+) -> Router<Arc<Platform>> {
     let mut by_path: Vec<(&'static str, MethodRouter<Arc<Platform>>)> = Vec::new();
     for endpoint in ENDPOINTS.iter().filter(|e| keep(e)) {
+        let methods = each(endpoint, (endpoint.handler)());
         match by_path.iter_mut().find(|(path, _)| *path == endpoint.path) {
-            Some((_, router)) => *router = std::mem::take(router).merge((endpoint.handler)()),
-            None => by_path.push((endpoint.path, (endpoint.handler)())),
+            Some((_, router)) => *router = std::mem::take(router).merge(methods),
+            None => by_path.push((endpoint.path, methods)),
         }
     }
     by_path
