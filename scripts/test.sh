@@ -49,3 +49,6 @@ if [[ "${TACOS_PARITY:-1}" != 0 ]]; then
   log "parity: the black-box suite against the functions and the container on moto"
   scripts/parity.sh
 fi
+
+# CI machines have limited disk: keep an eye on what the build takes.
+log "disk taken by target/: $(du -sh target 2>/dev/null | cut -f1)"
