@@ -3,7 +3,8 @@
 #
 #  1. every Rust test of the workspace: unit tests, the domain suite with a manual clock, the
 #     store conformance suite, and the black-box HTTP suite against the embedded server it starts;
-#  2. the domain events those tests emitted, validated against schemas/events;
+#  2. a smoke run of the load driver (tacos-load): every scenario, strict, ledger checked;
+#     then the domain events those tests emitted, validated against schemas/events;
 #  3. the OpenAPI document and the event schemas themselves;
 #  4. the AWS adapters against moto (started and stopped here);
 #  5. the deployment artifacts, offline (scripts/validate_deploy.sh);
@@ -23,6 +24,9 @@ rm -f "$TACOS_EVENTS_OUT"
 
 log "cargo test --workspace"
 cargo test --workspace --all-targets
+
+log "load driver smoke: every scenario for a second against the embedded server (scripts/bench.sh)"
+scripts/bench.sh smoke
 
 log "emitted domain events against schemas/events"
 python3 scripts/validate_events.py "$TACOS_EVENTS_OUT"

@@ -6,6 +6,19 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A fresh random (version 4) UUID from the thread's CSPRNG (`rand`'s `ThreadRng`, seeded and
+/// periodically reseeded from the OS), not from a `getrandom` system call per identifier as
+/// `Uuid::new_v4` does: a join makes two of them, and the call showed in its profile.
+pub fn random_uuid() -> uuid::Uuid {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid()
+}
+
+/// [`random_uuid`] as 32 lowercase hex digits (`Uuid::simple`).
+pub fn random_hex() -> String {
+    let mut buf = uuid::Uuid::encode_buffer();
+    random_uuid().simple().encode_lower(&mut buf).to_owned()
+}
+
 /// A string that was not an identifier of the expected kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{value}` is not a valid {kind} (expected `{prefix}…`)")]
@@ -27,7 +40,21 @@ macro_rules! id_type {
 
             /// A fresh random identifier.
             pub fn generate() -> Self {
-                Self(format!("{}{}", $prefix, uuid::Uuid::new_v4().simple()))
+                let mut buf = uuid::Uuid::encode_buffer();
+                let random = random_uuid().simple().encode_lower(&mut buf);
+                Self([$prefix, &*random].concat())
+            }
+
+            fn is_valid(s: &str) -> bool {
+                s.strip_prefix($prefix).is_some_and(|rest| {
+                    !rest.is_empty()
+                        && rest.len() <= 64
+                        && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                })
+            }
+
+            fn invalid(s: &str) -> InvalidId {
+                InvalidId { kind: $kind, prefix: $prefix, value: s.chars().take(80).collect() }
             }
 
             pub fn as_str(&self) -> &str {
@@ -38,24 +65,23 @@ macro_rules! id_type {
         impl std::str::FromStr for $name {
             type Err = InvalidId;
             fn from_str(s: &str) -> Result<Self, InvalidId> {
-                let rest = s.strip_prefix($prefix);
-                match rest {
-                    Some(rest)
-                        if !rest.is_empty()
-                            && rest.len() <= 64
-                            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
-                    {
-                        Ok(Self(s.to_string()))
-                    }
-                    _ => Err(InvalidId { kind: $kind, prefix: $prefix, value: s.chars().take(80).collect() }),
+                if Self::is_valid(s) {
+                    Ok(Self(s.to_string()))
+                } else {
+                    Err(Self::invalid(s))
                 }
             }
         }
 
+        /// Decoding takes the string as is when valid (no second copy).
         impl TryFrom<String> for $name {
             type Error = InvalidId;
             fn try_from(s: String) -> Result<Self, InvalidId> {
-                s.parse()
+                if Self::is_valid(&s) {
+                    Ok(Self(s))
+                } else {
+                    Err(Self::invalid(&s))
+                }
             }
         }
 
@@ -164,6 +190,19 @@ mod tests {
         assert!("evt_".parse::<EventId>().is_err());
         assert!("evt_a b".parse::<EventId>().is_err());
         assert!(ReservationId::generate().as_str().starts_with("rsv_"));
+    }
+
+    #[test]
+    fn generated_ids_are_v4_uuids_in_simple_form() {
+        let id = WaitingToken::generate();
+        let hex = id.as_str().strip_prefix("wtkn_").unwrap();
+        let uuid = uuid::Uuid::parse_str(hex).unwrap();
+        assert_eq!(uuid.get_version_num(), 4);
+        assert_eq!(uuid.simple().to_string(), hex);
+        assert_ne!(WaitingToken::generate(), id);
+        assert_eq!(random_hex().len(), 32);
+        assert_eq!(String::from(id.clone()).parse::<WaitingToken>(), Ok(id));
+        assert!(WaitingToken::try_from("evt_x".to_string()).is_err());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
-use super::items::{from_item, to_item};
+use super::items::{from_item, get_record, to_item};
 use super::Deps;
 use crate::error::{Error, Result};
 use crate::ids::{EventId, ReservationId, SeatId};
@@ -153,14 +153,17 @@ pub struct SeatView {
     pub status: SeatStatus,
 }
 
+fn event_pk(id: &EventId) -> String {
+    ["EVENT#", id.as_str()].concat()
+}
 pub fn event_key(id: &EventId) -> Key {
-    Key::new(format!("EVENT#{id}"), "META")
+    Key::new(event_pk(id), "META")
 }
 pub fn inventory_key(id: &EventId) -> Key {
-    Key::new(format!("EVENT#{id}"), "INV")
+    Key::new(event_pk(id), "INV")
 }
 pub fn seat_key(id: &EventId, seat: &SeatId) -> Key {
-    Key::new(format!("EVENT#{id}"), format!("SEAT#{seat}"))
+    Key::new(event_pk(id), ["SEAT#", seat.as_str()].concat())
 }
 const EVENT_INDEX_PK: &str = "EVENTS";
 
@@ -284,13 +287,9 @@ impl Catalog {
     }
 
     pub async fn inventory(&self, id: &EventId) -> Result<Inventory> {
-        let item = self
-            .deps
-            .store
-            .get(&inventory_key(id))
+        get_record(&*self.deps.store, &inventory_key(id))
             .await?
-            .ok_or(Error::EventNotFound)?;
-        from_item(item)
+            .ok_or(Error::EventNotFound)
     }
 
     /// Seat items of an event, in natural order (`A-2` before `A-10`).

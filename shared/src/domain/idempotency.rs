@@ -48,7 +48,7 @@ struct Record {
 }
 
 fn key(caller: &str, idempotency_key: &str) -> Key {
-    Key::new(format!("IDEM#{caller}#{idempotency_key}"), "IDEM")
+    Key::new(["IDEM#", caller, "#", idempotency_key].concat(), "IDEM")
 }
 
 #[derive(Clone)]

@@ -44,7 +44,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::catalog::{Catalog, Event, Inventory};
-use super::items::{from_item, sortable, to_item, ttl_after};
+use super::items::{from_item, get_record, sort_key, sortable, to_item, ttl_after};
 use super::tokens::{ReservationTokens, RESERVATION_TOKEN_TTL_SECS};
 use super::Deps;
 use crate::error::{Error, Result};
@@ -202,7 +202,7 @@ pub struct Admission {
 }
 
 fn queue_pk(event: &EventId) -> String {
-    format!("QUEUE#{event}")
+    ["QUEUE#", event.as_str()].concat()
 }
 fn state_key(event: &EventId) -> Key {
     Key::new(queue_pk(event), "STATE")
@@ -210,16 +210,20 @@ fn state_key(event: &EventId) -> Key {
 /// Each join counter is a partition of its own: DynamoDB's write limit is per partition, so
 /// counters sharing a partition key would share one limit however many there are.
 fn counter_key(event: &EventId, shard: u32) -> Key {
-    Key::new(format!("QSEQ#{event}#{shard:04}"), "SEQ")
+    // `QSEQ#<event>#<shard, at least four digits>`, without the formatting machinery.
+    let digits = sortable(u64::from(shard));
+    let width = digits.trim_start_matches('0').len().max(4);
+    let shard = &digits[digits.len() - width..];
+    Key::new(["QSEQ#", event.as_str(), "#", shard].concat(), "SEQ")
 }
 fn left_key(event: &EventId, order: u64) -> Key {
-    Key::new(queue_pk(event), format!("LEFT#{}", sortable(order)))
+    Key::new(queue_pk(event), sort_key("LEFT#", order))
 }
 fn batch_key(event: &EventId, start: u64) -> Key {
-    Key::new(queue_pk(event), format!("BATCH#{}", sortable(start)))
+    Key::new(queue_pk(event), sort_key("BATCH#", start))
 }
 fn ticket_key(token: &WaitingToken) -> Key {
-    Key::new(format!("WTKN#{token}"), "WTKN")
+    Key::new(["WTKN#", token.as_str()].concat(), "WTKN")
 }
 
 /// The write that closes one admission of `batch` when its holder takes a hold.
@@ -386,7 +390,7 @@ impl WaitingRoom {
                 .await?
                 .shown_cursor(self.view_ms(), now.timestamp_millis())
         } else {
-            self.state(event_id).await?.cursor
+            self.cursor(event_id).await?
         };
         Ok(Joined {
             waiting_token: token,
@@ -688,7 +692,7 @@ impl WaitingRoom {
                     return Ok(open);
                 }
                 open += batch.open.max(0);
-                below = Some(format!("BATCH#{}", sortable(batch.start)));
+                below = Some(sort_key("BATCH#", batch.start));
                 seen += 1;
             }
             if !full || seen >= OPEN_BATCH_SCAN {
@@ -699,7 +703,7 @@ impl WaitingRoom {
 
     async fn batch_of(&self, event: &EventId, order: u64) -> Result<Option<AdmissionBatch>> {
         let range = SkRange::prefix("BATCH#")
-            .to(format!("BATCH#{}", sortable(order + 1)))
+            .to(sort_key("BATCH#", order + 1))
             .reverse()
             .limit(1);
         let found = self.deps.store.query(&queue_pk(event), &range).await?;
@@ -707,23 +711,27 @@ impl WaitingRoom {
     }
 
     async fn state(&self, event: &EventId) -> Result<QueueState> {
-        let item = self
-            .deps
-            .store
-            .get(&state_key(event))
+        get_record(&*self.deps.store, &state_key(event))
+            .await?
+            .ok_or(Error::EventNotFound)
+    }
+
+    /// The live cursor alone (a join's position hint), without decoding the rest of the state.
+    async fn cursor(&self, event: &EventId) -> Result<u64> {
+        #[derive(Deserialize)]
+        struct Cursor {
+            cursor: u64,
+        }
+        let state: Cursor = get_record(&*self.deps.store, &state_key(event))
             .await?
             .ok_or(Error::EventNotFound)?;
-        from_item(item)
+        Ok(state.cursor)
     }
 
     async fn ticket(&self, token: &WaitingToken) -> Result<WaitingRecord> {
-        let item = self
-            .deps
-            .store
-            .get(&ticket_key(token))
+        let ticket: WaitingRecord = get_record(&*self.deps.store, &ticket_key(token))
             .await?
             .ok_or(Error::TokenNotFound)?;
-        let ticket: WaitingRecord = from_item(item)?;
         if ticket.expires_at < self.deps.clock.now().timestamp() {
             return Err(Error::TokenNotFound);
         }
@@ -732,15 +740,19 @@ impl WaitingRoom {
 
     async fn line(&self, event: &EventId, shards: u32) -> Result<Line> {
         let keys: Vec<Key> = (0..shards).map(|shard| counter_key(event, shard)).collect();
-        let reads = keys.iter().map(|key| self.deps.store.get(key));
-        let counts = futures::future::try_join_all(reads)
-            .await?
-            .into_iter()
-            .map(|item| {
-                item.and_then(|i| i.get("count").and_then(|v| v.as_u64()))
-                    .unwrap_or(0)
-            })
-            .collect();
+        let reads = keys.iter().map(|key| async move {
+            let mut count = 0;
+            self.deps
+                .store
+                .read(key, &mut |item| {
+                    count = item
+                        .and_then(|i| i.get("count").and_then(|v| v.as_u64()))
+                        .unwrap_or(0)
+                })
+                .await?;
+            Ok::<u64, StoreError>(count)
+        });
+        let counts = futures::future::try_join_all(reads).await?;
         Ok(Line { counts })
     }
 
@@ -749,10 +761,8 @@ impl WaitingRoom {
         if to <= from {
             return Ok(Vec::new());
         }
-        let range = SkRange::prefix("LEFT#").between(
-            format!("LEFT#{}", sortable(from)),
-            format!("LEFT#{}", sortable(to)),
-        );
+        let range =
+            SkRange::prefix("LEFT#").between(sort_key("LEFT#", from), sort_key("LEFT#", to));
         let items = self.deps.store.query(&queue_pk(event), &range).await?;
         Ok(items
             .iter()

@@ -14,7 +14,7 @@ use super::auth::Principal;
 use super::catalog::{
     inventory_key, seat_key, seat_transition, Catalog, EventKind, SeatRecord, SeatStatus,
 };
-use super::items::{from_item, to_item};
+use super::items::{from_item, get_record, to_item};
 use super::payments::{intent_key, PaymentIntent, PaymentStatus};
 use super::queue::admission_used;
 use super::tokens::{mark_used, ReservationTokens};
@@ -117,7 +117,7 @@ pub struct Confirmation {
 }
 
 pub fn reservation_key(id: &ReservationId) -> Key {
-    Key::new(format!("RSV#{id}"), "RSV")
+    Key::new(["RSV#", id.as_str()].concat(), "RSV")
 }
 
 #[derive(Clone)]
@@ -329,13 +329,9 @@ impl Reservations {
     }
 
     async fn load(&self, id: &ReservationId, caller: Option<&Principal>) -> Result<Reservation> {
-        let item = self
-            .deps
-            .store
-            .get(&reservation_key(id))
+        let reservation: Reservation = get_record(&*self.deps.store, &reservation_key(id))
             .await?
             .ok_or(Error::ReservationNotFound)?;
-        let reservation: Reservation = from_item(item)?;
         match caller {
             Some(p) if p.user_id != reservation.user_id => Err(Error::ReservationNotFound),
             _ => Ok(reservation),

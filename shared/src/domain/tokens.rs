@@ -67,7 +67,7 @@ impl ReservationTokens {
         now: DateTime<Utc>,
     ) -> String {
         let claims = ReservationClaims {
-            jti: uuid::Uuid::new_v4().simple().to_string(),
+            jti: crate::ids::random_hex(),
             sub: user.clone(),
             evt: event.clone(),
             wtkn: waiting.clone(),

@@ -33,10 +33,10 @@ pub async fn middleware(
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string());
+        .map(MatchedPath::as_str);
     let keyed = KEYED_ROUTES
         .iter()
-        .find(|(path, _)| request.method() == Method::POST && route.as_deref() == Some(*path));
+        .find(|(path, _)| request.method() == Method::POST && route == Some(*path));
     let Some(&(_, needs_caller)) = keyed else {
         return next.run(request).await;
     };
@@ -79,7 +79,9 @@ async fn keyed_request(
     hasher.update(parts.uri.path());
     hasher.update(b"\n");
     hasher.update(&bytes);
-    let fingerprint = hex::encode(hasher.finalize());
+    let mut hex = [0; 64];
+    hex::encode_to_slice(hasher.finalize(), &mut hex).expect("32 bytes are 64 hex digits");
+    let fingerprint = std::str::from_utf8(&hex).expect("hex is ASCII").to_owned();
 
     match platform
         .idempotency

@@ -24,7 +24,7 @@ pub fn current_trace_id() -> String {
 }
 
 pub fn new_trace_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    crate::ids::random_hex()
 }
 
 /// The trace id of a `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), if well formed.

@@ -116,12 +116,21 @@ impl Update {
 
     /// Applies the update to `item` (or a new item), leaving the condition to the caller.
     pub fn apply(&self, item: Option<Item>) -> Item {
-        let mut item = item.unwrap_or_else(|| {
-            let mut fresh = Item::new();
-            fresh.insert("pk".into(), Value::String(self.key.pk.clone()));
-            fresh.insert("sk".into(), Value::String(self.key.sk.clone()));
-            fresh
-        });
+        let mut item = item.unwrap_or_else(|| self.new_item());
+        self.apply_to(&mut item);
+        item
+    }
+
+    /// The item an update creates when none exists yet, before it is applied: just the key.
+    pub fn new_item(&self) -> Item {
+        let mut fresh = Item::new();
+        fresh.insert("pk".into(), Value::String(self.key.pk.clone()));
+        fresh.insert("sk".into(), Value::String(self.key.sk.clone()));
+        fresh
+    }
+
+    /// Applies the update to an existing item in place, leaving the condition to the caller.
+    pub fn apply_to(&self, item: &mut Item) {
         for (attr, value) in &self.set {
             item.insert(attr.clone(), value.clone());
         }
@@ -132,7 +141,6 @@ impl Update {
         for attr in &self.remove {
             item.remove(attr);
         }
-        item
     }
 }
 
@@ -269,6 +277,20 @@ pub enum StoreError {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+
+    /// Lends the item at `key` to `visit` (`None`: absent), for a caller that only decodes it or
+    /// reads a few attributes. Same semantics as [`Store::get`]; the default is a `get`, and the
+    /// in-process store lends its own copy instead of cloning it (a clone of every attribute
+    /// followed by a decode that drops them was the largest cost of a waiting-room status).
+    async fn read(
+        &self,
+        key: &Key,
+        visit: &mut (dyn for<'i> FnMut(Option<&'i Item>) + Send),
+    ) -> Result<(), StoreError> {
+        let item = self.get(key).await?;
+        visit(item.as_ref());
+        Ok(())
+    }
 
     /// Items of partition `pk` whose sort key is in `range`, in sort-key order.
     async fn query(&self, pk: &str, range: &SkRange) -> Result<Vec<Item>, StoreError>;
