@@ -163,6 +163,47 @@ pub async fn updates(store: &dyn Store) {
         Some(&json!(3)),
         "refused update changes nothing"
     );
+
+    // Raising a counter only if it is still below a target (the waiting room's hole closing),
+    // on an absent item and on one below, at and above the target.
+    let raise = |key: &Key, target: i64| {
+        Write::Update(
+            Update::new(key.clone())
+                .set("count", target)
+                .when(Condition::Or(vec![
+                    Condition::NotExists,
+                    Condition::LessThan("count".into(), target),
+                ])),
+        )
+    };
+    let counter = Key::new(fresh("raise"), "A");
+    store.write(raise(&counter, 4)).await.unwrap();
+    let count = |item: Option<Item>| item.unwrap().get("count").cloned();
+    assert_eq!(
+        count(store.get(&counter).await.unwrap()),
+        Some(json!(4)),
+        "a raise creates an absent counter"
+    );
+    store.write(raise(&counter, 6)).await.unwrap();
+    assert_eq!(
+        store.write(raise(&counter, 6)).await,
+        Err(StoreError::ConditionFailed { index: 0 }),
+        "no raise to where the counter already is"
+    );
+    assert_eq!(
+        store.write(raise(&counter, 5)).await,
+        Err(StoreError::ConditionFailed { index: 0 }),
+        "a raise never lowers"
+    );
+    let after = store
+        .update(Update::new(counter.clone()).add("count", 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        after.get("count"),
+        Some(&json!(7)),
+        "adds go on from a raise"
+    );
 }
 
 pub async fn transactions_are_all_or_nothing(store: &dyn Store) {

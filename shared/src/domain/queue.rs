@@ -17,6 +17,27 @@
 //! available. The advance is one conditional write on the queue's state item (optimistic on its
 //! `version`), a few times a second at most whatever the traffic.
 //!
+//! # Closing the holes the cursor passes
+//! When the line is short (a quiet event, the tail of an on-sale) the cursor passes holes: with
+//! joins on shards 5, 17 and 40 of 64 it moves past order 40, over 0..39. A join that then lands
+//! on a lagging shard would get an order behind the cursor, admitted by no advance, counted by no
+//! batch. So once an advance has written its cursor `C` it *closes* the holes below it: every
+//! shard whose next order (from the counts it read) is below `C` has its counter raised so that its
+//! next order is at least `C`, a `SET` conditional on the counter still being below that (joins
+//! only `ADD`, so a failed condition means joins took it there). Every join after that gets an
+//! order at or after `C`. Raising only after the cursor is written keeps the closed holes below a
+//! written cursor, where nobody counts people; raising first would leave an advance that loses
+//! the race on `version` with closed holes past the winner's cursor, counted as people. The cost
+//! is at most one write per shard per advance, only for shards behind (none while the line is
+//! long), each on its own partition. What remains is a join whose `ADD` lands between the
+//! advance's read of the counts and the raise: its order is below `C` but, the previous advance
+//! having closed the holes below its cursor, at or after that cursor, so inside the new batch's
+//! `[start, end)`: it is ready and may enter, as one of that batch, though the batch did not
+//! count it. Admission can so let in a few more people than seats, bounded by the joins that
+//! race one advance over a few milliseconds; the hold itself still checks the inventory. Should
+//! the raise fail after the cursor is written, the next advance, which first closes the holes
+//! below the cursor it reads, repairs it.
+//!
 //! # Positions
 //! A waiting ticket's position is 1 + the people between the cursor and it: real tickets minus
 //! those who left. The cursor only grows and leaving only removes people ahead, so a position
@@ -30,7 +51,10 @@
 //! join counts, inventory) read at most once per window, and every instance shows the line *as
 //! it stood at the same instant*, `SETTLE_MS` before the current window began: the state item
 //! keeps its last few cursor moves ([`CursorMove`]), so any read taken after that instant knows
-//! the cursor at it. Positions then depend only on the clock, not on which instance answers, and
+//! the cursor at it. Between that cursor and the live one the counters include closed holes,
+//! which are no one, so the people there are taken from the moves' own `admitted` counts (for a
+//! ticket inside a move, at most the others that move admitted); the counts are read before the
+//! state, so that every closed hole they show is below the live cursor the view reads. Positions then depend only on the clock, not on which instance answers, and
 //! the instant only moves forward. Leavers are read fresh on every status (a leave must move the
 //! people behind up at once), which only ever lowers a position. A status costs one ticket read
 //! and one small query instead of five reads of the queue's hottest items; admission shows up to
@@ -92,6 +116,9 @@ pub struct CursorMove {
     pub at_ms: i64,
     pub from: u64,
     pub to: u64,
+    /// People this move admitted (absent in moves written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admitted: Option<u64>,
 }
 
 impl QueueState {
@@ -101,6 +128,23 @@ impl QueueState {
             Some(m) => m.to,
             None => self.moves.first().map_or(self.cursor, |m| m.from),
         }
+    }
+
+    /// The people ahead of `order` from the shown `cursor` as the moves since counted them:
+    /// those the moves wholly below `order` admitted, where the line's own tickets take over, and,
+    /// when `order` is inside a move, the most that move admitted before it. `None` if a move
+    /// needed does not say.
+    fn counted_before(&self, cursor: u64, order: u64) -> Option<(u64, u64, Option<u64>)> {
+        let (mut people, mut from) = (0, cursor);
+        for m in self.moves.iter().filter(|m| m.from >= cursor) {
+            if m.to <= order {
+                people += m.admitted?;
+                from = m.to;
+            } else if m.from <= order {
+                return Some((people, m.from, Some(m.admitted?.saturating_sub(1))));
+            }
+        }
+        Some((people, from, None))
     }
 }
 
@@ -282,6 +326,18 @@ impl Line {
             .unwrap_or(0)
     }
 
+    /// The shards whose next join would get an order below `cursor`, each with the count that
+    /// puts its next order at or past it: `(shard, count)`.
+    fn behind(&self, cursor: u64) -> Vec<(u32, u64)> {
+        let s = self.shards();
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(shard, &count)| count * s + (*shard as u64) < cursor)
+            .map(|(shard, _)| (shard as u32, (cursor - shard as u64).div_ceil(s)))
+            .collect()
+    }
+
     /// Tickets (not holes) with order in `[a, b)`.
     fn tickets(&self, a: u64, b: u64) -> u64 {
         if b <= a {
@@ -433,8 +489,15 @@ impl WaitingRoom {
         } else {
             let line = view.line.clone().including(ticket.order);
             let leavers = self.leavers(&event.event_id, cursor, ticket.order).await?;
-            let ahead = line.tickets(cursor, ticket.order)
-                - leavers_between(&leavers, cursor, ticket.order);
+            let people =
+                |a: u64| line.tickets(a, ticket.order) - leavers_between(&leavers, a, ticket.order);
+            // Below the live cursor the counters hold closed holes, which are no one: the people
+            // there are those its moves admitted.
+            let ahead = match state.counted_before(cursor, ticket.order) {
+                Some((counted, from, None)) => counted + people(from),
+                Some((counted, from, Some(most))) => counted + people(from).min(most),
+                None => people(cursor),
+            };
             status.position = ahead + 1;
             let rate = state.measured_rate.max(0.01);
             status.eta_sec = ((status.position as f64) / rate).ceil().min(86_400.0) as u64;
@@ -552,11 +615,13 @@ impl WaitingRoom {
 
     async fn read_view(&self, event: &Event) -> Result<View> {
         let read_at_ms = self.deps.clock.now_ms();
-        let state = self.advance(event).await?;
+        // The counts before the state: holes are closed only after the cursor past them is
+        // written, so every closed hole in these counts is below the cursor read next.
         let (line, inventory) = futures::try_join!(
-            self.line(&event.event_id, state.shards),
+            self.line(&event.event_id, event.queue_shards),
             self.catalog.inventory(&event.event_id),
         )?;
+        let state = self.advance(event).await?;
         Ok(View {
             state,
             line,
@@ -575,7 +640,10 @@ impl WaitingRoom {
         if elapsed < ADVANCE_EVERY_MS {
             return Ok(state);
         }
-        let line = self.line(id, state.shards).await?;
+        let mut line = self.line(id, state.shards).await?;
+        // Normally a no-op: the advance that wrote the cursor closed the holes below it, unless
+        // it failed in between.
+        self.close_holes(id, &mut line, state.cursor).await;
         let end = line.end();
         if state.cursor >= end {
             // Nobody waiting: restart the credit clock now and then, so a lull does not bank a
@@ -627,6 +695,7 @@ impl WaitingRoom {
                 at_ms: now,
                 from: state.cursor,
                 to: cursor,
+                admitted: Some(admitted),
             });
             let excess = moves.len().saturating_sub(MOVES_KEPT);
             moves.drain(..excess);
@@ -662,11 +731,44 @@ impl WaitingRoom {
                 if admitted > 0 {
                     tracing::debug!(event_id = %id, admitted, cursor, "admitted");
                 }
+                self.close_holes(id, &mut line, cursor).await;
                 Ok(next)
             }
             // Someone else advanced first; theirs stands.
             Err(StoreError::ConditionFailed { .. }) => self.state(id).await,
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Raises the join counters of the shards whose next order is below `cursor` (as `line` read
+    /// them) so that no later join gets an order behind it, and updates `line` to match. A counter
+    /// only ever goes up: the write is conditional on it still being below its target, and a
+    /// failed condition means joins already took it there. Failures are only logged: the cursor
+    /// stands, and the next advance closes whatever is still open.
+    async fn close_holes(&self, event: &EventId, line: &mut Line, cursor: u64) {
+        let behind = line.behind(cursor);
+        if behind.is_empty() {
+            return;
+        }
+        let raises = behind.iter().map(|&(shard, target)| {
+            let target = i64::try_from(target).unwrap_or(i64::MAX);
+            let raise = Update::new(counter_key(event, shard))
+                .set("count", target)
+                .when(Condition::Or(vec![
+                    Condition::NotExists,
+                    Condition::LessThan("count".into(), target),
+                ]));
+            self.deps.store.write(Write::Update(raise))
+        });
+        for result in futures::future::join_all(raises).await {
+            match result {
+                Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
+                Err(e) => tracing::warn!(event_id = %event, error = %e, "closing queue holes"),
+            }
+        }
+        for (shard, target) in behind {
+            let count = &mut line.counts[shard as usize];
+            *count = (*count).max(target);
         }
     }
 
@@ -816,11 +918,13 @@ mod tests {
                 at_ms: 1_000,
                 from: 0,
                 to: 3,
+                admitted: Some(3),
             },
             CursorMove {
                 at_ms: 1_300,
                 from: 3,
                 to: 5,
+                admitted: Some(1),
             },
         ];
         let state = QueueState {
@@ -840,6 +944,30 @@ mod tests {
         assert_eq!(state.cursor_at(1_000), 3);
         assert_eq!(state.cursor_at(1_299), 3);
         assert_eq!(state.cursor_at(5_000), 5);
+        assert_eq!(
+            state.counted_before(0, 9),
+            Some((4, 5, None)),
+            "past both moves: their people, then the line from the live cursor"
+        );
+        assert_eq!(
+            state.counted_before(3, 9),
+            Some((1, 5, None)),
+            "the moves from 3 on"
+        );
+        assert_eq!(
+            state.counted_before(0, 2),
+            Some((0, 0, Some(2))),
+            "inside the first move: at most the two others it admitted"
+        );
+        assert_eq!(state.counted_before(0, 3), Some((3, 3, Some(0))));
+        assert_eq!(
+            state.counted_before(5, 9),
+            Some((0, 5, None)),
+            "no move since"
+        );
+        let mut untold = state.clone();
+        untold.moves[1].admitted = None;
+        assert_eq!(untold.counted_before(0, 9), None);
         let unmoved = QueueState {
             moves: Vec::new(),
             ..state
@@ -859,6 +987,23 @@ mod tests {
         assert_eq!(line.tickets(0, 6), 4, "orders 0, 1, 2 and 4");
         // Fresher counts are kept.
         assert_eq!(Line { counts: vec![9] }.including(3).counts, vec![9]);
+    }
+
+    #[test]
+    fn the_shards_behind_the_cursor_are_raised_to_reach_it() {
+        // Orders: shard 0 next at 4, shard 1 at 1, shard 2 at 6, shard 3 at 3.
+        let line = Line {
+            counts: vec![1, 0, 1, 0],
+        };
+        assert_eq!(line.behind(0), vec![]);
+        assert_eq!(line.behind(3), vec![(1, 1)]);
+        // Cursor 9: shard 0 to 3 (next 12), 1 to 2 (next 9), 2 to 2 (next 10), 3 to 2 (next 11).
+        assert_eq!(line.behind(9), vec![(0, 3), (1, 2), (2, 2), (3, 2)]);
+        let raised = Line {
+            counts: vec![3, 2, 2, 2],
+        };
+        assert!(raised.behind(9).is_empty());
+        assert_eq!(raised.tickets(9, 20), 0, "nobody past the cursor yet");
     }
 
     #[test]

@@ -603,3 +603,106 @@ async fn two_hundred_concurrent_hold_transactions_have_one_winner() {
         json!(winner)
     );
 }
+
+/// The waiting room on DynamoDB with 64 join shards, as deployed: buyers arrive one at a time,
+/// each when the line is empty (most shards then lag behind the cursor), and every one of them
+/// still waits its turn, is admitted, counted and enters; nobody beyond the seats comes in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sharded_waiting_room_admits_every_late_joiner_in_turn() {
+    use tacos_shared::app::Platform;
+    use tacos_shared::domain::auth::{Principal, Role};
+    use tacos_shared::domain::catalog::NewEvent;
+    use tacos_shared::domain::queue::QueueStatusKind;
+    use tacos_shared::domain::reservations::HoldRequest;
+    use tacos_shared::domain::Deps;
+    use tacos_shared::memory::{bus::MemoryBus, scheduler::MemoryScheduler};
+    use tacos_shared::ports::ManualClock;
+
+    let Some(aws) = connect().await else {
+        return;
+    };
+    let mut config = tacos_shared::config::Config::for_tests();
+    config.queue_shards = 64;
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let platform = Platform::new(Deps {
+        store: aws.store.clone(),
+        scheduler: Arc::new(MemoryScheduler::new(clock.clone())),
+        bus: Arc::new(MemoryBus::new()),
+        clock: clock.clone(),
+        config: Arc::new(config),
+    });
+    let seats = 5;
+    let event = platform
+        .catalog
+        .create(NewEvent {
+            name: "Quiet night".into(),
+            venue: "Small hall".into(),
+            starts_at: Utc::now() + chrono::Duration::days(1),
+            currency: "USD".into(),
+            price: 2_500,
+            sections: None,
+            capacity: Some(seats),
+            admission_rate_per_sec: 2.0,
+            max_per_order: 4,
+            event_id: None,
+        })
+        .await
+        .unwrap();
+    let id = &event.event_id;
+    for joiner in 0..seats + 1 {
+        let token = platform.queue.join(id, None).await.unwrap().waiting_token;
+        let mut admitted = false;
+        for _ in 0..12 {
+            clock.advance(chrono::Duration::milliseconds(500));
+            let status = platform.queue.status(&token).await.unwrap();
+            match status.status {
+                QueueStatusKind::Waiting => assert!(status.position > 0, "{status:?}"),
+                QueueStatusKind::Ready => {
+                    admitted = true;
+                    break;
+                }
+                QueueStatusKind::Expired => {
+                    panic!("joiner {joiner} expired without ever being admitted: {status:?}")
+                }
+            }
+        }
+        if joiner < seats {
+            assert!(admitted, "joiner {joiner} is admitted within 6 s at 2/s");
+            let buyer = Principal {
+                user_id: UserId::generate(),
+                role: Role::User,
+            };
+            let entered = platform
+                .queue
+                .enter(&token, Some(buyer.user_id.clone()))
+                .await
+                .unwrap();
+            let request = HoldRequest {
+                event_id: id.clone(),
+                seat_ids: None,
+                quantity: Some(1),
+                reservation_token: entered.reservation_token,
+            };
+            platform.reservations.hold(&buyer, request).await.unwrap();
+        } else {
+            assert!(!admitted, "every seat is held: nobody more comes in");
+        }
+        let counted: i64 = aws
+            .store
+            .query(
+                &format!("QUEUE#{}", id.as_str()),
+                &tacos_shared::ports::SkRange::prefix("BATCH#"),
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b["admitted"].as_i64().unwrap())
+            .sum();
+        assert_eq!(
+            counted,
+            joiner.min(seats - 1) + 1,
+            "joiner {joiner}: every admission counted by the advance that made it"
+        );
+        clock.advance(chrono::Duration::seconds(3));
+    }
+}

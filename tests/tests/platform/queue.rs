@@ -11,6 +11,7 @@ use tacos_shared::domain::reservations::{HoldRequest, Reservation};
 use tacos_shared::domain::Deps;
 use tacos_shared::error::Error;
 use tacos_shared::ids::{EventId, WaitingToken};
+use tacos_shared::ports::store::{SkRange, Store};
 
 use crate::world::World;
 
@@ -358,5 +359,142 @@ async fn instances_that_read_the_queue_at_different_moments_show_the_same_positi
     assert!(
         admitted >= tokens.len() - 1,
         "at 4/s everyone still in line is admitted within the ~15 s: {ready_seen:?}"
+    );
+}
+
+/// With sharded join counters (64, as on AWS) most shards lag behind the line's end while the
+/// line is short, and the cursor moves past their next orders: a join arriving afterwards on such a
+/// shard must still get a place at or after the cursor, wait its turn, be counted by the advance
+/// that admits it, and be able to enter.
+#[tokio::test]
+async fn with_many_shards_a_late_joiner_still_waits_its_turn_is_counted_and_enters() {
+    let world = World::with_config(|config| config.queue_shards = 64);
+    let seats = 12;
+    let event = world.general(seats, 2.0).await;
+    let id = &event.event_id;
+    assert_eq!(event.queue_shards, 64);
+    let mut entered = 0;
+    for joiner in 0..seats + 4 {
+        // One buyer at a time: the line is empty when each arrives.
+        let token = world
+            .platform()
+            .queue
+            .join(id, None)
+            .await
+            .unwrap()
+            .waiting_token;
+        let mut admitted = false;
+        for _ in 0..40 {
+            world.advance(0.25);
+            let status = world.platform().queue.status(&token).await.unwrap();
+            match status.status {
+                QueueStatusKind::Waiting => assert!(status.position > 0, "{status:?}"),
+                QueueStatusKind::Ready => {
+                    admitted = true;
+                    break;
+                }
+                QueueStatusKind::Expired => {
+                    panic!("joiner {joiner} expired without ever being admitted: {status:?}")
+                }
+            }
+        }
+        if joiner < seats {
+            assert!(admitted, "joiner {joiner} is admitted within 10 s at 2/s");
+            enter_and_hold_one(&world, id, &token).await;
+            entered += 1;
+        } else {
+            assert!(
+                !admitted,
+                "joiner {joiner}: every seat is held, nobody more may come in"
+            );
+        }
+        // Every admission was counted by the advance that made it.
+        assert_eq!(
+            counted_admissions(&world, id).await,
+            entered,
+            "joiner {joiner}: admissions counted = people who came in"
+        );
+        world.advance(3.0);
+    }
+    assert_eq!(world.inventory(id).await.held, seats);
+}
+
+/// People admitted by the advances so far, as the admission batches counted them.
+async fn counted_admissions(world: &World, event: &EventId) -> i64 {
+    world
+        .local
+        .store
+        .query(
+            &format!("QUEUE#{}", event.as_str()),
+            &SkRange::prefix("BATCH#"),
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| b.get("admitted").and_then(|v| v.as_i64()).unwrap())
+        .sum()
+}
+
+/// The same with views windowed as on AWS and people waiting together: a position counts only
+/// people who joined (never the holes the advances closed), and everyone enters in turn.
+#[tokio::test]
+async fn with_many_shards_and_views_positions_count_people_and_everyone_enters() {
+    let world = World::with_config(|config| {
+        config.queue_shards = 64;
+        config.queue_view_ms = 250;
+    });
+    let event = world.general(100, 0.5).await;
+    let id = &event.event_id;
+    let mut tokens = Vec::new();
+    let mut entered = Vec::new();
+    let mut last: Vec<Option<u64>> = Vec::new();
+    for step in 0..800 {
+        // Uneven steps, so the cursor moves at any point of a view window.
+        world.advance([0.03, 0.11, 0.07, 0.19, 0.05][step % 5]);
+        if step % 10 == 0 && tokens.len() < 12 {
+            let joined = world.platform().queue.join(id, None).await.unwrap();
+            tokens.push(joined.waiting_token);
+            entered.push(false);
+            last.push(None);
+        }
+        for (i, token) in tokens.iter().enumerate() {
+            if entered[i] {
+                continue;
+            }
+            let status = world.platform().queue.status(token).await.unwrap();
+            match status.status {
+                QueueStatusKind::Waiting => {
+                    assert!(
+                        status.position >= 1 && status.position <= tokens.len() as u64,
+                        "joiner {i} of {}: position {} counts only people (step {step})",
+                        tokens.len(),
+                        status.position
+                    );
+                    // Once everyone has joined (and a view window has passed), no late join
+                    // fills a hole ahead: a position can only go down.
+                    if let Some(last) = last[i].filter(|_| step > 130) {
+                        assert!(
+                            status.position <= last,
+                            "joiner {i}: position grew from {last} to {} (step {step})",
+                            status.position
+                        );
+                    }
+                    last[i] = Some(status.position);
+                }
+                QueueStatusKind::Ready => {
+                    enter_and_hold_one(&world, id, token).await;
+                    entered[i] = true;
+                }
+                QueueStatusKind::Expired => {
+                    panic!("joiner {i} expired without ever being admitted: {status:?}")
+                }
+            }
+        }
+    }
+    assert!(entered.iter().all(|e| *e), "everyone entered: {entered:?}");
+    assert_eq!(
+        counted_admissions(&world, id).await,
+        tokens.len() as i64,
+        "every admission counted by the advance that made it"
     );
 }

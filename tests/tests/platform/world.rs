@@ -24,10 +24,16 @@ pub struct World {
 
 impl World {
     pub fn new() -> Self {
+        Self::with_config(|_| {})
+    }
+
+    /// A world whose platform runs with `configure`d settings on top of the test ones.
+    pub fn with_config(configure: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::for_tests();
         config.hold_seconds = HOLD_SECONDS;
         // Webhook deliveries go nowhere: these tests drive the follow-up directly.
         config.public_url = Some("http://127.0.0.1:1".into());
+        configure(&mut config);
         let tokens = ReservationTokens::new(&config.jwt_secret);
         let clock = Arc::new(ManualClock::new(Utc::now()));
         Self {
