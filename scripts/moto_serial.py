@@ -9,11 +9,19 @@ guarantees per call (connections are still accepted concurrently). moto is CPU-b
 GIL anyway, so this costs little throughput.
 
 Usage: moto_serial.py [-H HOST] [-p PORT]
+
+MOTO_REQUEST_LOG=path.jsonl (opt-in, for scripts/dynamo_cost.py) appends one JSON line per request:
+for DynamoDB the action, table and every item it touches (TransactWriteItems and BatchWriteItem
+item by item with its op), the item's size before and after (moto's own item size, the basis of
+DynamoDB's capacity units), what reads returned, ConsistentRead and any ConsumedCapacity asked
+for; for other services just the action. `GET /_request_log/mark?phase=NAME` writes a phase mark.
+Unset, nothing of this runs.
 """
 import argparse
 import functools
 import io
 import os
+import re
 import sys
 import threading
 import time
@@ -145,7 +153,233 @@ moto_backends.list_of_moto_modules = lambda: _modules
 SLOW_MS = float(os.environ.get("MOTO_SLOW_MS", "0"))
 
 
+REQUEST_LOG = os.environ.get("MOTO_REQUEST_LOG")
+
+
+class RequestLog:
+    """Writes one JSON line per request (see the module doc); called under the lock only."""
+
+    WRITE_OPS = {"PutItem": "Put", "UpdateItem": "Update", "DeleteItem": "Delete"}
+
+    def __init__(self, path):
+        import json
+
+        self.json = json
+        self.file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - open for the server's life
+        self.seq = 0
+
+    def emit(self, record):
+        self.seq += 1
+        record["seq"] = self.seq
+        record["t"] = round(time.time(), 4)
+        self.file.write(self.json.dumps(record, separators=(",", ":")) + "\n")
+        self.file.flush()
+
+    def mark(self, environ, start_response):
+        from urllib.parse import parse_qs
+
+        phase = parse_qs(environ.get("QUERY_STRING", "")).get("phase", [""])[0]
+        self.emit({"mark": phase})
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [self.json.dumps({"seq": self.seq}).encode()]
+
+    @staticmethod
+    def backend(environ):
+        from moto.dynamodb.models import dynamodb_backends
+
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        region = "us-east-1"
+        if "Credential=" in auth:
+            parts = auth.split("Credential=", 1)[1].split("/")
+            if len(parts) > 2:
+                region = parts[2]
+        return dynamodb_backends["123456789012"][region]
+
+    @staticmethod
+    def key_of(table, item_or_key):
+        key = {table.hash_key_attr: item_or_key[table.hash_key_attr]}
+        if table.range_key_attr is not None:
+            key[table.range_key_attr] = item_or_key[table.range_key_attr]
+        return key
+
+    @staticmethod
+    def plain(key):
+        return {name: next(iter(value.values())) for name, value in key.items()}
+
+    @staticmethod
+    def size_of_json(item):
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
+        return sum(len(k.encode()) + DynamoType(v).size() for k, v in item.items())
+
+    def stored_size(self, db, table_name, key):
+        try:
+            item = db.get_item(table_name, key)
+        except Exception:  # noqa: BLE001 - a missing table is the request's own error
+            return None
+        return item.size() if item is not None else 0
+
+    def write_items(self, db, action, body):
+        """(table, op, key) of every item a write request touches."""
+        if action in self.WRITE_OPS:
+            table = db.get_table(body["TableName"])
+            key = self.key_of(table, body["Item"]) if action == "PutItem" else body["Key"]
+            return [(body["TableName"], self.WRITE_OPS[action], key, body.get("ConditionExpression"))]
+        touched = []
+        if action == "TransactWriteItems":
+            for entry in body.get("TransactItems", []):
+                op_type, op = next(iter(entry.items()))
+                table = db.get_table(op["TableName"])
+                key = self.key_of(table, op["Item"]) if op_type == "Put" else op["Key"]
+                touched.append((op["TableName"], op_type, key, op.get("ConditionExpression")))
+        elif action == "BatchWriteItem":
+            for table_name, requests in body.get("RequestItems", {}).items():
+                table = db.get_table(table_name)
+                for request in requests:
+                    if "PutRequest" in request:
+                        touched.append((table_name, "Put", self.key_of(table, request["PutRequest"]["Item"]), None))
+                    else:
+                        touched.append((table_name, "Delete", request["DeleteRequest"]["Key"], None))
+        return touched
+
+    def dynamodb(self, environ, action, request, status, response):
+        record = {"svc": "dynamodb", "op": action, "status": int(status.split()[0])}
+        try:
+            body = self.json.loads(request or b"{}")
+        except ValueError:
+            body = {}
+        if body.get("ReturnConsumedCapacity") not in (None, "NONE"):
+            record["rcc"] = body["ReturnConsumedCapacity"]
+        try:
+            answer = self.json.loads(b"".join(response) or b"{}")
+        except ValueError:
+            answer = {}
+        if record["status"] >= 400:
+            record["error"] = str(answer.get("__type", "")).rsplit("#", 1)[-1]
+        if "rcc" in record and "ConsumedCapacity" in answer:
+            record["cc"] = answer["ConsumedCapacity"]
+        return record, body, answer
+
+    def reads(self, action, body, answer, record):
+        if action == "GetItem":
+            record["table"] = body.get("TableName")
+            record["consistent"] = bool(body.get("ConsistentRead"))
+            item = answer.get("Item")
+            record["items"] = [{"key": self.plain(body.get("Key", {})),
+                                "size": self.size_of_json(item) if item else 0, "found": item is not None}]
+        elif action == "Query":
+            record["table"] = body.get("TableName")
+            record["consistent"] = bool(body.get("ConsistentRead"))
+            record["index"] = body.get("IndexName")
+            values = body.get("ExpressionAttributeValues", {})
+            names = body.get("ExpressionAttributeNames", {})
+            condition = body.get("KeyConditionExpression", "")
+            record["key_condition"] = condition
+            # The partition: the value the hash key `pk` is compared with.
+            for alias in ["pk"] + [n for n, real in names.items() if real == "pk"]:
+                found = re.search(re.escape(alias) + r"\s*=\s*(:\w+)", condition)
+                if found and found.group(1) in values:
+                    record["pk"] = next(iter(values[found.group(1)].values()))
+                    break
+            record["limit"] = body.get("Limit")
+            items = answer.get("Items", [])
+            record["returned"] = len(items)
+            record["size"] = sum(self.size_of_json(i) for i in items)
+        elif action == "BatchGetItem":
+            record["consistent"] = any(r.get("ConsistentRead") for r in body.get("RequestItems", {}).values())
+            found = {}
+            for table_name, items in answer.get("Responses", {}).items():
+                for item in items:
+                    found[(table_name, self.json.dumps(self.plain({k: item[k] for k in ("pk", "sk") if k in item}), sort_keys=True))] = self.size_of_json(item)
+            record["items"] = []
+            for table_name, request in body.get("RequestItems", {}).items():
+                for key in request.get("Keys", []):
+                    plain = self.plain(key)
+                    size = found.get((table_name, self.json.dumps(plain, sort_keys=True)))
+                    record["items"].append({"table": table_name, "key": plain, "size": size or 0, "found": size is not None})
+        elif action == "TransactGetItems":
+            record["items"] = []
+            for entry, response in zip(body.get("TransactItems", []), answer.get("Responses", [])):
+                get = entry.get("Get", {})
+                item = response.get("Item")
+                record["items"].append({"table": get.get("TableName"), "key": self.plain(get.get("Key", {})),
+                                        "size": self.size_of_json(item) if item else 0, "found": item is not None})
+
+    @staticmethod
+    def caller(environ, record):
+        """Who called: the AWS_SDK_UA_APP_ID of a Rust SDK client, or boto3 (scripts)."""
+        agent = environ.get("HTTP_USER_AGENT", "")
+        app = re.search(r"\bapp/(\S+)", agent)
+        if app:
+            record["app"] = app.group(1)
+        elif agent.startswith("Boto3"):
+            record["app"] = "boto3"
+
+    def handle(self, environ, start_response):
+        """Runs the request through moto, logging it; returns the response body."""
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        request = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(request)
+        target = environ.get("HTTP_X_AMZ_TARGET") or ""
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"] = status
+            return start_response(status, headers, exc_info)
+
+        if not target.startswith("DynamoDB_"):
+            response = list(backend(environ, capture))
+            action = target.rsplit(".", 1)[-1] if target else None
+            if action is None:
+                from urllib.parse import parse_qs
+
+                action = parse_qs(request.decode(errors="replace")).get("Action", [None])[0]
+            path = re.sub(r"^(/schedules(?:-groups)?/)[^/?]+", r"\1{name}", environ.get("PATH_INFO") or "")
+            service = "scheduler" if path.startswith("/schedule") else environ.get("HTTP_HOST", "")
+            record = {"svc": target.split(".", 1)[0] if target else service,
+                      "op": action or f"{environ.get('REQUEST_METHOD')} {path}",
+                      "status": int(captured.get("status", "0 ").split()[0])}
+            self.caller(environ, record)
+            self.emit(record)
+            return response
+        action = target.rsplit(".", 1)[-1]
+        db = None
+        touched = []
+        if action in self.WRITE_OPS or action in ("TransactWriteItems", "BatchWriteItem"):
+            try:
+                db = self.backend(environ)
+                touched = self.write_items(db, action, self.json.loads(request or b"{}"))
+                before = [self.stored_size(db, t, k) for t, _, k, _ in touched]
+            except Exception:  # noqa: BLE001 - moto answers a malformed request with its error
+                touched, before = [], []
+        started = time.monotonic()
+        response = list(backend(environ, capture))
+        took = (time.monotonic() - started) * 1000
+        record, body, answer = self.dynamodb(environ, action, request, captured.get("status", "0 "), response)
+        record["ms"] = round(took, 2)
+        self.caller(environ, record)
+        if touched:
+            record["table"] = touched[0][0]
+            record["items"] = [
+                {"op": op, "key": self.plain(key), "before": size, "after": self.stored_size(db, t, key),
+                 "cond": cond is not None}
+                for (t, op, key, cond), size in zip(touched, before)
+            ]
+        else:
+            self.reads(action, body, answer, record)
+        self.emit(record)
+        return response
+
+
+request_log = RequestLog(REQUEST_LOG) if REQUEST_LOG else None
+
+
 def serialized(environ, start_response):
+    if request_log is not None:
+        with lock:
+            if environ.get("PATH_INFO") == "/_request_log/mark":
+                return request_log.mark(environ, start_response)
+            return request_log.handle(environ, start_response)
     if SLOW_MS:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         request = environ["wsgi.input"].read(length) if length else b""
