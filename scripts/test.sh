@@ -10,6 +10,9 @@
 #  5. the deployment artifacts, offline (scripts/validate_deploy.sh);
 #  6. parity: the black-box suite against the Lambda functions under `cargo lambda watch` and the
 #     container binary, on moto (scripts/parity.sh; TACOS_PARITY=0 skips it).
+#
+# First of all, the supply chain (scripts/supply_chain.sh): cargo-deny's licenses, duplicate crates
+# and sources, and the RustSec advisories through cargo-audit and cargo-deny.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +21,9 @@ log() { printf '\n==> %s\n' "$*"; }
 log "Python tools for the document checks"
 python3 scripts/ensure_python_tools.py
 command -v moto_server >/dev/null || python3 -m pip install --quiet --disable-pip-version-check 'moto[server]'
+
+log "supply chain: cargo deny (licenses, bans, sources), cargo audit (advisories)"
+scripts/supply_chain.sh
 
 export TACOS_EVENTS_OUT="$PWD/target/domain-events.jsonl"
 rm -f "$TACOS_EVENTS_OUT"

@@ -13,6 +13,10 @@ pub struct OidcConfig {
     pub issuer: String,
     pub audience: String,
     pub jwks_url: String,
+    /// Shortest time between two fetches of the key set that unknown key ids cause
+    /// (`TACOS_OIDC_JWKS_REFRESH_SECS`, default 30): an issuer that rotates its keys is followed
+    /// within this time, and a flood of tokens with forged key ids costs one fetch per period.
+    pub key_refresh_floor: Duration,
 }
 
 #[derive(Clone)]
@@ -154,6 +158,11 @@ impl Config {
                 }),
                 issuer,
                 audience,
+                key_refresh_floor: Duration::from_secs(parse(
+                    "TACOS_OIDC_JWKS_REFRESH_SECS",
+                    get("TACOS_OIDC_JWKS_REFRESH_SECS"),
+                    30u64,
+                )?),
             }),
             _ => {
                 return Err(ConfigError {

@@ -1,7 +1,8 @@
 //! Verification of an OIDC issuer's tokens (Cognito) against its JSON Web Key Set.
 //!
-//! Keys are cached; an unknown `kid` (the issuer rotated its keys) refetches the set, at most
-//! once per [`REFRESH_FLOOR`] so a flood of forged `kid`s cannot hammer the issuer.
+//! Keys are cached for up to an hour; an unknown `kid` (the issuer rotated its keys) refetches the
+//! set, at most once per [`OidcConfig::key_refresh_floor`] so a flood of forged `kid`s cannot
+//! hammer the issuer. A key the issuer retired is forgotten at the next fetch.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -16,7 +17,6 @@ use crate::config::OidcConfig;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 
-const REFRESH_FLOOR: Duration = Duration::from_secs(30);
 const MAX_AGE: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Deserialize)]
@@ -62,7 +62,9 @@ impl Jwks {
     async fn key(&self, kid: &str) -> Result<DecodingKey> {
         let mut cache = self.cache.lock().await;
         let stale = cache.fetched.is_none_or(|at| at.elapsed() > MAX_AGE);
-        let may_refresh = cache.fetched.is_none_or(|at| at.elapsed() > REFRESH_FLOOR);
+        let may_refresh = cache
+            .fetched
+            .is_none_or(|at| at.elapsed() >= self.config.key_refresh_floor);
         if stale || (!cache.keys.contains_key(kid) && may_refresh) {
             let set: JwkSet = self
                 .http

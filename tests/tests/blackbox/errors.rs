@@ -409,6 +409,15 @@ async fn forged_and_broken_tokens_are_invalid() {
         ("garbage", "not-a-jwt".into()),
         ("three garbage parts", "aaa.bbb.ccc".into()),
         ("truncated", real[..real.len() - 5].to_string()),
+        // The bypass tokens the original gateway shipped: no such thing here.
+        (
+            "the original's dev bypass",
+            "dev-super-key-local-testing".into(),
+        ),
+        (
+            "the original's load-test bypass",
+            "load-test-bypass-token".into(),
+        ),
     ];
     bad.push((
         "wrong signature",

@@ -5,6 +5,7 @@
 //! * `payments`: webhook replays, failed and late payments.
 //! * `oidc`: tokens of an external issuer, through its JWKS.
 //! * `outage`: 503 with Retry-After while the store is down, and nothing lost.
+//! * `secrets`: no password, token, signature or secret in any log line of a whole purchase.
 //! * `queue`: arrival order, positions that never grow, admission within what can be sold.
 
 mod conformance;
@@ -13,4 +14,5 @@ mod oidc;
 mod outage;
 mod payments;
 mod queue;
+mod secrets;
 mod world;

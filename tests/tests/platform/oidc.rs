@@ -1,9 +1,12 @@
 //! OIDC: tokens of a configured issuer (Cognito) are accepted through its JWKS, which is fetched
 //! once and cached; tokens with the wrong issuer, audience, expiry, key or algorithm are refused,
 //! including an HS256 token signed with the issuer's public key (key confusion) and `alg: none`.
+//! When the issuer rotates its keys, tokens of the new key are accepted and the retired key's are
+//! refused.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
@@ -21,13 +24,25 @@ const JWKS: &str = include_str!("../../fixtures/oidc-test-jwks.json");
 
 /// Serves the JWKS on an ephemeral port and counts how often it is fetched.
 async fn issuer() -> (AccessTokens, Arc<AtomicUsize>) {
+    let (tokens, fetches, _) = rotating_issuer(Duration::from_secs(30)).await;
+    (tokens, fetches)
+}
+
+/// The key set the issuer serves, which a test may replace (a key rotation).
+type ServedKeys = Arc<std::sync::Mutex<String>>;
+
+/// [`issuer`] whose key set can be replaced, with the given floor between refetches.
+async fn rotating_issuer(refresh_floor: Duration) -> (AccessTokens, Arc<AtomicUsize>, ServedKeys) {
     let fetches = Arc::new(AtomicUsize::new(0));
+    let served: ServedKeys = Arc::new(std::sync::Mutex::new(JWKS.to_string()));
     let counter = fetches.clone();
+    let keys = served.clone();
     let app = axum::Router::new().route(
         "/.well-known/jwks.json",
         axum::routing::get(move || {
             counter.fetch_add(1, Ordering::SeqCst);
-            async { ([("content-type", "application/json")], JWKS) }
+            let body = keys.lock().unwrap().clone();
+            async { ([("content-type", "application/json")], body) }
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -38,8 +53,9 @@ async fn issuer() -> (AccessTokens, Arc<AtomicUsize>) {
         issuer: ISSUER.into(),
         audience: CLIENT.into(),
         jwks_url: format!("http://{addr}/.well-known/jwks.json"),
+        key_refresh_floor: refresh_floor,
     });
-    (AccessTokens::new(&config), fetches)
+    (AccessTokens::new(&config), fetches, served)
 }
 
 fn now() -> i64 {
@@ -146,4 +162,26 @@ async fn algorithm_confusion_and_alg_none_are_refused() {
         tokens.verify(&none).await,
         Err(Error::InvalidToken(_))
     ));
+}
+
+#[tokio::test]
+async fn a_key_rotation_is_followed_and_the_retired_key_refused() {
+    let (tokens, fetches, served) = rotating_issuer(Duration::ZERO).await;
+    tokens.verify(&sign(id_token(), KID)).await.unwrap();
+
+    // The issuer rotates: the same key material now published under a new id, the old id gone.
+    *served.lock().unwrap() = JWKS.replace(KID, "test-key-2");
+    let rotated = tokens.verify(&sign(id_token(), "test-key-2")).await;
+    assert!(rotated.is_ok(), "a token of the new key: {rotated:?}");
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        2,
+        "the unknown id refetched the set"
+    );
+
+    let retired = tokens.verify(&sign(id_token(), KID)).await;
+    assert!(
+        matches!(retired, Err(Error::InvalidToken(_))),
+        "a token of the retired key: {retired:?}"
+    );
 }

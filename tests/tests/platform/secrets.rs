@@ -1,0 +1,263 @@
+//! Secrets never reach a log line: a whole purchase through the HTTP router, with every log level
+//! captured as the deployments write it (JSON), must not show a password, a bearer token, a
+//! waiting or reservation token, a webhook signature, or any configured secret — on the success
+//! paths nor on the error paths (a wrong password, a forged token, a forged signature).
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{json, Value};
+use tacos_shared::domain::webhook::WebhookSigner;
+use tacos_shared::ports::EventHandler;
+use tower::ServiceExt;
+
+use crate::world::World;
+
+/// Everything the subscriber writes, shared with the test.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// Sends one request through the platform's router (the same middleware every deployment runs).
+async fn call(
+    world: &World,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let body = match body {
+        Some(body) => {
+            request = request.header("content-type", "application/json");
+            Body::from(body.to_string())
+        }
+        None => Body::empty(),
+    };
+    let router = tacos_shared::http::router(world.local.platform.clone());
+    let response = router.oneshot(request.body(body).unwrap()).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+// One thread, so the subscriber set for this thread sees every task the flow spawns.
+#[tokio::test(flavor = "current_thread")]
+async fn a_whole_purchase_logs_no_secret() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::TRACE)
+        .with_current_span(true)
+        .with_span_list(true)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let admin_password = format!("admin-pw-{}", key());
+    let world = World::with_config(|config| {
+        config.admin_password = Some(admin_password.clone());
+    });
+    let config = world.platform().config().clone();
+    let event = world.general(10, 1000.0).await;
+    let event_id = event.event_id.as_str();
+
+    let password = format!("pw-{}", key());
+    let username = format!("buyer{}", &key()[..8]);
+    let (status, registered) = call(
+        &world,
+        "POST",
+        "/api/v1/auth/register",
+        &[],
+        Some(json!({ "username": username, "password": password })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{registered}");
+    let (status, _) = call(
+        &world,
+        "POST",
+        "/api/v1/auth/login",
+        &[],
+        Some(json!({ "username": username, "password": format!("{password}-wrong") })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, logged_in) = call(
+        &world,
+        "POST",
+        "/api/v1/auth/login",
+        &[],
+        Some(json!({ "username": username, "password": password })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{logged_in}");
+    let token = logged_in["token"].as_str().unwrap().to_string();
+    let bearer = format!("Bearer {token}");
+    let forged = format!("Bearer {token}x");
+
+    let (status, _) = call(
+        &world,
+        "GET",
+        "/api/v1/reservations/rsv_0000000000000000",
+        &[("authorization", &forged)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let (status, joined) = call(
+        &world,
+        "POST",
+        "/api/v1/queue/join",
+        &[("authorization", &bearer), ("idempotency-key", &key())],
+        Some(json!({ "event_id": event_id })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{joined}");
+    let waiting = joined["waiting_token"].as_str().unwrap().to_string();
+    world.advance(2.0);
+    let (status, _) = call(
+        &world,
+        "GET",
+        &format!("/api/v1/queue/status?token={waiting}"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, entered) = call(
+        &world,
+        "POST",
+        "/api/v1/queue/enter",
+        &[("authorization", &bearer), ("idempotency-key", &key())],
+        Some(json!({ "waiting_token": waiting })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{entered}");
+    let reservation_token = entered["reservation_token"].as_str().unwrap().to_string();
+
+    let (status, held) = call(
+        &world,
+        "POST",
+        "/api/v1/reservations",
+        &[("authorization", &bearer), ("idempotency-key", &key())],
+        Some(
+            json!({ "event_id": event_id, "quantity": 1, "reservation_token": reservation_token }),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{held}");
+    let reservation_id = held["reservation_id"].as_str().unwrap().to_string();
+    let (status, intent) = call(
+        &world,
+        "POST",
+        "/api/v1/payments/intent",
+        &[("authorization", &bearer), ("idempotency-key", &key())],
+        Some(
+            json!({ "reservation_id": reservation_id, "amount": held["total_amount"],
+                     "currency": held["currency"], "scenario": "approve" }),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{intent}");
+    let intent_id = intent["payment_intent_id"].as_str().unwrap().to_string();
+
+    let (status, processed) = call(
+        &world,
+        "POST",
+        "/api/v1/payments/process",
+        &[("authorization", &bearer), ("idempotency-key", &key())],
+        Some(json!({ "payment_intent_id": intent_id })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{processed}");
+
+    // The provider's webhook: once forged, once signed.
+    let body = json!({ "type": "payment.approved", "payment_intent_id": intent_id,
+        "reservation_id": reservation_id, "amount": held["total_amount"],
+        "currency": held["currency"], "ts": world.clock_now() })
+    .to_string();
+    let signed = WebhookSigner::new(&config.webhook_secret).sign(
+        &format!("wh_{}", key()),
+        world.clock_now(),
+        &body,
+    );
+    let forged_signature = format!("sha256={}", "ab".repeat(32));
+    for signature in [&forged_signature, &signed.signature] {
+        let request = Request::post("/api/v1/payments/webhook")
+            .header("content-type", "application/json")
+            .header("x-webhook-id", &signed.id)
+            .header("x-timestamp", signed.timestamp.as_str())
+            .header("x-signature", signature.as_str())
+            .body(Body::from(body.clone()))
+            .unwrap();
+        let router = tacos_shared::http::router(world.local.platform.clone());
+        router.oneshot(request).await.unwrap();
+    }
+    // The follow-up, as the bus consumer runs it.
+    for event in world.local.bus.published() {
+        world.local.platform.handle_event(event).await.unwrap();
+    }
+    let (status, confirmed) = call(
+        &world,
+        "GET",
+        &format!("/api/v1/reservations/{reservation_id}"),
+        &[("authorization", &bearer)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(confirmed["status"], "CONFIRMED", "{confirmed}");
+    tracing::debug!(config = ?config, "configuration");
+
+    let logs = captured.text();
+    assert!(
+        logs.contains("request served") && logs.contains("hold placed"),
+        "the capture saw the flow:\n{logs}"
+    );
+    let signature_hex = signed.signature.trim_start_matches("sha256=");
+    let secrets = [
+        ("the password", password.as_str()),
+        ("the admin password", admin_password.as_str()),
+        ("the access token", token.as_str()),
+        ("the token's signature", token.rsplit('.').next().unwrap()),
+        ("the waiting token", waiting.as_str()),
+        ("the reservation token", reservation_token.as_str()),
+        ("the webhook signature", signature_hex),
+        ("the JWT secret", config.jwt_secret.as_str()),
+        ("the webhook secret", config.webhook_secret.as_str()),
+    ];
+    for (what, secret) in secrets {
+        assert!(!logs.contains(secret), "{what} was logged:\n{logs}");
+    }
+}
