@@ -148,7 +148,9 @@ mkdir -p "$OUT"
 if [[ "$PROFILE" == release ]]; then
   cargo build --release -p tacos-local -p tacos-load
 else
-  cargo build -p tacos-local -p tacos-load
+  # `--workspace` resolves features as `cargo test --workspace` does, so after the test run (CI)
+  # this builds nothing; `-p` alone would rebuild dozens of crates with other features.
+  cargo build --workspace --bin tacos-local --bin tacos-load
 fi
 case "$WHAT" in
   ceiling) bench_ceiling ;;

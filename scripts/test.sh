@@ -48,7 +48,8 @@ scripts/moto.sh start "$MOTO_PORT"
   export AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
   export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
   eval "$(python3 scripts/aws_setup.py --endpoint-url "$AWS_ENDPOINT_URL" --prefix tacos)"
-  cargo test -p tacos-tests --test aws
+  # `--workspace`: the features of the run above, so nothing is rebuilt.
+  cargo test --workspace --test aws
 )
 scripts/moto.sh stop "$MOTO_PORT"
 
