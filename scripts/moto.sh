@@ -5,7 +5,8 @@
 #                                # it on 127.0.0.1:PORT in the background (pid in
 #                                # target/moto-PORT.pid, log in target/moto-PORT.log) and waits
 #                                # until it answers
-#   scripts/moto.sh stop PORT    # stops it
+#   scripts/moto.sh stop PORT    # stops it (SIGTERM; with MOTO_STATE_FILE set, moto_serial.py
+#                                # snapshots its state to that file first and loads it at start)
 #
 # Then, for example:
 #   export AWS_ENDPOINT_URL=http://127.0.0.1:5055 AWS_REGION=us-east-1 \
@@ -73,7 +74,8 @@ case "$action" in
     if running; then
       pid=$(cat "$pidfile")
       kill "$pid"
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      # Up to 30 s: with MOTO_STATE_FILE set, SIGTERM first snapshots the state (scripts/faults.sh).
+      for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
       kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
       echo "moto on port $port stopped"
     else

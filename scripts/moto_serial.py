@@ -16,12 +16,21 @@ item by item with its op), the item's size before and after (moto's own item siz
 DynamoDB's capacity units), what reads returned, ConsistentRead and any ConsumedCapacity asked
 for; for other services just the action. `GET /_request_log/mark?phase=NAME` writes a phase mark.
 Unset, nothing of this runs.
+
+MOTO_STATE_FILE=path (opt-in, for scripts/faults.sh) makes the server durable across a restart, as
+DynamoDB, Scheduler, EventBridge and SQS are: on SIGTERM/SIGINT it pickles the backends of those
+services (and IAM/STS) to the file, under the request lock so no request is half applied, then
+exits; at start it loads the file if it exists. moto keeps everything in memory, so without this a
+restart would lose the table and every test of "the store went away and came back" would test a
+store that forgot everything, which no AWS service does.
 """
 import argparse
 import functools
 import io
 import os
+import pickle
 import re
+import signal
 import sys
 import threading
 import time
@@ -393,6 +402,81 @@ def serialized(environ, start_response):
             action = environ.get("HTTP_X_AMZ_TARGET") or environ.get("PATH_INFO")
             print(f"slow {took:.1f} ms {action} {request[:160]!r}", file=sys.stderr, flush=True)
         return body
+
+
+
+# ---- durability across a restart (MOTO_STATE_FILE) -------------------------------------------
+STATE_FILE = os.environ.get("MOTO_STATE_FILE")
+# Services whose state the platform depends on; iam/sts for the scheduler's role.
+DURABLE_SERVICES = ("dynamodb", "scheduler", "events", "sqs", "iam", "sts")
+
+
+def _queue_getstate(self):
+    state = self.__dict__.copy()
+    state.pop("_messages_lock", None)  # a threading.Condition: not picklable, rebuilt on load
+    return state
+
+
+def _queue_setstate(self, state):
+    import threading as _threading
+
+    self.__dict__.update(state)
+    self._messages_lock = _threading.Condition()
+
+
+def _durable_backends():
+    from moto.backends import get_backend
+
+    return {service: get_backend(service) for service in DURABLE_SERVICES}
+
+
+def save_state(path):
+    """Pickles every region backend of the durable services, atomically (temp file + rename)."""
+    state = {
+        service: {account: dict(regions) for account, regions in backends.items()}
+        for service, backends in _durable_backends().items()
+    }
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as out:
+        pickle.dump(state, out, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+    return sum(len(regions) for accounts in state.values() for regions in accounts.values())
+
+
+def load_state(path):
+    """Puts the pickled region backends back in moto's backend dictionaries."""
+    with open(path, "rb") as source:
+        state = pickle.load(source)  # noqa: S301 - our own file, written by save_state
+    backends = _durable_backends()
+    restored = 0
+    for service, accounts in state.items():
+        for account, regions in accounts.items():
+            per_account = backends[service][account]  # creates the account's dictionary
+            for region, region_backend in regions.items():
+                dict.__setitem__(per_account, region, region_backend)
+                restored += 1
+    return restored
+
+
+if STATE_FILE:
+    from moto.sqs.models import Queue as _SqsQueue
+
+    _SqsQueue.__getstate__ = _queue_getstate
+    _SqsQueue.__setstate__ = _queue_setstate
+    if os.path.exists(STATE_FILE):
+        count = load_state(STATE_FILE)
+        print(f"moto state loaded from {STATE_FILE} ({count} region backends)", file=sys.stderr, flush=True)
+
+    def _snapshot_and_exit(signum, _frame):
+        # Under the lock: the snapshot is taken between requests, never inside one.
+        with lock:
+            count = save_state(STATE_FILE)
+            print(f"moto state saved to {STATE_FILE} ({count} region backends) on signal {signum}",
+                  file=sys.stderr, flush=True)
+            os._exit(0)
+
+    signal.signal(signal.SIGTERM, _snapshot_and_exit)
+    signal.signal(signal.SIGINT, _snapshot_and_exit)
 
 
 # waitress (one I/O thread, a few workers) serves moto's WSGI app at about 1.7x the requests per

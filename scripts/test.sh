@@ -7,6 +7,8 @@
 #     then the domain events those tests emitted, validated against schemas/events;
 #  3. the OpenAPI document and the event schemas themselves;
 #  4. the AWS adapters against moto (started and stopped here);
+#  4b. faults on the AWS-protocol stack: moto stopped and restarted from its snapshot mid-flow
+#      under buyers of the container (scripts/faults.sh; its own moto, container and emulator);
 #  5. the deployment artifacts, offline (scripts/validate_deploy.sh);
 #  6. parity: the black-box suite against the Lambda functions under `cargo lambda watch` and the
 #     container binary, on moto (scripts/parity.sh; TACOS_PARITY=0 skips it).
@@ -52,6 +54,9 @@ scripts/moto.sh start "$MOTO_PORT"
   cargo test --workspace --test aws
 )
 scripts/moto.sh stop "$MOTO_PORT"
+
+log "faults: the store going away mid-flow on the AWS-protocol stack (scripts/faults.sh)"
+scripts/faults.sh
 
 log "deployment artifacts: SAM template, functions = crates, Kubernetes manifests, Dockerfile"
 scripts/validate_deploy.sh

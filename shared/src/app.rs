@@ -154,7 +154,11 @@ impl EventHandler for Platform {
                 }
                 None => Ok(()),
             },
-            DetailType::PaymentFailed => self.payments.on_failed(&detail.reservation_id).await,
+            DetailType::PaymentFailed => {
+                self.payments
+                    .on_failed(&detail.reservation_id, detail.payment_intent_id.as_ref())
+                    .await
+            }
             _ => Ok(()),
         };
         result.map_err(|e| e.to_string())

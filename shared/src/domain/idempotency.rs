@@ -15,8 +15,14 @@ use crate::ports::store::{Condition, Key, StoreError, Write};
 
 /// How long a response is replayed.
 pub const REPLAY_WINDOW_MS: i64 = 5 * 60 * 1000;
-/// After this long an in-flight claim is presumed dead (its process crashed) and may be retaken.
-const STALE_IN_FLIGHT_MS: i64 = 30_000;
+/// After this long an in-flight claim is presumed dead and may be retaken: its process crashed, or
+/// the store went away before the claim could be released. A little over the HTTP functions'
+/// 10 s Lambda timeout, the longest a request can run there (the container and the embedded server
+/// answer within it too: the slowest 503 of the fault runs took 5.1 s). Shorter than the 30 s a
+/// reservation token lives, so a buyer whose hold was caught by an outage can retry it with the
+/// same key and the same token. A duplicate let through after this long still has no second
+/// effect: every state change below is itself conditional.
+const STALE_IN_FLIGHT_MS: i64 = 12_000;
 
 /// A response as stored for replay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

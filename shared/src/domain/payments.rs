@@ -426,8 +426,36 @@ impl Payments {
         }
     }
 
-    /// The follow-up of `payment.failed`: the hold is released.
-    pub async fn on_failed(&self, reservation: &ReservationId) -> Result<()> {
+    /// The follow-up of `payment.failed`: the hold is released, unless the payment the event
+    /// names is known to have been approved. Messages arrive late, twice and out of order; an
+    /// approval recorded in the store is a fact a `payment.failed` for the same payment (stale,
+    /// misrouted, or replayed under another id) cannot undo, and cancelling would leave the buyer
+    /// refunded and seatless although they paid.
+    pub async fn on_failed(
+        &self,
+        reservation: &ReservationId,
+        payment: Option<&PaymentIntentId>,
+    ) -> Result<()> {
+        if let Some(payment) = payment {
+            match self.get(payment, None).await {
+                Ok(intent)
+                    if matches!(
+                        intent.status,
+                        PaymentStatus::Approved | PaymentStatus::Refunded
+                    ) || intent.reservation_id != *reservation =>
+                {
+                    tracing::warn!(payment_intent_id = %payment, status = intent.status.as_str(),
+                        "payment.failed for a payment that was approved or is another reservation's; ignored");
+                    return Ok(());
+                }
+                Ok(_) => {}
+                Err(Error::PaymentNotFound) => {
+                    tracing::warn!(payment_intent_id = %payment, "payment.failed for an unknown payment; ignored");
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+        }
         match self
             .reservations
             .cancel_for_failed_payment(reservation)

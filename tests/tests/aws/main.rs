@@ -20,12 +20,17 @@
 //!
 //! * 200 concurrent hold transactions on one seat: exactly one wins, and nothing of the losers
 //!   remains.
+//! * `faults`: the store going away mid-flow (moto stopped and restarted from its snapshot) under
+//!   buyers of the container's HTTP mode; only with `TACOS_FAULTS_BASE_URL`, set by
+//!   `scripts/faults.sh`.
 //!
 //! moto cancels a `TransactWriteItems` by putting back a copy of the *whole table* taken when the
 //! transaction started, without a lock, which would erase what concurrent requests wrote.
 //! `scripts/moto.sh` therefore runs moto through `scripts/moto_serial.py`, one request at a time,
 //! which restores the per-call atomicity and isolation DynamoDB guarantees. The tests here still
 //! run one at a time (see [`connect`]) so each sees only its own traffic.
+
+mod faults;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

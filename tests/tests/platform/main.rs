@@ -1,6 +1,10 @@
 //! The platform's rules, checked in process with a clock moved by hand: no sleeping, no HTTP.
 //!
 //! * `conformance`: the store port's semantics, against the in-process store.
+//! * `faults`: the expiry timer twice, late and after a confirm; payment follow-ups twice, out of
+//!   order and after a cancel (also through the `payment-followup` Lambda's SQS batch handler);
+//!   requests and jobs retried after their answer was lost; a webhook that never arrives. Each
+//!   ends with the ledger check, `World::audit`.
 //! * `holds`: expiry, the confirm/expire/cancel races, single-use tokens, zero oversell.
 //! * `payments`: webhook replays, failed and late payments.
 //! * `oidc`: tokens of an external issuer, through its JWKS.
@@ -9,6 +13,7 @@
 //! * `queue`: arrival order, positions that never grow, admission within what can be sold.
 
 mod conformance;
+mod faults;
 mod holds;
 mod oidc;
 mod outage;

@@ -1,17 +1,27 @@
 //! A platform on in-process adapters with a manual clock, and shortcuts to set scenes up.
+//!
+//! It also keeps the books: every hold and payment intent made through it is remembered, so
+//! [`World::audit`] can check the whole ledger of an event against the reservations themselves
+//! (read straight from the store, never through a path that would change them), the way the
+//! fault tests need after each fault.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use tacos_shared::app::InProcess;
 use tacos_shared::config::Config;
 use tacos_shared::domain::auth::{Principal, Role};
+use tacos_shared::domain::catalog::SeatStatus;
 use tacos_shared::domain::catalog::{Event, Inventory, NewEvent, Section};
+use tacos_shared::domain::items::get_record;
+use tacos_shared::domain::payments::{intent_key, PaymentStatus};
 use tacos_shared::domain::payments::{IntentRequest, PaymentIntent, ProcessRequest, Scenario};
+use tacos_shared::domain::reservations::{reservation_key, ReservationStatus};
 use tacos_shared::domain::reservations::{HoldRequest, Reservation};
 use tacos_shared::domain::tokens::ReservationTokens;
 use tacos_shared::error::Error;
-use tacos_shared::ids::{EventId, ReservationId, SeatId, UserId, WaitingToken};
+use tacos_shared::ids::{EventId, PaymentIntentId, ReservationId, SeatId, UserId, WaitingToken};
 use tacos_shared::ports::{Clock, DetailType, JobHandler, ManualClock};
 
 pub const HOLD_SECONDS: u64 = 60;
@@ -20,6 +30,22 @@ pub struct World {
     pub local: InProcess,
     pub clock: Arc<ManualClock>,
     tokens: ReservationTokens,
+    /// Every reservation and payment intent made through this world, for [`World::audit`].
+    books: std::sync::Mutex<Books>,
+}
+
+#[derive(Default)]
+struct Books {
+    reservations: Vec<ReservationId>,
+    intents: Vec<PaymentIntentId>,
+}
+
+/// What [`World::audit`] found: the counters and the reservations that hold a sale.
+#[derive(Debug)]
+pub struct Audit {
+    pub inventory: Inventory,
+    /// The event's confirmed reservations, each a sale.
+    pub confirmed: Vec<Reservation>,
 }
 
 impl World {
@@ -40,6 +66,7 @@ impl World {
             local: InProcess::with_clock(config, clock.clone()),
             clock,
             tokens,
+            books: Default::default(),
         }
     }
 
@@ -119,7 +146,11 @@ impl World {
             quantity: None,
             reservation_token: self.admitted(event, buyer),
         };
-        self.platform().reservations.hold(buyer, request).await
+        let hold = self.platform().reservations.hold(buyer, request).await;
+        if let Ok(hold) = &hold {
+            self.track_reservation(&hold.reservation_id);
+        }
+        hold
     }
 
     pub async fn hold_quantity(
@@ -134,7 +165,11 @@ impl World {
             quantity: Some(quantity),
             reservation_token: self.admitted(event, buyer),
         };
-        self.platform().reservations.hold(buyer, request).await
+        let hold = self.platform().reservations.hold(buyer, request).await;
+        if let Ok(hold) = &hold {
+            self.track_reservation(&hold.reservation_id);
+        }
+        hold
     }
 
     /// A payment intent for the whole of `hold`.
@@ -150,11 +185,14 @@ impl World {
             currency: hold.currency.clone(),
             scenario,
         };
-        self.platform()
+        let intent = self
+            .platform()
             .payments
             .create_intent(buyer, request)
             .await
-            .unwrap()
+            .unwrap();
+        self.track_intent(&intent.payment_intent_id);
+        intent
     }
 
     /// An intent for `hold`, processed by the simulator with `scenario`.
@@ -238,5 +276,214 @@ impl World {
     /// The manual clock in unix seconds.
     pub fn clock_now(&self) -> i64 {
         self.clock.now().timestamp()
+    }
+}
+
+impl World {
+    /// Remembers a reservation made some other way (over HTTP) for [`World::audit`].
+    pub fn track_reservation(&self, id: &ReservationId) {
+        self.books.lock().unwrap().reservations.push(id.clone());
+    }
+
+    /// Remembers a payment intent made some other way (over HTTP) for [`World::audit`].
+    pub fn track_intent(&self, id: &PaymentIntentId) {
+        self.books.lock().unwrap().intents.push(id.clone());
+    }
+
+    /// The ledger check every fault test ends with, for one event: available + held + sold =
+    /// total; the seats' statuses agree with the counters; every sold seat belongs to exactly one
+    /// CONFIRMED reservation, which lists it, and every held seat to one HOLD; the confirmed
+    /// reservations add up to the seats sold and the holds to the seats held; each confirmed
+    /// reservation has its own order id and its own approved payment; exactly one
+    /// `reservation.confirmed` was published per sale (the Sales metric counts those). Reads the
+    /// store directly, so checking never expires or changes anything.
+    pub async fn audit(&self, event_id: &EventId) -> Audit {
+        let store = &*self.local.store;
+        let inventory = self.inventory(event_id).await;
+        let ids = self.books.lock().unwrap().reservations.clone();
+        let mut reservations = Vec::new();
+        for id in ids {
+            let reservation: Reservation = get_record(store, &reservation_key(&id))
+                .await
+                .unwrap()
+                .expect("a tracked reservation exists");
+            if reservation.event_id == *event_id {
+                reservations.push(reservation);
+            }
+        }
+        let by_id: HashMap<_, _> = reservations
+            .iter()
+            .map(|r| (r.reservation_id.clone(), r))
+            .collect();
+        let quantity = |status| -> i64 {
+            reservations
+                .iter()
+                .filter(|r| r.status == status)
+                .map(|r| i64::from(r.quantity))
+                .sum()
+        };
+        assert_eq!(
+            quantity(ReservationStatus::Confirmed),
+            inventory.sold,
+            "confirmed reservations add up to the seats sold: {inventory:?}"
+        );
+        assert_eq!(
+            quantity(ReservationStatus::Hold),
+            inventory.held,
+            "holds add up to the seats held: {inventory:?}"
+        );
+        let confirmed: Vec<Reservation> = reservations
+            .iter()
+            .filter(|r| r.status == ReservationStatus::Confirmed)
+            .cloned()
+            .collect();
+        let orders: HashSet<_> = confirmed
+            .iter()
+            .map(|r| r.order_id.clone().expect("a sale has an order id"))
+            .collect();
+        assert_eq!(
+            orders.len(),
+            confirmed.len(),
+            "no order id shared by two sales"
+        );
+        let payments: HashSet<_> = confirmed
+            .iter()
+            .map(|r| {
+                r.payment_intent_id
+                    .clone()
+                    .expect("a sale names its payment")
+            })
+            .collect();
+        assert_eq!(payments.len(), confirmed.len(), "no payment paid two sales");
+        for sale in &confirmed {
+            let payment = sale.payment_intent_id.as_ref().unwrap();
+            let intent: tacos_shared::domain::payments::PaymentIntent =
+                get_record(store, &intent_key(payment))
+                    .await
+                    .unwrap()
+                    .expect("the sale's payment exists");
+            assert_eq!(
+                (intent.status, &intent.reservation_id),
+                (PaymentStatus::Approved, &sale.reservation_id),
+                "a sale is paid by an approved payment of its own"
+            );
+        }
+        let announced: Vec<_> = self
+            .local
+            .bus
+            .published()
+            .into_iter()
+            .filter(|e| {
+                e.detail_type == DetailType::ReservationConfirmed && e.detail.event_id == *event_id
+            })
+            .map(|e| e.detail.reservation_id)
+            .collect();
+        let mut announced_sorted = announced.clone();
+        announced_sorted.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        let mut sold_sorted: Vec<_> = confirmed.iter().map(|r| r.reservation_id.clone()).collect();
+        sold_sorted.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        assert_eq!(
+            announced_sorted, sold_sorted,
+            "one reservation.confirmed per sale, none twice"
+        );
+
+        let event = self.platform().catalog.get(event_id).await.unwrap();
+        if !event.sections.is_empty() {
+            let seats = self.platform().catalog.seats(&event).await.unwrap();
+            let count = |status| seats.iter().filter(|s| s.status == status).count() as i64;
+            assert_eq!(
+                (
+                    count(SeatStatus::Available),
+                    count(SeatStatus::Held),
+                    count(SeatStatus::Sold)
+                ),
+                (inventory.available, inventory.held, inventory.sold),
+                "seats agree with counters"
+            );
+            let mut owner_of = HashMap::new();
+            for reservation in &reservations {
+                if matches!(
+                    reservation.status,
+                    ReservationStatus::Confirmed | ReservationStatus::Hold
+                ) {
+                    for seat in &reservation.seat_ids {
+                        let previous =
+                            owner_of.insert(seat.clone(), reservation.reservation_id.clone());
+                        assert!(
+                            previous.is_none(),
+                            "seat {seat} in two live reservations ({previous:?} and {})",
+                            reservation.reservation_id
+                        );
+                    }
+                }
+            }
+            for seat in &seats {
+                let expected = match seat.status {
+                    SeatStatus::Available => None,
+                    SeatStatus::Held => Some(ReservationStatus::Hold),
+                    SeatStatus::Sold => Some(ReservationStatus::Confirmed),
+                };
+                match expected {
+                    None => assert!(
+                        !owner_of.contains_key(&seat.seat_id),
+                        "available seat {} is still in a live reservation",
+                        seat.seat_id
+                    ),
+                    Some(status) => {
+                        let holder = seat.reservation_id.as_ref().unwrap_or_else(|| {
+                            panic!("seat {} names no reservation", seat.seat_id)
+                        });
+                        let reservation = by_id.get(holder).unwrap_or_else(|| {
+                            panic!("seat {} names an unknown reservation", seat.seat_id)
+                        });
+                        assert_eq!(
+                            reservation.status, status,
+                            "seat {} is {:?} but its reservation is {:?}",
+                            seat.seat_id, seat.status, reservation.status
+                        );
+                        assert_eq!(
+                            owner_of.get(&seat.seat_id),
+                            Some(holder),
+                            "seat {} belongs to exactly the reservation that lists it",
+                            seat.seat_id
+                        );
+                    }
+                }
+            }
+        }
+        Audit {
+            inventory,
+            confirmed,
+        }
+    }
+
+    /// Every approved payment made through this world ended in a sale or was refunded; no
+    /// payment that failed or is refunded paid for a sale. (Checked once the follow-ups ran.)
+    pub async fn audit_money(&self) {
+        let store = &*self.local.store;
+        let intents = self.books.lock().unwrap().intents.clone();
+        for id in intents {
+            let intent: tacos_shared::domain::payments::PaymentIntent =
+                get_record(store, &intent_key(&id)).await.unwrap().unwrap();
+            let reservation: Reservation =
+                get_record(store, &reservation_key(&intent.reservation_id))
+                    .await
+                    .unwrap()
+                    .unwrap();
+            let paid_sale = reservation.status == ReservationStatus::Confirmed
+                && reservation.payment_intent_id.as_ref() == Some(&id);
+            match intent.status {
+                PaymentStatus::Approved => assert!(
+                    paid_sale,
+                    "approved payment {id} neither sold {} ({:?}) nor was refunded",
+                    reservation.reservation_id, reservation.status
+                ),
+                _ => assert!(
+                    !paid_sale,
+                    "payment {id} is {:?} yet paid a sale",
+                    intent.status
+                ),
+            }
+        }
     }
 }

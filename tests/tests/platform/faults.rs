@@ -1,0 +1,835 @@
+//! Faults survived, in process: the at-least-once, out-of-order and lossy deliveries every AWS
+//! service behind the platform is allowed to make, injected on purpose, each followed by the full
+//! ledger check ([`World::audit`]): no sale lost, none duplicated, every seat where the
+//! reservations say it is.
+//!
+//! Why here: on AWS, EventBridge Scheduler delivers a timer at least once and possibly late, SQS
+//! delivers a follow-up at least once and in no particular order, a Lambda invocation that times
+//! out is retried although its work may have completed, and a payment provider's webhook may never
+//! come. Each is cheap to provoke with in-process adapters and a clock moved by hand, and the code
+//! under test is the real one: [`JobHandler::run_job`] is what the `expire` and
+//! `payment-simulator` functions call, [`EventHandler::handle_event`] what `payment-followup` and
+//! the in-process bus consumer call, and `tacos_lambda::triggers::handle_batch` is the
+//! `payment-followup` function's own SQS batch handler.
+//!
+//! Covered elsewhere and not repeated: an approval after the timer expired the hold
+//! (`payments::an_approval_after_expiry_is_refunded_and_sells_nothing`), confirm racing expiry and
+//! cancel (`holds`), a webhook replayed (`payments`), a store outage answered 503 (`outage`). The
+//! store going away on the AWS-protocol stack is `tests/tests/aws/faults.rs`, run by
+//! `scripts/faults.sh`.
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use chrono::Utc;
+use serde_json::{json, Value};
+use tacos_shared::domain::auth::{Principal, UserRecord};
+use tacos_shared::domain::payments::{intent_key, PaymentStatus, ProcessRequest, Scenario};
+use tacos_shared::domain::reservations::{Reservation, ReservationStatus};
+use tacos_shared::ids::{EventId, PaymentIntentId, ReservationId};
+use tacos_shared::ports::{
+    DetailType, DomainEvent, EventDetail, EventHandler, Job, JobHandler, Scheduler, Store, Write,
+};
+use tower::ServiceExt;
+
+use crate::world::{World, HOLD_SECONDS};
+
+/// The domain event a verified webhook publishes for `payment` (what SQS hands the follow-up).
+fn outcome(kind: DetailType, hold: &Reservation, payment: &PaymentIntentId) -> DomainEvent {
+    DomainEvent {
+        detail_type: kind,
+        detail: EventDetail {
+            version: 1,
+            reservation_id: hold.reservation_id.clone(),
+            event_id: hold.event_id.clone(),
+            user_id: hold.user_id.clone(),
+            seat_ids: hold.seat_ids.clone(),
+            quantity: hold.quantity,
+            occurred_at: Utc::now(),
+            hold_expires_at: None,
+            total_amount: None,
+            amount: Some(hold.total_amount),
+            currency: Some(hold.currency.clone()),
+            order_id: None,
+            payment_intent_id: Some(payment.clone()),
+            reason: None,
+        },
+    }
+}
+
+async fn follow_up(world: &World, event: DomainEvent) {
+    world.local.platform.handle_event(event).await.unwrap();
+}
+
+async fn run_job(world: &World, job: Job) {
+    world.local.platform.run_job(job).await.unwrap();
+}
+
+fn expire_job(hold: &Reservation) -> Job {
+    Job::ExpireHold {
+        reservation_id: hold.reservation_id.clone(),
+    }
+}
+
+async fn status_of(world: &World, id: &ReservationId) -> ReservationStatus {
+    world
+        .platform()
+        .reservations
+        .get(id, None)
+        .await
+        .unwrap()
+        .status
+}
+
+async fn payment_status(world: &World, id: &PaymentIntentId) -> PaymentStatus {
+    world
+        .platform()
+        .payments
+        .get(id, None)
+        .await
+        .unwrap()
+        .status
+}
+
+/// A seated event of four seats and a buyer holding `seats` of it.
+async fn seated_hold(world: &World, seats: &[&str]) -> (Principal, Reservation, EventId) {
+    let event = world.seated(&[("A", 1, 4)], 10.0).await;
+    let buyer = world.buyer();
+    let hold = world
+        .hold_seats(&buyer, &event.event_id, seats)
+        .await
+        .unwrap();
+    (buyer, hold, event.event_id)
+}
+
+// ---- the expiry timer: twice, late, after a confirm ---------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expiry_timer_delivered_twice_at_once_and_again_releases_the_hold_once() {
+    let world = World::new();
+    let (_, hold, event) = seated_hold(&world, &["A-1", "A-2"]).await;
+    world.advance(HOLD_SECONDS as f64 + 1.0);
+    // Two deliveries of the same schedule at the same moment, then a third whose first ack was
+    // lost: exactly one release.
+    let (a, b) = tokio::join!(
+        world.local.platform.run_job(expire_job(&hold)),
+        world.local.platform.run_job(expire_job(&hold))
+    );
+    a.unwrap();
+    b.unwrap();
+    run_job(&world, expire_job(&hold)).await;
+    assert_eq!(world.fire_timers().await, 1, "the scheduled copy fires too");
+    assert_eq!(world.published(DetailType::ReservationExpired), 1);
+    assert_eq!(
+        status_of(&world, &hold.reservation_id).await,
+        ReservationStatus::Expired
+    );
+    let audit = world.audit(&event).await;
+    assert_eq!(
+        (audit.inventory.available, audit.inventory.held),
+        (4, 0),
+        "released once, not twice"
+    );
+    // The seats are sellable again, to one buyer.
+    world
+        .hold_seats(&world.buyer(), &event, &["A-1", "A-2"])
+        .await
+        .unwrap();
+    assert_eq!(world.audit(&event).await.inventory.held, 2);
+}
+
+#[tokio::test]
+async fn a_late_expiry_timer_after_a_late_approval_refunds_once_and_releases_once() {
+    let world = World::new();
+    let event = world.general(10, 10.0).await;
+    let buyer = world.buyer();
+    let hold = world
+        .hold_quantity(&buyer, &event.event_id, 2)
+        .await
+        .unwrap();
+    let payment = world.pay(&buyer, &hold, Scenario::Approve).await;
+    // Long after the hold ran out, the timer has still not fired (Scheduler is late) and the
+    // approval's follow-up arrives first: it must not sell, because the hold is over in time even
+    // though nothing has marked it so yet.
+    world.advance(HOLD_SECONDS as f64 * 10.0);
+    let approved = outcome(
+        DetailType::PaymentApproved,
+        &hold,
+        &payment.payment_intent_id,
+    );
+    follow_up(&world, approved.clone()).await;
+    assert_eq!(
+        status_of(&world, &hold.reservation_id).await,
+        ReservationStatus::Expired
+    );
+    assert_eq!(
+        payment_status(&world, &payment.payment_intent_id).await,
+        PaymentStatus::Refunded
+    );
+    // Now the late timer (with the simulator's webhook retry, which still finds nobody), and the
+    // approval again (SQS redelivery).
+    world.fire_timers().await;
+    follow_up(&world, approved).await;
+    assert_eq!(world.published(DetailType::ReservationExpired), 1);
+    assert_eq!(world.published(DetailType::PaymentRefunded), 1);
+    let audit = world.audit(&event.event_id).await;
+    assert_eq!(
+        (
+            audit.inventory.available,
+            audit.inventory.held,
+            audit.inventory.sold
+        ),
+        (10, 0, 0)
+    );
+    world.audit_money().await;
+}
+
+#[tokio::test]
+async fn an_expiry_timer_firing_after_a_confirm_keeps_the_sale() {
+    let world = World::new();
+    let (buyer, hold, event) = seated_hold(&world, &["A-3"]).await;
+    let payment = world.pay(&buyer, &hold, Scenario::Approve).await;
+    follow_up(
+        &world,
+        outcome(
+            DetailType::PaymentApproved,
+            &hold,
+            &payment.payment_intent_id,
+        ),
+    )
+    .await;
+    assert_eq!(
+        status_of(&world, &hold.reservation_id).await,
+        ReservationStatus::Confirmed
+    );
+    // The confirm dropped the timer; suppose the drop was lost (it is best effort) and the
+    // schedule fires anyway, at its time and once more later.
+    world
+        .local
+        .scheduler
+        .schedule(hold.hold_expires_at, expire_job(&hold))
+        .await
+        .unwrap();
+    world.advance(HOLD_SECONDS as f64 + 1.0);
+    world.fire_timers().await;
+    world.advance(HOLD_SECONDS as f64 * 5.0);
+    run_job(&world, expire_job(&hold)).await;
+    assert_eq!(
+        status_of(&world, &hold.reservation_id).await,
+        ReservationStatus::Confirmed
+    );
+    assert_eq!(world.published(DetailType::ReservationExpired), 0);
+    let audit = world.audit(&event).await;
+    assert_eq!((audit.inventory.sold, audit.inventory.held), (1, 0));
+    assert_eq!(audit.confirmed.len(), 1);
+    world.audit_money().await;
+}
+
+// ---- the payment follow-up: twice, out of order, after a cancel ---------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_follow_up_delivered_twice_at_once_sells_once_and_cancels_once() {
+    let world = World::new();
+    let event = world.seated(&[("A", 1, 4)], 10.0).await;
+    let buyer = world.buyer();
+    let paid = world
+        .hold_seats(&buyer, &event.event_id, &["A-1"])
+        .await
+        .unwrap();
+    let approved = world.pay(&buyer, &paid, Scenario::Approve).await;
+    let other = world.buyer();
+    let unpaid = world
+        .hold_seats(&other, &event.event_id, &["A-2"])
+        .await
+        .unwrap();
+    let failed = world.pay(&other, &unpaid, Scenario::Fail).await;
+
+    let approval = outcome(
+        DetailType::PaymentApproved,
+        &paid,
+        &approved.payment_intent_id,
+    );
+    let failure = outcome(
+        DetailType::PaymentFailed,
+        &unpaid,
+        &failed.payment_intent_id,
+    );
+    let platform = &world.local.platform;
+    let (a, b, c, d) = tokio::join!(
+        platform.handle_event(approval.clone()),
+        platform.handle_event(approval.clone()),
+        platform.handle_event(failure.clone()),
+        platform.handle_event(failure.clone()),
+    );
+    for result in [a, b, c, d] {
+        result.unwrap();
+    }
+    follow_up(&world, approval).await;
+    follow_up(&world, failure).await;
+    assert_eq!(world.published(DetailType::ReservationConfirmed), 1);
+    assert_eq!(world.published(DetailType::ReservationCancelled), 1);
+    assert_eq!(world.published(DetailType::PaymentRefunded), 0);
+    let audit = world.audit(&event.event_id).await;
+    assert_eq!(
+        (
+            audit.inventory.sold,
+            audit.inventory.held,
+            audit.inventory.available
+        ),
+        (1, 0, 3)
+    );
+    world.audit_money().await;
+}
+
+#[tokio::test]
+async fn payment_follow_ups_out_of_order_settle_to_the_payments_truth() {
+    let world = World::new();
+    let event = world.seated(&[("A", 1, 4)], 10.0).await;
+
+    // 1. The same payment, approved, named by a `payment.failed` that arrives first (stale,
+    //    misrouted): the failure is not the payment's truth and cancels nothing; the approval sells.
+    let buyer = world.buyer();
+    let hold = world
+        .hold_seats(&buyer, &event.event_id, &["A-1"])
+        .await
+        .unwrap();
+    let paid = world.pay(&buyer, &hold, Scenario::Approve).await;
+    follow_up(
+        &world,
+        outcome(DetailType::PaymentFailed, &hold, &paid.payment_intent_id),
+    )
+    .await;
+    assert_eq!(
+        status_of(&world, &hold.reservation_id).await,
+        ReservationStatus::Hold,
+        "a failure that did not happen releases nothing"
+    );
+    follow_up(
+        &world,
+        outcome(DetailType::PaymentApproved, &hold, &paid.payment_intent_id),
+    )
+    .await;
+    assert_eq!(
+        status_of(&world, &hold.reservation_id).await,
+        ReservationStatus::Confirmed
+    );
+
+    // 2. A first payment fails, the buyer pays again and that one is approved; the approval's
+    //    follow-up arrives before the failure's: the sale stands, the stale failure does nothing.
+    let buyer = world.buyer();
+    let hold = world
+        .hold_seats(&buyer, &event.event_id, &["A-2"])
+        .await
+        .unwrap();
+    let first = world.pay(&buyer, &hold, Scenario::Fail).await;
+    let second = world.pay(&buyer, &hold, Scenario::Approve).await;
+    follow_up(
+        &world,
+        outcome(
+            DetailType::PaymentApproved,
+            &hold,
+            &second.payment_intent_id,
+        ),
+    )
+    .await;
+    follow_up(
+        &world,
+        outcome(DetailType::PaymentFailed, &hold, &first.payment_intent_id),
+    )
+    .await;
+    assert_eq!(
+        status_of(&world, &hold.reservation_id).await,
+        ReservationStatus::Confirmed
+    );
+
+    // 3. The same two payments with the failure first: the failure releases the hold, and the
+    //    approval that follows finds no hold to confirm and is refunded. Nothing sold, money back.
+    let buyer = world.buyer();
+    let hold = world
+        .hold_seats(&buyer, &event.event_id, &["A-3"])
+        .await
+        .unwrap();
+    let first = world.pay(&buyer, &hold, Scenario::Fail).await;
+    let second = world.pay(&buyer, &hold, Scenario::Approve).await;
+    follow_up(
+        &world,
+        outcome(DetailType::PaymentFailed, &hold, &first.payment_intent_id),
+    )
+    .await;
+    follow_up(
+        &world,
+        outcome(
+            DetailType::PaymentApproved,
+            &hold,
+            &second.payment_intent_id,
+        ),
+    )
+    .await;
+    assert_eq!(
+        status_of(&world, &hold.reservation_id).await,
+        ReservationStatus::Cancelled
+    );
+    assert_eq!(
+        payment_status(&world, &second.payment_intent_id).await,
+        PaymentStatus::Refunded
+    );
+
+    let audit = world.audit(&event.event_id).await;
+    assert_eq!(
+        (
+            audit.inventory.sold,
+            audit.inventory.held,
+            audit.inventory.available
+        ),
+        (2, 0, 2)
+    );
+    world.audit_money().await;
+}
+
+#[tokio::test]
+async fn an_approval_after_a_cancel_is_refunded_and_sells_nothing() {
+    let world = World::new();
+    let (buyer, hold, event) = seated_hold(&world, &["A-4"]).await;
+    let payment = world.pay(&buyer, &hold, Scenario::Approve).await;
+    world
+        .platform()
+        .reservations
+        .cancel(&hold.reservation_id, &buyer)
+        .await
+        .unwrap();
+    let approval = outcome(
+        DetailType::PaymentApproved,
+        &hold,
+        &payment.payment_intent_id,
+    );
+    follow_up(&world, approval.clone()).await;
+    follow_up(&world, approval).await;
+    assert_eq!(
+        status_of(&world, &hold.reservation_id).await,
+        ReservationStatus::Cancelled
+    );
+    assert_eq!(
+        payment_status(&world, &payment.payment_intent_id).await,
+        PaymentStatus::Refunded
+    );
+    assert_eq!(world.published(DetailType::PaymentRefunded), 1);
+    let audit = world.audit(&event).await;
+    assert_eq!((audit.inventory.sold, audit.inventory.available), (0, 4));
+    world.audit_money().await;
+}
+
+// ---- the payment-followup Lambda's own SQS batch handler ---------------------------------------
+
+fn record(id: &str, body: impl Into<String>) -> SqsMessage {
+    SqsMessage {
+        message_id: Some(id.into()),
+        receipt_handle: Some(format!("rh-{id}")),
+        body: Some(body.into()),
+        event_source: Some("aws:sqs".into()),
+        ..Default::default()
+    }
+}
+
+/// The SQS body EventBridge's rule delivers: the whole EventBridge event.
+fn bridged(event: &DomainEvent) -> String {
+    let mut envelope = event.envelope();
+    envelope["version"] = json!("0");
+    envelope["id"] = json!(uuid::Uuid::new_v4().to_string());
+    envelope["account"] = json!("123456789012");
+    envelope["region"] = json!("us-east-1");
+    envelope["time"] = json!(Utc::now());
+    envelope["resources"] = json!([]);
+    envelope.to_string()
+}
+
+fn failed_ids(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_followup_lambda_batch_handles_a_duplicate_once_and_reports_only_the_failed_record() {
+    let world = World::new();
+    let event = world.seated(&[("A", 1, 4)], 10.0).await;
+    let mut sold = Vec::new();
+    for seat in ["A-1", "A-2"] {
+        let buyer = world.buyer();
+        let hold = world
+            .hold_seats(&buyer, &event.event_id, &[seat])
+            .await
+            .unwrap();
+        let paid = world.pay(&buyer, &hold, Scenario::Approve).await;
+        sold.push((hold, paid.payment_intent_id));
+    }
+    let (good, good_payment) = &sold[0];
+    let (broken, broken_payment) = &sold[1];
+    // The second payment's record cannot be read for now (a corrupt item stands in for any
+    // failure that is not the message's fault): its follow-up must fail, be reported, and be
+    // retried alone.
+    let store = &world.local.store;
+    let key = intent_key(broken_payment);
+    let original = store.get(&key).await.unwrap().unwrap();
+    let mut corrupt = original.clone();
+    corrupt.insert("amount".into(), json!("not a number"));
+    store.write(Write::put(corrupt)).await.unwrap();
+
+    let approval = bridged(&outcome(DetailType::PaymentApproved, good, good_payment));
+    let batch = SqsEvent {
+        records: vec![
+            record("m-1", approval.clone()),
+            record("m-2", approval), // the same message delivered twice in one batch
+            record(
+                "m-3",
+                bridged(&outcome(
+                    DetailType::PaymentApproved,
+                    broken,
+                    broken_payment,
+                )),
+            ),
+            record("m-4", "{ not an EventBridge event"),
+        ],
+    };
+    let response = tacos_lambda::triggers::handle_batch(world.platform(), batch.clone()).await;
+    assert_eq!(
+        failed_ids(&response),
+        ["m-3"],
+        "only the record that failed is redelivered; the unreadable one is dropped, not retried forever"
+    );
+    assert_eq!(
+        status_of(&world, &good.reservation_id).await,
+        ReservationStatus::Confirmed
+    );
+    assert_eq!(world.published(DetailType::ReservationConfirmed), 1);
+    assert_eq!(
+        status_of(&world, &broken.reservation_id).await,
+        ReservationStatus::Hold
+    );
+
+    // SQS redelivers m-3 after the visibility timeout (and, being at least once, m-1 with it).
+    store.write(Write::put(original)).await.unwrap();
+    let redelivery = SqsEvent {
+        records: vec![batch.records[2].clone(), batch.records[0].clone()],
+    };
+    let response = tacos_lambda::triggers::handle_batch(world.platform(), redelivery).await;
+    assert!(failed_ids(&response).is_empty(), "{response:?}");
+    assert_eq!(world.published(DetailType::ReservationConfirmed), 2);
+    let audit = world.audit(&event.event_id).await;
+    assert_eq!((audit.inventory.sold, audit.inventory.available), (2, 2));
+    world.audit_money().await;
+}
+
+#[tokio::test]
+async fn the_followup_lambda_reports_every_record_while_the_store_is_down_and_loses_none() {
+    let world = World::new();
+    let event = world.general(10, 10.0).await;
+    let mut records = Vec::new();
+    for n in 0..3 {
+        let buyer = world.buyer();
+        let hold = world
+            .hold_quantity(&buyer, &event.event_id, 2)
+            .await
+            .unwrap();
+        let paid = world.pay(&buyer, &hold, Scenario::Approve).await;
+        records.push(record(
+            &format!("m-{n}"),
+            bridged(&outcome(
+                DetailType::PaymentApproved,
+                &hold,
+                &paid.payment_intent_id,
+            )),
+        ));
+    }
+    let batch = SqsEvent { records };
+    world.local.store.set_unavailable(true);
+    let response = tacos_lambda::triggers::handle_batch(world.platform(), batch.clone()).await;
+    assert_eq!(failed_ids(&response), ["m-0", "m-1", "m-2"]);
+    world.local.store.set_unavailable(false);
+    for _ in 0..2 {
+        let response = tacos_lambda::triggers::handle_batch(world.platform(), batch.clone()).await;
+        assert!(failed_ids(&response).is_empty());
+    }
+    let audit = world.audit(&event.event_id).await;
+    assert_eq!((audit.inventory.sold, audit.inventory.held), (6, 0));
+    assert_eq!(audit.confirmed.len(), 3);
+    world.audit_money().await;
+}
+
+// ---- a request retried after a timeout ----------------------------------------------------------
+
+struct Http {
+    world: World,
+    bearer: String,
+    buyer: Principal,
+}
+
+impl Http {
+    fn new() -> Self {
+        let world = World::new();
+        let buyer = world.buyer();
+        let user = UserRecord {
+            user_id: buyer.user_id.clone(),
+            username: "faulty".into(),
+            password_hash: String::new(),
+            role: buyer.role,
+            email: None,
+            display_name: "Faulty".into(),
+            created_at: Utc::now(),
+        };
+        let bearer = world.platform().accounts.tokens().issue(&user, Utc::now());
+        Self {
+            world,
+            bearer,
+            buyer,
+        }
+    }
+
+    /// One POST through the whole HTTP stack, with `key` as its Idempotency-Key.
+    async fn post(&self, path: &str, key: &str, body: &Value) -> (StatusCode, bool, Value) {
+        let router = tacos_shared::http::router(self.world.local.platform.clone());
+        let request = Request::post(path)
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {}", self.bearer))
+            .header("idempotency-key", key)
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        let status = response.status();
+        let cached = response.headers().get("x-idempotency-cached").is_some();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, cached, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    /// The request whose answer the client never saw (its connection timed out after the work was
+    /// done), then the client's retry with the same key: the same answer, replayed.
+    async fn twice(&self, path: &str, body: Value) -> Value {
+        let key = uuid::Uuid::new_v4().to_string();
+        let (status, cached, first) = self.post(path, &key, &body).await;
+        assert!(status.is_success(), "{path}: {status} {first}");
+        assert!(!cached);
+        let (again, cached, second) = self.post(path, &key, &body).await;
+        assert_eq!(again, status, "{path}: same status on retry");
+        assert!(cached, "{path}: the retry is a replay");
+        assert_eq!(first, second, "{path}: same answer on retry");
+        first
+    }
+}
+
+#[tokio::test]
+async fn requests_retried_after_a_timeout_have_one_effect_each() {
+    let http = Http::new();
+    let world = &http.world;
+    let event = world.seated(&[("A", 1, 4)], 10.0).await;
+    let token = world.admitted(&event.event_id, &http.buyer);
+    let hold = http
+        .twice(
+            "/api/v1/reservations",
+            json!({"event_id": event.event_id, "seat_ids": ["A-1", "A-2"], "quantity": 2, "reservation_token": token}),
+        )
+        .await;
+    let reservation: ReservationId = hold["reservation_id"].as_str().unwrap().parse().unwrap();
+    world.track_reservation(&reservation);
+    assert_eq!(world.audit(&event.event_id).await.inventory.held, 2);
+    let intent = http
+        .twice(
+            "/api/v1/payments/intent",
+            json!({"reservation_id": reservation, "amount": hold["total_amount"], "currency": "USD", "scenario": "approve"}),
+        )
+        .await;
+    let payment: PaymentIntentId = intent["payment_intent_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    world.track_intent(&payment);
+    let processed = http
+        .twice(
+            "/api/v1/payments/process",
+            json!({"payment_intent_id": payment}),
+        )
+        .await;
+    assert_eq!(processed["status"], "APPROVED");
+    let confirmed = http
+        .twice(
+            &format!("/api/v1/reservations/{reservation}/confirm"),
+            json!({"payment_intent_id": payment}),
+        )
+        .await;
+    // The approval's follow-up runs too (the client confirmed and the webhook also arrived).
+    let hold: Reservation = world.reservation(&http.buyer, &reservation).await;
+    follow_up(world, outcome(DetailType::PaymentApproved, &hold, &payment)).await;
+    let after = world.reservation(&http.buyer, &reservation).await;
+    assert_eq!(
+        after.order_id.as_ref().map(|o| o.as_str()),
+        confirmed["order_id"].as_str(),
+        "one order, whoever confirmed"
+    );
+    let audit = world.audit(&event.event_id).await;
+    assert_eq!((audit.inventory.sold, audit.inventory.held), (2, 0));
+    world.audit_money().await;
+}
+
+// ---- a simulator job whose ack was lost, and a webhook that never comes --------------------------
+
+/// A world whose webhook is served over real HTTP on a local port, so the payment simulator's jobs
+/// deliver it as they would in production (signed, through the whole stack).
+async fn world_with_webhook() -> World {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let world = World::with_config(|config| config.public_url = Some(format!("http://{addr}")));
+    let router = tacos_shared::http::router(world.local.platform.clone());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    world
+}
+
+/// Hands every published payment outcome to the follow-up, as the EventBridge rule and SQS would.
+async fn drain_bus(world: &World) {
+    for event in world.local.bus.published() {
+        if matches!(
+            event.detail_type,
+            DetailType::PaymentApproved | DetailType::PaymentFailed
+        ) {
+            follow_up(world, event).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulator_jobs_whose_ack_was_lost_run_again_harmlessly() {
+    let world = world_with_webhook().await;
+    let event = world.general(10, 10.0).await;
+    let buyer = world.buyer();
+    let hold = world
+        .hold_quantity(&buyer, &event.event_id, 1)
+        .await
+        .unwrap();
+    let intent = world.intent(&buyer, &hold, Some(Scenario::Delay)).await;
+    let id = intent.payment_intent_id.clone();
+    let processed = world
+        .platform()
+        .payments
+        .process(
+            &buyer,
+            ProcessRequest {
+                payment_intent_id: id.clone(),
+                action: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(processed.status, PaymentStatus::Processing);
+    // The settlement and every webhook delivery run twice (the first acks were lost), the
+    // settlement's own schedule fires too.
+    let settle = Job::SettlePayment {
+        payment_intent_id: id.clone(),
+    };
+    let webhook = Job::DeliverWebhook {
+        payment_intent_id: id.clone(),
+    };
+    run_job(&world, settle.clone()).await;
+    run_job(&world, settle).await;
+    run_job(&world, webhook.clone()).await;
+    world.advance(30.0);
+    world.fire_timers().await;
+    run_job(&world, webhook).await;
+    assert_eq!(
+        world.published(DetailType::PaymentApproved),
+        1,
+        "every redelivery of the webhook is recognised as a replay"
+    );
+    drain_bus(&world).await;
+    drain_bus(&world).await;
+    assert_eq!(
+        status_of(&world, &hold.reservation_id).await,
+        ReservationStatus::Confirmed
+    );
+    let audit = world.audit(&event.event_id).await;
+    assert_eq!((audit.inventory.sold, audit.inventory.held), (1, 0));
+    world.audit_money().await;
+}
+
+#[tokio::test]
+async fn a_webhook_that_never_arrives_still_lets_the_hold_expire_on_time() {
+    // The world's webhook URL goes nowhere: the simulator's attempts all fail.
+    let world = World::new();
+    let event = world.seated(&[("A", 1, 4)], 10.0).await;
+    let buyer = world.buyer();
+    let approved_hold = world
+        .hold_seats(&buyer, &event.event_id, &["A-1"])
+        .await
+        .unwrap();
+    let approved = world.pay(&buyer, &approved_hold, Scenario::Approve).await;
+    let other = world.buyer();
+    let delayed_hold = world
+        .hold_seats(&other, &event.event_id, &["A-2"])
+        .await
+        .unwrap();
+    let delayed = world.pay(&other, &delayed_hold, Scenario::Delay).await;
+    // The provider never calls back: its retries and the delayed settlement are dropped.
+    for job in [
+        Job::DeliverWebhook {
+            payment_intent_id: approved.payment_intent_id.clone(),
+        },
+        Job::SettlePayment {
+            payment_intent_id: delayed.payment_intent_id.clone(),
+        },
+    ] {
+        world.local.scheduler.cancel(&job).await.unwrap();
+    }
+    world.advance(HOLD_SECONDS as f64 - 1.0);
+    world.fire_timers().await;
+    assert_eq!(world.audit(&event.event_id).await.inventory.held, 2);
+    world.advance(1.5);
+    assert_eq!(
+        world.fire_timers().await,
+        2,
+        "both expiry timers fire on time"
+    );
+    for hold in [&approved_hold, &delayed_hold] {
+        assert_eq!(
+            status_of(&world, &hold.reservation_id).await,
+            ReservationStatus::Expired
+        );
+    }
+    let audit = world.audit(&event.event_id).await;
+    assert_eq!(
+        (
+            audit.inventory.available,
+            audit.inventory.held,
+            audit.inventory.sold
+        ),
+        (4, 0, 0),
+        "the seats are free again"
+    );
+    // The lost webhook turns up after all, much later: refunded, not sold.
+    follow_up(
+        &world,
+        outcome(
+            DetailType::PaymentApproved,
+            &approved_hold,
+            &approved.payment_intent_id,
+        ),
+    )
+    .await;
+    assert_eq!(
+        payment_status(&world, &approved.payment_intent_id).await,
+        PaymentStatus::Refunded
+    );
+    world
+        .hold_seats(&world.buyer(), &event.event_id, &["A-1", "A-2"])
+        .await
+        .unwrap();
+    let audit = world.audit(&event.event_id).await;
+    assert_eq!((audit.inventory.held, audit.inventory.sold), (2, 0));
+    world.audit_money().await;
+}
