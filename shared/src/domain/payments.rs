@@ -379,11 +379,24 @@ impl Payments {
             .transpose()?
             .ok_or(Error::ReservationNotFound)?;
         let now = self.deps.clock.now();
+        // The webhook id is claimed as `pending` until its event is on the bus, then marked
+        // `done`. A delivery that finds it `done` is a replay and is ignored; one that finds it
+        // `pending` publishes again, because the first may have died (or the store or the bus
+        // failed) between the claim and the publish. Publishing twice is harmless: the follow-up
+        // is idempotent. Deleting the claim on failure instead would lose the outcome for good
+        // whenever the store fails too.
         let seen = to_item(
             &webhook_seen_key(&headers.id),
-            &serde_json::json!({ "expires_at": ttl_after(now, 7 * 86_400) }),
+            &serde_json::json!({ "state": "pending", "expires_at": ttl_after(now, 7 * 86_400) }),
         );
-        match self.deps.store.write(Write::put_new(seen)).await {
+        let claim = Write::Put {
+            item: seen,
+            condition: Some(Condition::Or(vec![
+                Condition::NotExists,
+                Condition::equals("state", "pending"),
+            ])),
+        };
+        match self.deps.store.write(claim).await {
             Ok(()) => {}
             Err(StoreError::ConditionFailed { .. }) => return Ok(false),
             Err(e) => return Err(e.into()),
@@ -392,17 +405,11 @@ impl Payments {
             detail_type,
             detail: payment_detail(&reservation, &intent, now, None),
         };
-        if let Err(e) = self.deps.bus.publish(event).await {
-            // Forget the webhook so the provider's retry is processed, not ignored as a replay.
-            let _ = self
-                .deps
-                .store
-                .write(Write::Delete {
-                    key: webhook_seen_key(&headers.id),
-                    condition: None,
-                })
-                .await;
-            return Err(e.into());
+        self.deps.bus.publish(event).await?;
+        let done = Update::new(webhook_seen_key(&headers.id)).set("state", "done");
+        if let Err(e) = self.deps.store.write(Write::Update(done)).await {
+            // The provider's retry will publish once more, harmlessly.
+            tracing::warn!(error = %e, "webhook not marked done");
         }
         Ok(true)
     }

@@ -1,10 +1,11 @@
 //! Payments: a webhook is acted on once, a failure releases the hold, an approval that comes too
-//! late is refunded and never sells the seat.
+//! late is refunded and never sells the seat, and a delivery that died half-way is acted on when
+//! the provider retries it.
 
 use tacos_shared::domain::payments::Scenario;
 use tacos_shared::domain::reservations::ReservationStatus;
 use tacos_shared::domain::webhook::WebhookSigner;
-use tacos_shared::ports::{DetailType, EventHandler};
+use tacos_shared::ports::{DetailType, EventHandler, Store};
 
 use crate::world::{World, HOLD_SECONDS};
 
@@ -84,6 +85,32 @@ async fn an_approval_webhook_confirms_once_even_when_replayed() {
     assert!(!deliver().await, "replay is acknowledged and ignored");
     let approvals = world.published(DetailType::PaymentApproved);
     assert_eq!(approvals, 1);
+    deliver_bus(&world).await;
+    let after = world.reservation(&buyer, &hold.reservation_id).await;
+    assert_eq!(after.status, ReservationStatus::Confirmed);
+    assert_eq!(world.ledger(&event).await.sold, 1);
+}
+
+#[tokio::test]
+async fn a_webhook_whose_delivery_died_after_claiming_its_id_is_acted_on_when_retried() {
+    let world = World::new();
+    let (buyer, hold, payment, event) = processed(&world, Scenario::Approve).await;
+    // The first delivery claimed the id and died before its event reached the bus (the process
+    // crashed, or the bus and then the store failed): what it leaves behind is a pending claim.
+    let claim = tacos_shared::domain::items::to_item(
+        &tacos_shared::ports::Key::new("WH#wh_test_died", "SEEN"),
+        &serde_json::json!({ "state": "pending", "expires_at": world.clock_now() + 86_400 }),
+    );
+    world
+        .local
+        .store
+        .write(tacos_shared::ports::Write::put(claim))
+        .await
+        .unwrap();
+    let retry = || send_webhook(&world, "wh_test_died", "payment.approved", &hold, &payment);
+    assert!(retry().await, "the provider's retry is acted on");
+    assert!(!retry().await, "once it is on the bus, a replay is ignored");
+    assert_eq!(world.published(DetailType::PaymentApproved), 1);
     deliver_bus(&world).await;
     let after = world.reservation(&buyer, &hold.reservation_id).await;
     assert_eq!(after.status, ReservationStatus::Confirmed);
