@@ -40,7 +40,8 @@ wait_for() { # url
 
 # Starts the embedded server on $PORT; its pid in SERVER_PID.
 start_server() {
-  TACOS_ADMIN_PASSWORD=$ADMIN_PASSWORD TACOS_DEMO_EVENT=false RUST_LOG=${BENCH_RUST_LOG:-warn} \
+  # No per-caller rate limits: the load driver is one address sending thousands of requests a second.
+  TACOS_ADMIN_PASSWORD=$ADMIN_PASSWORD TACOS_DEMO_EVENT=false TACOS_RATE_LIMIT=off RUST_LOG=${BENCH_RUST_LOG:-warn} \
     "$BIN/tacos-local" --port "$PORT" >"$OUT/server.log" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")

@@ -64,6 +64,10 @@ export TACOS_ADMIN_USERNAME=admin TACOS_ADMIN_PASSWORD=parity-admin-password
 export TACOS_HOLD_SECONDS=${TACOS_HOLD_SECONDS:-20} TACOS_QUEUE_SHARDS=1
 export TACOS_QUEUE_VIEW_MS=${TACOS_QUEUE_VIEW_MS:-1000}
 export TACOS_PUBLIC_URL=http://127.0.0.1:$GATEWAY_PORT RUST_LOG=${RUST_LOG:-warn}
+# The suite calls from one address and its crowd tests register and poll by the hundred: a generous
+# default bucket and registration, login at its production limit (the limit test floods it).
+export TACOS_RATE_LIMIT=${TACOS_RATE_LIMIT:-10000/20000}
+export TACOS_RATE_LIMIT_ROUTES=${TACOS_RATE_LIMIT_ROUTES:-POST /api/v1/auth/register=10000/20000}
 target/debug/tacos-container seed
 
 log "cargo lambda watch on :$WATCH_PORT, gateway on :$GATEWAY_PORT, AWS emulator"

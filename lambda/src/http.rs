@@ -1,7 +1,9 @@
 //! HTTP functions: the function's routes of the shared router, behind `lambda_http`.
 //!
-//! API Gateway's source IP becomes the caller's address for anonymous idempotency scoping, and
-//! every response is counted in an EMF metric line with its route and status.
+//! API Gateway's source IP becomes the caller's address for anonymous idempotency scoping and the
+//! per-caller rate limits (unless `TACOS_CLIENT_IP_HEADER` names the header a trusted proxy in
+//! front sets: behind CloudFront the source IP is an edge server's), and every response is counted
+//! in an EMF metric line with its route and status.
 
 use std::sync::Arc;
 use std::time::Instant;

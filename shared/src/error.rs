@@ -3,7 +3,8 @@
 //! Each variant is a failure a client can be told about, and carries the contract's error code and
 //! HTTP status. Domain services return it, the HTTP layer renders it as
 //! `{"error":{"code","message","trace_id"}}`, and adapters' failures convert into it
-//! ([`Error::Unavailable`] for an outage, so the client gets 503 and retries).
+//! ([`Error::Unavailable`] for an outage, so the client gets 503 and retries). Both
+//! [`Error::Unavailable`] and [`Error::RateLimited`] tell the client when to retry (`Retry-After`).
 
 use crate::ids::SeatId;
 use crate::ports::{PublishError, ScheduleError, StoreError};
@@ -68,6 +69,11 @@ pub enum Error {
     MethodNotAllowed,
     #[error("request body over 64 KiB")]
     PayloadTooLarge,
+    #[error("too many requests from this caller, retry in {retry_after} s")]
+    RateLimited {
+        /// Seconds until the caller's bucket has room again (at least 1), sent as `Retry-After`.
+        retry_after: u64,
+    },
     #[error("a dependency is unavailable, retry shortly: {0}")]
     Unavailable(String),
     #[error("internal error")]
@@ -115,6 +121,7 @@ impl Error {
             Self::NotFound => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Unavailable(_) => "UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",
         }
@@ -149,6 +156,7 @@ impl Error {
             Self::TokenExpired | Self::ReservationExpired => 410,
             Self::PaymentNotApproved(_) => 412,
             Self::PayloadTooLarge => 413,
+            Self::RateLimited { .. } => 429,
             Self::Internal(_) => 500,
             Self::Unavailable(_) => 503,
         }

@@ -12,6 +12,8 @@
 
 use std::sync::OnceLock;
 
+use tacos_shared::config::RateLimit;
+
 /// Hold length the harness gives the embedded server it starts itself.
 pub const EMBEDDED_HOLD_SECONDS: u64 = 3;
 
@@ -69,6 +71,22 @@ fn start_embedded(admin_username: &str, admin_password: &str, webhook_secret: &s
     config.webhook_secret = webhook_secret.to_string();
     // The suite registers hundreds of buyers from one address.
     config.seed_demo_event = true;
+    // Every test calls from 127.0.0.1 and the crowd tests send hundreds of requests each: a
+    // generous default bucket and registration; login keeps its production limit, which the
+    // limit test floods (any other test's login waits out the 429 it may meet).
+    let generous = RateLimit {
+        per_second: 10_000.0,
+        burst: 20_000,
+    };
+    let mut limits = config
+        .rate_limit
+        .clone()
+        .expect("rate limits are on by default");
+    limits.default = generous;
+    limits
+        .routes
+        .insert("POST /api/v1/auth/register".into(), Some(generous));
+    config.rate_limit = Some(limits);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("embedded-server".into())

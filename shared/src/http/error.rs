@@ -25,10 +25,18 @@ impl IntoResponse for Error {
         }
         let mut response =
             (status, axum::Json(serde_json::json!({ "error": error }))).into_response();
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            response
-                .headers_mut()
-                .insert("retry-after", HeaderValue::from_static("1"));
+        match self {
+            Error::Unavailable(_) => {
+                response
+                    .headers_mut()
+                    .insert("retry-after", HeaderValue::from_static("1"));
+            }
+            Error::RateLimited { retry_after } => {
+                response
+                    .headers_mut()
+                    .insert("retry-after", HeaderValue::from(retry_after.max(1)));
+            }
+            _ => {}
         }
         response
     }

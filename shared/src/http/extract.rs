@@ -92,6 +92,46 @@ impl ClientAddr {
         }
         "unknown".into()
     }
+
+    /// The client's address in a header a trusted proxy in front of the service sets
+    /// (`TACOS_CLIENT_IP_HEADER`): `X-Forwarded-For`'s last entry (the one that proxy appended;
+    /// earlier entries are whatever the client sent), `CloudFront-Viewer-Address`'s `ip:port`, or
+    /// any header holding just an address (`X-Real-IP`). `None` when it holds no address.
+    pub fn from_header(name: &str, value: &str) -> Option<String> {
+        let value = if name.eq_ignore_ascii_case("x-forwarded-for") {
+            value.rsplit(',').next()?
+        } else {
+            value
+        };
+        let value = value.trim();
+        let value = if name.eq_ignore_ascii_case("cloudfront-viewer-address") {
+            // `198.51.100.10:46532`, `2001:db8::1:46532`: the port is always last.
+            value.rsplit_once(':')?.0
+        } else {
+            value
+        };
+        let value = value.trim_start_matches('[').trim_end_matches(']');
+        value
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| ip.to_string())
+    }
+}
+
+/// Sets the [`ClientAddr`] from the configured header, when the request has a usable one.
+pub async fn client_addr_from_header(
+    axum::extract::State(header): axum::extract::State<Arc<str>>,
+    mut request: Request,
+) -> Request {
+    let addr = request
+        .headers()
+        .get(&*header)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| ClientAddr::from_header(&header, v));
+    if let Some(addr) = addr {
+        request.extensions_mut().insert(ClientAddr(addr));
+    }
+    request
 }
 
 /// The verified caller of a request, once per request (the idempotency layer and the handler
@@ -179,4 +219,33 @@ impl FromRequestParts<Arc<Platform>> for Admin {
 /// A path identifier of a given type; one that does not parse is "not found".
 pub fn path_id<T: std::str::FromStr>(raw: &str, not_found: Error) -> Result<T, Error> {
     raw.parse().map_err(|_| not_found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClientAddr;
+
+    #[test]
+    fn client_addresses_are_read_from_the_proxys_header() {
+        let of = ClientAddr::from_header;
+        assert_eq!(
+            of("CloudFront-Viewer-Address", "198.51.100.10:46532").as_deref(),
+            Some("198.51.100.10")
+        );
+        assert_eq!(
+            of("cloudfront-viewer-address", "2001:db8::1:46532").as_deref(),
+            Some("2001:db8::1")
+        );
+        // The proxy's own entry is the last; what the client wrote before it is not trusted.
+        assert_eq!(
+            of("X-Forwarded-For", "6.6.6.6, 203.0.113.7").as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(
+            of("x-real-ip", " 203.0.113.8 ").as_deref(),
+            Some("203.0.113.8")
+        );
+        assert_eq!(of("x-real-ip", "not an address"), None);
+        assert_eq!(of("cloudfront-viewer-address", "garbage"), None);
+    }
 }

@@ -5,6 +5,10 @@
 //! * [`extract`]: JSON bodies and callers, rejecting bad input in the contract's error shape.
 //! * [`routes`]: one module per area of the API.
 //! * [`bulkhead`]: per-function bounds on requests in flight, for a process serving every route.
+//! * [`rate_limit`]: per-caller rate limits, before any other work of a request.
+//!
+//! Every response, errors and preflights included, carries the security headers of
+//! [`SECURITY_HEADERS`].
 //!
 //! The embedded server serves this router directly; each Lambda function serves it behind
 //! `lambda_http`, so the functions and the local server cannot drift apart.
@@ -12,9 +16,10 @@
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Method};
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::Router;
 use tower_http::cors::{Any, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::app::Platform;
 use crate::error::Error;
@@ -23,6 +28,7 @@ pub mod bulkhead;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod rate_limit;
 pub mod routes;
 pub mod trace;
 
@@ -32,6 +38,16 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Every route of the contract, with its middleware (the embedded server and the container),
 /// each function's routes behind a [`bulkhead`] when the configuration sets one.
 pub fn router(platform: Arc<Platform>) -> Router {
+    router_with_clock(platform, rate_limit::DefaultClock::default())
+}
+
+/// [`router`] with the rate limiter measuring time on `clock` (tests move a
+/// [`FakeRelativeClock`](rate_limit::FakeRelativeClock) instead of sleeping).
+pub fn router_with_clock<C>(platform: Arc<Platform>, clock: C) -> Router
+where
+    C: rate_limit::Clock + Clone + Send + Sync + 'static,
+    C::Instant: Send + Sync,
+{
     let routes = match platform.config().function_concurrency {
         0 => routes::select(|_| true),
         limit => {
@@ -42,7 +58,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
             )
         }
     };
-    with_middleware(routes, platform)
+    with_middleware(routes, platform, clock)
 }
 
 /// The function API Gateway's `$default` route sends every request no other route matches.
@@ -60,21 +76,61 @@ pub fn function_router(function: &str, platform: Arc<Platform>) -> Router {
             routes = routes.route(path, axum::routing::MethodRouter::new());
         }
     }
-    with_middleware(routes, platform)
+    with_middleware(routes, platform, rate_limit::DefaultClock::default())
 }
 
-fn with_middleware(routes: Router<Arc<Platform>>, platform: Arc<Platform>) -> Router {
-    routes
+/// The headers every response carries. The API serves JSON (and one event stream), never a page,
+/// so the policy allows nothing: no scripts, frames or sources of any kind, which costs the API
+/// nothing and leaves an injected response nothing to run. HSTS keeps browsers on HTTPS for two
+/// years (ignored over plain HTTP, so the local server is unaffected).
+pub const SECURITY_HEADERS: &[(&str, &str)] = &[
+    (
+        "strict-transport-security",
+        "max-age=63072000; includeSubDomains",
+    ),
+    (
+        "content-security-policy",
+        "default-src 'none'; frame-ancestors 'none'",
+    ),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+];
+
+fn with_middleware<C>(routes: Router<Arc<Platform>>, platform: Arc<Platform>, clock: C) -> Router
+where
+    C: rate_limit::Clock + Clone + Send + Sync + 'static,
+    C::Instant: Send + Sync,
+{
+    let routes = routes
         .layer(axum::middleware::from_fn_with_state(
             platform.clone(),
             idempotency::middleware,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .fallback(|| async { Error::NotFound })
-        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
-        .with_state(platform)
-        .layer(cors())
-        .layer(axum::middleware::from_fn(trace::middleware))
+        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed });
+    // Outside the idempotency layer (it runs first) and after the fallbacks (unknown paths count
+    // too): a refused request claims no key and reaches no handler.
+    let routes = rate_limit::layer(routes, &platform, clock);
+    let client_ip_header = platform.config().client_ip_header.clone();
+    let mut router = routes.with_state(platform);
+    if let Some(header) = client_ip_header {
+        // Before anything that scopes by caller (rate limits, idempotency keys).
+        router = router.layer(axum::middleware::map_request_with_state(
+            Arc::<str>::from(header),
+            extract::client_addr_from_header,
+        ));
+    }
+    let mut router = router.layer(cors());
+    // Outside CORS, so preflights carry them too.
+    for (name, value) in SECURITY_HEADERS {
+        router = router.layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        ));
+    }
+    router.layer(axum::middleware::from_fn(trace::middleware))
 }
 
 fn cors() -> CorsLayer {
@@ -91,7 +147,139 @@ fn cors() -> CorsLayer {
         .expose_headers([
             HeaderName::from_static("x-trace-id"),
             HeaderName::from_static("x-idempotency-cached"),
-            HeaderName::from_static("retry-after"),
+            header::RETRY_AFTER,
+            HeaderName::from_static("x-ratelimit-limit"),
+            HeaderName::from_static("x-ratelimit-remaining"),
+            HeaderName::from_static("x-ratelimit-reset"),
         ])
         .max_age(std::time::Duration::from_secs(600))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::extract::Request;
+    use axum::http::StatusCode;
+    use axum::response::Response;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::app::InProcess;
+    use crate::config::Config;
+
+    async fn app() -> Router {
+        let mut config = Config::for_tests();
+        config.seed_demo_event = true;
+        let local = InProcess::new(config);
+        local.platform.seed().await.unwrap();
+        router(local.platform.clone())
+    }
+
+    async fn send(app: &Router, request: Request) -> Response {
+        app.clone().oneshot(request).await.unwrap()
+    }
+
+    #[track_caller]
+    fn assert_security_headers(what: &str, response: &Response) {
+        for (name, value) in SECURITY_HEADERS {
+            assert_eq!(
+                response.headers().get(*name).and_then(|v| v.to_str().ok()),
+                Some(*value),
+                "{name} on {what} ({})",
+                response.status()
+            );
+        }
+    }
+
+    /// A body sent as a stream of 4 KiB chunks, without `Content-Length`.
+    fn chunked(bytes: Vec<u8>) -> Body {
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+            bytes.chunks(4096).map(|c| Ok(c.to_vec())).collect();
+        Body::from_stream(futures::stream::iter(chunks))
+    }
+
+    #[tokio::test]
+    async fn every_response_carries_the_security_headers() {
+        let app = app().await;
+        let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+        for (what, request, status) in [
+            ("a probe", get("/healthz"), StatusCode::OK),
+            ("a read", get("/api/v1/events"), StatusCode::OK),
+            (
+                "an unknown route",
+                get("/api/v1/nowhere"),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                "a wrong method",
+                Request::patch("/api/v1/auth/login")
+                    .body(Body::empty())
+                    .unwrap(),
+                StatusCode::METHOD_NOT_ALLOWED,
+            ),
+            (
+                "a preflight",
+                Request::options("/api/v1/queue/join")
+                    .header("origin", "https://tickets.example")
+                    .header("access-control-request-method", "POST")
+                    .body(Body::empty())
+                    .unwrap(),
+                StatusCode::OK,
+            ),
+        ] {
+            let response = send(&app, request).await;
+            assert_eq!(response.status(), status, "{what}");
+            assert_security_headers(what, &response);
+        }
+
+        // The waiting room's event stream is served with them too.
+        let join = Request::post("/api/v1/queue/join")
+            .header("content-type", "application/json")
+            .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+            .body(Body::from(r#"{"event_id":"evt_demo"}"#))
+            .unwrap();
+        let response = send(&app, join).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let token = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["waiting_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let stream = send(&app, get(&format!("/api/v1/queue/stream?token={token}"))).await;
+        assert_eq!(stream.status(), StatusCode::OK);
+        assert_eq!(
+            stream.headers()["content-type"].to_str().unwrap(),
+            "text/event-stream"
+        );
+        assert_security_headers("the event stream", &stream);
+    }
+
+    #[tokio::test]
+    async fn a_chunked_body_over_64_kib_is_refused_without_a_content_length() {
+        let app = app().await;
+        let big = format!(
+            r#"{{"event_id":"evt_demo","username":"{}","password":"x"}}"#,
+            "x".repeat(MAX_BODY_BYTES)
+        )
+        .into_bytes();
+        // A handler's body, and a body the idempotency layer reads first.
+        for path in ["/api/v1/auth/register", "/api/v1/queue/join"] {
+            let request = Request::post(path)
+                .header("content-type", "application/json")
+                .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+                .body(chunked(big.clone()))
+                .unwrap();
+            assert!(request.headers().get("content-length").is_none());
+            let response = send(&app, request).await;
+            assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+            assert_security_headers(path, &response);
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["error"]["code"], "PAYLOAD_TOO_LARGE", "{path}");
+        }
+    }
 }

@@ -11,6 +11,7 @@ mod errors;
 mod expiry;
 mod idempotency;
 mod journeys;
+mod limits;
 mod ops;
 mod queue;
 mod race;
