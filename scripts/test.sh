@@ -6,6 +6,8 @@
 #  2. a smoke run of the load driver (tacos-load): every scenario, strict, ledger checked;
 #     then the domain events those tests emitted, validated against schemas/events;
 #  3. the OpenAPI document and the event schemas themselves;
+#  3b. schemathesis: the OpenAPI document against the embedded server, 25 examples per operation
+#      (scripts/schemathesis.sh); cargo fuzz: every fuzz target for 20 s (scripts/fuzz.sh);
 #  4. the AWS adapters against moto (started and stopped here);
 #  4b. faults on the AWS-protocol stack: moto stopped and restarted from its snapshot mid-flow
 #      under buyers of the container (scripts/faults.sh; its own moto, container and emulator);
@@ -41,6 +43,12 @@ python3 scripts/validate_events.py "$TACOS_EVENTS_OUT"
 
 log "OpenAPI document and event schemas"
 python3 scripts/validate_docs.py
+
+log "schemathesis: docs/openapi.yaml against the embedded server (scripts/schemathesis.sh)"
+scripts/schemathesis.sh "${TACOS_SCHEMATHESIS_EXAMPLES:-25}"
+
+log "cargo fuzz: every target for ${TACOS_FUZZ_SECONDS:-20} s (scripts/fuzz.sh)"
+scripts/fuzz.sh "${TACOS_FUZZ_SECONDS:-20}"
 
 log "AWS adapters against moto (DynamoDB, Scheduler, EventBridge, SQS)"
 MOTO_PORT=${TACOS_TEST_MOTO_PORT:-5056}

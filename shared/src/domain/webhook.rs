@@ -71,7 +71,8 @@ impl WebhookSigner {
             .timestamp
             .parse()
             .map_err(|_| invalid("X-Timestamp is not unix seconds"))?;
-        if (now - ts).abs() > TOLERANCE_SECS {
+        // `abs_diff`: any i64 is a valid header, and `now - ts` overflows for extreme ones.
+        if now.abs_diff(ts) > TOLERANCE_SECS.unsigned_abs() {
             return Err(invalid("X-Timestamp more than 5 minutes off"));
         }
         let hex_sig = headers
@@ -104,5 +105,11 @@ mod tests {
         let mut stale = headers.clone();
         stale.timestamp = "999".into();
         assert!(signer.verify(&stale, b"{\"a\":1}", 1_000).is_err());
+        for extreme in [i64::MIN, i64::MAX] {
+            let mut far = headers.clone();
+            far.timestamp = extreme.to_string();
+            assert!(signer.verify(&far, b"{\"a\":1}", 1_000).is_err());
+            assert!(signer.verify(&headers, b"{\"a\":1}", extreme).is_err());
+        }
     }
 }

@@ -216,6 +216,23 @@ impl FromRequestParts<Arc<Platform>> for Admin {
     }
 }
 
+/// A path segment as text. One that does not decode (bad percent-encoding, or not UTF-8 once
+/// decoded) is passed on as empty, which no identifier is, so the route answers its own 404 in
+/// the contract's shape (axum's own rejection is a plain-text 400).
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync> FromRequestParts<S> for Path<String> {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Self, std::convert::Infallible> {
+        let segment = axum::extract::Path::<String>::from_request_parts(parts, state).await;
+        Ok(Path(segment.map(|p| p.0).unwrap_or_default()))
+    }
+}
+
 /// A path identifier of a given type; one that does not parse is "not found".
 pub fn path_id<T: std::str::FromStr>(raw: &str, not_found: Error) -> Result<T, Error> {
     raw.parse().map_err(|_| not_found)

@@ -11,6 +11,8 @@
 //! * `outage`: 503 with Retry-After while the store is down, and nothing lost.
 //! * `secrets`: no password, token, signature or secret in any log line of a whole purchase.
 //! * `queue`: arrival order, positions that never grow, admission within what can be sold.
+//! * `properties`: proptest properties: the ledger under random operation sequences, tokens and
+//!   webhook signatures refusing any change, identifier parsing, positions that never grow.
 
 mod conformance;
 mod faults;
@@ -18,6 +20,7 @@ mod holds;
 mod oidc;
 mod outage;
 mod payments;
+mod properties;
 mod queue;
 mod secrets;
 mod world;

@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
 use crate::app::Platform;
 use crate::domain::catalog::{Event, NewEvent};
 use crate::error::{Error, Result};
-use crate::http::extract::{path_id, Admin, Json};
+use crate::http::extract::{path_id, Admin, Json, Path};
 use crate::ids::EventId;
 
 /// The contract's event object.

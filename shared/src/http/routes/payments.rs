@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use bytes::Bytes;
@@ -11,7 +11,7 @@ use crate::app::Platform;
 use crate::domain::payments::{IntentRequest, ProcessRequest};
 use crate::domain::webhook::WebhookHeaders;
 use crate::error::{Error, Result};
-use crate::http::extract::{path_id, Caller, Json};
+use crate::http::extract::{path_id, Caller, Json, Path};
 use crate::ids::PaymentIntentId;
 
 pub async fn intent(

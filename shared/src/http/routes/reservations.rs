@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::app::Platform;
 use crate::domain::reservations::HoldRequest;
 use crate::error::{Error, Result};
-use crate::http::extract::{path_id, Caller, Json};
+use crate::http::extract::{path_id, Caller, Json, Path};
 use crate::ids::{PaymentIntentId, ReservationId};
 
 fn reservation_id(raw: &str) -> Result<ReservationId> {
