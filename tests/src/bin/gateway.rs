@@ -4,6 +4,11 @@
 //! the function that owns it under `cargo lambda watch` (its function-URL emulation at
 //! `/lambda-url/<function>/<path>`), and anything else to the catch-all function, as the HttpApi's
 //! `$default` route does. Usage: `tacos-gateway --port 9100 --watch http://127.0.0.1:9000`.
+//!
+//! It also plays the CloudFront distribution the template puts in front of the API: every
+//! response leaves with the security headers of its response headers policy (`Override: true`),
+//! whoever answered. In the deployment that includes what API Gateway answers itself (CORS
+//! preflights, its throttling 429s); here, the preflights `cargo lambda watch` answers.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -82,6 +87,15 @@ async fn main() -> anyhow::Result<()> {
             forward(up, CATCH_ALL_FUNCTION, request)
         })
         .with_state(upstream);
+    let router =
+        tacos_shared::http::SECURITY_HEADERS
+            .iter()
+            .fold(router, |router, (name, value)| {
+                router.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+                    axum::http::HeaderName::from_static(name),
+                    axum::http::HeaderValue::from_static(value),
+                ))
+            });
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!(
         "tacos-gateway on http://{} -> {watch}",
