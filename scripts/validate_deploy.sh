@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Validates the deployment artifacts offline: template.yaml (sam validate --lint, cfn-lint with
 # informational findings), the functions and routes against the code (check_functions.py), the
+# deployment-wide abuse controls SECURITY.md names (check_edge.py), the
 # Kubernetes manifests (kubernetes-validate for the built-in kinds, deploy/check_k8s.py for KEDA
 # and the references between objects) and the Dockerfile (hadolint). Exits non-zero on any failure.
 #
@@ -80,6 +81,9 @@ step "cfn-lint, informational findings included (template.yaml)" \
 
 step "functions and routes match functions/ and ENDPOINTS (scripts/check_functions.py)" \
   "$PY" scripts/check_functions.py
+
+step "edge controls: throttling, WAF rate rules, security headers, client address (scripts/check_edge.py)" \
+  "$PY" scripts/check_edge.py
 
 k8s_schemas() {
   local manifests=() output status
