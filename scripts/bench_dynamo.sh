@@ -17,6 +17,8 @@
 # BENCH_NO_BUILD=1 to use the built target/debug/tacos-container as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 BUYERS=${BUYERS:-100}
 HOT_JOINS=${HOT_JOINS:-500}
@@ -29,22 +31,9 @@ OUT=target/bench
 LOGS=$OUT/dynamo-logs
 REQUEST_LOG=$OUT/dynamo-requests.jsonl
 mkdir -p "$OUT" "$LOGS"
-PIDS=()
 
 log() { printf '==> %s\n' "$*" >&2; }
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  scripts/moto.sh stop "$MOTO_PORT" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-
-wait_for() { # url, seconds
-  local deadline=$((SECONDS + $2))
-  until curl -s -o /dev/null "$1"; do
-    if ((SECONDS > deadline)); then echo "timed out waiting for $1" >&2; return 1; fi
-    sleep 0.3
-  done
-}
+trap stop_started EXIT
 
 if [[ "${BENCH_NO_BUILD:-}" != 1 ]]; then
   log "build: tacos-container"

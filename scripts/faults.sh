@@ -20,6 +20,8 @@
 # exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 [[ "${1:-}" == "--long" ]] && export TACOS_FAULTS_LONG=1
 LOGS=target/faults
@@ -30,23 +32,13 @@ CONTAINER_PORT=$(free_port)
 INVOKE_PORT=$(free_port)
 export MOTO_STATE_FILE="$PWD/$LOGS/moto-$MOTO_PORT.state"
 rm -f "$MOTO_STATE_FILE"
-PIDS=()
 
 log() { printf '\n==> %s\n' "$*"; }
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  scripts/moto.sh stop "$MOTO_PORT" >/dev/null 2>&1 || true
+  stop_started
   rm -f "$MOTO_STATE_FILE"
 }
 trap cleanup EXIT
-
-wait_for() { # url, seconds
-  local deadline=$((SECONDS + $2))
-  until curl -s -o /dev/null "$1"; do
-    if ((SECONDS > deadline)); then echo "timed out waiting for $1" >&2; return 1; fi
-    sleep 0.3
-  done
-}
 
 log "build: the container binary and the aws test binary"
 cargo build --workspace --bin tacos-container

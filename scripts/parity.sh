@@ -13,6 +13,8 @@
 # container 9200 (override with MOTO_PORT, WATCH_PORT, GATEWAY_PORT, CONTAINER_PORT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 MOTO_PORT=${MOTO_PORT:-5055}
 WATCH_PORT=${WATCH_PORT:-9000}
@@ -20,23 +22,15 @@ GATEWAY_PORT=${GATEWAY_PORT:-9100}
 CONTAINER_PORT=${CONTAINER_PORT:-9200}
 LOGS=target/parity
 mkdir -p "$LOGS"
-PIDS=()
 
 log() { printf '\n==> %s\n' "$*"; }
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  pkill -f "cargo-lambda lambda watch" 2>/dev/null || true
-  scripts/moto.sh stop "$MOTO_PORT" >/dev/null 2>&1 || true
+  stop_started
+  # `cargo lambda watch` runs cargo-lambda as a child of the cargo it was started as: stop this
+  # run's own watch (its invoke port), not another on the machine.
+  pkill -f "cargo-lambda lambda watch.*--invoke-port $WATCH_PORT" 2>/dev/null || true
 }
 trap cleanup EXIT
-
-wait_for() { # url, seconds
-  local deadline=$((SECONDS + $2))
-  until curl -s -o /dev/null "$1"; do
-    if ((SECONDS > deadline)); then echo "timed out waiting for $1" >&2; return 1; fi
-    sleep 0.5
-  done
-}
 
 log "tools: moto, cargo-lambda"
 command -v moto_server >/dev/null || python3 -m pip install --quiet --disable-pip-version-check 'moto[server]'

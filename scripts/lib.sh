@@ -1,0 +1,21 @@
+# Shell helpers of the scripts that start servers (parity.sh, faults.sh, bench_dynamo.sh).
+# Source it from the repository root. A script keeps the pids it starts in PIDS and its moto's
+# port in MOTO_PORT, and traps EXIT with `stop_started` (plus whatever else it must undo).
+
+PIDS=()
+
+# wait_for URL SECONDS: until URL answers at all (any status), or fail after SECONDS.
+wait_for() {
+  local deadline=$((SECONDS + $2))
+  until curl -s -o /dev/null "$1"; do
+    if ((SECONDS > deadline)); then echo "timed out waiting for $1" >&2; return 1; fi
+    sleep 0.3
+  done
+}
+
+# stop_started: every process in PIDS, then the moto on MOTO_PORT (which snapshots its state
+# first when it was started with MOTO_STATE_FILE).
+stop_started() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  scripts/moto.sh stop "$MOTO_PORT" >/dev/null 2>&1 || true
+}
