@@ -40,8 +40,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-log "build: the container binary and the aws test binary"
-cargo build --workspace --bin tacos-container
+log "build: the container (with the functions, as parity builds them) and the aws test binary"
+build_stack   # the container with parity's features: one build serves both
 cargo test --workspace --test aws --no-run
 
 log "moto on :$MOTO_PORT with its state in $MOTO_STATE_FILE, and the resources of template.yaml"

@@ -13,6 +13,13 @@ wait_for() {
   done
 }
 
+# build_stack: every function binary, the container and the gateway, in one cargo invocation with
+# one feature set, so the scripts that run them (parity.sh, faults.sh) share a single build: the
+# second finds nothing to do. (`cargo lambda watch` builds each function the same way.)
+build_stack() {
+  cargo build $(for f in $(ls functions); do printf -- '-p %s ' "$f"; done) -p tacos-container -p tacos-tests --bins
+}
+
 # stop_started: every process in PIDS, then the moto on MOTO_PORT (which snapshots its state
 # first when it was started with MOTO_STATE_FILE).
 stop_started() {

@@ -38,7 +38,7 @@ command -v cargo-lambda >/dev/null || python3 -m pip install --quiet --disable-p
 
 log "build: every function, the container binary, the gateway"
 FUNCTIONS=$(ls functions)
-cargo build $(for f in $FUNCTIONS; do printf -- '-p %s ' "$f"; done) -p tacos-container -p tacos-tests --bins
+build_stack
 # The suite's binary too: nothing may compile (and hold cargo's lock) while the functions run.
 cargo test -p tacos-tests --test blackbox --no-run
 
