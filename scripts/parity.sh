@@ -61,6 +61,9 @@ export TACOS_PUBLIC_URL=http://127.0.0.1:$GATEWAY_PORT RUST_LOG=${RUST_LOG:-warn
 # The suite calls from one address and its crowd tests register and poll by the hundred: a generous
 # default bucket and registration, login at its production limit (the limit test floods it).
 export TACOS_RATE_LIMIT=${TACOS_RATE_LIMIT:-10000/20000}
+# moto answers one request at a time; in the 500-buyer rush a call may wait longer than the 9 s
+# that bounds one on DynamoDB (it answered 503 there): give the emulator room.
+export TACOS_AWS_OPERATION_TIMEOUT_MS=${TACOS_AWS_OPERATION_TIMEOUT_MS:-60000}
 export TACOS_RATE_LIMIT_ROUTES=${TACOS_RATE_LIMIT_ROUTES:-POST /api/v1/auth/register=10000/20000}
 target/debug/tacos-container seed
 

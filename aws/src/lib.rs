@@ -48,22 +48,18 @@ pub async fn connect(settings: &AwsSettings) -> AwsAdapters {
     adapters(&config, settings)
 }
 
-/// The longest one store, scheduler or bus call may take, retries included, before it counts as
-/// unavailable (503 with `Retry-After`). Under the HTTP functions' 10 s Lambda timeout, so a
-/// store that accepts connections and never answers gets the contract's 503 instead of a Lambda
-/// timeout (which API Gateway turns into a bare 503 without the error shape, or worse).
-/// A dead endpoint fails faster on its own: connection refused, three attempts, 2.6–5.1 s in the
-/// fault runs. SQS is left out: the worker's long polls wait up to 20 s by design.
-pub const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(9);
-
 /// Builds every adapter on an already loaded SDK configuration.
+///
+/// Store, scheduler and bus calls are bounded by [`AwsSettings::operation_timeout`]; a dead
+/// endpoint fails faster on its own (connection refused, three attempts: 2.6–5.1 s in the fault
+/// runs). SQS is left out: the worker's long polls wait up to 20 s by design.
 pub fn adapters(config: &aws_config::SdkConfig, settings: &AwsSettings) -> AwsAdapters {
     let sqs = aws_sdk_sqs::Client::new(config);
     let config = &config
         .to_builder()
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
-                .operation_timeout(OPERATION_TIMEOUT)
+                .operation_timeout(settings.operation_timeout)
                 .build(),
         )
         .build();

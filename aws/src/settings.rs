@@ -30,6 +30,12 @@ pub struct AwsSettings {
     /// SQS queue the payment follow-up drains (`TACOS_FOLLOWUP_QUEUE_URL`); only the functions and
     /// tests that read the queue themselves need it.
     pub followup_queue_url: Option<String>,
+    /// The longest one store, scheduler or bus call may take, retries included, before it counts
+    /// as unavailable (`TACOS_AWS_OPERATION_TIMEOUT_MS`, default 9000): under the HTTP functions'
+    /// 10 s Lambda timeout, so a store that accepts connections and never answers gets the
+    /// contract's 503 instead of a Lambda timeout. Emulators far slower than DynamoDB (moto
+    /// answering one request at a time under a 500-buyer rush) need more.
+    pub operation_timeout: std::time::Duration,
 }
 
 /// A setting the environment does not provide.
@@ -41,6 +47,8 @@ pub enum SettingsError {
     Empty(&'static str),
     #[error("environment variable {0} is not valid unicode")]
     NotUnicode(&'static str),
+    #[error("environment variable {0} is not a whole number of milliseconds")]
+    NotMilliseconds(&'static str),
 }
 
 impl AwsSettings {
@@ -79,6 +87,14 @@ impl AwsSettings {
             expire_function_arn: required("TACOS_EXPIRE_FUNCTION_ARN")?,
             simulator_function_arn: required("TACOS_SIMULATOR_FUNCTION_ARN")?,
             followup_queue_url: optional("TACOS_FOLLOWUP_QUEUE_URL")?,
+            operation_timeout: std::time::Duration::from_millis(
+                match optional("TACOS_AWS_OPERATION_TIMEOUT_MS")? {
+                    None => 9_000,
+                    Some(ms) => ms.parse().map_err(|_| {
+                        SettingsError::NotMilliseconds("TACOS_AWS_OPERATION_TIMEOUT_MS")
+                    })?,
+                },
+            ),
         })
     }
 }
@@ -119,6 +135,29 @@ mod tests {
         let settings = AwsSettings::from_lookup(env(&ALL)).unwrap();
         assert_eq!(settings.table, "tacos");
         assert_eq!(settings.followup_queue_url, None);
+        assert_eq!(
+            settings.operation_timeout,
+            std::time::Duration::from_secs(9)
+        );
+    }
+
+    #[test]
+    fn the_operation_timeout_is_milliseconds() {
+        let mut pairs = ALL.to_vec();
+        pairs.push(("TACOS_AWS_OPERATION_TIMEOUT_MS", "30000"));
+        let settings = AwsSettings::from_lookup(env(&pairs)).unwrap();
+        assert_eq!(
+            settings.operation_timeout,
+            std::time::Duration::from_secs(30)
+        );
+        pairs.pop();
+        pairs.push(("TACOS_AWS_OPERATION_TIMEOUT_MS", "9s"));
+        assert_eq!(
+            AwsSettings::from_lookup(env(&pairs)),
+            Err(SettingsError::NotMilliseconds(
+                "TACOS_AWS_OPERATION_TIMEOUT_MS"
+            ))
+        );
     }
 
     #[test]
