@@ -67,35 +67,46 @@ export TACOS_AWS_OPERATION_TIMEOUT_MS=${TACOS_AWS_OPERATION_TIMEOUT_MS:-60000}
 export TACOS_RATE_LIMIT_ROUTES=${TACOS_RATE_LIMIT_ROUTES:-POST /api/v1/auth/register=10000/20000}
 target/debug/tacos-container seed
 
-log "cargo lambda watch on :$WATCH_PORT, gateway on :$GATEWAY_PORT, AWS emulator"
-# Each function instance is a watchexec process with its own inotify watch of the workspace
-# (target/ included): more than 4 instances per function can exhaust the machine's inotify
-# instances (128) and watches, and an instance that cannot watch dies.
-cargo lambda watch --concurrency "${WATCH_CONCURRENCY:-4}" --ignore-changes --invoke-address 127.0.0.1 \
+log "cargo lambda watch on :$WATCH_PORT, the function instances, gateway on :$GATEWAY_PORT, AWS emulator"
+# cargo lambda watch serves the Lambda Invoke and Runtime APIs; the function instances are the
+# built binaries, started here against its runtime API the way Lambda starts them (one event at a
+# time each). Letting `cargo lambda watch` start them instead gives every instance a watchexec
+# process with its own recursive inotify watch of the workspace (target/ included): ~90 of them
+# exhaust the machine's inotify watches, an instance that cannot watch dies, and the request it
+# held answers 500 (a clean CI run failed so). `--only-lambda-apis` starts no watcher at all.
+cargo lambda watch --only-lambda-apis --invoke-address 127.0.0.1 \
   --invoke-port "$WATCH_PORT" >"$LOGS/watch.log" 2>&1 &
 PIDS+=($!)
+wait_for "http://127.0.0.1:$WATCH_PORT/" 300
+
+# One supervised instance: restarted if it exits, as Lambda replaces a crashed execution
+# environment. Its output goes to the function's log.
+run_instance() {
+  local f=$1 child=
+  trap 'kill $child 2>/dev/null; exit 0' TERM
+  while true; do
+    AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$WATCH_PORT/.rt/$f" AWS_LAMBDA_FUNCTION_NAME="$f" \
+      AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024 "target/debug/$f" &
+    child=$!
+    wait "$child" || true
+    echo "instance of $f exited; restarting" >&2
+    sleep 0.5
+  done
+}
+INSTANCES=${WATCH_CONCURRENCY:-4}
+for f in $FUNCTIONS; do
+  for _ in $(seq "$INSTANCES"); do
+    run_instance "$f" >>"$LOGS/$f.log" 2>&1 &
+    PIDS+=($!)
+  done
+done
+
 target/debug/tacos-gateway --port "$GATEWAY_PORT" --watch "http://127.0.0.1:$WATCH_PORT" >"$LOGS/gateway.log" 2>&1 &
 PIDS+=($!)
 python3 scripts/aws_emulator.py --endpoint-url "$AWS_ENDPOINT_URL" --watch "http://127.0.0.1:$WATCH_PORT" \
   --group "$TACOS_SCHEDULE_GROUP" --queue-url "$TACOS_FOLLOWUP_QUEUE_URL" >"$LOGS/emulator.log" 2>&1 &
 PIDS+=($!)
-# The gateway answers (502) before cargo lambda watch listens: wait for both.
-wait_for "http://127.0.0.1:$WATCH_PORT/" 300
 wait_for "http://127.0.0.1:$GATEWAY_PORT/healthz" 60
-
-log "warm-up: start every function's instances before the suite"
-# Under cargo lambda watch a cold start runs cargo for the binary: ~1.5 s idle and many seconds
-# once the machine is busy, and a purchase goes through ten functions one after another, so a
-# rush that met each function cold spent half its time starting processes. One invocation starts
-# all of a function's instances; its empty payload is turned away (logged as a decode error)
-# without touching any state.
-warming=()
-for f in $FUNCTIONS; do
-  curl -s -o /dev/null -X POST "http://127.0.0.1:$WATCH_PORT/2015-03-31/functions/$f/invocations" \
-    -d '{}' -w "$f: %{http_code} in %{time_total}s\n" || echo "$f: warm-up failed" &
-  warming+=($!)
-done
-wait "${warming[@]}"
 
 start_container() {
   # 16 per function, as the gateway lets through to each function in (b).
