@@ -13,6 +13,16 @@ wait_for() {
   done
 }
 
+# wait_for_port PORT SECONDS: until something listens on 127.0.0.1:PORT, or fail after SECONDS
+# (for servers whose every path may hold a request open, like cargo lambda watch's APIs).
+wait_for_port() {
+  local deadline=$((SECONDS + $2))
+  until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+    if ((SECONDS > deadline)); then echo "timed out waiting for port $1" >&2; return 1; fi
+    sleep 0.3
+  done
+}
+
 # build_stack: every function binary, the container and the gateway, in one cargo invocation with
 # one feature set, so the scripts that run them (parity.sh, faults.sh) share a single build: the
 # second finds nothing to do. (`cargo lambda watch` builds each function the same way.)

@@ -77,7 +77,7 @@ log "cargo lambda watch on :$WATCH_PORT, the function instances, gateway on :$GA
 cargo lambda watch --only-lambda-apis --invoke-address 127.0.0.1 \
   --invoke-port "$WATCH_PORT" >"$LOGS/watch.log" 2>&1 &
 PIDS+=($!)
-wait_for "http://127.0.0.1:$WATCH_PORT/" 300
+wait_for_port "$WATCH_PORT" 300
 
 # One supervised instance: restarted if it exits, as Lambda replaces a crashed execution
 # environment. Its output goes to the function's log.
