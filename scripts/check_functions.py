@@ -28,8 +28,11 @@ try:
 except ImportError:  # pragma: no cover - the message is the point
     sys.exit("check_functions.py needs PyYAML: python3 -m pip install PyYAML")
 
-# Functions that serve no HTTP route: timer targets and the queue consumer.
-TRIGGER_FUNCTIONS = {"expire", "payment-simulator", "payment-followup"}
+# Functions that serve no HTTP route: timer targets, the queue consumer, and the WebSocket API's
+# $connect / $disconnect integrations and pusher (tacos_lambda::TRIGGER_FUNCTIONS).
+TRIGGER_FUNCTIONS = {
+    "expire", "payment-simulator", "payment-followup", "ws-connect", "ws-disconnect", "ws-push",
+}
 # The function that owns the `$default` (catch-all) route, answering the contract's 404.
 CATCH_ALL_OWNER = "ops"
 

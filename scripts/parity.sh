@@ -47,6 +47,9 @@ scripts/moto.sh start "$MOTO_PORT"
 export AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
 eval "$(python3 scripts/aws_setup.py --endpoint-url "$AWS_ENDPOINT_URL" --prefix tacos)"
+# The WebSocket functions post frames to the API's management endpoint; moto serves that API at
+# its root (`/@connections/{id}`, no stage).
+export TACOS_WS_MANAGEMENT_URL=$AWS_ENDPOINT_URL
 
 export TACOS_JWT_SECRET=parity-jwt-secret TACOS_WEBHOOK_SECRET=parity-webhook-secret
 export TACOS_ADMIN_USERNAME=admin TACOS_ADMIN_PASSWORD=parity-admin-password

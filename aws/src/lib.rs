@@ -6,6 +6,8 @@
 //! * [`dynamo`]: [`DynamoStore`], the [`Store`](tacos_shared::ports::Store) over one table.
 //! * [`scheduler`]: [`EventBridgeScheduler`], one-shot `at()` schedules per job.
 //! * [`bus`]: [`EventBridgeBus`], domain events onto an EventBridge bus.
+//! * [`live`]: [`DynamoConnections`], the WebSocket connections as items of the table, and
+//!   [`ApiGatewayPusher`], frames through the WebSocket API's management endpoint.
 //!
 //! [`connect`] builds every adapter from one shared SDK configuration. A Lambda function calls it
 //! once at cold start and reuses the clients for every invocation: loading the configuration
@@ -16,6 +18,7 @@
 
 pub mod bus;
 pub mod dynamo;
+pub mod live;
 pub mod scheduler;
 mod sdk;
 pub mod settings;
@@ -24,12 +27,16 @@ use std::sync::Arc;
 
 pub use bus::EventBridgeBus;
 pub use dynamo::DynamoStore;
+pub use live::{ApiGatewayPusher, DynamoConnections};
 pub use scheduler::EventBridgeScheduler;
 pub use settings::{AwsSettings, SettingsError};
 
 /// The SDK crates the adapters are built on, for callers that use a client directly (the
 /// follow-up draining SQS, tests inspecting schedules) without depending on them separately.
-pub use {aws_config, aws_sdk_dynamodb, aws_sdk_eventbridge, aws_sdk_scheduler, aws_sdk_sqs};
+pub use {
+    aws_config, aws_sdk_apigatewaymanagement, aws_sdk_dynamodb, aws_sdk_eventbridge,
+    aws_sdk_scheduler, aws_sdk_sqs,
+};
 
 /// Every AWS adapter, sharing one SDK configuration.
 #[derive(Debug, Clone)]
@@ -39,6 +46,10 @@ pub struct AwsAdapters {
     pub bus: Arc<EventBridgeBus>,
     /// For the payment follow-up, which drains `settings.followup_queue_url` itself.
     pub sqs: aws_sdk_sqs::Client,
+    /// The WebSocket connections, in the same table.
+    pub connections: Arc<DynamoConnections>,
+    /// Frames to WebSocket connections, when `settings.ws_management_url` is set.
+    pub pusher: Option<Arc<ApiGatewayPusher>>,
 }
 
 /// Loads the SDK configuration once (region, credentials and endpoint from the environment) and
@@ -52,9 +63,14 @@ pub async fn connect(settings: &AwsSettings) -> AwsAdapters {
 ///
 /// Store, scheduler and bus calls are bounded by [`AwsSettings::operation_timeout`]; a dead
 /// endpoint fails faster on its own (connection refused, three attempts: 2.6–5.1 s in the fault
-/// runs). SQS is left out: the worker's long polls wait up to 20 s by design.
+/// runs). SQS is left out: the worker's long polls wait up to 20 s by design. Frames have their
+/// own, shorter bound ([`live::PUSH_TIMEOUT`]).
 pub fn adapters(config: &aws_config::SdkConfig, settings: &AwsSettings) -> AwsAdapters {
     let sqs = aws_sdk_sqs::Client::new(config);
+    let pusher = settings
+        .ws_management_url
+        .as_deref()
+        .map(|endpoint| Arc::new(ApiGatewayPusher::new(config, endpoint)));
     let config = &config
         .to_builder()
         .timeout_config(
@@ -63,11 +79,11 @@ pub fn adapters(config: &aws_config::SdkConfig, settings: &AwsSettings) -> AwsAd
                 .build(),
         )
         .build();
+    let dynamodb = aws_sdk_dynamodb::Client::new(config);
     AwsAdapters {
-        store: Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(config),
-            &settings.table,
-        )),
+        connections: Arc::new(DynamoConnections::new(dynamodb.clone(), &settings.table)),
+        pusher,
+        store: Arc::new(DynamoStore::new(dynamodb, &settings.table)),
         scheduler: Arc::new(EventBridgeScheduler::new(
             aws_sdk_scheduler::Client::new(config),
             settings,

@@ -30,6 +30,10 @@ pub struct AwsSettings {
     /// SQS queue the payment follow-up drains (`TACOS_FOLLOWUP_QUEUE_URL`); only the functions and
     /// tests that read the queue themselves need it.
     pub followup_queue_url: Option<String>,
+    /// Management endpoint of the WebSocket API's stage (`TACOS_WS_MANAGEMENT_URL`,
+    /// `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`) that `ws-push` posts frames
+    /// to; only that function needs it.
+    pub ws_management_url: Option<String>,
     /// The longest one store, scheduler or bus call may take, retries included, before it counts
     /// as unavailable (`TACOS_AWS_OPERATION_TIMEOUT_MS`, default 9000): under the HTTP functions'
     /// 10 s Lambda timeout, so a store that accepts connections and never answers gets the
@@ -87,6 +91,7 @@ impl AwsSettings {
             expire_function_arn: required("TACOS_EXPIRE_FUNCTION_ARN")?,
             simulator_function_arn: required("TACOS_SIMULATOR_FUNCTION_ARN")?,
             followup_queue_url: optional("TACOS_FOLLOWUP_QUEUE_URL")?,
+            ws_management_url: optional("TACOS_WS_MANAGEMENT_URL")?,
             operation_timeout: std::time::Duration::from_millis(
                 match optional("TACOS_AWS_OPERATION_TIMEOUT_MS")? {
                     None => 9_000,

@@ -5,17 +5,27 @@
 //! * [`http`]: HTTP functions, serving their routes of the shared router through `lambda_http`.
 //! * [`triggers`]: the Scheduler targets (`expire`, `payment-simulator`) and the SQS-fed
 //!   `payment-followup`.
+//! * [`live`]: the WebSocket API's `ws-connect` and `ws-disconnect`, and `ws-push`, which sends
+//!   every connection its availability and queue frames every 2 s.
 //! * [`metrics`]: CloudWatch Embedded Metric Format lines.
 
 pub mod http;
+pub mod live;
 pub mod metrics;
 pub mod platform;
 pub mod triggers;
 
 pub use lambda_runtime::Error;
 
-/// Functions that are not HTTP routes.
-pub const TRIGGER_FUNCTIONS: &[&str] = &["expire", "payment-simulator", "payment-followup"];
+/// Functions that are not HTTP routes: timer and queue triggers, and the WebSocket API's.
+pub const TRIGGER_FUNCTIONS: &[&str] = &[
+    "expire",
+    "payment-simulator",
+    "payment-followup",
+    "ws-connect",
+    "ws-disconnect",
+    "ws-push",
+];
 
 /// Every function name, HTTP and trigger.
 pub fn all_functions() -> Vec<&'static str> {
@@ -28,13 +38,17 @@ pub fn all_functions() -> Vec<&'static str> {
 /// Runs function `name` in the Lambda runtime until the sandbox is shut down.
 pub async fn run(name: &'static str) -> Result<(), Error> {
     init_logging();
-    let platform = platform::from_env(name).await?;
+    let assembled = platform::assemble(name).await?;
+    let platform = assembled.platform.clone();
     match name {
         "expire" => triggers::run_jobs(platform, triggers::JobKind::Expiry).await,
         "payment-simulator" => {
             triggers::run_jobs(platform, triggers::JobKind::PaymentSimulator).await
         }
         "payment-followup" => triggers::run_followup(platform).await,
+        "ws-connect" => live::run_connect(assembled.live_updates()?).await,
+        "ws-disconnect" => live::run_disconnect(assembled.live_updates()?).await,
+        "ws-push" => live::run_push(assembled.live_updates()?).await,
         http if tacos_shared::http::routes::http_functions().contains(&http) => {
             self::http::run(http, platform).await
         }

@@ -51,6 +51,20 @@ pub fn request(function: &str, method: &str, route: &str, status: u16, latency: 
     );
 }
 
+/// What one `ws-push` invocation pushed, summed over its ticks.
+pub fn live_push(report: &tacos_shared::domain::live::TickReport) {
+    emit(
+        &[("Function", "ws-push".to_string())],
+        &[
+            ("LiveConnections", "Count", report.connections as f64),
+            ("LiveFramesSent", "Count", report.sent as f64),
+            ("LiveConnectionsGone", "Count", report.gone as f64),
+            ("LiveConnectionsClosed", "Count", report.closed as f64),
+            ("LiveFailures", "Count", report.failed as f64),
+        ],
+    );
+}
+
 /// The event bus, counting each domain event as a business metric on its way out.
 pub struct MeteredBus {
     inner: Arc<dyn EventBus>,

@@ -2,23 +2,52 @@
 
 use std::sync::Arc;
 
-use tacos_aws::{connect, AwsSettings};
+use tacos_aws::{connect, AwsAdapters, AwsSettings, SettingsError};
 use tacos_shared::app::Platform;
 use tacos_shared::config::Config;
+use tacos_shared::domain::live::LiveUpdates;
 use tacos_shared::domain::Deps;
 use tacos_shared::ports::SystemClock;
 
 use crate::metrics::MeteredBus;
 
+/// The platform and the AWS adapters it was built on.
+pub struct Assembled {
+    pub platform: Arc<Platform>,
+    pub aws: AwsAdapters,
+}
+
+impl Assembled {
+    /// Live updates over the WebSocket connections of the table and the API's management
+    /// endpoint, which the WebSocket functions must be given (`TACOS_WS_MANAGEMENT_URL`).
+    pub fn live_updates(&self) -> Result<Arc<LiveUpdates>, lambda_runtime::Error> {
+        let pusher = self
+            .aws
+            .pusher
+            .clone()
+            .ok_or(SettingsError::Missing("TACOS_WS_MANAGEMENT_URL"))?;
+        Ok(Arc::new(LiveUpdates::new(
+            &self.platform,
+            self.aws.connections.clone(),
+            pusher,
+        )))
+    }
+}
+
 /// Reads the configuration, connects the AWS clients and builds the platform for `function`.
 pub async fn from_env(function: &str) -> Result<Arc<Platform>, lambda_runtime::Error> {
+    Ok(assemble(function).await?.platform)
+}
+
+/// As [`from_env`], keeping the adapters for the functions that use them beyond the platform.
+pub async fn assemble(function: &str) -> Result<Assembled, lambda_runtime::Error> {
     let config = Config::from_env()?;
     let settings = AwsSettings::from_env()?;
     let aws = connect(&settings).await;
     let deps = Deps {
-        store: aws.store,
-        scheduler: aws.scheduler,
-        bus: Arc::new(MeteredBus::new(aws.bus, function)),
+        store: aws.store.clone(),
+        scheduler: aws.scheduler.clone(),
+        bus: Arc::new(MeteredBus::new(aws.bus.clone(), function)),
         clock: Arc::new(SystemClock),
         config: Arc::new(config),
     };
@@ -32,5 +61,5 @@ pub async fn from_env(function: &str) -> Result<Arc<Platform>, lambda_runtime::E
             platform.accounts.ensure_admin(username, password).await?;
         }
     }
-    Ok(platform)
+    Ok(Assembled { platform, aws })
 }

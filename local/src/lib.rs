@@ -1,5 +1,9 @@
 //! The whole platform in one process: every route on one router, in-process store, timers and
 //! event bus, a demo event. Used by the README's run command and by the black-box suite.
+//!
+//! [`live`]: the WebSocket endpoint of live updates, `GET /api/v1/live`.
+
+pub mod live;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,7 +20,11 @@ pub async fn serve(
     let platform = InProcess::new(config);
     platform.platform.seed().await?;
     platform.start_background();
-    let app = tacos_shared::http::router(platform.platform.clone());
+    let live = live::LocalLive::new(&platform.platform);
+    tokio::spawn(live.clone().run());
+    let app = live
+        .routes(&platform.platform)
+        .merge(tacos_shared::http::router(platform.platform.clone()));
     tracing::info!(addr = %listener.local_addr()?, "Traffic Tacos is serving");
     axum::serve(
         listener,

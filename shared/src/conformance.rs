@@ -2,6 +2,10 @@
 //! against the in-process store and against DynamoDB (moto) by the `tests/` crate.
 //!
 //! Each check takes a fresh partition prefix so the suite can share one table with other tests.
+//!
+//! [`live`] is the suite of the live-update ports (connection registry and pusher).
+
+pub mod live;
 
 use std::sync::Arc;
 

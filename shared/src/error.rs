@@ -7,7 +7,7 @@
 //! [`Error::Unavailable`] and [`Error::RateLimited`] tell the client when to retry (`Retry-After`).
 
 use crate::ids::SeatId;
-use crate::ports::{PublishError, ScheduleError, StoreError};
+use crate::ports::{PublishError, PushError, RegistryError, ScheduleError, StoreError};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Error {
@@ -189,6 +189,18 @@ impl From<ScheduleError> for Error {
 
 impl From<PublishError> for Error {
     fn from(error: PublishError) -> Self {
+        Self::Unavailable(error.0)
+    }
+}
+
+impl From<RegistryError> for Error {
+    fn from(error: RegistryError) -> Self {
+        Self::Unavailable(error.0)
+    }
+}
+
+impl From<PushError> for Error {
+    fn from(error: PushError) -> Self {
         Self::Unavailable(error.0)
     }
 }

@@ -7,6 +7,7 @@
 //! * [`payments`]: the payment simulator, its webhooks and their follow-up.
 //! * [`auth`] and [`jwks`]: accounts, access tokens and OIDC.
 //! * [`idempotency`]: replay-safe POSTs.
+//! * [`live`]: availability and queue status pushed to connected browsers.
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ pub mod catalog;
 pub mod idempotency;
 pub mod items;
 pub mod jwks;
+pub mod live;
 pub mod payments;
 pub mod queue;
 pub mod reservations;

@@ -4,9 +4,11 @@
 //! retries) so that what passes here passes there; the conformance suite checks both.
 
 pub mod bus;
+pub mod live;
 pub mod scheduler;
 pub mod store;
 
 pub use bus::MemoryBus;
+pub use live::{MemoryConnections, MemoryPusher};
 pub use scheduler::MemoryScheduler;
 pub use store::MemoryStore;

@@ -2,14 +2,18 @@
 //!
 //! The domain never names AWS. Each port has an in-process adapter ([`crate::memory`]) used by the
 //! embedded server and the tests, and an AWS adapter (DynamoDB, EventBridge Scheduler,
-//! EventBridge) used by the Lambda functions. One conformance suite runs against both.
+//! EventBridge, API Gateway WebSocket connections) used by the Lambda functions. One conformance suite runs against both.
 
 pub mod bus;
 pub mod clock;
+pub mod live;
 pub mod scheduler;
 pub mod store;
 
 pub use bus::{DetailType, DomainEvent, EventBus, EventDetail, EventHandler, PublishError};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use live::{
+    Connection, ConnectionId, ConnectionRegistry, Delivery, PushError, Pusher, RegistryError,
+};
 pub use scheduler::{Job, JobHandler, ScheduleError, Scheduler};
 pub use store::{Condition, Item, Key, SkRange, Store, StoreError, Update, Write};

@@ -20,6 +20,10 @@
 //!
 //! * 200 concurrent hold transactions on one seat: exactly one wins, and nothing of the losers
 //!   remains.
+//! * `live`: the WebSocket connection registry (`DynamoConnections`) and the pusher
+//!   (`ApiGatewayPusher`) through their conformance suite on moto, and a pusher tick over the AWS
+//!   adapters; the pusher also against a stand-in of the management API for what moto never
+//!   answers (410 `GoneException`, throttling), which needs no emulator.
 //! * `faults`: the store going away mid-flow (moto stopped and restarted from its snapshot) under
 //!   buyers of the container's HTTP mode; only with `TACOS_FAULTS_BASE_URL`, set by
 //!   `scripts/faults.sh`.
@@ -31,6 +35,7 @@
 //! run one at a time (see [`connect`]) so each sees only its own traffic.
 
 mod faults;
+mod live;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

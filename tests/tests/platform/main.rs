@@ -5,6 +5,9 @@
 //!   order and after a cancel (also through the `payment-followup` Lambda's SQS batch handler);
 //!   requests and jobs retried after their answer was lost; a webhook that never arrives. Each
 //!   ends with the ledger check, `World::audit`.
+//! * `live`: live updates for WebSocket connections: the registry and pusher conformance suites
+//!   on the in-process adapters, connecting, what a tick sends and reads, gone connections, and
+//!   the `ws-connect` / `ws-disconnect` / `ws-push` handlers fed API Gateway's event payloads.
 //! * `holds`: expiry, the confirm/expire/cancel races, single-use tokens, zero oversell.
 //! * `payments`: webhook replays, failed and late payments.
 //! * `oidc`: tokens of an external issuer, through its JWKS.
@@ -17,6 +20,7 @@
 mod conformance;
 mod faults;
 mod holds;
+mod live;
 mod oidc;
 mod outage;
 mod payments;
