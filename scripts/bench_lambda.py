@@ -14,7 +14,8 @@ POST /2018-06-01/runtime/invocation/<id>/response|error. Times are taken on this
   init_ms       exec of the binary -> its first GET .../next (runtime ready: the Lambda "Init")
   cold_ms       exec of the binary -> the first response POSTed back (the first request served)
   invoke_ms     event handed out on .../next -> its response POSTed (runtime-API round trip)
-  handler_ms    the function's own EMF "Latency" (axum handler and middleware, HTTP functions)
+  handler_ms    the function's own EMF `http_server_requests_duration_seconds` (axum handler and
+                middleware, HTTP functions), in ms
 
 Only the standard library is used (moto and boto3 are driven by scripts/moto.sh / aws_setup.py).
 """
@@ -292,12 +293,16 @@ class Function:
         self.logf.close()
 
     def emf_latencies(self) -> list[float]:
+        """Milliseconds of each request, from the EMF `http_server_requests_duration_seconds`
+        values (seconds; a list per flush, one flush per invocation)."""
         out = []
         for line in self.log_path.read_text(errors="replace").splitlines():
-            if '"_aws"' in line and '"Latency"' in line:
+            if '"_aws"' in line and '"http_server_requests_duration_seconds"' in line:
                 try:
-                    out.append(float(json.loads(line)["Latency"]))
-                except (ValueError, KeyError):
+                    values = json.loads(line)["http_server_requests_duration_seconds"]
+                    values = values if isinstance(values, list) else [values]
+                    out.extend(float(v) * 1000.0 for v in values)
+                except (ValueError, KeyError, TypeError):
                     pass
         return out
 

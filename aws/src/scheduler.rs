@@ -3,7 +3,8 @@
 //! A hold's expiry must fire even if every function instance that saw the hold is gone, so the
 //! timer lives in AWS, not in a process: each [`Job`] becomes an `at(...)` schedule named
 //! [`Job::name`] in the configured group, whose target is the function that runs that kind of job
-//! and whose `Input` is the job's JSON (exactly the event that function receives). Naming the
+//! and whose `Input` is the job's JSON (exactly the event that function receives), with the
+//! `traceparent` of the span that set it ([`TracedJob`]) so the run continues the trace. Naming the
 //! schedule after the job makes scheduling idempotent: scheduling the same job again finds the
 //! name taken (`ConflictException`) and moves the existing schedule with `UpdateSchedule`
 //! instead of setting a second timer.
@@ -26,7 +27,7 @@ use aws_sdk_scheduler::types::{
 };
 use aws_sdk_scheduler::Client;
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use tacos_shared::ports::scheduler::{Job, ScheduleError, Scheduler};
+use tacos_shared::ports::scheduler::{Job, ScheduleError, Scheduler, TracedJob};
 
 use crate::sdk::describe;
 use crate::settings::AwsSettings;
@@ -91,7 +92,7 @@ impl EventBridgeScheduler {
     }
 
     fn spec(&self, at: DateTime<Utc>, job: &Job) -> Result<Spec, ScheduleError> {
-        let input = serde_json::to_string(job)
+        let input = serde_json::to_string(&TracedJob::current(job.clone()))
             .map_err(|err| ScheduleError(format!("job {job:?}: {err}")))?;
         let retry_policy = RetryPolicy::builder()
             .maximum_retry_attempts(MAX_RETRY_ATTEMPTS)

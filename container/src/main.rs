@@ -4,7 +4,7 @@
 //! * `lambda` (default): plays the Lambda function named by `TACOS_FUNCTION`, or by the image's
 //!   `CMD` (which Lambda passes as `_HANDLER`), exactly as `functions/<name>` would.
 //! * `http`: serves every route of the contract on `0.0.0.0:$PORT` (default 8080) over the AWS
-//!   adapters, for a Kubernetes Deployment behind a Service.
+//!   adapters, for a Kubernetes Deployment behind a Service, with Prometheus `GET /metrics`.
 //! * `worker`: drains the payment follow-up SQS queue (`TACOS_FOLLOWUP_QUEUE_URL`), for a
 //!   Deployment that KEDA scales on the queue's length.
 //! * `seed`: creates the configured administrator and the demo events, then exits.
@@ -25,7 +25,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let outcome = runtime.block_on(async move {
         match mode.as_str() {
             "lambda" => {
                 let function = std::env::var("TACOS_FUNCTION")
@@ -50,11 +50,14 @@ fn main() -> anyhow::Result<()> {
             }
             other => anyhow::bail!("unknown mode {other}: lambda, http, worker or seed"),
         }
-    })
+    });
+    // The spans still in the batch exporter's buffer.
+    tacos_shared::telemetry::shutdown();
+    outcome
 }
 
 async fn platform(role: &str) -> anyhow::Result<Arc<Platform>> {
-    tacos_lambda::init_logging();
+    tacos_lambda::init_logging(&format!("container-{role}"));
     tacos_lambda::platform::from_env(role)
         .await
         .map_err(|e| anyhow::anyhow!(e))

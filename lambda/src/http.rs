@@ -2,18 +2,20 @@
 //!
 //! API Gateway's source IP becomes the caller's address for anonymous idempotency scoping and the
 //! per-caller rate limits (unless `TACOS_CLIENT_IP_HEADER` names the header a trusted proxy in
-//! front sets: behind CloudFront the source IP is an edge server's), and every response is counted
-//! in an EMF metric line with its route and status.
+//! front sets: behind CloudFront the source IP is an edge server's). The shared router records
+//! every response's series; each invocation flushes them as EMF lines ([`metrics::flush`]), and
+//! `queue-status` refreshes the queue gauges, at most every 10 s per instance.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use lambda_http::request::RequestContext;
 use tacos_shared::app::Platform;
 use tacos_shared::http::extract::ClientAddr;
+use tacos_shared::http::metrics::{refresh_queues, Throttle};
 
 use crate::metrics;
 
@@ -24,11 +26,12 @@ pub async fn run(
     function: &'static str,
     platform: Arc<Platform>,
 ) -> Result<(), lambda_runtime::Error> {
-    let router = tacos_shared::http::function_router(function, platform)
-        .route_layer(axum::middleware::from_fn(
-            move |request: Request, next: Next| measure(function, request, next),
-        ))
-        .layer(axum::middleware::map_request(client_addr));
+    let router = tacos_shared::http::function_router(function, platform.clone())
+        .layer(axum::middleware::map_request(client_addr))
+        .layer(axum::middleware::from_fn_with_state(
+            (function, platform),
+            flush_after,
+        ));
     if function == STREAMING_FUNCTION {
         // Server-sent events need the response streamed as it is produced (a function URL in
         // RESPONSE_STREAM mode), not buffered until the handler returns.
@@ -50,21 +53,20 @@ async fn client_addr(mut request: Request) -> Request {
     request
 }
 
-async fn measure(function: &'static str, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| request.uri().path().to_string());
-    let method = request.method().to_string();
+/// The queue gauges' refresh from `queue-status`: often enough for a dashboard, rare enough that
+/// the status path does not pay for it.
+static QUEUE_GAUGES: Throttle = Throttle::new(Duration::from_secs(10));
+
+/// Serves the request, then writes its metrics and spans before the invocation returns.
+async fn flush_after(
+    State((function, platform)): State<(&'static str, Arc<Platform>)>,
+    request: Request,
+    next: Next,
+) -> Response {
     let response = next.run(request).await;
-    metrics::request(
-        function,
-        &method,
-        &route,
-        response.status().as_u16(),
-        started.elapsed(),
-    );
+    if function == "queue-status" && QUEUE_GAUGES.ready() {
+        refresh_queues(&platform).await;
+    }
+    metrics::flush();
     response
 }

@@ -7,7 +7,7 @@
 //!   `payment-followup`.
 //! * [`live`]: the WebSocket API's `ws-connect` and `ws-disconnect`, and `ws-push`, which sends
 //!   every connection its availability and queue frames every 2 s.
-//! * [`metrics`]: CloudWatch Embedded Metric Format lines.
+//! * [`metrics`]: the operator's series as CloudWatch Embedded Metric Format lines.
 
 pub mod http;
 pub mod live;
@@ -37,7 +37,8 @@ pub fn all_functions() -> Vec<&'static str> {
 
 /// Runs function `name` in the Lambda runtime until the sandbox is shut down.
 pub async fn run(name: &'static str) -> Result<(), Error> {
-    init_logging();
+    init_logging(name);
+    metrics::install(name);
     let assembled = platform::assemble(name).await?;
     let platform = assembled.platform.clone();
     match name {
@@ -64,16 +65,9 @@ pub fn main(name: &'static str) -> Result<(), Error> {
         .block_on(run(name))
 }
 
-/// JSON logs for CloudWatch, one line per event with the request's `trace_id` in its span.
-pub fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(true)
-        .with_span_list(false)
-        .flatten_event(true)
-        .with_ansi(false)
-        .try_init();
+/// JSON logs for CloudWatch, one line per event with the request's `trace_id` in its span, and
+/// OpenTelemetry spans of `service` (exported when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, e.g. to
+/// the ADOT collector extension): see [`tacos_shared::telemetry::init`].
+pub fn init_logging(service: &str) {
+    tacos_shared::telemetry::init(format!("traffic-tacos-{service}"));
 }

@@ -124,6 +124,7 @@ pub async fn handle_push(live: &LiveUpdates, deadline: tokio::time::Instant) -> 
     let report = live.run_until(deadline).await;
     tracing::info!(?report, "live updates pushed");
     metrics::live_push(&report);
+    metrics::flush();
     report
 }
 
@@ -169,7 +170,8 @@ fn respond(
         .route_key
         .clone()
         .unwrap_or_default();
-    metrics::request(function, "WEBSOCKET", &route, status, started.elapsed());
+    tacos_shared::telemetry::series::http_request("WEBSOCKET", &route, status, started.elapsed());
+    metrics::flush();
     let mut response = ApiGatewayProxyResponse {
         status_code: i64::from(status),
         body: Some(Body::Text(body.to_string())),

@@ -9,8 +9,6 @@ use tacos_shared::domain::live::LiveUpdates;
 use tacos_shared::domain::Deps;
 use tacos_shared::ports::SystemClock;
 
-use crate::metrics::MeteredBus;
-
 /// The platform and the AWS adapters it was built on.
 pub struct Assembled {
     pub platform: Arc<Platform>,
@@ -44,13 +42,13 @@ pub async fn assemble(function: &str) -> Result<Assembled, lambda_runtime::Error
     let config = Config::from_env()?;
     let settings = AwsSettings::from_env()?;
     let aws = connect(&settings).await;
-    let deps = Deps {
+    let deps = tacos_shared::telemetry::ports::instrument(Deps {
         store: aws.store.clone(),
         scheduler: aws.scheduler.clone(),
-        bus: Arc::new(MeteredBus::new(aws.bus.clone(), function)),
+        bus: aws.bus.clone(),
         clock: Arc::new(SystemClock),
         config: Arc::new(config),
-    };
+    });
     let platform = Arc::new(Platform::new(deps));
     if function == "auth-login" {
         // The administrator exists from the first login on; creating it is idempotent.

@@ -1,11 +1,15 @@
 //! Functions triggered by AWS services rather than HTTP.
 //!
 //! * `expire` and `payment-simulator` are EventBridge Scheduler targets; the schedule's input is
-//!   the [`Job`] itself. The Scheduler retries failures and may deliver twice; jobs are
+//!   the [`Job`] itself, with the `traceparent` of the request that set it ([`TracedJob`]), whose
+//!   trace the run continues. The Scheduler retries failures and may deliver twice; jobs are
 //!   idempotent.
 //! * `payment-followup` drains the SQS queue that the EventBridge rule feeds. Each record is an
 //!   EventBridge event; a record that fails is reported in `batchItemFailures` so only it is
-//!   redelivered (and dead-lettered after five tries), never the whole batch.
+//!   redelivered (and dead-lettered after five tries), never the whole batch. Each event's
+//!   handling continues the trace its detail's `traceparent` names.
+//!
+//! Every invocation ends by flushing its metrics and spans ([`crate::metrics::flush`]).
 
 use std::sync::Arc;
 
@@ -13,7 +17,10 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use lambda_runtime::{service_fn, LambdaEvent};
 use serde::Deserialize;
 use tacos_shared::app::Platform;
-use tacos_shared::ports::{DetailType, DomainEvent, EventDetail, EventHandler, Job, JobHandler};
+use tacos_shared::ports::{
+    DetailType, DomainEvent, EventDetail, EventHandler, Job, JobHandler, TracedJob,
+};
+use tracing::Instrument;
 
 /// Which jobs a scheduler-target function accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,31 +41,45 @@ impl JobKind {
 }
 
 pub async fn run_jobs(platform: Arc<Platform>, kind: JobKind) -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Job>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<TracedJob>| {
         let platform = platform.clone();
-        async move { handle_job(&platform, kind, event.payload).await }
+        async move {
+            let outcome = handle_job(&platform, kind, event.payload).await;
+            crate::metrics::flush();
+            outcome
+        }
     }))
     .await
 }
 
-/// Runs one scheduled job; an error makes the Scheduler retry.
+/// Runs one scheduled job, continuing the trace that set it; an error makes the Scheduler retry.
 pub async fn handle_job(
     platform: &Platform,
     kind: JobKind,
-    job: Job,
+    traced: TracedJob,
 ) -> Result<serde_json::Value, lambda_runtime::Error> {
+    let job = traced.job;
     if !kind.accepts(&job) {
         return Err(format!("{} is not a job for this function", job.name()).into());
     }
-    tracing::info!(job = %job.name(), "job");
-    platform.run_job(job.clone()).await?;
-    Ok(serde_json::json!({ "done": job.name() }))
+    let span = tacos_shared::telemetry::context::job_span(&job, traced.traceparent.as_deref());
+    async {
+        tracing::info!(job = %job.name(), "job");
+        platform.run_job(job.clone()).await?;
+        Ok(serde_json::json!({ "done": job.name() }))
+    }
+    .instrument(span)
+    .await
 }
 
 pub async fn run_followup(platform: Arc<Platform>) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let platform = platform.clone();
-        async move { Ok::<_, lambda_runtime::Error>(handle_batch(&platform, event.payload).await) }
+        async move {
+            let response = handle_batch(&platform, event.payload).await;
+            crate::metrics::flush();
+            Ok::<_, lambda_runtime::Error>(response)
+        }
     }))
     .await
 }

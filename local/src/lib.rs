@@ -1,5 +1,6 @@
 //! The whole platform in one process: every route on one router, in-process store, timers and
-//! event bus, a demo event. Used by the README's run command and by the black-box suite.
+//! event bus, a demo event, Prometheus `GET /metrics`. Used by the README's run command and by the
+//! black-box suite.
 //!
 //! [`live`]: the WebSocket endpoint of live updates, `GET /api/v1/live`.
 
@@ -36,17 +37,11 @@ pub async fn serve(
     Ok(())
 }
 
-/// Logs as JSON lines; each line of a request carries its `trace_id` (in its span).
+/// Logs as JSON lines; each line of a request carries its `trace_id` (in its span). Spans are
+/// exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set
+/// ([`tacos_shared::telemetry::init`]).
 pub fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(true)
-        .with_span_list(false)
-        .flatten_event(true)
-        .try_init();
+    tacos_shared::telemetry::init("traffic-tacos-local");
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -36,5 +36,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {host}:{}", config.port))?;
     tracing::info!(config = ?config, "configuration");
-    tacos_local::serve(listener, config, tacos_local::shutdown_signal()).await
+    let served = tacos_local::serve(listener, config, tacos_local::shutdown_signal()).await;
+    tacos_shared::telemetry::shutdown();
+    served
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{Duration, Utc};
+use tracing::Instrument;
 
 use crate::config::Config;
 use crate::domain::auth::{AccessTokens, Accounts};
@@ -143,7 +144,15 @@ impl JobHandler for Platform {
 
 #[async_trait]
 impl EventHandler for Platform {
+    /// Handles `event` in a span that continues the trace of whoever published it.
     async fn handle_event(&self, event: DomainEvent) -> Result<(), String> {
+        let span = crate::telemetry::context::event_span(&event);
+        self.follow_up(event).instrument(span).await
+    }
+}
+
+impl Platform {
+    async fn follow_up(&self, event: DomainEvent) -> Result<(), String> {
         let detail = &event.detail;
         let result = match event.detail_type {
             DetailType::PaymentApproved => match &detail.payment_intent_id {
@@ -182,13 +191,13 @@ impl InProcess {
         let store = Arc::new(MemoryStore::new());
         let scheduler = Arc::new(MemoryScheduler::new(clock.clone()));
         let bus = Arc::new(MemoryBus::new());
-        let deps = Deps {
+        let deps = crate::telemetry::ports::instrument(Deps {
             store: store.clone(),
             scheduler: scheduler.clone(),
             bus: bus.clone(),
             clock,
             config: Arc::new(config),
-        };
+        });
         Self {
             platform: Arc::new(Platform::new(deps)),
             store,

@@ -5,6 +5,7 @@
 //! * [`memory`]: in-process adapters of the ports.
 //! * [`http`]: the contract's routes as an axum router, with tracing and idempotency.
 //! * [`app`]: the platform assembled from ports and services.
+//! * [`telemetry`]: metrics and traces for operators.
 pub mod app;
 pub mod config;
 #[cfg(feature = "conformance")]
@@ -15,3 +16,4 @@ pub mod http;
 pub mod ids;
 pub mod memory;
 pub mod ports;
+pub mod telemetry;

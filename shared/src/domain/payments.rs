@@ -340,6 +340,8 @@ impl Payments {
             .header("X-Webhook-Id", headers.id)
             .header("X-Timestamp", headers.timestamp)
             .header("X-Signature", headers.signature)
+            // The webhook's request continues this job's trace, as a real provider's would not.
+            .headers(crate::telemetry::context::headers())
             .body(body)
             .send()
             .await
@@ -534,5 +536,6 @@ fn payment_detail(
         order_id: None,
         payment_intent_id: Some(intent.payment_intent_id.clone()),
         reason: reason.map(str::to_string),
+        traceparent: None,
     }
 }

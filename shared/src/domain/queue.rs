@@ -104,6 +104,9 @@ pub struct QueueState {
     pub last_write_ms: i64,
     /// Admissions per second, exponentially smoothed.
     pub measured_rate: f64,
+    /// People admitted since the queue was created (absent in states written before it was kept).
+    #[serde(default)]
+    pub admitted_total: u64,
     pub version: u64,
     /// The last [`MOVES_KEPT`] cursor moves, oldest first.
     #[serde(default)]
@@ -231,6 +234,19 @@ pub struct QueueStatus {
     pub entered: bool,
 }
 
+/// What the waiting room can tell an operator about one queue, cheaply and without changing it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueueGauge {
+    /// People in line past the cursor who have not left (not yet admitted).
+    pub waiting: u64,
+    /// Admissions per second as the queue measures them: smoothed over its cursor moves, so it
+    /// is as recent as the last move (status and enter calls move it; an idle queue keeps its
+    /// last measure).
+    pub admission_rate: f64,
+    /// People admitted since the queue was created.
+    pub admitted: u64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Joined {
     pub waiting_token: WaitingToken,
@@ -287,6 +303,7 @@ pub fn initial_writes(event: &Event, now_ms: i64) -> Vec<Write> {
         last_advance_ms: now_ms,
         last_write_ms: now_ms,
         measured_rate: event.admission_rate_per_sec,
+        admitted_total: 0,
         version: 0,
         moves: Vec::new(),
     };
@@ -505,6 +522,45 @@ impl WaitingRoom {
         Ok(status)
     }
 
+    /// The queue's gauges, read without advancing it: the state and join counts (from this
+    /// process's view of the current window when it has one, so a deployment that polls pays
+    /// nothing more) and one query of leavers.
+    pub async fn gauge(&self, event: &Event) -> Result<QueueGauge> {
+        let id = &event.event_id;
+        let cached = if self.windowed() {
+            let window = window_start(self.deps.clock.now_ms(), self.view_ms());
+            let slot = self.views.lock().get(id).cloned();
+            match slot {
+                Some(slot) => slot
+                    .lock()
+                    .await
+                    .as_ref()
+                    .filter(|v| v.read_at_ms >= window)
+                    .map(|v| (v.state.clone(), v.line.clone())),
+                None => None,
+            }
+        } else {
+            None
+        };
+        let (state, line) = match cached {
+            Some(view) => view,
+            None => {
+                let state = self.state(id).await?;
+                let line = self.line(id, state.shards).await?;
+                (state, line)
+            }
+        };
+        let end = line.end();
+        let leavers = self.leavers(id, state.cursor, end).await?;
+        Ok(QueueGauge {
+            waiting: line
+                .tickets(state.cursor, end)
+                .saturating_sub(leavers_between(&leavers, state.cursor, end)),
+            admission_rate: state.measured_rate,
+            admitted: state.admitted_total,
+        })
+    }
+
     /// Exchanges an admitted waiting token for a reservation token, once.
     pub async fn enter(&self, token: &WaitingToken, caller: Option<UserId>) -> Result<Admission> {
         let ticket = self.ticket(token).await?;
@@ -706,6 +762,7 @@ impl WaitingRoom {
             last_advance_ms,
             last_write_ms: now,
             measured_rate: 0.7 * state.measured_rate + 0.3 * instantaneous,
+            admitted_total: state.admitted_total + admitted,
             version: state.version + 1,
             moves,
         };
@@ -933,6 +990,7 @@ mod tests {
             last_advance_ms: 1_300,
             last_write_ms: 1_300,
             measured_rate: 1.0,
+            admitted_total: 5,
             version: 2,
             moves,
         };

@@ -95,6 +95,7 @@ impl Reservation {
             order_id: None,
             payment_intent_id: None,
             reason: None,
+            traceparent: None,
         }
     }
 }

@@ -6,6 +6,11 @@ use axum::response::{IntoResponse, Response};
 use super::trace::current_trace_id;
 use crate::error::Error;
 
+/// The contract error code of an error response, as a response extension: middleware (the
+/// metrics layer) reads it without parsing the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode(pub &'static str);
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status =
@@ -25,6 +30,7 @@ impl IntoResponse for Error {
         }
         let mut response =
             (status, axum::Json(serde_json::json!({ "error": error }))).into_response();
+        response.extensions_mut().insert(ErrorCode(self.code()));
         match self {
             Error::Unavailable(_) => {
                 response

@@ -1,6 +1,7 @@
 //! The contract's routes as one axum [`Router`], shared by every deployment.
 //!
-//! * [`trace`]: trace ids, request logs, the `X-Trace-Id` header.
+//! * [`trace`]: trace ids, request logs, the `X-Trace-Id` header, the request's server span.
+//! * [`metrics`]: request series and the Prometheus `GET /metrics` endpoint.
 //! * [`idempotency`]: the contract's `Idempotency-Key` rules for the POSTs that need them.
 //! * [`extract`]: JSON bodies and callers, rejecting bad input in the contract's error shape.
 //! * [`routes`]: one module per area of the API.
@@ -28,6 +29,7 @@ pub mod bulkhead;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod metrics;
 pub mod rate_limit;
 pub mod routes;
 pub mod trace;
@@ -36,7 +38,8 @@ pub mod trace;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Every route of the contract, with its middleware (the embedded server and the container),
-/// each function's routes behind a [`bulkhead`] when the configuration sets one.
+/// each function's routes behind a [`bulkhead`] when the configuration sets one, and the
+/// operator's `GET /metrics` ([`metrics::routes`]).
 pub fn router(platform: Arc<Platform>) -> Router {
     router_with_clock(platform, rate_limit::DefaultClock::default())
 }
@@ -58,7 +61,8 @@ where
             )
         }
     };
-    with_middleware(routes, platform, clock)
+    let metrics = with_security_headers(metrics::routes(platform.clone()));
+    with_middleware(routes, platform, clock).merge(metrics)
 }
 
 /// The function API Gateway's `$default` route sends every request no other route matches.
@@ -122,15 +126,22 @@ where
             extract::client_addr_from_header,
         ));
     }
-    let mut router = router.layer(cors());
     // Outside CORS, so preflights carry them too.
+    with_security_headers(router.layer(cors()))
+        // Outside everything else, so every answer is counted, refusals and preflights included;
+        // inside the trace layer, so it runs in the request's span.
+        .layer(axum::middleware::from_fn(metrics::middleware))
+        .layer(axum::middleware::from_fn(trace::middleware))
+}
+
+fn with_security_headers(mut router: Router) -> Router {
     for (name, value) in SECURITY_HEADERS {
         router = router.layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static(name),
             HeaderValue::from_static(value),
         ));
     }
-    router.layer(axum::middleware::from_fn(trace::middleware))
+    router
 }
 
 fn cors() -> CorsLayer {

@@ -1,12 +1,18 @@
-//! Trace ids: one per request, on every log line of it and on every response.
+//! Trace ids: one per request, on every log line of it and on every response; and the request's
+//! OpenTelemetry server span.
 //!
 //! A W3C `traceparent` header names the trace when present (so a browser's or API Gateway's trace
-//! continues), else an `X-Trace-Id` header, else a fresh id. The id lives in a task-local for the
-//! duration of the request, so error responses can carry it without threading it through.
+//! continues), else an `X-Trace-Id` header, else the server span's own trace (a fresh one). The id
+//! lives in a task-local for the duration of the request, so error responses can carry it without
+//! threading it through.
+//!
+//! The server span (`GET /api/v1/reservations/{id}`, kind server) is a child of the incoming
+//! `traceparent`, so the browser's action, this request and everything it sets off (events,
+//! timers, webhooks: see [`crate::telemetry::context`]) form one trace.
 
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -46,31 +52,70 @@ pub fn from_traceparent(header: &str) -> Option<String> {
     .then(|| trace.to_string())
 }
 
-fn trace_id_of(request: &Request) -> String {
-    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
-    if let Some(id) = header("traceparent").and_then(from_traceparent) {
+/// The request's trace id: its `traceparent`'s, else a well-formed `X-Trace-Id`, else `span`'s
+/// (a fresh trace), else a random one (no OpenTelemetry layer).
+fn trace_id_of(request: &Request, traceparent: Option<&str>, span: &tracing::Span) -> String {
+    if let Some(id) = traceparent.and_then(from_traceparent) {
         return id;
     }
-    match header("x-trace-id") {
+    match request
+        .headers()
+        .get("x-trace-id")
+        .and_then(|v| v.to_str().ok())
+    {
         Some(id)
             if (8..=64).contains(&id.len())
                 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
         {
             id.to_string()
         }
-        _ => new_trace_id(),
+        _ => crate::telemetry::context::traceparent_of(span)
+            .as_deref()
+            .and_then(from_traceparent)
+            .unwrap_or_else(new_trace_id),
     }
 }
 
 pub async fn middleware(request: Request, next: Next) -> Response {
-    let trace_id = trace_id_of(&request);
-    let span = tracing::info_span!("request", trace_id = %trace_id, method = %request.method(), path = %request.uri().path());
+    let traceparent = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| from_traceparent(v).is_some())
+        .map(str::to_string);
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(
+            crate::telemetry::series::UNMATCHED_ROUTE,
+            MatchedPath::as_str,
+        )
+        .to_string();
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %format!("{} {route}", request.method()),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %request.method(),
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    crate::telemetry::context::continue_from(&span, traceparent.as_deref());
+    let trace_id = trace_id_of(&request, traceparent.as_deref(), &span);
+    span.record("trace_id", trace_id.as_str());
     let started = Instant::now();
     let mut response = TRACE_ID
         .scope(trace_id.clone(), next.run(request).instrument(span.clone()))
         .await;
     if let Ok(value) = HeaderValue::from_str(&trace_id) {
         response.headers_mut().insert("x-trace-id", value);
+    }
+    span.record("http.response.status_code", response.status().as_u16());
+    if response.status().is_server_error() {
+        span.record("otel.status_code", "ERROR");
     }
     span.in_scope(|| {
         tracing::info!(

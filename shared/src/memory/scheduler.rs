@@ -1,7 +1,9 @@
 //! [`Scheduler`] in memory: a timer table drained by a background task.
 //!
 //! Like EventBridge Scheduler it delivers at least once and retries a failed target with
-//! backoff, so handlers written against it are ready for AWS.
+//! backoff, so handlers written against it are ready for AWS. Like the AWS adapter it keeps the
+//! trace context of the span that set each job ([`TracedJob`]) and runs the job in a span that
+//! continues it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -13,7 +15,8 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use crate::ports::clock::Clock;
-use crate::ports::scheduler::{Job, JobHandler, ScheduleError, Scheduler};
+use crate::ports::scheduler::{Job, JobHandler, ScheduleError, Scheduler, TracedJob};
+use tracing::Instrument;
 
 /// Attempts before a job is given up (and logged), as a Scheduler retry policy would.
 const MAX_ATTEMPTS: u32 = 8;
@@ -21,7 +24,7 @@ const MAX_ATTEMPTS: u32 = 8;
 #[derive(Default)]
 struct Timers {
     /// Due time in ms and job name, in firing order.
-    queue: BTreeMap<(i64, String), (Job, u32)>,
+    queue: BTreeMap<(i64, String), (TracedJob, u32)>,
     /// Due time of each pending job name.
     due: HashMap<String, i64>,
 }
@@ -46,8 +49,8 @@ impl MemoryScheduler {
         self.timers.lock().due.len()
     }
 
-    fn insert(&self, at_ms: i64, job: Job, attempts: u32) {
-        let name = job.name();
+    fn insert(&self, at_ms: i64, job: TracedJob, attempts: u32) {
+        let name = job.job.name();
         let mut timers = self.timers.lock();
         if let Some(old) = timers.due.insert(name.clone(), at_ms) {
             timers.queue.remove(&(old, name.clone()));
@@ -58,7 +61,7 @@ impl MemoryScheduler {
     }
 
     /// Removes and returns the jobs due now.
-    fn take_due(&self) -> Vec<(Job, u32)> {
+    fn take_due(&self) -> Vec<(TracedJob, u32)> {
         let now = self.clock.now_ms();
         let mut timers = self.timers.lock();
         let mut due = Vec::new();
@@ -83,15 +86,22 @@ impl MemoryScheduler {
             .map(|(at, _)| Duration::from_millis((at - now).max(0) as u64))
     }
 
-    async fn fire(self: &Arc<Self>, handler: &Arc<dyn JobHandler>, job: Job, attempts: u32) {
-        if let Err(error) = handler.run_job(job.clone()).await {
+    async fn fire(
+        self: &Arc<Self>,
+        handler: &Arc<dyn JobHandler>,
+        traced: TracedJob,
+        attempts: u32,
+    ) {
+        let job = traced.job.clone();
+        let span = crate::telemetry::context::job_span(&job, traced.traceparent.as_deref());
+        if let Err(error) = handler.run_job(job.clone()).instrument(span).await {
             let attempt = attempts + 1;
             if attempt >= MAX_ATTEMPTS {
                 tracing::error!(job = %job.name(), %error, "job failed for good");
             } else {
                 let backoff = 250i64 << attempt.min(6);
                 tracing::warn!(job = %job.name(), %error, attempt, "job failed, retrying");
-                self.insert(self.clock.now_ms() + backoff, job, attempt);
+                self.insert(self.clock.now_ms() + backoff, traced, attempt);
             }
         }
     }
@@ -131,7 +141,7 @@ impl MemoryScheduler {
 #[async_trait]
 impl Scheduler for MemoryScheduler {
     async fn schedule(&self, at: DateTime<Utc>, job: Job) -> Result<(), ScheduleError> {
-        self.insert(at.timestamp_millis(), job, 0);
+        self.insert(at.timestamp_millis(), TracedJob::current(job), 0);
         Ok(())
     }
 

@@ -39,6 +39,11 @@ pub struct EventDetail {
     pub payment_intent_id: Option<PaymentIntentId>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reason: Option<String>,
+    /// W3C trace context of the span that published the event (`00-<trace>-<span>-<flags>`), so
+    /// its consumers continue the same trace. Stamped on the way out by the instrumented bus
+    /// ([`crate::telemetry::ports::InstrumentedBus`]); absent when tracing is off.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub traceparent: Option<String>,
 }
 
 /// A domain event: the contract's `detail-type` plus its detail.

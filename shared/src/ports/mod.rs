@@ -15,5 +15,5 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use live::{
     Connection, ConnectionId, ConnectionRegistry, Delivery, PushError, Pusher, RegistryError,
 };
-pub use scheduler::{Job, JobHandler, ScheduleError, Scheduler};
+pub use scheduler::{Job, JobHandler, ScheduleError, Scheduler, TracedJob};
 pub use store::{Condition, Item, Key, SkRange, Store, StoreError, Update, Write};

@@ -23,12 +23,42 @@ pub enum Job {
 }
 
 impl Job {
+    /// The kind of job, as its serialized `job` tag says (`expire_hold`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::ExpireHold { .. } => "expire_hold",
+            Self::SettlePayment { .. } => "settle_payment",
+            Self::DeliverWebhook { .. } => "deliver_webhook",
+        }
+    }
+
     /// A name unique per job, so scheduling the same job twice replaces it instead of doubling it.
     pub fn name(&self) -> String {
         match self {
             Self::ExpireHold { reservation_id } => format!("expire-{reservation_id}"),
             Self::SettlePayment { payment_intent_id } => format!("settle-{payment_intent_id}"),
             Self::DeliverWebhook { payment_intent_id } => format!("webhook-{payment_intent_id}"),
+        }
+    }
+}
+
+/// A job as a timer delivers it: the job's own fields plus the W3C `traceparent` of the span that
+/// set it, so the run continues that trace. This is the input of an AWS schedule; a job without
+/// the field (set before it existed, or with tracing off) reads as an untraced job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TracedJob {
+    #[serde(flatten)]
+    pub job: Job,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+}
+
+impl TracedJob {
+    /// `job`, carrying the current span's trace context.
+    pub fn current(job: Job) -> Self {
+        Self {
+            job,
+            traceparent: crate::telemetry::context::current_traceparent(),
         }
     }
 }

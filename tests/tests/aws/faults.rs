@@ -39,7 +39,7 @@ use tacos_shared::config::Config;
 use tacos_shared::domain::auth::{AccessTokens, Role, UserRecord};
 use tacos_shared::domain::tokens::ReservationTokens;
 use tacos_shared::ids::{EventId, UserId, WaitingToken};
-use tacos_shared::ports::Job;
+use tacos_shared::ports::TracedJob;
 
 /// The longest a request may take to be answered while the store is down.
 const OUTAGE_ANSWER_BOUND: Duration = Duration::from_secs(15);
@@ -397,7 +397,7 @@ async fn invoke(
             } else {
                 JobKind::PaymentSimulator
             };
-            let job: Job = match serde_json::from_slice(&body) {
+            let job: TracedJob = match serde_json::from_slice(&body) {
                 Ok(job) => job,
                 Err(e) => return failed(format!("not a job: {e}")),
             };

@@ -413,6 +413,7 @@ fn event(detail_type: DetailType) -> DomainEvent {
             order_id: None,
             payment_intent_id: payment.then(PaymentIntentId::generate),
             reason: (detail_type == DetailType::PaymentFailed).then(|| "card_declined".to_string()),
+            traceparent: None,
         },
     }
 }

@@ -53,6 +53,7 @@ fn outcome(kind: DetailType, hold: &Reservation, payment: &PaymentIntentId) -> D
             order_id: None,
             payment_intent_id: Some(payment.clone()),
             reason: None,
+            traceparent: None,
         },
     }
 }

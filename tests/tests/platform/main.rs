@@ -13,6 +13,8 @@
 //! * `oidc`: tokens of an external issuer, through its JWKS.
 //! * `outage`: 503 with Retry-After while the store is down, and nothing lost.
 //! * `secrets`: no password, token, signature or secret in any log line of a whole purchase.
+//! * `traces`: one W3C trace from the browser's `traceparent` across every request, timer, event
+//!   and webhook of a purchase.
 //! * `queue`: arrival order, positions that never grow, admission within what can be sold.
 //! * `properties`: proptest properties: the ledger under random operation sequences, tokens and
 //!   webhook signatures refusing any change, identifier parsing, positions that never grow.
@@ -27,4 +29,5 @@ mod payments;
 mod properties;
 mod queue;
 mod secrets;
+mod traces;
 mod world;
