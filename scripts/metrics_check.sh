@@ -24,7 +24,8 @@ cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
 mkdir -p "$OUT"
 
-cargo build --quiet --bin tacos-local --bin tacos-load
+# `--workspace`: the feature set of `cargo test --workspace`, so nothing is rebuilt.
+cargo build --quiet --workspace --bin tacos-local --bin tacos-load
 
 TACOS_ADMIN_PASSWORD=metrics-admin-password TACOS_RATE_LIMIT=off RUST_LOG=warn \
   "$BIN/tacos-local" --port "$PORT" >"$OUT/server.log" 2>&1 &

@@ -4,7 +4,9 @@
 #  1. every Rust test of the workspace: unit tests, the domain suite with a manual clock, the
 #     store conformance suite, and the black-box HTTP suite against the embedded server it starts;
 #  2. a smoke run of the load driver (tacos-load): every scenario, strict, ledger checked;
-#     then the domain events those tests emitted, validated against schemas/events;
+#     then /metrics after a rush (scripts/metrics_check.sh: every operator series, real values,
+#     every metric the Grafana dashboard queries); the domain events those tests emitted,
+#     validated against schemas/events;
 #  3. the OpenAPI document and the event schemas themselves;
 #  3b. schemathesis: the OpenAPI document against the embedded server, 25 examples per operation
 #      (scripts/schemathesis.sh); cargo fuzz: every fuzz target for 20 s (scripts/fuzz.sh);
@@ -37,6 +39,9 @@ cargo test --workspace --all-targets
 
 log "load driver smoke: every scenario for a second against the embedded server (scripts/bench.sh)"
 scripts/bench.sh smoke
+
+log "metrics: /metrics after a rush has every operator series, with real values (scripts/metrics_check.sh)"
+scripts/metrics_check.sh
 
 log "emitted domain events against schemas/events"
 python3 scripts/validate_events.py "$TACOS_EVENTS_OUT"
