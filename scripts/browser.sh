@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Browser tests of the web app (web/): Playwright (playwright-core) driving Debian's Chromium
+# against the embedded server, screenshots of every page state in target/browser/screenshots/.
+#
+#  1. Chromium from apt when /usr/bin/chromium is missing (Playwright's downloaded browsers are
+#     never used); `npm ci` in web/;
+#  2. `npm run build`; with CI=true, fails when the committed web/dist differs from the fresh build;
+#     the unit tests of the app's pure logic (vitest);
+#  3. two tacos-local servers on their own ports: one with 60 s holds, one with 8 s holds (the
+#     expiry test), fast admission, no rate limit, an administrator;
+#  4. the app: served by tacos-local itself when it serves it at `/`, otherwise by Vite's preview
+#     server over web/dist, proxying /api, /metrics and /config.json to tacos-local;
+#  5. the tests (web/tests/browser/*.test.mjs, node's test runner); everything started is stopped
+#     on exit.
+#
+# TACOS_BROWSER_PORT (default 8160) is the first of the four ports used.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+stop_all() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap stop_all EXIT
+
+log() { printf '\n==> %s\n' "$*"; }
+started=$SECONDS
+
+PORT=${TACOS_BROWSER_PORT:-8160}
+API=$PORT API_SHORT=$((PORT + 1)) WEB=$((PORT + 2)) WEB_SHORT=$((PORT + 3))
+OUT=$PWD/target/browser
+mkdir -p "$OUT/screenshots"
+rm -f "$OUT/screenshots/"*.png
+
+if [[ ! -x /usr/bin/chromium ]]; then
+  log "installing Chromium (apt)"
+  SUDO=""; [[ $(id -u) == 0 ]] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+command -v npm >/dev/null || { echo "npm is needed (Node 20+)" >&2; exit 1; }
+
+log "npm ci (web/)"
+(cd web && npm ci --no-audit --no-fund --loglevel=error)
+
+log "building the app (web/dist)"
+if [[ ${CI:-} == true ]]; then
+  committed=$(mktemp -d)
+  cp -a web/dist/. "$committed/"
+  (cd web && npm run build --silent)
+  if ! diff -r "$committed" web/dist; then
+    echo "web/dist is not the build of web/src: run 'npm run build' in web/ and commit web/dist" >&2
+    rm -rf "$committed"
+    exit 1
+  fi
+  rm -rf "$committed"
+else
+  (cd web && npm run build --silent)
+fi
+
+log "unit tests of the app (vitest)"
+(cd web && npx vitest run --reporter=dot)
+
+log "tacos-local (holds of 60 s on :$API, of 8 s on :$API_SHORT)"
+cargo build -q -p tacos-local
+export TACOS_ADMIN_PASSWORD=${TACOS_ADMIN_PASSWORD:-browser-tests-admin}
+run_local() { # port hold-seconds
+  TACOS_RATE_LIMIT=off TACOS_ADMISSION_RATE=500 TACOS_HOLD_SECONDS=$2 \
+    target/debug/tacos-local --port "$1" >"$OUT/tacos-local-$1.log" 2>&1 &
+  PIDS+=($!)
+}
+run_local "$API" 60
+run_local "$API_SHORT" 8
+wait_for "http://127.0.0.1:$API/healthz" 60
+wait_for "http://127.0.0.1:$API_SHORT/healthz" 60
+
+# The app as the buyer gets it: from tacos-local itself once it serves the app, else from Vite's
+# preview server in front of it.
+if curl -sf "http://127.0.0.1:$API/" 2>/dev/null | grep -q '<div id="root">'; then
+  log "tacos-local serves the app at /"
+  export TACOS_WEB_URL="http://127.0.0.1:$API" TACOS_WEB_URL_SHORT_HOLD="http://127.0.0.1:$API_SHORT"
+else
+  log "serving web/dist with vite preview (:$WEB → :$API, :$WEB_SHORT → :$API_SHORT)"
+  run_preview() { # port api-port
+    (cd web && TACOS_API_URL="http://127.0.0.1:$2" exec node node_modules/vite/bin/vite.js preview --port "$1" --strictPort \
+      >"$OUT/preview-$1.log" 2>&1) &
+    PIDS+=($!)
+  }
+  run_preview "$WEB" "$API"
+  run_preview "$WEB_SHORT" "$API_SHORT"
+  wait_for "http://127.0.0.1:$WEB/" 60
+  wait_for "http://127.0.0.1:$WEB_SHORT/" 60
+  export TACOS_WEB_URL="http://127.0.0.1:$WEB" TACOS_WEB_URL_SHORT_HOLD="http://127.0.0.1:$WEB_SHORT"
+fi
+
+log "browser tests (Chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{print $2}'))"
+export TACOS_SCREENSHOTS="$OUT/screenshots"
+(cd web && node --test --test-reporter=spec tests/browser/)
+log "browser tests passed in $((SECONDS - started)) s; screenshots: $OUT/screenshots/"
+ls "$OUT/screenshots"

@@ -1,0 +1,120 @@
+/**
+ * Every API call goes through `request`: the base URL from config.json, a `traceparent` on every
+ * call, the bearer token when signed in, an `Idempotency-Key` where the contract wants one, and
+ * every failure turned into an [`ApiError`] (never a silent success).
+ */
+
+import { loadConfig } from "./config";
+import { ApiError, errorFromResponse } from "./errors";
+import { keyFor, settle } from "./idempotency";
+import { getSession, setSession } from "./session";
+import { newTraceId, traceparent } from "../lib/trace";
+import type {
+  Availability,
+  AuthSession,
+  EventInfo,
+  PaymentIntent,
+  QueueStatus,
+  Reservation,
+  Scenario,
+} from "./types";
+
+interface Options {
+  body?: unknown;
+  /** Name of the user action, for its idempotency key (POSTs that need one). */
+  idempotent?: string;
+  /** One trace per user action: pass the action's trace id to every call it makes. */
+  traceId?: string;
+  signal?: AbortSignal;
+}
+
+export async function apiUrl(path: string): Promise<string> {
+  const { api_base_url } = await loadConfig();
+  return `${api_base_url}${path}`;
+}
+
+export async function request<T>(method: string, path: string, opts: Options = {}): Promise<T> {
+  const url = await apiUrl(path);
+  const headers: Record<string, string> = {
+    Accept: "application/json",
+    traceparent: traceparent(opts.traceId ?? newTraceId()),
+  };
+  if (opts.body !== undefined) headers["Content-Type"] = "application/json";
+  const session = getSession();
+  if (session) headers.Authorization = `Bearer ${session.token}`;
+  if (opts.idempotent) headers["Idempotency-Key"] = keyFor(opts.idempotent, opts.body);
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method,
+      headers,
+      body: opts.body !== undefined ? JSON.stringify(opts.body) : undefined,
+      signal: opts.signal,
+    });
+  } catch (e) {
+    if (e instanceof DOMException && e.name === "AbortError") throw e;
+    throw new ApiError(0, "NETWORK_ERROR", "The server could not be reached.");
+  }
+  const text = await res.text();
+  if (!res.ok) {
+    const err = errorFromResponse(res.status, res.headers.get("Retry-After"), text, res.headers.get("X-Trace-Id"));
+    if (err.code === "INVALID_TOKEN") setSession(null);
+    throw err;
+  }
+  if (opts.idempotent) settle(opts.idempotent, opts.body);
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new ApiError(res.status, "BAD_RESPONSE", "The server sent an answer the app cannot read.");
+  }
+}
+
+export const api = {
+  events: () => request<{ events: EventInfo[] }>("GET", "/api/v1/events").then((r) => r.events),
+  event: (id: string) => request<EventInfo>("GET", `/api/v1/events/${encodeURIComponent(id)}`),
+  availability: (id: string, signal?: AbortSignal) =>
+    request<Availability>("GET", `/api/v1/events/${encodeURIComponent(id)}/availability`, { signal }),
+
+  register: (username: string, password: string, traceId?: string) =>
+    request<AuthSession>("POST", "/api/v1/auth/register", { body: { username, password }, traceId }),
+  login: (username: string, password: string, traceId?: string) =>
+    request<AuthSession>("POST", "/api/v1/auth/login", { body: { username, password }, traceId }),
+
+  join: (event_id: string, traceId?: string) =>
+    request<{ waiting_token: string; position_hint: number; status: string }>("POST", "/api/v1/queue/join", {
+      body: { event_id },
+      idempotent: "queue.join",
+      traceId,
+    }),
+  queueStatus: (token: string, signal?: AbortSignal) =>
+    request<QueueStatus>("GET", `/api/v1/queue/status?token=${encodeURIComponent(token)}`, { signal }),
+  enter: (waiting_token: string, traceId?: string) =>
+    request<{ admission: string; reservation_token: string; ttl_sec: number }>("POST", "/api/v1/queue/enter", {
+      body: { waiting_token },
+      idempotent: "queue.enter",
+      traceId,
+    }),
+  leave: (token: string) => request<{ status: string }>("DELETE", `/api/v1/queue/leave?token=${encodeURIComponent(token)}`),
+
+  reserve: (
+    body: { event_id: string; seat_ids?: string[]; quantity: number; reservation_token: string },
+    traceId?: string,
+  ) => request<Reservation>("POST", "/api/v1/reservations", { body, idempotent: "reservation.create", traceId }),
+  reservation: (id: string, traceId?: string) =>
+    request<Reservation>("GET", `/api/v1/reservations/${encodeURIComponent(id)}`, { traceId }),
+  cancel: (id: string, traceId?: string) =>
+    request<{ status: string }>("DELETE", `/api/v1/reservations/${encodeURIComponent(id)}`, { traceId }),
+
+  paymentIntent: (
+    body: { reservation_id: string; amount: number; currency: string; scenario: Scenario },
+    traceId?: string,
+  ) => request<PaymentIntent>("POST", "/api/v1/payments/intent", { body, idempotent: "payment.intent", traceId }),
+  paymentStatus: (id: string, traceId?: string) =>
+    request<PaymentIntent>("GET", `/api/v1/payments/${encodeURIComponent(id)}/status`, { traceId }),
+  processPayment: (payment_intent_id: string, traceId?: string) =>
+    request<{ payment_intent_id: string; status: string }>("POST", "/api/v1/payments/process", {
+      body: { payment_intent_id },
+      idempotent: "payment.process",
+      traceId,
+    }),
+};

@@ -1,0 +1,47 @@
+import { describe, expect, it } from "vitest";
+import { ApiError, errorFromResponse, explain } from "./errors";
+
+const body = (code: string, message: string, extra: object = {}) =>
+  JSON.stringify({ error: { code, message, trace_id: "abc", ...extra } });
+
+describe("errorFromResponse", () => {
+  it("reads the contract's error shape", () => {
+    const e = errorFromResponse(409, null, body("SEAT_UNAVAILABLE", "seats no longer available: A-1", { seats: ["A-1"] }), "hdr");
+    expect(e.code).toBe("SEAT_UNAVAILABLE");
+    expect(e.seats).toEqual(["A-1"]);
+    expect(e.traceId).toBe("abc");
+  });
+  it("keeps Retry-After", () => {
+    expect(errorFromResponse(429, "7", body("RATE_LIMITED", "slow down"), null).retryAfter).toBe(7);
+  });
+  it("copes with bodies that are not the contract's", () => {
+    const e = errorFromResponse(503, "2", "<html>Bad gateway</html>", null);
+    expect(e.code).toBe("UNAVAILABLE");
+    expect(e.retryAfter).toBe(2);
+    expect(errorFromResponse(502, null, "", null).code).toBe("HTTP_502");
+  });
+});
+
+describe("explain", () => {
+  it("names the seats that were taken and offers another pick", () => {
+    const x = explain(new ApiError(409, "SEAT_UNAVAILABLE", "", undefined, undefined, ["A-1", "A-2"]));
+    expect(x.detail).toContain("A-1, A-2 were just taken");
+    expect(x.action).toBe("pick-again");
+  });
+  it("says how long to wait on a rate limit", () => {
+    expect(explain(new ApiError(429, "RATE_LIMITED", "", undefined, 1)).detail).toContain("in 1 second.");
+    expect(explain(new ApiError(429, "RATE_LIMITED", "")).detail).toContain("in a moment");
+  });
+  it("never hides a network failure", () => {
+    const x = explain(new ApiError(0, "NETWORK_ERROR", ""));
+    expect(x.title).toBe("Cannot reach the server");
+    expect(x.action).toBe("retry");
+  });
+  it("sends expired turns back to the waiting room and bad sessions to login", () => {
+    expect(explain(new ApiError(403, "INVALID_RESERVATION_TOKEN", "")).action).toBe("rejoin");
+    expect(explain(new ApiError(401, "INVALID_TOKEN", "")).action).toBe("login");
+  });
+  it("explains plain errors too", () => {
+    expect(explain(new Error("boom")).detail).toBe("boom");
+  });
+});

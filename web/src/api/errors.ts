@@ -1,0 +1,100 @@
+/** API failures as one type, and what to tell a person about each. */
+
+/** An API call that did not succeed: an error answer of the contract, or no answer at all. */
+export class ApiError extends Error {
+  constructor(
+    /** HTTP status, or 0 when the request never got an answer (network failure). */
+    readonly status: number,
+    /** The contract's error code, or `NETWORK_ERROR` / `BAD_RESPONSE` for client-side failures. */
+    readonly code: string,
+    message: string,
+    readonly traceId?: string,
+    /** Seconds to wait before retrying (`Retry-After`), when the server said so. */
+    readonly retryAfter?: number,
+    /** Seats named by a 409 `SEAT_UNAVAILABLE`. */
+    readonly seats: string[] = [],
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+/** Builds an [`ApiError`] from an error response's status, headers and body text. */
+export function errorFromResponse(status: number, retryAfterHeader: string | null, body: string, traceHeader: string | null): ApiError {
+  let code = status === 503 ? "UNAVAILABLE" : status === 429 ? "RATE_LIMITED" : "HTTP_" + status;
+  let message = `The server answered ${status}.`;
+  let traceId = traceHeader ?? undefined;
+  let seats: string[] = [];
+  try {
+    const parsed = JSON.parse(body) as { error?: { code?: unknown; message?: unknown; trace_id?: unknown; seats?: unknown } };
+    const e = parsed.error;
+    if (e && typeof e.code === "string") code = e.code;
+    if (e && typeof e.message === "string") message = e.message;
+    if (e && typeof e.trace_id === "string") traceId = e.trace_id;
+    if (e && Array.isArray(e.seats)) seats = e.seats.filter((s): s is string => typeof s === "string");
+  } catch {
+    // Not the contract's JSON (a proxy's page, say): keep the status-derived code.
+  }
+  const retry = retryAfterHeader !== null ? Number.parseInt(retryAfterHeader, 10) : NaN;
+  return new ApiError(status, code, message, traceId, Number.isFinite(retry) && retry >= 0 ? retry : undefined, seats);
+}
+
+export interface Explained {
+  title: string;
+  detail: string;
+  /** What the page should offer next. */
+  action?: "login" | "rejoin" | "pick-again" | "retry";
+}
+
+/** What to tell a person about a failure. Never claims success; always says what to do next. */
+export function explain(err: unknown): Explained {
+  if (!(err instanceof ApiError)) {
+    return { title: "Something went wrong", detail: err instanceof Error ? err.message : String(err), action: "retry" };
+  }
+  const wait = err.retryAfter !== undefined ? `${err.retryAfter} second${err.retryAfter === 1 ? "" : "s"}` : "a moment";
+  switch (err.code) {
+    case "NETWORK_ERROR":
+      return { title: "Cannot reach the server", detail: "Check your connection and try again. Nothing was bought.", action: "retry" };
+    case "UNAVAILABLE":
+      return { title: "Service busy", detail: `The service is temporarily unavailable. Try again in ${wait}.`, action: "retry" };
+    case "RATE_LIMITED":
+      return { title: "Too many requests", detail: `Please slow down and try again in ${wait}.`, action: "retry" };
+    case "SEAT_UNAVAILABLE": {
+      const seats = err.seats.length > 0 ? err.seats.join(", ") : "the seat you chose";
+      const verb = err.seats.length > 1 ? "were" : "was";
+      return { title: "Seat taken", detail: `Sorry, ${seats} ${verb} just taken by someone else. Please pick another seat.`, action: "pick-again" };
+    }
+    case "INSUFFICIENT_INVENTORY":
+      return { title: "Not enough tickets left", detail: `${err.message}. Choose a smaller quantity.`, action: "pick-again" };
+    case "MISSING_AUTHORIZATION":
+    case "INVALID_TOKEN":
+      return { title: "Please log in", detail: "Your session has ended. Log in or register to continue.", action: "login" };
+    case "INVALID_CREDENTIALS":
+      return { title: "Login failed", detail: "Wrong username or password." };
+    case "USERNAME_EXISTS":
+      return { title: "Username taken", detail: "That username is already registered. Pick another or log in." };
+    case "INVALID_RESERVATION_TOKEN":
+    case "TOKEN_EXPIRED":
+    case "TOKEN_NOT_FOUND":
+    case "ALREADY_ENTERED":
+      return { title: "Your turn has passed", detail: "Your time to choose ran out. Join the waiting room again.", action: "rejoin" };
+    case "NOT_READY":
+      return { title: "Not your turn yet", detail: "Please keep waiting; you will be let in automatically." };
+    case "RESERVATION_EXPIRED":
+      return { title: "Hold expired", detail: "Your hold expired and the seats were released. Nothing was charged.", action: "rejoin" };
+    case "PAYMENT_NOT_APPROVED":
+      return { title: "Payment not approved", detail: "The payment was not approved. Nothing was charged." };
+    case "EVENT_NOT_FOUND":
+      return { title: "Event not found", detail: "This event does not exist (any more)." };
+    case "RESERVATION_NOT_FOUND":
+      return { title: "Reservation not found", detail: "This reservation does not exist or belongs to another account." };
+    case "INVALID_STATE":
+      return { title: "Reservation closed", detail: err.message };
+    case "IDEMPOTENCY_IN_PROGRESS":
+      return { title: "Still working", detail: "Your previous attempt is still being processed. Try again in a moment.", action: "retry" };
+    case "INVALID_REQUEST":
+      return { title: "Check your input", detail: err.message };
+    default:
+      return { title: "Request failed", detail: err.message, action: err.status >= 500 ? "retry" : undefined };
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * Where a buyer is in the purchase of one event (waiting token, reservation token, hold), kept
+ * in sessionStorage so a reload or the detour through login continues where it was.
+ */
+
+export interface Flow {
+  waiting_token?: string;
+  reservation_token?: string;
+  /** When the reservation token stops being valid (ms since the epoch). */
+  reservation_token_expires_at?: number;
+  reservation_id?: string;
+}
+
+const key = (eventId: string) => `tacos.flow.${eventId}`;
+
+export function getFlow(eventId: string): Flow {
+  try {
+    return JSON.parse(sessionStorage.getItem(key(eventId)) ?? "{}") as Flow;
+  } catch {
+    return {};
+  }
+}
+
+export function setFlow(eventId: string, flow: Flow): void {
+  sessionStorage.setItem(key(eventId), JSON.stringify(flow));
+}
+
+export function updateFlow(eventId: string, patch: Partial<Flow>): Flow {
+  const next = { ...getFlow(eventId), ...patch };
+  setFlow(eventId, next);
+  return next;
+}
+
+export function clearFlow(eventId: string): void {
+  sessionStorage.removeItem(key(eventId));
+}

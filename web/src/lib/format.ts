@@ -1,0 +1,46 @@
+/** Display helpers: pure, unit-tested. */
+
+/** Seconds left until `deadline` (ms since epoch) at `now`, never negative, rounded up. */
+export function secondsLeft(deadline: number, now: number): number {
+  return Math.max(0, Math.ceil((deadline - now) / 1000));
+}
+
+/** `m:ss` for a countdown (`0:59`, `1:00`, `0:00`). */
+export function formatCountdown(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+/** A spoken form for screen readers (`59 seconds`, `1 minute 5 seconds`). */
+export function spokenDuration(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  const m = Math.floor(s / 60);
+  const r = s % 60;
+  const parts: string[] = [];
+  if (m > 0) parts.push(`${m} minute${m === 1 ? "" : "s"}`);
+  if (r > 0 || m === 0) parts.push(`${r} second${r === 1 ? "" : "s"}`);
+  return parts.join(" ");
+}
+
+/** Money in minor units (cents) as the currency's display form. */
+export function formatMoney(minor: number, currency: string): string {
+  try {
+    return new Intl.NumberFormat("en-US", { style: "currency", currency }).format(minor / 100);
+  } catch {
+    return `${(minor / 100).toFixed(2)} ${currency}`;
+  }
+}
+
+/** ETA wording for the waiting room. */
+export function formatEta(seconds: number): string {
+  if (seconds <= 0) return "any moment now";
+  if (seconds < 60) return `about ${seconds} second${seconds === 1 ? "" : "s"}`;
+  const m = Math.round(seconds / 60);
+  return `about ${m} minute${m === 1 ? "" : "s"}`;
+}
+
+export function formatDate(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return d.toLocaleString("en-US", { dateStyle: "medium", timeStyle: "short", timeZone: "UTC" }) + " UTC";
+}

@@ -1,0 +1,137 @@
+/**
+ * Live updates for the waiting room and the seat map. WebSocket when config.json names one,
+ * server-sent events otherwise, and polling every 2 s whenever either is unavailable or fails.
+ */
+
+import { api, apiUrl } from "../api/client";
+import { loadConfig } from "../api/config";
+import { ApiError } from "../api/errors";
+import type { Availability, QueueStatus } from "../api/types";
+import { readSse } from "./sse";
+import { newTraceId, traceparent } from "./trace";
+
+export type Transport = "connecting" | "websocket" | "sse" | "polling";
+
+interface Handlers<T> {
+  onData: (d: T) => void;
+  onError?: (e: unknown) => void;
+  onTransport?: (t: Transport) => void;
+}
+
+const POLL_MS = 2000;
+
+/** Polls `fetchOnce` every 2 s until stopped; errors are reported and polling goes on. */
+function poll<T>(fetchOnce: (s: AbortSignal) => Promise<T>, h: Handlers<T>, signal: AbortSignal, stopWhen?: (d: T) => boolean) {
+  h.onTransport?.("polling");
+  const tick = async () => {
+    if (signal.aborted) return;
+    try {
+      const d = await fetchOnce(signal);
+      if (signal.aborted) return;
+      h.onData(d);
+      if (stopWhen?.(d)) return;
+    } catch (e) {
+      if (signal.aborted) return;
+      h.onError?.(e);
+      if (e instanceof ApiError && (e.code === "TOKEN_NOT_FOUND" || e.code === "EVENT_NOT_FOUND")) return;
+    }
+    setTimeout(tick, POLL_MS);
+  };
+  void tick();
+}
+
+/** WebSocket of the contract (§3 of the shared interfaces); resolves false if it cannot be used. */
+function websocket<T>(
+  wsUrl: string,
+  query: Record<string, string>,
+  type: "queue" | "availability",
+  h: Handlers<T>,
+  signal: AbortSignal,
+): Promise<boolean> {
+  return new Promise((resolve) => {
+    let opened = false;
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(`${wsUrl}${wsUrl.includes("?") ? "&" : "?"}${new URLSearchParams(query)}`);
+    } catch {
+      resolve(false);
+      return;
+    }
+    signal.addEventListener("abort", () => ws.close());
+    ws.onopen = () => {
+      opened = true;
+      h.onTransport?.("websocket");
+    };
+    ws.onmessage = (m) => {
+      try {
+        const msg = JSON.parse(String(m.data)) as { type: string; data?: T; code?: string };
+        if (msg.type === type && msg.data) h.onData(msg.data);
+        else if (msg.type === "error") ws.close();
+      } catch {
+        /* a frame we do not understand: ignore it */
+      }
+    };
+    ws.onclose = () => resolve(opened && signal.aborted);
+    ws.onerror = () => ws.close();
+  });
+}
+
+/** Status of a waiting token until it is no longer waiting. Returns a stop function. */
+export function followQueue(token: string, eventId: string, h: Handlers<QueueStatus>): () => void {
+  const ctl = new AbortController();
+  const done = (s: QueueStatus) => s.status !== "waiting" || s.sold_out;
+  let last: QueueStatus | null = null;
+  const onData = (s: QueueStatus) => {
+    last = s;
+    h.onData(s);
+  };
+  void (async () => {
+    h.onTransport?.("connecting");
+    const cfg = await loadConfig();
+    if (cfg.ws_url) {
+      if (await websocket(cfg.ws_url, { event_id: eventId, token }, "queue", { ...h, onData }, ctl.signal)) return;
+    } else {
+      try {
+        h.onTransport?.("sse");
+        const url = await apiUrl(`/api/v1/queue/stream?token=${encodeURIComponent(token)}`);
+        await readSse(url, { traceparent: traceparent(newTraceId()) }, ctl.signal, (m) => {
+          if (m.event === "status") onData(JSON.parse(m.data) as QueueStatus);
+          else if (m.event === "error") h.onError?.(new ApiError(404, m.data, "The waiting token is no longer valid."));
+        });
+        if (last && done(last)) return;
+      } catch {
+        /* fall back to polling below */
+      }
+    }
+    if (ctl.signal.aborted || (last && done(last))) return;
+    poll((s) => api.queueStatus(token, s), { ...h, onData }, ctl.signal, done);
+  })();
+  return () => ctl.abort();
+}
+
+/** Seat and ticket counts of an event, live. Returns a stop function. */
+export function followAvailability(eventId: string, h: Handlers<Availability>): () => void {
+  const ctl = new AbortController();
+  void (async () => {
+    h.onTransport?.("connecting");
+    const cfg = await loadConfig();
+    if (cfg.ws_url) {
+      if (await websocket(cfg.ws_url, { event_id: eventId }, "availability", h, ctl.signal)) return;
+    } else {
+      try {
+        const url = await apiUrl(`/api/v1/events/${encodeURIComponent(eventId)}/availability/stream`);
+        await readSse(url, { traceparent: traceparent(newTraceId()) }, ctl.signal, (m) => {
+          if (m.event === "availability") {
+            h.onTransport?.("sse");
+            h.onData(JSON.parse(m.data) as Availability);
+          }
+        });
+      } catch {
+        /* fall back to polling below */
+      }
+    }
+    if (ctl.signal.aborted) return;
+    poll((s) => api.availability(eventId, s), h, ctl.signal);
+  })();
+  return () => ctl.abort();
+}

@@ -1,0 +1,190 @@
+import { useCallback, useEffect, useRef, useState } from "react";
+import { Link, Navigate, useLocation, useParams } from "react-router";
+import { api } from "../api/client";
+import type { Reservation, Scenario } from "../api/types";
+import { Countdown } from "../components/Countdown";
+import { ErrorBanner } from "../components/ErrorBanner";
+import { formatMoney, secondsLeft } from "../lib/format";
+import { useNow, useTitle } from "../lib/hooks";
+import { newTraceId } from "../lib/trace";
+import { useJoin } from "../lib/useEventData";
+
+const SCENARIOS: { value: Scenario; label: string; hint: string }[] = [
+  { value: "approve", label: "Approve", hint: "The card is accepted." },
+  { value: "fail", label: "Fail", hint: "The card is declined." },
+  { value: "delay", label: "Delay", hint: "The bank takes a couple of seconds, then accepts." },
+];
+
+type Phase = "idle" | "paying" | "waiting";
+
+/** The hold with its countdown, and the simulated payment. */
+export function CheckoutPage() {
+  const { reservationId = "" } = useParams();
+  const location = useLocation();
+  const [rsv, setRsv] = useState<Reservation | null>((location.state as Reservation | null) ?? null);
+  const [error, setError] = useState<unknown>(null);
+  const [scenario, setScenario] = useState<Scenario>("approve");
+  const [phase, setPhase] = useState<Phase>("idle");
+  // The payment made on this page (kept across reloads): a cancellation after it is its failure.
+  const paidKey = `tacos.payment.${reservationId}`;
+  const [paymentId, setPaymentId] = useState<string | null>(() => sessionStorage.getItem(paidKey));
+  const trace = useRef(newTraceId());
+  const now = useNow(250);
+  const { join, error: joinError } = useJoin(rsv?.event_id ?? "");
+  useTitle(rsv?.status === "HOLD" ? "Your hold" : "Reservation");
+
+  const refresh = useCallback(async () => {
+    try {
+      const r = await api.reservation(reservationId, trace.current);
+      setRsv(r);
+      return r;
+    } catch (e) {
+      setError(e);
+      return null;
+    }
+  }, [reservationId]);
+
+  useEffect(() => {
+    void refresh();
+  }, [refresh]);
+
+  // What became of that payment, once the reservation is over without a sale.
+  const [paymentOutcome, setPaymentOutcome] = useState<string | null>(null);
+  useEffect(() => {
+    if (!paymentId || (rsv?.status !== "CANCELLED" && rsv?.status !== "EXPIRED")) return;
+    api.paymentStatus(paymentId, trace.current).then((p) => setPaymentOutcome(p.status), () => setPaymentOutcome(null));
+  }, [paymentId, rsv?.status]);
+  const declined = paymentOutcome === "FAILED";
+
+  const deadline = rsv ? Date.parse(rsv.hold_expires_at) : 0;
+  const left = secondsLeft(deadline, now);
+  const status = rsv?.status;
+
+  // While held and not paying, look again once the hold has run out (the server expires it).
+  useEffect(() => {
+    if (status !== "HOLD" || left > 0) return;
+    const t = setInterval(() => void refresh(), 1000);
+    return () => clearInterval(t);
+  }, [status, left, refresh]);
+
+  // After paying, follow the reservation until the payment's outcome settles it.
+  useEffect(() => {
+    if (phase !== "waiting") return;
+    if (status !== "HOLD") {
+      setPhase("idle");
+      return;
+    }
+    const t = setInterval(() => void refresh(), 1000);
+    return () => clearInterval(t);
+  }, [phase, status, refresh]);
+
+  const pay = async () => {
+    if (!rsv) return;
+    setPhase("paying");
+    setError(null);
+    trace.current = newTraceId();
+    try {
+      const intent = await api.paymentIntent(
+        { reservation_id: rsv.reservation_id, amount: rsv.total_amount, currency: rsv.currency, scenario },
+        trace.current,
+      );
+      sessionStorage.setItem(paidKey, intent.payment_intent_id);
+      setPaymentId(intent.payment_intent_id);
+      await api.processPayment(intent.payment_intent_id, trace.current);
+      setPhase("waiting");
+      void refresh();
+    } catch (e) {
+      setError(e);
+      setPhase("idle");
+    }
+  };
+
+  const cancel = async () => {
+    if (!rsv) return;
+    try {
+      await api.cancel(rsv.reservation_id, newTraceId());
+      await refresh();
+    } catch (e) {
+      setError(e);
+    }
+  };
+
+  if (status === "CONFIRMED") return <Navigate to={`/reservations/${reservationId}/confirmation`} replace />;
+
+  const seatsText = rsv ? (rsv.seat_ids.length > 0 ? rsv.seat_ids.join(", ") : `${rsv.quantity} general admission ticket${rsv.quantity === 1 ? "" : "s"}`) : "";
+
+  return (
+    <section>
+      <h1>{status === "HOLD" ? "Your hold" : "Reservation"}</h1>
+      {!rsv && !error && <p aria-live="polite">Loading your reservation…</p>}
+      {rsv && (
+        <div className="card">
+          <dl className="facts">
+            <dt>Reservation</dt><dd data-testid="reservation-id">{rsv.reservation_id}</dd>
+            <dt>{rsv.seat_ids.length > 0 ? "Seats" : "Tickets"}</dt><dd data-testid="held-seats">{seatsText}</dd>
+            <dt>Total</dt><dd>{formatMoney(rsv.total_amount, rsv.currency)}</dd>
+            <dt>Status</dt><dd data-testid="reservation-status">{rsv.status}</dd>
+          </dl>
+        </div>
+      )}
+      {status === "HOLD" && left > 0 && <Countdown deadline={deadline} label="Hold expires in" />}
+      {status === "HOLD" && left === 0 && (
+        <div className="banner banner-error" role="alert" data-error-code="HOLD_TIME_UP">
+          <p className="banner-title">Hold time is up</p>
+          <p>Your hold has run out; releasing your seats…</p>
+        </div>
+      )}
+      {status === "EXPIRED" && (
+        <div className="banner banner-error" role="alert" data-error-code="RESERVATION_EXPIRED">
+          <p className="banner-title">Your hold expired</p>
+          <p>
+            The seats were released and are available to others again.{" "}
+            {paymentOutcome === "REFUNDED" ? "Your payment arrived too late and was refunded." : "Nothing was charged."}
+          </p>
+          <div className="actions">
+            <button type="button" className="button" onClick={join}>Join the waiting room again</button>
+            <Link className="button" to={`/events/${rsv?.event_id}`}>Back to the event</Link>
+          </div>
+        </div>
+      )}
+      {status === "CANCELLED" && (
+        <div className="banner banner-error" role="alert" data-error-code={declined ? "PAYMENT_FAILED" : "CANCELLED"}>
+          <p className="banner-title">{declined ? "Payment failed" : "Reservation cancelled"}</p>
+          <p>
+            {declined ? "Your payment was declined, so nothing was charged. " : ""}
+            Your seats were released.
+          </p>
+          <div className="actions">
+            <button type="button" className="button" onClick={join}>Join the waiting room again</button>
+            <Link className="button" to={`/events/${rsv?.event_id}`}>Back to the event</Link>
+          </div>
+        </div>
+      )}
+      <ErrorBanner error={error} onRetry={phase === "idle" && status === "HOLD" ? pay : () => void refresh()} onRejoin={join} />
+      <ErrorBanner error={joinError} onRetry={join} />
+      {status === "HOLD" && left > 0 && (
+        <form className="card payment" onSubmit={(e) => { e.preventDefault(); void pay(); }}>
+          <fieldset disabled={phase !== "idle"}>
+            <legend>Payment (simulated)</legend>
+            {SCENARIOS.map((s) => (
+              <div className="radio" key={s.value}>
+                <input type="radio" id={`scenario-${s.value}`} name="scenario" value={s.value} checked={scenario === s.value} onChange={() => setScenario(s.value)} aria-describedby={`scenario-${s.value}-hint`} />
+                <label htmlFor={`scenario-${s.value}`}>{s.label}</label>
+                <span id={`scenario-${s.value}-hint`} className="muted small"> {s.hint}</span>
+              </div>
+            ))}
+          </fieldset>
+          <div className="actions">
+            <button type="submit" className="button button-primary" disabled={phase !== "idle"}>
+              {phase === "idle" ? `Pay ${rsv ? formatMoney(rsv.total_amount, rsv.currency) : ""}` : "Processing payment…"}
+            </button>
+            <button type="button" className="button" onClick={cancel} disabled={phase !== "idle"}>Cancel hold</button>
+          </div>
+          <p aria-live="polite" className="muted" data-testid="payment-phase">
+            {phase === "paying" ? "Sending your payment…" : phase === "waiting" ? "Waiting for the bank's answer…" : ""}
+          </p>
+        </form>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,58 @@
+import { Link, useParams } from "react-router";
+import { ErrorBanner } from "../components/ErrorBanner";
+import { SeatMap } from "../components/SeatMap";
+import { formatDate, formatMoney } from "../lib/format";
+import { useTitle } from "../lib/hooks";
+import { useAvailability, useEvent, useJoin } from "../lib/useEventData";
+import { getFlow } from "../lib/flow";
+
+export function EventPage() {
+  const { eventId = "" } = useParams();
+  const { event, error, reload } = useEvent(eventId);
+  const { availability } = useAvailability(eventId);
+  const { join, busy, error: joinError } = useJoin(eventId);
+  useTitle(event?.name ?? "Event");
+  const soldOut = availability !== null && availability.available === 0 && availability.held === 0;
+  const waiting = getFlow(eventId).waiting_token;
+  return (
+    <section>
+      <p><Link to="/">← All events</Link></p>
+      <ErrorBanner error={error} onRetry={reload} />
+      {!event && !error && <p aria-live="polite">Loading…</p>}
+      {event && (
+        <>
+          <h1>{event.name}</h1>
+          <dl className="facts">
+            <dt>Venue</dt><dd>{event.venue}</dd>
+            <dt>Starts</dt><dd>{formatDate(event.starts_at)}</dd>
+            <dt>Price</dt><dd>{formatMoney(event.price, event.currency)} per {event.kind === "seated" ? "seat" : "ticket"}</dd>
+            <dt>Per order</dt><dd>up to {event.max_per_order}</dd>
+          </dl>
+          <p className="availability" aria-live="polite" data-testid="availability">
+            {availability
+              ? `${availability.available} of ${availability.total} available · ${availability.held} held · ${availability.sold} sold`
+              : "Checking availability…"}
+          </p>
+          {soldOut ? (
+            <p className="banner banner-info" role="status">Sold out: there is nothing left to sell.</p>
+          ) : (
+            <div className="actions">
+              <button type="button" className="button button-primary" onClick={join} disabled={busy}>
+                {busy ? "Joining…" : "Join the waiting room"}
+              </button>
+              {waiting && <Link className="button" to={`/events/${eventId}/waiting`}>Back to my place in line</Link>}
+            </div>
+          )}
+          <p className="muted">No account needed to queue. You will be asked to log in or register when it is your turn.</p>
+          <ErrorBanner error={joinError} onRetry={join} />
+          {event.kind === "seated" && (
+            <>
+              <h2>Seats</h2>
+              <SeatMap sections={event.sections} availability={availability} selected={[]} readOnly />
+            </>
+          )}
+        </>
+      )}
+    </section>
+  );
+}

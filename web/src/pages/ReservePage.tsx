@@ -1,0 +1,120 @@
+import { useState } from "react";
+import { Navigate, useNavigate, useParams } from "react-router";
+import { api } from "../api/client";
+import { ApiError } from "../api/errors";
+import { Countdown } from "../components/Countdown";
+import { ErrorBanner } from "../components/ErrorBanner";
+import { SeatMap } from "../components/SeatMap";
+import { getFlow, updateFlow } from "../lib/flow";
+import { formatMoney, secondsLeft } from "../lib/format";
+import { useNow, useSession, useTitle } from "../lib/hooks";
+import { newTraceId } from "../lib/trace";
+import { useAvailability, useEvent, useJoin } from "../lib/useEventData";
+
+/** Choosing seats (seated) or a quantity (general admission), then holding them. */
+export function ReservePage() {
+  const { eventId = "" } = useParams();
+  const navigate = useNavigate();
+  const session = useSession();
+  const { event, error: eventError, reload } = useEvent(eventId);
+  const { availability } = useAvailability(eventId);
+  const { join, error: joinError } = useJoin(eventId);
+  const flow = getFlow(eventId);
+  const [selected, setSelected] = useState<string[]>([]);
+  const [quantity, setQuantity] = useState(1);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const now = useNow(500);
+  useTitle(event?.kind === "general_admission" ? "Choose tickets" : "Choose seats");
+
+  if (!session) return <Navigate to={`/login?next=${encodeURIComponent(`/events/${eventId}/waiting`)}`} replace />;
+  if (!flow.reservation_token) return <Navigate to={`/events/${eventId}/waiting`} replace />;
+
+  const deadline = flow.reservation_token_expires_at ?? 0;
+  const timeUp = secondsLeft(deadline, now) === 0;
+  const max = event?.max_per_order ?? 1;
+  const seated = event?.kind === "seated";
+  const gaMax = Math.max(0, Math.min(max, availability?.available ?? max));
+  const count = seated ? selected.length : quantity;
+
+  const toggle = (id: string) => {
+    setError(null);
+    setSelected((s) => (s.includes(id) ? s.filter((x) => x !== id) : s.length < max ? [...s, id] : s));
+  };
+
+  const hold = async () => {
+    if (!event || !flow.reservation_token) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const r = await api.reserve(
+        seated
+          ? { event_id: eventId, seat_ids: selected, quantity: selected.length, reservation_token: flow.reservation_token }
+          : { event_id: eventId, quantity, reservation_token: flow.reservation_token },
+        newTraceId(),
+      );
+      updateFlow(eventId, { reservation_token: undefined, reservation_token_expires_at: undefined, reservation_id: r.reservation_id });
+      navigate(`/reservations/${r.reservation_id}`, { state: r });
+    } catch (e) {
+      setError(e);
+      if (e instanceof ApiError && e.code === "SEAT_UNAVAILABLE") {
+        setSelected((s) => s.filter((x) => !e.seats.includes(x)));
+      }
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section>
+      <h1>{seated ? "Choose your seats" : "Choose your tickets"}{event ? `: ${event.name}` : ""}</h1>
+      <ErrorBanner error={eventError} onRetry={reload} />
+      {timeUp ? (
+        <div className="banner banner-error" role="alert" data-error-code="TOKEN_EXPIRED">
+          <p className="banner-title">Your time to choose ran out</p>
+          <p>Nothing was held. Join the waiting room again to get a new turn.</p>
+          <button type="button" className="button" onClick={join}>Join the waiting room again</button>
+        </div>
+      ) : (
+        <Countdown deadline={deadline} label="Time left to choose:" />
+      )}
+      <ErrorBanner error={error} onRejoin={join} onRetry={hold} />
+      <ErrorBanner error={joinError} onRetry={join} />
+      {event && seated && (
+        <>
+          <p className="muted">Pick up to {max} seats. Use Tab to move between seats and Enter or Space to choose.</p>
+          <SeatMap sections={event.sections} availability={availability} selected={selected} onToggle={toggle} max={max} />
+        </>
+      )}
+      {event && !seated && (
+        <div className="card ga-picker">
+          <p aria-live="polite">{availability ? `${availability.available} tickets left` : "Checking availability…"}</p>
+          <label htmlFor="quantity">Number of tickets (up to {max})</label>
+          <div className="stepper">
+            <button type="button" className="button" aria-label="One fewer ticket" onClick={() => setQuantity((q) => Math.max(1, q - 1))} disabled={quantity <= 1}>−</button>
+            <input
+              id="quantity"
+              type="number"
+              inputMode="numeric"
+              min={1}
+              max={gaMax || 1}
+              value={quantity}
+              onChange={(e) => setQuantity(Math.max(1, Math.min(max, Number.parseInt(e.target.value, 10) || 1)))}
+            />
+            <button type="button" className="button" aria-label="One more ticket" onClick={() => setQuantity((q) => Math.min(gaMax || 1, q + 1))} disabled={quantity >= gaMax}>+</button>
+          </div>
+          {availability && availability.available === 0 && <p role="status">Sold out: there are no tickets left.</p>}
+        </div>
+      )}
+      {event && (
+        <div className="order-bar">
+          <p aria-live="polite" data-testid="selection">
+            {count === 0 ? "Nothing chosen yet." : `${seated ? selected.join(", ") : `${count} ticket${count === 1 ? "" : "s"}`} · ${formatMoney(event.price * count, event.currency)}`}
+          </p>
+          <button type="button" className="button button-primary" onClick={hold} disabled={busy || count === 0 || timeUp}>
+            {busy ? "Holding…" : `Hold ${count === 0 ? "" : count + " "}${seated ? (count === 1 ? "seat" : "seats") : count === 1 ? "ticket" : "tickets"}`}
+          </button>
+        </div>
+      )}
+    </section>
+  );
+}

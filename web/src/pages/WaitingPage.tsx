@@ -1,0 +1,156 @@
+import { useEffect, useRef, useState } from "react";
+import { Link, Navigate, useNavigate, useParams } from "react-router";
+import { api } from "../api/client";
+import type { QueueStatus } from "../api/types";
+import { ErrorBanner } from "../components/ErrorBanner";
+import { formatEta } from "../lib/format";
+import { getFlow, updateFlow, clearFlow } from "../lib/flow";
+import { useSession, useTitle } from "../lib/hooks";
+import { followQueue, type Transport } from "../lib/live";
+import { newTraceId } from "../lib/trace";
+import { useEvent, useJoin } from "../lib/useEventData";
+
+/**
+ * The waiting room: live position, ETA and progress; when the turn comes, entry is automatic for
+ * a signed-in buyer, and anyone else is asked to log in or register first (the place is kept).
+ */
+export function WaitingPage() {
+  const { eventId = "" } = useParams();
+  const navigate = useNavigate();
+  const session = useSession();
+  const { event } = useEvent(eventId);
+  const { join, busy: rejoining, error: rejoinError } = useJoin(eventId);
+  const token = getFlow(eventId).waiting_token;
+  const [status, setStatus] = useState<QueueStatus | null>(null);
+  const [transport, setTransport] = useState<Transport>("connecting");
+  const [error, setError] = useState<unknown>(null);
+  const [entering, setEntering] = useState(false);
+  const firstPosition = useRef<number | null>(null);
+  useTitle(status?.ready_for_entry ? "Your turn" : "Waiting room");
+
+  useEffect(() => {
+    if (!token) return;
+    return followQueue(token, eventId, {
+      onData: (s) => {
+        setStatus(s);
+        setError(null);
+        if (s.status === "waiting" && s.position > 0 && firstPosition.current === null) firstPosition.current = s.position;
+      },
+      onError: setError,
+      onTransport: setTransport,
+    });
+  }, [token, eventId]);
+
+  const enteringRef = useRef(false);
+  const enter = async () => {
+    if (!token || enteringRef.current) return;
+    enteringRef.current = true;
+    setEntering(true);
+    setError(null);
+    try {
+      const r = await api.enter(token, newTraceId());
+      updateFlow(eventId, {
+        reservation_token: r.reservation_token,
+        reservation_token_expires_at: Date.now() + r.ttl_sec * 1000,
+      });
+      navigate(`/events/${eventId}/reserve`, { replace: true });
+    } catch (e) {
+      setError(e);
+      setEntering(false);
+      enteringRef.current = false;
+    }
+  };
+
+  // Entry is automatic once it is our turn and we know who is buying.
+  const ready = status?.ready_for_entry === true;
+  useEffect(() => {
+    if (ready && session && !entering && !error) void enter();
+    // (enter is recreated each render; the guard above keeps it to one call)
+  }, [ready, session]);
+
+  if (!token) return <Navigate to={`/events/${eventId}`} replace />;
+  // Already entered with a reservation token still usable: go on choosing.
+  const flow = getFlow(eventId);
+  if (status?.entered && flow.reservation_token && (flow.reservation_token_expires_at ?? 0) > Date.now()) {
+    return <Navigate to={`/events/${eventId}/reserve`} replace />;
+  }
+
+  const leave = async () => {
+    try {
+      await api.leave(token);
+    } catch {
+      /* leaving is best effort: the place is given up either way */
+    }
+    clearFlow(eventId);
+    navigate(`/events/${eventId}`);
+  };
+
+  const first = firstPosition.current ?? status?.position ?? 1;
+  const pos = status?.status === "waiting" ? status.position : 0;
+  const progress = status ? (status.status === "waiting" ? Math.max(0, Math.min(100, Math.round(((first - pos + 1) / (first + 1)) * 100))) : 100) : 0;
+
+  return (
+    <section className="waiting">
+      <h1>Waiting room{event ? `: ${event.name}` : ""}</h1>
+      {!status && !error && <p aria-live="polite">Finding your place in line…</p>}
+      {status?.sold_out ? (
+        <div className="banner banner-info" role="status">
+          <p className="banner-title">Sold out</p>
+          <p>Everything has been sold. Sorry! You can leave the waiting room.</p>
+          <Link className="button" to="/">See other events</Link>
+        </div>
+      ) : status?.status === "waiting" ? (
+        <>
+          <div className="queue-figures" aria-live="polite" aria-atomic="true">
+            <p className="position">
+              Your position: <strong data-testid="position">{status.position}</strong>
+            </p>
+            <p>Estimated wait: {formatEta(status.eta_sec)}</p>
+          </div>
+          <progress className="progress" max={100} value={progress} aria-label="Progress through the line">
+            {progress}%
+          </progress>
+          <p className="muted">Keep this page open; you will be let in automatically. Waited {status.waiting_time} s.</p>
+          {!session && (
+            <p>
+              Save time: <Link to={`/login?next=${encodeURIComponent(`/events/${eventId}/waiting`)}`}>log in or register now</Link>{" "}
+              while you wait. You keep your place.
+            </p>
+          )}
+        </>
+      ) : status?.ready_for_entry ? (
+        <div className="banner banner-success" role="status" aria-live="assertive">
+          <p className="banner-title">It is your turn!</p>
+          {session ? (
+            <p>{entering ? "Letting you in…" : "Entering…"}</p>
+          ) : (
+            <>
+              <p>Log in or register now to choose your tickets. Your turn is kept for 30 seconds.</p>
+              <Link className="button button-primary" to={`/login?next=${encodeURIComponent(`/events/${eventId}/waiting`)}`}>
+                Log in or register to continue
+              </Link>
+            </>
+          )}
+        </div>
+      ) : status?.status === "expired" || (status?.entered && !ready) ? (
+        <div className="banner banner-error" role="alert" data-error-code="TOKEN_EXPIRED">
+          <p className="banner-title">Your turn has passed</p>
+          <p>
+            {flow.reservation_id ? "You already used this turn." : "You did not enter in time."} Join the waiting room again to get a
+            new place.
+          </p>
+          <div className="actions">
+            <button type="button" className="button" onClick={join} disabled={rejoining}>Join the waiting room again</button>
+            {flow.reservation_id && <Link className="button" to={`/reservations/${flow.reservation_id}`}>See your reservation</Link>}
+          </div>
+        </div>
+      ) : null}
+      <ErrorBanner error={error} onRetry={() => { setError(null); if (ready) void enter(); }} onRejoin={join} />
+      <ErrorBanner error={rejoinError} onRetry={join} />
+      <p className="muted small" data-testid="transport">Updates: {transport === "sse" ? "live (server-sent events)" : transport === "websocket" ? "live (WebSocket)" : transport === "polling" ? "every 2 seconds" : "connecting"}</p>
+      {status?.status === "waiting" && (
+        <button type="button" className="link-button" onClick={leave}>Leave the waiting room</button>
+      )}
+    </section>
+  );
+}
