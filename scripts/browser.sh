@@ -8,12 +8,11 @@
 #     the unit tests of the app's pure logic (vitest);
 #  3. two tacos-local servers on their own ports: one with 60 s holds, one with 8 s holds (the
 #     expiry test), fast admission, no rate limit, an administrator;
-#  4. the app: served by tacos-local itself when it serves it at `/`, otherwise by Vite's preview
-#     server over web/dist, proxying /api, /metrics and /config.json to tacos-local;
+#  4. the app as tacos-local serves it at `/` (web/dist, embedded in the binary);
 #  5. the tests (web/tests/browser/*.test.mjs, node's test runner); everything started is stopped
 #     on exit.
 #
-# TACOS_BROWSER_PORT (default 8160) is the first of the four ports used.
+# TACOS_BROWSER_PORT (default 8160) is the first of the two ports used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -24,7 +23,7 @@ log() { printf '\n==> %s\n' "$*"; }
 started=$SECONDS
 
 PORT=${TACOS_BROWSER_PORT:-8160}
-API=$PORT API_SHORT=$((PORT + 1)) WEB=$((PORT + 2)) WEB_SHORT=$((PORT + 3))
+API=$PORT API_SHORT=$((PORT + 1))
 OUT=$PWD/target/browser
 mkdir -p "$OUT/screenshots"
 rm -f "$OUT/screenshots/"*.png
@@ -59,7 +58,8 @@ log "unit tests of the app (vitest)"
 (cd web && npx vitest run --reporter=dot)
 
 log "tacos-local (holds of 60 s on :$API, of 8 s on :$API_SHORT)"
-cargo build -q -p tacos-local
+# `--workspace`: the feature set of `cargo test --workspace`, so nothing is rebuilt.
+cargo build -q --workspace --bin tacos-local
 export TACOS_ADMIN_PASSWORD=${TACOS_ADMIN_PASSWORD:-browser-tests-admin}
 run_local() { # port hold-seconds
   TACOS_RATE_LIMIT=off TACOS_ADMISSION_RATE=500 TACOS_HOLD_SECONDS=$2 \
@@ -71,24 +71,12 @@ run_local "$API_SHORT" 8
 wait_for "http://127.0.0.1:$API/healthz" 60
 wait_for "http://127.0.0.1:$API_SHORT/healthz" 60
 
-# The app as the buyer gets it: from tacos-local itself once it serves the app, else from Vite's
-# preview server in front of it.
-if curl -sf "http://127.0.0.1:$API/" 2>/dev/null | grep -q '<div id="root">'; then
-  log "tacos-local serves the app at /"
-  export TACOS_WEB_URL="http://127.0.0.1:$API" TACOS_WEB_URL_SHORT_HOLD="http://127.0.0.1:$API_SHORT"
-else
-  log "serving web/dist with vite preview (:$WEB → :$API, :$WEB_SHORT → :$API_SHORT)"
-  run_preview() { # port api-port
-    (cd web && TACOS_API_URL="http://127.0.0.1:$2" exec node node_modules/vite/bin/vite.js preview --port "$1" --strictPort \
-      >"$OUT/preview-$1.log" 2>&1) &
-    PIDS+=($!)
-  }
-  run_preview "$WEB" "$API"
-  run_preview "$WEB_SHORT" "$API_SHORT"
-  wait_for "http://127.0.0.1:$WEB/" 60
-  wait_for "http://127.0.0.1:$WEB_SHORT/" 60
-  export TACOS_WEB_URL="http://127.0.0.1:$WEB" TACOS_WEB_URL_SHORT_HOLD="http://127.0.0.1:$WEB_SHORT"
+# The app as the buyer gets it: from tacos-local itself (the README's run command serves it).
+if ! curl -sf "http://127.0.0.1:$API/" | grep -q '<div id="root">'; then
+  echo "tacos-local does not serve the web app at /" >&2
+  exit 1
 fi
+export TACOS_WEB_URL="http://127.0.0.1:$API" TACOS_WEB_URL_SHORT_HOLD="http://127.0.0.1:$API_SHORT"
 
 log "browser tests (Chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{print $2}'))"
 export TACOS_SCREENSHOTS="$OUT/screenshots"

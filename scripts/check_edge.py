@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Checks that template.yaml keeps the deployment-wide abuse controls SECURITY.md names.
+"""Checks that template.yaml keeps the deployment-wide abuse controls SECURITY.md names, and the
+web app's hosting beside the API.
 
 On AWS each function instance has its own per-caller buckets, so what bounds a caller across the
 deployment is configuration, not code: API Gateway's throttling, the WAF's rate-based rules on
@@ -12,10 +13,20 @@ problem) unless:
   * the WAF web ACL is CLOUDFRONT-scoped, blocks per client IP with rate-based rules (one for the
     whole API, one scoped to /api/v1/auth/), answering 429 with Retry-After and a body in the
     contract's error shape, and the distribution uses it;
-  * the distribution's response headers policy sets, with Override, exactly the security headers
-    the functions send (SECURITY_HEADERS in shared/src/http/mod.rs);
-  * the viewer-request function writes the viewer's address into the header the functions read
-    (TACOS_CLIENT_IP_HEADER in the Globals), overwriting what a client sent.
+  * every behaviour of the distribution that reaches the API (`/api/*` and the probes at the root,
+    the ENDPOINTS paths outside /api/) has caching disabled, a response headers policy that sets,
+    with Override, exactly the security headers the functions send (SECURITY_HEADERS in
+    shared/src/http/mod.rs), and the viewer-request function that writes the viewer's address
+    into the header the functions read (TACOS_CLIENT_IP_HEADER in the Globals), overwriting what
+    a client sent;
+  * the default behaviour serves the web app from an S3 origin of this template through an origin
+    access control (SigV4, always signing), never over plain HTTP; the bucket blocks all public
+    access and is encrypted, and its policy lets only this distribution read it; the behaviour's
+    headers are the functions' with the page's Content-Security-Policy instead (PAGE_POLICY in
+    webapp/src/serve.rs; connect-src may add sources); its viewer-request function sends a
+    browser's navigation to a route of the app to /index.html; no custom error response rewrites
+    errors to a page (it would hide the API's);
+  * the outputs name the app's URL, bucket and distribution (deploy/web.sh reads them).
 
 Usage: scripts/check_edge.py [--root DIR]
 """
@@ -28,7 +39,10 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from check_functions import load_template  # noqa: E402  (the CloudFormation-tag-aware loader)
+from check_functions import load_template, parse_endpoints  # noqa: E402  (CloudFormation-tag-aware)
+
+# Managed-CachingDisabled: the API's answers are per caller and live.
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 
 
 def security_headers(mod_rs: Path) -> dict[str, str]:
@@ -39,6 +53,32 @@ def security_headers(mod_rs: Path) -> dict[str, str]:
         sys.exit("SECURITY_HEADERS not found in shared/src/http/mod.rs")
     pairs = re.findall(r'\(\s*"([^"]+)"\s*,\s*"([^"]+)"\s*,?\s*\)', block.group(1))
     return {name.lower(): value for name, value in pairs}
+
+
+def page_policy(serve_rs: Path) -> str:
+    """PAGE_POLICY of webapp/src/serve.rs (a string literal continued over lines with `\\`)."""
+    match = re.search(r'pub const PAGE_POLICY: &str = "(.*?)";', serve_rs.read_text(), re.S)
+    if not match:
+        sys.exit("PAGE_POLICY not found in webapp/src/serve.rs")
+    return re.sub(r"\\\n\s*", "", match.group(1))
+
+
+def directives(policy: str) -> dict[str, list[str]]:
+    """A Content-Security-Policy as {directive: sources}."""
+    out = {}
+    for part in policy.split(";"):
+        words = part.split()
+        if words:
+            out[words[0]] = words[1:]
+    return out
+
+
+def literal(value):
+    """The string of a scalar or of a !Sub (its template, with ${...} left in)."""
+    if isinstance(value, dict) and "!Sub" in value:
+        sub = value["!Sub"]
+        return sub if isinstance(sub, str) else sub[0]
+    return value
 
 
 def policy_headers(config: dict) -> dict[str, tuple[str, bool]]:
@@ -54,7 +94,7 @@ def policy_headers(config: dict) -> dict[str, tuple[str, bool]]:
         out["strict-transport-security"] = (value, bool(hsts.get("Override")))
     csp = config.get("ContentSecurityPolicy")
     if csp:
-        out["content-security-policy"] = (csp.get("ContentSecurityPolicy"), bool(csp.get("Override")))
+        out["content-security-policy"] = (literal(csp.get("ContentSecurityPolicy")), bool(csp.get("Override")))
     frame = config.get("FrameOptions")
     if frame:
         out["x-frame-options"] = (frame.get("FrameOption"), bool(frame.get("Override")))
@@ -67,7 +107,7 @@ def policy_headers(config: dict) -> dict[str, tuple[str, bool]]:
 
 
 def refs(value) -> set[str]:
-    """Every resource a (possibly nested) intrinsic refers to by !Ref or !GetAtt."""
+    """Every resource a (possibly nested) intrinsic refers to by !Ref, !GetAtt or ${...} in a !Sub."""
     found = set()
     if isinstance(value, dict):
         for key, inner in value.items():
@@ -76,6 +116,11 @@ def refs(value) -> set[str]:
             elif key == "!GetAtt":
                 target = inner if isinstance(inner, str) else inner[0]
                 found.add(target.split(".")[0])
+            elif key == "!Sub":
+                text = inner if isinstance(inner, str) else inner[0]
+                found |= {name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text)}
+                if not isinstance(inner, str):
+                    found |= refs(inner[1:])
             else:
                 found |= refs(inner)
     elif isinstance(value, list):
@@ -150,34 +195,121 @@ def check(root: Path) -> list[str]:
     config = dist.get("Properties", {}).get("DistributionConfig", {})
     if acl_name not in refs(config.get("WebACLId")):
         problems.append(f"{dist_name}: does not use the web ACL {acl_name}")
-    behavior = config.get("DefaultCacheBehavior", {})
-    policy_refs = refs(behavior.get("ResponseHeadersPolicyId"))
-    policies = {n: r for n, r in of_type("AWS::CloudFront::ResponseHeadersPolicy").items() if n in policy_refs}
-    if not policies:
-        problems.append(f"{dist_name}: no response headers policy of this template")
     wanted = security_headers(root / "shared/src/http/mod.rs")
-    for name, policy in policies.items():
-        sent = policy_headers(
-            policy["Properties"]["ResponseHeadersPolicyConfig"].get("SecurityHeadersConfig", {})
-        )
-        for header, value in wanted.items():
+    header_policies = of_type("AWS::CloudFront::ResponseHeadersPolicy")
+
+    def headers_of(behavior: dict, where: str) -> dict[str, tuple[str, bool]]:
+        names = [n for n in refs(behavior.get("ResponseHeadersPolicyId")) if n in header_policies]
+        if not names:
+            problems.append(f"{dist_name}: {where} has no response headers policy of this template")
+            return {}
+        config = header_policies[names[0]]["Properties"]["ResponseHeadersPolicyConfig"]
+        return policy_headers(config.get("SecurityHeadersConfig", {}))
+
+    def same_headers(sent: dict, expected: dict, where: str) -> None:
+        for header, value in expected.items():
             if header not in sent:
-                problems.append(f"{name}: does not send {header}")
+                problems.append(f"{where}: does not send {header}")
             elif sent[header][0] != value:
-                problems.append(f"{name}: {header} is {sent[header][0]!r}, the functions send {value!r}")
+                problems.append(f"{where}: {header} is {sent[header][0]!r}, the functions send {value!r}")
             elif not sent[header][1]:
-                problems.append(f"{name}: {header} without Override")
+                problems.append(f"{where}: {header} without Override")
+
+    # The API's behaviours: /api/* and the probes at the root.
+    origins = {o.get("Id"): o for o in config.get("Origins", [])}
+    api_origins = {i for i, o in origins.items() if "execute-api" in json.dumps(o.get("DomainName"))}
+    behaviors = {b.get("PathPattern"): b for b in config.get("CacheBehaviors", [])}
+    root_paths = sorted({p for _, p, _ in parse_endpoints(root / "shared/src/http/routes/mod.rs")
+                         if not p.startswith("/api/")})
     client_ip = (
         template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     ).get("TACOS_CLIENT_IP_HEADER")
     header = next((v for v in json.dumps(client_ip).split('"') if v.startswith("x-")), None)
-    functions = refs([a.get("FunctionARN") for a in behavior.get("FunctionAssociations", [])
-                      if a.get("EventType") == "viewer-request"])
-    codes = [resources[f]["Properties"].get("FunctionCode", "") for f in functions if f in resources]
     if not header:
         problems.append("Globals: TACOS_CLIENT_IP_HEADER does not name the CloudFront function's header")
-    elif not any(f"headers['{header}'] = {{ value: event.viewer.ip }}" in code for code in codes):
-        problems.append(f"{dist_name}: no viewer-request function writes the viewer's IP into {header}")
+    for path in ["/api/*", *root_paths]:
+        behavior = behaviors.get(path)
+        where = f"{dist_name} behaviour {path}"
+        if behavior is None:
+            problems.append(f"{dist_name}: no cache behaviour sends {path} to the API")
+            continue
+        if behavior.get("TargetOriginId") not in api_origins:
+            problems.append(f"{where}: its origin {behavior.get('TargetOriginId')!r} is not the HTTP API")
+        if behavior.get("CachePolicyId") != CACHING_DISABLED:
+            problems.append(f"{where}: the API's answers must not be cached (Managed-CachingDisabled)")
+        same_headers(headers_of(behavior, where), wanted, where)
+        functions = refs([a.get("FunctionARN") for a in behavior.get("FunctionAssociations", [])
+                          if a.get("EventType") == "viewer-request"])
+        codes = [resources[f]["Properties"].get("FunctionCode", "") for f in functions if f in resources]
+        if header and not any(f"headers['{header}'] = {{ value: event.viewer.ip }}" in code for code in codes):
+            problems.append(f"{where}: no viewer-request function writes the viewer's IP into {header}")
+
+    # The web app: the default behaviour, from a private bucket through an origin access control.
+    app = config.get("DefaultCacheBehavior", {})
+    where = f"{dist_name} default behaviour"
+    origin = origins.get(app.get("TargetOriginId"), {})
+    if "S3OriginConfig" not in origin:
+        problems.append(f"{where}: its origin {app.get('TargetOriginId')!r} is not an S3 bucket")
+    if app.get("ViewerProtocolPolicy") not in ("redirect-to-https", "https-only"):
+        problems.append(f"{where}: must not be served over plain HTTP")
+    oacs = [n for n in refs(origin.get("OriginAccessControlId"))
+            if resources.get(n, {}).get("Type") == "AWS::CloudFront::OriginAccessControl"]
+    if not oacs:
+        problems.append(f"{where}: the bucket origin has no origin access control of this template")
+    for name in oacs:
+        oac = resources[name]["Properties"]["OriginAccessControlConfig"]
+        if (oac.get("OriginAccessControlOriginType"), oac.get("SigningBehavior"), oac.get("SigningProtocol")) != ("s3", "always", "sigv4"):
+            problems.append(f"{name}: must sign every request to S3 with SigV4 (s3, always, sigv4)")
+    if (origin.get("S3OriginConfig") or {}).get("OriginAccessIdentity") not in ("", None):
+        problems.append(f"{where}: a legacy origin access identity besides the access control")
+    buckets = [n for n in refs(origin.get("DomainName")) if resources.get(n, {}).get("Type") == "AWS::S3::Bucket"]
+    if not buckets:
+        problems.append(f"{where}: the origin is not a bucket of this template")
+    for name in buckets:
+        props = resources[name].get("Properties", {})
+        block = props.get("PublicAccessBlockConfiguration", {})
+        for key in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
+            if block.get(key) is not True:
+                problems.append(f"{name}: PublicAccessBlockConfiguration.{key} must be true")
+        if not props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration"):
+            problems.append(f"{name}: no default encryption (BucketEncryption)")
+        policies = [r for r in of_type("AWS::S3::BucketPolicy").values()
+                    if name in refs(r.get("Properties", {}).get("Bucket"))]
+        statements = [st for r in policies for st in r["Properties"]["PolicyDocument"].get("Statement", [])]
+        reads = [st for st in statements if st.get("Effect") == "Allow"
+                 and st.get("Principal") == {"Service": "cloudfront.amazonaws.com"}
+                 and dist_name in refs(st.get("Condition"))]
+        if not reads:
+            problems.append(f"{name}: its policy does not let the distribution {dist_name} read it (AWS:SourceArn)")
+        for st in statements:
+            if st.get("Effect") == "Allow" and st not in reads:
+                problems.append(f"{name}: its policy allows {st.get('Principal')!r} besides the distribution")
+    sent = headers_of(app, where)
+    expected_page = page_policy(root / "webapp/src/serve.rs")
+    got_page = sent.pop("content-security-policy", (None, False))
+    same_headers(sent, {h: v for h, v in wanted.items() if h != "content-security-policy"}, where)
+    if not got_page[0]:
+        problems.append(f"{where}: no Content-Security-Policy")
+    else:
+        got, want = directives(got_page[0]), directives(expected_page)
+        got_connect, want_connect = got.pop("connect-src", []), want.pop("connect-src", [])
+        if got != want or got_connect[: len(want_connect)] != want_connect or not got_page[1]:
+            problems.append(f"{where}: its CSP {got_page[0]!r} (Override {got_page[1]}) is not the page's "
+                            f"{expected_page!r} (connect-src may only add sources)")
+    functions = refs([a.get("FunctionARN") for a in app.get("FunctionAssociations", [])
+                      if a.get("EventType") == "viewer-request"])
+    codes = [resources[f]["Properties"].get("FunctionCode", "") for f in functions if f in resources]
+    if not any("'/index.html'" in c and "text/html" in c and "/assets/" in c for c in codes):
+        problems.append(f"{where}: no viewer-request function sends navigations to /index.html "
+                        "(only for text/html, never under /assets/)")
+    for response in config.get("CustomErrorResponses", []):
+        if response.get("ResponsePagePath"):
+            problems.append(f"{dist_name}: CustomErrorResponses answer {response.get('ErrorCode')} with a page, "
+                            "which would hide the API's errors")
+    outputs = template.get("Outputs", {})
+    for output in ("AppUrl", "AppBucketName", "DistributionId"):
+        if output not in outputs:
+            problems.append(f"Outputs: no {output} (deploy/web.sh reads it)")
     return problems
 
 
@@ -188,7 +320,8 @@ def main() -> int:
     for problem in problems:
         print(f"check_edge: {problem}", file=sys.stderr)
     if not problems:
-        print("check_edge: throttling, WAF rate rules, security headers and client address in place")
+        print("check_edge: throttling, WAF rate rules, security headers and client address in place; "
+              "the web app from a private bucket with the page's policy")
     return 1 if problems else 0
 
 

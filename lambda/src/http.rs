@@ -16,6 +16,7 @@ use lambda_http::request::RequestContext;
 use tacos_shared::app::Platform;
 use tacos_shared::http::extract::ClientAddr;
 use tacos_shared::http::metrics::{refresh_queues, Throttle};
+use tacos_shared::http::sse::Delivery;
 
 use crate::metrics;
 
@@ -37,7 +38,9 @@ pub async fn run(
         // RESPONSE_STREAM mode), not buffered until the handler returns.
         lambda_http::run_with_streaming_response(router).await
     } else {
-        lambda_http::run(router).await
+        // Behind API Gateway the whole response is sent when the handler returns: event streams
+        // (the availability stream) send one event and end, and the client reconnects.
+        lambda_http::run(router.layer(axum::Extension(Delivery::Buffered))).await
     }
 }
 

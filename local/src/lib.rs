@@ -1,6 +1,6 @@
 //! The whole platform in one process: every route on one router, in-process store, timers and
-//! event bus, a demo event, Prometheus `GET /metrics`. Used by the README's run command and by the
-//! black-box suite.
+//! event bus, a demo event, Prometheus `GET /metrics`, and the web app at `/` (`tacos-webapp`).
+//! Used by the README's run command and by the black-box suite.
 //!
 //! [`live`]: the WebSocket endpoint of live updates, `GET /api/v1/live`.
 
@@ -12,10 +12,12 @@ use std::net::SocketAddr;
 use tacos_shared::app::InProcess;
 use tacos_shared::config::Config;
 
-/// Serves every route on `listener` until `shutdown` resolves, then drains requests in flight.
+/// Serves every route and the web app (configured by `web`) on `listener` until `shutdown`
+/// resolves, then drains requests in flight.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     config: Config,
+    web: tacos_webapp::Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let platform = InProcess::new(config);
@@ -23,9 +25,10 @@ pub async fn serve(
     platform.start_background();
     let live = live::LocalLive::new(&platform.platform);
     tokio::spawn(live.clone().run());
-    let app = live
+    let api = live
         .routes(&platform.platform)
         .merge(tacos_shared::http::router(platform.platform.clone()));
+    let app = tacos_webapp::beside(api, &web);
     tracing::info!(addr = %listener.local_addr()?, "Traffic Tacos is serving");
     axum::serve(
         listener,

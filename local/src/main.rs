@@ -1,7 +1,9 @@
-//! `tacos-local`: runs the whole platform on `http://127.0.0.1:8000`.
+//! `tacos-local`: runs the whole platform on `http://127.0.0.1:8000`, the web app at `/` and the
+//! API under `/api/v1`.
 //!
 //! Options: `--port N` (or `PORT`), `--host ADDR` (or `TACOS_HOST`, default 127.0.0.1); every
-//! other setting comes from the environment (see the README).
+//! other setting comes from the environment (see the README), the web app's `/config.json` from
+//! `TACOS_WEB_API_BASE_URL` and `TACOS_WEB_WS_URL`.
 
 use anyhow::Context;
 use tacos_shared::config::Config;
@@ -10,6 +12,7 @@ use tacos_shared::config::Config;
 async fn main() -> anyhow::Result<()> {
     tacos_local::init_logging();
     let mut config = Config::from_env()?;
+    let web = tacos_webapp::Settings::from_env()?;
     let mut host = std::env::var("TACOS_HOST").unwrap_or_else(|_| "127.0.0.1".into());
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -36,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {host}:{}", config.port))?;
     tracing::info!(config = ?config, "configuration");
-    let served = tacos_local::serve(listener, config, tacos_local::shutdown_signal()).await;
+    let served = tacos_local::serve(listener, config, web, tacos_local::shutdown_signal()).await;
     tacos_shared::telemetry::shutdown();
     served
 }

@@ -15,7 +15,8 @@ async fn server() -> String {
     let mut config = Config::for_tests();
     config.seed_demo_event = true;
     config.demo_admission_rate = 0.01; // nobody is admitted while the test watches the line
-    tokio::spawn(tacos_local::serve(listener, config, std::future::pending()));
+    let web = tacos_webapp::Settings::new(None, None).expect("no web settings to get wrong");
+    tokio::spawn(tacos_local::serve(listener, config, web, std::future::pending()));
     format!("127.0.0.1:{}", addr.port())
 }
 

@@ -9,6 +9,11 @@
 //! * Unset: the harness starts the embedded server once per test binary, on an ephemeral port of
 //!   127.0.0.1, on a runtime of its own thread (so it outlives each `#[tokio::test]` runtime), with
 //!   short holds so expiry tests finish in seconds.
+//!
+//! The web app's tests run only against deployments that serve it at `/`: the embedded server, and
+//! a deployment given by URL with `TACOS_SERVES_WEB_APP=1` (the container's HTTP mode, or the
+//! CloudFront distribution of `template.yaml` with the app deployed). Its `/config.json` must say
+//! what `TACOS_WEB_API_BASE_URL` and `TACOS_WEB_WS_URL` say in the suite's environment.
 
 use std::sync::OnceLock;
 
@@ -26,6 +31,10 @@ pub struct Target {
     pub admin_password: String,
     /// Secret the deployment verifies webhooks with; tests forge and sign webhooks with it.
     pub webhook_secret: String,
+    /// Whether the deployment serves the web app at `/` (the Lambda functions do not).
+    pub serves_web_app: bool,
+    /// The web app's settings the deployment was given (its `/config.json`).
+    pub web: tacos_webapp::Settings,
 }
 
 impl Target {
@@ -43,15 +52,24 @@ pub fn target() -> &'static Target {
         let admin_username = env_or("TACOS_ADMIN_USERNAME", "admin");
         let admin_password = env_or("TACOS_ADMIN_PASSWORD", "blackbox-admin-password");
         let webhook_secret = env_or("TACOS_WEBHOOK_SECRET", "blackbox-webhook-secret");
-        let base_url = match std::env::var("TACOS_BASE_URL") {
-            Ok(url) if !url.is_empty() => url.trim_end_matches('/').to_string(),
-            _ => start_embedded(&admin_username, &admin_password, &webhook_secret),
+        let web = tacos_webapp::Settings::from_env().expect("TACOS_WEB_* settings");
+        let (base_url, serves_web_app) = match std::env::var("TACOS_BASE_URL") {
+            Ok(url) if !url.is_empty() => (
+                url.trim_end_matches('/').to_string(),
+                matches!(env_or("TACOS_SERVES_WEB_APP", "0").as_str(), "1" | "true"),
+            ),
+            _ => (
+                start_embedded(&admin_username, &admin_password, &webhook_secret, &web),
+                true,
+            ),
         };
         Target {
             base_url,
             admin_username,
             admin_password,
             webhook_secret,
+            serves_web_app,
+            web,
         }
     })
 }
@@ -63,7 +81,13 @@ fn env_or(name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_string())
 }
 
-fn start_embedded(admin_username: &str, admin_password: &str, webhook_secret: &str) -> String {
+fn start_embedded(
+    admin_username: &str,
+    admin_password: &str,
+    webhook_secret: &str,
+    web: &tacos_webapp::Settings,
+) -> String {
+    let web = web.clone();
     let mut config = tacos_shared::config::Config::for_tests();
     config.hold_seconds = EMBEDDED_HOLD_SECONDS;
     config.admin_username = admin_username.to_string();
@@ -103,7 +127,7 @@ fn start_embedded(admin_username: &str, admin_password: &str, webhook_secret: &s
                 let addr = listener.local_addr().expect("local address");
                 config.public_url = Some(format!("http://{addr}"));
                 tx.send(addr).expect("report the address");
-                tacos_local::serve(listener, config, std::future::pending())
+                tacos_local::serve(listener, config, web, std::future::pending())
                     .await
                     .expect("embedded server");
             });

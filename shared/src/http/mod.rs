@@ -7,6 +7,7 @@
 //! * [`routes`]: one module per area of the API.
 //! * [`bulkhead`]: per-function bounds on requests in flight, for a process serving every route.
 //! * [`rate_limit`]: per-caller rate limits, before any other work of a request.
+//! * [`sse`]: the rhythm of server-sent event streams, and transports that cannot stream.
 //!
 //! Every response, errors and preflights included, carries the security headers of
 //! [`SECURITY_HEADERS`].
@@ -32,6 +33,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod rate_limit;
 pub mod routes;
+pub mod sse;
 pub mod trace;
 
 /// Largest request body accepted (the contract's 64 KiB).
@@ -265,6 +267,74 @@ mod tests {
             "text/event-stream"
         );
         assert_security_headers("the event stream", &stream);
+    }
+
+    /// The text of the next chunk of a streamed body.
+    async fn next_chunk(body: &mut axum::body::BodyDataStream) -> String {
+        use futures::StreamExt;
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), body.next())
+            .await
+            .expect("a chunk within 5 s")
+            .expect("the stream goes on")
+            .unwrap();
+        String::from_utf8(chunk.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_availability_stream_pushes_the_availability_and_asks_for_reconnection() {
+        let app = app().await;
+        let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+        let response = send(&app, get("/api/v1/events/evt_demo/availability/stream")).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        assert_security_headers("the availability stream", &response);
+        let mut body = response.into_body().into_data_stream();
+        let first = next_chunk(&mut body).await;
+        assert!(first.starts_with("event: availability\n"), "{first}");
+        assert!(first.contains("\nretry: 2000\n"), "{first}");
+        let data = first
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .expect("a data line");
+        let availability: serde_json::Value = serde_json::from_str(data).unwrap();
+        assert_eq!(availability["event_id"], "evt_demo");
+        assert_eq!(availability["total"], 120);
+
+        // The next one about 2 s later, on a stream that stays open.
+        let started = std::time::Instant::now();
+        let second = next_chunk(&mut body).await;
+        assert!(second.starts_with("event: availability\n"), "{second}");
+        let gap = started.elapsed();
+        assert!(gap >= std::time::Duration::from_millis(1500), "{gap:?}");
+
+        // An unknown event is the contract's JSON 404, not a stream.
+        let missing = send(&app, get("/api/v1/events/evt_nope/availability/stream")).await;
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        let body = axum::body::to_bytes(missing.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "EVENT_NOT_FOUND");
+    }
+
+    #[tokio::test]
+    async fn a_buffered_transport_gets_one_event_and_the_end_of_the_stream() {
+        let app = app().await.layer(axum::Extension(sse::Delivery::Buffered));
+        let request = Request::get("/api/v1/events/evt_demo_ga/availability/stream")
+            .body(Body::empty())
+            .unwrap();
+        let response = send(&app, request).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            axum::body::to_bytes(response.into_body(), usize::MAX),
+        )
+        .await
+        .expect("the response ends at once")
+        .unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert_eq!(text.matches("event: availability").count(), 1, "{text}");
+        assert!(text.contains("retry: 2000"), "{text}");
     }
 
     #[tokio::test]

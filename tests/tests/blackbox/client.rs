@@ -957,3 +957,126 @@ pub async fn sleep_until(at: DateTime<Utc>, cap: Duration) {
         .min(cap);
     tokio::time::sleep(wait).await;
 }
+
+/// A server-sent event.
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    pub at: Instant,
+    pub name: String,
+    pub data: String,
+}
+
+/// A client of a server-sent event stream that behaves like a browser's `EventSource`: when the
+/// server ends the stream it reconnects after the last `retry:` the server sent (3 s before any),
+/// so a deployment that answers one event per request (Lambda behind API Gateway) and one that
+/// keeps the connection open look the same to the test, as they do to a browser.
+pub struct EventSource {
+    http: reqwest::Client,
+    url: String,
+    response: Option<reqwest::Response>,
+    buffer: String,
+    /// The reconnection delay the server asked for, if it did.
+    pub retry: Option<Duration>,
+    /// Connections opened, the first one included.
+    pub connections: usize,
+}
+
+impl EventSource {
+    /// Opens `url`; panics unless the answer is 200 `text/event-stream`. Returns the first
+    /// response's headers too.
+    pub async fn open(api: &Api, url: String) -> (Self, HeaderMap) {
+        let mut source = EventSource {
+            http: api.http.clone(),
+            url,
+            response: None,
+            buffer: String::new(),
+            retry: None,
+            connections: 0,
+        };
+        let headers = source.connect().await;
+        (source, headers)
+    }
+
+    async fn connect(&mut self) -> HeaderMap {
+        let response = self
+            .http
+            .get(&self.url)
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {}: {e}", self.url));
+        let headers = response.headers().clone();
+        let ctype = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        assert!(
+            response.status() == StatusCode::OK && ctype.starts_with("text/event-stream"),
+            "GET {} answered {} {ctype:?}",
+            self.url,
+            response.status()
+        );
+        self.connections += 1;
+        self.buffer.clear();
+        self.response = Some(response);
+        headers
+    }
+
+    /// The next event, or `None` when none came within `limit`.
+    pub async fn next(&mut self, limit: Duration) -> Option<SseEvent> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(event) = self.parse_one() {
+                return Some(event);
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            let Some(response) = self.response.as_mut() else {
+                // The server ended the stream: reconnect as EventSource does.
+                let wait = self.retry.unwrap_or(Duration::from_secs(3));
+                if left < wait {
+                    tokio::time::sleep(left).await;
+                    return None;
+                }
+                tokio::time::sleep(wait).await;
+                self.connect().await;
+                continue;
+            };
+            match tokio::time::timeout(left, response.chunk()).await {
+                Err(_) => return None,
+                Ok(Err(e)) => panic!("reading the event stream {}: {e}", self.url),
+                Ok(Ok(None)) => self.response = None,
+                Ok(Ok(Some(chunk))) => self
+                    .buffer
+                    .push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n")),
+            }
+        }
+    }
+
+    /// Takes the first complete event off the buffer (comments and `retry:`-only blocks are
+    /// consumed without being returned).
+    fn parse_one(&mut self) -> Option<SseEvent> {
+        while let Some(end) = self.buffer.find("\n\n") {
+            let block: String = self.buffer.drain(..end + 2).collect();
+            let (mut name, mut data) = (String::from("message"), Vec::new());
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    name = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push(v.strip_prefix(' ').unwrap_or(v).to_string());
+                } else if let Some(v) = line.strip_prefix("retry:") {
+                    if let Ok(ms) = v.trim().parse() {
+                        self.retry = Some(Duration::from_millis(ms));
+                    }
+                }
+            }
+            if !data.is_empty() {
+                return Some(SseEvent {
+                    at: Instant::now(),
+                    name,
+                    data: data.join("\n"),
+                });
+            }
+        }
+        None
+    }
+}

@@ -30,7 +30,7 @@ const SECURITY_HEADERS: &[(&str, &str)] = &[
 ];
 
 #[track_caller]
-fn assert_security_headers(r: &Resp) {
+pub(crate) fn assert_security_headers(r: &Resp) {
     for (name, value) in SECURITY_HEADERS {
         assert_eq!(
             r.header(name).as_deref(),

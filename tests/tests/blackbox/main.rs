@@ -6,6 +6,7 @@
 
 mod client;
 
+mod availability;
 mod cancel;
 mod errors;
 mod expiry;
@@ -15,3 +16,4 @@ mod limits;
 mod ops;
 mod queue;
 mod race;
+mod web;

@@ -1,15 +1,20 @@
-//! Events, availability, and event creation by administrators.
+//! Events, availability (read and streamed), and event creation by administrators.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::sse::{self, KeepAlive, Sse};
 use axum::response::IntoResponse;
+use axum::Extension;
+use futures::{Stream, StreamExt};
 
 use crate::app::Platform;
-use crate::domain::catalog::{Event, NewEvent};
+use crate::domain::catalog::{Availability, Event, NewEvent};
 use crate::error::{Error, Result};
 use crate::http::extract::{path_id, Admin, Json, Path};
+use crate::http::sse::{Delivery, INTERVAL};
 use crate::ids::EventId;
 
 /// The contract's event object.
@@ -42,6 +47,47 @@ pub async fn availability(
 ) -> Result<impl IntoResponse> {
     let id: EventId = path_id(&id, Error::EventNotFound)?;
     Ok(axum::Json(platform.catalog.availability(&id).await?))
+}
+
+/// The availability pushed as server-sent events (`availability`, the JSON of [`availability`]):
+/// one at once, then one every [`INTERVAL`] while the client stays connected, so a seat map stays
+/// current without polling. A failed read is sent as an `error` event (its code) and the stream
+/// goes on; on a [buffered transport](Delivery::Buffered) only the first event is sent.
+pub async fn availability_stream(
+    State(platform): State<Arc<Platform>>,
+    Path(id): Path<String>,
+    delivery: Option<Extension<Delivery>>,
+) -> Result<Sse<impl Stream<Item = std::result::Result<sse::Event, Infallible>>>> {
+    let id: EventId = path_id(&id, Error::EventNotFound)?;
+    // An unknown event is the ordinary JSON 404, before any stream starts.
+    let first = platform.catalog.availability(&id).await?;
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + INTERVAL, INTERVAL);
+    // A slow read or a slow client delays the next event; missed ones are not sent in a burst.
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let updates = futures::stream::unfold(
+        (platform, id, ticks),
+        |(platform, id, mut ticks)| async move {
+            ticks.tick().await;
+            let event = match platform.catalog.availability(&id).await {
+                Ok(availability) => availability_event(&availability),
+                Err(e) => sse::Event::default().event("error").data(e.code()),
+            };
+            Some((event, (platform, id, ticks)))
+        },
+    );
+    let events = futures::stream::once(async move { availability_event(&first) }).chain(updates);
+    let events = match delivery.map(|Extension(d)| d).unwrap_or_default() {
+        Delivery::Streamed => events.boxed(),
+        Delivery::Buffered => events.take(1).boxed(),
+    };
+    Ok(Sse::new(events.map(|event| Ok(event.retry(INTERVAL)))).keep_alive(KeepAlive::default()))
+}
+
+fn availability_event(availability: &Availability) -> sse::Event {
+    sse::Event::default()
+        .event("availability")
+        .json_data(availability)
+        .expect("availability serializes")
 }
 
 pub async fn create(

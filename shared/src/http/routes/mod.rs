@@ -54,6 +54,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     endpoint!("events-list", get "GET", "/api/v1/events", events::list),
     endpoint!("event-get", get "GET", "/api/v1/events/{id}", events::detail),
     endpoint!("event-availability", get "GET", "/api/v1/events/{id}/availability", events::availability),
+    endpoint!("event-availability-stream", get "GET", "/api/v1/events/{id}/availability/stream", events::availability_stream),
     endpoint!("admin-create-event", post "POST", "/api/v1/admin/events", events::create),
     endpoint!("reserve", post "POST", "/api/v1/reservations", reservations::create),
     endpoint!("reservation-get", get "GET", "/api/v1/reservations/{id}", reservations::detail),
