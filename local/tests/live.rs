@@ -16,7 +16,12 @@ async fn server() -> String {
     config.seed_demo_event = true;
     config.demo_admission_rate = 0.01; // nobody is admitted while the test watches the line
     let web = tacos_webapp::Settings::new(None, None).expect("no web settings to get wrong");
-    tokio::spawn(tacos_local::serve(listener, config, web, std::future::pending()));
+    tokio::spawn(tacos_local::serve(
+        listener,
+        config,
+        web,
+        std::future::pending(),
+    ));
     format!("127.0.0.1:{}", addr.port())
 }
 
