@@ -31,3 +31,28 @@ mod queue;
 mod secrets;
 mod traces;
 mod world;
+
+/// Runs the ignored test `name` (its full path) in a process of its own and fails unless it
+/// passes. For the tests that install a tracing subscriber: tracing caches per call site whether
+/// anyone listens, so in this binary's shared process the other tests, running at the same time
+/// on threads without a subscriber, would make the sites they reach first go quiet for every
+/// thread, and a capture could miss lines (and pass for the wrong reason).
+fn run_alone(name: &str) {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            name,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "{name} failed:\n{stdout}\n{stderr}"
+    );
+}

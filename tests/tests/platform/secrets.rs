@@ -70,30 +70,11 @@ fn key() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// Runs [`the_purchase_whose_logs_are_searched`] in a process of its own. In this binary's shared
-/// process the other tests, running at the same time on threads without a subscriber, make the
-/// log sites they reach first go quiet for every thread (tracing caches "nobody listens" per
-/// site), so the capture would miss lines and could pass for the wrong reason.
+/// Runs [`the_purchase_whose_logs_are_searched`] in a process of its own ([`crate::run_alone`]
+/// says why).
 #[test]
 fn a_whole_purchase_logs_no_secret() {
-    let name = "secrets::the_purchase_whose_logs_are_searched";
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            name,
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "{name} failed:\n{stdout}\n{stderr}"
-    );
+    crate::run_alone("secrets::the_purchase_whose_logs_are_searched");
 }
 
 // One thread, so the subscriber set for this thread sees every task the flow spawns.

@@ -142,29 +142,11 @@ impl Trace {
     }
 }
 
-/// Runs [`the_purchase_whose_spans_are_collected`] in a process of its own, for the reason
-/// `secrets` gives: tracing caches per call site whether anyone listens, and the other tests'
-/// threads have no subscriber.
+/// Runs [`the_purchase_whose_spans_are_collected`] in a process of its own ([`crate::run_alone`]
+/// says why).
 #[test]
 fn a_purchase_is_one_trace_across_every_hop() {
-    let name = "traces::the_purchase_whose_spans_are_collected";
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            name,
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "{name} failed:\n{stdout}\n{stderr}"
-    );
+    crate::run_alone("traces::the_purchase_whose_spans_are_collected");
 }
 
 // One thread, so the subscriber set for this thread sees every task the flow spawns (the

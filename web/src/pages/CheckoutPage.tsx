@@ -141,10 +141,7 @@ export function CheckoutPage() {
             The seats were released and are available to others again.{" "}
             {paymentOutcome === "REFUNDED" ? "Your payment arrived too late and was refunded." : "Nothing was charged."}
           </p>
-          <div className="actions">
-            <button type="button" className="button" onClick={join}>Join the waiting room again</button>
-            <Link className="button" to={`/events/${rsv?.event_id}`}>Back to the event</Link>
-          </div>
+          <TryAgain eventId={rsv?.event_id} onJoin={join} />
         </div>
       )}
       {status === "CANCELLED" && (
@@ -154,10 +151,7 @@ export function CheckoutPage() {
             {declined ? "Your payment was declined, so nothing was charged. " : ""}
             Your seats were released.
           </p>
-          <div className="actions">
-            <button type="button" className="button" onClick={join}>Join the waiting room again</button>
-            <Link className="button" to={`/events/${rsv?.event_id}`}>Back to the event</Link>
-          </div>
+          <TryAgain eventId={rsv?.event_id} onJoin={join} />
         </div>
       )}
       <ErrorBanner error={error} onRetry={phase === "idle" && status === "HOLD" ? pay : () => void refresh()} onRejoin={join} />
@@ -186,5 +180,15 @@ export function CheckoutPage() {
         </form>
       )}
     </section>
+  );
+}
+
+/** What a buyer whose hold ended without a sale can do next. */
+function TryAgain({ eventId, onJoin }: { eventId?: string; onJoin: () => void }) {
+  return (
+    <div className="actions">
+      <button type="button" className="button" onClick={onJoin}>Join the waiting room again</button>
+      <Link className="button" to={`/events/${eventId}`}>Back to the event</Link>
+    </div>
   );
 }
