@@ -53,9 +53,14 @@ TACOS_ST_USER_TOKEN=$(token /auth/register "{\"username\":\"st$RANDOM$RANDOM\",\
 TACOS_ST_ADMIN_TOKEN=$(token /auth/login "{\"username\":\"admin\",\"password\":\"$ADMIN_PASSWORD\"}")
 
 echo "==> schemathesis $(schemathesis --version | awk '{print $NF}') on $BASE, $EXAMPLES examples per operation"
+# streamAvailability is left out: for an existing event (the stateful phase creates them) its
+# response never ends, so every such case would only wait out the request timeout (a run took
+# 6 minutes instead of 20 s). The black-box suite's `availability::` tests read that stream (its
+# events, its 404 for an unknown event) on every deployment.
 run() {
     SCHEMATHESIS_HOOKS=hooks PYTHONPATH=scripts/schemathesis schemathesis run docs/openapi.yaml \
         --url "$BASE" --checks "$CHECKS" --max-examples "$EXAMPLES" \
+        --exclude-operation-id streamAvailability \
         --workers 2 --request-timeout 10 --seed "${TACOS_ST_SEED:-$RANDOM}" \
         --generation-database none --suppress-health-check all --no-color \
         --report junit,ndjson --report-dir "$OUT" 2>&1 | tee "$OUT/run.log"
