@@ -36,8 +36,9 @@ use crate::sdk::describe;
 /// Partitions the connection items are spread over.
 pub const PARTITIONS: u32 = 16;
 
-/// The longest one frame may take, retries included: the pusher sends every 2 s, and a frame
-/// later than that is stale anyway.
+/// The longest one frame may take: the pusher sends every 2 s, and a frame later than that is
+/// stale anyway. For the same reason a failed frame is not retried (the next tick sends a fresher
+/// one), which also spares a throttled API a burst of retries.
 pub const PUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The partition of a connection: FNV-1a of its id, so any process finds it from the id alone.
@@ -207,6 +208,7 @@ impl ApiGatewayPusher {
                     .operation_timeout(PUSH_TIMEOUT)
                     .build(),
             )
+            .retry_config(aws_config::retry::RetryConfig::disabled())
             .build();
         Self {
             client: aws_sdk_apigatewaymanagement::Client::from_conf(config),
