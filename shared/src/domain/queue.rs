@@ -525,8 +525,7 @@ impl WaitingRoom {
     /// The queue's gauges, read without advancing it: the state and join counts (from this
     /// process's view of the current window when it has one, so a deployment that polls pays
     /// nothing more) and one query of leavers.
-    pub async fn gauge(&self, event: &Event) -> Result<QueueGauge> {
-        let id = &event.event_id;
+    pub async fn gauge(&self, id: &EventId) -> Result<QueueGauge> {
         let cached = if self.windowed() {
             let window = window_start(self.deps.clock.now_ms(), self.view_ms());
             let slot = self.views.lock().get(id).cloned();
@@ -559,6 +558,12 @@ impl WaitingRoom {
             admission_rate: state.measured_rate,
             admitted: state.admitted_total,
         })
+    }
+
+    /// The events whose queues this process has shown in a window (with `TACOS_QUEUE_VIEW_MS`
+    /// above 0): their gauges cost one query of leavers each, the rest comes from the view.
+    pub fn viewed_events(&self) -> Vec<EventId> {
+        self.views.lock().keys().cloned().collect()
     }
 
     /// Exchanges an admitted waiting token for a reservation token, once.

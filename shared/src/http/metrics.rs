@@ -25,6 +25,7 @@ use axum::Router;
 
 use super::error::ErrorCode;
 use crate::app::Platform;
+use crate::ids::EventId;
 use crate::telemetry::series::{self, OVERSELL_CODES, UNMATCHED_ROUTE};
 
 /// The path Prometheus scrapes.
@@ -98,10 +99,25 @@ pub async fn refresh_queues(platform: &Platform) {
             return;
         }
     };
+    set_queue_gauges(
+        platform,
+        events.into_iter().map(|e| e.event_id.clone()).collect(),
+    )
+    .await;
+}
+
+/// Sets the queue gauges of the events whose queues this process has shown lately, from its views
+/// of them (one query of leavers each). For an instance of the status function: its gauges cover
+/// the events its callers wait for, without reading the whole catalog's queues on the hot path.
+pub async fn refresh_viewed_queues(platform: &Platform) {
+    set_queue_gauges(platform, platform.queue.viewed_events()).await;
+}
+
+async fn set_queue_gauges(platform: &Platform, events: Vec<EventId>) {
     let gauges = events
-        .iter()
-        .map(|event| async move { (event.event_id.clone(), platform.queue.gauge(event).await) });
-    for (id, gauge) in futures::future::join_all(gauges).await {
+        .into_iter()
+        .map(|id| async move { (platform.queue.gauge(&id).await, id) });
+    for (gauge, id) in futures::future::join_all(gauges).await {
         match gauge {
             Ok(g) => series::queue(id.as_str(), g.waiting, g.admission_rate, g.admitted),
             Err(error) => tracing::warn!(event_id = %id, %error, "queue gauge not read"),
