@@ -15,7 +15,8 @@
 //! * Histograms are emitted as their values (up to 100 per flush, far more than one invocation
 //!   records), so CloudWatch keeps percentiles: `p50`, `p95`, `p99` of
 //!   `http_server_requests_duration_seconds`.
-//! * The queue gauges come from `queue-status`, at most every 10 s per instance.
+//! * The queue gauges come from `queue-status`, at most every 10 s per instance, for the events
+//!   that instance has served statuses for.
 
 use std::io::Write;
 use std::sync::OnceLock;
