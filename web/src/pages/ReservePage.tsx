@@ -1,7 +1,8 @@
 import { useState } from "react";
-import { Navigate, useNavigate, useParams } from "react-router";
+import { Navigate, useParams } from "react-router";
 import { api } from "../api/client";
 import { ApiError } from "../api/errors";
+import type { Reservation } from "../api/types";
 import { Countdown } from "../components/Countdown";
 import { ErrorBanner } from "../components/ErrorBanner";
 import { SeatMap } from "../components/SeatMap";
@@ -14,7 +15,6 @@ import { useAvailability, useEvent, useJoin } from "../lib/useEventData";
 /** Choosing seats (seated) or a quantity (general admission), then holding them. */
 export function ReservePage() {
   const { eventId = "" } = useParams();
-  const navigate = useNavigate();
   const session = useSession();
   const { event, error: eventError, reload } = useEvent(eventId);
   const { availability } = useAvailability(eventId);
@@ -24,9 +24,14 @@ export function ReservePage() {
   const [quantity, setQuantity] = useState(1);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
+  // The hold just made. Leaving for it is rendered, not called: the router moves in a transition,
+  // and a render in between (a clock tick, a live availability update) would otherwise find the
+  // spent reservation token gone and send the buyer back to the waiting room instead.
+  const [held, setHeld] = useState<Reservation | null>(null);
   const now = useNow(500);
   useTitle(event?.kind === "general_admission" ? "Choose tickets" : "Choose seats");
 
+  if (held) return <Navigate to={`/reservations/${held.reservation_id}`} state={held} />;
   if (!session) return <Navigate to={`/login?next=${encodeURIComponent(`/events/${eventId}/waiting`)}`} replace />;
   if (!flow.reservation_token) return <Navigate to={`/events/${eventId}/waiting`} replace />;
 
@@ -54,7 +59,7 @@ export function ReservePage() {
         newTraceId(),
       );
       updateFlow(eventId, { reservation_token: undefined, reservation_token_expires_at: undefined, reservation_id: r.reservation_id });
-      navigate(`/reservations/${r.reservation_id}`, { state: r });
+      setHeld(r);
     } catch (e) {
       setError(e);
       if (e instanceof ApiError && e.code === "SEAT_UNAVAILABLE") {

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import {
   ADMIN_PASSWORD, BASE_URL, SHORT_HOLD_URL, T,
   adminToken, buyOverApi, createEvent, firstFreeSeat, holdSeats, joinAndEnter, joinAnonymously,
-  launch, newUser, pay, register, seatButton, shot, uniqueName,
+  launch, newUser, pay, register, seatButton, shot, slowCpu, uniqueName,
 } from "./support.mjs";
 
 let browser;
@@ -68,6 +68,10 @@ describe("reservation app", () => {
     await seatButton(b.page, seat).click();
     const holdA = a.page.getByRole("button", { name: "Hold 1 seat" });
     const holdB = b.page.getByRole("button", { name: "Hold 1 seat" });
+    // On slow devices, so that the seat map's live update (the other buyer's hold) and the
+    // countdown's ticks land while the winner's page is moving to its hold: the page once took
+    // such a render for "no turn any more" and sent the winner back to the waiting room.
+    await Promise.all([slowCpu(a.page, 50), slowCpu(b.page, 50)]);
     await Promise.all([holdA.click(), holdB.click()]);
 
     // Each page ends either on its hold or with the seat-taken message.
@@ -77,6 +81,7 @@ describe("reservation app", () => {
       return Promise.race([won, lost]);
     };
     const [ra, rb] = await Promise.all([outcome(a.page), outcome(b.page)]);
+    await Promise.all([slowCpu(a.page, 1), slowCpu(b.page, 1)]);
     assert.deepEqual([ra, rb].sort(), ["lost", "won"], "exactly one buyer holds the seat");
     const winner = ra === "won" ? a : b;
     const loser = ra === "won" ? b : a;

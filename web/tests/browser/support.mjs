@@ -61,6 +61,17 @@ export async function newUser(browser, { phone = false } = {}) {
   };
 }
 
+/**
+ * Slows the page's CPU `rate` times (1 = full speed), as on a cheap phone: renders then take long
+ * enough for live updates and clock ticks to land in the middle of a navigation.
+ */
+export async function slowCpu(page, rate) {
+  // One DevTools session per page, kept open: closing it would undo the emulation.
+  cdpSessions.get(page) ?? cdpSessions.set(page, await page.context().newCDPSession(page));
+  await cdpSessions.get(page).send("Emulation.setCPUThrottlingRate", { rate });
+}
+const cdpSessions = new WeakMap();
+
 const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 /**
