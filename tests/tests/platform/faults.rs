@@ -30,7 +30,6 @@ use tacos_shared::ids::{EventId, PaymentIntentId, ReservationId};
 use tacos_shared::ports::{
     DetailType, DomainEvent, EventDetail, EventHandler, Job, JobHandler, Scheduler, Store, Write,
 };
-use tower::ServiceExt;
 
 use crate::world::{World, HOLD_SECONDS};
 
@@ -589,20 +588,20 @@ impl Http {
 
     /// One POST through the whole HTTP stack, with `key` as its Idempotency-Key.
     async fn post(&self, path: &str, key: &str, body: &Value) -> (StatusCode, bool, Value) {
-        let router = tacos_shared::http::router(self.world.local.platform.clone());
         let request = Request::post(path)
             .header("content-type", "application/json")
             .header("authorization", format!("Bearer {}", self.bearer))
             .header("idempotency-key", key)
             .body(Body::from(body.to_string()))
             .unwrap();
-        let response = router.oneshot(request).await.unwrap();
-        let status = response.status();
-        let cached = response.headers().get("x-idempotency-cached").is_some();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (status, cached, serde_json::from_slice(&bytes).unwrap())
+        let answer = self.world.send(request).await;
+        let cached = answer.headers.get("x-idempotency-cached").is_some();
+        assert!(
+            !answer.body.is_null(),
+            "{path}: {} without a JSON body",
+            answer.status
+        );
+        (answer.status, cached, answer.body)
     }
 
     /// The request whose answer the client never saw (its connection timed out after the work was

@@ -5,22 +5,8 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use serde_json::Value;
-use tower::ServiceExt;
 
-use crate::world::World;
-
-async fn call(world: &World, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
-    let router = tacos_shared::http::router(world.local.platform.clone());
-    let response = router.oneshot(request).await.unwrap();
-    let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-    (
-        parts.status,
-        parts.headers,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
+use crate::world::{Answer, World};
 
 fn join(event: &str, key: &str) -> Request<Body> {
     Request::post("/api/v1/queue/join")
@@ -37,7 +23,11 @@ async fn an_outage_is_503_with_retry_after_and_a_retry_afterwards_succeeds() {
     let key = uuid::Uuid::new_v4().to_string();
 
     world.local.store.set_unavailable(true);
-    let (status, headers, body) = call(&world, join(event.event_id.as_str(), &key)).await;
+    let Answer {
+        status,
+        headers,
+        body,
+    } = world.send(join(event.event_id.as_str(), &key)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(headers["retry-after"], "1");
     assert_eq!(body["error"]["code"], "UNAVAILABLE");
@@ -47,18 +37,22 @@ async fn an_outage_is_503_with_retry_after_and_a_retry_afterwards_succeeds() {
         .is_empty());
     let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
     assert_eq!(
-        call(&world, get("/readyz")).await.0,
+        world.send(get("/readyz")).await.status,
         StatusCode::SERVICE_UNAVAILABLE
     );
-    assert_eq!(call(&world, get("/healthz")).await.0, StatusCode::OK);
+    assert_eq!(world.send(get("/healthz")).await.status, StatusCode::OK);
 
     world.local.store.set_unavailable(false);
-    let (status, headers, body) = call(&world, join(event.event_id.as_str(), &key)).await;
+    let Answer {
+        status,
+        headers,
+        body,
+    } = world.send(join(event.event_id.as_str(), &key)).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert!(
         headers.get("x-idempotency-cached").is_none(),
         "the 503 was not replayed"
     );
     assert!(body["waiting_token"].as_str().unwrap().starts_with("wtkn_"));
-    assert_eq!(call(&world, get("/readyz")).await.0, StatusCode::OK);
+    assert_eq!(world.send(get("/readyz")).await.status, StatusCode::OK);
 }

@@ -8,10 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 use tacos_shared::domain::webhook::WebhookSigner;
 use tacos_shared::ports::EventHandler;
-use tower::ServiceExt;
 
 use crate::world::World;
 
@@ -33,37 +32,6 @@ impl Captured {
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
-}
-
-/// Sends one request through the platform's router (the same middleware every deployment runs).
-async fn call(
-    world: &World,
-    method: &str,
-    uri: &str,
-    headers: &[(&str, &str)],
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = Request::builder().method(method).uri(uri);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let body = match body {
-        Some(body) => {
-            request = request.header("content-type", "application/json");
-            Body::from(body.to_string())
-        }
-        None => Body::empty(),
-    };
-    let router = tacos_shared::http::router(world.local.platform.clone());
-    let response = router.oneshot(request.body(body).unwrap()).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
 }
 
 fn key() -> String {
@@ -102,80 +70,79 @@ async fn the_purchase_whose_logs_are_searched() {
 
     let password = format!("pw-{}", key());
     let username = format!("buyer{}", &key()[..8]);
-    let (status, registered) = call(
-        &world,
-        "POST",
-        "/api/v1/auth/register",
-        &[],
-        Some(json!({ "username": username, "password": password })),
-    )
-    .await;
+    let (status, registered) = world
+        .call(
+            "POST",
+            "/api/v1/auth/register",
+            &[],
+            Some(json!({ "username": username, "password": password })),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{registered}");
-    let (status, _) = call(
-        &world,
-        "POST",
-        "/api/v1/auth/login",
-        &[],
-        Some(json!({ "username": username, "password": format!("{password}-wrong") })),
-    )
-    .await;
+    let (status, _) = world
+        .call(
+            "POST",
+            "/api/v1/auth/login",
+            &[],
+            Some(json!({ "username": username, "password": format!("{password}-wrong") })),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, logged_in) = call(
-        &world,
-        "POST",
-        "/api/v1/auth/login",
-        &[],
-        Some(json!({ "username": username, "password": password })),
-    )
-    .await;
+    let (status, logged_in) = world
+        .call(
+            "POST",
+            "/api/v1/auth/login",
+            &[],
+            Some(json!({ "username": username, "password": password })),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{logged_in}");
     let token = logged_in["token"].as_str().unwrap().to_string();
     let bearer = format!("Bearer {token}");
     let forged = format!("Bearer {token}x");
 
-    let (status, _) = call(
-        &world,
-        "GET",
-        "/api/v1/reservations/rsv_0000000000000000",
-        &[("authorization", &forged)],
-        None,
-    )
-    .await;
+    let (status, _) = world
+        .call(
+            "GET",
+            "/api/v1/reservations/rsv_0000000000000000",
+            &[("authorization", &forged)],
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
-    let (status, joined) = call(
-        &world,
-        "POST",
-        "/api/v1/queue/join",
-        &[("authorization", &bearer), ("idempotency-key", &key())],
-        Some(json!({ "event_id": event_id })),
-    )
-    .await;
+    let (status, joined) = world
+        .call(
+            "POST",
+            "/api/v1/queue/join",
+            &[("authorization", &bearer), ("idempotency-key", &key())],
+            Some(json!({ "event_id": event_id })),
+        )
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{joined}");
     let waiting = joined["waiting_token"].as_str().unwrap().to_string();
     world.advance(2.0);
-    let (status, _) = call(
-        &world,
-        "GET",
-        &format!("/api/v1/queue/status?token={waiting}"),
-        &[],
-        None,
-    )
-    .await;
+    let (status, _) = world
+        .call(
+            "GET",
+            &format!("/api/v1/queue/status?token={waiting}"),
+            &[],
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, entered) = call(
-        &world,
-        "POST",
-        "/api/v1/queue/enter",
-        &[("authorization", &bearer), ("idempotency-key", &key())],
-        Some(json!({ "waiting_token": waiting })),
-    )
-    .await;
+    let (status, entered) = world
+        .call(
+            "POST",
+            "/api/v1/queue/enter",
+            &[("authorization", &bearer), ("idempotency-key", &key())],
+            Some(json!({ "waiting_token": waiting })),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{entered}");
     let reservation_token = entered["reservation_token"].as_str().unwrap().to_string();
 
-    let (status, held) = call(
-        &world,
+    let (status, held) = world.call(
         "POST",
         "/api/v1/reservations",
         &[("authorization", &bearer), ("idempotency-key", &key())],
@@ -186,28 +153,28 @@ async fn the_purchase_whose_logs_are_searched() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{held}");
     let reservation_id = held["reservation_id"].as_str().unwrap().to_string();
-    let (status, intent) = call(
-        &world,
-        "POST",
-        "/api/v1/payments/intent",
-        &[("authorization", &bearer), ("idempotency-key", &key())],
-        Some(
-            json!({ "reservation_id": reservation_id, "amount": held["total_amount"],
+    let (status, intent) = world
+        .call(
+            "POST",
+            "/api/v1/payments/intent",
+            &[("authorization", &bearer), ("idempotency-key", &key())],
+            Some(
+                json!({ "reservation_id": reservation_id, "amount": held["total_amount"],
                      "currency": held["currency"], "scenario": "approve" }),
-        ),
-    )
-    .await;
+            ),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{intent}");
     let intent_id = intent["payment_intent_id"].as_str().unwrap().to_string();
 
-    let (status, processed) = call(
-        &world,
-        "POST",
-        "/api/v1/payments/process",
-        &[("authorization", &bearer), ("idempotency-key", &key())],
-        Some(json!({ "payment_intent_id": intent_id })),
-    )
-    .await;
+    let (status, processed) = world
+        .call(
+            "POST",
+            "/api/v1/payments/process",
+            &[("authorization", &bearer), ("idempotency-key", &key())],
+            Some(json!({ "payment_intent_id": intent_id })),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{processed}");
 
     // The provider's webhook: once forged, once signed.
@@ -229,21 +196,20 @@ async fn the_purchase_whose_logs_are_searched() {
             .header("x-signature", signature.as_str())
             .body(Body::from(body.clone()))
             .unwrap();
-        let router = tacos_shared::http::router(world.local.platform.clone());
-        router.oneshot(request).await.unwrap();
+        world.send(request).await;
     }
     // The follow-up, as the bus consumer runs it.
     for event in world.local.bus.published() {
         world.local.platform.handle_event(event).await.unwrap();
     }
-    let (status, confirmed) = call(
-        &world,
-        "GET",
-        &format!("/api/v1/reservations/{reservation_id}"),
-        &[("authorization", &bearer)],
-        None,
-    )
-    .await;
+    let (status, confirmed) = world
+        .call(
+            "GET",
+            &format!("/api/v1/reservations/{reservation_id}"),
+            &[("authorization", &bearer)],
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(confirmed["status"], "CONFIRMED", "{confirmed}");
     tracing::debug!(config = ?config, "configuration");

@@ -7,14 +7,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use opentelemetry::trace::{SpanId, TracerProvider as _};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 use serde_json::{json, Value};
 use tacos_shared::ports::EventHandler;
-use tower::ServiceExt;
 use tracing_subscriber::layer::SubscriberExt;
 
 use crate::world::World;
@@ -42,31 +40,17 @@ async fn call(
     bearer: Option<&str>,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("traceparent", format!("00-{TRACE}-{BROWSER_SPAN}-01"))
-        .header("idempotency-key", uuid::Uuid::new_v4().to_string());
-    if let Some(token) = bearer {
-        request = request.header("authorization", format!("Bearer {token}"));
+    let traceparent = format!("00-{TRACE}-{BROWSER_SPAN}-01");
+    let key = uuid::Uuid::new_v4().to_string();
+    let authorization = bearer.map(|token| format!("Bearer {token}"));
+    let mut headers = vec![
+        ("traceparent", traceparent.as_str()),
+        ("idempotency-key", &key),
+    ];
+    if let Some(authorization) = &authorization {
+        headers.push(("authorization", authorization));
     }
-    let body = match body {
-        Some(body) => {
-            request = request.header("content-type", "application/json");
-            Body::from(body.to_string())
-        }
-        None => Body::empty(),
-    };
-    let router = tacos_shared::http::router(world.local.platform.clone());
-    let response = router.oneshot(request.body(body).unwrap()).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    world.call(method, uri, &headers, body).await
 }
 
 /// Admitted through the waiting room and holding one seat of `event_id`: the reservation's id.

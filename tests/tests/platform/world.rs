@@ -8,7 +8,10 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
 use chrono::{Duration, Utc};
+use serde_json::Value;
 use tacos_shared::app::InProcess;
 use tacos_shared::config::Config;
 use tacos_shared::domain::auth::{Principal, Role};
@@ -23,6 +26,7 @@ use tacos_shared::domain::tokens::ReservationTokens;
 use tacos_shared::error::Error;
 use tacos_shared::ids::{EventId, PaymentIntentId, ReservationId, SeatId, UserId, WaitingToken};
 use tacos_shared::ports::{Clock, DetailType, JobHandler, ManualClock};
+use tower::ServiceExt;
 
 pub const HOLD_SECONDS: u64 = 60;
 
@@ -269,6 +273,51 @@ impl World {
     pub async fn fire_timers(&self) -> usize {
         let handler: Arc<dyn JobHandler> = self.local.platform.clone();
         self.local.scheduler.run_due(&handler).await
+    }
+}
+
+/// What the HTTP router answered: its status, headers, and body as JSON (`Null` when it is not).
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl World {
+    /// Sends `request` through the platform's HTTP router: the middleware every deployment runs
+    /// (authentication, idempotency, rate limits, tracing, the contract's error shape).
+    pub async fn send(&self, request: Request<Body>) -> Answer {
+        let router = tacos_shared::http::router(self.local.platform.clone());
+        let (parts, body) = router.oneshot(request).await.unwrap().into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    /// [`World::send`] of a `method` request to `uri` with `headers` and, if given, a JSON body.
+    pub async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let body = match body {
+            Some(body) => {
+                request = request.header("content-type", "application/json");
+                Body::from(body.to_string())
+            }
+            None => Body::empty(),
+        };
+        let answer = self.send(request.body(body).unwrap()).await;
+        (answer.status, answer.body)
     }
 }
 
