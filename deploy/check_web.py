@@ -5,8 +5,9 @@ The stand-in answers `cloudformation describe-stacks` with a stack's outputs and
 other call. For a stack with a WebSocket API (a `WebSocketUrl` output) and one without, the
 deployment must:
 
-  * write config.json with api_base_url "" (the API is on the app's own distribution) and ws_url
-    the WebSocketUrl output, or null;
+  * write config.json with api_base_url "" (the API is on the app's own distribution), ws_url
+    the WebSocketUrl output, or null, and metrics_dashboard_url the OperatorDashboardUrl output
+    (the operator page's link; null when the stack has none);
   * upload the hashed bundles (assets/) cached for a year (immutable), every other file and
     config.json with no-cache, and index.html last, with no-cache;
   * delete nothing unless --prune, and then never config.json;
@@ -43,12 +44,16 @@ elif args[:2] == ["s3", "cp"] and args[3].endswith("/config.json"):
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
+DASHBOARD = "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards/dashboard/tacos-operator"
+
+
 def outputs(ws: str | None) -> str:
     values = {
         "AppBucketName": "tacos-appbucket-1a2b3c",
         "DistributionId": "E2EXAMPLE",
         "AppUrl": "https://d111111abcdef8.cloudfront.net/",
         "ApiUrl": "https://d111111abcdef8.cloudfront.net",
+        "OperatorDashboardUrl": DASHBOARD,
     }
     if ws:
         values["WebSocketUrl"] = ws
@@ -90,7 +95,7 @@ def check(root: Path) -> list[str]:
             if rc != 0:
                 problems.append(f"{what}: deploy/web.sh failed ({rc}):\n{log}")
                 continue
-            if config != {"api_base_url": "", "ws_url": ws_url}:
+            if config != {"api_base_url": "", "ws_url": ws_url, "metrics_dashboard_url": DASHBOARD}:
                 problems.append(f"{what}: config.json is {config}")
             uploads = [c for c in calls if c[:2] in (["s3", "sync"], ["s3", "cp"])]
             shown = "\n".join("  aws " + shlex.join(c) for c in uploads)

@@ -14,7 +14,8 @@
 # Steps: build the app (npm ci && npm run build), write its config.json from the stack's outputs
 # (api_base_url "" when the API is on the app's own distribution, as template.yaml puts it under
 # /api/*, else ApiUrl; ws_url: the WebSocketUrl output when the stack has one, else null, and the
-# app uses server-sent events), upload the hashed bundles (assets/*, cached for a year, immutable),
+# app uses server-sent events; metrics_dashboard_url: the OperatorDashboardUrl output, which the
+# operator page links to, as Lambda has no /metrics to chart), upload the hashed bundles (assets/*, cached for a year, immutable),
 # then the other files and config.json (no-cache: revalidated on every use), index.html last (the
 # switch to the new build), and invalidate the revalidated paths on the distribution.
 # TACOS_WEB_API_BASE_URL / TACOS_WEB_WS_URL, when set, override what the outputs say.
@@ -58,6 +59,7 @@ DISTRIBUTION=$(output DistributionId)
 APP_URL=$(output AppUrl)
 API_URL=$(output ApiUrl)
 WS_URL=$(output WebSocketUrl)
+DASHBOARD_URL=$(output OperatorDashboardUrl)
 if [ -z "$BUCKET" ] || [ -z "$DISTRIBUTION" ]; then
   echo "stack $STACK has no AppBucketName/DistributionId outputs: deploy template.yaml with EnableCloudFront=true" >&2
   exit 1
@@ -76,17 +78,17 @@ STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
 # Same origin when the API is served by the app's own distribution: the page's CSP allows its own
 # origin, and the app keeps working under any domain name the distribution is given.
-python3 - "$APP_URL" "$API_URL" "$WS_URL" >"$STAGE/config.json" <<'EOF'
+python3 - "$APP_URL" "$API_URL" "$WS_URL" "$DASHBOARD_URL" >"$STAGE/config.json" <<'EOF'
 import json, os, sys
 from urllib.parse import urlsplit
 
-app, api, ws = sys.argv[1:4]
+app, api, ws, dashboard = sys.argv[1:5]
 origin = lambda url: urlsplit(url)[:2]
 api_base_url = os.environ.get("TACOS_WEB_API_BASE_URL")
 if api_base_url is None:
     api_base_url = "" if api and app and origin(api) == origin(app) else api.rstrip("/")
 ws_url = os.environ.get("TACOS_WEB_WS_URL", ws) or None
-print(json.dumps({"api_base_url": api_base_url, "ws_url": ws_url}))
+print(json.dumps({"api_base_url": api_base_url, "ws_url": ws_url, "metrics_dashboard_url": dashboard or None}))
 EOF
 echo "==> config.json: $(cat "$STAGE/config.json")"
 

@@ -2,7 +2,8 @@
 # Validates the deployment artifacts offline: template.yaml (sam validate --lint, cfn-lint with
 # informational findings), the functions and routes against the code (check_functions.py), the
 # deployment-wide abuse controls SECURITY.md names and the web app's hosting (check_edge.py), the
-# web app's deployment script against a stand-in AWS CLI (deploy/check_web.py), the
+# operator's CloudWatch dashboard against the metrics the code writes (deploy/check_cloudwatch.py),
+# the web app's deployment script against a stand-in AWS CLI (deploy/check_web.py), the
 # Kubernetes manifests (kubernetes-validate for the built-in kinds, deploy/check_k8s.py for KEDA
 # and the references between objects) and the Dockerfile (hadolint). Exits non-zero on any failure.
 #
@@ -88,6 +89,9 @@ step "functions and routes match functions/ and ENDPOINTS (scripts/check_functio
 
 step "edge controls: throttling, WAF rate rules, security headers, client address; web app from S3 (scripts/check_edge.py)" \
   "$PY" scripts/check_edge.py
+
+step "operator dashboard: CloudWatch queries against the metrics the functions write (deploy/check_cloudwatch.py)" \
+  "$PY" deploy/check_cloudwatch.py
 
 step "web app deployment: config.json, cache headers, upload order, invalidation (deploy/check_web.py, deploy/web.sh)" \
   "$PY" deploy/check_web.py

@@ -5,7 +5,8 @@
 //! the container ([`prometheus`]), CloudWatch Embedded Metric Format lines for the Lambda functions
 //! (`tacos-lambda`'s `metrics` module). Names, labels and units live here and nowhere else; the
 //! Grafana dashboard (`deploy/grafana/traffic-tacos.json`) queries exactly these names, and
-//! `scripts/check_dashboard.py` checks that against a live scrape.
+//! `scripts/metrics_check.py` checks that against a live scrape; the CloudWatch dashboard of
+//! `template.yaml` queries them too (`deploy/check_cloudwatch.py` checks names and dimensions).
 //!
 //! | series | kind | labels |
 //! |---|---|---|

@@ -5,9 +5,14 @@ export interface RuntimeConfig {
   api_base_url: string;
   /** WebSocket API URL, or null to use server-sent events. */
   ws_url: string | null;
+  /**
+   * Where operators watch the metrics when the API has no `/metrics` to chart (on AWS Lambda: the
+   * stack's CloudWatch dashboard), or null.
+   */
+  metrics_dashboard_url: string | null;
 }
 
-export const DEFAULT_CONFIG: RuntimeConfig = { api_base_url: "", ws_url: null };
+export const DEFAULT_CONFIG: RuntimeConfig = { api_base_url: "", ws_url: null, metrics_dashboard_url: null };
 
 /** Accepts only well-formed values; anything else falls back to the defaults. */
 export function parseConfig(raw: unknown): RuntimeConfig {
@@ -15,7 +20,9 @@ export function parseConfig(raw: unknown): RuntimeConfig {
   const r = raw as Record<string, unknown>;
   const base = typeof r.api_base_url === "string" ? r.api_base_url.replace(/\/+$/, "") : "";
   const ws = typeof r.ws_url === "string" && /^wss?:\/\//.test(r.ws_url) ? r.ws_url : null;
-  return { api_base_url: base, ws_url: ws };
+  const dashboard =
+    typeof r.metrics_dashboard_url === "string" && /^https:\/\//.test(r.metrics_dashboard_url) ? r.metrics_dashboard_url : null;
+  return { api_base_url: base, ws_url: ws, metrics_dashboard_url: dashboard };
 }
 
 let loaded: Promise<RuntimeConfig> | null = null;

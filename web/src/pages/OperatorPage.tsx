@@ -1,5 +1,6 @@
 import { useEffect, useState } from "react";
 import { apiUrl } from "../api/client";
+import { loadConfig } from "../api/config";
 import { Chart } from "../components/Chart";
 import { derive, snapshot, type Point, type Snapshot } from "../lib/metrics";
 import { parsePrometheus } from "../lib/prometheus";
@@ -17,6 +18,11 @@ export function OperatorPage() {
   const [points, setPoints] = useState<Point[]>([]);
   const [last, setLast] = useState<Snapshot | null>(null);
   const [state, setState] = useState<State>({ kind: "loading" });
+  // On AWS Lambda no process keeps the series to scrape: the stack's CloudWatch dashboard has them.
+  const [dashboard, setDashboard] = useState<string | null>(null);
+  useEffect(() => {
+    void loadConfig().then((c) => setDashboard(c.metrics_dashboard_url));
+  }, []);
 
   useEffect(() => {
     let prev: Snapshot | null = null;
@@ -63,6 +69,12 @@ export function OperatorPage() {
         <div className="banner banner-error" role="alert" data-error-code="METRICS_UNAVAILABLE">
           <p className="banner-title">Metrics unavailable</p>
           <p>The server's metrics cannot be read right now ({state.reason}). Retrying every 2 seconds.</p>
+          {dashboard && (
+            <p data-testid="metrics-dashboard">
+              This deployment's functions report their metrics to CloudWatch:{" "}
+              <a href={dashboard} target="_blank" rel="noopener noreferrer">open the operator dashboard</a>.
+            </p>
+          )}
         </div>
       )}
       {last && (
@@ -76,29 +88,32 @@ export function OperatorPage() {
           <div><dt>Latency p50 / p95</dt><dd>{latest?.p50 != null ? `${(latest.p50 * 1000).toFixed(1)} / ${((latest.p95 ?? 0) * 1000).toFixed(1)} ms` : "–"}</dd></div>
         </dl>
       )}
-      <div className="charts" data-points={points.length}>
-        <Chart
-          title="Waiting room"
-          series={[{ label: "Queue length", color: "#1b5e9e", digits: 0 }, { label: "Admissions/s", color: "#a3470b" }]}
-          data={[x, points.map((p) => p.queueLength), points.map((p) => p.admissionRate)]}
-        />
-        <Chart
-          title="Holds and sales per second"
-          series={[{ label: "Holds/s", color: "#1b5e9e" }, { label: "Sales/s", color: "#1e7b34" }, { label: "Expiries/s", color: "#a3470b" }]}
-          data={[x, points.map((p) => p.holdsPerSec), points.map((p) => p.salesPerSec), points.map((p) => p.expiriesPerSec)]}
-        />
-        <Chart
-          title="Request latency"
-          unit="ms"
-          series={[{ label: "p50", color: "#1e7b34" }, { label: "p95", color: "#b3261e" }]}
-          data={[x, points.map((p) => ms(p.p50)), points.map((p) => ms(p.p95))]}
-        />
-        <Chart
-          title="Rejected oversell attempts"
-          series={[{ label: "Total", color: "#b3261e", digits: 0 }, { label: "Per second", color: "#6b3fa0" }]}
-          data={[x, points.map((p) => p.rejectedTotal), points.map((p) => p.rejectedPerSec)]}
-        />
-      </div>
+      {/* Charts once a scrape has worked: empty axes would look like a quiet on-sale. */}
+      {last && (
+        <div className="charts" data-points={points.length}>
+          <Chart
+            title="Waiting room"
+            series={[{ label: "Queue length", color: "#1b5e9e", digits: 0 }, { label: "Admissions/s", color: "#a3470b" }]}
+            data={[x, points.map((p) => p.queueLength), points.map((p) => p.admissionRate)]}
+          />
+          <Chart
+            title="Holds and sales per second"
+            series={[{ label: "Holds/s", color: "#1b5e9e" }, { label: "Sales/s", color: "#1e7b34" }, { label: "Expiries/s", color: "#a3470b" }]}
+            data={[x, points.map((p) => p.holdsPerSec), points.map((p) => p.salesPerSec), points.map((p) => p.expiriesPerSec)]}
+          />
+          <Chart
+            title="Request latency"
+            unit="ms"
+            series={[{ label: "p50", color: "#1e7b34" }, { label: "p95", color: "#b3261e" }]}
+            data={[x, points.map((p) => ms(p.p50)), points.map((p) => ms(p.p95))]}
+          />
+          <Chart
+            title="Rejected oversell attempts"
+            series={[{ label: "Total", color: "#b3261e", digits: 0 }, { label: "Per second", color: "#6b3fa0" }]}
+            data={[x, points.map((p) => p.rejectedTotal), points.map((p) => p.rejectedPerSec)]}
+          />
+        </div>
+      )}
     </section>
   );
 }

@@ -318,5 +318,26 @@ describe("reservation app", () => {
     u.check();
     await u.close();
   });
-});
 
+  test("operator page on AWS: no /metrics to chart, so it says so and links the CloudWatch dashboard", async () => {
+    const u = await newUser(browser);
+    const { page } = u;
+    const dashboard = "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards/dashboard/tacos-operator";
+    // As deploy/web.sh writes config.json from the stack's outputs; API Gateway has no /metrics route.
+    await page.route("**/config.json", (r) =>
+      r.fulfill({ contentType: "application/json", body: JSON.stringify({ api_base_url: "", ws_url: null, metrics_dashboard_url: dashboard }) }));
+    await page.route("**/metrics", (r) =>
+      r.fulfill({ status: 404, contentType: "application/json", body: JSON.stringify({ message: "Not Found" }) }));
+    await page.goto(`${BASE_URL}/operator`);
+    const banner = page.locator('[data-error-code="METRICS_UNAVAILABLE"]');
+    await banner.waitFor();
+    assert.match(await banner.textContent(), /cannot be read right now \(\/metrics answered 404\)/);
+    const link = page.getByRole("link", { name: "open the operator dashboard" });
+    await link.waitFor();
+    assert.equal(await link.getAttribute("href"), dashboard);
+    assert.equal(await page.locator(".chart canvas").count(), 0, "no empty charts pretending to be live");
+    await shot(page, "21-operator-on-aws");
+    u.check();
+    await u.close();
+  });
+});
