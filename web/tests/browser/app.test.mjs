@@ -142,6 +142,34 @@ describe("reservation app", () => {
     await u.close();
   });
 
+  test("a turn not used in time: the page says it ran out, holds nothing, and lets the buyer join again", async () => {
+    const u = await newUser(browser);
+    const { page } = u;
+    // The page's own clock, running normally, so the 30 s of the turn can be skipped over.
+    await u.context.clock.install();
+    await joinAndEnter(page, BASE_URL, "evt_demo");
+    const seat = await firstFreeSeat(page);
+    await seatButton(page, seat).click();
+    const hold = page.getByRole("button", { name: "Hold 1 seat" });
+    assert.equal(await hold.isEnabled(), true);
+    await page.clock.fastForward("00:31");
+    const ran_out = page.locator('[data-error-code="TOKEN_EXPIRED"]');
+    await ran_out.waitFor();
+    assert.match(await ran_out.textContent(), /Your time to choose ran out.*Nothing was held/);
+    assert.equal(await hold.isDisabled(), true, "no hold is attempted with a spent turn");
+    await shot(page, "11-turn-ran-out");
+    // Back in line with a new waiting token, and in again with a fresh turn.
+    // (Admission is quick here: the waiting page may come and go before a test could see it.)
+    await page.getByRole("button", { name: "Join the waiting room again" }).click();
+    await page.getByText("Time left to choose:").waitFor({ timeout: 60_000 });
+    assert.match(page.url(), /\/events\/evt_demo\/reserve$/);
+    assert.equal(await page.locator('[data-error-code="TOKEN_EXPIRED"]').count(), 0);
+    await seatButton(page, seat).waitFor();
+    assert.equal(await seatButton(page, seat).getAttribute("data-status"), "AVAILABLE", "nothing was held");
+    u.check();
+    await u.close();
+  });
+
   test("general admission on a phone: a quantity of tickets bought", async () => {
     const u = await newUser(browser, { phone: true });
     const { page } = u;
