@@ -21,13 +21,13 @@ Usage: deploy/check_cloudwatch.py [--root DIR]
 """
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import checks  # noqa: E402
 from check_functions import load_template  # noqa: E402  (CloudFormation-tag-aware)
 
 SEARCH_RE = re.compile(r"""^SEARCH\('\{(?P<schema>[^}]*)\} MetricName="(?P<metric>\w+)"', '(?P<stat>\w+)', \d+\)$""")
@@ -153,15 +153,13 @@ def check(root: Path) -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent)
-    problems = check(parser.parse_args().root)
-    for problem in problems:
-        print(f"check_cloudwatch: {problem}", file=sys.stderr)
-    if not problems:
-        print("check_cloudwatch: every query of the operator dashboard reads a series the functions write, "
-              "with its dimensions; every operator series is shown")
-    return 1 if problems else 0
+    return checks.run(
+        "check_cloudwatch",
+        __doc__,
+        check,
+        "every query of the operator dashboard reads a series the functions write, "
+        "with its dimensions; every operator series is shown",
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ Usage: deploy/check_web.py [--root DIR]
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex
@@ -29,6 +28,9 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import checks  # noqa: E402
 
 STUB = r'''#!/usr/bin/env python3
 import json, os, shutil, sys
@@ -134,15 +136,13 @@ def check(root: Path) -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent)
-    problems = check(parser.parse_args().root)
-    for problem in problems:
-        print(f"check_web: {problem}", file=sys.stderr)
-    if not problems:
-        print("check_web: deploy/web.sh writes config.json from the outputs, caches bundles for a year, "
-              "revalidates the rest, uploads index.html last and invalidates it")
-    return 1 if problems else 0
+    return checks.run(
+        "check_web",
+        __doc__,
+        check,
+        "deploy/web.sh writes config.json from the outputs, caches bundles for a year, "
+        "revalidates the rest, uploads index.html last and invalidates it",
+    )
 
 
 if __name__ == "__main__":

@@ -32,13 +32,13 @@ Usage: scripts/check_edge.py [--root DIR]
 """
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import checks  # noqa: E402
 from check_functions import load_template, parse_endpoints  # noqa: E402  (CloudFormation-tag-aware)
 
 # Managed-CachingDisabled: the API's answers are per caller and live.
@@ -314,15 +314,13 @@ def check(root: Path) -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent)
-    problems = check(parser.parse_args().root)
-    for problem in problems:
-        print(f"check_edge: {problem}", file=sys.stderr)
-    if not problems:
-        print("check_edge: throttling, WAF rate rules, security headers and client address in place; "
-              "the web app from a private bucket with the page's policy")
-    return 1 if problems else 0
+    return checks.run(
+        "check_edge",
+        __doc__,
+        check,
+        "throttling, WAF rate rules, security headers and client address in place; "
+        "the web app from a private bucket with the page's policy",
+    )
 
 
 if __name__ == "__main__":
