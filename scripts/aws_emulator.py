@@ -5,11 +5,12 @@
   schedule group, and for each one-shot `at(...)` schedule that is due it invokes the target
   function under `cargo lambda watch` with the schedule's Input (what the real Scheduler sends),
   then deletes the schedule (ActionAfterCompletion DELETE). A failed invocation is retried.
-* Lambda's SQS event source mapping: receives from the follow-up queue (fed by moto's EventBridge
-  rule), invokes `payment-followup` with a real SQS event, and deletes the messages the function
-  did not report in `batchItemFailures`.
+* Lambda's SQS event source mapping (with --queue-url): receives from the follow-up queue (fed by
+  moto's EventBridge rule), invokes `payment-followup` with a real SQS event, and deletes the
+  messages the function did not report in `batchItemFailures`. Without it the queue is left to
+  another consumer (the container's worker mode).
 
-Usage: aws_emulator.py --endpoint-url URL --watch URL --group NAME --queue-url URL [--prefix P]
+Usage: aws_emulator.py --endpoint-url URL --watch URL --group NAME [--queue-url URL] [--prefix P]
 Stops on SIGTERM/SIGINT.
 """
 import argparse
@@ -155,7 +156,7 @@ def main():
     parser.add_argument("--endpoint-url", required=True)
     parser.add_argument("--watch", required=True)
     parser.add_argument("--group", required=True)
-    parser.add_argument("--queue-url", required=True)
+    parser.add_argument("--queue-url", help="feed this queue to payment-followup (none: leave it alone)")
     parser.add_argument("--prefix", default="tacos")
     parser.add_argument("--region", default="us-east-1")
     args = parser.parse_args()
@@ -178,7 +179,8 @@ def main():
                 stop.wait(0.2)
 
     feeder = threading.Thread(target=follow_ups, daemon=True)
-    feeder.start()
+    if args.queue_url:
+        feeder.start()
     with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
         while not stop.is_set():
             try:
@@ -186,7 +188,8 @@ def main():
             except Exception as error:  # noqa: BLE001 - keep emulating through moto hiccups
                 log(f"error: {error}")
             stop.wait(0.2)
-    feeder.join(timeout=5)
+    if feeder.is_alive():
+        feeder.join(timeout=5)
     log("stopped")
 
 

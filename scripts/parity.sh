@@ -5,12 +5,15 @@
 #       API-Gateway-style router), with moto_server as DynamoDB, Scheduler, EventBridge and SQS,
 #       and scripts/aws_emulator.py firing due schedules at `expire` / `payment-simulator` and
 #       feeding the SQS follow-up queue to `payment-followup`, with real event payloads;
-#   (c) the container binary's HTTP mode (`tacos-container http`) on the same moto.
+#   (c) the container binary's HTTP mode (`tacos-container http`) on the same moto, with its
+#       worker mode (`tacos-container worker`) draining the follow-up queue instead of
+#       payment-followup, as in the cluster; the worker's /metrics must count the sales.
 #
 # (a), the embedded server, is the plain `cargo test` run in scripts/test.sh.
 # `scripts/parity.sh --serve` starts the same stack and keeps it up instead of testing it.
 # Everything started here is stopped on exit. Ports: moto 5055, watch 9000, gateway 9100,
-# container 9200 (override with MOTO_PORT, WATCH_PORT, GATEWAY_PORT, CONTAINER_PORT).
+# container 9200, worker 9210 (override with MOTO_PORT, WATCH_PORT, GATEWAY_PORT, CONTAINER_PORT,
+# WORKER_PORT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -20,6 +23,7 @@ MOTO_PORT=${MOTO_PORT:-5055}
 WATCH_PORT=${WATCH_PORT:-9000}
 GATEWAY_PORT=${GATEWAY_PORT:-9100}
 CONTAINER_PORT=${CONTAINER_PORT:-9200}
+WORKER_PORT=${WORKER_PORT:-9210}
 LOGS=target/parity
 mkdir -p "$LOGS"
 
@@ -106,9 +110,15 @@ done
 
 target/debug/tacos-gateway --port "$GATEWAY_PORT" --watch "http://127.0.0.1:$WATCH_PORT" >"$LOGS/gateway.log" 2>&1 &
 PIDS+=($!)
-python3 scripts/aws_emulator.py --endpoint-url "$AWS_ENDPOINT_URL" --watch "http://127.0.0.1:$WATCH_PORT" \
-  --group "$TACOS_SCHEDULE_GROUP" --queue-url "$TACOS_FOLLOWUP_QUEUE_URL" >"$LOGS/emulator.log" 2>&1 &
-PIDS+=($!)
+# The emulator fires due schedules, and with --queue-url feeds the follow-up queue to
+# payment-followup as Lambda's event source mapping would.
+start_emulator() {
+  python3 scripts/aws_emulator.py --endpoint-url "$AWS_ENDPOINT_URL" --watch "http://127.0.0.1:$WATCH_PORT" \
+    --group "$TACOS_SCHEDULE_GROUP" "$@" >>"$LOGS/emulator.log" 2>&1 &
+  EMULATOR=$!
+  PIDS+=($!)
+}
+start_emulator --queue-url "$TACOS_FOLLOWUP_QUEUE_URL"
 wait_for "http://127.0.0.1:$GATEWAY_PORT/healthz" 60
 
 start_container() {
@@ -134,12 +144,30 @@ if [[ " $TARGETS " == *" b "* ]]; then
   TACOS_BASE_URL=http://127.0.0.1:$GATEWAY_PORT cargo test -p tacos-tests --test blackbox -- $PARITY_FILTER || status=1
 fi
 if [[ " $TARGETS " == *" c "* ]]; then
-  log "(c) black-box suite against the container's HTTP mode"
+  log "(c) black-box suite against the container: HTTP mode, and worker mode draining the follow-up queue"
+  # The cluster's shape: the container's worker, not payment-followup, confirms paid holds, so
+  # every approval of the suite goes webhook → EventBridge → SQS → worker. Short polls: moto
+  # serves a long poll by sleeping inside the request, which would stall every other request.
+  kill "$EMULATOR" && wait "$EMULATOR" 2>/dev/null || true
+  start_emulator
+  TACOS_WORKER_POLL_SECONDS=0 TACOS_WORKER_PORT=$WORKER_PORT TACOS_HOST=127.0.0.1 \
+    target/debug/tacos-container worker >"$LOGS/worker.log" 2>&1 &
+  PIDS+=($!)
+  wait_for "http://127.0.0.1:$WORKER_PORT/healthz" 60
   # The container serves the web app too (the functions do not): its tests run, and its
   # /config.json must say what the container was given.
   export TACOS_WEB_WS_URL=wss://live.parity.test/ws
   start_container
   TACOS_SERVES_WEB_APP=1 TACOS_BASE_URL=http://127.0.0.1:$CONTAINER_PORT cargo test -p tacos-tests --test blackbox -- $PARITY_FILTER || status=1
+  # The worker made the suite's sales, and says so on its own /metrics.
+  confirmed=$(curl -sf "http://127.0.0.1:$WORKER_PORT/metrics" |
+    awk '/^reservation_status_total\{status="CONFIRMED"\}/ { print $2 }')
+  if [[ -z $PARITY_FILTER ]] && ! awk -v n="${confirmed:-0}" 'BEGIN { exit !(n > 0) }'; then
+    echo "the worker confirmed nothing (reservation_status_total CONFIRMED: ${confirmed:-none}); $LOGS/worker.log" >&2
+    status=1
+  else
+    log "the worker confirmed ${confirmed:-0} paid holds"
+  fi
 fi
 if ((status == 0)); then
   log "parity: the suite passed against every target ($TARGETS)"

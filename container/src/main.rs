@@ -8,16 +8,17 @@
 //!   `TACOS_WEB_API_BASE_URL` and `TACOS_WEB_WS_URL`), for a Kubernetes Deployment behind a
 //!   Service, with Prometheus `GET /metrics`.
 //! * `worker`: drains the payment follow-up SQS queue (`TACOS_FOLLOWUP_QUEUE_URL`), for a
-//!   Deployment that KEDA scales on the queue's length.
+//!   Deployment that KEDA scales on the queue's length, with `GET /metrics` and `GET /healthz` on
+//!   `TACOS_WORKER_PORT` ([`worker`]).
 //! * `seed`: creates the configured administrator and the demo events, then exits.
+
+mod worker;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use tacos_shared::app::Platform;
-use tacos_shared::ports::EventHandler;
 
 fn main() -> anyhow::Result<()> {
     let mode = std::env::args()
@@ -99,61 +100,10 @@ async fn shutdown() {
     tracing::info!("shutting down");
 }
 
-/// Long-polls the follow-up queue; a message is deleted only once handled, so a crash or a
-/// failure leaves it to be redelivered after its visibility timeout (and dead-lettered after five).
 async fn work_queue() -> anyhow::Result<()> {
     let platform = platform("worker").await?;
-    let settings = tacos_aws::AwsSettings::from_env()?;
-    let queue = settings
-        .followup_queue_url
-        .clone()
-        .context("worker mode needs TACOS_FOLLOWUP_QUEUE_URL")?;
-    let sqs = tacos_aws::connect(&settings).await.sqs;
-    tracing::info!(%queue, "draining the follow-up queue");
-    let stop = shutdown();
-    tokio::pin!(stop);
-    loop {
-        let received = tokio::select! {
-            _ = &mut stop => return Ok(()),
-            received = sqs.receive_message().queue_url(&queue).max_number_of_messages(10).wait_time_seconds(10).send() => received,
-        };
-        let messages = match received {
-            Ok(output) => output.messages.unwrap_or_default(),
-            Err(e) => {
-                tracing::warn!(error = %e, "receive failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        for message in messages {
-            let outcome = match message
-                .body
-                .as_deref()
-                .map(tacos_lambda::triggers::parse_record)
-            {
-                Some(Ok(event)) => platform.handle_event(event).await,
-                Some(Err(e)) => {
-                    tracing::error!(error = %e, "unreadable follow-up message dropped");
-                    Ok(())
-                }
-                None => Ok(()),
-            };
-            match outcome {
-                Ok(()) => {
-                    if let Some(handle) = message.receipt_handle {
-                        if let Err(e) = sqs
-                            .delete_message()
-                            .queue_url(&queue)
-                            .receipt_handle(handle)
-                            .send()
-                            .await
-                        {
-                            tracing::warn!(error = %e, "delete failed; the message will be handled again, harmlessly");
-                        }
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "follow-up failed; will be redelivered"),
-            }
-        }
-    }
+    let aws = tacos_aws::AwsSettings::from_env()?;
+    let settings = worker::WorkerSettings::from_env(aws.followup_queue_url.clone())?;
+    let sqs = tacos_aws::connect(&aws).await.sqs;
+    worker::run(platform, sqs, settings, shutdown()).await
 }

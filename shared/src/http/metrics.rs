@@ -79,6 +79,12 @@ pub fn routes(platform: Arc<Platform>) -> Router {
 
 async fn scrape(State(platform): State<Arc<Platform>>) -> Response {
     refresh_queues(&platform).await;
+    exposition()
+}
+
+/// What this process has recorded, in Prometheus' text format. The container's worker mode
+/// serves it as is: the queue gauges are the HTTP pods' to report.
+pub fn exposition() -> Response {
     (
         [(
             header::CONTENT_TYPE,

@@ -1,0 +1,251 @@
+//! The `worker` mode: drains the payment follow-up SQS queue, as the `payment-followup` function's
+//! event source mapping does on Lambda, for a Deployment that KEDA scales on the queue's length.
+//!
+//! A message is deleted only once handled, so a crash or a failure leaves it to be redelivered
+//! after its visibility timeout (and dead-lettered after five); the follow-up itself is idempotent,
+//! so a message handled twice changes nothing the second time.
+//!
+//! Beside the loop, a small HTTP listener (`TACOS_WORKER_PORT`, default 9090) serves what an
+//! operator needs of a process that has no API: `GET /metrics` (the confirmations, cancellations
+//! and refunds the worker makes are counted here, not on the HTTP pods) and `GET /healthz`, which
+//! fails once the loop has not polled for [`STALLED_AFTER`], so Kubernetes restarts a stuck worker.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use tacos_shared::app::Platform;
+use tacos_shared::ports::EventHandler;
+
+/// How long the loop may go without polling before `/healthz` reports it stuck: well above the
+/// longest long poll (20 s) plus a batch of ten follow-ups.
+pub const STALLED_AFTER: Duration = Duration::from_secs(90);
+
+/// The worker's settings, from the environment.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// The follow-up queue (`TACOS_FOLLOWUP_QUEUE_URL`).
+    pub queue_url: String,
+    /// SQS long-poll wait per receive (`TACOS_WORKER_POLL_SECONDS`, 0–20, default 10). 0 polls
+    /// briefly and pauses 200 ms when the queue is empty: for emulators whose long poll would
+    /// hold up every other request.
+    pub poll_seconds: i32,
+    /// Port of `/metrics` and `/healthz` (`TACOS_WORKER_PORT`, default 9090), on `TACOS_HOST`.
+    pub port: u16,
+    pub host: String,
+}
+
+impl WorkerSettings {
+    pub fn from_env(queue_url: Option<String>) -> anyhow::Result<Self> {
+        Self::from_vars(queue_url, |name| std::env::var(name).ok())
+    }
+
+    fn from_vars(
+        queue_url: Option<String>,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Self> {
+        let queue_url = queue_url.context("worker mode needs TACOS_FOLLOWUP_QUEUE_URL")?;
+        let poll_seconds = match get("TACOS_WORKER_POLL_SECONDS") {
+            Some(v) => v
+                .parse::<i32>()
+                .ok()
+                .filter(|s| (0..=20).contains(s))
+                .with_context(|| format!("TACOS_WORKER_POLL_SECONDS: {v:?} is not 0 to 20"))?,
+            None => 10,
+        };
+        let port = match get("TACOS_WORKER_PORT") {
+            Some(v) => v
+                .parse()
+                .with_context(|| format!("TACOS_WORKER_PORT: {v:?} is not a port"))?,
+            None => 9090,
+        };
+        let host = get("TACOS_HOST").unwrap_or_else(|| "0.0.0.0".into());
+        Ok(Self {
+            queue_url,
+            poll_seconds,
+            port,
+            host,
+        })
+    }
+}
+
+/// When the loop last polled (unix seconds), for `/healthz`.
+#[derive(Default)]
+struct Heartbeat(AtomicI64);
+
+impl Heartbeat {
+    fn beat(&self) {
+        self.0.store(now(), Ordering::Relaxed);
+    }
+
+    fn stalled(&self) -> bool {
+        self.stalled_at(now())
+    }
+
+    fn stalled_at(&self, now: i64) -> bool {
+        now - self.0.load(Ordering::Relaxed) > STALLED_AFTER.as_secs() as i64
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Runs the loop and the listener until `stop` resolves (SIGTERM): the batch in hand is finished
+/// first, so nothing is left half-handled.
+pub async fn run(
+    platform: Arc<Platform>,
+    sqs: aws_sdk_sqs::Client,
+    settings: WorkerSettings,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let heartbeat = Arc::new(Heartbeat::default());
+    heartbeat.beat();
+    let listener = tokio::net::TcpListener::bind((settings.host.as_str(), settings.port))
+        .await
+        .with_context(|| format!("listen on {}:{}", settings.host, settings.port))?;
+    tracing::info!(addr = %listener.local_addr()?, "worker metrics and health");
+    let app = Router::new()
+        .route(
+            tacos_shared::http::metrics::METRICS_PATH,
+            get(|| async { tacos_shared::http::metrics::exposition() }),
+        )
+        .route("/healthz", get(health))
+        .with_state(heartbeat.clone());
+    tacos_shared::telemetry::series::prometheus();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    tracing::info!(queue = %settings.queue_url, "draining the follow-up queue");
+    tokio::pin!(stop);
+    loop {
+        heartbeat.beat();
+        let received = tokio::select! {
+            _ = &mut stop => break,
+            received = sqs
+                .receive_message()
+                .queue_url(&settings.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(settings.poll_seconds)
+                .send() => received,
+        };
+        let messages = match received {
+            Ok(output) => output.messages.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "receive failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if messages.is_empty() && settings.poll_seconds == 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        for message in messages {
+            handle(&platform, &sqs, &settings.queue_url, message).await;
+        }
+    }
+    server.abort();
+    Ok(())
+}
+
+/// Handles one message and deletes it once handled; a failure leaves it for redelivery.
+async fn handle(
+    platform: &Platform,
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    message: aws_sdk_sqs::types::Message,
+) {
+    let outcome = match message
+        .body
+        .as_deref()
+        .map(tacos_lambda::triggers::parse_record)
+    {
+        Some(Ok(event)) => platform.handle_event(event).await,
+        // A message that can never parse would only go round to the DLQ: drop it loudly.
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "unreadable follow-up message dropped");
+            Ok(())
+        }
+        None => Ok(()),
+    };
+    if let Err(error) = outcome {
+        tracing::warn!(%error, "follow-up failed; will be redelivered");
+        return;
+    }
+    let Some(handle) = message.receipt_handle else {
+        return;
+    };
+    if let Err(e) = sqs
+        .delete_message()
+        .queue_url(queue_url)
+        .receipt_handle(handle)
+        .send()
+        .await
+    {
+        tracing::warn!(error = %e, "delete failed; the message will be handled again, harmlessly");
+    }
+}
+
+async fn health(State(heartbeat): State<Arc<Heartbeat>>) -> impl IntoResponse {
+    if heartbeat.stalled() {
+        (StatusCode::SERVICE_UNAVAILABLE, "stalled: no poll lately")
+    } else {
+        (StatusCode::OK, "ok")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> anyhow::Result<WorkerSettings> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        WorkerSettings::from_vars(Some("http://queue".into()), move |name| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn long_polls_of_ten_seconds_and_port_9090_by_default() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(
+            (s.poll_seconds, s.port, s.host.as_str()),
+            (10, 9090, "0.0.0.0")
+        );
+    }
+
+    #[test]
+    fn a_wait_sqs_would_refuse_is_refused_at_start() {
+        assert_eq!(
+            settings(&[("TACOS_WORKER_POLL_SECONDS", "0")])
+                .unwrap()
+                .poll_seconds,
+            0
+        );
+        for bad in ["21", "-1", "ten"] {
+            let error = settings(&[("TACOS_WORKER_POLL_SECONDS", bad)]).unwrap_err();
+            assert!(error.to_string().contains("0 to 20"), "{bad}: {error}");
+        }
+        assert!(settings(&[("TACOS_WORKER_PORT", "http")]).is_err());
+        assert!(WorkerSettings::from_vars(None, |_| None).is_err());
+    }
+
+    #[test]
+    fn health_fails_once_the_loop_has_not_polled_for_90_seconds() {
+        let heartbeat = Heartbeat::default();
+        heartbeat.beat();
+        let at = heartbeat.0.load(Ordering::Relaxed);
+        assert!(!heartbeat.stalled_at(at + 90));
+        assert!(heartbeat.stalled_at(at + 91));
+    }
+}
