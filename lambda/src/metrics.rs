@@ -36,6 +36,7 @@ pub fn install(function: &'static str) {
             .init()
             .expect("no other metrics recorder in a Lambda function");
         collector.set_property("function", function);
+        tacos_shared::telemetry::series::recorder_installed();
         tacos_shared::telemetry::series::describe();
         collector
     });

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -23,11 +22,10 @@ use tacos_shared::app::Platform;
 use tacos_shared::domain::live::{ConnectRequest, LiveUpdates};
 use tacos_shared::error::Error;
 use tacos_shared::http::extract::Query;
-use tacos_shared::http::{rate_limit, trace, SECURITY_HEADERS};
+use tacos_shared::http::{rate_limit, security_headers, trace};
 use tacos_shared::memory::{MemoryConnections, MemoryPusher};
 use tacos_shared::ports::live::{ConnectionId, Pusher};
 use tokio::sync::mpsc::UnboundedReceiver;
-use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The path of the endpoint.
 pub const PATH: &str = "/api/v1/live";
@@ -62,14 +60,10 @@ impl LocalLive {
         let routes: Router<Arc<Platform>> =
             Router::new().route(PATH, get(connect)).with_state(self);
         let routes = rate_limit::layer(routes, platform, rate_limit::DefaultClock::default());
-        let mut router = routes.with_state(platform.clone());
-        for (name, value) in SECURITY_HEADERS {
-            router = router.layer(SetResponseHeaderLayer::overriding(
-                HeaderName::from_static(name),
-                HeaderValue::from_static(value),
-            ));
-        }
-        router.layer(axum::middleware::from_fn(trace::middleware))
+        routes
+            .with_state(platform.clone())
+            .layer(security_headers())
+            .layer(axum::middleware::from_fn(trace::middleware))
     }
 }
 

@@ -19,9 +19,11 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::response::Response;
 use axum::Router;
+use tower::util::MapResponseLayer;
+use tower::ServiceBuilder;
 use tower_http::cors::{Any, CorsLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::app::Platform;
 use crate::error::Error;
@@ -63,7 +65,7 @@ where
             )
         }
     };
-    let metrics = with_security_headers(metrics::routes(platform.clone()));
+    let metrics = metrics::routes(platform.clone()).layer(security_headers());
     with_middleware(routes, platform, clock).merge(metrics)
 }
 
@@ -128,22 +130,49 @@ where
             extract::client_addr_from_header,
         ));
     }
-    // Outside CORS, so preflights carry them too.
-    with_security_headers(router.layer(cors()))
-        // Outside everything else, so every answer is counted, refusals and preflights included;
-        // inside the trace layer, so it runs in the request's span.
-        .layer(axum::middleware::from_fn(metrics::middleware))
-        .layer(axum::middleware::from_fn(trace::middleware))
+    // One layer of the router for the whole stack: axum clones a route's service for every
+    // request, and each `Router::layer` is a boxed service of its own to clone, so composing
+    // them first saves an allocation per layer per request (a fifth of a status request's
+    // instructions went to such clones and their drops). Outermost first.
+    router.layer(
+        ServiceBuilder::new()
+            // Every answer gets a trace id and belongs to the request's span.
+            .layer(axum::middleware::from_fn(trace::middleware))
+            // Outside everything else, so every answer is counted, refusals and preflights
+            // included; inside the trace layer, so it runs in the request's span.
+            .layer(axum::middleware::from_fn(metrics::middleware))
+            // Outside CORS, so preflights carry them too.
+            .layer(security_headers())
+            .layer(cors()),
+    )
 }
 
-fn with_security_headers(mut router: Router) -> Router {
-    for (name, value) in SECURITY_HEADERS {
-        router = router.layer(SetResponseHeaderLayer::overriding(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        ));
+/// Sets [`SECURITY_HEADERS`] on a response, replacing what the handler set.
+fn secure(mut response: Response) -> Response {
+    // Parsed once: a header name made from a string is checked byte by byte.
+    static PARSED: std::sync::LazyLock<Vec<(HeaderName, HeaderValue)>> =
+        std::sync::LazyLock::new(|| {
+            SECURITY_HEADERS
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        HeaderName::from_static(name),
+                        HeaderValue::from_static(value),
+                    )
+                })
+                .collect()
+        });
+    let headers = response.headers_mut();
+    for (name, value) in PARSED.iter() {
+        headers.insert(name.clone(), value.clone());
     }
-    router
+    response
+}
+
+/// The layer that gives every response [`SECURITY_HEADERS`] (one layer for all of them: each
+/// layer of a router costs every request a clone).
+pub fn security_headers() -> MapResponseLayer<fn(Response) -> Response> {
+    MapResponseLayer::new(secure as fn(Response) -> Response)
 }
 
 fn cors() -> CorsLayer {

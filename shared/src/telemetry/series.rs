@@ -23,7 +23,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics::Unit;
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge};
 
 use crate::ports::DetailType;
 
@@ -118,11 +118,10 @@ pub fn describe() {
 }
 
 /// One HTTP request answered. `route` is the matched template, or [`UNMATCHED_ROUTE`].
-pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
-    let (method, route) = (method.to_string(), route.to_string());
-    counter!(HTTP_REQUESTS, "method" => method.clone(), "route" => route.clone(), "status_code" => status.to_string())
-        .increment(1);
-    histogram!(HTTP_DURATION, "method" => method, "route" => route).record(elapsed.as_secs_f64());
+pub fn http_request(method: &'static str, route: &str, status: u16, elapsed: Duration) {
+    let (requests, duration) = handles::http(method, route, status);
+    requests.increment(1);
+    duration.record(elapsed.as_secs_f64());
 }
 
 /// The status a domain event moves a reservation into, if it is one of the counted ones.
@@ -145,8 +144,72 @@ pub fn reservation_entered(status: &'static str) {
 
 /// One call to a port: `service` is the port (`store`, `scheduler`, `bus`), `method` its method.
 pub fn backend_call(service: &'static str, method: &'static str, elapsed: Duration) {
-    histogram!(BACKEND_CALL_DURATION, "service" => service, "method" => method)
-        .record(elapsed.as_secs_f64());
+    handles::backend(service, method).record(elapsed.as_secs_f64());
+}
+
+/// The handles of the per-request series, registered once per label set.
+///
+/// Registering a series (what `counter!`/`histogram!` do on every call) builds its key, hashes it
+/// and looks it up in the recorder's registry: on a status request, with the five store calls it
+/// makes, that was a tenth of its instructions. A handle is bound to the recorder installed when
+/// it was made, so [`forget`] drops them all when a recorder is installed (the embedded server
+/// seeds its demo event before its first scrape installs Prometheus).
+pub(crate) mod handles {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, RwLock};
+
+    use metrics::{counter, histogram, Counter, Histogram};
+
+    use super::{BACKEND_CALL_DURATION, HTTP_DURATION, HTTP_REQUESTS};
+
+    /// A request's counter and duration histogram.
+    type Http = (Counter, Histogram);
+    /// By (method, status), then route: the route is looked up by `&str`, without allocating.
+    type HttpHandles = HashMap<(&'static str, u16), HashMap<String, Http>>;
+    static HTTP: LazyLock<RwLock<HttpHandles>> = LazyLock::new(Default::default);
+    static BACKEND: LazyLock<RwLock<HashMap<(&'static str, &'static str), Histogram>>> =
+        LazyLock::new(Default::default);
+
+    pub fn http(method: &'static str, route: &str, status: u16) -> Http {
+        let key = (method, status);
+        if let Some(found) = HTTP.read().unwrap().get(&key).and_then(|r| r.get(route)) {
+            return found.clone();
+        }
+        let made = (
+            counter!(HTTP_REQUESTS, "method" => method, "route" => route.to_string(), "status_code" => status.to_string()),
+            histogram!(HTTP_DURATION, "method" => method, "route" => route.to_string()),
+        );
+        HTTP.write()
+            .unwrap()
+            .entry(key)
+            .or_default()
+            .insert(route.to_string(), made.clone());
+        made
+    }
+
+    pub fn backend(service: &'static str, method: &'static str) -> Histogram {
+        if let Some(found) = BACKEND.read().unwrap().get(&(service, method)) {
+            return found.clone();
+        }
+        let made = histogram!(BACKEND_CALL_DURATION, "service" => service, "method" => method);
+        BACKEND
+            .write()
+            .unwrap()
+            .insert((service, method), made.clone());
+        made
+    }
+
+    /// Drops every handle: the next use registers with the recorder installed now.
+    pub fn forget() {
+        HTTP.write().unwrap().clear();
+        BACKEND.write().unwrap().clear();
+    }
+}
+
+/// Called after a process installs its metrics recorder: handles made before it would record
+/// nowhere.
+pub fn recorder_installed() {
+    handles::forget();
 }
 
 /// A hold refused with `code` (one of [`OVERSELL_CODES`]).
@@ -182,6 +245,7 @@ pub fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
         let handle = recorder.handle();
         match metrics::set_global_recorder(recorder) {
             Ok(()) => {
+                recorder_installed();
                 describe();
                 // Histogram samples wait in buffers until drained; a process nobody scrapes for
                 // a long load run would keep every one of them.

@@ -87,15 +87,7 @@ async fn main() -> anyhow::Result<()> {
             forward(up, CATCH_ALL_FUNCTION, request)
         })
         .with_state(upstream);
-    let router =
-        tacos_shared::http::SECURITY_HEADERS
-            .iter()
-            .fold(router, |router, (name, value)| {
-                router.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
-                    axum::http::HeaderName::from_static(name),
-                    axum::http::HeaderValue::from_static(value),
-                ))
-            });
+    let router = router.layer(tacos_shared::http::security_headers());
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!(
         "tacos-gateway on http://{} -> {watch}",
