@@ -21,7 +21,6 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use tacos_shared::app::Platform;
-use tacos_shared::ports::EventHandler;
 
 /// How long the loop may go without polling before `/healthz` reports it stuck: well above the
 /// longest long poll (20 s) plus a batch of ten follow-ups.
@@ -162,19 +161,8 @@ async fn handle(
     queue_url: &str,
     message: aws_sdk_sqs::types::Message,
 ) {
-    let outcome = match message
-        .body
-        .as_deref()
-        .map(tacos_lambda::triggers::parse_record)
-    {
-        Some(Ok(event)) => platform.handle_event(event).await,
-        // A message that can never parse would only go round to the DLQ: drop it loudly.
-        Some(Err(e)) => {
-            tracing::error!(error = %e, "unreadable follow-up message dropped");
-            Ok(())
-        }
-        None => Ok(()),
-    };
+    let id = message.message_id.as_deref().unwrap_or_default();
+    let outcome = tacos_lambda::triggers::follow_up(platform, id, message.body.as_deref()).await;
     if let Err(error) = outcome {
         tracing::warn!(%error, "follow-up failed; will be redelivered");
         return;

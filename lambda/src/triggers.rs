@@ -101,20 +101,30 @@ pub fn parse_record(body: &str) -> Result<DomainEvent, serde_json::Error> {
     })
 }
 
+/// Handles one follow-up message's body (an EventBridge event), as the `payment-followup`
+/// function and the container's worker both receive it. `Err` means: deliver it again. A body
+/// that can never parse would only go round to the DLQ, so it is dropped, loudly.
+pub async fn follow_up(
+    platform: &Platform,
+    message_id: &str,
+    body: Option<&str>,
+) -> Result<(), String> {
+    match body.map(parse_record) {
+        Some(Ok(event)) => platform.handle_event(event).await,
+        Some(Err(e)) => {
+            tracing::error!(%message_id, error = %e, "unreadable follow-up record dropped");
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}
+
 /// Handles each record; failures are reported for redelivery of that record alone.
 pub async fn handle_batch(platform: &Platform, event: SqsEvent) -> SqsBatchResponse {
     let mut failures = Vec::new();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
-        let outcome = match record.body.as_deref().map(parse_record) {
-            Some(Ok(event)) => platform.handle_event(event).await,
-            // A record that can never parse would only be redelivered to the DLQ: drop it loudly.
-            Some(Err(e)) => {
-                tracing::error!(message_id = %id, error = %e, "unreadable follow-up record dropped");
-                Ok(())
-            }
-            None => Ok(()),
-        };
+        let outcome = follow_up(platform, &id, record.body.as_deref()).await;
         if let Err(error) = outcome {
             tracing::warn!(message_id = %id, %error, "follow-up failed; will be redelivered");
             failures.push(BatchItemFailure {
