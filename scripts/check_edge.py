@@ -39,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import checks  # noqa: E402
-from check_functions import load_template, parse_endpoints  # noqa: E402  (CloudFormation-tag-aware)
+from check_functions import load_table, load_template, parse_endpoints  # noqa: E402  (CloudFormation-tag-aware)
 
 # Managed-CachingDisabled: the API's answers are per caller and live.
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
@@ -219,7 +219,7 @@ def check(root: Path) -> list[str]:
     origins = {o.get("Id"): o for o in config.get("Origins", [])}
     api_origins = {i for i, o in origins.items() if "execute-api" in json.dumps(o.get("DomainName"))}
     behaviors = {b.get("PathPattern"): b for b in config.get("CacheBehaviors", [])}
-    root_paths = sorted({p for _, p, _ in parse_endpoints(root / "shared/src/http/routes/mod.rs")
+    root_paths = sorted({p for _, p, _ in parse_endpoints(load_table(root))
                          if not p.startswith("/api/")})
     client_ip = (
         template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})

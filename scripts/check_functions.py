@@ -1,24 +1,29 @@
 #!/usr/bin/env python3
-"""Checks that the deployment matches the code.
+"""Checks that the deployment matches the function table.
 
+The table is `tacos_core::functions` (every function, its kind, its routes), printed as JSON by
+`tacos-container functions` (built here with `cargo run` unless `--table FILE` gives its output).
 Fails (exit 1, with a diff) unless:
-  * the functions of template.yaml (their BuildProperties.Binary) are exactly the crates under
-    functions/, each crate having a binary of its own name and being a workspace member;
-  * every HttpApi route in template.yaml's events is a row of ENDPOINTS in
-    shared/src/http/routes/mod.rs (the `endpoint!(...)` lines) owned by the same function, and
-    every row of ENDPOINTS is such a route (the one catch-all `$default` route, owned by ops, is
-    the only route outside the table);
+  * the functions of template.yaml (their BuildProperties.Binary) are exactly the table's, and the
+    crates under functions/ too, each with a binary of its own name, a workspace member, whose
+    `main` names its own entry of the table;
+  * every HttpApi route in template.yaml's events is a route of the table served by the same
+    function, and every route of the table is such an event (the one catch-all `$default` route,
+    owned by the table's catch-all function, is the only route outside the table); functions
+    that are not HTTP serve no route; the response-streaming function has a RESPONSE_STREAM URL;
   * every path and method of the HttpApi's DefinitionBody (the optional authorizer) is also an
     event, so no route is left without an integration;
-  * the [watch.router] of cargo-lambda.toml routes like ENDPOINTS.
+  * the [watch.router] of cargo-lambda.toml routes like the table.
 
-Usage: scripts/check_functions.py [--root DIR]
+Usage: scripts/check_functions.py [--root DIR] [--table FILE]
 """
 from __future__ import annotations
 
 import argparse
 import fnmatch
-import re
+import json
+import os
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -27,18 +32,6 @@ try:
     import yaml
 except ImportError:  # pragma: no cover - the message is the point
     sys.exit("check_functions.py needs PyYAML: python3 -m pip install PyYAML")
-
-# Functions that serve no HTTP route: timer targets, the queue consumer, and the WebSocket API's
-# $connect / $disconnect integrations and pusher (tacos_lambda::TRIGGER_FUNCTIONS).
-TRIGGER_FUNCTIONS = {
-    "expire", "payment-simulator", "payment-followup", "ws-connect", "ws-disconnect", "ws-push",
-}
-# The function that owns the `$default` (catch-all) route, answering the contract's 404.
-CATCH_ALL_OWNER = "ops"
-
-ENDPOINT_RE = re.compile(
-    r'endpoint!\(\s*"(?P<function>[^"]+)"\s*,\s*\w+\s+"(?P<method>[A-Za-z]+)"\s*,\s*"(?P<path>[^"]+)"'
-)
 
 
 class CfnLoader(yaml.SafeLoader):
@@ -58,17 +51,31 @@ def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node):
 CfnLoader.add_multi_constructor("!", _cfn_tag)
 
 
-def parse_endpoints(routes_rs: Path) -> list[tuple[str, str, str]]:
-    """(METHOD, path, function) of every `endpoint!(...)` line, in order."""
-    rows = []
-    for line in routes_rs.read_text().splitlines():
-        stripped = line.strip()
-        if stripped.startswith("//") or "endpoint!(" not in stripped or "macro_rules" in stripped:
-            continue
-        match = ENDPOINT_RE.search(stripped)
-        if match:
-            rows.append((match["method"].upper(), match["path"], match["function"]))
-    return rows
+def load_table(root: Path, table: Path | None = None) -> dict:
+    """The function table: `table`'s file (or $TACOS_FUNCTION_TABLE's), else what
+    `tacos-container functions` prints."""
+    table = table or (Path(os.environ["TACOS_FUNCTION_TABLE"]) if os.environ.get("TACOS_FUNCTION_TABLE") else None)
+    if table is not None:
+        return json.loads(table.read_text())
+    out = subprocess.run(
+        ["cargo", "run", "--quiet", "-p", "tacos-container", "--", "functions"],
+        cwd=root, check=True, capture_output=True, text=True,
+    ).stdout
+    return json.loads(out)
+
+
+def parse_endpoints(table: dict) -> list[tuple[str, str, str]]:
+    """(METHOD, path, function) of every route of the table."""
+    return [
+        (route["method"].upper(), route["path"], function["name"])
+        for function in table["functions"]
+        for route in function["routes"]
+    ]
+
+
+def variant(name: str) -> str:
+    """The table's enum variant of a function name (`queue-join` -> `QueueJoin`)."""
+    return "".join(part.capitalize() for part in name.split("-"))
 
 
 def load_template(path: Path) -> dict:
@@ -172,14 +179,20 @@ def show(rows) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent)
-    root = parser.parse_args().root.resolve()
+    parser.add_argument("--table", type=Path, help="the output of `tacos-container functions`")
+    args = parser.parse_args()
+    root = args.root.resolve()
+    table = load_table(root, args.table)
 
     problems: list[str] = []
-    endpoints = parse_endpoints(root / "shared/src/http/routes/mod.rs")
+    endpoints = parse_endpoints(table)
     if not endpoints:
-        problems.append("shared/src/http/routes/mod.rs: no endpoint!(...) line found")
+        problems.append("the function table has no route")
     expected_routes = set(endpoints)
-    http_functions = {f for _, _, f in endpoints}
+    kinds = {f["name"]: f["kind"] for f in table["functions"]}
+    http_functions = {name for name, kind in kinds.items() if kind in ("http", "response_stream")}
+    trigger_functions = set(kinds) - http_functions
+    catch_all_owner = table["catch_all"]
 
     template = load_template(root / "template.yaml")
     functions = template_functions(template, problems)
@@ -202,40 +215,50 @@ def main() -> int:
             )
         if not is_member(f"functions/{name}", members):
             problems.append(f"function {name}: functions/{name} is not a member of the workspace (Cargo.toml [workspace] members)")
-    expected_functions = http_functions | TRIGGER_FUNCTIONS
-    for name in sorted(expected_functions - in_template):
-        why = "owns routes in ENDPOINTS" if name in http_functions else "is a trigger (timer or queue) function"
-        problems.append(f"function {name}: {why}, but template.yaml does not deploy it")
+        main_rs = crate / "src" / "main.rs"
+        if name in kinds and main_rs.is_file() and f"Function::{variant(name)})" not in main_rs.read_text():
+            problems.append(f"function {name}: functions/{name}/src/main.rs does not run Function::{variant(name)}")
+    for name in sorted(set(crates) - set(kinds)):
+        problems.append(f"function {name}: crate functions/{name}/ is not in the function table (tacos_core::functions)")
+    for name in sorted(set(kinds) - in_template):
+        problems.append(f"function {name}: in the function table ({kinds[name]}), but template.yaml does not deploy it")
+    for name in sorted(in_template - set(kinds)):
+        problems.append(f"function {name}: in template.yaml, but not in the function table (tacos_core::functions)")
+    for name, kind in sorted(kinds.items()):
+        if kind == "response_stream" and name in functions:
+            url = (functions[name][1].get("Properties") or {}).get("FunctionUrlConfig") or {}
+            if url.get("InvokeMode") != "RESPONSE_STREAM":
+                problems.append(f"function {name}: streams its responses, but has no FunctionUrlConfig with InvokeMode RESPONSE_STREAM")
 
-    # 2. HTTP routes of the template == ENDPOINTS, with the same owner.
+    # 2. HTTP routes of the template == the table's, with the same owner.
     routes, catch_all = template_routes(functions)
     missing = expected_routes - routes
     extra = routes - expected_routes
     if missing or extra:
-        lines = ["HttpApi routes of template.yaml differ from ENDPOINTS (shared/src/http/routes/mod.rs):"]
+        lines = ["HttpApi routes of template.yaml differ from the function table (tacos_core::functions):"]
         if missing:
-            lines += ["  - in ENDPOINTS, missing from template.yaml (or owned by another function there):", show(missing)]
+            lines += ["  - in the table, missing from template.yaml (or owned by another function there):", show(missing)]
         if extra:
-            lines += ["  + in template.yaml, not in ENDPOINTS (or owned by another function there):", show(extra)]
+            lines += ["  + in template.yaml, not in the table (or owned by another function there):", show(extra)]
         problems.append("\n".join(lines))
-    if catch_all and catch_all != [CATCH_ALL_OWNER]:
-        problems.append(f"the catch-all $default route must belong to {CATCH_ALL_OWNER} alone, not {', '.join(catch_all)}")
-    for name in sorted(TRIGGER_FUNCTIONS & {f for _, _, f in routes}):
-        problems.append(f"function {name}: a trigger function must not serve HTTP routes")
+    if catch_all and catch_all != [catch_all_owner]:
+        problems.append(f"the catch-all $default route must belong to {catch_all_owner} alone, not {', '.join(catch_all)}")
+    for name in sorted(trigger_functions & {f for _, _, f in routes}):
+        problems.append(f"function {name}: a {kinds[name]} function must not serve HTTP routes")
 
     # 3. Every operation of the DefinitionBody has an event (an integration).
     event_keys = {(m, p) for m, p, _ in routes}
     for method, path in sorted(definition_body_routes(template) - event_keys, key=lambda r: (r[1], r[0])):
         problems.append(f"HttpApi DefinitionBody has {method} {path}, which no function's HttpApi event serves")
 
-    # 4. cargo-lambda.toml's local router routes like ENDPOINTS.
+    # 4. cargo-lambda.toml's local router routes like the table.
     router = watch_router(root / "cargo-lambda.toml")
     if router is not None and router != expected_routes:
-        lines = ["cargo-lambda.toml [watch.router] differs from ENDPOINTS:"]
+        lines = ["cargo-lambda.toml [watch.router] differs from the function table:"]
         if expected_routes - router:
-            lines += ["  - in ENDPOINTS, missing from the router:", show(expected_routes - router)]
+            lines += ["  - in the table, missing from the router:", show(expected_routes - router)]
         if router - expected_routes:
-            lines += ["  + in the router, not in ENDPOINTS:", show(router - expected_routes)]
+            lines += ["  + in the router, not in the table:", show(router - expected_routes)]
         problems.append("\n".join(lines))
 
     if problems:
@@ -245,8 +268,8 @@ def main() -> int:
         return 1
     print(
         f"check_functions: OK: {len(in_template)} functions ({len(http_functions)} HTTP, "
-        f"{len(TRIGGER_FUNCTIONS)} triggers), {len(expected_routes)} routes match ENDPOINTS"
-        + (f", catch-all -> {CATCH_ALL_OWNER}" if catch_all else "")
+        f"{len(trigger_functions)} triggers), {len(expected_routes)} routes match the function table"
+        + (f", catch-all -> {catch_all_owner}" if catch_all else "")
     )
     return 0
 

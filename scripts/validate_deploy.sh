@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Validates the deployment artifacts offline: template.yaml (sam validate --lint, cfn-lint with
-# informational findings), the functions and routes against the code (check_functions.py), the
+# informational findings), the functions and routes against the function table (check_functions.py), the
 # deployment-wide abuse controls SECURITY.md names and the web app's hosting (check_edge.py), the
 # operator's CloudWatch dashboard against the metrics the code writes (deploy/check_cloudwatch.py),
 # the web app's deployment script against a stand-in AWS CLI (deploy/check_web.py), the
@@ -84,7 +84,10 @@ step "sam validate --lint (template.yaml)" \
 step "cfn-lint, informational findings included (template.yaml)" \
   cfn-lint --regions us-east-1 --include-checks I -- template.yaml
 
-step "functions and routes match functions/ and ENDPOINTS (scripts/check_functions.py)" \
+# The function table (tacos_core::functions), as the container binary prints it, for the checks.
+export TACOS_FUNCTION_TABLE=$PWD/target/function-table.json
+cargo run --quiet -p tacos-container -- functions > "$TACOS_FUNCTION_TABLE"
+step "functions and routes match functions/ and the function table (scripts/check_functions.py)" \
   "$PY" scripts/check_functions.py
 
 step "edge controls: throttling, WAF rate rules, security headers, client address; web app from S3 (scripts/check_edge.py)" \

@@ -11,14 +11,23 @@
 //!   Deployment that KEDA scales on the queue's length, with `GET /metrics` and `GET /healthz` on
 //!   `TACOS_WORKER_PORT` ([`worker`]).
 //! * `seed`: creates the configured administrator and the demo events, then exits.
+//! * `functions`: prints the function table (`tacos_core::functions`) as JSON, for the checks of
+//!   `template.yaml` and `cargo-lambda.toml` (`scripts/check_functions.py`).
+//!
+//! Every mode but `lambda` runs on `tacos-aws`'s assembly of the platform; `lambda` hands the
+//! process to the Lambda runtime glue (`tacos-lambda`), exactly as a function binary does.
 
+mod function_table;
 mod worker;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use tacos_shared::app::Platform;
+use tacos_aws::AwsPlatform;
+use tacos_core::functions::Function;
+use tacos_core::platform::Platform;
+use tacos_http::settings::HttpSettings;
 
 fn main() -> anyhow::Result<()> {
     let mode = std::env::args()
@@ -36,10 +45,7 @@ fn main() -> anyhow::Result<()> {
                     .context(
                         "lambda mode needs TACOS_FUNCTION or the image CMD naming the function",
                     )?;
-                let function: &'static str = tacos_lambda::all_functions()
-                    .into_iter()
-                    .find(|f| *f == function)
-                    .with_context(|| format!("no function named {function}"))?;
+                let function: Function = function.parse()?;
                 tacos_lambda::run(function)
                     .await
                     .map_err(|e| anyhow::anyhow!(e))
@@ -47,40 +53,43 @@ fn main() -> anyhow::Result<()> {
             "http" => serve_http().await,
             "worker" => work_queue().await,
             "seed" => {
-                platform("seed").await?.seed().await?;
+                let platform = platform("seed").await?;
+                tacos_core::seed::seed(&platform).await?;
                 tracing::info!("seeded");
                 Ok(())
             }
-            other => anyhow::bail!("unknown mode {other}: lambda, http, worker or seed"),
+            "functions" => {
+                println!("{}", function_table::json());
+                Ok(())
+            }
+            other => anyhow::bail!("unknown mode {other}: lambda, http, worker, seed or functions"),
         }
     });
     // The spans still in the batch exporter's buffer.
-    tacos_shared::telemetry::shutdown();
+    tacos_telemetry::shutdown();
     outcome
 }
 
 async fn platform(role: &str) -> anyhow::Result<Arc<Platform>> {
-    tacos_lambda::init_logging(&format!("container-{role}"));
-    tacos_lambda::platform::from_env(role)
-        .await
-        .map_err(|e| anyhow::anyhow!(e))
+    tacos_telemetry::init(format!("traffic-tacos-container-{role}"));
+    Ok(AwsPlatform::from_env().await?.platform)
 }
 
 async fn serve_http() -> anyhow::Result<()> {
     let web = tacos_webapp::Settings::from_env()?;
+    let settings = HttpSettings::from_env()?;
     let platform = platform("http").await?;
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .map(|p| p.parse())
-        .transpose()
-        .context("PORT")?
-        .unwrap_or(8080);
+    // The image's port (PORT overrides it), not the embedded server's 8000.
+    let port: u16 = match std::env::var("PORT") {
+        Ok(_) => settings.port,
+        Err(_) => 8080,
+    };
     let host = std::env::var("TACOS_HOST").unwrap_or_else(|_| "0.0.0.0".into());
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
         .with_context(|| format!("listen on {host}:{port}"))?;
     tracing::info!(addr = %listener.local_addr()?, "serving HTTP");
-    let app = tacos_webapp::beside(tacos_shared::http::router(platform), &web);
+    let app = tacos_webapp::in_front_of(tacos_http::router(platform, &settings), &web);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

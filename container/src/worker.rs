@@ -20,7 +20,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use tacos_shared::app::Platform;
+use tacos_core::platform::Platform;
 
 /// How long the loop may go without polling before `/healthz` reports it stuck: well above the
 /// longest long poll (20 s) plus a batch of ten follow-ups.
@@ -114,12 +114,12 @@ pub async fn run(
     tracing::info!(addr = %listener.local_addr()?, "worker metrics and health");
     let app = Router::new()
         .route(
-            tacos_shared::http::metrics::METRICS_PATH,
-            get(|| async { tacos_shared::http::metrics::exposition() }),
+            tacos_http::metrics::METRICS_PATH,
+            get(|| async { tacos_http::metrics::exposition() }),
         )
         .route("/healthz", get(health))
         .with_state(heartbeat.clone());
-    tacos_shared::telemetry::series::prometheus();
+    tacos_telemetry::series::prometheus();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     tracing::info!(queue = %settings.queue_url, "draining the follow-up queue");
@@ -162,7 +162,7 @@ async fn handle(
     message: aws_sdk_sqs::types::Message,
 ) {
     let id = message.message_id.as_deref().unwrap_or_default();
-    let outcome = tacos_lambda::triggers::follow_up(platform, id, message.body.as_deref()).await;
+    let outcome = tacos_aws::follow_up::follow_up(platform, id, message.body.as_deref()).await;
     if let Err(error) = outcome {
         tracing::warn!(%error, "follow-up failed; will be redelivered");
         return;

@@ -8,8 +8,8 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use tacos_shared::config::Config;
-use tacos_shared::domain::auth::{AccessTokens, Role};
+use tacos_core::config::Config;
+use tacos_core::domain::auth::{AccessTokens, Role};
 
 #[path = "common.rs"]
 mod common;
@@ -34,7 +34,7 @@ fn setup() -> &'static Setup {
                 .expect("runtime"),
             issuer: config.jwt_issuer.clone(),
             audience: config.jwt_audience.clone(),
-            tokens: AccessTokens::new(&config),
+            tokens: AccessTokens::new(&config, std::sync::Arc::new(tacos_core::in_process::StaticKeys::default())),
         }
     })
 }

@@ -22,9 +22,9 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, Method, Request, Uri};
 use libfuzzer_sys::fuzz_target;
-use tacos_shared::app::InProcess;
-use tacos_shared::config::Config;
-use tacos_shared::domain::auth::Registration;
+use tacos_embedded::InProcess;
+use tacos_core::config::Config;
+use tacos_core::domain::auth::Registration;
 use tower::ServiceExt;
 
 #[path = "common.rs"]
@@ -55,12 +55,15 @@ fn setup() -> &'static Setup {
         // The simulator's webhooks go nowhere (connection refused at once).
         config.public_url = Some("http://127.0.0.1:1".into());
         // One caller sends every input: per-caller limits would answer nearly all of them 429.
-        config.rate_limit = None;
+        let settings = tacos_http::settings::HttpSettings {
+            rate_limit: None,
+            ..tacos_http::settings::HttpSettings::defaults()
+        };
         let admin_name = config.admin_username.clone();
         let local = InProcess::new(config);
         let platform = local.platform.clone();
         let (user, admin, waiting) = runtime.block_on(async {
-            platform.seed().await.expect("seeded");
+            tacos_core::seed::seed(&platform).await.expect("seeded");
             let user = platform
                 .accounts
                 .register(Registration {
@@ -88,7 +91,7 @@ fn setup() -> &'static Setup {
             (user, admin, waiting)
         });
         Setup {
-            router: tacos_shared::http::router(Arc::clone(&platform)),
+            router: tacos_http::router(Arc::clone(&platform), &settings),
             runtime,
             user,
             admin,

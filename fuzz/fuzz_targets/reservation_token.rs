@@ -10,8 +10,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use hmac::{Hmac, Mac};
 use libfuzzer_sys::fuzz_target;
 use sha2::Sha256;
-use tacos_shared::domain::tokens::ReservationTokens;
-use tacos_shared::ids::{EventId, UserId};
+use tacos_core::domain::reservation_tokens::ReservationTokens;
+use tacos_core::ids::{EventId, UserId};
 
 #[path = "common.rs"]
 mod common;

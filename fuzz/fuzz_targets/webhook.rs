@@ -10,7 +10,7 @@ use hmac::{Hmac, Mac};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use sha2::Sha256;
-use tacos_shared::domain::webhook::{WebhookHeaders, WebhookSigner, TOLERANCE_SECS};
+use tacos_core::domain::webhook_signature::{WebhookHeaders, WebhookSigner, TOLERANCE_SECS};
 
 #[path = "common.rs"]
 mod common;

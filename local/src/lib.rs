@@ -1,34 +1,34 @@
 //! The whole platform in one process: every route on one router, in-process store, timers and
-//! event bus, a demo event, Prometheus `GET /metrics`, and the web app at `/` (`tacos-webapp`).
-//! Used by the README's run command and by the black-box suite.
-//!
-//! [`live`]: the WebSocket endpoint of live updates, `GET /api/v1/live`.
-
-pub mod live;
+//! event bus, a demo event, Prometheus `GET /metrics`, the WebSocket endpoint of live updates
+//! (`GET /api/v1/live`), and the web app at `/` (`tacos-webapp`). Used by the README's run command
+//! and by the black-box suite.
 
 use std::future::Future;
 use std::net::SocketAddr;
 
-use tacos_shared::app::InProcess;
-use tacos_shared::config::Config;
+use tacos_core::config::Config;
+use tacos_embedded::InProcess;
+use tacos_http::live_socket::LiveSocket;
+use tacos_http::settings::HttpSettings;
 
 /// Serves every route and the web app (configured by `web`) on `listener` until `shutdown`
 /// resolves, then drains requests in flight.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     config: Config,
+    settings: HttpSettings,
     web: tacos_webapp::Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let platform = InProcess::new(config);
-    platform.platform.seed().await?;
-    platform.start_background();
-    let live = live::LocalLive::new(&platform.platform);
+    let local = InProcess::new(config);
+    tacos_core::seed::seed(&local.platform).await?;
+    local.start_background();
+    let live = LiveSocket::new(&local.platform);
     tokio::spawn(live.clone().run());
     let api = live
-        .routes(&platform.platform)
-        .merge(tacos_shared::http::router(platform.platform.clone()));
-    let app = tacos_webapp::beside(api, &web);
+        .routes(&local.platform, &settings)
+        .merge(tacos_http::router(local.platform.clone(), &settings));
+    let app = tacos_webapp::in_front_of(api, &web);
     tracing::info!(addr = %listener.local_addr()?, "Traffic Tacos is serving");
     axum::serve(
         listener,
@@ -38,13 +38,6 @@ pub async fn serve(
     .await?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Logs as JSON lines; each line of a request carries its `trace_id` (in its span). Spans are
-/// exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set
-/// ([`tacos_shared::telemetry::init`]).
-pub fn init_logging() {
-    tacos_shared::telemetry::init("traffic-tacos-local");
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -17,7 +17,7 @@
 
 use std::sync::OnceLock;
 
-use tacos_shared::config::RateLimit;
+use tacos_http::settings::{HttpSettings, RateLimit};
 
 /// Hold length the harness gives the embedded server it starts itself.
 pub const EMBEDDED_HOLD_SECONDS: u64 = 3;
@@ -88,7 +88,7 @@ fn start_embedded(
     web: &tacos_webapp::Settings,
 ) -> String {
     let web = web.clone();
-    let mut config = tacos_shared::config::Config::for_tests();
+    let mut config = tacos_core::config::Config::for_tests();
     config.hold_seconds = EMBEDDED_HOLD_SECONDS;
     config.admin_username = admin_username.to_string();
     config.admin_password = Some(admin_password.to_string());
@@ -102,15 +102,15 @@ fn start_embedded(
         per_second: 10_000.0,
         burst: 20_000,
     };
-    let mut limits = config
+    let mut settings = HttpSettings::defaults();
+    let limits = settings
         .rate_limit
-        .clone()
+        .as_mut()
         .expect("rate limits are on by default");
     limits.default = generous;
     limits
         .routes
         .insert("POST /api/v1/auth/register".into(), Some(generous));
-    config.rate_limit = Some(limits);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("embedded-server".into())
@@ -127,7 +127,7 @@ fn start_embedded(
                 let addr = listener.local_addr().expect("local address");
                 config.public_url = Some(format!("http://{addr}"));
                 tx.send(addr).expect("report the address");
-                tacos_local::serve(listener, config, web, std::future::pending())
+                tacos_local::serve(listener, config, settings, web, std::future::pending())
                     .await
                     .expect("embedded server");
             });

@@ -2,6 +2,8 @@
 //!
 //! Every function is the shared platform behind one entry point; see `tacos_lambda`.
 
+use tacos_lambda::Function;
+
 fn main() -> Result<(), tacos_lambda::Error> {
-    tacos_lambda::main("payment-intent")
+    tacos_lambda::main(Function::PaymentIntent)
 }

@@ -1,6 +1,6 @@
 //! `tacos-gateway`: a small API-Gateway-style router for testing the Lambda functions locally.
 //!
-//! It routes each request by method and path, using the same endpoint table as the template, to
+//! It routes each request by method and path, using the function table of `tacos_core::functions`, to
 //! the function that owns it under `cargo lambda watch` (its function-URL emulation at
 //! `/lambda-url/<function>/<path>`), and anything else to the catch-all function, as the HttpApi's
 //! `$default` route does. Usage: `tacos-gateway --port 9100 --watch http://127.0.0.1:9000`.
@@ -20,8 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter};
 use axum::Router;
 use futures::StreamExt;
-use tacos_shared::http::routes::ENDPOINTS;
-use tacos_shared::http::CATCH_ALL_FUNCTION;
+use tacos_core::functions::{Function, Method, Route};
 use tokio::sync::Semaphore;
 
 /// Requests in flight per function; the rest wait here, as API Gateway requests wait for a
@@ -52,24 +51,21 @@ async fn main() -> anyhow::Result<()> {
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(64)
             .build()?,
-        slots: ENDPOINTS
+        slots: Function::ALL
             .iter()
-            .map(|e| e.function)
-            .chain([CATCH_ALL_FUNCTION])
-            .map(|f| (f, Arc::new(Semaphore::new(IN_FLIGHT_PER_FUNCTION))))
+            .map(|f| (f.name(), Arc::new(Semaphore::new(IN_FLIGHT_PER_FUNCTION))))
             .collect(),
     });
     let mut router: Router<Arc<Upstream>> = Router::new();
-    for path in tacos_shared::http::routes::paths(|_| true) {
+    for path in tacos_http::routes::paths(|_| true) {
         let mut methods = axum::routing::MethodRouter::new();
-        for endpoint in ENDPOINTS.iter().filter(|e| e.path == path) {
-            let filter = match endpoint.method {
-                "GET" => MethodFilter::GET,
-                "POST" => MethodFilter::POST,
-                "DELETE" => MethodFilter::DELETE,
-                other => anyhow::bail!("unexpected method {other}"),
+        for route in Route::ALL.iter().filter(|r| r.path() == path) {
+            let filter = match route.method() {
+                Method::Get => MethodFilter::GET,
+                Method::Post => MethodFilter::POST,
+                Method::Delete => MethodFilter::DELETE,
             };
-            let function = endpoint.function;
+            let function = route.function().name();
             methods = methods.merge(on(
                 filter,
                 move |State(up): State<Arc<Upstream>>, request: Request| {
@@ -78,16 +74,16 @@ async fn main() -> anyhow::Result<()> {
             ));
         }
         let catch_all = |State(up): State<Arc<Upstream>>, request: Request| {
-            forward(up, CATCH_ALL_FUNCTION, request)
+            forward(up, Function::CATCH_ALL.name(), request)
         };
         router = router.route(path, methods.fallback(catch_all));
     }
     let router = router
         .fallback(|State(up): State<Arc<Upstream>>, request: Request| {
-            forward(up, CATCH_ALL_FUNCTION, request)
+            forward(up, Function::CATCH_ALL.name(), request)
         })
         .with_state(upstream);
-    let router = router.layer(tacos_shared::http::security_headers());
+    let router = router.layer(tacos_http::security_headers());
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!(
         "tacos-gateway on http://{} -> {watch}",

@@ -35,11 +35,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde_json::{json, Value};
-use tacos_shared::config::Config;
-use tacos_shared::domain::auth::{AccessTokens, Role, UserRecord};
-use tacos_shared::domain::tokens::ReservationTokens;
-use tacos_shared::ids::{EventId, UserId, WaitingToken};
-use tacos_shared::ports::TracedJob;
+use tacos_core::config::Config;
+use tacos_core::domain::auth::{AccessTokens, Role, UserRecord};
+use tacos_core::domain::reservation_tokens::ReservationTokens;
+use tacos_core::ids::{EventId, UserId, WaitingToken};
+use tacos_core::in_process::StaticKeys;
+use tacos_core::ports::TracedJob;
 
 /// The longest a request may take to be answered while the store is down.
 const OUTAGE_ANSWER_BOUND: Duration = Duration::from_secs(15);
@@ -105,7 +106,7 @@ impl Driver {
             created_at: Utc::now(),
         };
         Buyer {
-            bearer: self.access.issue(&user, Utc::now()),
+            bearer: self.access.issue(&user.principal(), Utc::now()),
             user: user.user_id,
         }
     }
@@ -368,7 +369,7 @@ impl Driver {
 // ---- the Lambda invoke API the emulator calls, served by the functions' own handlers -------------
 
 struct Triggers {
-    platform: Arc<tacos_shared::app::Platform>,
+    platform: Arc<tacos_core::platform::Platform>,
     counters: Arc<Counters>,
     invocations: AtomicUsize,
 }
@@ -378,7 +379,8 @@ async fn invoke(
     Path(function): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    use tacos_lambda::triggers::{handle_batch, handle_job, JobKind};
+    use tacos_core::ports::JobFamily;
+    use tacos_lambda::triggers::{handle_batch, handle_job};
     let n = triggers.invocations.fetch_add(1, Ordering::Relaxed);
     let failed = |message: String| {
         let mut headers = HeaderMap::new();
@@ -392,16 +394,16 @@ async fn invoke(
     };
     match function.as_str() {
         "expire" | "payment-simulator" => {
-            let kind = if function == "expire" {
-                JobKind::Expiry
+            let family = if function == "expire" {
+                JobFamily::HoldExpiry
             } else {
-                JobKind::PaymentSimulator
+                JobFamily::PaymentSimulator
             };
             let job: TracedJob = match serde_json::from_slice(&body) {
                 Ok(job) => job,
                 Err(e) => return failed(format!("not a job: {e}")),
             };
-            match handle_job(&triggers.platform, kind, job).await {
+            match handle_job(&triggers.platform, family, job).await {
                 Ok(_) if n % 3 == 0 => {
                     // The work is done, but the invocation "timed out": the Scheduler retries it.
                     triggers.counters.lost_acks.fetch_add(1, Ordering::Relaxed);
@@ -430,9 +432,10 @@ async fn invoke(
 }
 
 async fn serve_triggers(port: u16, counters: Arc<Counters>) {
-    let platform = tacos_lambda::platform::from_env("expire")
+    let platform = tacos_aws::AwsPlatform::from_env()
         .await
-        .expect("platform on AWS adapters");
+        .expect("platform on AWS adapters")
+        .platform;
     let state = Arc::new(Triggers {
         platform,
         counters,
@@ -500,7 +503,7 @@ async fn the_store_going_away_mid_flow_loses_and_duplicates_no_sale() {
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap(),
-        access: AccessTokens::new(&config),
+        access: AccessTokens::new(&config, Arc::new(StaticKeys::new(None))),
         reservation_tokens: ReservationTokens::new(&config.jwt_secret),
         counters: counters.clone(),
     });

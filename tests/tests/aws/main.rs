@@ -35,7 +35,7 @@
 //! run one at a time (see [`connect`]) so each sees only its own traffic.
 
 mod faults;
-mod live;
+mod live_updates;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,8 +45,8 @@ use serde_json::{json, Value};
 use tacos_aws::aws_sdk_scheduler;
 use tacos_aws::scheduler::at_expression;
 use tacos_aws::{AwsAdapters, AwsSettings, DynamoStore};
-use tacos_shared::ids::{EventId, PaymentIntentId, ReservationId, SeatId, UserId};
-use tacos_shared::ports::{
+use tacos_core::ids::{EventId, PaymentIntentId, ReservationId, SeatId, UserId};
+use tacos_core::ports::{
     Condition, DetailType, DomainEvent, EventBus, EventDetail, Job, Key, Scheduler, Store,
     StoreError, Update, Write,
 };
@@ -91,7 +91,7 @@ fn fresh(prefix: &str) -> String {
     format!("awstest#{prefix}#{}", uuid::Uuid::new_v4().simple())
 }
 
-fn seat(key: &Key, attrs: Value) -> tacos_shared::ports::Item {
+fn seat(key: &Key, attrs: Value) -> tacos_core::ports::Item {
     let mut item = attrs.as_object().cloned().unwrap_or_default();
     item.insert("pk".into(), json!(key.pk));
     item.insert("sk".into(), json!(key.sk));
@@ -107,7 +107,7 @@ async fn dynamo_store_conforms() {
         .ping()
         .await
         .expect("the table answers DescribeTable");
-    tacos_shared::conformance::run_all(aws.store.clone()).await;
+    tacos_core::conformance::run_all(aws.store.clone()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,7 +200,7 @@ async fn queries_page_through_large_partitions() {
     }
     let all = aws
         .store
-        .query(&pk, &tacos_shared::ports::SkRange::prefix("ROW#"))
+        .query(&pk, &tacos_core::ports::SkRange::prefix("ROW#"))
         .await
         .unwrap();
     let sks: Vec<&str> = all.iter().map(|i| i["sk"].as_str().unwrap()).collect();
@@ -212,7 +212,7 @@ async fn queries_page_through_large_partitions() {
         .store
         .query(
             &pk,
-            &tacos_shared::ports::SkRange::prefix("ROW#")
+            &tacos_core::ports::SkRange::prefix("ROW#")
                 .to("ROW#050")
                 .reverse()
                 .limit(3),
@@ -223,7 +223,7 @@ async fn queries_page_through_large_partitions() {
     assert_eq!(sks, ["ROW#049", "ROW#048", "ROW#047"]);
     // moto copies the whole table for every transaction: keep it small for the tests after this.
     for item in &all {
-        let key = tacos_shared::ports::store::key_of(item);
+        let key = tacos_core::ports::store::key_of(item);
         aws.store
             .write(Write::Delete {
                 key,
@@ -601,7 +601,7 @@ async fn two_hundred_concurrent_hold_transactions_have_one_winner() {
     );
     let reservations = aws
         .store
-        .query(&pk, &tacos_shared::ports::SkRange::prefix("RSV#"))
+        .query(&pk, &tacos_core::ports::SkRange::prefix("RSV#"))
         .await
         .unwrap();
     assert_eq!(
@@ -620,28 +620,21 @@ async fn two_hundred_concurrent_hold_transactions_have_one_winner() {
 /// still waits its turn, is admitted, counted and enters; nobody beyond the seats comes in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sharded_waiting_room_admits_every_late_joiner_in_turn() {
-    use tacos_shared::app::Platform;
-    use tacos_shared::domain::auth::{Principal, Role};
-    use tacos_shared::domain::catalog::NewEvent;
-    use tacos_shared::domain::queue::QueueStatusKind;
-    use tacos_shared::domain::reservations::HoldRequest;
-    use tacos_shared::domain::Deps;
-    use tacos_shared::memory::{bus::MemoryBus, scheduler::MemoryScheduler};
-    use tacos_shared::ports::ManualClock;
+    use tacos_core::domain::auth::{Principal, Role};
+    use tacos_core::domain::catalog::NewEvent;
+    use tacos_core::domain::queue::QueueStatusKind;
+    use tacos_core::domain::reservations::HoldRequest;
+    use tacos_core::in_process::ports_over;
+    use tacos_core::platform::Platform;
+    use tacos_core::ports::ManualClock;
 
     let Some(aws) = connect().await else {
         return;
     };
-    let mut config = tacos_shared::config::Config::for_tests();
+    let mut config = tacos_core::config::Config::for_tests();
     config.queue_shards = 64;
     let clock = Arc::new(ManualClock::new(Utc::now()));
-    let platform = Platform::new(Deps {
-        store: aws.store.clone(),
-        scheduler: Arc::new(MemoryScheduler::new(clock.clone())),
-        bus: Arc::new(MemoryBus::new()),
-        clock: clock.clone(),
-        config: Arc::new(config),
-    });
+    let platform = Platform::new(ports_over(aws.store.clone(), clock.clone()), config);
     let seats = 5;
     let event = platform
         .catalog
@@ -702,7 +695,7 @@ async fn a_sharded_waiting_room_admits_every_late_joiner_in_turn() {
             .store
             .query(
                 &format!("QUEUE#{}", id.as_str()),
-                &tacos_shared::ports::SkRange::prefix("BATCH#"),
+                &tacos_core::ports::SkRange::prefix("BATCH#"),
             )
             .await
             .unwrap()

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use tacos_shared::memory::MemoryStore;
+use tacos_core::in_process::MemoryStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_conforms() {
-    tacos_shared::conformance::run_all(Arc::new(MemoryStore::new())).await;
+    tacos_core::conformance::run_all(Arc::new(MemoryStore::new())).await;
 }

@@ -23,11 +23,11 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::Utc;
 use serde_json::{json, Value};
-use tacos_shared::domain::auth::{Principal, UserRecord};
-use tacos_shared::domain::payments::{intent_key, PaymentStatus, ProcessRequest, Scenario};
-use tacos_shared::domain::reservations::{Reservation, ReservationStatus};
-use tacos_shared::ids::{EventId, PaymentIntentId, ReservationId};
-use tacos_shared::ports::{
+use tacos_core::domain::auth::{Principal, UserRecord};
+use tacos_core::domain::payments::{intent_key, PaymentStatus, ProcessRequest, Scenario};
+use tacos_core::domain::reservations::{Reservation, ReservationStatus};
+use tacos_core::ids::{EventId, PaymentIntentId, ReservationId};
+use tacos_core::ports::{
     DetailType, DomainEvent, EventDetail, EventHandler, Job, JobHandler, Scheduler, Store, Write,
 };
 
@@ -578,7 +578,11 @@ impl Http {
             display_name: "Faulty".into(),
             created_at: Utc::now(),
         };
-        let bearer = world.platform().accounts.tokens().issue(&user, Utc::now());
+        let bearer = world
+            .platform()
+            .accounts
+            .tokens()
+            .issue(&user.principal(), Utc::now());
         Self {
             world,
             bearer,
@@ -681,7 +685,10 @@ async fn world_with_webhook() -> World {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let world = World::with_config(|config| config.public_url = Some(format!("http://{addr}")));
-    let router = tacos_shared::http::router(world.local.platform.clone());
+    let router = tacos_http::router(
+        world.local.platform.clone(),
+        &tacos_http::settings::HttpSettings::defaults(),
+    );
     tokio::spawn(async move {
         axum::serve(
             listener,

@@ -5,12 +5,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use rand::seq::SliceRandom;
-use tacos_shared::domain::catalog::SeatStatus;
-use tacos_shared::domain::payments::{IntentRequest, Scenario};
-use tacos_shared::domain::reservations::{HoldRequest, ReservationStatus};
-use tacos_shared::error::Error;
-use tacos_shared::ids::{PaymentIntentId, SeatId};
-use tacos_shared::ports::DetailType;
+use tacos_core::domain::catalog::SeatStatus;
+use tacos_core::domain::payments::{IntentRequest, Scenario};
+use tacos_core::domain::reservations::{HoldRequest, ReservationStatus};
+use tacos_core::error::Error;
+use tacos_core::ids::{PaymentIntentId, SeatId};
+use tacos_core::ports::DetailType;
 
 use crate::world::{World, HOLD_SECONDS};
 
@@ -90,8 +90,8 @@ async fn a_timer_that_fires_early_waits_for_the_real_expiry() {
 
 async fn approved_payment(
     world: &World,
-    buyer: &tacos_shared::domain::auth::Principal,
-    reservation: &tacos_shared::domain::reservations::Reservation,
+    buyer: &tacos_core::domain::auth::Principal,
+    reservation: &tacos_core::domain::reservations::Reservation,
 ) -> PaymentIntentId {
     let processed = world.pay(buyer, reservation, Scenario::Approve).await;
     assert_eq!(processed.status.as_str(), "APPROVED");

@@ -22,7 +22,7 @@
 mod conformance;
 mod faults;
 mod holds;
-mod live;
+mod live_updates;
 mod oidc;
 mod outage;
 mod payments;

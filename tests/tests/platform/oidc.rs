@@ -11,9 +11,9 @@ use std::time::Duration;
 use base64::Engine;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use tacos_shared::config::{Config, OidcConfig};
-use tacos_shared::domain::auth::{AccessTokens, Role};
-use tacos_shared::error::Error;
+use tacos_core::config::{Config, OidcConfig};
+use tacos_core::domain::auth::{AccessTokens, Role};
+use tacos_core::error::Error;
 
 const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool";
 const CLIENT: &str = "test-app-client";
@@ -55,7 +55,8 @@ async fn rotating_issuer(refresh_floor: Duration) -> (AccessTokens, Arc<AtomicUs
         jwks_url: format!("http://{addr}/.well-known/jwks.json"),
         key_refresh_floor: refresh_floor,
     });
-    (AccessTokens::new(&config), fetches, served)
+    let keys = Arc::new(tacos_http_client::HttpKeySource::new());
+    (AccessTokens::new(&config, keys), fetches, served)
 }
 
 fn now() -> i64 {

@@ -2,10 +2,10 @@
 //! late is refunded and never sells the seat, and a delivery that died half-way is acted on when
 //! the provider retries it.
 
-use tacos_shared::domain::payments::Scenario;
-use tacos_shared::domain::reservations::ReservationStatus;
-use tacos_shared::domain::webhook::WebhookSigner;
-use tacos_shared::ports::{DetailType, EventHandler, Store};
+use tacos_core::domain::payments::Scenario;
+use tacos_core::domain::reservations::ReservationStatus;
+use tacos_core::domain::webhook_signature::WebhookSigner;
+use tacos_core::ports::{DetailType, EventHandler, Store};
 
 use crate::world::{World, HOLD_SECONDS};
 
@@ -13,10 +13,10 @@ async fn processed(
     world: &World,
     scenario: Scenario,
 ) -> (
-    tacos_shared::domain::auth::Principal,
-    tacos_shared::domain::reservations::Reservation,
-    tacos_shared::ids::PaymentIntentId,
-    tacos_shared::ids::EventId,
+    tacos_core::domain::auth::Principal,
+    tacos_core::domain::reservations::Reservation,
+    tacos_core::ids::PaymentIntentId,
+    tacos_core::ids::EventId,
 ) {
     let event = world.seated(&[("A", 1, 4)], 10.0).await;
     let buyer = world.buyer();
@@ -32,9 +32,12 @@ fn webhook(
     world: &World,
     id: &str,
     kind: &str,
-    hold: &tacos_shared::domain::reservations::Reservation,
-    payment: &tacos_shared::ids::PaymentIntentId,
-) -> (tacos_shared::domain::webhook::WebhookHeaders, String) {
+    hold: &tacos_core::domain::reservations::Reservation,
+    payment: &tacos_core::ids::PaymentIntentId,
+) -> (
+    tacos_core::domain::webhook_signature::WebhookHeaders,
+    String,
+) {
     let body = serde_json::json!({
         "type": kind, "payment_intent_id": payment, "reservation_id": hold.reservation_id,
         "amount": hold.total_amount, "currency": "USD", "ts": world.clock_now(),
@@ -49,8 +52,8 @@ async fn send_webhook(
     world: &World,
     id: &str,
     kind: &str,
-    hold: &tacos_shared::domain::reservations::Reservation,
-    payment: &tacos_shared::ids::PaymentIntentId,
+    hold: &tacos_core::domain::reservations::Reservation,
+    payment: &tacos_core::ids::PaymentIntentId,
 ) -> bool {
     let (headers, body) = webhook(world, id, kind, hold, payment);
     world
@@ -97,14 +100,14 @@ async fn a_webhook_whose_delivery_died_after_claiming_its_id_is_acted_on_when_re
     let (buyer, hold, payment, event) = processed(&world, Scenario::Approve).await;
     // The first delivery claimed the id and died before its event reached the bus (the process
     // crashed, or the bus and then the store failed): what it leaves behind is a pending claim.
-    let claim = tacos_shared::domain::items::to_item(
-        &tacos_shared::ports::Key::new("WH#wh_test_died", "SEEN"),
+    let claim = tacos_core::domain::records::to_item(
+        &tacos_core::ports::Key::new("WH#wh_test_died", "SEEN"),
         &serde_json::json!({ "state": "pending", "expires_at": world.clock_now() + 86_400 }),
     );
     world
         .local
         .store
-        .write(tacos_shared::ports::Write::put(claim))
+        .write(tacos_core::ports::Write::put(claim))
         .await
         .unwrap();
     let retry = || send_webhook(&world, "wh_test_died", "payment.approved", &hold, &payment);

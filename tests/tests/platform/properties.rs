@@ -7,27 +7,29 @@
 //! `PROPTEST_CASES=2000 cargo test -p tacos-tests --test platform properties` is the long run).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
-use tacos_shared::config::Config;
-use tacos_shared::domain::auth::{AccessTokens, Principal, Role, UserRecord};
-use tacos_shared::domain::catalog::{Event, EventKind, SeatStatus};
-use tacos_shared::domain::items::from_item;
-use tacos_shared::domain::payments::{IntentRequest, ProcessRequest, Scenario};
-use tacos_shared::domain::queue::QueueStatusKind;
-use tacos_shared::domain::reservations::{
+use tacos_core::config::Config;
+use tacos_core::domain::auth::{AccessTokens, Principal, Role, UserRecord};
+use tacos_core::domain::catalog::{Event, EventKind, SeatStatus};
+use tacos_core::domain::payments::{IntentRequest, ProcessRequest, Scenario};
+use tacos_core::domain::queue::QueueStatusKind;
+use tacos_core::domain::records::from_item;
+use tacos_core::domain::reservation_tokens::ReservationTokens;
+use tacos_core::domain::reservations::{
     reservation_key, HoldRequest, Reservation, ReservationStatus,
 };
-use tacos_shared::domain::tokens::ReservationTokens;
-use tacos_shared::domain::webhook::{WebhookSigner, TOLERANCE_SECS};
-use tacos_shared::error::Error;
-use tacos_shared::ids::{
+use tacos_core::domain::webhook_signature::{WebhookSigner, TOLERANCE_SECS};
+use tacos_core::error::Error;
+use tacos_core::ids::{
     EventId, OrderId, PaymentIntentId, ReservationId, SeatId, UserId, WaitingToken,
 };
-use tacos_shared::ports::store::Store;
-use tacos_shared::ports::Clock;
+use tacos_core::in_process::StaticKeys;
+use tacos_core::ports::store::Store;
+use tacos_core::ports::Clock;
 
 use crate::world::{World, HOLD_SECONDS};
 
@@ -479,7 +481,7 @@ proptest! {
         // Not an access token, whatever the prefix.
         let mut config = Config::for_tests();
         config.jwt_secret = key.clone();
-        let access = AccessTokens::new(&config);
+        let access = AccessTokens::new(&config, Arc::new(StaticKeys::default()));
         prop_assert!(block_on(access.verify(&token)).is_err());
         prop_assert!(block_on(access.verify(token.trim_start_matches("rtkn_"))).is_err());
     }
@@ -495,7 +497,7 @@ proptest! {
     ) {
         let mut config = Config::for_tests();
         config.jwt_secret = key.clone();
-        let tokens = AccessTokens::new(&config);
+        let tokens = AccessTokens::new(&config, Arc::new(StaticKeys::default()));
         let user = UserRecord {
             user_id: UserId::generate(),
             username: "prop".into(),
@@ -505,7 +507,7 @@ proptest! {
             display_name: "prop".into(),
             created_at: Utc::now(),
         };
-        let token = tokens.issue(&user, Utc::now());
+        let token = tokens.issue(&user.principal(), Utc::now());
         let principal = block_on(tokens.verify(&token)).unwrap();
         prop_assert_eq!(&principal.user_id, &user.user_id);
         prop_assert_eq!(principal.role, user.role);
@@ -516,16 +518,16 @@ proptest! {
         if other_key != key {
             let mut other = config.clone();
             other.jwt_secret = other_key;
-            prop_assert!(block_on(AccessTokens::new(&other).verify(&token)).is_err());
+            prop_assert!(block_on(AccessTokens::new(&other, Arc::new(StaticKeys::default())).verify(&token)).is_err());
         }
         // Another issuer or audience under the same key is refused; so is an expired token.
         let mut issuer = config.clone();
         issuer.jwt_issuer = "someone-else".into();
-        prop_assert!(block_on(tokens.verify(&AccessTokens::new(&issuer).issue(&user, Utc::now()))).is_err());
+        prop_assert!(block_on(tokens.verify(&AccessTokens::new(&issuer, Arc::new(StaticKeys::default())).issue(&user.principal(), Utc::now()))).is_err());
         let mut audience = config.clone();
         audience.jwt_audience = "someone-else".into();
-        prop_assert!(block_on(tokens.verify(&AccessTokens::new(&audience).issue(&user, Utc::now()))).is_err());
-        let stale = tokens.issue(&user, Utc::now() - Duration::seconds(config.jwt_ttl_seconds as i64 + 10));
+        prop_assert!(block_on(tokens.verify(&AccessTokens::new(&audience, Arc::new(StaticKeys::default())).issue(&user.principal(), Utc::now()))).is_err());
+        let stale = tokens.issue(&user.principal(), Utc::now() - Duration::seconds(config.jwt_ttl_seconds as i64 + 10));
         prop_assert!(block_on(tokens.verify(&stale)).is_err());
     }
 
@@ -590,7 +592,7 @@ proptest! {
         now in prop_oneof![any::<i64>(), 0i64..4_000_000_000],
     ) {
         let signer = WebhookSigner::new("s3cret");
-        let headers = tacos_shared::domain::webhook::WebhookHeaders { id, timestamp, signature };
+        let headers = tacos_core::domain::webhook_signature::WebhookHeaders { id, timestamp, signature };
         // Extreme timestamps and clocks (i64::MIN, i64::MAX) are refused, not a panic.
         let _ = signer.verify(&headers, &body, now);
     }
@@ -891,8 +893,8 @@ proptest! {
             display_name: "prop".into(),
             created_at: Utc::now(),
         };
-        let token = platform.accounts.tokens().issue(&user, Utc::now());
-        let router = tacos_shared::http::router(platform);
+        let token = platform.accounts.tokens().issue(&user.principal(), Utc::now());
+        let router = tacos_http::router(platform, &tacos_http::settings::HttpSettings::defaults());
         block_on(answer_is_in_contract_shape(router, route.replace("{}", &segment), token));
     }
 }
@@ -901,7 +903,10 @@ proptest! {
 async fn an_undecodable_path_id_is_the_routes_own_404() {
     use tower::ServiceExt;
     let world = World::new();
-    let router = tacos_shared::http::router(world.local.platform.clone());
+    let router = tacos_http::router(
+        world.local.platform.clone(),
+        &tacos_http::settings::HttpSettings::defaults(),
+    );
     for path in [
         "/api/v1/events/evt_de%%aa",
         "/api/v1/events/evt_%ff/availability",

@@ -1,25 +1,18 @@
 //! The waiting room: arrival order, positions that never grow, leaving moves people up, one
 //! admission per token, and nobody let in beyond what can still be sold.
 
-use std::sync::Arc;
-
-use tacos_shared::app::Platform;
-use tacos_shared::domain::auth::Principal;
-use tacos_shared::domain::payments::Scenario;
-use tacos_shared::domain::queue::{QueueStatus, QueueStatusKind, READY_WINDOW_SECS};
-use tacos_shared::domain::reservations::{HoldRequest, Reservation};
-use tacos_shared::domain::Deps;
-use tacos_shared::error::Error;
-use tacos_shared::ids::{EventId, WaitingToken};
-use tacos_shared::ports::store::{SkRange, Store};
+use tacos_core::domain::auth::Principal;
+use tacos_core::domain::payments::Scenario;
+use tacos_core::domain::queue::{QueueStatus, QueueStatusKind, READY_WINDOW_SECS};
+use tacos_core::domain::reservations::{HoldRequest, Reservation};
+use tacos_core::error::Error;
+use tacos_core::ids::{EventId, WaitingToken};
+use tacos_core::platform::Platform;
+use tacos_core::ports::store::{SkRange, Store};
 
 use crate::world::World;
 
-async fn join_many(
-    world: &World,
-    event: &tacos_shared::ids::EventId,
-    n: usize,
-) -> Vec<WaitingToken> {
+async fn join_many(world: &World, event: &tacos_core::ids::EventId, n: usize) -> Vec<WaitingToken> {
     let mut tokens = Vec::new();
     for _ in 0..n {
         tokens.push(
@@ -280,14 +273,13 @@ async fn sold_out_is_reported_to_everyone_waiting() {
 
 /// Two platforms on one store with `queue_view_ms` windows, as two Lambda instances are.
 fn instances(world: &World, view_ms: i64) -> [Platform; 2] {
-    let deps = world.platform().deps.clone();
-    let mut config = (*deps.config).clone();
+    let ports = world.platform().ports.clone();
+    let mut config = world.platform().config().clone();
     config.queue_view_ms = view_ms;
-    let deps = Deps {
-        config: Arc::new(config),
-        ..deps
-    };
-    [Platform::new(deps.clone()), Platform::new(deps)]
+    [
+        Platform::new(ports.clone(), config.clone()),
+        Platform::new(ports, config),
+    ]
 }
 
 #[tokio::test]

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::json;
-use tacos_shared::domain::webhook::WebhookSigner;
-use tacos_shared::ports::EventHandler;
+use tacos_core::domain::webhook_signature::WebhookSigner;
+use tacos_core::ports::EventHandler;
 
 use crate::world::World;
 

@@ -12,7 +12,7 @@ use opentelemetry::trace::{SpanId, TracerProvider as _};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 use serde_json::{json, Value};
-use tacos_shared::ports::EventHandler;
+use tacos_core::ports::EventHandler;
 use tracing_subscriber::layer::SubscriberExt;
 
 use crate::world::World;
@@ -153,7 +153,10 @@ async fn the_purchase_whose_spans_are_collected() {
         config.public_url = Some(format!("http://{addr}"));
         config.payment_delay = std::time::Duration::from_secs(2);
     });
-    let server = tacos_shared::http::router(world.local.platform.clone());
+    let server = tacos_http::router(
+        world.local.platform.clone(),
+        &tacos_http::settings::HttpSettings::defaults(),
+    );
     tokio::spawn(async move {
         axum::serve(
             listener,
@@ -269,7 +272,7 @@ async fn the_purchase_whose_spans_are_collected() {
         .bus
         .published()
         .into_iter()
-        .find(|e| e.detail_type == tacos_shared::ports::DetailType::ReservationConfirmed)
+        .find(|e| e.detail_type == tacos_core::ports::DetailType::ReservationConfirmed)
         .expect("the sale was announced");
     let stamped = sale
         .detail

@@ -12,20 +12,20 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use chrono::{Duration, Utc};
 use serde_json::Value;
-use tacos_shared::app::InProcess;
-use tacos_shared::config::Config;
-use tacos_shared::domain::auth::{Principal, Role};
-use tacos_shared::domain::catalog::SeatStatus;
-use tacos_shared::domain::catalog::{Event, Inventory, NewEvent, Section};
-use tacos_shared::domain::items::get_record;
-use tacos_shared::domain::payments::{intent_key, PaymentStatus};
-use tacos_shared::domain::payments::{IntentRequest, PaymentIntent, ProcessRequest, Scenario};
-use tacos_shared::domain::reservations::{reservation_key, ReservationStatus};
-use tacos_shared::domain::reservations::{HoldRequest, Reservation};
-use tacos_shared::domain::tokens::ReservationTokens;
-use tacos_shared::error::Error;
-use tacos_shared::ids::{EventId, PaymentIntentId, ReservationId, SeatId, UserId, WaitingToken};
-use tacos_shared::ports::{Clock, DetailType, JobHandler, ManualClock};
+use tacos_core::config::Config;
+use tacos_core::domain::auth::{Principal, Role};
+use tacos_core::domain::catalog::SeatStatus;
+use tacos_core::domain::catalog::{Event, Inventory, NewEvent, Section};
+use tacos_core::domain::payments::{intent_key, PaymentStatus};
+use tacos_core::domain::payments::{IntentRequest, PaymentIntent, ProcessRequest, Scenario};
+use tacos_core::domain::records::get_record;
+use tacos_core::domain::reservation_tokens::ReservationTokens;
+use tacos_core::domain::reservations::{reservation_key, ReservationStatus};
+use tacos_core::domain::reservations::{HoldRequest, Reservation};
+use tacos_core::error::Error;
+use tacos_core::ids::{EventId, PaymentIntentId, ReservationId, SeatId, UserId, WaitingToken};
+use tacos_core::ports::{Clock, DetailType, JobHandler, ManualClock};
+use tacos_embedded::InProcess;
 use tower::ServiceExt;
 
 pub const HOLD_SECONDS: u64 = 60;
@@ -74,7 +74,7 @@ impl World {
         }
     }
 
-    pub fn platform(&self) -> &tacos_shared::app::Platform {
+    pub fn platform(&self) -> &tacos_core::platform::Platform {
         &self.local.platform
     }
 
@@ -254,7 +254,7 @@ impl World {
         if !event.sections.is_empty() {
             let seats = self.platform().catalog.seats(&event).await.unwrap();
             let count = |status| seats.iter().filter(|s| s.status == status).count() as i64;
-            use tacos_shared::domain::catalog::SeatStatus::*;
+            use tacos_core::domain::catalog::SeatStatus::*;
             assert_eq!(
                 (count(Available), count(Held), count(Sold)),
                 (inventory.available, inventory.held, inventory.sold),
@@ -287,7 +287,10 @@ impl World {
     /// Sends `request` through the platform's HTTP router: the middleware every deployment runs
     /// (authentication, idempotency, rate limits, tracing, the contract's error shape).
     pub async fn send(&self, request: Request<Body>) -> Answer {
-        let router = tacos_shared::http::router(self.local.platform.clone());
+        let router = tacos_http::router(
+            self.local.platform.clone(),
+            &tacos_http::settings::HttpSettings::defaults(),
+        );
         let (parts, body) = router.oneshot(request).await.unwrap().into_parts();
         let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
         Answer {
@@ -406,7 +409,7 @@ impl World {
         assert_eq!(payments.len(), confirmed.len(), "no payment paid two sales");
         for sale in &confirmed {
             let payment = sale.payment_intent_id.as_ref().unwrap();
-            let intent: tacos_shared::domain::payments::PaymentIntent =
+            let intent: tacos_core::domain::payments::PaymentIntent =
                 get_record(store, &intent_key(payment))
                     .await
                     .unwrap()
@@ -512,7 +515,7 @@ impl World {
         let store = &*self.local.store;
         let intents = self.books.lock().unwrap().intents.clone();
         for id in intents {
-            let intent: tacos_shared::domain::payments::PaymentIntent =
+            let intent: tacos_core::domain::payments::PaymentIntent =
                 get_record(store, &intent_key(&id)).await.unwrap().unwrap();
             let reservation: Reservation =
                 get_record(store, &reservation_key(&intent.reservation_id))

@@ -1,0 +1,43 @@
+//! The payment follow-up's messages: EventBridge events, as the rule delivers them to SQS.
+//!
+//! The `payment-followup` function and the container's worker both drain the follow-up queue and
+//! hand each message here: [`follow_up`] reads the EventBridge envelope ([`parse_record`]) and
+//! lets the platform handle the domain event it carries.
+
+use serde::Deserialize;
+use tacos_core::platform::Platform;
+use tacos_core::ports::{DetailType, DomainEvent, EventDetail, EventHandler};
+
+/// The EventBridge event an SQS message carries (the fields the follow-up reads).
+#[derive(Debug, Deserialize)]
+struct BridgedEvent {
+    #[serde(rename = "detail-type")]
+    detail_type: DetailType,
+    detail: EventDetail,
+}
+
+/// Parses an SQS message's body (an EventBridge event) into a domain event.
+pub fn parse_record(body: &str) -> Result<DomainEvent, serde_json::Error> {
+    let bridged: BridgedEvent = serde_json::from_str(body)?;
+    Ok(DomainEvent {
+        detail_type: bridged.detail_type,
+        detail: bridged.detail,
+    })
+}
+
+/// Handles one follow-up message's body. `Err` means: deliver it again. A body that can never
+/// parse would only go round to the DLQ, so it is dropped, loudly.
+pub async fn follow_up(
+    platform: &Platform,
+    message_id: &str,
+    body: Option<&str>,
+) -> Result<(), String> {
+    match body.map(parse_record) {
+        Some(Ok(event)) => platform.handle_event(event).await,
+        Some(Err(e)) => {
+            tracing::error!(%message_id, error = %e, "unreadable follow-up record dropped");
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}

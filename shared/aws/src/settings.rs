@@ -1,0 +1,186 @@
+//! Where the AWS resources live, read from the environment.
+//!
+//! The adapters never create resources: the table, the bus, the schedule group, the queue and the
+//! role are made once by infrastructure (`scripts/aws_setup.py` against moto or an account), and a
+//! function only learns their names. Reading them all up front, once per cold start, turns a
+//! misconfigured deployment into one clear error naming the missing variable instead of a
+//! failure deep inside the first request that happens to need it.
+//!
+//! The endpoint is not a setting of ours: the SDK's standard `AWS_ENDPOINT_URL` (honoured by
+//! `aws-config`) points every client at moto in tests, and is simply unset in AWS.
+
+/// The names and ARNs of the resources the adapters use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// DynamoDB table (`TACOS_TABLE`): string keys `pk`/`sk`, TTL attribute `expires_at`.
+    pub table: String,
+    /// EventBridge bus domain events are published on (`TACOS_EVENT_BUS`).
+    pub event_bus: String,
+    /// EventBridge Scheduler group the one-shot job schedules are created in
+    /// (`TACOS_SCHEDULE_GROUP`).
+    pub schedule_group: String,
+    /// Role EventBridge Scheduler assumes to invoke the targets (`TACOS_SCHEDULER_ROLE_ARN`).
+    pub scheduler_role_arn: String,
+    /// Target of [`Job::ExpireHold`](tacos_core::ports::Job::ExpireHold) schedules
+    /// (`TACOS_EXPIRE_FUNCTION_ARN`).
+    pub expire_function_arn: String,
+    /// Target of `SettlePayment` and `DeliverWebhook` schedules
+    /// (`TACOS_SIMULATOR_FUNCTION_ARN`).
+    pub simulator_function_arn: String,
+    /// SQS queue the payment follow-up drains (`TACOS_FOLLOWUP_QUEUE_URL`); only the functions and
+    /// tests that read the queue themselves need it.
+    pub followup_queue_url: Option<String>,
+    /// Management endpoint of the WebSocket API's stage (`TACOS_WS_MANAGEMENT_URL`,
+    /// `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`) that `ws-push` posts frames
+    /// to; only that function needs it.
+    pub ws_management_url: Option<String>,
+    /// The longest one store, scheduler or bus call may take, retries included, before it counts
+    /// as unavailable (`TACOS_AWS_OPERATION_TIMEOUT_MS`, default 9000): under the HTTP functions'
+    /// 10 s Lambda timeout, so a store that accepts connections and never answers gets the
+    /// contract's 503 instead of a Lambda timeout. Emulators far slower than DynamoDB (moto
+    /// answering one request at a time under a 500-buyer rush) need more.
+    pub operation_timeout: std::time::Duration,
+}
+
+/// A setting the environment does not provide.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {0} is empty")]
+    Empty(&'static str),
+    #[error("environment variable {0} is not valid unicode")]
+    NotUnicode(&'static str),
+    #[error("environment variable {0} is not a whole number of milliseconds")]
+    NotMilliseconds(&'static str),
+}
+
+impl AwsSettings {
+    /// Reads every setting from the process environment.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(std::env::var_os)
+    }
+
+    /// Reads every setting through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(
+        lookup: impl Fn(&'static str) -> Option<std::ffi::OsString>,
+    ) -> Result<Self, SettingsError> {
+        let optional = |name: &'static str| -> Result<Option<String>, SettingsError> {
+            match lookup(name) {
+                None => Ok(None),
+                Some(value) => {
+                    let value = value
+                        .into_string()
+                        .map_err(|_| SettingsError::NotUnicode(name))?;
+                    let value = value.trim().to_string();
+                    Ok((!value.is_empty()).then_some(value))
+                }
+            }
+        };
+        let required = |name: &'static str| -> Result<String, SettingsError> {
+            match lookup(name) {
+                None => Err(SettingsError::Missing(name)),
+                Some(_) => optional(name)?.ok_or(SettingsError::Empty(name)),
+            }
+        };
+        Ok(Self {
+            table: required("TACOS_TABLE")?,
+            event_bus: required("TACOS_EVENT_BUS")?,
+            schedule_group: required("TACOS_SCHEDULE_GROUP")?,
+            scheduler_role_arn: required("TACOS_SCHEDULER_ROLE_ARN")?,
+            expire_function_arn: required("TACOS_EXPIRE_FUNCTION_ARN")?,
+            simulator_function_arn: required("TACOS_SIMULATOR_FUNCTION_ARN")?,
+            followup_queue_url: optional("TACOS_FOLLOWUP_QUEUE_URL")?,
+            ws_management_url: optional("TACOS_WS_MANAGEMENT_URL")?,
+            operation_timeout: std::time::Duration::from_millis(
+                match optional("TACOS_AWS_OPERATION_TIMEOUT_MS")? {
+                    None => 9_000,
+                    Some(ms) => ms.parse().map_err(|_| {
+                        SettingsError::NotMilliseconds("TACOS_AWS_OPERATION_TIMEOUT_MS")
+                    })?,
+                },
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&'static str, &str)]) -> impl Fn(&'static str) -> Option<std::ffi::OsString> {
+        let map: HashMap<&'static str, std::ffi::OsString> = pairs
+            .iter()
+            .map(|(k, v)| (*k, std::ffi::OsString::from(v)))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    const ALL: [(&str, &str); 6] = [
+        ("TACOS_TABLE", "tacos"),
+        ("TACOS_EVENT_BUS", "tacos-bus"),
+        ("TACOS_SCHEDULE_GROUP", "tacos"),
+        (
+            "TACOS_SCHEDULER_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/tacos-scheduler",
+        ),
+        (
+            "TACOS_EXPIRE_FUNCTION_ARN",
+            "arn:aws:lambda:us-east-1:123456789012:function:tacos-expire",
+        ),
+        (
+            "TACOS_SIMULATOR_FUNCTION_ARN",
+            "arn:aws:lambda:us-east-1:123456789012:function:tacos-payment-simulator",
+        ),
+    ];
+
+    #[test]
+    fn reads_every_setting() {
+        let settings = AwsSettings::from_lookup(env(&ALL)).unwrap();
+        assert_eq!(settings.table, "tacos");
+        assert_eq!(settings.followup_queue_url, None);
+        assert_eq!(
+            settings.operation_timeout,
+            std::time::Duration::from_secs(9)
+        );
+    }
+
+    #[test]
+    fn the_operation_timeout_is_milliseconds() {
+        let mut pairs = ALL.to_vec();
+        pairs.push(("TACOS_AWS_OPERATION_TIMEOUT_MS", "30000"));
+        let settings = AwsSettings::from_lookup(env(&pairs)).unwrap();
+        assert_eq!(
+            settings.operation_timeout,
+            std::time::Duration::from_secs(30)
+        );
+        pairs.pop();
+        pairs.push(("TACOS_AWS_OPERATION_TIMEOUT_MS", "9s"));
+        assert_eq!(
+            AwsSettings::from_lookup(env(&pairs)),
+            Err(SettingsError::NotMilliseconds(
+                "TACOS_AWS_OPERATION_TIMEOUT_MS"
+            ))
+        );
+    }
+
+    #[test]
+    fn names_the_missing_variable() {
+        let without_bus: Vec<_> = ALL
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "TACOS_EVENT_BUS")
+            .collect();
+        assert_eq!(
+            AwsSettings::from_lookup(env(&without_bus)),
+            Err(SettingsError::Missing("TACOS_EVENT_BUS"))
+        );
+        let mut empty_table = ALL.to_vec();
+        empty_table[0].1 = " ";
+        assert_eq!(
+            AwsSettings::from_lookup(env(&empty_table)),
+            Err(SettingsError::Empty("TACOS_TABLE"))
+        );
+    }
+}

@@ -1,0 +1,285 @@
+//! The domain's configuration, read once from the environment at start-up.
+//!
+//! Every deployment (embedded server, Lambda function, container) builds one [`Config`] with
+//! [`Config::from_env`]; docs/configuration.md lists every variable. Secrets that are not
+//! configured are generated at random for the life of the process, so a local run is safe by
+//! default and never falls back to a well-known value. The settings of the layers around the
+//! domain (HTTP, AWS, the web app) are read by their own crates with the same [`Env`].
+
+use std::time::Duration;
+
+/// OpenID Connect issuer whose tokens are accepted besides the platform's own (for example Cognito).
+#[derive(Debug, Clone)]
+pub struct OidcConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub jwks_url: String,
+    /// Shortest time between two fetches of the key set that unknown key ids cause
+    /// (`TACOS_OIDC_JWKS_REFRESH_SECS`, default 30): an issuer that rotates its keys is followed
+    /// within this time, and a flood of tokens with forged key ids costs one fetch per period.
+    pub key_refresh_floor: Duration,
+}
+
+#[derive(Clone)]
+pub struct Config {
+    /// How long a hold lasts before it expires (`TACOS_HOLD_SECONDS`, default 60).
+    pub hold_seconds: u64,
+    /// Admission rate of the seeded demo event (`TACOS_ADMISSION_RATE`, default 50 people/s).
+    pub demo_admission_rate: f64,
+    /// HMAC key of the platform's own JWTs and reservation tokens (`TACOS_JWT_SECRET`).
+    pub jwt_secret: String,
+    /// `iss` of issued JWTs (`TACOS_JWT_ISSUER`, default `traffic-tacos`).
+    pub jwt_issuer: String,
+    /// `aud` of issued JWTs (`TACOS_JWT_AUDIENCE`, default `traffic-tacos-api`).
+    pub jwt_audience: String,
+    /// Lifetime of issued JWTs in seconds (fixed by the contract at 86400).
+    pub jwt_ttl_seconds: u64,
+    /// Optional external issuer (`TACOS_OIDC_ISSUER`, `TACOS_OIDC_AUDIENCE`, `TACOS_OIDC_JWKS_URL`).
+    pub oidc: Option<OidcConfig>,
+    /// Secret the payment simulator signs webhooks with (`TACOS_WEBHOOK_SECRET`).
+    pub webhook_secret: String,
+    /// Username of the administrator created at start-up (`TACOS_ADMIN_USERNAME`, default `admin`).
+    pub admin_username: String,
+    /// Its password (`TACOS_ADMIN_PASSWORD`); no administrator exists when unset.
+    pub admin_password: Option<String>,
+    /// Base URL the payment simulator posts webhooks to (`TACOS_PUBLIC_URL`; the embedded server
+    /// defaults it to itself).
+    pub public_url: Option<String>,
+    /// Whether to create the demo event at start-up (`TACOS_DEMO_EVENT`, default true).
+    pub seed_demo_event: bool,
+    /// Delay of the `delay` payment scenario.
+    pub payment_delay: Duration,
+    /// Join counters per waiting room (`TACOS_QUEUE_SHARDS`, default 1). One counter gives exact
+    /// arrival order; the AWS deployment uses 64 so no counter item takes more than ~470 of the
+    /// 30,000 joins per second (docs/serverless.md, "Write pattern at 30k joins/s").
+    pub queue_shards: u32,
+    /// How the waiting room shows positions (`TACOS_QUEUE_VIEW_MS`, default 0). 0: every status
+    /// reads the queue's state, exact and enough when one process serves the queue (the embedded
+    /// server). Above 0: each process reads it at most once per window of that many milliseconds
+    /// and shows the line as it stood at the window's start, so any number of instances (Lambda,
+    /// the cluster) show one position per window and a status costs one read instead of five
+    /// hot-item reads; the AWS deployment uses 250. See the waiting room's module documentation.
+    pub queue_view_ms: i64,
+}
+
+impl std::fmt::Debug for Config {
+    // Secrets never reach a log line, even through `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("hold_seconds", &self.hold_seconds)
+            .field("demo_admission_rate", &self.demo_admission_rate)
+            .field("jwt_secret", &"<redacted>")
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("oidc", &self.oidc)
+            .field("webhook_secret", &"<redacted>")
+            .field("admin_username", &self.admin_username)
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "<redacted>"),
+            )
+            .field("public_url", &self.public_url)
+            .field("seed_demo_event", &self.seed_demo_event)
+            .field("queue_shards", &self.queue_shards)
+            .field("queue_view_ms", &self.queue_view_ms)
+            .finish()
+    }
+}
+
+/// A configuration variable that is set but cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {name}: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+/// Where settings are read from: the process's environment, or a list (tests). Empty values
+/// count as unset.
+pub struct Env {
+    lookup: Lookup,
+}
+
+type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+impl Env {
+    /// The process's environment variables.
+    pub fn process() -> Self {
+        Self {
+            lookup: Box::new(|name| std::env::var(name).ok()),
+        }
+    }
+
+    /// Only the given variables.
+    pub fn from_pairs(vars: &[(&str, &str)]) -> Self {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self {
+            lookup: Box::new(move |name| {
+                vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+            }),
+        }
+    }
+
+    /// The value of `name`, if set and not empty.
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.is_empty())
+    }
+
+    /// `name` parsed, `default` when unset; a value that does not parse is an error naming it.
+    pub fn parse<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|e: T::Err| ConfigError {
+                name,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// As [`Env::parse`], refusing values for which `valid` is false with `reason`.
+    pub fn parse_checked<T>(
+        &self,
+        name: &'static str,
+        default: T,
+        valid: impl Fn(&T) -> bool,
+        reason: &str,
+    ) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        let value = self.parse(name, default)?;
+        if valid(&value) {
+            Ok(value)
+        } else {
+            Err(ConfigError {
+                name,
+                reason: reason.into(),
+            })
+        }
+    }
+}
+
+impl Config {
+    /// Reads the configuration from the environment; unset variables take their defaults.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::read(&Env::process())
+    }
+
+    /// Defaults for tests: every secret random, no demo event, short payment delay.
+    pub fn for_tests() -> Self {
+        let mut config = Self::read(&Env::from_pairs(&[])).expect("defaults are valid");
+        config.seed_demo_event = false;
+        config.payment_delay = Duration::from_millis(500);
+        config
+    }
+
+    /// Reads the configuration from `env`.
+    pub fn read(env: &Env) -> Result<Self, ConfigError> {
+        let positive = |v: &f64| v.is_finite() && *v > 0.0;
+        Ok(Self {
+            hold_seconds: env.parse_checked(
+                "TACOS_HOLD_SECONDS",
+                60u64,
+                |&s| s > 0,
+                "must be positive",
+            )?,
+            demo_admission_rate: env.parse_checked(
+                "TACOS_ADMISSION_RATE",
+                50.0f64,
+                positive,
+                "must be positive",
+            )?,
+            jwt_secret: env.get("TACOS_JWT_SECRET").unwrap_or_else(random_secret),
+            jwt_issuer: env
+                .get("TACOS_JWT_ISSUER")
+                .unwrap_or_else(|| "traffic-tacos".into()),
+            jwt_audience: env
+                .get("TACOS_JWT_AUDIENCE")
+                .unwrap_or_else(|| "traffic-tacos-api".into()),
+            jwt_ttl_seconds: 86_400,
+            oidc: OidcConfig::read(env)?,
+            webhook_secret: env
+                .get("TACOS_WEBHOOK_SECRET")
+                .unwrap_or_else(random_secret),
+            admin_username: env
+                .get("TACOS_ADMIN_USERNAME")
+                .unwrap_or_else(|| "admin".into()),
+            admin_password: env.get("TACOS_ADMIN_PASSWORD"),
+            public_url: env.get("TACOS_PUBLIC_URL"),
+            seed_demo_event: env.parse("TACOS_DEMO_EVENT", true)?,
+            payment_delay: Duration::from_secs(2),
+            queue_shards: env.parse("TACOS_QUEUE_SHARDS", 1u32)?.clamp(1, 1024),
+            queue_view_ms: env.parse("TACOS_QUEUE_VIEW_MS", 0i64)?.clamp(0, 5_000),
+        })
+    }
+}
+
+impl OidcConfig {
+    /// The issuer of `TACOS_OIDC_ISSUER` and `TACOS_OIDC_AUDIENCE` (both or neither), its key set
+    /// at `TACOS_OIDC_JWKS_URL` or the issuer's well-known path.
+    fn read(env: &Env) -> Result<Option<Self>, ConfigError> {
+        match (env.get("TACOS_OIDC_ISSUER"), env.get("TACOS_OIDC_AUDIENCE")) {
+            (None, None) => Ok(None),
+            (Some(issuer), Some(audience)) => Ok(Some(OidcConfig {
+                jwks_url: env.get("TACOS_OIDC_JWKS_URL").unwrap_or_else(|| {
+                    format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/'))
+                }),
+                issuer,
+                audience,
+                key_refresh_floor: Duration::from_secs(
+                    env.parse("TACOS_OIDC_JWKS_REFRESH_SECS", 30u64)?,
+                ),
+            })),
+            _ => Err(ConfigError {
+                name: "TACOS_OIDC_ISSUER",
+                reason: "TACOS_OIDC_ISSUER and TACOS_OIDC_AUDIENCE must be set together".into(),
+            }),
+        }
+    }
+}
+
+fn random_secret() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_values_are_refused_naming_the_variable() {
+        for (name, value) in [
+            ("TACOS_HOLD_SECONDS", "0"),
+            ("TACOS_HOLD_SECONDS", "soon"),
+            ("TACOS_ADMISSION_RATE", "0"),
+            ("TACOS_ADMISSION_RATE", "NaN"),
+            ("TACOS_OIDC_ISSUER", "https://issuer.example"),
+        ] {
+            let error = Config::read(&Env::from_pairs(&[(name, value)]))
+                .err()
+                .unwrap_or_else(|| panic!("{name}={value} accepted"));
+            assert_eq!(error.name, name, "{value}: {error}");
+        }
+    }
+
+    #[test]
+    fn unset_secrets_are_random_and_never_shown() {
+        let a = Config::for_tests();
+        let b = Config::for_tests();
+        assert_ne!(a.jwt_secret, b.jwt_secret);
+        assert_eq!(a.jwt_secret.len(), 64);
+        let shown = format!("{a:?}");
+        assert!(!shown.contains(&a.jwt_secret) && !shown.contains(&a.webhook_secret));
+    }
+}

@@ -1,0 +1,357 @@
+//! The store port's conformance suite: the semantics every [`Store`] adapter must have, run
+//! against the in-process store and against DynamoDB (moto) by the `tests/` crate.
+//!
+//! Each check takes a fresh partition prefix so the suite can share one table with other tests.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::ports::store::{
+    key_of, Condition, Item, Key, SkRange, Store, StoreError, Update, Write,
+};
+
+fn item(key: &Key, attrs: serde_json::Value) -> Item {
+    let mut item = attrs.as_object().cloned().unwrap_or_default();
+    item.insert("pk".into(), json!(key.pk));
+    item.insert("sk".into(), json!(key.sk));
+    item
+}
+
+fn fresh(prefix: &str) -> String {
+    format!("conf#{prefix}#{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Runs every check; panics with the name of the first that fails.
+pub async fn run_all(store: Arc<dyn Store>) {
+    puts_and_gets(&*store).await;
+    conditions(&*store).await;
+    updates(&*store).await;
+    transactions_are_all_or_nothing(&*store).await;
+    queries(&*store).await;
+    concurrent_conditional_writes_have_one_winner(store.clone()).await;
+    concurrent_counters_lose_nothing(store).await;
+}
+
+pub async fn puts_and_gets(store: &dyn Store) {
+    let key = Key::new(fresh("get"), "A");
+    assert_eq!(
+        store.get(&key).await.unwrap(),
+        None,
+        "absent item reads as None"
+    );
+    let written = item(
+        &key,
+        json!({ "n": 1, "s": "x", "b": true, "l": ["a", "b"], "m": { "k": 2 }, "z": null }),
+    );
+    store.write(Write::put(written.clone())).await.unwrap();
+    assert_eq!(
+        store.get(&key).await.unwrap(),
+        Some(written),
+        "item reads back exactly"
+    );
+    store
+        .write(Write::Delete {
+            key: key.clone(),
+            condition: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.get(&key).await.unwrap(), None, "deleted item is gone");
+}
+
+pub async fn conditions(store: &dyn Store) {
+    let key = Key::new(fresh("cond"), "A");
+    let first = item(&key, json!({ "status": "AVAILABLE", "n": 5 }));
+    store.write(Write::put_new(first.clone())).await.unwrap();
+    assert_eq!(
+        store.write(Write::put_new(first.clone())).await,
+        Err(StoreError::ConditionFailed { index: 0 }),
+        "put_new refuses an existing item"
+    );
+    let held = Update::new(key.clone())
+        .set("status", "HELD")
+        .when(Condition::equals("status", "AVAILABLE"));
+    store.write(Write::Update(held.clone())).await.unwrap();
+    assert_eq!(
+        store.write(Write::Update(held)).await,
+        Err(StoreError::ConditionFailed { index: 0 }),
+        "equality condition"
+    );
+    let checks = [
+        (Condition::AtLeast("n".into(), 5), true),
+        (Condition::AtLeast("n".into(), 6), false),
+        (Condition::LessThan("n".into(), 6), true),
+        (Condition::LessThan("n".into(), 5), false),
+        (Condition::GreaterThan("n".into(), 4), true),
+        (Condition::GreaterThan("n".into(), 5), false),
+        (Condition::GreaterThan("missing".into(), 0), false),
+        (Condition::Exists, true),
+        (
+            Condition::Or(vec![
+                Condition::NotExists,
+                Condition::equals("status", "HELD"),
+            ]),
+            true,
+        ),
+        (
+            Condition::And(vec![
+                Condition::Exists,
+                Condition::equals("status", "AVAILABLE"),
+            ]),
+            false,
+        ),
+    ];
+    for (condition, holds) in checks {
+        let result = store
+            .write(Write::Check {
+                key: key.clone(),
+                condition: condition.clone(),
+            })
+            .await;
+        assert_eq!(result.is_ok(), holds, "check {condition:?}");
+    }
+    let absent = Key::new(fresh("cond"), "B");
+    assert!(store
+        .write(Write::Check {
+            key: absent.clone(),
+            condition: Condition::NotExists
+        })
+        .await
+        .is_ok());
+    assert!(store
+        .write(Write::Check {
+            key: absent,
+            condition: Condition::Exists
+        })
+        .await
+        .is_err());
+}
+
+pub async fn updates(store: &dyn Store) {
+    let key = Key::new(fresh("upd"), "A");
+    let after = store
+        .update(Update::new(key.clone()).add("count", 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        after.get("count"),
+        Some(&json!(1)),
+        "add on an absent item starts at 0"
+    );
+    assert_eq!(key_of(&after), key);
+    let after = store
+        .update(Update::new(key.clone()).add("count", 2).set("name", "x"))
+        .await
+        .unwrap();
+    assert_eq!(after.get("count"), Some(&json!(3)));
+    let after = store
+        .update(Update::new(key.clone()).remove("name"))
+        .await
+        .unwrap();
+    assert_eq!(after.get("name"), None, "remove drops the attribute");
+    let refused = store
+        .update(
+            Update::new(key.clone())
+                .add("count", -5)
+                .when(Condition::AtLeast("count".into(), 5)),
+        )
+        .await;
+    assert_eq!(refused, Err(StoreError::ConditionFailed { index: 0 }));
+    assert_eq!(
+        store.get(&key).await.unwrap().unwrap().get("count"),
+        Some(&json!(3)),
+        "refused update changes nothing"
+    );
+
+    // Raising a counter only if it is still below a target (the waiting room's hole closing),
+    // on an absent item and on one below, at and above the target.
+    let raise = |key: &Key, target: i64| {
+        Write::Update(
+            Update::new(key.clone())
+                .set("count", target)
+                .when(Condition::Or(vec![
+                    Condition::NotExists,
+                    Condition::LessThan("count".into(), target),
+                ])),
+        )
+    };
+    let counter = Key::new(fresh("raise"), "A");
+    store.write(raise(&counter, 4)).await.unwrap();
+    let count = |item: Option<Item>| item.unwrap().get("count").cloned();
+    assert_eq!(
+        count(store.get(&counter).await.unwrap()),
+        Some(json!(4)),
+        "a raise creates an absent counter"
+    );
+    store.write(raise(&counter, 6)).await.unwrap();
+    assert_eq!(
+        store.write(raise(&counter, 6)).await,
+        Err(StoreError::ConditionFailed { index: 0 }),
+        "no raise to where the counter already is"
+    );
+    assert_eq!(
+        store.write(raise(&counter, 5)).await,
+        Err(StoreError::ConditionFailed { index: 0 }),
+        "a raise never lowers"
+    );
+    let after = store
+        .update(Update::new(counter.clone()).add("count", 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        after.get("count"),
+        Some(&json!(7)),
+        "adds go on from a raise"
+    );
+}
+
+pub async fn transactions_are_all_or_nothing(store: &dyn Store) {
+    let pk = fresh("txn");
+    let a = Key::new(&pk, "A");
+    let b = Key::new(&pk, "B");
+    store
+        .write(Write::put(item(&a, json!({ "v": 1 }))))
+        .await
+        .unwrap();
+    let failing = vec![
+        Write::Update(Update::new(a.clone()).set("v", 2)),
+        Write::put_new(item(&b, json!({ "v": 1 }))),
+        Write::Check {
+            key: Key::new(&pk, "C"),
+            condition: Condition::Exists,
+        },
+    ];
+    assert_eq!(
+        store.transact(failing).await,
+        Err(StoreError::ConditionFailed { index: 2 }),
+        "reports the failing write"
+    );
+    assert_eq!(
+        store.get(&a).await.unwrap().unwrap().get("v"),
+        Some(&json!(1)),
+        "nothing applied"
+    );
+    assert_eq!(store.get(&b).await.unwrap(), None, "nothing applied");
+    let passing = vec![
+        Write::Update(Update::new(a.clone()).add("v", 1)),
+        Write::put_new(item(&b, json!({ "v": 1 }))),
+    ];
+    store.transact(passing).await.unwrap();
+    assert_eq!(
+        store.get(&a).await.unwrap().unwrap().get("v"),
+        Some(&json!(2))
+    );
+    assert!(store.get(&b).await.unwrap().is_some());
+}
+
+pub async fn queries(store: &dyn Store) {
+    let pk = fresh("query");
+    for sk in [
+        "SEAT#A-1", "SEAT#A-2", "SEAT#B-1", "INV", "LEFT#003", "LEFT#007",
+    ] {
+        store
+            .write(Write::put(item(
+                &Key::new(&pk, sk),
+                json!({ "sk_copy": sk }),
+            )))
+            .await
+            .unwrap();
+    }
+    let sks = |items: Vec<Item>| {
+        items
+            .iter()
+            .map(|i| i["sk"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        sks(store.query(&pk, &SkRange::prefix("SEAT#")).await.unwrap()),
+        ["SEAT#A-1", "SEAT#A-2", "SEAT#B-1"]
+    );
+    assert_eq!(
+        sks(store
+            .query(&pk, &SkRange::prefix("SEAT#").reverse().limit(1))
+            .await
+            .unwrap()),
+        ["SEAT#B-1"]
+    );
+    assert_eq!(
+        sks(store
+            .query(
+                &pk,
+                &SkRange::prefix("LEFT#").between("LEFT#003", "LEFT#007")
+            )
+            .await
+            .unwrap()),
+        ["LEFT#003"]
+    );
+    assert_eq!(
+        sks(store
+            .query(
+                &pk,
+                &SkRange::prefix("LEFT#").to("LEFT#007").reverse().limit(1)
+            )
+            .await
+            .unwrap()),
+        ["LEFT#003"]
+    );
+    assert_eq!(
+        store.query(&pk, &SkRange::default()).await.unwrap().len(),
+        6
+    );
+    assert!(store
+        .query(&fresh("empty"), &SkRange::default())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn concurrent_conditional_writes_have_one_winner(store: Arc<dyn Store>) {
+    let key = Key::new(fresh("race"), "SEAT");
+    store
+        .write(Write::put(item(&key, json!({ "status": "AVAILABLE" }))))
+        .await
+        .unwrap();
+    let attempts = (0..32).map(|i| {
+        let store = store.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            let take = Update::new(key)
+                .set("status", "HELD")
+                .set("by", i)
+                .when(Condition::equals("status", "AVAILABLE"));
+            store.write(Write::Update(take)).await
+        })
+    });
+    let results = futures::future::join_all(attempts).await;
+    let winners = results.iter().filter(|r| matches!(r, Ok(Ok(())))).count();
+    assert_eq!(winners, 1, "exactly one conditional write wins");
+    assert!(results
+        .iter()
+        .all(|r| matches!(r, Ok(Ok(()) | Err(StoreError::ConditionFailed { .. })))));
+}
+
+pub async fn concurrent_counters_lose_nothing(store: Arc<dyn Store>) {
+    let key = Key::new(fresh("counter"), "SEQ");
+    let adds = (0..40).map(|_| {
+        let store = store.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            store
+                .update(Update::new(key).add("count", 1))
+                .await
+                .unwrap()
+        })
+    });
+    let mut seen: Vec<i64> = futures::future::join_all(adds)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap()["count"].as_i64().unwrap())
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        (1..=40).collect::<Vec<_>>(),
+        "every increment returns a distinct new value"
+    );
+}

@@ -1,0 +1,454 @@
+//! Events on sale and their inventory.
+//!
+//! An event is immutable once created, so it is cached per process. Its inventory lives in two
+//! kinds of items that every hold, confirm, cancel and expiry change in one transaction: one item
+//! per seat (seated events) and one counter item (`available`, `held`, `sold`, always summing to
+//! `total`), which general-admission holds decrement conditionally. Those writes arrive at the
+//! admission rate, not the join rate, so the counter item stays far below DynamoDB's per-item
+//! limit.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+use super::records::{from_item, get_record, to_item};
+use crate::error::{Error, Result};
+use crate::ids::{EventId, ReservationId, SeatId};
+use crate::ports::store::{Condition, Key, SkRange, Write, MAX_TRANSACTION_WRITES};
+use crate::ports::Ports;
+
+/// Most seats one order may take.
+pub const MAX_PER_ORDER_LIMIT: u32 = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Seated,
+    GeneralAdmission,
+}
+
+/// A block of a seated event: `rows` × `seats_per_row` seats numbered `NAME-1` onwards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Section {
+    pub name: String,
+    pub rows: u32,
+    pub seats_per_row: u32,
+}
+
+impl Section {
+    pub fn seat_ids(&self) -> impl Iterator<Item = SeatId> + '_ {
+        (1..=self.rows * self.seats_per_row).map(|n| SeatId::new(&self.name, n))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub event_id: EventId,
+    pub name: String,
+    pub venue: String,
+    pub starts_at: DateTime<Utc>,
+    pub currency: String,
+    /// Price of one seat, in the currency's minor unit.
+    pub price: i64,
+    pub total: i64,
+    pub sections: Vec<Section>,
+    pub kind: EventKind,
+    pub admission_rate_per_sec: f64,
+    pub max_per_order: u32,
+    /// Number of join counters of the waiting room (see [`super::queue`]).
+    pub queue_shards: u32,
+}
+
+impl Event {
+    /// Whether `seat` is one of this event's seats.
+    pub fn has_seat(&self, seat: &SeatId) -> bool {
+        let Some((section, number)) = seat.as_str().split_once('-') else {
+            return false;
+        };
+        let Ok(number) = number.parse::<u32>() else {
+            return false;
+        };
+        self.sections
+            .iter()
+            .any(|s| s.name == section && number >= 1 && number <= s.rows * s.seats_per_row)
+    }
+}
+
+/// What an administrator asks for; validated by [`Catalog::create`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEvent {
+    pub name: String,
+    pub venue: String,
+    pub starts_at: DateTime<Utc>,
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    pub price: i64,
+    #[serde(default)]
+    pub sections: Option<Vec<Section>>,
+    #[serde(default)]
+    pub capacity: Option<i64>,
+    #[serde(default = "default_rate")]
+    pub admission_rate_per_sec: f64,
+    #[serde(default = "default_max_per_order")]
+    pub max_per_order: u32,
+    /// Fixed id; used for the demo events so the README can name them.
+    #[serde(skip)]
+    pub event_id: Option<EventId>,
+}
+
+fn default_currency() -> String {
+    "USD".into()
+}
+fn default_rate() -> f64 {
+    50.0
+}
+fn default_max_per_order() -> u32 {
+    4
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SeatStatus {
+    Available,
+    Held,
+    Sold,
+}
+
+/// One seat's item.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeatRecord {
+    pub seat_id: SeatId,
+    pub status: SeatStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reservation_id: Option<ReservationId>,
+}
+
+/// The inventory counters; `available + held + sold == total` after every transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inventory {
+    pub total: i64,
+    pub available: i64,
+    pub held: i64,
+    pub sold: i64,
+}
+
+/// Availability as the contract shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Availability {
+    pub event_id: EventId,
+    pub total: i64,
+    pub available: i64,
+    pub held: i64,
+    pub sold: i64,
+    pub seats: Vec<SeatView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SeatView {
+    pub seat_id: SeatId,
+    pub status: SeatStatus,
+}
+
+fn event_pk(id: &EventId) -> String {
+    ["EVENT#", id.as_str()].concat()
+}
+pub fn event_key(id: &EventId) -> Key {
+    Key::new(event_pk(id), "META")
+}
+pub fn inventory_key(id: &EventId) -> Key {
+    Key::new(event_pk(id), "INV")
+}
+pub fn seat_key(id: &EventId, seat: &SeatId) -> Key {
+    Key::new(event_pk(id), ["SEAT#", seat.as_str()].concat())
+}
+const EVENT_INDEX_PK: &str = "EVENTS";
+
+/// Event catalogue and inventory reads.
+#[derive(Clone)]
+pub struct Catalog {
+    ports: Ports,
+    /// Join counters of each new event's waiting room (`Config::queue_shards`).
+    queue_shards: u32,
+    /// The items other services keep for each event (its waiting room), written in the event's
+    /// own transaction.
+    companions: CompanionWrites,
+    cache: Arc<RwLock<HashMap<EventId, Arc<Event>>>>,
+}
+
+/// The writes that create what another service keeps for a new event, given the event and the
+/// time in milliseconds; they commit with the event, or not at all.
+pub type CompanionWrites = fn(&Event, i64) -> Vec<Write>;
+
+impl Catalog {
+    pub fn new(ports: Ports, queue_shards: u32, companions: CompanionWrites) -> Self {
+        Self {
+            ports,
+            queue_shards,
+            companions,
+            cache: Arc::default(),
+        }
+    }
+
+    /// Validates and stores a new event with all its seats, its counters and its waiting room.
+    pub async fn create(&self, new: NewEvent) -> Result<Event> {
+        let event = validate(new, self.queue_shards)?;
+        let id = &event.event_id;
+        // Seats first, the event record last: the event is visible only once complete.
+        let seats: Vec<Write> = event
+            .sections
+            .iter()
+            .flat_map(Section::seat_ids)
+            .map(|seat_id| {
+                Write::put_new(to_item(
+                    &seat_key(id, &seat_id),
+                    &SeatRecord {
+                        seat_id,
+                        status: SeatStatus::Available,
+                        reservation_id: None,
+                    },
+                ))
+            })
+            .collect();
+        for chunk in seats.chunks(MAX_TRANSACTION_WRITES) {
+            self.ports
+                .store
+                .transact(chunk.to_vec())
+                .await
+                .map_err(|e| match e {
+                    crate::ports::StoreError::ConditionFailed { .. } => {
+                        Error::InvalidRequest(format!("event {id} already exists"))
+                    }
+                    other => other.into(),
+                })?;
+        }
+        let inventory = Inventory {
+            total: event.total,
+            available: event.total,
+            held: 0,
+            sold: 0,
+        };
+        let mut writes = vec![
+            Write::put_new(to_item(&inventory_key(id), &inventory)),
+            Write::put_new(to_item(&event_key(id), &event)),
+            Write::put(to_item(
+                &Key::new(
+                    EVENT_INDEX_PK,
+                    format!("{}#{id}", event.starts_at.to_rfc3339()),
+                ),
+                &serde_json::json!({ "event_id": id }),
+            )),
+        ];
+        writes.extend((self.companions)(&event, self.ports.clock.now_ms()));
+        self.ports
+            .store
+            .transact(writes)
+            .await
+            .map_err(|e| match e {
+                crate::ports::StoreError::ConditionFailed { .. } => {
+                    Error::InvalidRequest(format!("event {id} already exists"))
+                }
+                other => other.into(),
+            })?;
+        tracing::info!(event_id = %id, total = event.total, "event created");
+        Ok(event)
+    }
+
+    /// The event, from the cache when this process has seen it.
+    pub async fn get(&self, id: &EventId) -> Result<Arc<Event>> {
+        if let Some(event) = self.cache.read().get(id) {
+            return Ok(event.clone());
+        }
+        let item = self
+            .ports
+            .store
+            .get(&event_key(id))
+            .await?
+            .ok_or(Error::EventNotFound)?;
+        let event: Arc<Event> = Arc::new(from_item(item)?);
+        self.cache.write().insert(id.clone(), event.clone());
+        Ok(event)
+    }
+
+    /// Every event, soonest first.
+    pub async fn list(&self) -> Result<Vec<Arc<Event>>> {
+        let index = self
+            .ports
+            .store
+            .query(EVENT_INDEX_PK, &SkRange::default())
+            .await?;
+        let mut events = Vec::with_capacity(index.len());
+        for entry in index {
+            let Some(id) = entry
+                .get("event_id")
+                .and_then(|v| v.as_str())
+                .and_then(|s| s.parse().ok())
+            else {
+                continue;
+            };
+            events.push(self.get(&id).await?);
+        }
+        Ok(events)
+    }
+
+    pub async fn inventory(&self, id: &EventId) -> Result<Inventory> {
+        get_record(&*self.ports.store, &inventory_key(id))
+            .await?
+            .ok_or(Error::EventNotFound)
+    }
+
+    /// Seat items of an event, in natural order (`A-2` before `A-10`).
+    pub async fn seats(&self, event: &Event) -> Result<Vec<SeatRecord>> {
+        let items = self
+            .ports
+            .store
+            .query(&event_key(&event.event_id).pk, &SkRange::prefix("SEAT#"))
+            .await?;
+        let mut seats: Vec<SeatRecord> = items.into_iter().map(from_item).collect::<Result<_>>()?;
+        let order: HashMap<&str, usize> = event
+            .sections
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect();
+        seats.sort_by_key(|s| {
+            let (section, number) = s.seat_id.as_str().split_once('-').unwrap_or_default();
+            (
+                order.get(section).copied().unwrap_or(usize::MAX),
+                number.parse::<u32>().unwrap_or(0),
+            )
+        });
+        Ok(seats)
+    }
+
+    pub async fn availability(&self, id: &EventId) -> Result<Availability> {
+        let event = self.get(id).await?;
+        let inventory = self.inventory(id).await?;
+        let seats = match event.kind {
+            EventKind::Seated => self
+                .seats(&event)
+                .await?
+                .into_iter()
+                .map(|s| SeatView {
+                    seat_id: s.seat_id,
+                    status: s.status,
+                })
+                .collect(),
+            EventKind::GeneralAdmission => Vec::new(),
+        };
+        Ok(Availability {
+            event_id: id.clone(),
+            total: inventory.total,
+            available: inventory.available,
+            held: inventory.held,
+            sold: inventory.sold,
+            seats,
+        })
+    }
+}
+
+/// Checks an administrator's request and builds the event.
+fn validate(new: NewEvent, queue_shards: u32) -> Result<Event> {
+    let bad = |msg: &str| Err(Error::InvalidRequest(msg.to_string()));
+    let name = new.name;
+    if name.trim().is_empty() || name.chars().count() > 200 {
+        return bad("name: 1 to 200 characters");
+    }
+    let venue = new.venue;
+    if venue.trim().is_empty() || venue.chars().count() > 200 {
+        return bad("venue: 1 to 200 characters");
+    }
+    if new.currency.len() != 3 || !new.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        return bad("currency: three upper-case letters such as USD");
+    }
+    if new.price <= 0 || new.price > 100_000_000 {
+        return bad("price: a positive integer in minor units, at most 100000000");
+    }
+    if !(new.admission_rate_per_sec.is_finite()
+        && new.admission_rate_per_sec > 0.0
+        && new.admission_rate_per_sec <= 100_000.0)
+    {
+        return bad("admission_rate_per_sec: a number above 0 and at most 100000");
+    }
+    if !(1..=MAX_PER_ORDER_LIMIT).contains(&new.max_per_order) {
+        return bad("max_per_order: 1 to 10");
+    }
+    let (kind, sections, total) = match (new.sections, new.capacity) {
+        (Some(sections), None) => {
+            if sections.is_empty() || sections.len() > 50 {
+                return bad("sections: 1 to 50 sections");
+            }
+            let mut names = std::collections::HashSet::new();
+            let mut total: i64 = 0;
+            for section in &sections {
+                if !(1..=8).contains(&section.name.len())
+                    || !section.name.bytes().all(|b| b.is_ascii_alphanumeric())
+                {
+                    return bad("sections[].name: 1 to 8 letters or digits");
+                }
+                if !names.insert(section.name.clone()) {
+                    return bad("sections[].name: section names must be unique");
+                }
+                if !(1..=200).contains(&section.rows) || !(1..=200).contains(&section.seats_per_row)
+                {
+                    return bad("sections[].rows and seats_per_row: 1 to 200");
+                }
+                total += i64::from(section.rows * section.seats_per_row);
+            }
+            if total > 20_000 {
+                return bad("sections: at most 20000 seats");
+            }
+            (EventKind::Seated, sections, total)
+        }
+        (None, Some(capacity)) => {
+            if !(1..=1_000_000).contains(&capacity) {
+                return bad("capacity: 1 to 1000000");
+            }
+            (EventKind::GeneralAdmission, Vec::new(), capacity)
+        }
+        _ => return bad("sections or capacity: give exactly one"),
+    };
+    Ok(Event {
+        event_id: new.event_id.unwrap_or_else(EventId::generate),
+        name,
+        venue,
+        starts_at: new.starts_at,
+        currency: new.currency,
+        price: new.price,
+        total,
+        sections,
+        kind,
+        admission_rate_per_sec: new.admission_rate_per_sec,
+        max_per_order: new.max_per_order,
+        queue_shards: queue_shards.max(1),
+    })
+}
+
+/// Seat writes of one reservation, each conditional on the seat's current state.
+pub(crate) fn seat_transition(
+    event: &EventId,
+    seat: &SeatId,
+    from: SeatStatus,
+    holder: Option<&ReservationId>,
+    to: SeatStatus,
+    new_holder: Option<&ReservationId>,
+) -> Write {
+    let mut condition = vec![Condition::equals(
+        "status",
+        serde_json::to_value(from).expect("status"),
+    )];
+    if let Some(holder) = holder {
+        condition.push(Condition::equals("reservation_id", holder.as_str()));
+    }
+    let mut update = crate::ports::Update::new(seat_key(event, seat))
+        .set("status", serde_json::to_value(to).expect("status"))
+        .when(Condition::And(condition));
+    update = match new_holder {
+        Some(holder) => update.set("reservation_id", holder.as_str()),
+        None => update.remove("reservation_id"),
+    };
+    Write::Update(update)
+}

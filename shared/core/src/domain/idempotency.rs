@@ -1,0 +1,154 @@
+//! Idempotency keys, as the contract defines them.
+//!
+//! The first request with a key claims it with a conditional write (an *in-flight* record), so a
+//! concurrent duplicate is told 409 `IDEMPOTENCY_IN_PROGRESS` instead of running twice. The
+//! finished response is stored on the record and replayed byte for byte for 5 minutes. Records are
+//! keyed by caller, so one caller's key never replays another's response. A request that failed
+//! with 5xx releases its key, since nothing happened that a retry could duplicate.
+
+use serde::{Deserialize, Serialize};
+
+use super::records::{from_item, to_item, ttl_after};
+use crate::error::Result;
+use crate::ports::store::{Condition, Key, StoreError, Write};
+use crate::ports::Ports;
+
+/// How long a response is replayed.
+pub const REPLAY_WINDOW_MS: i64 = 5 * 60 * 1000;
+/// After this long an in-flight claim is presumed dead and may be retaken: its process crashed, or
+/// the store went away before the claim could be released. A little over the HTTP functions'
+/// 10 s Lambda timeout, the longest a request can run there (the container and the embedded server
+/// answer within it too: the slowest 503 of the fault runs took 5.1 s). Shorter than the 30 s a
+/// reservation token lives, so a buyer whose hold was caught by an outage can retry it with the
+/// same key and the same token. A duplicate let through after this long still has no second
+/// effect: every state change below is itself conditional.
+const STALE_IN_FLIGHT_MS: i64 = 12_000;
+
+/// A response as stored for replay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub body: String,
+}
+
+/// What to do with a request that carries a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Begin {
+    /// First time: run it, then [`Idempotency::complete`] or [`Idempotency::abandon`].
+    Proceed,
+    Replay(StoredResponse),
+    Conflict,
+    InProgress,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    state: String,
+    fingerprint: String,
+    started_ms: i64,
+    expires_at_ms: i64,
+    expires_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    response: Option<StoredResponse>,
+}
+
+fn key(caller: &str, idempotency_key: &str) -> Key {
+    Key::new(["IDEM#", caller, "#", idempotency_key].concat(), "IDEM")
+}
+
+#[derive(Clone)]
+pub struct Idempotency {
+    ports: Ports,
+}
+
+impl Idempotency {
+    pub fn new(ports: Ports) -> Self {
+        Self { ports }
+    }
+
+    /// Claims the key for this request, or says why not.
+    pub async fn begin(
+        &self,
+        caller: &str,
+        idempotency_key: &str,
+        fingerprint: &str,
+    ) -> Result<Begin> {
+        let now = self.ports.clock.now();
+        let now_ms = now.timestamp_millis();
+        let record = Record {
+            state: "in_flight".into(),
+            fingerprint: fingerprint.into(),
+            started_ms: now_ms,
+            expires_at_ms: now_ms + REPLAY_WINDOW_MS,
+            expires_at: ttl_after(now, REPLAY_WINDOW_MS / 1000 + 60),
+            response: None,
+        };
+        let claim = Write::Put {
+            item: to_item(&key(caller, idempotency_key), &record),
+            condition: Some(Condition::Or(vec![
+                Condition::NotExists,
+                Condition::LessThan("expires_at_ms".into(), now_ms),
+                Condition::And(vec![
+                    Condition::equals("state", "in_flight"),
+                    Condition::LessThan("started_ms".into(), now_ms - STALE_IN_FLIGHT_MS),
+                ]),
+            ])),
+        };
+        match self.ports.store.write(claim).await {
+            Ok(()) => return Ok(Begin::Proceed),
+            Err(StoreError::ConditionFailed { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let Some(item) = self.ports.store.get(&key(caller, idempotency_key)).await? else {
+            // Released between the two calls: the caller may simply retry.
+            return Ok(Begin::InProgress);
+        };
+        let existing: Record = from_item(item)?;
+        Ok(if existing.fingerprint != fingerprint {
+            Begin::Conflict
+        } else {
+            match existing.response {
+                Some(response) => Begin::Replay(response),
+                None => Begin::InProgress,
+            }
+        })
+    }
+
+    /// Stores the response for replay.
+    pub async fn complete(
+        &self,
+        caller: &str,
+        idempotency_key: &str,
+        fingerprint: &str,
+        response: StoredResponse,
+    ) -> Result<()> {
+        let now = self.ports.clock.now();
+        let now_ms = now.timestamp_millis();
+        let record = Record {
+            state: "done".into(),
+            fingerprint: fingerprint.into(),
+            started_ms: now_ms,
+            expires_at_ms: now_ms + REPLAY_WINDOW_MS,
+            expires_at: ttl_after(now, REPLAY_WINDOW_MS / 1000 + 60),
+            response: Some(response),
+        };
+        self.ports
+            .store
+            .write(Write::put(to_item(&key(caller, idempotency_key), &record)))
+            .await?;
+        Ok(())
+    }
+
+    /// Releases the key after a failure that changed nothing.
+    pub async fn abandon(&self, caller: &str, idempotency_key: &str) -> Result<()> {
+        self.ports
+            .store
+            .write(Write::Delete {
+                key: key(caller, idempotency_key),
+                condition: None,
+            })
+            .await?;
+        Ok(())
+    }
+}

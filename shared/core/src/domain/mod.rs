@@ -1,0 +1,23 @@
+//! The domain: what Traffic Tacos does, written against the ports only.
+//!
+//! * [`catalog`]: events, seats and inventory counters.
+//! * [`queue`]: the waiting room (join, position, admission, enter, leave).
+//! * [`reservation_tokens`]: tokens that prove a buyer was admitted.
+//! * [`reservations`]: holds and their confirm / cancel / expire transitions.
+//! * [`payments`]: the payment simulator, its webhooks and their follow-up.
+//! * [`webhook_signature`]: how webhooks are signed and verified.
+//! * [`auth`]: accounts, access tokens and OIDC.
+//! * [`idempotency`]: replay-safe POSTs.
+//! * [`live_updates`]: availability and queue status pushed to connected browsers.
+//! * [`records`]: how domain records are stored as items.
+
+pub mod auth;
+pub mod catalog;
+pub mod idempotency;
+pub mod live_updates;
+pub mod payments;
+pub mod queue;
+pub mod records;
+pub mod reservation_tokens;
+pub mod reservations;
+pub mod webhook_signature;

@@ -1,0 +1,155 @@
+//! Reservation tokens: proof that a buyer came through the waiting room.
+//!
+//! `rtkn_` followed by an HS256 JWT under a key derived from the platform secret for this purpose
+//! alone, so an access token can never pass as a reservation token or the other way round. It names
+//! the event, the user, the waiting token and its admission batch, and lives 30 s. It is single-use
+//! because the hold that consumes it also writes a marker keyed by its `jti` under the condition
+//! that no marker exists, in the same transaction.
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use super::records::to_item;
+use crate::error::Error;
+use crate::ids::{EventId, UserId, WaitingToken};
+use crate::ports::store::{Key, Write};
+
+pub const RESERVATION_TOKEN_TTL_SECS: i64 = 30;
+const PREFIX: &str = "rtkn_";
+const AUDIENCE: &str = "tacos-reservation";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReservationClaims {
+    pub jti: String,
+    pub sub: UserId,
+    pub evt: EventId,
+    pub wtkn: WaitingToken,
+    /// Admission batch the holder was let in with.
+    pub batch: u64,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+#[derive(Clone)]
+pub struct ReservationTokens {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl std::fmt::Debug for ReservationTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReservationTokens(<key redacted>)")
+    }
+}
+
+impl ReservationTokens {
+    pub fn new(secret: &str) -> Self {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+        mac.update(b"traffic-tacos reservation tokens v1");
+        let key = mac.finalize().into_bytes();
+        Self {
+            encoding: EncodingKey::from_secret(&key),
+            decoding: DecodingKey::from_secret(&key),
+        }
+    }
+
+    pub fn issue(
+        &self,
+        event: &EventId,
+        user: &UserId,
+        waiting: &WaitingToken,
+        batch: u64,
+        now: DateTime<Utc>,
+    ) -> String {
+        let claims = ReservationClaims {
+            jti: crate::ids::random_hex(),
+            sub: user.clone(),
+            evt: event.clone(),
+            wtkn: waiting.clone(),
+            batch,
+            aud: AUDIENCE.into(),
+            iat: now.timestamp(),
+            exp: now.timestamp() + RESERVATION_TOKEN_TTL_SECS,
+        };
+        let jwt = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 signing cannot fail");
+        format!("{PREFIX}{jwt}")
+    }
+
+    /// Checks signature, expiry, event and user; single use is checked by the hold's transaction.
+    pub fn verify(
+        &self,
+        token: &str,
+        event: &EventId,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<ReservationClaims, Error> {
+        let invalid = |why: &str| Error::InvalidReservationToken(why.to_string());
+        let jwt = token
+            .strip_prefix(PREFIX)
+            .ok_or_else(|| invalid("not a reservation token"))?;
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[AUDIENCE]);
+        validation.leeway = 0;
+        validation.validate_exp = false; // checked below against the injected clock
+        let claims = decode::<ReservationClaims>(jwt, &self.decoding, &validation)
+            .map_err(|_| invalid("bad signature or malformed"))?
+            .claims;
+        if claims.exp <= now.timestamp() {
+            return Err(invalid("expired"));
+        }
+        if &claims.evt != event {
+            return Err(invalid("issued for another event"));
+        }
+        if &claims.sub != user {
+            return Err(invalid("issued to another user"));
+        }
+        Ok(claims)
+    }
+}
+
+/// The write that marks a token used; fails if it already was.
+pub fn mark_used(claims: &ReservationClaims) -> Write {
+    let key = Key::new(format!("RTKN#{}", claims.jti), "USED");
+    Write::put_new(to_item(
+        &key,
+        &serde_json::json!({ "expires_at": claims.exp + 3600 }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_bound_to_event_user_and_key() {
+        let tokens = ReservationTokens::new("secret");
+        let now = Utc::now();
+        let (event, user, waiting) = (
+            EventId::generate(),
+            UserId::generate(),
+            WaitingToken::generate(),
+        );
+        let token = tokens.issue(&event, &user, &waiting, 0, now);
+        assert!(tokens.verify(&token, &event, &user, now).is_ok());
+        assert!(tokens
+            .verify(&token, &EventId::generate(), &user, now)
+            .is_err());
+        assert!(tokens
+            .verify(&token, &event, &UserId::generate(), now)
+            .is_err());
+        assert!(tokens
+            .verify(&token, &event, &user, now + chrono::Duration::seconds(31))
+            .is_err());
+        assert!(ReservationTokens::new("other")
+            .verify(&token, &event, &user, now)
+            .is_err());
+        let tampered = token.replace("rtkn_", "rtkn_x");
+        assert!(tokens.verify(&tampered, &event, &user, now).is_err());
+    }
+}

@@ -1,0 +1,29 @@
+//! Traffic Tacos's core: what the platform does, independent of where it runs.
+//!
+//! Every deployment (the embedded server, the Lambda functions, the container) runs this crate's
+//! services over its own adapters; nothing here knows HTTP, AWS or a database.
+//!
+//! * [`ids`] and [`error`]: typed identifiers, and the one error type with the contract's codes.
+//! * [`config`]: the domain's settings, read once at start.
+//! * [`ports`]: what the domain needs from the outside world, as traits.
+//! * [`domain`]: the rules (waiting room, catalogue, holds, payments, accounts), written against
+//!   the ports only.
+//! * [`platform`]: the services assembled over one set of ports, and the two entry points that
+//!   are not requests: fired timers and bus events.
+//! * [`seed`]: the configured administrator and the demo events.
+//! * [`functions`]: every deployable function, its kind and its routes, named once.
+//! * [`in_process`]: the ports in memory, for the embedded server and the tests.
+//! * [`trace_context`]: W3C trace context across the asynchronous hops of a purchase.
+//! * `conformance` (feature `conformance`): the suites every adapter of a port must pass.
+pub mod config;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+pub mod domain;
+pub mod error;
+pub mod functions;
+pub mod ids;
+pub mod in_process;
+pub mod platform;
+pub mod ports;
+pub mod seed;
+pub mod trace_context;

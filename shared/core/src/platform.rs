@@ -1,0 +1,144 @@
+//! The platform assembled: every domain service over one set of ports, plus the two entry points
+//! that are not HTTP: fired timers ([`JobHandler`]) and bus events ([`EventHandler`]).
+//!
+//! Each deployment builds one [`Platform`] per process (per Lambda cold start) and shares it.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tracing::Instrument;
+
+use crate::config::Config;
+use crate::domain::auth::accounts::ConfiguredAdmin;
+use crate::domain::auth::{AccessTokens, Accounts};
+use crate::domain::catalog::Catalog;
+use crate::domain::idempotency::Idempotency;
+use crate::domain::live_updates::LiveUpdates;
+use crate::domain::payments::Payments;
+use crate::domain::queue::{self, WaitingRoom};
+use crate::domain::reservation_tokens::ReservationTokens;
+use crate::domain::reservations::Reservations;
+use crate::domain::webhook_signature::WebhookSigner;
+use crate::ports::{
+    ConnectionRegistry, DetailType, DomainEvent, EventHandler, Job, JobHandler, Ports, Pusher,
+};
+
+pub struct Platform {
+    pub ports: Ports,
+    pub config: Arc<Config>,
+    pub accounts: Accounts,
+    pub catalog: Catalog,
+    pub queue: WaitingRoom,
+    pub reservations: Reservations,
+    pub payments: Payments,
+    pub idempotency: Idempotency,
+}
+
+impl Platform {
+    pub fn new(ports: Ports, config: Config) -> Self {
+        let catalog = Catalog::new(ports.clone(), config.queue_shards, queue::initial_writes);
+        let rtokens = ReservationTokens::new(&config.jwt_secret);
+        let hold =
+            chrono::Duration::seconds(i64::try_from(config.hold_seconds).unwrap_or(i64::MAX));
+        let reservations = Reservations::new(ports.clone(), catalog.clone(), rtokens.clone(), hold);
+        let admin = config
+            .admin_password
+            .clone()
+            .map(|password| ConfiguredAdmin {
+                username: config.admin_username.clone(),
+                password,
+            });
+        Self {
+            accounts: Accounts::new(
+                ports.clone(),
+                AccessTokens::new(&config, ports.keys.clone()),
+                admin,
+            ),
+            queue: WaitingRoom::new(
+                ports.clone(),
+                catalog.clone(),
+                rtokens,
+                config.queue_view_ms,
+            ),
+            payments: Payments::new(
+                ports.clone(),
+                reservations.clone(),
+                WebhookSigner::new(&config.webhook_secret),
+                config.payment_delay,
+            ),
+            idempotency: Idempotency::new(ports.clone()),
+            reservations,
+            catalog,
+            ports,
+            config: Arc::new(config),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Live updates of this platform's events and waiting rooms, to the connections of
+    /// `registry`, through `pusher`.
+    pub fn live_updates(
+        &self,
+        registry: Arc<dyn ConnectionRegistry>,
+        pusher: Arc<dyn Pusher>,
+    ) -> LiveUpdates {
+        LiveUpdates::new(
+            self.catalog.clone(),
+            self.queue.clone(),
+            self.ports.clock.clone(),
+            registry,
+            pusher,
+        )
+    }
+}
+
+#[async_trait]
+impl JobHandler for Platform {
+    async fn run_job(&self, job: Job) -> Result<(), String> {
+        let result = match &job {
+            Job::ExpireHold { reservation_id } => self.reservations.expire(reservation_id).await,
+            Job::SettlePayment { payment_intent_id } => {
+                self.payments.settle(payment_intent_id).await
+            }
+            Job::DeliverWebhook { payment_intent_id } => {
+                self.payments.deliver_webhook(payment_intent_id).await
+            }
+        };
+        result.map_err(|e| format!("{}: {e}", job.name()))
+    }
+}
+
+#[async_trait]
+impl EventHandler for Platform {
+    /// Handles `event` in a span that continues the trace of whoever published it.
+    async fn handle_event(&self, event: DomainEvent) -> Result<(), String> {
+        let span = event.consumer_span();
+        self.follow_up(event).instrument(span).await
+    }
+}
+
+impl Platform {
+    async fn follow_up(&self, event: DomainEvent) -> Result<(), String> {
+        let detail = &event.detail;
+        let result = match event.detail_type {
+            DetailType::PaymentApproved => match &detail.payment_intent_id {
+                Some(payment) => {
+                    self.payments
+                        .on_approved(&detail.reservation_id, payment)
+                        .await
+                }
+                None => Ok(()),
+            },
+            DetailType::PaymentFailed => {
+                self.payments
+                    .on_failed(&detail.reservation_id, detail.payment_intent_id.as_ref())
+                    .await
+            }
+            _ => Ok(()),
+        };
+        result.map_err(|e| e.to_string())
+    }
+}

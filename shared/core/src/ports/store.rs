@@ -1,0 +1,304 @@
+//! The store port: a key-value item store with conditional writes and small transactions.
+//!
+//! Its shape is DynamoDB's on purpose: items addressed by a partition key and a sort key, reads by
+//! key or by a sort-key range of one partition, and writes that succeed only when a condition on
+//! the current item holds, alone or in an all-or-nothing transaction of up to
+//! [`MAX_TRANSACTION_WRITES`] items. Everything the domain guarantees under concurrency (no seat
+//! sold twice, one winner between confirm and expiry, single-use tokens) is expressed as such a
+//! condition, so the DynamoDB adapter is a translation and the in-process adapter must honour
+//! exactly the same semantics (checked by the conformance suite, `conformance.rs` behind the `conformance` feature, run
+//! against the in-process store and against DynamoDB on moto).
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+/// An item: a JSON object holding, among its attributes, `pk` and `sk`.
+pub type Item = Map<String, Value>;
+
+/// DynamoDB's limit on the items of one `TransactWriteItems` call.
+pub const MAX_TRANSACTION_WRITES: usize = 100;
+
+/// The primary key of an item.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+}
+
+/// A condition on the current version of an item (absent items have no attributes).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// The item exists.
+    Exists,
+    /// The item does not exist.
+    NotExists,
+    /// Attribute equals value.
+    Equals(String, Value),
+    /// Attribute is a number at least this large.
+    AtLeast(String, i64),
+    /// Attribute is a number strictly smaller than this.
+    LessThan(String, i64),
+    /// Attribute is a number strictly greater than this.
+    GreaterThan(String, i64),
+    And(Vec<Condition>),
+    Or(Vec<Condition>),
+}
+
+impl Condition {
+    pub fn equals(attr: &str, value: impl Into<Value>) -> Self {
+        Self::Equals(attr.to_string(), value.into())
+    }
+
+    /// Whether the condition holds for `item` (`None`: the item does not exist).
+    pub fn holds(&self, item: Option<&Item>) -> bool {
+        let number = |attr: &str| item.and_then(|i| i.get(attr)).and_then(Value::as_i64);
+        match self {
+            Self::Exists => item.is_some(),
+            Self::NotExists => item.is_none(),
+            Self::Equals(attr, value) => item.and_then(|i| i.get(attr)) == Some(value),
+            Self::AtLeast(attr, n) => number(attr).is_some_and(|v| v >= *n),
+            Self::LessThan(attr, n) => number(attr).is_some_and(|v| v < *n),
+            Self::GreaterThan(attr, n) => number(attr).is_some_and(|v| v > *n),
+            Self::And(all) => all.iter().all(|c| c.holds(item)),
+            Self::Or(any) => any.iter().any(|c| c.holds(item)),
+        }
+    }
+}
+
+/// An update of one item, creating it when absent (DynamoDB's `UpdateItem`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update {
+    pub key: Key,
+    /// Attributes set to a value.
+    pub set: Vec<(String, Value)>,
+    /// Numeric attributes incremented (absent counts as 0).
+    pub add: Vec<(String, i64)>,
+    /// Attributes removed.
+    pub remove: Vec<String>,
+    pub condition: Option<Condition>,
+}
+
+impl Update {
+    pub fn new(key: Key) -> Self {
+        Self {
+            key,
+            set: Vec::new(),
+            add: Vec::new(),
+            remove: Vec::new(),
+            condition: None,
+        }
+    }
+    pub fn set(mut self, attr: &str, value: impl Into<Value>) -> Self {
+        self.set.push((attr.to_string(), value.into()));
+        self
+    }
+    pub fn add(mut self, attr: &str, delta: i64) -> Self {
+        self.add.push((attr.to_string(), delta));
+        self
+    }
+    pub fn remove(mut self, attr: &str) -> Self {
+        self.remove.push(attr.to_string());
+        self
+    }
+    pub fn when(mut self, condition: Condition) -> Self {
+        self.condition = Some(condition);
+        self
+    }
+
+    /// The item an update creates when none exists yet, before it is applied: just the key.
+    pub fn new_item(&self) -> Item {
+        let mut fresh = Item::new();
+        fresh.insert("pk".into(), Value::String(self.key.pk.clone()));
+        fresh.insert("sk".into(), Value::String(self.key.sk.clone()));
+        fresh
+    }
+
+    /// Applies the update to an existing item in place, leaving the condition to the caller.
+    pub fn apply_to(&self, item: &mut Item) {
+        for (attr, value) in &self.set {
+            item.insert(attr.clone(), value.clone());
+        }
+        for (attr, delta) in &self.add {
+            let current = item.get(attr).and_then(Value::as_i64).unwrap_or(0);
+            item.insert(attr.clone(), Value::from(current + delta));
+        }
+        for attr in &self.remove {
+            item.remove(attr);
+        }
+    }
+}
+
+/// One write of a transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Replace the whole item.
+    Put {
+        item: Item,
+        condition: Option<Condition>,
+    },
+    Update(Update),
+    Delete {
+        key: Key,
+        condition: Option<Condition>,
+    },
+    /// Write nothing, but fail the transaction unless the condition holds.
+    Check {
+        key: Key,
+        condition: Condition,
+    },
+}
+
+impl Write {
+    pub fn put(item: Item) -> Self {
+        Self::Put {
+            item,
+            condition: None,
+        }
+    }
+    pub fn put_new(item: Item) -> Self {
+        Self::Put {
+            item,
+            condition: Some(Condition::NotExists),
+        }
+    }
+
+    pub fn key(&self) -> Key {
+        match self {
+            Self::Put { item, .. } => key_of(item),
+            Self::Update(update) => update.key.clone(),
+            Self::Delete { key, .. } | Self::Check { key, .. } => key.clone(),
+        }
+    }
+
+    pub fn condition(&self) -> Option<&Condition> {
+        match self {
+            Self::Put { condition, .. } | Self::Delete { condition, .. } => condition.as_ref(),
+            Self::Update(update) => update.condition.as_ref(),
+            Self::Check { condition, .. } => Some(condition),
+        }
+    }
+}
+
+/// The key of an item (its `pk` and `sk` attributes; empty strings when missing).
+pub fn key_of(item: &Item) -> Key {
+    let attr = |name: &str| {
+        item.get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    Key {
+        pk: attr("pk"),
+        sk: attr("sk"),
+    }
+}
+
+/// Which items of one partition a query returns, in sort-key order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SkRange {
+    /// Only sort keys starting with this.
+    pub prefix: String,
+    /// Only sort keys `>=` this.
+    pub from: Option<String>,
+    /// Only sort keys `<` this.
+    pub to: Option<String>,
+    /// Newest (greatest sort key) first.
+    pub reverse: bool,
+    pub limit: Option<usize>,
+}
+
+impl SkRange {
+    pub fn prefix(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+            ..Self::default()
+        }
+    }
+    pub fn between(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
+        self.from = Some(from.into());
+        self.to = Some(to.into());
+        self
+    }
+    pub fn from(mut self, from: impl Into<String>) -> Self {
+        self.from = Some(from.into());
+        self
+    }
+    pub fn to(mut self, to: impl Into<String>) -> Self {
+        self.to = Some(to.into());
+        self
+    }
+    pub fn reverse(mut self) -> Self {
+        self.reverse = true;
+        self
+    }
+    pub fn limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    pub fn contains(&self, sk: &str) -> bool {
+        sk.starts_with(&self.prefix)
+            && self.from.as_deref().is_none_or(|from| sk >= from)
+            && self.to.as_deref().is_none_or(|to| sk < to)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The condition of the write at this index (0 for a single write) did not hold; nothing
+    /// was written.
+    #[error("condition of write {index} failed")]
+    ConditionFailed { index: usize },
+    /// The store could not be reached or refused the work for now; nothing may be assumed about
+    /// whether the write happened, so callers rely on idempotent retries.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The request itself was wrong (too many writes, two writes to one item, bad item).
+    #[error("invalid store request: {0}")]
+    Invalid(String),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+
+    /// Lends the item at `key` to `visit` (`None`: absent), for a caller that only decodes it or
+    /// reads a few attributes. Same semantics as [`Store::get`]; the default is a `get`, and the
+    /// in-process store lends its own copy instead of cloning it (a clone of every attribute
+    /// followed by a decode that drops them was the largest cost of a waiting-room status).
+    async fn read(
+        &self,
+        key: &Key,
+        visit: &mut (dyn for<'i> FnMut(Option<&'i Item>) + Send),
+    ) -> Result<(), StoreError> {
+        let item = self.get(key).await?;
+        visit(item.as_ref());
+        Ok(())
+    }
+
+    /// Items of partition `pk` whose sort key is in `range`, in sort-key order.
+    async fn query(&self, pk: &str, range: &SkRange) -> Result<Vec<Item>, StoreError>;
+
+    /// Applies an update and returns the item as it is afterwards.
+    async fn update(&self, update: Update) -> Result<Item, StoreError>;
+
+    /// Applies every write or none (DynamoDB's `TransactWriteItems`).
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+
+    /// One conditional write.
+    async fn write(&self, write: Write) -> Result<(), StoreError> {
+        self.transact(vec![write]).await
+    }
+
+    /// Whether the store answers at all (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,318 @@
+//! Criterion benchmarks of the domain's hot functions: `cargo bench -p tacos-shared --bench domain`.
+//!
+//! Each runs on the in-process adapters (`InProcess`) with a manual clock, so a run measures our
+//! code (domain, items, memory store, HTTP middleware) and nothing else: no network, no sleeping.
+//! Groups:
+//!
+//! * `queue`: join and status through `Platform`, and the same two through the whole router
+//!   (trace ids, idempotency, JSON) as the embedded server serves them.
+//! * `reserve`: join → admit → enter → hold of one general-admission ticket.
+//! * `tokens`: reservation-token issue and verify, access-token (JWT) verify, webhook signatures.
+//! * `items`: records to store items and back.
+//! * `ids`: identifier generation and parsing.
+//!
+//! Measurement is kept short (the whole suite runs in about a minute); `cargo test --all-targets`
+//! runs each benchmark once, as a smoke test.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::Request;
+use chrono::Utc;
+use criterion::{criterion_group, criterion_main, Criterion};
+use tacos_core::config::Config;
+use tacos_core::domain::auth::{AccessTokens, Principal, Role, UserRecord};
+use tacos_core::domain::catalog::NewEvent;
+use tacos_core::domain::queue::{TicketState, WaitingRecord};
+use tacos_core::domain::records::{from_item, to_item};
+use tacos_core::domain::reservation_tokens::ReservationTokens;
+use tacos_core::domain::reservations::{HoldRequest, Reservation};
+use tacos_core::domain::webhook_signature::WebhookSigner;
+use tacos_core::ids::{EventId, ReservationId, UserId, WaitingToken};
+use tacos_core::in_process::StaticKeys;
+use tacos_core::ports::store::Key;
+use tacos_core::ports::ManualClock;
+use tacos_embedded::InProcess;
+use tacos_http::settings::HttpSettings;
+use tokio::runtime::Runtime;
+use tower::ServiceExt;
+
+/// People already in line when status is measured (the measured ticket is in the middle).
+const LINE: usize = 1_000;
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// A platform on in-process adapters whose clock moves only when told to.
+fn platform() -> (InProcess, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    (
+        InProcess::with_clock(Config::for_tests(), clock.clone()),
+        clock,
+    )
+}
+
+/// A general-admission event as big as the catalog allows; `rate` people admitted per second.
+async fn general_admission(local: &InProcess, rate: f64) -> EventId {
+    let new = NewEvent {
+        name: "Bench night".into(),
+        venue: "Bench hall".into(),
+        starts_at: Utc::now() + chrono::Duration::days(1),
+        currency: "USD".into(),
+        price: 1_500,
+        sections: None,
+        capacity: Some(1_000_000),
+        admission_rate_per_sec: rate,
+        max_per_order: 4,
+        event_id: None,
+    };
+    local
+        .platform
+        .catalog
+        .create(new)
+        .await
+        .expect("event")
+        .event_id
+}
+
+fn buyer() -> Principal {
+    Principal {
+        user_id: UserId::generate(),
+        role: Role::User,
+    }
+}
+
+fn queue(c: &mut Criterion) {
+    let rt = runtime();
+    let (local, _clock) = platform();
+    let event = rt.block_on(general_admission(&local, 50.0));
+    let queue = &local.platform.queue;
+    let mut tokens = Vec::with_capacity(LINE);
+    for _ in 0..LINE {
+        let joined = rt.block_on(queue.join(&event, None)).expect("join");
+        tokens.push(joined.waiting_token);
+    }
+    let middle = tokens[LINE / 2].clone();
+
+    let mut group = c.benchmark_group("queue");
+    group.bench_function("join", |b| {
+        b.iter(|| {
+            rt.block_on(queue.join(black_box(&event), None))
+                .expect("join")
+        })
+    });
+    group.bench_function("status", |b| {
+        b.iter(|| {
+            let status = rt
+                .block_on(queue.status(black_box(&middle)))
+                .expect("status");
+            assert!(status.position > 0);
+            status
+        })
+    });
+
+    // The same two as the embedded server serves them: the whole router and its middleware.
+    // The benchmarks call from one (unknown) address far faster than any caller may.
+    let settings = HttpSettings {
+        rate_limit: None,
+        ..HttpSettings::defaults()
+    };
+    let app = tacos_http::router(local.platform.clone(), &settings);
+    let join_body = format!("{{\"event_id\":\"{event}\"}}");
+    group.bench_function("http_join", |b| {
+        b.iter(|| {
+            let request = Request::post("/api/v1/queue/join")
+                .header("content-type", "application/json")
+                .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+                .body(Body::from(join_body.clone()))
+                .expect("request");
+            let response = rt.block_on(app.clone().oneshot(request)).expect("response");
+            assert_eq!(response.status(), 202);
+            response
+        })
+    });
+    let status_uri = format!("/api/v1/queue/status?token={middle}");
+    group.bench_function("http_status", |b| {
+        b.iter(|| {
+            let request = Request::get(status_uri.as_str())
+                .body(Body::empty())
+                .expect("request");
+            let response = rt.block_on(app.clone().oneshot(request)).expect("response");
+            assert_eq!(response.status(), 200);
+            response
+        })
+    });
+    group.finish();
+}
+
+fn reserve(c: &mut Criterion) {
+    let rt = runtime();
+    let (local, clock) = platform();
+    let platform = &local.platform;
+    let mut event = rt.block_on(general_admission(&local, 1_000.0));
+    let mut sold = 0;
+    let mut group = c.benchmark_group("reserve");
+    group.bench_function("join_enter_hold_ga", |b| {
+        b.iter(|| {
+            if sold == 900_000 {
+                event = rt.block_on(general_admission(&local, 1_000.0));
+                sold = 0;
+            }
+            sold += 1;
+            rt.block_on(async {
+                let joined = platform.queue.join(&event, None).await.expect("join");
+                // Past the advance interval and every earlier admission batch's minute, so each
+                // iteration admits exactly its own buyer and scans no older batch.
+                clock.advance(chrono::Duration::seconds(61));
+                let buyer = buyer();
+                let admission = platform
+                    .queue
+                    .enter(&joined.waiting_token, Some(buyer.user_id.clone()))
+                    .await
+                    .expect("enter");
+                let request = HoldRequest {
+                    event_id: event.clone(),
+                    seat_ids: None,
+                    quantity: Some(1),
+                    reservation_token: admission.reservation_token,
+                };
+                platform
+                    .reservations
+                    .hold(&buyer, request)
+                    .await
+                    .expect("hold")
+            })
+        })
+    });
+    group.finish();
+}
+
+fn tokens(c: &mut Criterion) {
+    let rt = runtime();
+    let config = Config::for_tests();
+    let now = Utc::now();
+    let (event, user, waiting) = (
+        EventId::generate(),
+        UserId::generate(),
+        WaitingToken::generate(),
+    );
+    let reservation_tokens = ReservationTokens::new(&config.jwt_secret);
+    let token = reservation_tokens.issue(&event, &user, &waiting, 7, now);
+    let access = AccessTokens::new(&config, Arc::new(StaticKeys::default()));
+    let record = UserRecord {
+        user_id: user.clone(),
+        username: "bench".into(),
+        password_hash: String::new(),
+        role: Role::User,
+        email: None,
+        display_name: "Bench".into(),
+        created_at: now,
+    };
+    let jwt = access.issue(&record.principal(), now);
+    let signer = WebhookSigner::new(&config.webhook_secret);
+    let body = r#"{"event":"payment.approved","payment_intent_id":"pi_0123456789abcdef0123456789abcdef","reservation_id":"rsv_0123456789abcdef0123456789abcdef","amount":4500,"currency":"USD"}"#;
+    let headers = signer.sign("wh_0123456789abcdef", now.timestamp(), body);
+
+    let mut group = c.benchmark_group("tokens");
+    group.bench_function("reservation_issue", |b| {
+        b.iter(|| reservation_tokens.issue(black_box(&event), &user, &waiting, 7, now))
+    });
+    group.bench_function("reservation_verify", |b| {
+        b.iter(|| {
+            reservation_tokens
+                .verify(black_box(&token), &event, &user, now)
+                .expect("valid")
+        })
+    });
+    group.bench_function("access_verify", |b| {
+        b.iter(|| rt.block_on(access.verify(black_box(&jwt))).expect("valid"))
+    });
+    group.bench_function("webhook_verify", |b| {
+        b.iter(|| {
+            signer
+                .verify(black_box(&headers), body.as_bytes(), now.timestamp())
+                .expect("valid")
+        })
+    });
+    group.finish();
+}
+
+fn items(c: &mut Criterion) {
+    let now = Utc::now();
+    let ticket = WaitingRecord {
+        token: WaitingToken::generate(),
+        event_id: EventId::generate(),
+        order: 123_456,
+        user_id: Some(UserId::generate()),
+        state: TicketState::Waiting,
+        joined_at: now,
+        expires_at: now.timestamp() + 6 * 3600,
+    };
+    let key = Key::new(format!("WTKN#{}", ticket.token), "WTKN");
+    let ticket_item = to_item(&key, &ticket);
+    let reservation: Reservation = serde_json::from_value(serde_json::json!({
+        "reservation_id": ReservationId::generate(),
+        "status": "HOLD",
+        "event_id": ticket.event_id,
+        "seat_ids": ["A-1", "A-2"],
+        "quantity": 2,
+        "user_id": UserId::generate(),
+        "total_amount": 9_000,
+        "currency": "USD",
+        "hold_expires_at": now,
+        "order_id": null,
+        "payment_intent_id": null,
+        "created_at": now,
+        "hold_expires_at_ms": now.timestamp_millis(),
+    }))
+    .expect("reservation");
+    let reservation_key = Key::new(format!("RSV#{}", reservation.reservation_id), "RSV");
+    let reservation_item = to_item(&reservation_key, &reservation);
+
+    let mut group = c.benchmark_group("items");
+    group.bench_function("ticket_to_item", |b| {
+        b.iter(|| to_item(&key, black_box(&ticket)))
+    });
+    group.bench_function("ticket_from_item", |b| {
+        b.iter(|| from_item::<WaitingRecord>(black_box(ticket_item.clone())).expect("ticket"))
+    });
+    group.bench_function("reservation_to_item", |b| {
+        b.iter(|| to_item(&reservation_key, black_box(&reservation)))
+    });
+    group.bench_function("reservation_from_item", |b| {
+        b.iter(|| {
+            from_item::<Reservation>(black_box(reservation_item.clone())).expect("reservation")
+        })
+    });
+    group.finish();
+}
+
+fn ids(c: &mut Criterion) {
+    let raw = WaitingToken::generate().to_string();
+    let mut group = c.benchmark_group("ids");
+    group.bench_function("generate", |b| b.iter(ReservationId::generate));
+    group.bench_function("parse", |b| {
+        b.iter(|| black_box(raw.as_str()).parse::<WaitingToken>().expect("id"))
+    });
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = queue, reserve, tokens, items, ids
+}
+criterion_main!(benches);

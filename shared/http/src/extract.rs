@@ -1,0 +1,270 @@
+//! Extractors that turn requests into domain values or contract errors.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use tacos_core::domain::auth::{Principal, Role};
+use tacos_core::error::Error;
+use tacos_core::platform::Platform;
+
+use crate::error::ApiError;
+
+/// A JSON body; a malformed one is 400 `INVALID_REQUEST` naming the offending field, an
+/// oversized one 413 `PAYLOAD_TOO_LARGE`.
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    Error::PayloadTooLarge
+                } else {
+                    Error::InvalidRequest(format!("body: {}", rejection.body_text()))
+                }
+            })?;
+        Ok(parse_json(&bytes).map(Json)?)
+    }
+}
+
+/// Parses a JSON body, naming the field at fault.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    if bytes.is_empty() {
+        return Err(Error::InvalidRequest(
+            "body: a JSON object is required".into(),
+        ));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.to_string();
+        // serde names a missing field in its message; otherwise the path says where.
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
+        Error::InvalidRequest(format!("{field}: {}", strip_position(&message)))
+    })?;
+    deserializer.end().map_err(|_| {
+        Error::InvalidRequest("body: trailing characters after the JSON value".into())
+    })?;
+    Ok(value)
+}
+
+fn strip_position(message: &str) -> &str {
+    message.split(" at line ").next().unwrap_or(message)
+}
+
+/// A query string; a malformed one is 400 `INVALID_REQUEST` in the contract's shape.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|rejection| {
+                Error::InvalidRequest(format!("query: {}", rejection.body_text())).into()
+            })
+    }
+}
+
+/// The client's network address, for scoping anonymous callers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAddr(pub String);
+
+impl ClientAddr {
+    /// Set by the entry point: the socket peer locally, the API Gateway source IP in Lambda.
+    pub fn of(parts: &Parts) -> String {
+        if let Some(addr) = parts.extensions.get::<ClientAddr>() {
+            return addr.0.clone();
+        }
+        if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+            return addr.ip().to_string();
+        }
+        "unknown".into()
+    }
+
+    /// The client's address in a header a trusted proxy in front of the service sets
+    /// (`TACOS_CLIENT_IP_HEADER`): `X-Forwarded-For`'s last entry (the one that proxy appended;
+    /// earlier entries are whatever the client sent), `CloudFront-Viewer-Address`'s `ip:port`, or
+    /// any header holding just an address (`X-Real-IP`). `None` when it holds no address.
+    pub fn from_header(name: &str, value: &str) -> Option<String> {
+        let value = if name.eq_ignore_ascii_case("x-forwarded-for") {
+            value.rsplit(',').next()?
+        } else {
+            value
+        };
+        let value = value.trim();
+        let value = if name.eq_ignore_ascii_case("cloudfront-viewer-address") {
+            // `198.51.100.10:46532`, `2001:db8::1:46532`: the port is always last.
+            value.rsplit_once(':')?.0
+        } else {
+            value
+        };
+        let value = value.trim_start_matches('[').trim_end_matches(']');
+        value
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| ip.to_string())
+    }
+}
+
+/// Sets the [`ClientAddr`] from the configured header, when the request has a usable one.
+pub async fn client_addr_from_header(
+    axum::extract::State(header): axum::extract::State<Arc<str>>,
+    mut request: Request,
+) -> Request {
+    let addr = request
+        .headers()
+        .get(&*header)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| ClientAddr::from_header(&header, v));
+    if let Some(addr) = addr {
+        request.extensions_mut().insert(ClientAddr(addr));
+    }
+    request
+}
+
+/// The verified caller of a request, once per request (the idempotency layer and the handler
+/// share it through the request's extensions).
+#[derive(Debug, Clone)]
+pub struct Verified(pub Result<Option<Principal>, Error>);
+
+pub async fn verify_caller(
+    parts: &mut Parts,
+    platform: &Platform,
+) -> Result<Option<Principal>, Error> {
+    if let Some(Verified(result)) = parts.extensions.get::<Verified>() {
+        return result.clone();
+    }
+    let result = match parts.headers.get(axum::http::header::AUTHORIZATION) {
+        None => Ok(None),
+        Some(value) => {
+            let value = value
+                .to_str()
+                .map_err(|_| Error::InvalidToken("malformed".into()));
+            match value.map(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+                    .map(str::trim)
+            }) {
+                Ok(Some(token)) if !token.is_empty() => {
+                    platform.accounts.tokens().verify(token).await.map(Some)
+                }
+                Ok(_) => Err(Error::InvalidToken("expected `Bearer <token>`".into())),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    parts.extensions.insert(Verified(result.clone()));
+    result
+}
+
+/// The caller when an `Authorization` header is sent (which must then be valid).
+pub struct MaybeCaller(pub Option<Principal>);
+
+impl FromRequestParts<Arc<Platform>> for MaybeCaller {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        platform: &Arc<Platform>,
+    ) -> Result<Self, ApiError> {
+        Ok(verify_caller(parts, platform).await.map(MaybeCaller)?)
+    }
+}
+
+/// A signed-in caller.
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<Arc<Platform>> for Caller {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        platform: &Arc<Platform>,
+    ) -> Result<Self, ApiError> {
+        let caller = verify_caller(parts, platform).await?;
+        Ok(caller.map(Caller).ok_or(Error::MissingAuthorization)?)
+    }
+}
+
+/// A signed-in administrator.
+pub struct Admin(pub Principal);
+
+impl FromRequestParts<Arc<Platform>> for Admin {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        platform: &Arc<Platform>,
+    ) -> Result<Self, ApiError> {
+        let Caller(principal) = Caller::from_request_parts(parts, platform).await?;
+        if principal.role == Role::Admin {
+            Ok(Admin(principal))
+        } else {
+            Err(Error::Forbidden.into())
+        }
+    }
+}
+
+/// A path segment as text. One that does not decode (bad percent-encoding, or not UTF-8 once
+/// decoded) is passed on as empty, which no identifier is, so the route answers its own 404 in
+/// the contract's shape (axum's own rejection is a plain-text 400).
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync> FromRequestParts<S> for Path<String> {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Self, std::convert::Infallible> {
+        let segment = axum::extract::Path::<String>::from_request_parts(parts, state).await;
+        Ok(Path(segment.map(|p| p.0).unwrap_or_default()))
+    }
+}
+
+/// A path identifier of a given type; one that does not parse is "not found".
+pub fn path_id<T: std::str::FromStr>(raw: &str, not_found: Error) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError(not_found))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClientAddr;
+
+    #[test]
+    fn client_addresses_are_read_from_the_proxys_header() {
+        let of = ClientAddr::from_header;
+        assert_eq!(
+            of("CloudFront-Viewer-Address", "198.51.100.10:46532").as_deref(),
+            Some("198.51.100.10")
+        );
+        assert_eq!(
+            of("cloudfront-viewer-address", "2001:db8::1:46532").as_deref(),
+            Some("2001:db8::1")
+        );
+        // The proxy's own entry is the last; what the client wrote before it is not trusted.
+        assert_eq!(
+            of("X-Forwarded-For", "6.6.6.6, 203.0.113.7").as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(
+            of("x-real-ip", " 203.0.113.8 ").as_deref(),
+            Some("203.0.113.8")
+        );
+        assert_eq!(of("x-real-ip", "not an address"), None);
+        assert_eq!(of("cloudfront-viewer-address", "garbage"), None);
+    }
+}

@@ -1,0 +1,145 @@
+//! The `Idempotency-Key` middleware for the POSTs the contract names.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+use super::extract::{verify_caller, ClientAddr};
+use super::MAX_BODY_BYTES;
+use tacos_core::domain::idempotency::{Begin, StoredResponse};
+use tacos_core::error::Error;
+use tacos_core::platform::Platform;
+
+use crate::error::ApiError;
+
+/// Routes (as matched) whose POSTs require a key, and whether they require a signed-in caller.
+const KEYED_ROUTES: &[(&str, bool)] = &[
+    ("/api/v1/queue/join", false),
+    ("/api/v1/queue/enter", false),
+    ("/api/v1/reservations", true),
+    ("/api/v1/reservations/{id}/confirm", true),
+    ("/api/v1/payments/intent", true),
+    ("/api/v1/payments/process", true),
+];
+
+pub async fn middleware(
+    State(platform): State<Arc<Platform>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let keyed = KEYED_ROUTES
+        .iter()
+        .find(|(path, _)| request.method() == Method::POST && route == Some(*path));
+    let Some(&(_, needs_caller)) = keyed else {
+        return next.run(request).await;
+    };
+    match keyed_request(&platform, needs_caller, request, next).await {
+        Ok(response) | Err(response) => response,
+    }
+}
+
+async fn keyed_request(
+    platform: &Platform,
+    needs_caller: bool,
+    request: Request,
+    next: Next,
+) -> Result<Response, Response> {
+    let fail = |e: Error| ApiError(e).into_response();
+    let key = match request.headers().get("idempotency-key") {
+        None => return Err(fail(Error::IdempotencyRequired)),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| uuid::Uuid::parse_str(v.trim()).ok())
+            .ok_or_else(|| fail(Error::InvalidIdempotencyKey))?
+            .hyphenated()
+            .to_string(),
+    };
+    let (mut parts, body) = request.into_parts();
+    // Who is calling decides whose keys these are, so a bad token is refused before any key is
+    // claimed or replayed, and so is a missing one where the route needs a caller.
+    let caller = match verify_caller(&mut parts, platform).await.map_err(fail)? {
+        Some(principal) => principal.user_id.to_string(),
+        None if needs_caller => return Err(fail(Error::MissingAuthorization)),
+        None => format!("addr:{}", ClientAddr::of(&parts)),
+    };
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| fail(Error::PayloadTooLarge))?;
+    let mut hasher = Sha256::new();
+    hasher.update(parts.method.as_str());
+    hasher.update(b"\n");
+    hasher.update(parts.uri.path());
+    hasher.update(b"\n");
+    hasher.update(&bytes);
+    let mut hex = [0; 64];
+    hex::encode_to_slice(hasher.finalize(), &mut hex).expect("32 bytes are 64 hex digits");
+    let fingerprint = std::str::from_utf8(&hex).expect("hex is ASCII").to_owned();
+
+    match platform
+        .idempotency
+        .begin(&caller, &key, &fingerprint)
+        .await
+        .map_err(fail)?
+    {
+        Begin::Proceed => {}
+        Begin::Replay(stored) => return Ok(replay(stored)),
+        Begin::Conflict => return Err(fail(Error::IdempotencyConflict)),
+        Begin::InProgress => return Err(fail(Error::IdempotencyInProgress)),
+    }
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        let _ = platform.idempotency.abandon(&caller, &key).await;
+        return Err(fail(Error::Internal("response body unreadable".into())));
+    };
+    if parts.status.is_server_error() {
+        if let Err(e) = platform.idempotency.abandon(&caller, &key).await {
+            tracing::warn!(error = %e, "idempotency key not released after a failure");
+        }
+    } else {
+        let stored = StoredResponse {
+            status: parts.status.as_u16(),
+            content_type: parts
+                .headers
+                .get(axum::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/json")
+                .to_string(),
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        };
+        if let Err(e) = platform
+            .idempotency
+            .complete(&caller, &key, &fingerprint, stored)
+            .await
+        {
+            // The work is done; only a replay is at risk, and a retry would be refused as in
+            // progress for at most 30 s rather than run twice.
+            tracing::warn!(error = %e, "idempotent response not stored");
+        }
+    }
+    Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+fn replay(stored: StoredResponse) -> Response {
+    let status =
+        axum::http::StatusCode::from_u16(stored.status).unwrap_or(axum::http::StatusCode::OK);
+    let mut response = (status, stored.body).into_response();
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&stored.content_type) {
+        headers.insert(axum::http::header::CONTENT_TYPE, value);
+    }
+    headers.insert("x-idempotency-cached", HeaderValue::from_static("true"));
+    response
+}

@@ -1,0 +1,412 @@
+//! The contract's routes as one axum [`Router`], shared by every deployment.
+//!
+//! * [`trace`]: trace ids, request logs, the `X-Trace-Id` header, the request's server span.
+//! * [`metrics`]: request series and the Prometheus `GET /metrics` endpoint.
+//! * [`idempotency`]: the contract's `Idempotency-Key` rules for the POSTs that need them.
+//! * [`extract`]: JSON bodies and callers, rejecting bad input in the contract's error shape.
+//! * [`routes`]: one module per area of the API.
+//! * [`bulkhead`]: per-function bounds on requests in flight, for a process serving every route.
+//! * [`rate_limit`]: per-caller rate limits, before any other work of a request.
+//! * [`sse`]: the rhythm of server-sent event streams, and transports that cannot stream.
+//! * [`live_socket`]: the WebSocket endpoint of live updates, `GET /api/v1/live`.
+//! * [`error`]: the contract's error shape, `{"error":{"code","message","trace_id"}}`.
+//! * [`settings`]: port, rate limits, client-address header, per-function concurrency.
+//!
+//! Every response, errors and preflights included, carries the security headers of
+//! [`SECURITY_HEADERS`].
+//!
+//! The embedded server serves this router directly; each Lambda function serves it behind
+//! `lambda_http`, so the functions and the local server cannot drift apart.
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::response::Response;
+use axum::Router;
+use tower::util::MapResponseLayer;
+use tower::ServiceBuilder;
+use tower_http::cors::{Any, CorsLayer};
+
+use tacos_core::error::Error;
+use tacos_core::functions::Function;
+use tacos_core::platform::Platform;
+
+use crate::error::ApiError;
+use crate::settings::HttpSettings;
+
+pub mod bulkhead;
+pub mod error;
+pub mod extract;
+pub mod idempotency;
+pub mod live_socket;
+pub mod metrics;
+pub mod rate_limit;
+pub mod routes;
+pub mod settings;
+pub mod sse;
+pub mod trace;
+
+/// Largest request body accepted (the contract's 64 KiB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Every route of the contract, with its middleware (the embedded server and the container),
+/// each function's routes behind a [`bulkhead`] when the configuration sets one, and the
+/// operator's `GET /metrics` ([`metrics::routes`]).
+pub fn router(platform: Arc<Platform>, settings: &HttpSettings) -> Router {
+    router_with_clock(platform, settings, rate_limit::DefaultClock::default())
+}
+
+/// [`router`] with the rate limiter measuring time on `clock` (tests move a
+/// [`FakeRelativeClock`](rate_limit::FakeRelativeClock) instead of sleeping).
+pub fn router_with_clock<C>(platform: Arc<Platform>, settings: &HttpSettings, clock: C) -> Router
+where
+    C: rate_limit::Clock + Clone + Send + Sync + 'static,
+    C::Instant: Send + Sync,
+{
+    let routes = match settings.function_concurrency {
+        0 => routes::select(|_| true),
+        limit => {
+            let mut bulkheads = bulkhead::Bulkheads::new(limit);
+            routes::select_each(|_| true, |route, methods| bulkheads.wrap(route, methods))
+        }
+    };
+    let metrics = metrics::routes(platform.clone()).layer(security_headers());
+    with_middleware(routes, platform, settings, clock).merge(metrics)
+}
+
+/// Only the routes of one Lambda function (`functions/<name>`), with the same middleware.
+///
+/// The catch-all function ([`Function::CATCH_ALL`]) also knows every other route's path without
+/// its methods, so a request API Gateway could not route answers 405 `METHOD_NOT_ALLOWED` for a
+/// known path and 404 `NOT_FOUND` otherwise, as the embedded server does.
+pub fn function_router(
+    function: Function,
+    platform: Arc<Platform>,
+    settings: &HttpSettings,
+) -> Router {
+    let mut routes = routes::select(|r| r.function() == function);
+    if function == Function::CATCH_ALL {
+        for path in routes::paths(|r| r.function() != function) {
+            routes = routes.route(path, axum::routing::MethodRouter::new());
+        }
+    }
+    with_middleware(
+        routes,
+        platform,
+        settings,
+        rate_limit::DefaultClock::default(),
+    )
+}
+
+/// The headers every response carries. The API serves JSON (and one event stream), never a page,
+/// so the policy allows nothing: no scripts, frames or sources of any kind, which costs the API
+/// nothing and leaves an injected response nothing to run. HSTS keeps browsers on HTTPS for two
+/// years (ignored over plain HTTP, so the local server is unaffected).
+pub const SECURITY_HEADERS: &[(&str, &str)] = &[
+    (
+        "strict-transport-security",
+        "max-age=63072000; includeSubDomains",
+    ),
+    (
+        "content-security-policy",
+        "default-src 'none'; frame-ancestors 'none'",
+    ),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+];
+
+fn with_middleware<C>(
+    routes: Router<Arc<Platform>>,
+    platform: Arc<Platform>,
+    settings: &HttpSettings,
+    clock: C,
+) -> Router
+where
+    C: rate_limit::Clock + Clone + Send + Sync + 'static,
+    C::Instant: Send + Sync,
+{
+    let routes = routes
+        .layer(axum::middleware::from_fn_with_state(
+            platform.clone(),
+            idempotency::middleware,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .fallback(|| async { ApiError(Error::NotFound) })
+        .method_not_allowed_fallback(|| async { ApiError(Error::MethodNotAllowed) });
+    // Outside the idempotency layer (it runs first) and after the fallbacks (unknown paths count
+    // too): a refused request claims no key and reaches no handler.
+    let routes = rate_limit::layer(routes, &platform, settings.rate_limit.as_ref(), clock);
+    let client_ip_header = settings.client_ip_header.clone();
+    let mut router = routes.with_state(platform);
+    if let Some(header) = client_ip_header {
+        // Before anything that scopes by caller (rate limits, idempotency keys).
+        router = router.layer(axum::middleware::map_request_with_state(
+            Arc::<str>::from(header),
+            extract::client_addr_from_header,
+        ));
+    }
+    // One layer of the router for the whole stack: axum clones a route's service for every
+    // request, and each `Router::layer` is a boxed service of its own to clone, so composing
+    // them first saves an allocation per layer per request (a fifth of a status request's
+    // instructions went to such clones and their drops). Outermost first.
+    router.layer(
+        ServiceBuilder::new()
+            // Every answer gets a trace id and belongs to the request's span.
+            .layer(axum::middleware::from_fn(trace::middleware))
+            // Outside everything else, so every answer is counted, refusals and preflights
+            // included; inside the trace layer, so it runs in the request's span.
+            .layer(axum::middleware::from_fn(metrics::middleware))
+            // Outside CORS, so preflights carry them too.
+            .layer(security_headers())
+            .layer(cors()),
+    )
+}
+
+/// Sets [`SECURITY_HEADERS`] on a response, replacing what the handler set.
+fn secure(mut response: Response) -> Response {
+    // Parsed once: a header name made from a string is checked byte by byte.
+    static PARSED: std::sync::LazyLock<Vec<(HeaderName, HeaderValue)>> =
+        std::sync::LazyLock::new(|| {
+            SECURITY_HEADERS
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        HeaderName::from_static(name),
+                        HeaderValue::from_static(value),
+                    )
+                })
+                .collect()
+        });
+    let headers = response.headers_mut();
+    for (name, value) in PARSED.iter() {
+        headers.insert(name.clone(), value.clone());
+    }
+    response
+}
+
+/// The layer that gives every response [`SECURITY_HEADERS`] (one layer for all of them: each
+/// layer of a router costs every request a clone).
+pub fn security_headers() -> MapResponseLayer<fn(Response) -> Response> {
+    MapResponseLayer::new(secure as fn(Response) -> Response)
+}
+
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            HeaderName::from_static("authorization"),
+            HeaderName::from_static("content-type"),
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("x-trace-id"),
+            HeaderName::from_static("traceparent"),
+        ])
+        .expose_headers([
+            HeaderName::from_static("x-trace-id"),
+            HeaderName::from_static("x-idempotency-cached"),
+            header::RETRY_AFTER,
+            HeaderName::from_static("x-ratelimit-limit"),
+            HeaderName::from_static("x-ratelimit-remaining"),
+            HeaderName::from_static("x-ratelimit-reset"),
+        ])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::extract::Request;
+    use axum::http::StatusCode;
+    use axum::response::Response;
+    use tower::ServiceExt;
+
+    use super::*;
+    use tacos_core::config::Config;
+    use tacos_embedded::InProcess;
+
+    async fn app() -> Router {
+        let mut config = Config::for_tests();
+        config.seed_demo_event = true;
+        let local = InProcess::new(config);
+        tacos_core::seed::seed(&local.platform).await.unwrap();
+        router(local.platform.clone(), &HttpSettings::defaults())
+    }
+
+    async fn send(app: &Router, request: Request) -> Response {
+        app.clone().oneshot(request).await.unwrap()
+    }
+
+    #[track_caller]
+    fn assert_security_headers(what: &str, response: &Response) {
+        for (name, value) in SECURITY_HEADERS {
+            assert_eq!(
+                response.headers().get(*name).and_then(|v| v.to_str().ok()),
+                Some(*value),
+                "{name} on {what} ({})",
+                response.status()
+            );
+        }
+    }
+
+    /// A body sent as a stream of 4 KiB chunks, without `Content-Length`.
+    fn chunked(bytes: Vec<u8>) -> Body {
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+            bytes.chunks(4096).map(|c| Ok(c.to_vec())).collect();
+        Body::from_stream(futures::stream::iter(chunks))
+    }
+
+    #[tokio::test]
+    async fn every_response_carries_the_security_headers() {
+        let app = app().await;
+        let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+        for (what, request, status) in [
+            ("a probe", get("/healthz"), StatusCode::OK),
+            ("a read", get("/api/v1/events"), StatusCode::OK),
+            (
+                "an unknown route",
+                get("/api/v1/nowhere"),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                "a wrong method",
+                Request::patch("/api/v1/auth/login")
+                    .body(Body::empty())
+                    .unwrap(),
+                StatusCode::METHOD_NOT_ALLOWED,
+            ),
+            (
+                "a preflight",
+                Request::options("/api/v1/queue/join")
+                    .header("origin", "https://tickets.example")
+                    .header("access-control-request-method", "POST")
+                    .body(Body::empty())
+                    .unwrap(),
+                StatusCode::OK,
+            ),
+        ] {
+            let response = send(&app, request).await;
+            assert_eq!(response.status(), status, "{what}");
+            assert_security_headers(what, &response);
+        }
+
+        // The waiting room's event stream is served with them too.
+        let join = Request::post("/api/v1/queue/join")
+            .header("content-type", "application/json")
+            .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+            .body(Body::from(r#"{"event_id":"evt_demo"}"#))
+            .unwrap();
+        let response = send(&app, join).await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let token = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["waiting_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let stream = send(&app, get(&format!("/api/v1/queue/stream?token={token}"))).await;
+        assert_eq!(stream.status(), StatusCode::OK);
+        assert_eq!(
+            stream.headers()["content-type"].to_str().unwrap(),
+            "text/event-stream"
+        );
+        assert_security_headers("the event stream", &stream);
+    }
+
+    /// The text of the next chunk of a streamed body.
+    async fn next_chunk(body: &mut axum::body::BodyDataStream) -> String {
+        use futures::StreamExt;
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(5), body.next())
+            .await
+            .expect("a chunk within 5 s")
+            .expect("the stream goes on")
+            .unwrap();
+        String::from_utf8(chunk.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_availability_stream_pushes_the_availability_and_asks_for_reconnection() {
+        let app = app().await;
+        let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+        let response = send(&app, get("/api/v1/events/evt_demo/availability/stream")).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        assert_security_headers("the availability stream", &response);
+        let mut body = response.into_body().into_data_stream();
+        let first = next_chunk(&mut body).await;
+        assert!(first.starts_with("event: availability\n"), "{first}");
+        assert!(first.contains("\nretry: 2000\n"), "{first}");
+        let data = first
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .expect("a data line");
+        let availability: serde_json::Value = serde_json::from_str(data).unwrap();
+        assert_eq!(availability["event_id"], "evt_demo");
+        assert_eq!(availability["total"], 120);
+
+        // The next one about 2 s later, on a stream that stays open.
+        let started = std::time::Instant::now();
+        let second = next_chunk(&mut body).await;
+        assert!(second.starts_with("event: availability\n"), "{second}");
+        let gap = started.elapsed();
+        assert!(gap >= std::time::Duration::from_millis(1500), "{gap:?}");
+
+        // An unknown event is the contract's JSON 404, not a stream.
+        let missing = send(&app, get("/api/v1/events/evt_nope/availability/stream")).await;
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+        let body = axum::body::to_bytes(missing.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "EVENT_NOT_FOUND");
+    }
+
+    #[tokio::test]
+    async fn a_buffered_transport_gets_one_event_and_the_end_of_the_stream() {
+        let app = app().await.layer(axum::Extension(sse::Delivery::Buffered));
+        let request = Request::get("/api/v1/events/evt_demo_ga/availability/stream")
+            .body(Body::empty())
+            .unwrap();
+        let response = send(&app, request).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            axum::body::to_bytes(response.into_body(), usize::MAX),
+        )
+        .await
+        .expect("the response ends at once")
+        .unwrap();
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert_eq!(text.matches("event: availability").count(), 1, "{text}");
+        assert!(text.contains("retry: 2000"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_chunked_body_over_64_kib_is_refused_without_a_content_length() {
+        let app = app().await;
+        let big = format!(
+            r#"{{"event_id":"evt_demo","username":"{}","password":"x"}}"#,
+            "x".repeat(MAX_BODY_BYTES)
+        )
+        .into_bytes();
+        // A handler's body, and a body the idempotency layer reads first.
+        for path in ["/api/v1/auth/register", "/api/v1/queue/join"] {
+            let request = Request::post(path)
+                .header("content-type", "application/json")
+                .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+                .body(chunked(big.clone()))
+                .unwrap();
+            assert!(request.headers().get("content-length").is_none());
+            let response = send(&app, request).await;
+            assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+            assert_security_headers(path, &response);
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["error"]["code"], "PAYLOAD_TOO_LARGE", "{path}");
+        }
+    }
+}

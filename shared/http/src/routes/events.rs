@@ -1,0 +1,102 @@
+//! Events, availability (read and streamed), and event creation by administrators.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{self, KeepAlive, Sse};
+use axum::response::IntoResponse;
+use axum::Extension;
+use futures::{Stream, StreamExt};
+
+use tacos_core::domain::catalog::{Availability, Event, NewEvent};
+use tacos_core::error::Error;
+use tacos_core::platform::Platform;
+
+use crate::error::Result;
+use crate::extract::{path_id, Admin, Json, Path};
+use crate::sse::{Delivery, INTERVAL};
+use tacos_core::ids::EventId;
+
+/// The contract's event object.
+fn view(event: &Event) -> serde_json::Value {
+    let mut value = serde_json::to_value(event).expect("event serializes");
+    if let Some(map) = value.as_object_mut() {
+        map.remove("queue_shards");
+    }
+    value
+}
+
+pub async fn list(State(platform): State<Arc<Platform>>) -> Result<impl IntoResponse> {
+    let events = platform.catalog.list().await?;
+    Ok(axum::Json(
+        serde_json::json!({ "events": events.iter().map(|e| view(e)).collect::<Vec<_>>() }),
+    ))
+}
+
+pub async fn detail(
+    State(platform): State<Arc<Platform>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse> {
+    let id: EventId = path_id(&id, Error::EventNotFound)?;
+    Ok(axum::Json(view(&*platform.catalog.get(&id).await?)))
+}
+
+pub async fn availability(
+    State(platform): State<Arc<Platform>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse> {
+    let id: EventId = path_id(&id, Error::EventNotFound)?;
+    Ok(axum::Json(platform.catalog.availability(&id).await?))
+}
+
+/// The availability pushed as server-sent events (`availability`, the JSON of [`availability`]):
+/// one at once, then one every [`INTERVAL`] while the client stays connected, so a seat map stays
+/// current without polling. A failed read is sent as an `error` event (its code) and the stream
+/// goes on; on a [buffered transport](Delivery::Buffered) only the first event is sent.
+pub async fn availability_stream(
+    State(platform): State<Arc<Platform>>,
+    Path(id): Path<String>,
+    delivery: Option<Extension<Delivery>>,
+) -> Result<Sse<impl Stream<Item = std::result::Result<sse::Event, Infallible>>>> {
+    let id: EventId = path_id(&id, Error::EventNotFound)?;
+    // An unknown event is the ordinary JSON 404, before any stream starts.
+    let first = platform.catalog.availability(&id).await?;
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + INTERVAL, INTERVAL);
+    // A slow read or a slow client delays the next event; missed ones are not sent in a burst.
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let updates = futures::stream::unfold(
+        (platform, id, ticks),
+        |(platform, id, mut ticks)| async move {
+            ticks.tick().await;
+            let event = match platform.catalog.availability(&id).await {
+                Ok(availability) => availability_event(&availability),
+                Err(e) => sse::Event::default().event("error").data(e.code()),
+            };
+            Some((event, (platform, id, ticks)))
+        },
+    );
+    let events = futures::stream::once(async move { availability_event(&first) }).chain(updates);
+    let events = match delivery.map(|Extension(d)| d).unwrap_or_default() {
+        Delivery::Streamed => events.boxed(),
+        Delivery::Buffered => events.take(1).boxed(),
+    };
+    Ok(Sse::new(events.map(|event| Ok(event.retry(INTERVAL)))).keep_alive(KeepAlive::default()))
+}
+
+fn availability_event(availability: &Availability) -> sse::Event {
+    sse::Event::default()
+        .event("availability")
+        .json_data(availability)
+        .expect("availability serializes")
+}
+
+pub async fn create(
+    State(platform): State<Arc<Platform>>,
+    Admin(_): Admin,
+    Json(body): Json<NewEvent>,
+) -> Result<impl IntoResponse> {
+    let event = platform.catalog.create(body).await?;
+    Ok((StatusCode::CREATED, axum::Json(view(&event))))
+}

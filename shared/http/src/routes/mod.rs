@@ -1,0 +1,105 @@
+//! Handlers, one module per area of the contract. Each is a thin translation: extract, call the
+//! domain, shape the answer.
+//!
+//! Which routes exist and which function serves each is the core's table
+//! ([`Route`](tacos_core::functions::Route)); [`handler`] gives each its handler with an
+//! exhaustive `match`, so a route added to the table without a handler does not compile. The
+//! embedded server mounts every route, each Lambda function its own, and the test gateway routes
+//! by the same table, so they cannot drift apart.
+
+use std::sync::Arc;
+
+use axum::handler::Handler;
+use axum::routing::{MethodFilter, MethodRouter};
+use axum::Router;
+use tacos_core::functions::{Method, Route};
+use tacos_core::platform::Platform;
+
+pub mod auth;
+pub mod events;
+pub mod ops;
+pub mod payments;
+pub mod queue;
+pub mod reservations;
+
+/// The handler of `route`, on the method the table gives it.
+pub fn handler(route: Route) -> MethodRouter<Arc<Platform>> {
+    match route {
+        Route::Register => on(route, auth::register),
+        Route::Login => on(route, auth::login),
+        Route::QueueJoin => on(route, queue::join),
+        Route::QueueStatus => on(route, queue::status),
+        Route::QueueEnter => on(route, queue::enter),
+        Route::QueueLeave => on(route, queue::leave),
+        Route::QueueStream => on(route, queue::stream),
+        Route::EventsList => on(route, events::list),
+        Route::EventGet => on(route, events::detail),
+        Route::EventAvailability => on(route, events::availability),
+        Route::EventAvailabilityStream => on(route, events::availability_stream),
+        Route::AdminCreateEvent => on(route, events::create),
+        Route::Reserve => on(route, reservations::create),
+        Route::ReservationGet => on(route, reservations::detail),
+        Route::Confirm => on(route, reservations::confirm),
+        Route::CancelByDelete => on(route, reservations::cancel),
+        Route::CancelByPost => on(route, reservations::cancel),
+        Route::PaymentIntent => on(route, payments::intent),
+        Route::PaymentProcess => on(route, payments::process),
+        Route::PaymentStatus => on(route, payments::status),
+        Route::PaymentWebhook => on(route, payments::webhook),
+        Route::Healthz | Route::ApiHealthz => on(route, ops::healthz),
+        Route::Readyz | Route::ApiReadyz => on(route, ops::readyz),
+        Route::Version | Route::ApiVersion => on(route, ops::version),
+    }
+}
+
+/// `handler` on `route`'s method.
+fn on<H, T>(route: Route, handler: H) -> MethodRouter<Arc<Platform>>
+where
+    H: Handler<T, Arc<Platform>>,
+    T: 'static,
+{
+    let method = match route.method() {
+        Method::Get => MethodFilter::GET,
+        Method::Post => MethodFilter::POST,
+        Method::Delete => MethodFilter::DELETE,
+    };
+    axum::routing::on(method, handler)
+}
+
+/// The routes `keep` selects, merged per path.
+pub fn select(keep: impl Fn(Route) -> bool) -> Router<Arc<Platform>> {
+    select_each(keep, |_, methods| methods)
+}
+
+/// As [`select`], with each route's handler passed through `each` (to add a layer) first.
+pub fn select_each(
+    keep: impl Fn(Route) -> bool,
+    mut each: impl FnMut(Route, MethodRouter<Arc<Platform>>) -> MethodRouter<Arc<Platform>>,
+) -> Router<Arc<Platform>> {
+    let mut by_path: Vec<(&'static str, MethodRouter<Arc<Platform>>)> = Vec::new();
+    for route in Route::ALL.iter().copied().filter(|r| keep(*r)) {
+        let methods = each(route, handler(route));
+        match by_path.iter_mut().find(|(path, _)| *path == route.path()) {
+            Some((_, router)) => *router = std::mem::take(router).merge(methods),
+            None => by_path.push((route.path(), methods)),
+        }
+    }
+    by_path
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods)
+        })
+}
+
+/// The distinct paths of the routes `keep` selects, sorted.
+pub fn paths(keep: impl Fn(Route) -> bool) -> Vec<&'static str> {
+    let mut paths: Vec<&'static str> = Route::ALL
+        .iter()
+        .copied()
+        .filter(|r| keep(*r))
+        .map(Route::path)
+        .collect();
+    paths.sort_unstable();
+    paths.dedup();
+    paths
+}

@@ -1,0 +1,131 @@
+//! The waiting room: join, status (polled and streamed), enter, leave.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::IntoResponse;
+use futures::Stream;
+use serde::Deserialize;
+
+use tacos_core::error::Error;
+use tacos_core::platform::Platform;
+
+use crate::error::Result;
+use crate::extract::{path_id, Json, MaybeCaller, Query};
+use tacos_core::ids::{EventId, WaitingToken};
+
+/// `{"event_id"}`. Other fields are ignored: the original gateway's clients send `user_id`, and
+/// identity comes from the bearer token.
+#[derive(Deserialize)]
+pub struct JoinBody {
+    event_id: Option<String>,
+}
+
+pub async fn join(
+    State(platform): State<Arc<Platform>>,
+    MaybeCaller(caller): MaybeCaller,
+    Json(body): Json<JoinBody>,
+) -> Result<impl IntoResponse> {
+    let raw = body
+        .event_id
+        .filter(|id| !id.trim().is_empty())
+        .ok_or(Error::MissingEventId)?;
+    let event_id: EventId = path_id(&raw, Error::EventNotFound)?;
+    let joined = platform
+        .queue
+        .join(&event_id, caller.map(|p| p.user_id))
+        .await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(joined)))
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+fn token_of(query: TokenQuery) -> Result<WaitingToken> {
+    let raw = query
+        .token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Error::InvalidRequest("token: query parameter required".into()))?;
+    path_id(&raw, Error::TokenNotFound)
+}
+
+pub async fn status(
+    State(platform): State<Arc<Platform>>,
+    Query(query): Query<TokenQuery>,
+) -> Result<impl IntoResponse> {
+    let token = token_of(query)?;
+    Ok(axum::Json(platform.queue.status(&token).await?))
+}
+
+/// The status pushed as server-sent events every 2 s, until the client is admitted or gone.
+pub async fn stream(
+    State(platform): State<Arc<Platform>>,
+    Query(query): Query<TokenQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let token = token_of(query)?;
+    platform.queue.status(&token).await?;
+    let updates = futures::stream::unfold(
+        (platform, token, false),
+        |(platform, token, done)| async move {
+            if done {
+                return None;
+            }
+            let (event, last) = match platform.queue.status(&token).await {
+                Ok(status) => {
+                    let last = status.status != tacos_core::domain::queue::QueueStatusKind::Waiting
+                        || status.sold_out;
+                    (
+                        Event::default()
+                            .event("status")
+                            .json_data(&status)
+                            .unwrap_or_default(),
+                        last,
+                    )
+                }
+                Err(e) => (
+                    Event::default().event("error").data(e.code()),
+                    matches!(e, Error::TokenNotFound),
+                ),
+            };
+            if !last {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Some((Ok(event), (platform, token, last)))
+        },
+    );
+    Ok(Sse::new(updates).keep_alive(KeepAlive::default()))
+}
+
+#[derive(Deserialize)]
+pub struct EnterBody {
+    waiting_token: String,
+}
+
+pub async fn enter(
+    State(platform): State<Arc<Platform>>,
+    MaybeCaller(caller): MaybeCaller,
+    Json(body): Json<EnterBody>,
+) -> Result<impl IntoResponse> {
+    let token: WaitingToken = path_id(&body.waiting_token, Error::TokenNotFound)?;
+    Ok(axum::Json(
+        platform
+            .queue
+            .enter(&token, caller.map(|p| p.user_id))
+            .await?,
+    ))
+}
+
+pub async fn leave(
+    State(platform): State<Arc<Platform>>,
+    Query(query): Query<TokenQuery>,
+) -> Result<impl IntoResponse> {
+    let token = token_of(query)?;
+    platform.queue.leave(&token).await?;
+    Ok(axum::Json(serde_json::json!({ "status": "left" })))
+}

@@ -1,0 +1,77 @@
+//! Reservations: hold, read, confirm, cancel. Owners only: another user's reservation is 404.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+
+use tacos_core::domain::reservations::HoldRequest;
+use tacos_core::error::Error;
+use tacos_core::platform::Platform;
+
+use crate::error::Result;
+use crate::extract::{path_id, Caller, Json, Path};
+use tacos_core::ids::{PaymentIntentId, ReservationId};
+
+fn reservation_id(raw: &str) -> Result<ReservationId> {
+    path_id(raw, Error::ReservationNotFound)
+}
+
+pub async fn create(
+    State(platform): State<Arc<Platform>>,
+    Caller(caller): Caller,
+    Json(body): Json<HoldRequest>,
+) -> Result<impl IntoResponse> {
+    let reservation = platform.reservations.hold(&caller, body).await?;
+    Ok((StatusCode::CREATED, axum::Json(reservation.view())))
+}
+
+pub async fn detail(
+    State(platform): State<Arc<Platform>>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse> {
+    let reservation = platform
+        .reservations
+        .get(&reservation_id(&id)?, Some(&caller))
+        .await?;
+    Ok(axum::Json(reservation.view()))
+}
+
+#[derive(Deserialize)]
+pub struct ConfirmBody {
+    payment_intent_id: PaymentIntentId,
+}
+
+pub async fn confirm(
+    State(platform): State<Arc<Platform>>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    Json(body): Json<ConfirmBody>,
+) -> Result<impl IntoResponse> {
+    let confirmation = platform
+        .reservations
+        .confirm(
+            &reservation_id(&id)?,
+            &body.payment_intent_id,
+            Some(&caller),
+        )
+        .await?;
+    Ok(axum::Json(confirmation))
+}
+
+pub async fn cancel(
+    State(platform): State<Arc<Platform>>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse> {
+    let reservation = platform
+        .reservations
+        .cancel(&reservation_id(&id)?, &caller)
+        .await?;
+    Ok(axum::Json(
+        serde_json::json!({ "reservation_id": reservation.reservation_id, "status": reservation.status }),
+    ))
+}

@@ -1,0 +1,76 @@
+//! HTTP functions: the function's routes of the shared router, behind `lambda_http`.
+//!
+//! API Gateway's source IP becomes the caller's address for anonymous idempotency scoping and the
+//! per-caller rate limits (unless `TACOS_CLIENT_IP_HEADER` names the header a trusted proxy in
+//! front sets: behind CloudFront the source IP is an edge server's). The shared router records
+//! every response's series; each invocation flushes them as EMF lines ([`metrics::flush`]), and
+//! the function that reports the queue gauges (`queue-status`,
+//! [`Function::reports_queue_gauges`]) refreshes them, at most every 10 s per instance.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use lambda_http::request::RequestContext;
+use tacos_core::functions::{Function, Kind};
+use tacos_core::platform::Platform;
+use tacos_http::extract::ClientAddr;
+use tacos_http::metrics::{refresh_viewed_queues, Throttle};
+use tacos_http::settings::HttpSettings;
+use tacos_http::sse::Delivery;
+
+use crate::metrics;
+
+/// Serves `function`'s routes until the sandbox is shut down.
+pub async fn run(function: Function, platform: Arc<Platform>) -> Result<(), lambda_runtime::Error> {
+    let settings = HttpSettings::from_env()?;
+    let router = tacos_http::function_router(function, platform.clone(), &settings)
+        .layer(axum::middleware::map_request(client_addr))
+        .layer(axum::middleware::from_fn_with_state(
+            (function, platform),
+            flush_after,
+        ));
+    if function.kind() == Kind::ResponseStream {
+        // Server-sent events need the response streamed as it is produced (a function URL in
+        // RESPONSE_STREAM mode), not buffered until the handler returns.
+        lambda_http::run_with_streaming_response(router).await
+    } else {
+        // Behind API Gateway the whole response is sent when the handler returns: event streams
+        // (the availability stream) send one event and end, and the client reconnects.
+        lambda_http::run(router.layer(axum::Extension(Delivery::Buffered))).await
+    }
+}
+
+async fn client_addr(mut request: Request) -> Request {
+    let source_ip = match request.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.identity.source_ip.clone(),
+        _ => None,
+    };
+    if let Some(ip) = source_ip {
+        request.extensions_mut().insert(ClientAddr(ip));
+    }
+    request
+}
+
+/// The queue gauges' refresh from `queue-status`: often enough for a dashboard, rare enough that
+/// the status path does not pay for it. Only the events this instance has served statuses for,
+/// from its windowed views: reading every event's queue from every instance every 10 s made
+/// bursts of store reads that slowed the joins of a rush (seen in parity on moto).
+static QUEUE_GAUGES: Throttle = Throttle::new(Duration::from_secs(10));
+
+/// Serves the request, then writes its metrics and spans before the invocation returns.
+async fn flush_after(
+    State((function, platform)): State<(Function, Arc<Platform>)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    if function.reports_queue_gauges() && QUEUE_GAUGES.ready() {
+        refresh_viewed_queues(&platform).await;
+    }
+    metrics::flush();
+    response
+}

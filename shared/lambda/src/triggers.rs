@@ -1,0 +1,86 @@
+//! Functions triggered by AWS services rather than HTTP.
+//!
+//! * `expire` and `payment-simulator` are EventBridge Scheduler targets; the schedule's input is
+//!   the [`Job`] itself, with the `traceparent` of the request that set it ([`TracedJob`]), whose
+//!   trace the run continues. The Scheduler retries failures and may deliver twice; jobs are
+//!   idempotent.
+//! * `payment-followup` drains the SQS queue that the EventBridge rule feeds. Each record is an
+//!   EventBridge event; a record that fails is reported in `batchItemFailures` so only it is
+//!   redelivered (and dead-lettered after five tries), never the whole batch. Each event's
+//!   handling continues the trace its detail's `traceparent` names.
+//!
+//! Every invocation ends by flushing its metrics and spans ([`crate::metrics::flush`]).
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_runtime::{service_fn, LambdaEvent};
+use tacos_aws::follow_up::follow_up;
+use tacos_core::platform::Platform;
+use tacos_core::ports::{JobFamily, JobHandler, TracedJob};
+use tracing::Instrument;
+
+pub async fn run_jobs(
+    platform: Arc<Platform>,
+    family: JobFamily,
+) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<TracedJob>| {
+        let platform = platform.clone();
+        async move {
+            let outcome = handle_job(&platform, family, event.payload).await;
+            crate::metrics::flush();
+            outcome
+        }
+    }))
+    .await
+}
+
+/// Runs one scheduled job, continuing the trace that set it; an error makes the Scheduler retry.
+pub async fn handle_job(
+    platform: &Platform,
+    family: JobFamily,
+    traced: TracedJob,
+) -> Result<serde_json::Value, lambda_runtime::Error> {
+    if traced.job.family() != family {
+        return Err(format!("{} is not a job for this function", traced.job.name()).into());
+    }
+    let span = traced.span();
+    let job = traced.job;
+    async {
+        tracing::info!(job = %job.name(), "job");
+        platform.run_job(job.clone()).await?;
+        Ok(serde_json::json!({ "done": job.name() }))
+    }
+    .instrument(span)
+    .await
+}
+
+pub async fn run_followup(platform: Arc<Platform>) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let platform = platform.clone();
+        async move {
+            let response = handle_batch(&platform, event.payload).await;
+            crate::metrics::flush();
+            Ok::<_, lambda_runtime::Error>(response)
+        }
+    }))
+    .await
+}
+
+/// Handles each record; failures are reported for redelivery of that record alone.
+pub async fn handle_batch(platform: &Platform, event: SqsEvent) -> SqsBatchResponse {
+    let mut failures = Vec::new();
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let outcome = follow_up(platform, &id, record.body.as_deref()).await;
+        if let Err(error) = outcome {
+            tracing::warn!(message_id = %id, %error, "follow-up failed; will be redelivered");
+            failures.push(BatchItemFailure {
+                item_identifier: id,
+            });
+        }
+    }
+    SqsBatchResponse {
+        batch_item_failures: failures,
+    }
+}

@@ -1,0 +1,108 @@
+//! What an operator sees of a running platform: metrics and traces.
+//!
+//! * [`series`]: the metric series, defined once; Prometheus and CloudWatch EMF render the same.
+//! * [`timed_ports`]: decorators of the ports that time every backend call and count reservation
+//!   state changes, so the domain stays unaware of metrics.
+//! * [`init`]: the process's subscriber: JSON logs, plus OpenTelemetry spans exported over OTLP
+//!   when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. W3C trace context across the asynchronous hops
+//!   is the core's (`tacos_core::trace_context`): the domain stamps it, this crate exports.
+
+pub mod series;
+pub mod timed_ports;
+
+use std::sync::OnceLock;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::EnvFilter;
+
+static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+
+/// Installs the process's subscriber (once; later calls do nothing): JSON log lines, each with its
+/// span's `trace_id`, filtered by `RUST_LOG` (default `info`), and OpenTelemetry spans for
+/// `service` (`OTEL_SERVICE_NAME` overrides it).
+///
+/// Spans get W3C trace context, so traces propagate across hops and the log lines of one purchase
+/// share a trace id. They are exported only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, as OTLP over HTTP/protobuf by a batch processor
+/// on its own thread; then every `info` span is exported whatever `RUST_LOG` says (a benchmark's
+/// `RUST_LOG=warn` quiets the logs, not the traces). Without it nothing is exported, and spans
+/// follow `RUST_LOG` like the logs, so a quiet server builds none.
+pub fn init(service: impl Into<String>) {
+    let log_filter =
+        || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let (provider, exporting) = tracer_provider(service.into());
+    let span_filter = if exporting {
+        EnvFilter::new("info")
+    } else {
+        log_filter()
+    };
+    let tracer = provider.tracer("traffic-tacos");
+    let installed = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(true)
+                .with_span_list(false)
+                .flatten_event(true)
+                .with_ansi(false)
+                .with_filter(log_filter()),
+        )
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(span_filter),
+        )
+        .try_init()
+        .is_ok();
+    if installed {
+        let _ = PROVIDER.set(provider);
+    }
+}
+
+/// The tracer provider, and whether it exports.
+fn tracer_provider(service: String) -> (SdkTracerProvider, bool) {
+    let service = std::env::var("OTEL_SERVICE_NAME").unwrap_or(service);
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(service)
+        .build();
+    let builder = SdkTracerProvider::builder().with_resource(resource);
+    let configured = [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ]
+    .iter()
+    .any(|var| std::env::var(var).is_ok_and(|v| !v.is_empty()));
+    if !configured {
+        return (builder.build(), false);
+    }
+    match opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .build()
+    {
+        Ok(exporter) => (builder.with_batch_exporter(exporter).build(), true),
+        Err(error) => {
+            eprintln!("OTLP exporter not built ({error}); spans are not exported");
+            (builder.build(), false)
+        }
+    }
+}
+
+/// Exports the spans ended so far (a Lambda function calls it before its invocation returns: a
+/// frozen sandbox exports nothing).
+pub fn flush() {
+    if let Some(provider) = PROVIDER.get() {
+        if let Err(error) = provider.force_flush() {
+            tracing::warn!(%error, "spans not exported");
+        }
+    }
+}
+
+/// Exports what is left and stops the exporter (at the end of `main`).
+pub fn shutdown() {
+    if let Some(provider) = PROVIDER.get() {
+        let _ = provider.shutdown();
+    }
+}

@@ -1,0 +1,265 @@
+//! The operator's metric series, defined once for every sink.
+//!
+//! Everything is recorded through the [`metrics`] facade, so the same calls feed whichever
+//! recorder the process installed: Prometheus text on `GET /metrics` for the embedded server and
+//! the container ([`prometheus`]), CloudWatch Embedded Metric Format lines for the Lambda functions
+//! (`tacos-lambda`'s `metrics` module). Names, labels and units live here and nowhere else; the
+//! Grafana dashboard (`deploy/grafana/traffic-tacos.json`) queries exactly these names, and
+//! `scripts/metrics_check.py` checks that against a live scrape; the CloudWatch dashboard of
+//! `template.yaml` queries them too (`deploy/check_cloudwatch.py` checks names and dimensions).
+//!
+//! | series | kind | labels |
+//! |---|---|---|
+//! | `http_server_requests_total` | counter | `method`, `route` (template), `status_code` |
+//! | `http_server_requests_duration_seconds` | histogram | `method`, `route` |
+//! | `reservation_status_total` | counter | `status` (HOLD, CONFIRMED, CANCELLED, EXPIRED) |
+//! | `backend_call_duration_seconds` | histogram | `service` (store, scheduler, bus), `method` |
+//! | `queue_length` | gauge | `event_id` |
+//! | `queue_admission_rate` | gauge | `event_id` |
+//! | `queue_admitted_total` | counter | `event_id` |
+//! | `oversell_attempts_rejected_total` | counter | `code` |
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::Unit;
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge};
+
+use tacos_core::ports::DetailType;
+
+pub const HTTP_REQUESTS: &str = "http_server_requests_total";
+pub const HTTP_DURATION: &str = "http_server_requests_duration_seconds";
+pub const RESERVATION_STATUS: &str = "reservation_status_total";
+pub const BACKEND_CALL_DURATION: &str = "backend_call_duration_seconds";
+pub const QUEUE_LENGTH: &str = "queue_length";
+pub const QUEUE_ADMISSION_RATE: &str = "queue_admission_rate";
+pub const QUEUE_ADMITTED: &str = "queue_admitted_total";
+pub const OVERSELL_REJECTED: &str = "oversell_attempts_rejected_total";
+
+/// Every series name, for checks that a scrape or a dashboard covers them all.
+pub const ALL: &[&str] = &[
+    HTTP_REQUESTS,
+    HTTP_DURATION,
+    RESERVATION_STATUS,
+    BACKEND_CALL_DURATION,
+    QUEUE_LENGTH,
+    QUEUE_ADMISSION_RATE,
+    QUEUE_ADMITTED,
+    OVERSELL_REJECTED,
+];
+
+/// The `route` of a request that matched no route (a 404 of an unknown path): one series for all
+/// of them, so a scanner cannot grow the label set without bound.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// Histogram buckets of every duration series, in seconds: from a cache hit to a slow AWS call
+/// that times out (the operation timeout is 9 s).
+pub const DURATION_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Error codes that are a rejected attempt to sell what is no longer there.
+pub const OVERSELL_CODES: &[&str] = &["SEAT_UNAVAILABLE", "INSUFFICIENT_INVENTORY"];
+
+/// Every `status` of `reservation_status_total`.
+pub const RESERVATION_STATUSES: &[&str] = &["HOLD", "CONFIRMED", "CANCELLED", "EXPIRED"];
+
+/// Registers descriptions and units with the installed recorder (once per process; harmless
+/// before a recorder is installed, but then lost, so sinks call it after installing theirs), and
+/// the counters of a fixed label set at zero, so a dashboard's `rate()` sees them from the start
+/// rather than from their first increment (a sink that skips zeros, like EMF, writes nothing).
+pub fn describe() {
+    for status in RESERVATION_STATUSES {
+        counter!(RESERVATION_STATUS, "status" => *status).increment(0);
+    }
+    for code in OVERSELL_CODES {
+        counter!(OVERSELL_REJECTED, "code" => *code).increment(0);
+    }
+    describe_counter!(
+        HTTP_REQUESTS,
+        Unit::Count,
+        "HTTP requests answered, by route template and status"
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "Time to answer an HTTP request (to its headers), by route template"
+    );
+    describe_counter!(
+        RESERVATION_STATUS,
+        Unit::Count,
+        "Reservations that entered a status: HOLD (held), CONFIRMED (sold), CANCELLED, EXPIRED"
+    );
+    describe_histogram!(
+        BACKEND_CALL_DURATION,
+        Unit::Seconds,
+        "Time of one call to a port (store, scheduler, bus), by port method"
+    );
+    describe_gauge!(
+        QUEUE_LENGTH,
+        Unit::Count,
+        "People waiting in the event's queue (not yet admitted, not gone)"
+    );
+    describe_gauge!(
+        QUEUE_ADMISSION_RATE,
+        Unit::CountPerSecond,
+        "Admissions per second as the waiting room measures them (smoothed)"
+    );
+    describe_counter!(
+        QUEUE_ADMITTED,
+        Unit::Count,
+        "People the waiting room has admitted for the event, since it was created"
+    );
+    describe_counter!(
+        OVERSELL_REJECTED,
+        Unit::Count,
+        "Holds refused because the seats or inventory were no longer there (409)"
+    );
+}
+
+/// One HTTP request answered. `route` is the matched template, or [`UNMATCHED_ROUTE`].
+pub fn http_request(method: &'static str, route: &str, status: u16, elapsed: Duration) {
+    let (requests, duration) = handles::http(method, route, status);
+    requests.increment(1);
+    duration.record(elapsed.as_secs_f64());
+}
+
+/// The status a domain event moves a reservation into, if it is one of the counted ones.
+pub fn reservation_status(kind: DetailType) -> Option<&'static str> {
+    match kind {
+        DetailType::ReservationHeld => Some("HOLD"),
+        DetailType::ReservationConfirmed => Some("CONFIRMED"),
+        DetailType::ReservationCancelled => Some("CANCELLED"),
+        DetailType::ReservationExpired => Some("EXPIRED"),
+        DetailType::PaymentApproved | DetailType::PaymentFailed | DetailType::PaymentRefunded => {
+            None
+        }
+    }
+}
+
+/// A reservation entered `status` (one of [`reservation_status`]'s).
+pub fn reservation_entered(status: &'static str) {
+    counter!(RESERVATION_STATUS, "status" => status).increment(1);
+}
+
+/// One call to a port: `service` is the port (`store`, `scheduler`, `bus`), `method` its method.
+pub fn backend_call(service: &'static str, method: &'static str, elapsed: Duration) {
+    handles::backend(service, method).record(elapsed.as_secs_f64());
+}
+
+/// The handles of the per-request series, registered once per label set.
+///
+/// Registering a series (what `counter!`/`histogram!` do on every call) builds its key, hashes it
+/// and looks it up in the recorder's registry: on a status request, with the five store calls it
+/// makes, that was a tenth of its instructions. A handle is bound to the recorder installed when
+/// it was made, so [`forget`] drops them all when a recorder is installed (the embedded server
+/// seeds its demo event before its first scrape installs Prometheus).
+pub(crate) mod handles {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, RwLock};
+
+    use metrics::{counter, histogram, Counter, Histogram};
+
+    use super::{BACKEND_CALL_DURATION, HTTP_DURATION, HTTP_REQUESTS};
+
+    /// A request's counter and duration histogram.
+    type Http = (Counter, Histogram);
+    /// By (method, status), then route: the route is looked up by `&str`, without allocating.
+    type HttpHandles = HashMap<(&'static str, u16), HashMap<String, Http>>;
+    static HTTP: LazyLock<RwLock<HttpHandles>> = LazyLock::new(Default::default);
+    static BACKEND: LazyLock<RwLock<HashMap<(&'static str, &'static str), Histogram>>> =
+        LazyLock::new(Default::default);
+
+    pub fn http(method: &'static str, route: &str, status: u16) -> Http {
+        let key = (method, status);
+        if let Some(found) = HTTP.read().unwrap().get(&key).and_then(|r| r.get(route)) {
+            return found.clone();
+        }
+        let made = (
+            counter!(HTTP_REQUESTS, "method" => method, "route" => route.to_string(), "status_code" => status.to_string()),
+            histogram!(HTTP_DURATION, "method" => method, "route" => route.to_string()),
+        );
+        HTTP.write()
+            .unwrap()
+            .entry(key)
+            .or_default()
+            .insert(route.to_string(), made.clone());
+        made
+    }
+
+    pub fn backend(service: &'static str, method: &'static str) -> Histogram {
+        if let Some(found) = BACKEND.read().unwrap().get(&(service, method)) {
+            return found.clone();
+        }
+        let made = histogram!(BACKEND_CALL_DURATION, "service" => service, "method" => method);
+        BACKEND
+            .write()
+            .unwrap()
+            .insert((service, method), made.clone());
+        made
+    }
+
+    /// Drops every handle: the next use registers with the recorder installed now.
+    pub fn forget() {
+        HTTP.write().unwrap().clear();
+        BACKEND.write().unwrap().clear();
+    }
+}
+
+/// Called after a process installs its metrics recorder: handles made before it would record
+/// nowhere.
+pub fn recorder_installed() {
+    handles::forget();
+}
+
+/// A hold refused with `code` (one of [`OVERSELL_CODES`]).
+pub fn oversell_rejected(code: &'static str) {
+    counter!(OVERSELL_REJECTED, "code" => code).increment(1);
+}
+
+/// What the waiting room reports of one event's queue.
+pub fn queue(event_id: &str, waiting: u64, admission_rate: f64, admitted: u64) {
+    let id = event_id.to_string();
+    gauge!(QUEUE_LENGTH, "event_id" => id.clone()).set(waiting as f64);
+    gauge!(QUEUE_ADMISSION_RATE, "event_id" => id.clone()).set(admission_rate);
+    // The waiting room keeps the total itself (in the queue's state, shared by every instance),
+    // so the counter is set to it rather than incremented: every instance reports the same
+    // global count, and a restart does not reset it.
+    counter!(QUEUE_ADMITTED, "event_id" => id).absolute(admitted);
+}
+
+/// The process's Prometheus recorder, installed on first use, and the handle that renders it.
+///
+/// `metrics-exporter-prometheus` is the `metrics` project's own exporter (same maintainers,
+/// released with the facade); without its default features it is only the recorder and the text
+/// renderer: no HTTP listener or push gateway of its own, since `/metrics` is a route of the
+/// platform's router. A process that already has another recorder (a Lambda function's EMF one)
+/// gets a handle that renders nothing rather than a panic.
+pub fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .set_buckets(DURATION_BUCKETS)
+            .expect("buckets are not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        match metrics::set_global_recorder(recorder) {
+            Ok(()) => {
+                recorder_installed();
+                describe();
+                // Histogram samples wait in buffers until drained; a process nobody scrapes for
+                // a long load run would keep every one of them.
+                let upkeep = handle.clone();
+                std::thread::Builder::new()
+                    .name("metrics-upkeep".into())
+                    .spawn(move || loop {
+                        std::thread::sleep(Duration::from_secs(5));
+                        upkeep.run_upkeep();
+                    })
+                    .expect("metrics upkeep thread");
+            }
+            Err(_) => tracing::warn!("another metrics recorder is installed; /metrics stays empty"),
+        }
+        handle
+    })
+}
