@@ -10,7 +10,7 @@ series that exist.
 `watch` scrapes every 200 ms until killed and keeps the largest queue length it saw per event;
 `oversell` makes two buyers race for one seat of the demo event (one of them is refused with 409
 SEAT_UNAVAILABLE); `check` scrapes once and fails unless every series of the operator contract
-(README, "Observability") is present with the values a load run must have produced, and every
+(docs/observability.md) is present with the values a load run must have produced, and every
 metric the dashboard queries is in the scrape. Standard library only.
 """
 

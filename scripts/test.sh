@@ -8,7 +8,9 @@
 #     every metric the Grafana dashboard queries); the domain events those tests emitted,
 #     validated against schemas/events; the web app's browser tests (scripts/browser.sh: Playwright
 #     driving Debian's Chromium, screenshots in target/browser/screenshots/);
-#  3. the OpenAPI document and the event schemas themselves;
+#  3. the OpenAPI document and the event schemas themselves; the Markdown files' relative links
+#     and anchors (scripts/check_links.py); the README's "Try it" block run as written against the
+#     embedded server on :8000 (scripts/try_it.sh);
 #  3b. schemathesis: the OpenAPI document against the embedded server, 25 examples per operation
 #      (scripts/schemathesis.sh); cargo fuzz: every fuzz target for 20 s (scripts/fuzz.sh);
 #  4. the AWS adapters against moto (started and stopped here);
@@ -52,6 +54,12 @@ python3 scripts/validate_events.py "$TACOS_EVENTS_OUT"
 
 log "OpenAPI document and event schemas"
 python3 scripts/validate_docs.py
+
+log "documentation: every relative link and anchor of every *.md resolves (scripts/check_links.py)"
+python3 scripts/check_links.py
+
+log "the README's Try it block, as written, against a fresh embedded server on :8000 (scripts/try_it.sh)"
+scripts/try_it.sh
 
 log "schemathesis: docs/openapi.yaml against the embedded server (scripts/schemathesis.sh)"
 scripts/schemathesis.sh "${TACOS_SCHEMATHESIS_EXAMPLES:-25}"
