@@ -49,7 +49,8 @@ pub fn current_headers() -> Vec<(String, String)> {
     if cx.span().span_context().is_valid() {
         TraceContextPropagator::new().inject_context(&cx, &mut carrier);
     }
-    let mut headers: Vec<_> = carrier.into_iter().collect();
+    // An empty `tracestate` says nothing; it is not sent.
+    let mut headers: Vec<_> = carrier.into_iter().filter(|(_, v)| !v.is_empty()).collect();
     headers.sort();
     headers
 }
