@@ -1,5 +1,11 @@
 //! [`EventBus`] in memory: an unbounded channel drained by a background task, with redelivery on
 //! failure like an SQS queue's visibility timeout.
+//!
+//! With a [`Journal`] (the embedded server's durable store) an event is written to the store
+//! before `publish` returns and removed once its handler took it, as an SQS message is deleted
+//! only after it was processed; [`MemoryBus::redeliver_journaled`] sends what a crash left in the
+//! journal again at start. An event the handler refused [`MAX_DELIVERIES`] times is moved to the
+//! journal's dead letters, where an operator finds it (and the error log says so).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,16 +14,21 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
+use super::journal::{Journal, JournaledEvent};
 use crate::ports::bus::{DomainEvent, EventBus, EventHandler, PublishError};
 
 const MAX_DELIVERIES: u32 = 6;
 /// How many published events are kept for inspection.
 const HISTORY: usize = 10_000;
 
+/// An event on its way to the handler, with its journal id when journaled.
+type Delivery = (Option<String>, DomainEvent);
+
 pub struct MemoryBus {
-    tx: mpsc::UnboundedSender<DomainEvent>,
-    rx: Mutex<Option<mpsc::UnboundedReceiver<DomainEvent>>>,
+    tx: mpsc::UnboundedSender<Delivery>,
+    rx: Mutex<Option<mpsc::UnboundedReceiver<Delivery>>>,
     history: Mutex<std::collections::VecDeque<DomainEvent>>,
+    journal: Option<Journal>,
 }
 
 impl Default for MemoryBus {
@@ -27,13 +38,46 @@ impl Default for MemoryBus {
             tx,
             rx: Mutex::new(Some(rx)),
             history: Mutex::default(),
+            journal: None,
         }
     }
 }
 
 impl MemoryBus {
+    /// Events in memory only: a crash loses those not yet handled.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Events also kept in `journal` until handled.
+    pub fn journaled(journal: Journal) -> Self {
+        Self {
+            journal: Some(journal),
+            ..Self::default()
+        }
+    }
+
+    /// Sends every event the journal still holds to the handler again (at start); returns how
+    /// many. The follow-up is idempotent, so an event handled just before a crash is harmless.
+    pub async fn redeliver_journaled(&self) -> Result<usize, PublishError> {
+        let Some(journal) = &self.journal else {
+            return Ok(0);
+        };
+        let events = journal
+            .events()
+            .await
+            .map_err(|e| PublishError(format!("event journal: {e}")))?;
+        let count = events.len();
+        for JournaledEvent { id, event } in events {
+            self.send(Some(id), event)?;
+        }
+        Ok(count)
+    }
+
+    fn send(&self, id: Option<String>, event: DomainEvent) -> Result<(), PublishError> {
+        self.tx
+            .send((id, event))
+            .map_err(|_| PublishError("in-process bus closed".into()))
     }
 
     /// The most recent events published, oldest first.
@@ -47,23 +91,47 @@ impl MemoryBus {
             tracing::error!("event bus consumer started twice");
             return;
         };
-        while let Some(event) = rx.recv().await {
+        while let Some((id, event)) = rx.recv().await {
             let handler = handler.clone();
-            tokio::spawn(async move {
-                for delivery in 1..=MAX_DELIVERIES {
-                    match handler.handle_event(event.clone()).await {
-                        Ok(()) => return,
-                        Err(error) => {
-                            tracing::warn!(%error, delivery, detail_type = event.detail_type.as_str(), "event handler failed");
-                            tokio::time::sleep(Duration::from_millis(200 << delivery)).await;
-                        }
+            let journal = self.journal.clone();
+            tokio::spawn(async move { deliver(&*handler, journal.as_ref(), id, event).await });
+        }
+    }
+}
+
+/// Hands `event` to `handler` until it takes it, then forgets it; dead-letters it after
+/// [`MAX_DELIVERIES`] refusals.
+async fn deliver(
+    handler: &dyn EventHandler,
+    journal: Option<&Journal>,
+    id: Option<String>,
+    event: DomainEvent,
+) {
+    for delivery in 1..=MAX_DELIVERIES {
+        match handler.handle_event(event.clone()).await {
+            Ok(()) => {
+                if let (Some(journal), Some(id)) = (journal, &id) {
+                    if let Err(error) = journal.remove_event(id).await {
+                        // Delivered again at the next start; the follow-up is idempotent.
+                        tracing::warn!(%error, "handled event not removed from the journal");
                     }
                 }
-                tracing::error!(
-                    detail_type = event.detail_type.as_str(),
-                    "event dead-lettered"
-                );
-            });
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, delivery, detail_type = event.detail_type.as_str(), "event handler failed");
+                tokio::time::sleep(Duration::from_millis(200 << delivery)).await;
+            }
+        }
+    }
+    tracing::error!(
+        detail_type = event.detail_type.as_str(),
+        reservation_id = %event.detail.reservation_id,
+        "event dead-lettered"
+    );
+    if let (Some(journal), Some(id)) = (journal, id) {
+        if let Err(error) = journal.dead_letter(&JournaledEvent { id, event }).await {
+            tracing::error!(%error, "dead letter not recorded; the event is delivered again at the next start");
         }
     }
 }
@@ -78,8 +146,29 @@ impl EventBus for MemoryBus {
             }
             history.push_back(event.clone());
         }
-        self.tx
-            .send(event)
-            .map_err(|_| PublishError("in-process bus closed".into()))
+        let id = match &self.journal {
+            Some(journal) => {
+                let entry = JournaledEvent {
+                    id: journal_id(&event),
+                    event: event.clone(),
+                };
+                journal
+                    .put_event(&entry)
+                    .await
+                    .map_err(|e| PublishError(format!("event journal: {e}")))?;
+                Some(entry.id)
+            }
+            None => None,
+        };
+        self.send(id, event)
     }
+}
+
+/// A time-ordered id for the journal: the event's time, then randomness.
+fn journal_id(event: &DomainEvent) -> String {
+    format!(
+        "{:013}#{}",
+        event.detail.occurred_at.timestamp_millis().max(0),
+        crate::ids::random_hex()
+    )
 }

@@ -1,10 +1,13 @@
 //! In-process adapters: the ports implemented in memory, for the embedded server and the tests.
 //!
 //! They keep the semantics of their AWS counterparts (conditions, at-least-once timers and events,
-//! retries) so that what passes here passes there; the conformance suites check both.
+//! retries) so that what passes here passes there; the conformance suites check both. The timers
+//! and the bus keep their work in a [`Journal`] when given one (the embedded server's durable
+//! store), so a restart loses neither.
 
 pub mod bus;
 pub mod connections;
+pub mod journal;
 pub mod keys;
 pub mod pusher;
 pub mod scheduler;
@@ -13,6 +16,7 @@ pub mod webhooks;
 
 pub use bus::MemoryBus;
 pub use connections::MemoryConnections;
+pub use journal::Journal;
 pub use keys::StaticKeys;
 pub use pusher::MemoryPusher;
 pub use scheduler::MemoryScheduler;
