@@ -28,7 +28,7 @@ except ImportError:  # pragma: no cover
     sys.exit("check_k8s.py needs PyYAML and jsonschema: python3 -m pip install PyYAML jsonschema")
 
 MODES = {"lambda", "http", "worker", "seed"}
-# Settings tacos-aws reads as required (aws/src/settings.rs), plus the worker's queue.
+# Settings tacos-aws reads as required (shared/aws/src/settings.rs), plus the worker's queue.
 REQUIRED_SETTINGS = {
     "TACOS_TABLE",
     "TACOS_EVENT_BUS",

@@ -13,7 +13,7 @@
 # RUST_LOG=warn (no per-request access log; see BENCHMARKS.md). Results: target/bench/<name>/*.json
 # (one report per run, `tacos-load --json`), target/bench/<name>.md (the summary), and an HTML plot
 # per run. Other benchmarks: scripts/bench_dynamo.sh, scripts/bench_lambda.sh,
-# `cargo bench -p tacos-shared`.
+# `cargo bench -p tacos-embedded`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

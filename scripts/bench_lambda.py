@@ -497,7 +497,7 @@ class Fixture:
         )
 
     def expire_event(self) -> dict:
-        # The Scheduler's input is the Job itself (shared/src/ports/scheduler.rs).
+        # The Scheduler's input is the Job itself (shared/core/src/ports/scheduler.rs).
         _, rsv = self.hold()
         return {"job": "expire_hold", "reservation_id": rsv}
 

@@ -1,4 +1,4 @@
-//! Criterion benchmarks of the domain's hot functions: `cargo bench -p tacos-shared --bench domain`.
+//! Criterion benchmarks of the domain's hot functions: `cargo bench -p tacos-embedded --bench domain`.
 //!
 //! Each runs on the in-process adapters (`InProcess`) with a manual clock, so a run measures our
 //! code (domain, items, memory store, HTTP middleware) and nothing else: no network, no sleeping.

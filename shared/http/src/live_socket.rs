@@ -1,5 +1,5 @@
 //! `GET /api/v1/live`: the WebSocket API of live updates, in process, with the protocol of the
-//! AWS deployment's WebSocket API (see `tacos_shared::domain::live`), so a browser's WebSocket
+//! AWS deployment's WebSocket API (see `tacos_core::domain::live_updates`), so a browser's WebSocket
 //! path can be tried on a laptop (`TACOS_WEB_WS_URL=ws://127.0.0.1:8000/api/v1/live`). The
 //! default push channel of the local web app stays server-sent events.
 //!
