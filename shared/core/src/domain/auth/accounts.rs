@@ -1,10 +1,12 @@
 //! Accounts: registration, login, and the configured administrator.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::access_tokens::AccessTokens;
-use super::passwords;
+use super::passwords::{self, PasswordPool};
 use super::principal::{Principal, Role};
 use crate::domain::records::{from_item, to_item};
 use crate::error::{Error, Result};
@@ -107,14 +109,20 @@ pub struct Accounts {
     ports: Ports,
     tokens: AccessTokens,
     admin: Option<ConfiguredAdmin>,
+    passwords: Arc<PasswordPool>,
 }
 
 impl Accounts {
+    /// Accounts over `ports`, hashing passwords on a pool of one thread per core.
     pub fn new(ports: Ports, tokens: AccessTokens, admin: Option<ConfiguredAdmin>) -> Self {
         Self {
             ports,
             tokens,
             admin,
+            passwords: Arc::new(PasswordPool::new(
+                passwords::default_workers(),
+                passwords::QUEUE_PER_WORKER,
+            )),
         }
     }
 
@@ -152,7 +160,7 @@ impl Accounts {
         let username = registration.username;
         let user = UserRecord {
             user_id: UserId::generate(),
-            password_hash: passwords::hash(registration.password).await?,
+            password_hash: self.passwords.hash(registration.password).await?,
             role,
             email: registration.email,
             display_name: registration
@@ -180,7 +188,7 @@ impl Accounts {
         }
         // Verified against a dummy hash when the user is unknown, so timing does not tell.
         let hash = user.as_ref().map(|u| u.password_hash.clone());
-        let ok = passwords::verify(password.to_string(), hash).await?;
+        let ok = self.passwords.verify(password.to_string(), hash).await?;
         match user {
             Some(user) if ok => Ok(self.session(&user)),
             _ => Err(Error::InvalidCredentials),
