@@ -2,7 +2,12 @@
 //!
 //! A caller is the verified user (the `sub` of a token that verifies), else the client's address
 //! (the socket peer, or the source IP the Lambda entry point sets): a token that does not verify
-//! counts as its address, so nobody gets a fresh budget by sending made-up tokens. Each caller has
+//! counts as its address, so nobody gets a fresh budget by sending made-up tokens. The routes that
+//! take a password (login, register) always count the address, whatever token comes with them:
+//! counted per token, each account an attacker holds (or registers) would be a fresh budget of
+//! guesses. A login also takes one request from the bucket of the username it names
+//! ([`RateLimits::login_target`]), so guesses against one victim are bounded however many
+//! addresses send them. Each caller has
 //! a token bucket ([`governor`]'s GCRA) of the default size shared by every route, and one per
 //! route that [`RateLimits::routes`] sizes on its own (login and register, tighter, against
 //! credential stuffing and bot sign-ups). Health, readiness and version are never limited, nor
@@ -39,12 +44,15 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
-use super::extract::{verify_caller, ClientAddr};
-use crate::settings::{RateLimit, RateLimits};
+use axum::body::Body;
 use tacos_core::error::Error;
+use tacos_core::functions::Route;
 use tacos_core::platform::Platform;
 
 use crate::error::ApiError;
+use crate::extract::{verify_caller, ClientAddr};
+use crate::settings::{RateLimit, RateLimits};
+use crate::MAX_BODY_BYTES;
 
 /// Checks between two prunings of the buckets' forgotten callers.
 pub const PRUNE_EVERY: u64 = 1024;
@@ -115,6 +123,8 @@ pub struct RateLimiters<C: Clock = DefaultClock> {
     default: Limiter<C>,
     /// `"METHOD /path"` to its own limiter, or `None` where the route is not limited.
     routes: HashMap<String, Option<Limiter<C>>>,
+    /// One bucket per username a login names.
+    login_targets: Option<Limiter<C>>,
     checks: AtomicU64,
     prune_every: u64,
 }
@@ -129,6 +139,7 @@ impl<C: Clock + Clone> RateLimiters<C> {
         RateLimiters {
             default: Limiter::new(limits.default, &clock),
             routes,
+            login_targets: limits.login_target.map(|l| Limiter::new(l, &clock)),
             clock,
             checks: AtomicU64::new(0),
             prune_every: PRUNE_EVERY,
@@ -149,13 +160,24 @@ impl<C: Clock + Clone> RateLimiters<C> {
             Some(Some(limiter)) => limiter,
             None => &self.default,
         };
+        Some(self.take(limiter, caller))
+    }
+
+    /// Takes one login attempt against `username` (case-insensitive); `None` when logins are not
+    /// limited per username.
+    pub fn check_login_target(&self, username: &str) -> Option<Decision> {
+        let limiter = self.login_targets.as_ref()?;
+        Some(self.take(limiter, &username.to_ascii_lowercase()))
+    }
+
+    fn take(&self, limiter: &Limiter<C>, caller: &str) -> Decision {
         if self.checks.fetch_add(1, Ordering::Relaxed) % self.prune_every == self.prune_every - 1 {
             self.prune();
         }
         let burst = limiter.limit.burst;
         let now = self.clock.now();
         let key = caller.to_string();
-        Some(match limiter.buckets.check_key(&key) {
+        match limiter.buckets.check_key(&key) {
             Ok(snapshot) => {
                 let period = snapshot.quota().replenish_interval();
                 let remaining = snapshot.remaining_burst_capacity();
@@ -178,14 +200,14 @@ impl<C: Clock + Clone> RateLimiters<C> {
                     retry_after_secs: ceil_secs(wait).max(1),
                 }
             }
-        })
+        }
     }
 
     /// Forgets every caller whose bucket is full again (as if never seen), and gives the memory
     /// back once most of them are gone (not after every pruning: a steady crowd would make the
     /// map shrink and grow again each time).
     pub fn prune(&self) {
-        for limiter in std::iter::once(&self.default).chain(self.routes.values().flatten()) {
+        for limiter in self.limiters() {
             let before = limiter.buckets.len();
             limiter.buckets.retain_recent();
             if limiter.buckets.len() < before / 2 {
@@ -196,10 +218,13 @@ impl<C: Clock + Clone> RateLimiters<C> {
 
     /// Callers remembered across all buckets.
     pub fn callers(&self) -> usize {
+        self.limiters().map(|l| l.buckets.len()).sum()
+    }
+
+    fn limiters(&self) -> impl Iterator<Item = &Limiter<C>> {
         std::iter::once(&self.default)
             .chain(self.routes.values().flatten())
-            .map(|l| l.buckets.len())
-            .sum()
+            .chain(self.login_targets.iter())
     }
 
     /// The clock the buckets measure time with.
@@ -237,14 +262,44 @@ where
 }
 
 /// The caller a request is counted against: `user:<id>` when its token verifies, else
-/// `addr:<client address>`.
-async fn caller_of(request: Request, platform: &Platform) -> (Request, String) {
+/// `addr:<client address>`; always the address on the routes that take a password.
+async fn caller_of(request: Request, platform: &Platform, by_address: bool) -> (Request, String) {
     let (mut parts, body) = request.into_parts();
-    let caller = match verify_caller(&mut parts, platform).await {
-        Ok(Some(principal)) => format!("user:{}", principal.user_id),
-        Ok(None) | Err(_) => format!("addr:{}", ClientAddr::of(&parts)),
+    let user = if by_address {
+        None
+    } else {
+        verify_caller(&mut parts, platform).await.ok().flatten()
+    };
+    let caller = match user {
+        Some(principal) => format!("user:{}", principal.user_id),
+        None => format!("addr:{}", ClientAddr::of(&parts)),
     };
     (Request::from_parts(parts, body), caller)
+}
+
+/// Whether a route takes a password: counted per address, whatever token comes with it.
+fn takes_password(route: &str) -> bool {
+    [Route::Login, Route::Register]
+        .iter()
+        .any(|r| route == r.key())
+}
+
+/// The username a login's body names, with the request rebuilt around the body it read; `None`
+/// for a body that is not a login (the handler refuses it).
+async fn login_target(request: Request) -> (Request, Option<String>) {
+    #[derive(serde::Deserialize)]
+    struct Login {
+        username: String,
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        // Too large or broken: the handler sees an empty body and answers for it.
+        return (Request::from_parts(parts, Body::empty()), None);
+    };
+    let username = serde_json::from_slice::<Login>(&bytes)
+        .ok()
+        .map(|login| login.username);
+    (Request::from_parts(parts, Body::from(bytes)), username)
 }
 
 pub async fn middleware<C>(
@@ -273,10 +328,21 @@ where
         request.method(),
         path.as_deref().unwrap_or("(unmatched)")
     );
-    let (request, caller) = caller_of(request, &state.platform).await;
-    let Some(decision) = state.limiters.check(&route, &caller) else {
+    let by_address = takes_password(&route);
+    let (request, caller) = caller_of(request, &state.platform, by_address).await;
+    let Some(mut decision) = state.limiters.check(&route, &caller) else {
         return next.run(request).await;
     };
+    let mut request = request;
+    if decision.allowed && route == Route::Login.key() {
+        let (rebuilt, username) = login_target(request).await;
+        request = rebuilt;
+        if let Some(target) = username.and_then(|u| state.limiters.check_login_target(&u)) {
+            if !target.allowed {
+                decision = target;
+            }
+        }
+    }
     let mut response = if decision.allowed {
         next.run(request).await
     } else {
@@ -317,6 +383,7 @@ mod tests {
                 .iter()
                 .map(|(route, l)| (route.to_string(), l.map(limit)))
                 .collect::<BTreeMap<_, _>>(),
+            login_target: None,
         }
     }
 
@@ -400,6 +467,102 @@ mod tests {
             from,
         )
         .await
+    }
+
+    fn login(username: &str) -> Request<Body> {
+        post(
+            "/api/v1/auth/login",
+            serde_json::json!({"username": username, "password": "a wrong guess"}),
+        )
+    }
+
+    /// Signs up `n` accounts from addresses of their own; their tokens.
+    async fn accounts(router: &Router, n: usize) -> Vec<String> {
+        let mut tokens = Vec::new();
+        for i in 0..n {
+            let answer = register(router, &format!("holder{i}"), &format!("10.9.0.{i}")).await;
+            assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
+            tokens.push(answer.body["token"].as_str().unwrap().to_string());
+        }
+        tokens
+    }
+
+    #[tokio::test]
+    async fn sign_ins_count_the_address_whatever_token_comes_with_them() {
+        let login_route = Route::Login.key();
+        let mut limits = limits((1000.0, 1000), &[(&login_route, Some((0.001, 3)))]);
+        limits.routes.insert(Route::Register.key(), Some(RateLimit { per_second: 0.001, burst: 2 }));
+        let (_local, router, _clock) = platform(Some(limits)).await;
+        let tokens = accounts(&router, 5).await;
+        // Five accounts' tokens on five guesses from one address: one bucket, the address's.
+        let statuses: Vec<StatusCode> = futures::future::join_all(tokens.iter().enumerate().map(
+            |(i, token)| send(&router, with_token(login(&format!("victim{i}")), token), "10.1.1.1"),
+        ))
+        .await
+        .iter()
+        .map(|a| a.status)
+        .collect();
+        assert_eq!(statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count(), 3);
+        assert_eq!(statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count(), 2);
+        // Registering with a token is counted per address too: two, then refused.
+        for i in 0..2 {
+            let answer = send(
+                &router,
+                with_token(
+                    post(
+                        "/api/v1/auth/register",
+                        serde_json::json!({"username": format!("bot{i}"), "password": "Tacos-Are-Great-2024!"}),
+                    ),
+                    &tokens[i],
+                ),
+                "10.1.1.2",
+            )
+            .await;
+            assert_eq!(answer.status, StatusCode::CREATED);
+        }
+        let refused = send(
+            &router,
+            with_token(
+                post(
+                    "/api/v1/auth/register",
+                    serde_json::json!({"username": "bot9", "password": "Tacos-Are-Great-2024!"}),
+                ),
+                &tokens[2],
+            ),
+            "10.1.1.2",
+        )
+        .await;
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    #[tokio::test]
+    async fn guesses_against_one_username_are_bounded_from_any_address() {
+        let mut limits = limits((1000.0, 1000), &[]);
+        limits.login_target = Some(RateLimit {
+            per_second: 0.001,
+            burst: 3,
+        });
+        let (_local, router, _clock) = platform(Some(limits)).await;
+        let mut statuses = Vec::new();
+        for i in 0..6 {
+            // A different address each time, and the username written in other cases.
+            let name = if i % 2 == 0 { "Victim" } else { "victim" };
+            statuses.push(send(&router, login(name), &format!("10.2.0.{i}")).await.status);
+        }
+        assert_eq!(
+            statuses,
+            [
+                StatusCode::UNAUTHORIZED,
+                StatusCode::UNAUTHORIZED,
+                StatusCode::UNAUTHORIZED,
+                StatusCode::TOO_MANY_REQUESTS,
+                StatusCode::TOO_MANY_REQUESTS,
+                StatusCode::TOO_MANY_REQUESTS
+            ]
+        );
+        // Another account is not affected.
+        let other = send(&router, login("someone-else"), "10.2.0.9").await;
+        assert_eq!(other.status, StatusCode::UNAUTHORIZED);
     }
 
     #[tokio::test]

@@ -105,6 +105,10 @@ pub struct RateLimits {
     /// `"METHOD /path"` (the path as the endpoint table writes it, `{id}` included) to its own
     /// bucket per caller, or `None` for a route that is not limited at all.
     pub routes: BTreeMap<String, Option<RateLimit>>,
+    /// The bucket of each username logins name, whoever sends them
+    /// (`TACOS_RATE_LIMIT_LOGIN_TARGET`, default `0.2/10`: ten guesses, then one every five
+    /// seconds, against any one account); `None`: off.
+    pub login_target: Option<RateLimit>,
 }
 
 impl RateLimits {
@@ -113,6 +117,13 @@ impl RateLimits {
     pub const DEFAULT: RateLimit = RateLimit {
         per_second: 50.0,
         burst: 100,
+    };
+
+    /// Logins naming one username: a person who forgot a password retries a few times; a
+    /// guesser gets ten tries, then one every five seconds, from however many addresses.
+    pub const LOGIN_TARGET: RateLimit = RateLimit {
+        per_second: 0.2,
+        burst: 10,
     };
 
     /// Routes that differ from the default. Login and register hash a password with Argon2 (tens
@@ -148,6 +159,7 @@ impl RateLimits {
         let mut limits = RateLimits {
             default,
             routes: Self::route_defaults(),
+            login_target: Some(Self::LOGIN_TARGET),
         };
         for entry in routes.unwrap_or("").split(',').map(str::trim) {
             if entry.is_empty() {
@@ -185,12 +197,20 @@ impl RateLimits {
             })?,
         };
         let routes = env.get("TACOS_RATE_LIMIT_ROUTES");
-        RateLimits::with_routes(default, routes.as_deref())
-            .map(Some)
-            .map_err(|reason| ConfigError {
+        let mut limits =
+            RateLimits::with_routes(default, routes.as_deref()).map_err(|reason| ConfigError {
                 name: "TACOS_RATE_LIMIT_ROUTES",
                 reason,
-            })
+            })?;
+        limits.login_target = match env.get("TACOS_RATE_LIMIT_LOGIN_TARGET").as_deref() {
+            None => Some(Self::LOGIN_TARGET),
+            Some(off) if off.trim().eq_ignore_ascii_case("off") => None,
+            Some(v) => Some(v.parse().map_err(|reason| ConfigError {
+                name: "TACOS_RATE_LIMIT_LOGIN_TARGET",
+                reason,
+            })?),
+        };
+        Ok(Some(limits))
     }
 }
 
