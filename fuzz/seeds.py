@@ -56,7 +56,7 @@ write("reservation_token", "no-prefix", jwt(reservation(), rkey))
 
 
 def delivery(ts: int, body: str, now: int, sig=None) -> bytes:
-    mac = hmac.new(WEBHOOK_SECRET, f"{ts}.{body}".encode(), hashlib.sha256).hexdigest()
+    mac = hmac.new(WEBHOOK_SECRET, f"{ts}.wh_{ts}.{body}".encode(), hashlib.sha256).hexdigest()
     head = (f"X-Webhook-Id: wh_{ts}\nX-Timestamp: {ts}\nX-Signature: {sig or 'sha256=' + mac}\n"
             f"Now: {now}\n\n")
     return b"\x00" + head.encode() + body.encode()

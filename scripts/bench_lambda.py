@@ -488,12 +488,13 @@ class Fixture:
             {"type": "payment.approved", "payment_intent_id": pi, "reservation_id": rsv, "amount": 4500, "currency": "USD", "ts": ts},
             separators=(",", ":"),
         )
-        mac = hmac.new(self.env["TACOS_WEBHOOK_SECRET"].encode(), f"{ts}.{body}".encode(), hashlib.sha256).hexdigest()
+        webhook_id = f"wh_{uuid.uuid4().hex}"
+        mac = hmac.new(self.env["TACOS_WEBHOOK_SECRET"].encode(), f"{ts}.{webhook_id}.{body}".encode(), hashlib.sha256).hexdigest()
         return http_event(
             "POST",
             "/api/v1/payments/webhook",
             body,
-            {"x-webhook-id": f"wh_{uuid.uuid4().hex}", "x-timestamp": str(ts), "x-signature": f"sha256={mac}"},
+            {"x-webhook-id": webhook_id, "x-timestamp": str(ts), "x-signature": f"sha256={mac}"},
         )
 
     def expire_event(self) -> dict:

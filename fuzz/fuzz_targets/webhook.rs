@@ -1,6 +1,7 @@
 //! Webhook signature verification (`WebhookSigner::verify`) over arbitrary headers, bodies and
 //! clocks: never a panic (no overflow on extreme timestamps), and a delivery passes only with
-//! the exact HMAC-SHA256 of `timestamp.body` under the secret, within 5 minutes of now.
+//! the exact HMAC-SHA256 of `timestamp.id.body` under the secret, within 5 minutes of now, with an
+//! id of letters, digits, `_` and `-`.
 //! Inputs with an even first byte are deliveries as text (the seeds are real ones); the others
 //! start from a genuine signature and change one thing of it.
 
@@ -49,13 +50,16 @@ enum Change {
     BodyAppend(u8),
     BodyTruncate(usize),
     Timestamp(String),
+    Id(String),
     SignatureChar { at: usize, to: u8 },
     Secret(String),
 }
 
-fn expected(secret: &[u8], timestamp: &str, body: &[u8]) -> Vec<u8> {
+fn expected(secret: &[u8], timestamp: &str, id: &str, body: &[u8]) -> Vec<u8> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key");
     mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(id.as_bytes());
     mac.update(b".");
     mac.update(body);
     mac.finalize().into_bytes().to_vec()
@@ -72,9 +76,13 @@ fn oracle(secret: &[u8], headers: &WebhookHeaders, body: &[u8], now: i64) -> boo
         .strip_prefix("sha256=")
         .and_then(|h| hex::decode(h).ok());
     !headers.id.is_empty()
-        && headers.id.len() <= 200
+        && headers.id.len() <= 128
+        && headers
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         && in_window
-        && sig.is_some_and(|s| s == expected(secret, &headers.timestamp, body))
+        && sig.is_some_and(|s| s == expected(secret, &headers.timestamp, &headers.id, body))
 }
 
 /// A delivery as text (the seeds are real ones): `X-Webhook-Id: …`, `X-Timestamp: …`,
@@ -176,6 +184,7 @@ fuzz_target!(|data: &[u8]| {
                 Change::BodyAppend(b) => body.push(b),
                 Change::BodyTruncate(n) => body.truncate(n),
                 Change::Timestamp(t) => headers.timestamp = t,
+                Change::Id(id) => headers.id = id,
                 Change::SignatureChar { at, to } => {
                     let mut bytes = headers.signature.clone().into_bytes();
                     let i = at % bytes.len();
@@ -205,6 +214,7 @@ fuzz_target!(|data: &[u8]| {
                     "accepted a changed timestamp"
                 );
                 assert_eq!(verifier_secret, secret, "accepted under another secret");
+                assert_eq!(headers.id, "wh_fuzz", "accepted under another id");
                 assert!(i128::from(now).abs_diff(i128::from(timestamp)) <= 300);
             }
         }

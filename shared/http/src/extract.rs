@@ -22,6 +22,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let RawBody(bytes) = RawBody::from_request(request, state).await?;
+        Ok(parse_json(&bytes).map(Json)?)
+    }
+}
+
+/// The body's bytes as sent (for a signature over them); an oversized one is 413
+/// `PAYLOAD_TOO_LARGE` and an unreadable one 400, both in the contract's shape (axum's own
+/// rejections are plain text).
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| {
@@ -31,7 +45,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
                     Error::InvalidRequest(format!("body: {}", rejection.body_text()))
                 }
             })?;
-        Ok(parse_json(&bytes).map(Json)?)
+        Ok(RawBody(bytes))
     }
 }
 

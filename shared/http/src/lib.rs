@@ -391,8 +391,12 @@ mod tests {
             "x".repeat(MAX_BODY_BYTES)
         )
         .into_bytes();
-        // A handler's body, and a body the idempotency layer reads first.
-        for path in ["/api/v1/auth/register", "/api/v1/queue/join"] {
+        // A handler's body, a body the idempotency layer reads first, and the webhook's raw body.
+        for path in [
+            "/api/v1/auth/register",
+            "/api/v1/queue/join",
+            "/api/v1/payments/webhook",
+        ] {
             let request = Request::post(path)
                 .header("content-type", "application/json")
                 .header("idempotency-key", uuid::Uuid::new_v4().to_string())

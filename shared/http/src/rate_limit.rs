@@ -491,19 +491,42 @@ mod tests {
     async fn sign_ins_count_the_address_whatever_token_comes_with_them() {
         let login_route = Route::Login.key();
         let mut limits = limits((1000.0, 1000), &[(&login_route, Some((0.001, 3)))]);
-        limits.routes.insert(Route::Register.key(), Some(RateLimit { per_second: 0.001, burst: 2 }));
+        limits.routes.insert(
+            Route::Register.key(),
+            Some(RateLimit {
+                per_second: 0.001,
+                burst: 2,
+            }),
+        );
         let (_local, router, _clock) = platform(Some(limits)).await;
         let tokens = accounts(&router, 5).await;
         // Five accounts' tokens on five guesses from one address: one bucket, the address's.
-        let statuses: Vec<StatusCode> = futures::future::join_all(tokens.iter().enumerate().map(
-            |(i, token)| send(&router, with_token(login(&format!("victim{i}")), token), "10.1.1.1"),
-        ))
-        .await
-        .iter()
-        .map(|a| a.status)
-        .collect();
-        assert_eq!(statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count(), 3);
-        assert_eq!(statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count(), 2);
+        let statuses: Vec<StatusCode> =
+            futures::future::join_all(tokens.iter().enumerate().map(|(i, token)| {
+                send(
+                    &router,
+                    with_token(login(&format!("victim{i}")), token),
+                    "10.1.1.1",
+                )
+            }))
+            .await
+            .iter()
+            .map(|a| a.status)
+            .collect();
+        assert_eq!(
+            statuses
+                .iter()
+                .filter(|s| **s == StatusCode::UNAUTHORIZED)
+                .count(),
+            3
+        );
+        assert_eq!(
+            statuses
+                .iter()
+                .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+                .count(),
+            2
+        );
         // Registering with a token is counted per address too: two, then refused.
         for i in 0..2 {
             let answer = send(
@@ -547,7 +570,11 @@ mod tests {
         for i in 0..6 {
             // A different address each time, and the username written in other cases.
             let name = if i % 2 == 0 { "Victim" } else { "victim" };
-            statuses.push(send(&router, login(name), &format!("10.2.0.{i}")).await.status);
+            statuses.push(
+                send(&router, login(name), &format!("10.2.0.{i}"))
+                    .await
+                    .status,
+            );
         }
         assert_eq!(
             statuses,

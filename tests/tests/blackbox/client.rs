@@ -340,10 +340,12 @@ pub fn seat_status(av: &Value, seat: &str) -> String {
         .to_string()
 }
 
-/// `sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>`.
-pub fn sign_webhook(secret: &str, timestamp: &str, body: &[u8]) -> String {
+/// `sha256=<hex HMAC-SHA256(secret, timestamp + "." + id + "." + body)>`.
+pub fn sign_webhook(secret: &str, timestamp: &str, id: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac key");
     mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(id.as_bytes());
     mac.update(b".");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
@@ -793,7 +795,7 @@ impl Api {
     pub async fn webhook(&self, webhook_id: &str, body: &Value) -> Resp {
         let ts = Utc::now().timestamp().to_string();
         let bytes = serde_json::to_vec(body).unwrap();
-        let sig = sign_webhook(&self.t.webhook_secret, &ts, &bytes);
+        let sig = sign_webhook(&self.t.webhook_secret, &ts, webhook_id, &bytes);
         self.webhook_with(webhook_id, &ts, &sig, bytes).await
     }
 

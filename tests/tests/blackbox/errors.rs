@@ -874,8 +874,9 @@ async fn webhooks_must_be_signed_and_fresh() {
     let now = Utc::now().timestamp();
     let ts = now.to_string();
 
-    let wrong_key = sign_webhook("not-the-secret", &ts, &body);
-    api.webhook_with(&unique("wh_"), &ts, &wrong_key, body.clone())
+    let id = unique("wh_");
+    let wrong_key = sign_webhook("not-the-secret", &ts, &id, &body);
+    api.webhook_with(&id, &ts, &wrong_key, body.clone())
         .await
         .expect_error(401, "INVALID_SIGNATURE");
     let garbage = "sha256=00112233";
@@ -884,15 +885,22 @@ async fn webhooks_must_be_signed_and_fresh() {
         .expect_error(401, "INVALID_SIGNATURE");
     // Signed, but for another body.
     let other_body = serde_json::to_vec(&webhook_body("payment.failed", pi, &rsv)).unwrap();
-    let sig_other = sign_webhook(&secret, &ts, &other_body);
-    api.webhook_with(&unique("wh_"), &ts, &sig_other, body.clone())
+    let id = unique("wh_");
+    let sig_other = sign_webhook(&secret, &ts, &id, &other_body);
+    api.webhook_with(&id, &ts, &sig_other, body.clone())
+        .await
+        .expect_error(401, "INVALID_SIGNATURE");
+    // Signed under another id: a captured webhook re-sent under a fresh id to pass as new.
+    let captured = sign_webhook(&secret, &ts, &unique("wh_"), &body);
+    api.webhook_with(&unique("wh_"), &ts, &captured, body.clone())
         .await
         .expect_error(401, "INVALID_SIGNATURE");
     // Correctly signed but stale or from the future (more than 5 minutes off).
     for off in [-400i64, 400] {
         let ts = (now + off).to_string();
-        let sig = sign_webhook(&secret, &ts, &body);
-        api.webhook_with(&unique("wh_"), &ts, &sig, body.clone())
+        let id = unique("wh_");
+        let sig = sign_webhook(&secret, &ts, &id, &body);
+        api.webhook_with(&id, &ts, &sig, body.clone())
             .await
             .expect_error(401, "INVALID_SIGNATURE");
     }

@@ -567,6 +567,10 @@ proptest! {
             moved.timestamp = other_ts.to_string();
             prop_assert!(signer.verify(&moved, body.as_bytes(), ts).is_err());
         }
+        // Another id: a captured delivery does not pass as a new one.
+        let mut renamed = headers.clone();
+        renamed.id = "wh_other".into();
+        prop_assert!(signer.verify(&renamed, body.as_bytes(), ts).is_err());
         let mut padded = headers.clone();
         padded.timestamp = format!("0{}", headers.timestamp);
         prop_assert!(signer.verify(&padded, body.as_bytes(), ts).is_err());

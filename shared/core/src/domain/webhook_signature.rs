@@ -1,7 +1,11 @@
-//! Webhook signatures: `X-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>`.
+//! Webhook signatures:
+//! `X-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + webhook id + "." + body)>`.
 //!
 //! The timestamp is inside the MAC and must be within [`TOLERANCE_SECS`] of now, so a captured
-//! webhook cannot be replayed later; a replay within the window is caught by its `X-Webhook-Id`.
+//! webhook cannot be replayed later. The webhook id is inside it too, so a replay within the
+//! window cannot pass as a new webhook under an id of its own: it is caught by its
+//! `X-Webhook-Id`. An id is 1 to [`MAX_ID_LEN`] letters, digits, `_` or `-` (no `.`, so the signed
+//! text splits one way only).
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -9,6 +13,9 @@ use sha2::Sha256;
 use crate::error::Error;
 
 pub const TOLERANCE_SECS: i64 = 300;
+
+/// Longest webhook id accepted.
+pub const MAX_ID_LEN: usize = 128;
 
 /// The three headers of a webhook delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,9 +43,11 @@ impl WebhookSigner {
         }
     }
 
-    fn mac(&self, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
+    fn mac(&self, timestamp: &str, id: &str, body: &[u8]) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key");
         mac.update(timestamp.as_bytes());
+        mac.update(b".");
+        mac.update(id.as_bytes());
         mac.update(b".");
         mac.update(body);
         mac
@@ -49,7 +58,7 @@ impl WebhookSigner {
         let signature = format!(
             "sha256={}",
             hex::encode(
-                self.mac(&timestamp, body.as_bytes())
+                self.mac(&timestamp, id, body.as_bytes())
                     .finalize()
                     .into_bytes()
             )
@@ -64,8 +73,15 @@ impl WebhookSigner {
     /// Checks the signature (in constant time) and the timestamp window.
     pub fn verify(&self, headers: &WebhookHeaders, body: &[u8], now: i64) -> Result<(), Error> {
         let invalid = |why: &str| Error::InvalidSignature(why.to_string());
-        if headers.id.is_empty() || headers.id.len() > 200 {
-            return Err(invalid("X-Webhook-Id missing"));
+        let id_ok = (1..=MAX_ID_LEN).contains(&headers.id.len())
+            && headers
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !id_ok {
+            return Err(invalid(
+                "X-Webhook-Id must be 1 to 128 letters, digits, '_' or '-'",
+            ));
         }
         let ts: i64 = headers
             .timestamp
@@ -80,7 +96,7 @@ impl WebhookSigner {
             .strip_prefix("sha256=")
             .ok_or_else(|| invalid("X-Signature must be sha256=<hex>"))?;
         let sig = hex::decode(hex_sig).map_err(|_| invalid("X-Signature is not hex"))?;
-        self.mac(&headers.timestamp, body)
+        self.mac(&headers.timestamp, &headers.id, body)
             .verify_slice(&sig)
             .map_err(|_| invalid("signature mismatch"))
     }
@@ -105,6 +121,15 @@ mod tests {
         let mut stale = headers.clone();
         stale.timestamp = "999".into();
         assert!(signer.verify(&stale, b"{\"a\":1}", 1_000).is_err());
+        // The id is signed: a captured webhook under a new id is refused.
+        let mut renamed = headers.clone();
+        renamed.id = "wh_2".into();
+        assert!(signer.verify(&renamed, b"{\"a\":1}", 1_000).is_err());
+        for bad_id in ["", "wh.1", "wh 1", &"w".repeat(MAX_ID_LEN + 1)] {
+            let mut odd = signer.sign(bad_id, 1_000, "{}");
+            odd.id = bad_id.to_string();
+            assert!(signer.verify(&odd, b"{}", 1_000).is_err(), "{bad_id:?}");
+        }
         for extreme in [i64::MIN, i64::MAX] {
             let mut far = headers.clone();
             far.timestamp = extreme.to_string();

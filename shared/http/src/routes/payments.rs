@@ -5,7 +5,6 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use bytes::Bytes;
 
 use tacos_core::domain::payments::{IntentRequest, ProcessRequest};
 use tacos_core::domain::webhook_signature::WebhookHeaders;
@@ -13,7 +12,7 @@ use tacos_core::error::Error;
 use tacos_core::platform::Platform;
 
 use crate::error::Result;
-use crate::extract::{path_id, Caller, Json, Path};
+use crate::extract::{path_id, Caller, Json, Path, RawBody};
 use tacos_core::ids::PaymentIntentId;
 
 pub async fn intent(
@@ -57,7 +56,7 @@ pub async fn status(
 pub async fn webhook(
     State(platform): State<Arc<Platform>>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<impl IntoResponse> {
     let header = |name: &str| {
         headers

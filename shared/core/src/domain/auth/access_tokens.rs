@@ -84,6 +84,8 @@ impl AccessTokens {
                 validation.set_audience(&[&self.audience]);
                 validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
                 validation.leeway = 5;
+                // A token not valid yet (`nbf` ahead of now) is refused like an expired one.
+                validation.validate_nbf = true;
                 let data = decode::<Claims>(token, &self.decoding, &validation)
                     .map_err(|e| Error::InvalidToken(describe(&e)))?;
                 Ok(Principal {
@@ -99,5 +101,38 @@ impl AccessTokens {
                 "algorithm {other:?} is not accepted"
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    use serde_json::json;
+
+    use super::*;
+    use crate::in_process::StaticKeys;
+
+    #[tokio::test]
+    async fn a_token_is_refused_before_its_not_before_time() {
+        let config = Config::for_tests();
+        let tokens = AccessTokens::new(&config, Arc::new(StaticKeys::default()));
+        let now = Utc::now().timestamp();
+        let token = |nbf: i64| {
+            let claims = json!({
+                "sub": "usr_nbf", "role": "user", "iss": config.jwt_issuer,
+                "aud": config.jwt_audience, "iat": now, "exp": now + 3600, "nbf": nbf,
+            });
+            encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(config.jwt_secret.as_bytes()),
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            tokens.verify(&token(now + 600)).await,
+            Err(Error::InvalidToken("not valid yet".into()))
+        );
+        assert!(tokens.verify(&token(now - 1)).await.is_ok());
     }
 }

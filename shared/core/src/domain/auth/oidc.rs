@@ -93,6 +93,7 @@ impl Jwks {
         // Cognito access tokens carry `client_id` instead of `aud`; checked below.
         validation.validate_aud = false;
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.validate_nbf = true;
         let claims = decode::<OidcClaims>(token, &key, &validation)
             .map_err(|e| Error::InvalidToken(describe(&e)))?
             .claims;
