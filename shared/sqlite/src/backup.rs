@@ -1,0 +1,246 @@
+//! Online backup, and restore into a data directory no server is using.
+//!
+//! A backup is SQLite's `VACUUM INTO` on a connection of its own: one read transaction, so the
+//! copy is the state after some commit and before the next (every transaction wholly in or
+//! wholly out), while the writer goes on committing. The copy is written under a temporary
+//! name, flushed, and only then given its name: a file at the backup's path is always whole.
+
+use std::fs::{self, OpenOptions};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::connection::{self, Role};
+use crate::directory::{exists, suffixed, sync_dir, wal_of, DataDir};
+use crate::error::{BackupError, OpenError, RestoreError};
+use crate::expiry::unix_now;
+use crate::options::SqliteOptions;
+use crate::schema;
+use crate::store::SqliteStore;
+
+/// A backup written by [`SqliteStore::backup`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backup {
+    pub path: PathBuf,
+    pub bytes: u64,
+}
+
+/// What [`restore`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    /// The database file now holding the backup's contents.
+    pub database: PathBuf,
+    /// Where the database the directory held before was moved (with its `-wal` file), if it
+    /// held one: a restore never deletes data.
+    pub set_aside: Option<PathBuf>,
+}
+
+impl SqliteStore {
+    /// Writes a consistent snapshot of the store to `dest` (a new file; never overwritten)
+    /// while the store keeps serving. The snapshot is a single self-contained file that
+    /// [`restore`] takes back.
+    pub async fn backup(&self, dest: &Path) -> Result<Backup, BackupError> {
+        let database = self.database_path().to_path_buf();
+        let options = self.options().clone();
+        let dest = dest.to_path_buf();
+        let closed = BackupError::Closed { path: dest.clone() };
+        tokio::task::spawn_blocking(move || write_backup(&database, &options, &dest))
+            .await
+            .map_err(|_| closed)?
+    }
+}
+
+fn write_backup(
+    database: &Path,
+    options: &SqliteOptions,
+    dest: &Path,
+) -> Result<Backup, BackupError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| BackupError::Io { path, source }
+    };
+    if exists(dest) {
+        return Err(BackupError::DestinationExists {
+            path: dest.to_path_buf(),
+        });
+    }
+    let name = dest.file_name().ok_or_else(|| {
+        io(dest)(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "a backup needs a file name",
+        ))
+    })?;
+    let mut partial_name = std::ffi::OsString::from(".");
+    partial_name.push(name);
+    partial_name.push(format!(".partial-{}", std::process::id()));
+    let partial = dest.with_file_name(partial_name);
+    // Owner-only from the start: a backup holds everything the store does. `VACUUM INTO`
+    // writes into an empty file.
+    let _ = fs::remove_file(&partial);
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&partial)
+        .map_err(io(&partial))?;
+    let written = snapshot(database, options, &partial, dest).and_then(|()| {
+        if exists(dest) {
+            return Err(BackupError::DestinationExists {
+                path: dest.to_path_buf(),
+            });
+        }
+        fs::rename(&partial, dest).map_err(io(dest))?;
+        let parent = dest.parent().filter(|p| !p.as_os_str().is_empty());
+        sync_dir(parent.unwrap_or(Path::new("."))).map_err(io(dest))?;
+        let bytes = fs::metadata(dest).map_err(io(dest))?.len();
+        Ok(Backup {
+            path: dest.to_path_buf(),
+            bytes,
+        })
+    });
+    if written.is_err() {
+        let _ = fs::remove_file(&partial);
+    }
+    written
+}
+
+/// Copies a snapshot of `database` into the empty file `partial` and flushes it.
+fn snapshot(
+    database: &Path,
+    options: &SqliteOptions,
+    partial: &Path,
+    dest: &Path,
+) -> Result<(), BackupError> {
+    let sqlite = |source| BackupError::Sqlite {
+        path: dest.to_path_buf(),
+        source,
+    };
+    let target = partial.to_str().ok_or_else(|| BackupError::Io {
+        path: dest.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "a backup path must be valid UTF-8",
+        ),
+    })?;
+    let source = connection::open(database, options, Role::Backup).map_err(sqlite)?;
+    source.execute("VACUUM INTO ?1", [target]).map_err(sqlite)?;
+    drop(source);
+    // One file with nothing beside it: the copy leaves write-ahead-log mode.
+    let copy =
+        Connection::open_with_flags(partial, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(sqlite)?;
+    let _mode: String = copy
+        .pragma_update_and_check(None, "journal_mode", "DELETE", |row| row.get(0))
+        .map_err(sqlite)?;
+    drop(copy);
+    fs::File::open(partial)
+        .and_then(|file| file.sync_all())
+        .map_err(|source| BackupError::Io {
+            path: dest.to_path_buf(),
+            source,
+        })
+}
+
+/// Replaces the store in `data_dir` with the backup at `backup`.
+///
+/// Refuses while a server holds the directory ([`OpenError::Locked`] inside
+/// [`RestoreError::Directory`]), and refuses a file that is not a whole store this build can
+/// read ([`RestoreError::InvalidBackup`]), leaving the directory as it was. The database the
+/// directory held is moved aside, not deleted ([`Restored::set_aside`]).
+pub fn restore(backup: &Path, data_dir: &Path) -> Result<Restored, RestoreError> {
+    let dir = DataDir::claim(data_dir).map_err(|e| RestoreError::Directory(Box::new(e)))?;
+    let database = dir.database();
+    let incoming = suffixed(&database, ".restoring");
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RestoreError::Io { path, source }
+    };
+    let _ = fs::remove_file(&incoming);
+    fs::copy(backup, &incoming).map_err(io(backup))?;
+    let checked = fs::set_permissions(&incoming, fs::Permissions::from_mode(0o600))
+        .and_then(|()| fs::File::open(&incoming)?.sync_all())
+        .map_err(io(&incoming))
+        .and_then(|()| {
+            check_backup(&incoming, backup).map_err(|source| RestoreError::InvalidBackup {
+                path: backup.to_path_buf(),
+                source: Box::new(source),
+            })
+        });
+    if let Err(error) = checked {
+        let _ = fs::remove_file(&incoming);
+        return Err(error);
+    }
+    let set_aside = set_aside(&database).map_err(io(&database))?;
+    fs::rename(&incoming, &database).map_err(io(&database))?;
+    sync_dir(dir.path()).map_err(io(dir.path()))?;
+    tracing::info!(
+        backup = %backup.display(),
+        database = %database.display(),
+        set_aside = ?set_aside,
+        "store restored"
+    );
+    Ok(Restored {
+        database,
+        set_aside,
+    })
+}
+
+/// Whether `copy` is a whole store this build reads (messages name `shown`, the file the
+/// operator gave): opened immutable and read-only, so nothing is written beside it.
+fn check_backup(copy: &Path, shown: &Path) -> Result<(), OpenError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(immutable_uri(copy), flags)
+        .map_err(|source| schema::file_error(shown, source))?;
+    match schema::inspect(&conn, shown, true)? {
+        schema::Found::Store { .. } => Ok(()),
+        schema::Found::Empty => Err(OpenError::NotAStore {
+            path: shown.to_path_buf(),
+            application_id: 0,
+        }),
+    }
+}
+
+/// `file:` URI of `path` with `immutable=1`; `%`, `?` and `#` are the characters a URI path
+/// must escape.
+fn immutable_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    uri
+}
+
+/// Moves the directory's database (and its `-wal` and `-shm` files) to a new name beside it;
+/// `None` when there was nothing in it.
+fn set_aside(database: &Path) -> std::io::Result<Option<PathBuf>> {
+    let wal = wal_of(database);
+    let shm = suffixed(database, "-shm");
+    let empty = fs::metadata(database).map_or(true, |m| m.len() == 0);
+    if empty && !exists(&wal) {
+        let _ = fs::remove_file(&shm);
+        return Ok(None);
+    }
+    let stamp = unix_now();
+    let aside = (0..)
+        .map(|n| match n {
+            0 => suffixed(database, &format!(".before-restore-{stamp}")),
+            n => suffixed(database, &format!(".before-restore-{stamp}-{n}")),
+        })
+        .find(|candidate| !exists(candidate) && !exists(&wal_of(candidate)))
+        .unwrap_or_else(|| unreachable!("an unused name exists"));
+    fs::rename(database, &aside)?;
+    for (from, suffix) in [(wal, "-wal"), (shm, "-shm")] {
+        if exists(&from) {
+            fs::rename(&from, suffixed(&aside, suffix))?;
+        }
+    }
+    Ok(Some(aside))
+}
