@@ -244,3 +244,189 @@ fn set_aside(database: &Path) -> std::io::Result<Option<PathBuf>> {
     }
     Ok(Some(aside))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::directory::DATABASE_FILE;
+    use crate::port::{Key, SkRange, Store, Write};
+    use crate::testing::{item, TempDir};
+
+    async fn store_with(dir: &Path, sks: &[&str]) -> SqliteStore {
+        let store = SqliteStore::open(dir, SqliteOptions::default()).unwrap();
+        for sk in sks {
+            store
+                .write(Write::put(item(&Key::new("P", *sk), json!({}))))
+                .await
+                .unwrap();
+        }
+        store
+    }
+
+    async fn sks(store: &SqliteStore) -> Vec<String> {
+        let items = store.query("P", &SkRange::default()).await.unwrap();
+        items
+            .iter()
+            .map(|i| i["sk"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_backup_is_one_owner_only_file_that_restores_into_an_empty_directory() {
+        let temp = TempDir::new();
+        let store = store_with(&temp.path().join("live"), &["A", "B"]).await;
+        let dest = temp.path().join("backup.sqlite3");
+        let backup = store.backup(&dest).await.unwrap();
+        assert_eq!(backup.path, dest);
+        assert_eq!(backup.bytes, fs::metadata(&dest).unwrap().len());
+        assert_eq!(
+            fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let beside: Vec<_> = fs::read_dir(temp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name != "live")
+            .collect();
+        assert_eq!(
+            beside,
+            ["backup.sqlite3"],
+            "no log or partial file beside it"
+        );
+
+        let restored_dir = temp.path().join("restored");
+        let restored = restore(&dest, &restored_dir).unwrap();
+        assert_eq!(restored.database, restored_dir.join(DATABASE_FILE));
+        assert_eq!(restored.set_aside, None);
+        let copy = SqliteStore::open(&restored_dir, SqliteOptions::default()).unwrap();
+        assert_eq!(sks(&copy).await, ["A", "B"]);
+    }
+
+    #[tokio::test]
+    async fn a_backup_never_overwrites_a_file() {
+        let temp = TempDir::new();
+        let store = store_with(&temp.path().join("live"), &["A"]).await;
+        let dest = temp.path().join("precious");
+        fs::write(&dest, b"keep me").unwrap();
+        let error = store.backup(&dest).await.unwrap_err();
+        assert!(
+            matches!(error, BackupError::DestinationExists { .. }),
+            "{error:?}"
+        );
+        assert_eq!(fs::read(&dest).unwrap(), b"keep me");
+    }
+
+    #[tokio::test]
+    async fn restore_sets_the_previous_database_aside() {
+        let temp = TempDir::new();
+        let old = store_with(&temp.path().join("old"), &["OLD"]).await;
+        let dest = temp.path().join("old.backup");
+        old.backup(&dest).await.unwrap();
+        drop(old);
+        let dir = temp.path().join("live");
+        drop(store_with(&dir, &["NEW"]).await);
+
+        let restored = restore(&dest, &dir).unwrap();
+        let aside = restored
+            .set_aside
+            .expect("the live database was moved aside");
+        assert!(aside.starts_with(&dir));
+        let store = SqliteStore::open(&dir, SqliteOptions::default()).unwrap();
+        assert_eq!(sks(&store).await, ["OLD"]);
+        drop(store);
+        // The set-aside file is a whole store of its own.
+        let kept = temp.path().join("kept");
+        fs::create_dir(&kept).unwrap();
+        fs::rename(&aside, kept.join(DATABASE_FILE)).unwrap();
+        let previous = SqliteStore::open(&kept, SqliteOptions::default()).unwrap();
+        assert_eq!(sks(&previous).await, ["NEW"]);
+    }
+
+    #[tokio::test]
+    async fn restore_is_refused_while_a_server_holds_the_directory() {
+        let temp = TempDir::new();
+        let dir = temp.path().join("live");
+        let serving = store_with(&dir, &["LIVE"]).await;
+        let other = store_with(&temp.path().join("other"), &["OTHER"]).await;
+        let dest = temp.path().join("other.backup");
+        other.backup(&dest).await.unwrap();
+
+        let error = restore(&dest, &dir).unwrap_err();
+        assert!(
+            matches!(&error, RestoreError::Directory(e) if matches!(**e, OpenError::Locked { .. })),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("in use"), "{error}");
+        assert_eq!(sks(&serving).await, ["LIVE"]);
+    }
+
+    #[tokio::test]
+    async fn restore_refuses_a_file_that_is_not_a_whole_store_and_changes_nothing() {
+        let temp = TempDir::new();
+        let dir = temp.path().join("live");
+        drop(store_with(&dir, &["LIVE"]).await);
+        let database = dir.join(DATABASE_FILE);
+        let before = fs::read(&database).unwrap();
+
+        let garbage = temp.path().join("garbage");
+        fs::write(&garbage, vec![7u8; 10_000]).unwrap();
+        let foreign = temp.path().join("foreign.sqlite3");
+        Connection::open(&foreign)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x)")
+            .unwrap();
+        let newer = temp.path().join("newer.sqlite3");
+        let newer_store = store_with(&temp.path().join("newer"), &["X"]).await;
+        newer_store.backup(&newer).await.unwrap();
+        drop(newer_store);
+        Connection::open(&newer)
+            .unwrap()
+            .pragma_update(None, "user_version", schema::CURRENT_VERSION + 1)
+            .unwrap();
+        let empty = temp.path().join("empty");
+        fs::write(&empty, b"").unwrap();
+
+        for (file, expected) in [
+            (&garbage, "corrupted"),
+            (&foreign, "not a Traffic Tacos store"),
+            (&newer, "newer"),
+            (&empty, "not a Traffic Tacos store"),
+        ] {
+            let error = restore(file, &dir).unwrap_err();
+            assert!(
+                matches!(&error, RestoreError::InvalidBackup { path, .. } if path == file),
+                "{error:?}"
+            );
+            let message = format!("{error}: {}", std::error::Error::source(&error).unwrap());
+            assert!(message.contains(expected), "{message}");
+        }
+        let missing = restore(&temp.path().join("missing"), &dir).unwrap_err();
+        assert!(matches!(missing, RestoreError::Io { .. }), "{missing:?}");
+
+        assert_eq!(
+            fs::read(&database).unwrap(),
+            before,
+            "the live database is untouched"
+        );
+        let left: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(
+            !left.iter().any(|name| name.contains("restoring")),
+            "{left:?}"
+        );
+        let store = SqliteStore::open(&dir, SqliteOptions::default()).unwrap();
+        assert_eq!(sks(&store).await, ["LIVE"]);
+    }
+
+    #[test]
+    fn uris_escape_what_sqlite_would_read_as_query_or_fragment() {
+        assert_eq!(
+            immutable_uri(Path::new("/data/a?b#c%d")),
+            "file:/data/a%3fb%23c%25d?immutable=1"
+        );
+    }
+}
