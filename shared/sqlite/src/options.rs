@@ -81,7 +81,7 @@ pub struct SqliteOptions {
     /// Most transactions committed together by the writer thread (group commit): each has its
     /// own savepoint, and all are acknowledged after the one `COMMIT`.
     pub max_batch: usize,
-    /// Reader connections kept open between reads (more are opened while reads pile up).
+    /// Reads run at once, each on a connection of its own kept open between reads; more wait.
     pub readers: usize,
     /// Page cache of each connection, in MiB.
     pub cache_mib: u32,
