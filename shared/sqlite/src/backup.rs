@@ -147,15 +147,18 @@ fn snapshot(
 /// [`RestoreError::Directory`]), and refuses a file that is not a whole store this build can
 /// read ([`RestoreError::InvalidBackup`]), leaving the directory as it was. The database the
 /// directory held is moved aside, not deleted ([`Restored::set_aside`]).
+///
+/// The swap of files is journaled: a restore interrupted by a crash is finished by the next
+/// [`SqliteStore::open`] or `restore` on the directory, never left half done.
 pub fn restore(backup: &Path, data_dir: &Path) -> Result<Restored, RestoreError> {
     let dir = DataDir::claim(data_dir).map_err(|e| RestoreError::Directory(Box::new(e)))?;
-    let database = dir.database();
-    let incoming = suffixed(&database, ".restoring");
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| RestoreError::Io { path, source }
     };
-    let _ = fs::remove_file(&incoming);
+    finish_interrupted_restore(&dir).map_err(io(dir.path()))?;
+    let database = dir.database();
+    let incoming = incoming(&database);
     fs::copy(backup, &incoming).map_err(io(backup))?;
     let checked = fs::set_permissions(&incoming, fs::Permissions::from_mode(0o600))
         .and_then(|()| fs::File::open(&incoming)?.sync_all())
@@ -170,9 +173,17 @@ pub fn restore(backup: &Path, data_dir: &Path) -> Result<Restored, RestoreError>
         let _ = fs::remove_file(&incoming);
         return Err(error);
     }
-    let set_aside = set_aside(&database).map_err(io(&database))?;
-    fs::rename(&incoming, &database).map_err(io(&database))?;
-    sync_dir(dir.path()).map_err(io(dir.path()))?;
+    let had_data = exists(&database) || exists(&wal_of(&database));
+    let aside = aside_name(&database);
+    // From here on the swap is decided: the journal names where the current files go, and
+    // whoever finds it finishes the swap.
+    let journal = dir.path().join(RESTORE_JOURNAL);
+    fs::write(&journal, aside.as_os_str().as_encoded_bytes())
+        .and_then(|()| fs::File::open(&journal)?.sync_all())
+        .and_then(|()| sync_dir(dir.path()))
+        .map_err(io(&journal))?;
+    finish_interrupted_restore(&dir).map_err(io(dir.path()))?;
+    let set_aside = had_data.then(|| dir.path().join(aside));
     tracing::info!(
         backup = %backup.display(),
         database = %database.display(),
@@ -183,6 +194,47 @@ pub fn restore(backup: &Path, data_dir: &Path) -> Result<Restored, RestoreError>
         database,
         set_aside,
     })
+}
+
+/// The restore's journal, beside the database: written once the incoming copy is whole and
+/// checked, holding the name the current database moves to; removed once the swap is done.
+const RESTORE_JOURNAL: &str = "tacos.restore";
+
+fn incoming(database: &Path) -> PathBuf {
+    suffixed(database, ".restoring")
+}
+
+/// Finishes a restore that a crash interrupted after its journal was written (every step of
+/// the swap is a rename, each done only if its source is still there), or drops the copy of
+/// one interrupted before: the directory then holds exactly one database, whole.
+pub(crate) fn finish_interrupted_restore(dir: &DataDir) -> std::io::Result<()> {
+    let database = dir.database();
+    let incoming = incoming(&database);
+    let journal = dir.path().join(RESTORE_JOURNAL);
+    let aside = match fs::read(&journal) {
+        Ok(name) => dir.path().join(String::from_utf8_lossy(&name).trim()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            if exists(&incoming) {
+                fs::remove_file(&incoming)?;
+            }
+            return Ok(());
+        }
+        Err(error) => return Err(error),
+    };
+    // The log first: a database moved without it would lose the commits still in it, and
+    // a log left beside the restored database would be replayed into it.
+    for suffix in ["-wal", "-shm", ""] {
+        let from = suffixed(&database, suffix);
+        if exists(&from) && exists(&incoming) {
+            fs::rename(&from, suffixed(&aside, suffix))?;
+        }
+    }
+    if exists(&incoming) {
+        fs::rename(&incoming, &database)?;
+    }
+    sync_dir(dir.path())?;
+    fs::remove_file(&journal)?;
+    sync_dir(dir.path())
 }
 
 /// Whether `copy` is a whole store this build reads (messages name `shown`, the file the
@@ -218,31 +270,17 @@ fn immutable_uri(path: &Path) -> String {
     uri
 }
 
-/// Moves the directory's database (and its `-wal` and `-shm` files) to a new name beside it;
-/// `None` when there was nothing in it.
-fn set_aside(database: &Path) -> std::io::Result<Option<PathBuf>> {
-    let wal = wal_of(database);
-    let shm = suffixed(database, "-shm");
-    let empty = fs::metadata(database).map_or(true, |m| m.len() == 0);
-    if empty && !exists(&wal) {
-        let _ = fs::remove_file(&shm);
-        return Ok(None);
-    }
+/// A name beside `database` that nothing has, for the database a restore replaces.
+fn aside_name(database: &Path) -> std::ffi::OsString {
     let stamp = unix_now();
-    let aside = (0..)
+    (0..)
         .map(|n| match n {
             0 => suffixed(database, &format!(".before-restore-{stamp}")),
             n => suffixed(database, &format!(".before-restore-{stamp}-{n}")),
         })
         .find(|candidate| !exists(candidate) && !exists(&wal_of(candidate)))
-        .unwrap_or_else(|| unreachable!("an unused name exists"));
-    fs::rename(database, &aside)?;
-    for (from, suffix) in [(wal, "-wal"), (shm, "-shm")] {
-        if exists(&from) {
-            fs::rename(&from, suffixed(&aside, suffix))?;
-        }
-    }
-    Ok(Some(aside))
+        .and_then(|free| free.file_name().map(ToOwned::to_owned))
+        .unwrap_or_else(|| unreachable!("an unused name exists"))
 }
 
 #[cfg(test)]
@@ -420,6 +458,55 @@ mod tests {
         );
         let store = SqliteStore::open(&dir, SqliteOptions::default()).unwrap();
         assert_eq!(sks(&store).await, ["LIVE"]);
+    }
+
+    /// A directory holding LIVE, and a backup holding OTHER.
+    async fn live_and_backup(temp: &TempDir) -> (PathBuf, PathBuf) {
+        let dir = temp.path().join("live");
+        drop(store_with(&dir, &["LIVE"]).await);
+        let other = store_with(&temp.path().join("other"), &["OTHER"]).await;
+        let backup = temp.path().join("other.backup");
+        other.backup(&backup).await.unwrap();
+        (dir, backup)
+    }
+
+    #[tokio::test]
+    async fn a_restore_interrupted_after_its_journal_is_finished_by_the_next_open() {
+        let temp = TempDir::new();
+        let (dir, backup) = live_and_backup(&temp).await;
+        let database = dir.join(DATABASE_FILE);
+        // The crash: the checked copy and the journal are written, the live database was moved
+        // aside, the copy has not taken its place yet.
+        fs::copy(&backup, incoming(&database)).unwrap();
+        fs::write(dir.join(RESTORE_JOURNAL), "tacos.sqlite3.before-restore-7").unwrap();
+        let aside = dir.join("tacos.sqlite3.before-restore-7");
+        fs::rename(&database, &aside).unwrap();
+
+        let store = SqliteStore::open(&dir, SqliteOptions::default()).unwrap();
+        assert_eq!(sks(&store).await, ["OTHER"], "the restore was finished");
+        assert!(!exists(&dir.join(RESTORE_JOURNAL)));
+        assert!(!exists(&incoming(&database)));
+        drop(store);
+        let kept = temp.path().join("kept");
+        fs::create_dir(&kept).unwrap();
+        fs::rename(&aside, kept.join(DATABASE_FILE)).unwrap();
+        let previous = SqliteStore::open(&kept, SqliteOptions::default()).unwrap();
+        assert_eq!(sks(&previous).await, ["LIVE"]);
+    }
+
+    #[tokio::test]
+    async fn a_restore_interrupted_before_its_journal_leaves_the_live_database() {
+        let temp = TempDir::new();
+        let (dir, backup) = live_and_backup(&temp).await;
+        let database = dir.join(DATABASE_FILE);
+        fs::copy(&backup, incoming(&database)).unwrap();
+
+        let store = SqliteStore::open(&dir, SqliteOptions::default()).unwrap();
+        assert_eq!(sks(&store).await, ["LIVE"]);
+        assert!(
+            !exists(&incoming(&database)),
+            "the half-made copy is dropped"
+        );
     }
 
     #[test]
