@@ -34,7 +34,7 @@ impl Checkpointer {
         let (stop, stopped) = mpsc::channel::<()>();
         let wal = wal_of(database);
         let thread = std::thread::Builder::new()
-            .name("tacos-sqlite-checkpoint".into())
+            .name("tacos-db-ckpt".into())
             .spawn(move || {
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
                     checkpoint(&conn, &wal);

@@ -11,9 +11,8 @@ use crate::port::{Item, StoreError};
 /// attribute in this project.
 pub const EXPIRES_AT: &str = "expires_at";
 
-pub fn encode(item: &Item) -> String {
-    // A map of JSON values always serialises.
-    serde_json::to_string(item).unwrap_or_default()
+pub fn encode(item: &Item) -> Result<String, StoreError> {
+    serde_json::to_string(item).map_err(|error| StoreError::Invalid(format!("item: {error}")))
 }
 
 pub fn decode(text: &str) -> Result<Item, StoreError> {

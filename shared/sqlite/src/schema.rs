@@ -1,5 +1,4 @@
-//! The file's schema: what it holds, its version, and the migrations that bring an older file
-//! up to date.
+//! The file's schema: its version, and the migrations that bring an older file up to date.
 //!
 //! A store file is marked with [`APPLICATION_ID`] and carries its schema version in
 //! `PRAGMA user_version`. Opening reads both before writing anything, so a file of another
@@ -54,7 +53,7 @@ pub const CURRENT_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
 
 /// What an opened file turned out to hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Found {
+pub(crate) enum Found {
     /// A new, empty file: the migrations create everything.
     Empty,
     /// A store file at this schema version (at most [`CURRENT_VERSION`]).
@@ -66,7 +65,7 @@ pub enum Found {
 ///
 /// Until it returns `Ok`, `conn` can change nothing: statements are refused (`query_only`), and
 /// closing it does not checkpoint a log left by a crash into a file that is then refused.
-pub fn inspect(conn: &Connection, path: &Path, deep: bool) -> Result<Found, OpenError> {
+pub(crate) fn inspect(conn: &Connection, path: &Path, deep: bool) -> Result<Found, OpenError> {
     let failed = |source| file_error(path, source);
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
         .map_err(failed)?;
@@ -128,7 +127,7 @@ fn quick_check(conn: &Connection, path: &Path) -> Result<(), OpenError> {
 }
 
 /// Applies the migrations after `from`, in one transaction: a failure leaves the file as it was.
-pub fn migrate(conn: &mut Connection, path: &Path, from: Found) -> Result<(), OpenError> {
+pub(crate) fn migrate(conn: &mut Connection, path: &Path, from: Found) -> Result<(), OpenError> {
     let version = match from {
         Found::Empty => 0,
         Found::Store { version } => version,
@@ -167,7 +166,7 @@ pub fn migrate(conn: &mut Connection, path: &Path, from: Found) -> Result<(), Op
 }
 
 /// A failure to read a file, told apart: damaged or not a database at all, or something else.
-pub fn file_error(path: &Path, source: rusqlite::Error) -> OpenError {
+pub(crate) fn file_error(path: &Path, source: rusqlite::Error) -> OpenError {
     match source.sqlite_error_code() {
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => OpenError::Corrupt {
             path: path.to_path_buf(),

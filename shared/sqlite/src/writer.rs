@@ -75,11 +75,11 @@ impl Answer {
     /// A caller that stopped waiting (its request was cancelled) simply gets no answer; its
     /// write stands, as a DynamoDB write does after the client hung up.
     fn send(self) {
-        let _ = match self {
-            Self::Transact(reply, result) => reply.send(result).map_err(drop),
-            Self::Update(reply, result) => reply.send(result).map_err(drop),
-            Self::Purge(reply, result) => reply.send(result).map_err(drop),
-        };
+        match self {
+            Self::Transact(reply, result) => drop(reply.send(result)),
+            Self::Update(reply, result) => drop(reply.send(result)),
+            Self::Purge(reply, result) => drop(reply.send(result)),
+        }
     }
 }
 
@@ -113,7 +113,7 @@ impl Writer {
     pub fn spawn(conn: Connection, max_batch: usize, dir: Arc<DataDir>) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel();
         let thread = std::thread::Builder::new()
-            .name("tacos-sqlite-writer".into())
+            .name("tacos-db-writer".into())
             .spawn(move || {
                 run(&conn, &queue, max_batch.max(1));
                 drop(conn);
@@ -256,16 +256,12 @@ fn load(conn: &Connection, key: &Key) -> Result<Option<Item>, StoreError> {
 }
 
 fn store(conn: &Connection, key: &Key, item: &Item) -> Result<(), StoreError> {
+    let text = codec::encode(item)?;
     conn.prepare_cached(
         "INSERT OR REPLACE INTO items (pk, sk, item, expires_at) VALUES (?1, ?2, ?3, ?4)",
     )
     .and_then(|mut statement| {
-        statement.execute(params![
-            key.pk,
-            key.sk,
-            codec::encode(item),
-            codec::expires_at(item)
-        ])
+        statement.execute(params![key.pk, key.sk, text, codec::expires_at(item)])
     })
     .map(drop)
     .or_unavailable()
