@@ -528,7 +528,7 @@ mod tests {
             2
         );
         // Registering with a token is counted per address too: two, then refused.
-        for i in 0..2 {
+        for (i, token) in tokens.iter().take(2).enumerate() {
             let answer = send(
                 &router,
                 with_token(
@@ -536,7 +536,7 @@ mod tests {
                         "/api/v1/auth/register",
                         serde_json::json!({"username": format!("bot{i}"), "password": "Tacos-Are-Great-2024!"}),
                     ),
-                    &tokens[i],
+                    token,
                 ),
                 "10.1.1.2",
             )

@@ -1,0 +1,73 @@
+//! Opening a connection to a store file with the settings of its role.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::options::SqliteOptions;
+
+/// What a connection is for; each role has its own settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The one connection that writes items (on the writer thread).
+    Writer,
+    /// Point reads and queries; refuses to write.
+    Reader,
+    /// Moves the write-ahead log into the database file and flushes it, off the writer thread.
+    Checkpointer,
+    /// Copies a consistent snapshot into a backup file.
+    Backup,
+}
+
+/// Opens `path` (which must exist) without reading it: a file that is not a database fails
+/// later, at the first statement that reads it, where [`crate::schema::inspect`] tells why.
+pub fn open(path: &Path, options: &SqliteOptions, role: Role) -> rusqlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    configure(&conn, options, role)?;
+    Ok(conn)
+}
+
+fn configure(conn: &Connection, options: &SqliteOptions, role: Role) -> rusqlite::Result<()> {
+    // Only the writer writes, so waits are rare (a checkpoint finishing, WAL recovery at start);
+    // bounded all the same, so a stuck lock turns into an error rather than a hung request.
+    conn.busy_timeout(Duration::from_secs(5))?;
+    // Every connection may run a checkpoint (the last one to close does), and a checkpoint's
+    // flushes follow the connection's own setting.
+    conn.pragma_update(None, "synchronous", options.durability.synchronous())?;
+    let cache_kib = match role {
+        Role::Writer | Role::Reader => i64::from(options.cache_mib) * 1024,
+        Role::Checkpointer | Role::Backup => 1024,
+    };
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    match role {
+        Role::Writer => {
+            // The checkpointer thread checkpoints every `sync_interval`; the writer does it
+            // itself only as a backstop when the log grows past ~40 MB between two of those.
+            conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+            // After a checkpoint resets the log, the file is cut back to this size.
+            conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+        }
+        Role::Reader => conn.pragma_update(None, "query_only", true)?,
+        Role::Checkpointer | Role::Backup => {}
+    }
+    Ok(())
+}
+
+/// Puts the file in write-ahead-log mode (a property of the file, kept across opens): readers
+/// see the last commit without waiting for the writer, and a commit appends to the log instead
+/// of rewriting pages in place.
+pub fn enable_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if mode.eq_ignore_ascii_case("wal") {
+        Ok(())
+    } else {
+        Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+            Some(format!("the file stays in journal mode {mode}, not WAL")),
+        ))
+    }
+}

@@ -1,0 +1,57 @@
+//! The store port over SQLite: the embedded deployment's durable store.
+//!
+//! One data directory holds one SQLite file (bundled SQLite, write-ahead-log mode) with every
+//! item as JSON text under its `(pk, sk)` key, and a lock file that keeps a second server out.
+//! [`SqliteStore`] has exactly the in-memory store's semantics (the same conformance suite
+//! checks both): conditional writes, all-or-nothing transactions of up to 100 writes, sort-key
+//! range queries.
+//!
+//! - Writes: one writer thread, group commit (a caller is answered only after its group's
+//!   `COMMIT`). Reads: a pool of reader connections on tokio's blocking threads. Async callers
+//!   never block on SQLite.
+//! - Durability: [`Durability`] (`TACOS_DURABILITY=process-safe|power-safe`); the promise and the
+//!   measurements that chose SQLite are in docs/storage.md.
+//! - Expiry: items with a numeric `expires_at` are deleted once past by
+//!   [`SqliteStore::purge_expired`] / [`spawn_purge`].
+//! - Safety of the files: [`OpenError`] says why a directory cannot be served from (held by
+//!   another server, newer schema, corrupted, another program's file), never changing a file to
+//!   say it; schema versions and migrations are in [`schema`].
+//! - [`SqliteStore::backup`] while serving, [`restore`] while stopped.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use tacos_sqlite::{SqliteOptions, SqliteStore};
+//!
+//! let store = Arc::new(SqliteStore::open("data".as_ref(), SqliteOptions::default())?);
+//! let purge = tacos_sqlite::spawn_purge(&store, std::time::Duration::from_secs(60), tacos_sqlite::unix_now);
+//! store.backup("backup.sqlite3".as_ref()).await?;
+//! # purge.abort();
+//! # Ok(())
+//! # }
+//! ```
+
+mod backup;
+mod checkpoint;
+mod codec;
+mod connection;
+mod directory;
+mod error;
+mod expiry;
+mod options;
+mod port;
+mod readers;
+pub mod schema;
+mod store;
+mod writer;
+
+#[cfg(test)]
+mod testing;
+
+pub use backup::{restore, Backup, Restored};
+pub use codec::EXPIRES_AT;
+pub use directory::{DATABASE_FILE, LOCK_FILE};
+pub use error::{BackupError, OpenError, RestoreError};
+pub use expiry::{spawn_purge, unix_now};
+pub use options::{Durability, SqliteOptions, UnknownDurability, DURABILITY_ENV};
+pub use store::SqliteStore;
