@@ -41,6 +41,10 @@ wait_for() { # url
 # Starts the embedded server on $PORT; its pid in SERVER_PID.
 start_server() {
   # No per-caller rate limits: the load driver is one address sending thousands of requests a second.
+  # A fresh data directory each time: BENCH_STORE=durable (the README's server, the default) or
+  # memory.
+  rm -rf "$OUT/data"
+  TACOS_STORE=${BENCH_STORE:-durable} TACOS_DATA_DIR=$OUT/data \
   TACOS_ADMIN_PASSWORD=$ADMIN_PASSWORD TACOS_DEMO_EVENT=false TACOS_RATE_LIMIT=off RUST_LOG=${BENCH_RUST_LOG:-warn} \
     "$BIN/tacos-local" --port "$PORT" >"$OUT/server.log" 2>&1 &
   SERVER_PID=$!

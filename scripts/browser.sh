@@ -62,7 +62,8 @@ log "tacos-local (holds of 60 s on :$API, of 8 s on :$API_SHORT)"
 cargo build -q --workspace --bin tacos-local
 export TACOS_ADMIN_PASSWORD=${TACOS_ADMIN_PASSWORD:-browser-tests-admin}
 run_local() { # port hold-seconds
-  TACOS_RATE_LIMIT=off TACOS_ADMISSION_RATE=500 TACOS_HOLD_SECONDS=$2 \
+  rm -rf "$OUT/data-$1"
+  TACOS_DATA_DIR=$OUT/data-$1 TACOS_RATE_LIMIT=off TACOS_ADMISSION_RATE=500 TACOS_HOLD_SECONDS=$2 \
     target/debug/tacos-local --port "$1" >"$OUT/tacos-local-$1.log" 2>&1 &
   PIDS+=($!)
 }

@@ -27,7 +27,8 @@ mkdir -p "$OUT"
 # `--workspace`: the feature set of `cargo test --workspace`, so nothing is rebuilt.
 cargo build --quiet --workspace --bin tacos-local --bin tacos-load
 
-TACOS_ADMIN_PASSWORD=metrics-admin-password TACOS_RATE_LIMIT=off RUST_LOG=warn \
+rm -rf "$OUT/data"
+TACOS_DATA_DIR=$OUT/data TACOS_ADMIN_PASSWORD=metrics-admin-password TACOS_RATE_LIMIT=off RUST_LOG=warn \
   "$BIN/tacos-local" --port "$PORT" >"$OUT/server.log" 2>&1 &
 PIDS+=("$!")
 for _ in $(seq 1 100); do curl -s -o /dev/null "$BASE/healthz" && break; sleep 0.1; done

@@ -19,7 +19,7 @@ rm -rf "$OUT"; mkdir -p "$OUT"
 
 # No rate limit: every request of the phases comes from one address.
 TACOS_RATE_LIMIT=off valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/callgrind.out.%p" \
-  "${CARGO_TARGET_DIR:-target}/release/tacos-local" --port "$PORT" >"$OUT/server.log" 2>"$OUT/valgrind.log" &
+  "${CARGO_TARGET_DIR:-target}/release/tacos-local" --port "$PORT" --data-dir "$OUT/data" >"$OUT/server.log" 2>"$OUT/valgrind.log" &
 VPID=$!
 trap 'kill $VPID 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 1; done

@@ -35,7 +35,8 @@ cargo build -q --workspace --bin tacos-local
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 BASE="http://127.0.0.1:$PORT/api/v1"
 ADMIN_PASSWORD="schemathesis-admin-$RANDOM$RANDOM"
-PORT=$PORT TACOS_ADMIN_PASSWORD=$ADMIN_PASSWORD TACOS_RATE_LIMIT=off RUST_LOG=warn \
+rm -rf "$OUT/data"
+PORT=$PORT TACOS_DATA_DIR=$OUT/data TACOS_ADMIN_PASSWORD=$ADMIN_PASSWORD TACOS_RATE_LIMIT=off RUST_LOG=warn \
     target/debug/tacos-local >"$OUT/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true' EXIT

@@ -1,5 +1,6 @@
-//! The whole platform in one process: every route on one router, in-process store, timers and
-//! event bus, a demo event, Prometheus `GET /metrics`, the WebSocket endpoint of live updates
+//! The whole platform in one process: every route on one router over the embedded platform
+//! (`tacos-embedded`: a durable store in a data directory by default, in-process timers and event
+//! bus), the demo events, Prometheus `GET /metrics`, the WebSocket endpoint of live updates
 //! (`GET /api/v1/live`), and the web app at `/` (`tacos-webapp`). Used by the README's run command
 //! and by the black-box suite.
 
@@ -7,27 +8,36 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use tacos_core::config::Config;
-use tacos_embedded::InProcess;
+use tacos_embedded::{Embedded, EmbeddedSettings};
 use tacos_http::live_socket::LiveSocket;
 use tacos_http::settings::HttpSettings;
 
-/// Serves every route and the web app (configured by `web`) on `listener` until `shutdown`
-/// resolves, then drains requests in flight.
+/// Serves every route and the web app (configured by `web`) on `listener`, over the platform
+/// `storage` chooses, until `shutdown` resolves, then drains requests in flight.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     config: Config,
+    storage: EmbeddedSettings,
     settings: HttpSettings,
     web: tacos_webapp::Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let local = InProcess::new(config);
-    tacos_core::seed::seed(&local.platform).await?;
-    local.start_background();
-    let live = LiveSocket::new(&local.platform);
+    let embedded = Embedded::start(config, &storage).await?;
+    let (timers, events) = embedded.resumed;
+    if timers + events > 0 {
+        tracing::info!(
+            timers,
+            events,
+            "resumed what the last run left in the journal"
+        );
+    }
+    let platform = embedded.platform.clone();
+    tacos_core::seed::seed(&platform).await?;
+    let live = LiveSocket::new(&platform);
     tokio::spawn(live.clone().run());
     let api = live
-        .routes(&local.platform, &settings)
-        .merge(tacos_http::router(local.platform.clone(), &settings));
+        .routes(&platform, &settings)
+        .merge(tacos_http::router(platform.clone(), &settings));
     let app = tacos_webapp::in_front_of(api, &web);
     tracing::info!(addr = %listener.local_addr()?, "Traffic Tacos is serving");
     axum::serve(

@@ -28,6 +28,7 @@ fn local(envs: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tacos-local"));
     command
         .env("RUST_LOG", "warn")
+        .env("TACOS_STORE", "memory")
         .env_remove("TACOS_WEB_API_BASE_URL")
         .env_remove("TACOS_WEB_WS_URL")
         .envs(envs.iter().copied());

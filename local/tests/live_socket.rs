@@ -19,6 +19,7 @@ async fn server() -> String {
     tokio::spawn(tacos_local::serve(
         listener,
         config,
+        tacos_embedded::EmbeddedSettings::memory(),
         tacos_http::settings::HttpSettings::defaults(),
         web,
         std::future::pending(),

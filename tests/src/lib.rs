@@ -17,6 +17,7 @@
 
 use std::sync::OnceLock;
 
+use tacos_embedded::EmbeddedSettings;
 use tacos_http::settings::{HttpSettings, RateLimit};
 
 /// Hold length the harness gives the embedded server it starts itself.
@@ -127,12 +128,29 @@ fn start_embedded(
                 let addr = listener.local_addr().expect("local address");
                 config.public_url = Some(format!("http://{addr}"));
                 tx.send(addr).expect("report the address");
-                tacos_local::serve(listener, config, settings, web, std::future::pending())
-                    .await
-                    .expect("embedded server");
+                tacos_local::serve(
+                    listener,
+                    config,
+                    EmbeddedSettings::durable(data_dir()),
+                    settings,
+                    web,
+                    std::future::pending(),
+                )
+                .await
+                .expect("embedded server");
             });
         })
         .expect("spawn the embedded server thread");
     let addr = rx.recv().expect("embedded server address");
     format!("http://{addr}")
+}
+
+/// A fresh data directory for the embedded server this process starts: the suite runs on the
+/// durable store, the README's default (`target/blackbox-data/<pid>`).
+fn data_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/blackbox-data")
+        .join(std::process::id().to_string());
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }

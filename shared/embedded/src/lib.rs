@@ -1,58 +1,19 @@
-//! Traffic Tacos in one process: the platform on in-process adapters.
+//! Traffic Tacos in one process: the platform on in-process adapters, over a durable store.
 //!
-//! [`InProcess`] assembles the platform the embedded server (`tacos-local`) and the tests run:
-//! the in-memory store, timers and event bus of `tacos_core::in_process`, webhooks posted over
-//! HTTP to the server itself (`tacos-http-client`, so the simulator's outcome takes the same path
-//! a real provider's would), every backend call timed (`tacos-telemetry`). It keeps handles on
-//! the adapters, for tests and fault injection.
+//! * [`in_process`]: [`InProcess`], the platform over one store with the in-process timers,
+//!   bus and webhooks, and handles on them (the tests use it over the memory store).
+//! * [`embedded`]: [`Embedded`], what the embedded server runs: by default over the durable
+//!   store of a data directory (`tacos-sqlite`), its timers and bus events journaled in it and
+//!   re-armed at start, expired items purged; or over the memory store (`TACOS_STORE=memory`).
+//! * [`settings`]: which store, and where the data directory is.
+//! * [`secrets`]: the signing secrets generated once and kept in the data directory, so tokens
+//!   issued before a restart still verify.
 
-use std::sync::Arc;
+pub mod embedded;
+pub mod in_process;
+pub mod secrets;
+pub mod settings;
 
-use tacos_core::config::Config;
-use tacos_core::in_process::{MemoryBus, MemoryScheduler, MemoryStore};
-use tacos_core::platform::Platform;
-use tacos_core::ports::{Clock, Ports, SystemClock};
-use tacos_http_client::{HttpKeySource, HttpWebhookSender};
-
-/// A platform on in-process adapters, with handles on them.
-pub struct InProcess {
-    pub platform: Arc<Platform>,
-    pub store: Arc<MemoryStore>,
-    pub scheduler: Arc<MemoryScheduler>,
-    pub bus: Arc<MemoryBus>,
-}
-
-impl InProcess {
-    pub fn new(config: Config) -> Self {
-        Self::with_clock(config, Arc::new(SystemClock))
-    }
-
-    /// The platform on `clock` (tests move a manual one).
-    pub fn with_clock(config: Config, clock: Arc<dyn Clock>) -> Self {
-        let store = Arc::new(MemoryStore::new());
-        let scheduler = Arc::new(MemoryScheduler::new(clock.clone()));
-        let bus = Arc::new(MemoryBus::new());
-        let ports = tacos_telemetry::timed_ports::timed(Ports {
-            store: store.clone(),
-            scheduler: scheduler.clone(),
-            bus: bus.clone(),
-            clock,
-            webhooks: Arc::new(HttpWebhookSender::to_public_url(
-                config.public_url.as_deref(),
-            )),
-            keys: Arc::new(HttpKeySource::new()),
-        });
-        Self {
-            platform: Arc::new(Platform::new(ports, config)),
-            store,
-            scheduler,
-            bus,
-        }
-    }
-
-    /// Starts the timer and event-bus consumers on the current runtime.
-    pub fn start_background(&self) {
-        tokio::spawn(self.scheduler.clone().run(self.platform.clone()));
-        tokio::spawn(self.bus.clone().run(self.platform.clone()));
-    }
-}
+pub use embedded::{Embedded, EmbeddedError, Storage};
+pub use in_process::InProcess;
+pub use settings::{EmbeddedSettings, KeptSecrets, StoreChoice};

@@ -51,6 +51,19 @@ impl SqliteStore {
     }
 }
 
+/// Writes a consistent snapshot of the store in `data_dir` to `dest` from outside the server
+/// that serves it (`tacos-local backup`): SQLite lets a second process read a WAL database while
+/// its writer goes on, so the server keeps serving. Works as well with no server running.
+pub fn backup_directory(data_dir: &Path, dest: &Path) -> Result<Backup, BackupError> {
+    let database = data_dir.join(crate::directory::DATABASE_FILE);
+    if !exists(&database) {
+        return Err(BackupError::NoStore {
+            dir: data_dir.to_path_buf(),
+        });
+    }
+    write_backup(&database, &SqliteOptions::default(), dest)
+}
+
 fn write_backup(
     database: &Path,
     options: &SqliteOptions,

@@ -95,6 +95,9 @@ pub enum BackupError {
     },
     #[error("backup to {path} failed: the store is shutting down")]
     Closed { path: PathBuf },
+    /// The data directory holds no store to back up.
+    #[error("{dir} holds no Traffic Tacos store to back up")]
+    NoStore { dir: PathBuf },
 }
 
 #[derive(Debug, thiserror::Error)]

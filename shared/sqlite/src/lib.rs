@@ -48,7 +48,7 @@ mod writer;
 #[cfg(test)]
 mod testing;
 
-pub use backup::{restore, Backup, Restored};
+pub use backup::{backup_directory, restore, Backup, Restored};
 pub use codec::EXPIRES_AT;
 pub use directory::{DATABASE_FILE, LOCK_FILE};
 pub use error::{BackupError, OpenError, RestoreError};
