@@ -11,6 +11,8 @@
 //! * [`live_socket`]: the WebSocket endpoint of live updates, `GET /api/v1/live`.
 //! * [`error`]: the contract's error shape, `{"error":{"code","message","trace_id"}}`.
 //! * [`settings`]: port, rate limits, client-address header, per-function concurrency.
+//! * [`server`]: the accept loop of the processes that serve the router themselves: header and
+//!   idle timeouts, connections bounded per address and in all.
 //!
 //! Every response, errors and preflights included, carries the security headers of
 //! [`SECURITY_HEADERS`].
@@ -43,6 +45,7 @@ pub mod live_socket;
 pub mod metrics;
 pub mod rate_limit;
 pub mod routes;
+pub mod server;
 pub mod settings;
 pub mod sse;
 pub mod trace;

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Requests per second of the embedded server against the ceiling, measured with wrk (a load
+# generator lighter than the server, so the server is what is measured), in one run:
+#
+#   scripts/bench_wrk.sh
+#
+# Starts, from one release build: the ceiling (`tacos-load ceiling`: the same listener and
+# runtime answering every request with a fixed body, no platform), the README's server on the
+# durable store (a fresh data directory) and the same server on the memory store
+# (`TACOS_STORE=memory`), all at the default log level (RUST_LOG=info: the per-request access log
+# included) with the rate limit off. Then, RUNS times (default 3), interleaved so every target
+# sees the same machine: `wrk -t2 -c64 -d${SECONDS_PER_RUN:-10}s` on `/healthz`, on
+# `GET /api/v1/queue/status` (1,000 waiting tokens in turn) and on `POST /api/v1/queue/join` (a
+# fresh Idempotency-Key per request), against each target.
+#
+# Results: target/bench/wrk/<target>-<route>-<run>.txt (wrk's own output) and
+# target/bench/wrk.md (medians, ratios to the ceiling and durable/memory, non-2xx counts), from
+# scripts/bench_wrk_summary.py. Needs wrk (Debian: apt-get install wrk).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+SECS=${SECONDS_PER_RUN:-10}
+THREADS=${WRK_THREADS:-2}
+CONNECTIONS=${WRK_CONNECTIONS:-64}
+OUT=target/bench/wrk
+BIN=${CARGO_TARGET_DIR:-target}/release
+CEILING_PORT=${BENCH_CEILING_PORT:-8601}
+DURABLE_PORT=${BENCH_DURABLE_PORT:-8602}
+MEMORY_PORT=${BENCH_MEMORY_PORT:-8603}
+PIDS=()
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+wait_for() {
+  for _ in $(seq 1 200); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
+  echo "timed out waiting for $1" >&2
+  return 1
+}
+
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+cargo build --release -p tacos-local -p tacos-load
+rm -rf "$OUT"; mkdir -p "$OUT"
+
+"$BIN/tacos-load" ceiling --addr "127.0.0.1:$CEILING_PORT" 2>/dev/null &
+PIDS+=("$!")
+start_local() { # name port store
+  TACOS_STORE=$3 TACOS_DATA_DIR=$OUT/data-$1 TACOS_RATE_LIMIT=off RUST_LOG=${BENCH_RUST_LOG:-info} \
+    "$BIN/tacos-local" --port "$2" >"$OUT/server-$1.log" 2>&1 &
+  PIDS+=("$!")
+}
+start_local durable "$DURABLE_PORT" durable
+start_local memory "$MEMORY_PORT" memory
+for port in "$CEILING_PORT" "$DURABLE_PORT" "$MEMORY_PORT"; do wait_for "http://127.0.0.1:$port/healthz"; done
+
+# 1,000 waiting tokens per server, for the status runs; the joins' Lua script.
+tokens() { # port
+  python3 - "$1" <<'EOF'
+import json, sys, urllib.request, uuid
+port = sys.argv[1]
+tokens = []
+for _ in range(1000):
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/queue/join",
+        data=json.dumps({"event_id": "evt_demo_ga"}).encode(),
+        headers={"Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())},
+    )
+    tokens.append(json.load(urllib.request.urlopen(req))["waiting_token"])
+print("tokens = {" + ",".join(f'"{t}"' for t in tokens) + "}")
+EOF
+}
+for target in durable memory; do
+  port=$([[ $target == durable ]] && echo "$DURABLE_PORT" || echo "$MEMORY_PORT")
+  { tokens "$port"; cat <<'EOF'
+local i = 0
+request = function()
+  i = i % #tokens + 1
+  return wrk.format("GET", "/api/v1/queue/status?token=" .. tokens[i])
+end
+EOF
+  } > "$OUT/status-$target.lua"
+done
+# The ceiling answers any path; it gets the same request shape.
+cp "$OUT/status-memory.lua" "$OUT/status-ceiling.lua"
+cat > "$OUT/join.lua" <<'EOF'
+wrk.method = "POST"
+wrk.body = '{"event_id":"evt_demo_ga"}'
+wrk.headers["Content-Type"] = "application/json"
+local counter = 0
+setup = function(thread) thread:set("seed", math.random(1, 2^31)) end
+init = function() math.randomseed(seed) end
+request = function()
+  counter = counter + 1
+  local key = string.format("%08x-%04x-4%03x-a%03x-%012x", math.random(0, 2^31), counter % 65536,
+    math.random(0, 4095), math.random(0, 4095), math.random(0, 2^40))
+  return wrk.format(nil, "/api/v1/queue/join", { ["Content-Type"] = "application/json",
+    ["Idempotency-Key"] = key }, wrk.body)
+end
+EOF
+
+run_wrk() { # target port route run
+  local script=()
+  case $3 in
+    status) script=(-s "$OUT/status-$1.lua") ;;
+    join) script=(-s "$OUT/join.lua") ;;
+  esac
+  local path=/healthz
+  [[ $3 == status || $3 == join ]] && path=/api/v1/queue/$3
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECS}s" --latency "${script[@]}" \
+    "http://127.0.0.1:$2$path" > "$OUT/$1-$3-$4.txt"
+  grep -E 'Requests/sec|Non-2xx' "$OUT/$1-$3-$4.txt" | sed "s/^/  $1 $3: /" >&2
+}
+
+for run in $(seq 1 "$RUNS"); do
+  for route in healthz status join; do
+    log "$route, run $run of $RUNS: wrk -t$THREADS -c$CONNECTIONS -d${SECS}s"
+    run_wrk ceiling "$CEILING_PORT" "$route" "$run"
+    run_wrk durable "$DURABLE_PORT" "$route" "$run"
+    run_wrk memory "$MEMORY_PORT" "$route" "$run"
+  done
+done
+python3 scripts/bench_wrk_summary.py "$OUT" | tee target/bench/wrk.md

@@ -1,0 +1,292 @@
+//! The HTTP server of the processes that serve the router themselves (the embedded server, the
+//! container's HTTP mode): an accept loop that a hostile client cannot stall.
+//!
+//! `axum::serve` accepts every connection and keeps it as long as the peer likes: 3,000 half-open
+//! connections from one address stayed open for 45 s, and at the file-descriptor limit `accept`
+//! failed and `/healthz` stopped answering for everyone. Here:
+//!
+//! * a connection has [`Limits::header_timeout`] to send a request's head, from the moment it is
+//!   accepted and again after each response (hyper's header-read timeout: an idle keep-alive
+//!   connection is closed as a half-open one is). A response being streamed (server-sent
+//!   events) is not idle;
+//! * at most [`Limits::per_address`] connections per client address and [`Limits::total`] in all;
+//!   a connection over either is closed at once, so it costs a file descriptor for a moment, not
+//!   for the peer's patience. The per-address bound is kept well under the total, so one address
+//!   cannot take every slot from the others;
+//! * at start the soft limit of open files is raised to the hard one ([`raise_fd_limit`]) and the
+//!   total bound is kept below it, leaving room for the store's files and outgoing calls, so
+//!   `accept` itself never fails for want of a descriptor;
+//! * an `accept` error (the rare resource shortage) pauses the loop briefly instead of spinning.
+//!
+//! HTTP/1.1 only (with upgrades, for the WebSocket endpoint): the browsers and load balancers in
+//! front of these servers speak it, and it keeps the header timeout in force from the first byte
+//! (a protocol sniff would run without one).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request};
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+/// Descriptors kept free of connections: the store's files, outgoing HTTP, logs.
+const RESERVED_FDS: u64 = 256;
+
+/// The bounds of a server's connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Time to send a request's head, from accept or from the end of the previous response.
+    pub header_timeout: Duration,
+    /// Connections open at once from one client address.
+    pub per_address: usize,
+    /// Connections open at once in all.
+    pub total: usize,
+}
+
+impl Limits {
+    /// 10 s for a head; 4,096 connections in all (fewer when the descriptor limit is lower:
+    /// [`Limits::fitting`]), a quarter of them per address.
+    pub const DEFAULT: Limits = Limits {
+        header_timeout: Duration::from_secs(10),
+        per_address: 1024,
+        total: 4096,
+    };
+
+    /// These limits within `fd_limit` open files: the total at most the limit less
+    /// [`RESERVED_FDS`], one address at most a quarter of the total.
+    pub fn fitting(self, fd_limit: u64) -> Self {
+        let room = usize::try_from(fd_limit.saturating_sub(RESERVED_FDS)).unwrap_or(usize::MAX);
+        let total = self.total.min(room).max(4);
+        Limits {
+            total,
+            per_address: self.per_address.min(total / 4).max(1),
+            ..self
+        }
+    }
+}
+
+/// Raises the soft limit of open files to the hard limit; returns the limit in force.
+pub fn raise_fd_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(error) => {
+            tracing::warn!(%error, "the limit of open files was not raised");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
+        }
+    }
+}
+
+/// Who holds connections, to keep each address under its share.
+#[derive(Default)]
+struct Occupancy {
+    per_address: HashMap<IpAddr, usize>,
+    total: usize,
+}
+
+/// A connection's place, given back when it closes.
+struct Slot {
+    occupancy: Arc<Mutex<Occupancy>>,
+    address: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut occupancy = self.occupancy.lock();
+        occupancy.total -= 1;
+        if let Some(count) = occupancy.per_address.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                occupancy.per_address.remove(&self.address);
+            }
+        }
+    }
+}
+
+fn admit(occupancy: &Arc<Mutex<Occupancy>>, limits: &Limits, address: IpAddr) -> Option<Slot> {
+    let mut held = occupancy.lock();
+    let mine = held.per_address.get(&address).copied().unwrap_or(0);
+    if held.total >= limits.total || mine >= limits.per_address {
+        return None;
+    }
+    held.total += 1;
+    *held.per_address.entry(address).or_insert(0) += 1;
+    Some(Slot {
+        occupancy: occupancy.clone(),
+        address,
+    })
+}
+
+/// Serves `app` on `listener` within `limits` until `shutdown` resolves, then waits for the
+/// requests in flight. Each request carries the peer's [`ConnectInfo<SocketAddr>`].
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let occupancy = Arc::new(Mutex::new(Occupancy::default()));
+    // Connections in flight, and the signal that asks them to finish.
+    let mut connections = tokio::task::JoinSet::new();
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed; pausing");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        while connections.try_join_next().is_some() {}
+        let Some(slot) = admit(&occupancy, &limits, peer.ip()) else {
+            // Over its address's share or the total: closed at once.
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper::service::service_fn({
+            let app = app.clone();
+            move |mut request: Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                app.clone().oneshot(request.map(axum::body::Body::new))
+            }
+        });
+        let connection = http
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let mut stopping = stopping.clone();
+        connections.spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                _ = stopping.changed() => {
+                    // Finish the request in flight, take no other.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = ended {
+                tracing::debug!(%error, %peer, "connection ended");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    while connections.join_next().await.is_some() {}
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::*;
+
+    async fn server(limits: Limits) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new().route(
+            "/healthz",
+            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
+        );
+        tokio::spawn(serve(listener, app, limits, std::future::pending()));
+        addr
+    }
+
+    /// Reads until the server closes the connection; how long that took.
+    async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
+        let started = Instant::now();
+        let mut buf = [0u8; 1024];
+        loop {
+            match tokio::time::timeout(limit, stream.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+                Ok(Ok(_)) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn silent_and_idle_connections_are_closed_after_the_header_timeout() {
+        let addr = server(Limits {
+            header_timeout: Duration::from_millis(500),
+            ..Limits::DEFAULT
+        })
+        .await;
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        assert!(closed_within(&mut silent, Duration::from_secs(3)).await.is_some(), "a half-open connection is closed");
+
+        let mut idle = TcpStream::connect(addr).await.unwrap();
+        idle.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 256];
+        let n = idle.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        assert!(closed_within(&mut idle, Duration::from_secs(3)).await.is_some(), "an idle keep-alive connection is closed");
+
+        let mut trickle = TcpStream::connect(addr).await.unwrap();
+        trickle.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+        assert!(closed_within(&mut trickle, Duration::from_secs(3)).await.is_some(), "a head sent too slowly is cut off");
+    }
+
+    #[tokio::test]
+    async fn one_address_cannot_take_every_connection() {
+        let addr = server(Limits {
+            header_timeout: Duration::from_secs(30),
+            per_address: 8,
+            total: 32,
+        })
+        .await;
+        // 8 held from 127.0.0.1; the 9th is closed at once.
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            held.push(TcpStream::connect(addr).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut ninth = TcpStream::connect(addr).await.unwrap();
+        assert!(closed_within(&mut ninth, Duration::from_secs(2)).await.is_some());
+        // Another address is served at once.
+        let other = tokio::net::TcpSocket::new_v4().unwrap();
+        other.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let mut other = other.connect(addr).await.unwrap();
+        other.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 256];
+        let n = tokio::time::timeout(Duration::from_secs(1), other.read(&mut buf)).await.unwrap().unwrap();
+        let answer = String::from_utf8_lossy(&buf[..n]);
+        assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("127.0.0.2"), "{answer}");
+        // A held one closing frees its place.
+        drop(held.pop());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut again = TcpStream::connect(addr).await.unwrap();
+        again.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(1), again.read(&mut buf)).await.unwrap().unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    }
+
+    #[test]
+    fn limits_fit_under_the_descriptor_limit() {
+        let fitted = Limits::DEFAULT.fitting(1024);
+        assert_eq!(fitted.total, 768);
+        assert_eq!(fitted.per_address, 192);
+        assert_eq!(Limits::DEFAULT.fitting(1_048_576), Limits::DEFAULT);
+    }
+}
