@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::records::{from_item, get_record, to_item};
 use crate::error::{Error, Result};
 use crate::ids::{EventId, ReservationId, SeatId};
-use crate::ports::store::{Condition, Key, SkRange, Write, MAX_TRANSACTION_WRITES};
+use crate::ports::store::{Condition, Key, SkRange, StoreError, Write, MAX_TRANSACTION_WRITES};
 use crate::ports::Ports;
 
 /// Most seats one order may take.
@@ -198,63 +198,29 @@ impl Catalog {
         let event = validate(new, self.queue_shards)?;
         let id = &event.event_id;
         // Seats first, the event record last: the event is visible only once complete.
-        let seats: Vec<Write> = event
-            .sections
-            .iter()
-            .flat_map(Section::seat_ids)
-            .map(|seat_id| {
-                Write::put_new(to_item(
-                    &seat_key(id, &seat_id),
-                    &SeatRecord {
-                        seat_id,
-                        status: SeatStatus::Available,
-                        reservation_id: None,
-                    },
-                ))
-            })
-            .collect();
-        for chunk in seats.chunks(MAX_TRANSACTION_WRITES) {
-            self.ports
-                .store
-                .transact(chunk.to_vec())
-                .await
-                .map_err(|e| match e {
-                    crate::ports::StoreError::ConditionFailed { .. } => {
-                        Error::InvalidRequest(format!("event {id} already exists"))
-                    }
-                    other => other.into(),
-                })?;
+        for chunk in seat_writes(&event).chunks(MAX_TRANSACTION_WRITES) {
+            self.create_items(id, chunk.to_vec()).await?;
         }
-        let inventory = Inventory {
-            total: event.total,
-            available: event.total,
-            held: 0,
-            sold: 0,
-        };
-        let mut writes = vec![
-            Write::put_new(to_item(&inventory_key(id), &inventory)),
-            Write::put_new(to_item(&event_key(id), &event)),
-            Write::put(to_item(
-                &Key::new(
-                    EVENT_INDEX_PK,
-                    format!("{}#{id}", event.starts_at.to_rfc3339()),
-                ),
-                &serde_json::json!({ "event_id": id }),
-            )),
-        ];
+        let mut writes = event_writes(&event);
         writes.extend((self.companions)(&event, self.ports.clock.now_ms()));
+        self.create_items(id, writes).await?;
+        tracing::info!(event_id = %id, total = event.total, "event created");
+        Ok(event)
+    }
+
+    /// Commits `writes`, which create items of event `id`: an item already there means the
+    /// event already exists (its id was given, as the demo events' are).
+    async fn create_items(&self, id: &EventId, writes: Vec<Write>) -> Result<()> {
         self.ports
             .store
             .transact(writes)
             .await
             .map_err(|e| match e {
-                crate::ports::StoreError::ConditionFailed { .. } => {
+                StoreError::ConditionFailed { .. } => {
                     Error::InvalidRequest(format!("event {id} already exists"))
                 }
                 other => other.into(),
-            })?;
-        tracing::info!(event_id = %id, total = event.total, "event created");
-        Ok(event)
+            })
     }
 
     /// The event, from the cache when this process has seen it.
@@ -350,71 +316,71 @@ impl Catalog {
     }
 }
 
-/// Checks an administrator's request and builds the event.
+/// The items of a new event's seats, each available.
+fn seat_writes(event: &Event) -> Vec<Write> {
+    let id = &event.event_id;
+    event
+        .sections
+        .iter()
+        .flat_map(Section::seat_ids)
+        .map(|seat_id| {
+            Write::put_new(to_item(
+                &seat_key(id, &seat_id),
+                &SeatRecord {
+                    seat_id,
+                    status: SeatStatus::Available,
+                    reservation_id: None,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// The items that complete a new event once its seats are stored: its inventory counters, its
+/// record, and its entry in the index of events by start time.
+fn event_writes(event: &Event) -> Vec<Write> {
+    let id = &event.event_id;
+    let inventory = Inventory {
+        total: event.total,
+        available: event.total,
+        held: 0,
+        sold: 0,
+    };
+    vec![
+        Write::put_new(to_item(&inventory_key(id), &inventory)),
+        Write::put_new(to_item(&event_key(id), event)),
+        Write::put(to_item(
+            &Key::new(
+                EVENT_INDEX_PK,
+                format!("{}#{id}", event.starts_at.to_rfc3339()),
+            ),
+            &serde_json::json!({ "event_id": id }),
+        )),
+    ]
+}
+
+/// Checks an administrator's request and builds the event; the first check that fails names
+/// its field.
 fn validate(new: NewEvent, queue_shards: u32) -> Result<Event> {
-    let bad = |msg: &str| Err(Error::InvalidRequest(msg.to_string()));
-    let name = new.name;
-    if name.trim().is_empty() || name.chars().count() > 200 {
-        return bad("name: 1 to 200 characters");
-    }
-    let venue = new.venue;
-    if venue.trim().is_empty() || venue.chars().count() > 200 {
-        return bad("venue: 1 to 200 characters");
-    }
-    if new.currency.len() != 3 || !new.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-        return bad("currency: three upper-case letters such as USD");
-    }
-    if new.price <= 0 || new.price > 100_000_000 {
-        return bad("price: a positive integer in minor units, at most 100000000");
-    }
-    if !(new.admission_rate_per_sec.is_finite()
-        && new.admission_rate_per_sec > 0.0
-        && new.admission_rate_per_sec <= 100_000.0)
-    {
-        return bad("admission_rate_per_sec: a number above 0 and at most 100000");
-    }
-    if !(1..=MAX_PER_ORDER_LIMIT).contains(&new.max_per_order) {
-        return bad("max_per_order: 1 to 10");
-    }
+    check_listing(&new)?;
+    check_sale(&new)?;
     let (kind, sections, total) = match (new.sections, new.capacity) {
         (Some(sections), None) => {
-            if sections.is_empty() || sections.len() > 50 {
-                return bad("sections: 1 to 50 sections");
-            }
-            let mut names = std::collections::HashSet::new();
-            let mut total: i64 = 0;
-            for section in &sections {
-                if !(1..=8).contains(&section.name.len())
-                    || !section.name.bytes().all(|b| b.is_ascii_alphanumeric())
-                {
-                    return bad("sections[].name: 1 to 8 letters or digits");
-                }
-                if !names.insert(section.name.clone()) {
-                    return bad("sections[].name: section names must be unique");
-                }
-                if !(1..=200).contains(&section.rows) || !(1..=200).contains(&section.seats_per_row)
-                {
-                    return bad("sections[].rows and seats_per_row: 1 to 200");
-                }
-                total += i64::from(section.rows * section.seats_per_row);
-            }
-            if total > 20_000 {
-                return bad("sections: at most 20000 seats");
-            }
+            let total = seats_in(&sections)?;
             (EventKind::Seated, sections, total)
         }
         (None, Some(capacity)) => {
             if !(1..=1_000_000).contains(&capacity) {
-                return bad("capacity: 1 to 1000000");
+                return invalid("capacity: 1 to 1000000");
             }
             (EventKind::GeneralAdmission, Vec::new(), capacity)
         }
-        _ => return bad("sections or capacity: give exactly one"),
+        _ => return invalid("sections or capacity: give exactly one"),
     };
     Ok(Event {
         event_id: new.event_id.unwrap_or_else(EventId::generate),
-        name,
-        venue,
+        name: new.name,
+        venue: new.venue,
         starts_at: new.starts_at,
         currency: new.currency,
         price: new.price,
@@ -425,6 +391,70 @@ fn validate(new: NewEvent, queue_shards: u32) -> Result<Event> {
         max_per_order: new.max_per_order,
         queue_shards: queue_shards.max(1),
     })
+}
+
+/// Checks what a buyer reads of the event: its name, venue, currency and price.
+fn check_listing(new: &NewEvent) -> Result<()> {
+    if new.name.trim().is_empty() || new.name.chars().count() > 200 {
+        return invalid("name: 1 to 200 characters");
+    }
+    if new.venue.trim().is_empty() || new.venue.chars().count() > 200 {
+        return invalid("venue: 1 to 200 characters");
+    }
+    if new.currency.len() != 3 || !new.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        return invalid("currency: three upper-case letters such as USD");
+    }
+    if new.price <= 0 || new.price > 100_000_000 {
+        return invalid("price: a positive integer in minor units, at most 100000000");
+    }
+    Ok(())
+}
+
+/// Checks how the event sells: its waiting room's admission rate and the most seats per order.
+fn check_sale(new: &NewEvent) -> Result<()> {
+    if !(new.admission_rate_per_sec.is_finite()
+        && new.admission_rate_per_sec > 0.0
+        && new.admission_rate_per_sec <= 100_000.0)
+    {
+        return invalid("admission_rate_per_sec: a number above 0 and at most 100000");
+    }
+    if !(1..=MAX_PER_ORDER_LIMIT).contains(&new.max_per_order) {
+        return invalid("max_per_order: 1 to 10");
+    }
+    Ok(())
+}
+
+/// The number of seats of a seated event's sections, once they are checked: 1 to 50 sections
+/// with unique short names, each 1 to 200 rows of 1 to 200 seats, 20000 seats in all.
+fn seats_in(sections: &[Section]) -> Result<i64> {
+    if sections.is_empty() || sections.len() > 50 {
+        return invalid("sections: 1 to 50 sections");
+    }
+    let mut names = std::collections::HashSet::new();
+    let mut total: i64 = 0;
+    for section in sections {
+        if !(1..=8).contains(&section.name.len())
+            || !section.name.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return invalid("sections[].name: 1 to 8 letters or digits");
+        }
+        if !names.insert(section.name.clone()) {
+            return invalid("sections[].name: section names must be unique");
+        }
+        if !(1..=200).contains(&section.rows) || !(1..=200).contains(&section.seats_per_row) {
+            return invalid("sections[].rows and seats_per_row: 1 to 200");
+        }
+        total += i64::from(section.rows * section.seats_per_row);
+    }
+    if total > 20_000 {
+        return invalid("sections: at most 20000 seats");
+    }
+    Ok(total)
+}
+
+/// A refusal of the request, naming the field and what it may hold.
+fn invalid<T>(message: &str) -> Result<T> {
+    Err(Error::InvalidRequest(message.to_string()))
 }
 
 /// Seat writes of one reservation, each conditional on the seat's current state.

@@ -139,6 +139,26 @@ enum Outcome {
     Failed,
 }
 
+impl TickReport {
+    /// Counts what happened to one connection.
+    fn count(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Sent(n) => self.sent += n,
+            Outcome::Gone => self.gone += 1,
+            Outcome::Closed => self.closed += 1,
+            Outcome::Failed => self.failed += 1,
+        }
+    }
+}
+
+/// The items, sorted, each once.
+fn distinct<T: Ord>(items: impl Iterator<Item = T>) -> Vec<T> {
+    let mut items: Vec<T> = items.collect();
+    items.sort_unstable();
+    items.dedup();
+    items
+}
+
 /// Live updates over a connection registry and a pusher.
 #[derive(Clone)]
 pub struct LiveUpdates {
@@ -218,41 +238,18 @@ impl LiveUpdates {
     /// Sends every live connection its frames once. Fails only when the registry cannot be read.
     pub async fn tick(&self) -> Result<TickReport> {
         let connections = self.connections().await?;
-        let mut report = TickReport {
-            connections: connections.len(),
-            ..TickReport::default()
-        };
         // Owned ids and connections below: a future borrowing its stream's items is not `Send`
         // for every lifetime, and the pusher runs on spawned tasks.
-        let mut events: Vec<EventId> = connections.iter().map(|c| c.event_id.clone()).collect();
-        events.sort_unstable();
-        events.dedup();
-        let mut tokens: Vec<WaitingToken> =
-            connections.iter().filter_map(|c| c.token.clone()).collect();
-        tokens.sort_unstable();
-        tokens.dedup();
-        report.events = events.len();
-        report.tokens = tokens.len();
-
-        let availability: HashMap<EventId, Update> = stream::iter(events)
-            .map(|event| async move {
-                let read = self.catalog.availability(&event).await;
-                let update = Update::of(read, |a| Frame::Availability { data: a });
-                (event, update)
-            })
-            .buffer_unordered(EVENT_READS_IN_FLIGHT)
-            .collect()
-            .await;
-        let statuses: HashMap<WaitingToken, Update> = stream::iter(tokens)
-            .map(|token| async move {
-                let read = self.queue.status(&token).await;
-                let update = Update::of(read, |s| Frame::Queue { data: s });
-                (token, update)
-            })
-            .buffer_unordered(STATUS_READS_IN_FLIGHT)
-            .collect()
-            .await;
-
+        let events = distinct(connections.iter().map(|c| c.event_id.clone()));
+        let tokens = distinct(connections.iter().filter_map(|c| c.token.clone()));
+        let mut report = TickReport {
+            connections: connections.len(),
+            events: events.len(),
+            tokens: tokens.len(),
+            ..TickReport::default()
+        };
+        let availability = self.availability_updates(events).await;
+        let statuses = self.status_updates(tokens).await;
         let outcomes: Vec<Outcome> = stream::iter(connections)
             .map(|connection| {
                 let mut updates = vec![availability[&connection.event_id].clone()];
@@ -265,14 +262,35 @@ impl LiveUpdates {
             .collect()
             .await;
         for outcome in outcomes {
-            match outcome {
-                Outcome::Sent(n) => report.sent += n,
-                Outcome::Gone => report.gone += 1,
-                Outcome::Closed => report.closed += 1,
-                Outcome::Failed => report.failed += 1,
-            }
+            report.count(outcome);
         }
         Ok(report)
+    }
+
+    /// Each event's availability frame, read and serialised once for all its connections.
+    async fn availability_updates(&self, events: Vec<EventId>) -> HashMap<EventId, Update> {
+        stream::iter(events)
+            .map(|event| async move {
+                let read = self.catalog.availability(&event).await;
+                let update = Update::of(read, |a| Frame::Availability { data: a });
+                (event, update)
+            })
+            .buffer_unordered(EVENT_READS_IN_FLIGHT)
+            .collect()
+            .await
+    }
+
+    /// Each token's queue status frame, read and serialised once for all its connections.
+    async fn status_updates(&self, tokens: Vec<WaitingToken>) -> HashMap<WaitingToken, Update> {
+        stream::iter(tokens)
+            .map(|token| async move {
+                let read = self.queue.status(&token).await;
+                let update = Update::of(read, |s| Frame::Queue { data: s });
+                (token, update)
+            })
+            .buffer_unordered(STATUS_READS_IN_FLIGHT)
+            .collect()
+            .await
     }
 
     /// Sends one connection its updates, in order; forgets it when gone, closes it after an error.

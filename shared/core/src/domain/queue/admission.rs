@@ -1,0 +1,331 @@
+//! Admission.
+//!
+//! A *cursor* per event says every order below it was admitted. It moves lazily: any status or
+//! enter call may advance it, at most every [`ADVANCE_EVERY_MS`], by the credit
+//! `admission_rate_per_sec × elapsed`, and never past what can still be sold: people admitted and
+//! not yet holding (open *admission batches*) plus the newcomers must not exceed the seats
+//! available. The advance is one conditional write on the queue's state item (optimistic on its
+//! `version`), a few times a second at most whatever the traffic.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::keys::{batch_key, queue_pk, state_key};
+use super::order::Line;
+use super::positions::people;
+use crate::domain::catalog::Event;
+use crate::domain::records::{from_item, get_record, sort_key, to_item, ttl_after};
+use crate::domain::reservation_tokens::RESERVATION_TOKEN_TTL_SECS;
+use crate::error::{Error, Result};
+use crate::ids::EventId;
+use crate::ports::store::{Condition, SkRange, Store, Update, Write};
+
+/// Least time between two advances of one queue.
+pub const ADVANCE_EVERY_MS: i64 = 200;
+/// Most admission credit that accumulates while nobody asks (bounds the burst after a lull).
+const MAX_CREDIT_MS: i64 = 5_000;
+/// How long an admitted client has to call enter.
+pub const READY_WINDOW_SECS: i64 = 30;
+/// Most admission batches that can be open at once (a batch per advance, open for a minute).
+const OPEN_BATCH_SCAN: usize = 1_000;
+/// Admission batches read per query (most advances find the open ones in the first page).
+const BATCH_PAGE: usize = 16;
+/// Cursor moves the state item remembers, for views (a move every 200 ms or more: over a second).
+const MOVES_KEPT: usize = 8;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct QueueState {
+    pub shards: u32,
+    /// Every order below this was admitted (or is a hole, or left).
+    pub cursor: u64,
+    /// Admission credit is counted from here.
+    pub last_advance_ms: i64,
+    /// When the cursor last moved, for the measured rate.
+    pub last_write_ms: i64,
+    /// Admissions per second, exponentially smoothed.
+    pub measured_rate: f64,
+    /// People admitted since the queue was created (absent in states written before it was kept).
+    #[serde(default)]
+    pub admitted_total: u64,
+    pub version: u64,
+    /// The last [`MOVES_KEPT`] cursor moves, oldest first.
+    #[serde(default)]
+    pub moves: Vec<CursorMove>,
+}
+
+/// One advance of the cursor, remembered so that a view can tell the cursor at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CursorMove {
+    pub at_ms: i64,
+    pub from: u64,
+    pub to: u64,
+    /// People this move admitted (absent in moves written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admitted: Option<u64>,
+}
+
+/// People admitted by one advance; `open` drops as they take a hold or leave.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdmissionBatch {
+    pub start: u64,
+    pub end: u64,
+    pub admitted: i64,
+    pub open: i64,
+    pub admitted_at_ms: i64,
+    pub open_until_ms: i64,
+    pub expires_at: i64,
+}
+
+/// The write that closes one admission of `batch` when its holder takes a hold.
+pub fn admission_used(event: &EventId, batch: u64) -> Write {
+    Write::Update(
+        Update::new(batch_key(event, batch))
+            .add("open", -1)
+            .when(Condition::AtLeast("open".into(), 1)),
+    )
+}
+
+/// Items a new event's waiting room starts with.
+pub fn initial_writes(event: &Event, now_ms: i64) -> Vec<Write> {
+    let state = QueueState {
+        shards: event.queue_shards,
+        cursor: 0,
+        last_advance_ms: now_ms,
+        last_write_ms: now_ms,
+        measured_rate: event.admission_rate_per_sec,
+        admitted_total: 0,
+        version: 0,
+        moves: Vec::new(),
+    };
+    vec![Write::put_new(to_item(&state_key(&event.event_id), &state))]
+}
+
+/// The smallest cursor past `from` that admits `n` people, and how many it admits.
+pub(super) fn admit(line: &Line, leavers: &[u64], from: u64, n: u64) -> (u64, u64) {
+    let end = line.end();
+    let people = |to: u64| people(line, leavers, from, to);
+    let everyone = people(end);
+    if everyone <= n {
+        return (end, everyone);
+    }
+    let (mut lo, mut hi) = (from, end);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if people(mid) >= n {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    (lo, people(lo))
+}
+
+/// The admissions an advance may make: the admission rate over the time since the last advance,
+/// at most [`MAX_CREDIT_MS`] of it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Credit {
+    /// Admissions per second.
+    rate: f64,
+    /// The time the credit was earned over, in milliseconds.
+    ms: i64,
+    /// Whole people it admits.
+    pub(super) people: i64,
+}
+
+impl Credit {
+    pub(super) fn earned(rate: f64, elapsed_ms: i64) -> Self {
+        let ms = elapsed_ms.min(MAX_CREDIT_MS);
+        Self {
+            rate,
+            ms,
+            people: (ms as f64 * rate / 1000.0).floor() as i64,
+        }
+    }
+
+    /// Where the next advance counts its credit from, after this one admitted `admitted` of the
+    /// `wanted` at `now_ms`: the fraction of a person left over is kept by counting from the
+    /// instant the admitted people's credit ran out.
+    fn next_from(&self, now_ms: i64, wanted: u64, admitted: u64) -> i64 {
+        // Credit not used because nothing could be sold is dropped, not banked.
+        if (admitted as i64) < self.people || wanted == 0 {
+            now_ms
+        } else {
+            (now_ms - self.ms + (admitted as f64 * 1000.0 / self.rate).ceil() as i64).min(now_ms)
+        }
+    }
+}
+
+impl QueueState {
+    /// The state after an advance at `now_ms` that spent `credit` moving the cursor to `cursor`,
+    /// admitting `admitted` of the `wanted` people: a new version, the move remembered, the
+    /// measured rate smoothed with this one.
+    pub(super) fn advanced(
+        &self,
+        now_ms: i64,
+        credit: &Credit,
+        wanted: u64,
+        cursor: u64,
+        admitted: u64,
+    ) -> QueueState {
+        let since_write = ((now_ms - self.last_write_ms).max(1) as f64 / 1000.0).min(10.0);
+        let instantaneous = admitted as f64 / since_write;
+        let mut moves = self.moves.clone();
+        if cursor > self.cursor {
+            moves.push(CursorMove {
+                at_ms: now_ms,
+                from: self.cursor,
+                to: cursor,
+                admitted: Some(admitted),
+            });
+            let excess = moves.len().saturating_sub(MOVES_KEPT);
+            moves.drain(..excess);
+        }
+        QueueState {
+            shards: self.shards,
+            cursor,
+            last_advance_ms: credit.next_from(now_ms, wanted, admitted),
+            last_write_ms: now_ms,
+            measured_rate: 0.7 * self.measured_rate + 0.3 * instantaneous,
+            admitted_total: self.admitted_total + admitted,
+            version: self.version + 1,
+            moves,
+        }
+    }
+
+    /// The state after an advance at `now_ms` that found nobody waiting: the credit clock
+    /// restarts, so a lull does not bank a burst of admissions for the next arrivals.
+    pub(super) fn rested(&self, now_ms: i64) -> QueueState {
+        QueueState {
+            last_advance_ms: now_ms,
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+
+    /// The write that stores this state in place of `previous`, unless another advance replaced
+    /// `previous` first (optimistic on `version`).
+    pub(super) fn replacing(&self, event: &EventId, previous: &QueueState) -> Write {
+        Write::Put {
+            item: to_item(&state_key(event), self),
+            condition: Some(Condition::equals("version", previous.version)),
+        }
+    }
+}
+
+impl AdmissionBatch {
+    /// The batch of the `admitted` people an advance at `now` let in between orders `from` and
+    /// `to`: open while they may still enter and then hold with their reservation token, kept an
+    /// hour.
+    pub(super) fn opened(
+        from: u64,
+        to: u64,
+        admitted: u64,
+        now: DateTime<Utc>,
+        now_ms: i64,
+    ) -> Self {
+        AdmissionBatch {
+            start: from,
+            end: to,
+            admitted: admitted as i64,
+            open: admitted as i64,
+            admitted_at_ms: now_ms,
+            open_until_ms: now_ms + (READY_WINDOW_SECS + RESERVATION_TOKEN_TTL_SECS) * 1000,
+            expires_at: ttl_after(now, 3600),
+        }
+    }
+
+    /// The write that stores this batch.
+    pub(super) fn write(&self, event: &EventId) -> Write {
+        Write::put(to_item(&batch_key(event, self.start), self))
+    }
+
+    /// Whether the batch's people may no longer enter at `now_ms`.
+    pub(super) fn ready_window_over(&self, now_ms: i64) -> bool {
+        now_ms > self.admitted_at_ms + READY_WINDOW_SECS * 1000
+    }
+}
+
+pub(super) async fn read_state(store: &dyn Store, event: &EventId) -> Result<QueueState> {
+    get_record(store, &state_key(event))
+        .await?
+        .ok_or(Error::EventNotFound)
+}
+
+/// The live cursor alone (a join's position hint), without decoding the rest of the state.
+pub(super) async fn read_cursor(store: &dyn Store, event: &EventId) -> Result<u64> {
+    #[derive(Deserialize)]
+    struct Cursor {
+        cursor: u64,
+    }
+    let state: Cursor = get_record(store, &state_key(event))
+        .await?
+        .ok_or(Error::EventNotFound)?;
+    Ok(state.cursor)
+}
+
+/// People admitted and not yet holding or gone, across the batches still open.
+///
+/// Batches are read newest first, a page at a time, and reading stops at the first closed
+/// one: a query for all of them would return the hour of closed batches their TTL keeps,
+/// on every advance.
+pub(super) async fn open_admissions(
+    store: &dyn Store,
+    event: &EventId,
+    now_ms: i64,
+) -> Result<i64> {
+    let mut open = 0;
+    let mut seen = 0;
+    let mut below: Option<String> = None;
+    loop {
+        let mut range = SkRange::prefix("BATCH#").reverse().limit(BATCH_PAGE);
+        if let Some(below) = below.take() {
+            range = range.to(below);
+        }
+        let page = store.query(&queue_pk(event), &range).await?;
+        let full = page.len() == BATCH_PAGE;
+        for item in page {
+            let batch: AdmissionBatch = from_item(item)?;
+            if batch.open_until_ms <= now_ms {
+                return Ok(open);
+            }
+            open += batch.open.max(0);
+            below = Some(sort_key("BATCH#", batch.start));
+            seen += 1;
+        }
+        if !full || seen >= OPEN_BATCH_SCAN {
+            return Ok(open);
+        }
+    }
+}
+
+/// The batch that admitted `order` (the newest that starts at or below it), if any is kept.
+pub(super) async fn batch_of(
+    store: &dyn Store,
+    event: &EventId,
+    order: u64,
+) -> Result<Option<AdmissionBatch>> {
+    let range = SkRange::prefix("BATCH#")
+        .to(sort_key("BATCH#", order + 1))
+        .reverse()
+        .limit(1);
+    let found = store.query(&queue_pk(event), &range).await?;
+    found.into_iter().next().map(from_item).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admission_skips_leavers_and_holes() {
+        let line = Line {
+            counts: vec![3, 1, 0, 0],
+        };
+        // Order 4 left: admitting 2 people from 0 takes orders 0 and 1.
+        assert_eq!(admit(&line, &[4], 0, 2), (2, 2));
+        // The third person is order 8, past the leaver and the holes.
+        assert_eq!(admit(&line, &[4], 2, 1), (9, 1));
+        // Asking for more than are waiting admits everyone.
+        assert_eq!(admit(&line, &[], 0, 100), (9, 4));
+    }
+}

@@ -1,0 +1,30 @@
+//! The virtual waiting room.
+//!
+//! Buyers join an event's line and poll their place in it; the room admits them in order, at the
+//! event's admission rate and never more than can still be sold, and an admitted buyer exchanges
+//! the waiting token for a reservation token, once. Joins spread over sharded counters, and the
+//! queue's state item is written a few times a second at most, whatever the traffic.
+//!
+//! * [`order`]: where a join stands in line, without a hot item (sharded join counters, holes).
+//! * [`admission`]: the cursor below which everyone is admitted, and how far each advance moves it.
+//! * [`holes`]: closing the holes the cursor passes, so no later join lands behind it.
+//! * [`positions`]: a waiting ticket's place, and why it never grows.
+//! * [`views`]: one position however many instances answer.
+//! * [`room`]: the service, [`WaitingRoom`]: join, status, enter, leave and gauges.
+//!
+//! `keys` names where all of these items live.
+
+pub mod admission;
+pub mod holes;
+mod keys;
+pub mod order;
+pub mod positions;
+pub mod room;
+pub mod views;
+
+pub use admission::{
+    admission_used, initial_writes, AdmissionBatch, CursorMove, QueueState, ADVANCE_EVERY_MS,
+    READY_WINDOW_SECS,
+};
+pub use order::{TicketState, WaitingRecord};
+pub use room::{Admission, Joined, QueueGauge, QueueStatus, QueueStatusKind, WaitingRoom};

@@ -1,0 +1,185 @@
+//! Order without a hot item.
+//!
+//! A join increments one of the event's `S` join counters (chosen at random, each its own
+//! partition) and gets ticket
+//! `(shard s, k-th in that shard)`, whose place in line is the *order* `o = (k-1)·S + s`. Orders
+//! interleave the shards round-robin; with `S = 1` (the embedded default) they are exact arrival
+//! order, with `S = 64` (AWS) each counter takes 1/64 of the joins and the order is arrival order
+//! up to the statistical skew of random sharding. Orders that no ticket holds yet (a shard that has
+//! fewer joins than another) are *holes*, skipped when counting people.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::keys::{counter_key, ticket_key};
+use crate::domain::records::get_record;
+use crate::error::{Error, Result};
+use crate::ids::{EventId, UserId, WaitingToken};
+use crate::ports::store::{Key, Store, StoreError, Update};
+use crate::ports::Ports;
+
+/// How long a waiting token lives at all.
+pub(super) const WAITING_TOKEN_TTL_SECS: i64 = 6 * 3600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketState {
+    Waiting,
+    Entered,
+    Left,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WaitingRecord {
+    pub token: WaitingToken,
+    pub event_id: EventId,
+    pub order: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<UserId>,
+    pub state: TicketState,
+    pub joined_at: DateTime<Utc>,
+    /// TTL attribute (epoch seconds).
+    pub expires_at: i64,
+}
+
+/// Join counts per shard, and the arithmetic of orders over them.
+#[derive(Debug, Clone)]
+pub(super) struct Line {
+    pub(super) counts: Vec<u64>,
+}
+
+impl Line {
+    pub(super) fn shards(&self) -> u64 {
+        self.counts.len() as u64
+    }
+
+    /// The line, knowing that the ticket at `order` exists (so do those before it in its shard),
+    /// however old the counts are.
+    pub(super) fn including(mut self, order: u64) -> Self {
+        let s = self.shards();
+        if let Some(count) = self.counts.get_mut((order % s) as usize) {
+            *count = (*count).max(order / s + 1);
+        }
+        self
+    }
+
+    /// One past the greatest order any ticket holds.
+    pub(super) fn end(&self) -> u64 {
+        let s = self.shards();
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c > 0)
+            .map(|(shard, &c)| (c - 1) * s + shard as u64 + 1)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Tickets (not holes) with order in `[a, b)`.
+    pub(super) fn tickets(&self, a: u64, b: u64) -> u64 {
+        if b <= a {
+            return 0;
+        }
+        let s = self.shards();
+        self.counts
+            .iter()
+            .enumerate()
+            .map(|(shard, &count)| {
+                let shard = shard as u64;
+                // Tickets j = 0..count of this shard sit at orders j·s + shard.
+                let lo = if a > shard {
+                    (a - shard).div_ceil(s)
+                } else {
+                    0
+                };
+                let hi = if b > shard {
+                    (b - shard).div_ceil(s).min(count)
+                } else {
+                    0
+                };
+                hi.saturating_sub(lo)
+            })
+            .sum()
+    }
+}
+
+/// Takes the next place in line of one of `shards` join counters, chosen at random: one counter
+/// increment, whatever the traffic on the others. Returns the place's order.
+pub(super) async fn take_order(store: &dyn Store, event: &EventId, shards: u32) -> Result<u64> {
+    let shard = if shards > 1 {
+        rand::random::<u32>() % shards
+    } else {
+        0
+    };
+    let counter = store
+        .update(Update::new(counter_key(event, shard)).add("count", 1))
+        .await?;
+    let k = counter.get("count").and_then(|v| v.as_u64()).unwrap_or(1);
+    Ok((k - 1) * u64::from(shards) + u64::from(shard))
+}
+
+/// The join counts of the event's `shards` counters, read at once.
+pub(super) async fn read_line(store: &dyn Store, event: &EventId, shards: u32) -> Result<Line> {
+    let keys: Vec<Key> = (0..shards).map(|shard| counter_key(event, shard)).collect();
+    let reads = keys.iter().map(|key| async move {
+        let mut count = 0;
+        store
+            .read(key, &mut |item| {
+                count = item
+                    .and_then(|i| i.get("count").and_then(|v| v.as_u64()))
+                    .unwrap_or(0)
+            })
+            .await?;
+        Ok::<u64, StoreError>(count)
+    });
+    let counts = futures::future::try_join_all(reads).await?;
+    Ok(Line { counts })
+}
+
+/// The ticket of `token`, unless it is unknown or past its TTL (the store may keep an expired item
+/// a while before deleting it).
+pub(super) async fn read_ticket(ports: &Ports, token: &WaitingToken) -> Result<WaitingRecord> {
+    let ticket: WaitingRecord = get_record(&*ports.store, &ticket_key(token))
+        .await?
+        .ok_or(Error::TokenNotFound)?;
+    if ticket.expires_at < ports.clock.now().timestamp() {
+        return Err(Error::TokenNotFound);
+    }
+    Ok(ticket)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_shard_counts_every_order() {
+        let line = Line { counts: vec![5] };
+        assert_eq!(line.end(), 5);
+        assert_eq!(line.tickets(0, 5), 5);
+        assert_eq!(line.tickets(2, 4), 2);
+        assert_eq!(line.tickets(4, 2), 0);
+    }
+
+    #[test]
+    fn shards_interleave_and_skip_holes() {
+        // Shard 0 has 3 tickets (orders 0, 4, 8), shard 1 has 1 (order 1), shards 2 and 3 none.
+        let line = Line {
+            counts: vec![3, 1, 0, 0],
+        };
+        assert_eq!(line.end(), 9);
+        assert_eq!(line.tickets(0, 9), 4);
+        assert_eq!(line.tickets(1, 8), 2); // orders 1 and 4
+        assert_eq!(line.tickets(2, 4), 0); // holes only
+    }
+
+    #[test]
+    fn a_ticket_proves_its_shard_reached_it_however_old_the_counts() {
+        // Counts read before the ticket at order 6 (shard 0 of 2, its 4th) existed.
+        let line = Line { counts: vec![1, 1] }.including(6);
+        assert_eq!(line.counts, vec![4, 1]);
+        assert_eq!(line.tickets(0, 6), 4, "orders 0, 1, 2 and 4");
+        // Fresher counts are kept.
+        assert_eq!(Line { counts: vec![9] }.including(3).counts, vec![9]);
+    }
+}

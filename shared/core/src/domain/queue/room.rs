@@ -1,0 +1,385 @@
+//! The waiting room as a service: join, status, enter, leave, and the gauges an operator reads.
+//! Each call is a few reads and conditional writes of the items the other files of
+//! [`super`] describe; the advance that admits people runs inside status and enter calls.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::admission::{
+    admission_used, admit, batch_of, open_admissions, read_cursor, read_state, AdmissionBatch,
+    Credit, QueueState, ADVANCE_EVERY_MS,
+};
+use super::holes::close_holes;
+use super::keys::ticket_key;
+use super::order::{
+    read_line, read_ticket, take_order, Line, TicketState, WaitingRecord, WAITING_TOKEN_TTL_SECS,
+};
+use super::positions::{eta_sec, leavers_between, left_marker, read_leavers};
+use super::views::{View, Views};
+use crate::domain::catalog::{Catalog, Event};
+use crate::domain::records::{to_item, ttl_after};
+use crate::domain::reservation_tokens::{ReservationTokens, RESERVATION_TOKEN_TTL_SECS};
+use crate::error::{Error, Result};
+use crate::ids::{EventId, UserId, WaitingToken};
+use crate::ports::store::{Condition, StoreError, Update, Write};
+use crate::ports::Ports;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueStatusKind {
+    Waiting,
+    Ready,
+    Expired,
+}
+
+/// What `GET /queue/status` answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueStatus {
+    pub status: QueueStatusKind,
+    pub position: u64,
+    pub eta_sec: u64,
+    pub waiting_time: i64,
+    pub ready_for_entry: bool,
+    pub event_id: EventId,
+    pub sold_out: bool,
+    pub entered: bool,
+}
+
+/// What the waiting room can tell an operator about one queue, cheaply and without changing it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueueGauge {
+    /// People in line past the cursor who have not left (not yet admitted).
+    pub waiting: u64,
+    /// Admissions per second as the queue measures them: smoothed over its cursor moves, so it
+    /// is as recent as the last move (status and enter calls move it; an idle queue keeps its
+    /// last measure).
+    pub admission_rate: f64,
+    /// People admitted since the queue was created.
+    pub admitted: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Joined {
+    pub waiting_token: WaitingToken,
+    pub position_hint: u64,
+    pub status: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Admission {
+    pub admission: &'static str,
+    pub reservation_token: String,
+    pub ttl_sec: i64,
+}
+
+#[derive(Clone)]
+pub struct WaitingRoom {
+    ports: Ports,
+    catalog: Catalog,
+    tokens: ReservationTokens,
+    views: Views,
+}
+
+impl WaitingRoom {
+    /// The waiting room; `view_ms` is the view window (`Config::queue_view_ms`; 0: every status
+    /// reads the queue).
+    pub fn new(ports: Ports, catalog: Catalog, tokens: ReservationTokens, view_ms: i64) -> Self {
+        let views = Views::new(view_ms, ports.clock.clone());
+        Self {
+            ports,
+            catalog,
+            tokens,
+            views,
+        }
+    }
+
+    /// Takes a place in line: one counter increment and one ticket write.
+    pub async fn join(&self, event_id: &EventId, user: Option<UserId>) -> Result<Joined> {
+        let event = self.catalog.get(event_id).await?;
+        let order = take_order(&*self.ports.store, event_id, event.queue_shards).await?;
+        let now = self.ports.clock.now();
+        let token = WaitingToken::generate();
+        let record = WaitingRecord {
+            token: token.clone(),
+            event_id: event_id.clone(),
+            order,
+            user_id: user,
+            state: TicketState::Waiting,
+            joined_at: now,
+            expires_at: ttl_after(now, WAITING_TOKEN_TTL_SECS),
+        };
+        self.ports
+            .store
+            .write(Write::put_new(to_item(&ticket_key(&token), &record)))
+            .await?;
+        let cursor = if self.views.windowed() {
+            self.view(&event)
+                .await?
+                .shown_cursor(self.views.window_ms(), now.timestamp_millis())
+        } else {
+            read_cursor(&*self.ports.store, event_id).await?
+        };
+        Ok(Joined {
+            waiting_token: token,
+            position_hint: order.saturating_sub(cursor) + 1,
+            status: "waiting",
+        })
+    }
+
+    pub async fn status(&self, token: &WaitingToken) -> Result<QueueStatus> {
+        let ticket = read_ticket(&self.ports, token).await?;
+        let event = self.catalog.get(&ticket.event_id).await?;
+        let view = self.view(&event).await?;
+        let now = self.ports.clock.now();
+        let cursor = view.shown_cursor(self.views.window_ms(), now.timestamp_millis());
+        let inventory = &view.inventory;
+        let mut status = QueueStatus {
+            status: QueueStatusKind::Waiting,
+            position: 0,
+            eta_sec: 0,
+            waiting_time: (now - ticket.joined_at).num_seconds().max(0),
+            ready_for_entry: false,
+            event_id: ticket.event_id.clone(),
+            sold_out: inventory.available == 0 && inventory.held == 0,
+            entered: ticket.state == TicketState::Entered,
+        };
+        if ticket.state == TicketState::Left {
+            status.status = QueueStatusKind::Expired;
+        } else if ticket.order < cursor {
+            let batch = batch_of(&*self.ports.store, &event.event_id, ticket.order).await?;
+            let expired = ticket.state == TicketState::Waiting
+                && batch.is_none_or(|b| b.ready_window_over(now.timestamp_millis()));
+            status.status = if expired {
+                QueueStatusKind::Expired
+            } else {
+                QueueStatusKind::Ready
+            };
+            status.ready_for_entry = ticket.state == TicketState::Waiting && !expired;
+        } else {
+            let leavers =
+                read_leavers(&*self.ports.store, &event.event_id, cursor, ticket.order).await?;
+            status.position = view.people_ahead(cursor, ticket.order, &leavers) + 1;
+            status.eta_sec = eta_sec(status.position, view.state.measured_rate);
+        }
+        Ok(status)
+    }
+
+    /// The queue's gauges, read without advancing it: the state and join counts (from this
+    /// process's view of the current window when it has one, so a deployment that polls pays
+    /// nothing more) and one query of leavers.
+    pub async fn gauge(&self, id: &EventId) -> Result<QueueGauge> {
+        let store = &*self.ports.store;
+        let (state, line) = match self.views.current(id).await {
+            Some(view) => (view.state.clone(), view.line.clone()),
+            None => {
+                let state = read_state(store, id).await?;
+                let line = read_line(store, id, state.shards).await?;
+                (state, line)
+            }
+        };
+        let end = line.end();
+        let leavers = read_leavers(store, id, state.cursor, end).await?;
+        Ok(QueueGauge {
+            waiting: line
+                .tickets(state.cursor, end)
+                .saturating_sub(leavers_between(&leavers, state.cursor, end)),
+            admission_rate: state.measured_rate,
+            admitted: state.admitted_total,
+        })
+    }
+
+    /// The events whose queues this process has shown in a window (with `TACOS_QUEUE_VIEW_MS`
+    /// above 0): their gauges cost one query of leavers each, the rest comes from the view.
+    pub fn viewed_events(&self) -> Vec<EventId> {
+        self.views.events()
+    }
+
+    /// Exchanges an admitted waiting token for a reservation token, once.
+    pub async fn enter(&self, token: &WaitingToken, caller: Option<UserId>) -> Result<Admission> {
+        let ticket = read_ticket(&self.ports, token).await?;
+        match ticket.state {
+            TicketState::Entered => return Err(Error::AlreadyEntered),
+            TicketState::Left => return Err(Error::TokenNotFound),
+            TicketState::Waiting => {}
+        }
+        let user = caller
+            .or(ticket.user_id.clone())
+            .ok_or(Error::MissingAuthorization)?;
+        let event = self.catalog.get(&ticket.event_id).await?;
+        let state = self.advance(&event).await?;
+        if ticket.order >= state.cursor {
+            return Err(Error::NotReady);
+        }
+        let now = self.ports.clock.now();
+        let batch = batch_of(&*self.ports.store, &event.event_id, ticket.order)
+            .await?
+            .ok_or(Error::TokenExpired)?;
+        if batch.ready_window_over(now.timestamp_millis()) {
+            return Err(Error::TokenExpired);
+        }
+        let entered = Update::new(ticket_key(token))
+            .set("state", "entered")
+            .when(Condition::equals("state", "waiting"));
+        match self.ports.store.write(Write::Update(entered)).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => return Err(Error::AlreadyEntered),
+            Err(e) => return Err(e.into()),
+        }
+        let reservation_token = self
+            .tokens
+            .issue(&event.event_id, &user, token, batch.start, now);
+        Ok(Admission {
+            admission: "granted",
+            reservation_token,
+            ttl_sec: RESERVATION_TOKEN_TTL_SECS,
+        })
+    }
+
+    /// Gives up a place; the people behind move up.
+    pub async fn leave(&self, token: &WaitingToken) -> Result<()> {
+        let store = &*self.ports.store;
+        let ticket = read_ticket(&self.ports, token).await?;
+        if ticket.state != TicketState::Waiting {
+            return Ok(());
+        }
+        let left = Update::new(ticket_key(token))
+            .set("state", "left")
+            .when(Condition::equals("state", "waiting"));
+        match store.write(Write::Update(left)).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        let state = read_state(store, &ticket.event_id).await?;
+        if ticket.order >= state.cursor {
+            store
+                .write(left_marker(&ticket.event_id, ticket.order))
+                .await?;
+        } else if let Some(batch) = batch_of(store, &ticket.event_id, ticket.order).await? {
+            // Admitted but never entered: free the place for the next person.
+            match store
+                .write(admission_used(&ticket.event_id, batch.start))
+                .await
+            {
+                Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The queue as a status shows it: advanced if due, and read fresh unless views are windowed
+    /// and this process already read it in the current window.
+    async fn view(&self, event: &Event) -> Result<Arc<View>> {
+        self.views
+            .get_or_read(&event.event_id, self.read_view(event))
+            .await
+    }
+
+    async fn read_view(&self, event: &Event) -> Result<View> {
+        let read_at_ms = self.ports.clock.now_ms();
+        // The counts before the state: holes are closed only after the cursor past them is
+        // written, so every closed hole in these counts is below the cursor read next.
+        let (line, inventory) = futures::try_join!(
+            read_line(&*self.ports.store, &event.event_id, event.queue_shards),
+            self.catalog.inventory(&event.event_id),
+        )?;
+        let state = self.advance(event).await?;
+        Ok(View {
+            state,
+            line,
+            inventory,
+            read_at_ms,
+        })
+    }
+
+    /// Moves the cursor by the admission credit earned since the last move, within what can still
+    /// be sold, and returns the queue's state.
+    pub async fn advance(&self, event: &Event) -> Result<QueueState> {
+        let id = &event.event_id;
+        let store = &*self.ports.store;
+        let state = read_state(store, id).await?;
+        let now = self.ports.clock.now_ms();
+        let elapsed = now - state.last_advance_ms;
+        if elapsed < ADVANCE_EVERY_MS {
+            return Ok(state);
+        }
+        let mut line = read_line(store, id, state.shards).await?;
+        // Normally a no-op: the advance that wrote the cursor closed the holes below it, unless
+        // it failed in between.
+        close_holes(store, id, &mut line, state.cursor).await;
+        let end = line.end();
+        if state.cursor >= end {
+            // Nobody waiting: restart the credit clock now and then, so a lull does not bank a
+            // burst of admissions for the next arrivals.
+            if elapsed > 1_000 {
+                return self.rest(id, &state, now).await;
+            }
+            return Ok(state);
+        }
+        let credit = Credit::earned(event.admission_rate_per_sec, elapsed);
+        if credit.people < 1 {
+            return Ok(state);
+        }
+        let inventory = self.catalog.inventory(id).await?;
+        let room = (inventory.available - open_admissions(store, id, now).await?).max(0);
+        let wanted = credit.people.min(room) as u64;
+        let leavers = read_leavers(store, id, state.cursor, end).await?;
+        let (cursor, admitted) = if wanted > 0 {
+            admit(&line, &leavers, state.cursor, wanted)
+        } else {
+            (state.cursor, 0)
+        };
+        let next = state.advanced(now, &credit, wanted, cursor, admitted);
+        self.commit(id, &state, next, admitted, line).await
+    }
+
+    /// Writes the restarted credit clock of a queue nobody waits in, unless another advance
+    /// wrote first (theirs stands).
+    async fn rest(&self, id: &EventId, state: &QueueState, now_ms: i64) -> Result<QueueState> {
+        let idle = state.rested(now_ms);
+        match self.ports.store.write(idle.replacing(id, state)).await {
+            Ok(()) => Ok(idle),
+            Err(StoreError::ConditionFailed { .. }) => read_state(&*self.ports.store, id).await,
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes the advance from `state` to `next` and, if the cursor moved, the batch of the
+    /// `admitted` people it let in, in one transaction; then closes the holes below the new
+    /// cursor (`line` is the join counts the advance read). Returns the state that stands.
+    async fn commit(
+        &self,
+        id: &EventId,
+        state: &QueueState,
+        next: QueueState,
+        admitted: u64,
+        mut line: Line,
+    ) -> Result<QueueState> {
+        let mut writes = vec![next.replacing(id, state)];
+        if next.cursor > state.cursor {
+            // Admitted at the instant the cursor moved.
+            let batch = AdmissionBatch::opened(
+                state.cursor,
+                next.cursor,
+                admitted,
+                self.ports.clock.now(),
+                next.last_write_ms,
+            );
+            writes.push(batch.write(id));
+        }
+        match self.ports.store.transact(writes).await {
+            Ok(()) => {
+                if admitted > 0 {
+                    tracing::debug!(event_id = %id, admitted, cursor = next.cursor, "admitted");
+                }
+                close_holes(&*self.ports.store, id, &mut line, next.cursor).await;
+                Ok(next)
+            }
+            // Someone else advanced first; theirs stands.
+            Err(StoreError::ConditionFailed { .. }) => read_state(&*self.ports.store, id).await,
+            Err(e) => Err(e.into()),
+        }
+    }
+}

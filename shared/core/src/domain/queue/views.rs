@@ -1,0 +1,246 @@
+//! Views: one position however many instances answer.
+//!
+//! With `queue_view_ms = 0` (the embedded server) every status reads the queue's state item: exact,
+//! and cheap in memory. A deployment with many instances cannot afford that, nor may it let a
+//! client's polls, answered by instances that read the state at different moments, show a position
+//! that goes up. With a window `W > 0`, each process keeps a [`View`] per queue (state, join
+//! counts, inventory) read at most once per window, and every instance shows the line *as it stood
+//! at the same instant*, `SETTLE_MS` before the current window began: the state item keeps its last
+//! few cursor moves ([`CursorMove`](super::admission::CursorMove)), so any read taken after that
+//! instant knows the cursor at it. Between that cursor and the live one the counters include closed
+//! holes, which are no one, so the people there are taken from the moves' own `admitted` counts
+//! (for a ticket inside a move, at most the others that move admitted); the counts are read before
+//! the state, so that every closed hole they show is below the live cursor the view reads.
+//! Positions then depend only on the clock, not on which instance answers, and the instant only
+//! moves forward. Leavers are read fresh on every status (a leave must move the people behind up at
+//! once), which only ever lowers a position. A status costs one ticket read and one small query
+//! instead of five reads of the queue's hottest items; admission shows up to `W + SETTLE_MS` late
+//! in the status (entering checks the live cursor).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::admission::QueueState;
+use super::order::Line;
+use super::positions::people;
+use crate::domain::catalog::Inventory;
+use crate::error::Result;
+use crate::ids::EventId;
+use crate::ports::Clock;
+
+/// How long before a view window begins its line is shown: a cursor write stamped before that
+/// instant has landed by the time any instance reads for the window.
+const SETTLE_MS: i64 = 100;
+
+impl QueueState {
+    /// The cursor as it stood at `at_ms` (the oldest remembered one if every move is later).
+    pub fn cursor_at(&self, at_ms: i64) -> u64 {
+        match self.moves.iter().rev().find(|m| m.at_ms <= at_ms) {
+            Some(m) => m.to,
+            None => self.moves.first().map_or(self.cursor, |m| m.from),
+        }
+    }
+
+    /// The people ahead of `order` from the shown `cursor` as the moves since counted them:
+    /// those the moves wholly below `order` admitted, where the line's own tickets take over, and,
+    /// when `order` is inside a move, the most that move admitted before it. `None` if a move
+    /// needed does not say.
+    fn counted_before(&self, cursor: u64, order: u64) -> Option<(u64, u64, Option<u64>)> {
+        let (mut people, mut from) = (0, cursor);
+        for m in self.moves.iter().filter(|m| m.from >= cursor) {
+            if m.to <= order {
+                people += m.admitted?;
+                from = m.to;
+            } else if m.from <= order {
+                return Some((people, m.from, Some(m.admitted?.saturating_sub(1))));
+            }
+        }
+        Some((people, from, None))
+    }
+}
+
+/// What a process knows of a queue's shared items, read at `read_at_ms`.
+#[derive(Debug, Clone)]
+pub(super) struct View {
+    pub(super) state: QueueState,
+    pub(super) line: Line,
+    pub(super) inventory: Inventory,
+    pub(super) read_at_ms: i64,
+}
+
+impl View {
+    /// The cursor a status shows at `now_ms`: the live one, or the one at the shared instant of
+    /// the current window.
+    pub(super) fn shown_cursor(&self, view_ms: i64, now_ms: i64) -> u64 {
+        if view_ms == 0 {
+            return self.state.cursor;
+        }
+        self.state
+            .cursor_at(window_start(now_ms, view_ms) - SETTLE_MS)
+    }
+
+    /// The people ahead of the waiting ticket at `order` in the line shown from `cursor`, given
+    /// the sorted orders of those who left in `[cursor, order)`.
+    pub(super) fn people_ahead(&self, cursor: u64, order: u64, leavers: &[u64]) -> u64 {
+        let line = self.line.clone().including(order);
+        let people = |a: u64| people(&line, leavers, a, order);
+        // Below the live cursor the counters hold closed holes, which are no one: the people
+        // there are those its moves admitted.
+        match self.state.counted_before(cursor, order) {
+            Some((counted, from, None)) => counted + people(from),
+            Some((counted, from, Some(most))) => counted + people(from).min(most),
+            None => people(cursor),
+        }
+    }
+}
+
+/// The start of the view window of `view_ms` milliseconds that `now_ms` falls in.
+fn window_start(now_ms: i64, view_ms: i64) -> i64 {
+    now_ms - now_ms.rem_euclid(view_ms)
+}
+
+/// The cached [`View`] of one queue, refreshed by one request at a time.
+type ViewSlot = Arc<tokio::sync::Mutex<Option<Arc<View>>>>;
+
+/// This process's [`View`]s, one per queue it has shown in a window.
+#[derive(Clone)]
+pub(super) struct Views {
+    /// Milliseconds of one view window; 0: every status reads the queue (`Config::queue_view_ms`).
+    window_ms: i64,
+    clock: Arc<dyn Clock>,
+    slots: Arc<Mutex<HashMap<EventId, ViewSlot>>>,
+}
+
+impl Views {
+    pub(super) fn new(window_ms: i64, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            window_ms,
+            clock,
+            slots: Arc::default(),
+        }
+    }
+
+    pub(super) fn window_ms(&self) -> i64 {
+        self.window_ms
+    }
+
+    pub(super) fn windowed(&self) -> bool {
+        self.window_ms > 0
+    }
+
+    /// The view of `event` this process read in the current window, or else the one `read`
+    /// returns, kept for the rest of the window. Requests for one queue wait for a single read
+    /// rather than each reading. Without a window, every call reads.
+    pub(super) async fn get_or_read(
+        &self,
+        event: &EventId,
+        read: impl Future<Output = Result<View>>,
+    ) -> Result<Arc<View>> {
+        if !self.windowed() {
+            return read.await.map(Arc::new);
+        }
+        let slot = self.slots.lock().entry(event.clone()).or_default().clone();
+        let mut cached = slot.lock().await;
+        let window = window_start(self.clock.now_ms(), self.window_ms);
+        if let Some(view) = cached.as_ref().filter(|v| v.read_at_ms >= window) {
+            return Ok(view.clone());
+        }
+        let view = Arc::new(read.await?);
+        *cached = Some(view.clone());
+        Ok(view)
+    }
+
+    /// The view of `event` this process read in the current window, if it has one; never reads.
+    pub(super) async fn current(&self, event: &EventId) -> Option<Arc<View>> {
+        if !self.windowed() {
+            return None;
+        }
+        let window = window_start(self.clock.now_ms(), self.window_ms);
+        let slot = self.slots.lock().get(event).cloned()?;
+        let cached = slot.lock().await;
+        cached.as_ref().filter(|v| v.read_at_ms >= window).cloned()
+    }
+
+    /// The events whose queues this process has shown in a window.
+    pub(super) fn events(&self) -> Vec<EventId> {
+        self.slots.lock().keys().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::queue::admission::CursorMove;
+
+    #[test]
+    fn the_cursor_at_an_instant_comes_from_the_moves_before_it() {
+        let moves = vec![
+            CursorMove {
+                at_ms: 1_000,
+                from: 0,
+                to: 3,
+                admitted: Some(3),
+            },
+            CursorMove {
+                at_ms: 1_300,
+                from: 3,
+                to: 5,
+                admitted: Some(1),
+            },
+        ];
+        let state = QueueState {
+            shards: 1,
+            cursor: 5,
+            last_advance_ms: 1_300,
+            last_write_ms: 1_300,
+            measured_rate: 1.0,
+            admitted_total: 5,
+            version: 2,
+            moves,
+        };
+        assert_eq!(
+            state.cursor_at(999),
+            0,
+            "before every move: the first move's start"
+        );
+        assert_eq!(state.cursor_at(1_000), 3);
+        assert_eq!(state.cursor_at(1_299), 3);
+        assert_eq!(state.cursor_at(5_000), 5);
+        assert_eq!(
+            state.counted_before(0, 9),
+            Some((4, 5, None)),
+            "past both moves: their people, then the line from the live cursor"
+        );
+        assert_eq!(
+            state.counted_before(3, 9),
+            Some((1, 5, None)),
+            "the moves from 3 on"
+        );
+        assert_eq!(
+            state.counted_before(0, 2),
+            Some((0, 0, Some(2))),
+            "inside the first move: at most the two others it admitted"
+        );
+        assert_eq!(state.counted_before(0, 3), Some((3, 3, Some(0))));
+        assert_eq!(
+            state.counted_before(5, 9),
+            Some((0, 5, None)),
+            "no move since"
+        );
+        let mut untold = state.clone();
+        untold.moves[1].admitted = None;
+        assert_eq!(untold.counted_before(0, 9), None);
+        let unmoved = QueueState {
+            moves: Vec::new(),
+            ..state
+        };
+        assert_eq!(
+            unmoved.cursor_at(0),
+            5,
+            "no moves remembered: the cursor itself"
+        );
+    }
+}
