@@ -24,7 +24,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -234,18 +234,38 @@ mod tests {
         })
         .await;
         let mut silent = TcpStream::connect(addr).await.unwrap();
-        assert!(closed_within(&mut silent, Duration::from_secs(3)).await.is_some(), "a half-open connection is closed");
+        assert!(
+            closed_within(&mut silent, Duration::from_secs(3))
+                .await
+                .is_some(),
+            "a half-open connection is closed"
+        );
 
         let mut idle = TcpStream::connect(addr).await.unwrap();
-        idle.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+        idle.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
         let mut buf = [0u8; 256];
         let n = idle.read(&mut buf).await.unwrap();
         assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
-        assert!(closed_within(&mut idle, Duration::from_secs(3)).await.is_some(), "an idle keep-alive connection is closed");
+        assert!(
+            closed_within(&mut idle, Duration::from_secs(3))
+                .await
+                .is_some(),
+            "an idle keep-alive connection is closed"
+        );
 
         let mut trickle = TcpStream::connect(addr).await.unwrap();
-        trickle.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
-        assert!(closed_within(&mut trickle, Duration::from_secs(3)).await.is_some(), "a head sent too slowly is cut off");
+        trickle
+            .write_all(b"GET /healthz HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        assert!(
+            closed_within(&mut trickle, Duration::from_secs(3))
+                .await
+                .is_some(),
+            "a head sent too slowly is cut off"
+        );
     }
 
     #[tokio::test]
@@ -263,22 +283,39 @@ mod tests {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
         let mut ninth = TcpStream::connect(addr).await.unwrap();
-        assert!(closed_within(&mut ninth, Duration::from_secs(2)).await.is_some());
+        assert!(closed_within(&mut ninth, Duration::from_secs(2))
+            .await
+            .is_some());
         // Another address is served at once.
         let other = tokio::net::TcpSocket::new_v4().unwrap();
         other.bind("127.0.0.2:0".parse().unwrap()).unwrap();
         let mut other = other.connect(addr).await.unwrap();
-        other.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
+        other
+            .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
         let mut buf = [0u8; 256];
-        let n = tokio::time::timeout(Duration::from_secs(1), other.read(&mut buf)).await.unwrap().unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(1), other.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         let answer = String::from_utf8_lossy(&buf[..n]);
-        assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("127.0.0.2"), "{answer}");
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.ends_with("127.0.0.2"),
+            "{answer}"
+        );
         // A held one closing frees its place.
         drop(held.pop());
         tokio::time::sleep(Duration::from_millis(100)).await;
         let mut again = TcpStream::connect(addr).await.unwrap();
-        again.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.unwrap();
-        let n = tokio::time::timeout(Duration::from_secs(1), again.read(&mut buf)).await.unwrap().unwrap();
+        again
+            .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(1), again.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
     }
 

@@ -4,7 +4,7 @@
 //! holds only items with an expiry.
 
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
@@ -27,13 +27,6 @@ impl SqliteStore {
             }
         }
     }
-}
-
-/// Unix seconds by the system clock.
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs() as i64)
 }
 
 /// Purges expired items every `every`, by the clock `now` (unix seconds; [`unix_now`] for the

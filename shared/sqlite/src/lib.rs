@@ -41,17 +41,21 @@ mod expiry;
 mod options;
 mod port;
 mod readers;
+mod restore;
 pub mod schema;
 mod store;
+mod time;
 mod writer;
 
 #[cfg(test)]
 mod testing;
 
-pub use backup::{backup_directory, restore, Backup, Restored};
+pub use backup::{backup_directory, Backup};
 pub use codec::EXPIRES_AT;
 pub use directory::{DATABASE_FILE, LOCK_FILE};
 pub use error::{BackupError, OpenError, RestoreError};
-pub use expiry::{spawn_purge, unix_now};
+pub use expiry::spawn_purge;
 pub use options::{Durability, SqliteOptions, UnknownDurability, DURABILITY_ENV};
+pub use restore::{restore, Restored};
 pub use store::SqliteStore;
+pub use time::unix_now;

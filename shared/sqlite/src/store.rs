@@ -55,7 +55,7 @@ impl SqliteStore {
     /// serving, or from a blocking thread. It needs no tokio runtime; the store's methods do.
     pub fn open(dir: &Path, options: SqliteOptions) -> Result<Self, OpenError> {
         let dir = Arc::new(DataDir::claim(dir)?);
-        crate::backup::finish_interrupted_restore(&dir).map_err(|source| OpenError::Io {
+        crate::restore::finish_interrupted_restore(&dir).map_err(|source| OpenError::Io {
             path: dir.path().to_path_buf(),
             source,
         })?;
