@@ -14,7 +14,7 @@ use super::auth::Principal;
 use super::catalog::{
     inventory_key, seat_key, seat_transition, Catalog, EventKind, SeatRecord, SeatStatus,
 };
-use super::payments::{intent_key, PaymentIntent, PaymentStatus};
+use super::payments::intent::{intent_key, PaymentIntent, PaymentStatus};
 use super::queue::admission_used;
 use super::records::{from_item, get_record, to_item};
 use super::reservation_tokens::{mark_used, ReservationTokens};

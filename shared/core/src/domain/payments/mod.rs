@@ -10,91 +10,23 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod intent;
+
+pub use intent::{
+    intent_key, IntentRequest, PaymentIntent, PaymentStatus, ProcessRequest, Scenario,
+};
+
 use super::auth::Principal;
 use super::records::{from_item, to_item, ttl_after};
 use super::reservations::{reservation_key, Reservation, ReservationStatus, Reservations};
 use super::webhook_signature::{WebhookHeaders, WebhookSigner};
 use crate::error::{Error, Result};
-use crate::ids::{PaymentIntentId, ReservationId, UserId};
+use crate::ids::{PaymentIntentId, ReservationId};
 use crate::ports::bus::{DetailType, DomainEvent, EventDetail};
 use crate::ports::scheduler::Job;
 use crate::ports::store::{Condition, Key, StoreError, Update, Write};
 use crate::ports::webhook_sender::SignedWebhook;
 use crate::ports::Ports;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scenario {
-    Approve,
-    Fail,
-    Delay,
-    Random,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum PaymentStatus {
-    Pending,
-    Processing,
-    Approved,
-    Failed,
-    Refunded,
-}
-
-impl PaymentStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "PENDING",
-            Self::Processing => "PROCESSING",
-            Self::Approved => "APPROVED",
-            Self::Failed => "FAILED",
-            Self::Refunded => "REFUNDED",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PaymentIntent {
-    pub payment_intent_id: PaymentIntentId,
-    pub status: PaymentStatus,
-    pub amount: i64,
-    pub currency: String,
-    pub reservation_id: ReservationId,
-    pub user_id: UserId,
-    pub scenario: Scenario,
-    pub created_at: DateTime<Utc>,
-}
-
-impl PaymentIntent {
-    /// `GET /payments/{id}/status`.
-    pub fn view(&self) -> serde_json::Value {
-        serde_json::json!({
-            "payment_intent_id": self.payment_intent_id,
-            "status": self.status,
-            "amount": self.amount,
-            "currency": self.currency,
-            "reservation_id": self.reservation_id,
-        })
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IntentRequest {
-    pub reservation_id: ReservationId,
-    pub amount: i64,
-    pub currency: String,
-    #[serde(default)]
-    pub scenario: Option<Scenario>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProcessRequest {
-    pub payment_intent_id: PaymentIntentId,
-    #[serde(default)]
-    pub action: Option<Scenario>,
-}
 
 /// The body the simulator posts to the webhook.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -111,9 +43,6 @@ pub struct WebhookBody {
 /// When the simulator retries a webhook that could not be delivered at once.
 const WEBHOOK_RETRY_AFTER_SECS: i64 = 10;
 
-pub fn intent_key(id: &PaymentIntentId) -> Key {
-    Key::new(format!("PI#{id}"), "PI")
-}
 fn webhook_seen_key(id: &str) -> Key {
     Key::new(format!("WH#{id}"), "SEEN")
 }
