@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, Method};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -47,6 +48,8 @@ pub async fn middleware(
     }
 }
 
+/// A keyed POST: its key claimed for its caller and body, the handler run once, its answer kept
+/// for replays. `Err` is an answer too: the refusal, rendered.
 async fn keyed_request(
     platform: &Platform,
     needs_caller: bool,
@@ -54,37 +57,15 @@ async fn keyed_request(
     next: Next,
 ) -> Result<Response, Response> {
     let fail = |e: Error| ApiError(e).into_response();
-    let key = match request.headers().get("idempotency-key") {
-        None => return Err(fail(Error::IdempotencyRequired)),
-        Some(value) => value
-            .to_str()
-            .ok()
-            .and_then(|v| uuid::Uuid::parse_str(v.trim()).ok())
-            .ok_or_else(|| fail(Error::InvalidIdempotencyKey))?
-            .hyphenated()
-            .to_string(),
-    };
+    let key = idempotency_key(request.headers()).map_err(fail)?;
     let (mut parts, body) = request.into_parts();
-    // Who is calling decides whose keys these are, so a bad token is refused before any key is
-    // claimed or replayed, and so is a missing one where the route needs a caller.
-    let caller = match verify_caller(&mut parts, platform).await.map_err(fail)? {
-        Some(principal) => principal.user_id.to_string(),
-        None if needs_caller => return Err(fail(Error::MissingAuthorization)),
-        None => format!("addr:{}", ClientAddr::of(&parts)),
-    };
+    let caller = key_owner(&mut parts, platform, needs_caller)
+        .await
+        .map_err(fail)?;
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| fail(Error::PayloadTooLarge))?;
-    let mut hasher = Sha256::new();
-    hasher.update(parts.method.as_str());
-    hasher.update(b"\n");
-    hasher.update(parts.uri.path());
-    hasher.update(b"\n");
-    hasher.update(&bytes);
-    let mut hex = [0; 64];
-    hex::encode_to_slice(hasher.finalize(), &mut hex).expect("32 bytes are 64 hex digits");
-    let fingerprint = std::str::from_utf8(&hex).expect("hex is ASCII").to_owned();
-
+    let fingerprint = fingerprint(&parts, &bytes);
     match platform
         .idempotency
         .begin(&caller, &key, &fingerprint)
@@ -99,37 +80,96 @@ async fn keyed_request(
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
+    remember(platform, &caller, &key, &fingerprint, response)
+        .await
+        .map_err(fail)
+}
+
+/// The `Idempotency-Key` header, which must be a UUID, in one spelling (hyphenated, lower case)
+/// so that the same key written twice is one key.
+fn idempotency_key(headers: &HeaderMap) -> Result<String, Error> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Err(Error::IdempotencyRequired);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .and_then(|v| uuid::Uuid::parse_str(v.trim()).ok())
+        .ok_or(Error::InvalidIdempotencyKey)?;
+    Ok(key.hyphenated().to_string())
+}
+
+/// Whose keys these are: the signed-in caller's, or the client address's on a route anyone may
+/// call. Who is calling decides it, so a bad token is refused before any key is claimed or
+/// replayed, and so is a missing one where the route needs a caller.
+async fn key_owner(
+    parts: &mut Parts,
+    platform: &Platform,
+    needs_caller: bool,
+) -> Result<String, Error> {
+    Ok(match verify_caller(parts, platform).await? {
+        Some(principal) => principal.user_id.to_string(),
+        None if needs_caller => return Err(Error::MissingAuthorization),
+        None => format!("addr:{}", ClientAddr::of(parts)),
+    })
+}
+
+/// What the key was first used for (method, path and body), so that reusing it for another
+/// request is told apart from a retry.
+fn fingerprint(parts: &Parts, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(parts.method.as_str());
+    hasher.update(b"\n");
+    hasher.update(parts.uri.path());
+    hasher.update(b"\n");
+    hasher.update(body);
+    let mut hex = [0; 64];
+    hex::encode_to_slice(hasher.finalize(), &mut hex).expect("32 bytes are 64 hex digits");
+    std::str::from_utf8(&hex).expect("hex is ASCII").to_owned()
+}
+
+/// Keeps the handler's answer for replays; after a server error the key is released instead,
+/// so a retry runs the request again.
+async fn remember(
+    platform: &Platform,
+    caller: &str,
+    key: &str,
+    fingerprint: &str,
+    response: Response,
+) -> Result<Response, Error> {
     let (parts, body) = response.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-        let _ = platform.idempotency.abandon(&caller, &key).await;
-        return Err(fail(Error::Internal("response body unreadable".into())));
+        let _ = platform.idempotency.abandon(caller, key).await;
+        return Err(Error::Internal("response body unreadable".into()));
     };
     if parts.status.is_server_error() {
-        if let Err(e) = platform.idempotency.abandon(&caller, &key).await {
+        if let Err(e) = platform.idempotency.abandon(caller, key).await {
             tracing::warn!(error = %e, "idempotency key not released after a failure");
         }
-    } else {
-        let stored = StoredResponse {
-            status: parts.status.as_u16(),
-            content_type: parts
-                .headers
-                .get(axum::http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("application/json")
-                .to_string(),
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        };
-        if let Err(e) = platform
-            .idempotency
-            .complete(&caller, &key, &fingerprint, stored)
-            .await
-        {
-            // The work is done; only a replay is at risk, and a retry would be refused as in
-            // progress for at most 30 s rather than run twice.
-            tracing::warn!(error = %e, "idempotent response not stored");
-        }
+    } else if let Err(e) = platform
+        .idempotency
+        .complete(caller, key, fingerprint, stored(&parts, &bytes))
+        .await
+    {
+        // The work is done; only a replay is at risk, and a retry would be refused as in
+        // progress for at most 30 s rather than run twice.
+        tracing::warn!(error = %e, "idempotent response not stored");
     }
     Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+/// The answer as kept for replays.
+fn stored(parts: &axum::http::response::Parts, body: &[u8]) -> StoredResponse {
+    StoredResponse {
+        status: parts.status.as_u16(),
+        content_type: parts
+            .headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/json")
+            .to_string(),
+        body: String::from_utf8_lossy(body).into_owned(),
+    }
 }
 
 fn replay(stored: StoredResponse) -> Response {

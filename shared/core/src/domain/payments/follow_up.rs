@@ -1,0 +1,107 @@
+//! The follow-up of a payment's outcome, run by the bus consumer (in process) or the
+//! `payment-followup` function (on AWS): an approval confirms the hold, or is refunded when the
+//! hold is gone; a failure releases the hold. Every step is safe to repeat, because messages
+//! arrive late, twice and out of order.
+
+use super::events::payment_detail;
+use super::intent::{intent_key, PaymentStatus};
+use super::service::Payments;
+use crate::error::{Error, Result};
+use crate::ids::{PaymentIntentId, ReservationId};
+use crate::ports::bus::{DetailType, DomainEvent};
+use crate::ports::store::{Condition, StoreError, Update, Write};
+
+impl Payments {
+    /// The follow-up of `payment.approved`: confirm, or refund when the hold is gone.
+    pub async fn on_approved(
+        &self,
+        reservation: &ReservationId,
+        payment: &PaymentIntentId,
+    ) -> Result<()> {
+        match self.reservations.confirm(reservation, payment, None).await {
+            Ok(_) => Ok(()),
+            Err(
+                Error::ReservationExpired | Error::InvalidState(_) | Error::ReservationNotFound,
+            ) => self.refund(payment).await,
+            Err(Error::PaymentNotApproved(why)) => {
+                tracing::warn!(payment_intent_id = %payment, %why, "approval that does not confirm");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The follow-up of `payment.failed`: the hold is released, unless the payment the event
+    /// names is known to have been approved. Messages arrive late, twice and out of order; an
+    /// approval recorded in the store is a fact a `payment.failed` for the same payment (stale,
+    /// misrouted, or replayed under another id) cannot undo, and cancelling would leave the buyer
+    /// refunded and seatless although they paid.
+    pub async fn on_failed(
+        &self,
+        reservation: &ReservationId,
+        payment: Option<&PaymentIntentId>,
+    ) -> Result<()> {
+        if let Some(payment) = payment {
+            match self.get(payment, None).await {
+                Ok(intent)
+                    if matches!(
+                        intent.status,
+                        PaymentStatus::Approved | PaymentStatus::Refunded
+                    ) || intent.reservation_id != *reservation =>
+                {
+                    tracing::warn!(payment_intent_id = %payment, status = intent.status.as_str(),
+                        "payment.failed for a payment that was approved or is another reservation's; ignored");
+                    return Ok(());
+                }
+                Ok(_) => {}
+                Err(Error::PaymentNotFound) => {
+                    tracing::warn!(payment_intent_id = %payment, "payment.failed for an unknown payment; ignored");
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match self
+            .reservations
+            .cancel_for_failed_payment(reservation)
+            .await
+        {
+            Err(Error::ReservationNotFound) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Refunds an approval that came after its hold was gone; refunding twice does nothing.
+    async fn refund(&self, payment: &PaymentIntentId) -> Result<()> {
+        let update = Update::new(intent_key(payment))
+            .set("status", "REFUNDED")
+            .when(Condition::equals("status", "APPROVED"));
+        match self.ports.store.write(Write::Update(update)).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        let intent = self.get(payment, None).await?;
+        tracing::info!(payment_intent_id = %payment, "late approval refunded");
+        if let Some(reservation) = self.stored_reservation(&intent.reservation_id).await? {
+            let detail = payment_detail(
+                &reservation,
+                &intent,
+                self.ports.clock.now(),
+                Some("hold_expired"),
+            );
+            if let Err(e) = self
+                .ports
+                .bus
+                .publish(DomainEvent {
+                    detail_type: DetailType::PaymentRefunded,
+                    detail,
+                })
+                .await
+            {
+                tracing::warn!(error = %e, "payment.refunded not published");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,92 @@
+//! The payment intent: the record of one charge for one hold, and the requests that make and
+//! process it.
+//!
+//! It is its own file so the reservations can check a payment (is it approved, for this hold,
+//! for this amount?) by reading the record, without depending on the service that makes it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{PaymentIntentId, ReservationId, UserId};
+use crate::ports::store::Key;
+
+/// How the simulator decides a payment, chosen by the buyer (the default is to approve).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    Approve,
+    Fail,
+    Delay,
+    Random,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PaymentStatus {
+    Pending,
+    Processing,
+    Approved,
+    Failed,
+    Refunded,
+}
+
+impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Processing => "PROCESSING",
+            Self::Approved => "APPROVED",
+            Self::Failed => "FAILED",
+            Self::Refunded => "REFUNDED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PaymentIntent {
+    pub payment_intent_id: PaymentIntentId,
+    pub status: PaymentStatus,
+    pub amount: i64,
+    pub currency: String,
+    pub reservation_id: ReservationId,
+    pub user_id: UserId,
+    pub scenario: Scenario,
+    pub created_at: DateTime<Utc>,
+}
+
+impl PaymentIntent {
+    /// `GET /payments/{id}/status`.
+    pub fn view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "payment_intent_id": self.payment_intent_id,
+            "status": self.status,
+            "amount": self.amount,
+            "currency": self.currency,
+            "reservation_id": self.reservation_id,
+        })
+    }
+}
+
+/// `POST /payments/intent`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntentRequest {
+    pub reservation_id: ReservationId,
+    pub amount: i64,
+    pub currency: String,
+    #[serde(default)]
+    pub scenario: Option<Scenario>,
+}
+
+/// `POST /payments/process`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessRequest {
+    pub payment_intent_id: PaymentIntentId,
+    #[serde(default)]
+    pub action: Option<Scenario>,
+}
+
+pub fn intent_key(id: &PaymentIntentId) -> Key {
+    Key::new(format!("PI#{id}"), "PI")
+}

@@ -1,0 +1,35 @@
+//! The payment simulator and what the platform does with its outcomes.
+//!
+//! The simulator plays an external provider: an intent is created for a hold, processing decides
+//! the outcome by scenario, and the outcome is reported by a signed webhook to the platform's own
+//! `POST /payments/webhook`, delivered by a timer job so it survives the request (and retries until
+//! the platform answers 2xx). The webhook handler verifies and de-duplicates it and publishes
+//! `payment.approved` / `payment.failed` on the event bus; the follow-up consumer confirms the
+//! reservation, cancels it, or refunds an approval that came too late.
+//!
+//! * [`intent`]: the payment intent record, its status and key, and the requests that make it.
+//! * [`Payments`]: the service (`service.rs`), whose methods live with their side of a payment:
+//!   * the simulator's charge, `simulator.rs`: [`Payments::create_intent`],
+//!     [`Payments::process`], [`Payments::settle`];
+//!   * its webhook delivery with the safety-net job, `delivery.rs`:
+//!     [`Payments::deliver_webhook`];
+//!   * the platform's receipt of the webhook, `receipt.rs`: [`Payments::receive_webhook`];
+//!   * the follow-up of outcomes, `follow_up.rs`: [`Payments::on_approved`],
+//!     [`Payments::on_failed`] and the refund of a late approval.
+//! * [`WebhookBody`]: what the simulator posts and the platform reads.
+
+pub mod intent;
+
+mod delivery;
+mod events;
+mod follow_up;
+mod receipt;
+mod service;
+mod simulator;
+mod webhook_body;
+
+pub use intent::{
+    intent_key, IntentRequest, PaymentIntent, PaymentStatus, ProcessRequest, Scenario,
+};
+pub use service::Payments;
+pub use webhook_body::WebhookBody;

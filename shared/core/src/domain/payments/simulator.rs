@@ -1,0 +1,148 @@
+//! The simulator's charge: an intent is created for a hold, processing decides the outcome by
+//! scenario, and the `delay` scenario settles later by a timer job. Every decision is reported by
+//! webhook ([`super::delivery`]).
+
+use super::intent::{
+    intent_key, IntentRequest, PaymentIntent, PaymentStatus, ProcessRequest, Scenario,
+};
+use super::service::Payments;
+use crate::domain::auth::Principal;
+use crate::domain::records::to_item;
+use crate::domain::reservations::{Reservation, ReservationStatus};
+use crate::error::{Error, Result};
+use crate::ids::PaymentIntentId;
+use crate::ports::scheduler::Job;
+use crate::ports::store::{Condition, StoreError, Update, Write};
+
+impl Payments {
+    /// `POST /payments/intent`: a pending intent for the caller's hold, for exactly its total.
+    pub async fn create_intent(
+        &self,
+        caller: &Principal,
+        request: IntentRequest,
+    ) -> Result<PaymentIntent> {
+        let reservation = self
+            .reservations
+            .get(&request.reservation_id, Some(caller))
+            .await?;
+        check_payable(&reservation, &request)?;
+        let intent = PaymentIntent {
+            payment_intent_id: PaymentIntentId::generate(),
+            status: PaymentStatus::Pending,
+            amount: request.amount,
+            currency: request.currency,
+            reservation_id: reservation.reservation_id,
+            user_id: caller.user_id.clone(),
+            scenario: request.scenario.unwrap_or(Scenario::Approve),
+            created_at: self.ports.clock.now(),
+        };
+        self.ports
+            .store
+            .write(Write::put_new(to_item(
+                &intent_key(&intent.payment_intent_id),
+                &intent,
+            )))
+            .await?;
+        Ok(intent)
+    }
+
+    /// Runs the simulated charge. Processing again reports the current status and sends nothing.
+    pub async fn process(
+        &self,
+        caller: &Principal,
+        request: ProcessRequest,
+    ) -> Result<PaymentIntent> {
+        let intent = self.get(&request.payment_intent_id, Some(caller)).await?;
+        if intent.status != PaymentStatus::Pending {
+            return Ok(intent);
+        }
+        let outcome = decide(request.action.unwrap_or(intent.scenario));
+        let id = &intent.payment_intent_id;
+        // The follow-up is scheduled before the status flips, so an outage cannot leave a decided
+        // payment whose webhook is never sent.
+        self.schedule_follow_up(id, outcome).await?;
+        let update = Update::new(intent_key(id))
+            .set("status", outcome.as_str())
+            .when(Condition::equals("status", "PENDING"));
+        match self.ports.store.write(Write::Update(update)).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => return self.get(id, Some(caller)).await,
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(payment_intent_id = %id, status = outcome.as_str(), "payment processed");
+        if outcome != PaymentStatus::Processing {
+            self.deliver_now(id).await;
+        }
+        Ok(PaymentIntent {
+            status: outcome,
+            ..intent
+        })
+    }
+
+    /// What follows a decision: the settlement of a delayed payment, or the safety net of the
+    /// webhook for one decided now.
+    async fn schedule_follow_up(&self, id: &PaymentIntentId, outcome: PaymentStatus) -> Result<()> {
+        if outcome != PaymentStatus::Processing {
+            return self.schedule_safety_net(id).await;
+        }
+        let job = Job::SettlePayment {
+            payment_intent_id: id.clone(),
+        };
+        self.ports
+            .scheduler
+            .schedule(self.ports.clock.now() + self.delay, job)
+            .await?;
+        Ok(())
+    }
+
+    /// The simulator's delayed decision (job): a processing payment is approved.
+    pub async fn settle(&self, id: &PaymentIntentId) -> Result<()> {
+        self.schedule_safety_net(id).await?;
+        let update = Update::new(intent_key(id))
+            .set("status", "APPROVED")
+            .when(Condition::equals("status", "PROCESSING"));
+        match self.ports.store.write(Write::Update(update)).await {
+            Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.deliver_now(id).await;
+        Ok(())
+    }
+}
+
+/// A hold may be paid while it is one, in its own currency and for exactly its total.
+fn check_payable(reservation: &Reservation, request: &IntentRequest) -> Result<()> {
+    match reservation.status {
+        ReservationStatus::Hold => {}
+        ReservationStatus::Expired => return Err(Error::ReservationExpired),
+        other => {
+            return Err(Error::InvalidState(
+                format!("reservation is {other:?}, not HOLD").to_uppercase(),
+            ))
+        }
+    }
+    if request.currency != reservation.currency {
+        return Err(Error::InvalidAmount(format!(
+            "currency must be {}",
+            reservation.currency
+        )));
+    }
+    if request.amount != reservation.total_amount {
+        return Err(Error::InvalidAmount(format!(
+            "amount must equal total_amount {}",
+            reservation.total_amount
+        )));
+    }
+    Ok(())
+}
+
+/// The simulated provider's decision; `random` approves four payments in five.
+fn decide(scenario: Scenario) -> PaymentStatus {
+    match scenario {
+        Scenario::Approve => PaymentStatus::Approved,
+        Scenario::Fail => PaymentStatus::Failed,
+        Scenario::Delay => PaymentStatus::Processing,
+        Scenario::Random if rand::random::<f64>() < 0.8 => PaymentStatus::Approved,
+        Scenario::Random => PaymentStatus::Failed,
+    }
+}

@@ -1,0 +1,172 @@
+//! Confirming a hold paid by an approved payment: the reservation, its seats (`SOLD`) and the
+//! counters move in one transaction, conditional on the hold not having expired and the payment
+//! still being approved.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::record::{Reservation, ReservationStatus};
+use super::service::Reservations;
+use crate::domain::auth::Principal;
+use crate::domain::catalog::SeatStatus;
+use crate::domain::payments::intent::{intent_key, PaymentIntent, PaymentStatus};
+use crate::domain::records::from_item;
+use crate::error::{Error, Result};
+use crate::ids::{OrderId, PaymentIntentId, ReservationId};
+use crate::ports::bus::DetailType;
+use crate::ports::store::{Condition, StoreError, Write};
+
+/// What a confirmation answers: the order, and the status it left the reservation in.
+#[derive(Debug, Clone, Serialize)]
+pub struct Confirmation {
+    pub order_id: OrderId,
+    pub status: ReservationStatus,
+}
+
+impl Reservations {
+    /// Confirms a hold paid by `payment`. Confirming again with the same payment returns the
+    /// same order.
+    pub async fn confirm(
+        &self,
+        id: &ReservationId,
+        payment: &PaymentIntentId,
+        caller: Option<&Principal>,
+    ) -> Result<Confirmation> {
+        for _ in 0..3 {
+            let reservation = self.get(id, caller).await?;
+            if let Some(confirmed) = settled_answer(&reservation, payment)? {
+                return Ok(confirmed);
+            }
+            self.check_payment(id, payment, &reservation).await?;
+            if let Some(confirmed) = self.commit_confirm(&reservation, payment).await? {
+                return Ok(confirmed);
+            }
+            // Lost a race (expiry, cancel, another confirm) or the payment changed: look again.
+        }
+        Err(Error::Unavailable(
+            "reservation kept changing; retry".into(),
+        ))
+    }
+
+    /// Refuses a payment that is not an approved one for this reservation, in its amount and
+    /// currency.
+    async fn check_payment(
+        &self,
+        id: &ReservationId,
+        payment: &PaymentIntentId,
+        reservation: &Reservation,
+    ) -> Result<()> {
+        let intent: PaymentIntent = self
+            .ports
+            .store
+            .get(&intent_key(payment))
+            .await?
+            .map(from_item)
+            .transpose()?
+            .filter(|i: &PaymentIntent| i.reservation_id == *id)
+            .ok_or_else(|| {
+                Error::PaymentNotApproved("no payment for this reservation with that id".into())
+            })?;
+        if intent.status != PaymentStatus::Approved {
+            return Err(Error::PaymentNotApproved(format!(
+                "payment is {}",
+                intent.status.as_str()
+            )));
+        }
+        if intent.amount != reservation.total_amount || intent.currency != reservation.currency {
+            return Err(Error::PaymentNotApproved(
+                "payment amount does not match the reservation".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Commits the confirmation; `None` when a condition failed because the hold or the payment
+    /// changed since they were read.
+    async fn commit_confirm(
+        &self,
+        reservation: &Reservation,
+        payment: &PaymentIntentId,
+    ) -> Result<Option<Confirmation>> {
+        let id = &reservation.reservation_id;
+        let now = self.ports.clock.now();
+        let order_id = OrderId::generate();
+        let writes = self.confirm_writes(reservation, payment, &order_id, now);
+        match self.ports.store.transact(writes).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+        self.drop_timer(id).await;
+        tracing::info!(reservation_id = %id, order_id = %order_id, "reservation confirmed");
+        let mut detail = reservation.detail(now);
+        detail.order_id = Some(order_id.clone());
+        detail.payment_intent_id = Some(payment.clone());
+        self.publish(DetailType::ReservationConfirmed, detail).await;
+        Ok(Some(Confirmation {
+            order_id,
+            status: ReservationStatus::Confirmed,
+        }))
+    }
+
+    /// The hold's settlement as sold, recording the order and the payment, conditional on the
+    /// hold not having expired by `now` and on the payment still being approved.
+    fn confirm_writes(
+        &self,
+        reservation: &Reservation,
+        payment: &PaymentIntentId,
+        order_id: &OrderId,
+        now: DateTime<Utc>,
+    ) -> Vec<Write> {
+        let mut writes = self.settle_writes(
+            reservation,
+            ReservationStatus::Confirmed,
+            SeatStatus::Sold,
+            Some(Condition::GreaterThan(
+                "hold_expires_at_ms".into(),
+                now.timestamp_millis(),
+            )),
+        );
+        if let Write::Update(update) = &mut writes[0] {
+            update
+                .set
+                .push(("order_id".into(), order_id.as_str().into()));
+            update
+                .set
+                .push(("payment_intent_id".into(), payment.as_str().into()));
+        }
+        writes.push(Write::Check {
+            key: intent_key(payment),
+            condition: Condition::equals("status", "APPROVED"),
+        });
+        writes
+    }
+}
+
+/// What confirming a reservation that is no longer a hold answers: the same order when this
+/// payment confirmed it (a retry), a refusal otherwise. `None` for a hold, still to confirm.
+fn settled_answer(
+    reservation: &Reservation,
+    payment: &PaymentIntentId,
+) -> Result<Option<Confirmation>> {
+    match reservation.status {
+        ReservationStatus::Confirmed if reservation.payment_intent_id.as_ref() == Some(payment) => {
+            let order_id = reservation
+                .order_id
+                .clone()
+                .ok_or_else(|| Error::Internal("confirmed without order".into()))?;
+            Ok(Some(Confirmation {
+                order_id,
+                status: ReservationStatus::Confirmed,
+            }))
+        }
+        ReservationStatus::Confirmed => Err(Error::InvalidState(
+            "reservation already confirmed with another payment".into(),
+        )),
+        ReservationStatus::Cancelled => {
+            Err(Error::InvalidState("reservation was cancelled".into()))
+        }
+        ReservationStatus::Expired => Err(Error::ReservationExpired),
+        ReservationStatus::Hold => Ok(None),
+    }
+}

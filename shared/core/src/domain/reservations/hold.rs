@@ -1,0 +1,290 @@
+//! Placing a hold: the buyer's admission is checked, the seats (or a general-admission quantity)
+//! are taken in one conditional transaction, and an expiry timer is set.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::record::{reservation_key, Reservation, ReservationStatus};
+use super::service::Reservations;
+use crate::domain::auth::Principal;
+use crate::domain::catalog::{
+    inventory_key, seat_key, seat_transition, Event, EventKind, SeatRecord, SeatStatus,
+};
+use crate::domain::queue::admission_used;
+use crate::domain::records::{from_item, to_item};
+use crate::domain::reservation_tokens::{mark_used, ReservationClaims};
+use crate::error::{Error, Result};
+use crate::ids::{EventId, ReservationId, SeatId};
+use crate::ports::bus::DetailType;
+use crate::ports::scheduler::Job;
+use crate::ports::store::{Condition, StoreError, Update, Write};
+
+/// `POST /reservations`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldRequest {
+    pub event_id: EventId,
+    #[serde(default)]
+    pub seat_ids: Option<Vec<SeatId>>,
+    #[serde(default)]
+    pub quantity: Option<u32>,
+    pub reservation_token: String,
+}
+
+/// The hold's one transaction, and where in it sit the writes whose failed condition names the
+/// reason the buyer is told: the token is write 0, the seats come before `inventory`.
+struct HoldTransaction {
+    writes: Vec<Write>,
+    /// The inventory counter's write, right after the seats'.
+    inventory: usize,
+    /// The admission batch's write, the last.
+    batch: usize,
+}
+
+impl Reservations {
+    /// Places a hold for a buyer who came through the waiting room.
+    pub async fn hold(&self, caller: &Principal, request: HoldRequest) -> Result<Reservation> {
+        let event = self.catalog.get(&request.event_id).await?;
+        let now = self.ports.clock.now();
+        let claims = self.tokens.verify(
+            &request.reservation_token,
+            &event.event_id,
+            &caller.user_id,
+            now,
+        )?;
+        let (seat_ids, quantity) = what_to_hold(&event, request.seat_ids, request.quantity)?;
+        let reservation = self.new_hold(&event, caller, seat_ids, quantity, now);
+        self.place(&reservation, &claims).await?;
+        tracing::info!(reservation_id = %reservation.reservation_id, event_id = %reservation.event_id, quantity, "hold placed");
+        let mut detail = reservation.detail(now);
+        detail.hold_expires_at = Some(reservation.hold_expires_at);
+        detail.total_amount = Some(reservation.total_amount);
+        detail.currency = Some(reservation.currency.clone());
+        self.publish(DetailType::ReservationHeld, detail).await;
+        Ok(reservation)
+    }
+
+    /// The reservation a hold of `seat_ids` (or of `quantity` places) would write, priced and
+    /// timed from now.
+    fn new_hold(
+        &self,
+        event: &Event,
+        caller: &Principal,
+        seat_ids: Vec<SeatId>,
+        quantity: u32,
+        now: DateTime<Utc>,
+    ) -> Reservation {
+        let hold_expires_at = now + self.hold;
+        Reservation {
+            reservation_id: ReservationId::generate(),
+            status: ReservationStatus::Hold,
+            event_id: event.event_id.clone(),
+            seat_ids,
+            quantity,
+            user_id: caller.user_id.clone(),
+            total_amount: event.price * i64::from(quantity),
+            currency: event.currency.clone(),
+            hold_expires_at,
+            order_id: None,
+            payment_intent_id: None,
+            created_at: now,
+            hold_expires_at_ms: hold_expires_at.timestamp_millis(),
+        }
+    }
+
+    /// Sets the expiry timer, then commits the hold. The timer goes first: a timer without a
+    /// hold is a no-op, a hold without a timer would never expire.
+    async fn place(&self, reservation: &Reservation, claims: &ReservationClaims) -> Result<()> {
+        let timer = Job::ExpireHold {
+            reservation_id: reservation.reservation_id.clone(),
+        };
+        self.ports
+            .scheduler
+            .schedule(reservation.hold_expires_at, timer.clone())
+            .await?;
+        let result = self.commit_hold(reservation, claims).await;
+        if result.is_err() {
+            if let Err(e) = self.ports.scheduler.cancel(&timer).await {
+                tracing::warn!(error = %e, "could not drop the timer of a failed hold; it will no-op");
+            }
+        }
+        result
+    }
+
+    /// The hold's one transaction: token used, seats taken, counters moved, reservation written,
+    /// admission closed. A condition that fails names the reason the buyer is told.
+    async fn commit_hold(
+        &self,
+        reservation: &Reservation,
+        claims: &ReservationClaims,
+    ) -> Result<()> {
+        let HoldTransaction {
+            mut writes,
+            inventory,
+            batch,
+        } = hold_transaction(reservation, claims);
+        loop {
+            match self.ports.store.transact(writes.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::ConditionFailed { index })
+                    if index == batch && writes.len() > batch =>
+                {
+                    // The admission batch already closed (its minute is up); nothing to release.
+                    writes.truncate(batch);
+                }
+                Err(StoreError::ConditionFailed { index }) => {
+                    return Err(self.refusal(reservation, index, inventory).await?)
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Why the hold was refused, from the index of the write whose condition failed (or the
+    /// error that stopped this finding out).
+    async fn refusal(
+        &self,
+        reservation: &Reservation,
+        failed: usize,
+        inventory: usize,
+    ) -> Result<Error> {
+        let event = &reservation.event_id;
+        if failed == 0 {
+            return Ok(Error::InvalidReservationToken("already used".into()));
+        }
+        if failed < inventory {
+            return Ok(Error::SeatUnavailable(
+                self.taken(event, &reservation.seat_ids).await?,
+            ));
+        }
+        let available = self.catalog.inventory(event).await?.available;
+        Ok(Error::InsufficientInventory {
+            requested: reservation.quantity,
+            available,
+        })
+    }
+
+    /// Which of `seats` are not available now.
+    async fn taken(&self, event: &EventId, seats: &[SeatId]) -> Result<Vec<SeatId>> {
+        let mut taken = Vec::new();
+        for seat in seats {
+            let record: Option<SeatRecord> = self
+                .ports
+                .store
+                .get(&seat_key(event, seat))
+                .await?
+                .map(from_item)
+                .transpose()?;
+            if record.is_none_or(|r| r.status != SeatStatus::Available) {
+                taken.push(seat.clone());
+            }
+        }
+        if taken.is_empty() {
+            // Freed between the failed write and this read: still report the conflict.
+            taken = seats.to_vec();
+        }
+        Ok(taken)
+    }
+}
+
+/// The token used, each seat from `AVAILABLE` to `HELD` by this hold, the counters moved under
+/// the condition that enough are left, the reservation written, the admission batch closed.
+fn hold_transaction(reservation: &Reservation, claims: &ReservationClaims) -> HoldTransaction {
+    let event = &reservation.event_id;
+    let n = i64::from(reservation.quantity);
+    let mut writes = vec![mark_used(claims)];
+    for seat in &reservation.seat_ids {
+        writes.push(seat_transition(
+            event,
+            seat,
+            SeatStatus::Available,
+            None,
+            SeatStatus::Held,
+            Some(&reservation.reservation_id),
+        ));
+    }
+    let inventory = writes.len();
+    writes.push(Write::Update(
+        Update::new(inventory_key(event))
+            .add("available", -n)
+            .add("held", n)
+            .when(Condition::AtLeast("available".into(), n)),
+    ));
+    writes.push(Write::put_new(to_item(
+        &reservation_key(&reservation.reservation_id),
+        reservation,
+    )));
+    let batch = writes.len();
+    writes.push(admission_used(event, claims.batch));
+    HoldTransaction {
+        writes,
+        inventory,
+        batch,
+    }
+}
+
+/// The seats and quantity a request asks for, as the event's kind wants them asked, within the
+/// event's limit per order.
+fn what_to_hold(
+    event: &Event,
+    seat_ids: Option<Vec<SeatId>>,
+    quantity: Option<u32>,
+) -> Result<(Vec<SeatId>, u32)> {
+    let (seat_ids, quantity) = match event.kind {
+        EventKind::Seated => seats_to_hold(event, seat_ids, quantity)?,
+        EventKind::GeneralAdmission => places_to_hold(seat_ids, quantity)?,
+    };
+    if quantity == 0 || quantity > event.max_per_order {
+        return Err(Error::InvalidRequest(format!(
+            "quantity: 1 to {} per order",
+            event.max_per_order
+        )));
+    }
+    Ok((seat_ids, quantity))
+}
+
+/// A seated event's hold names its seats, each once and each of the event; a quantity, if
+/// given, must agree.
+fn seats_to_hold(
+    event: &Event,
+    seat_ids: Option<Vec<SeatId>>,
+    quantity: Option<u32>,
+) -> Result<(Vec<SeatId>, u32)> {
+    let seats = seat_ids
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Error::InvalidRequest("seat_ids: required for a seated event".into()))?;
+    let mut unique = seats.clone();
+    unique.sort();
+    unique.dedup();
+    if unique.len() != seats.len() {
+        return Err(Error::InvalidRequest(
+            "seat_ids: a seat is listed twice".into(),
+        ));
+    }
+    if let Some(unknown) = seats.iter().find(|s| !event.has_seat(s)) {
+        return Err(Error::InvalidRequest(format!(
+            "seat_ids: {unknown} is not a seat of this event"
+        )));
+    }
+    if quantity.is_some_and(|q| q as usize != seats.len()) {
+        return Err(Error::InvalidRequest(
+            "quantity: must equal the number of seat_ids".into(),
+        ));
+    }
+    let n = seats.len() as u32;
+    Ok((seats, n))
+}
+
+/// A general-admission hold names a quantity and no seats.
+fn places_to_hold(
+    seat_ids: Option<Vec<SeatId>>,
+    quantity: Option<u32>,
+) -> Result<(Vec<SeatId>, u32)> {
+    if seat_ids.as_ref().is_some_and(|s| !s.is_empty()) {
+        return Err(Error::InvalidRequest(
+            "seat_ids: this event is general admission".into(),
+        ));
+    }
+    let q = quantity.ok_or_else(|| Error::InvalidRequest("quantity: required".into()))?;
+    Ok((Vec::new(), q))
+}

@@ -1,0 +1,89 @@
+//! The reservation record: its status, its key, the contract's view of it, and the detail of
+//! the domain events about it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{EventId, OrderId, PaymentIntentId, ReservationId, SeatId, UserId};
+use crate::ports::bus::EventDetail;
+use crate::ports::store::Key;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReservationStatus {
+    Hold,
+    Confirmed,
+    Cancelled,
+    Expired,
+}
+
+impl ReservationStatus {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Self::Hold => "HOLD",
+            Self::Confirmed => "CONFIRMED",
+            Self::Cancelled => "CANCELLED",
+            Self::Expired => "EXPIRED",
+        }
+    }
+}
+
+/// A reservation as stored and as the contract shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reservation {
+    pub reservation_id: ReservationId,
+    pub status: ReservationStatus,
+    pub event_id: EventId,
+    pub seat_ids: Vec<SeatId>,
+    pub quantity: u32,
+    pub user_id: UserId,
+    pub total_amount: i64,
+    pub currency: String,
+    pub hold_expires_at: DateTime<Utc>,
+    pub order_id: Option<OrderId>,
+    pub payment_intent_id: Option<PaymentIntentId>,
+    pub created_at: DateTime<Utc>,
+    /// `hold_expires_at` in epoch milliseconds, for conditions.
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub hold_expires_at_ms: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+impl Reservation {
+    /// The contract's view: the stored record without its bookkeeping attributes.
+    pub fn view(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).expect("reservation serializes");
+        if let Some(map) = value.as_object_mut() {
+            map.remove("hold_expires_at_ms");
+        }
+        value
+    }
+
+    /// The detail every reservation event carries; each transition adds its own fields.
+    pub(super) fn detail(&self, now: DateTime<Utc>) -> EventDetail {
+        EventDetail {
+            version: 1,
+            reservation_id: self.reservation_id.clone(),
+            event_id: self.event_id.clone(),
+            user_id: self.user_id.clone(),
+            seat_ids: self.seat_ids.clone(),
+            quantity: self.quantity,
+            occurred_at: now,
+            hold_expires_at: None,
+            total_amount: None,
+            amount: None,
+            currency: None,
+            order_id: None,
+            payment_intent_id: None,
+            reason: None,
+            traceparent: None,
+        }
+    }
+}
+
+pub fn reservation_key(id: &ReservationId) -> Key {
+    Key::new(["RSV#", id.as_str()].concat(), "RSV")
+}

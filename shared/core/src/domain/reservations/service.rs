@@ -1,0 +1,79 @@
+//! The reservations service, and the reads and notices its transitions share.
+
+use chrono::Duration;
+
+use super::record::{reservation_key, Reservation, ReservationStatus};
+use crate::domain::auth::Principal;
+use crate::domain::catalog::Catalog;
+use crate::domain::records::get_record;
+use crate::domain::reservation_tokens::ReservationTokens;
+use crate::error::{Error, Result};
+use crate::ids::ReservationId;
+use crate::ports::bus::{DetailType, DomainEvent, EventDetail};
+use crate::ports::Ports;
+
+/// Holds and their transitions, each an `impl` block in its own file (`hold`, `confirm`,
+/// `cancel`, `expire`, and `transition` for what leaving `HOLD` shares).
+#[derive(Clone)]
+pub struct Reservations {
+    pub(super) ports: Ports,
+    pub(super) catalog: Catalog,
+    pub(super) tokens: ReservationTokens,
+    /// How long a hold lasts (`Config::hold_seconds`).
+    pub(super) hold: Duration,
+}
+
+impl Reservations {
+    pub fn new(ports: Ports, catalog: Catalog, tokens: ReservationTokens, hold: Duration) -> Self {
+        Self {
+            ports,
+            catalog,
+            tokens,
+            hold,
+        }
+    }
+
+    /// The reservation, if `caller` may see it (owners and administrators; `None` is the platform
+    /// itself). A hold past its expiry is expired on the spot, so nobody reads a stale `HOLD`.
+    pub async fn get(&self, id: &ReservationId, caller: Option<&Principal>) -> Result<Reservation> {
+        let reservation = self.load(id, caller).await?;
+        if reservation.status == ReservationStatus::Hold
+            && self.ports.clock.now() >= reservation.hold_expires_at
+        {
+            self.expire(id).await?;
+            return self.load(id, caller).await;
+        }
+        Ok(reservation)
+    }
+
+    /// The reservation as stored, if `caller` may see it.
+    pub(super) async fn load(
+        &self,
+        id: &ReservationId,
+        caller: Option<&Principal>,
+    ) -> Result<Reservation> {
+        let reservation: Reservation = get_record(&*self.ports.store, &reservation_key(id))
+            .await?
+            .ok_or(Error::ReservationNotFound)?;
+        match caller {
+            Some(p) if p.user_id != reservation.user_id => Err(Error::ReservationNotFound),
+            _ => Ok(reservation),
+        }
+    }
+
+    /// Tells the bus about a transition that is already committed; a bus outage loses the
+    /// notice, never the transition.
+    pub(super) async fn publish(&self, detail_type: DetailType, detail: EventDetail) {
+        if let Err(e) = self
+            .ports
+            .bus
+            .publish(DomainEvent {
+                detail_type,
+                detail,
+            })
+            .await
+        {
+            tracing::warn!(error = %e, detail_type = detail_type.as_str(), "domain event not published");
+        }
+    }
+}

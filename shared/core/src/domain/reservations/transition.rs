@@ -1,0 +1,99 @@
+//! Leaving `HOLD`: the transaction every transition commits (the reservation's status, its
+//! seats and the counters, all conditional on the hold), the release of the seats that cancel
+//! and expiry share, and the expiry timer dropped once it has nothing left to do.
+
+use super::record::{reservation_key, Reservation, ReservationStatus};
+use super::service::Reservations;
+use crate::domain::catalog::{inventory_key, seat_transition, SeatStatus};
+use crate::error::Result;
+use crate::ids::ReservationId;
+use crate::ports::bus::DetailType;
+use crate::ports::scheduler::Job;
+use crate::ports::store::{Condition, StoreError, Update, Write};
+
+impl Reservations {
+    /// Moves a hold to `to` and frees its seats; losing the race to another change is fine.
+    pub(super) async fn release(
+        &self,
+        reservation: &Reservation,
+        to: ReservationStatus,
+        reason: &str,
+    ) -> Result<()> {
+        let writes = self.settle_writes(reservation, to, SeatStatus::Available, None);
+        match self.ports.store.transact(writes).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        if to != ReservationStatus::Expired {
+            self.drop_timer(&reservation.reservation_id).await;
+        }
+        tracing::info!(reservation_id = %reservation.reservation_id, status = to.as_str(), "hold released");
+        let mut detail = reservation.detail(self.ports.clock.now());
+        let kind = if to == ReservationStatus::Expired {
+            DetailType::ReservationExpired
+        } else {
+            detail.reason = Some(reason.to_string());
+            DetailType::ReservationCancelled
+        };
+        self.publish(kind, detail).await;
+        Ok(())
+    }
+
+    /// The reservation's status change with its seats and counters, all conditional on the hold.
+    pub(super) fn settle_writes(
+        &self,
+        reservation: &Reservation,
+        to: ReservationStatus,
+        seats_to: SeatStatus,
+        extra: Option<Condition>,
+    ) -> Vec<Write> {
+        let id = &reservation.reservation_id;
+        let event = &reservation.event_id;
+        let n = i64::from(reservation.quantity);
+        let mut condition = vec![Condition::equals("status", "HOLD")];
+        condition.extend(extra);
+        let mut writes = vec![Write::Update(
+            Update::new(reservation_key(id))
+                .set("status", to.as_str())
+                .when(Condition::And(condition)),
+        )];
+        let new_holder = (seats_to == SeatStatus::Sold).then_some(id);
+        for seat in &reservation.seat_ids {
+            writes.push(seat_transition(
+                event,
+                seat,
+                SeatStatus::Held,
+                Some(id),
+                seats_to,
+                new_holder,
+            ));
+        }
+        let moved = if seats_to == SeatStatus::Sold {
+            "sold"
+        } else {
+            "available"
+        };
+        writes.push(Write::Update(
+            Update::new(inventory_key(event))
+                .add("held", -n)
+                .add(moved, n)
+                .when(Condition::AtLeast("held".into(), n)),
+        ));
+        writes
+    }
+
+    pub(super) async fn drop_timer(&self, id: &ReservationId) {
+        if let Err(e) = self
+            .ports
+            .scheduler
+            .cancel(&Job::ExpireHold {
+                reservation_id: id.clone(),
+            })
+            .await
+        {
+            // Harmless: the timer will find the reservation settled and do nothing.
+            tracing::warn!(error = %e, reservation_id = %id, "could not drop expiry timer");
+        }
+    }
+}
