@@ -194,6 +194,7 @@ pub async fn serve(
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
     use std::time::Instant;
 
     use axum::routing::get;
