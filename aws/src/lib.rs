@@ -8,6 +8,8 @@
 //! * [`bus`]: [`EventBridgeBus`], domain events onto an EventBridge bus.
 //! * [`live`]: [`DynamoConnections`], the WebSocket connections as items of the table, and
 //!   [`ApiGatewayPusher`], frames through the WebSocket API's management endpoint.
+//! * [`secrets`]: the JWT key, webhook secret, administrator password and CloudFront origin
+//!   secret, from Secrets Manager (or plain variables locally), read once per cold start.
 //!
 //! [`connect`] builds every adapter from one shared SDK configuration. A Lambda function calls it
 //! once at cold start and reuses the clients for every invocation: loading the configuration
@@ -21,6 +23,7 @@ pub mod dynamo;
 pub mod live;
 pub mod scheduler;
 mod sdk;
+pub mod secrets;
 pub mod settings;
 
 use std::sync::Arc;
@@ -29,13 +32,14 @@ pub use bus::EventBridgeBus;
 pub use dynamo::DynamoStore;
 pub use live::{ApiGatewayPusher, DynamoConnections};
 pub use scheduler::EventBridgeScheduler;
+pub use secrets::{Secret, Secrets, SecretsError};
 pub use settings::{AwsSettings, SettingsError};
 
 /// The SDK crates the adapters are built on, for callers that use a client directly (the
 /// follow-up draining SQS, tests inspecting schedules) without depending on them separately.
 pub use {
     aws_config, aws_sdk_apigatewaymanagement, aws_sdk_dynamodb, aws_sdk_eventbridge,
-    aws_sdk_scheduler, aws_sdk_sqs,
+    aws_sdk_scheduler, aws_sdk_secretsmanager, aws_sdk_sqs,
 };
 
 /// Every AWS adapter, sharing one SDK configuration.

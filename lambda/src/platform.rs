@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tacos_aws::{connect, AwsAdapters, AwsSettings, SettingsError};
+use tacos_aws::{adapters, AwsAdapters, AwsSettings, Secret, SettingsError};
 use tacos_shared::app::Platform;
 use tacos_shared::config::Config;
 use tacos_shared::domain::live::LiveUpdates;
@@ -13,6 +13,9 @@ use tacos_shared::ports::SystemClock;
 pub struct Assembled {
     pub platform: Arc<Platform>,
     pub aws: AwsAdapters,
+    /// The CloudFront origin secret, when the deployment has one: the HTTP layer refuses
+    /// requests that do not carry it (see `tacos_aws::secrets`).
+    pub origin_secret: Option<Secret>,
 }
 
 impl Assembled {
@@ -39,9 +42,13 @@ pub async fn from_env(function: &str) -> Result<Arc<Platform>, lambda_runtime::E
 
 /// As [`from_env`], keeping the adapters for the functions that use them beyond the platform.
 pub async fn assemble(function: &str) -> Result<Assembled, lambda_runtime::Error> {
-    let config = Config::from_env()?;
+    let mut config = Config::from_env()?;
     let settings = AwsSettings::from_env()?;
-    let aws = connect(&settings).await;
+    let sdk = tacos_aws::aws_config::load_from_env().await;
+    // Once per cold start: Secrets Manager, or the plain variables of a local run.
+    let secrets = tacos_aws::secrets::load(&sdk, &settings.secrets).await?;
+    secrets.apply_to(&mut config);
+    let aws = adapters(&sdk, &settings);
     let deps = tacos_shared::telemetry::ports::instrument(Deps {
         store: aws.store.clone(),
         scheduler: aws.scheduler.clone(),
@@ -59,5 +66,9 @@ pub async fn assemble(function: &str) -> Result<Assembled, lambda_runtime::Error
             platform.accounts.ensure_admin(username, password).await?;
         }
     }
-    Ok(Assembled { platform, aws })
+    Ok(Assembled {
+        platform,
+        aws,
+        origin_secret: secrets.origin,
+    })
 }
