@@ -24,7 +24,9 @@ when one of these is dropped or drifts. Fails (exit 1, listing every problem) un
     by its role (a managed policy granting secretsmanager:GetSecretValue on it);
   * a WebSocket stage that writes access logs depends on the account's API Gateway CloudWatch role
     (AWS::ApiGateway::Account), without which it fails to deploy;
-  * the resources have no circular dependency.
+  * the resources have no circular dependency;
+  * env.json (`sam local invoke --env-vars`) names only functions of the template and variables
+    they declare: SAM silently ignores any other, which would leave a local run on AWS's names.
 
 Needs aws-sam-cli (its language-extension expansion and the SAM translator), as installed by
 scripts/validate_deploy.sh. Usage: scripts/check_operations.py [--root DIR]
@@ -419,11 +421,39 @@ def check_translated(out: dict, parameters: dict, label: str, source: dict) -> l
     return problems
 
 
+def check_env_json(root: Path, source: dict) -> list[str]:
+    path = root / "env.json"
+    if not path.is_file():
+        return ["env.json: missing (the environment of `sam local invoke --env-vars`)"]
+    try:
+        env = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        return [f"env.json: not JSON: {error}"]
+    shared = set((((source.get("Globals") or {}).get("Function") or {}).get("Environment") or {}).get("Variables") or {})
+    declared = {
+        name: shared | set((((res.get("Properties") or {}).get("Environment") or {}).get("Variables") or {}))
+        for name, res in (source.get("Resources") or {}).items()
+        if isinstance(res, dict) and res.get("Type") == "AWS::Serverless::Function"
+    }
+    problems = []
+    for key, variables in env.items():
+        if key == "Parameters":
+            every = set().union(*declared.values())
+            for variable in sorted(set(variables) - every):
+                problems.append(f"env.json: Parameters sets {variable}, which no function declares (SAM would ignore it)")
+        elif key not in declared:
+            problems.append(f"env.json: {key} is not a function of template.yaml")
+        else:
+            for variable in sorted(set(variables) - declared[key]):
+                problems.append(f"env.json: {key} sets {variable}, which it does not declare (SAM would ignore it)")
+    return problems
+
+
 def check(root: Path) -> list[str]:
     from samcli.yamlhelper import yaml_parse
 
     source = yaml_parse((root / "template.yaml").read_text())
-    problems: list[str] = []
+    problems: list[str] = check_env_json(root, source)
     for overrides in ({}, {"EnableContainerImage": "true", "ContainerImageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/tacos:lambda"}, {"EnableCloudFront": "false"}):
         label = ", ".join(f"{k}={v}" for k, v in overrides.items() if k != "ContainerImageUri") or "defaults"
         try:
