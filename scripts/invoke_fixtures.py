@@ -15,7 +15,8 @@ WEBHOOK_SIGNATURE (the body's signature with TACOS_WEBHOOK_SECRET, as the simula
 An expectation (`<case>.expect.json`) may say: `statusCode` (the answer's, for HTTP and WebSocket
 functions), `equals` {dotted.path: value}, `required` [dotted.path], `contains` [text of the
 body], `capture` {NAME: dotted.path}, `until` {path: value} (invoke again, up to 60 s, until it
-holds: a turn in the waiting room takes a moment).
+holds: a turn in the waiting room takes a moment), `streamed: true` (a response-streaming
+function: `cargo lambda invoke` shows the streamed body alone, without status or headers).
 
 Needs the functions running under `cargo lambda watch` (scripts/parity.sh starts them) over AWS
 services (moto), and the administrator's password. Usage:
@@ -42,6 +43,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
+# The answer of a response-streaming function: its body, as it came.
+STREAMED = "streamed body"
 
 
 def fill(text: str, values: dict[str, str]) -> str:
@@ -73,7 +76,7 @@ def invoke(function: str, event: dict, port: int) -> tuple[dict | None, str]:
     path.write_text(json.dumps(event))
     done = subprocess.run(
         ["cargo", "lambda", "invoke", "--invoke-address", "127.0.0.1", "--invoke-port", str(port),
-         "--data-file", str(path), "--output-format", "json", function],
+         "--data-file", str(path), "--output-format", "text", function],
         capture_output=True, text=True, timeout=120, check=False,
     )
     text = done.stdout.strip()
@@ -82,12 +85,14 @@ def invoke(function: str, event: dict, port: int) -> tuple[dict | None, str]:
     try:
         return json.loads(text), text
     except json.JSONDecodeError:
-        return None, text
+        return {STREAMED: text}, text
 
 
 def answer_of(raw: dict) -> tuple[int | None, object, str]:
     """(status code, body as JSON when it is, body as text) of an HTTP-shaped answer, or of a
     trigger's own JSON answer (no status code)."""
+    if isinstance(raw, dict) and set(raw) == {STREAMED}:
+        return None, None, raw[STREAMED]
     if isinstance(raw, dict) and "statusCode" in raw:
         body = raw.get("body") or ""
         if raw.get("isBase64Encoded"):
@@ -114,6 +119,8 @@ def judge(expect: dict, raw: dict | None, text: str, values: dict[str, str]) -> 
         return [f"no answer: {text[:300]}"]
     status, body, body_text = answer_of(raw)
     problems = []
+    if bool(expect.get("streamed")) != (isinstance(raw, dict) and set(raw) == {STREAMED}):
+        return [f"expected {'a streamed body' if expect.get('streamed') else 'a JSON answer'}, got: {body_text[:300]}"]
     if "statusCode" in expect and status != expect["statusCode"]:
         problems.append(f"status {status}, expected {expect['statusCode']}: {body_text[:300]}")
         return problems
