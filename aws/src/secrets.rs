@@ -208,7 +208,9 @@ pub enum SecretsError {
         secret_id: String,
         reason: String,
     },
-    #[error("{variable}: secret {secret_id} has no non-empty SecretString (a binary or empty secret)")]
+    #[error(
+        "{variable}: secret {secret_id} has no non-empty SecretString (a binary or empty secret)"
+    )]
     NoValue {
         variable: &'static str,
         secret_id: String,
@@ -363,7 +365,10 @@ mod tests {
         let mut untouched = Config::for_tests();
         let before = untouched.jwt_secret.clone();
         Secrets::default().apply_to(&mut untouched);
-        assert_eq!(untouched.jwt_secret, before, "no secret given: the config keeps its own");
+        assert_eq!(
+            untouched.jwt_secret, before,
+            "no secret given: the config keeps its own"
+        );
         assert_eq!(untouched.admin_password, None);
     }
 

@@ -44,7 +44,9 @@ async fn secrets_are_read_from_secrets_manager_into_the_configuration() {
         origin: Some(SecretSource::SecretsManager(origin)),
     };
 
-    let loaded = secrets::load(&sdk, &sources).await.expect("every secret reads");
+    let loaded = secrets::load(&sdk, &sources)
+        .await
+        .expect("every secret reads");
     let mut config = Config::for_tests();
     loaded.apply_to(&mut config);
     assert_eq!(config.jwt_secret, "jwt-key-from-secrets-manager-0123456789");
