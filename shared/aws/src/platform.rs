@@ -7,9 +7,11 @@ use tacos_core::config::{Config, ConfigError};
 use tacos_core::domain::live_updates::LiveUpdates;
 use tacos_core::platform::Platform;
 use tacos_core::ports::{Ports, SystemClock};
+use tacos_core::secret::ORIGIN_SECRET_HEADER;
 use tacos_http_client::{HttpKeySource, HttpWebhookSender};
 
-use crate::adapters::{connect, AwsAdapters};
+use crate::adapters::{adapters, AwsAdapters};
+use crate::secrets::{Secret, SecretsError};
 use crate::settings::{AwsSettings, SettingsError};
 
 /// Why the platform could not be assembled: a setting is missing or unusable.
@@ -19,34 +21,42 @@ pub enum AssemblyError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
 }
 
 /// The platform and the AWS adapters it was built on.
 pub struct AwsPlatform {
     pub platform: Arc<Platform>,
     pub adapters: AwsAdapters,
+    /// The CloudFront origin secret, when the deployment has one: the HTTP layer refuses
+    /// requests that do not carry it (see `tacos_aws::secrets`).
+    pub origin_secret: Option<Secret>,
 }
 
 impl AwsPlatform {
-    /// Reads the configuration and settings from the environment, connects the AWS clients and
-    /// builds the platform on them, every backend call timed.
+    /// Reads the configuration and settings from the environment, the secrets from Secrets
+    /// Manager (or plain variables, locally), connects the AWS clients and builds the platform on
+    /// them, every backend call timed. Once per process: a cold start.
     pub async fn from_env() -> Result<Self, AssemblyError> {
-        let config = Config::from_env()?;
+        let mut config = Config::from_env()?;
         let settings = AwsSettings::from_env()?;
-        let adapters = connect(&settings).await;
+        let sdk = aws_config::load_from_env().await;
+        let secrets = crate::secrets::load(&sdk, &settings.secrets).await?;
+        secrets.apply_to(&mut config);
+        let adapters = adapters(&sdk, &settings);
         let ports = tacos_telemetry::timed_ports::timed(Ports {
             store: adapters.store.clone(),
             scheduler: adapters.scheduler.clone(),
             bus: adapters.bus.clone(),
             clock: Arc::new(SystemClock),
-            webhooks: Arc::new(HttpWebhookSender::to_public_url(
-                config.public_url.as_deref(),
-            )),
+            webhooks: Arc::new(webhooks(&config, secrets.origin.as_ref())),
             keys: Arc::new(HttpKeySource::new()),
         });
         Ok(Self {
             platform: Arc::new(Platform::new(ports, config)),
             adapters,
+            origin_secret: secrets.origin,
         })
     }
 
@@ -61,5 +71,15 @@ impl AwsPlatform {
         Ok(self
             .platform
             .live_updates(self.adapters.connections.clone(), pusher))
+    }
+}
+
+/// Webhooks to the platform's public URL, carrying the origin secret when the deployment has one
+/// (the simulator posts to the API like any outside caller, through its guard).
+fn webhooks(config: &Config, origin: Option<&Secret>) -> HttpWebhookSender {
+    let sender = HttpWebhookSender::to_public_url(config.public_url.as_deref());
+    match origin {
+        Some(secret) => sender.with_header(ORIGIN_SECRET_HEADER, secret.expose()),
+        None => sender,
     }
 }

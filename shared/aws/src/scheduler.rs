@@ -17,30 +17,31 @@
 //! * `ActionAfterCompletion DELETE`: a schedule that has fired removes itself, so the group holds
 //!   only pending jobs and the account's schedule quota is not eaten by history.
 //! * `FlexibleTimeWindow OFF`: a hold expires when it says it does, not up to N minutes later.
-//! * delivery is at least once, with the target's retry policy below; every job handler is
-//!   idempotent.
+//! * delivery is at least once; every job handler is idempotent. Two layers of retries, because
+//!   Scheduler invokes Lambda *asynchronously*: the target's retry policy
+//!   ([`AwsSettings::scheduler_retry`]) covers Scheduler failing to hand the job to Lambda
+//!   (throttling, a missing function or permission), after which the job goes to the dead-letter
+//!   queue ([`AwsSettings::scheduler_dead_letter_arn`]); a run that starts and fails is retried by
+//!   Lambda (twice) and then sent to the function's on-failure destination (`EventInvokeConfig`
+//!   in `template.yaml`). Scheduler never sees a function's error. Neither queue is silent: each
+//!   has an alarm on its depth.
 
 use async_trait::async_trait;
 use aws_sdk_scheduler::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_scheduler::types::{
-    ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, RetryPolicy, Target,
+    ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode,
+    RetryPolicy, Target,
 };
 use aws_sdk_scheduler::Client;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use tacos_core::ports::scheduler::{Job, ScheduleError, Scheduler, TracedJob};
 
 use crate::sdk::describe;
-use crate::settings::AwsSettings;
+use crate::settings::{AwsSettings, SchedulerRetry};
 
 /// How far ahead a job due now (or in the past) is scheduled: Scheduler refuses past times, and
 /// the caller's clock and AWS's may disagree by a little.
 pub const MIN_LEAD_SECONDS: i64 = 5;
-
-/// How many times Scheduler retries invoking a target that failed (its maximum is 185).
-pub const MAX_RETRY_ATTEMPTS: i32 = 185;
-
-/// How long Scheduler keeps retrying an undelivered job, in seconds (its maximum: one day).
-pub const MAX_EVENT_AGE_SECONDS: i32 = 86_400;
 
 /// [`Scheduler`] over EventBridge Scheduler one-shot schedules.
 #[derive(Debug, Clone)]
@@ -50,6 +51,8 @@ pub struct EventBridgeScheduler {
     role_arn: String,
     expire_function_arn: String,
     simulator_function_arn: String,
+    retry: SchedulerRetry,
+    dead_letter_arn: Option<String>,
 }
 
 /// Everything one schedule is made of, shared by create and update (an update replaces the whole
@@ -71,6 +74,8 @@ impl EventBridgeScheduler {
             role_arn: settings.scheduler_role_arn.clone(),
             expire_function_arn: settings.expire_function_arn.clone(),
             simulator_function_arn: settings.simulator_function_arn.clone(),
+            retry: settings.scheduler_retry,
+            dead_letter_arn: settings.scheduler_dead_letter_arn.clone(),
         }
     }
 
@@ -95,14 +100,19 @@ impl EventBridgeScheduler {
         let input = serde_json::to_string(&TracedJob::current(job.clone()))
             .map_err(|err| ScheduleError(format!("job {job:?}: {err}")))?;
         let retry_policy = RetryPolicy::builder()
-            .maximum_retry_attempts(MAX_RETRY_ATTEMPTS)
-            .maximum_event_age_in_seconds(MAX_EVENT_AGE_SECONDS)
+            .maximum_retry_attempts(self.retry.max_attempts)
+            .maximum_event_age_in_seconds(self.retry.max_event_age_seconds)
             .build();
+        let dead_letter = self
+            .dead_letter_arn
+            .as_ref()
+            .map(|arn| DeadLetterConfig::builder().arn(arn).build());
         let target = Target::builder()
             .arn(self.target_arn(job))
             .role_arn(&self.role_arn)
             .input(input)
             .retry_policy(retry_policy)
+            .set_dead_letter_config(dead_letter)
             .build()
             .map_err(|err| ScheduleError(err.to_string()))?;
         let window = FlexibleTimeWindow::builder()

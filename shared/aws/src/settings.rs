@@ -9,6 +9,8 @@
 //! The endpoint is not a setting of ours: the SDK's standard `AWS_ENDPOINT_URL` (honoured by
 //! `aws-config`) points every client at moto in tests, and is simply unset in AWS.
 
+use crate::secrets::SecretSources;
+
 /// The names and ARNs of the resources the adapters use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsSettings {
@@ -40,6 +42,37 @@ pub struct AwsSettings {
     /// contract's 503 instead of a Lambda timeout. Emulators far slower than DynamoDB (moto
     /// answering one request at a time under a 500-buyer rush) need more.
     pub operation_timeout: std::time::Duration,
+    /// How EventBridge Scheduler retries invoking a job's target when the invocation itself
+    /// fails (throttled, target missing, access denied): `TACOS_SCHEDULER_MAX_RETRY_ATTEMPTS`
+    /// (0–185, default 185) and `TACOS_SCHEDULER_MAX_EVENT_AGE_SECONDS` (60–86400, default
+    /// 86400). A run that *starts* and fails is not Scheduler's to retry: it invokes Lambda
+    /// asynchronously, so Lambda's own retries and on-failure destination take over
+    /// (`EventInvokeConfig` in `template.yaml`).
+    pub scheduler_retry: SchedulerRetry,
+    /// SQS queue Scheduler sends a job to once its retries are spent
+    /// (`TACOS_SCHEDULER_DLQ_ARN`); unset, such a job is dropped. Scheduler sends with the
+    /// schedule's role, which therefore needs `sqs:SendMessage` on it.
+    pub scheduler_dead_letter_arn: Option<String>,
+    /// Where the secrets come from: Secrets Manager (`TACOS_*_ARN`) or, for local runs, plain
+    /// variables. Resolved once per cold start by [`crate::secrets::load`].
+    pub secrets: SecretSources,
+}
+
+/// EventBridge Scheduler's retry policy of every job schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchedulerRetry {
+    /// Retries after the first failed invocation (Scheduler allows 0–185).
+    pub max_attempts: i32,
+    /// How long, in seconds, Scheduler keeps trying to deliver a due job (60–86400).
+    pub max_event_age_seconds: i32,
+}
+
+impl SchedulerRetry {
+    /// Scheduler's own maxima: a job is dropped only after a day of failed deliveries.
+    pub const DEFAULT: Self = Self {
+        max_attempts: 185,
+        max_event_age_seconds: 86_400,
+    };
 }
 
 /// A setting the environment does not provide.
@@ -53,6 +86,17 @@ pub enum SettingsError {
     NotUnicode(&'static str),
     #[error("environment variable {0} is not a whole number of milliseconds")]
     NotMilliseconds(&'static str),
+    #[error("environment variable {name} must be a whole number from {min} to {max}")]
+    OutOfRange {
+        name: &'static str,
+        min: i64,
+        max: i64,
+    },
+    #[error("environment variables {plain} and {reference} are both set: give the secret one way")]
+    Ambiguous {
+        plain: &'static str,
+        reference: &'static str,
+    },
 }
 
 impl AwsSettings {
@@ -65,17 +109,20 @@ impl AwsSettings {
     pub fn from_lookup(
         lookup: impl Fn(&'static str) -> Option<std::ffi::OsString>,
     ) -> Result<Self, SettingsError> {
-        let optional = |name: &'static str| -> Result<Option<String>, SettingsError> {
-            match lookup(name) {
-                None => Ok(None),
-                Some(value) => {
-                    let value = value
-                        .into_string()
-                        .map_err(|_| SettingsError::NotUnicode(name))?;
-                    let value = value.trim().to_string();
-                    Ok((!value.is_empty()).then_some(value))
-                }
-            }
+        let optional = |name: &'static str| optional(&lookup, name);
+        let in_range = |name: &'static str, default: i32, min: i32, max: i32| {
+            let Some(value) = optional(name)? else {
+                return Ok(default);
+            };
+            value
+                .parse::<i32>()
+                .ok()
+                .filter(|v| (min..=max).contains(v))
+                .ok_or(SettingsError::OutOfRange {
+                    name,
+                    min: min.into(),
+                    max: max.into(),
+                })
         };
         let required = |name: &'static str| -> Result<String, SettingsError> {
             match lookup(name) {
@@ -100,7 +147,40 @@ impl AwsSettings {
                     })?,
                 },
             ),
+            scheduler_retry: SchedulerRetry {
+                max_attempts: in_range(
+                    "TACOS_SCHEDULER_MAX_RETRY_ATTEMPTS",
+                    SchedulerRetry::DEFAULT.max_attempts,
+                    0,
+                    185,
+                )?,
+                max_event_age_seconds: in_range(
+                    "TACOS_SCHEDULER_MAX_EVENT_AGE_SECONDS",
+                    SchedulerRetry::DEFAULT.max_event_age_seconds,
+                    60,
+                    86_400,
+                )?,
+            },
+            scheduler_dead_letter_arn: optional("TACOS_SCHEDULER_DLQ_ARN")?,
+            secrets: SecretSources::from_lookup(&lookup)?,
         })
+    }
+}
+
+/// A variable's value, trimmed; `None` when unset or blank.
+pub(crate) fn optional(
+    lookup: &impl Fn(&'static str) -> Option<std::ffi::OsString>,
+    name: &'static str,
+) -> Result<Option<String>, SettingsError> {
+    match lookup(name) {
+        None => Ok(None),
+        Some(value) => {
+            let value = value
+                .into_string()
+                .map_err(|_| SettingsError::NotUnicode(name))?;
+            let value = value.trim().to_string();
+            Ok((!value.is_empty()).then_some(value))
+        }
     }
 }
 
@@ -163,6 +243,50 @@ mod tests {
                 "TACOS_AWS_OPERATION_TIMEOUT_MS"
             ))
         );
+    }
+
+    #[test]
+    fn scheduler_retries_default_to_schedulers_maxima_and_stay_in_its_range() {
+        let settings = AwsSettings::from_lookup(env(&ALL)).unwrap();
+        assert_eq!(settings.scheduler_retry, SchedulerRetry::DEFAULT);
+        assert_eq!(settings.scheduler_dead_letter_arn, None);
+
+        let mut pairs = ALL.to_vec();
+        pairs.push(("TACOS_SCHEDULER_MAX_RETRY_ATTEMPTS", "3"));
+        pairs.push(("TACOS_SCHEDULER_MAX_EVENT_AGE_SECONDS", "3600"));
+        pairs.push((
+            "TACOS_SCHEDULER_DLQ_ARN",
+            "arn:aws:sqs:us-east-1:123456789012:tacos-schedule-dlq",
+        ));
+        let settings = AwsSettings::from_lookup(env(&pairs)).unwrap();
+        assert_eq!(
+            settings.scheduler_retry,
+            SchedulerRetry {
+                max_attempts: 3,
+                max_event_age_seconds: 3600
+            }
+        );
+        assert_eq!(
+            settings.scheduler_dead_letter_arn.as_deref(),
+            Some("arn:aws:sqs:us-east-1:123456789012:tacos-schedule-dlq")
+        );
+
+        for (name, bad) in [
+            ("TACOS_SCHEDULER_MAX_RETRY_ATTEMPTS", "186"),
+            ("TACOS_SCHEDULER_MAX_RETRY_ATTEMPTS", "-1"),
+            ("TACOS_SCHEDULER_MAX_EVENT_AGE_SECONDS", "59"),
+            ("TACOS_SCHEDULER_MAX_EVENT_AGE_SECONDS", "a day"),
+        ] {
+            let mut pairs = ALL.to_vec();
+            pairs.push((name, bad));
+            assert!(
+                matches!(
+                    AwsSettings::from_lookup(env(&pairs)),
+                    Err(SettingsError::OutOfRange { name: n, .. }) if n == name
+                ),
+                "{name}={bad} is refused"
+            );
+        }
     }
 
     #[test]

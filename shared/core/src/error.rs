@@ -33,6 +33,8 @@ pub enum Error {
     InvalidToken(String),
     #[error("this route is for administrators")]
     Forbidden,
+    #[error("this API is served through its public address only")]
+    NotThroughProxy,
     #[error("no such event")]
     EventNotFound,
     #[error("no such waiting token")]
@@ -102,7 +104,7 @@ impl Error {
             Self::InvalidCredentials => "INVALID_CREDENTIALS",
             Self::MissingAuthorization => "MISSING_AUTHORIZATION",
             Self::InvalidToken(_) => "INVALID_TOKEN",
-            Self::Forbidden => "FORBIDDEN",
+            Self::Forbidden | Self::NotThroughProxy => "FORBIDDEN",
             Self::EventNotFound => "EVENT_NOT_FOUND",
             Self::TokenNotFound => "TOKEN_NOT_FOUND",
             Self::NotReady => "NOT_READY",
@@ -139,7 +141,10 @@ impl Error {
             | Self::MissingAuthorization
             | Self::InvalidToken(_)
             | Self::InvalidSignature(_) => 401,
-            Self::Forbidden | Self::NotReady | Self::InvalidReservationToken(_) => 403,
+            Self::Forbidden
+            | Self::NotThroughProxy
+            | Self::NotReady
+            | Self::InvalidReservationToken(_) => 403,
             Self::EventNotFound
             | Self::TokenNotFound
             | Self::ReservationNotFound

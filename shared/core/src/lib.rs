@@ -14,6 +14,7 @@
 //! * [`functions`]: every deployable function, its kind and its routes, named once.
 //! * [`in_process`]: the ports in memory, for the embedded server and the tests.
 //! * [`trace_context`]: W3C trace context across the asynchronous hops of a purchase.
+//! * [`secret`]: values never printed and compared in constant time.
 //! * `conformance` (feature `conformance`): the suites every adapter of a port must pass.
 pub mod config;
 #[cfg(feature = "conformance")]
@@ -25,5 +26,6 @@ pub mod ids;
 pub mod in_process;
 pub mod platform;
 pub mod ports;
+pub mod secret;
 pub mod seed;
 pub mod trace_context;

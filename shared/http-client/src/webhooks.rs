@@ -18,6 +18,9 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 pub struct HttpWebhookSender {
     url: String,
     http: reqwest::Client,
+    /// Headers every delivery carries besides the webhook's own (the origin secret, when the
+    /// platform's public address is behind a proxy that requires it).
+    extra_headers: Vec<(String, String)>,
 }
 
 impl HttpWebhookSender {
@@ -35,7 +38,15 @@ impl HttpWebhookSender {
                 Route::PaymentWebhook.path()
             ),
             http,
+            extra_headers: Vec::new(),
         }
+    }
+
+    /// Every delivery also carries `name: value`.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.extra_headers
+            .push((name.to_string(), value.to_string()));
+        self
     }
 
     /// Webhooks to the configured public URL, or [`DEFAULT_PUBLIC_URL`].
@@ -59,7 +70,7 @@ impl WebhookSender for HttpWebhookSender {
             .header("X-Webhook-Id", &webhook.id)
             .header("X-Timestamp", &webhook.timestamp)
             .header("X-Signature", &webhook.signature);
-        for (name, value) in &webhook.trace_headers {
+        for (name, value) in webhook.trace_headers.iter().chain(&self.extra_headers) {
             request = request.header(name.as_str(), value.as_str());
         }
         let response = request

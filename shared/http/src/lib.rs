@@ -11,6 +11,7 @@
 //! * [`live_socket`]: the WebSocket endpoint of live updates, `GET /api/v1/live`.
 //! * [`error`]: the contract's error shape, `{"error":{"code","message","trace_id"}}`.
 //! * [`settings`]: port, rate limits, client-address header, per-function concurrency.
+//! * [`origin`]: the trusted proxy's secret header, when the deployment has one.
 //! * [`server`]: the accept loop of the processes that serve the router themselves: header and
 //!   idle timeouts, connections bounded per address and in all.
 //!
@@ -43,6 +44,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod live_socket;
 pub mod metrics;
+pub mod origin;
 pub mod rate_limit;
 pub mod routes;
 pub mod server;
@@ -148,6 +150,14 @@ where
         router = router.layer(axum::middleware::map_request_with_state(
             Arc::<str>::from(header),
             extract::client_addr_from_header,
+        ));
+    }
+    if let Some(secret) = settings.origin_secret.clone() {
+        // Outside the client address: the proxy's header is believed only once the request is
+        // known to come through the proxy.
+        router = router.layer(axum::middleware::from_fn_with_state(
+            Arc::new(secret),
+            origin::require,
         ));
     }
     // One layer of the router for the whole stack: axum clones a route's service for every

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use tacos_core::config::{ConfigError, Env};
 use tacos_core::functions::Route;
+use tacos_core::secret::Secret;
 
 /// How the HTTP layer serves (docs/configuration.md lists every variable).
 #[derive(Debug, Clone, PartialEq)]
@@ -27,7 +28,14 @@ pub struct HttpSettings {
     /// source IP is an edge server's, shared by thousands of people; `template.yaml` sets
     /// `CloudFront-Viewer-Address` when it puts CloudFront in front of the API.
     pub client_ip_header: Option<String>,
+    /// The value a trusted proxy (the template's CloudFront) adds to every request in the
+    /// [`ORIGIN_SECRET_HEADER`]; when set, a request without it is refused with 403 before anything
+    /// else, and only then is [`HttpSettings::client_ip_header`] believed (`TACOS_ORIGIN_SECRET`;
+    /// on AWS the functions read it from Secrets Manager). Unset: every request is served.
+    pub origin_secret: Option<Secret>,
 }
+
+pub use tacos_core::secret::ORIGIN_SECRET_HEADER;
 
 impl HttpSettings {
     /// Reads the settings from the environment; unset variables take their defaults.
@@ -49,6 +57,7 @@ impl HttpSettings {
             client_ip_header: env
                 .get("TACOS_CLIENT_IP_HEADER")
                 .map(|h| h.trim().to_ascii_lowercase()),
+            origin_secret: env.get("TACOS_ORIGIN_SECRET").map(Secret::new),
         })
     }
 }

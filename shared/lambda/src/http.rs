@@ -16,6 +16,7 @@ use axum::response::Response;
 use lambda_http::request::RequestContext;
 use tacos_core::functions::{Function, Kind};
 use tacos_core::platform::Platform;
+use tacos_core::secret::Secret;
 use tacos_http::extract::ClientAddr;
 use tacos_http::metrics::{refresh_viewed_queues, Throttle};
 use tacos_http::settings::HttpSettings;
@@ -23,9 +24,17 @@ use tacos_http::sse::Delivery;
 
 use crate::metrics;
 
-/// Serves `function`'s routes until the sandbox is shut down.
-pub async fn run(function: Function, platform: Arc<Platform>) -> Result<(), lambda_runtime::Error> {
-    let settings = HttpSettings::from_env()?;
+/// Serves `function`'s routes until the sandbox is shut down; with `origin_secret`, only the
+/// requests that come through the deployment's CloudFront.
+pub async fn run(
+    function: Function,
+    platform: Arc<Platform>,
+    origin_secret: Option<Secret>,
+) -> Result<(), lambda_runtime::Error> {
+    let mut settings = HttpSettings::from_env()?;
+    if origin_secret.is_some() {
+        settings.origin_secret = origin_secret;
+    }
     let router = tacos_http::function_router(function, platform.clone(), &settings)
         .layer(axum::middleware::map_request(client_addr))
         .layer(axum::middleware::from_fn_with_state(

@@ -34,7 +34,9 @@ pub async fn run(function: Function) -> Result<(), Error> {
     let aws = AwsPlatform::from_env().await?;
     let platform = aws.platform.clone();
     match function.kind() {
-        Kind::Http | Kind::ResponseStream => http::run(function, platform).await,
+        Kind::Http | Kind::ResponseStream => {
+            http::run(function, platform, aws.origin_secret.clone()).await
+        }
         Kind::Scheduled(family) => triggers::run_jobs(platform, family).await,
         Kind::FollowUpQueue => triggers::run_followup(platform).await,
         Kind::WebSocket(WebSocketRoute::Connect) => {

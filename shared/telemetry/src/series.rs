@@ -13,7 +13,8 @@
 //! | `http_server_requests_total` | counter | `method`, `route` (template), `status_code` |
 //! | `http_server_requests_duration_seconds` | histogram | `method`, `route` |
 //! | `reservation_status_total` | counter | `status` (HOLD, CONFIRMED, CANCELLED, EXPIRED) |
-//! | `backend_call_duration_seconds` | histogram | `service` (store, scheduler, bus), `method` |
+//! | `backend_call_duration_seconds` | histogram | `service` (store, scheduler, bus, webhook, jwks), `method` |
+//! | `hold_expiry_lag_seconds` | histogram | none |
 //! | `queue_length` | gauge | `event_id` |
 //! | `queue_admission_rate` | gauge | `event_id` |
 //! | `queue_admitted_total` | counter | `event_id` |
@@ -35,6 +36,9 @@ pub const QUEUE_LENGTH: &str = "queue_length";
 pub const QUEUE_ADMISSION_RATE: &str = "queue_admission_rate";
 pub const QUEUE_ADMITTED: &str = "queue_admitted_total";
 pub const OVERSELL_REJECTED: &str = "oversell_attempts_rejected_total";
+/// How late a hold's expiry ran (seconds after `hold_expires_at`): the timer's lag, which an
+/// alarm of the AWS deployment watches (a lost timer shows as a lag of a whole sweep).
+pub const HOLD_EXPIRY_LAG: &str = "hold_expiry_lag_seconds";
 
 /// Every series name, for checks that a scrape or a dashboard covers them all.
 pub const ALL: &[&str] = &[
@@ -110,11 +114,21 @@ pub fn describe() {
         Unit::Count,
         "People the waiting room has admitted for the event, since it was created"
     );
+    describe_histogram!(
+        HOLD_EXPIRY_LAG,
+        Unit::Seconds,
+        "How long after its hold_expires_at a hold was expired"
+    );
     describe_counter!(
         OVERSELL_REJECTED,
         Unit::Count,
         "Holds refused because the seats or inventory were no longer there (409)"
     );
+}
+
+/// A hold expired `lag` after it was due.
+pub fn hold_expiry_lag(lag: Duration) {
+    metrics::histogram!(HOLD_EXPIRY_LAG).record(lag.as_secs_f64());
 }
 
 /// One HTTP request answered. `route` is the matched template, or [`UNMATCHED_ROUTE`].

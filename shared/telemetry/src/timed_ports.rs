@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::jwk::JwkSet;
 use tacos_core::ports::store::{Item, Key, SkRange, Store, StoreError, Update, Write};
 use tacos_core::ports::{
-    DomainEvent, EventBus, FetchError, Job, KeySource, Ports, PublishError, ScheduleError,
-    Scheduler, SendError, SignedWebhook, WebhookSender,
+    DetailType, DomainEvent, EventBus, FetchError, Job, KeySource, Ports, PublishError,
+    ScheduleError, Scheduler, SendError, SignedWebhook, WebhookSender,
 };
 use tacos_core::trace_context::current_traceparent;
 
@@ -109,9 +109,20 @@ impl EventBus for TimedBus {
             event.detail.traceparent = current_traceparent();
         }
         let status = series::reservation_status(event.detail_type);
+        let expiry_lag = (event.detail_type == DetailType::ReservationExpired)
+            .then_some(event.detail.hold_expires_at)
+            .flatten()
+            .map(|due| {
+                (event.detail.occurred_at - due)
+                    .to_std()
+                    .unwrap_or_default()
+            });
         time("bus", "publish", self.0.publish(event)).await?;
         if let Some(status) = status {
             series::reservation_entered(status);
+        }
+        if let Some(lag) = expiry_lag {
+            series::hold_expiry_lag(lag);
         }
         Ok(())
     }

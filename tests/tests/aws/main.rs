@@ -24,6 +24,8 @@
 //!   (`ApiGatewayPusher`) through their conformance suite on moto, and a pusher tick over the AWS
 //!   adapters; the pusher also against a stand-in of the management API for what moto never
 //!   answers (410 `GoneException`, throttling), which needs no emulator.
+//! * `operations`: the secrets read from Secrets Manager once per cold start, and the retry policy
+//!   and dead-letter queue of every timer schedule.
 //! * `faults`: the store going away mid-flow (moto stopped and restarted from its snapshot) under
 //!   buyers of the container's HTTP mode; only with `TACOS_FAULTS_BASE_URL`, set by
 //!   `scripts/faults.sh`.
@@ -36,6 +38,7 @@
 
 mod faults;
 mod live_updates;
+mod operations;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

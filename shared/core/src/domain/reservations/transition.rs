@@ -31,6 +31,8 @@ impl Reservations {
         tracing::info!(reservation_id = %reservation.reservation_id, status = to.as_str(), "hold released");
         let mut detail = reservation.detail(self.ports.clock.now());
         let kind = if to == ReservationStatus::Expired {
+            // When it was due, so operators can see how late expiries run.
+            detail.hold_expires_at = Some(reservation.hold_expires_at);
             DetailType::ReservationExpired
         } else {
             detail.reason = Some(reason.to_string());
