@@ -20,13 +20,13 @@
 mod function_table;
 mod worker;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
 use tacos_aws::AwsPlatform;
 use tacos_core::functions::Function;
 use tacos_core::platform::Platform;
+use tacos_http::server::{raise_fd_limit, Limits};
 use tacos_http::settings::HttpSettings;
 
 fn main() -> anyhow::Result<()> {
@@ -71,7 +71,10 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn platform(role: &str) -> anyhow::Result<Arc<Platform>> {
-    tacos_telemetry::init(format!("traffic-tacos-container-{role}"));
+    tacos_telemetry::init_with(
+        format!("traffic-tacos-container-{role}"),
+        tacos_telemetry::LogWriter::Background,
+    );
     Ok(AwsPlatform::from_env().await?.platform)
 }
 
@@ -88,14 +91,10 @@ async fn serve_http() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
         .with_context(|| format!("listen on {host}:{port}"))?;
-    tracing::info!(addr = %listener.local_addr()?, "serving HTTP");
+    let limits = Limits::DEFAULT.fitting(raise_fd_limit());
+    tracing::info!(addr = %listener.local_addr()?, ?limits, "serving HTTP");
     let app = tacos_webapp::in_front_of(tacos_http::router(platform, &settings), &web);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await?;
+    tacos_http::server::serve(listener, app, limits, shutdown()).await?;
     Ok(())
 }
 

@@ -5,11 +5,11 @@
 //! and by the black-box suite.
 
 use std::future::Future;
-use std::net::SocketAddr;
 
 use tacos_core::config::Config;
 use tacos_embedded::{Embedded, EmbeddedSettings};
 use tacos_http::live_socket::LiveSocket;
+use tacos_http::server::{raise_fd_limit, Limits};
 use tacos_http::settings::HttpSettings;
 
 /// Serves every route and the web app (configured by `web`) on `listener`, over the platform
@@ -39,13 +39,9 @@ pub async fn serve(
         .routes(&platform, &settings)
         .merge(tacos_http::router(platform.clone(), &settings));
     let app = tacos_webapp::in_front_of(api, &web);
-    tracing::info!(addr = %listener.local_addr()?, "Traffic Tacos is serving");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    let limits = Limits::DEFAULT.fitting(raise_fd_limit());
+    tracing::info!(addr = %listener.local_addr()?, ?limits, "Traffic Tacos is serving");
+    tacos_http::server::serve(listener, app, limits, shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }

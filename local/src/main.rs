@@ -78,7 +78,10 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(port: Option<u16>, host: &str, data_dir: PathBuf) -> anyhow::Result<()> {
-    tacos_telemetry::init("traffic-tacos-local");
+    tacos_telemetry::init_with(
+        "traffic-tacos-local",
+        tacos_telemetry::LogWriter::Background,
+    );
     let mut config = Config::from_env()?;
     let mut settings = HttpSettings::from_env()?;
     let web = tacos_webapp::Settings::from_env()?;

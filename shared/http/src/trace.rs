@@ -8,7 +8,7 @@
 //!
 //! The server span (`GET /api/v1/reservations/{id}`, kind server) is a child of the incoming
 //! `traceparent`, so the browser's action, this request and everything it sets off (events,
-//! timers, webhooks: see [`crate::telemetry::context`]) form one trace.
+//! timers, webhooks: see `tacos_core::trace_context`) form one trace.
 
 use std::time::Instant;
 
@@ -16,7 +16,10 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
+use opentelemetry::trace::TraceContextExt;
+use tacos_core::trace_context::trace_id_of as trace_id_of_traceparent;
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 tokio::task_local! {
     static TRACE_ID: String;
@@ -33,29 +36,10 @@ pub fn new_trace_id() -> String {
     tacos_core::ids::random_hex()
 }
 
-/// The trace id of a `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), if well formed.
-pub fn from_traceparent(header: &str) -> Option<String> {
-    let mut parts = header.trim().split('-');
-    let (version, trace, parent, flags) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let hex = |s: &str, n: usize| {
-        s.len() == n
-            && s.bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-    };
-    (hex(version, 2)
-        && version != "ff"
-        && hex(trace, 32)
-        && trace.bytes().any(|b| b != b'0')
-        && hex(parent, 16)
-        && hex(flags, 2))
-    .then(|| trace.to_string())
-}
-
 /// The request's trace id: its `traceparent`'s, else a well-formed `X-Trace-Id`, else `span`'s
 /// (a fresh trace), else a random one (no OpenTelemetry layer).
 fn trace_id_of(request: &Request, traceparent: Option<&str>, span: &tracing::Span) -> String {
-    if let Some(id) = traceparent.and_then(from_traceparent) {
+    if let Some(id) = traceparent.and_then(trace_id_of_traceparent) {
         return id;
     }
     match request
@@ -69,19 +53,33 @@ fn trace_id_of(request: &Request, traceparent: Option<&str>, span: &tracing::Spa
         {
             id.to_string()
         }
-        _ => tacos_core::trace_context::traceparent_of(span)
-            .as_deref()
-            .and_then(from_traceparent)
-            .unwrap_or_else(new_trace_id),
+        _ => {
+            let cx = span.context();
+            let own = cx.span().span_context().clone();
+            if own.is_valid() {
+                own.trace_id().to_string()
+            } else {
+                new_trace_id()
+            }
+        }
     }
 }
 
+/// The request's span, with the request's trace id and its access log line.
+///
+/// # What it costs
+/// The log formatter renders a span's fields into JSON when the span is created and renders all
+/// of them again whenever one is recorded later. So the span carries one log field, `trace_id`
+/// (recorded once, into an otherwise empty set), and everything else the server span says about
+/// the request (method, route, path, status) goes to OpenTelemetry only, as attributes; the
+/// access log line carries method, path, status and latency itself. Recording five fields on the
+/// span cost a fifth of a status request's instructions.
 pub async fn middleware(request: Request, next: Next) -> Response {
     let traceparent = request
         .headers()
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| from_traceparent(v).is_some())
+        .filter(|v| trace_id_of_traceparent(v).is_some())
         .map(str::to_string);
     let route = request
         .extensions()
@@ -91,21 +89,23 @@ pub async fn middleware(request: Request, next: Next) -> Response {
             MatchedPath::as_str,
         )
         .to_string();
+    let method = request.method().clone();
     let span = tracing::info_span!(
         "request",
-        otel.name = %format!("{} {route}", request.method()),
+        otel.name = %format!("{method} {route}"),
         otel.kind = "server",
-        otel.status_code = tracing::field::Empty,
-        http.request.method = %request.method(),
-        http.route = %route,
-        http.response.status_code = tracing::field::Empty,
         trace_id = tracing::field::Empty,
-        method = %request.method(),
-        path = %request.uri().path(),
     );
     tacos_core::trace_context::continue_from(&span, traceparent.as_deref());
+    let exported = !span.is_disabled();
+    if exported {
+        span.set_attribute("http.request.method", method.to_string());
+        span.set_attribute("http.route", route);
+        span.set_attribute("url.path", request.uri().path().to_string());
+    }
     let trace_id = trace_id_of(&request, traceparent.as_deref(), &span);
     span.record("trace_id", trace_id.as_str());
+    let path = request.uri().path().to_string();
     let started = Instant::now();
     let mut response = TRACE_ID
         .scope(trace_id.clone(), next.run(request).instrument(span.clone()))
@@ -113,39 +113,20 @@ pub async fn middleware(request: Request, next: Next) -> Response {
     if let Ok(value) = HeaderValue::from_str(&trace_id) {
         response.headers_mut().insert("x-trace-id", value);
     }
-    span.record("http.response.status_code", response.status().as_u16());
-    if response.status().is_server_error() {
-        span.record("otel.status_code", "ERROR");
+    let status = response.status();
+    if exported {
+        span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
+        if status.is_server_error() {
+            span.set_status(opentelemetry::trace::Status::error(status.to_string()));
+        }
     }
-    span.in_scope(|| {
-        tracing::info!(
-            status = response.status().as_u16(),
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request served"
-        );
-    });
+    tracing::info!(
+        parent: &span,
+        method = %method,
+        path = %path,
+        status = status.as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request served"
+    );
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn traceparent_is_parsed_strictly() {
-        let id = "4bf92f3577b34da6a3ce929d0e0e4736";
-        assert_eq!(
-            from_traceparent(&format!("00-{id}-00f067aa0ba902b7-01")).as_deref(),
-            Some(id)
-        );
-        assert_eq!(
-            from_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
-            None
-        );
-        assert_eq!(from_traceparent("garbage"), None);
-        assert_eq!(
-            from_traceparent(&format!("00-{}-00f067aa0ba902b7-01", id.to_uppercase())),
-            None
-        );
-    }
 }

@@ -19,6 +19,21 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+/// The log writer's thread, kept until [`shutdown`] flushes it.
+static LOG_WRITER: std::sync::Mutex<Option<tracing_appender::non_blocking::WorkerGuard>> =
+    std::sync::Mutex::new(None);
+
+/// Where log lines go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogWriter {
+    /// Written by the thread that logs, before it goes on: what a Lambda function needs, whose
+    /// sandbox may be frozen as soon as the invocation returns.
+    Direct,
+    /// Handed to a thread of their own, so a request never waits on stdout (a server's access log
+    /// at the default level halved its throughput). Never dropped: when that thread falls behind
+    /// by a buffer's worth, loggers wait. Flushed by [`shutdown`].
+    Background,
+}
 
 /// Installs the process's subscriber (once; later calls do nothing): JSON log lines, each with its
 /// span's `trace_id`, filtered by `RUST_LOG` (default `info`), and OpenTelemetry spans for
@@ -31,6 +46,11 @@ static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 /// `RUST_LOG=warn` quiets the logs, not the traces). Without it nothing is exported, and spans
 /// follow `RUST_LOG` like the logs, so a quiet server builds none.
 pub fn init(service: impl Into<String>) {
+    init_with(service, LogWriter::Direct);
+}
+
+/// [`init`], with log lines written as `writer` says.
+pub fn init_with(service: impl Into<String>, writer: LogWriter) {
     let log_filter =
         || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (provider, exporting) = tracer_provider(service.into());
@@ -40,9 +60,26 @@ pub fn init(service: impl Into<String>) {
         log_filter()
     };
     let tracer = provider.tracer("traffic-tacos");
+    let (make_writer, guard) = match writer {
+        LogWriter::Direct => (
+            tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stdout),
+            None,
+        ),
+        LogWriter::Background => {
+            let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .lossy(false)
+                .thread_name("log-writer")
+                .finish(std::io::stdout());
+            (
+                tracing_subscriber::fmt::writer::BoxMakeWriter::new(writer),
+                Some(guard),
+            )
+        }
+    };
     let installed = tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
+                .with_writer(make_writer)
                 .json()
                 .with_current_span(true)
                 .with_span_list(false)
@@ -59,6 +96,9 @@ pub fn init(service: impl Into<String>) {
         .is_ok();
     if installed {
         let _ = PROVIDER.set(provider);
+        if let Ok(mut kept) = LOG_WRITER.lock() {
+            *kept = guard;
+        }
     }
 }
 
@@ -100,9 +140,14 @@ pub fn flush() {
     }
 }
 
-/// Exports what is left and stops the exporter (at the end of `main`).
+/// Exports what is left, stops the exporter and writes the log lines still queued (at the end
+/// of `main`).
 pub fn shutdown() {
     if let Some(provider) = PROVIDER.get() {
         let _ = provider.shutdown();
+    }
+    if let Ok(mut kept) = LOG_WRITER.lock() {
+        // Dropping the guard flushes the writer's queue and joins its thread.
+        kept.take();
     }
 }
