@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per request of the embedded server, under valgrind's callgrind (BENCHMARKS.md §7).
 #
-#   scripts/profile.sh [N]      N joins, then N status polls of one waiting ticket (default 2000)
+#   scripts/profile.sh [N]      N joins, N status polls of one waiting ticket, N /healthz (default 2000)
 #
 # callgrind counts instructions, not seconds, so the figures repeat on a busy machine. The server
 # runs with its defaults (access log on); instrumentation is switched on after a warm-up (600 joins,
@@ -32,7 +32,10 @@ port, mode, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
 last = None
 for _ in range(n):
-    if mode == "join":
+    if mode == "healthz":
+        c.request("GET", "/healthz")
+        r = c.getresponse(); body = r.read(); assert r.status == 200, (r.status, body)
+    elif mode == "join":
         c.request("POST", "/api/v1/queue/join", body='{"event_id":"evt_demo_ga"}',
                   headers={"Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"})
         r = c.getresponse(); body = r.read(); assert r.status == 202, (r.status, body)
@@ -52,6 +55,8 @@ drive join "$N" >/dev/null
 callgrind_control -d join "$VPID" >/dev/null
 drive status "$N" "$TOKEN" >/dev/null
 callgrind_control -d status "$VPID" >/dev/null
+drive healthz "$N" >/dev/null
+callgrind_control -d healthz "$VPID" >/dev/null
 callgrind_control -i off "$VPID" >/dev/null
 kill "$VPID"; wait "$VPID" 2>/dev/null || true
 

@@ -7,6 +7,10 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use tacos_core::config::Config;
 use tacos_embedded::{EmbeddedSettings, StoreChoice};

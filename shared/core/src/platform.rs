@@ -116,7 +116,8 @@ impl EventHandler for Platform {
     /// Handles `event` in a span that continues the trace of whoever published it.
     async fn handle_event(&self, event: DomainEvent) -> Result<(), String> {
         let span = event.consumer_span();
-        self.follow_up(event).instrument(span).await
+        let trace_id = crate::trace_context::trace_id_or_new(event.detail.traceparent.as_deref());
+        crate::trace_context::in_trace(trace_id, self.follow_up(event).instrument(span)).await
     }
 }
 

@@ -13,9 +13,16 @@
 //!   the webhook's server span continues like any other request.
 //!
 //! The propagator is the W3C TraceContext one, used directly rather than through the
-//! OpenTelemetry global, so nothing here depends on process-wide state. Without the
-//! OpenTelemetry layer in the subscriber (tests that install none) spans have no context:
-//! [`current_traceparent`] is `None` and nothing is stamped.
+//! OpenTelemetry global, so nothing here depends on process-wide state.
+//!
+//! # The trace id of the work in hand
+//! Every log line carries the trace id of what it is part of. The id lives in a task-local
+//! ([`in_trace`], [`current_trace_id`]) set by whoever starts a unit of work: the HTTP layer for a
+//! request, the timers for a job, the bus for an event. The log formatter reads it from there, so
+//! spans need no log fields at all. When the process exports spans (the OpenTelemetry layer is in
+//! the subscriber), a span's context is the source of truth for propagation; when it does not,
+//! [`current_traceparent`] is made from the task-local id, so the log lines of one purchase still
+//! share a trace id across every hop.
 
 use std::collections::HashMap;
 
@@ -25,9 +32,42 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// The `traceparent` of the current span (`00-<trace id>-<span id>-<flags>`), if it has one.
+tokio::task_local! {
+    static TRACE_ID: String;
+}
+
+/// Runs `work` as part of the trace `trace_id`: every log line it writes carries the id.
+pub async fn in_trace<F: std::future::Future>(trace_id: String, work: F) -> F::Output {
+    TRACE_ID.scope(trace_id, work).await
+}
+
+/// The trace id of the work in hand, if it is part of one.
+pub fn current_trace_id() -> Option<String> {
+    TRACE_ID.try_with(Clone::clone).ok()
+}
+
+/// Calls `f` with the trace id of the work in hand, without copying it (the log formatter).
+pub fn with_current_trace_id<R>(f: impl FnOnce(Option<&str>) -> R) -> R {
+    let mut f = Some(f);
+    match TRACE_ID.try_with(|id| (f.take().expect("called once"))(Some(id.as_str()))) {
+        Ok(result) => result,
+        Err(_) => (f.take().expect("not called yet"))(None),
+    }
+}
+
+/// A fresh trace id (32 lower-case hex digits, as W3C trace context writes them).
+pub fn new_trace_id() -> String {
+    crate::ids::random_hex()
+}
+
+/// The `traceparent` of the current span (`00-<trace id>-<span id>-<flags>`) when spans are
+/// exported; else one naming the task-local trace id (with a span id of its own), so a consumer
+/// continues the same trace id; `None` outside any trace.
 pub fn current_traceparent() -> Option<String> {
-    traceparent_of(&Span::current())
+    traceparent_of(&Span::current()).or_else(|| {
+        let id = current_trace_id().filter(|id| is_trace_id(id))?;
+        Some(format!("00-{id}-{}-01", &crate::ids::random_hex()[..16]))
+    })
 }
 
 /// The `traceparent` of `span`, if it is part of a trace.
@@ -42,17 +82,37 @@ pub fn traceparent_of(span: &Span) -> Option<String> {
 }
 
 /// The headers that carry the current span's context to another service (`traceparent`, and
-/// `tracestate` when there is one), as (name, value) pairs.
+/// `tracestate` when there is one), as (name, value) pairs; without exported spans, the
+/// `traceparent` of [`current_traceparent`].
 pub fn current_headers() -> Vec<(String, String)> {
     let mut carrier = HashMap::new();
     let cx = Span::current().context();
     if cx.span().span_context().is_valid() {
         TraceContextPropagator::new().inject_context(&cx, &mut carrier);
+    } else if let Some(traceparent) = current_traceparent() {
+        carrier.insert("traceparent".to_string(), traceparent);
     }
     // An empty `tracestate` says nothing; it is not sent.
     let mut headers: Vec<_> = carrier.into_iter().filter(|(_, v)| !v.is_empty()).collect();
     headers.sort();
     headers
+}
+
+/// Whether `id` is a W3C trace id: 32 lower-case hex digits, not all zero.
+pub fn is_trace_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        && id.bytes().any(|b| b != b'0')
+}
+
+/// The trace id of `traceparent` if it has a well-formed one, else a fresh one: the id a job or
+/// an event's handling logs under.
+pub fn trace_id_or_new(traceparent: Option<&str>) -> String {
+    traceparent
+        .and_then(trace_id_of)
+        .unwrap_or_else(new_trace_id)
 }
 
 /// The trace id of a `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), if well formed.

@@ -11,6 +11,7 @@
 //! * [`live_socket`]: the WebSocket endpoint of live updates, `GET /api/v1/live`.
 //! * [`error`]: the contract's error shape, `{"error":{"code","message","trace_id"}}`.
 //! * [`settings`]: port, rate limits, client-address header, per-function concurrency.
+//! * [`cors`]: the one fixed CORS policy, preflights answered before routing.
 //! * [`origin`]: the trusted proxy's secret header, when the deployment has one.
 //! * [`server`]: the accept loop of the processes that serve the router themselves: header and
 //!   idle timeouts, connections bounded per address and in all.
@@ -24,12 +25,11 @@
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
 use axum::Router;
 use tower::util::MapResponseLayer;
 use tower::ServiceBuilder;
-use tower_http::cors::{Any, CorsLayer};
 
 use tacos_core::error::Error;
 use tacos_core::functions::Function;
@@ -39,6 +39,7 @@ use crate::error::ApiError;
 use crate::settings::HttpSettings;
 
 pub mod bulkhead;
+pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
@@ -173,7 +174,7 @@ where
             .layer(axum::middleware::from_fn(metrics::middleware))
             // Outside CORS, so preflights carry them too.
             .layer(security_headers())
-            .layer(cors()),
+            .layer(cors::CorsLayer),
     )
 }
 
@@ -203,28 +204,6 @@ fn secure(mut response: Response) -> Response {
 /// layer of a router costs every request a clone).
 pub fn security_headers() -> MapResponseLayer<fn(Response) -> Response> {
     MapResponseLayer::new(secure as fn(Response) -> Response)
-}
-
-fn cors() -> CorsLayer {
-    CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
-        .allow_headers([
-            HeaderName::from_static("authorization"),
-            HeaderName::from_static("content-type"),
-            HeaderName::from_static("idempotency-key"),
-            HeaderName::from_static("x-trace-id"),
-            HeaderName::from_static("traceparent"),
-        ])
-        .expose_headers([
-            HeaderName::from_static("x-trace-id"),
-            HeaderName::from_static("x-idempotency-cached"),
-            header::RETRY_AFTER,
-            HeaderName::from_static("x-ratelimit-limit"),
-            HeaderName::from_static("x-ratelimit-remaining"),
-            HeaderName::from_static("x-ratelimit-reset"),
-        ])
-        .max_age(std::time::Duration::from_secs(600))
 }
 
 #[cfg(test)]

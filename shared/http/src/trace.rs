@@ -3,8 +3,9 @@
 //!
 //! A W3C `traceparent` header names the trace when present (so a browser's or API Gateway's trace
 //! continues), else an `X-Trace-Id` header, else the server span's own trace (a fresh one). The id
-//! lives in a task-local for the duration of the request, so error responses can carry it without
-//! threading it through.
+//! lives in the core's task-local for the duration of the request
+//! (`tacos_core::trace_context::in_trace`), so error responses and every log line carry it
+//! without threading it through.
 //!
 //! The server span (`GET /api/v1/reservations/{id}`, kind server) is a child of the incoming
 //! `traceparent`, so the browser's action, this request and everything it sets off (events,
@@ -17,24 +18,16 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use opentelemetry::trace::TraceContextExt;
-use tacos_core::trace_context::trace_id_of as trace_id_of_traceparent;
+use tacos_core::trace_context::{self, trace_id_of as trace_id_of_traceparent};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-tokio::task_local! {
-    static TRACE_ID: String;
-}
-
 /// The current request's trace id (a fresh one outside a request).
 pub fn current_trace_id() -> String {
-    TRACE_ID
-        .try_with(Clone::clone)
-        .unwrap_or_else(|_| new_trace_id())
+    trace_context::current_trace_id().unwrap_or_else(new_trace_id)
 }
 
-pub fn new_trace_id() -> String {
-    tacos_core::ids::random_hex()
-}
+pub use trace_context::new_trace_id;
 
 /// The request's trace id: its `traceparent`'s, else a well-formed `X-Trace-Id`, else `span`'s
 /// (a fresh trace), else a random one (no OpenTelemetry layer).
@@ -65,15 +58,15 @@ fn trace_id_of(request: &Request, traceparent: Option<&str>, span: &tracing::Spa
     }
 }
 
-/// The request's span, with the request's trace id and its access log line.
+/// The request's span, its trace id, and its access log line.
 ///
 /// # What it costs
-/// The log formatter renders a span's fields into JSON when the span is created and renders all
-/// of them again whenever one is recorded later. So the span carries one log field, `trace_id`
-/// (recorded once, into an otherwise empty set), and everything else the server span says about
-/// the request (method, route, path, status) goes to OpenTelemetry only, as attributes; the
-/// access log line carries method, path, status and latency itself. Recording five fields on the
-/// span cost a fifth of a status request's instructions.
+/// Logs do not read spans: every log line gets the request's trace id from the task-local this
+/// middleware sets, and the access line carries method, path, status and latency itself. The
+/// server span exists for OpenTelemetry only, and what it says about the request (method, route,
+/// path, status) goes there as attributes, only when spans are exported. (With the trace id,
+/// method, route and path as span fields, the log formatter rendered the span to JSON at its
+/// start and again at each recorded field: a fifth of a status request's instructions.)
 pub async fn middleware(request: Request, next: Next) -> Response {
     let traceparent = request
         .headers()
@@ -94,7 +87,6 @@ pub async fn middleware(request: Request, next: Next) -> Response {
         "request",
         otel.name = %format!("{method} {route}"),
         otel.kind = "server",
-        trace_id = tracing::field::Empty,
     );
     tacos_core::trace_context::continue_from(&span, traceparent.as_deref());
     let exported = !span.is_disabled();
@@ -104,12 +96,10 @@ pub async fn middleware(request: Request, next: Next) -> Response {
         span.set_attribute("url.path", request.uri().path().to_string());
     }
     let trace_id = trace_id_of(&request, traceparent.as_deref(), &span);
-    span.record("trace_id", trace_id.as_str());
     let path = request.uri().path().to_string();
     let started = Instant::now();
-    let mut response = TRACE_ID
-        .scope(trace_id.clone(), next.run(request).instrument(span.clone()))
-        .await;
+    let mut response =
+        trace_context::in_trace(trace_id.clone(), next.run(request).instrument(span.clone())).await;
     if let Ok(value) = HeaderValue::from_str(&trace_id) {
         response.headers_mut().insert("x-trace-id", value);
     }

@@ -45,14 +45,15 @@ pub async fn handle_job(
         return Err(format!("{} is not a job for this function", traced.job.name()).into());
     }
     let span = traced.span();
+    let trace_id = tacos_core::trace_context::trace_id_or_new(traced.traceparent.as_deref());
     let job = traced.job;
-    async {
+    let run = async {
         tracing::info!(job = %job.name(), "job");
         platform.run_job(job.clone()).await?;
         Ok(serde_json::json!({ "done": job.name() }))
     }
-    .instrument(span)
-    .await
+    .instrument(span);
+    tacos_core::trace_context::in_trace(trace_id, run).await
 }
 
 pub async fn run_followup(platform: Arc<Platform>) -> Result<(), lambda_runtime::Error> {

@@ -3,10 +3,11 @@
 //! * [`series`]: the metric series, defined once; Prometheus and CloudWatch EMF render the same.
 //! * [`timed_ports`]: decorators of the ports that time every backend call and count reservation
 //!   state changes, so the domain stays unaware of metrics.
-//! * [`init`]: the process's subscriber: JSON logs, plus OpenTelemetry spans exported over OTLP
-//!   when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. W3C trace context across the asynchronous hops
+//! * [`init`]: the process's subscriber: JSON logs ([`log_line`]), plus OpenTelemetry spans
+//!   exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. W3C trace context across the asynchronous hops
 //!   is the core's (`tacos_core::trace_context`): the domain stamps it, this crate exports.
 
+pub mod log_line;
 pub mod series;
 pub mod timed_ports;
 
@@ -39,12 +40,13 @@ pub enum LogWriter {
 /// span's `trace_id`, filtered by `RUST_LOG` (default `info`), and OpenTelemetry spans for
 /// `service` (`OTEL_SERVICE_NAME` overrides it).
 ///
-/// Spans get W3C trace context, so traces propagate across hops and the log lines of one purchase
-/// share a trace id. They are exported only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
-/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, as OTLP over HTTP/protobuf by a batch processor
-/// on its own thread; then every `info` span is exported whatever `RUST_LOG` says (a benchmark's
-/// `RUST_LOG=warn` quiets the logs, not the traces). Without it nothing is exported, and spans
-/// follow `RUST_LOG` like the logs, so a quiet server builds none.
+/// Log lines are events only, one JSON object each ([`log_line::LogLine`]), each with the trace id
+/// of the work in hand; spans never reach the log. Spans are built only when they are exported:
+/// when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, as OTLP
+/// over HTTP/protobuf by a batch processor on its own thread, every `info` span whatever
+/// `RUST_LOG` says (a benchmark's `RUST_LOG=warn` quiets the logs, not the traces). Without it no
+/// span is built, and trace ids still cross every hop through the task-local trace id
+/// (`tacos_core::trace_context`), so the log lines of one purchase share one.
 pub fn init(service: impl Into<String>) {
     init_with(service, LogWriter::Direct);
 }
@@ -54,11 +56,6 @@ pub fn init_with(service: impl Into<String>, writer: LogWriter) {
     let log_filter =
         || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (provider, exporting) = tracer_provider(service.into());
-    let span_filter = if exporting {
-        EnvFilter::new("info")
-    } else {
-        log_filter()
-    };
     let tracer = provider.tracer("traffic-tacos");
     let (make_writer, guard) = match writer {
         LogWriter::Direct => (
@@ -76,22 +73,22 @@ pub fn init_with(service: impl Into<String>, writer: LogWriter) {
             )
         }
     };
+    // Events only: a span's fields would be rendered for nothing.
+    let events_only = tracing_subscriber::filter::filter_fn(|meta| meta.is_event());
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(make_writer)
+        .event_format(log_line::LogLine)
+        .with_ansi(false)
+        .with_filter(log_filter())
+        .with_filter(events_only);
+    let spans = exporting.then(|| {
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_filter(EnvFilter::new("info"))
+    });
     let installed = tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(make_writer)
-                .json()
-                .with_current_span(true)
-                .with_span_list(false)
-                .flatten_event(true)
-                .with_ansi(false)
-                .with_filter(log_filter()),
-        )
-        .with(
-            tracing_opentelemetry::layer()
-                .with_tracer(tracer)
-                .with_filter(span_filter),
-        )
+        .with(logs)
+        .with(spans)
         .try_init()
         .is_ok();
     if installed {

@@ -136,7 +136,9 @@ impl MemoryScheduler {
         } = waiting;
         let job = traced.job.clone();
         let span = traced.span();
-        match handler.run_job(job.clone()).instrument(span).await {
+        let trace_id = crate::trace_context::trace_id_or_new(traced.traceparent.as_deref());
+        let run = handler.run_job(job.clone()).instrument(span);
+        match crate::trace_context::in_trace(trace_id, run).await {
             Ok(()) => self.forget(&job.name(), at_ms).await,
             Err(error) => self.retry(traced, attempts + 1, &error).await,
         }

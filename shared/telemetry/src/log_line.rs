@@ -1,0 +1,229 @@
+//! One JSON object per log line: `timestamp`, `level`, `target`, `message`, the event's own
+//! fields, and the `trace_id` of the work in hand (`tacos_core::trace_context`).
+//!
+//! ```json
+//! {"timestamp":"2026-12-02T10:00:00.000000Z","level":"INFO","target":"tacos_http::trace",
+//!  "message":"request served","method":"GET","path":"/healthz","status":200,
+//!  "latency_ms":0.21,"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}
+//! ```
+//!
+//! Written for the access log, a line per request: the line is built in one buffer with no
+//! intermediate map or string, spans are never rendered (the trace id comes from a task-local,
+//! not from a span's fields), and text is escaped as it is written.
+
+use std::fmt::{self, Write as _};
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// The format: see the module documentation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogLine;
+
+impl<S, N> FormatEvent<S, N> for LogLine
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let meta = event.metadata();
+        let mut line = String::with_capacity(256);
+        line.push_str("{\"timestamp\":\"");
+        push_timestamp(&mut line, chrono::Utc::now());
+        line.push_str("\",\"level\":\"");
+        line.push_str(meta.level().as_str());
+        line.push_str("\",\"target\":");
+        push_json_str(&mut line, meta.target());
+        let mut fields = Fields { line: &mut line };
+        event.record(&mut fields);
+        tacos_core::trace_context::with_current_trace_id(|id| {
+            if let Some(id) = id {
+                line.push_str(",\"trace_id\":");
+                push_json_str(&mut line, id);
+            }
+        });
+        line.push_str("}\n");
+        writer.write_str(&line)
+    }
+}
+
+/// Appends each field as `,"name":value` (the message as `"message"`).
+struct Fields<'a> {
+    line: &'a mut String,
+}
+
+impl Fields<'_> {
+    fn key(&mut self, field: &Field) {
+        self.line.push(',');
+        push_json_str(self.line, field.name());
+        self.line.push(':');
+    }
+}
+
+impl Visit for Fields<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.key(field);
+        push_json_str(self.line, value);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.key(field);
+        let _ = write!(self.line, "{value}");
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.key(field);
+        let _ = write!(self.line, "{value}");
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.key(field);
+        if value.is_finite() {
+            let _ = write!(self.line, "{value}");
+        } else {
+            self.line.push_str("null");
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.key(field);
+        self.line.push_str(if value { "true" } else { "false" });
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.key(field);
+        self.line.push('"');
+        let _ = write!(Escaped(self.line), "{value}");
+        self.line.push('"');
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        // `%value` fields arrive here too, formatted with Display.
+        self.key(field);
+        self.line.push('"');
+        let _ = write!(Escaped(self.line), "{value:?}");
+        self.line.push('"');
+    }
+}
+
+/// Appends `value` as a JSON string.
+fn push_json_str(line: &mut String, value: &str) {
+    line.push('"');
+    let _ = Escaped(line).write_str(value);
+    line.push('"');
+}
+
+/// Writes into a JSON string's body, escaping as it goes (no intermediate string).
+struct Escaped<'a>(&'a mut String);
+
+impl fmt::Write for Escaped<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let mut plain = 0;
+        for (at, byte) in text.bytes().enumerate() {
+            let escape = match byte {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0..=0x1f => "",
+                _ => continue,
+            };
+            self.0.push_str(&text[plain..at]);
+            if escape.is_empty() {
+                let _ = write!(self.0, "\\u{byte:04x}");
+            } else {
+                self.0.push_str(escape);
+            }
+            plain = at + 1;
+        }
+        self.0.push_str(&text[plain..]);
+        Ok(())
+    }
+}
+
+/// Appends `at` as RFC 3339 with microseconds (`2026-12-02T10:00:00.000000Z`), without a
+/// format string to interpret for every line.
+fn push_timestamp(line: &mut String, at: chrono::DateTime<chrono::Utc>) {
+    use chrono::{Datelike, Timelike};
+    let _ = write!(
+        line,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.nanosecond() % 1_000_000_000 / 1_000
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_line_is_one_json_object_with_the_fields_and_the_trace_id_of_the_work_in_hand() {
+        let captured = Captured::default();
+        let sink = captured.clone();
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .event_format(LogLine)
+                .with_writer(move || sink.clone()),
+        );
+        let _guard = tracing::subscriber::set_default(subscriber);
+        tacos_core::trace_context::in_trace("4bf92f3577b34da6a3ce929d0e0e4736".into(), async {
+            tracing::info!(
+                status = 200u16,
+                path = "/a \"quoted\" path\n\u{1}",
+                latency_ms = 0.5,
+                ok = true,
+                "request served"
+            );
+        })
+        .await;
+        tracing::warn!(error = %"outside", "no trace");
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect(l))
+            .collect();
+        assert_eq!(lines[0]["message"], "request served");
+        assert_eq!(lines[0]["level"], "INFO");
+        assert_eq!(lines[0]["status"], 200);
+        assert_eq!(lines[0]["path"], "/a \"quoted\" path\n\u{1}");
+        assert_eq!(lines[0]["latency_ms"], 0.5);
+        assert_eq!(lines[0]["ok"], true);
+        assert_eq!(lines[0]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert!(lines[0]["timestamp"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(lines[1]["message"], "no trace");
+        assert_eq!(lines[1]["error"], "outside");
+        assert!(lines[1].get("trace_id").is_none());
+    }
+}
