@@ -34,7 +34,10 @@ fn setup() -> &'static Setup {
                 .expect("runtime"),
             issuer: config.jwt_issuer.clone(),
             audience: config.jwt_audience.clone(),
-            tokens: AccessTokens::new(&config, std::sync::Arc::new(tacos_core::in_process::StaticKeys::default())),
+            tokens: AccessTokens::new(
+                &config,
+                std::sync::Arc::new(tacos_core::in_process::StaticKeys::default()),
+            ),
         }
     })
 }

@@ -22,9 +22,9 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, Method, Request, Uri};
 use libfuzzer_sys::fuzz_target;
-use tacos_embedded::InProcess;
 use tacos_core::config::Config;
 use tacos_core::domain::auth::Registration;
+use tacos_embedded::InProcess;
 use tower::ServiceExt;
 
 #[path = "common.rs"]

@@ -53,8 +53,6 @@ pub fn init(service: impl Into<String>) {
 
 /// [`init`], with log lines written as `writer` says.
 pub fn init_with(service: impl Into<String>, writer: LogWriter) {
-    let log_filter =
-        || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (provider, exporting) = tracer_provider(service.into());
     let tracer = provider.tracer("traffic-tacos");
     let (make_writer, guard) = match writer {
@@ -73,14 +71,11 @@ pub fn init_with(service: impl Into<String>, writer: LogWriter) {
             )
         }
     };
-    // Events only: a span's fields would be rendered for nothing.
-    let events_only = tracing_subscriber::filter::filter_fn(|meta| meta.is_event());
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(make_writer)
         .event_format(log_line::LogLine)
         .with_ansi(false)
-        .with_filter(log_filter())
-        .with_filter(events_only);
+        .with_filter(log_line::LogFilter::from_env());
     let spans = exporting.then(|| {
         tracing_opentelemetry::layer()
             .with_tracer(tracer)

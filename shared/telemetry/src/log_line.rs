@@ -14,9 +14,12 @@
 use std::fmt::{self, Write as _};
 
 use tracing::field::{Field, Visit};
-use tracing::{Event, Subscriber};
+use tracing::subscriber::Interest;
+use tracing::{Event, Metadata, Subscriber};
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::{Context as LayerContext, Filter};
 use tracing_subscriber::registry::LookupSpan;
 
 /// The format: see the module documentation.
@@ -52,6 +55,62 @@ where
         });
         line.push_str("}\n");
         writer.write_str(&line)
+    }
+}
+
+/// Which events are logged: those `RUST_LOG` enables (default `info`), and never a span (logs
+/// do not read spans). Decided once per call site, so an event that is not logged costs nothing
+/// and one that is pays no filter bookkeeping: `RUST_LOG` is read as a list of
+/// `target=level` directives and a default level, the form every deployment uses.
+#[derive(Debug, Clone)]
+pub struct LogFilter {
+    targets: Targets,
+}
+
+impl LogFilter {
+    /// From `RUST_LOG`: `info` when unset; a value that is not a list of `target=level`
+    /// directives is reported on stderr and `info` is used.
+    pub fn from_env() -> Self {
+        let value = std::env::var("RUST_LOG").unwrap_or_default();
+        Self::parse(if value.trim().is_empty() {
+            "info"
+        } else {
+            &value
+        })
+    }
+
+    /// From a `RUST_LOG`-style value.
+    pub fn parse(value: &str) -> Self {
+        let targets = value.parse().unwrap_or_else(|error| {
+            eprintln!("RUST_LOG={value:?} is not understood ({error}); logging at info");
+            "info".parse().expect("a level")
+        });
+        Self { targets }
+    }
+
+    fn logs(&self, meta: &Metadata<'_>) -> bool {
+        meta.is_event() && self.targets.would_enable(meta.target(), meta.level())
+    }
+}
+
+impl<S> Filter<S> for LogFilter {
+    fn enabled(&self, meta: &Metadata<'_>, _: &LayerContext<'_, S>) -> bool {
+        self.logs(meta)
+    }
+
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        if self.logs(meta) {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(
+            Filter::<S>::max_level_hint(&self.targets)
+                .unwrap_or(tracing::level_filters::LevelFilter::TRACE),
+        )
     }
 }
 
@@ -186,6 +245,35 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn the_filter_takes_events_at_the_levels_rust_log_names_and_no_span() {
+        let filter = LogFilter::parse("warn,tacos_http=debug");
+        let event = |target: &'static str, level| {
+            tracing::Metadata::new(
+                "e",
+                target,
+                level,
+                None,
+                None,
+                None,
+                tracing::field::FieldSet::new(&[], tracing_core::identify_callsite!(&CALLSITE)),
+                tracing::metadata::Kind::EVENT,
+            )
+        };
+        struct Callsite;
+        impl tracing_core::callsite::Callsite for Callsite {
+            fn set_interest(&self, _: Interest) {}
+            fn metadata(&self) -> &Metadata<'_> {
+                unreachable!()
+            }
+        }
+        static CALLSITE: Callsite = Callsite;
+        assert!(filter.logs(&event("tacos_http::trace", tracing::Level::DEBUG)));
+        assert!(!filter.logs(&event("tacos_core::x", tracing::Level::INFO)));
+        assert!(filter.logs(&event("tacos_core::x", tracing::Level::WARN)));
+        assert!(LogFilter::parse("not=a=filter").logs(&event("x", tracing::Level::INFO)));
     }
 
     #[tokio::test]
