@@ -9,7 +9,8 @@
 #     validated against schemas/events; the web app's browser tests (scripts/browser.sh: Playwright
 #     driving Debian's Chromium, screenshots in target/browser/screenshots/);
 #  3. the OpenAPI document and the event schemas themselves; the Markdown files' relative links
-#     and anchors (scripts/check_links.py); the README's "Try it" block run as written against the
+#     and anchors (scripts/check_links.py); no import circle between the crates' files
+#     (scripts/check_imports.py); the README's "Try it" block run as written against the
 #     embedded server on :8000 (scripts/try_it.sh);
 #  3b. schemathesis: the OpenAPI document against the embedded server, 25 examples per operation
 #      (scripts/schemathesis.sh); cargo fuzz: every fuzz target for 20 s (scripts/fuzz.sh);
@@ -57,6 +58,9 @@ python3 scripts/validate_docs.py
 
 log "documentation: every relative link and anchor of every *.md resolves (scripts/check_links.py)"
 python3 scripts/check_links.py
+
+log "no import circles between the library crates' files (scripts/check_imports.py)"
+python3 scripts/check_imports.py
 
 log "the README's Try it block, as written, against a fresh embedded server on :8000 (scripts/try_it.sh)"
 scripts/try_it.sh

@@ -108,20 +108,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let heartbeat = Arc::new(Heartbeat::default());
     heartbeat.beat();
-    let listener = tokio::net::TcpListener::bind((settings.host.as_str(), settings.port))
-        .await
-        .with_context(|| format!("listen on {}:{}", settings.host, settings.port))?;
-    tracing::info!(addr = %listener.local_addr()?, "worker metrics and health");
-    let app = Router::new()
-        .route(
-            tacos_http::metrics::METRICS_PATH,
-            get(|| async { tacos_http::metrics::exposition() }),
-        )
-        .route("/healthz", get(health))
-        .with_state(heartbeat.clone());
-    tacos_telemetry::series::prometheus();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
-
+    let server = serve_health(&settings, heartbeat.clone()).await?;
     tracing::info!(queue = %settings.queue_url, "draining the follow-up queue");
     tokio::pin!(stop);
     loop {
@@ -152,6 +139,29 @@ pub async fn run(
     }
     server.abort();
     Ok(())
+}
+
+/// Serves `GET /metrics` and `GET /healthz` (the heartbeat's age) on the worker's port, in a
+/// task of its own.
+async fn serve_health(
+    settings: &WorkerSettings,
+    heartbeat: Arc<Heartbeat>,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let listener = tokio::net::TcpListener::bind((settings.host.as_str(), settings.port))
+        .await
+        .with_context(|| format!("listen on {}:{}", settings.host, settings.port))?;
+    tracing::info!(addr = %listener.local_addr()?, "worker metrics and health");
+    let app = Router::new()
+        .route(
+            tacos_http::metrics::METRICS_PATH,
+            get(|| async { tacos_http::metrics::exposition() }),
+        )
+        .route("/healthz", get(health))
+        .with_state(heartbeat);
+    tacos_telemetry::series::prometheus();
+    Ok(tokio::spawn(
+        async move { axum::serve(listener, app).await },
+    ))
 }
 
 /// Handles one message and deletes it once handled; a failure leaves it for redelivery.

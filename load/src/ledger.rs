@@ -33,17 +33,14 @@ impl Ledger {
     }
 }
 
-pub async fn check(
-    api: &Api,
-    event_id: &str,
-    flows: &Flows,
-    accounts: &[Account],
-) -> anyhow::Result<Ledger> {
+/// How many holds of failed flows were confirmed after all (a webhook that arrived after the
+/// buyer gave up).
+async fn late_confirmations(api: &Api, flows: &Flows, accounts: &[Account]) -> u64 {
     let mut late = 0;
     for reservation_id in &flows.unsettled {
+        let path = format!("/reservations/{reservation_id}");
         // Any account may own it; the others are told 404 (another user's reservation).
         for account in accounts {
-            let path = format!("/reservations/{reservation_id}");
             if let Ok(r) = api
                 .setup(Method::GET, &path, Some(&account.token), None, 200)
                 .await
@@ -55,6 +52,17 @@ pub async fn check(
             }
         }
     }
+    late
+}
+
+/// The ledger of a purchase run: the event's availability against what its buyers were told.
+pub async fn check(
+    api: &Api,
+    event_id: &str,
+    flows: &Flows,
+    accounts: &[Account],
+) -> anyhow::Result<Ledger> {
+    let late = late_confirmations(api, flows, accounts).await;
     let availability = api
         .setup(
             Method::GET,

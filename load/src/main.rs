@@ -182,30 +182,9 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         Some(id) => id.clone(),
         None => create_event(&setup, args).await?,
     };
-    let stop = match args.count {
-        Some(jobs) => Stop::Count { jobs },
-        None => Stop::After {
-            seconds: args.duration,
-        },
-    };
-    let load = match args.rate {
-        Some(per_sec) if per_sec > 0.0 => Load::FixedRate { per_sec },
-        Some(_) => bail!("--rate must be above 0"),
-        None => Load::MaxRate {
-            workers: args.concurrency,
-        },
-    };
+    let (load, stop) = shape(args)?;
     let progress = progress_bar(args.quiet, stop);
-
-    // Setup that the scenario needs, before the clock starts.
-    let tokens = match args.scenario {
-        ScenarioKind::Status => Arc::new(waiting_tokens(&setup, &event_id, args.tokens).await?),
-        _ => Arc::default(),
-    };
-    let accounts = match args.scenario {
-        ScenarioKind::Purchase => register(&setup, args.accounts).await?,
-        _ => Vec::new(),
-    };
+    let prepared = Prepared::for_scenario(&setup, args, &event_id).await?;
 
     let recorder = Arc::new(Recorder::new(Instant::now()));
     let api = Api::new(&args.base_url, timeout, recorder.clone())?;
@@ -219,43 +198,13 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         }
     });
     let flows = Arc::new(Mutex::new(Flows::default()));
-    let paced = match args.scenario {
-        ScenarioKind::Join => {
-            let (api, event_id) = (api.clone(), Arc::<str>::from(event_id.as_str()));
-            pace::run(load, stop, args.max_in_flight, &progress, move |_, due| {
-                let (api, event_id) = (api.clone(), event_id.clone());
-                async move {
-                    let _ = api.join(due, &event_id, None).await;
-                }
-            })
-            .await
-        }
-        ScenarioKind::Status => {
-            let api = api.clone();
-            pace::run(load, stop, args.max_in_flight, &progress, move |i, due| {
-                let (api, tokens) = (api.clone(), tokens.clone());
-                async move {
-                    let _ = api.status(due, &tokens[i as usize % tokens.len()]).await;
-                }
-            })
-            .await
-        }
-        ScenarioKind::Purchase => {
-            let purchase = Arc::new(Purchase {
-                api: api.clone(),
-                event_id: event_id.clone(),
-                accounts: accounts.clone(),
-                poll: args.poll,
-                patience: Duration::from_secs(args.patience),
-                flows: flows.clone(),
-            });
-            pace::run(load, stop, args.max_in_flight, &progress, move |i, due| {
-                let purchase = purchase.clone();
-                async move { purchase.buyer(i, due).await }
-            })
-            .await
-        }
+    let pacing = Pacing {
+        load,
+        stop,
+        max_in_flight: args.max_in_flight,
+        progress: &progress,
     };
+    let paced = drive(args, pacing, api, &event_id, &prepared, &flows).await;
     ticker.abort();
     progress.finish_and_clear();
 
@@ -267,16 +216,9 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         let flows = std::mem::take(&mut *flows.lock());
         let ledger = match args.event_id {
             Some(_) => None,
-            None => Some(ledger::check(&setup, &event_id, &flows, &accounts).await?),
+            None => Some(ledger::check(&setup, &event_id, &flows, &prepared.accounts).await?),
         };
-        let report = FlowReport {
-            bought: flows.bought,
-            sold_out: flows.sold_out,
-            failed: flows.failed(),
-            bought_per_sec: flows.bought as f64 / paced.seconds.max(1e-9),
-            failures: flows.failures.clone(),
-        };
-        (Some(report), ledger)
+        (Some(FlowReport::new(&flows, paced.seconds)), ledger)
     } else {
         (None, None)
     };
@@ -293,6 +235,109 @@ async fn run(args: &RunArgs) -> anyhow::Result<Report> {
         ledger,
         timeline,
     })
+}
+
+/// The run's load model and end, from the arguments.
+fn shape(args: &RunArgs) -> anyhow::Result<(Load, Stop)> {
+    let stop = match args.count {
+        Some(jobs) => Stop::Count { jobs },
+        None => Stop::After {
+            seconds: args.duration,
+        },
+    };
+    let load = match args.rate {
+        Some(per_sec) if per_sec > 0.0 => Load::FixedRate { per_sec },
+        Some(_) => bail!("--rate must be above 0"),
+        None => Load::MaxRate {
+            workers: args.concurrency,
+        },
+    };
+    Ok((load, stop))
+}
+
+/// What a scenario needs before the clock starts: waiting tokens to poll, or accounts to buy with.
+struct Prepared {
+    tokens: Arc<Vec<String>>,
+    accounts: Vec<Account>,
+}
+
+impl Prepared {
+    async fn for_scenario(setup: &Api, args: &RunArgs, event_id: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            tokens: match args.scenario {
+                ScenarioKind::Status => {
+                    Arc::new(waiting_tokens(setup, event_id, args.tokens).await?)
+                }
+                _ => Arc::default(),
+            },
+            accounts: match args.scenario {
+                ScenarioKind::Purchase => register(setup, args.accounts).await?,
+                _ => Vec::new(),
+            },
+        })
+    }
+}
+
+/// How the jobs are paced ([`pace::run`]'s arguments but the job).
+struct Pacing<'a> {
+    load: Load,
+    stop: Stop,
+    max_in_flight: usize,
+    progress: &'a ProgressBar,
+}
+
+/// Runs the scenario's jobs, paced, until the run's end; purchases tally into `flows`.
+async fn drive(
+    args: &RunArgs,
+    pacing: Pacing<'_>,
+    api: Api,
+    event_id: &str,
+    prepared: &Prepared,
+    flows: &Arc<Mutex<Flows>>,
+) -> pace::Paced {
+    let Pacing {
+        load,
+        stop,
+        max_in_flight,
+        progress,
+    } = pacing;
+    match args.scenario {
+        ScenarioKind::Join => {
+            let event_id = Arc::<str>::from(event_id);
+            pace::run(load, stop, max_in_flight, progress, move |_, due| {
+                let (api, event_id) = (api.clone(), event_id.clone());
+                async move {
+                    let _ = api.join(due, &event_id, None).await;
+                }
+            })
+            .await
+        }
+        ScenarioKind::Status => {
+            let tokens = prepared.tokens.clone();
+            pace::run(load, stop, max_in_flight, progress, move |i, due| {
+                let (api, tokens) = (api.clone(), tokens.clone());
+                async move {
+                    let _ = api.status(due, &tokens[i as usize % tokens.len()]).await;
+                }
+            })
+            .await
+        }
+        ScenarioKind::Purchase => {
+            let purchase = Arc::new(Purchase {
+                api,
+                event_id: event_id.to_owned(),
+                accounts: prepared.accounts.clone(),
+                poll: args.poll,
+                patience: Duration::from_secs(args.patience),
+                flows: flows.clone(),
+            });
+            pace::run(load, stop, max_in_flight, progress, move |i, due| {
+                let purchase = purchase.clone();
+                async move { purchase.buyer(i, due).await }
+            })
+            .await
+        }
+    }
 }
 
 fn progress_bar(quiet: bool, stop: Stop) -> ProgressBar {

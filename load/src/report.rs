@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::ledger::Ledger;
 use crate::pace::{Load, Paced, Stop};
 use crate::record::{RouteSummary, SecondSummary};
+use crate::scenario::Flows;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -34,6 +35,19 @@ pub struct FlowReport {
     /// Confirmed purchases per second of the run.
     pub bought_per_sec: f64,
     pub failures: BTreeMap<String, u64>,
+}
+
+impl FlowReport {
+    /// The tally of a purchase run that lasted `seconds`.
+    pub fn new(flows: &Flows, seconds: f64) -> Self {
+        Self {
+            bought: flows.bought,
+            sold_out: flows.sold_out,
+            failed: flows.failed(),
+            bought_per_sec: flows.bought as f64 / seconds.max(1e-9),
+            failures: flows.failures.clone(),
+        }
+    }
 }
 
 impl Report {

@@ -215,14 +215,7 @@ impl Store for DynamoStore {
             return Ok(Vec::new());
         };
         let mut exprs = Placeholders::default();
-        let mut key_condition = format!(
-            "{} = {}",
-            exprs.name("pk"),
-            exprs.value(AttributeValue::S(pk.to_string()))
-        );
-        if let Some(sk) = sk_condition.expression(&mut exprs) {
-            key_condition = format!("{key_condition} AND {sk}");
-        }
+        let key_condition = sk_condition.key_condition(pk, &mut exprs);
         // The key condition is exact except for `to`, which BETWEEN includes: one extra item per
         // page is enough to fill `limit` in one round trip.
         let page_limit = range
@@ -644,6 +637,19 @@ impl SkCondition {
             (None, Some(upper)) => Self::Below(upper.to_string()),
             (None, None) => Self::All,
         })
+    }
+
+    /// The query's whole key condition: the partition `pk`, and this condition on the sort key.
+    fn key_condition(&self, pk: &str, placeholders: &mut Placeholders) -> String {
+        let pk = format!(
+            "{} = {}",
+            placeholders.name("pk"),
+            placeholders.value(AttributeValue::S(pk.to_string()))
+        );
+        match self.expression(placeholders) {
+            Some(sk) => format!("{pk} AND {sk}"),
+            None => pk,
+        }
     }
 
     fn expression(&self, placeholders: &mut Placeholders) -> Option<String> {

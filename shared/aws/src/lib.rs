@@ -24,6 +24,7 @@ pub mod adapters;
 pub mod bus;
 pub mod connections;
 pub mod dynamo;
+pub mod env;
 pub mod follow_up;
 pub mod platform;
 pub mod pusher;
@@ -36,11 +37,12 @@ pub use adapters::{adapters, connect, AwsAdapters};
 pub use bus::EventBridgeBus;
 pub use connections::DynamoConnections;
 pub use dynamo::DynamoStore;
+pub use env::SettingsError;
 pub use platform::{AssemblyError, AwsPlatform};
 pub use pusher::ApiGatewayPusher;
 pub use scheduler::EventBridgeScheduler;
 pub use secrets::{Secret, Secrets, SecretsError};
-pub use settings::{AwsSettings, SettingsError};
+pub use settings::AwsSettings;
 
 /// The SDK crates the adapters are built on, for callers that use a client directly (the
 /// follow-up draining SQS, tests inspecting schedules) without depending on them separately.

@@ -11,8 +11,9 @@ use tacos_core::secret::ORIGIN_SECRET_HEADER;
 use tacos_http_client::{HttpKeySource, HttpWebhookSender};
 
 use crate::adapters::{adapters, AwsAdapters};
+use crate::env::SettingsError;
 use crate::secrets::{Secret, SecretsError};
-use crate::settings::{AwsSettings, SettingsError};
+use crate::settings::AwsSettings;
 
 /// Why the platform could not be assembled: a setting is missing or unusable.
 #[derive(Debug, thiserror::Error)]

@@ -30,7 +30,7 @@ use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use tacos_core::config::Config;
 pub use tacos_core::secret::Secret;
 
-use crate::settings::{optional, SettingsError};
+use crate::env::{optional, SettingsError};
 
 /// Which of the platform's secrets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

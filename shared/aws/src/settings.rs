@@ -9,6 +9,7 @@
 //! The endpoint is not a setting of ours: the SDK's standard `AWS_ENDPOINT_URL` (honoured by
 //! `aws-config`) points every client at moto in tests, and is simply unset in AWS.
 
+use crate::env::{optional, SettingsError};
 use crate::secrets::SecretSources;
 
 /// The names and ARNs of the resources the adapters use.
@@ -73,30 +74,6 @@ impl SchedulerRetry {
         max_attempts: 185,
         max_event_age_seconds: 86_400,
     };
-}
-
-/// A setting the environment does not provide.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SettingsError {
-    #[error("environment variable {0} is not set")]
-    Missing(&'static str),
-    #[error("environment variable {0} is empty")]
-    Empty(&'static str),
-    #[error("environment variable {0} is not valid unicode")]
-    NotUnicode(&'static str),
-    #[error("environment variable {0} is not a whole number of milliseconds")]
-    NotMilliseconds(&'static str),
-    #[error("environment variable {name} must be a whole number from {min} to {max}")]
-    OutOfRange {
-        name: &'static str,
-        min: i64,
-        max: i64,
-    },
-    #[error("environment variables {plain} and {reference} are both set: give the secret one way")]
-    Ambiguous {
-        plain: &'static str,
-        reference: &'static str,
-    },
 }
 
 impl AwsSettings {
@@ -164,23 +141,6 @@ impl AwsSettings {
             scheduler_dead_letter_arn: optional("TACOS_SCHEDULER_DLQ_ARN")?,
             secrets: SecretSources::from_lookup(&lookup)?,
         })
-    }
-}
-
-/// A variable's value, trimmed; `None` when unset or blank.
-pub(crate) fn optional(
-    lookup: &impl Fn(&'static str) -> Option<std::ffi::OsString>,
-    name: &'static str,
-) -> Result<Option<String>, SettingsError> {
-    match lookup(name) {
-        None => Ok(None),
-        Some(value) => {
-            let value = value
-                .into_string()
-                .map_err(|_| SettingsError::NotUnicode(name))?;
-            let value = value.trim().to_string();
-            Ok((!value.is_empty()).then_some(value))
-        }
     }
 }
 

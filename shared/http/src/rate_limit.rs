@@ -335,12 +335,10 @@ where
     };
     let mut request = request;
     if decision.allowed && route == Route::Login.key() {
-        let (rebuilt, username) = login_target(request).await;
-        request = rebuilt;
-        if let Some(target) = username.and_then(|u| state.limiters.check_login_target(&u)) {
-            if !target.allowed {
-                decision = target;
-            }
+        let target;
+        (request, target) = login_target_decision(&state.limiters, request).await;
+        if let Some(target) = target.filter(|target| !target.allowed) {
+            decision = target;
         }
     }
     let mut response = if decision.allowed {
@@ -356,6 +354,18 @@ where
     };
     decision.write(response.headers_mut());
     response
+}
+
+/// The login's own budget, kept per target username whoever asks: the request rebuilt after its
+/// body was read for the username, and the target's decision when there is a username and a
+/// budget for it.
+async fn login_target_decision<C: Clock + Clone>(
+    limiters: &RateLimiters<C>,
+    request: Request,
+) -> (Request, Option<Decision>) {
+    let (request, username) = login_target(request).await;
+    let decision = username.and_then(|username| limiters.check_login_target(&username));
+    (request, decision)
 }
 
 #[cfg(test)]

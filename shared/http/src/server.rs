@@ -24,7 +24,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -159,37 +159,52 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = hyper::service::service_fn({
-            let app = app.clone();
-            move |mut request: Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(ConnectInfo(peer));
-                app.clone().oneshot(request.map(axum::body::Body::new))
-            }
-        });
-        let connection = http
-            .serve_connection(TokioIo::new(stream), service)
-            .with_upgrades();
-        let mut stopping = stopping.clone();
-        connections.spawn(async move {
-            let mut connection = std::pin::pin!(connection);
-            let ended = tokio::select! {
-                ended = connection.as_mut() => ended,
-                _ = stopping.changed() => {
-                    // Finish the request in flight, take no other.
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(error) = ended {
-                tracing::debug!(%error, %peer, "connection ended");
-            }
-            drop(slot);
-        });
+        connections.spawn(connection(
+            &http,
+            app.clone(),
+            (stream, peer),
+            slot,
+            stopping.clone(),
+        ));
     }
     drop(listener);
     let _ = stop.send(true);
     while connections.join_next().await.is_some() {}
     Ok(())
+}
+
+/// One accepted connection served to its end: its requests through `app`, each knowing the
+/// peer's address; when `stopping` changes, the request in flight is finished and no other
+/// taken. Its `slot` is given back when it ends, however it ends.
+fn connection(
+    http: &http1::Builder,
+    app: Router,
+    (stream, peer): (tokio::net::TcpStream, SocketAddr),
+    slot: Slot,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) -> impl Future<Output = ()> + Send + 'static {
+    let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        app.clone().oneshot(request.map(axum::body::Body::new))
+    });
+    let connection = http
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    async move {
+        let mut connection = std::pin::pin!(connection);
+        let ended = tokio::select! {
+            ended = connection.as_mut() => ended,
+            _ = stopping.changed() => {
+                // Finish the request in flight, take no other.
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(error) = ended {
+            tracing::debug!(%error, %peer, "connection ended");
+        }
+        drop(slot);
+    }
 }
 
 #[cfg(test)]

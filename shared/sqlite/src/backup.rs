@@ -57,53 +57,69 @@ fn write_backup(
     options: &SqliteOptions,
     dest: &Path,
 ) -> Result<Backup, BackupError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| BackupError::Io { path, source }
-    };
     if exists(dest) {
         return Err(BackupError::DestinationExists {
             path: dest.to_path_buf(),
         });
     }
-    let name = dest.file_name().ok_or_else(|| {
-        io(dest)(std::io::Error::new(
+    let partial = partial_file(dest)?;
+    let written =
+        snapshot(database, options, &partial, dest).and_then(|()| publish(&partial, dest));
+    if written.is_err() {
+        let _ = fs::remove_file(&partial);
+    }
+    written
+}
+
+/// Creates the empty, owner-only file a backup to `dest` is written into before it is renamed
+/// to `dest`: beside it (a rename within one directory is atomic), hidden, and named for this
+/// process. Owner-only from the start, because a backup holds everything the store does; empty,
+/// because `VACUUM INTO` writes only into an empty file.
+fn partial_file(dest: &Path) -> Result<PathBuf, BackupError> {
+    let name = dest.file_name().ok_or_else(|| BackupError::Io {
+        path: dest.to_path_buf(),
+        source: std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
             "a backup needs a file name",
-        ))
+        ),
     })?;
     let mut partial_name = std::ffi::OsString::from(".");
     partial_name.push(name);
     partial_name.push(format!(".partial-{}", std::process::id()));
     let partial = dest.with_file_name(partial_name);
-    // Owner-only from the start: a backup holds everything the store does. `VACUUM INTO`
-    // writes into an empty file.
     let _ = fs::remove_file(&partial);
     OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&partial)
-        .map_err(io(&partial))?;
-    let written = snapshot(database, options, &partial, dest).and_then(|()| {
-        if exists(dest) {
-            return Err(BackupError::DestinationExists {
-                path: dest.to_path_buf(),
-            });
-        }
-        fs::rename(&partial, dest).map_err(io(dest))?;
-        let parent = dest.parent().filter(|p| !p.as_os_str().is_empty());
-        sync_dir(parent.unwrap_or(Path::new("."))).map_err(io(dest))?;
-        let bytes = fs::metadata(dest).map_err(io(dest))?.len();
-        Ok(Backup {
+        .map_err(|source| BackupError::Io {
+            path: partial.clone(),
+            source,
+        })?;
+    Ok(partial)
+}
+
+/// Renames the finished `partial` to `dest` (never over a file that appeared meanwhile) and
+/// makes the rename durable.
+fn publish(partial: &Path, dest: &Path) -> Result<Backup, BackupError> {
+    let io = |source| BackupError::Io {
+        path: dest.to_path_buf(),
+        source,
+    };
+    if exists(dest) {
+        return Err(BackupError::DestinationExists {
             path: dest.to_path_buf(),
-            bytes,
-        })
-    });
-    if written.is_err() {
-        let _ = fs::remove_file(&partial);
+        });
     }
-    written
+    fs::rename(partial, dest).map_err(io)?;
+    let parent = dest.parent().filter(|p| !p.as_os_str().is_empty());
+    sync_dir(parent.unwrap_or(Path::new("."))).map_err(io)?;
+    let bytes = fs::metadata(dest).map_err(io)?.len();
+    Ok(Backup {
+        path: dest.to_path_buf(),
+        bytes,
+    })
 }
 
 /// Copies a snapshot of `database` into the empty file `partial` and flushes it.

@@ -100,29 +100,80 @@ pub fn get(conn: &Connection, key: &Key) -> Result<Option<Item>, StoreError> {
 /// Items of `pk` in `range`, in sort-key order (or reversed): the bounds become an index range,
 /// so a query reads only the rows it returns.
 pub fn query(conn: &Connection, pk: &str, range: &SkRange) -> Result<Vec<Item>, StoreError> {
-    let prefix_end = prefix_end(&range.prefix);
-    let start = match &range.from {
-        Some(from) if from.as_str() > range.prefix.as_str() => from.as_str(),
-        _ => range.prefix.as_str(),
-    };
-    let end = match (range.to.as_deref(), prefix_end.as_deref()) {
-        (Some(to), Some(prefix_end)) => Some(to.min(prefix_end)),
-        (Some(to), None) => Some(to),
-        (None, prefix_end) => prefix_end,
-    };
-    if end.is_some_and(|end| end <= start) {
+    let Some(bounds) = Bounds::of(range) else {
         return Ok(Vec::new());
-    }
+    };
     let limit = range.limit.unwrap_or(usize::MAX);
-    // Without an end bound for a non-empty prefix (one ending in the last code point), the
-    // index range holds more than the prefix: filter here, and limit after filtering.
-    let exact = range.prefix.is_empty() || prefix_end.is_some();
-    let sql_limit = if exact {
+    let sql_limit = if bounds.exact {
         i64::try_from(limit).unwrap_or(-1)
     } else {
         -1
     };
-    let sql = match (end.is_some(), range.reverse) {
+    let mut statement = conn
+        .prepare_cached(select(bounds.end.is_some(), range.reverse))
+        .or_unavailable()?;
+    let mut rows = statement
+        .query(params![pk, bounds.start, bounds.end, sql_limit])
+        .or_unavailable()?;
+    let mut items = Vec::new();
+    while items.len() < limit {
+        let Some(row) = rows.next().or_unavailable()? else {
+            break;
+        };
+        let sk = row
+            .get_ref(0)
+            .and_then(|v| Ok(v.as_str()?))
+            .or_unavailable()?;
+        if bounds.exact || range.contains(sk) {
+            let text = row
+                .get_ref(1)
+                .and_then(|v| Ok(v.as_str()?))
+                .or_unavailable()?;
+            items.push(codec::decode(text)?);
+        }
+    }
+    Ok(items)
+}
+
+/// A range's sort keys as the index sees them: from `start` (inclusive) to `end` (exclusive,
+/// none for "to the end of the partition").
+struct Bounds<'a> {
+    start: &'a str,
+    end: Option<String>,
+    /// Whether every key the index returns is in the range. Not so for a non-empty prefix that
+    /// has no end bound (one ending in the last code point): the index range holds more than the
+    /// prefix, so rows are filtered here, and limited after filtering.
+    exact: bool,
+}
+
+impl<'a> Bounds<'a> {
+    /// `None` when the range is empty.
+    fn of(range: &'a SkRange) -> Option<Self> {
+        let prefix_end = prefix_end(&range.prefix);
+        let start = match &range.from {
+            Some(from) if from.as_str() > range.prefix.as_str() => from.as_str(),
+            _ => range.prefix.as_str(),
+        };
+        let end = match (range.to.as_deref(), prefix_end.as_deref()) {
+            (Some(to), Some(prefix_end)) => Some(to.min(prefix_end).to_owned()),
+            (Some(to), None) => Some(to.to_owned()),
+            (None, prefix_end) => prefix_end.map(str::to_owned),
+        };
+        if end.as_deref().is_some_and(|end| end <= start) {
+            return None;
+        }
+        Some(Self {
+            start,
+            end,
+            exact: range.prefix.is_empty() || prefix_end.is_some(),
+        })
+    }
+}
+
+/// The statement for a range with or without an end bound, in either order (`?3` is the end,
+/// NULL when there is none; `?4` the limit, -1 for none).
+fn select(bounded: bool, reverse: bool) -> &'static str {
+    match (bounded, reverse) {
         (true, false) => {
             "SELECT sk, item FROM items WHERE pk = ?1 AND sk >= ?2 AND sk < ?3 ORDER BY sk LIMIT ?4"
         }
@@ -135,27 +186,5 @@ pub fn query(conn: &Connection, pk: &str, range: &SkRange) -> Result<Vec<Item>, 
         (false, true) => {
             "SELECT sk, item FROM items WHERE pk = ?1 AND sk >= ?2 AND ?3 IS NULL ORDER BY sk DESC LIMIT ?4"
         }
-    };
-    let mut statement = conn.prepare_cached(sql).or_unavailable()?;
-    let mut rows = statement
-        .query(params![pk, start, end, sql_limit])
-        .or_unavailable()?;
-    let mut items = Vec::new();
-    while items.len() < limit {
-        let Some(row) = rows.next().or_unavailable()? else {
-            break;
-        };
-        let sk = row
-            .get_ref(0)
-            .and_then(|v| Ok(v.as_str()?))
-            .or_unavailable()?;
-        if exact || range.contains(sk) {
-            let text = row
-                .get_ref(1)
-                .and_then(|v| Ok(v.as_str()?))
-                .or_unavailable()?;
-            items.push(codec::decode(text)?);
-        }
     }
-    Ok(items)
 }
