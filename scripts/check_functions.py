@@ -246,8 +246,16 @@ def main() -> int:
     for name, kind in sorted(kinds.items()):
         if kind == "response_stream" and name in functions:
             url = (functions[name][1].get("Properties") or {}).get("FunctionUrlConfig") or {}
-            if url.get("InvokeMode") != "RESPONSE_STREAM":
-                problems.append(f"function {name}: streams its responses, but has no FunctionUrlConfig with InvokeMode RESPONSE_STREAM")
+            # Or a URL of its own (AWS::Lambda::Url), as when CloudFront signs for it (IAM auth).
+            modes = {url.get("InvokeMode")} | {
+                (resource.get("Properties") or {}).get("InvokeMode")
+                for resource in (template.get("Resources") or {}).values()
+                if isinstance(resource, dict) and resource.get("Type") == "AWS::Lambda::Url"
+                and (resource.get("Properties") or {}).get("TargetFunctionArn")
+                in ({"Ref": functions[name][0]}, {"!Ref": functions[name][0]})
+            }
+            if "RESPONSE_STREAM" not in modes:
+                problems.append(f"function {name}: streams its responses, but no function URL of it has InvokeMode RESPONSE_STREAM")
 
     # 2. HTTP routes of the template == the table's, with the same owner.
     routes, catch_all = template_routes(functions)
