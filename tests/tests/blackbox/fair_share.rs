@@ -108,7 +108,10 @@ async fn an_anonymous_waiting_token_belongs_to_the_first_account_that_enters() {
         .expect(201);
     // An anonymous token nobody entered with is left by whoever holds it.
     let other = str_of(&api.join(event_id, None).await, "waiting_token").to_string();
-    assert_eq!(leave(&api, &other, None).await.expect(200)["status"], "left");
+    assert_eq!(
+        leave(&api, &other, None).await.expect(200)["status"],
+        "left"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -118,7 +121,9 @@ async fn the_purchase_cap_counts_every_order_of_the_account() {
     let event_id = str_of(&event, "event_id");
     assert_eq!(event["max_per_order"], 4, "{event}");
     let user = api.register().await;
-    let three = api.hold_seats(&user, event_id, &["A-1", "A-2", "A-3"]).await;
+    let three = api
+        .hold_seats(&user, event_id, &["A-1", "A-2", "A-3"])
+        .await;
 
     let rtkn = api.admit(event_id, &user).await;
     let refused = api
@@ -141,6 +146,7 @@ async fn the_purchase_cap_counts_every_order_of_the_account() {
     api.cancel_delete(&user, str_of(&three, "reservation_id"))
         .await
         .expect(200);
-    api.hold_seats(&user, event_id, &["A-5", "A-6", "A-7"]).await;
+    api.hold_seats(&user, event_id, &["A-5", "A-6", "A-7"])
+        .await;
     assert_eq!(counts(&api.availability(event_id).await), (20, 16, 4, 0));
 }

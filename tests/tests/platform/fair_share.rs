@@ -131,7 +131,10 @@ async fn a_place_left_entered_or_lapsed_is_taken_anew_by_the_next_join() {
     admitted(&world, &third).await;
     world.advance(tacos_core::domain::queue::READY_WINDOW_SECS as f64 + 1.0);
     let fourth = join(&world, id, Some(&buyer)).await;
-    assert_ne!(fourth, third, "its turn passed without entering: a new place");
+    assert_ne!(
+        fourth, third,
+        "its turn passed without entering: a new place"
+    );
 }
 
 #[tokio::test]
@@ -159,9 +162,15 @@ async fn a_waiting_token_joined_by_an_account_is_entered_and_left_only_by_it() {
         .enter(&token, Some(owner.user_id.clone()))
         .await
         .unwrap();
-    hold_with(&world, &owner, &event.event_id, 2, admission.reservation_token)
-        .await
-        .unwrap();
+    hold_with(
+        &world,
+        &owner,
+        &event.event_id,
+        2,
+        admission.reservation_token,
+    )
+    .await
+    .unwrap();
     // The thief, once it has entered, is still refused as a stranger, never told "entered".
     let again = queue.enter(&token, Some(thief.user_id.clone())).await;
     assert!(matches!(again, Err(Error::TokenNotFound)), "{again:?}");
@@ -241,7 +250,11 @@ async fn the_cap_counts_every_order_of_the_account_held_or_bought() {
     // its timer fires.
     let payment = world.pay(&buyer, &one, Scenario::Approve).await;
     reservations
-        .confirm(&one.reservation_id, &payment.payment_intent_id, Some(&buyer))
+        .confirm(
+            &one.reservation_id,
+            &payment.payment_intent_id,
+            Some(&buyer),
+        )
         .await
         .unwrap();
     world.advance(HOLD_SECONDS as f64 + 1.0);
@@ -257,13 +270,7 @@ async fn the_cap_counts_every_order_of_the_account_held_or_bought() {
     world.hold_quantity(&buyer, id, 3).await.unwrap();
     let over = world.hold_quantity(&buyer, id, 1).await;
     assert!(
-        matches!(
-            over,
-            Err(Error::PurchaseLimitExceeded {
-                counted: 4,
-                ..
-            })
-        ),
+        matches!(over, Err(Error::PurchaseLimitExceeded { counted: 4, .. })),
         "one bought + three held: {over:?}"
     );
     world.audit(id).await;

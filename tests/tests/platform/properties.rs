@@ -246,25 +246,36 @@ async fn run_ledger(seated: bool, ops: Vec<Op>) {
                 let mut counted = 0;
                 for p in placed.iter().filter(|p| p.buyer.user_id == buyer.user_id) {
                     let r = stored(&world, &p.id).await;
-                    if matches!(r.status, ReservationStatus::Hold | ReservationStatus::Confirmed) {
+                    if matches!(
+                        r.status,
+                        ReservationStatus::Hold | ReservationStatus::Confirmed
+                    ) {
                         counted += r.quantity as usize;
                     }
                 }
-                assert!(counted <= 4, "a buyer holds and owns {counted} > max_per_order");
-                let asked = if seated { chosen.len() } else { quantity as usize };
+                assert!(
+                    counted <= 4,
+                    "a buyer holds and owns {counted} > max_per_order"
+                );
+                let asked = if seated {
+                    chosen.len()
+                } else {
+                    quantity as usize
+                };
                 let within_cap = counted + asked <= 4;
                 let expect_ok = within_cap
                     && match event.kind {
-                    EventKind::Seated => {
-                        (1..=4).contains(&chosen.len())
-                            && chosen
-                                .iter()
-                                .all(|s| statuses[s].0 == SeatStatus::Available)
-                    }
-                    EventKind::GeneralAdmission => {
-                        (1..=4).contains(&quantity) && i64::from(quantity) <= inventory.available
-                    }
-                };
+                        EventKind::Seated => {
+                            (1..=4).contains(&chosen.len())
+                                && chosen
+                                    .iter()
+                                    .all(|s| statuses[s].0 == SeatStatus::Available)
+                        }
+                        EventKind::GeneralAdmission => {
+                            (1..=4).contains(&quantity)
+                                && i64::from(quantity) <= inventory.available
+                        }
+                    };
                 let request = HoldRequest {
                     event_id: event.event_id.clone(),
                     seat_ids: seated.then(|| chosen.clone()),

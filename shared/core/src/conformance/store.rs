@@ -412,7 +412,9 @@ pub async fn capped_counters(store: &dyn Store) {
         "an add up to the cap passes"
     );
     store
-        .write(Write::Update(Update::new(counter.clone()).add("tickets", -3)))
+        .write(Write::Update(
+            Update::new(counter.clone()).add("tickets", -3),
+        ))
         .await
         .unwrap();
     store.write(capped_add(&counter, 3, 4)).await.unwrap();

@@ -10,6 +10,7 @@ use super::admission::{
     admission_used, admit, batch_of, open_admissions, read_cursor, read_state, AdmissionBatch,
     Credit, QueueState, ADVANCE_EVERY_MS,
 };
+use super::binding::TokenBinding;
 use super::holes::close_holes;
 use super::keys::ticket_key;
 use super::order::{
@@ -17,7 +18,6 @@ use super::order::{
 };
 use super::places::{read_place, PlaceRecord};
 use super::positions::{eta_sec, leavers_between, left_marker, read_leavers};
-use super::binding::TokenBinding;
 use super::views::{View, Views};
 use crate::domain::catalog::{Catalog, Event};
 use crate::domain::records::{to_item, ttl_after};

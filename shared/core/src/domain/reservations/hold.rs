@@ -113,9 +113,7 @@ impl Reservations {
             .scheduler
             .schedule(reservation.hold_expires_at, timer.clone())
             .await?;
-        let result = self
-            .commit_hold(reservation, claims, max_per_account)
-            .await;
+        let result = self.commit_hold(reservation, claims, max_per_account).await;
         if result.is_err() {
             if let Err(e) = self.ports.scheduler.cancel(&timer).await {
                 tracing::warn!(error = %e, "could not drop the timer of a failed hold; it will no-op");
