@@ -66,8 +66,6 @@ export function explain(err: unknown): Explained {
     }
     case "INSUFFICIENT_INVENTORY":
       return { title: "Not enough tickets left", detail: `${err.message}. Choose a smaller quantity.`, action: "pick-again" };
-    case "PURCHASE_LIMIT_EXCEEDED":
-      return { title: "Ticket limit reached", detail: `${err.message}. Your other tickets for this event count toward the limit.` };
     case "MISSING_AUTHORIZATION":
     case "INVALID_TOKEN":
       return { title: "Please log in", detail: "Your session has ended. Log in or register to continue.", action: "login" };
