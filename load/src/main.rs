@@ -112,7 +112,9 @@ struct RunArgs {
     /// otherwise, so that joins and polls see a waiting line].
     #[arg(long)]
     admission_rate: Option<f64>,
-    /// Purchase: accounts registered before the run; buyers take turns with them.
+    /// Purchase: accounts registered before the run; buyers take turns with them. At least one
+    /// per `MAX_PER_ORDER` buyers of a `--count` run is registered whatever this says: an account
+    /// holds and buys at most that many tickets of an event across its orders.
     #[arg(long, default_value_t = 32)]
     accounts: usize,
     /// Purchase: milliseconds between a waiting buyer's polls, `250` or a range `2000-4000`.
@@ -271,7 +273,7 @@ impl Prepared {
                 _ => Arc::default(),
             },
             accounts: match args.scenario {
-                ScenarioKind::Purchase => register(setup, args.accounts).await?,
+                ScenarioKind::Purchase => register(setup, accounts_needed(args)).await?,
                 _ => Vec::new(),
             },
         })
@@ -372,6 +374,7 @@ async fn create_event(api: &Api, args: &RunArgs) -> anyhow::Result<String> {
         "price": 4500,
         "admission_rate_per_sec": rate,
         "capacity": args.tickets,
+        "max_per_order": MAX_PER_ORDER,
     });
     let event = api
         .setup(
@@ -404,6 +407,23 @@ async fn waiting_tokens(api: &Api, event_id: &str, n: usize) -> anyhow::Result<V
         .buffer_unordered(64)
         .try_collect()
         .await
+}
+
+/// The most tickets an account may hold and buy of the run's event (the platform's largest
+/// `max_per_order`): buyers sharing an account share this cap.
+const MAX_PER_ORDER: u64 = 10;
+
+/// Accounts a purchase run registers: `--accounts`, and at least enough that the buyers it will
+/// start (`--count`, or `--rate` × `--duration`) sharing them, one ticket each, stay within each
+/// account's cap. A max-rate run's buyers cannot be counted ahead: `--accounts` it is.
+fn accounts_needed(args: &RunArgs) -> usize {
+    let buyers = args.count.or_else(|| {
+        args.rate
+            .filter(|r| *r > 0.0)
+            .map(|r| (r * args.duration).ceil() as u64)
+    });
+    let for_the_cap = buyers.map_or(0, |b| b.div_ceil(MAX_PER_ORDER)) as usize;
+    args.accounts.max(for_the_cap)
 }
 
 /// `n` new accounts. Registration hashes a password (Argon2, deliberately slow), so it happens

@@ -159,7 +159,10 @@ impl Purchase {
 
     async fn buy(&self, account: &Account, due: Instant) -> Step<String> {
         let deadline = due + self.patience;
-        let joined = self.api.join(due, &self.event_id, Some(account)).await?;
+        // Anonymously: buyers share accounts, and an account has one place per event (a second
+        // join would answer the same waiting token). The waiting token is bound to the account
+        // when the buyer enters with it.
+        let joined = self.api.join(due, &self.event_id, None).await?;
         let waiting_token = match (joined.status, joined.str("waiting_token")) {
             (202, Some(token)) => token.to_string(),
             _ => return Err(unexpected(Route::Join, &joined)),

@@ -51,6 +51,17 @@ pub enum Error {
     SeatUnavailable(Vec<SeatId>),
     #[error("only {available} left, {requested} requested")]
     InsufficientInventory { requested: u32, available: i64 },
+    #[error(
+        "an account may hold and buy at most {limit} tickets for this event; it has {counted}, \
+         {requested} more requested"
+    )]
+    PurchaseLimitExceeded {
+        /// The event's `max_per_order`, which is also the most per account across orders.
+        limit: u32,
+        /// Tickets the account holds and owns for the event now.
+        counted: i64,
+        requested: u32,
+    },
     #[error("no such reservation")]
     ReservationNotFound,
     #[error("no such payment")]
@@ -113,6 +124,7 @@ impl Error {
             Self::InvalidReservationToken(_) => "INVALID_RESERVATION_TOKEN",
             Self::SeatUnavailable(_) => "SEAT_UNAVAILABLE",
             Self::InsufficientInventory { .. } => "INSUFFICIENT_INVENTORY",
+            Self::PurchaseLimitExceeded { .. } => "PURCHASE_LIMIT_EXCEEDED",
             Self::ReservationNotFound => "RESERVATION_NOT_FOUND",
             Self::PaymentNotFound => "PAYMENT_NOT_FOUND",
             Self::PaymentNotApproved(_) => "PAYMENT_NOT_APPROVED",
@@ -157,6 +169,7 @@ impl Error {
             | Self::AlreadyEntered
             | Self::SeatUnavailable(_)
             | Self::InsufficientInventory { .. }
+            | Self::PurchaseLimitExceeded { .. }
             | Self::InvalidState(_) => 409,
             Self::TokenExpired | Self::ReservationExpired => 410,
             Self::PaymentNotApproved(_) => 412,

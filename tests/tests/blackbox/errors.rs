@@ -669,12 +669,16 @@ async fn entering_needs_an_identity() {
     api.enter_raw(wtkn, None)
         .await
         .expect_error(401, "MISSING_AUTHORIZATION");
-    // A user joined with a bearer may enter without one: the token was bound at join.
+    // A token joined with a bearer is bound to that account, and only its bearer enters with
+    // it: holding the waiting token alone proves nothing.
     let user = api.register().await;
     let joined = api.join(event_id, Some(&user)).await;
     let wtkn = str_of(&joined, "waiting_token");
     api.wait_ready(wtkn, Duration::from_secs(30)).await;
-    let v = api.enter_raw(wtkn, None).await.expect(200);
+    api.enter_raw(wtkn, None)
+        .await
+        .expect_error(401, "MISSING_AUTHORIZATION");
+    let v = api.enter_raw(wtkn, Some(&user)).await.expect(200);
     let rtkn = str_of(&v, "reservation_token");
     api.reserve_seats(&user, event_id, &["A-1"], rtkn)
         .await

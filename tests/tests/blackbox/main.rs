@@ -10,6 +10,7 @@ mod availability;
 mod cancel;
 mod errors;
 mod expiry;
+mod fair_share;
 mod idempotency;
 mod journeys;
 mod limits;

@@ -401,7 +401,7 @@ async fn a_tick_sends_each_browser_its_frames_reading_each_event_and_token_once(
     assert_eq!(got[0]["data"]["total"], 4);
 
     // The person ahead leaves: the next tick moves this buyer up.
-    live.platform.queue.leave(&ahead).await.unwrap();
+    live.platform.queue.leave(&ahead, None).await.unwrap();
     live.live.tick().await.unwrap();
     let got = frames(&mut tab1);
     assert_eq!(of_type(&got, "queue")[0]["data"]["position"], 1);

@@ -8,6 +8,8 @@
 //! * `live`: live updates for WebSocket connections: the registry and pusher conformance suites
 //!   on the in-process adapters, connecting, what a tick sends and reads, gone connections, and
 //!   the `ws-connect` / `ws-disconnect` / `ws-push` handlers fed API Gateway's event payloads.
+//! * `fair_share`: one place in line per account per event, waiting tokens used only by their
+//!   account, the purchase cap across an account's orders (and its races and retries).
 //! * `holds`: expiry, the confirm/expire/cancel races, single-use tokens, zero oversell.
 //! * `payments`: webhook replays, failed and late payments.
 //! * `oidc`: tokens of an external issuer, through its JWKS.
@@ -20,6 +22,7 @@
 //!   webhook signatures refusing any change, identifier parsing, positions that never grow.
 
 mod conformance;
+mod fair_share;
 mod faults;
 mod holds;
 mod live_updates;

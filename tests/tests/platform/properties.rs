@@ -242,17 +242,40 @@ async fn run_ledger(seated: bool, ops: Vec<Op>) {
                 };
                 let inventory = world.inventory(&event.event_id).await;
                 let statuses = seat_statuses(&world, &event).await;
-                let expect_ok = match event.kind {
-                    EventKind::Seated => {
-                        (1..=4).contains(&chosen.len())
-                            && chosen
-                                .iter()
-                                .all(|s| statuses[s].0 == SeatStatus::Available)
+                // The buyer's tickets held and owned, as stored: the purchase cap counts them.
+                let mut counted = 0;
+                for p in placed.iter().filter(|p| p.buyer.user_id == buyer.user_id) {
+                    let r = stored(&world, &p.id).await;
+                    if matches!(
+                        r.status,
+                        ReservationStatus::Hold | ReservationStatus::Confirmed
+                    ) {
+                        counted += r.quantity as usize;
                     }
-                    EventKind::GeneralAdmission => {
-                        (1..=4).contains(&quantity) && i64::from(quantity) <= inventory.available
-                    }
+                }
+                assert!(
+                    counted <= 4,
+                    "a buyer holds and owns {counted} > max_per_order"
+                );
+                let asked = if seated {
+                    chosen.len()
+                } else {
+                    quantity as usize
                 };
+                let within_cap = counted + asked <= 4;
+                let expect_ok = within_cap
+                    && match event.kind {
+                        EventKind::Seated => {
+                            (1..=4).contains(&chosen.len())
+                                && chosen
+                                    .iter()
+                                    .all(|s| statuses[s].0 == SeatStatus::Available)
+                        }
+                        EventKind::GeneralAdmission => {
+                            (1..=4).contains(&quantity)
+                                && i64::from(quantity) <= inventory.available
+                        }
+                    };
                 let request = HoldRequest {
                     event_id: event.event_id.clone(),
                     seat_ids: seated.then(|| chosen.clone()),
@@ -281,6 +304,7 @@ async fn run_ledger(seated: bool, ops: Vec<Op>) {
                                 e,
                                 Error::SeatUnavailable(_)
                                     | Error::InsufficientInventory { .. }
+                                    | Error::PurchaseLimitExceeded { .. }
                                     | Error::InvalidRequest(_)
                             ),
                             "{e:?}"
@@ -730,6 +754,8 @@ async fn run_queue(capacity: i64, rate: f64, ops: Vec<QueueOp>) {
     let queue = &world.platform().queue;
     // Tokens in arrival order, with the last position each showed while waiting.
     let mut tokens: Vec<(WaitingToken, Option<u64>, bool)> = Vec::new();
+    // The account each entered token was bound to: only it may leave with the token.
+    let mut bound: HashMap<WaitingToken, UserId> = Default::default();
     for op in ops {
         match op {
             QueueOp::Join => {
@@ -739,7 +765,8 @@ async fn run_queue(capacity: i64, rate: f64, ops: Vec<QueueOp>) {
             }
             QueueOp::Leave { pick } if !tokens.is_empty() => {
                 let i = pick % tokens.len();
-                queue.leave(&tokens[i].0).await.unwrap();
+                let token = &tokens[i].0;
+                queue.leave(token, bound.get(token).cloned()).await.unwrap();
             }
             QueueOp::Enter { pick } if !tokens.is_empty() => {
                 let i = pick % tokens.len();
@@ -749,6 +776,7 @@ async fn run_queue(capacity: i64, rate: f64, ops: Vec<QueueOp>) {
                 match queue.enter(&token, Some(buyer.user_id.clone())).await {
                     Ok(admission) => {
                         assert_ne!(before.status, QueueStatusKind::Expired, "{before:?}");
+                        bound.insert(token.clone(), buyer.user_id.clone());
                         let hold = world
                             .platform()
                             .reservations

@@ -113,8 +113,8 @@ async fn positions_follow_arrival_and_never_grow_and_leaving_moves_people_up() {
         .unwrap()
         .position;
     let leaver = tokens.iter().rev().nth(2).unwrap();
-    world.platform().queue.leave(leaver).await.unwrap();
-    world.platform().queue.leave(leaver).await.unwrap();
+    world.platform().queue.leave(leaver, None).await.unwrap();
+    world.platform().queue.leave(leaver, None).await.unwrap();
     let after = world
         .platform()
         .queue
@@ -339,7 +339,7 @@ async fn instances_that_read_the_queue_at_different_moments_show_the_same_positi
             let before = both[1].queue.status(behind).await.unwrap().position;
             both[0]
                 .queue
-                .leave(&tokens[tokens.len() - 2])
+                .leave(&tokens[tokens.len() - 2], None)
                 .await
                 .unwrap();
             let after = both[1].queue.status(behind).await.unwrap().position;

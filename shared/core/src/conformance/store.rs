@@ -30,7 +30,10 @@ pub async fn run_all(store: Arc<dyn Store>) {
     transactions_are_all_or_nothing(&*store).await;
     queries(&*store).await;
     concurrent_conditional_writes_have_one_winner(store.clone()).await;
-    concurrent_counters_lose_nothing(store).await;
+    concurrent_counters_lose_nothing(store.clone()).await;
+    capped_counters(&*store).await;
+    claims_by_reference(&*store).await;
+    concurrent_capped_adds_stay_within_the_cap(store).await;
 }
 
 pub async fn puts_and_gets(store: &dyn Store) {
@@ -353,5 +356,115 @@ pub async fn concurrent_counters_lose_nothing(store: Arc<dyn Store>) {
         seen,
         (1..=40).collect::<Vec<_>>(),
         "every increment returns a distinct new value"
+    );
+}
+
+/// A counter raised by `n` only while it stays at most `cap`, created by the first raise (the
+/// purchase cap per event and account): the raise inside a transaction, refused at its index
+/// with nothing applied, and lowered again by an unconditional add.
+fn capped_add(key: &Key, n: i64, cap: i64) -> Write {
+    Write::Update(
+        Update::new(key.clone())
+            .add("tickets", n)
+            .when(Condition::Or(vec![
+                Condition::NotExists,
+                Condition::LessThan("tickets".into(), cap - n + 1),
+            ])),
+    )
+}
+
+pub async fn capped_counters(store: &dyn Store) {
+    let pk = fresh("cap");
+    let counter = Key::new(&pk, "CAP");
+    let other = Key::new(&pk, "OTHER");
+    let tickets = |item: Option<Item>| item.and_then(|i| i.get("tickets").cloned());
+    store
+        .transact(vec![
+            Write::put(item(&other, json!({ "v": 1 }))),
+            capped_add(&counter, 3, 4),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        tickets(store.get(&counter).await.unwrap()),
+        Some(json!(3)),
+        "a capped add creates an absent counter"
+    );
+    assert_eq!(
+        store
+            .transact(vec![
+                Write::Update(Update::new(other.clone()).add("v", 1)),
+                capped_add(&counter, 2, 4),
+            ])
+            .await,
+        Err(StoreError::ConditionFailed { index: 1 }),
+        "an add past the cap is refused at its index"
+    );
+    assert_eq!(
+        store.get(&other).await.unwrap().unwrap().get("v"),
+        Some(&json!(1)),
+        "nothing of the refused transaction applied"
+    );
+    store.write(capped_add(&counter, 1, 4)).await.unwrap();
+    assert_eq!(
+        tickets(store.get(&counter).await.unwrap()),
+        Some(json!(4)),
+        "an add up to the cap passes"
+    );
+    store
+        .write(Write::Update(
+            Update::new(counter.clone()).add("tickets", -3),
+        ))
+        .await
+        .unwrap();
+    store.write(capped_add(&counter, 3, 4)).await.unwrap();
+    assert_eq!(tickets(store.get(&counter).await.unwrap()), Some(json!(4)));
+}
+
+/// A put that claims an item only while it still names what was read (or is still absent): an
+/// account's place in line.
+pub async fn claims_by_reference(store: &dyn Store) {
+    let key = Key::new(fresh("claim"), "PLACE");
+    let claim = |token: &str, previous: Option<&str>| Write::Put {
+        item: item(&key, json!({ "token": token })),
+        condition: Some(match previous {
+            None => Condition::NotExists,
+            Some(previous) => Condition::equals("token", previous),
+        }),
+    };
+    store.write(claim("a", None)).await.unwrap();
+    assert_eq!(
+        store.write(claim("b", None)).await,
+        Err(StoreError::ConditionFailed { index: 0 }),
+        "a claim of an absent item fails once it exists"
+    );
+    store.write(claim("b", Some("a"))).await.unwrap();
+    assert_eq!(
+        store.write(claim("c", Some("a"))).await,
+        Err(StoreError::ConditionFailed { index: 0 }),
+        "a claim on a stale read fails"
+    );
+    assert_eq!(
+        store.get(&key).await.unwrap().unwrap().get("token"),
+        Some(&json!("b"))
+    );
+}
+
+pub async fn concurrent_capped_adds_stay_within_the_cap(store: Arc<dyn Store>) {
+    let key = Key::new(fresh("capped"), "CAP");
+    let adds = (0..16).map(|_| {
+        let store = store.clone();
+        let key = key.clone();
+        tokio::spawn(async move { store.write(capped_add(&key, 2, 5)).await })
+    });
+    let results = futures::future::join_all(adds).await;
+    let passed = results.iter().filter(|r| matches!(r, Ok(Ok(())))).count();
+    assert_eq!(passed, 2, "2 + 2 fit a cap of 5, a third 2 does not");
+    assert!(results
+        .iter()
+        .all(|r| matches!(r, Ok(Ok(()) | Err(StoreError::ConditionFailed { .. })))));
+    assert_eq!(
+        store.get(&key).await.unwrap().unwrap().get("tickets"),
+        Some(&json!(4))
     );
 }

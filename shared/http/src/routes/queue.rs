@@ -121,11 +121,17 @@ pub async fn enter(
     ))
 }
 
+/// Leaves the line. A token joined by (or entered by) an account is left only with that
+/// account's bearer token; an anonymous one by whoever holds it.
 pub async fn leave(
     State(platform): State<Arc<Platform>>,
+    MaybeCaller(caller): MaybeCaller,
     Query(query): Query<TokenQuery>,
 ) -> Result<impl IntoResponse> {
     let token = token_of(query)?;
-    platform.queue.leave(&token).await?;
+    platform
+        .queue
+        .leave(&token, caller.map(|p| p.user_id))
+        .await?;
     Ok(axum::Json(serde_json::json!({ "status": "left" })))
 }

@@ -1,9 +1,9 @@
 //! Where the waiting room's items live. The queue's own partition holds its state item, its
 //! admission batches and the markers of those who left; each join counter is a partition of its
-//! own, and so is each ticket.
+//! own, and so is each ticket and each account's place in an event's line.
 
 use crate::domain::records::{sort_key, sortable};
-use crate::ids::{EventId, WaitingToken};
+use crate::ids::{EventId, UserId, WaitingToken};
 use crate::ports::store::Key;
 
 /// The queue's own partition: its state, its admission batches and its leavers' markers.
@@ -35,4 +35,13 @@ pub(super) fn batch_key(event: &EventId, start: u64) -> Key {
 
 pub(super) fn ticket_key(token: &WaitingToken) -> Key {
     Key::new(["WTKN#", token.as_str()].concat(), "WTKN")
+}
+
+/// An account's place in one event's line: a partition per (event, account), so repeated joins
+/// by one account touch only its own item, never a partition everyone writes.
+pub(super) fn place_key(event: &EventId, user: &UserId) -> Key {
+    Key::new(
+        ["QPLACE#", event.as_str(), "#", user.as_str()].concat(),
+        "PLACE",
+    )
 }

@@ -10,14 +10,18 @@
 //! * [`holes`]: closing the holes the cursor passes, so no later join lands behind it.
 //! * [`positions`]: a waiting ticket's place, and why it never grows.
 //! * [`views`]: one position however many instances answer.
+//! * `places`: one place in line per account per event (joining again answers the same token).
+//! * `binding`: who may enter or leave with a waiting token (its account, once it has one).
 //! * [`room`]: the service, [`WaitingRoom`]: join, status, enter, leave and gauges.
 //!
 //! `keys` names where all of these items live.
 
 pub mod admission;
+mod binding;
 pub mod holes;
 mod keys;
 pub mod order;
+mod places;
 pub mod positions;
 pub mod room;
 pub mod views;

@@ -10,11 +10,13 @@ use super::admission::{
     admission_used, admit, batch_of, open_admissions, read_cursor, read_state, AdmissionBatch,
     Credit, QueueState, ADVANCE_EVERY_MS,
 };
+use super::binding::TokenBinding;
 use super::holes::close_holes;
 use super::keys::ticket_key;
 use super::order::{
     read_line, read_ticket, take_order, Line, TicketState, WaitingRecord, WAITING_TOKEN_TTL_SECS,
 };
+use super::places::{read_place, PlaceRecord};
 use super::positions::{eta_sec, leavers_between, left_marker, read_leavers};
 use super::views::{View, Views};
 use crate::domain::catalog::{Catalog, Event};
@@ -24,6 +26,10 @@ use crate::error::{Error, Result};
 use crate::ids::{EventId, UserId, WaitingToken};
 use crate::ports::store::{Condition, StoreError, Update, Write};
 use crate::ports::Ports;
+
+/// Reads of an account's place a join makes before it gives up on a place that keeps changing
+/// under it (only joins of that one account racing each other change it).
+const PLACE_ATTEMPTS: usize = 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -94,37 +100,112 @@ impl WaitingRoom {
         }
     }
 
-    /// Takes a place in line: one counter increment and one ticket write.
+    /// Takes a place in line: one counter increment and one ticket write. An account keeps one
+    /// place per event ([`super::places`]): joining again answers the waiting token it holds.
     pub async fn join(&self, event_id: &EventId, user: Option<UserId>) -> Result<Joined> {
         let event = self.catalog.get(event_id).await?;
-        let order = take_order(&*self.ports.store, event_id, event.queue_shards).await?;
+        let Some(user) = user else {
+            let ticket = self.new_ticket(&event, None).await?;
+            self.ports
+                .store
+                .write(Write::put_new(to_item(&ticket_key(&ticket.token), &ticket)))
+                .await?;
+            return self.joined(&event, &ticket).await;
+        };
+        self.join_as(&event, user).await
+    }
+
+    /// An account's join: the ticket of its place if that can still be used, else a new ticket
+    /// written with the place claimed for it in one transaction. Two joins of one account racing
+    /// each other end with one place; the loser's order is given back.
+    async fn join_as(&self, event: &Event, user: UserId) -> Result<Joined> {
+        let store = &*self.ports.store;
+        for _ in 0..PLACE_ATTEMPTS {
+            let previous = read_place(store, &event.event_id, &user)
+                .await?
+                .map(|place| place.token);
+            if let Some(token) = &previous {
+                if let Some(ticket) = self.usable(event, token).await? {
+                    return self.joined(event, &ticket).await;
+                }
+            }
+            let ticket = self.new_ticket(event, Some(user.clone())).await?;
+            let place = PlaceRecord {
+                event_id: event.event_id.clone(),
+                user_id: user.clone(),
+                token: ticket.token.clone(),
+                expires_at: ticket.expires_at,
+            };
+            let writes = vec![
+                Write::put_new(to_item(&ticket_key(&ticket.token), &ticket)),
+                place.claiming(previous.as_ref()),
+            ];
+            match store.transact(writes).await {
+                Ok(()) => return self.joined(event, &ticket).await,
+                // Another join of this account claimed the place first: look again.
+                Err(StoreError::ConditionFailed { index: 1 }) => {
+                    self.give_back(&event.event_id, ticket.order).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::Unavailable(
+            "this account's place in line kept changing; retry".into(),
+        ))
+    }
+
+    /// A new ticket at the back of `event`'s line (its order taken, the ticket not yet written).
+    async fn new_ticket(&self, event: &Event, user: Option<UserId>) -> Result<WaitingRecord> {
+        let order = take_order(&*self.ports.store, &event.event_id, event.queue_shards).await?;
         let now = self.ports.clock.now();
-        let token = WaitingToken::generate();
-        let record = WaitingRecord {
-            token: token.clone(),
-            event_id: event_id.clone(),
+        Ok(WaitingRecord {
+            token: WaitingToken::generate(),
+            event_id: event.event_id.clone(),
             order,
             user_id: user,
             state: TicketState::Waiting,
             joined_at: now,
             expires_at: ttl_after(now, WAITING_TOKEN_TTL_SECS),
-        };
-        self.ports
-            .store
-            .write(Write::put_new(to_item(&ticket_key(&token), &record)))
-            .await?;
+        })
+    }
+
+    /// What a join answers for `ticket`.
+    async fn joined(&self, event: &Event, ticket: &WaitingRecord) -> Result<Joined> {
+        let now = self.ports.clock.now();
         let cursor = if self.views.windowed() {
-            self.view(&event)
+            self.view(event)
                 .await?
                 .shown_cursor(self.views.window_ms(), now.timestamp_millis())
         } else {
-            read_cursor(&*self.ports.store, event_id).await?
+            read_cursor(&*self.ports.store, &event.event_id).await?
         };
         Ok(Joined {
-            waiting_token: token,
-            position_hint: order.saturating_sub(cursor) + 1,
+            waiting_token: ticket.token.clone(),
+            position_hint: ticket.order.saturating_sub(cursor) + 1,
             status: "waiting",
         })
+    }
+
+    /// The ticket of `token` if it can still be used: waiting for its turn, or admitted and
+    /// still within its ready window.
+    async fn usable(&self, event: &Event, token: &WaitingToken) -> Result<Option<WaitingRecord>> {
+        let store = &*self.ports.store;
+        let ticket = match read_ticket(&self.ports, token).await {
+            Ok(ticket) => ticket,
+            Err(Error::TokenNotFound) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if ticket.state != TicketState::Waiting {
+            return Ok(None);
+        }
+        if ticket.order < read_cursor(store, &event.event_id).await? {
+            let now_ms = self.ports.clock.now_ms();
+            let batch = batch_of(store, &event.event_id, ticket.order).await?;
+            if batch.is_none_or(|b| b.ready_window_over(now_ms)) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(ticket))
     }
 
     pub async fn status(&self, token: &WaitingToken) -> Result<QueueStatus> {
@@ -195,17 +276,17 @@ impl WaitingRoom {
         self.views.events()
     }
 
-    /// Exchanges an admitted waiting token for a reservation token, once.
+    /// Exchanges an admitted waiting token for a reservation token, once, for the account that
+    /// may use it ([`TokenBinding`]): an anonymous ticket is bound to the account that enters
+    /// with it, in the same conditional write that marks it entered.
     pub async fn enter(&self, token: &WaitingToken, caller: Option<UserId>) -> Result<Admission> {
         let ticket = read_ticket(&self.ports, token).await?;
+        let user = TokenBinding::of(&ticket).entrant(caller)?;
         match ticket.state {
             TicketState::Entered => return Err(Error::AlreadyEntered),
             TicketState::Left => return Err(Error::TokenNotFound),
             TicketState::Waiting => {}
         }
-        let user = caller
-            .or(ticket.user_id.clone())
-            .ok_or(Error::MissingAuthorization)?;
         let event = self.catalog.get(&ticket.event_id).await?;
         let state = self.advance(&event).await?;
         if ticket.order >= state.cursor {
@@ -220,10 +301,16 @@ impl WaitingRoom {
         }
         let entered = Update::new(ticket_key(token))
             .set("state", "entered")
+            .set("user_id", user.as_str())
             .when(Condition::equals("state", "waiting"));
         match self.ports.store.write(Write::Update(entered)).await {
             Ok(()) => {}
-            Err(StoreError::ConditionFailed { .. }) => return Err(Error::AlreadyEntered),
+            Err(StoreError::ConditionFailed { .. }) => {
+                // Entered meanwhile: by this account (a retry) or by another one that bound it.
+                let now_bound = read_ticket(&self.ports, token).await?;
+                TokenBinding::of(&now_bound).entrant(Some(user))?;
+                return Err(Error::AlreadyEntered);
+            }
             Err(e) => return Err(e.into()),
         }
         let reservation_token = self
@@ -236,10 +323,12 @@ impl WaitingRoom {
         })
     }
 
-    /// Gives up a place; the people behind move up.
-    pub async fn leave(&self, token: &WaitingToken) -> Result<()> {
+    /// Gives up a place; the people behind move up. A ticket joined by (or bound to) an account
+    /// is left only by that account ([`TokenBinding`]).
+    pub async fn leave(&self, token: &WaitingToken, caller: Option<UserId>) -> Result<()> {
         let store = &*self.ports.store;
         let ticket = read_ticket(&self.ports, token).await?;
+        TokenBinding::of(&ticket).leaver(caller.as_ref())?;
         if ticket.state != TicketState::Waiting {
             return Ok(());
         }
@@ -251,17 +340,19 @@ impl WaitingRoom {
             Err(StoreError::ConditionFailed { .. }) => return Ok(()),
             Err(e) => return Err(e.into()),
         }
-        let state = read_state(store, &ticket.event_id).await?;
-        if ticket.order >= state.cursor {
-            store
-                .write(left_marker(&ticket.event_id, ticket.order))
-                .await?;
-        } else if let Some(batch) = batch_of(store, &ticket.event_id, ticket.order).await? {
+        self.give_back(&ticket.event_id, ticket.order).await
+    }
+
+    /// Frees the place at `order` for the people behind: a leaver's marker while the cursor has
+    /// not reached it, or the admission it was given back to the next advance once it has.
+    async fn give_back(&self, event: &EventId, order: u64) -> Result<()> {
+        let store = &*self.ports.store;
+        let state = read_state(store, event).await?;
+        if order >= state.cursor {
+            store.write(left_marker(event, order)).await?;
+        } else if let Some(batch) = batch_of(store, event, order).await? {
             // Admitted but never entered: free the place for the next person.
-            match store
-                .write(admission_used(&ticket.event_id, batch.start))
-                .await
-            {
+            match store.write(admission_used(event, batch.start)).await {
                 Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
                 Err(e) => return Err(e.into()),
             }

@@ -1,9 +1,11 @@
 //! Placing a hold: the buyer's admission is checked, the seats (or a general-admission quantity)
-//! are taken in one conditional transaction, and an expiry timer is set.
+//! are taken in one conditional transaction, within the account's purchase cap for the event
+//! (`purchase_cap`), and an expiry timer is set.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use super::purchase_cap;
 use super::record::{reservation_key, Reservation, ReservationStatus};
 use super::service::Reservations;
 use crate::domain::auth::Principal;
@@ -37,6 +39,8 @@ struct HoldTransaction {
     writes: Vec<Write>,
     /// The inventory counter's write, right after the seats'.
     inventory: usize,
+    /// The account's purchase cap's write, right after the inventory's.
+    cap: usize,
     /// The admission batch's write, the last.
     batch: usize,
 }
@@ -54,7 +58,8 @@ impl Reservations {
         )?;
         let (seat_ids, quantity) = what_to_hold(&event, request.seat_ids, request.quantity)?;
         let reservation = self.new_hold(&event, caller, seat_ids, quantity, now);
-        self.place(&reservation, &claims).await?;
+        self.place(&reservation, &claims, event.max_per_order)
+            .await?;
         tracing::info!(reservation_id = %reservation.reservation_id, event_id = %reservation.event_id, quantity, "hold placed");
         let mut detail = reservation.detail(now);
         detail.hold_expires_at = Some(reservation.hold_expires_at);
@@ -89,12 +94,18 @@ impl Reservations {
             payment_intent_id: None,
             created_at: now,
             hold_expires_at_ms: hold_expires_at.timestamp_millis(),
+            capped: true,
         }
     }
 
     /// Sets the expiry timer, then commits the hold. The timer goes first: a timer without a
     /// hold is a no-op, a hold without a timer would never expire.
-    async fn place(&self, reservation: &Reservation, claims: &ReservationClaims) -> Result<()> {
+    async fn place(
+        &self,
+        reservation: &Reservation,
+        claims: &ReservationClaims,
+        max_per_account: u32,
+    ) -> Result<()> {
         let timer = Job::ExpireHold {
             reservation_id: reservation.reservation_id.clone(),
         };
@@ -102,7 +113,7 @@ impl Reservations {
             .scheduler
             .schedule(reservation.hold_expires_at, timer.clone())
             .await?;
-        let result = self.commit_hold(reservation, claims).await;
+        let result = self.commit_hold(reservation, claims, max_per_account).await;
         if result.is_err() {
             if let Err(e) = self.ports.scheduler.cancel(&timer).await {
                 tracing::warn!(error = %e, "could not drop the timer of a failed hold; it will no-op");
@@ -111,18 +122,26 @@ impl Reservations {
         result
     }
 
-    /// The hold's one transaction: token used, seats taken, counters moved, reservation written,
-    /// admission closed. A condition that fails names the reason the buyer is told.
+    /// The hold's one transaction: token used, seats taken, counters moved, the account's
+    /// purchase cap counted, reservation written, admission closed. A condition that fails names
+    /// the reason the buyer is told.
     async fn commit_hold(
         &self,
         reservation: &Reservation,
         claims: &ReservationClaims,
+        max_per_account: u32,
     ) -> Result<()> {
         let HoldTransaction {
             mut writes,
             inventory,
+            cap,
             batch,
-        } = hold_transaction(reservation, claims);
+        } = hold_transaction(reservation, claims, max_per_account);
+        let refused = Refused {
+            inventory,
+            cap,
+            max_per_account,
+        };
         loop {
             match self.ports.store.transact(writes.clone()).await {
                 Ok(()) => return Ok(()),
@@ -133,7 +152,7 @@ impl Reservations {
                     writes.truncate(batch);
                 }
                 Err(StoreError::ConditionFailed { index }) => {
-                    return Err(self.refusal(reservation, index, inventory).await?)
+                    return Err(self.refusal(reservation, index, &refused).await?)
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -146,16 +165,25 @@ impl Reservations {
         &self,
         reservation: &Reservation,
         failed: usize,
-        inventory: usize,
+        refused: &Refused,
     ) -> Result<Error> {
         let event = &reservation.event_id;
         if failed == 0 {
             return Ok(Error::InvalidReservationToken("already used".into()));
         }
-        if failed < inventory {
+        if failed < refused.inventory {
             return Ok(Error::SeatUnavailable(
                 self.taken(event, &reservation.seat_ids).await?,
             ));
+        }
+        if failed == refused.cap {
+            let counted =
+                purchase_cap::counted(&*self.ports.store, event, &reservation.user_id).await?;
+            return Ok(Error::PurchaseLimitExceeded {
+                limit: refused.max_per_account,
+                counted,
+                requested: reservation.quantity,
+            });
         }
         let available = self.catalog.inventory(event).await?.available;
         Ok(Error::InsufficientInventory {
@@ -187,9 +215,21 @@ impl Reservations {
     }
 }
 
+/// Where in a hold's transaction the writes sit whose failed condition tells the buyer why.
+struct Refused {
+    inventory: usize,
+    cap: usize,
+    max_per_account: u32,
+}
+
 /// The token used, each seat from `AVAILABLE` to `HELD` by this hold, the counters moved under
-/// the condition that enough are left, the reservation written, the admission batch closed.
-fn hold_transaction(reservation: &Reservation, claims: &ReservationClaims) -> HoldTransaction {
+/// the condition that enough are left, the account's tickets counted under the condition that
+/// they stay within `max_per_account`, the reservation written, the admission batch closed.
+fn hold_transaction(
+    reservation: &Reservation,
+    claims: &ReservationClaims,
+    max_per_account: u32,
+) -> HoldTransaction {
     let event = &reservation.event_id;
     let n = i64::from(reservation.quantity);
     let mut writes = vec![mark_used(claims)];
@@ -210,6 +250,8 @@ fn hold_transaction(reservation: &Reservation, claims: &ReservationClaims) -> Ho
             .add("held", n)
             .when(Condition::AtLeast("available".into(), n)),
     ));
+    let cap = writes.len();
+    writes.push(purchase_cap::count_toward(reservation, max_per_account));
     writes.push(Write::put_new(to_item(
         &reservation_key(&reservation.reservation_id),
         reservation,
@@ -219,6 +261,7 @@ fn hold_transaction(reservation: &Reservation, claims: &ReservationClaims) -> Ho
     HoldTransaction {
         writes,
         inventory,
+        cap,
         batch,
     }
 }

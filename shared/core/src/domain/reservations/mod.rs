@@ -16,6 +16,8 @@
 //!   * `expire.rs`: [`Reservations::expire`];
 //!   * `transition.rs`: what leaving `HOLD` shares (the conditional transaction, the release of
 //!     the seats, the expiry timer dropped).
+//! * `purchase_cap.rs`: the tickets an account holds and owns for an event, across its orders,
+//!   counted in each hold's transaction and kept within the event's `max_per_order`.
 
 pub mod record;
 
@@ -23,6 +25,7 @@ mod cancel;
 mod confirm;
 mod expire;
 mod hold;
+mod purchase_cap;
 mod service;
 mod transition;
 

@@ -46,10 +46,19 @@ pub struct Reservation {
     /// `hold_expires_at` in epoch milliseconds, for conditions.
     #[serde(skip_serializing_if = "is_zero", default)]
     pub hold_expires_at_ms: i64,
+    /// Whether this reservation's tickets count toward its account's purchase cap
+    /// (`purchase_cap`): every hold placed since the cap exists. Holds placed before are released
+    /// without touching the counter, which never counted them.
+    #[serde(skip_serializing_if = "is_false", default)]
+    pub capped: bool,
 }
 
 fn is_zero(n: &i64) -> bool {
     *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Reservation {
@@ -58,6 +67,7 @@ impl Reservation {
         let mut value = serde_json::to_value(self).expect("reservation serializes");
         if let Some(map) = value.as_object_mut() {
             map.remove("hold_expires_at_ms");
+            map.remove("capped");
         }
         value
     }

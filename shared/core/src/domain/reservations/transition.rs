@@ -1,7 +1,9 @@
 //! Leaving `HOLD`: the transaction every transition commits (the reservation's status, its
-//! seats and the counters, all conditional on the hold), the release of the seats that cancel
+//! seats and the counters, the account's purchase cap given back on a release, all conditional on
+//! the hold), the release of the seats that cancel
 //! and expiry share, and the expiry timer dropped once it has nothing left to do.
 
+use super::purchase_cap;
 use super::record::{reservation_key, Reservation, ReservationStatus};
 use super::service::Reservations;
 use crate::domain::catalog::{inventory_key, seat_transition, SeatStatus};
@@ -82,6 +84,10 @@ impl Reservations {
                 .add(moved, n)
                 .when(Condition::AtLeast("held".into(), n)),
         ));
+        if seats_to != SeatStatus::Sold && reservation.capped {
+            // Released: the tickets no longer count toward the account's cap. Sold ones still do.
+            writes.push(purchase_cap::give_back(reservation));
+        }
         writes
     }
 
