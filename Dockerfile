@@ -33,17 +33,20 @@ RUN dnf install -y --setopt=install_weak_deps=False gcc gcc-c++ make cmake tar g
     && rustc --version
 WORKDIR /src
 COPY . .
-# Cache mounts keep the registry and the build directory between builds; the binary is copied
-# out of the cached target directory so that later stages can see it.
+# Cache mounts keep the registry and the build directory between builds; the binaries are copied
+# out of the cached target directory so that later stages can see them: the server's without the
+# Lambda runtime glue, the Lambda variant's with it (feature `lambda`; only the last crates rebuild).
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked -p tacos-container \
-    && install -D -m 0755 target/release/tacos-container /out/tacos-container
+    && install -D -m 0755 target/release/tacos-container /out/server/tacos-container \
+    && cargo build --release --locked -p tacos-container --features lambda \
+    && install -D -m 0755 target/release/tacos-container /out/lambda/tacos-container
 
 # ---- server: Kubernetes (http / worker / seed modes) ------------------------------------------------
 # distroless/cc: glibc, libgcc and CA certificates, no shell; runs as uid 65532.
 FROM gcr.io/distroless/cc-debian12:nonroot AS server
-COPY --from=build /out/tacos-container /usr/local/bin/tacos-container
+COPY --from=build /out/server/tacos-container /usr/local/bin/tacos-container
 ENV TACOS_MODE=http \
     PORT=8080
 EXPOSE 8080
@@ -54,7 +57,7 @@ ENTRYPOINT ["/usr/local/bin/tacos-container"]
 # The base image's entry point exports the CMD as _HANDLER and runs ${LAMBDA_RUNTIME_DIR}/bootstrap
 # (under the runtime interface emulator when started outside Lambda, for local tests).
 FROM public.ecr.aws/lambda/provided:al2023 AS lambda
-COPY --from=build /out/tacos-container ${LAMBDA_RUNTIME_DIR}/bootstrap
+COPY --from=build /out/lambda/tacos-container ${LAMBDA_RUNTIME_DIR}/bootstrap
 ENV TACOS_MODE=lambda
 # The function to play; override per function (ImageConfig.Command in a Lambda definition).
 CMD ["ops"]

@@ -37,7 +37,7 @@ trap stop_started EXIT
 
 if [[ "${BENCH_NO_BUILD:-}" != 1 ]]; then
   log "build: tacos-container"
-  cargo build -p tacos-container >&2
+  cargo build -p tacos-container --features lambda >&2
 fi
 BIN=target/debug/tacos-container
 

@@ -25,9 +25,11 @@ wait_for_port() {
 
 # build_stack: every function binary, the container and the gateway, in one cargo invocation with
 # one feature set, so the scripts that run them (parity.sh, faults.sh) share a single build: the
-# second finds nothing to do. (`cargo lambda watch` builds each function the same way.)
+# second finds nothing to do. (`cargo lambda watch` builds each function the same way.) The
+# container is built with its Lambda mode (feature `lambda`): parity plays `ops` with it.
 build_stack() {
-  cargo build $(for f in $(ls functions); do printf -- '-p %s ' "$f"; done) -p tacos-container -p tacos-tests --bins
+  cargo build $(for f in $(ls functions); do printf -- '-p %s ' "$f"; done) -p tacos-container -p tacos-tests --bins \
+    --features tacos-container/lambda
 }
 
 # stop_started: every process in PIDS, then the moto on MOTO_PORT (which snapshots its state

@@ -1,8 +1,9 @@
 //! `tacos-container`: the one binary of the container image, in the mode `TACOS_MODE` (or the
 //! first argument) names:
 //!
-//! * `lambda` (default): plays the Lambda function named by `TACOS_FUNCTION`, or by the image's
-//!   `CMD` (which Lambda passes as `_HANDLER`), exactly as `functions/<name>` would.
+//! * `lambda` (the default when built with the `lambda` feature, as the image's Lambda variant
+//!   is; `http` is the default otherwise): plays the Lambda function named by `TACOS_FUNCTION`, or
+//!   by the image's `CMD` (which Lambda passes as `_HANDLER`), exactly as `functions/<name>` would.
 //! * `http`: serves every route of the contract on `0.0.0.0:$PORT` (default 8080) over the AWS
 //!   adapters, and the web app at `/` (`tacos-webapp`, its `/config.json` from
 //!   `TACOS_WEB_API_BASE_URL` and `TACOS_WEB_WS_URL`), for a Kubernetes Deployment behind a
@@ -15,7 +16,9 @@
 //!   `template.yaml` and `cargo-lambda.toml` (`scripts/check_functions.py`).
 //!
 //! Every mode but `lambda` runs on `tacos-aws`'s assembly of the platform; `lambda` hands the
-//! process to the Lambda runtime glue (`tacos-lambda`), exactly as a function binary does.
+//! process to the Lambda runtime glue (`tacos-lambda`), exactly as a function binary does. That
+//! glue is an optional dependency (feature `lambda`): the cluster's image serves HTTP and drains
+//! the queue without it.
 
 mod function_table;
 mod worker;
@@ -24,7 +27,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tacos_aws::AwsPlatform;
-use tacos_core::functions::Function;
 use tacos_core::platform::Platform;
 use tacos_http::server::{raise_fd_limit, Limits};
 use tacos_http::settings::HttpSettings;
@@ -33,23 +35,13 @@ fn main() -> anyhow::Result<()> {
     let mode = std::env::args()
         .nth(1)
         .or_else(|| std::env::var("TACOS_MODE").ok())
-        .unwrap_or_else(|| "lambda".into());
+        .unwrap_or_else(|| DEFAULT_MODE.into());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let outcome = runtime.block_on(async move {
         match mode.as_str() {
-            "lambda" => {
-                let function = std::env::var("TACOS_FUNCTION")
-                    .or_else(|_| std::env::var("_HANDLER"))
-                    .context(
-                        "lambda mode needs TACOS_FUNCTION or the image CMD naming the function",
-                    )?;
-                let function: Function = function.parse()?;
-                tacos_lambda::run(function)
-                    .await
-                    .map_err(|e| anyhow::anyhow!(e))
-            }
+            "lambda" => play_function().await,
             "http" => serve_http().await,
             "worker" => work_queue().await,
             "seed" => {
@@ -68,6 +60,30 @@ fn main() -> anyhow::Result<()> {
     // The spans still in the batch exporter's buffer.
     tacos_telemetry::shutdown();
     outcome
+}
+
+/// The mode when none is given: the one the build is for.
+const DEFAULT_MODE: &str = if cfg!(feature = "lambda") {
+    "lambda"
+} else {
+    "http"
+};
+
+/// The `lambda` mode: the function named by `TACOS_FUNCTION` or the image's `CMD`.
+#[cfg(feature = "lambda")]
+async fn play_function() -> anyhow::Result<()> {
+    let function = std::env::var("TACOS_FUNCTION")
+        .or_else(|_| std::env::var("_HANDLER"))
+        .context("lambda mode needs TACOS_FUNCTION or the image CMD naming the function")?;
+    let function: tacos_core::functions::Function = function.parse()?;
+    tacos_lambda::run(function)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))
+}
+
+#[cfg(not(feature = "lambda"))]
+async fn play_function() -> anyhow::Result<()> {
+    anyhow::bail!("this build has no lambda mode: build tacos-container with `--features lambda`")
 }
 
 async fn platform(role: &str) -> anyhow::Result<Arc<Platform>> {
