@@ -40,7 +40,10 @@ wait_for() {
 }
 
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-cargo build --release -p tacos-local -p tacos-load
+# Built one at a time: together, cargo unifies their dependencies' features, and the server
+# measured would not be the binary `cargo build --release -p tacos-local` makes (the README's).
+cargo build --release -p tacos-local
+cargo build --release -p tacos-load
 rm -rf "$OUT"; mkdir -p "$OUT"
 
 "$BIN/tacos-load" ceiling --addr "127.0.0.1:$CEILING_PORT" 2>/dev/null &

@@ -405,4 +405,39 @@ mod tests {
             assert_eq!(body["error"]["code"], "PAYLOAD_TOO_LARGE", "{path}");
         }
     }
+
+    /// Issue 14's case: a 70 KB body to the webhook, with its `Content-Length`, was a 413 in
+    /// text/plain (axum's own rejection).
+    #[tokio::test]
+    async fn a_body_over_64_kib_is_413_in_the_contracts_json_shape_on_every_kind_of_route() {
+        let app = app().await;
+        let big = format!(r#"{{"padding":"{}"}}"#, "x".repeat(70 * 1024));
+        for path in [
+            "/api/v1/auth/register",
+            "/api/v1/queue/join",
+            "/api/v1/payments/webhook",
+        ] {
+            let request = Request::post(path)
+                .header("content-type", "application/json")
+                .header("content-length", big.len())
+                .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+                .header("x-webhook-id", "wh_big")
+                .header("x-timestamp", "0")
+                .header("x-signature", "sha256=00")
+                .body(Body::from(big.clone()))
+                .unwrap();
+            let response = send(&app, request).await;
+            assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+            assert_eq!(
+                response.headers().get("content-type").unwrap(),
+                "application/json",
+                "{path}"
+            );
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["error"]["code"], "PAYLOAD_TOO_LARGE", "{path}");
+        }
+    }
 }
