@@ -13,6 +13,10 @@
 # `GET /api/v1/queue/status` (1,000 waiting tokens in turn) and on `POST /api/v1/queue/join` (a
 # fresh Idempotency-Key per request), against each target.
 #
+# A/B in the same run: BENCH_BASELINE_BIN=/path/to/an/older/tacos-local adds a fourth target,
+# `baseline` (that binary on the durable store, its own fresh data directory), measured in turn
+# with the others; the summary then gives durable / baseline too.
+#
 # Results: target/bench/wrk/<target>-<route>-<run>.txt (wrk's own output) and
 # target/bench/wrk.md (medians, ratios to the ceiling and durable/memory, non-2xx counts), from
 # scripts/bench_wrk_summary.py. Needs wrk (Debian: apt-get install wrk).
@@ -28,6 +32,8 @@ BIN=${CARGO_TARGET_DIR:-target}/release
 CEILING_PORT=${BENCH_CEILING_PORT:-8601}
 DURABLE_PORT=${BENCH_DURABLE_PORT:-8602}
 MEMORY_PORT=${BENCH_MEMORY_PORT:-8603}
+BASELINE_PORT=${BENCH_BASELINE_PORT:-8604}
+BASELINE_BIN=${BENCH_BASELINE_BIN:-}
 PIDS=()
 
 log() { printf '\n==> %s\n' "$*" >&2; }
@@ -48,14 +54,17 @@ rm -rf "$OUT"; mkdir -p "$OUT"
 
 "$BIN/tacos-load" ceiling --addr "127.0.0.1:$CEILING_PORT" 2>/dev/null &
 PIDS+=("$!")
-start_local() { # name port store
+start_local() { # name port store [binary]
   TACOS_STORE=$3 TACOS_DATA_DIR=$OUT/data-$1 TACOS_RATE_LIMIT=off RUST_LOG=${BENCH_RUST_LOG:-info} \
-    "$BIN/tacos-local" --port "$2" >"$OUT/server-$1.log" 2>&1 &
+    "${4:-$BIN/tacos-local}" --port "$2" >"$OUT/server-$1.log" 2>&1 &
   PIDS+=("$!")
 }
 start_local durable "$DURABLE_PORT" durable
 start_local memory "$MEMORY_PORT" memory
-for port in "$CEILING_PORT" "$DURABLE_PORT" "$MEMORY_PORT"; do wait_for "http://127.0.0.1:$port/healthz"; done
+TARGETS=(durable memory)
+[[ -n $BASELINE_BIN ]] && { start_local baseline "$BASELINE_PORT" durable "$BASELINE_BIN"; TARGETS+=(baseline); }
+port_of() { case $1 in durable) echo "$DURABLE_PORT" ;; memory) echo "$MEMORY_PORT" ;; baseline) echo "$BASELINE_PORT" ;; ceiling) echo "$CEILING_PORT" ;; esac; }
+for target in ceiling "${TARGETS[@]}"; do wait_for "http://127.0.0.1:$(port_of "$target")/healthz"; done
 
 # 1,000 waiting tokens per server, for the status runs; the joins' Lua script.
 tokens() { # port
@@ -73,8 +82,8 @@ for _ in range(1000):
 print("tokens = {" + ",".join(f'"{t}"' for t in tokens) + "}")
 EOF
 }
-for target in durable memory; do
-  port=$([[ $target == durable ]] && echo "$DURABLE_PORT" || echo "$MEMORY_PORT")
+for target in "${TARGETS[@]}"; do
+  port=$(port_of "$target")
   { tokens "$port"; cat <<'EOF'
 local i = 0
 request = function()
@@ -118,9 +127,9 @@ run_wrk() { # target port route run
 for run in $(seq 1 "$RUNS"); do
   for route in healthz status join; do
     log "$route, run $run of $RUNS: wrk -t$THREADS -c$CONNECTIONS -d${SECS}s"
-    run_wrk ceiling "$CEILING_PORT" "$route" "$run"
-    run_wrk durable "$DURABLE_PORT" "$route" "$run"
-    run_wrk memory "$MEMORY_PORT" "$route" "$run"
+    for target in ceiling "${TARGETS[@]}"; do
+      run_wrk "$target" "$(port_of "$target")" "$route" "$run"
+    done
   done
 done
 python3 scripts/bench_wrk_summary.py "$OUT" | tee target/bench/wrk.md

@@ -10,7 +10,7 @@ import statistics
 import sys
 from pathlib import Path
 
-TARGETS = ("ceiling", "durable", "memory")
+TARGETS = ("ceiling", "durable", "memory", "baseline")
 ROUTES = ("healthz", "status", "join")
 
 
@@ -58,6 +58,10 @@ def main() -> int:
         if ("durable", route) in medians and ("memory", route) in medians:
             print(
                 f"- {route}: durable / memory = {medians[('durable', route)] / medians[('memory', route)]:.2f}"
+            )
+        if ("durable", route) in medians and ("baseline", route) in medians:
+            print(
+                f"- {route}: durable / baseline = {medians[('durable', route)] / medians[('baseline', route)]:.2f}"
             )
     return 0
 

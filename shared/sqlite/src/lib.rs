@@ -7,8 +7,9 @@
 //! range queries.
 //!
 //! - Writes: one writer thread, group commit (a caller is answered only after its group's
-//!   `COMMIT`). Reads: a pool of reader connections on tokio's blocking threads. Async callers
-//!   never block on SQLite.
+//!   `COMMIT`). Reads: on the calling thread, each on a read-only connection from a small idle
+//!   list (microseconds from the page cache; no hand-off to another thread, see `readers.rs`).
+//!   Async callers never wait on the writer.
 //! - Durability: [`Durability`] (`TACOS_DURABILITY=process-safe|power-safe`); the promise and the
 //!   measurements that chose SQLite are in docs/storage.md.
 //! - Expiry: items with a numeric `expires_at` are deleted once past by

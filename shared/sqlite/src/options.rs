@@ -81,7 +81,10 @@ pub struct SqliteOptions {
     /// Most transactions committed together by the writer thread (group commit): each has its
     /// own savepoint, and all are acknowledged after the one `COMMIT`.
     pub max_batch: usize,
-    /// Reads run at once, each on a connection of its own kept open between reads; more wait.
+    /// Read-only connections kept open between reads (each with its page cache and prepared
+    /// statements). Reads run on the calling thread and never wait for one another: a read that
+    /// finds none idle opens one, closed after if this many are already kept. The default, the
+    /// machine's threads (at least 4), covers a runtime's workers reading at once.
     pub readers: usize,
     /// Page cache of each connection, in MiB.
     pub cache_mib: u32,
@@ -96,7 +99,7 @@ impl Default for SqliteOptions {
             durability: Durability::default(),
             sync_interval: Duration::from_secs(1),
             max_batch: 128,
-            readers: 4,
+            readers: std::thread::available_parallelism().map_or(4, |n| n.get().max(4)),
             cache_mib: 16,
             check_on_open: true,
         }

@@ -1,19 +1,34 @@
-//! Reads: point reads and range queries on a small pool of read-only connections, run on
-//! tokio's blocking threads so that a read waiting on the disk never holds up a runtime worker.
-//! At most [`SqliteOptions::readers`] reads run at once, each on a connection kept open (with
-//! its page cache and prepared statements); more wait for one without holding a thread. (A pool
-//! that opened a connection for every read beyond the ones kept served a third of the reads.)
+//! Reads: point reads and range queries, run right where they are called (on the calling tokio
+//! worker) on a read-only connection taken from a small idle list and put back after.
 //!
-//! In WAL mode a reader sees the last committed state and never waits for the writer; the
-//! writer acknowledges only after `COMMIT`, so a read that starts after an acknowledged write
-//! sees it.
+//! Why on the calling thread: a read of a store whose pages are cached (SQLite's page cache, else
+//! the operating system's) takes microseconds, less than handing it to another thread costs.
+//! The earlier design ran every read on tokio's blocking threads behind four connections: on a
+//! busy two-core machine each hand-off waited for a time slice and for a free connection, about
+//! 2.5 ms a read from call to answer (BENCHMARKS.md §8), so a queue status (four or five reads in
+//! turn) ran at a fifth of the memory store's rate.
+//!
+//! The price, bounded: a read blocks its worker for as long as it takes. In WAL mode a reader
+//! never waits for the writer or the checkpointer (which is PASSIVE), so that is the time of the
+//! read itself: microseconds from cache, one disk read (0.1 ms on an SSD) per page missing from
+//! both caches, which only a store much larger than memory or a cold start sees. The one wait a
+//! reader can have is SQLite's busy handler during WAL recovery, which happens when the store
+//! opens (before serving); it is bounded by the connection's busy timeout. A deployment whose
+//! store outgrows memory should measure before relying on this (docs/storage.md).
+//!
+//! Connections: a read takes an idle one, or opens one when none is idle (so a read never waits
+//! for another read); at most [`SqliteOptions::readers`] are kept open between reads, each with
+//! its page cache and prepared statements. Since a read never awaits, reads at once are at most
+//! the threads calling, so the pool settles at about the runtime's worker count.
+//!
+//! In WAL mode a reader sees the last committed state; the writer acknowledges only after
+//! `COMMIT`, so a read that starts after an acknowledged write sees it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use rusqlite::{params, Connection};
-use tokio::sync::Semaphore;
 
 use crate::codec::{self, prefix_end, OrUnavailable};
 use crate::connection::{self, Role};
@@ -25,10 +40,7 @@ pub struct Readers {
     path: PathBuf,
     options: SqliteOptions,
     idle: Mutex<Vec<Connection>>,
-    /// One permit per connection the pool may have.
-    permits: Arc<Semaphore>,
-    /// Held so that the directory stays locked while a read started before the store was
-    /// dropped still has a connection open.
+    /// Held so that the directory stays locked while a connection of the store is open.
     _dir: Arc<DataDir>,
 }
 
@@ -37,33 +49,14 @@ impl Readers {
         Self {
             path,
             idle: Mutex::new(Vec::new()),
-            permits: Arc::new(Semaphore::new(options.readers.max(1))),
             options,
             _dir: dir,
         }
     }
 
-    /// Runs `read` on a pooled connection on a blocking thread.
-    pub async fn run<T: Send + 'static>(
-        self: &Arc<Self>,
-        read: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .or_unavailable()?;
-        let readers = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            let result = readers.with(read);
-            drop(permit);
-            result
-        })
-        .await
-        .or_unavailable()?
-    }
-
-    /// Runs `read` on a pooled connection, here and now (the caller holds a permit).
-    fn with<T>(
+    /// Runs `read` here and now on a read-only connection (see the module's doc for why on the
+    /// calling thread).
+    pub fn run<T>(
         &self,
         read: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -73,10 +66,16 @@ impl Readers {
             None => connection::open(&self.path, &self.options, Role::Reader).or_unavailable()?,
         };
         let result = read(&conn);
-        // A connection that failed is not trusted again; a new one is cheap.
+        // A connection that failed is not trusted again; a new one is cheap. Beyond the ones
+        // kept, a connection is closed (outside the lock: closing may touch the files).
         if result.is_ok() {
-            self.idle.lock().push(conn);
+            let mut idle = self.idle.lock();
+            if idle.len() < self.options.readers.max(1) {
+                idle.push(conn);
+                return result;
+            }
         }
+        drop(conn);
         result
     }
 }

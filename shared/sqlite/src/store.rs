@@ -20,14 +20,14 @@ use crate::writer::Writer;
 /// The durable store: items in a SQLite file (WAL mode) inside a data directory that it holds
 /// exclusively while open.
 ///
-/// Writes go to one writer thread that commits them in groups; reads run on a pool of reader
-/// connections on tokio's blocking threads. Dropping the store finishes the writes already
-/// queued, then releases the directory.
+/// Writes go to one writer thread that commits them in groups; reads run on the calling thread,
+/// each on a read-only connection from a small idle list (see `readers.rs` for why). Dropping
+/// the store finishes the writes already queued, then releases the directory.
 pub struct SqliteStore {
     // Field order is drop order: the writer finishes its queue before anything else closes.
     writer: Writer,
     _checkpointer: Checkpointer,
-    readers: Arc<Readers>,
+    readers: Readers,
     database: PathBuf,
     options: SqliteOptions,
     dir: Arc<DataDir>,
@@ -69,7 +69,7 @@ impl SqliteStore {
         connection::enable_wal(&writer).map_err(|source| schema::file_error(&database, source))?;
         schema::migrate(&mut writer, &database, found)?;
         let checkpointer = open(Role::Checkpointer)?;
-        let readers = Arc::new(Readers::new(database.clone(), options.clone(), dir.clone()));
+        let readers = Readers::new(database.clone(), options.clone(), dir.clone());
         let thread_error = |thread| move |source| OpenError::Thread { thread, source };
         let writer = Writer::spawn(writer, options.max_batch, dir.clone())
             .map_err(thread_error("writer"))?;
@@ -133,15 +133,11 @@ fn validate(writes: &[Write]) -> Result<(), StoreError> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        let key = key.clone();
-        self.readers.run(move |conn| readers::get(conn, &key)).await
+        self.readers.run(|conn| readers::get(conn, key))
     }
 
     async fn query(&self, pk: &str, range: &SkRange) -> Result<Vec<Item>, StoreError> {
-        let (pk, range) = (pk.to_string(), range.clone());
-        self.readers
-            .run(move |conn| readers::query(conn, &pk, &range))
-            .await
+        self.readers.run(|conn| readers::query(conn, pk, range))
     }
 
     async fn update(&self, update: Update) -> Result<Item, StoreError> {
@@ -161,7 +157,6 @@ impl Store for SqliteStore {
         }
         self.readers
             .run(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).or_unavailable())
-            .await
     }
 }
 
