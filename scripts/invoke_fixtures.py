@@ -63,8 +63,12 @@ def render(fixture: dict, values: dict[str, str]) -> dict:
     body = fixture.get("body")
     if isinstance(body, str) and "${WEBHOOK_SIGNATURE}" in json.dumps(fixture.get("headers", {})):
         filled = fill(body, values)
+        # The delivery's id is signed with it (`timestamp.id.body`), so a replay under a new id fails.
+        headers = {k.lower(): v for k, v in (fixture.get("headers") or {}).items()}
+        webhook_id = fill(headers.get("x-webhook-id", ""), values)
         secret = os.environ.get("TACOS_WEBHOOK_SECRET", "").encode()
-        mac = hmac.new(secret, f"{values['NOW']}.{filled}".encode(), hashlib.sha256).hexdigest()
+        signed = f"{values['NOW']}.{webhook_id}.{filled}".encode()
+        mac = hmac.new(secret, signed, hashlib.sha256).hexdigest()
         values["WEBHOOK_SIGNATURE"] = f"sha256={mac}"
     return json.loads(fill(json.dumps(fixture), values))
 
