@@ -159,7 +159,15 @@ if [[ " $TARGETS " == *" b "* ]]; then
   log "(b) every function invoked with its fixtures through cargo lambda invoke (scripts/invoke_fixtures.sh)"
   scripts/invoke_fixtures.sh --invoke-port "$WATCH_PORT" --keep "$LOGS/fixtures" || status=1
   log "(b) black-box suite against the functions under cargo lambda watch"
-  TACOS_BASE_URL=http://127.0.0.1:$GATEWAY_PORT cargo test -p tacos-tests --test blackbox -- $PARITY_FILTER || status=1
+  # The rush tests first, on a table that holds little yet: moto copies the whole table for every
+  # TransactWriteItems (DynamoDB does not), so after the rest of the suite each hold and each
+  # admission costs moto a copy of thousands of items and the rush measures that copy, not us.
+  if [[ -z "$PARITY_FILTER" ]]; then
+    TACOS_BASE_URL=http://127.0.0.1:$GATEWAY_PORT cargo test -p tacos-tests --test blackbox -- race:: || status=1
+    TACOS_BASE_URL=http://127.0.0.1:$GATEWAY_PORT cargo test -p tacos-tests --test blackbox -- --skip race:: || status=1
+  else
+    TACOS_BASE_URL=http://127.0.0.1:$GATEWAY_PORT cargo test -p tacos-tests --test blackbox -- $PARITY_FILTER || status=1
+  fi
 fi
 if [[ " $TARGETS " == *" c "* ]]; then
   log "(c) black-box suite against the container: HTTP mode, and worker mode draining the follow-up queue"

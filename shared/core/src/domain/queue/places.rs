@@ -3,9 +3,10 @@
 //! An account that joins an event's line again gets the waiting token it already holds, not a
 //! second place: without this, one account could join many times, enter with each token and
 //! crowd everyone else out. The account's *place* is an item of its own per (event, account)
-//! naming the ticket it holds; it is claimed in the same transaction as the ticket is written,
-//! conditional on still naming the ticket the join read (or on not existing yet), so two joins
-//! of one account racing each other end with one place, whichever commits first.
+//! naming the ticket it holds; it is claimed right after the ticket is written, conditional on
+//! still naming the ticket the join read (or on not existing yet), so two joins of one account
+//! racing each other end with one place, whichever claims first; the other takes its own ticket
+//! back out of line (`WaitingRoom::join_as`).
 //!
 //! A place stands while its ticket can still be used: waiting for its turn, or admitted and
 //! still within its ready window. Once the ticket was entered, left, or its turn passed without

@@ -115,9 +115,16 @@ impl WaitingRoom {
         self.join_as(&event, user).await
     }
 
-    /// An account's join: the ticket of its place if that can still be used, else a new ticket
-    /// written with the place claimed for it in one transaction. Two joins of one account racing
-    /// each other end with one place; the loser's order is given back.
+    /// An account's join: the ticket of its place if that can still be used, else a new ticket,
+    /// written first, then claimed as the account's place by a conditional write on the place as
+    /// it was read. Two joins of one account racing each other end with one place: the loser
+    /// finds the place changed, leaves its own ticket (its order given back) and looks again,
+    /// finding the winner's ticket already written.
+    ///
+    /// Two writes rather than one transaction: a transaction is the store's most expensive call
+    /// (on DynamoDB twice the capacity of the writes it holds, and on moto a copy of the table), and
+    /// a ticket written before a crash takes its place is harmless: nobody was told its token, and
+    /// the line passes it like anyone who walked away.
     async fn join_as(&self, event: &Event, user: UserId) -> Result<Joined> {
         let store = &*self.ports.store;
         for _ in 0..PLACE_ATTEMPTS {
@@ -130,21 +137,20 @@ impl WaitingRoom {
                 }
             }
             let ticket = self.new_ticket(event, Some(user.clone())).await?;
+            store
+                .write(Write::put_new(to_item(&ticket_key(&ticket.token), &ticket)))
+                .await?;
             let place = PlaceRecord {
                 event_id: event.event_id.clone(),
                 user_id: user.clone(),
                 token: ticket.token.clone(),
                 expires_at: ticket.expires_at,
             };
-            let writes = vec![
-                Write::put_new(to_item(&ticket_key(&ticket.token), &ticket)),
-                place.claiming(previous.as_ref()),
-            ];
-            match store.transact(writes).await {
+            match store.write(place.claiming(previous.as_ref())).await {
                 Ok(()) => return self.joined(event, &ticket).await,
                 // Another join of this account claimed the place first: look again.
-                Err(StoreError::ConditionFailed { index: 1 }) => {
-                    self.give_back(&event.event_id, ticket.order).await?;
+                Err(StoreError::ConditionFailed { .. }) => {
+                    self.withdraw(&ticket).await?;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -152,6 +158,20 @@ impl WaitingRoom {
         Err(Error::Unavailable(
             "this account's place in line kept changing; retry".into(),
         ))
+    }
+
+    /// A waiting ticket taken out of line: left (unless it stopped waiting meanwhile), and its
+    /// order given back. A leaver's, or a losing join's that nobody was told of.
+    async fn withdraw(&self, ticket: &WaitingRecord) -> Result<()> {
+        let left = Update::new(ticket_key(&ticket.token))
+            .set("state", "left")
+            .when(Condition::equals("state", "waiting"));
+        match self.ports.store.write(Write::Update(left)).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        self.give_back(&ticket.event_id, ticket.order).await
     }
 
     /// A new ticket at the back of `event`'s line (its order taken, the ticket not yet written).
@@ -326,21 +346,12 @@ impl WaitingRoom {
     /// Gives up a place; the people behind move up. A ticket joined by (or bound to) an account
     /// is left only by that account ([`TokenBinding`]).
     pub async fn leave(&self, token: &WaitingToken, caller: Option<UserId>) -> Result<()> {
-        let store = &*self.ports.store;
         let ticket = read_ticket(&self.ports, token).await?;
         TokenBinding::of(&ticket).leaver(caller.as_ref())?;
         if ticket.state != TicketState::Waiting {
             return Ok(());
         }
-        let left = Update::new(ticket_key(token))
-            .set("state", "left")
-            .when(Condition::equals("state", "waiting"));
-        match store.write(Write::Update(left)).await {
-            Ok(()) => {}
-            Err(StoreError::ConditionFailed { .. }) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        }
-        self.give_back(&ticket.event_id, ticket.order).await
+        self.withdraw(&ticket).await
     }
 
     /// Frees the place at `order` for the people behind: a leaver's marker while the cursor has
