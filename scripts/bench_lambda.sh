@@ -7,8 +7,9 @@
 #   scripts/bench_lambda.sh --no-watch   # skip the `cargo lambda watch` contrast figures
 #
 # What it does (details and definitions in scripts/bench_lambda.py):
-#   1. `cargo lambda build --release --arm64` of every function (cargo-lambda.toml's settings:
-#      strip, thin LTO, codegen-units 1, panic abort, neoverse-n1) -> target/lambda/<name>/bootstrap,
+#   1. `cargo lambda build --release --arm64` of every function (cargo-lambda's strip and panic
+#      abort, neoverse-n1; the workspace's [profile.release]: no LTO, 16 codegen units)
+#      -> target/lambda/<name>/bootstrap,
 #      and an x86_64 release build of the functions it runs -> target/lambda-x86_64/<name>/bootstrap,
 #      since arm64 binaries do not run on this machine (X86_BUILD=lambda: with cargo-lambda's profile);
 #   2. sizes of the arm64 bootstraps and of their deployment zips;
@@ -66,8 +67,7 @@ if ((BUILD)); then
   log "release build, x86_64 (to run here): target/lambda-x86_64/<name>/bootstrap"
   # Only the sample and the functions the fixture makes its state through. By default the
   # workspace's plain release profile in target/release (shared with other release builds, linked
-  # in seconds); X86_BUILD=lambda uses cargo-lambda's release optimizations instead (thin LTO,
-  # codegen-units 1, strip, panic abort: a ~1 min link per binary on two cores).
+  # in seconds); X86_BUILD=lambda builds them as the arm64 artifacts are (strip, panic abort).
   X86=$(tr ', ' '\n\n' <<<"$SAMPLE $HELPERS" | sort -u)
   # shellcheck disable=SC2046
   if [[ "${X86_BUILD:-release}" == lambda ]]; then
