@@ -10,7 +10,7 @@ use tacos_core::domain::payments::{IntentRequest, Scenario};
 use tacos_core::domain::reservations::{HoldRequest, ReservationStatus};
 use tacos_core::error::Error;
 use tacos_core::ids::{PaymentIntentId, SeatId};
-use tacos_core::ports::DetailType;
+use tacos_core::ports::{DetailType, Job, Scheduler};
 
 use crate::world::{World, HOLD_SECONDS};
 
@@ -61,6 +61,56 @@ async fn an_unpaid_hold_expires_by_its_timer_and_frees_the_seat() {
         .hold_seats(&world.buyer(), &event.event_id, &["A-1"])
         .await
         .unwrap();
+}
+
+/// A hold whose expiry timer is lost for good (Scheduler gave up on a throttled `expire`, the
+/// schedule was deleted) does not keep its seats off sale: before its expiry the seats stay its
+/// holder's; after it, the next buyer who asks for one of them gets it, and the lapsed hold ends
+/// `EXPIRED`, its seats released once, the ledger balanced.
+#[tokio::test]
+async fn a_hold_whose_timer_was_lost_gives_its_seats_to_the_next_buyer_after_expiry() {
+    let world = World::new();
+    let event = world.seated(&[("A", 1, 5)], 10.0).await;
+    let first = world.buyer();
+    let lapsed = world
+        .hold_seats(&first, &event.event_id, &["A-1", "A-2"])
+        .await
+        .unwrap();
+    let timer = Job::ExpireHold {
+        reservation_id: lapsed.reservation_id.clone(),
+    };
+    world.local.scheduler.cancel(&timer).await.unwrap();
+
+    let second = world.buyer();
+    let early = world.hold_seats(&second, &event.event_id, &["A-2"]).await;
+    assert!(
+        matches!(&early, Err(Error::SeatUnavailable(seats)) if seats.len() == 1),
+        "still the first buyer's before its expiry: {early:?}"
+    );
+
+    world.advance(HOLD_SECONDS as f64 + 1.0);
+    assert_eq!(world.fire_timers().await, 0, "the timer is gone");
+    assert_eq!(world.ledger(&event.event_id).await.held, 2);
+
+    let hold = world
+        .hold_seats(&second, &event.event_id, &["A-2", "A-3"])
+        .await
+        .expect("a seat of a lapsed hold is on sale again");
+    assert_eq!(hold.status, ReservationStatus::Hold);
+    let inventory = world.ledger(&event.event_id).await;
+    assert_eq!(
+        (inventory.available, inventory.held, inventory.sold),
+        (3, 2, 0),
+        "A-1 back on sale, A-2 and A-3 the second buyer's"
+    );
+    assert_eq!(world.published(DetailType::ReservationExpired), 1);
+    assert_eq!(
+        world
+            .reservation(&first, &lapsed.reservation_id)
+            .await
+            .status,
+        ReservationStatus::Expired
+    );
 }
 
 #[tokio::test]

@@ -1,9 +1,15 @@
-//! Expiring a hold whose time is up, when its timer fires (or when a read finds it past due).
+//! Expiring a hold whose time is up, when its timer fires, when a read finds it past due, or when
+//! another buyer's hold finds it sitting on a seat it wants (a timer lost for good must not keep
+//! seats off sale).
+
+use std::collections::BTreeSet;
 
 use super::record::ReservationStatus;
 use super::service::Reservations;
+use crate::domain::catalog::{seat_key, SeatRecord, SeatStatus};
+use crate::domain::records::get_record;
 use crate::error::{Error, Result};
-use crate::ids::ReservationId;
+use crate::ids::{EventId, ReservationId, SeatId};
 use crate::ports::scheduler::Job;
 
 impl Reservations {
@@ -32,5 +38,41 @@ impl Reservations {
         }
         self.release(&reservation, ReservationStatus::Expired, "expired")
             .await
+    }
+
+    /// Expires the holds on `seats` of `event` whose time is up, as their timers would have: a
+    /// hold whose timer was lost (Scheduler gave up on a throttled `expire`, a schedule deleted)
+    /// is found by the next buyer who wants one of its seats. Whether any such hold was found
+    /// (released here or by someone else meanwhile), so that the caller tries its hold again.
+    pub(super) async fn expire_lapsed(&self, event: &EventId, seats: &[SeatId]) -> Result<bool> {
+        let store = &*self.ports.store;
+        let mut holders = BTreeSet::new();
+        for seat in seats {
+            let record: Option<SeatRecord> = get_record(store, &seat_key(event, seat)).await?;
+            if let Some(SeatRecord {
+                status: SeatStatus::Held,
+                reservation_id: Some(holder),
+                ..
+            }) = record
+            {
+                holders.insert(holder);
+            }
+        }
+        let now = self.ports.clock.now();
+        let mut found = false;
+        for holder in holders {
+            let reservation = match self.load(&holder, None).await {
+                Ok(reservation) => reservation,
+                Err(Error::ReservationNotFound) => continue,
+                Err(e) => return Err(e),
+            };
+            if reservation.status == ReservationStatus::Hold && now >= reservation.hold_expires_at {
+                tracing::warn!(reservation_id = %holder, "hold past its expiry found on a wanted seat; its timer was lost or late");
+                self.release(&reservation, ReservationStatus::Expired, "expired")
+                    .await?;
+                found = true;
+            }
+        }
+        Ok(found)
     }
 }

@@ -1,6 +1,7 @@
 //! Placing a hold: the buyer's admission is checked, the seats (or a general-admission quantity)
 //! are taken in one conditional transaction, within the account's purchase cap for the event
-//! (`purchase_cap`), and an expiry timer is set.
+//! (`purchase_cap`), and an expiry timer is set. A seat held by a hold past its expiry (its timer
+//! lost or late) is not lost to sale: the hold expires it (`expire_lapsed`) and tries once more.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -142,6 +143,7 @@ impl Reservations {
             cap,
             max_per_account,
         };
+        let mut lapsed_looked_for = false;
         loop {
             match self.ports.store.transact(writes.clone()).await {
                 Ok(()) => return Ok(()),
@@ -150,6 +152,17 @@ impl Reservations {
                 {
                     // The admission batch already closed (its minute is up); nothing to release.
                     writes.truncate(batch);
+                }
+                // A seat is not available: if a hold past its expiry sits on it, that hold's
+                // timer was lost or is late; expire it now and try once more.
+                Err(StoreError::ConditionFailed { index })
+                    if (1..inventory).contains(&index) && !lapsed_looked_for =>
+                {
+                    lapsed_looked_for = true;
+                    let event = &reservation.event_id;
+                    if !self.expire_lapsed(event, &reservation.seat_ids).await? {
+                        return Err(self.refusal(reservation, index, &refused).await?);
+                    }
                 }
                 Err(StoreError::ConditionFailed { index }) => {
                     return Err(self.refusal(reservation, index, &refused).await?)
