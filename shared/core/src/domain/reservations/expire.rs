@@ -6,10 +6,9 @@ use std::collections::BTreeSet;
 
 use super::record::ReservationStatus;
 use super::service::Reservations;
-use crate::domain::catalog::{seat_key, SeatRecord, SeatStatus};
-use crate::domain::records::get_record;
+use crate::domain::catalog::{SeatRecord, SeatStatus};
 use crate::error::{Error, Result};
-use crate::ids::{EventId, ReservationId, SeatId};
+use crate::ids::{ReservationId, SeatId};
 use crate::ports::scheduler::Job;
 
 impl Reservations {
@@ -40,28 +39,29 @@ impl Reservations {
             .await
     }
 
-    /// Expires the holds on `seats` of `event` whose time is up, as their timers would have: a
+    /// Expires the holds on `seats` (as stored) whose time is up, as their timers would have: a
     /// hold whose timer was lost (Scheduler gave up on a throttled `expire`, a schedule deleted)
     /// is found by the next buyer who wants one of its seats. Whether any such hold was found
     /// (released here or by someone else meanwhile), so that the caller tries its hold again.
-    pub(super) async fn expire_lapsed(&self, event: &EventId, seats: &[SeatId]) -> Result<bool> {
-        let store = &*self.ports.store;
-        let mut holders = BTreeSet::new();
-        for seat in seats {
-            let record: Option<SeatRecord> = get_record(store, &seat_key(event, seat)).await?;
-            if let Some(SeatRecord {
-                status: SeatStatus::Held,
-                reservation_id: Some(holder),
-                ..
-            }) = record
-            {
-                holders.insert(holder);
-            }
-        }
+    pub(super) async fn expire_lapsed(
+        &self,
+        seats: &[(SeatId, Option<SeatRecord>)],
+    ) -> Result<bool> {
+        let holders: BTreeSet<&ReservationId> = seats
+            .iter()
+            .filter_map(|(_, record)| match record {
+                Some(SeatRecord {
+                    status: SeatStatus::Held,
+                    reservation_id: Some(holder),
+                    ..
+                }) => Some(holder),
+                _ => None,
+            })
+            .collect();
         let now = self.ports.clock.now();
         let mut found = false;
         for holder in holders {
-            let reservation = match self.load(&holder, None).await {
+            let reservation = match self.load(holder, None).await {
                 Ok(reservation) => reservation,
                 Err(Error::ReservationNotFound) => continue,
                 Err(e) => return Err(e),

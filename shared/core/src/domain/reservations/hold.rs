@@ -14,7 +14,7 @@ use crate::domain::catalog::{
     inventory_key, seat_key, seat_transition, Event, EventKind, SeatRecord, SeatStatus,
 };
 use crate::domain::queue::admission_used;
-use crate::domain::records::{from_item, to_item};
+use crate::domain::records::{get_record, to_item};
 use crate::domain::reservation_tokens::{mark_used, ReservationClaims};
 use crate::error::{Error, Result};
 use crate::ids::{EventId, ReservationId, SeatId};
@@ -139,7 +139,6 @@ impl Reservations {
             batch,
         } = hold_transaction(reservation, claims, max_per_account);
         let refused = Refused {
-            inventory,
             cap,
             max_per_account,
         };
@@ -153,16 +152,16 @@ impl Reservations {
                     // The admission batch already closed (its minute is up); nothing to release.
                     writes.truncate(batch);
                 }
-                // A seat is not available: if a hold past its expiry sits on it, that hold's
-                // timer was lost or is late; expire it now and try once more.
-                Err(StoreError::ConditionFailed { index })
-                    if (1..inventory).contains(&index) && !lapsed_looked_for =>
-                {
-                    lapsed_looked_for = true;
-                    let event = &reservation.event_id;
-                    if !self.expire_lapsed(event, &reservation.seat_ids).await? {
-                        return Err(self.refusal(reservation, index, &refused).await?);
+                // A seat is not available. If a hold past its expiry sits on it, that hold's
+                // timer was lost or is late: expire it now and try once more. Else the buyer is
+                // told which seats are taken, from the same read.
+                Err(StoreError::ConditionFailed { index }) if (1..inventory).contains(&index) => {
+                    let seats = self.seats_as_stored(reservation).await?;
+                    if !lapsed_looked_for && self.expire_lapsed(&seats).await? {
+                        lapsed_looked_for = true;
+                        continue;
                     }
+                    return Err(Error::SeatUnavailable(taken(&seats)));
                 }
                 Err(StoreError::ConditionFailed { index }) => {
                     return Err(self.refusal(reservation, index, &refused).await?)
@@ -173,7 +172,7 @@ impl Reservations {
     }
 
     /// Why the hold was refused, from the index of the write whose condition failed (or the
-    /// error that stopped this finding out).
+    /// error that stopped this finding out); the seats' own failures are told by `commit_hold`.
     async fn refusal(
         &self,
         reservation: &Reservation,
@@ -183,11 +182,6 @@ impl Reservations {
         let event = &reservation.event_id;
         if failed == 0 {
             return Ok(Error::InvalidReservationToken("already used".into()));
-        }
-        if failed < refused.inventory {
-            return Ok(Error::SeatUnavailable(
-                self.taken(event, &reservation.seat_ids).await?,
-            ));
         }
         if failed == refused.cap {
             let counted =
@@ -205,32 +199,40 @@ impl Reservations {
         })
     }
 
-    /// Which of `seats` are not available now.
-    async fn taken(&self, event: &EventId, seats: &[SeatId]) -> Result<Vec<SeatId>> {
-        let mut taken = Vec::new();
-        for seat in seats {
-            let record: Option<SeatRecord> = self
-                .ports
-                .store
-                .get(&seat_key(event, seat))
-                .await?
-                .map(from_item)
-                .transpose()?;
-            if record.is_none_or(|r| r.status != SeatStatus::Available) {
-                taken.push(seat.clone());
-            }
+    /// The hold's seats as they are stored now (`None`: no such seat).
+    async fn seats_as_stored(
+        &self,
+        reservation: &Reservation,
+    ) -> Result<Vec<(SeatId, Option<SeatRecord>)>> {
+        let mut seats = Vec::with_capacity(reservation.seat_ids.len());
+        for seat in &reservation.seat_ids {
+            let key = seat_key(&reservation.event_id, seat);
+            seats.push((seat.clone(), get_record(&*self.ports.store, &key).await?));
         }
-        if taken.is_empty() {
-            // Freed between the failed write and this read: still report the conflict.
-            taken = seats.to_vec();
-        }
-        Ok(taken)
+        Ok(seats)
     }
+}
+
+/// Which of `seats` are not available.
+fn taken(seats: &[(SeatId, Option<SeatRecord>)]) -> Vec<SeatId> {
+    let taken: Vec<SeatId> = seats
+        .iter()
+        .filter(|(_, record)| {
+            record
+                .as_ref()
+                .is_none_or(|r| r.status != SeatStatus::Available)
+        })
+        .map(|(seat, _)| seat.clone())
+        .collect();
+    if taken.is_empty() {
+        // Freed between the failed write and this read: still report the conflict.
+        return seats.iter().map(|(seat, _)| seat.clone()).collect();
+    }
+    taken
 }
 
 /// Where in a hold's transaction the writes sit whose failed condition tells the buyer why.
 struct Refused {
-    inventory: usize,
     cap: usize,
     max_per_account: u32,
 }
