@@ -33,7 +33,7 @@ INVOKE_PORT=$(free_port)
 export MOTO_STATE_FILE="$PWD/$LOGS/moto-$MOTO_PORT.state"
 rm -f "$MOTO_STATE_FILE"
 
-log() { printf '\n==> %s\n' "$*"; }
+log() { printf '\n==> [%s +%ds] %s\n' "$(date -u +%H:%M:%S)" "$SECONDS" "$*"; }
 cleanup() {
   stop_started
   rm -f "$MOTO_STATE_FILE"

@@ -26,7 +26,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log() { printf '\n==> %s\n' "$*"; }
+# Each stage says when it began (UTC) and how far into the run: CI's time budget is read from here.
+log() { printf '\n==> [%s +%dm%02ds] %s\n' "$(date -u +%H:%M:%S)" $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 log "Python tools for the document checks"
 python3 scripts/ensure_python_tools.py
@@ -97,3 +98,4 @@ fi
 
 # CI machines have limited disk: keep an eye on what the build takes.
 log "disk taken by target/: $(du -sh target 2>/dev/null | cut -f1)"
+log "scripts/test.sh passed"

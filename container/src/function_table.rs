@@ -33,5 +33,6 @@ fn kind_name(kind: Kind) -> String {
         Kind::FollowUpQueue => "follow_up_queue".into(),
         Kind::WebSocket(route) => format!("websocket:{}", route.route_key()),
         Kind::LivePusher => "live_pusher".into(),
+        Kind::Sweeper => "sweeper".into(),
     }
 }

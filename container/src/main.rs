@@ -12,6 +12,9 @@
 //!   Deployment that KEDA scales on the queue's length, with `GET /metrics` and `GET /healthz` on
 //!   `TACOS_WORKER_PORT` ([`worker`]).
 //! * `seed`: creates the configured administrator and the demo events, then exits.
+//! * `sweep`: one sweep of the ledger of due work (`tacos_core::sweep`), then exits, as one run
+//!   of the stack's `sweeper` function (which sweeps every minute, for the cluster's timers too:
+//!   they are filed in the same table). Non-zero if a job failed (it is filed again).
 //! * `functions`: prints the function table (`tacos_core::functions`) as JSON, for the checks of
 //!   `template.yaml` and `cargo-lambda.toml` (`scripts/check_functions.py`).
 //!
@@ -50,11 +53,14 @@ fn main() -> anyhow::Result<()> {
                 tracing::info!("seeded");
                 Ok(())
             }
+            "sweep" => sweep_once().await,
             "functions" => {
                 println!("{}", function_table::json());
                 Ok(())
             }
-            other => anyhow::bail!("unknown mode {other}: lambda, http, worker, seed or functions"),
+            other => anyhow::bail!(
+                "unknown mode {other}: lambda, http, worker, seed, sweep or functions"
+            ),
         }
     });
     // The spans still in the batch exporter's buffer.
@@ -122,6 +128,18 @@ async fn shutdown() {
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
+}
+
+async fn sweep_once() -> anyhow::Result<()> {
+    let report = platform("sweep").await?.sweep().await?;
+    tracing::info!(?report, "sweep");
+    anyhow::ensure!(
+        report.failed == 0,
+        "{} of {} swept jobs failed; filed again for the next sweep",
+        report.failed,
+        report.jobs
+    );
+    Ok(())
 }
 
 async fn work_queue() -> anyhow::Result<()> {

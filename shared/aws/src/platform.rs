@@ -8,6 +8,7 @@ use tacos_core::domain::live_updates::LiveUpdates;
 use tacos_core::platform::Platform;
 use tacos_core::ports::{Ports, SystemClock};
 use tacos_core::secret::ORIGIN_SECRET_HEADER;
+use tacos_core::sweep::LedgeredScheduler;
 use tacos_http_client::{HttpKeySource, HttpWebhookSender};
 
 use crate::adapters::{adapters, AwsAdapters};
@@ -46,7 +47,7 @@ impl AwsPlatform {
         let secrets = crate::secrets::load(&sdk, &settings.secrets).await?;
         secrets.apply_to(&mut config);
         let adapters = adapters(&sdk, &settings);
-        let ports = tacos_telemetry::timed_ports::timed(Ports {
+        let mut ports = tacos_telemetry::timed_ports::timed(Ports {
             store: adapters.store.clone(),
             scheduler: adapters.scheduler.clone(),
             bus: adapters.bus.clone(),
@@ -54,6 +55,12 @@ impl AwsPlatform {
             webhooks: Arc::new(webhooks(&config, secrets.origin.as_ref())),
             keys: Arc::new(HttpKeySource::new()),
         });
+        // Every timer is filed in the ledger of due work first, so the sweeper finds the work of
+        // one that Scheduler or Lambda lost (`tacos_core::sweep`).
+        ports.scheduler = Arc::new(LedgeredScheduler::new(
+            ports.scheduler.clone(),
+            ports.store.clone(),
+        ));
         Ok(Self {
             platform: Arc::new(Platform::new(ports, config)),
             adapters,

@@ -30,6 +30,9 @@ pub enum Kind {
     WebSocket(WebSocketRoute),
     /// Started on a fixed schedule; pushes live frames to every WebSocket connection.
     LivePusher,
+    /// Started every minute by a scheduled rule; does the work of timers AWS lost
+    /// ([`crate::sweep`]).
+    Sweeper,
 }
 
 /// The WebSocket API's routes that have an integration.
@@ -107,6 +110,7 @@ functions! {
     WsConnect = "ws-connect", Kind::WebSocket(WebSocketRoute::Connect), "Registers a live-update connection.";
     WsDisconnect = "ws-disconnect", Kind::WebSocket(WebSocketRoute::Disconnect), "Forgets a live-update connection.";
     WsPush = "ws-push", Kind::LivePusher, "Pushes availability and queue frames every 2 s.";
+    Sweeper = "sweeper", Kind::Sweeper, "Every minute: releases holds, settles payments and delivers webhooks whose timers were lost.";
 }
 
 impl Function {

@@ -15,6 +15,7 @@
 //! * [`in_process`]: the ports in memory, for the embedded server and the tests.
 //! * [`trace_context`]: W3C trace context across the asynchronous hops of a purchase.
 //! * [`secret`]: values never printed and compared in constant time.
+//! * [`sweep`]: the ledger of due work and the sweep that does what a lost AWS timer did not.
 //! * `conformance` (feature `conformance`): the suites every adapter of a port must pass.
 pub mod config;
 #[cfg(feature = "conformance")]
@@ -28,4 +29,5 @@ pub mod platform;
 pub mod ports;
 pub mod secret;
 pub mod seed;
+pub mod sweep;
 pub mod trace_context;

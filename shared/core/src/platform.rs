@@ -1,5 +1,6 @@
-//! The platform assembled: every domain service over one set of ports, plus the two entry points
-//! that are not HTTP: fired timers ([`JobHandler`]) and bus events ([`EventHandler`]).
+//! The platform assembled: every domain service over one set of ports, plus the entry points
+//! that are not HTTP: fired timers ([`JobHandler`]), bus events ([`EventHandler`]) and the sweep of
+//! lost timers ([`Platform::sweep`]).
 //!
 //! Each deployment builds one [`Platform`] per process (per Lambda cold start) and shares it.
 
@@ -22,6 +23,7 @@ use crate::domain::webhook_signature::WebhookSigner;
 use crate::ports::{
     ConnectionRegistry, DetailType, DomainEvent, EventHandler, Job, JobHandler, Ports, Pusher,
 };
+use crate::sweep::{Ledger, SweepReport, Sweeper};
 
 pub struct Platform {
     pub ports: Ports,
@@ -92,6 +94,18 @@ impl Platform {
             registry,
             pusher,
         )
+    }
+
+    /// One sweep of the ledger of due work ([`crate::sweep`]): the jobs of the minutes that ended
+    /// since the last sweep, run again through this platform. Only a deployment whose scheduler
+    /// files its jobs in the ledger ([`crate::sweep::LedgeredScheduler`], AWS) has any to find.
+    pub async fn sweep(&self) -> crate::error::Result<SweepReport> {
+        Sweeper::new(
+            Ledger::new(self.ports.store.clone()),
+            self.ports.clock.clone(),
+        )
+        .sweep(self)
+        .await
     }
 }
 

@@ -6,8 +6,8 @@
 //!
 //! * [`http`]: HTTP functions, serving their routes of the shared router through `lambda_http`
 //!   (buffered behind API Gateway, or streamed from a Function URL).
-//! * [`triggers`]: the Scheduler targets (`expire`, `payment-simulator`) and the SQS-fed
-//!   `payment-followup`.
+//! * [`triggers`]: the Scheduler targets (`expire`, `payment-simulator`), the SQS-fed
+//!   `payment-followup`, and the `sweeper` a scheduled rule starts every minute.
 //! * [`websocket`]: the WebSocket API's `ws-connect` and `ws-disconnect`, and `ws-push`, which
 //!   sends every connection its availability and queue frames every 2 s.
 //! * [`metrics`]: the operator's series as CloudWatch Embedded Metric Format lines.
@@ -46,6 +46,7 @@ pub async fn run(function: Function) -> Result<(), Error> {
             websocket::run_disconnect(Arc::new(aws.live_updates()?)).await
         }
         Kind::LivePusher => websocket::run_push(Arc::new(aws.live_updates()?)).await,
+        Kind::Sweeper => triggers::run_sweeper(platform).await,
     }
 }
 

@@ -85,3 +85,35 @@ pub async fn handle_batch(platform: &Platform, event: SqsEvent) -> SqsBatchRespo
         batch_item_failures: failures,
     }
 }
+
+/// The `sweeper`: one sweep per invocation (a scheduled rule starts it every minute, whatever the
+/// event says). A sweep with jobs that failed again is an error, so the function's errors alarm
+/// shows it; its jobs are already filed for the next minute, and the rule does not retry it.
+pub async fn run_sweeper(platform: Arc<Platform>) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| {
+        let platform = platform.clone();
+        async move {
+            let outcome = handle_sweep(&platform).await;
+            crate::metrics::flush();
+            outcome
+        }
+    }))
+    .await
+}
+
+/// Runs one sweep and says what it did.
+pub async fn handle_sweep(platform: &Platform) -> Result<serde_json::Value, lambda_runtime::Error> {
+    let report = platform.sweep().await?;
+    tacos_telemetry::series::swept_jobs(report.jobs, report.failed);
+    if report.jobs > 0 || report.overtaken {
+        tracing::info!(?report, "sweep");
+    }
+    if report.failed > 0 {
+        return Err(format!(
+            "{} of {} swept jobs failed; filed again for the next minute",
+            report.failed, report.jobs
+        )
+        .into());
+    }
+    Ok(serde_json::to_value(report)?)
+}

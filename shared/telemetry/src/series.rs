@@ -19,6 +19,7 @@
 //! | `queue_admission_rate` | gauge | `event_id` |
 //! | `queue_admitted_total` | counter | `event_id` |
 //! | `oversell_attempts_rejected_total` | counter | `code` |
+//! | `swept_jobs_total` | counter | `outcome` (done, failed): jobs of lost timers the AWS sweeper ran |
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -39,6 +40,11 @@ pub const OVERSELL_REJECTED: &str = "oversell_attempts_rejected_total";
 /// How late a hold's expiry ran (seconds after `hold_expires_at`): the timer's lag, which an
 /// alarm of the AWS deployment watches (a lost timer shows as a lag of a whole sweep).
 pub const HOLD_EXPIRY_LAG: &str = "hold_expiry_lag_seconds";
+/// Jobs the AWS deployment's sweeper found in the ledger of due work and ran (`tacos_core::sweep`):
+/// mostly work its timer had already done (a no-op), and the work of timers that were lost. Like
+/// [`HOLD_EXPIRY_LAG`], only the AWS deployment records it (the embedded server journals its timers
+/// instead), so it is not in [`ALL`].
+pub const SWEPT_JOBS: &str = "swept_jobs_total";
 
 /// Every series name, for checks that a scrape or a dashboard covers them all.
 pub const ALL: &[&str] = &[
@@ -120,10 +126,21 @@ pub fn describe() {
         "How long after its hold_expires_at a hold was expired"
     );
     describe_counter!(
+        SWEPT_JOBS,
+        Unit::Count,
+        "Jobs of the ledger of due work run by the sweeper, by outcome"
+    );
+    describe_counter!(
         OVERSELL_REJECTED,
         Unit::Count,
         "Holds refused because the seats or inventory were no longer there (409)"
     );
+}
+
+/// One sweep ran `jobs` jobs, of which `failed` failed (and were filed again).
+pub fn swept_jobs(jobs: u32, failed: u32) {
+    counter!(SWEPT_JOBS, "outcome" => "done").increment(u64::from(jobs.saturating_sub(failed)));
+    counter!(SWEPT_JOBS, "outcome" => "failed").increment(u64::from(failed));
 }
 
 /// A hold expired `lag` after it was due.

@@ -26,6 +26,8 @@
 //!   answers (410 `GoneException`, throttling), which needs no emulator.
 //! * `operations`: the secrets read from Secrets Manager once per cold start, and the retry policy
 //!   and dead-letter queue of every timer schedule.
+//! * `sweep`: holds whose expiry was lost (`expire` failing three times, a schedule deleted) are
+//!   released by the sweeper's next run, and their seats sold again.
 //! * `faults`: the store going away mid-flow (moto stopped and restarted from its snapshot) under
 //!   buyers of the container's HTTP mode; only with `TACOS_FAULTS_BASE_URL`, set by
 //!   `scripts/faults.sh`.
@@ -39,6 +41,7 @@
 mod faults;
 mod live_updates;
 mod operations;
+mod sweep;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -490,3 +490,137 @@ async fn with_many_shards_and_views_positions_count_people_and_everyone_enters()
         "every admission counted by the advance that made it"
     );
 }
+
+/// The in-process store, noting each call's kind and partition.
+#[derive(Default)]
+struct CallLog {
+    inner: tacos_core::in_process::MemoryStore,
+    calls: std::sync::Mutex<Vec<(&'static str, String)>>,
+}
+
+impl CallLog {
+    fn note(&self, kind: &'static str, pk: &str) {
+        self.calls.lock().unwrap().push((kind, pk.to_string()));
+    }
+    fn take(&self) -> Vec<(&'static str, String)> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for CallLog {
+    async fn get(
+        &self,
+        key: &tacos_core::ports::Key,
+    ) -> Result<Option<tacos_core::ports::Item>, tacos_core::ports::StoreError> {
+        self.note("read", &key.pk);
+        self.inner.get(key).await
+    }
+    async fn read(
+        &self,
+        key: &tacos_core::ports::Key,
+        visit: &mut (dyn for<'i> FnMut(Option<&'i tacos_core::ports::Item>) + Send),
+    ) -> Result<(), tacos_core::ports::StoreError> {
+        self.note("read", &key.pk);
+        self.inner.read(key, visit).await
+    }
+    async fn query(
+        &self,
+        pk: &str,
+        range: &SkRange,
+    ) -> Result<Vec<tacos_core::ports::Item>, tacos_core::ports::StoreError> {
+        self.note("query", pk);
+        self.inner.query(pk, range).await
+    }
+    async fn update(
+        &self,
+        update: tacos_core::ports::Update,
+    ) -> Result<tacos_core::ports::Item, tacos_core::ports::StoreError> {
+        self.note("update", &update.key.pk);
+        self.inner.update(update).await
+    }
+    async fn transact(
+        &self,
+        writes: Vec<tacos_core::ports::Write>,
+    ) -> Result<(), tacos_core::ports::StoreError> {
+        for write in &writes {
+            self.note("write", &write.key().pk);
+        }
+        self.inner.transact(writes).await
+    }
+    async fn ping(&self) -> Result<(), tacos_core::ports::StoreError> {
+        self.inner.ping().await
+    }
+}
+
+/// On AWS the join function shows no statuses, so it must not pay for a view (the join
+/// counters, the inventory, the state, and perhaps an admission transaction) in every instance
+/// every window just to compute a position hint: a join is its order and its ticket, and the
+/// hint reads the queue's state at most once per window.
+#[tokio::test]
+async fn with_views_joins_read_the_queue_state_once_per_window_and_nothing_else_of_it() {
+    use std::sync::Arc;
+    use tacos_core::domain::catalog::NewEvent;
+    use tacos_core::ports::ManualClock;
+
+    let store = Arc::new(CallLog::default());
+    // At the start of a view window, so each round of joins below falls within one.
+    let start = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp(), 0).unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let mut config = tacos_core::config::Config::for_tests();
+    config.queue_view_ms = 1_000;
+    let platform = Platform::new(
+        tacos_core::in_process::ports_over(store.clone(), clock.clone()),
+        config,
+    );
+    let event = platform
+        .catalog
+        .create(NewEvent {
+            name: "Hint night".into(),
+            venue: "Hall".into(),
+            starts_at: chrono::Utc::now() + chrono::Duration::days(1),
+            currency: "USD".into(),
+            price: 1_000,
+            sections: None,
+            capacity: Some(100),
+            admission_rate_per_sec: 5.0,
+            max_per_order: 4,
+            event_id: None,
+        })
+        .await
+        .unwrap()
+        .event_id;
+    let queue_pk = format!("QUEUE#{}", event.as_str());
+    let mut hints = Vec::new();
+    for window in 0..3 {
+        store.take();
+        for _ in 0..10 {
+            clock.advance(chrono::Duration::milliseconds(50));
+            hints.push(
+                platform
+                    .queue
+                    .join(&event, None)
+                    .await
+                    .unwrap()
+                    .position_hint,
+            );
+        }
+        let calls = store.take();
+        let of_queue: Vec<_> = calls
+            .iter()
+            .filter(|(kind, pk)| pk == &queue_pk && *kind != "update")
+            .collect();
+        assert_eq!(
+            of_queue,
+            vec![&("read", queue_pk.clone())],
+            "window {window}: one read of the queue's items besides the ten orders taken: {calls:?}"
+        );
+        assert!(
+            calls.iter().all(|(kind, _)| *kind != "query"),
+            "window {window}: no view's queries: {calls:?}"
+        );
+        clock.advance(chrono::Duration::milliseconds(500));
+    }
+    // Nobody polled, so nobody was admitted: the hints count everyone who joined before.
+    assert_eq!(hints, (1..=30).collect::<Vec<u64>>());
+}

@@ -191,11 +191,11 @@ impl WaitingRoom {
 
     /// What a join answers for `ticket`.
     async fn joined(&self, event: &Event, ticket: &WaitingRecord) -> Result<Joined> {
-        let now = self.ports.clock.now();
         let cursor = if self.views.windowed() {
-            self.view(event)
+            let store = &*self.ports.store;
+            self.views
+                .shown_cursor(&event.event_id, read_state(store, &event.event_id))
                 .await?
-                .shown_cursor(self.views.window_ms(), now.timestamp_millis())
         } else {
             read_cursor(&*self.ports.store, &event.event_id).await?
         };

@@ -36,6 +36,15 @@ use crate::ports::Clock;
 const SETTLE_MS: i64 = 100;
 
 impl QueueState {
+    /// The cursor a status shows at `now_ms`: the live one without a window, or the one at the
+    /// shared instant of the current window (this state read after that instant).
+    pub(super) fn shown_cursor(&self, view_ms: i64, now_ms: i64) -> u64 {
+        if view_ms == 0 {
+            return self.cursor;
+        }
+        self.cursor_at(window_start(now_ms, view_ms) - SETTLE_MS)
+    }
+
     /// The cursor as it stood at `at_ms` (the oldest remembered one if every move is later).
     pub fn cursor_at(&self, at_ms: i64) -> u64 {
         match self.moves.iter().rev().find(|m| m.at_ms <= at_ms) {
@@ -75,11 +84,7 @@ impl View {
     /// The cursor a status shows at `now_ms`: the live one, or the one at the shared instant of
     /// the current window.
     pub(super) fn shown_cursor(&self, view_ms: i64, now_ms: i64) -> u64 {
-        if view_ms == 0 {
-            return self.state.cursor;
-        }
-        self.state
-            .cursor_at(window_start(now_ms, view_ms) - SETTLE_MS)
+        self.state.shown_cursor(view_ms, now_ms)
     }
 
     /// The people ahead of the waiting ticket at `order` in the line shown from `cursor`, given
@@ -105,6 +110,9 @@ fn window_start(now_ms: i64, view_ms: i64) -> i64 {
 /// The cached [`View`] of one queue, refreshed by one request at a time.
 type ViewSlot = Arc<tokio::sync::Mutex<Option<Arc<View>>>>;
 
+/// The cached state of one queue and when it was read, for answers that need only its cursor.
+type StateSlot = Arc<tokio::sync::Mutex<Option<(i64, QueueState)>>>;
+
 /// This process's [`View`]s, one per queue it has shown in a window.
 #[derive(Clone)]
 pub(super) struct Views {
@@ -112,6 +120,8 @@ pub(super) struct Views {
     window_ms: i64,
     clock: Arc<dyn Clock>,
     slots: Arc<Mutex<HashMap<EventId, ViewSlot>>>,
+    /// States read for [`Views::shown_cursor`] where this process has no view.
+    states: Arc<Mutex<HashMap<EventId, StateSlot>>>,
 }
 
 impl Views {
@@ -120,6 +130,7 @@ impl Views {
             window_ms,
             clock,
             slots: Arc::default(),
+            states: Arc::default(),
         }
     }
 
@@ -162,6 +173,33 @@ impl Views {
         let slot = self.slots.lock().get(event).cloned()?;
         let cached = slot.lock().await;
         cached.as_ref().filter(|v| v.read_at_ms >= window).cloned()
+    }
+
+    /// The cursor shown now, for an answer that needs nothing else of the queue (a join's
+    /// position hint): from this window's view when the process has one, else from the state
+    /// `read` returns, read at most once per window and process. Never a view's other reads, nor
+    /// the admission a view's refresh may move: on AWS the join function, which shows no statuses,
+    /// would otherwise refresh a whole view (counters, inventory, state, and perhaps a cursor
+    /// move) in every instance every window, for one number. Only with a window.
+    pub(super) async fn shown_cursor(
+        &self,
+        event: &EventId,
+        read: impl Future<Output = Result<QueueState>>,
+    ) -> Result<u64> {
+        let now_ms = self.clock.now_ms();
+        if let Some(view) = self.current(event).await {
+            return Ok(view.shown_cursor(self.window_ms, now_ms));
+        }
+        let slot = self.states.lock().entry(event.clone()).or_default().clone();
+        let mut cached = slot.lock().await;
+        let window = window_start(now_ms, self.window_ms);
+        if let Some((_, state)) = cached.as_ref().filter(|(at, _)| *at >= window) {
+            return Ok(state.shown_cursor(self.window_ms, now_ms));
+        }
+        let state = read.await?;
+        let cursor = state.shown_cursor(self.window_ms, now_ms);
+        *cached = Some((now_ms, state));
+        Ok(cursor)
     }
 
     /// The events whose queues this process has shown in a window.
