@@ -97,5 +97,5 @@ if [[ "${TACOS_PARITY:-1}" != 0 ]]; then
 fi
 
 # CI machines have limited disk: keep an eye on what the build takes.
-log "disk taken by target/: $(du -sh target 2>/dev/null | cut -f1)"
+log "disk taken by target/: $(du -sh target/ 2>/dev/null | cut -f1)"
 log "scripts/test.sh passed"
