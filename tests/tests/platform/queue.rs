@@ -6,7 +6,7 @@ use tacos_core::domain::payments::Scenario;
 use tacos_core::domain::queue::{QueueStatus, QueueStatusKind, READY_WINDOW_SECS};
 use tacos_core::domain::reservations::{HoldRequest, Reservation};
 use tacos_core::error::Error;
-use tacos_core::ids::{EventId, WaitingToken};
+use tacos_core::ids::{EventId, UserId, WaitingToken};
 use tacos_core::platform::Platform;
 use tacos_core::ports::store::{SkRange, Store};
 
@@ -623,4 +623,32 @@ async fn with_views_joins_read_the_queue_state_once_per_window_and_nothing_else_
     }
     // Nobody polled, so nobody was admitted: the hints count everyone who joined before.
     assert_eq!(hints, (1..=30).collect::<Vec<u64>>());
+
+    // Accounts joining again get the place they hold; checking that it can still be used reads
+    // their ticket and the same once-per-window state, not the queue's state each.
+    let accounts: Vec<UserId> = (0..5).map(|_| UserId::generate()).collect();
+    let mut held = Vec::new();
+    for user in &accounts {
+        let joined = platform
+            .queue
+            .join(&event, Some(user.clone()))
+            .await
+            .unwrap();
+        held.push(joined.waiting_token);
+    }
+    clock.advance(chrono::Duration::seconds(1));
+    store.take();
+    for _ in 0..3 {
+        for (user, token) in accounts.iter().zip(&held) {
+            let again = platform
+                .queue
+                .join(&event, Some(user.clone()))
+                .await
+                .unwrap();
+            assert_eq!(&again.waiting_token, token, "the place the account holds");
+        }
+    }
+    let calls = store.take();
+    let state_reads = calls.iter().filter(|(_, pk)| pk == &queue_pk).count();
+    assert_eq!(state_reads, 1, "15 re-joins in one window: {calls:?}");
 }

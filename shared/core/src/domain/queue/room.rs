@@ -191,19 +191,27 @@ impl WaitingRoom {
 
     /// What a join answers for `ticket`.
     async fn joined(&self, event: &Event, ticket: &WaitingRecord) -> Result<Joined> {
-        let cursor = if self.views.windowed() {
-            let store = &*self.ports.store;
-            self.views
-                .shown_cursor(&event.event_id, read_state(store, &event.event_id))
-                .await?
-        } else {
-            read_cursor(&*self.ports.store, &event.event_id).await?
-        };
+        let cursor = self.shown_cursor(event).await?;
         Ok(Joined {
             waiting_token: ticket.token.clone(),
             position_hint: ticket.order.saturating_sub(cursor) + 1,
             status: "waiting",
         })
+    }
+
+    /// The cursor a join goes by (its position hint, whether the account's ticket was admitted):
+    /// the live one without view windows; with them, the one statuses show, from a read of the
+    /// queue's state at most once per window per process ([`Views::shown_cursor`]), so that joins
+    /// and re-joins at the rush put no read on the queue's hottest item each.
+    async fn shown_cursor(&self, event: &Event) -> Result<u64> {
+        let store = &*self.ports.store;
+        if self.views.windowed() {
+            self.views
+                .shown_cursor(&event.event_id, read_state(store, &event.event_id))
+                .await
+        } else {
+            read_cursor(store, &event.event_id).await
+        }
     }
 
     /// The ticket of `token` if it can still be used: waiting for its turn, or admitted and
@@ -218,7 +226,10 @@ impl WaitingRoom {
         if ticket.state != TicketState::Waiting {
             return Ok(None);
         }
-        if ticket.order < read_cursor(store, &event.event_id).await? {
+        // The shown cursor trails the live one by at most a window: a ticket admitted since is
+        // taken for waiting, which is usable too; one whose ready window is over was admitted
+        // long before it.
+        if ticket.order < self.shown_cursor(event).await? {
             let now_ms = self.ports.clock.now_ms();
             let batch = batch_of(store, &event.event_id, ticket.order).await?;
             if batch.is_none_or(|b| b.ready_window_over(now_ms)) {
