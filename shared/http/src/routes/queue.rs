@@ -19,10 +19,15 @@ use crate::extract::{path_id, Json, MaybeCaller, Query};
 use tacos_core::ids::{EventId, WaitingToken};
 
 /// `{"event_id"}`. Other fields are ignored: the original gateway's clients send `user_id`, and
-/// identity comes from the bearer token.
+/// identity comes from the bearer token. `user_id` is still read as what the OpenAPI document says
+/// it is (a string, or null), so a body that is not what the contract describes is refused with
+/// 400 like any other, never taken as a join.
 #[derive(Deserialize)]
 pub struct JoinBody {
     event_id: Option<String>,
+    /// Never trusted and never used (see above); typed only so a malformed one is refused.
+    #[serde(default, rename = "user_id")]
+    _user_id: Option<String>,
 }
 
 pub async fn join(
