@@ -133,13 +133,10 @@ async fn shutdown() {
 async fn sweep_once() -> anyhow::Result<()> {
     let report = platform("sweep").await?.sweep().await?;
     tracing::info!(?report, "sweep");
-    anyhow::ensure!(
-        report.failed == 0,
-        "{} of {} swept jobs failed; filed again for the next sweep",
-        report.failed,
-        report.jobs
-    );
-    Ok(())
+    match report.failure() {
+        Some(failure) => anyhow::bail!(failure),
+        None => Ok(()),
+    }
 }
 
 async fn work_queue() -> anyhow::Result<()> {

@@ -108,12 +108,8 @@ pub async fn handle_sweep(platform: &Platform) -> Result<serde_json::Value, lamb
     if report.jobs > 0 || report.overtaken {
         tracing::info!(?report, "sweep");
     }
-    if report.failed > 0 {
-        return Err(format!(
-            "{} of {} swept jobs failed; filed again for the next minute",
-            report.failed, report.jobs
-        )
-        .into());
+    if let Some(failure) = report.failure() {
+        return Err(failure.into());
     }
     Ok(serde_json::to_value(report)?)
 }

@@ -37,6 +37,19 @@ pub struct SweepReport {
     pub overtaken: bool,
 }
 
+impl SweepReport {
+    /// What to report when jobs failed again (they are already filed for the next sweep): a
+    /// sweep with failures is an error wherever it runs, so it shows in its runner's alarms.
+    pub fn failure(&self) -> Option<String> {
+        (self.failed > 0).then(|| {
+            format!(
+                "{} of {} swept jobs failed; filed again for the next sweep",
+                self.failed, self.jobs
+            )
+        })
+    }
+}
+
 /// Where the sweep has read up to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Cursor {
