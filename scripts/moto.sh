@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts or stops a local moto server, the AWS emulator the `aws` test suite runs against.
 #
-#   scripts/moto.sh start PORT   # installs moto[server] and waitress with pip if missing, starts
+#   scripts/moto.sh start PORT   # installs moto[server] and gevent with pip if missing, starts
 #                                # it on 127.0.0.1:PORT in the background (pid in
 #                                # target/moto-PORT.pid, log in target/moto-PORT.log) and waits
 #                                # until it answers
@@ -45,9 +45,9 @@ case "$action" in
       echo "moto already running on $url (pid $(cat "$pidfile"))"
       exit 0
     fi
-    if ! command -v moto_server >/dev/null 2>&1 || ! python3 -c 'import waitress' 2>/dev/null; then
-      echo "installing moto[server] and waitress" >&2
-      python3 -m pip install --quiet --disable-pip-version-check 'moto[server]' waitress
+    if ! command -v moto_server >/dev/null 2>&1 || ! python3 -c 'import gevent' 2>/dev/null; then
+      echo "installing moto[server] and gevent" >&2
+      python3 -m pip install --quiet --disable-pip-version-check 'moto[server]' gevent
       hash -r
     fi
     # setsid: the server gets a session of its own, so it outlives this script's shell.

@@ -5,7 +5,7 @@ one partition, and EventBridge deliveries that do not rebuild a parser each time
 moto applies a TransactWriteItems to a copy of the table and, on cancellation, restores the copy,
 without a lock: concurrent transactions can erase each other's writes, which DynamoDB never does.
 Serialising requests behind one lock gives every request the atomicity and isolation DynamoDB
-guarantees per call (connections are still accepted concurrently). moto is CPU-bound under the
+guarantees per call (connections are still accepted concurrently, as greenlets of one thread). moto is CPU-bound under the
 GIL anyway, so this costs little throughput.
 
 Usage: moto_serial.py [-H HOST] [-p PORT]
@@ -25,6 +25,7 @@ restart would lose the table and every test of "the store went away and came bac
 store that forgot everything, which no AWS service does.
 """
 import argparse
+import base64
 from http import HTTPStatus
 
 from botocore.awsrequest import AWSPreparedRequest
@@ -36,6 +37,7 @@ import os
 import pickle
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -45,10 +47,16 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.core.responses import ActionResult
+from moto.dynamodb.exceptions import ItemSizeTooLarge
+from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
+from moto.dynamodb.models.utilities import bytesize
+import moto.utilities.aws_headers as aws_headers
+from moto.events.utils import EventTemplateParser
 import moto.core.responses as moto_responses
 import moto.core.utils as moto_utils
 from moto.server import DomainDispatcherApplication, create_backend_app
-import waitress
+from gevent.pywsgi import WSGIServer
+import gevent
 from moto import backends as moto_backends
 
 parser = argparse.ArgumentParser()
@@ -127,6 +135,9 @@ DynamoDBBackend.transact_write_items = transact_write_items
 # jsonpath_ng builds its LALR parser tables anew on each parse: ~60 ms per PutEvents, under the
 # lock. A path's parse is a pure function of the path, so it is parsed once.
 jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ng.ext.parse)
+# Parsed now, not at the first deliveries, which are in the middle of a rush (~80 ms each).
+for _path in EventTemplateParser.DEFAULT_EVENT_INPUT_PATHS_MAP.values():
+    jsonpath_ng.ext.parse(_path)
 
 # Every request asks which actions its handler class has, through inspect.getmembers over the
 # class and its bases: 7% of the time the lock was held in a 500-buyer rush (py-spy, --gil). A
@@ -204,6 +215,82 @@ def plain_result(self, context):
 
 
 ActionResult.execute_result = plain_result
+
+
+# moto parses each request's parameters with botocore's parser for the operation's input shape,
+# after rebuilding the request as a werkzeug one: a fifth of moto's time in the 500-buyer rush
+# (py-spy). For DynamoDB's JSON protocol that parse is `json.loads` but for binary values (`B`,
+# `BS`: base64 text the parser decodes to bytes), which this platform never writes; a body that
+# may hold one takes botocore's way. MOTO_CHECK_FAST=1 parses both ways and reports any difference.
+_parsed_parameters = DynamoHandler.parse_parameters
+
+
+def json_parameters(self, request):
+    body = self.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8")
+    if not body or '"B"' in body or '"BS"' in body:
+        return _parsed_parameters(self, request)
+    self.params = json.loads(body)
+    if CHECK_FAST:
+        plain = self.params
+        _parsed_parameters(self, request)
+        if plain != self.params:
+            print(f"fast parse differs for {self._get_action()}: {plain} != {self.params}",
+                  file=sys.stderr, flush=True)
+        self.params = plain
+
+
+DynamoHandler.parse_parameters = json_parameters
+
+
+# moto checks an item against DynamoDB's 400 KB limit on every attribute it sets by summing the
+# sizes of all the item's attributes again: quadratic in the attributes per item written, about a
+# tenth of the time moto held the GIL in the 500-buyer rush (py-spy --gil). The item keeps its
+# running size instead, and the exact sum (moto's own check) runs only once the running size says
+# the item is past half the limit, or after an attribute was removed. A nested value grown in
+# place is not counted until the next exact sum; moto does not check those writes either.
+_ITEM_LIMIT = 405_000  # moto's limit (DynamoDB's 400 KB, as moto measured it)
+
+
+def _entry_size(key, value):
+    return bytesize(key) + (value.size() if type(value) is DynamoType else bytesize(str(value)))
+
+
+def _sized_setitem(self, key, value):
+    added = _entry_size(key, value)
+    total = self.__dict__.get("_running_size")
+    if total is None or total + added > _ITEM_LIMIT // 2:
+        total = sum(_entry_size(k, v) for k, v in self.items())
+    if total + added > _ITEM_LIMIT:
+        raise ItemSizeTooLarge
+    replaced = _entry_size(key, dict.__getitem__(self, key)) if key in self else 0
+    dict.__setitem__(self, key, value)
+    self._running_size = total + added - replaced
+
+
+def _forgetting_size(method):
+    def forget(self, *args, **kwargs):
+        self.__dict__.pop("_running_size", None)
+        return method(self, *args, **kwargs)
+    return forget
+
+
+LimitedSizeDict.__setitem__ = _sized_setitem
+for _name in ("__delitem__", "pop", "popitem", "clear", "update", "setdefault"):
+    setattr(LimitedSizeDict, _name, _forgetting_size(getattr(dict, _name)))
+
+
+# Each response gets a 52-character request id drawn one character at a time from moto's seeded
+# random generator (4% of the GIL's time in the rush); any unique id will do.
+def _request_id(headerdict=None):
+    req_id = base64.b32encode(os.urandom(35)).decode()[:52]
+    if isinstance(headerdict, dict):
+        headerdict["x-amzn-requestid"] = req_id
+    return req_id
+
+
+aws_headers.gen_amzn_requestid_long = moto_responses.gen_amzn_requestid_long = _request_id
 backend = DomainDispatcherApplication(create_backend_app)
 lock = threading.Lock()
 
@@ -477,15 +564,17 @@ DIRECT = os.environ.get("MOTO_DIRECT", "1") != "0"
 
 
 def serialized(environ, start_response):
+    # The body is read before the lock: reading it from the socket may wait for the client, which
+    # switches to another greenlet, and one waiting for the lock there would wait forever in the
+    # one thread there is.
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    request = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(request)
     if request_log is not None:
         with lock:
             if environ.get("PATH_INFO") == "/_request_log/mark":
                 return request_log.mark(environ, start_response)
             return request_log.handle(environ, start_response)
-    if SLOW_MS:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        request = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(request)
     with lock:
         started = time.monotonic()
         # Materialise the body under the lock: the work happens while it is produced.
@@ -563,20 +652,34 @@ if STATE_FILE:
         count = load_state(STATE_FILE)
         print(f"moto state loaded from {STATE_FILE} ({count} region backends)", file=sys.stderr, flush=True)
 
-    def _snapshot_and_exit(signum, _frame):
-        # Under the lock: the snapshot is taken between requests, never inside one.
+    def _snapshot_and_exit(signum):
+        # In a greenlet of its own (gevent.signal_handler), so between requests, never inside one:
+        # nothing switches greenlets while a request holds the lock.
         with lock:
             count = save_state(STATE_FILE)
             print(f"moto state saved to {STATE_FILE} ({count} region backends) on signal {signum}",
                   file=sys.stderr, flush=True)
             os._exit(0)
 
-    signal.signal(signal.SIGTERM, _snapshot_and_exit)
-    signal.signal(signal.SIGINT, _snapshot_and_exit)
+    gevent.signal_handler(signal.SIGTERM, _snapshot_and_exit, signal.SIGTERM)
+    gevent.signal_handler(signal.SIGINT, _snapshot_and_exit, signal.SIGINT)
 
 
-# waitress (one I/O thread, a few workers) serves moto's WSGI app at about 1.7x the requests per
-# second of werkzeug's thread-per-connection development server, which spends more time on
-# threads fighting for the GIL than moto spends answering.
-waitress.serve(serialized, host=args.host, port=args.port, threads=4, connection_limit=2000,
-               channel_timeout=600, _quiet=True)
+class NoDelayServer(WSGIServer):
+    """gevent's WSGI server, answering without Nagle's delay: it writes a response's headers and
+    body in two sends, and with Nagle's algorithm on, the second waited for the client's delayed
+    acknowledgement of the first (about 40 ms a request)."""
+
+    def handle(self, sock, address):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().handle(sock, address)
+
+
+# One thread, a greenlet per connection: moto is CPU-bound under the GIL and answers one request
+# at a time anyway. With waitress (an I/O thread and four workers), every request handed the GIL
+# between the thread that read it and the one that ran it, and each hand-over could wait out the
+# interpreter's switch interval behind moto's work: moto held the GIL about a third of the time
+# while requests queued (py-spy --gil). In the 500-buyer rush, the slowest join took 13.6 and
+# 12.5 s with gevent against 16.9 and 17.2 with waitress through the functions ((b)), 9.5 and 9.4
+# against 13.0 and 12.6 through the container ((c)), runs taken in turn on one machine.
+NoDelayServer((args.host, args.port), serialized, log=None, error_log=None).serve_forever()

@@ -41,6 +41,8 @@ struct Log {
     unexpected: Vec<String>,
     seat_conflicts: usize,
     rejoins: usize,
+    /// The longest a join took to answer: how close the rush came to the client's timeout.
+    slowest_join: Duration,
 }
 
 fn note(log: &Mutex<Log>, what: &str, r: &Resp) {
@@ -70,7 +72,12 @@ async fn buyer(
         if Instant::now() > deadline {
             return Outcome::GaveUp("deadline before admission".into());
         }
+        let asked = Instant::now();
         let r = api.join_raw(&event_id, Some(&user)).await;
+        {
+            let mut log = log.lock().unwrap();
+            log.slowest_join = log.slowest_join.max(asked.elapsed());
+        }
         if r.code() != 202 {
             note(&log, "join", &r);
             jitter_sleep(200, 500).await;
@@ -307,7 +314,8 @@ async fn five_hundred_buyers_twenty_seats_exactly_twenty_sold() {
     let (outcomes, log) = rush(&api, users, &event_id, true).await;
     let rush_took = started.elapsed() - registered;
     eprintln!(
-        "race: registered {BUYERS} in {registered:?}, rush took {rush_took:?}; {} seat conflicts, {} rejoins, {} unexpected",
+        "race: registered {BUYERS} in {registered:?}, rush took {rush_took:?}; slowest join {:?}; {} seat conflicts, {} rejoins, {} unexpected",
+        log.slowest_join,
         log.seat_conflicts,
         log.rejoins,
         log.unexpected.len()
@@ -443,7 +451,8 @@ async fn general_admission_rush_sells_exactly_the_capacity() {
     let users = register_many(&api, 120).await;
     let (outcomes, log) = rush(&api, users, &event_id, false).await;
     eprintln!(
-        "ga race: {} conflicts, {} rejoins, {} unexpected",
+        "ga race: slowest join {:?}; {} conflicts, {} rejoins, {} unexpected",
+        log.slowest_join,
         log.seat_conflicts,
         log.rejoins,
         log.unexpected.len()
