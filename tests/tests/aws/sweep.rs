@@ -13,7 +13,6 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use chrono::Utc;
 use tacos_core::domain::auth::{Principal, Role};
 use tacos_core::domain::catalog::{NewEvent, SeatStatus, Section};
@@ -22,54 +21,27 @@ use tacos_core::domain::reservations::{HoldRequest, ReservationStatus};
 use tacos_core::ids::{EventId, SeatId, UserId};
 use tacos_core::in_process::{MemoryBus, RecordedWebhooks, StaticKeys};
 use tacos_core::platform::Platform;
-use tacos_core::ports::{
-    Item, Job, JobHandler, Key, ManualClock, Ports, Scheduler, SkRange, Store, StoreError, Update,
-    Write,
-};
+use tacos_core::ports::{Job, JobHandler, Key, ManualClock, Ports, Scheduler, Store, StoreError};
 use tacos_core::sweep::LedgeredScheduler;
+use tacos_tests::watched_store::{Call, WatchedStore};
 
 use super::{connect, get_schedule, Aws};
 
 /// The table, with every transaction refused while `failures` is above zero: the release of an
 /// expired hold is one, so its `expire` fails as it would on a throttled table.
-struct Throttled {
-    inner: Arc<dyn Store>,
-    failures: AtomicU32,
-}
-
-#[async_trait]
-impl Store for Throttled {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn read(
-        &self,
-        key: &Key,
-        visit: &mut (dyn for<'i> FnMut(Option<&'i Item>) + Send),
-    ) -> Result<(), StoreError> {
-        self.inner.read(key, visit).await
-    }
-    async fn query(&self, pk: &str, range: &SkRange) -> Result<Vec<Item>, StoreError> {
-        self.inner.query(pk, range).await
-    }
-    async fn update(&self, update: Update) -> Result<Item, StoreError> {
-        self.inner.update(update).await
-    }
-    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let refused = self
-            .failures
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
+fn throttled(table: Arc<dyn Store>, failures: Arc<AtomicU32>) -> WatchedStore {
+    WatchedStore::new(table, move |call| {
+        let refused = matches!(call, Call::Transact(_))
+            && failures
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
         if refused {
             return Err(StoreError::Unavailable(
                 "ProvisionedThroughputExceededException (injected)".into(),
             ));
         }
-        self.inner.transact(writes).await
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.inner.ping().await
-    }
+        Ok(())
+    })
 }
 
 /// The platform as a function builds it (`tacos_aws::AwsPlatform`): every timer filed in the
@@ -156,11 +128,12 @@ async fn holds_whose_expiry_was_lost_go_back_on_sale_at_the_next_sweep() {
     let clock = Arc::new(ManualClock::new(start));
     let table: Arc<dyn Store> = aws.store.clone();
     let healthy = platform(&aws, table.clone(), clock.clone());
-    let throttled_store = Arc::new(Throttled {
-        inner: table.clone(),
-        failures: AtomicU32::new(0),
-    });
-    let throttled = platform(&aws, throttled_store.clone(), clock.clone());
+    let failures = Arc::new(AtomicU32::new(0));
+    let throttled = platform(
+        &aws,
+        Arc::new(throttled(table.clone(), failures.clone())),
+        clock.clone(),
+    );
     // A sweep before anything is held: the cursor now stands at this run's clock.
     healthy.sweep().await.unwrap();
 
@@ -200,7 +173,7 @@ async fn holds_whose_expiry_was_lost_go_back_on_sale_at_the_next_sweep() {
     // Past the holds' expiry: A-1's `expire` fails three times (Lambda's first try and its two
     // retries), then Scheduler's one-shot schedule is gone; A-2's schedule is deleted unfired.
     clock.advance(chrono::Duration::seconds(61));
-    throttled_store.failures.store(3, Ordering::SeqCst);
+    failures.store(3, Ordering::SeqCst);
     let expire_a1 = Job::ExpireHold {
         reservation_id: throttled_hold.clone(),
     };

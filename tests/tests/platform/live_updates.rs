@@ -17,8 +17,9 @@ use tacos_core::error::Error;
 use tacos_core::ids::{EventId, WaitingToken};
 use tacos_core::in_process::{ports_over, MemoryConnections, MemoryPusher, MemoryStore};
 use tacos_core::platform::Platform;
-use tacos_core::ports::{Clock, Item, Key, SkRange, Store, StoreError, SystemClock, Update, Write};
+use tacos_core::ports::{Clock, SkRange, SystemClock};
 use tacos_core::ports::{Connection, ConnectionId, ConnectionRegistry, Pusher};
+use tacos_tests::watched_store::{Call, WatchedStore};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::world::World;
@@ -65,17 +66,44 @@ async fn memory_pusher_conforms() {
     .await;
 }
 
-/// The in-process store, counting the reads the live updates are meant to share.
+/// The reads the live updates are meant to share, counted by partition as the in-process store
+/// receives them ([`WatchedStore`]).
 #[derive(Default)]
-struct CountingStore {
-    inner: MemoryStore,
+struct Counts {
     /// Queries of an event's seats (one per availability read).
     seat_queries: Mutex<HashMap<String, usize>>,
     /// Reads of a waiting ticket (one per queue status).
     ticket_reads: Mutex<HashMap<String, usize>>,
 }
 
-impl CountingStore {
+impl Counts {
+    /// The in-process store, counting into `counts`.
+    fn store(counts: Arc<Counts>) -> WatchedStore {
+        WatchedStore::new(Arc::new(MemoryStore::new()), move |call| {
+            match call {
+                Call::Read(key) if key.pk.starts_with("WTKN#") => {
+                    *counts
+                        .ticket_reads
+                        .lock()
+                        .unwrap()
+                        .entry(key.pk.clone())
+                        .or_default() += 1;
+                }
+                Call::Query { pk, range }
+                    if pk.starts_with("EVENT#") && *range == SkRange::prefix("SEAT#") =>
+                {
+                    *counts
+                        .seat_queries
+                        .lock()
+                        .unwrap()
+                        .entry(pk.to_string())
+                        .or_default() += 1;
+                }
+                _ => {}
+            }
+            Ok(())
+        })
+    }
     fn seat_queries(&self, event: &EventId) -> usize {
         let pk = format!("EVENT#{event}");
         self.seat_queries
@@ -98,58 +126,12 @@ impl CountingStore {
         self.seat_queries.lock().unwrap().clear();
         self.ticket_reads.lock().unwrap().clear();
     }
-    fn count_read(&self, key: &Key) {
-        if key.pk.starts_with("WTKN#") {
-            *self
-                .ticket_reads
-                .lock()
-                .unwrap()
-                .entry(key.pk.clone())
-                .or_default() += 1;
-        }
-    }
-}
-
-#[async_trait]
-impl Store for CountingStore {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.count_read(key);
-        self.inner.get(key).await
-    }
-    async fn read(
-        &self,
-        key: &Key,
-        visit: &mut (dyn for<'i> FnMut(Option<&'i Item>) + Send),
-    ) -> Result<(), StoreError> {
-        self.count_read(key);
-        self.inner.read(key, visit).await
-    }
-    async fn query(&self, pk: &str, range: &SkRange) -> Result<Vec<Item>, StoreError> {
-        if pk.starts_with("EVENT#") && *range == SkRange::prefix("SEAT#") {
-            *self
-                .seat_queries
-                .lock()
-                .unwrap()
-                .entry(pk.to_string())
-                .or_default() += 1;
-        }
-        self.inner.query(pk, range).await
-    }
-    async fn update(&self, update: Update) -> Result<Item, StoreError> {
-        self.inner.update(update).await
-    }
-    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        self.inner.transact(writes).await
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.inner.ping().await
-    }
 }
 
 /// A platform with live updates over the in-process adapters, and a browser per connection.
 struct Live {
     platform: Arc<Platform>,
-    store: Arc<CountingStore>,
+    counts: Arc<Counts>,
     registry: Arc<MemoryConnections>,
     pusher: Arc<MemoryPusher>,
     live: LiveUpdates,
@@ -157,10 +139,10 @@ struct Live {
 
 impl Live {
     fn new() -> Self {
-        let store = Arc::new(CountingStore::default());
+        let counts = Arc::new(Counts::default());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let platform = Arc::new(Platform::new(
-            ports_over(store.clone(), clock),
+            ports_over(Arc::new(Counts::store(counts.clone())), clock),
             Config::for_tests(),
         ));
         let registry = Arc::new(MemoryConnections::new());
@@ -168,7 +150,7 @@ impl Live {
         let live = platform.live_updates(registry.clone(), pusher.clone());
         Self {
             platform,
-            store,
+            counts,
             registry,
             pusher,
             live,
@@ -345,7 +327,7 @@ async fn a_tick_sends_each_browser_its_frames_reading_each_event_and_token_once(
     let (_, mut tab1) = live.connect(&event, Some(&token)).await;
     let (_, mut tab2) = live.connect(&event, Some(&token)).await;
     let (_, mut elsewhere) = live.connect(&quiet, None).await;
-    live.store.reset();
+    live.counts.reset();
 
     let report = live.live.tick().await.unwrap();
     assert_eq!(report.connections, 23);
@@ -358,14 +340,14 @@ async fn a_tick_sends_each_browser_its_frames_reading_each_event_and_token_once(
     assert_eq!((report.gone, report.closed, report.failed), (0, 0, 0));
     assert_eq!(
         (
-            live.store.seat_queries(&event),
-            live.store.seat_queries(&quiet)
+            live.counts.seat_queries(&event),
+            live.counts.seat_queries(&quiet)
         ),
         (1, 1),
         "one availability read per event, whatever the number of browsers"
     );
     assert_eq!(
-        live.store.ticket_reads(&token),
+        live.counts.ticket_reads(&token),
         1,
         "one status read per token"
     );

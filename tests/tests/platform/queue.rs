@@ -9,6 +9,7 @@ use tacos_core::error::Error;
 use tacos_core::ids::{EventId, UserId, WaitingToken};
 use tacos_core::platform::Platform;
 use tacos_core::ports::store::{SkRange, Store};
+use tacos_tests::watched_store::WatchedStore;
 
 use crate::world::World;
 
@@ -491,65 +492,27 @@ async fn with_many_shards_and_views_positions_count_people_and_everyone_enters()
     );
 }
 
-/// The in-process store, noting each call's kind and partition.
+/// Each store call's kind and partition, in order (a transaction's, one per write), as the
+/// in-process store receives them ([`WatchedStore`]).
 #[derive(Default)]
 struct CallLog {
-    inner: tacos_core::in_process::MemoryStore,
     calls: std::sync::Mutex<Vec<(&'static str, String)>>,
 }
 
 impl CallLog {
-    fn note(&self, kind: &'static str, pk: &str) {
-        self.calls.lock().unwrap().push((kind, pk.to_string()));
+    /// The in-process store, noting every call into `log`.
+    fn store(log: std::sync::Arc<CallLog>) -> WatchedStore {
+        let inner = std::sync::Arc::new(tacos_core::in_process::MemoryStore::new());
+        WatchedStore::new(inner, move |call| {
+            let mut calls = log.calls.lock().unwrap();
+            for pk in call.partitions() {
+                calls.push((call.kind(), pk));
+            }
+            Ok(())
+        })
     }
     fn take(&self) -> Vec<(&'static str, String)> {
         std::mem::take(&mut *self.calls.lock().unwrap())
-    }
-}
-
-#[async_trait::async_trait]
-impl Store for CallLog {
-    async fn get(
-        &self,
-        key: &tacos_core::ports::Key,
-    ) -> Result<Option<tacos_core::ports::Item>, tacos_core::ports::StoreError> {
-        self.note("read", &key.pk);
-        self.inner.get(key).await
-    }
-    async fn read(
-        &self,
-        key: &tacos_core::ports::Key,
-        visit: &mut (dyn for<'i> FnMut(Option<&'i tacos_core::ports::Item>) + Send),
-    ) -> Result<(), tacos_core::ports::StoreError> {
-        self.note("read", &key.pk);
-        self.inner.read(key, visit).await
-    }
-    async fn query(
-        &self,
-        pk: &str,
-        range: &SkRange,
-    ) -> Result<Vec<tacos_core::ports::Item>, tacos_core::ports::StoreError> {
-        self.note("query", pk);
-        self.inner.query(pk, range).await
-    }
-    async fn update(
-        &self,
-        update: tacos_core::ports::Update,
-    ) -> Result<tacos_core::ports::Item, tacos_core::ports::StoreError> {
-        self.note("update", &update.key.pk);
-        self.inner.update(update).await
-    }
-    async fn transact(
-        &self,
-        writes: Vec<tacos_core::ports::Write>,
-    ) -> Result<(), tacos_core::ports::StoreError> {
-        for write in &writes {
-            self.note("write", &write.key().pk);
-        }
-        self.inner.transact(writes).await
-    }
-    async fn ping(&self) -> Result<(), tacos_core::ports::StoreError> {
-        self.inner.ping().await
     }
 }
 
@@ -564,13 +527,14 @@ async fn with_views_joins_read_the_queue_state_once_per_window_and_nothing_else_
     use tacos_core::ports::ManualClock;
 
     let store = Arc::new(CallLog::default());
+    let watched = Arc::new(CallLog::store(store.clone()));
     // At the start of a view window, so each round of joins below falls within one.
     let start = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp(), 0).unwrap();
     let clock = Arc::new(ManualClock::new(start));
     let mut config = tacos_core::config::Config::for_tests();
     config.queue_view_ms = 1_000;
     let platform = Platform::new(
-        tacos_core::in_process::ports_over(store.clone(), clock.clone()),
+        tacos_core::in_process::ports_over(watched, clock.clone()),
         config,
     );
     let event = platform
