@@ -5,8 +5,8 @@ one partition, and EventBridge deliveries that do not rebuild a parser each time
 moto applies a TransactWriteItems to a copy of the table and, on cancellation, restores the copy,
 without a lock: concurrent transactions can erase each other's writes, which DynamoDB never does.
 Serialising requests behind one lock gives every request the atomicity and isolation DynamoDB
-guarantees per call (connections are still accepted concurrently, as greenlets of one thread). moto is CPU-bound under the
-GIL anyway, so this costs little throughput.
+guarantees per call (connections are still accepted concurrently, as greenlets of one thread).
+moto is CPU-bound under the GIL anyway, so this costs little throughput.
 
 Usage: moto_serial.py [-H HOST] [-p PORT]
 
