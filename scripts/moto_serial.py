@@ -465,11 +465,9 @@ class RequestLog:
         elif agent.startswith("Boto3"):
             record["app"] = "boto3"
 
-    def handle(self, environ, start_response):
-        """Runs the request through moto, logging it; returns the response body."""
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        request = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(request)
+    def handle(self, environ, start_response, request):
+        """Runs the request (its body already read, `request`) through moto, logging it; returns
+        the response body."""
         target = environ.get("HTTP_X_AMZ_TARGET") or ""
         captured = {}
 
@@ -574,7 +572,7 @@ def serialized(environ, start_response):
         with lock:
             if environ.get("PATH_INFO") == "/_request_log/mark":
                 return request_log.mark(environ, start_response)
-            return request_log.handle(environ, start_response)
+            return request_log.handle(environ, start_response, request)
     with lock:
         started = time.monotonic()
         # Materialise the body under the lock: the work happens while it is produced.
