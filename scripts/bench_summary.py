@@ -157,12 +157,18 @@ def memory(directory):
     runs = sorted(int(m.group(1)) for p in glob.glob(os.path.join(directory, "peak-kib-*"))
                   if (m := re.search(r"(\d+)$", p)))
     rs = reports(directory, "memory")
-    print("| run | joins answered 202 | errors | idle RSS MiB | peak RSS MiB (VmHWM) | RSS after MiB |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    def disk(run):  # the data directory's bytes (durable store only)
+        path = os.path.join(directory, f"disk-bytes-{run}")
+        return f"{int(open(path).read().strip()) / 2**20:,.0f}" if os.path.exists(path) else "-"
+    print("| run | joins answered 202 | joins/s | errors | idle RSS MiB | peak RSS MiB (VmHWM) "
+          "| RSS after MiB | disk MiB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for run, r in zip(runs, rs):
         joined = route(r, "join")["answers"].get("202", 0)
-        print(f"| {run} | {joined:,} | {r['errors']} | {kib(f'idle-kib-{run}') / 1024:.0f} "
-              f"| {kib(f'peak-kib-{run}') / 1024:.0f} | {kib(f'rss-kib-{run}') / 1024:.0f} |")
+        rate = route(r, "join")["per_sec"]
+        print(f"| {run} | {joined:,} | {rate:,.0f} | {r['errors']} "
+              f"| {kib(f'idle-kib-{run}') / 1024:.0f} | {kib(f'peak-kib-{run}') / 1024:.0f} "
+              f"| {kib(f'rss-kib-{run}') / 1024:.0f} | {disk(run)} |")
     print()
     print(f"Median peak RSS: {median(kib(f'peak-kib-{run}') for run in runs) / 1024:.0f} MiB.")
     return True

@@ -37,7 +37,8 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use serde_json::Value;
 use tacos_core::ports::store::{
-    key_of, Condition, Item, Key, SkRange, Store, StoreError, Update, Write, MAX_TRANSACTION_WRITES,
+    key_of, prefix_end, Condition, Item, Key, SkRange, Store, StoreError, Update, Write,
+    MAX_TRANSACTION_WRITES,
 };
 
 use crate::sdk::{classify, describe, Failure};
@@ -614,7 +615,7 @@ impl SkCondition {
     /// `None` when no sort key can be in `range`.
     fn of(range: &SkRange) -> Option<Self> {
         let prefix = (!range.prefix.is_empty()).then_some(range.prefix.as_str());
-        let prefix_end = prefix.and_then(successor);
+        let prefix_end = prefix.and_then(prefix_end);
         let lower = match (prefix, range.from.as_deref()) {
             (Some(prefix), Some(from)) => Some(prefix.max(from)),
             (prefix, from) => prefix.or(from),
@@ -672,23 +673,6 @@ impl SkCondition {
             _ => unreachable!("every condition has a bound"),
         })
     }
-}
-
-/// The smallest string greater than every string starting with `prefix` (`None` if there is none).
-/// DynamoDB orders strings by their UTF-8 bytes, which is code point order, as Rust does.
-fn successor(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        let next = match last as u32 + 1 {
-            0xD800 => 0xE000,
-            next => next,
-        };
-        if let Some(next) = char::from_u32(next) {
-            chars.push(next);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -768,7 +752,5 @@ mod tests {
             Some(SkCondition::Below("x".into()))
         );
         assert_eq!(SkCondition::of(&SkRange::prefix("B").to("A")), None);
-        assert_eq!(successor("a\u{10FFFF}"), Some("b".into()));
-        assert_eq!(successor("\u{10FFFF}"), None);
     }
 }

@@ -5,15 +5,15 @@
 //! writes over it. The in-process timers and bus events are journaled in it, so at start the
 //! server re-arms every hold expiry and payment job (a hold that expired while the server was
 //! down is released at once, once) and hands the follow-up every payment outcome it had not
-//! handled. The signing secrets are kept beside it ([`crate::secrets`]); expired items
-//! (idempotency records, seen webhooks) are purged every minute, as DynamoDB's TTL does.
+//! handled. The signing secrets are kept beside it ([`crate::secrets`]). On either store expired
+//! items (idempotency records, seen webhooks) are purged every minute, as DynamoDB's TTL does.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tacos_core::config::Config;
-use tacos_core::in_process::MemoryStore;
+use tacos_core::in_process::{spawn_purge, MemoryStore};
 use tacos_core::platform::Platform;
 use tacos_core::ports::{Clock, SystemClock};
 use tacos_sqlite::{OpenError, SqliteOptions, SqliteStore};
@@ -22,7 +22,7 @@ use crate::in_process::InProcess;
 use crate::secrets::{self, SecretsError};
 use crate::settings::{EmbeddedSettings, StoreChoice};
 
-/// How often expired items are purged from the durable store.
+/// How often expired items are purged from either store.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
 
 /// Why the embedded platform could not start.
@@ -72,8 +72,9 @@ impl Embedded {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         match settings.store {
             StoreChoice::Memory => {
-                let local = InProcess::with_clock(config, clock);
+                let local = InProcess::with_clock(config, clock.clone());
                 local.start_background();
+                spawn_purge(&local.store, PURGE_EVERY, move || clock.now().timestamp());
                 Ok(Self {
                     platform: local.platform.clone(),
                     storage: Storage::Memory(local.store.clone()),
@@ -86,7 +87,7 @@ impl Embedded {
                 let local = InProcess::over(store.clone(), config, clock.clone(), true);
                 let resumed = local.resume().await.map_err(EmbeddedError::Journal)?;
                 local.start_background();
-                tacos_sqlite::spawn_purge(&store, PURGE_EVERY, move || clock.now().timestamp());
+                spawn_purge(&store, PURGE_EVERY, move || clock.now().timestamp());
                 Ok(Self {
                     platform: local.platform.clone(),
                     storage: Storage::Durable(store),

@@ -1,12 +1,10 @@
-//! Expiry: items whose `expires_at` (unix seconds) is past are deleted by a periodic purge, as
-//! DynamoDB's TTL deletes them. Until purged they read as before (the domain ignores expired
+//! Expiry: items whose `expires_at` (unix seconds) is past are deleted by a periodic purge
+//! (`tacos_core::in_process::spawn_purge`), as DynamoDB's TTL deletes them. Until purged they read as before (the domain ignores expired
 //! records itself), so the purge only reclaims space; it reads through a partial index that
 //! holds only items with an expiry.
 
-use std::sync::{Arc, Weak};
-use std::time::Duration;
-
-use tokio::task::JoinHandle;
+use async_trait::async_trait;
+use tacos_core::ports::ExpiringStore;
 
 use crate::port::StoreError;
 use crate::store::SqliteStore;
@@ -14,10 +12,10 @@ use crate::store::SqliteStore;
 /// Items deleted per write job, so that a large purge never holds the writer for long.
 const PURGE_BATCH: usize = 1_000;
 
-impl SqliteStore {
-    /// Deletes every item whose `expires_at` is before `now` (unix seconds), in batches that
-    /// interleave with other writes; returns how many.
-    pub async fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {
+#[async_trait]
+impl ExpiringStore for SqliteStore {
+    /// Deletes in batches that interleave with other writes.
+    async fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {
         let mut purged = 0;
         loop {
             let deleted = self.writer().purge(now, PURGE_BATCH).await?;
@@ -29,34 +27,13 @@ impl SqliteStore {
     }
 }
 
-/// Purges expired items every `every`, by the clock `now` (unix seconds; [`unix_now`] for the
-/// system's), until the store is dropped (the task holds it weakly) or the task is aborted.
-pub fn spawn_purge(
-    store: &Arc<SqliteStore>,
-    every: Duration,
-    now: impl Fn() -> i64 + Send + 'static,
-) -> JoinHandle<()> {
-    let store: Weak<SqliteStore> = Arc::downgrade(store);
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            let Some(store) = store.upgrade() else {
-                return;
-            };
-            match store.purge_expired(now()).await {
-                Ok(0) => {}
-                Ok(purged) => tracing::debug!(purged, "expired items purged"),
-                Err(error) => tracing::warn!(%error, "purge of expired items failed"),
-            }
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+
+    use std::sync::Arc;
+
+    use tacos_core::ports::ExpiringStore;
 
     use super::*;
     use crate::port::{Key, SkRange, Store, Update, Write};
@@ -139,27 +116,5 @@ mod tests {
             plan.iter().any(|step| step.contains("items_by_expiry")),
             "{plan:?}"
         );
-    }
-
-    #[tokio::test]
-    async fn the_background_purge_deletes_expired_items_and_stops_with_the_store() {
-        let temp = TempDir::new();
-        let store = open(temp.path());
-        let key = Key::new("P", "ticket");
-        store
-            .write(Write::put(item(&key, json!({ "expires_at": 5 }))))
-            .await
-            .unwrap();
-        let task = spawn_purge(&store, Duration::from_millis(10), || 6);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while store.get(&key).await.unwrap().is_some() {
-            assert!(tokio::time::Instant::now() < deadline, "not purged");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        drop(store);
-        tokio::time::timeout(Duration::from_secs(10), task)
-            .await
-            .expect("the task ends once the store is gone")
-            .unwrap();
     }
 }

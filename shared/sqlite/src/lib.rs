@@ -13,7 +13,8 @@
 //! - Durability: [`Durability`] (`TACOS_DURABILITY=process-safe|power-safe`); the promise and the
 //!   measurements that chose SQLite are in docs/storage.md.
 //! - Expiry: items with a numeric `expires_at` are deleted once past by
-//!   [`SqliteStore::purge_expired`] / [`spawn_purge`].
+//!   [`SqliteStore`]'s `ExpiringStore::purge_expired`, run every minute by
+//!   `tacos_core::in_process::spawn_purge`.
 //! - Safety of the files: [`OpenError`] says why a directory cannot be served from (held by
 //!   another server, newer schema, corrupted, another program's file), never changing a file to
 //!   say it; schema versions and migrations are in [`schema`].
@@ -25,7 +26,7 @@
 //! use tacos_sqlite::{SqliteOptions, SqliteStore};
 //!
 //! let store = Arc::new(SqliteStore::open("data".as_ref(), SqliteOptions::default())?);
-//! let purge = tacos_sqlite::spawn_purge(&store, std::time::Duration::from_secs(60), tacos_sqlite::unix_now);
+//! let purge = tacos_core::in_process::spawn_purge(&store, std::time::Duration::from_secs(60), tacos_sqlite::unix_now);
 //! store.backup("backup.sqlite3".as_ref()).await?;
 //! # purge.abort();
 //! # Ok(())
@@ -52,11 +53,10 @@ mod writer;
 mod testing;
 
 pub use backup::{backup_directory, Backup};
-pub use codec::EXPIRES_AT;
 pub use directory::{DATABASE_FILE, LOCK_FILE};
 pub use error::{BackupError, OpenError, RestoreError};
-pub use expiry::spawn_purge;
 pub use options::{Durability, SqliteOptions, UnknownDurability, DURABILITY_ENV};
+pub use port::EXPIRES_AT;
 pub use restore::{restore, Restored};
 pub use store::SqliteStore;
 pub use time::unix_now;

@@ -2,7 +2,8 @@
 //! moving the port (to `tacos_core::ports::store`) is a one-line change here.
 
 pub use tacos_core::ports::store::{
-    key_of, Item, Key, SkRange, Store, StoreError, Update, Write, MAX_TRANSACTION_WRITES,
+    expires_at, key_of, prefix_end, Item, Key, SkRange, Store, StoreError, Update, Write,
+    EXPIRES_AT, MAX_TRANSACTION_WRITES,
 };
 
 #[cfg(test)]

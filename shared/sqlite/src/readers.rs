@@ -30,11 +30,11 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use rusqlite::{params, Connection};
 
-use crate::codec::{self, prefix_end, OrUnavailable};
+use crate::codec::{self, OrUnavailable};
 use crate::connection::{self, Role};
 use crate::directory::DataDir;
 use crate::options::SqliteOptions;
-use crate::port::{Item, Key, SkRange, StoreError};
+use crate::port::{prefix_end, Item, Key, SkRange, StoreError};
 
 pub struct Readers {
     path: PathBuf,
@@ -148,23 +148,11 @@ struct Bounds<'a> {
 impl<'a> Bounds<'a> {
     /// `None` when the range is empty.
     fn of(range: &'a SkRange) -> Option<Self> {
-        let prefix_end = prefix_end(&range.prefix);
-        let start = match &range.from {
-            Some(from) if from.as_str() > range.prefix.as_str() => from.as_str(),
-            _ => range.prefix.as_str(),
-        };
-        let end = match (range.to.as_deref(), prefix_end.as_deref()) {
-            (Some(to), Some(prefix_end)) => Some(to.min(prefix_end).to_owned()),
-            (Some(to), None) => Some(to.to_owned()),
-            (None, prefix_end) => prefix_end.map(str::to_owned),
-        };
-        if end.as_deref().is_some_and(|end| end <= start) {
-            return None;
-        }
+        let (start, end) = range.interval()?;
         Some(Self {
             start,
             end,
-            exact: range.prefix.is_empty() || prefix_end.is_some(),
+            exact: range.prefix.is_empty() || prefix_end(&range.prefix).is_some(),
         })
     }
 }

@@ -185,6 +185,7 @@ mod tests {
 
     use rusqlite::params;
     use serde_json::json;
+    use tacos_core::ports::ExpiringStore;
 
     use super::*;
     use crate::directory::DATABASE_FILE;

@@ -3,12 +3,14 @@
 //! They keep the semantics of their AWS counterparts (conditions, at-least-once timers and events,
 //! retries) so that what passes here passes there; the conformance suites check both. The timers
 //! and the bus keep their work in a [`Journal`] when given one (the embedded server's durable
-//! store), so a restart loses neither.
+//! store), so a restart loses neither. The stores purge expired items when asked
+//! ([`spawn_purge`]), as DynamoDB's TTL does on its own.
 
 pub mod bus;
 pub mod connections;
 pub mod journal;
 pub mod keys;
+pub mod purge;
 pub mod pusher;
 pub mod scheduler;
 pub mod store;
@@ -18,6 +20,7 @@ pub use bus::MemoryBus;
 pub use connections::MemoryConnections;
 pub use journal::Journal;
 pub use keys::StaticKeys;
+pub use purge::spawn_purge;
 pub use pusher::MemoryPusher;
 pub use scheduler::MemoryScheduler;
 pub use store::MemoryStore;

@@ -31,7 +31,7 @@ pub use connections::{Connection, ConnectionId, ConnectionRegistry, RegistryErro
 pub use key_source::{FetchError, KeySource};
 pub use pusher::{Delivery, PushError, Pusher};
 pub use scheduler::{Job, JobFamily, JobHandler, ScheduleError, Scheduler, TracedJob};
-pub use store::{Condition, Item, Key, SkRange, Store, StoreError, Update, Write};
+pub use store::{Condition, ExpiringStore, Item, Key, SkRange, Store, StoreError, Update, Write};
 pub use webhook_sender::{SendError, SignedWebhook, WebhookSender};
 
 /// One adapter of each port the domain services use, shared by all of them.

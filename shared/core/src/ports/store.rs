@@ -188,6 +188,39 @@ impl Write {
     }
 }
 
+/// The attribute that marks an item for deletion once past (unix seconds): DynamoDB's TTL
+/// attribute in this project. The in-process stores purge such items as DynamoDB's TTL does
+/// ([`ExpiringStore`]); until purged they read as before (the domain ignores expired records).
+pub const EXPIRES_AT: &str = "expires_at";
+
+/// When the item expires, in unix seconds (`None`: never). Fractions are cut, as the durable
+/// store's migration that filled its expiry column cut them; text is no expiry, as for DynamoDB's
+/// TTL, which reads numbers only.
+pub fn expires_at(item: &Item) -> Option<i64> {
+    match item.get(EXPIRES_AT)? {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        _ => None,
+    }
+}
+
+/// The smallest string greater than every string starting with `prefix` (`None` if there is none:
+/// the empty prefix, or one made only of the last code point). Sort keys compare by their UTF-8
+/// bytes, which is code point order, in DynamoDB, in SQLite's BINARY collation and in Rust.
+pub fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last as u32 + 1 {
+            0xD800 => 0xE000,
+            next => next,
+        };
+        if let Some(next) = char::from_u32(next) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 /// The key of an item (its `pk` and `sk` attributes; empty strings when missing).
 pub fn key_of(item: &Item) -> Key {
     let attr = |name: &str| {
@@ -245,6 +278,26 @@ impl SkRange {
         self
     }
 
+    /// The interval of sort keys `[start, end)` (no `end`: unbounded) that holds every key of
+    /// the range, as tight as the prefix and the bounds make it; `None` when the range is empty.
+    /// Every key in the interval is in the range unless the prefix has no end (see
+    /// [`prefix_end`]), so stores that walk the interval still check [`SkRange::contains`].
+    pub fn interval(&self) -> Option<(&str, Option<String>)> {
+        let start = match &self.from {
+            Some(from) if from.as_str() > self.prefix.as_str() => from.as_str(),
+            _ => self.prefix.as_str(),
+        };
+        let end = match (self.to.as_deref(), prefix_end(&self.prefix)) {
+            (Some(to), Some(prefix_end)) => Some(prefix_end.min(to.to_owned())),
+            (Some(to), None) => Some(to.to_owned()),
+            (None, prefix_end) => prefix_end,
+        };
+        match end {
+            Some(end) if end.as_str() <= start => None,
+            end => Some((start, end)),
+        }
+    }
+
     pub fn contains(&self, sk: &str) -> bool {
         sk.starts_with(&self.prefix)
             && self.from.as_deref().is_none_or(|from| sk >= from)
@@ -265,6 +318,15 @@ pub enum StoreError {
     /// The request itself was wrong (too many writes, two writes to one item, bad item).
     #[error("invalid store request: {0}")]
     Invalid(String),
+}
+
+/// A store that deletes items past their [`EXPIRES_AT`] when asked, as DynamoDB's TTL does on
+/// its own: the embedded server's stores, purged every minute
+/// ([`crate::in_process::spawn_purge`]).
+#[async_trait]
+pub trait ExpiringStore: Send + Sync + 'static {
+    /// Deletes every item whose expiry is before `now` (unix seconds); returns how many.
+    async fn purge_expired(&self, now: i64) -> Result<usize, StoreError>;
 }
 
 #[async_trait]
@@ -301,4 +363,53 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the store answers at all (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_prefix_ends_just_past_its_last_character() {
+        assert_eq!(prefix_end("BATCH#").as_deref(), Some("BATCH$"));
+        assert_eq!(prefix_end(""), None);
+        assert_eq!(prefix_end("a\u{d7ff}").as_deref(), Some("a\u{e000}"));
+        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("\u{10FFFF}"), None);
+    }
+
+    #[test]
+    fn a_range_is_the_tightest_interval_its_prefix_and_bounds_allow() {
+        let interval =
+            |range: SkRange| range.interval().map(|(start, end)| (start.to_owned(), end));
+        assert_eq!(
+            interval(SkRange::prefix("B#")),
+            Some(("B#".into(), Some("B$".into())))
+        );
+        assert_eq!(
+            interval(SkRange::prefix("B#").between("B#5", "C")),
+            Some(("B#5".into(), Some("B$".into())))
+        );
+        assert_eq!(
+            interval(SkRange::prefix("B#").to("B#3")),
+            Some(("B#".into(), Some("B#3".into())))
+        );
+        assert_eq!(interval(SkRange::default()), Some((String::new(), None)));
+        assert_eq!(interval(SkRange::prefix("B").to("A")), None);
+        assert_eq!(interval(SkRange::prefix("B#").between("B#9", "B#1")), None);
+    }
+
+    #[test]
+    fn expiry_is_read_from_integer_and_fractional_seconds_only() {
+        let item = |v: Value| json!({ "expires_at": v }).as_object().cloned().unwrap();
+        assert_eq!(expires_at(&item(json!(1_700_000_000))), Some(1_700_000_000));
+        assert_eq!(
+            expires_at(&item(json!(1_700_000_000.9))),
+            Some(1_700_000_000)
+        );
+        assert_eq!(expires_at(&item(json!("1700000000"))), None);
+        assert_eq!(expires_at(&Item::new()), None);
+    }
 }

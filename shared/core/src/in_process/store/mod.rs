@@ -1,22 +1,32 @@
-//! [`Store`] in memory: one map per partition, every transaction under one lock.
+//! [`Store`] in memory: every item in one ordered map, every transaction under one lock.
 //!
 //! A single lock makes each transaction trivially atomic and isolated, as DynamoDB's are; the
 //! critical sections are microseconds long, far below what the HTTP layer costs per request.
+//! Items are kept encoded ([`encoded`]: a million people waiting fit in well under a gigabyte)
+//! and purged once past their expiry, as DynamoDB's TTL purges them ([`ExpiringStore`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::ops::Bound;
+mod encoded;
+
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
 use crate::ports::store::{
-    key_of, Item, Key, SkRange, Store, StoreError, Update, Write, MAX_TRANSACTION_WRITES,
+    key_of, ExpiringStore, Item, Key, SkRange, Store, StoreError, Update, Write,
+    MAX_TRANSACTION_WRITES,
 };
+
+use encoded::Items;
+
+/// Items walked per hold of the lock during a purge, so that purging two million items never
+/// holds up a request for more than about a millisecond.
+const PURGE_BATCH: usize = 10_000;
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    partitions: Mutex<HashMap<String, BTreeMap<String, Item>>>,
+    items: Mutex<Items>,
     /// Fault injection: while set, every call fails as an unreachable store would.
     down: AtomicBool,
 }
@@ -33,7 +43,7 @@ impl MemoryStore {
 
     /// Number of items stored (for memory benchmarks and tests).
     pub fn len(&self) -> usize {
-        self.partitions.lock().values().map(BTreeMap::len).sum()
+        self.items.lock().len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -51,26 +61,11 @@ impl MemoryStore {
     }
 }
 
-/// The least string above every string that starts with `prefix` (`None`: no bound, as for the
-/// empty prefix). Sort keys compare byte-wise, which for UTF-8 is code point order.
-fn prefix_end(prefix: &str) -> Option<String> {
-    let mut chars = prefix.chars();
-    let last = chars.next_back()?;
-    let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32)?;
-    let mut end = chars.as_str().to_string();
-    end.push(next);
-    Some(end)
-}
-
-fn lookup<'a>(parts: &'a HashMap<String, BTreeMap<String, Item>>, key: &Key) -> Option<&'a Item> {
-    parts.get(&key.pk).and_then(|p| p.get(&key.sk))
-}
-
 #[async_trait]
 impl Store for MemoryStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         self.check_up()?;
-        Ok(lookup(&self.partitions.lock(), key).cloned())
+        Ok(self.items.lock().get(key))
     }
 
     async fn read(
@@ -79,65 +74,29 @@ impl Store for MemoryStore {
         visit: &mut (dyn for<'i> FnMut(Option<&'i Item>) + Send),
     ) -> Result<(), StoreError> {
         self.check_up()?;
-        // Under the lock, like `get`'s clone: decoding a borrowed item takes less time than
-        // copying it did.
-        visit(lookup(&self.partitions.lock(), key));
+        // Under the lock, lent: no clone of an item the caller only decodes.
+        self.items.lock().read(key, visit);
         Ok(())
     }
 
     async fn query(&self, pk: &str, range: &SkRange) -> Result<Vec<Item>, StoreError> {
         self.check_up()?;
-        let parts = self.partitions.lock();
-        let Some(partition) = parts.get(pk) else {
-            return Ok(Vec::new());
-        };
-        // The range of sort keys that can match, so that a query (forward or newest first) reads
-        // only the items it returns: a reverse query used to copy every matching item to keep
-        // `limit` of them, and admission batches, one per advance, are all under one prefix.
-        let start = match &range.from {
-            Some(from) if from.as_str() > range.prefix.as_str() => from.as_str(),
-            _ => range.prefix.as_str(),
-        };
-        let end = match (range.to.as_deref(), prefix_end(&range.prefix)) {
-            (Some(to), Some(prefix_end)) => Some(if to < prefix_end.as_str() {
-                to.to_string()
-            } else {
-                prefix_end
-            }),
-            (Some(to), None) => Some(to.to_string()),
-            (None, prefix_end) => prefix_end,
-        };
-        if end.as_deref().is_some_and(|end| end <= start) {
-            return Ok(Vec::new());
-        }
-        let upper = end.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-        let matching = partition
-            .range::<str, _>((Bound::Included(start), upper))
-            .filter(|(sk, _)| range.contains(sk))
-            .map(|(_, item)| item);
-        let limit = range.limit.unwrap_or(usize::MAX);
-        Ok(if range.reverse {
-            matching.rev().take(limit).cloned().collect()
-        } else {
-            matching.take(limit).cloned().collect()
-        })
+        Ok(self.items.lock().query(pk, range))
     }
 
     async fn update(&self, update: Update) -> Result<Item, StoreError> {
         self.check_up()?;
-        let mut parts = self.partitions.lock();
+        let mut items = self.items.lock();
+        let current = items.get(&update.key);
         if let Some(condition) = &update.condition {
-            if !condition.holds(lookup(&parts, &update.key)) {
+            if !condition.holds(current.as_ref()) {
                 return Err(StoreError::ConditionFailed { index: 0 });
             }
         }
-        let item = parts
-            .entry(update.key.pk.clone())
-            .or_default()
-            .entry(update.key.sk.clone())
-            .or_insert_with(|| update.new_item());
-        update.apply_to(item);
-        Ok(item.clone())
+        let mut item = current.unwrap_or_else(|| update.new_item());
+        update.apply_to(&mut item);
+        items.put(&update.key, &item);
+        Ok(item)
     }
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
@@ -154,36 +113,36 @@ impl Store for MemoryStore {
                 "two writes to one item in a transaction".into(),
             ));
         }
-        let mut parts = self.partitions.lock();
+        let mut items = self.items.lock();
+        // Every item is read once: its conditions are checked on it, and an update applies to it.
+        let mut current = Vec::with_capacity(writes.len());
         for (index, (write, key)) in writes.iter().zip(&keys).enumerate() {
+            let item = match write {
+                // A blind put needs nothing of the item it replaces.
+                Write::Put {
+                    condition: None, ..
+                } => None,
+                _ => items.get(key),
+            };
             if let Some(condition) = write.condition() {
-                if !condition.holds(lookup(&parts, key)) {
+                if !condition.holds(item.as_ref()) {
                     return Err(StoreError::ConditionFailed { index });
                 }
             }
+            current.push(item);
         }
-        for (write, key) in writes.into_iter().zip(keys) {
+        for ((write, key), item) in writes.into_iter().zip(keys).zip(current) {
             match write {
                 Write::Put { item, .. } => {
                     debug_assert_eq!(key_of(&item), key);
-                    parts.entry(key.pk).or_default().insert(key.sk, item);
+                    items.put(&key, &item);
                 }
                 Write::Update(update) => {
-                    let item = parts
-                        .entry(key.pk)
-                        .or_default()
-                        .entry(key.sk)
-                        .or_insert_with(|| update.new_item());
-                    update.apply_to(item);
+                    let mut item = item.unwrap_or_else(|| update.new_item());
+                    update.apply_to(&mut item);
+                    items.put(&key, &item);
                 }
-                Write::Delete { .. } => {
-                    if let Some(partition) = parts.get_mut(&key.pk) {
-                        partition.remove(&key.sk);
-                        if partition.is_empty() {
-                            parts.remove(&key.pk);
-                        }
-                    }
-                }
+                Write::Delete { .. } => items.remove(&key),
                 Write::Check { .. } => {}
             }
         }
@@ -195,27 +154,36 @@ impl Store for MemoryStore {
     }
 }
 
+#[async_trait]
+impl ExpiringStore for MemoryStore {
+    /// Walks the whole store in batches, releasing the lock between them.
+    async fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {
+        self.check_up()?;
+        let (mut purged, mut next) = self.items.lock().purge(None, now, PURGE_BATCH);
+        while next.is_some() {
+            tokio::task::yield_now().await;
+            let (removed, after) = self.items.lock().purge(next, now, PURGE_BATCH);
+            purged += removed;
+            next = after;
+        }
+        Ok(purged)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_prefix_ends_just_past_its_last_character() {
-        assert_eq!(prefix_end("BATCH#").as_deref(), Some("BATCH$"));
-        assert_eq!(prefix_end(""), None);
-        assert_eq!(prefix_end("a\u{d7ff}").as_deref(), Some("a\u{e000}"));
-        assert_eq!(prefix_end("a\u{10ffff}"), None);
+    fn put(sk: String) -> Write {
+        Write::put(crate::domain::records::to_item(
+            &Key::new("P", sk),
+            &serde_json::json!({}),
+        ))
     }
 
     #[tokio::test]
     async fn reverse_queries_with_a_limit_read_the_newest_first() {
         let store = MemoryStore::new();
-        let put = |sk: String| {
-            Write::put(crate::domain::records::to_item(
-                &Key::new("P", sk),
-                &serde_json::json!({}),
-            ))
-        };
         for n in 0..50 {
             store.write(put(format!("B#{n:03}"))).await.unwrap();
         }
@@ -246,5 +214,29 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(sks(all_reversed), ["C"]);
+    }
+
+    #[tokio::test]
+    async fn expired_items_are_purged_and_the_rest_stay_readable() {
+        let store = MemoryStore::new();
+        let now = 1_000;
+        for n in 0..(PURGE_BATCH + 10) {
+            let expiry = if n % 3 == 0 { now - 1 } else { now + 1 };
+            let key = Key::new(format!("IDEM#{n}"), "IDEM");
+            let item =
+                crate::domain::records::to_item(&key, &serde_json::json!({ "expires_at": expiry }));
+            store.write(Write::put(item)).await.unwrap();
+        }
+        let expected = (PURGE_BATCH + 10).div_ceil(3);
+        assert_eq!(store.purge_expired(now).await.unwrap(), expected);
+        assert_eq!(store.len(), PURGE_BATCH + 10 - expected);
+        assert_eq!(store.get(&Key::new("IDEM#0", "IDEM")).await.unwrap(), None);
+        let kept = store
+            .get(&Key::new("IDEM#1", "IDEM"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(kept["expires_at"], now + 1);
+        assert_eq!(store.purge_expired(now).await.unwrap(), 0);
     }
 }

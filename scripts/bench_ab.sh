@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Same-run A/B of two tacos-local binaries on queue status and join (fresh data directories,
+# 1,000 waiting tokens each, rate limit off, default log level): wrk -t2 -c64 -d8s, 3 runs,
+# A and B interleaved so both see the same machine.
+#
+#   flock /tmp/bench.lock scripts/bench_ab.sh OLD_BINARY NEW_BINARY
+#
+# AB_STORE=memory runs both on the memory store (default: durable, the README's server);
+# AB_ROUTES="status" or "join" measures one route only. Prints one line per route, run and
+# binary (requests/s, non-2xx) and the medians.
+set -euo pipefail
+A=$1 B=$2
+STORE=${AB_STORE:-durable}
+ROUTES=${AB_ROUTES:-status join}
+D=${OUT:-target/bench/ab}; rm -rf "$D"; mkdir -p "$D"
+PIDS=()
+trap 'kill ${PIDS[@]} 2>/dev/null' EXIT
+start() {
+  TACOS_STORE=$STORE TACOS_DATA_DIR=$D/data-$1 TACOS_RATE_LIMIT=off RUST_LOG=info \
+    "$2" --port "$3" > "$D/$1.log" 2>&1 &
+  PIDS+=($!)
+}
+start a "$A" 8611
+start b "$B" 8612
+for p in 8611 8612; do for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:$p/healthz && break; sleep 0.1; done; done
+for p in 8611 8612; do
+python3 - $p > "$D/status-$p.lua" <<'PY'
+import json, sys, urllib.request, uuid
+port = sys.argv[1]
+tokens = []
+for _ in range(1000):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/queue/join", data=json.dumps({"event_id": "evt_demo_ga"}).encode(), headers={"Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())})
+    tokens.append(json.load(urllib.request.urlopen(req))["waiting_token"])
+print("tokens = {" + ",".join(f'"{t}"' for t in tokens) + "}")
+print('local i = 0\nrequest = function()\n  i = i % #tokens + 1\n  return wrk.format("GET", "/api/v1/queue/status?token=" .. tokens[i])\nend')
+PY
+done
+# A fresh Idempotency-Key (a UUID) per join: each wrk thread seeds its own generator, as in
+# bench_wrk.sh.
+cat > "$D/join.lua" <<'LUA'
+local counter = 0
+setup = function(thread) thread:set("seed", math.random(1, 2^31)) end
+init = function() math.randomseed(seed) end
+request = function()
+  counter = counter + 1
+  local key = string.format("%08x-%04x-4%03x-a%03x-%012x", math.random(0, 2^31), counter % 65536,
+    math.random(0, 4095), math.random(0, 4095), math.random(0, 2^40))
+  return wrk.format("POST", "/api/v1/queue/join", { ["Content-Type"] = "application/json",
+    ["Idempotency-Key"] = key }, '{"event_id":"evt_demo_ga"}')
+end
+LUA
+for run in 1 2 3; do
+  for route in $ROUTES; do
+    for p in 8611 8612; do
+      case $route in
+        status) script=$D/status-$p.lua; path=/api/v1/queue/status ;;
+        join) script=$D/join.lua; path=/api/v1/queue/join ;;
+      esac
+      line=$(wrk -t2 -c64 -d8s -s "$script" "http://127.0.0.1:$p$path" | grep -E 'Requests/sec|Non-2xx' | tr '\n' ' ')
+      echo "$route $run $([[ $p == 8611 ]] && echo A || echo B) $line" | tee -a "$D/runs.txt"
+    done
+  done
+done
+python3 - "$D/runs.txt" <<'PY'
+import re, statistics, sys
+rates = {}
+for line in open(sys.argv[1]):
+    route, _, side = line.split()[:3]
+    rate = float(re.search(r"Requests/sec:\s*([\d.]+)", line).group(1))
+    rates.setdefault((route, side), []).append(rate)
+for route in sorted({r for r, _ in rates}):
+    a, b = statistics.median(rates[(route, "A")]), statistics.median(rates[(route, "B")])
+    print(f"{route}: A {a:,.0f}/s, B {b:,.0f}/s (medians), B/A {b / a:.2f}")
+PY
