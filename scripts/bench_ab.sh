@@ -10,6 +10,7 @@
 # binary (requests/s, non-2xx) and the medians.
 set -euo pipefail
 A=$1 B=$2
+JOIN_LUA="$(cd "$(dirname "$0")" && pwd)/wrk/join.lua"
 STORE=${AB_STORE:-durable}
 ROUTES=${AB_ROUTES:-status join}
 D=${OUT:-target/bench/ab}; rm -rf "$D"; mkdir -p "$D"
@@ -35,26 +36,12 @@ print("tokens = {" + ",".join(f'"{t}"' for t in tokens) + "}")
 print('local i = 0\nrequest = function()\n  i = i % #tokens + 1\n  return wrk.format("GET", "/api/v1/queue/status?token=" .. tokens[i])\nend')
 PY
 done
-# A fresh Idempotency-Key (a UUID) per join: each wrk thread seeds its own generator, as in
-# bench_wrk.sh.
-cat > "$D/join.lua" <<'LUA'
-local counter = 0
-setup = function(thread) thread:set("seed", math.random(1, 2^31)) end
-init = function() math.randomseed(seed) end
-request = function()
-  counter = counter + 1
-  local key = string.format("%08x-%04x-4%03x-a%03x-%012x", math.random(0, 2^31), counter % 65536,
-    math.random(0, 4095), math.random(0, 4095), math.random(0, 2^40))
-  return wrk.format("POST", "/api/v1/queue/join", { ["Content-Type"] = "application/json",
-    ["Idempotency-Key"] = key }, '{"event_id":"evt_demo_ga"}')
-end
-LUA
 for run in 1 2 3; do
   for route in $ROUTES; do
     for p in 8611 8612; do
       case $route in
         status) script=$D/status-$p.lua; path=/api/v1/queue/status ;;
-        join) script=$D/join.lua; path=/api/v1/queue/join ;;
+        join) script=$JOIN_LUA; path=/api/v1/queue/join ;;
       esac
       line=$(wrk -t2 -c64 -d8s -s "$script" "http://127.0.0.1:$p$path" | grep -E 'Requests/sec|Non-2xx' | tr '\n' ' ')
       echo "$route $run $([[ $p == 8611 ]] && echo A || echo B) $line" | tee -a "$D/runs.txt"

@@ -95,27 +95,12 @@ EOF
 done
 # The ceiling answers any path; it gets the same request shape.
 cp "$OUT/status-memory.lua" "$OUT/status-ceiling.lua"
-cat > "$OUT/join.lua" <<'EOF'
-wrk.method = "POST"
-wrk.body = '{"event_id":"evt_demo_ga"}'
-wrk.headers["Content-Type"] = "application/json"
-local counter = 0
-setup = function(thread) thread:set("seed", math.random(1, 2^31)) end
-init = function() math.randomseed(seed) end
-request = function()
-  counter = counter + 1
-  local key = string.format("%08x-%04x-4%03x-a%03x-%012x", math.random(0, 2^31), counter % 65536,
-    math.random(0, 4095), math.random(0, 4095), math.random(0, 2^40))
-  return wrk.format(nil, "/api/v1/queue/join", { ["Content-Type"] = "application/json",
-    ["Idempotency-Key"] = key }, wrk.body)
-end
-EOF
 
 run_wrk() { # target port route run
   local script=()
   case $3 in
     status) script=(-s "$OUT/status-$1.lua") ;;
-    join) script=(-s "$OUT/join.lua") ;;
+    join) script=(-s scripts/wrk/join.lua) ;;
   esac
   local path=/healthz
   [[ $3 == status || $3 == join ]] && path=/api/v1/queue/$3

@@ -1,4 +1,4 @@
-//! [`Store`] in memory: every item in one ordered map, every transaction under one lock.
+//! [`Store`] in memory: every item in one ordered set, every transaction under one lock.
 //!
 //! A single lock makes each transaction trivially atomic and isolated, as DynamoDB's are; the
 //! critical sections are microseconds long, far below what the HTTP layer costs per request.
