@@ -501,6 +501,9 @@ impl Placeholders {
         Ok(match condition {
             Condition::Exists => format!("attribute_exists({})", self.name("pk")),
             Condition::NotExists => format!("attribute_not_exists({})", self.name("pk")),
+            Condition::Missing(attribute) => {
+                format!("attribute_not_exists({})", self.name(attribute))
+            }
             Condition::Equals(attribute, value) => {
                 let value = to_value(value)?;
                 format!("{} = {}", self.name(attribute), self.value(value))

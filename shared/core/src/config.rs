@@ -49,6 +49,10 @@ pub struct Config {
     pub seed_demo_event: bool,
     /// Delay of the `delay` payment scenario.
     pub payment_delay: Duration,
+    /// How long past its expiry a hold whose payment has started waits for the bank's answer
+    /// (`TACOS_PAYMENT_GRACE_SECONDS`, default 120; 0: an approval must come before the hold's
+    /// expiry). An approval the bank gave within it confirms the hold whenever its follow-up runs.
+    pub payment_grace_seconds: u64,
     /// Join counters per waiting room (`TACOS_QUEUE_SHARDS`, default 1). One counter gives exact
     /// arrival order; the AWS deployment uses 64 so no counter item takes more than ~470 of the
     /// 30,000 joins per second (docs/serverless.md, "Write pattern at 30k joins/s").
@@ -67,6 +71,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("hold_seconds", &self.hold_seconds)
+            .field("payment_grace_seconds", &self.payment_grace_seconds)
             .field("demo_admission_rate", &self.demo_admission_rate)
             .field("jwt_secret", &"<redacted>")
             .field("jwt_issuer", &self.jwt_issuer)
@@ -216,6 +221,12 @@ impl Config {
             public_url: env.get("TACOS_PUBLIC_URL"),
             seed_demo_event: env.parse("TACOS_DEMO_EVENT", true)?,
             payment_delay: Duration::from_secs(2),
+            payment_grace_seconds: env.parse_checked(
+                "TACOS_PAYMENT_GRACE_SECONDS",
+                120u64,
+                |&s| s <= 86_400,
+                "must be at most 86400 (a day)",
+            )?,
             queue_shards: env.parse("TACOS_QUEUE_SHARDS", 1u32)?.clamp(1, 1024),
             queue_view_ms: env.parse("TACOS_QUEUE_VIEW_MS", 0i64)?.clamp(0, 5_000),
         })
@@ -262,6 +273,8 @@ mod tests {
         for (name, value) in [
             ("TACOS_HOLD_SECONDS", "0"),
             ("TACOS_HOLD_SECONDS", "soon"),
+            ("TACOS_PAYMENT_GRACE_SECONDS", "-1"),
+            ("TACOS_PAYMENT_GRACE_SECONDS", "86401"),
             ("TACOS_ADMISSION_RATE", "0"),
             ("TACOS_ADMISSION_RATE", "NaN"),
             ("TACOS_OIDC_ISSUER", "https://issuer.example"),

@@ -42,7 +42,11 @@ impl Platform {
         let rtokens = ReservationTokens::new(&config.jwt_secret);
         let hold =
             chrono::Duration::seconds(i64::try_from(config.hold_seconds).unwrap_or(i64::MAX));
-        let reservations = Reservations::new(ports.clone(), catalog.clone(), rtokens.clone(), hold);
+        let grace = chrono::Duration::seconds(
+            i64::try_from(config.payment_grace_seconds).unwrap_or(i64::MAX),
+        );
+        let reservations =
+            Reservations::new(ports.clone(), catalog.clone(), rtokens.clone(), hold, grace);
         let admin = config
             .admin_password
             .clone()

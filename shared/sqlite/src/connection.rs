@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::options::SqliteOptions;
@@ -42,6 +43,12 @@ fn configure(conn: &Connection, options: &SqliteOptions, role: Role) -> rusqlite
     };
     conn.pragma_update(None, "cache_size", -cache_kib)?;
     conn.set_prepared_statement_cache_capacity(32);
+    // The query planner stability guarantee: a plan never depends on the values bound to a
+    // statement. Without it, the partial index on `expires_at` makes the planner compare every
+    // bound parameter with the index's condition, which marks the statement to be parsed and
+    // planned again whenever a new value is bound: every prepared statement of the store was
+    // re-prepared on every run (a third of a durable status's SQLite time, BENCHMARKS.md §8.2).
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     match role {
         Role::Writer => {
             // The checkpointer thread checkpoints every `sync_interval`; the writer does it

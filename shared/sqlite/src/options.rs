@@ -79,7 +79,7 @@ pub struct SqliteOptions {
     /// loss can take back.
     pub sync_interval: Duration,
     /// Most transactions committed together by the writer thread (group commit): each has its
-    /// own savepoint, and all are acknowledged after the one `COMMIT`.
+    /// own outcome, and all are acknowledged after the one `COMMIT`.
     pub max_batch: usize,
     /// Read-only connections kept open between reads (each with its page cache and prepared
     /// statements). Reads run on the calling thread and never wait for one another: a read that

@@ -12,8 +12,9 @@
 //! the in-process bus consumer call, and `tacos_lambda::triggers::handle_batch` is the
 //! `payment-followup` function's own SQS batch handler.
 //!
-//! Covered elsewhere and not repeated: an approval after the timer expired the hold
-//! (`payments::an_approval_after_expiry_is_refunded_and_sells_nothing`), confirm racing expiry and
+//! Covered elsewhere and not repeated: an approval after the hold's payment grace
+//! (`payments::an_approval_after_the_grace_is_refunded_and_sells_nothing`), an approval followed
+//! up after the deadline (`payments`), confirm racing expiry and
 //! cancel (`holds`), a webhook replayed (`payments`), a store outage answered 503 (`outage`). The
 //! store going away on the AWS-protocol stack is `tests/tests/aws/faults.rs`, run by
 //! `scripts/faults.sh`.
@@ -147,11 +148,21 @@ async fn a_late_expiry_timer_after_a_late_approval_refunds_once_and_releases_onc
         .hold_quantity(&buyer, &event.event_id, 2)
         .await
         .unwrap();
-    let payment = world.pay(&buyer, &hold, Scenario::Approve).await;
-    // Long after the hold ran out, the timer has still not fired (Scheduler is late) and the
-    // approval's follow-up arrives first: it must not sell, because the hold is over in time even
-    // though nothing has marked it so yet.
+    // The bank sits on the payment (its settlement lost) and approves it only long after the
+    // hold's grace ran out; the expiry timer has still not fired either (Scheduler is late), and
+    // the approval's follow-up arrives first: it must not sell, because the hold was over in time
+    // even though nothing has marked it so yet.
+    let payment = world.pay(&buyer, &hold, Scenario::Delay).await;
+    let settle = Job::SettlePayment {
+        payment_intent_id: payment.payment_intent_id.clone(),
+    };
+    world.local.scheduler.cancel(&settle).await.unwrap();
     world.advance(HOLD_SECONDS as f64 * 10.0);
+    assert!(
+        HOLD_SECONDS as f64 * 10.0
+            > HOLD_SECONDS as f64 + world.platform().config().payment_grace_seconds as f64
+    );
+    run_job(&world, settle).await;
     let approved = outcome(
         DetailType::PaymentApproved,
         &hold,
@@ -342,8 +353,9 @@ async fn payment_follow_ups_out_of_order_settle_to_the_payments_truth() {
         ReservationStatus::Confirmed
     );
 
-    // 3. The same two payments with the failure first: the failure releases the hold, and the
-    //    approval that follows finds no hold to confirm and is refunded. Nothing sold, money back.
+    // 3. The same two payments with the failure first: the hold waits for the second payment
+    //    now, so the stale failure of the first releases nothing, and the approval sells. Nobody
+    //    is charged and then refunded.
     let buyer = world.buyer();
     let hold = world
         .hold_seats(&buyer, &event.event_id, &["A-3"])
@@ -367,11 +379,29 @@ async fn payment_follow_ups_out_of_order_settle_to_the_payments_truth() {
     .await;
     assert_eq!(
         status_of(&world, &hold.reservation_id).await,
-        ReservationStatus::Cancelled
+        ReservationStatus::Confirmed
     );
     assert_eq!(
         payment_status(&world, &second.payment_intent_id).await,
-        PaymentStatus::Refunded
+        PaymentStatus::Approved
+    );
+    assert_eq!(world.published(DetailType::PaymentRefunded), 0);
+
+    // 4. A failed payment whose hold no other payment has taken over: the failure releases it.
+    let buyer = world.buyer();
+    let hold = world
+        .hold_seats(&buyer, &event.event_id, &["A-4"])
+        .await
+        .unwrap();
+    let failed = world.pay(&buyer, &hold, Scenario::Fail).await;
+    follow_up(
+        &world,
+        outcome(DetailType::PaymentFailed, &hold, &failed.payment_intent_id),
+    )
+    .await;
+    assert_eq!(
+        status_of(&world, &hold.reservation_id).await,
+        ReservationStatus::Cancelled
     );
 
     let audit = world.audit(&event.event_id).await;
@@ -381,7 +411,7 @@ async fn payment_follow_ups_out_of_order_settle_to_the_payments_truth() {
             audit.inventory.held,
             audit.inventory.available
         ),
-        (2, 0, 2)
+        (3, 0, 1)
     );
     world.audit_money().await;
 }
@@ -765,10 +795,14 @@ async fn simulator_jobs_whose_ack_was_lost_run_again_harmlessly() {
     world.audit_money().await;
 }
 
+/// The provider never calls back. Each hold being paid is kept until its payment's deadline and
+/// then settled by its own timer, by the payment's truth: the one the bank approved in time is
+/// sold without any webhook (the buyer paid), the one the bank never decided goes back on sale.
 #[tokio::test]
-async fn a_webhook_that_never_arrives_still_lets_the_hold_expire_on_time() {
+async fn a_webhook_that_never_arrives_still_settles_each_hold_by_its_deadline() {
     // The world's webhook URL goes nowhere: the simulator's attempts all fail.
     let world = World::new();
+    let grace = world.platform().config().payment_grace_seconds as f64;
     let event = world.seated(&[("A", 1, 4)], 10.0).await;
     let buyer = world.buyer();
     let approved_hold = world
@@ -805,9 +839,26 @@ async fn a_webhook_that_never_arrives_still_lets_the_hold_expire_on_time() {
     for hold in [&approved_hold, &delayed_hold] {
         assert_eq!(
             status_of(&world, &hold.reservation_id).await,
-            ReservationStatus::Expired
+            ReservationStatus::Hold,
+            "kept for its payment until the deadline"
         );
     }
+    world.advance(grace);
+    assert_eq!(
+        world.fire_timers().await,
+        2,
+        "both timers fire at the deadline"
+    );
+    assert_eq!(
+        status_of(&world, &approved_hold.reservation_id).await,
+        ReservationStatus::Confirmed,
+        "approved in time: sold without a webhook"
+    );
+    assert_eq!(
+        status_of(&world, &delayed_hold.reservation_id).await,
+        ReservationStatus::Expired,
+        "never approved: back on sale"
+    );
     let audit = world.audit(&event.event_id).await;
     assert_eq!(
         (
@@ -815,10 +866,9 @@ async fn a_webhook_that_never_arrives_still_lets_the_hold_expire_on_time() {
             audit.inventory.held,
             audit.inventory.sold
         ),
-        (4, 0, 0),
-        "the seats are free again"
+        (3, 0, 1),
     );
-    // The lost webhook turns up after all, much later: refunded, not sold.
+    // The lost webhook turns up after all, much later: the sale stands, nothing is refunded.
     follow_up(
         &world,
         outcome(
@@ -830,13 +880,14 @@ async fn a_webhook_that_never_arrives_still_lets_the_hold_expire_on_time() {
     .await;
     assert_eq!(
         payment_status(&world, &approved.payment_intent_id).await,
-        PaymentStatus::Refunded
+        PaymentStatus::Approved
     );
+    assert_eq!(world.published(DetailType::ReservationConfirmed), 1);
     world
-        .hold_seats(&world.buyer(), &event.event_id, &["A-1", "A-2"])
+        .hold_seats(&world.buyer(), &event.event_id, &["A-2", "A-3"])
         .await
         .unwrap();
     let audit = world.audit(&event.event_id).await;
-    assert_eq!((audit.inventory.held, audit.inventory.sold), (2, 0));
+    assert_eq!((audit.inventory.held, audit.inventory.sold), (2, 1));
     world.audit_money().await;
 }

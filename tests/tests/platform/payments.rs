@@ -1,10 +1,13 @@
 //! Payments: a webhook is acted on once, a failure releases the hold, an approval that comes too
 //! late is refunded and never sells the seat, and a delivery that died half-way is acted on when
-//! the provider retries it.
+//! the provider retries it. A payment cannot race its hold: paying in the hold's last second, or a
+//! follow-up delivered again after the hold's deadline, confirms what the bank approved in time;
+//! a payment cannot start on an expired hold, nor beside another payment of the same hold.
 
-use tacos_core::domain::payments::Scenario;
+use tacos_core::domain::payments::{ProcessRequest, Scenario};
 use tacos_core::domain::reservations::ReservationStatus;
 use tacos_core::domain::webhook_signature::WebhookSigner;
+use tacos_core::error::Error;
 use tacos_core::ports::{DetailType, EventHandler, Store};
 
 use crate::world::{World, HOLD_SECONDS};
@@ -155,12 +158,25 @@ async fn a_failed_payment_releases_the_hold() {
     assert_eq!(world.ledger(&event).await.available, 4);
 }
 
+/// How long a hold being paid waits past its expiry for the bank (the platform's setting).
+fn grace_seconds(world: &World) -> f64 {
+    world.platform().config().payment_grace_seconds as f64
+}
+
 #[tokio::test]
-async fn an_approval_after_expiry_is_refunded_and_sells_nothing() {
+async fn an_approval_after_the_grace_is_refunded_and_sells_nothing() {
     let world = World::new();
-    let (buyer, hold, payment, event) = processed(&world, Scenario::Approve).await;
-    world.advance(HOLD_SECONDS as f64 + 1.0);
+    // The bank takes its time (`delay`): it answers only after the hold's grace has run out.
+    let (buyer, hold, payment, event) = processed(&world, Scenario::Delay).await;
+    world.advance(HOLD_SECONDS as f64 + grace_seconds(&world) + 1.0);
     world.fire_timers().await;
+    let late = world
+        .platform()
+        .payments
+        .get(&payment, Some(&buyer))
+        .await
+        .unwrap();
+    assert_eq!(late.status.as_str(), "APPROVED", "the bank approved, late");
     send_webhook(&world, "wh_test_4", "payment.approved", &hold, &payment).await;
     deliver_bus(&world).await;
     let after = world.reservation(&buyer, &hold.reservation_id).await;
@@ -210,9 +226,9 @@ async fn every_kind_of_domain_event_is_emitted_for_schema_validation() {
         .await
         .unwrap();
     deliver_bus(&world).await;
-    // reservation.expired + payment.refunded
-    let (_, late_hold, late_payment, _) = processed(&world, Scenario::Approve).await;
-    world.advance(HOLD_SECONDS as f64 + 1.0);
+    // reservation.expired + payment.refunded: the bank approves after the hold's grace.
+    let (_, late_hold, late_payment, _) = processed(&world, Scenario::Delay).await;
+    world.advance(HOLD_SECONDS as f64 + grace_seconds(&world) + 1.0);
     world.fire_timers().await;
     send_webhook(
         &world,
@@ -239,4 +255,212 @@ async fn every_kind_of_domain_event_is_emitted_for_schema_validation() {
             .collect();
         std::fs::write(path, lines).expect("write emitted events");
     }
+}
+
+/// The follow-up of `payment`'s approval, as SQS would deliver it (`times` times).
+async fn follow_up_approval(
+    world: &World,
+    hold: &tacos_core::domain::reservations::Reservation,
+    payment: &tacos_core::ids::PaymentIntentId,
+    times: usize,
+) {
+    let approval = world
+        .local
+        .bus
+        .published()
+        .into_iter()
+        .find(|e| {
+            e.detail_type == DetailType::PaymentApproved
+                && e.detail.reservation_id == hold.reservation_id
+                && e.detail.payment_intent_id.as_ref() == Some(payment)
+        })
+        .expect("the approval was published");
+    for _ in 0..times {
+        world
+            .local
+            .platform
+            .handle_event(approval.clone())
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn paying_in_the_holds_last_second_confirms_although_the_bank_answers_after_it() {
+    let world = World::new();
+    let event = world.seated(&[("A", 1, 4)], 10.0).await;
+    let buyer = world.buyer();
+    let hold = world
+        .hold_seats(&buyer, &event.event_id, &["A-1"])
+        .await
+        .unwrap();
+    world.advance(HOLD_SECONDS as f64 - 1.0);
+    let intent = world.pay(&buyer, &hold, Scenario::Delay).await;
+    assert_eq!(intent.status.as_str(), "PROCESSING");
+    let paying = world.reservation(&buyer, &hold.reservation_id).await;
+    assert_eq!(
+        paying.payment_intent_id.as_ref(),
+        Some(&intent.payment_intent_id)
+    );
+    let deadline = paying.payment_deadline.expect("a payment deadline");
+    assert_eq!(
+        (deadline - hold.hold_expires_at).num_seconds() as f64,
+        grace_seconds(&world)
+    );
+    // The hold's expiry passes while the bank thinks; its timer keeps the hold for the payment.
+    world.advance(2.0);
+    world.fire_timers().await;
+    let waiting = world.reservation(&buyer, &hold.reservation_id).await;
+    assert_eq!(
+        waiting.status,
+        ReservationStatus::Hold,
+        "kept for the payment"
+    );
+    assert_eq!(world.ledger(&event.event_id).await.held, 1);
+    // The bank approved (the settle timer) after the hold's expiry, within the grace.
+    send_webhook(
+        &world,
+        "wh_last_1",
+        "payment.approved",
+        &hold,
+        &intent.payment_intent_id,
+    )
+    .await;
+    follow_up_approval(&world, &hold, &intent.payment_intent_id, 2).await;
+    let after = world.reservation(&buyer, &hold.reservation_id).await;
+    assert_eq!(after.status, ReservationStatus::Confirmed);
+    assert_eq!(
+        world.published(DetailType::PaymentRefunded),
+        0,
+        "charged once, kept"
+    );
+    let stored = world
+        .platform()
+        .payments
+        .get(&intent.payment_intent_id, Some(&buyer))
+        .await
+        .unwrap();
+    assert_eq!(stored.status.as_str(), "APPROVED");
+    let ledger = world.ledger(&event.event_id).await;
+    assert_eq!((ledger.sold, ledger.held, ledger.available), (1, 0, 3));
+}
+
+/// An approval given in time whose follow-up is delivered only after the hold's payment deadline
+/// (SQS redelivery after a failure): it confirms, once, whichever comes first of the expiry timer
+/// and the follow-up.
+#[tokio::test]
+async fn an_approval_followed_up_after_the_deadline_still_confirms_once() {
+    for timer_first in [true, false] {
+        let world = World::new();
+        let event = world.seated(&[("A", 1, 4)], 10.0).await;
+        let buyer = world.buyer();
+        let hold = world
+            .hold_seats(&buyer, &event.event_id, &["A-1"])
+            .await
+            .unwrap();
+        world.advance(HOLD_SECONDS as f64 - 1.0);
+        let intent = world.pay(&buyer, &hold, Scenario::Approve).await;
+        assert_eq!(intent.status.as_str(), "APPROVED");
+        let payment = intent.payment_intent_id;
+        send_webhook(&world, "wh_redeliver", "payment.approved", &hold, &payment).await;
+        // The first delivery of the follow-up failed; the queue delivers it again much later.
+        world.advance(1.0 + grace_seconds(&world) + 30.0);
+        if timer_first {
+            world.fire_timers().await;
+            follow_up_approval(&world, &hold, &payment, 2).await;
+        } else {
+            follow_up_approval(&world, &hold, &payment, 2).await;
+            world.fire_timers().await;
+        }
+        let after = world.reservation(&buyer, &hold.reservation_id).await;
+        assert_eq!(
+            after.status,
+            ReservationStatus::Confirmed,
+            "timer first: {timer_first}"
+        );
+        assert_eq!(after.payment_intent_id.as_ref(), Some(&payment));
+        let order = after.order_id.clone().expect("an order");
+        // The buyer's own confirm, retried, answers the same order.
+        let again = world
+            .platform()
+            .reservations
+            .confirm(&hold.reservation_id, &payment, Some(&buyer))
+            .await
+            .unwrap();
+        assert_eq!(again.order_id, order);
+        assert_eq!(world.published(DetailType::PaymentRefunded), 0);
+        assert_eq!(world.published(DetailType::ReservationConfirmed), 1);
+        assert_eq!(world.published(DetailType::ReservationExpired), 0);
+        let ledger = world.ledger(&event.event_id).await;
+        assert_eq!((ledger.sold, ledger.held, ledger.available), (1, 0, 3));
+    }
+}
+
+#[tokio::test]
+async fn a_payment_cannot_start_on_an_expired_hold_nor_beside_another() {
+    let world = World::new();
+    let event = world.seated(&[("A", 1, 4)], 10.0).await;
+    let buyer = world.buyer();
+    let payments = &world.platform().payments;
+    let process = |id: &tacos_core::ids::PaymentIntentId| ProcessRequest {
+        payment_intent_id: id.clone(),
+        action: None,
+    };
+
+    // Two intents for one hold: the first to be processed pays; the second is refused uncharged.
+    let hold = world
+        .hold_seats(&buyer, &event.event_id, &["A-1"])
+        .await
+        .unwrap();
+    let first = world.intent(&buyer, &hold, Some(Scenario::Delay)).await;
+    let second = world.intent(&buyer, &hold, Some(Scenario::Approve)).await;
+    payments
+        .process(&buyer, process(&first.payment_intent_id))
+        .await
+        .unwrap();
+    let refused = payments
+        .process(&buyer, process(&second.payment_intent_id))
+        .await;
+    assert!(
+        matches!(refused, Err(Error::InvalidState(_))),
+        "{refused:?}"
+    );
+    let untouched = payments
+        .get(&second.payment_intent_id, Some(&buyer))
+        .await
+        .unwrap();
+    assert_eq!(untouched.status.as_str(), "PENDING", "never charged");
+    // Processing the first again is fine (a retry) and changes nothing.
+    let again = payments
+        .process(&buyer, process(&first.payment_intent_id))
+        .await
+        .unwrap();
+    assert_eq!(again.status.as_str(), "PROCESSING");
+
+    // An intent made in time but processed after the hold expired is refused uncharged.
+    let late_hold = world
+        .hold_seats(&buyer, &event.event_id, &["A-2"])
+        .await
+        .unwrap();
+    let late = world
+        .intent(&buyer, &late_hold, Some(Scenario::Approve))
+        .await;
+    world.advance(HOLD_SECONDS as f64 + 1.0);
+    let refused = payments
+        .process(&buyer, process(&late.payment_intent_id))
+        .await;
+    assert!(
+        matches!(refused, Err(Error::ReservationExpired)),
+        "{refused:?}"
+    );
+    let untouched = payments
+        .get(&late.payment_intent_id, Some(&buyer))
+        .await
+        .unwrap();
+    assert_eq!(untouched.status.as_str(), "PENDING", "never charged");
+    let expired = world.reservation(&buyer, &late_hold.reservation_id).await;
+    assert_eq!(expired.status, ReservationStatus::Expired);
+    assert!(expired.payment_deadline.is_none());
+    let ledger = world.ledger(&event.event_id).await;
+    assert_eq!(ledger.held, 1, "A-1 kept for its payment, A-2 back on sale");
 }

@@ -269,7 +269,12 @@ async fn run_ledger(seated: bool, ops: Vec<Op>) {
                 for seat in &chosen {
                     if let (SeatStatus::Held, Some(holder)) = &statuses[seat] {
                         let r = stored(&world, holder).await;
-                        if r.status == ReservationStatus::Hold && now >= r.hold_expires_at {
+                        // A hold whose payment was approved in time is confirmed when found
+                        // due, not released: only unpaid ones give their seats back.
+                        if r.status == ReservationStatus::Hold
+                            && now >= r.due()
+                            && r.paying().is_none()
+                        {
                             lapsed.insert(holder.clone(), r);
                         }
                     }
@@ -343,6 +348,8 @@ async fn run_ledger(seated: bool, ops: Vec<Op>) {
                 let p = &mut placed[pick % n];
                 let r = stored(&world, &p.id).await;
                 let payable = r.status == ReservationStatus::Hold && now < r.hold_expires_at;
+                // One payment at a time: another approved one is under way.
+                let startable = payable && r.paying().is_none();
                 let intent = world
                     .platform()
                     .payments
@@ -373,10 +380,18 @@ async fn run_ledger(seated: bool, ops: Vec<Op>) {
                                 action: None,
                             },
                         )
-                        .await
-                        .unwrap();
-                    assert_eq!(processed.status.as_str(), "APPROVED");
-                    p.payment = Some(intent.payment_intent_id);
+                        .await;
+                    match processed {
+                        Ok(processed) => {
+                            assert!(startable, "payment started beside another");
+                            assert_eq!(processed.status.as_str(), "APPROVED");
+                            p.payment = Some(intent.payment_intent_id);
+                        }
+                        Err(e) => {
+                            assert!(!startable, "payment refused: {e:?}");
+                            assert!(matches!(e, Error::InvalidState(_)), "{e:?}");
+                        }
+                    }
                 }
             }
             Op::Confirm { pick } if !placed.is_empty() => {
@@ -385,7 +400,12 @@ async fn run_ledger(seated: bool, ops: Vec<Op>) {
                 let r = stored(&world, &p.id).await;
                 let payment = p.payment.clone().unwrap_or_else(PaymentIntentId::generate);
                 let expect_ok = match r.status {
-                    ReservationStatus::Hold => now < r.hold_expires_at && p.payment.is_some(),
+                    // Unexpired, or paid by the payment the hold waits for (approved in time:
+                    // these payments are approved as they start, before the hold's expiry).
+                    ReservationStatus::Hold => {
+                        p.payment.is_some()
+                            && (now < r.hold_expires_at || r.paying() == p.payment.as_ref())
+                    }
                     ReservationStatus::Confirmed => r.payment_intent_id.as_ref() == Some(&payment),
                     _ => false,
                 };
@@ -416,7 +436,7 @@ async fn run_ledger(seated: bool, ops: Vec<Op>) {
                 let p = &placed[pick % placed.len()];
                 let r = stored(&world, &p.id).await;
                 let expect_ok = match r.status {
-                    ReservationStatus::Hold => now < r.hold_expires_at,
+                    ReservationStatus::Hold => now < r.due(),
                     ReservationStatus::Cancelled => true,
                     _ => false,
                 };
@@ -435,7 +455,7 @@ async fn run_ledger(seated: bool, ops: Vec<Op>) {
                 let p = &placed[pick % placed.len()];
                 let r = reservations.get(&p.id, Some(&p.buyer)).await.unwrap();
                 if r.status == ReservationStatus::Hold {
-                    assert!(now < r.hold_expires_at, "nobody reads a stale HOLD");
+                    assert!(now < r.due(), "nobody reads a stale HOLD");
                 }
                 let stranger = world.buyer();
                 assert!(matches!(
@@ -451,12 +471,14 @@ async fn run_ledger(seated: bool, ops: Vec<Op>) {
         }
         check_ledger(&world, &event, &mut placed, &mut sold).await;
     }
-    // In the end every hold expires by its timer, and what was sold stays sold.
-    world.advance(HOLD_SECONDS as f64 + 1.0);
+    // In the end every hold is settled by its timer (expired, or confirmed when the bank approved
+    // its payment in time), and what was sold stays sold.
+    let grace = world.platform().config().payment_grace_seconds as f64;
+    world.advance(HOLD_SECONDS as f64 + grace + 1.0);
     world.fire_timers().await;
     check_ledger(&world, &event, &mut placed, &mut sold).await;
     let inventory = world.ledger(&event.event_id).await;
-    assert_eq!(inventory.held, 0, "every hold expired: {inventory:?}");
+    assert_eq!(inventory.held, 0, "every hold settled: {inventory:?}");
     assert!(placed.iter().all(|p| p.status != ReservationStatus::Hold));
 }
 

@@ -89,6 +89,8 @@ pub async fn conditions(store: &dyn Store) {
         (Condition::GreaterThan("n".into(), 4), true),
         (Condition::GreaterThan("n".into(), 5), false),
         (Condition::GreaterThan("missing".into(), 0), false),
+        (Condition::Missing("missing".into()), true),
+        (Condition::Missing("n".into()), false),
         (Condition::Exists, true),
         (
             Condition::Or(vec![
@@ -119,6 +121,13 @@ pub async fn conditions(store: &dyn Store) {
         .write(Write::Check {
             key: absent.clone(),
             condition: Condition::NotExists
+        })
+        .await
+        .is_ok());
+    assert!(store
+        .write(Write::Check {
+            key: absent.clone(),
+            condition: Condition::Missing("n".into())
         })
         .await
         .is_ok());

@@ -41,6 +41,9 @@ pub enum Condition {
     Exists,
     /// The item does not exist.
     NotExists,
+    /// The item has no such attribute (or does not exist): DynamoDB's `attribute_not_exists`.
+    /// An attribute stored as null is present.
+    Missing(String),
     /// Attribute equals value.
     Equals(String, Value),
     /// Attribute is a number at least this large.
@@ -64,6 +67,7 @@ impl Condition {
         match self {
             Self::Exists => item.is_some(),
             Self::NotExists => item.is_none(),
+            Self::Missing(attr) => item.is_none_or(|i| i.get(attr).is_none()),
             Self::Equals(attr, value) => item.and_then(|i| i.get(attr)) == Some(value),
             Self::AtLeast(attr, n) => number(attr).is_some_and(|v| v >= *n),
             Self::LessThan(attr, n) => number(attr).is_some_and(|v| v < *n),

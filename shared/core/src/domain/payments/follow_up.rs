@@ -63,7 +63,7 @@ impl Payments {
         }
         match self
             .reservations
-            .cancel_for_failed_payment(reservation)
+            .cancel_for_failed_payment(reservation, payment)
             .await
         {
             Err(Error::ReservationNotFound) => Ok(()),

@@ -52,6 +52,10 @@ pub struct PaymentIntent {
     pub user_id: UserId,
     pub scenario: Scenario,
     pub created_at: DateTime<Utc>,
+    /// When the bank approved it (epoch milliseconds): what decides whether the approval came in
+    /// time for its hold (`reservations::payment`), whenever its follow-up runs.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub approved_at_ms: Option<i64>,
 }
 
 impl PaymentIntent {

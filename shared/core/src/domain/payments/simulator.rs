@@ -2,6 +2,8 @@
 //! scenario, and the `delay` scenario settles later by a timer job. Every decision is reported by
 //! webhook ([`super::delivery`]).
 
+use chrono::{DateTime, Utc};
+
 use super::intent::{
     intent_key, IntentRequest, PaymentIntent, PaymentStatus, ProcessRequest, Scenario,
 };
@@ -25,7 +27,7 @@ impl Payments {
             .reservations
             .get(&request.reservation_id, Some(caller))
             .await?;
-        check_payable(&reservation, &request)?;
+        check_payable(&reservation, &request, self.ports.clock.now())?;
         let intent = PaymentIntent {
             payment_intent_id: PaymentIntentId::generate(),
             status: PaymentStatus::Pending,
@@ -35,6 +37,7 @@ impl Payments {
             user_id: caller.user_id.clone(),
             scenario: request.scenario.unwrap_or(Scenario::Approve),
             created_at: self.ports.clock.now(),
+            approved_at_ms: None,
         };
         self.ports
             .store
@@ -47,6 +50,9 @@ impl Payments {
     }
 
     /// Runs the simulated charge. Processing again reports the current status and sends nothing.
+    ///
+    /// The hold is marked as being paid first (`reservations::payment`): a hold that expired, or
+    /// that another payment is already paying, is refused before anyone is charged.
     pub async fn process(
         &self,
         caller: &Principal,
@@ -56,14 +62,21 @@ impl Payments {
         if intent.status != PaymentStatus::Pending {
             return Ok(intent);
         }
-        let outcome = decide(request.action.unwrap_or(intent.scenario));
         let id = &intent.payment_intent_id;
+        self.reservations
+            .start_payment(&intent.reservation_id, id)
+            .await?;
+        let outcome = decide(request.action.unwrap_or(intent.scenario));
         // The follow-up is scheduled before the status flips, so an outage cannot leave a decided
         // payment whose webhook is never sent.
         self.schedule_follow_up(id, outcome).await?;
-        let update = Update::new(intent_key(id))
+        let now_ms = self.ports.clock.now_ms();
+        let mut update = Update::new(intent_key(id))
             .set("status", outcome.as_str())
             .when(Condition::equals("status", "PENDING"));
+        if outcome == PaymentStatus::Approved {
+            update = update.set("approved_at_ms", now_ms);
+        }
         match self.ports.store.write(Write::Update(update)).await {
             Ok(()) => {}
             Err(StoreError::ConditionFailed { .. }) => return self.get(id, Some(caller)).await,
@@ -75,6 +88,7 @@ impl Payments {
         }
         Ok(PaymentIntent {
             status: outcome,
+            approved_at_ms: (outcome == PaymentStatus::Approved).then_some(now_ms),
             ..intent
         })
     }
@@ -100,6 +114,7 @@ impl Payments {
         self.schedule_safety_net(id).await?;
         let update = Update::new(intent_key(id))
             .set("status", "APPROVED")
+            .set("approved_at_ms", self.ports.clock.now_ms())
             .when(Condition::equals("status", "PROCESSING"));
         match self.ports.store.write(Write::Update(update)).await {
             Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
@@ -110,9 +125,17 @@ impl Payments {
     }
 }
 
-/// A hold may be paid while it is one, in its own currency and for exactly its total.
-fn check_payable(reservation: &Reservation, request: &IntentRequest) -> Result<()> {
+/// A hold may be paid while it is one and unexpired (a payment may start only then:
+/// `reservations::payment`), in its own currency and for exactly its total.
+fn check_payable(
+    reservation: &Reservation,
+    request: &IntentRequest,
+    now: DateTime<Utc>,
+) -> Result<()> {
     match reservation.status {
+        ReservationStatus::Hold if now >= reservation.hold_expires_at => {
+            return Err(Error::ReservationExpired)
+        }
         ReservationStatus::Hold => {}
         ReservationStatus::Expired => return Err(Error::ReservationExpired),
         other => {

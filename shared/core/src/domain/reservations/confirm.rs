@@ -1,6 +1,8 @@
 //! Confirming a hold paid by an approved payment: the reservation, its seats (`SOLD`) and the
-//! counters move in one transaction, conditional on the hold not having expired and the payment
-//! still being approved.
+//! counters move in one transaction, conditional on the payment still being approved and on the
+//! hold not having expired, or, for the payment the hold is being paid with, on the bank having
+//! approved it by the payment's deadline (`payment.rs`): an approval is judged by when the bank
+//! gave it, not by when its follow-up ran.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -37,8 +39,7 @@ impl Reservations {
             if let Some(confirmed) = settled_answer(&reservation, payment)? {
                 return Ok(confirmed);
             }
-            self.check_payment(id, payment, &reservation).await?;
-            if let Some(confirmed) = self.commit_confirm(&reservation, payment).await? {
+            if let Some(confirmed) = self.confirm_paid(&reservation, payment).await? {
                 return Ok(confirmed);
             }
             // Lost a race (expiry, cancel, another confirm) or the payment changed: look again.
@@ -48,14 +49,28 @@ impl Reservations {
         ))
     }
 
-    /// Refuses a payment that is not an approved one for this reservation, in its amount and
-    /// currency.
+    /// Confirms `reservation` (a hold, as read) with `payment` once the payment checks out;
+    /// `None` when a condition failed because the hold or the payment changed since they were
+    /// read. The expiry timer's way to settle a hold whose payment was approved in time.
+    pub(super) async fn confirm_paid(
+        &self,
+        reservation: &Reservation,
+        payment: &PaymentIntentId,
+    ) -> Result<Option<Confirmation>> {
+        let intent = self
+            .check_payment(&reservation.reservation_id, payment, reservation)
+            .await?;
+        self.commit_confirm(reservation, &intent).await
+    }
+
+    /// The intent of `payment`, refused when it is not an approved one for this reservation, in
+    /// its amount and currency.
     async fn check_payment(
         &self,
         id: &ReservationId,
         payment: &PaymentIntentId,
         reservation: &Reservation,
-    ) -> Result<()> {
+    ) -> Result<PaymentIntent> {
         let intent: PaymentIntent = self
             .ports
             .store
@@ -78,7 +93,7 @@ impl Reservations {
                 "payment amount does not match the reservation".into(),
             ));
         }
-        Ok(())
+        Ok(intent)
     }
 
     /// Commits the confirmation; `None` when a condition failed because the hold or the payment
@@ -86,12 +101,13 @@ impl Reservations {
     async fn commit_confirm(
         &self,
         reservation: &Reservation,
-        payment: &PaymentIntentId,
+        intent: &PaymentIntent,
     ) -> Result<Option<Confirmation>> {
         let id = &reservation.reservation_id;
+        let payment = &intent.payment_intent_id;
         let now = self.ports.clock.now();
         let order_id = OrderId::generate();
-        let writes = self.confirm_writes(reservation, payment, &order_id, now);
+        let writes = self.confirm_writes(reservation, intent, &order_id, now);
         match self.ports.store.transact(writes).await {
             Ok(()) => {}
             Err(StoreError::ConditionFailed { .. }) => return Ok(None),
@@ -110,22 +126,33 @@ impl Reservations {
     }
 
     /// The hold's settlement as sold, recording the order and the payment, conditional on the
-    /// hold not having expired by `now` and on the payment still being approved.
+    /// payment still being approved and on the hold being unexpired at `now` or, when `intent`
+    /// is the payment it is being paid with, on the bank's approval being no later than the
+    /// payment's deadline.
     fn confirm_writes(
         &self,
         reservation: &Reservation,
-        payment: &PaymentIntentId,
+        intent: &PaymentIntent,
         order_id: &OrderId,
         now: DateTime<Utc>,
     ) -> Vec<Write> {
+        let payment = &intent.payment_intent_id;
+        let unexpired = Condition::GreaterThan("hold_expires_at_ms".into(), now.timestamp_millis());
+        let in_time = match intent.approved_at_ms {
+            Some(approved_at) => Condition::Or(vec![
+                unexpired,
+                Condition::And(vec![
+                    Condition::equals("payment_intent_id", payment.as_str()),
+                    Condition::AtLeast("payment_deadline_ms".into(), approved_at),
+                ]),
+            ]),
+            None => unexpired,
+        };
         let mut writes = self.settle_writes(
             reservation,
             ReservationStatus::Confirmed,
             SeatStatus::Sold,
-            Some(Condition::GreaterThan(
-                "hold_expires_at_ms".into(),
-                now.timestamp_millis(),
-            )),
+            Some(in_time),
         );
         if let Write::Update(update) = &mut writes[0] {
             update

@@ -95,6 +95,8 @@ impl Reservations {
             payment_intent_id: None,
             created_at: now,
             hold_expires_at_ms: hold_expires_at.timestamp_millis(),
+            payment_deadline: None,
+            payment_deadline_ms: None,
             capped: true,
         }
     }

@@ -14,6 +14,8 @@
 //!   * `confirm.rs`: [`Reservations::confirm`] and its [`Confirmation`];
 //!   * `cancel.rs`: [`Reservations::cancel`], [`Reservations::cancel_for_failed_payment`];
 //!   * `expire.rs`: [`Reservations::expire`];
+//!   * `payment.rs`: [`Reservations::start_payment`]: a hold being paid, kept until its payment's
+//!     grace deadline, and whether its payment was approved in time;
 //!   * `transition.rs`: what leaving `HOLD` shares (the conditional transaction, the release of
 //!     the seats, the expiry timer dropped).
 //! * `purchase_cap.rs`: the tickets an account holds and owns for an event, across its orders,
@@ -25,6 +27,7 @@ mod cancel;
 mod confirm;
 mod expire;
 mod hold;
+mod payment;
 mod purchase_cap;
 mod service;
 mod transition;

@@ -46,6 +46,15 @@ pub struct Reservation {
     /// `hold_expires_at` in epoch milliseconds, for conditions.
     #[serde(skip_serializing_if = "is_zero", default)]
     pub hold_expires_at_ms: i64,
+    /// Once a payment has started (`payment_intent_id` names it): until when an approval of it
+    /// still confirms the hold, which stays until then (`payment.rs`). The hold's expiry plus the
+    /// payment grace; absent while no payment has started.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub payment_deadline: Option<DateTime<Utc>>,
+    /// `payment_deadline` in epoch milliseconds, for conditions; absent (not zero) until a
+    /// payment starts, which is what starting one checks.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub payment_deadline_ms: Option<i64>,
     /// Whether this reservation's tickets count toward its account's purchase cap
     /// (`purchase_cap`): every hold placed since the cap exists. Holds placed before are released
     /// without touching the counter, which never counted them.
@@ -67,9 +76,24 @@ impl Reservation {
         let mut value = serde_json::to_value(self).expect("reservation serializes");
         if let Some(map) = value.as_object_mut() {
             map.remove("hold_expires_at_ms");
+            map.remove("payment_deadline_ms");
             map.remove("capped");
         }
         value
+    }
+
+    /// When the hold lapses if nothing settles it: its expiry, or once a payment has started,
+    /// that payment's deadline.
+    pub fn due(&self) -> DateTime<Utc> {
+        self.payment_deadline.unwrap_or(self.hold_expires_at)
+    }
+
+    /// The payment under way (started, and the hold not settled yet), if any.
+    pub fn paying(&self) -> Option<&PaymentIntentId> {
+        match (self.status, self.payment_deadline) {
+            (ReservationStatus::Hold, Some(_)) => self.payment_intent_id.as_ref(),
+            _ => None,
+        }
     }
 
     /// The detail every reservation event carries; each transition adds its own fields.

@@ -21,24 +21,33 @@ pub struct Reservations {
     pub(super) tokens: ReservationTokens,
     /// How long a hold lasts (`Config::hold_seconds`).
     pub(super) hold: Duration,
+    /// How long after its expiry a hold being paid waits for the bank (`Config::payment_grace_seconds`).
+    pub(super) payment_grace: Duration,
 }
 
 impl Reservations {
-    pub fn new(ports: Ports, catalog: Catalog, tokens: ReservationTokens, hold: Duration) -> Self {
+    pub fn new(
+        ports: Ports,
+        catalog: Catalog,
+        tokens: ReservationTokens,
+        hold: Duration,
+        payment_grace: Duration,
+    ) -> Self {
         Self {
             ports,
             catalog,
             tokens,
             hold,
+            payment_grace,
         }
     }
 
     /// The reservation, if `caller` may see it (owners and administrators; `None` is the platform
-    /// itself). A hold past its expiry is expired on the spot, so nobody reads a stale `HOLD`.
+    /// itself). A hold past its due time is expired on the spot, so nobody reads a stale `HOLD`.
     pub async fn get(&self, id: &ReservationId, caller: Option<&Principal>) -> Result<Reservation> {
         let reservation = self.load(id, caller).await?;
         if reservation.status == ReservationStatus::Hold
-            && self.ports.clock.now() >= reservation.hold_expires_at
+            && self.ports.clock.now() >= reservation.due()
         {
             self.expire(id).await?;
             return self.load(id, caller).await;

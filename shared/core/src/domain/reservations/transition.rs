@@ -3,6 +3,7 @@
 //! the hold), the release of the seats that cancel
 //! and expiry share, and the expiry timer dropped once it has nothing left to do.
 
+use super::payment;
 use super::purchase_cap;
 use super::record::{reservation_key, Reservation, ReservationStatus};
 use super::service::Reservations;
@@ -14,17 +15,35 @@ use crate::ports::scheduler::Job;
 use crate::ports::store::{Condition, StoreError, Update, Write};
 
 impl Reservations {
-    /// Moves a hold to `to` and frees its seats; losing the race to another change is fine.
+    /// Moves a hold to `to` and frees its seats: whether it did (`false`: it lost the race to
+    /// another change, which is fine). A hold being paid expires only if its payment was not
+    /// approved by the deadline (`payment.rs`).
     pub(super) async fn release(
         &self,
         reservation: &Reservation,
         to: ReservationStatus,
         reason: &str,
-    ) -> Result<()> {
-        let writes = self.settle_writes(reservation, to, SeatStatus::Available, None);
+    ) -> Result<bool> {
+        self.release_if(reservation, to, reason, None).await
+    }
+
+    /// [`Self::release`], on the further condition `extra` on the reservation.
+    pub(super) async fn release_if(
+        &self,
+        reservation: &Reservation,
+        to: ReservationStatus,
+        reason: &str,
+        extra: Option<Condition>,
+    ) -> Result<bool> {
+        let mut writes = self.settle_writes(reservation, to, SeatStatus::Available, extra);
+        if let (ReservationStatus::Expired, Some(payment), Some(deadline_ms)) =
+            (to, reservation.paying(), reservation.payment_deadline_ms)
+        {
+            writes.push(payment::not_approved_by(payment, deadline_ms));
+        }
         match self.ports.store.transact(writes).await {
             Ok(()) => {}
-            Err(StoreError::ConditionFailed { .. }) => return Ok(()),
+            Err(StoreError::ConditionFailed { .. }) => return Ok(false),
             Err(e) => return Err(e.into()),
         }
         if to != ReservationStatus::Expired {
@@ -41,7 +60,7 @@ impl Reservations {
             DetailType::ReservationCancelled
         };
         self.publish(kind, detail).await;
-        Ok(())
+        Ok(true)
     }
 
     /// The reservation's status change with its seats and counters, all conditional on the hold.
