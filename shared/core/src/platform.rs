@@ -16,7 +16,7 @@ use crate::domain::catalog::Catalog;
 use crate::domain::idempotency::Idempotency;
 use crate::domain::live_updates::LiveUpdates;
 use crate::domain::payments::Payments;
-use crate::domain::queue::{self, WaitingRoom};
+use crate::domain::queue::{self, JoinKeys, WaitingRoom};
 use crate::domain::reservation_tokens::ReservationTokens;
 use crate::domain::reservations::Reservations;
 use crate::domain::webhook_signature::WebhookSigner;
@@ -64,6 +64,7 @@ impl Platform {
                 ports.clone(),
                 catalog.clone(),
                 rtokens,
+                JoinKeys::new(&config.jwt_secret),
                 config.queue_view_ms,
             ),
             payments: Payments::new(

@@ -253,6 +253,7 @@ fn items(c: &mut Criterion) {
         state: TicketState::Waiting,
         joined_at: now,
         expires_at: now.timestamp() + 6 * 3600,
+        stamp: None,
     };
     let key = Key::new(format!("WTKN#{}", ticket.token), "WTKN");
     let ticket_item = to_item(&key, &ticket);

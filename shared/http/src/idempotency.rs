@@ -1,26 +1,30 @@
-//! The `Idempotency-Key` middleware for the POSTs the contract names.
+//! The `Idempotency-Key` middleware for the POSTs the contract names, and [`OwnKey`] for the one
+//! route that keeps its key on the item it writes anyway (join: [`tacos_core::domain::queue::join_key`]).
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, MatchedPath, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use super::extract::{verify_caller, ClientAddr};
 use super::MAX_BODY_BYTES;
+use tacos_core::domain::auth::Principal;
 use tacos_core::domain::idempotency::{Begin, StoredResponse};
+use tacos_core::domain::queue::{JoinKey, KeyedJoin};
 use tacos_core::error::Error;
 use tacos_core::platform::Platform;
 
 use crate::error::ApiError;
 
 /// Routes (as matched) whose POSTs require a key, and whether they require a signed-in caller.
+/// `POST /api/v1/queue/join` requires one too, and checks it the same way, but keeps it itself
+/// ([`OwnKey`]): two writes fewer per join.
 const KEYED_ROUTES: &[(&str, bool)] = &[
-    ("/api/v1/queue/join", false),
     ("/api/v1/queue/enter", false),
     ("/api/v1/reservations", true),
     ("/api/v1/reservations/{id}/confirm", true),
@@ -83,6 +87,56 @@ async fn keyed_request(
     remember(platform, &caller, &key, &fingerprint, response)
         .await
         .map_err(fail)
+}
+
+/// A keyed POST whose route keeps its key itself: the key, whose it is, the request's
+/// fingerprint, the caller and the body, checked in the middleware's order (key, then caller,
+/// then body), so the route refuses exactly what the middleware would.
+pub struct OwnKey {
+    pub key: JoinKey,
+    pub caller: Option<Principal>,
+    pub body: Bytes,
+}
+
+impl FromRequest<Arc<Platform>> for OwnKey {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, platform: &Arc<Platform>) -> Result<Self, ApiError> {
+        let key = idempotency_key(request.headers())?;
+        let (mut parts, body) = request.into_parts();
+        let owner = key_owner(&mut parts, platform, false).await?;
+        let caller = verify_caller(&mut parts, platform).await?;
+        let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+            .await
+            .map_err(|_| Error::PayloadTooLarge)?;
+        Ok(Self {
+            key: JoinKey {
+                owner,
+                key,
+                fingerprint: fingerprint(&parts, &bytes),
+            },
+            caller,
+            body: bytes,
+        })
+    }
+}
+
+/// The answer of a route that keeps its own key: `status` with `body` (JSON), marked as a replay
+/// when it is one, exactly as the middleware's replays are.
+pub fn keyed_answer(status: StatusCode, answer: KeyedJoin) -> Response {
+    match answer {
+        KeyedJoin::Fresh(body) => (
+            status,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
+        KeyedJoin::Replay(body) => replay(StoredResponse {
+            status: status.as_u16(),
+            content_type: "application/json".into(),
+            body,
+        }),
+    }
 }
 
 /// The `Idempotency-Key` header, which must be a UUID, in one spelling (hyphenated, lower case)

@@ -15,7 +15,8 @@ use tacos_core::error::Error;
 use tacos_core::platform::Platform;
 
 use crate::error::Result;
-use crate::extract::{path_id, Json, MaybeCaller, Query};
+use crate::extract::{parse_json, path_id, Json, MaybeCaller, Query};
+use crate::idempotency::{keyed_answer, OwnKey};
 use tacos_core::ids::{EventId, WaitingToken};
 
 /// `{"event_id"}`. Other fields are ignored: the original gateway's clients send `user_id`, and
@@ -30,21 +31,22 @@ pub struct JoinBody {
     _user_id: Option<String>,
 }
 
+/// `POST /queue/join`: its idempotency key is kept on the ticket it writes ([`OwnKey`]).
 pub async fn join(
     State(platform): State<Arc<Platform>>,
-    MaybeCaller(caller): MaybeCaller,
-    Json(body): Json<JoinBody>,
+    keyed: OwnKey,
 ) -> Result<impl IntoResponse> {
+    let body: JoinBody = parse_json(&keyed.body)?;
     let raw = body
         .event_id
         .filter(|id| !id.trim().is_empty())
         .ok_or(Error::MissingEventId)?;
     let event_id: EventId = path_id(&raw, Error::EventNotFound)?;
-    let joined = platform
+    let answer = platform
         .queue
-        .join(&event_id, caller.map(|p| p.user_id))
+        .join_keyed(&event_id, keyed.caller.map(|p| p.user_id), &keyed.key)
         .await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(joined)))
+    Ok(keyed_answer(StatusCode::ACCEPTED, answer))
 }
 
 #[derive(Deserialize)]

@@ -11,6 +11,7 @@
 //! * [`positions`]: a waiting ticket's place, and why it never grows.
 //! * [`views`]: one position however many instances answer.
 //! * `places`: one place in line per account per event (joining again answers the same token).
+//! * [`join_key`]: a join's idempotency key, kept on its ticket rather than in records of its own.
 //! * `binding`: who may enter or leave with a waiting token (its account, once it has one).
 //! * [`room`]: the service, [`WaitingRoom`]: join, status, enter, leave and gauges.
 //!
@@ -19,6 +20,7 @@
 pub mod admission;
 mod binding;
 pub mod holes;
+pub mod join_key;
 mod keys;
 pub mod order;
 mod places;
@@ -30,5 +32,6 @@ pub use admission::{
     admission_used, initial_writes, AdmissionBatch, CursorMove, QueueState, ADVANCE_EVERY_MS,
     READY_WINDOW_SECS,
 };
+pub use join_key::{JoinKey, JoinKeys, KeyedJoin};
 pub use order::{TicketState, WaitingRecord};
 pub use room::{Admission, Joined, QueueGauge, QueueStatus, QueueStatusKind, WaitingRoom};

@@ -11,6 +11,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::join_key::JoinStamp;
 use super::keys::{counter_key, ticket_key};
 use crate::domain::records::get_record;
 use crate::error::{Error, Result};
@@ -40,6 +41,10 @@ pub struct WaitingRecord {
     pub joined_at: DateTime<Utc>,
     /// TTL attribute (epoch seconds).
     pub expires_at: i64,
+    /// For a join made with an idempotency key: the request it answered and the answer, for
+    /// replays ([`super::join_key`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<JoinStamp>,
 }
 
 /// Join counts per shard, and the arithmetic of orders over them.

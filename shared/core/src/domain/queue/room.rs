@@ -12,6 +12,7 @@ use super::admission::{
 };
 use super::binding::TokenBinding;
 use super::holes::close_holes;
+use super::join_key::{self, JoinKey, JoinKeys, JoinStamp, KeyedJoin};
 use super::keys::ticket_key;
 use super::order::{
     read_line, read_ticket, take_order, Line, TicketState, WaitingRecord, WAITING_TOKEN_TTL_SECS,
@@ -20,7 +21,7 @@ use super::places::{read_place, PlaceRecord};
 use super::positions::{eta_sec, leavers_between, left_marker, read_leavers};
 use super::views::{View, Views};
 use crate::domain::catalog::{Catalog, Event};
-use crate::domain::records::{to_item, ttl_after};
+use crate::domain::records::{get_record, to_item, ttl_after};
 use crate::domain::reservation_tokens::{ReservationTokens, RESERVATION_TOKEN_TTL_SECS};
 use crate::error::{Error, Result};
 use crate::ids::{EventId, UserId, WaitingToken};
@@ -30,6 +31,32 @@ use crate::ports::Ports;
 /// Reads of an account's place a join makes before it gives up on a place that keeps changing
 /// under it (only joins of that one account racing each other change it).
 const PLACE_ATTEMPTS: usize = 4;
+
+/// A keyed join: its key, and the token derived from it.
+struct Keyed<'a> {
+    join: &'a JoinKey,
+    token: WaitingToken,
+}
+
+/// What a join comes to: a place, with the answer's body when a keyed join stored it; or, for a
+/// keyed join, the first answer of its key.
+enum JoinOutcome {
+    Joined(Joined, Option<String>),
+    Replay(String),
+}
+
+fn replayed(answer: KeyedJoin) -> JoinOutcome {
+    match answer {
+        KeyedJoin::Fresh(body) | KeyedJoin::Replay(body) => JoinOutcome::Replay(body),
+    }
+}
+
+/// A new ticket written (with what joining answers, and its body when kept), or the ticket that
+/// already had the token.
+enum NewTicket {
+    Written(WaitingRecord, Joined, Option<String>),
+    Taken(WaitingRecord),
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -84,18 +111,26 @@ pub struct WaitingRoom {
     ports: Ports,
     catalog: Catalog,
     tokens: ReservationTokens,
+    join_keys: JoinKeys,
     views: Views,
 }
 
 impl WaitingRoom {
     /// The waiting room; `view_ms` is the view window (`Config::queue_view_ms`; 0: every status
     /// reads the queue).
-    pub fn new(ports: Ports, catalog: Catalog, tokens: ReservationTokens, view_ms: i64) -> Self {
+    pub fn new(
+        ports: Ports,
+        catalog: Catalog,
+        tokens: ReservationTokens,
+        join_keys: JoinKeys,
+        view_ms: i64,
+    ) -> Self {
         let views = Views::new(view_ms, ports.clock.clone());
         Self {
             ports,
             catalog,
             tokens,
+            join_keys,
             views,
         }
     }
@@ -104,15 +139,50 @@ impl WaitingRoom {
     /// place per event ([`super::places`]): joining again answers the waiting token it holds.
     pub async fn join(&self, event_id: &EventId, user: Option<UserId>) -> Result<Joined> {
         let event = self.catalog.get(event_id).await?;
-        let Some(user) = user else {
-            let ticket = self.new_ticket(&event, None).await?;
-            self.ports
-                .store
-                .write(Write::put_new(to_item(&ticket_key(&ticket.token), &ticket)))
-                .await?;
-            return self.joined(&event, &ticket).await;
+        match self.join_event(&event, user, None).await? {
+            JoinOutcome::Joined(joined, _) => Ok(joined),
+            JoinOutcome::Replay(_) => Err(Error::Internal("a join without a key replayed".into())),
+        }
+    }
+
+    /// [`Self::join`] with the request's idempotency key, kept on the ticket ([`super::join_key`]):
+    /// a retry answers the first answer's bytes, with no write of its own.
+    pub async fn join_keyed(
+        &self,
+        event_id: &EventId,
+        user: Option<UserId>,
+        join: &JoinKey,
+    ) -> Result<KeyedJoin> {
+        let event = self.catalog.get(event_id).await?;
+        let keyed = Keyed {
+            join,
+            token: self.join_keys.token(join),
         };
-        self.join_as(&event, user).await
+        Ok(match self.join_event(&event, user, Some(&keyed)).await? {
+            JoinOutcome::Joined(_, Some(body)) => KeyedJoin::Fresh(body),
+            JoinOutcome::Joined(joined, None) => KeyedJoin::Fresh(
+                serde_json::to_string(&joined).map_err(|e| Error::Internal(e.to_string()))?,
+            ),
+            JoinOutcome::Replay(body) => KeyedJoin::Replay(body),
+        })
+    }
+
+    async fn join_event(
+        &self,
+        event: &Event,
+        user: Option<UserId>,
+        keyed: Option<&Keyed<'_>>,
+    ) -> Result<JoinOutcome> {
+        let Some(user) = user else {
+            return match self.write_new_ticket(event, None, keyed).await? {
+                NewTicket::Written(_, joined, body) => Ok(JoinOutcome::Joined(joined, body)),
+                NewTicket::Taken(ticket) => keyed
+                    .and_then(|k| join_key::replay(&ticket, k.join))
+                    .unwrap_or(Err(Error::IdempotencyConflict))
+                    .map(replayed),
+            };
+        };
+        self.join_as(event, user, keyed).await
     }
 
     /// An account's join: the ticket of its place if that can still be used, else a new ticket,
@@ -125,7 +195,12 @@ impl WaitingRoom {
     /// (on DynamoDB twice the capacity of the writes it holds, and on moto a copy of the table), and
     /// a ticket written before a crash takes its place is harmless: nobody was told its token, and
     /// the line passes it like anyone who walked away.
-    async fn join_as(&self, event: &Event, user: UserId) -> Result<Joined> {
+    async fn join_as(
+        &self,
+        event: &Event,
+        user: UserId,
+        keyed: Option<&Keyed<'_>>,
+    ) -> Result<JoinOutcome> {
         let store = &*self.ports.store;
         for _ in 0..PLACE_ATTEMPTS {
             let previous = read_place(store, &event.event_id, &user)
@@ -133,13 +208,32 @@ impl WaitingRoom {
                 .map(|place| place.token);
             if let Some(token) = &previous {
                 if let Some(ticket) = self.usable(event, token).await? {
-                    return self.joined(event, &ticket).await;
+                    // The place this very key made: a retry, which replays the first answer.
+                    if let Some(replay) = keyed
+                        .filter(|k| k.token == *token)
+                        .and_then(|k| join_key::replay(&ticket, k.join))
+                    {
+                        return replay.map(replayed);
+                    }
+                    return Ok(JoinOutcome::Joined(
+                        self.joined(event, &ticket).await?,
+                        None,
+                    ));
                 }
             }
-            let ticket = self.new_ticket(event, Some(user.clone())).await?;
-            store
-                .write(Write::put_new(to_item(&ticket_key(&ticket.token), &ticket)))
-                .await?;
+            let (ticket, joined, body) = match self
+                .write_new_ticket(event, Some(user.clone()), keyed)
+                .await?
+            {
+                NewTicket::Written(ticket, joined, body) => (ticket, joined, body),
+                NewTicket::Taken(ticket) => {
+                    match keyed.and_then(|k| join_key::replay(&ticket, k.join)) {
+                        Some(replay) => return replay.map(replayed),
+                        // Withdrawn before anyone was told of it: look at the place again.
+                        None => continue,
+                    }
+                }
+            };
             let place = PlaceRecord {
                 event_id: event.event_id.clone(),
                 user_id: user.clone(),
@@ -147,7 +241,7 @@ impl WaitingRoom {
                 expires_at: ticket.expires_at,
             };
             match store.write(place.claiming(previous.as_ref())).await {
-                Ok(()) => return self.joined(event, &ticket).await,
+                Ok(()) => return Ok(JoinOutcome::Joined(joined, body)),
                 // Another join of this account claimed the place first: look again.
                 Err(StoreError::ConditionFailed { .. }) => {
                     self.withdraw(&ticket).await?;
@@ -160,11 +254,57 @@ impl WaitingRoom {
         ))
     }
 
+    /// A new ticket at the back of `event`'s line, written only if its token is new, with what
+    /// joining answers for it (serialized too for a keyed join, whose ticket keeps it). A keyed
+    /// join whose token is taken (a retry, or a duplicate that won) gives its order back and
+    /// reads the ticket there.
+    async fn write_new_ticket(
+        &self,
+        event: &Event,
+        user: Option<UserId>,
+        keyed: Option<&Keyed<'_>>,
+    ) -> Result<NewTicket> {
+        let token = keyed.map_or_else(WaitingToken::generate, |k| k.token.clone());
+        let mut ticket = self.new_ticket(event, user, token).await?;
+        let joined = self.joined(event, &ticket).await?;
+        let body = match keyed {
+            Some(k) => {
+                let body =
+                    serde_json::to_string(&joined).map_err(|e| Error::Internal(e.to_string()))?;
+                ticket.stamp = Some(JoinStamp {
+                    fingerprint: k.join.fingerprint.clone(),
+                    response: body.clone(),
+                });
+                Some(body)
+            }
+            None => None,
+        };
+        let key = ticket_key(&ticket.token);
+        match self
+            .ports
+            .store
+            .write(Write::put_new(to_item(&key, &ticket)))
+            .await
+        {
+            Ok(()) => Ok(NewTicket::Written(ticket, joined, body)),
+            Err(StoreError::ConditionFailed { .. }) if keyed.is_some() => {
+                self.give_back(&event.event_id, ticket.order).await?;
+                let taken = get_record(&*self.ports.store, &key)
+                    .await?
+                    .ok_or_else(|| Error::Unavailable("a join's ticket changed; retry".into()))?;
+                Ok(NewTicket::Taken(taken))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// A waiting ticket taken out of line: left (unless it stopped waiting meanwhile), and its
-    /// order given back. A leaver's, or a losing join's that nobody was told of.
+    /// order given back. A leaver's, or a losing join's that nobody was told of (whose answer,
+    /// kept for replays, goes with it: a retry of that join looks at the account's place again).
     async fn withdraw(&self, ticket: &WaitingRecord) -> Result<()> {
         let left = Update::new(ticket_key(&ticket.token))
             .set("state", "left")
+            .remove("stamp")
             .when(Condition::equals("state", "waiting"));
         match self.ports.store.write(Write::Update(left)).await {
             Ok(()) => {}
@@ -174,18 +314,25 @@ impl WaitingRoom {
         self.give_back(&ticket.event_id, ticket.order).await
     }
 
-    /// A new ticket at the back of `event`'s line (its order taken, the ticket not yet written).
-    async fn new_ticket(&self, event: &Event, user: Option<UserId>) -> Result<WaitingRecord> {
+    /// A new ticket of `token` at the back of `event`'s line (its order taken, the ticket not yet
+    /// written).
+    async fn new_ticket(
+        &self,
+        event: &Event,
+        user: Option<UserId>,
+        token: WaitingToken,
+    ) -> Result<WaitingRecord> {
         let order = take_order(&*self.ports.store, &event.event_id, event.queue_shards).await?;
         let now = self.ports.clock.now();
         Ok(WaitingRecord {
-            token: WaitingToken::generate(),
+            token,
             event_id: event.event_id.clone(),
             order,
             user_id: user,
             state: TicketState::Waiting,
             joined_at: now,
             expires_at: ttl_after(now, WAITING_TOKEN_TTL_SECS),
+            stamp: None,
         })
     }
 
