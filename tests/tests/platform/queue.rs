@@ -616,3 +616,127 @@ async fn with_views_joins_read_the_queue_state_once_per_window_and_nothing_else_
     let state_reads = calls.iter().filter(|(_, pk)| pk == &queue_pk).count();
     assert_eq!(state_reads, 1, "15 re-joins in one window: {calls:?}");
 }
+
+/// A join keeps its idempotency key on its ticket (`domain::queue::join_key`): an anonymous join
+/// is two writes (its order and its ticket) and no idempotency records; a retry replays the first
+/// answer's bytes and writes nothing; concurrent duplicates make one ticket and all answer the
+/// same; the key reused for another event is a conflict; and another caller's same key is theirs.
+#[tokio::test]
+async fn a_keyed_join_is_two_writes_and_its_retries_replay_it() {
+    use std::sync::Arc;
+    use tacos_core::domain::catalog::NewEvent;
+    use tacos_core::domain::queue::{JoinKey, KeyedJoin};
+
+    let log = Arc::new(CallLog::default());
+    let watched = Arc::new(CallLog::store(log.clone()));
+    let clock = Arc::new(tacos_core::ports::ManualClock::new(chrono::Utc::now()));
+    let platform = Platform::new(
+        tacos_core::in_process::ports_over(watched, clock),
+        tacos_core::config::Config::for_tests(),
+    );
+    let new_event = |name: &str| NewEvent {
+        name: name.into(),
+        venue: "Hall".into(),
+        starts_at: chrono::Utc::now() + chrono::Duration::days(1),
+        currency: "USD".into(),
+        price: 1_000,
+        sections: None,
+        capacity: Some(100),
+        admission_rate_per_sec: 0.01,
+        max_per_order: 4,
+        event_id: None,
+    };
+    let event = platform
+        .catalog
+        .create(new_event("Keys"))
+        .await
+        .unwrap()
+        .event_id;
+    let other = platform
+        .catalog
+        .create(new_event("Other"))
+        .await
+        .unwrap()
+        .event_id;
+    let key = |owner: &str, fingerprint: &str| JoinKey {
+        owner: owner.into(),
+        key: uuid::Uuid::from_u128(7).hyphenated().to_string(),
+        fingerprint: fingerprint.into(),
+    };
+    let queue = &platform.queue;
+    let body = |answer: KeyedJoin| match answer {
+        KeyedJoin::Fresh(body) | KeyedJoin::Replay(body) => body,
+    };
+
+    log.take();
+    let first = queue
+        .join_keyed(&event, None, &key("addr:1", "f"))
+        .await
+        .unwrap();
+    let writes: Vec<_> = log
+        .take()
+        .into_iter()
+        .filter(|(kind, _)| *kind != "read")
+        .collect();
+    assert_eq!(writes.len(), 2, "the order and the ticket: {writes:?}");
+    assert!(
+        writes.iter().all(|(_, pk)| !pk.starts_with("IDEM#")),
+        "{writes:?}"
+    );
+    let KeyedJoin::Fresh(first) = first else {
+        panic!("the first join is fresh")
+    };
+
+    let again = queue
+        .join_keyed(&event, None, &key("addr:1", "f"))
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        KeyedJoin::Replay(first.clone()),
+        "the same bytes, marked a replay"
+    );
+
+    let conflict = queue.join_keyed(&other, None, &key("addr:1", "g")).await;
+    assert!(
+        matches!(conflict, Err(Error::IdempotencyConflict)),
+        "{conflict:?}"
+    );
+
+    let theirs = body(
+        queue
+            .join_keyed(&event, None, &key("addr:2", "f"))
+            .await
+            .unwrap(),
+    );
+    assert_ne!(theirs, first, "another caller's key is its own");
+
+    // Concurrent duplicates of a new key, anonymous and signed in: one ticket, one answer.
+    for user in [None, Some(UserId::generate())] {
+        let join = key("usr_or_addr:3", "h");
+        let join = JoinKey {
+            key: uuid::Uuid::from_u128(9 + user.is_some() as u128)
+                .hyphenated()
+                .to_string(),
+            ..join
+        };
+        let answers = futures::future::join_all(
+            (0..8).map(|_| queue.join_keyed(&event, user.clone(), &join)),
+        )
+        .await;
+        let bodies: Vec<String> = answers.into_iter().map(|a| body(a.unwrap())).collect();
+        assert!(bodies.iter().all(|b| *b == bodies[0]), "{bodies:?}");
+        let token: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
+        let status = queue
+            .status(&token["waiting_token"].as_str().unwrap().parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(status.status, QueueStatusKind::Waiting);
+    }
+    // Every duplicate gave back the order it took: the line counts the people in it.
+    let gauge = queue.gauge(&event).await.unwrap();
+    assert_eq!(
+        gauge.waiting, 4,
+        "four people joined, whatever their retries: {gauge:?}"
+    );
+}
