@@ -35,8 +35,12 @@ pub enum Error {
     Forbidden,
     #[error("this API is served through its public address only")]
     NotThroughProxy,
+    #[error("user_id must name the signed-in caller; identity comes from the bearer token")]
+    UserMismatch,
     #[error("no such event")]
     EventNotFound,
+    #[error("event {0} already exists")]
+    EventExists(String),
     #[error("no such waiting token")]
     TokenNotFound,
     #[error("it is not your turn yet")]
@@ -115,8 +119,9 @@ impl Error {
             Self::InvalidCredentials => "INVALID_CREDENTIALS",
             Self::MissingAuthorization => "MISSING_AUTHORIZATION",
             Self::InvalidToken(_) => "INVALID_TOKEN",
-            Self::Forbidden | Self::NotThroughProxy => "FORBIDDEN",
+            Self::Forbidden | Self::NotThroughProxy | Self::UserMismatch => "FORBIDDEN",
             Self::EventNotFound => "EVENT_NOT_FOUND",
+            Self::EventExists(_) => "EVENT_EXISTS",
             Self::TokenNotFound => "TOKEN_NOT_FOUND",
             Self::NotReady => "NOT_READY",
             Self::AlreadyEntered => "ALREADY_ENTERED",
@@ -155,6 +160,7 @@ impl Error {
             | Self::InvalidSignature(_) => 401,
             Self::Forbidden
             | Self::NotThroughProxy
+            | Self::UserMismatch
             | Self::NotReady
             | Self::InvalidReservationToken(_) => 403,
             Self::EventNotFound
@@ -166,6 +172,7 @@ impl Error {
             Self::IdempotencyConflict
             | Self::IdempotencyInProgress
             | Self::UsernameExists
+            | Self::EventExists(_)
             | Self::AlreadyEntered
             | Self::SeatUnavailable(_)
             | Self::InsufficientInventory { .. }

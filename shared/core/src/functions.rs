@@ -218,6 +218,7 @@ routes! {
     QueueStatus = Get "/api/v1/queue/status" => QueueStatus;
     QueueEnter = Post "/api/v1/queue/enter" => QueueEnter;
     QueueLeave = Delete "/api/v1/queue/leave" => QueueLeave;
+    QueueLeaveByPost = Post "/api/v1/queue/leave" => QueueLeave;
     QueueStream = Get "/api/v1/queue/stream" => QueueStream;
     EventsList = Get "/api/v1/events" => EventsList;
     EventGet = Get "/api/v1/events/{id}" => EventGet;

@@ -124,7 +124,9 @@ id_type!(
     UserId, "usr_", "user id"
 );
 
-/// A seat of a seated event, `SECTION-NUMBER` such as `A-12`.
+/// A seat of a seated event: `SECTION-NUMBER` such as `A-12`, or `SECTION-ROW-NUMBER` such as
+/// `VIP-1-5` in a section numbered by row (`domain::seating`). One spelling per seat: numbers
+/// have no leading zeros.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct SeatId(String);
@@ -133,21 +135,44 @@ impl SeatId {
     pub fn new(section: &str, number: u32) -> Self {
         Self(format!("{section}-{number}"))
     }
+
+    /// Seat `number` of row `row`.
+    pub fn in_row(section: &str, row: u32, number: u32) -> Self {
+        Self(format!("{section}-{row}-{number}"))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Its section, its row when it names one, and its number.
+    pub fn parts(&self) -> (&str, Option<u32>, u32) {
+        let mut parts = self.0.split('-');
+        let section = parts.next().unwrap_or_default();
+        let numbers: Vec<u32> = parts.filter_map(|n| n.parse().ok()).collect();
+        match numbers[..] {
+            [row, number] => (section, Some(row), number),
+            [number] => (section, None, number),
+            _ => (section, None, 0),
+        }
+    }
+}
+
+/// A seat number or row: 1 to 6 digits, no leading zero.
+fn is_seat_number(s: &str) -> bool {
+    (1..=6).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) && !s.starts_with('0')
 }
 
 impl std::str::FromStr for SeatId {
     type Err = InvalidId;
     fn from_str(s: &str) -> Result<Self, InvalidId> {
-        let valid = s.split_once('-').is_some_and(|(section, number)| {
-            (1..=8).contains(&section.len())
-                && section.bytes().all(|b| b.is_ascii_alphanumeric())
-                && (1..=6).contains(&number.len())
-                && number.bytes().all(|b| b.is_ascii_digit())
-                && !number.starts_with('0')
-        });
+        let mut parts = s.split('-');
+        let section = parts.next().unwrap_or_default();
+        let numbers: Vec<&str> = parts.collect();
+        let valid = (1..=8).contains(&section.len())
+            && section.bytes().all(|b| b.is_ascii_alphanumeric())
+            && (1..=2).contains(&numbers.len())
+            && numbers.iter().all(|n| is_seat_number(n));
         if valid {
             Ok(Self(s.to_string()))
         } else {
@@ -206,12 +231,19 @@ mod tests {
     }
 
     #[test]
-    fn seat_ids_are_section_dash_number() {
+    fn seat_ids_are_section_dash_number_or_section_row_number() {
         assert!("A-12".parse::<SeatId>().is_ok());
         assert!("A12".parse::<SeatId>().is_err());
         assert!("A-".parse::<SeatId>().is_err());
         assert!("-1".parse::<SeatId>().is_err());
         assert!("A-07".parse::<SeatId>().is_err(), "one spelling per seat");
+        assert!("VIP-1-5".parse::<SeatId>().is_ok(), "section, row, seat");
+        assert!("VIP-01-5".parse::<SeatId>().is_err());
+        assert!("VIP-1-5-2".parse::<SeatId>().is_err());
+        assert!("VIP-1-".parse::<SeatId>().is_err());
+        assert_eq!(SeatId::in_row("VIP", 1, 5).as_str(), "VIP-1-5");
+        assert_eq!(SeatId::in_row("VIP", 1, 5).parts(), ("VIP", Some(1), 5));
+        assert_eq!(SeatId::new("A", 12).parts(), ("A", None, 12));
         assert_eq!(SeatId::new("B", 3).as_str(), "B-3");
     }
 }

@@ -21,11 +21,7 @@ pub async fn seed(platform: &Platform) -> Result<()> {
 /// `evt_demo` (seated: sections A to C, 4 rows of 10) and `evt_demo_ga` (500 standing).
 pub fn demo_events(admission_rate_per_sec: f64) -> [NewEvent; 2] {
     let starts = Utc::now() + Duration::days(30);
-    let section = |name: &str| Section {
-        name: name.into(),
-        rows: 4,
-        seats_per_row: 10,
-    };
+    let section = |name: &str| Section::straight(name, 4, 10);
     [
         NewEvent {
             name: "Taco Fest 2026: Main Stage".into(),

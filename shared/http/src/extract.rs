@@ -22,8 +22,41 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        // A handler's caller extractors run before its body's and leave what they verified.
+        let caller = match request.extensions().get::<Verified>() {
+            Some(Verified(Ok(caller))) => caller.clone(),
+            _ => None,
+        };
         let RawBody(bytes) = RawBody::from_request(request, state).await?;
+        check_user_id(&bytes, caller.as_ref())?;
         Ok(parse_json(&bytes).map(Json)?)
+    }
+}
+
+/// `user_id` in a request body, which the original gateway's clients send: identity comes from
+/// the bearer token, never from the body, so it is accepted (and ignored) when it names the
+/// signed-in caller, and refused with 403 `FORBIDDEN` otherwise (another user, or nobody signed
+/// in). Every other unknown field is ignored.
+pub fn check_user_id(bytes: &[u8], caller: Option<&Principal>) -> Result<(), Error> {
+    #[derive(serde::Deserialize)]
+    struct Claimed {
+        #[serde(default)]
+        user_id: Option<serde_json::Value>,
+    }
+    // Not an object (or not JSON): the body's own parsing says what is wrong with it.
+    let Ok(Claimed {
+        user_id: Some(claimed),
+    }) = serde_json::from_slice::<Claimed>(bytes)
+    else {
+        return Ok(());
+    };
+    match claimed {
+        serde_json::Value::Null => Ok(()),
+        serde_json::Value::String(id) if caller.is_some_and(|p| p.user_id.as_str() == id) => Ok(()),
+        serde_json::Value::String(_) => Err(Error::UserMismatch),
+        _ => Err(Error::InvalidRequest(
+            "user_id: expected the caller's user id, a string".into(),
+        )),
     }
 }
 

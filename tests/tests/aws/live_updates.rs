@@ -287,11 +287,9 @@ async fn a_tick_on_aws_adapters_delivers_frames_and_forgets_gone_connections() {
             starts_at: Utc::now() + chrono::Duration::days(1),
             currency: "USD".into(),
             price: 1_000,
-            sections: Some(vec![tacos_core::domain::catalog::Section {
-                name: "A".into(),
-                rows: 1,
-                seats_per_row: 4,
-            }]),
+            sections: Some(vec![tacos_core::domain::catalog::Section::straight(
+                "A", 1, 4,
+            )]),
             capacity: None,
             admission_rate_per_sec: 0.01,
             max_per_order: 4,

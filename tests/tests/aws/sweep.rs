@@ -145,11 +145,7 @@ async fn holds_whose_expiry_was_lost_go_back_on_sale_at_the_next_sweep() {
             starts_at: Utc::now() + chrono::Duration::days(1),
             currency: "USD".into(),
             price: 1_000,
-            sections: Some(vec![Section {
-                name: "A".into(),
-                rows: 1,
-                seats_per_row: 4,
-            }]),
+            sections: Some(vec![Section::straight("A", 1, 4)]),
             capacity: None,
             admission_rate_per_sec: 50.0,
             max_per_order: 4,

@@ -8,6 +8,7 @@ mod client;
 
 mod availability;
 mod cancel;
+mod compat;
 mod errors;
 mod expiry;
 mod fair_share;

@@ -529,22 +529,27 @@ async fn live_status_is_pushed_every_two_seconds_until_admitted() {
         .expect_error(404, "TOKEN_NOT_FOUND");
 }
 
-/// The original gateway's clients send `user_id` in the join's body: a string (or null) is
-/// accepted and ignored, anything else is a body the contract does not describe, refused with 400
-/// like any other and never taken as a join.
+/// The original gateway's clients send `user_id` in the join's body (contract v1.1): null is
+/// accepted and ignored, a string must name the signed-in caller (403 for an anonymous join, see
+/// `compat`), and anything else is a body the contract does not describe, refused with 400 like
+/// any other and never taken as a join.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_join_whose_user_id_is_not_a_string_is_refused() {
     let api = Api::new();
     let event = api.seated_event(&[("A", 1, 5)], 1000, 50.0).await;
     let event_id = str_of(&event, "event_id").to_string();
-    for user_id in [serde_json::json!("usr_from_the_old_client"), Value::Null] {
-        api.post("/queue/join")
-            .idem()
-            .json(&serde_json::json!({"event_id": event_id, "user_id": user_id}))
-            .send()
-            .await
-            .expect(202);
-    }
+    api.post("/queue/join")
+        .idem()
+        .json(&serde_json::json!({"event_id": event_id, "user_id": Value::Null}))
+        .send()
+        .await
+        .expect(202);
+    api.post("/queue/join")
+        .idem()
+        .json(&serde_json::json!({"event_id": event_id, "user_id": "usr_from_the_old_client"}))
+        .send()
+        .await
+        .expect_error(403, "FORBIDDEN");
     for user_id in [
         serde_json::json!(true),
         serde_json::json!(5),

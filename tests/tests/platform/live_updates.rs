@@ -164,11 +164,9 @@ impl Live {
             starts_at: chrono::Utc::now() + chrono::Duration::days(1),
             currency: "USD".into(),
             price: 1_000,
-            sections: Some(vec![tacos_core::domain::catalog::Section {
-                name: "A".into(),
-                rows: 1,
-                seats_per_row: seats,
-            }]),
+            sections: Some(vec![tacos_core::domain::catalog::Section::straight(
+                "A", 1, seats,
+            )]),
             capacity: None,
             // Nobody is admitted while the tests look at positions.
             admission_rate_per_sec: 0.01,

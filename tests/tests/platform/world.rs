@@ -88,11 +88,7 @@ impl World {
     pub async fn seated(&self, sections: &[(&str, u32, u32)], rate: f64) -> Event {
         let sections = sections
             .iter()
-            .map(|(n, r, s)| Section {
-                name: n.to_string(),
-                rows: *r,
-                seats_per_row: *s,
-            })
+            .map(|(n, r, s)| Section::straight(n, *r, *s))
             .collect();
         self.create(Some(sections), None, rate).await
     }

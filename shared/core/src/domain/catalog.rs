@@ -30,19 +30,7 @@ pub enum EventKind {
     GeneralAdmission,
 }
 
-/// A block of a seated event: `rows` × `seats_per_row` seats numbered `NAME-1` onwards.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Section {
-    pub name: String,
-    pub rows: u32,
-    pub seats_per_row: u32,
-}
-
-impl Section {
-    pub fn seat_ids(&self) -> impl Iterator<Item = SeatId> + '_ {
-        (1..=self.rows * self.seats_per_row).map(|n| SeatId::new(&self.name, n))
-    }
-}
+pub use super::seating::{minor_unit_digits, SeatNumbering, SeatPlace, Section};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -63,23 +51,42 @@ pub struct Event {
 }
 
 impl Event {
+    /// The section of `seat` and where it is in it, if it is one of this event's seats.
+    pub fn locate(&self, seat: &SeatId) -> Option<(&Section, SeatPlace)> {
+        let (name, _, _) = seat.parts();
+        let section = self.sections.iter().find(|s| s.name == name)?;
+        Some((section, section.place_of(seat)?))
+    }
+
     /// Whether `seat` is one of this event's seats.
     pub fn has_seat(&self, seat: &SeatId) -> bool {
-        let Some((section, number)) = seat.as_str().split_once('-') else {
-            return false;
-        };
-        let Ok(number) = number.parse::<u32>() else {
-            return false;
-        };
-        self.sections
+        self.locate(seat).is_some()
+    }
+
+    /// What `seats` cost together (each at its section's price), or `quantity` general-admission
+    /// places at the event's price.
+    pub fn price_of(&self, seats: &[SeatId], quantity: u32) -> i64 {
+        if seats.is_empty() {
+            return self.price * i64::from(quantity);
+        }
+        seats
             .iter()
-            .any(|s| s.name == section && number >= 1 && number <= s.rows * s.seats_per_row)
+            .map(|seat| {
+                self.locate(seat)
+                    .map_or(self.price, |(s, _)| s.price_or(self.price))
+            })
+            .sum()
+    }
+
+    /// Digits of the currency's minor unit (2 for USD cents, 0 for KRW and JPY).
+    pub fn currency_minor_unit(&self) -> u32 {
+        minor_unit_digits(&self.currency)
     }
 }
 
-/// What an administrator asks for; validated by [`Catalog::create`].
+/// What an administrator asks for; validated by [`Catalog::create`]. Unknown fields are ignored
+/// (as on every request body).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct NewEvent {
     pub name: String,
     pub venue: String,
@@ -95,8 +102,10 @@ pub struct NewEvent {
     pub admission_rate_per_sec: f64,
     #[serde(default = "default_max_per_order")]
     pub max_per_order: u32,
-    /// Fixed id; used for the demo events so the README can name them.
-    #[serde(skip)]
+    /// The id the administrator chose (`evt_` and 1–64 letters, digits, `_` or `-`, as every id),
+    /// so that an event keeps the id its other systems know it by; generated when absent. An id
+    /// already taken is 409 `EVENT_EXISTS`.
+    #[serde(default)]
     pub event_id: Option<EventId>,
 }
 
@@ -147,10 +156,16 @@ pub struct Availability {
     pub seats: Vec<SeatView>,
 }
 
+/// One seat as availability shows it: where it is (so a seat map can draw the rows) and what it
+/// costs.
 #[derive(Debug, Clone, Serialize)]
 pub struct SeatView {
     pub seat_id: SeatId,
     pub status: SeatStatus,
+    pub section: String,
+    pub row: u32,
+    pub number: u32,
+    pub price: i64,
 }
 
 fn event_pk(id: &EventId) -> String {
@@ -216,9 +231,7 @@ impl Catalog {
             .transact(writes)
             .await
             .map_err(|e| match e {
-                StoreError::ConditionFailed { .. } => {
-                    Error::InvalidRequest(format!("event {id} already exists"))
-                }
+                StoreError::ConditionFailed { .. } => Error::EventExists(id.to_string()),
                 other => other.into(),
             })
     }
@@ -280,12 +293,10 @@ impl Catalog {
             .enumerate()
             .map(|(i, s)| (s.name.as_str(), i))
             .collect();
-        seats.sort_by_key(|s| {
-            let (section, number) = s.seat_id.as_str().split_once('-').unwrap_or_default();
-            (
-                order.get(section).copied().unwrap_or(usize::MAX),
-                number.parse::<u32>().unwrap_or(0),
-            )
+        seats.sort_by_cached_key(|s| {
+            let (section, _, _) = s.seat_id.parts();
+            let place = event.locate(&s.seat_id).map(|(_, p)| (p.row, p.number));
+            (order.get(section).copied().unwrap_or(usize::MAX), place)
         });
         Ok(seats)
     }
@@ -298,9 +309,16 @@ impl Catalog {
                 .seats(&event)
                 .await?
                 .into_iter()
-                .map(|s| SeatView {
-                    seat_id: s.seat_id,
-                    status: s.status,
+                .filter_map(|s| {
+                    let (section, place) = event.locate(&s.seat_id)?;
+                    Some(SeatView {
+                        section: section.name.clone(),
+                        row: place.row,
+                        number: place.number,
+                        price: section.price_or(event.price),
+                        seat_id: s.seat_id,
+                        status: s.status,
+                    })
                 })
                 .collect(),
             EventKind::GeneralAdmission => Vec::new(),
@@ -404,10 +422,16 @@ fn check_listing(new: &NewEvent) -> Result<()> {
     if new.currency.len() != 3 || !new.currency.bytes().all(|b| b.is_ascii_uppercase()) {
         return invalid("currency: three upper-case letters such as USD");
     }
-    if new.price <= 0 || new.price > 100_000_000 {
+    if !valid_price(new.price) {
         return invalid("price: a positive integer in minor units, at most 100000000");
     }
     Ok(())
+}
+
+/// A price in the currency's minor unit (cents for USD, won for KRW): positive, and at most
+/// 100,000,000 (a million dollars or euros, a hundred million won or yen).
+fn valid_price(price: i64) -> bool {
+    (1..=100_000_000).contains(&price)
 }
 
 /// Checks how the event sells: its waiting room's admission rate and the most seats per order.
@@ -443,6 +467,11 @@ fn seats_in(sections: &[Section]) -> Result<i64> {
         }
         if !(1..=200).contains(&section.rows) || !(1..=200).contains(&section.seats_per_row) {
             return invalid("sections[].rows and seats_per_row: 1 to 200");
+        }
+        if section.price.is_some_and(|p| !valid_price(p)) {
+            return invalid(
+                "sections[].price: a positive integer in minor units, at most 100000000",
+            );
         }
         total += i64::from(section.rows * section.seats_per_row);
     }

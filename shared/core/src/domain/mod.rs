@@ -1,6 +1,7 @@
 //! The domain: what Traffic Tacos does, written against the ports only.
 //!
 //! * [`catalog`]: events, seats and inventory counters.
+//! * [`seating`]: sections, how they number their seats (`A-12`, `VIP-1-5`), their prices.
 //! * [`queue`]: the waiting room (join, position, admission, enter, leave).
 //! * [`reservation_tokens`]: tokens that prove a buyer was admitted.
 //! * [`reservations`]: holds and their confirm / cancel / expire transitions.
@@ -20,4 +21,5 @@ pub mod queue;
 pub mod records;
 pub mod reservation_tokens;
 pub mod reservations;
+pub mod seating;
 pub mod webhook_signature;

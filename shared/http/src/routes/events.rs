@@ -20,10 +20,16 @@ use crate::sse::{Delivery, INTERVAL};
 use tacos_core::ids::EventId;
 
 /// The contract's event object.
+/// The event as the contract shows it: without its queue's sharding, with the digits of its
+/// currency's minor unit (so a client formats 50000 as ₩50,000 and 4500 as $45.00).
 fn view(event: &Event) -> serde_json::Value {
     let mut value = serde_json::to_value(event).expect("event serializes");
     if let Some(map) = value.as_object_mut() {
         map.remove("queue_shards");
+        map.insert(
+            "currency_minor_unit".into(),
+            event.currency_minor_unit().into(),
+        );
     }
     value
 }

@@ -31,6 +31,7 @@ pub fn handler(route: Route) -> MethodRouter<Arc<Platform>> {
         Route::QueueStatus => on(route, queue::status),
         Route::QueueEnter => on(route, queue::enter),
         Route::QueueLeave => on(route, queue::leave),
+        Route::QueueLeaveByPost => on(route, queue::leave_by_post),
         Route::QueueStream => on(route, queue::stream),
         Route::EventsList => on(route, events::list),
         Route::EventGet => on(route, events::detail),

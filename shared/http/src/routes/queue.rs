@@ -15,20 +15,15 @@ use tacos_core::error::Error;
 use tacos_core::platform::Platform;
 
 use crate::error::Result;
-use crate::extract::{parse_json, path_id, Json, MaybeCaller, Query};
+use crate::extract::{check_user_id, parse_json, path_id, Json, MaybeCaller, Query};
 use crate::idempotency::{keyed_answer, OwnKey};
 use tacos_core::ids::{EventId, WaitingToken};
 
-/// `{"event_id"}`. Other fields are ignored: the original gateway's clients send `user_id`, and
-/// identity comes from the bearer token. `user_id` is still read as what the OpenAPI document says
-/// it is (a string, or null), so a body that is not what the contract describes is refused with
-/// 400 like any other, never taken as a join.
+/// `{"event_id"}`. Other fields are ignored; `user_id`, which the original gateway's clients
+/// send, must name the caller ([`check_user_id`]).
 #[derive(Deserialize)]
 pub struct JoinBody {
     event_id: Option<String>,
-    /// Never trusted and never used (see above); typed only so a malformed one is refused.
-    #[serde(default, rename = "user_id")]
-    _user_id: Option<String>,
 }
 
 /// `POST /queue/join`: its idempotency key is kept on the ticket it writes ([`OwnKey`]).
@@ -36,6 +31,7 @@ pub async fn join(
     State(platform): State<Arc<Platform>>,
     keyed: OwnKey,
 ) -> Result<impl IntoResponse> {
+    check_user_id(&keyed.body, keyed.caller.as_ref())?;
     let body: JoinBody = parse_json(&keyed.body)?;
     let raw = body
         .event_id
@@ -128,17 +124,42 @@ pub async fn enter(
     ))
 }
 
-/// Leaves the line. A token joined by (or entered by) an account is left only with that
-/// account's bearer token; an anonymous one by whoever holds it.
+/// Leaves the line (`DELETE /queue/leave?token=`). A token joined by (or entered by) an account
+/// is left only with that account's bearer token; an anonymous one by whoever holds it.
 pub async fn leave(
     State(platform): State<Arc<Platform>>,
     MaybeCaller(caller): MaybeCaller,
     Query(query): Query<TokenQuery>,
 ) -> Result<impl IntoResponse> {
     let token = token_of(query)?;
+    left(&platform, &token, caller).await
+}
+
+/// `{"waiting_token"}`, for `POST /queue/leave`.
+#[derive(Deserialize)]
+pub struct LeaveBody {
+    waiting_token: String,
+}
+
+/// Leaves the line (`POST /queue/leave` `{"waiting_token"}`): what a page that is closing can
+/// send, since `navigator.sendBeacon` only POSTs. The same rules as `DELETE`.
+pub async fn leave_by_post(
+    State(platform): State<Arc<Platform>>,
+    MaybeCaller(caller): MaybeCaller,
+    Json(body): Json<LeaveBody>,
+) -> Result<impl IntoResponse> {
+    let token: WaitingToken = path_id(&body.waiting_token, Error::TokenNotFound)?;
+    left(&platform, &token, caller).await
+}
+
+async fn left(
+    platform: &Platform,
+    token: &WaitingToken,
+    caller: Option<tacos_core::domain::auth::Principal>,
+) -> Result<impl IntoResponse> {
     platform
         .queue
-        .leave(&token, caller.map(|p| p.user_id))
+        .leave(token, caller.map(|p| p.user_id))
         .await?;
     Ok(axum::Json(serde_json::json!({ "status": "left" })))
 }

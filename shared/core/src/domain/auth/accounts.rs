@@ -37,7 +37,6 @@ impl UserRecord {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Registration {
     pub username: String,
     pub password: String,

@@ -73,7 +73,6 @@ impl PaymentIntent {
 
 /// `POST /payments/intent`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct IntentRequest {
     pub reservation_id: ReservationId,
     pub amount: i64,
@@ -84,7 +83,6 @@ pub struct IntentRequest {
 
 /// `POST /payments/process`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ProcessRequest {
     pub payment_intent_id: PaymentIntentId,
     #[serde(default)]

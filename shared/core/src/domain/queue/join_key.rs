@@ -22,7 +22,6 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::order::WaitingRecord;
 use crate::error::{Error, Result};
 use crate::ids::WaitingToken;
 
@@ -96,12 +95,12 @@ impl JoinKeys {
     }
 }
 
-/// What a retry that found `ticket` (the token of its key) answers: the first answer, or a
-/// conflict when the key was first used for another request. `None` when the ticket keeps no
-/// answer: it lost its account's place to another join and was withdrawn before anyone was told
-/// of it, so the join should look at the account's place again.
-pub(super) fn replay(ticket: &WaitingRecord, join: &JoinKey) -> Option<Result<KeyedJoin>> {
-    let stamp = ticket.stamp.as_ref()?;
+/// What a retry that found the ticket of its key answers, from that ticket's `stamp`: the first
+/// answer, or a conflict when the key was first used for another request. `None` when the ticket
+/// keeps no answer: it lost its account's place to another join and was withdrawn before anyone
+/// was told of it, so the join should look at the account's place again.
+pub(super) fn replay(stamp: Option<&JoinStamp>, join: &JoinKey) -> Option<Result<KeyedJoin>> {
+    let stamp = stamp?;
     Some(if stamp.fingerprint == join.fingerprint {
         Ok(KeyedJoin::Replay(stamp.response.clone()))
     } else {

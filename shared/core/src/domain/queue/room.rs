@@ -177,7 +177,7 @@ impl WaitingRoom {
             return match self.write_new_ticket(event, None, keyed).await? {
                 NewTicket::Written(_, joined, body) => Ok(JoinOutcome::Joined(joined, body)),
                 NewTicket::Taken(ticket) => keyed
-                    .and_then(|k| join_key::replay(&ticket, k.join))
+                    .and_then(|k| join_key::replay(ticket.stamp.as_ref(), k.join))
                     .unwrap_or(Err(Error::IdempotencyConflict))
                     .map(replayed),
             };
@@ -211,7 +211,7 @@ impl WaitingRoom {
                     // The place this very key made: a retry, which replays the first answer.
                     if let Some(replay) = keyed
                         .filter(|k| k.token == *token)
-                        .and_then(|k| join_key::replay(&ticket, k.join))
+                        .and_then(|k| join_key::replay(ticket.stamp.as_ref(), k.join))
                     {
                         return replay.map(replayed);
                     }
@@ -227,7 +227,7 @@ impl WaitingRoom {
             {
                 NewTicket::Written(ticket, joined, body) => (ticket, joined, body),
                 NewTicket::Taken(ticket) => {
-                    match keyed.and_then(|k| join_key::replay(&ticket, k.join)) {
+                    match keyed.and_then(|k| join_key::replay(ticket.stamp.as_ref(), k.join)) {
                         Some(replay) => return replay.map(replayed),
                         // Withdrawn before anyone was told of it: look at the place again.
                         None => continue,

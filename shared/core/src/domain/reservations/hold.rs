@@ -24,7 +24,6 @@ use crate::ports::store::{Condition, StoreError, Update, Write};
 
 /// `POST /reservations`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct HoldRequest {
     pub event_id: EventId,
     #[serde(default)]
@@ -81,6 +80,7 @@ impl Reservations {
         now: DateTime<Utc>,
     ) -> Reservation {
         let hold_expires_at = now + self.hold;
+        let total_amount = event.price_of(&seat_ids, quantity);
         Reservation {
             reservation_id: ReservationId::generate(),
             status: ReservationStatus::Hold,
@@ -88,7 +88,7 @@ impl Reservations {
             seat_ids,
             quantity,
             user_id: caller.user_id.clone(),
-            total_amount: event.price * i64::from(quantity),
+            total_amount,
             currency: event.currency.clone(),
             hold_expires_at,
             order_id: None,
