@@ -133,6 +133,8 @@ async fn shutdown() {
 async fn sweep_once() -> anyhow::Result<()> {
     let report = platform("sweep").await?.sweep().await?;
     tracing::info!(?report, "sweep");
+    // As the Lambda sweeper does; exported at shutdown when metrics go out (OTLP).
+    tacos_telemetry::series::swept_jobs(report.jobs, report.failed);
     match report.failure() {
         Some(failure) => anyhow::bail!(failure),
         None => Ok(()),

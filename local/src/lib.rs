@@ -33,6 +33,11 @@ pub async fn serve(
     }
     let platform = embedded.platform.clone();
     tacos_core::seed::seed(&platform).await?;
+    if let Some(path) = &storage.catalog {
+        let loaded = tacos_embedded::catalog::load(&platform, path).await?;
+        tracing::info!(catalog = %path.display(), created = ?loaded.created, kept = ?loaded.kept,
+            "catalogue loaded");
+    }
     let live = LiveSocket::new(&platform);
     tokio::spawn(live.clone().run());
     let api = live

@@ -13,6 +13,33 @@ import uuid
 
 import schemathesis
 
+
+def _describe_lambdas_despite_cpython_3_11_7() -> None:
+    """Hypothesis names a filtered strategy (for its repr only) by parsing the source of the
+    filter's lambda. Deep in schemathesis's coverage phase that parse trips a CPython 3.11.7 bug,
+    "SystemError: AST constructor recursion depth mismatch" (fixed in later CPythons), which
+    schemathesis reports as a runtime error of whichever operation it was covering: most runs
+    after the OpenAPI document grew its nullable fields. A lambda whose source cannot be parsed
+    is named generically instead; nothing but the name depends on it."""
+    try:
+        from hypothesis.internal import lambda_sources
+    except ImportError:
+        return
+    describe = getattr(lambda_sources, "_lambda_description", None)
+    if describe is None:
+        return
+
+    def tolerant(f, *args, **kwargs):
+        try:
+            return describe(f, *args, **kwargs)
+        except SystemError:
+            return "lambda: <source not parsed>"
+
+    lambda_sources._lambda_description = tolerant
+
+
+_describe_lambdas_despite_cpython_3_11_7()
+
 USER = os.environ["TACOS_ST_USER_TOKEN"]
 ADMIN = os.environ["TACOS_ST_ADMIN_TOKEN"]
 

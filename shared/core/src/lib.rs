@@ -11,12 +11,14 @@
 //! * [`platform`]: the services assembled over one set of ports, and the two entry points that
 //!   are not requests: fired timers and bus events.
 //! * [`seed`]: the configured administrator and the demo events.
+//! * [`catalog_file`]: venues and events described in a file (`TACOS_CATALOG`), created at start.
 //! * [`functions`]: every deployable function, its kind and its routes, named once.
 //! * [`in_process`]: the ports in memory, for the embedded server and the tests.
 //! * [`trace_context`]: W3C trace context across the asynchronous hops of a purchase.
 //! * [`secret`]: values never printed and compared in constant time.
 //! * [`sweep`]: the ledger of due work and the sweep that does what a lost AWS timer did not.
 //! * `conformance` (feature `conformance`): the suites every adapter of a port must pass.
+pub mod catalog_file;
 pub mod config;
 #[cfg(feature = "conformance")]
 pub mod conformance;

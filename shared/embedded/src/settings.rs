@@ -30,6 +30,8 @@ pub struct EmbeddedSettings {
     /// Which signing secrets are drawn once and kept in the data directory
     /// ([`crate::secrets`]): those the environment does not configure.
     pub kept_secrets: KeptSecrets,
+    /// `TACOS_CATALOG`: a file of venues and events to create at start ([`crate::catalog`]).
+    pub catalog: Option<PathBuf>,
 }
 
 /// Which signing secrets the data directory keeps.
@@ -57,6 +59,7 @@ impl EmbeddedSettings {
             data_dir: data_dir.into(),
             durability: Durability::default(),
             kept_secrets: KeptSecrets::default(),
+            catalog: None,
         }
     }
 
@@ -97,6 +100,7 @@ impl EmbeddedSettings {
                 jwt: env.get("TACOS_JWT_SECRET").is_none(),
                 webhook: env.get("TACOS_WEBHOOK_SECRET").is_none(),
             },
+            catalog: env.get("TACOS_CATALOG").map(PathBuf::from),
         })
     }
 }

@@ -96,13 +96,13 @@ impl JoinKeys {
 }
 
 /// What a retry that found the ticket of its key answers, from that ticket's `stamp`: the first
-/// answer, or a conflict when the key was first used for another request. `None` when the ticket
+/// answer's body, or a conflict when the key was first used for another request. `None` when the ticket
 /// keeps no answer: it lost its account's place to another join and was withdrawn before anyone
 /// was told of it, so the join should look at the account's place again.
-pub(super) fn replay(stamp: Option<&JoinStamp>, join: &JoinKey) -> Option<Result<KeyedJoin>> {
+pub(super) fn replay(stamp: Option<&JoinStamp>, join: &JoinKey) -> Option<Result<String>> {
     let stamp = stamp?;
     Some(if stamp.fingerprint == join.fingerprint {
-        Ok(KeyedJoin::Replay(stamp.response.clone()))
+        Ok(stamp.response.clone())
     } else {
         Err(Error::IdempotencyConflict)
     })

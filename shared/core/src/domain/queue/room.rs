@@ -45,12 +45,6 @@ enum JoinOutcome {
     Replay(String),
 }
 
-fn replayed(answer: KeyedJoin) -> JoinOutcome {
-    match answer {
-        KeyedJoin::Fresh(body) | KeyedJoin::Replay(body) => JoinOutcome::Replay(body),
-    }
-}
-
 /// A new ticket written (with what joining answers, and its body when kept), or the ticket that
 /// already had the token.
 enum NewTicket {
@@ -179,7 +173,7 @@ impl WaitingRoom {
                 NewTicket::Taken(ticket) => keyed
                     .and_then(|k| join_key::replay(ticket.stamp.as_ref(), k.join))
                     .unwrap_or(Err(Error::IdempotencyConflict))
-                    .map(replayed),
+                    .map(JoinOutcome::Replay),
             };
         };
         self.join_as(event, user, keyed).await
@@ -213,7 +207,7 @@ impl WaitingRoom {
                         .filter(|k| k.token == *token)
                         .and_then(|k| join_key::replay(ticket.stamp.as_ref(), k.join))
                     {
-                        return replay.map(replayed);
+                        return replay.map(JoinOutcome::Replay);
                     }
                     return Ok(JoinOutcome::Joined(
                         self.joined(event, &ticket).await?,
@@ -228,7 +222,7 @@ impl WaitingRoom {
                 NewTicket::Written(ticket, joined, body) => (ticket, joined, body),
                 NewTicket::Taken(ticket) => {
                     match keyed.and_then(|k| join_key::replay(ticket.stamp.as_ref(), k.join)) {
-                        Some(replay) => return replay.map(replayed),
+                        Some(replay) => return replay.map(JoinOutcome::Replay),
                         // Withdrawn before anyone was told of it: look at the place again.
                         None => continue,
                     }
