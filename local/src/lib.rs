@@ -35,8 +35,14 @@ pub async fn serve(
     tacos_core::seed::seed(&platform).await?;
     if let Some(path) = &storage.catalog {
         let loaded = tacos_embedded::catalog::load(&platform, path).await?;
-        tracing::info!(catalog = %path.display(), created = ?loaded.created, kept = ?loaded.kept,
-            "catalogue loaded");
+        let ids = |ids: &[tacos_core::ids::EventId]| {
+            ids.iter()
+                .map(|id| id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        tracing::info!(catalog = %path.display(), created = %ids(&loaded.created),
+            kept = %ids(&loaded.kept), "catalogue loaded");
     }
     let live = LiveSocket::new(&platform);
     tokio::spawn(live.clone().run());
