@@ -55,24 +55,14 @@ pub struct EventSpec {
     /// The `id` of one of the file's venues.
     pub venue: String,
     pub starts_at: DateTime<Utc>,
-    #[serde(default = "default_currency")]
+    #[serde(default = "crate::domain::catalog::default_currency")]
     pub currency: String,
     /// The price of a place where its section sets none.
     pub price: i64,
-    #[serde(default = "default_rate")]
+    #[serde(default = "crate::domain::catalog::default_rate")]
     pub admission_rate_per_sec: f64,
-    #[serde(default = "default_max_per_order")]
+    #[serde(default = "crate::domain::catalog::default_max_per_order")]
     pub max_per_order: u32,
-}
-
-fn default_currency() -> String {
-    "USD".into()
-}
-fn default_rate() -> f64 {
-    50.0
-}
-fn default_max_per_order() -> u32 {
-    4
 }
 
 /// What loading a catalogue did.

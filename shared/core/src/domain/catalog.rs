@@ -109,13 +109,15 @@ pub struct NewEvent {
     pub event_id: Option<EventId>,
 }
 
-fn default_currency() -> String {
+/// What an event is when its request (or catalogue file) does not say: priced in USD, admitting
+/// 50 people a second, at most 4 tickets an account.
+pub(crate) fn default_currency() -> String {
     "USD".into()
 }
-fn default_rate() -> f64 {
+pub(crate) fn default_rate() -> f64 {
     50.0
 }
-fn default_max_per_order() -> u32 {
+pub(crate) fn default_max_per_order() -> u32 {
     4
 }
 
