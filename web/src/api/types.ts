@@ -63,6 +63,8 @@ export interface Reservation {
   total_amount: number;
   currency: string;
   hold_expires_at: string;
+  /** Once a payment has started: the hold stays until then for the payment's answer. */
+  payment_deadline?: string;
   order_id: string | null;
   payment_intent_id: string | null;
   created_at: string;

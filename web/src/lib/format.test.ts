@@ -26,6 +26,8 @@ describe("countdown", () => {
 describe("display", () => {
   it("formats minor units", () => {
     expect(formatMoney(4500, "USD")).toBe("$45.00");
+    expect(formatMoney(55000, "KRW")).toBe("₩55,000");
+    expect(formatMoney(1200, "JPY")).toBe("¥1,200");
     expect(formatMoney(150, "XXQ")).toMatch(/1\.50/);
   });
   it("words the ETA", () => {

@@ -22,10 +22,15 @@ export function spokenDuration(seconds: number): string {
   return parts.join(" ");
 }
 
-/** Money in minor units (cents) as the currency's display form. */
+/**
+ * Money in the currency's minor unit as its display form: cents for USD (4500 → $45.00), whole
+ * units for currencies without a minor unit (55000 KRW → ₩55,000), as the API counts them.
+ */
 export function formatMoney(minor: number, currency: string): string {
   try {
-    return new Intl.NumberFormat("en-US", { style: "currency", currency }).format(minor / 100);
+    const format = new Intl.NumberFormat("en-US", { style: "currency", currency });
+    const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
+    return format.format(minor / 10 ** digits);
   } catch {
     return `${(minor / 100).toFixed(2)} ${currency}`;
   }

@@ -56,7 +56,9 @@ export function CheckoutPage() {
   }, [paymentId, rsv?.status]);
   const declined = paymentOutcome === "FAILED";
 
-  const deadline = rsv ? Date.parse(rsv.hold_expires_at) : 0;
+  // A hold whose payment has started is kept until the payment's deadline (its answer may come
+  // after the hold's own expiry), so the page counts to that.
+  const deadline = rsv ? Date.parse(rsv.payment_deadline ?? rsv.hold_expires_at) : 0;
   const left = secondsLeft(deadline, now);
   const status = rsv?.status;
 
