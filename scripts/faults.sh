@@ -67,6 +67,9 @@ export TACOS_RATE_LIMIT=off
 # Holds long enough for most purchases to get through an outage, short enough to watch the rest
 # expire (Scheduler takes no at() closer than 5 s ahead).
 export TACOS_HOLD_SECONDS=${TACOS_HOLD_SECONDS:-15}
+# A hold being paid is kept past its expiry until its payment's deadline (default 120 s); short
+# here, so every hold settles within the test's bound (its expiry plus 90 s).
+export TACOS_PAYMENT_GRACE_SECONDS=${TACOS_PAYMENT_GRACE_SECONDS:-10}
 export TACOS_PUBLIC_URL=http://127.0.0.1:$CONTAINER_PORT
 
 log "container (HTTP mode) on :$CONTAINER_PORT, AWS emulator invoking :$INVOKE_PORT"

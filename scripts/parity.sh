@@ -74,6 +74,9 @@ mapfile -t SECRET_REFS < <(python3 scripts/aws_setup.py --endpoint-url "$AWS_END
 # reads the queue's state, counters and inventory once per window, and at 250 ms those reads took
 # about a third of what one single-threaded moto can answer, enough to time out joins in the rush.
 export TACOS_HOLD_SECONDS=${TACOS_HOLD_SECONDS:-20} TACOS_QUEUE_SHARDS=1
+# Holds being paid wait for their payment until expiry + this (default 120 s): long enough for the
+# `delay` scenario's approval to travel the moto chain, short enough for the suite's waits.
+export TACOS_PAYMENT_GRACE_SECONDS=${TACOS_PAYMENT_GRACE_SECONDS:-15}
 export TACOS_QUEUE_VIEW_MS=${TACOS_QUEUE_VIEW_MS:-1000}
 export TACOS_PUBLIC_URL=http://127.0.0.1:$GATEWAY_PORT RUST_LOG=${RUST_LOG:-warn}
 # The suite calls from one address and its crowd tests register and poll by the hundred: a generous

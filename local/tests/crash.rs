@@ -10,8 +10,9 @@
 //!   same order id, read with the token issued before the crash;
 //! * the seats add up: available + held + sold = total, no seat sold twice (one order per sold
 //!   seat) or both sold and available;
-//! * holds that expired while the server was down are released at start, and nothing stays
-//!   held past its expiry; every payment the bank approved ends CONFIRMED or REFUNDED;
+//! * holds that fell due while the server was down (their expiry, or for a hold whose payment
+//!   had started, that payment's deadline) are settled at start, and nothing stays held past its
+//!   due time; every payment the bank approved ends CONFIRMED or REFUNDED;
 //! * passwords set before the crash still log in, and a join's idempotency key still replays
 //!   its first answer.
 //!
@@ -30,6 +31,7 @@ use tokio::sync::Mutex;
 const BUYERS: usize = 240;
 const SEATS: usize = 200;
 const HOLD_SECONDS: u64 = 6;
+const PAYMENT_GRACE_SECONDS: u64 = 2;
 const PASSWORD: &str = "crash-test-password";
 const ADMIN_PASSWORD: &str = "crash-admin-password";
 
@@ -46,6 +48,12 @@ impl Server {
             .env("TACOS_RATE_LIMIT", "off")
             .env("TACOS_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("TACOS_HOLD_SECONDS", HOLD_SECONDS.to_string())
+            // A hold whose payment has started is kept past its expiry until the payment's
+            // deadline; short here, so every hold is due within the test's waits.
+            .env(
+                "TACOS_PAYMENT_GRACE_SECONDS",
+                PAYMENT_GRACE_SECONDS.to_string(),
+            )
             .env("TACOS_DEMO_EVENT", "false")
             .env_remove("TACOS_JWT_SECRET")
             .env_remove("TACOS_WEBHOOK_SECRET")
@@ -355,8 +363,12 @@ async fn a_server_killed_mid_rush_keeps_everything_it_acknowledged() {
         "some buyers were holding or paying at the crash"
     );
 
-    // Down for longer than a hold: the holds alive at the crash expire while nobody runs.
-    tokio::time::sleep(Duration::from_secs(HOLD_SECONDS + 2)).await;
+    // Down for longer than a hold and its payment grace: the holds alive at the crash are due
+    // while nobody runs.
+    tokio::time::sleep(Duration::from_secs(
+        HOLD_SECONDS + PAYMENT_GRACE_SECONDS + 2,
+    ))
+    .await;
     let server = Server::start(&dir, port);
     api.wait_up().await;
 
@@ -452,7 +464,7 @@ async fn a_server_killed_mid_rush_keeps_everything_it_acknowledged() {
         if status == 200 {
             assert_ne!(
                 got["status"], "HOLD",
-                "a hold past its expiry after the restore: {got}"
+                "a hold past its due time (its expiry, or its payment's deadline) after the restore: {got}"
             );
             restored.push(got);
         }
