@@ -724,13 +724,19 @@ fn check_all_ids(s: &str) -> Result<(), TestCaseError> {
     check_id::<UserId>(s, "usr_")
 }
 
+/// A seat id: `SECTION-NUMBER`, or `SECTION-ROW-NUMBER` for a section numbered by row; each
+/// number 1 to 6 digits with no leading zero.
 fn seat_valid(s: &str) -> bool {
-    s.split_once('-').is_some_and(|(section, number)| {
+    let number = |n: &str| {
+        (1..=6).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit()) && !n.starts_with('0')
+    };
+    s.split_once('-').is_some_and(|(section, rest)| {
         (1..=8).contains(&section.len())
             && section.bytes().all(|b| b.is_ascii_alphanumeric())
-            && (1..=6).contains(&number.len())
-            && number.bytes().all(|b| b.is_ascii_digit())
-            && !number.starts_with('0')
+            && match rest.split_once('-') {
+                Some((row, seat)) => number(row) && number(seat),
+                None => number(rest),
+            }
     })
 }
 
@@ -753,15 +759,27 @@ proptest! {
     }
 
     #[test]
-    fn seat_ids_accept_exactly_section_dash_number(
+    fn seat_ids_accept_exactly_section_dash_number_or_section_row_number(
         section in "[A-Za-z0-9]{1,8}",
         number in 1u32..1_000_000,
-        mangled in "[A-Za-z0-9 _-]{0,8}-?[0-9]{0,8}[A-Za-z]?",
+        row in 1u32..1_000_000,
+        mangled in "[A-Za-z0-9 _-]{0,8}-?[0-9]{0,8}-?[0-9]{0,3}[A-Za-z]?",
         anything in any::<String>(),
     ) {
         let seat = SeatId::new(&section, number);
         prop_assert_eq!(seat.as_str().parse::<SeatId>(), Ok(seat.clone()));
-        for s in [seat.as_str().to_string(), format!("{section}-0{number}"), mangled, anything] {
+        let in_row = SeatId::in_row(&section, row, number);
+        prop_assert_eq!(in_row.as_str().parse::<SeatId>(), Ok(in_row.clone()));
+        prop_assert_eq!(in_row.parts(), (section.as_str(), Some(row), number));
+        for s in [
+            seat.as_str().to_string(),
+            in_row.as_str().to_string(),
+            format!("{section}-0{number}"),
+            format!("{section}-{row}-0{number}"),
+            format!("{section}-{row}-{number}-1"),
+            mangled,
+            anything,
+        ] {
             prop_assert_eq!(s.parse::<SeatId>().is_ok(), seat_valid(&s), "{:?}", s);
             let decoded = serde_json::from_value::<SeatId>(serde_json::Value::String(s.clone()));
             prop_assert_eq!(decoded.is_ok(), seat_valid(&s));
