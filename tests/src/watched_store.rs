@@ -6,9 +6,10 @@
 //! the way in and, if the test says so, refused. [`WatchedStore`] is that wrapper, written once;
 //! each test keeps only what it counts or refuses, in the closure it gives.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
+use tacos_core::ports::store::ChangeListener;
 use tacos_core::ports::{Item, Key, SkRange, Store, StoreError, Update, Write};
 
 /// One store call, as [`WatchedStore`]'s watcher sees it before the store does.
@@ -50,7 +51,7 @@ impl Call<'_> {
 /// the store is not asked.
 pub type Watcher = dyn Fn(Call<'_>) -> Result<(), StoreError> + Send + Sync;
 
-/// `inner`, with every call shown to a watcher first. `ping` is passed on unwatched.
+/// `inner`, with every call shown to a watcher first. `ping` and `watch` are passed on unwatched.
 pub struct WatchedStore {
     inner: Arc<dyn Store>,
     watch: Box<Watcher>,
@@ -101,5 +102,11 @@ impl Store for WatchedStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
+    }
+
+    /// Passed on: a view the domain keeps from the store's changes sees the writes that got
+    /// through (a refused write was never made).
+    fn watch(&self, listener: Weak<dyn ChangeListener>) -> bool {
+        self.inner.watch(listener)
     }
 }

@@ -147,14 +147,7 @@ impl SeatId {
 
     /// Its section, its row when it names one, and its number.
     pub fn parts(&self) -> (&str, Option<u32>, u32) {
-        let mut parts = self.0.split('-');
-        let section = parts.next().unwrap_or_default();
-        let numbers: Vec<u32> = parts.filter_map(|n| n.parse().ok()).collect();
-        match numbers[..] {
-            [row, number] => (section, Some(row), number),
-            [number] => (section, None, number),
-            _ => (section, None, 0),
-        }
+        seat_id_parts(&self.0).unwrap_or((&self.0, None, 0))
     }
 }
 
@@ -163,24 +156,35 @@ fn is_seat_number(s: &str) -> bool {
     (1..=6).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit()) && !s.starts_with('0')
 }
 
+/// The parts of `SECTION-NUMBER` or `SECTION-ROW-NUMBER` (a section of 1 to 8 letters or digits),
+/// or `None` when `s` is not a seat id: the one parser behind both [`SeatId`]'s `FromStr` and
+/// [`SeatId::parts`]. Allocates nothing (it places every seat of a venue when one is read).
+fn seat_id_parts(s: &str) -> Option<(&str, Option<u32>, u32)> {
+    let mut pieces = s.split('-');
+    let section = pieces.next()?;
+    let (first, second) = (pieces.next()?, pieces.next());
+    let section_ok =
+        (1..=8).contains(&section.len()) && section.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !section_ok || pieces.next().is_some() {
+        return None;
+    }
+    let number = |n: &str| is_seat_number(n).then(|| n.parse().ok()).flatten();
+    match second {
+        None => Some((section, None, number(first)?)),
+        Some(second) => Some((section, Some(number(first)?), number(second)?)),
+    }
+}
+
 impl std::str::FromStr for SeatId {
     type Err = InvalidId;
     fn from_str(s: &str) -> Result<Self, InvalidId> {
-        let mut parts = s.split('-');
-        let section = parts.next().unwrap_or_default();
-        let numbers: Vec<&str> = parts.collect();
-        let valid = (1..=8).contains(&section.len())
-            && section.bytes().all(|b| b.is_ascii_alphanumeric())
-            && (1..=2).contains(&numbers.len())
-            && numbers.iter().all(|n| is_seat_number(n));
-        if valid {
-            Ok(Self(s.to_string()))
-        } else {
-            Err(InvalidId {
+        match seat_id_parts(s) {
+            Some(_) => Ok(Self(s.to_string())),
+            None => Err(InvalidId {
                 kind: "seat id",
                 prefix: "SECTION-",
                 value: s.chars().take(80).collect(),
-            })
+            }),
         }
     }
 }

@@ -12,6 +12,7 @@ use tracing::Instrument;
 use crate::config::Config;
 use crate::domain::auth::accounts::ConfiguredAdmin;
 use crate::domain::auth::{AccessTokens, Accounts};
+use crate::domain::availability::AvailabilityBoard;
 use crate::domain::catalog::Catalog;
 use crate::domain::idempotency::Idempotency;
 use crate::domain::live_updates::LiveUpdates;
@@ -30,6 +31,7 @@ pub struct Platform {
     pub config: Arc<Config>,
     pub accounts: Accounts,
     pub catalog: Catalog,
+    pub availability: AvailabilityBoard,
     pub queue: WaitingRoom,
     pub reservations: Reservations,
     pub payments: Payments,
@@ -75,6 +77,7 @@ impl Platform {
             ),
             idempotency: Idempotency::new(ports.clone()),
             reservations,
+            availability: AvailabilityBoard::new(catalog.clone()),
             catalog,
             ports,
             config: Arc::new(config),
@@ -94,6 +97,7 @@ impl Platform {
     ) -> LiveUpdates {
         LiveUpdates::new(
             self.catalog.clone(),
+            self.availability.clone(),
             self.queue.clone(),
             self.ports.clock.clone(),
             registry,

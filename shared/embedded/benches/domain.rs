@@ -7,6 +7,8 @@
 //! * `queue`: join and status through `Platform`, and the same two through the whole router
 //!   (trace ids, idempotency, JSON) as the embedded server serves them.
 //! * `reserve`: join → admit → enter → hold of one general-admission ticket.
+//! * `availability`: a 10,000-seat venue's availability as JSON: read from the store every time
+//!   (as on AWS), kept and unchanged, and kept but changed by one seat since the last read.
 //! * `tokens`: reservation-token issue and verify, access-token (JWT) verify, webhook signatures.
 //! * `items`: records to store items and back.
 //! * `ids`: identifier generation and parsing.
@@ -24,16 +26,17 @@ use chrono::Utc;
 use criterion::{criterion_group, criterion_main, Criterion};
 use tacos_core::config::Config;
 use tacos_core::domain::auth::{AccessTokens, Principal, Role, UserRecord};
-use tacos_core::domain::catalog::NewEvent;
+use tacos_core::domain::catalog::{seat_key, NewEvent, Section};
 use tacos_core::domain::queue::{TicketState, WaitingRecord};
 use tacos_core::domain::records::{from_item, to_item};
 use tacos_core::domain::reservation_tokens::ReservationTokens;
 use tacos_core::domain::reservations::{HoldRequest, Reservation};
 use tacos_core::domain::webhook_signature::WebhookSigner;
-use tacos_core::ids::{EventId, ReservationId, UserId, WaitingToken};
+use tacos_core::ids::{EventId, ReservationId, SeatId, UserId, WaitingToken};
 use tacos_core::in_process::StaticKeys;
-use tacos_core::ports::store::Key;
+use tacos_core::ports::store::{Key, Update};
 use tacos_core::ports::ManualClock;
+use tacos_core::ports::Store;
 use tacos_embedded::InProcess;
 use tacos_http::settings::HttpSettings;
 use tokio::runtime::Runtime;
@@ -79,6 +82,61 @@ async fn general_admission(local: &InProcess, rate: f64) -> EventId {
         .await
         .expect("event")
         .event_id
+}
+
+/// A venue of 10,000 seats in four sections of 25 rows by 100.
+async fn arena(local: &InProcess) -> EventId {
+    let sections = ["A", "B", "C", "D"]
+        .iter()
+        .map(|name| Section::straight(name, 25, 100))
+        .collect();
+    let new = NewEvent {
+        name: "Bench arena".into(),
+        venue: "Bench arena".into(),
+        starts_at: Utc::now() + chrono::Duration::days(1),
+        currency: "USD".into(),
+        price: 1_500,
+        sections: Some(sections),
+        capacity: None,
+        admission_rate_per_sec: 100.0,
+        max_per_order: 4,
+        event_id: None,
+    };
+    let event = local.platform.catalog.create(new).await.expect("event");
+    event.event_id
+}
+
+fn availability(c: &mut Criterion) {
+    let rt = runtime();
+    let (local, _) = platform();
+    let board = &local.platform.availability;
+    let event = rt.block_on(arena(&local));
+    let seat: SeatId = "B-1234".parse().expect("seat");
+    let mut held = false;
+    let mut group = c.benchmark_group("availability");
+    group.bench_function("from_store_10k_seats", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let read = board.from_store(&event).await.expect("read");
+                serde_json::to_vec(&read).expect("json")
+            })
+        })
+    });
+    group.bench_function("kept_10k_seats", |b| {
+        b.iter(|| rt.block_on(async { board.read(&event).await.expect("read").json() }))
+    });
+    group.bench_function("kept_10k_seats_after_a_change", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                held = !held;
+                let status = if held { "HELD" } else { "AVAILABLE" };
+                let flip = Update::new(seat_key(&event, &seat)).set("status", status);
+                local.store.update(flip).await.expect("seat");
+                board.read(&event).await.expect("read").json()
+            })
+        })
+    });
+    group.finish();
 }
 
 fn buyer() -> Principal {
@@ -314,6 +372,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = queue, reserve, tokens, items, ids
+    targets = queue, reserve, availability, tokens, items, ids
 }
 criterion_main!(benches);

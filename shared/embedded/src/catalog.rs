@@ -140,7 +140,7 @@ mod tests {
         let first = load(platform, &sample()).await.unwrap();
         assert_eq!(first.created.len(), 2);
         let arena: EventId = "evt_2027_jamsil_0314".parse().unwrap();
-        let availability = platform.catalog.availability(&arena).await.unwrap();
+        let availability = platform.availability.read(&arena).await.unwrap();
         assert_eq!(availability.total, 10_000);
         let front = &availability.seats[4];
         assert_eq!(
@@ -156,7 +156,7 @@ mod tests {
         let again = load(platform, &sample()).await.unwrap();
         assert!(again.created.is_empty(), "{again:?}");
         assert_eq!(again.kept.len(), 2);
-        let after = platform.catalog.availability(&arena).await.unwrap();
+        let after = platform.availability.read(&arena).await.unwrap();
         assert_eq!(after.seats[4].status, SeatStatus::Sold, "untouched");
         let events = platform.catalog.list().await.unwrap();
         assert_eq!(events.len(), 2, "no event twice");

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
 
@@ -12,7 +12,10 @@ use crate::connection::{self, Role};
 use crate::directory::DataDir;
 use crate::error::OpenError;
 use crate::options::SqliteOptions;
-use crate::port::{Item, Key, SkRange, Store, StoreError, Update, Write, MAX_TRANSACTION_WRITES};
+use crate::port::{
+    ChangeListener, Item, Key, SkRange, Store, StoreError, Update, Watchers, Write,
+    MAX_TRANSACTION_WRITES,
+};
 use crate::readers::{self, Readers};
 use crate::schema;
 use crate::writer::Writer;
@@ -31,6 +34,8 @@ pub struct SqliteStore {
     database: PathBuf,
     options: SqliteOptions,
     dir: Arc<DataDir>,
+    /// Told of committed changes by the writer thread ([`Store::watch`]).
+    watchers: Arc<Watchers>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -71,7 +76,8 @@ impl SqliteStore {
         let checkpointer = open(Role::Checkpointer)?;
         let readers = Readers::new(database.clone(), options.clone(), dir.clone());
         let thread_error = |thread| move |source| OpenError::Thread { thread, source };
-        let writer = Writer::spawn(writer, options.max_batch, dir.clone())
+        let watchers = Arc::new(Watchers::default());
+        let writer = Writer::spawn(writer, options.max_batch, dir.clone(), watchers.clone())
             .map_err(thread_error("writer"))?;
         let checkpointer =
             Checkpointer::spawn(checkpointer, &database, options.sync_interval, dir.clone())
@@ -89,6 +95,7 @@ impl SqliteStore {
             database,
             options,
             dir,
+            watchers,
         })
     }
 
@@ -157,6 +164,11 @@ impl Store for SqliteStore {
         }
         self.readers
             .run(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).or_unavailable())
+    }
+
+    fn watch(&self, listener: Weak<dyn ChangeListener>) -> bool {
+        self.watchers.add(listener);
+        true
     }
 }
 

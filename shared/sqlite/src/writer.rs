@@ -15,6 +15,11 @@
 //!
 //! Conditions are checked against the state the earlier jobs of the same group left, exactly as
 //! if the jobs had been committed one by one in queue order.
+//!
+//! What the group's successful jobs left of the items someone watches
+//! ([`ChangeListener`](tacos_core::ports::store::ChangeListener)) is reported after the `COMMIT`
+//! and before any caller is answered, in queue order: the one order in which this store's writes
+//! take effect.
 
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
@@ -25,7 +30,28 @@ use tokio::sync::oneshot;
 
 use crate::codec::{self, OrUnavailable};
 use crate::directory::DataDir;
-use crate::port::{key_of, Item, Key, StoreError, Update, Write};
+use crate::port::{key_of, Item, Key, StoreError, Update, Watchers, Write};
+
+/// What the jobs of a group left of watched items, reported once the group is committed.
+struct Changes<'w> {
+    watchers: &'w Watchers,
+    items: Vec<(Key, Option<Item>)>,
+}
+
+impl Changes<'_> {
+    fn record(&mut self, key: &Key, item: Option<&Item>) {
+        if self.watchers.watch(key) {
+            self.items.push((key.clone(), item.cloned()));
+        }
+    }
+
+    /// Reports every change, in order (the group is committed).
+    fn report(&mut self) {
+        for (key, item) in self.items.drain(..) {
+            self.watchers.report(&key, item.as_ref());
+        }
+    }
+}
 
 /// A write waiting for the writer thread, with where to send its outcome.
 enum Job {
@@ -89,12 +115,22 @@ impl Answer {
 }
 
 impl Job {
-    fn run(self, conn: &Connection) -> Answer {
-        match self {
-            Self::Transact { writes, reply } => Answer::Transact(reply, transact(conn, writes)),
-            Self::Update { update, reply } => Answer::Update(reply, update_item(conn, &update)),
+    /// Runs the job, recording in `changes` what it left of watched items if it succeeds.
+    fn run(self, conn: &Connection, changes: &mut Changes) -> Answer {
+        let before = changes.items.len();
+        let answer = match self {
+            Self::Transact { writes, reply } => {
+                Answer::Transact(reply, transact(conn, writes, changes))
+            }
+            Self::Update { update, reply } => {
+                Answer::Update(reply, update_item(conn, &update, changes))
+            }
             Self::Purge { now, limit, reply } => Answer::Purge(reply, purge(conn, now, limit)),
+        };
+        if answer.is_err() {
+            changes.items.truncate(before);
         }
+        answer
     }
 
     /// Whether the job may have written part of its rows when it fails, so needs a savepoint to
@@ -131,12 +167,18 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the thread on `conn`; it holds `dir` until it has committed its last job.
-    pub fn spawn(conn: Connection, max_batch: usize, dir: Arc<DataDir>) -> std::io::Result<Self> {
+    /// `watchers` are told of the committed changes to the items they watch.
+    pub fn spawn(
+        conn: Connection,
+        max_batch: usize,
+        dir: Arc<DataDir>,
+        watchers: Arc<Watchers>,
+    ) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("tacos-db-writer".into())
             .spawn(move || {
-                run(&conn, &queue, max_batch.max(1));
+                run(&conn, &queue, max_batch.max(1), &watchers);
                 drop(conn);
                 drop(dir);
             })?;
@@ -192,9 +234,13 @@ fn stopped() -> StoreError {
     StoreError::Unavailable("the store's writer has stopped".into())
 }
 
-fn run(conn: &Connection, queue: &Receiver<Job>, max_batch: usize) {
+fn run(conn: &Connection, queue: &Receiver<Job>, max_batch: usize, watchers: &Watchers) {
     let mut batch = Vec::with_capacity(max_batch);
     let mut answers = Vec::with_capacity(max_batch);
+    let mut changes = Changes {
+        watchers,
+        items: Vec::new(),
+    };
     while let Ok(first) = queue.recv() {
         batch.push(first);
         while batch.len() < max_batch {
@@ -203,18 +249,27 @@ fn run(conn: &Connection, queue: &Receiver<Job>, max_batch: usize) {
                 Err(_) => break,
             }
         }
-        commit_group(conn, &mut batch, &mut answers);
+        if commit_group(conn, &mut batch, &mut answers, &mut changes) {
+            changes.report();
+        }
+        changes.items.clear();
         answers.drain(..).for_each(Answer::send);
     }
 }
 
 /// Runs `batch` in one transaction (a savepoint for each job of several writes), and leaves in `answers`
 /// what each caller is told: its own outcome if the `COMMIT` succeeded, an error otherwise.
-fn commit_group(conn: &Connection, batch: &mut Vec<Job>, answers: &mut Vec<Answer>) {
+/// Returns whether the group was committed (its `changes` stand).
+fn commit_group(
+    conn: &Connection,
+    batch: &mut Vec<Job>,
+    answers: &mut Vec<Answer>,
+    changes: &mut Changes,
+) -> bool {
     if let Err(error) = exec(conn, "BEGIN IMMEDIATE") {
         tracing::error!(%error, "store write group could not begin");
         answers.extend(batch.drain(..).map(|job| job.refuse(error.clone())));
-        return;
+        return false;
     }
     let mut jobs = batch.drain(..);
     let mut lost = None;
@@ -227,7 +282,7 @@ fn commit_group(conn: &Connection, batch: &mut Vec<Job>, answers: &mut Vec<Answe
                 break;
             }
         }
-        let answer = job.run(conn);
+        let answer = job.run(conn, changes);
         let ended = match (savepoint, answer.is_err()) {
             (false, _) => Ok(()),
             (true, true) => exec(conn, "ROLLBACK TO job").and_then(|()| exec(conn, "RELEASE job")),
@@ -258,7 +313,9 @@ fn commit_group(conn: &Connection, batch: &mut Vec<Job>, answers: &mut Vec<Answe
         }
         answers.iter_mut().for_each(|answer| answer.fail(&error));
         answers.extend(jobs.map(|job| job.refuse(error.clone())));
+        return false;
     }
+    true
 }
 
 fn exec(conn: &Connection, sql: &str) -> Result<(), StoreError> {
@@ -301,7 +358,11 @@ fn delete(conn: &Connection, key: &Key) -> Result<(), StoreError> {
 /// Checks every condition against the items as they are, then applies every write: a failed
 /// condition has written nothing. (The caller has refused empty, oversized and duplicate-key
 /// transactions already.)
-fn transact(conn: &Connection, writes: Vec<Write>) -> Result<(), StoreError> {
+fn transact(
+    conn: &Connection,
+    writes: Vec<Write>,
+    changes: &mut Changes,
+) -> Result<(), StoreError> {
     let mut current = Vec::with_capacity(writes.len());
     for (index, write) in writes.iter().enumerate() {
         let needed = write.condition().is_some() || matches!(write, Write::Update(_));
@@ -319,20 +380,32 @@ fn transact(conn: &Connection, writes: Vec<Write>) -> Result<(), StoreError> {
     }
     for (write, item) in writes.into_iter().zip(current) {
         match write {
-            Write::Put { item, .. } => store(conn, &key_of(&item), &item)?,
+            Write::Put { item, .. } => {
+                let key = key_of(&item);
+                store(conn, &key, &item)?;
+                changes.record(&key, Some(&item));
+            }
             Write::Update(update) => {
                 let mut item = item.unwrap_or_else(|| update.new_item());
                 update.apply_to(&mut item);
                 store(conn, &update.key, &item)?;
+                changes.record(&update.key, Some(&item));
             }
-            Write::Delete { key, .. } => delete(conn, &key)?,
+            Write::Delete { key, .. } => {
+                delete(conn, &key)?;
+                changes.record(&key, None);
+            }
             Write::Check { .. } => {}
         }
     }
     Ok(())
 }
 
-fn update_item(conn: &Connection, update: &Update) -> Result<Item, StoreError> {
+fn update_item(
+    conn: &Connection,
+    update: &Update,
+    changes: &mut Changes,
+) -> Result<Item, StoreError> {
     let item = load(conn, &update.key)?;
     if let Some(condition) = &update.condition {
         if !condition.holds(item.as_ref()) {
@@ -342,6 +415,7 @@ fn update_item(conn: &Connection, update: &Update) -> Result<Item, StoreError> {
     let mut item = item.unwrap_or_else(|| update.new_item());
     update.apply_to(&mut item);
     store(conn, &update.key, &item)?;
+    changes.record(&update.key, Some(&item));
     Ok(item)
 }
 

@@ -6,14 +6,16 @@
 //!   published (an event the bus refused is no state change anyone will see), and stamps the
 //!   publishing span's `traceparent` on the event so that its consumers continue the trace.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use jsonwebtoken::jwk::JwkSet;
-use tacos_core::ports::store::{Item, Key, SkRange, Store, StoreError, Update, Write};
+use tacos_core::ports::store::{
+    ChangeListener, Item, Key, SkRange, Store, StoreError, Update, Write,
+};
 use tacos_core::ports::{
     DetailType, DomainEvent, EventBus, FetchError, Job, KeySource, Ports, PublishError,
     ScheduleError, Scheduler, SendError, SignedWebhook, WebhookSender,
@@ -81,6 +83,10 @@ impl Store for TimedStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         time("store", "ping", self.0.ping()).await
+    }
+
+    fn watch(&self, listener: Weak<dyn ChangeListener>) -> bool {
+        self.0.watch(listener)
     }
 }
 

@@ -334,7 +334,7 @@ async fn a_tick_on_aws_adapters_delivers_frames_and_forgets_gone_connections() {
     let report = live.tick().await.unwrap();
     assert!(report.gone == 1 && report.failed == 0, "{report:?}");
     let availability =
-        serde_json::to_value(platform.catalog.availability(&event).await.unwrap()).unwrap();
+        serde_json::to_value(&*platform.availability.read(&event).await.unwrap()).unwrap();
     assert_eq!(
         api.frames(&watcher.id),
         vec![serde_json::json!({ "type": "availability", "data": availability })]

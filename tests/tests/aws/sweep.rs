@@ -98,7 +98,7 @@ async fn hold(
 }
 
 async fn seat_status(platform: &Platform, event: &EventId, seat: &str) -> SeatStatus {
-    let availability = platform.catalog.availability(event).await.unwrap();
+    let availability = platform.availability.read(event).await.unwrap();
     availability
         .seats
         .iter()

@@ -406,6 +406,50 @@ async fn five_hundred_buyers_for_twenty_seats_never_oversell() {
     }
 }
 
+/// The availability the process keeps follows every hold and cancel of a rush, including the
+/// ones that commit while it is first read from the store (the view is loaded mid-rush).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_kept_availability_follows_a_rush_it_was_first_read_in() {
+    let world = Arc::new(World::new());
+    let event = world.seated_unread(&[("A", 5, 10)], 1000.0).await.event_id;
+    let buyers = (0..200).map(|n| {
+        let world = world.clone();
+        let event = event.clone();
+        tokio::spawn(async move {
+            let buyer = world.buyer();
+            let seat = format!("A-{}", n % 50 + 1);
+            if let Ok(hold) = world.hold_seats(&buyer, &event, &[&seat]).await {
+                if n % 3 == 0 {
+                    let platform = world.platform();
+                    platform
+                        .reservations
+                        .cancel(&hold.reservation_id, &buyer)
+                        .await
+                        .unwrap();
+                }
+            }
+        })
+    });
+    let readers = (0..4).map(|_| {
+        let world = world.clone();
+        let event = event.clone();
+        tokio::spawn(async move {
+            for _ in 0..20 {
+                let read = world.platform().availability.read(&event).await.unwrap();
+                assert_eq!(read.available + read.held + read.sold, read.total);
+                tokio::task::yield_now().await;
+            }
+        })
+    });
+    let tasks: Vec<_> = buyers.chain(readers).collect();
+    for task in futures::future::join_all(tasks).await {
+        task.unwrap();
+    }
+    // The ledger compares the kept availability, seat by seat, with the store's.
+    let inventory = world.ledger(&event).await;
+    assert!(inventory.held > 0, "{inventory:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn general_admission_never_sells_more_than_capacity() {
     let world = Arc::new(World::new());

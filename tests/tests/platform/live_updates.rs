@@ -352,7 +352,7 @@ async fn a_tick_sends_each_browser_its_frames_reading_each_event_and_token_once(
 
     // Frames carry exactly what the HTTP routes answer.
     let availability =
-        serde_json::to_value(live.platform.catalog.availability(&event).await.unwrap()).unwrap();
+        serde_json::to_value(&*live.platform.availability.read(&event).await.unwrap()).unwrap();
     let status = serde_json::to_value(live.platform.queue.status(&token).await.unwrap()).unwrap();
     for (_, rx) in &mut watchers {
         let got = frames(rx);
@@ -436,37 +436,51 @@ async fn gone_browsers_are_forgotten_and_dead_tokens_get_an_error_and_a_close() 
 #[tokio::test]
 async fn a_store_outage_skips_frames_and_keeps_every_connection() {
     let world = World::new();
-    let event = world.general(10, 1.0).await.event_id;
+    // One event whose availability the process keeps (read at creation), one never read yet.
+    let kept = world.general(10, 1.0).await.event_id;
+    let cold = world.general_unread(10, 1.0).await.event_id;
     let registry = Arc::new(MemoryConnections::new());
     let pusher = Arc::new(MemoryPusher::new());
     let live = world
         .platform()
         .live_updates(registry.clone(), pusher.clone());
-    let id = ConnectionId::generate();
-    let mut rx = pusher.attach(id.clone());
-    let request = ConnectRequest {
-        event_id: Some(event.to_string()),
-        token: None,
+    let mut browsers = Vec::new();
+    for event in [&kept, &cold] {
+        let id = ConnectionId::generate();
+        let rx = pusher.attach(id.clone());
+        let request = ConnectRequest {
+            event_id: Some(event.to_string()),
+            token: None,
+        };
+        live.connect(id, &request).await.unwrap();
+        browsers.push(rx);
+    }
+    let [kept_rx, cold_rx] = &mut browsers[..] else {
+        unreachable!()
     };
-    live.connect(id.clone(), &request).await.unwrap();
     world.local.store.set_unavailable(true);
     let report = live.tick().await.unwrap();
     world.local.store.set_unavailable(false);
-    assert_eq!((report.sent, report.gone, report.closed), (0, 0, 0));
+    assert_eq!((report.sent, report.gone, report.closed), (1, 0, 0));
     assert!(
-        frames(&mut rx).is_empty(),
-        "no frame rather than a wrong one"
+        frames(cold_rx).is_empty(),
+        "no frame rather than a wrong one when the store must be read"
+    );
+    assert_eq!(
+        frames(kept_rx).len(),
+        1,
+        "the availability the process keeps is still right (the store took no write) and sent"
     );
     assert_eq!(
         live.connections().await.unwrap().len(),
-        1,
-        "the connection is kept"
+        2,
+        "every connection is kept"
     );
     live.tick().await.unwrap();
     assert_eq!(
-        frames(&mut rx).len(),
-        1,
-        "and served again once the store is back"
+        (frames(kept_rx).len(), frames(cold_rx).len()),
+        (1, 1),
+        "and both are served once the store is back"
     );
 }
 

@@ -93,11 +93,43 @@ impl World {
         self.create(Some(sections), None, rate).await
     }
 
+    /// A seated event whose availability nobody has read yet (see [`World::general_unread`]).
+    pub async fn seated_unread(&self, sections: &[(&str, u32, u32)], rate: f64) -> Event {
+        let sections = sections
+            .iter()
+            .map(|(n, r, s)| Section::straight(n, *r, *s))
+            .collect();
+        self.create_unread(Some(sections), None, rate).await
+    }
+
     pub async fn general(&self, capacity: i64, rate: f64) -> Event {
         self.create(None, Some(capacity), rate).await
     }
 
+    /// A general-admission event whose availability nobody has read yet, so none is kept: its
+    /// first read goes to the store.
+    pub async fn general_unread(&self, capacity: i64, rate: f64) -> Event {
+        self.create_unread(None, Some(capacity), rate).await
+    }
+
     async fn create(
+        &self,
+        sections: Option<Vec<Section>>,
+        capacity: Option<i64>,
+        rate: f64,
+    ) -> Event {
+        let event = self.create_unread(sections, capacity, rate).await;
+        // Read once, so its availability is kept from the start: every ledger check then
+        // compares what the changes made of it with the store.
+        self.platform()
+            .availability
+            .read(&event.event_id)
+            .await
+            .expect("availability read");
+        event
+    }
+
+    async fn create_unread(
         &self,
         sections: Option<Vec<Section>>,
         capacity: Option<i64>,
@@ -257,6 +289,17 @@ impl World {
                 "seats agree with counters"
             );
         }
+        let kept = self.platform().availability.read(&event.event_id).await;
+        let stored = self
+            .platform()
+            .availability
+            .from_store(&event.event_id)
+            .await;
+        assert_eq!(
+            serde_json::to_value(&*kept.unwrap()).unwrap(),
+            serde_json::to_value(stored.unwrap()).unwrap(),
+            "the availability kept from the store's changes is the store's"
+        );
         inventory
     }
 

@@ -3,12 +3,15 @@
 //!
 //! Each check takes a fresh partition prefix so the suite can share one table with other tests.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
 
 use serde_json::json;
 
 use crate::ports::store::{
-    key_of, Condition, Item, Key, SkRange, Store, StoreError, Update, Write,
+    key_of, ChangeListener, Condition, Item, Key, SkRange, Store, StoreError, Update, Write,
 };
 
 fn item(key: &Key, attrs: serde_json::Value) -> Item {
@@ -33,7 +36,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
     concurrent_counters_lose_nothing(store.clone()).await;
     capped_counters(&*store).await;
     claims_by_reference(&*store).await;
-    concurrent_capped_adds_stay_within_the_cap(store).await;
+    concurrent_capped_adds_stay_within_the_cap(store.clone()).await;
+    reported_changes_follow_the_store(store).await;
 }
 
 pub async fn puts_and_gets(store: &dyn Store) {
@@ -476,4 +480,134 @@ pub async fn concurrent_capped_adds_stay_within_the_cap(store: Arc<dyn Store>) {
         store.get(&key).await.unwrap().unwrap().get("tickets"),
         Some(&json!(4))
     );
+}
+
+/// Records what a store reports of one partition, in order.
+struct Recorder {
+    pk: String,
+    reports: Mutex<Vec<(Key, Option<Item>)>>,
+}
+
+impl ChangeListener for Recorder {
+    fn watches(&self, key: &Key) -> bool {
+        key.pk == self.pk
+    }
+    fn committed(&self, key: &Key, item: Option<&Item>) {
+        self.reports.lock().push((key.clone(), item.cloned()));
+    }
+}
+
+/// A store that reports its changes ([`Store::watch`]) reports each committed write once, with
+/// the item as the write left it, before the writer is answered, and nothing of a write that
+/// failed; replayed in order, the reports rebuild exactly what the store holds, under concurrent
+/// writers too. Stores that do not report (DynamoDB) skip the check.
+pub async fn reported_changes_follow_the_store(store: Arc<dyn Store>) {
+    let pk = fresh("watch");
+    let recorder = Arc::new(Recorder {
+        pk: pk.clone(),
+        reports: Mutex::default(),
+    });
+    let listener: Weak<dyn ChangeListener> = Arc::downgrade(&recorder) as _;
+    if !store.watch(listener) {
+        return;
+    }
+    let reported = |n: usize| recorder.reports.lock().len() == n;
+    let a = Key::new(pk.clone(), "A");
+    let b = Key::new(pk.clone(), "B");
+    let a1 = item(&a, json!({ "status": "AVAILABLE" }));
+    store.write(Write::put_new(a1.clone())).await.unwrap();
+    assert_eq!(
+        recorder.reports.lock().clone(),
+        vec![(a.clone(), Some(a1.clone()))],
+        "a put is reported, with its item, before the writer is answered"
+    );
+    let refused = store.write(Write::put_new(a1.clone())).await;
+    assert!(refused.is_err());
+    assert!(reported(1), "a failed condition reports nothing");
+    let counted = store
+        .update(Update::new(b.clone()).add("n", 2))
+        .await
+        .unwrap();
+    assert_eq!(
+        recorder.reports.lock().last().cloned(),
+        Some((b.clone(), Some(counted))),
+        "an update is reported with the item it left"
+    );
+    let refused = store
+        .transact(vec![
+            Write::Update(Update::new(a.clone()).set("status", "HELD")),
+            Write::Check {
+                key: b.clone(),
+                condition: Condition::equals("n", 99),
+            },
+        ])
+        .await;
+    assert!(refused.is_err());
+    assert!(
+        reported(2),
+        "a failed transaction reports none of its writes"
+    );
+    store
+        .write(Write::Delete {
+            key: b.clone(),
+            condition: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        recorder.reports.lock().last().cloned(),
+        Some((b.clone(), None)),
+        "a delete is reported without an item"
+    );
+    let other = Key::new(fresh("unwatched"), "A");
+    store
+        .write(Write::put(item(&other, json!({}))))
+        .await
+        .unwrap();
+    assert!(reported(3), "writes to keys not watched are not reported");
+
+    // Concurrent writers flipping the same items: the last report of each is what it holds.
+    let seats: Vec<Key> = (0..4)
+        .map(|n| Key::new(pk.clone(), format!("S{n}")))
+        .collect();
+    for seat in &seats {
+        store
+            .write(Write::put(item(
+                seat,
+                json!({ "status": "AVAILABLE", "n": 0 }),
+            )))
+            .await
+            .unwrap();
+    }
+    let writers = (0..32).map(|w| {
+        let store = store.clone();
+        let seat = seats[w % seats.len()].clone();
+        tokio::spawn(async move {
+            for round in 0..10 {
+                let (from, to) = match round % 2 {
+                    0 => ("AVAILABLE", "HELD"),
+                    _ => ("HELD", "AVAILABLE"),
+                };
+                let flip = Update::new(seat.clone())
+                    .set("status", to)
+                    .add("n", 1)
+                    .when(Condition::equals("status", from));
+                let _ = store.write(Write::Update(flip)).await;
+            }
+        })
+    });
+    for writer in writers.collect::<Vec<_>>() {
+        writer.await.unwrap();
+    }
+    let mut replayed: HashMap<Key, Option<Item>> = HashMap::new();
+    for (key, item) in recorder.reports.lock().iter() {
+        replayed.insert(key.clone(), item.clone());
+    }
+    for key in seats.iter().chain([&a, &b]) {
+        assert_eq!(
+            replayed.get(key).cloned().flatten(),
+            store.get(key).await.unwrap(),
+            "the reports, replayed in order, hold what the store holds ({key:?})"
+        );
+    }
 }

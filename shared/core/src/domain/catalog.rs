@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use super::records::{from_item, get_record, to_item};
 use crate::error::{Error, Result};
 use crate::ids::{EventId, ReservationId, SeatId};
-use crate::ports::store::{Condition, Key, SkRange, StoreError, Write, MAX_TRANSACTION_WRITES};
+use crate::ports::store::{
+    Condition, Key, SkRange, Store, StoreError, Write, MAX_TRANSACTION_WRITES,
+};
 use crate::ports::Ports;
 
 /// Most seats one order may take.
@@ -147,40 +149,28 @@ pub struct Inventory {
     pub sold: i64,
 }
 
-/// Availability as the contract shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Availability {
-    pub event_id: EventId,
-    pub total: i64,
-    pub available: i64,
-    pub held: i64,
-    pub sold: i64,
-    pub seats: Vec<SeatView>,
-}
+/// The sort key of an event's counter item, and the prefix of its seats' sort keys (each seat's
+/// item is `SEAT#` and its id): what the availability views watch.
+pub const INVENTORY_SK: &str = "INV";
+pub const SEAT_SK_PREFIX: &str = "SEAT#";
+const EVENT_PK_PREFIX: &str = "EVENT#";
 
-/// One seat as availability shows it: where it is (so a seat map can draw the rows) and what it
-/// costs.
-#[derive(Debug, Clone, Serialize)]
-pub struct SeatView {
-    pub seat_id: SeatId,
-    pub status: SeatStatus,
-    pub section: String,
-    pub row: u32,
-    pub number: u32,
-    pub price: i64,
+/// The partition of an event's items: its record, its counters and its seats.
+pub fn event_pk(id: &EventId) -> String {
+    [EVENT_PK_PREFIX, id.as_str()].concat()
 }
-
-fn event_pk(id: &EventId) -> String {
-    ["EVENT#", id.as_str()].concat()
+/// Whether `pk` is an event's partition.
+pub fn is_event_pk(pk: &str) -> bool {
+    pk.starts_with(EVENT_PK_PREFIX)
 }
 pub fn event_key(id: &EventId) -> Key {
     Key::new(event_pk(id), "META")
 }
 pub fn inventory_key(id: &EventId) -> Key {
-    Key::new(event_pk(id), "INV")
+    Key::new(event_pk(id), INVENTORY_SK)
 }
 pub fn seat_key(id: &EventId, seat: &SeatId) -> Key {
-    Key::new(event_pk(id), ["SEAT#", seat.as_str()].concat())
+    Key::new(event_pk(id), [SEAT_SK_PREFIX, seat.as_str()].concat())
 }
 const EVENT_INDEX_PK: &str = "EVENTS";
 
@@ -208,6 +198,11 @@ impl Catalog {
             companions,
             cache: Arc::default(),
         }
+    }
+
+    /// The store the catalog reads, for the views kept from its changes.
+    pub(crate) fn store(&self) -> &dyn Store {
+        &*self.ports.store
     }
 
     /// Validates and stores a new event with all its seats, its counters and its waiting room.
@@ -286,7 +281,7 @@ impl Catalog {
         let items = self
             .ports
             .store
-            .query(&event_key(&event.event_id).pk, &SkRange::prefix("SEAT#"))
+            .query(&event_pk(&event.event_id), &SkRange::prefix(SEAT_SK_PREFIX))
             .await?;
         let mut seats: Vec<SeatRecord> = items.into_iter().map(from_item).collect::<Result<_>>()?;
         let order: HashMap<&str, usize> = event
@@ -301,38 +296,6 @@ impl Catalog {
             (order.get(section).copied().unwrap_or(usize::MAX), place)
         });
         Ok(seats)
-    }
-
-    pub async fn availability(&self, id: &EventId) -> Result<Availability> {
-        let event = self.get(id).await?;
-        let inventory = self.inventory(id).await?;
-        let seats = match event.kind {
-            EventKind::Seated => self
-                .seats(&event)
-                .await?
-                .into_iter()
-                .filter_map(|s| {
-                    let (section, place) = event.locate(&s.seat_id)?;
-                    Some(SeatView {
-                        section: section.name.clone(),
-                        row: place.row,
-                        number: place.number,
-                        price: section.price_or(event.price),
-                        seat_id: s.seat_id,
-                        status: s.status,
-                    })
-                })
-                .collect(),
-            EventKind::GeneralAdmission => Vec::new(),
-        };
-        Ok(Availability {
-            event_id: id.clone(),
-            total: inventory.total,
-            available: inventory.available,
-            held: inventory.held,
-            sold: inventory.sold,
-            seats,
-        })
     }
 }
 

@@ -30,7 +30,8 @@ use std::time::Duration;
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 
-use super::catalog::{Availability, Catalog};
+use super::availability::{Availability, AvailabilityBoard};
+use super::catalog::Catalog;
 use super::queue::{QueueStatus, WaitingRoom};
 use crate::error::{Error, Result};
 use crate::ids::{EventId, WaitingToken};
@@ -163,6 +164,7 @@ fn distinct<T: Ord>(items: impl Iterator<Item = T>) -> Vec<T> {
 #[derive(Clone)]
 pub struct LiveUpdates {
     catalog: Catalog,
+    availability: AvailabilityBoard,
     queue: WaitingRoom,
     clock: Arc<dyn Clock>,
     registry: Arc<dyn ConnectionRegistry>,
@@ -170,10 +172,11 @@ pub struct LiveUpdates {
 }
 
 impl LiveUpdates {
-    /// Live updates of `catalog`'s events and `queue`'s statuses, to the connections of
-    /// `registry`, through `pusher`.
+    /// Live updates of `catalog`'s events (their `availability`) and `queue`'s statuses, to the
+    /// connections of `registry`, through `pusher`.
     pub fn new(
         catalog: Catalog,
+        availability: AvailabilityBoard,
         queue: WaitingRoom,
         clock: Arc<dyn Clock>,
         registry: Arc<dyn ConnectionRegistry>,
@@ -181,6 +184,7 @@ impl LiveUpdates {
     ) -> Self {
         Self {
             catalog,
+            availability,
             queue,
             clock,
             registry,
@@ -271,7 +275,7 @@ impl LiveUpdates {
     async fn availability_updates(&self, events: Vec<EventId>) -> HashMap<EventId, Update> {
         stream::iter(events)
             .map(|event| async move {
-                let read = self.catalog.availability(&event).await;
+                let read = self.availability.read(&event).await;
                 let update = Update::of(read, |a| Frame::Availability { data: a });
                 (event, update)
             })

@@ -13,6 +13,7 @@
 //! * [`records`]: how domain records are stored as items.
 
 pub mod auth;
+pub mod availability;
 pub mod catalog;
 pub mod idempotency;
 pub mod live_updates;

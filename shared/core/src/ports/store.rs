@@ -9,7 +9,10 @@
 //! exactly the same semantics (checked by the conformance suite, `conformance.rs` behind the `conformance` feature, run
 //! against the in-process store and against DynamoDB on moto).
 
+use std::sync::{Arc, Weak};
+
 use async_trait::async_trait;
+use parking_lot::RwLock;
 use serde_json::{Map, Value};
 
 /// An item: a JSON object holding, among its attributes, `pk` and `sk`.
@@ -333,6 +336,68 @@ pub trait ExpiringStore: Send + Sync + 'static {
     async fn purge_expired(&self, now: i64) -> Result<usize, StoreError>;
 }
 
+/// Told of every committed write to the items it watches, in the order the store committed them:
+/// how a view kept in memory (an event's availability) follows the store without reading it again.
+///
+/// Each report carries the item as the write left it (`None`: deleted), not the write itself, so
+/// a listener that sets its state from reports is right after the last one whatever it missed
+/// before it started listening. Reports come after the write is committed and before its caller
+/// is answered (a buyer told "held" reads "held"), from inside the store's write path: a listener
+/// must be quick, must not block, and must not call the store. Purges of expired items
+/// ([`ExpiringStore`]) are not reported: watch only items that never expire.
+pub trait ChangeListener: Send + Sync + 'static {
+    /// Whether writes to `key` are reported; asked for every write, so it must be cheap.
+    fn watches(&self, key: &Key) -> bool;
+    /// `key` now holds `item` (`None`: it was deleted).
+    fn committed(&self, key: &Key, item: Option<&Item>);
+}
+
+/// The listeners of one store, for adapters that report changes ([`Store::watch`]). Held
+/// weakly: a listener dropped by its owner is forgotten at the next write.
+#[derive(Default)]
+pub struct Watchers(RwLock<Vec<Weak<dyn ChangeListener>>>);
+
+impl std::fmt::Debug for Watchers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Watchers")
+            .field(&self.0.read().len())
+            .finish()
+    }
+}
+
+impl Watchers {
+    pub fn add(&self, listener: Weak<dyn ChangeListener>) {
+        let mut all = self.0.write();
+        all.retain(|l| l.strong_count() > 0);
+        all.push(listener);
+    }
+
+    /// The live listeners that watch `key` (none, nearly always: no allocation then).
+    pub fn of(&self, key: &Key) -> Vec<Arc<dyn ChangeListener>> {
+        let all = self.0.read();
+        if all.is_empty() {
+            return Vec::new();
+        }
+        all.iter()
+            .filter_map(Weak::upgrade)
+            .filter(|l| l.watches(key))
+            .collect()
+    }
+
+    /// Whether anyone watches `key`.
+    pub fn watch(&self, key: &Key) -> bool {
+        let all = self.0.read();
+        !all.is_empty() && all.iter().filter_map(Weak::upgrade).any(|l| l.watches(key))
+    }
+
+    /// Reports `key`'s new state to whoever watches it.
+    pub fn report(&self, key: &Key, item: Option<&Item>) {
+        for listener in self.of(key) {
+            listener.committed(key, item);
+        }
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
@@ -367,6 +432,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the store answers at all (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Reports every committed write to `listener` from now on ([`ChangeListener`]), if this
+    /// store can: the in-process stores, which commit in one place and in one order. `false`
+    /// when it cannot (DynamoDB, written by many processes): the caller reads the store instead.
+    fn watch(&self, listener: Weak<dyn ChangeListener>) -> bool {
+        let _ = listener;
+        false
+    }
 }
 
 #[cfg(test)]

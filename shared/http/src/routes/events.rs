@@ -3,14 +3,16 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::sse::{self, KeepAlive, Sse};
 use axum::response::IntoResponse;
 use axum::Extension;
 use futures::{Stream, StreamExt};
 
-use tacos_core::domain::catalog::{Availability, Event, NewEvent};
+use tacos_core::domain::availability::AvailabilitySnapshot;
+use tacos_core::domain::catalog::{Event, NewEvent};
 use tacos_core::error::Error;
 use tacos_core::platform::Platform;
 
@@ -54,7 +56,12 @@ pub async fn availability(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse> {
     let id: EventId = path_id(&id, Error::EventNotFound)?;
-    Ok(axum::Json(platform.catalog.availability(&id).await?))
+    let snapshot = platform.availability.read(&id).await?;
+    // The snapshot's JSON is written once per change and shared by every reader: sent as is.
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Bytes::from_owner(snapshot.json()),
+    ))
 }
 
 /// The availability pushed as server-sent events (`availability`, the JSON of [`availability`]):
@@ -68,7 +75,7 @@ pub async fn availability_stream(
 ) -> Result<Sse<impl Stream<Item = std::result::Result<sse::Event, Infallible>>>> {
     let id: EventId = path_id(&id, Error::EventNotFound)?;
     // An unknown event is the ordinary JSON 404, before any stream starts.
-    let first = platform.catalog.availability(&id).await?;
+    let first = platform.availability.read(&id).await?;
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + INTERVAL, INTERVAL);
     // A slow read or a slow client delays the next event; missed ones are not sent in a burst.
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -76,7 +83,7 @@ pub async fn availability_stream(
         (platform, id, ticks),
         |(platform, id, mut ticks)| async move {
             ticks.tick().await;
-            let event = match platform.catalog.availability(&id).await {
+            let event = match platform.availability.read(&id).await {
                 Ok(availability) => availability_event(&availability),
                 Err(e) => sse::Event::default().event("error").data(e.code()),
             };
@@ -91,11 +98,11 @@ pub async fn availability_stream(
     Ok(Sse::new(events.map(|event| Ok(event.retry(INTERVAL)))).keep_alive(KeepAlive::default()))
 }
 
-fn availability_event(availability: &Availability) -> sse::Event {
+fn availability_event(availability: &AvailabilitySnapshot) -> sse::Event {
+    let json = availability.json();
     sse::Event::default()
         .event("availability")
-        .json_data(availability)
-        .expect("availability serializes")
+        .data(std::str::from_utf8(&json).expect("JSON is UTF-8"))
 }
 
 pub async fn create(

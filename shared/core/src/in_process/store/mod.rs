@@ -9,13 +9,14 @@ mod encoded;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Weak;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
 
 use crate::ports::store::{
-    key_of, ExpiringStore, Item, Key, SkRange, Store, StoreError, Update, Write,
-    MAX_TRANSACTION_WRITES,
+    key_of, ChangeListener, ExpiringStore, Item, Key, SkRange, Store, StoreError, Update, Watchers,
+    Write, MAX_TRANSACTION_WRITES,
 };
 
 use encoded::Items;
@@ -29,6 +30,8 @@ pub struct MemoryStore {
     items: Mutex<Items>,
     /// Fault injection: while set, every call fails as an unreachable store would.
     down: AtomicBool,
+    /// Told of each write under the lock that made it, so in the order writes took effect.
+    watchers: Watchers,
 }
 
 impl MemoryStore {
@@ -96,6 +99,7 @@ impl Store for MemoryStore {
         let mut item = current.unwrap_or_else(|| update.new_item());
         update.apply_to(&mut item);
         items.put(&update.key, &item);
+        self.watchers.report(&update.key, Some(&item));
         Ok(item)
     }
 
@@ -136,13 +140,18 @@ impl Store for MemoryStore {
                 Write::Put { item, .. } => {
                     debug_assert_eq!(key_of(&item), key);
                     items.put(&key, &item);
+                    self.watchers.report(&key, Some(&item));
                 }
                 Write::Update(update) => {
                     let mut item = item.unwrap_or_else(|| update.new_item());
                     update.apply_to(&mut item);
                     items.put(&key, &item);
+                    self.watchers.report(&key, Some(&item));
                 }
-                Write::Delete { .. } => items.remove(&key),
+                Write::Delete { .. } => {
+                    items.remove(&key);
+                    self.watchers.report(&key, None);
+                }
                 Write::Check { .. } => {}
             }
         }
@@ -151,6 +160,11 @@ impl Store for MemoryStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.check_up()
+    }
+
+    fn watch(&self, listener: Weak<dyn ChangeListener>) -> bool {
+        self.watchers.add(listener);
+        true
     }
 }
 
