@@ -91,7 +91,7 @@ impl EventBridgeScheduler {
     /// The function a job's schedule invokes.
     pub fn target_arn(&self, job: &Job) -> &str {
         match job {
-            Job::ExpireHold { .. } => &self.expire_function_arn,
+            Job::ExpireHold { .. } | Job::FollowUpPayment { .. } => &self.expire_function_arn,
             Job::SettlePayment { .. } | Job::DeliverWebhook { .. } => &self.simulator_function_arn,
         }
     }

@@ -129,6 +129,14 @@ impl JobHandler for Platform {
             Job::DeliverWebhook { payment_intent_id } => {
                 self.payments.deliver_webhook(payment_intent_id).await
             }
+            Job::FollowUpPayment {
+                payment_intent_id,
+                reservation_id,
+            } => {
+                self.payments
+                    .on_approved(reservation_id, payment_intent_id)
+                    .await
+            }
         };
         result.map_err(|e| format!("{}: {e}", job.name()))
     }

@@ -2,12 +2,16 @@
 //! late is refunded and never sells the seat, and a delivery that died half-way is acted on when
 //! the provider retries it. A payment cannot race its hold: paying in the hold's last second, or a
 //! follow-up delivered again after the hold's deadline, confirms what the bank approved in time;
-//! a payment cannot start on an expired hold, nor beside another payment of the same hold.
+//! a payment cannot start on an expired hold, nor beside another payment of the same hold. An
+//! approval whose follow-up was lost is followed up by its own timer: refunded when it came too
+//! late or after a cancel, left alone when the follow-up did its work.
 
-use tacos_core::domain::payments::{ProcessRequest, Scenario};
+use tacos_core::domain::auth::Principal;
+use tacos_core::domain::payments::{ProcessRequest, Scenario, FOLLOW_UP_CHECK_SECS};
 use tacos_core::domain::reservations::ReservationStatus;
 use tacos_core::domain::webhook_signature::WebhookSigner;
 use tacos_core::error::Error;
+use tacos_core::ids::PaymentIntentId;
 use tacos_core::ports::{DetailType, EventHandler, Store};
 
 use crate::world::{World, HOLD_SECONDS};
@@ -463,4 +467,83 @@ async fn a_payment_cannot_start_on_an_expired_hold_nor_beside_another() {
     assert!(expired.payment_deadline.is_none());
     let ledger = world.ledger(&event.event_id).await;
     assert_eq!(ledger.held, 1, "A-1 kept for its payment, A-2 back on sale");
+}
+
+/// Moves past the time at which an approval's follow-up is checked, and fires what is due.
+async fn past_the_follow_up_check(world: &World) {
+    world.advance(FOLLOW_UP_CHECK_SECS as f64 + 1.0);
+    world.fire_timers().await;
+}
+
+async fn intent_status(world: &World, buyer: &Principal, payment: &PaymentIntentId) -> String {
+    let intent = world.platform().payments.get(payment, Some(buyer)).await;
+    intent.unwrap().status.as_str().to_string()
+}
+
+#[tokio::test]
+async fn a_late_approval_whose_follow_up_was_lost_is_refunded_by_its_check() {
+    let world = World::new();
+    let (buyer, hold, payment, event) = processed(&world, Scenario::Delay).await;
+    world.advance(HOLD_SECONDS as f64 + grace_seconds(&world) + 1.0);
+    world.fire_timers().await;
+    assert_eq!(intent_status(&world, &buyer, &payment).await, "APPROVED");
+    // The webhook arrives, but its bus message never reaches the follow-up (dead-lettered).
+    assert!(send_webhook(&world, "wh_lost_1", "payment.approved", &hold, &payment).await);
+    assert_eq!(intent_status(&world, &buyer, &payment).await, "APPROVED");
+    past_the_follow_up_check(&world).await;
+    assert_eq!(
+        intent_status(&world, &buyer, &payment).await,
+        "REFUNDED",
+        "the check refunds what nobody followed up"
+    );
+    assert_eq!(world.published(DetailType::PaymentRefunded), 1);
+    let after = world.reservation(&buyer, &hold.reservation_id).await;
+    assert_eq!(after.status, ReservationStatus::Expired);
+    let inventory = world.ledger(&event).await;
+    assert_eq!((inventory.sold, inventory.available), (0, 4));
+    world.audit_money().await;
+}
+
+#[tokio::test]
+async fn an_approval_after_a_cancel_whose_follow_up_was_lost_is_refunded_by_its_check() {
+    let world = World::new();
+    let (buyer, hold, payment, event) = processed(&world, Scenario::Delay).await;
+    world
+        .platform()
+        .reservations
+        .cancel(&hold.reservation_id, &buyer)
+        .await
+        .expect("a hold being paid can be cancelled");
+    // The bank approves all the same; the webhook comes, its follow-up is lost.
+    world.advance(HOLD_SECONDS as f64 + grace_seconds(&world) + 1.0);
+    world.fire_timers().await;
+    assert_eq!(intent_status(&world, &buyer, &payment).await, "APPROVED");
+    assert!(send_webhook(&world, "wh_lost_2", "payment.approved", &hold, &payment).await);
+    past_the_follow_up_check(&world).await;
+    assert_eq!(intent_status(&world, &buyer, &payment).await, "REFUNDED");
+    let after = world.reservation(&buyer, &hold.reservation_id).await;
+    assert_eq!(after.status, ReservationStatus::Cancelled);
+    assert_eq!(world.ledger(&event).await.available, 4);
+    world.audit_money().await;
+}
+
+#[tokio::test]
+async fn the_check_of_an_approval_that_was_followed_up_changes_nothing() {
+    let world = World::new();
+    let (buyer, hold, payment, event) = processed(&world, Scenario::Approve).await;
+    assert!(send_webhook(&world, "wh_done_1", "payment.approved", &hold, &payment).await);
+    deliver_bus(&world).await;
+    let confirmed = world.reservation(&buyer, &hold.reservation_id).await;
+    assert_eq!(confirmed.status, ReservationStatus::Confirmed);
+    past_the_follow_up_check(&world).await;
+    let after = world.reservation(&buyer, &hold.reservation_id).await;
+    assert_eq!(
+        (after.status, after.order_id),
+        (ReservationStatus::Confirmed, confirmed.order_id),
+        "same sale, same order"
+    );
+    assert_eq!(intent_status(&world, &buyer, &payment).await, "APPROVED");
+    assert_eq!(world.published(DetailType::PaymentRefunded), 0);
+    assert_eq!(world.published(DetailType::ReservationConfirmed), 1);
+    world.audit(&event).await;
 }

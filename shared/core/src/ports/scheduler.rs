@@ -21,12 +21,20 @@ pub enum Job {
     SettlePayment { payment_intent_id: PaymentIntentId },
     /// The payment simulator posts the outcome of a payment to the platform's webhook.
     DeliverWebhook { payment_intent_id: PaymentIntentId },
+    /// The platform checks, some minutes after it heard of an approval, that the approval was
+    /// followed up (the hold confirmed, or the payment refunded) even if its bus message was
+    /// lost or dead-lettered.
+    FollowUpPayment {
+        payment_intent_id: PaymentIntentId,
+        reservation_id: ReservationId,
+    },
 }
 
 /// Families of jobs, each run by one function on AWS (the schedule's target).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobFamily {
-    /// Holds that reach their expiry (`expire`).
+    /// The platform's own timers: holds that reach their expiry, and the check that an
+    /// approval was followed up (`expire`).
     HoldExpiry,
     /// The payment simulator's settlements and webhook deliveries (`payment-simulator`).
     PaymentSimulator,
@@ -36,7 +44,7 @@ impl Job {
     /// The family it belongs to.
     pub fn family(&self) -> JobFamily {
         match self {
-            Self::ExpireHold { .. } => JobFamily::HoldExpiry,
+            Self::ExpireHold { .. } | Self::FollowUpPayment { .. } => JobFamily::HoldExpiry,
             Self::SettlePayment { .. } | Self::DeliverWebhook { .. } => JobFamily::PaymentSimulator,
         }
     }
@@ -47,6 +55,7 @@ impl Job {
             Self::ExpireHold { .. } => "expire_hold",
             Self::SettlePayment { .. } => "settle_payment",
             Self::DeliverWebhook { .. } => "deliver_webhook",
+            Self::FollowUpPayment { .. } => "follow_up_payment",
         }
     }
 
@@ -56,6 +65,9 @@ impl Job {
             Self::ExpireHold { reservation_id } => format!("expire-{reservation_id}"),
             Self::SettlePayment { payment_intent_id } => format!("settle-{payment_intent_id}"),
             Self::DeliverWebhook { payment_intent_id } => format!("webhook-{payment_intent_id}"),
+            Self::FollowUpPayment {
+                payment_intent_id, ..
+            } => format!("followup-{payment_intent_id}"),
         }
     }
 }

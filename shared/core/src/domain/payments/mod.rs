@@ -13,7 +13,8 @@
 //!     [`Payments::process`], [`Payments::settle`];
 //!   * its webhook delivery with the safety-net job, `delivery.rs`:
 //!     [`Payments::deliver_webhook`];
-//!   * the platform's receipt of the webhook, `receipt.rs`: [`Payments::receive_webhook`];
+//!   * the platform's receipt of the webhook, `receipt.rs`: [`Payments::receive_webhook`], and
+//!     the timer that checks an approval was followed up ([`FOLLOW_UP_CHECK_SECS`]);
 //!   * the follow-up of outcomes, `follow_up.rs`: [`Payments::on_approved`],
 //!     [`Payments::on_failed`] and the refund of a late approval.
 //! * [`WebhookBody`]: what the simulator posts and the platform reads.
@@ -31,5 +32,6 @@ mod webhook_body;
 pub use intent::{
     intent_key, IntentRequest, PaymentIntent, PaymentStatus, ProcessRequest, Scenario,
 };
+pub use receipt::FOLLOW_UP_CHECK_SECS;
 pub use service::Payments;
 pub use webhook_body::WebhookBody;

@@ -1,6 +1,13 @@
 //! The platform's webhook: a provider's report is verified, de-duplicated, and handed to the
 //! follow-up as a domain event on the bus, so the request that received it does no more than
 //! record it.
+//!
+//! An approval also sets a timer ([`Job::FollowUpPayment`], [`FOLLOW_UP_CHECK_SECS`] later) that
+//! runs the same follow-up once more. The bus's message may be lost or dead-lettered after its
+//! retries (a throttled table, a bug fixed later); without the timer an approval that came too
+//! late for its hold (or after a cancel) would then never be refunded. When the message did its
+//! work, the check finds the hold confirmed, or the payment refunded, and does nothing. On AWS
+//! the timer is in the sweep's ledger like every other, so a lost timer is run by the sweep.
 
 use chrono::{DateTime, Utc};
 
@@ -12,6 +19,11 @@ use crate::domain::webhook_signature::WebhookHeaders;
 use crate::error::{Error, Result};
 use crate::ports::bus::{DetailType, DomainEvent};
 use crate::ports::store::{Condition, Key, StoreError, Update, Write};
+use crate::ports::Job;
+
+/// How long after an approval reached the platform its follow-up is checked: past the bus's own
+/// retries (SQS redelivers a failed message for about five minutes before dead-lettering it).
+pub const FOLLOW_UP_CHECK_SECS: i64 = 10 * 60;
 
 /// How long a webhook id is remembered (a week), so a late redelivery is still known as a replay.
 const SEEN_FOR_SECS: i64 = 7 * 86_400;
@@ -33,6 +45,16 @@ impl Payments {
         let now = self.ports.clock.now();
         if !self.claim_webhook(&headers.id, now).await? {
             return Ok(false);
+        }
+        if detail_type == DetailType::PaymentApproved {
+            // Before the publish: a failure here is a 503 the provider retries, and the claim,
+            // still pending, lets the retry through.
+            let check = Job::FollowUpPayment {
+                payment_intent_id: intent.payment_intent_id.clone(),
+                reservation_id: reservation.reservation_id.clone(),
+            };
+            let at = now + chrono::Duration::seconds(FOLLOW_UP_CHECK_SECS);
+            self.ports.scheduler.schedule(at, check).await?;
         }
         let event = DomainEvent {
             detail_type,
