@@ -9,7 +9,7 @@
 //! exactly the same semantics (checked by the conformance suite, `conformance.rs` behind the `conformance` feature, run
 //! against the in-process store and against DynamoDB on moto).
 
-use std::sync::{Arc, Weak};
+use std::sync::Weak;
 
 use async_trait::async_trait;
 use parking_lot::RwLock;
@@ -372,28 +372,21 @@ impl Watchers {
         all.push(listener);
     }
 
-    /// The live listeners that watch `key` (none, nearly always: no allocation then).
-    pub fn of(&self, key: &Key) -> Vec<Arc<dyn ChangeListener>> {
-        let all = self.0.read();
-        if all.is_empty() {
-            return Vec::new();
-        }
-        all.iter()
-            .filter_map(Weak::upgrade)
-            .filter(|l| l.watches(key))
-            .collect()
-    }
-
     /// Whether anyone watches `key`.
     pub fn watch(&self, key: &Key) -> bool {
-        let all = self.0.read();
-        !all.is_empty() && all.iter().filter_map(Weak::upgrade).any(|l| l.watches(key))
+        self.0
+            .read()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .any(|l| l.watches(key))
     }
 
     /// Reports `key`'s new state to whoever watches it.
     pub fn report(&self, key: &Key, item: Option<&Item>) {
-        for listener in self.of(key) {
-            listener.committed(key, item);
+        for listener in self.0.read().iter().filter_map(Weak::upgrade) {
+            if listener.watches(key) {
+                listener.committed(key, item);
+            }
         }
     }
 }

@@ -133,8 +133,14 @@ async fn a_kept_view_follows_the_changes_without_reading_the_store_again() {
     );
 }
 
-#[tokio::test]
-async fn changes_committed_while_the_view_is_first_read_are_not_lost() {
+/// A seated event's first availability read, started and held (by a closed gate) once the store
+/// has answered its query: a load overtaken by whatever the test writes next.
+async fn a_first_read_held_after_its_query() -> (
+    Arc<SlowReads>,
+    AvailabilityBoard,
+    EventId,
+    tokio::task::JoinHandle<Result<Arc<AvailabilitySnapshot>>>,
+) {
     let store = Arc::new(SlowReads {
         gate: Some(Semaphore::new(0)),
         ..SlowReads::default()
@@ -143,17 +149,23 @@ async fn changes_committed_while_the_view_is_first_read_are_not_lost() {
     let reader = tokio::spawn({
         let board = board.clone();
         let event = event.clone();
-        async move { board.read(&event).await.unwrap() }
+        async move { board.read(&event).await }
     });
-    // The reader has its (now stale) answer and waits; meanwhile seats change.
     while store.queries.load(Ordering::SeqCst) == 0 {
         tokio::task::yield_now().await;
     }
+    (store, board, event, reader)
+}
+
+#[tokio::test]
+async fn changes_committed_while_the_view_is_first_read_are_not_lost() {
+    let (store, board, event, reader) = a_first_read_held_after_its_query().await;
+    // The reader has its (now stale) answer and waits; meanwhile seats change.
     move_seat(&store, &event, 1, SeatStatus::Available, SeatStatus::Held).await;
     move_seat(&store, &event, 2, SeatStatus::Available, SeatStatus::Held).await;
     move_seat(&store, &event, 2, SeatStatus::Held, SeatStatus::Available).await;
     store.gate.as_ref().unwrap().add_permits(100);
-    let read = reader.await.unwrap();
+    let read = reader.await.unwrap().unwrap();
     let stored = board.from_store(&event).await.unwrap();
     assert_eq!(
         statuses(&read),
@@ -176,19 +188,7 @@ async fn changes_committed_while_the_view_is_first_read_are_not_lost() {
 
 #[tokio::test]
 async fn a_reader_that_gives_up_while_loading_leaves_no_view_behind() {
-    let store = Arc::new(SlowReads {
-        gate: Some(Semaphore::new(0)),
-        ..SlowReads::default()
-    });
-    let (board, event) = seated(store.clone()).await;
-    let reader = tokio::spawn({
-        let board = board.clone();
-        let event = event.clone();
-        async move { board.read(&event).await }
-    });
-    while store.queries.load(Ordering::SeqCst) == 0 {
-        tokio::task::yield_now().await;
-    }
+    let (store, board, event, reader) = a_first_read_held_after_its_query().await;
     reader.abort();
     assert!(reader.await.unwrap_err().is_cancelled());
     store.gate.as_ref().unwrap().add_permits(100);
