@@ -6,13 +6,15 @@
 #     never used); `npm ci` in web/;
 #  2. `npm run build`; with CI=true, fails when the committed web/dist differs from the fresh build;
 #     the unit tests of the app's pure logic (vitest);
-#  3. two tacos-local servers on their own ports: one with 60 s holds, one with 8 s holds (the
-#     expiry test), fast admission, no rate limit, an administrator;
+#  3. three tacos-local servers on their own ports: one with 60 s holds, one with 8 s holds (the
+#     expiry test), one with the sample catalogue (catalog/sample.yaml: the 10,000-seat arena of
+#     the seat map's speed test); fast admission, no rate limit, an administrator;
 #  4. the app as tacos-local serves it at `/` (web/dist, embedded in the binary);
-#  5. the tests (web/tests/browser/*.test.mjs, node's test runner); everything started is stopped
-#     on exit.
+#  5. the tests (web/tests/browser/*.test.mjs, node's test runner), one file at a time (the seat
+#     map's timing must not share the CPU with another file's browser); everything started is
+#     stopped on exit.
 #
-# TACOS_BROWSER_PORT (default 8160) is the first of the two ports used.
+# TACOS_BROWSER_PORT (default 8160) is the first of the three ports used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -23,7 +25,7 @@ log() { printf '\n==> %s\n' "$*"; }
 started=$SECONDS
 
 PORT=${TACOS_BROWSER_PORT:-8160}
-API=$PORT API_SHORT=$((PORT + 1))
+API=$PORT API_SHORT=$((PORT + 1)) API_ARENA=$((PORT + 2))
 OUT=$PWD/target/browser
 mkdir -p "$OUT/screenshots"
 rm -f "$OUT/screenshots/"*.png
@@ -57,20 +59,22 @@ fi
 log "unit tests of the app (vitest)"
 (cd web && npx vitest run --reporter=dot)
 
-log "tacos-local (holds of 60 s on :$API, of 8 s on :$API_SHORT)"
+log "tacos-local (holds of 60 s on :$API, of 8 s on :$API_SHORT, the sample catalogue on :$API_ARENA)"
 # `--workspace`: the feature set of `cargo test --workspace`, so nothing is rebuilt.
 cargo build -q --workspace --bin tacos-local
 export TACOS_ADMIN_PASSWORD=${TACOS_ADMIN_PASSWORD:-browser-tests-admin}
-run_local() { # port hold-seconds
+run_local() { # port hold-seconds [catalogue]
   rm -rf "$OUT/data-$1"
   TACOS_DATA_DIR=$OUT/data-$1 TACOS_RATE_LIMIT=off TACOS_ADMISSION_RATE=500 TACOS_HOLD_SECONDS=$2 \
-    target/debug/tacos-local --port "$1" >"$OUT/tacos-local-$1.log" 2>&1 &
+    TACOS_CATALOG=${3:-} target/debug/tacos-local --port "$1" >"$OUT/tacos-local-$1.log" 2>&1 &
   PIDS+=($!)
 }
 run_local "$API" 60
 run_local "$API_SHORT" 8
+run_local "$API_ARENA" 60 "$PWD/catalog/sample.yaml"
 wait_for "http://127.0.0.1:$API/healthz" 60
 wait_for "http://127.0.0.1:$API_SHORT/healthz" 60
+wait_for "http://127.0.0.1:$API_ARENA/healthz" 60
 
 # The app as the buyer gets it: from tacos-local itself (the README's run command serves it).
 if ! curl -sf "http://127.0.0.1:$API/" | grep -q '<div id="root">'; then
@@ -78,9 +82,10 @@ if ! curl -sf "http://127.0.0.1:$API/" | grep -q '<div id="root">'; then
   exit 1
 fi
 export TACOS_WEB_URL="http://127.0.0.1:$API" TACOS_WEB_URL_SHORT_HOLD="http://127.0.0.1:$API_SHORT"
+export TACOS_WEB_URL_ARENA="http://127.0.0.1:$API_ARENA"
 
 log "browser tests (Chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{print $2}'))"
 export TACOS_SCREENSHOTS="$OUT/screenshots"
-(cd web && node --test --test-reporter=spec tests/browser/)
+(cd web && node --test --test-concurrency=1 --test-reporter=spec tests/browser/)
 log "browser tests passed in $((SECONDS - started)) s; screenshots: $OUT/screenshots/"
 ls "$OUT/screenshots"

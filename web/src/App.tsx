@@ -1,4 +1,4 @@
-import { useEffect, useRef } from "react";
+import { lazy, Suspense, useEffect, useRef } from "react";
 import { Link, NavLink, Outlet, Route, Routes, useLocation, useNavigate } from "react-router";
 import { setSession } from "./api/session";
 import { useSession } from "./lib/hooks";
@@ -9,8 +9,10 @@ import { LoginPage } from "./pages/LoginPage";
 import { ReservePage } from "./pages/ReservePage";
 import { CheckoutPage } from "./pages/CheckoutPage";
 import { ConfirmationPage } from "./pages/ConfirmationPage";
-import { OperatorPage } from "./pages/OperatorPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
+
+// Loaded when first opened: its charts (uPlot) are a sixth of the app, which buyers never need.
+const OperatorPage = lazy(() => import("./pages/OperatorPage").then((m) => ({ default: m.OperatorPage })));
 
 function Layout() {
   const session = useSession();
@@ -66,7 +68,7 @@ export function App() {
         <Route path="reservations/:reservationId" element={<CheckoutPage />} />
         <Route path="reservations/:reservationId/confirmation" element={<ConfirmationPage />} />
         <Route path="login" element={<LoginPage />} />
-        <Route path="operator" element={<OperatorPage />} />
+        <Route path="operator" element={<Suspense fallback={<p aria-live="polite">Loading…</p>}><OperatorPage /></Suspense>} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>
     </Routes>

@@ -69,6 +69,23 @@ export async function request<T>(method: string, path: string, opts: Options = {
   }
 }
 
+/**
+ * The text of `GET /events/{id}/availability` (the seat map's first snapshot, kept as text so that
+ * the stream's repeat of it is recognised unparsed), or null when it cannot be had: the stream, or
+ * the polling, that follows reports what is wrong.
+ */
+export async function availabilityText(eventId: string, signal?: AbortSignal): Promise<string | null> {
+  try {
+    const res = await fetch(await apiUrl(`/api/v1/events/${encodeURIComponent(eventId)}/availability`), {
+      headers: { Accept: "application/json", traceparent: traceparent(newTraceId()) },
+      signal,
+    });
+    return res.ok ? await res.text() : null;
+  } catch {
+    return null;
+  }
+}
+
 export const api = {
   events: () => request<{ events: EventInfo[] }>("GET", "/api/v1/events").then((r) => r.events),
   event: (id: string) => request<EventInfo>("GET", `/api/v1/events/${encodeURIComponent(id)}`),

@@ -1,9 +1,18 @@
 /** Shapes of the contract (docs/openapi.yaml) that the app reads. */
 
+/**
+ * How a section writes its seat ids: `A-12` straight through the rows (the default, left out of
+ * answers), or `VIP-1-5` by row and seat.
+ */
+export type SeatNumbering = "SECTION-SEAT" | "SECTION-ROW-SEAT";
+
 export interface Section {
   name: string;
   rows: number;
   seats_per_row: number;
+  seat_ids?: SeatNumbering;
+  /** A seat's price in the currency's minor unit when not the event's. */
+  price?: number | null;
 }
 
 export interface EventInfo {
@@ -12,6 +21,9 @@ export interface EventInfo {
   venue: string;
   starts_at: string;
   currency: string;
+  /** Digits of the currency's minor unit (2 for USD, 0 for KRW). */
+  currency_minor_unit?: number;
+  /** The default price of a place, in the currency's minor unit. */
   price: number;
   total: number;
   sections: Section[];
@@ -28,7 +40,20 @@ export interface Availability {
   available: number;
   held: number;
   sold: number;
-  seats: { seat_id: string; status: SeatState }[];
+  seats: SeatStatus[];
+}
+
+/**
+ * One seat of `Availability.seats`. The contract reports where it is (`section`, `row`, its
+ * `number` in the row) and its `price`; the map falls back on the seat id when they are absent.
+ */
+export interface SeatStatus {
+  seat_id: string;
+  status: SeatState;
+  section?: string;
+  row?: number;
+  number?: number;
+  price?: number;
 }
 
 export interface QueueStatus {

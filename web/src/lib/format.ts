@@ -1,5 +1,8 @@
 /** Display helpers: pure, unit-tested. */
 
+import type { Section } from "../api/types";
+import { priceRange } from "./seats";
+
 /** Seconds left until `deadline` (ms since epoch) at `now`, never negative, rounded up. */
 export function secondsLeft(deadline: number, now: number): number {
   return Math.max(0, Math.ceil((deadline - now) / 1000));
@@ -28,12 +31,32 @@ export function spokenDuration(seconds: number): string {
  */
 export function formatMoney(minor: number, currency: string): string {
   try {
-    const format = new Intl.NumberFormat("en-US", { style: "currency", currency });
+    const format = moneyFormat(currency);
     const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
     return format.format(minor / 10 ** digits);
   } catch {
     return `${(minor / 100).toFixed(2)} ${currency}`;
   }
+}
+
+// One formatter per currency: making one takes longer than many renders of a page.
+const formats = new Map<string, Intl.NumberFormat>();
+function moneyFormat(currency: string): Intl.NumberFormat {
+  let f = formats.get(currency);
+  if (!f) {
+    f = new Intl.NumberFormat("en-US", { style: "currency", currency });
+    formats.set(currency, f);
+  }
+  return f;
+}
+
+/**
+ * An event's price: `$45.00`, or the range of its sections' prices when they differ
+ * (`₩99,000–₩220,000`).
+ */
+export function formatPrice(event: { price: number; currency: string; sections?: Section[] }): string {
+  const { min, max } = priceRange(event.sections ?? [], event.price);
+  return min === max ? formatMoney(min, event.currency) : `${formatMoney(min, event.currency)}–${formatMoney(max, event.currency)}`;
 }
 
 /** ETA wording for the waiting room. */

@@ -3,10 +3,12 @@
  * server-sent events otherwise, and polling every 2 s whenever either is unavailable or fails.
  */
 
-import { api, apiUrl } from "../api/client";
+import { api, apiUrl, availabilityText } from "../api/client";
 import { loadConfig } from "../api/config";
 import { ApiError } from "../api/errors";
 import type { Availability, QueueStatus } from "../api/types";
+import { markOnce } from "./perf";
+import { takeAvailability } from "./prefetch";
 import { readSse } from "./sse";
 import { newTraceId, traceparent } from "./trace";
 
@@ -109,21 +111,48 @@ export function followQueue(token: string, eventId: string, h: Handlers<QueueSta
   return () => ctl.abort();
 }
 
-/** Seat and ticket counts of an event, live. Returns a stop function. */
+/**
+ * Seat and ticket counts of an event, live. Returns a stop function.
+ *
+ * A snapshot comes first, from the plain `GET …/availability` (an answer the server caches): the
+ * seat map is drawn from it without waiting for the stream, whose first event repeats it (an
+ * arena's is about 1 MB, slower to stream than to answer). The stream's events, every 2 s and
+ * mostly unchanged, are parsed and passed on only when their text differs from the last one.
+ */
 export function followAvailability(eventId: string, h: Handlers<Availability>): () => void {
   const ctl = new AbortController();
+  let last = "";
+  const deliver = (text: string) => {
+    markOnce("tacos:availability");
+    if (text === last) return;
+    last = text;
+    h.onData(JSON.parse(text) as Availability);
+  };
   void (async () => {
     h.onTransport?.("connecting");
     const cfg = await loadConfig();
+    const snapshot = await (takeAvailability(eventId) ?? availabilityText(eventId, ctl.signal));
+    if (ctl.signal.aborted) return;
+    if (snapshot !== null) {
+      try {
+        deliver(snapshot);
+      } catch {
+        /* not JSON: the stream, or the polling, that follows reports what is wrong */
+      }
+    }
     if (cfg.ws_url) {
-      if (await websocket(cfg.ws_url, { event_id: eventId }, "availability", h, ctl.signal)) return;
+      const onData = (a: Availability) => {
+        markOnce("tacos:availability");
+        h.onData(a);
+      };
+      if (await websocket(cfg.ws_url, { event_id: eventId }, "availability", { ...h, onData }, ctl.signal)) return;
     } else {
       try {
         const url = await apiUrl(`/api/v1/events/${encodeURIComponent(eventId)}/availability/stream`);
         await readSse(url, { traceparent: traceparent(newTraceId()) }, ctl.signal, (m) => {
           if (m.event === "availability") {
             h.onTransport?.("sse");
-            h.onData(JSON.parse(m.data) as Availability);
+            deliver(m.data);
           }
         });
       } catch {

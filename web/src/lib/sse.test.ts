@@ -13,4 +13,16 @@ describe("SseParser", () => {
   it("defaults the event name to message", () => {
     expect(new SseParser().push("data: hi\n\n")).toEqual([{ event: "message", data: "hi" }]);
   });
+  it("finds line ends split across chunks, and long lines in many chunks", () => {
+    const p = new SseParser();
+    expect(p.push("data: a\r")).toEqual([]);
+    expect(p.push("\n\r")).toEqual([]);
+    expect(p.push("\ndata: b\r")).toEqual([{ event: "message", data: "a" }]);
+    expect(p.push("\r\n")).toEqual([{ event: "message", data: "b" }]);
+    const long = "x".repeat(100_000);
+    const q = new SseParser();
+    const got = [];
+    for (const piece of `event: availability\ndata: ${long}\n\n`.match(/[^]{1,4096}/g)!) got.push(...q.push(piece));
+    expect(got).toEqual([{ event: "availability", data: long }]);
+  });
 });

@@ -8,38 +8,64 @@ export interface SseMessage {
   data: string;
 }
 
-/** Incremental parser of the `text/event-stream` format: feed text chunks, get whole events. */
+/**
+ * Incremental parser of the `text/event-stream` format: feed text chunks, get whole events. Each
+ * character is looked at once however the chunks fall (an arena's availability is one line of
+ * about 1 MB, arriving in many chunks).
+ */
 export class SseParser {
   private buffer = "";
+  /** How much of `buffer` is known to hold no line end. */
+  private scanned = 0;
   private event = "";
   private data: string[] = [];
 
   push(chunk: string): SseMessage[] {
-    this.buffer += chunk;
+    const buf = this.buffer + chunk;
     const out: SseMessage[] = [];
-    let nl: number;
-    while ((nl = this.buffer.search(/\r\n|\r|\n/)) >= 0) {
-      const line = this.buffer.slice(0, nl);
-      const sep = this.buffer.startsWith("\r\n", nl) ? 2 : 1;
-      // A lone trailing \r may be the first half of \r\n: wait for more input.
-      if (sep === 1 && this.buffer[nl] === "\r" && nl === this.buffer.length - 1) break;
-      this.buffer = this.buffer.slice(nl + sep);
-      if (line === "") {
-        if (this.data.length > 0) out.push({ event: this.event || "message", data: this.data.join("\n") });
-        this.event = "";
-        this.data = [];
-        continue;
+    let start = 0;
+    let from = this.scanned;
+    for (;;) {
+      const nl = lineEnd(buf, from);
+      if (nl < 0) {
+        this.scanned = buf.length - start;
+        break;
       }
-      if (line.startsWith(":")) continue;
-      const colon = line.indexOf(":");
-      const field = colon < 0 ? line : line.slice(0, colon);
-      let value = colon < 0 ? "" : line.slice(colon + 1);
-      if (value.startsWith(" ")) value = value.slice(1);
-      if (field === "event") this.event = value;
-      else if (field === "data") this.data.push(value);
+      // A lone trailing \r may be the first half of \r\n: wait for more input.
+      if (buf[nl] === "\r" && nl === buf.length - 1) {
+        this.scanned = nl - start;
+        break;
+      }
+      this.line(buf.slice(start, nl), out);
+      start = nl + (buf[nl] === "\r" && buf[nl + 1] === "\n" ? 2 : 1);
+      from = start;
     }
+    this.buffer = buf.slice(start);
     return out;
   }
+
+  private line(line: string, out: SseMessage[]) {
+    if (line === "") {
+      if (this.data.length > 0) out.push({ event: this.event || "message", data: this.data.join("\n") });
+      this.event = "";
+      this.data = [];
+      return;
+    }
+    if (line.startsWith(":")) return;
+    const colon = line.indexOf(":");
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? "" : line.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "event") this.event = value;
+    else if (field === "data") this.data.push(value);
+  }
+}
+
+/** The first \r or \n of `s` from `from`, or -1. */
+function lineEnd(s: string, from: number): number {
+  const n = s.indexOf("\n", from);
+  const r = s.indexOf("\r", from);
+  return n < 0 ? r : r < 0 ? n : Math.min(n, r);
 }
 
 /**

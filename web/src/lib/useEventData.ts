@@ -4,6 +4,7 @@ import { api } from "../api/client";
 import type { Availability, EventInfo } from "../api/types";
 import { clearFlow, setFlow } from "./flow";
 import { followAvailability, type Transport } from "./live";
+import { eventOnce } from "./prefetch";
 import { newTraceId } from "./trace";
 
 /** The event, loaded once. */
@@ -12,7 +13,7 @@ export function useEvent(eventId: string) {
   const [error, setError] = useState<unknown>(null);
   const load = useCallback(() => {
     setError(null);
-    api.event(eventId).then(setEvent, setError);
+    eventOnce(eventId).then(setEvent, setError);
   }, [eventId]);
   useEffect(load, [load]);
   return { event, error, reload: load };

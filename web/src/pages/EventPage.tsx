@@ -1,15 +1,18 @@
 import { Link, useParams } from "react-router";
 import { ErrorBanner } from "../components/ErrorBanner";
-import { SeatMap } from "../components/SeatMap";
-import { formatDate, formatMoney } from "../lib/format";
+import { SeatMap, useSeatPlan } from "../components/SeatMap";
+import { formatDate, formatPrice } from "../lib/format";
 import { useTitle } from "../lib/hooks";
 import { useAvailability, useEvent, useJoin } from "../lib/useEventData";
 import { getFlow } from "../lib/flow";
+
+const NONE: string[] = [];
 
 export function EventPage() {
   const { eventId = "" } = useParams();
   const { event, error, reload } = useEvent(eventId);
   const { availability } = useAvailability(eventId);
+  const plan = useSeatPlan(event, availability);
   const { join, busy, error: joinError } = useJoin(eventId);
   useTitle(event?.name ?? "Event");
   const soldOut = availability !== null && availability.available === 0 && availability.held === 0;
@@ -25,7 +28,7 @@ export function EventPage() {
           <dl className="facts">
             <dt>Venue</dt><dd>{event.venue}</dd>
             <dt>Starts</dt><dd>{formatDate(event.starts_at)}</dd>
-            <dt>Price</dt><dd>{formatMoney(event.price, event.currency)} per {event.kind === "seated" ? "seat" : "ticket"}</dd>
+            <dt>Price</dt><dd>{formatPrice(event)} per {event.kind === "seated" ? "seat" : "ticket"}</dd>
             <dt>Per order</dt><dd>up to {event.max_per_order}</dd>
           </dl>
           <p className="availability" aria-live="polite" data-testid="availability">
@@ -45,10 +48,10 @@ export function EventPage() {
           )}
           <p className="muted">No account needed to queue. You will be asked to log in or register when it is your turn.</p>
           <ErrorBanner error={joinError} onRetry={join} />
-          {event.kind === "seated" && (
+          {plan && (
             <>
               <h2>Seats</h2>
-              <SeatMap sections={event.sections} availability={availability} selected={[]} readOnly />
+              <SeatMap plan={plan} currency={event.currency} selected={NONE} readOnly />
             </>
           )}
         </>

@@ -3,7 +3,7 @@ import { Link } from "react-router";
 import { api } from "../api/client";
 import type { EventInfo } from "../api/types";
 import { ErrorBanner } from "../components/ErrorBanner";
-import { formatDate, formatMoney } from "../lib/format";
+import { formatDate, formatPrice } from "../lib/format";
 import { useTitle } from "../lib/hooks";
 
 export function EventsPage() {
@@ -28,7 +28,7 @@ export function EventsPage() {
             <p>{e.venue}</p>
             <p>{formatDate(e.starts_at)}</p>
             <p>
-              {formatMoney(e.price, e.currency)} · {e.kind === "seated" ? `${e.total} reserved seats` : `general admission, ${e.total} places`}
+              {formatPrice(e)} · {e.kind === "seated" ? `${e.total} reserved seats` : `general admission, ${e.total} places`}
             </p>
           </li>
         ))}

@@ -1,11 +1,11 @@
-import { useState } from "react";
+import { useCallback, useState } from "react";
 import { Navigate, useParams } from "react-router";
 import { api } from "../api/client";
 import { ApiError } from "../api/errors";
 import type { Reservation } from "../api/types";
 import { Countdown } from "../components/Countdown";
 import { ErrorBanner } from "../components/ErrorBanner";
-import { SeatMap } from "../components/SeatMap";
+import { SeatMap, useSeatPlan } from "../components/SeatMap";
 import { getFlow, updateFlow } from "../lib/flow";
 import { formatMoney, secondsLeft } from "../lib/format";
 import { useNow, useSession, useTitle } from "../lib/hooks";
@@ -18,6 +18,7 @@ export function ReservePage() {
   const session = useSession();
   const { event, error: eventError, reload } = useEvent(eventId);
   const { availability } = useAvailability(eventId);
+  const plan = useSeatPlan(event, availability);
   const { join, error: joinError } = useJoin(eventId);
   const flow = getFlow(eventId);
   const [selected, setSelected] = useState<string[]>([]);
@@ -30,6 +31,15 @@ export function ReservePage() {
   const [held, setHeld] = useState<Reservation | null>(null);
   const now = useNow(500);
   useTitle(event?.kind === "general_admission" ? "Choose tickets" : "Choose seats");
+  const max = event?.max_per_order ?? 1;
+  // Stable, so that the seat map (memoized) is not drawn again on every tick of the countdown.
+  const toggle = useCallback(
+    (id: string) => {
+      setError(null);
+      setSelected((s) => (s.includes(id) ? s.filter((x) => x !== id) : s.length < max ? [...s, id] : s));
+    },
+    [max],
+  );
 
   if (held) return <Navigate to={`/reservations/${held.reservation_id}`} state={held} />;
   if (!session) return <Navigate to={`/login?next=${encodeURIComponent(`/events/${eventId}/waiting`)}`} replace />;
@@ -37,15 +47,13 @@ export function ReservePage() {
 
   const deadline = flow.reservation_token_expires_at ?? 0;
   const timeUp = secondsLeft(deadline, now) === 0;
-  const max = event?.max_per_order ?? 1;
   const seated = event?.kind === "seated";
   const gaMax = Math.max(0, Math.min(max, availability?.available ?? max));
   const count = seated ? selected.length : quantity;
-
-  const toggle = (id: string) => {
-    setError(null);
-    setSelected((s) => (s.includes(id) ? s.filter((x) => x !== id) : s.length < max ? [...s, id] : s));
-  };
+  // Each seat at its own price (sections may have their own); tickets at the event's.
+  const total = seated
+    ? selected.reduce((sum, id) => sum + (plan?.find(id)?.price ?? event?.price ?? 0), 0)
+    : (event?.price ?? 0) * count;
 
   const hold = async () => {
     if (!event || !flow.reservation_token) return;
@@ -84,10 +92,10 @@ export function ReservePage() {
       )}
       <ErrorBanner error={error} onRejoin={join} onRetry={hold} />
       <ErrorBanner error={joinError} onRetry={join} />
-      {event && seated && (
+      {event && seated && plan && (
         <>
           <p className="muted">Pick up to {max} seats. Use Tab to move between seats and Enter or Space to choose.</p>
-          <SeatMap sections={event.sections} availability={availability} selected={selected} onToggle={toggle} max={max} />
+          <SeatMap plan={plan} currency={event.currency} selected={selected} onToggle={toggle} max={max} />
         </>
       )}
       {event && !seated && (
@@ -113,7 +121,7 @@ export function ReservePage() {
       {event && (
         <div className="order-bar">
           <p aria-live="polite" data-testid="selection">
-            {count === 0 ? "Nothing chosen yet." : `${seated ? selected.join(", ") : `${count} ticket${count === 1 ? "" : "s"}`} · ${formatMoney(event.price * count, event.currency)}`}
+            {count === 0 ? "Nothing chosen yet." : `${seated ? selected.join(", ") : `${count} ticket${count === 1 ? "" : "s"}`} · ${formatMoney(total, event.currency)}`}
           </p>
           <button type="button" className="button button-primary" onClick={hold} disabled={busy || count === 0 || timeUp}>
             {busy ? "Holding…" : `Hold ${count === 0 ? "" : count + " "}${seated ? (count === 1 ? "seat" : "seats") : count === 1 ? "ticket" : "tickets"}`}
