@@ -26,7 +26,7 @@ pub struct AwsAdapters {
 /// Loads the SDK configuration once (region, credentials and endpoint from the environment) and
 /// builds every adapter on it.
 pub async fn connect(settings: &AwsSettings) -> AwsAdapters {
-    let config = aws_config::load_from_env().await;
+    let config = crate::sdk_config::load().await;
     adapters(&config, settings)
 }
 

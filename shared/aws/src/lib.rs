@@ -13,6 +13,9 @@
 //! * [`secrets`]: the JWT key, webhook secret, administrator password and CloudFront origin
 //!   secret, from Secrets Manager (or plain variables locally), read once per cold start.
 //!
+//! * [`sdk_config`]: the SDK configuration from the environment, over an HTTPS client on rustls
+//!   with ring (every client here, and the tests', is built on it).
+//!
 //! [`connect`] builds every adapter from one shared SDK configuration. A Lambda function calls it
 //! once at cold start and reuses the clients for every invocation: loading the configuration
 //! (credentials, region) and opening connections costs far more than a request.
@@ -30,6 +33,7 @@ pub mod platform;
 pub mod pusher;
 pub mod scheduler;
 mod sdk;
+pub mod sdk_config;
 pub mod secrets;
 pub mod settings;
 

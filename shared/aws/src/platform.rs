@@ -43,7 +43,7 @@ impl AwsPlatform {
     pub async fn from_env() -> Result<Self, AssemblyError> {
         let mut config = Config::from_env()?;
         let settings = AwsSettings::from_env()?;
-        let sdk = aws_config::load_from_env().await;
+        let sdk = crate::sdk_config::load().await;
         let secrets = crate::secrets::load(&sdk, &settings.secrets).await?;
         secrets.apply_to(&mut config);
         let adapters = adapters(&sdk, &settings);

@@ -133,7 +133,7 @@ async fn api_gateway_pusher_conforms_on_moto() {
     let Some(_aws) = connect().await else {
         return;
     };
-    let config = tacos_aws::aws_config::load_from_env().await;
+    let config = tacos_aws::sdk_config::load().await;
     // moto serves the management API at the root (`/@connections/{id}`), without a stage.
     let pusher = Arc::new(ApiGatewayPusher::new(&config, &endpoint()));
     pusher_conforms(&Moto { pusher }).await;
@@ -238,7 +238,7 @@ impl PusherHarness for Documented {
 }
 
 async fn pusher_on(api: &Management) -> Arc<ApiGatewayPusher> {
-    let config = tacos_aws::aws_config::from_env()
+    let config = tacos_aws::sdk_config::loader()
         .region(tacos_aws::aws_config::Region::new("us-east-1"))
         .credentials_provider(tacos_aws::aws_sdk_dynamodb::config::Credentials::new(
             "test", "test", None, None, "tests",
@@ -352,7 +352,7 @@ async fn a_tick_on_aws_adapters_delivers_frames_and_forgets_gone_connections() {
     assert!(!ours(registry.live(Utc::now()).await.unwrap()).contains(&left.id));
 
     // The same tick with moto's management API: every frame is accepted.
-    let config = tacos_aws::aws_config::load_from_env().await;
+    let config = tacos_aws::sdk_config::load().await;
     let on_moto = platform.live_updates(
         registry.clone(),
         Arc::new(ApiGatewayPusher::new(&config, &endpoint())),

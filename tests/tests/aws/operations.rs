@@ -31,7 +31,7 @@ async fn secrets_are_read_from_secrets_manager_into_the_configuration() {
     let Some(_aws) = connect().await else {
         return;
     };
-    let sdk = tacos_aws::aws_config::load_from_env().await;
+    let sdk = tacos_aws::sdk_config::load().await;
     let client = aws_sdk_secretsmanager::Client::new(&sdk);
     let jwt = secret(&client, "jwt-key-from-secrets-manager-0123456789").await;
     let admin = secret(&client, "admin password from secrets manager").await;
@@ -70,7 +70,7 @@ async fn a_secret_that_cannot_be_read_stops_the_start_naming_its_variable() {
     let Some(_aws) = connect().await else {
         return;
     };
-    let sdk = tacos_aws::aws_config::load_from_env().await;
+    let sdk = tacos_aws::sdk_config::load().await;
     let missing = format!("awstest/missing-{}", uuid::Uuid::new_v4().simple());
     let sources = SecretSources {
         webhook: Some(SecretSource::SecretsManager(missing.clone())),
