@@ -51,24 +51,31 @@ fn configure(conn: &Connection, options: &SqliteOptions, role: Role) -> rusqlite
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     match role {
         Role::Writer => {
-            // The checkpointer thread checkpoints every `sync_interval`; the writer does it
-            // itself only as a backstop when the log grows past ~40 MB between two of those.
-            conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+            // Checkpoints are the checkpointer thread's: the store's writer connection gets its
+            // log hook (crate::checkpoint::Checkpointer::watch) in place of SQLite's automatic
+            // checkpoint, which would run on the writer's thread.
             // After a checkpoint resets the log, the file is cut back to this size.
             conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+            map_database_file(conn)?;
         }
         Role::Reader => {
             conn.pragma_update(None, "query_only", true)?;
-            // In WAL mode a reader drops its page cache whenever the writer has committed since
-            // its last read; mapped, the database file's pages are then read from memory without
-            // a system call each (the log's pages still are read with one): status 1.05-1.15x in
-            // same-run A/Bs (BENCHMARKS.md §8.1). Reads only; a disk error under the map ends the
-            // process (SIGBUS) where a read would have failed, which loses nothing acknowledged.
-            conn.pragma_update(None, "mmap_size", 256 * 1024 * 1024)?;
+            map_database_file(conn)?;
         }
         Role::Checkpointer | Role::Backup => {}
     }
     Ok(())
+}
+
+/// Reads the database file's pages through a memory map. In WAL mode a reader drops its page
+/// cache whenever the writer has committed since its last read, and the writer's cache holds
+/// only `cache_mib` of a file that outgrows it under a rush; mapped, those pages are read from
+/// memory without a system call each (the log's pages still are read with one; writes still go
+/// through the log): status 1.05-1.15x in same-run A/Bs (BENCHMARKS.md §8.1), and the writer's
+/// reads under a rush of joins (§8.5). A disk error under the map ends the process (SIGBUS)
+/// where a read would have failed, which loses nothing acknowledged.
+fn map_database_file(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "mmap_size", 256 * 1024 * 1024)
 }
 
 /// Puts the file in write-ahead-log mode (a property of the file, kept across opens): readers

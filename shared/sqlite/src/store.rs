@@ -77,11 +77,14 @@ impl SqliteStore {
         let readers = Readers::new(database.clone(), options.clone(), dir.clone());
         let thread_error = |thread| move |source| OpenError::Thread { thread, source };
         let watchers = Arc::new(Watchers::default());
-        let writer = Writer::spawn(writer, options.max_batch, dir.clone(), watchers.clone())
-            .map_err(thread_error("writer"))?;
         let checkpointer =
             Checkpointer::spawn(checkpointer, &database, options.sync_interval, dir.clone())
                 .map_err(thread_error("checkpoint"))?;
+        checkpointer
+            .watch(&mut writer)
+            .map_err(|source| schema::file_error(&database, source))?;
+        let writer = Writer::spawn(writer, options.max_batch, dir.clone(), watchers.clone())
+            .map_err(thread_error("writer"))?;
         tracing::info!(
             database = %database.display(),
             schema = schema::CURRENT_VERSION,
