@@ -41,6 +41,10 @@ pub enum Error {
     EventNotFound,
     #[error("event {0} already exists")]
     EventExists(String),
+    #[error("sales for this event are closed")]
+    SaleClosed,
+    #[error("{0}")]
+    ChallengeRequired(String),
     #[error("no such waiting token")]
     TokenNotFound,
     #[error("it is not your turn yet")]
@@ -122,6 +126,8 @@ impl Error {
             Self::Forbidden | Self::NotThroughProxy | Self::UserMismatch => "FORBIDDEN",
             Self::EventNotFound => "EVENT_NOT_FOUND",
             Self::EventExists(_) => "EVENT_EXISTS",
+            Self::SaleClosed => "SALE_CLOSED",
+            Self::ChallengeRequired(_) => "CHALLENGE_REQUIRED",
             Self::TokenNotFound => "TOKEN_NOT_FOUND",
             Self::NotReady => "NOT_READY",
             Self::AlreadyEntered => "ALREADY_ENTERED",
@@ -173,6 +179,7 @@ impl Error {
             | Self::IdempotencyInProgress
             | Self::UsernameExists
             | Self::EventExists(_)
+            | Self::SaleClosed
             | Self::AlreadyEntered
             | Self::SeatUnavailable(_)
             | Self::InsufficientInventory { .. }
@@ -180,6 +187,7 @@ impl Error {
             | Self::InvalidState(_) => 409,
             Self::TokenExpired | Self::ReservationExpired => 410,
             Self::PaymentNotApproved(_) => 412,
+            Self::ChallengeRequired(_) => 428,
             Self::PayloadTooLarge => 413,
             Self::RateLimited { .. } => 429,
             Self::Internal(_) => 500,

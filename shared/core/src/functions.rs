@@ -89,12 +89,18 @@ functions! {
     QueueStatus = "queue-status", Kind::Http, "A waiting token's position, ETA and readiness.";
     QueueEnter = "queue-enter", Kind::Http, "Trades a ready waiting token for a reservation token.";
     QueueLeave = "queue-leave", Kind::Http, "Gives up a place in line.";
+    QueueChallenge = "queue-challenge", Kind::Http, "The proof of work a join must carry when an operator asks for it.";
     QueueStream = "queue-stream", Kind::ResponseStream, "The queue status as server-sent events.";
     EventsList = "events-list", Kind::Http, "Every event, soonest first.";
     EventGet = "event-get", Kind::Http, "One event.";
     EventAvailability = "event-availability", Kind::Http, "An event's seats and counts.";
     EventAvailabilityStream = "event-availability-stream", Kind::Http, "Availability as server-sent events (one per request behind API Gateway).";
     AdminCreateEvent = "admin-create-event", Kind::Http, "Creates an event (administrators).";
+    AdminUpdateEvent = "admin-update-event", Kind::Http, "Changes a sale's admission rate or hold time (administrators).";
+    AdminPauseEvent = "admin-pause-event", Kind::Http, "Pauses a sale's admission (administrators).";
+    AdminResumeEvent = "admin-resume-event", Kind::Http, "Resumes a paused sale's admission (administrators).";
+    AdminCloseEvent = "admin-close-event", Kind::Http, "Closes a sale for good (administrators).";
+    AdminAudit = "admin-audit", Kind::Http, "The audit log of operator actions (administrators).";
     Reserve = "reserve", Kind::Http, "Places a hold.";
     ReservationGet = "reservation-get", Kind::Http, "One of the caller's reservations.";
     Confirm = "confirm", Kind::Http, "Confirms a paid hold.";
@@ -162,6 +168,7 @@ impl FromStr for Function {
 pub enum Method {
     Get,
     Post,
+    Patch,
     Delete,
 }
 
@@ -170,6 +177,7 @@ impl Method {
         match self {
             Self::Get => "GET",
             Self::Post => "POST",
+            Self::Patch => "PATCH",
             Self::Delete => "DELETE",
         }
     }
@@ -220,11 +228,17 @@ routes! {
     QueueLeave = Delete "/api/v1/queue/leave" => QueueLeave;
     QueueLeaveByPost = Post "/api/v1/queue/leave" => QueueLeave;
     QueueStream = Get "/api/v1/queue/stream" => QueueStream;
+    QueueChallenge = Get "/api/v1/queue/challenge" => QueueChallenge;
     EventsList = Get "/api/v1/events" => EventsList;
     EventGet = Get "/api/v1/events/{id}" => EventGet;
     EventAvailability = Get "/api/v1/events/{id}/availability" => EventAvailability;
     EventAvailabilityStream = Get "/api/v1/events/{id}/availability/stream" => EventAvailabilityStream;
     AdminCreateEvent = Post "/api/v1/admin/events" => AdminCreateEvent;
+    AdminUpdateEvent = Patch "/api/v1/admin/events/{id}" => AdminUpdateEvent;
+    AdminPauseEvent = Post "/api/v1/admin/events/{id}/pause" => AdminPauseEvent;
+    AdminResumeEvent = Post "/api/v1/admin/events/{id}/resume" => AdminResumeEvent;
+    AdminCloseEvent = Post "/api/v1/admin/events/{id}/close" => AdminCloseEvent;
+    AdminAudit = Get "/api/v1/admin/audit" => AdminAudit;
     Reserve = Post "/api/v1/reservations" => Reserve;
     ReservationGet = Get "/api/v1/reservations/{id}" => ReservationGet;
     Confirm = Post "/api/v1/reservations/{id}/confirm" => Confirm;

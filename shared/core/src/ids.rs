@@ -123,6 +123,10 @@ id_type!(
     /// A buyer or operator (`usr_…`).
     UserId, "usr_", "user id"
 );
+id_type!(
+    /// An entry of the operators' audit log (`aud_…`).
+    AuditId, "aud_", "audit entry id"
+);
 
 /// A seat of a seated event: `SECTION-NUMBER` such as `A-12`, or `SECTION-ROW-NUMBER` such as
 /// `VIP-1-5` in a section numbered by row (`domain::seating`). One spelling per seat: numbers

@@ -17,9 +17,11 @@ use crate::domain::catalog::Catalog;
 use crate::domain::idempotency::Idempotency;
 use crate::domain::live_updates::LiveUpdates;
 use crate::domain::payments::Payments;
+use crate::domain::queue::challenge::JoinChallenges;
 use crate::domain::queue::{self, JoinKeys, WaitingRoom};
 use crate::domain::reservation_tokens::ReservationTokens;
 use crate::domain::reservations::Reservations;
+use crate::domain::sale::SaleControl;
 use crate::domain::webhook_signature::WebhookSigner;
 use crate::ports::{
     ConnectionRegistry, DetailType, DomainEvent, EventHandler, Job, JobHandler, Ports, Pusher,
@@ -36,19 +38,24 @@ pub struct Platform {
     pub reservations: Reservations,
     pub payments: Payments,
     pub idempotency: Idempotency,
+    pub sales: SaleControl,
 }
 
 impl Platform {
     pub fn new(ports: Ports, config: Config) -> Self {
         let catalog = Catalog::new(ports.clone(), config.queue_shards, queue::initial_writes);
         let rtokens = ReservationTokens::new(&config.jwt_secret);
-        let hold =
-            chrono::Duration::seconds(i64::try_from(config.hold_seconds).unwrap_or(i64::MAX));
+        let sales = SaleControl::new(ports.clone(), catalog.clone(), config.hold_seconds);
         let grace = chrono::Duration::seconds(
             i64::try_from(config.payment_grace_seconds).unwrap_or(i64::MAX),
         );
-        let reservations =
-            Reservations::new(ports.clone(), catalog.clone(), rtokens.clone(), hold, grace);
+        let reservations = Reservations::new(
+            ports.clone(),
+            catalog.clone(),
+            rtokens.clone(),
+            sales.clone(),
+            grace,
+        );
         let admin = config
             .admin_password
             .clone()
@@ -67,6 +74,8 @@ impl Platform {
                 catalog.clone(),
                 rtokens,
                 JoinKeys::new(&config.jwt_secret),
+                JoinChallenges::new(&config.jwt_secret),
+                sales.clone(),
                 config.queue_view_ms,
             ),
             payments: Payments::new(
@@ -76,6 +85,7 @@ impl Platform {
                 config.payment_delay,
             ),
             idempotency: Idempotency::new(ports.clone()),
+            sales,
             reservations,
             availability: AvailabilityBoard::new(catalog.clone()),
             catalog,

@@ -10,6 +10,9 @@
 //! * `availability`: a 10,000-seat venue's availability as JSON: read from the store every time
 //!   (as on AWS), kept and unchanged, and kept but changed by one seat since the last read.
 //! * `tokens`: reservation-token issue and verify, access-token (JWT) verify, webhook signatures.
+//! * `challenge`: a join's proof of work (issue 16, item 5): issuing a challenge, checking a
+//!   solved one (what the server pays per join), and solving one of 18 bits (what a client pays;
+//!   the web app's own solver is timed in the browser, docs/web-app.md).
 //! * `items`: records to store items and back.
 //! * `ids`: identifier generation and parsing.
 //!
@@ -27,6 +30,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use tacos_core::config::Config;
 use tacos_core::domain::auth::{AccessTokens, Principal, Role, UserRecord};
 use tacos_core::domain::catalog::{seat_key, NewEvent, Section};
+use tacos_core::domain::queue::challenge::{solve, JoinChallenges};
 use tacos_core::domain::queue::{TicketState, WaitingRecord};
 use tacos_core::domain::records::{from_item, to_item};
 use tacos_core::domain::reservation_tokens::ReservationTokens;
@@ -301,6 +305,37 @@ fn tokens(c: &mut Criterion) {
     group.finish();
 }
 
+fn challenge(c: &mut Criterion) {
+    let challenges = JoinChallenges::new("bench secret");
+    let event: EventId = "evt_bench".parse().expect("id");
+    let owner = "addr:203.0.113.7";
+    let key = "0b6f2c1e-9b1a-4a47-8f57-3f0c7b4a2f10";
+    let now = Utc::now();
+    let issued = challenges.issue(&event, owner, 18, now);
+    let answer = solve(&issued, key);
+    let mut group = c.benchmark_group("challenge");
+    group.bench_function("issue", |b| {
+        b.iter(|| challenges.issue(black_box(&event), owner, 18, now))
+    });
+    group.bench_function("check_18_bits", |b| {
+        b.iter(|| {
+            challenges
+                .check(&event, owner, key, 18, Some(black_box(&answer)), now)
+                .expect("solved")
+        })
+    });
+    group.sample_size(10);
+    group.bench_function("solve_18_bits", |b| {
+        let mut n = 0u64;
+        b.iter(|| {
+            // A fresh key each time: each solve is a new search, about 2^18 hashes on average.
+            n += 1;
+            solve(&issued, &format!("{key}-{n}"))
+        })
+    });
+    group.finish();
+}
+
 fn items(c: &mut Criterion) {
     let now = Utc::now();
     let ticket = WaitingRecord {
@@ -372,6 +407,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = queue, reserve, availability, tokens, items, ids
+    targets = queue, reserve, availability, tokens, challenge, items, ids
 }
 criterion_main!(benches);

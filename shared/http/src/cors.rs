@@ -17,7 +17,7 @@ use futures::future::{Either, Ready};
 use tower::{Layer, Service};
 
 /// Methods of the contract.
-pub const ALLOW_METHODS: &str = "GET,POST,DELETE,OPTIONS";
+pub const ALLOW_METHODS: &str = "GET,POST,PATCH,DELETE,OPTIONS";
 /// Request headers a browser may send.
 pub const ALLOW_HEADERS: &str = "authorization,content-type,idempotency-key,x-trace-id,traceparent";
 /// Response headers a browser's script may read.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, MatchedPath, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -118,6 +118,22 @@ impl FromRequest<Arc<Platform>> for OwnKey {
             caller,
             body: bytes,
         })
+    }
+}
+
+/// Whose a join's key would be (the caller's account, or its client address): whom a join
+/// challenge is issued to, so the work is checked against the same owner
+/// ([`tacos_core::domain::queue::challenge`]).
+pub struct KeyOwner(pub String);
+
+impl FromRequestParts<Arc<Platform>> for KeyOwner {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        platform: &Arc<Platform>,
+    ) -> Result<Self, ApiError> {
+        Ok(Self(key_owner(parts, platform, false).await?))
     }
 }
 

@@ -17,10 +17,10 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{on, MethodFilter};
+use axum::routing::on;
 use axum::Router;
 use futures::StreamExt;
-use tacos_core::functions::{Function, Method, Route};
+use tacos_core::functions::{Function, Route};
 use tokio::sync::Semaphore;
 
 /// Requests in flight per function; the rest wait here, as API Gateway requests wait for a
@@ -60,11 +60,7 @@ async fn main() -> anyhow::Result<()> {
     for path in tacos_http::routes::paths(|_| true) {
         let mut methods = axum::routing::MethodRouter::new();
         for route in Route::ALL.iter().filter(|r| r.path() == path) {
-            let filter = match route.method() {
-                Method::Get => MethodFilter::GET,
-                Method::Post => MethodFilter::POST,
-                Method::Delete => MethodFilter::DELETE,
-            };
+            let filter = tacos_http::routes::method_filter(route.method());
             let function = route.function().name();
             methods = methods.merge(on(
                 filter,

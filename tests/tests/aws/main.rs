@@ -674,6 +674,7 @@ async fn a_sharded_waiting_room_admits_every_late_joiner_in_turn() {
                 QueueStatusKind::Expired => {
                     panic!("joiner {joiner} expired without ever being admitted: {status:?}")
                 }
+                QueueStatusKind::Closed => panic!("nobody closed this sale: {status:?}"),
             }
         }
         if joiner < seats {
@@ -715,4 +716,96 @@ async fn a_sharded_waiting_room_admits_every_late_joiner_in_turn() {
         );
         clock.advance(chrono::Duration::seconds(3));
     }
+}
+
+/// An operator's changes of a sale and their audit entries, on DynamoDB: the sale item's
+/// conditional writes (first change, then on its version), the entry in the same transaction,
+/// and the log read newest first, a page at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sale_changes_are_written_with_their_audit_entries() {
+    use tacos_core::domain::auth::{Principal, Role};
+    use tacos_core::domain::catalog::NewEvent;
+    use tacos_core::domain::sale::audit::{read_log, AuditQuery};
+    use tacos_core::domain::sale::{SaleChange, SaleSettings, SaleState};
+    use tacos_core::in_process::ports_over;
+    use tacos_core::platform::Platform;
+    use tacos_core::ports::ManualClock;
+
+    let Some(aws) = connect().await else {
+        return;
+    };
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let platform = Platform::new(
+        ports_over(aws.store.clone(), clock.clone()),
+        tacos_core::config::Config::for_tests(),
+    );
+    let event = platform
+        .catalog
+        .create(NewEvent {
+            name: "Operated night".into(),
+            venue: "Hall".into(),
+            starts_at: Utc::now() + chrono::Duration::days(1),
+            currency: "USD".into(),
+            price: 2_500,
+            sections: None,
+            capacity: Some(10),
+            admission_rate_per_sec: 2.0,
+            max_per_order: 4,
+            event_id: None,
+        })
+        .await
+        .unwrap();
+    let operator = Principal {
+        user_id: UserId::generate(),
+        role: Role::Admin,
+    };
+    let id = &event.event_id;
+    let changes = [
+        SaleChange::Pause,
+        SaleChange::Settings(SaleSettings {
+            admission_rate_per_sec: Some(9.5),
+            hold_seconds: Some(120),
+            join_challenge_bits: Some(16),
+        }),
+        SaleChange::Resume,
+        SaleChange::Close,
+    ];
+    for change in changes {
+        clock.advance(chrono::Duration::milliseconds(10));
+        platform.sales.change(id, &operator, change).await.unwrap();
+    }
+    clock.advance(chrono::Duration::seconds(2));
+    let sale = platform.sales.current(&event).await.unwrap();
+    assert_eq!(sale.state, SaleState::Closed);
+    assert_eq!(
+        (sale.admission_rate_per_sec, sale.hold_seconds, sale.join_challenge_bits),
+        (9.5, 120, 16)
+    );
+    let query = AuditQuery {
+        event_id: Some(id.clone()),
+        limit: Some(3),
+        before: None,
+    };
+    let first = read_log(&*aws.store, &query).await.unwrap();
+    let rest = read_log(
+        &*aws.store,
+        &AuditQuery {
+            before: first.next.clone(),
+            ..query
+        },
+    )
+    .await
+    .unwrap();
+    let actions: Vec<_> = first
+        .entries
+        .iter()
+        .chain(&rest.entries)
+        .map(|e| format!("{:?}", e.action))
+        .collect();
+    assert_eq!(actions, ["Close", "Resume", "Update", "Pause"]);
+    assert!(first
+        .entries
+        .iter()
+        .chain(&rest.entries)
+        .all(|e| e.actor == operator.user_id && e.event_id == *id));
 }

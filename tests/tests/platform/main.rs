@@ -31,6 +31,7 @@ mod outage;
 mod payments;
 mod properties;
 mod queue;
+mod sale;
 mod secrets;
 mod traces;
 mod world;

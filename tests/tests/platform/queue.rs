@@ -332,6 +332,7 @@ async fn instances_that_read_the_queue_at_different_moments_show_the_same_positi
                 last[i] = Some(a.position);
             }
             QueueStatusKind::Expired => assert!(left || ready_seen[i], "{a:?}"),
+            QueueStatusKind::Closed => panic!("nobody closed this sale: {a:?}"),
         }
         if step == 20 {
             // Someone near the back leaves through one instance: the other moves the people
@@ -389,6 +390,7 @@ async fn with_many_shards_a_late_joiner_still_waits_its_turn_is_counted_and_ente
                 QueueStatusKind::Expired => {
                     panic!("joiner {joiner} expired without ever being admitted: {status:?}")
                 }
+                QueueStatusKind::Closed => panic!("nobody closed this sale: {status:?}"),
             }
         }
         if joiner < seats {
@@ -481,6 +483,7 @@ async fn with_many_shards_and_views_positions_count_people_and_everyone_enters()
                 QueueStatusKind::Expired => {
                     panic!("joiner {i} expired without ever being admitted: {status:?}")
                 }
+                QueueStatusKind::Closed => panic!("nobody closed this sale: {status:?}"),
             }
         }
     }
@@ -670,7 +673,7 @@ async fn a_keyed_join_is_two_writes_and_its_retries_replay_it() {
 
     log.take();
     let first = queue
-        .join_keyed(&event, None, &key("addr:1", "f"))
+        .join_keyed(&event, None, &key("addr:1", "f"), None)
         .await
         .unwrap();
     let writes: Vec<_> = log
@@ -688,7 +691,7 @@ async fn a_keyed_join_is_two_writes_and_its_retries_replay_it() {
     };
 
     let again = queue
-        .join_keyed(&event, None, &key("addr:1", "f"))
+        .join_keyed(&event, None, &key("addr:1", "f"), None)
         .await
         .unwrap();
     assert_eq!(
@@ -697,7 +700,9 @@ async fn a_keyed_join_is_two_writes_and_its_retries_replay_it() {
         "the same bytes, marked a replay"
     );
 
-    let conflict = queue.join_keyed(&other, None, &key("addr:1", "g")).await;
+    let conflict = queue
+        .join_keyed(&other, None, &key("addr:1", "g"), None)
+        .await;
     assert!(
         matches!(conflict, Err(Error::IdempotencyConflict)),
         "{conflict:?}"
@@ -705,7 +710,7 @@ async fn a_keyed_join_is_two_writes_and_its_retries_replay_it() {
 
     let theirs = body(
         queue
-            .join_keyed(&event, None, &key("addr:2", "f"))
+            .join_keyed(&event, None, &key("addr:2", "f"), None)
             .await
             .unwrap(),
     );
@@ -721,7 +726,7 @@ async fn a_keyed_join_is_two_writes_and_its_retries_replay_it() {
             ..join
         };
         let answers = futures::future::join_all(
-            (0..8).map(|_| queue.join_keyed(&event, user.clone(), &join)),
+            (0..8).map(|_| queue.join_keyed(&event, user.clone(), &join, None)),
         )
         .await;
         let bodies: Vec<String> = answers.into_iter().map(|a| body(a.unwrap())).collect();

@@ -5,6 +5,7 @@
 //! * [`queue`]: the waiting room (join, position, admission, enter, leave).
 //! * [`reservation_tokens`]: tokens that prove a buyer was admitted.
 //! * [`reservations`]: holds and their confirm / cancel / expire transitions.
+//! * [`sale`]: operators pause, resume, close and tune a sale; the audit log of it.
 //! * [`payments`]: the payment simulator, its webhooks and their follow-up.
 //! * [`webhook_signature`]: how webhooks are signed and verified.
 //! * [`auth`]: accounts, access tokens and OIDC.
@@ -22,5 +23,6 @@ pub mod queue;
 pub mod records;
 pub mod reservation_tokens;
 pub mod reservations;
+pub mod sale;
 pub mod seating;
 pub mod webhook_signature;

@@ -13,6 +13,7 @@ use futures::{Stream, StreamExt};
 
 use tacos_core::domain::availability::AvailabilitySnapshot;
 use tacos_core::domain::catalog::{Event, NewEvent};
+use tacos_core::domain::sale::Sale;
 use tacos_core::error::Error;
 use tacos_core::platform::Platform;
 
@@ -21,10 +22,10 @@ use crate::extract::{path_id, Admin, Json, Path};
 use crate::sse::{Delivery, INTERVAL};
 use tacos_core::ids::EventId;
 
-/// The contract's event object.
 /// The event as the contract shows it: without its queue's sharding, with the digits of its
-/// currency's minor unit (so a client formats 50000 as ₩50,000 and 4500 as $45.00).
-fn view(event: &Event) -> serde_json::Value {
+/// currency's minor unit (so a client formats 50000 as ₩50,000 and 4500 as $45.00), and its sale
+/// as operators left it (`state`, the admission rate and hold time in force).
+fn view(event: &Event, sale: Option<&Sale>) -> serde_json::Value {
     let mut value = serde_json::to_value(event).expect("event serializes");
     if let Some(map) = value.as_object_mut() {
         map.remove("queue_shards");
@@ -32,15 +33,33 @@ fn view(event: &Event) -> serde_json::Value {
             "currency_minor_unit".into(),
             event.currency_minor_unit().into(),
         );
+        if let Some(sale) = sale {
+            map.insert(
+                "admission_rate_per_sec".into(),
+                sale.admission_rate_per_sec.into(),
+            );
+            map.insert(
+                "sale".into(),
+                serde_json::to_value(sale).expect("sale serializes"),
+            );
+        }
     }
     value
 }
 
+/// [`view`] of `event` with its sale.
+async fn view_with_sale(platform: &Platform, event: &Event) -> Result<serde_json::Value> {
+    let sale = platform.sales.current(event).await?;
+    Ok(view(event, Some(&sale)))
+}
+
 pub async fn list(State(platform): State<Arc<Platform>>) -> Result<impl IntoResponse> {
     let events = platform.catalog.list().await?;
-    Ok(axum::Json(
-        serde_json::json!({ "events": events.iter().map(|e| view(e)).collect::<Vec<_>>() }),
-    ))
+    let mut views = Vec::with_capacity(events.len());
+    for event in &events {
+        views.push(view_with_sale(&platform, event).await?);
+    }
+    Ok(axum::Json(serde_json::json!({ "events": views })))
 }
 
 pub async fn detail(
@@ -48,7 +67,8 @@ pub async fn detail(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse> {
     let id: EventId = path_id(&id, Error::EventNotFound)?;
-    Ok(axum::Json(view(&*platform.catalog.get(&id).await?)))
+    let event = platform.catalog.get(&id).await?;
+    Ok(axum::Json(view_with_sale(&platform, &event).await?))
 }
 
 pub async fn availability(
@@ -111,5 +131,8 @@ pub async fn create(
     Json(body): Json<NewEvent>,
 ) -> Result<impl IntoResponse> {
     let event = platform.catalog.create(body).await?;
-    Ok((StatusCode::CREATED, axum::Json(view(&event))))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(view_with_sale(&platform, &event).await?),
+    ))
 }

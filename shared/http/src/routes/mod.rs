@@ -15,6 +15,7 @@ use axum::Router;
 use tacos_core::functions::{Method, Route};
 use tacos_core::platform::Platform;
 
+pub mod admin;
 pub mod auth;
 pub mod events;
 pub mod ops;
@@ -33,11 +34,17 @@ pub fn handler(route: Route) -> MethodRouter<Arc<Platform>> {
         Route::QueueLeave => on(route, queue::leave),
         Route::QueueLeaveByPost => on(route, queue::leave_by_post),
         Route::QueueStream => on(route, queue::stream),
+        Route::QueueChallenge => on(route, queue::challenge),
         Route::EventsList => on(route, events::list),
         Route::EventGet => on(route, events::detail),
         Route::EventAvailability => on(route, events::availability),
         Route::EventAvailabilityStream => on(route, events::availability_stream),
         Route::AdminCreateEvent => on(route, events::create),
+        Route::AdminUpdateEvent => on(route, admin::update),
+        Route::AdminPauseEvent => on(route, admin::pause),
+        Route::AdminResumeEvent => on(route, admin::resume),
+        Route::AdminCloseEvent => on(route, admin::close),
+        Route::AdminAudit => on(route, admin::audit),
         Route::Reserve => on(route, reservations::create),
         Route::ReservationGet => on(route, reservations::detail),
         Route::Confirm => on(route, reservations::confirm),
@@ -59,12 +66,17 @@ where
     H: Handler<T, Arc<Platform>>,
     T: 'static,
 {
-    let method = match route.method() {
+    axum::routing::on(method_filter(route.method()), handler)
+}
+
+/// axum's filter for a method of the contract.
+pub fn method_filter(method: Method) -> MethodFilter {
+    match method {
         Method::Get => MethodFilter::GET,
         Method::Post => MethodFilter::POST,
+        Method::Patch => MethodFilter::PATCH,
         Method::Delete => MethodFilter::DELETE,
-    };
-    axum::routing::on(method, handler)
+    }
 }
 
 /// The routes `keep` selects, merged per path.

@@ -11,19 +11,25 @@ use axum::response::IntoResponse;
 use futures::Stream;
 use serde::Deserialize;
 
+use tacos_core::domain::queue::challenge::ChallengeAnswer;
 use tacos_core::error::Error;
 use tacos_core::platform::Platform;
 
 use crate::error::Result;
 use crate::extract::{check_user_id, parse_json, path_id, Json, MaybeCaller, Query};
-use crate::idempotency::{keyed_answer, OwnKey};
+use crate::idempotency::{keyed_answer, KeyOwner, OwnKey};
 use tacos_core::ids::{EventId, WaitingToken};
 
-/// `{"event_id"}`. Other fields are ignored; `user_id`, which the original gateway's clients
+/// `{"event_id"}`, and `challenge` and `solution` when the event asks for proof of work
+/// ([`challenge`]). Other fields are ignored; `user_id`, which the original gateway's clients
 /// send, must name the caller ([`check_user_id`]).
 #[derive(Deserialize)]
 pub struct JoinBody {
     event_id: Option<String>,
+    #[serde(default)]
+    challenge: Option<String>,
+    #[serde(default)]
+    solution: Option<String>,
 }
 
 /// `POST /queue/join`: its idempotency key is kept on the ticket it writes ([`OwnKey`]).
@@ -38,11 +44,45 @@ pub async fn join(
         .filter(|id| !id.trim().is_empty())
         .ok_or(Error::MissingEventId)?;
     let event_id: EventId = path_id(&raw, Error::EventNotFound)?;
+    let work = match (body.challenge, body.solution) {
+        (Some(challenge), Some(solution)) => Some(ChallengeAnswer {
+            challenge,
+            solution,
+        }),
+        _ => None,
+    };
     let answer = platform
         .queue
-        .join_keyed(&event_id, keyed.caller.map(|p| p.user_id), &keyed.key)
+        .join_keyed(
+            &event_id,
+            keyed.caller.map(|p| p.user_id),
+            &keyed.key,
+            work.as_ref(),
+        )
         .await?;
     Ok(keyed_answer(StatusCode::ACCEPTED, answer))
+}
+
+#[derive(Deserialize)]
+pub struct ChallengeQuery {
+    event_id: Option<String>,
+}
+
+/// `GET /queue/challenge?event_id=`: the proof of work a join of this caller must carry (its
+/// `bits` 0 when the event asks for none).
+pub async fn challenge(
+    State(platform): State<Arc<Platform>>,
+    KeyOwner(owner): KeyOwner,
+    Query(query): Query<ChallengeQuery>,
+) -> Result<impl IntoResponse> {
+    let raw = query
+        .event_id
+        .filter(|id| !id.trim().is_empty())
+        .ok_or(Error::MissingEventId)?;
+    let event_id: EventId = path_id(&raw, Error::EventNotFound)?;
+    Ok(axum::Json(
+        platform.queue.challenge(&event_id, &owner).await?,
+    ))
 }
 
 #[derive(Deserialize)]

@@ -12,6 +12,7 @@
 //! * [`views`]: one position however many instances answer.
 //! * `places`: one place in line per account per event (joining again answers the same token).
 //! * [`join_key`]: a join's idempotency key, kept on its ticket rather than in records of its own.
+//! * [`challenge`]: proof of work at join, when an operator asks for it (bot friction).
 //! * `binding`: who may enter or leave with a waiting token (its account, once it has one).
 //! * [`room`]: the service, [`WaitingRoom`]: join, status, enter, leave and gauges.
 //!
@@ -19,6 +20,7 @@
 
 pub mod admission;
 mod binding;
+pub mod challenge;
 pub mod holes;
 pub mod join_key;
 mod keys;

@@ -11,6 +11,7 @@ use super::admission::{
     Credit, QueueState, ADVANCE_EVERY_MS,
 };
 use super::binding::TokenBinding;
+use super::challenge::{Challenge, ChallengeAnswer, ChallengeRefusal, JoinChallenges};
 use super::holes::close_holes;
 use super::join_key::{self, JoinKey, JoinKeys, JoinStamp, KeyedJoin};
 use super::keys::ticket_key;
@@ -23,6 +24,7 @@ use super::views::{View, Views};
 use crate::domain::catalog::{Catalog, Event};
 use crate::domain::records::{get_record, to_item, ttl_after};
 use crate::domain::reservation_tokens::{ReservationTokens, RESERVATION_TOKEN_TTL_SECS};
+use crate::domain::sale::{Sale, SaleControl, SaleState};
 use crate::error::{Error, Result};
 use crate::ids::{EventId, UserId, WaitingToken};
 use crate::ports::store::{Condition, StoreError, Update, Write};
@@ -32,10 +34,11 @@ use crate::ports::Ports;
 /// under it (only joins of that one account racing each other change it).
 const PLACE_ATTEMPTS: usize = 4;
 
-/// A keyed join: its key, and the token derived from it.
+/// A keyed join: its key, the token derived from it, and the work it carries.
 struct Keyed<'a> {
     join: &'a JoinKey,
     token: WaitingToken,
+    answer: Option<&'a ChallengeAnswer>,
 }
 
 /// What a join comes to: a place, with the answer's body when a keyed join stored it; or, for a
@@ -58,6 +61,8 @@ pub enum QueueStatusKind {
     Waiting,
     Ready,
     Expired,
+    /// The sale was closed by an operator before this place was admitted.
+    Closed,
 }
 
 /// What `GET /queue/status` answers.
@@ -71,6 +76,9 @@ pub struct QueueStatus {
     pub event_id: EventId,
     pub sold_out: bool,
     pub entered: bool,
+    /// Admission is paused by an operator: places are kept, nobody more is let in until it
+    /// resumes.
+    pub paused: bool,
 }
 
 /// What the waiting room can tell an operator about one queue, cheaply and without changing it.
@@ -106,7 +114,9 @@ pub struct WaitingRoom {
     catalog: Catalog,
     tokens: ReservationTokens,
     join_keys: JoinKeys,
+    challenges: JoinChallenges,
     views: Views,
+    sales: SaleControl,
 }
 
 impl WaitingRoom {
@@ -117,6 +127,8 @@ impl WaitingRoom {
         catalog: Catalog,
         tokens: ReservationTokens,
         join_keys: JoinKeys,
+        challenges: JoinChallenges,
+        sales: SaleControl,
         view_ms: i64,
     ) -> Self {
         let views = Views::new(view_ms, ports.clock.clone());
@@ -125,7 +137,9 @@ impl WaitingRoom {
             catalog,
             tokens,
             join_keys,
+            challenges,
             views,
+            sales,
         }
     }
 
@@ -140,17 +154,20 @@ impl WaitingRoom {
     }
 
     /// [`Self::join`] with the request's idempotency key, kept on the ticket ([`super::join_key`]):
-    /// a retry answers the first answer's bytes, with no write of its own.
+    /// a retry answers the first answer's bytes, with no write of its own. `answer` is the proof
+    /// of work the event may ask for ([`super::challenge`]).
     pub async fn join_keyed(
         &self,
         event_id: &EventId,
         user: Option<UserId>,
         join: &JoinKey,
+        answer: Option<&ChallengeAnswer>,
     ) -> Result<KeyedJoin> {
         let event = self.catalog.get(event_id).await?;
         let keyed = Keyed {
             join,
             token: self.join_keys.token(join),
+            answer,
         };
         Ok(match self.join_event(&event, user, Some(&keyed)).await? {
             JoinOutcome::Joined(_, Some(body)) => KeyedJoin::Fresh(body),
@@ -167,6 +184,11 @@ impl WaitingRoom {
         user: Option<UserId>,
         keyed: Option<&Keyed<'_>>,
     ) -> Result<JoinOutcome> {
+        let sale = self.sales.current(event).await?;
+        sale.check_not_closed()?;
+        if let Some(replay) = self.check_work(event, &sale, keyed).await? {
+            return Ok(JoinOutcome::Replay(replay));
+        }
         let Some(user) = user else {
             return match self.write_new_ticket(event, None, keyed).await? {
                 NewTicket::Written(_, joined, body) => Ok(JoinOutcome::Joined(joined, body)),
@@ -177,6 +199,65 @@ impl WaitingRoom {
             };
         };
         self.join_as(event, user, keyed).await
+    }
+
+    /// A proof-of-work challenge for `owner` (as [`JoinKey::owner`]) to join `event_id`, of the
+    /// difficulty its sale asks for now (0: none).
+    pub async fn challenge(&self, event_id: &EventId, owner: &str) -> Result<Challenge> {
+        let event = self.catalog.get(event_id).await?;
+        let sale = self.sales.current(&event).await?;
+        sale.check_not_closed()?;
+        Ok(self.challenges.issue(
+            event_id,
+            owner,
+            sale.join_challenge_bits,
+            self.ports.clock.now(),
+        ))
+    }
+
+    /// Checks the work a join carries against what `sale` asks. A join refused for work that
+    /// has since expired (or that the operator asked for after it went through) may be the
+    /// retry of a join that went through: that one replays its answer (`Some`), so retrying
+    /// stays safe. Unkeyed joins (the platform's own) cannot carry work.
+    async fn check_work(
+        &self,
+        event: &Event,
+        sale: &Sale,
+        keyed: Option<&Keyed<'_>>,
+    ) -> Result<Option<String>> {
+        if sale.join_challenge_bits == 0 {
+            return Ok(None);
+        }
+        let Some(keyed) = keyed else {
+            return Err(Error::ChallengeRequired(
+                ChallengeRefusal::Missing.to_string(),
+            ));
+        };
+        let checked = self.challenges.check(
+            &event.event_id,
+            &keyed.join.owner,
+            &keyed.join.key,
+            sale.join_challenge_bits,
+            keyed.answer,
+            self.ports.clock.now(),
+        );
+        let refusal = match checked {
+            Ok(()) => return Ok(None),
+            Err(refusal) => refusal,
+        };
+        if matches!(
+            refusal,
+            ChallengeRefusal::Expired | ChallengeRefusal::TooEasy | ChallengeRefusal::Missing
+        ) {
+            let first: Option<WaitingRecord> =
+                get_record(&*self.ports.store, &ticket_key(&keyed.token)).await?;
+            if let Some(replay) =
+                first.and_then(|ticket| join_key::replay(ticket.stamp.as_ref(), keyed.join))
+            {
+                return replay.map(Some);
+            }
+        }
+        Err(Error::ChallengeRequired(refusal.to_string()))
     }
 
     /// An account's join: the ticket of its place if that can still be used, else a new ticket,
@@ -383,7 +464,7 @@ impl WaitingRoom {
     pub async fn status(&self, token: &WaitingToken) -> Result<QueueStatus> {
         let ticket = read_ticket(&self.ports, token).await?;
         let event = self.catalog.get(&ticket.event_id).await?;
-        let view = self.view(&event).await?;
+        let (view, sale) = futures::try_join!(self.view(&event), self.sales.current(&event))?;
         let now = self.ports.clock.now();
         let cursor = view.shown_cursor(self.views.window_ms(), now.timestamp_millis());
         let inventory = &view.inventory;
@@ -396,6 +477,7 @@ impl WaitingRoom {
             event_id: ticket.event_id.clone(),
             sold_out: inventory.available == 0 && inventory.held == 0,
             entered: ticket.state == TicketState::Entered,
+            paused: sale.state == SaleState::Paused,
         };
         if ticket.state == TicketState::Left {
             status.status = QueueStatusKind::Expired;
@@ -414,6 +496,13 @@ impl WaitingRoom {
                 read_leavers(&*self.ports.store, &event.event_id, cursor, ticket.order).await?;
             status.position = view.people_ahead(cursor, ticket.order, &leavers) + 1;
             status.eta_sec = eta_sec(status.position, view.state.measured_rate);
+        }
+        if sale.is_closed() && ticket.state == TicketState::Waiting {
+            // Nobody still waiting or not yet entered gets in any more.
+            status.status = QueueStatusKind::Closed;
+            status.position = 0;
+            status.eta_sec = 0;
+            status.ready_for_entry = false;
         }
         Ok(status)
     }
@@ -460,6 +549,7 @@ impl WaitingRoom {
             TicketState::Waiting => {}
         }
         let event = self.catalog.get(&ticket.event_id).await?;
+        self.sales.current(&event).await?.check_not_closed()?;
         let state = self.advance(&event).await?;
         if ticket.order >= state.cursor {
             return Err(Error::NotReady);
@@ -559,6 +649,12 @@ impl WaitingRoom {
         if elapsed < ADVANCE_EVERY_MS {
             return Ok(state);
         }
+        let sale = self.sales.current(event).await?;
+        if !sale.is_open() {
+            // Paused or closed: nobody is admitted, and the credit clock restarts now and then
+            // as for an empty line, so resuming lets in no burst of what the pause banked.
+            return self.idle(id, &state, now, elapsed).await;
+        }
         let mut line = read_line(store, id, state.shards).await?;
         // Normally a no-op: the advance that wrote the cursor closed the holes below it, unless
         // it failed in between.
@@ -567,12 +663,9 @@ impl WaitingRoom {
         if state.cursor >= end {
             // Nobody waiting: restart the credit clock now and then, so a lull does not bank a
             // burst of admissions for the next arrivals.
-            if elapsed > 1_000 {
-                return self.rest(id, &state, now).await;
-            }
-            return Ok(state);
+            return self.idle(id, &state, now, elapsed).await;
         }
-        let credit = Credit::earned(event.admission_rate_per_sec, elapsed);
+        let credit = Credit::earned(sale.admission_rate_per_sec, elapsed);
         if credit.people < 1 {
             return Ok(state);
         }
@@ -587,6 +680,23 @@ impl WaitingRoom {
         };
         let next = state.advanced(now, &credit, wanted, cursor, admitted);
         self.commit(id, &state, next, admitted, line).await
+    }
+
+    /// A queue that admits nobody now (nobody waits, or its sale is not open): its credit clock
+    /// is restarted now and then (`elapsed` since it last was), so that no burst of admissions
+    /// builds up for later.
+    async fn idle(
+        &self,
+        id: &EventId,
+        state: &QueueState,
+        now_ms: i64,
+        elapsed: i64,
+    ) -> Result<QueueState> {
+        if elapsed > 1_000 {
+            self.rest(id, state, now_ms).await
+        } else {
+            Ok(state.clone())
+        }
     }
 
     /// Writes the restarted credit clock of a queue nobody waits in, unless another advance

@@ -16,6 +16,7 @@ use crate::domain::catalog::{
 use crate::domain::queue::admission_used;
 use crate::domain::records::{get_record, to_item};
 use crate::domain::reservation_tokens::{mark_used, ReservationClaims};
+use crate::domain::sale::Sale;
 use crate::error::{Error, Result};
 use crate::ids::{EventId, ReservationId, SeatId};
 use crate::ports::bus::DetailType;
@@ -49,6 +50,8 @@ impl Reservations {
     /// Places a hold for a buyer who came through the waiting room.
     pub async fn hold(&self, caller: &Principal, request: HoldRequest) -> Result<Reservation> {
         let event = self.catalog.get(&request.event_id).await?;
+        let sale = self.sales.current(&event).await?;
+        sale.check_not_closed()?;
         let now = self.ports.clock.now();
         let claims = self.tokens.verify(
             &request.reservation_token,
@@ -57,7 +60,7 @@ impl Reservations {
             now,
         )?;
         let (seat_ids, quantity) = what_to_hold(&event, request.seat_ids, request.quantity)?;
-        let reservation = self.new_hold(&event, caller, seat_ids, quantity, now);
+        let reservation = self.new_hold(&event, &sale, caller, seat_ids, quantity, now);
         self.place(&reservation, &claims, event.max_per_order)
             .await?;
         tracing::info!(reservation_id = %reservation.reservation_id, event_id = %reservation.event_id, quantity, "hold placed");
@@ -70,16 +73,17 @@ impl Reservations {
     }
 
     /// The reservation a hold of `seat_ids` (or of `quantity` places) would write, priced and
-    /// timed from now.
+    /// timed from now (for as long as the sale's hold time).
     fn new_hold(
         &self,
         event: &Event,
+        sale: &Sale,
         caller: &Principal,
         seat_ids: Vec<SeatId>,
         quantity: u32,
         now: DateTime<Utc>,
     ) -> Reservation {
-        let hold_expires_at = now + self.hold;
+        let hold_expires_at = now + sale.hold_duration();
         let total_amount = event.price_of(&seat_ids, quantity);
         Reservation {
             reservation_id: ReservationId::generate(),

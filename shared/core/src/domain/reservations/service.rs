@@ -7,6 +7,7 @@ use crate::domain::auth::Principal;
 use crate::domain::catalog::Catalog;
 use crate::domain::records::get_record;
 use crate::domain::reservation_tokens::ReservationTokens;
+use crate::domain::sale::SaleControl;
 use crate::error::{Error, Result};
 use crate::ids::ReservationId;
 use crate::ports::bus::{DetailType, DomainEvent, EventDetail};
@@ -19,8 +20,8 @@ pub struct Reservations {
     pub(super) ports: Ports,
     pub(super) catalog: Catalog,
     pub(super) tokens: ReservationTokens,
-    /// How long a hold lasts (`Config::hold_seconds`).
-    pub(super) hold: Duration,
+    /// Whether the sale takes holds, and how long they last ([`SaleControl`]).
+    pub(super) sales: SaleControl,
     /// How long after its expiry a hold being paid waits for the bank (`Config::payment_grace_seconds`).
     pub(super) payment_grace: Duration,
 }
@@ -30,14 +31,14 @@ impl Reservations {
         ports: Ports,
         catalog: Catalog,
         tokens: ReservationTokens,
-        hold: Duration,
+        sales: SaleControl,
         payment_grace: Duration,
     ) -> Self {
         Self {
             ports,
             catalog,
             tokens,
-            hold,
+            sales,
             payment_grace,
         }
     }
