@@ -745,3 +745,61 @@ async fn a_keyed_join_is_two_writes_and_its_retries_replay_it() {
         "four people joined, whatever their retries: {gauge:?}"
     );
 }
+
+/// Issue 16, item 4: people beyond the stock are told they are likely to miss out rather than
+/// given a time; once the admitted are seen not to buy, the places they give back come round
+/// again and the people next in line are given a time: about when the places come back.
+#[tokio::test]
+async fn people_beyond_the_stock_are_told_they_may_miss_out_until_places_come_back() {
+    let world = World::new();
+    let event = world.general(5, 100.0).await;
+    let tokens = join_many(&world, &event.event_id, 30).await;
+    world.advance(0.5);
+    let first = statuses(&world, &tokens).await;
+    assert_eq!(ready(&first), 5);
+    let waiting = |all: &[QueueStatus]| -> Vec<QueueStatus> {
+        all.iter()
+            .filter(|s| s.status == QueueStatusKind::Waiting)
+            .cloned()
+            .collect()
+    };
+    // Five places, all taken by people who have not bought yet: most of the 25 behind are told.
+    let told = waiting(&first).iter().filter(|s| s.likely_sold_out).count();
+    assert!(told >= 15, "{first:?}");
+    assert!(
+        waiting(&first)
+            .iter()
+            .all(|s| s.likely_sold_out || s.position <= 10),
+        "{first:?}"
+    );
+
+    // Nobody admitted buys: their places come back after their windows, and the next five are
+    // let in.
+    for _ in 0..62 {
+        world.advance(1.0);
+        statuses(&world, &tokens).await;
+    }
+    let later = statuses(&world, &tokens).await;
+    assert_eq!(
+        later
+            .iter()
+            .filter(|s| s.status != QueueStatusKind::Waiting)
+            .count(),
+        10
+    );
+    let next = waiting(&later)
+        .into_iter()
+        .find(|s| s.position == 1)
+        .expect("someone is next");
+    assert!(!next.likely_sold_out, "places keep coming back: {next:?}");
+    assert!(
+        (20..=90).contains(&next.eta_sec),
+        "about when the places taken now come back: {next:?}"
+    );
+    for status in later.iter().chain(&first) {
+        assert!(
+            status.eta_range_sec[0] <= status.eta_sec && status.eta_sec <= status.eta_range_sec[1],
+            "{status:?}"
+        );
+    }
+}

@@ -9,6 +9,8 @@
 //! * [`admission`]: the cursor below which everyone is admitted, and how far each advance moves it.
 //! * [`holes`]: closing the holes the cursor passes, so no later join lands behind it.
 //! * [`positions`]: a waiting ticket's place, and why it never grows.
+//! * [`outlook`]: the wait a status tells, from the stock left and the share of admitted people
+//!   who buy, and who is likely to miss out.
 //! * [`views`]: one position however many instances answer.
 //! * `places`: one place in line per account per event (joining again answers the same token).
 //! * [`join_key`]: a join's idempotency key, kept on its ticket rather than in records of its own.
@@ -25,6 +27,7 @@ pub mod holes;
 pub mod join_key;
 mod keys;
 pub mod order;
+pub mod outlook;
 mod places;
 pub mod positions;
 pub mod room;

@@ -14,9 +14,6 @@ use crate::error::Result;
 use crate::ids::EventId;
 use crate::ports::store::{SkRange, Store, Write};
 
-/// Most a status estimates the wait, in seconds (a day).
-const MAX_ETA_SECS: f64 = 86_400.0;
-
 /// People (tickets that did not leave) with order in `[a, b)`, from a sorted list of leavers.
 pub(super) fn people(line: &Line, leavers: &[u64], a: u64, b: u64) -> u64 {
     line.tickets(a, b) - leavers_between(leavers, a, b)
@@ -27,12 +24,6 @@ pub(super) fn leavers_between(leavers: &[u64], a: u64, b: u64) -> u64 {
     let lo = leavers.partition_point(|&o| o < a);
     let hi = leavers.partition_point(|&o| o < b);
     (hi - lo) as u64
-}
-
-/// Seconds until `position` is admitted at `measured_rate` admissions per second.
-pub(super) fn eta_sec(position: u64, measured_rate: f64) -> u64 {
-    let rate = measured_rate.max(0.01);
-    ((position as f64) / rate).ceil().min(MAX_ETA_SECS) as u64
 }
 
 /// The marker of the person at `order` leaving the line.

@@ -18,8 +18,9 @@ use super::keys::ticket_key;
 use super::order::{
     read_line, read_ticket, take_order, Line, TicketState, WaitingRecord, WAITING_TOKEN_TTL_SECS,
 };
+use super::outlook::LineFacts;
 use super::places::{read_place, PlaceRecord};
-use super::positions::{eta_sec, leavers_between, left_marker, read_leavers};
+use super::positions::{leavers_between, left_marker, read_leavers};
 use super::views::{View, Views};
 use crate::domain::catalog::{Catalog, Event};
 use crate::domain::records::{get_record, to_item, ttl_after};
@@ -71,6 +72,10 @@ pub struct QueueStatus {
     pub status: QueueStatusKind,
     pub position: u64,
     pub eta_sec: u64,
+    /// The wait is expected to fall between these, in seconds ([`super::outlook`]).
+    pub eta_range_sec: [u64; 2],
+    /// The stock is likely to run out before this place is reached.
+    pub likely_sold_out: bool,
     pub waiting_time: i64,
     pub ready_for_entry: bool,
     pub event_id: EventId,
@@ -472,6 +477,8 @@ impl WaitingRoom {
             status: QueueStatusKind::Waiting,
             position: 0,
             eta_sec: 0,
+            eta_range_sec: [0, 0],
+            likely_sold_out: false,
             waiting_time: (now - ticket.joined_at).num_seconds().max(0),
             ready_for_entry: false,
             event_id: ticket.event_id.clone(),
@@ -495,13 +502,27 @@ impl WaitingRoom {
             let leavers =
                 read_leavers(&*self.ports.store, &event.event_id, cursor, ticket.order).await?;
             status.position = view.people_ahead(cursor, ticket.order, &leavers) + 1;
-            status.eta_sec = eta_sec(status.position, view.state.measured_rate);
+            let outlook = LineFacts {
+                position: status.position,
+                rate: sale.admission_rate_per_sec,
+                available: inventory.available,
+                held: inventory.held,
+                open: view.open,
+                sold: inventory.sold,
+                admitted: view.state.admitted_total,
+            }
+            .outlook();
+            status.eta_sec = outlook.eta_sec;
+            status.eta_range_sec = outlook.eta_range_sec;
+            status.likely_sold_out = outlook.likely_sold_out;
         }
         if sale.is_closed() && ticket.state == TicketState::Waiting {
             // Nobody still waiting or not yet entered gets in any more.
             status.status = QueueStatusKind::Closed;
             status.position = 0;
             status.eta_sec = 0;
+            status.eta_range_sec = [0, 0];
+            status.likely_sold_out = false;
             status.ready_for_entry = false;
         }
         Ok(status)
@@ -630,10 +651,12 @@ impl WaitingRoom {
             self.catalog.inventory(&event.event_id),
         )?;
         let state = self.advance(event).await?;
+        let open = open_admissions(&*self.ports.store, &event.event_id, read_at_ms).await?;
         Ok(View {
             state,
             line,
             inventory,
+            open,
             read_at_ms,
         })
     }

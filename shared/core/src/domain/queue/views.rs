@@ -77,6 +77,8 @@ pub(super) struct View {
     pub(super) state: QueueState,
     pub(super) line: Line,
     pub(super) inventory: Inventory,
+    /// People admitted who have not held or given up yet (for the outlook of a status).
+    pub(super) open: i64,
     pub(super) read_at_ms: i64,
 }
 
