@@ -10,12 +10,18 @@ import { keyFor, settle } from "./idempotency";
 import { getSession, setSession } from "./session";
 import { newTraceId, traceparent } from "../lib/trace";
 import type {
+  AuditPage,
   Availability,
   AuthSession,
   EventInfo,
+  JoinAnswer,
+  JoinBody,
+  JoinChallenge,
   PaymentIntent,
   QueueStatus,
   Reservation,
+  Sale,
+  SaleSettings,
   Scenario,
 } from "./types";
 
@@ -23,6 +29,8 @@ interface Options {
   body?: unknown;
   /** Name of the user action, for its idempotency key (POSTs that need one). */
   idempotent?: string;
+  /** The idempotency key itself, when the caller chose it (a join's: its proof of work covers it). */
+  idempotencyKey?: string;
   /** One trace per user action: pass the action's trace id to every call it makes. */
   traceId?: string;
   signal?: AbortSignal;
@@ -42,7 +50,8 @@ export async function request<T>(method: string, path: string, opts: Options = {
   if (opts.body !== undefined) headers["Content-Type"] = "application/json";
   const session = getSession();
   if (session) headers.Authorization = `Bearer ${session.token}`;
-  if (opts.idempotent) headers["Idempotency-Key"] = keyFor(opts.idempotent, opts.body);
+  if (opts.idempotencyKey) headers["Idempotency-Key"] = opts.idempotencyKey;
+  else if (opts.idempotent) headers["Idempotency-Key"] = keyFor(opts.idempotent, opts.body);
   let res: Response;
   try {
     res = await fetch(url, {
@@ -97,12 +106,18 @@ export const api = {
   login: (username: string, password: string, traceId?: string) =>
     request<AuthSession>("POST", "/api/v1/auth/login", { body: { username, password }, traceId }),
 
-  join: (event_id: string, traceId?: string) =>
-    request<{ waiting_token: string; position_hint: number; status: string }>("POST", "/api/v1/queue/join", {
-      body: { event_id },
-      idempotent: "queue.join",
-      traceId,
-    }),
+  /**
+   * The proof of work a join of this caller must carry (`bits` 0: none). Bound to the caller: the
+   * session's account when signed in (its bearer token is sent), else the client address.
+   */
+  challenge: (eventId: string, signal?: AbortSignal) =>
+    request<JoinChallenge>("GET", `/api/v1/queue/challenge?event_id=${encodeURIComponent(eventId)}`, { signal }),
+  /**
+   * Joins the waiting room with the key `idempotencyKey` chosen by the caller (`lib/join.ts`): the
+   * work covers it, and a retry sends the same key and body.
+   */
+  join: (body: JoinBody, idempotencyKey: string, traceId?: string, signal?: AbortSignal) =>
+    request<JoinAnswer>("POST", "/api/v1/queue/join", { body, idempotencyKey, traceId, signal }),
   queueStatus: (token: string, signal?: AbortSignal) =>
     request<QueueStatus>("GET", `/api/v1/queue/status?token=${encodeURIComponent(token)}`, { signal }),
   enter: (waiting_token: string, traceId?: string) =>
@@ -134,4 +149,30 @@ export const api = {
       idempotent: "payment.process",
       traceId,
     }),
+
+  // Operators (an administrator's token). Each action answers the sale as it then stands; a
+  // repeat that changes nothing is harmless, so they need no idempotency key.
+  pauseSale: (eventId: string, traceId?: string) => saleAction(eventId, "pause", traceId),
+  resumeSale: (eventId: string, traceId?: string) => saleAction(eventId, "resume", traceId),
+  /** For good: a closed sale cannot be reopened or changed. */
+  closeSale: (eventId: string, traceId?: string) => saleAction(eventId, "close", traceId),
+  updateSale: (eventId: string, settings: SaleSettings, traceId?: string) =>
+    request<Sale>("PATCH", `/api/v1/admin/events/${encodeURIComponent(eventId)}`, { body: settings, traceId }),
+  /** One page of the audit log, newest first; `before` is the previous page's `next`. */
+  audit: (query: { event_id?: string; limit?: number; before?: string }, signal?: AbortSignal) =>
+    request<AuditPage>("GET", `/api/v1/admin/audit${auditQuery(query)}`, { signal }),
 };
+
+function saleAction(eventId: string, action: "pause" | "resume" | "close", traceId?: string): Promise<Sale> {
+  return request<Sale>("POST", `/api/v1/admin/events/${encodeURIComponent(eventId)}/${action}`, { traceId });
+}
+
+/** `?event_id=…&limit=…&before=…` with the parameters given, or "" when none is. */
+export function auditQuery(query: { event_id?: string; limit?: number; before?: string }): string {
+  const q = new URLSearchParams();
+  if (query.event_id) q.set("event_id", query.event_id);
+  if (query.limit !== undefined) q.set("limit", String(query.limit));
+  if (query.before) q.set("before", query.before);
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}

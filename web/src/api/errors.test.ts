@@ -41,6 +41,23 @@ describe("explain", () => {
     expect(explain(new ApiError(403, "INVALID_RESERVATION_TOKEN", "")).action).toBe("rejoin");
     expect(explain(new ApiError(401, "INVALID_TOKEN", "")).action).toBe("login");
   });
+  it("tells an operator what the sale controls' refusals mean", () => {
+    const forbidden = explain(errorFromResponse(403, null, body("FORBIDDEN", "this route is for administrators"), null));
+    expect(forbidden.title).toBe("Not allowed");
+    expect(forbidden.detail).toContain("this route is for administrators");
+    expect(forbidden.action).toBe("login");
+    const closed = explain(errorFromResponse(409, null, body("SALE_CLOSED", "sales for this event are closed"), null));
+    expect(closed.title).toBe("Sales closed");
+    expect(closed.detail).toContain("cannot be reopened");
+    const invalid = explain(errorFromResponse(400, null, body("INVALID_REQUEST", "hold_seconds: a whole number from 10 to 3600"), null));
+    expect(invalid).toEqual({ title: "Check your input", detail: "hold_seconds: a whole number from 10 to 3600" });
+    expect(explain(errorFromResponse(401, null, body("MISSING_AUTHORIZATION", "an Authorization: Bearer token is required"), null)).action).toBe("login");
+  });
+  it("offers another try when the browser check kept being refused", () => {
+    const e = explain(errorFromResponse(428, null, body("CHALLENGE_REQUIRED", "the challenge expired; ask for a new one"), null));
+    expect(e.title).toBe("Browser check not accepted");
+    expect(e.action).toBe("retry");
+  });
   it("explains plain errors too", () => {
     expect(explain(new Error("boom")).detail).toBe("boom");
   });

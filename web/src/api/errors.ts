@@ -69,6 +69,12 @@ export function explain(err: unknown): Explained {
     case "MISSING_AUTHORIZATION":
     case "INVALID_TOKEN":
       return { title: "Please log in", detail: "Your session has ended. Log in or register to continue.", action: "login" };
+    case "FORBIDDEN":
+      return {
+        title: "Not allowed",
+        detail: `This account may not do that (${err.message || `the server answered ${err.status}`}). Log in with an account that may.`,
+        action: "login",
+      };
     case "INVALID_CREDENTIALS":
       return { title: "Login failed", detail: "Wrong username or password." };
     case "USERNAME_EXISTS":
@@ -84,6 +90,8 @@ export function explain(err: unknown): Explained {
       return { title: "Hold expired", detail: "Your hold expired and the seats were released. Nothing was charged.", action: "rejoin" };
     case "PAYMENT_NOT_APPROVED":
       return { title: "Payment not approved", detail: "The payment was not approved. Nothing was charged." };
+    case "SALE_CLOSED":
+      return { title: "Sales closed", detail: "Sales for this event are closed. A closed sale cannot be reopened or changed." };
     case "EVENT_NOT_FOUND":
       return { title: "Event not found", detail: "This event does not exist (any more)." };
     case "RESERVATION_NOT_FOUND":
@@ -94,6 +102,13 @@ export function explain(err: unknown): Explained {
       return { title: "Still working", detail: "Your previous attempt is still being processed. Try again in a moment.", action: "retry" };
     case "INVALID_REQUEST":
       return { title: "Check your input", detail: err.message };
+    case "CHALLENGE_REQUIRED":
+      // Only after the app's own new tries (lib/join.ts): the check kept being refused.
+      return {
+        title: "Browser check not accepted",
+        detail: "The quick check that keeps bots out of the line did not go through, though your browser tried several times. Try again.",
+        action: "retry",
+      };
     default:
       return { title: "Request failed", detail: err.message, action: err.status >= 500 ? "retry" : undefined };
   }

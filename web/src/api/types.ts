@@ -28,8 +28,80 @@ export interface EventInfo {
   total: number;
   sections: Section[];
   kind: "seated" | "general_admission";
+  /** The admission rate in force (the sale's). */
   admission_rate_per_sec: number;
   max_per_order: number;
+  /** The sale as operators left it. */
+  sale: Sale;
+}
+
+/** `open`, `paused` (nobody more admitted; places kept) or `closed` (for good). */
+export type SaleState = "open" | "paused" | "closed";
+
+/** An event's sale: what the waiting room and holds obey, and what operators change. */
+export interface Sale {
+  event_id: string;
+  state: SaleState;
+  /** People admitted per second while open. */
+  admission_rate_per_sec: number;
+  /** How long a hold placed now lasts. */
+  hold_seconds: number;
+  /** Leading zero bits of the proof of work a join must carry (0–28; 0, the default: none). */
+  join_challenge_bits: number;
+  /** When an operator last changed it (RFC 3339); absent if never. */
+  changed_at?: string;
+}
+
+/** `PATCH /admin/events/{id}`: at least one setting. */
+export interface SaleSettings {
+  admission_rate_per_sec?: number;
+  hold_seconds?: number;
+  join_challenge_bits?: number;
+}
+
+/**
+ * `GET /queue/challenge`: find a `solution` (a decimal counter) such that SHA-256 of
+ * `challenge:idempotencyKey:solution` starts with `bits` zero bits, then join with that key.
+ */
+export interface JoinChallenge {
+  challenge: string;
+  /** 0: the event asks for no work. */
+  bits: number;
+  expires_at: string;
+  algorithm: string;
+}
+
+/** `POST /queue/join`'s body: the work only when the event asks for it. */
+export interface JoinBody {
+  event_id: string;
+  challenge?: string;
+  solution?: string;
+}
+
+export interface JoinAnswer {
+  waiting_token: string;
+  position_hint: number;
+  status: string;
+}
+
+export type AuditAction = "pause" | "resume" | "close" | "update";
+
+/** One operator action of the audit log: who, when, what, and the sale before and after. */
+export interface AuditEntry {
+  audit_id: string;
+  at: string;
+  /** The operator's user id. */
+  actor: string;
+  action: AuditAction;
+  event_id: string;
+  before: Sale;
+  after: Sale;
+}
+
+/** A page of the audit log, newest first; `next` (as `before`) pages back. */
+export interface AuditPage {
+  entries: AuditEntry[];
+  next?: string;
 }
 
 export type SeatState = "AVAILABLE" | "HELD" | "SOLD";
@@ -57,7 +129,8 @@ export interface SeatStatus {
 }
 
 export interface QueueStatus {
-  status: "waiting" | "ready" | "expired";
+  /** `closed`: an operator closed the sale before this token entered (final). */
+  status: "waiting" | "ready" | "expired" | "closed";
   position: number;
   eta_sec: number;
   waiting_time: number;
@@ -65,6 +138,8 @@ export interface QueueStatus {
   event_id: string;
   sold_out: boolean;
   entered: boolean;
+  /** An operator paused admission: the place is kept, nobody is let in until it resumes. */
+  paused: boolean;
 }
 
 export interface AuthSession {

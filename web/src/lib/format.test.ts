@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatCountdown, formatEta, formatMoney, secondsLeft, spokenDuration } from "./format";
+import { formatCountdown, formatEta, formatMoney, formatTimestamp, secondsLeft, spokenDuration } from "./format";
 
 describe("countdown", () => {
   it("counts whole seconds up, never below zero", () => {
@@ -29,6 +29,11 @@ describe("display", () => {
     expect(formatMoney(55000, "KRW")).toBe("₩55,000");
     expect(formatMoney(1200, "JPY")).toBe("¥1,200");
     expect(formatMoney(150, "XXQ")).toMatch(/1\.50/);
+  });
+  it("gives operators' times to the second, in UTC", () => {
+    expect(formatTimestamp("2026-05-01T18:04:09.123Z")).toBe("2026-05-01 18:04:09 UTC");
+    expect(formatTimestamp("2026-05-01T20:04:09+02:00")).toBe("2026-05-01 18:04:09 UTC");
+    expect(formatTimestamp("not a time")).toBe("not a time");
   });
   it("words the ETA", () => {
     expect(formatEta(0)).toBe("any moment now");

@@ -1,8 +1,8 @@
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { useNavigate } from "react-router";
-import { api } from "../api/client";
 import type { Availability, EventInfo } from "../api/types";
 import { clearFlow, setFlow } from "./flow";
+import { joinQueue, type JoinProgress } from "./join";
 import { followAvailability, type Transport } from "./live";
 import { eventOnce } from "./prefetch";
 import { newTraceId } from "./trace";
@@ -39,24 +39,40 @@ export function useAvailability(eventId: string) {
   return { availability, transport, error };
 }
 
-/** Joining the waiting room (anonymously if nobody is logged in), then to the waiting page. */
-export function useJoin(eventId: string) {
+/**
+ * Joining the waiting room (anonymously if nobody is logged in), then to the waiting page. When
+ * the event asks for proof of work (`bitsHint`, the event's `sale.join_challenge_bits` as shown,
+ * or the server's 428) the work is done in a worker first: `progress` says how far it is
+ * (`JoinCheck` shows it). Leaving the page cancels it.
+ */
+export function useJoin(eventId: string, bitsHint?: number) {
   const navigate = useNavigate();
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
+  const [progress, setProgress] = useState<JoinProgress | null>(null);
+  const running = useRef<AbortController | null>(null);
+  useEffect(() => () => running.current?.abort(), []);
   const join = useCallback(async () => {
+    if (running.current) return; // one join at a time
+    const ctl = new AbortController();
+    running.current = ctl;
     setBusy(true);
     setError(null);
+    setProgress(null);
     try {
-      const r = await api.join(eventId, newTraceId());
+      const r = await joinQueue(eventId, { bitsHint, traceId: newTraceId(), signal: ctl.signal, onProgress: setProgress });
       clearFlow(eventId);
       setFlow(eventId, { waiting_token: r.waiting_token });
       navigate(`/events/${eventId}/waiting`);
     } catch (e) {
-      setError(e);
+      if (!ctl.signal.aborted) setError(e);
     } finally {
-      setBusy(false);
+      running.current = null;
+      if (!ctl.signal.aborted) {
+        setBusy(false);
+        setProgress(null);
+      }
     }
-  }, [eventId, navigate]);
-  return { join, busy, error };
+  }, [eventId, bitsHint, navigate]);
+  return { join, busy, error, progress };
 }

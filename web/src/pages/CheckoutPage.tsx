@@ -4,6 +4,7 @@ import { api } from "../api/client";
 import type { Reservation, Scenario } from "../api/types";
 import { Countdown } from "../components/Countdown";
 import { ErrorBanner } from "../components/ErrorBanner";
+import { JoinCheck } from "../components/JoinCheck";
 import { formatMoney, secondsLeft } from "../lib/format";
 import { useNow, useTitle } from "../lib/hooks";
 import { newTraceId } from "../lib/trace";
@@ -30,7 +31,7 @@ export function CheckoutPage() {
   const [paymentId, setPaymentId] = useState<string | null>(() => sessionStorage.getItem(paidKey));
   const trace = useRef(newTraceId());
   const now = useNow(250);
-  const { join, error: joinError } = useJoin(rsv?.event_id ?? "");
+  const { join, error: joinError, progress: joinProgress } = useJoin(rsv?.event_id ?? "");
   useTitle(rsv?.status === "HOLD" ? "Your hold" : "Reservation");
 
   const refresh = useCallback(async () => {
@@ -157,6 +158,7 @@ export function CheckoutPage() {
         </div>
       )}
       <ErrorBanner error={error} onRetry={phase === "idle" && status === "HOLD" ? pay : () => void refresh()} onRejoin={join} />
+      <JoinCheck progress={joinProgress} />
       <ErrorBanner error={joinError} onRetry={join} />
       {status === "HOLD" && left > 0 && (
         <form className="card payment" onSubmit={(e) => { e.preventDefault(); void pay(); }}>

@@ -1,5 +1,6 @@
 import { Link, useParams } from "react-router";
 import { ErrorBanner } from "../components/ErrorBanner";
+import { JoinCheck } from "../components/JoinCheck";
 import { SeatMap, useSeatPlan } from "../components/SeatMap";
 import { formatDate, formatPrice } from "../lib/format";
 import { useTitle } from "../lib/hooks";
@@ -13,7 +14,7 @@ export function EventPage() {
   const { event, error, reload } = useEvent(eventId);
   const { availability } = useAvailability(eventId);
   const plan = useSeatPlan(event, availability);
-  const { join, busy, error: joinError } = useJoin(eventId);
+  const { join, busy, error: joinError, progress } = useJoin(eventId, event?.sale?.join_challenge_bits);
   useTitle(event?.name ?? "Event");
   const soldOut = availability !== null && availability.available === 0 && availability.held === 0;
   const waiting = getFlow(eventId).waiting_token;
@@ -46,6 +47,7 @@ export function EventPage() {
               {waiting && <Link className="button" to={`/events/${eventId}/waiting`}>Back to my place in line</Link>}
             </div>
           )}
+          <JoinCheck progress={progress} />
           <p className="muted">No account needed to queue. You will be asked to log in or register when it is your turn.</p>
           <ErrorBanner error={joinError} onRetry={join} />
           {plan && (

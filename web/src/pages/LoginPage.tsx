@@ -11,8 +11,22 @@ function safeNext(next: string | null): string {
   return next && next.startsWith("/") && !next.startsWith("//") ? next : "/";
 }
 
-function AuthForm({ mode, onDone }: { mode: "login" | "register"; onDone: () => void }) {
-  const [username, setUsername] = useState("");
+/**
+ * Logging in or registering. `title` and `initialUsername` for a page that needs a particular
+ * account (the operator page: an administrator's).
+ */
+export function AuthForm({
+  mode,
+  onDone,
+  title,
+  initialUsername = "",
+}: {
+  mode: "login" | "register";
+  onDone: () => void;
+  title?: string;
+  initialUsername?: string;
+}) {
+  const [username, setUsername] = useState(initialUsername);
   const [password, setPassword] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
@@ -24,6 +38,7 @@ function AuthForm({ mode, onDone }: { mode: "login" | "register"; onDone: () => 
     try {
       const s = mode === "login" ? await api.login(username, password, newTraceId()) : await api.register(username, password, newTraceId());
       setSession(s);
+      setBusy(false);
       onDone();
     } catch (err) {
       setError(err);
@@ -32,7 +47,7 @@ function AuthForm({ mode, onDone }: { mode: "login" | "register"; onDone: () => 
   };
   return (
     <form className="card auth-form" onSubmit={submit} aria-labelledby={id("title")}>
-      <h2 id={id("title")}>{mode === "login" ? "Log in" : "Register"}</h2>
+      <h2 id={id("title")}>{title ?? (mode === "login" ? "Log in" : "Register")}</h2>
       <label htmlFor={id("username")}>Username</label>
       <input id={id("username")} name="username" autoComplete="username" required value={username} onChange={(e) => setUsername(e.target.value)} />
       <label htmlFor={id("password")}>Password</label>

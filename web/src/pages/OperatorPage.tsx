@@ -1,20 +1,148 @@
-import { useEffect, useState } from "react";
-import { apiUrl } from "../api/client";
+import { useCallback, useEffect, useState } from "react";
+import { useSearchParams } from "react-router";
+import { api, apiUrl } from "../api/client";
 import { loadConfig } from "../api/config";
+import { ApiError } from "../api/errors";
+import type { EventInfo } from "../api/types";
+import { AuditLog } from "../components/AuditLog";
 import { Chart } from "../components/Chart";
+import { ErrorBanner } from "../components/ErrorBanner";
+import { SaleControls } from "../components/SaleControls";
 import { derive, snapshot, type Point, type Snapshot } from "../lib/metrics";
 import { parsePrometheus } from "../lib/prometheus";
-import { useTitle } from "../lib/hooks";
+import { useSession, useTitle } from "../lib/hooks";
 import { newTraceId, traceparent } from "../lib/trace";
+import { AuthForm } from "./LoginPage";
 
 const POLL_MS = 2000;
 const KEEP = 150; // five minutes of points
 
 type State = { kind: "loading" } | { kind: "unavailable"; reason: string } | { kind: "ok" };
 
-/** Operator dashboard: /metrics scraped every 2 s, charted live. */
+/** Operator page: a sale's controls and audit log (an administrator's), and the live metrics. */
 export function OperatorPage() {
   useTitle("Operator");
+  return (
+    <section className="operator">
+      <h1>Operator</h1>
+      <SaleOperations />
+      <Metrics />
+    </section>
+  );
+}
+
+/**
+ * An administrator signs in (the app's own session), picks an event (`?event=` in the address,
+ * so a reload or a link keeps it) and steers its sale; the audit log of that sale follows.
+ */
+function SaleOperations() {
+  const session = useSession();
+  const [params, setParams] = useSearchParams();
+  const [events, setEvents] = useState<EventInfo[] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [refresh, setRefresh] = useState(0);
+  const [actions, setActions] = useState(0);
+  const load = useCallback(() => {
+    setError(null);
+    api.events().then(setEvents, setError);
+  }, []);
+  useEffect(load, [load]);
+
+  const chosen = params.get("event");
+  const event = events?.find((e) => e.event_id === chosen) ?? (chosen ? undefined : events?.[0]);
+  const choose = (id: string) => setParams({ event: id }, { replace: true });
+  const onAction = useCallback(() => setActions((n) => n + 1), []);
+  // A 401 (the token expired or was refused) ends the session, and with it the controls that
+  // were told: the page keeps saying why until the operator has logged in again.
+  const [ended, setEnded] = useState<unknown>(null);
+  const onError = useCallback((e: unknown) => {
+    if (e instanceof ApiError && e.status === 401) setEnded(e);
+  }, []);
+  useEffect(() => {
+    if (session) setEnded(null);
+  }, [session]);
+
+  return (
+    <>
+      <section aria-labelledby="sale-title" className="sale-operations">
+        <h2 id="sale-title">Sale controls</h2>
+        {session?.role !== "admin" && (
+          <>
+            {session ? (
+              <p className="banner banner-info" role="status">
+                You are logged in as {session.username}, who is not an administrator: the server refuses these controls to this
+                account. Log in as an administrator to operate a sale.
+              </p>
+            ) : (
+              <>
+                <ErrorBanner error={ended} />
+                <p>Pausing, resuming or closing a sale, and changing its rate or hold time, need an administrator's account.</p>
+              </>
+            )}
+            {/* Afresh for each account: after a buyer's login it asks for the administrator's again. */}
+            <AuthForm key={session?.user_id ?? ""} mode="login" title="Log in as an administrator" initialUsername="admin" onDone={() => undefined} />
+          </>
+        )}
+        {session && (
+          <>
+            <ErrorBanner error={error} onRetry={load} />
+            {events === null && !error && <p aria-live="polite">Loading events…</p>}
+            {events?.length === 0 && <p>There are no events.</p>}
+            {events && events.length > 0 && (
+              <div className="sale-picker">
+                <div>
+                  <label htmlFor="operator-event">Event</label>
+                  <select id="operator-event" value={event?.event_id ?? ""} onChange={(e) => choose(e.target.value)}>
+                    {!event && <option value="">Choose an event</option>}
+                    {events.map((e) => (
+                      <option key={e.event_id} value={e.event_id}>
+                        {e.name} ({e.event_id})
+                      </option>
+                    ))}
+                  </select>
+                </div>
+                <button
+                  type="button"
+                  className="button"
+                  onClick={() => {
+                    load();
+                    setRefresh((n) => n + 1);
+                  }}
+                >
+                  Refresh
+                </button>
+              </div>
+            )}
+            {chosen && events && !event && (
+              <p className="banner banner-error" role="alert">
+                There is no event <code>{chosen}</code>. Choose one from the list.
+              </p>
+            )}
+            {event && (
+              <SaleControls key={`${event.event_id} ${session.user_id}`} eventId={event.event_id} eventName={event.name} refresh={refresh} onAction={onAction} onError={onError} />
+            )}
+          </>
+        )}
+      </section>
+      {session && event && (
+        <section aria-labelledby="audit-title" className="audit-section">
+          <h2 id="audit-title">Audit log</h2>
+          <AuditLog
+            key={`${event.event_id} ${session.user_id}`}
+            eventId={event.event_id}
+            eventName={event.name}
+            version={refresh + actions}
+            you={session.user_id}
+            onError={onError}
+          />
+        </section>
+      )}
+    </>
+  );
+}
+
+/** The live metrics: /metrics scraped every 2 s, charted. */
+function Metrics() {
   const [points, setPoints] = useState<Point[]>([]);
   const [last, setLast] = useState<Snapshot | null>(null);
   const [state, setState] = useState<State>({ kind: "loading" });
@@ -61,8 +189,8 @@ export function OperatorPage() {
   const latest = points[points.length - 1];
   const ms = (v: number | null) => (v == null ? null : v * 1000);
   return (
-    <section className="operator">
-      <h1>Operator</h1>
+    <section aria-labelledby="metrics-title">
+      <h2 id="metrics-title">Live metrics</h2>
       <p className="muted">Live from <code>/metrics</code>, every 2 seconds.</p>
       {state.kind === "loading" && <p aria-live="polite">Loading metrics…</p>}
       {state.kind === "unavailable" && (

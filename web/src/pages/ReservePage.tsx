@@ -5,6 +5,7 @@ import { ApiError } from "../api/errors";
 import type { Reservation } from "../api/types";
 import { Countdown } from "../components/Countdown";
 import { ErrorBanner } from "../components/ErrorBanner";
+import { JoinCheck } from "../components/JoinCheck";
 import { SeatMap, useSeatPlan } from "../components/SeatMap";
 import { getFlow, updateFlow } from "../lib/flow";
 import { formatMoney, secondsLeft } from "../lib/format";
@@ -19,7 +20,7 @@ export function ReservePage() {
   const { event, error: eventError, reload } = useEvent(eventId);
   const { availability } = useAvailability(eventId);
   const plan = useSeatPlan(event, availability);
-  const { join, error: joinError } = useJoin(eventId);
+  const { join, error: joinError, progress: joinProgress } = useJoin(eventId, event?.sale?.join_challenge_bits);
   const flow = getFlow(eventId);
   const [selected, setSelected] = useState<string[]>([]);
   const [quantity, setQuantity] = useState(1);
@@ -91,6 +92,7 @@ export function ReservePage() {
         <Countdown deadline={deadline} label="Time left to choose:" />
       )}
       <ErrorBanner error={error} onRejoin={join} onRetry={hold} />
+      <JoinCheck progress={joinProgress} />
       <ErrorBanner error={joinError} onRetry={join} />
       {event && seated && plan && (
         <>

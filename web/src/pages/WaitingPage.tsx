@@ -3,6 +3,7 @@ import { Link, Navigate, useNavigate, useParams } from "react-router";
 import { api } from "../api/client";
 import type { QueueStatus } from "../api/types";
 import { ErrorBanner } from "../components/ErrorBanner";
+import { JoinCheck } from "../components/JoinCheck";
 import { formatEta } from "../lib/format";
 import { getFlow, updateFlow, clearFlow } from "../lib/flow";
 import { useSession, useTitle } from "../lib/hooks";
@@ -19,7 +20,7 @@ export function WaitingPage() {
   const navigate = useNavigate();
   const session = useSession();
   const { event } = useEvent(eventId);
-  const { join, busy: rejoining, error: rejoinError } = useJoin(eventId);
+  const { join, busy: rejoining, error: rejoinError, progress: rejoinProgress } = useJoin(eventId, event?.sale?.join_challenge_bits);
   const token = getFlow(eventId).waiting_token;
   const [status, setStatus] = useState<QueueStatus | null>(null);
   const [transport, setTransport] = useState<Transport>("connecting");
@@ -99,13 +100,26 @@ export function WaitingPage() {
           <p>Everything has been sold. Sorry! You can leave the waiting room.</p>
           <Link className="button" to="/">See other events</Link>
         </div>
+      ) : status?.status === "closed" ? (
+        <div className="banner banner-info" role="status" data-testid="sale-closed">
+          <p className="banner-title">Sales for this event are closed</p>
+          <p>The organiser has closed the sale: nobody more can get in, and nothing was bought for you. Sorry!</p>
+          <Link className="button" to="/">See other events</Link>
+        </div>
       ) : status?.status === "waiting" ? (
         <>
+          <div role="status">
+            {status.paused && (
+              <p className="banner banner-info" data-testid="paused">
+                Admission paused by the organiser — you keep your place.
+              </p>
+            )}
+          </div>
           <div className="queue-figures" aria-live="polite" aria-atomic="true">
             <p className="position">
               Your position: <strong data-testid="position">{status.position}</strong>
             </p>
-            <p>Estimated wait: {formatEta(status.eta_sec)}</p>
+            <p>Estimated wait: {status.paused ? "unknown until admission resumes" : formatEta(status.eta_sec)}</p>
           </div>
           <progress className="progress" max={100} value={progress} aria-label="Progress through the line">
             {progress}%
@@ -146,6 +160,7 @@ export function WaitingPage() {
         </div>
       ) : null}
       <ErrorBanner error={error} onRetry={() => { setError(null); if (ready) void enter(); }} onRejoin={join} />
+      <JoinCheck progress={rejoinProgress} />
       <ErrorBanner error={rejoinError} onRetry={join} />
       <p className="muted small" data-testid="transport">Updates: {transport === "sse" ? "live (server-sent events)" : transport === "websocket" ? "live (WebSocket)" : transport === "polling" ? "every 2 seconds" : "connecting"}</p>
       {status?.status === "waiting" && (

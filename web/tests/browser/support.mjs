@@ -204,3 +204,27 @@ export async function buyOverApi(base, eventId, quantity) {
   }
   throw new Error("API purchase never confirmed");
 }
+
+/** A new buyer's account over the API: `{ username, password, token, user_id }`. */
+export async function registerOverApi(base) {
+  const username = uniqueName("buyer");
+  const password = "correct horse battery";
+  const user = await call(base, "POST", "/api/v1/auth/register", { username, password });
+  return { ...user, username, password };
+}
+
+/**
+ * An operator's action on a sale over the API (`pause`, `resume`, `close`, or `update` with the
+ * settings), as `token`'s user: the sale the server answers.
+ */
+export async function saleAction(base, token, eventId, action, settings) {
+  const id = encodeURIComponent(eventId);
+  return action === "update"
+    ? call(base, "PATCH", `/api/v1/admin/events/${id}`, settings, token)
+    : call(base, "POST", `/api/v1/admin/events/${id}/${action}`, undefined, token);
+}
+
+/** An event as `GET /events/{id}` shows it (with its `sale`). */
+export async function getEvent(base, eventId) {
+  return call(base, "GET", `/api/v1/events/${encodeURIComponent(eventId)}`);
+}
