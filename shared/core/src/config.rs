@@ -64,6 +64,10 @@ pub struct Config {
     /// the cluster) show one position per window and a status costs one read instead of five
     /// hot-item reads; the AWS deployment uses 250. See the waiting room's module documentation.
     pub queue_view_ms: i64,
+    /// Seconds a waiting person may go unseen (no status asked, no live connection) before
+    /// their place is given up (`TACOS_QUEUE_ABANDON_SECS`, default 120; 0: never). See
+    /// `domain::queue::presence`.
+    pub queue_abandon_secs: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -87,6 +91,7 @@ impl std::fmt::Debug for Config {
             .field("seed_demo_event", &self.seed_demo_event)
             .field("queue_shards", &self.queue_shards)
             .field("queue_view_ms", &self.queue_view_ms)
+            .field("queue_abandon_secs", &self.queue_abandon_secs)
             .finish()
     }
 }
@@ -183,6 +188,9 @@ impl Config {
         let mut config = Self::read(&Env::from_pairs(&[])).expect("defaults are valid");
         config.seed_demo_event = false;
         config.payment_delay = Duration::from_millis(500);
+        // Tests that leave people in line without asking their status would see them given up;
+        // the tests of abandonment turn it on.
+        config.queue_abandon_secs = 0;
         config
     }
 
@@ -229,6 +237,12 @@ impl Config {
             )?,
             queue_shards: env.parse("TACOS_QUEUE_SHARDS", 1u32)?.clamp(1, 1024),
             queue_view_ms: env.parse("TACOS_QUEUE_VIEW_MS", 0i64)?.clamp(0, 5_000),
+            queue_abandon_secs: env.parse_checked(
+                "TACOS_QUEUE_ABANDON_SECS",
+                120u64,
+                |&s| s == 0 || (30..=86_400).contains(&s),
+                "must be 0 (never) or from 30 to 86400",
+            )?,
         })
     }
 }

@@ -17,8 +17,7 @@ use crate::domain::catalog::Catalog;
 use crate::domain::idempotency::Idempotency;
 use crate::domain::live_updates::LiveUpdates;
 use crate::domain::payments::Payments;
-use crate::domain::queue::challenge::JoinChallenges;
-use crate::domain::queue::{self, JoinKeys, WaitingRoom};
+use crate::domain::queue::{self, WaitingRoom};
 use crate::domain::reservation_tokens::ReservationTokens;
 use crate::domain::reservations::Reservations;
 use crate::domain::sale::SaleControl;
@@ -73,10 +72,10 @@ impl Platform {
                 ports.clone(),
                 catalog.clone(),
                 rtokens,
-                JoinKeys::new(&config.jwt_secret),
-                JoinChallenges::new(&config.jwt_secret),
                 sales.clone(),
+                &config.jwt_secret,
                 config.queue_view_ms,
+                config.queue_abandon_secs,
             ),
             payments: Payments::new(
                 ports.clone(),

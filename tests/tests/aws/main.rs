@@ -778,7 +778,11 @@ async fn sale_changes_are_written_with_their_audit_entries() {
     let sale = platform.sales.current(&event).await.unwrap();
     assert_eq!(sale.state, SaleState::Closed);
     assert_eq!(
-        (sale.admission_rate_per_sec, sale.hold_seconds, sale.join_challenge_bits),
+        (
+            sale.admission_rate_per_sec,
+            sale.hold_seconds,
+            sale.join_challenge_bits
+        ),
         (9.5, 120, 16)
     );
     let query = AuditQuery {
@@ -808,4 +812,67 @@ async fn sale_changes_are_written_with_their_audit_entries() {
         .iter()
         .chain(&rest.entries)
         .all(|e| e.actor == operator.user_id && e.event_id == *id));
+}
+
+/// Abandonment on DynamoDB: presence in its sharded bucket partitions, the sweep's claim, the
+/// leaver markers it writes in a transaction; the person who stopped asking is given up and
+/// the people behind move up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_not_seen_for_two_minutes_are_given_up() {
+    use tacos_core::domain::catalog::NewEvent;
+    use tacos_core::domain::queue::QueueStatusKind;
+    use tacos_core::in_process::ports_over;
+    use tacos_core::platform::Platform;
+    use tacos_core::ports::ManualClock;
+
+    let Some(aws) = connect().await else {
+        return;
+    };
+    let mut config = tacos_core::config::Config::for_tests();
+    config.queue_abandon_secs = 120;
+    config.queue_shards = 8;
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let platform = Platform::new(ports_over(aws.store.clone(), clock.clone()), config);
+    let event = platform
+        .catalog
+        .create(NewEvent {
+            name: "Still line".into(),
+            venue: "Hall".into(),
+            starts_at: Utc::now() + chrono::Duration::days(1),
+            currency: "USD".into(),
+            price: 2_500,
+            sections: None,
+            capacity: Some(50),
+            admission_rate_per_sec: 0.001,
+            max_per_order: 4,
+            event_id: None,
+        })
+        .await
+        .unwrap();
+    let mut tokens = Vec::new();
+    for _ in 0..6 {
+        tokens.push(
+            platform
+                .queue
+                .join(&event.event_id, None)
+                .await
+                .unwrap()
+                .waiting_token,
+        );
+    }
+    let gone = tokens.remove(1);
+    for _ in 0..20 {
+        clock.advance(chrono::Duration::seconds(10));
+        for token in &tokens {
+            platform.queue.status(token).await.unwrap();
+        }
+    }
+    let mut positions = Vec::new();
+    for token in &tokens {
+        positions.push(platform.queue.status(token).await.unwrap().position);
+    }
+    positions.sort_unstable();
+    assert_eq!(positions, [1, 2, 3, 4, 5]);
+    let back = platform.queue.status(&gone).await.unwrap();
+    assert_eq!(back.status, QueueStatusKind::Expired, "{back:?}");
 }

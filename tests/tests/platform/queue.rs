@@ -803,3 +803,105 @@ async fn people_beyond_the_stock_are_told_they_may_miss_out_until_places_come_ba
         );
     }
 }
+
+/// A line that admits nobody (the rate is far too low to earn one admission), with places given
+/// up after two minutes unseen.
+async fn still_line(n: usize) -> (World, EventId, Vec<WaitingToken>) {
+    let world = World::with_config(|config| config.queue_abandon_secs = 120);
+    let event = world.general(100, 0.001).await;
+    let tokens = join_many(&world, &event.event_id, n).await;
+    (world, event.event_id, tokens)
+}
+
+/// Issue 16, item 3: someone who stops asking loses their place after two minutes, the people
+/// behind move up (positions and ETAs), and when they come back they are told their turn passed;
+/// everyone who kept asking keeps their place.
+#[tokio::test]
+async fn a_person_not_seen_for_two_minutes_loses_their_place_and_the_line_moves_up() {
+    let (world, _event, tokens) = still_line(8).await;
+    let gone = tokens[2].clone();
+    let before = statuses(&world, &tokens).await;
+    assert_eq!(
+        before.iter().map(|s| s.position).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5, 6, 7, 8]
+    );
+    let stayers: Vec<WaitingToken> = tokens.iter().filter(|t| **t != gone).cloned().collect();
+    for _ in 0..24 {
+        world.advance(10.0);
+        statuses(&world, &stayers).await;
+    }
+    let after = statuses(&world, &stayers).await;
+    assert_eq!(
+        after.iter().map(|s| s.position).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5, 6, 7],
+        "the people behind the one who left moved up: {after:?}"
+    );
+    assert!(after.iter().all(|s| s.status == QueueStatusKind::Waiting));
+    let back = world.platform().queue.status(&gone).await.unwrap();
+    assert_eq!(back.status, QueueStatusKind::Expired, "{back:?}");
+    assert!(matches!(
+        world
+            .platform()
+            .queue
+            .enter(&gone, Some(world.buyer().user_id))
+            .await,
+        Err(Error::TokenExpired)
+    ));
+}
+
+/// Issue 16, item 3: coming back within the two minutes keeps the place, however long the wait.
+#[tokio::test]
+async fn a_person_who_comes_back_in_time_keeps_their_place() {
+    let (world, _event, tokens) = still_line(4).await;
+    let occasional = tokens[1].clone();
+    let others = [tokens[0].clone(), tokens[2].clone(), tokens[3].clone()];
+    for step in 0..36 {
+        world.advance(10.0);
+        statuses(&world, &others).await;
+        // Asks every 100 seconds only: never two minutes unseen.
+        if step % 10 == 9 {
+            let status = world.platform().queue.status(&occasional).await.unwrap();
+            assert_eq!(
+                (status.status, status.position),
+                (QueueStatusKind::Waiting, 2)
+            );
+        }
+    }
+    let last = statuses(&world, &tokens).await;
+    assert_eq!(
+        last.iter().map(|s| s.position).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+}
+
+/// Issue 16, item 3: an account whose place was given up takes a new one at the back when it
+/// joins again (not the given-up token).
+#[tokio::test]
+async fn an_account_whose_place_was_given_up_joins_again_at_the_back() {
+    let (world, event, tokens) = still_line(3).await;
+    let buyer = world.buyer();
+    let first = world
+        .platform()
+        .queue
+        .join(&event, Some(buyer.user_id.clone()))
+        .await
+        .unwrap()
+        .waiting_token;
+    for _ in 0..24 {
+        world.advance(10.0);
+        statuses(&world, &tokens).await;
+    }
+    let again = world
+        .platform()
+        .queue
+        .join(&event, Some(buyer.user_id.clone()))
+        .await
+        .unwrap()
+        .waiting_token;
+    assert_ne!(again, first);
+    let status = world.platform().queue.status(&again).await.unwrap();
+    assert_eq!(
+        (status.status, status.position),
+        (QueueStatusKind::Waiting, 4)
+    );
+}

@@ -12,6 +12,7 @@
 //! * [`outlook`]: the wait a status tells, from the stock left and the share of admitted people
 //!   who buy, and who is likely to miss out.
 //! * [`views`]: one position however many instances answer.
+//! * `presence`: a waiting person not seen for a while (2 minutes) loses their place.
 //! * `places`: one place in line per account per event (joining again answers the same token).
 //! * [`join_key`]: a join's idempotency key, kept on its ticket rather than in records of its own.
 //! * [`challenge`]: proof of work at join, when an operator asks for it (bot friction).
@@ -30,6 +31,7 @@ pub mod order;
 pub mod outlook;
 mod places;
 pub mod positions;
+mod presence;
 pub mod room;
 pub mod views;
 

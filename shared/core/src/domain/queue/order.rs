@@ -80,6 +80,15 @@ impl Line {
             .unwrap_or(0)
     }
 
+    /// Whether `order` was taken by a join (a ticket, or a join that never wrote its ticket):
+    /// its shard's count reaches past it.
+    pub(super) fn is_ticket(&self, order: u64) -> bool {
+        let s = self.shards();
+        self.counts
+            .get((order % s) as usize)
+            .is_some_and(|&count| order / s < count)
+    }
+
     /// Tickets (not holes) with order in `[a, b)`.
     pub(super) fn tickets(&self, a: u64, b: u64) -> u64 {
         if b <= a {

@@ -115,9 +115,9 @@ impl LineFacts {
 /// steadiness matters), wider once the wait depends on places coming back (when, and how many).
 fn range(eta: f64, waits_for_returns: bool) -> [u64; 2] {
     let (low, high, slack) = if waits_for_returns {
-        (0.6, 1.5, CYCLE_SECS / 2.0)
+        (0.25, 1.6, CYCLE_SECS / 2.0)
     } else {
-        (0.75, 1.3, 5.0)
+        (0.45, 1.35, 5.0)
     };
     [
         (eta * low).floor() as u64,

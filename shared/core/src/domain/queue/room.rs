@@ -14,13 +14,14 @@ use super::binding::TokenBinding;
 use super::challenge::{Challenge, ChallengeAnswer, ChallengeRefusal, JoinChallenges};
 use super::holes::close_holes;
 use super::join_key::{self, JoinKey, JoinKeys, JoinStamp, KeyedJoin};
-use super::keys::ticket_key;
+use super::keys::{left_key, ticket_key};
 use super::order::{
     read_line, read_ticket, take_order, Line, TicketState, WaitingRecord, WAITING_TOKEN_TTL_SECS,
 };
 use super::outlook::LineFacts;
 use super::places::{read_place, PlaceRecord};
 use super::positions::{leavers_between, left_marker, read_leavers};
+use super::presence::Presence;
 use super::views::{View, Views};
 use crate::domain::catalog::{Catalog, Event};
 use crate::domain::records::{get_record, to_item, ttl_after};
@@ -121,29 +122,33 @@ pub struct WaitingRoom {
     join_keys: JoinKeys,
     challenges: JoinChallenges,
     views: Views,
+    presence: Presence,
     sales: SaleControl,
 }
 
 impl WaitingRoom {
-    /// The waiting room; `view_ms` is the view window (`Config::queue_view_ms`; 0: every status
-    /// reads the queue).
+    /// The waiting room. `secret` is the platform's (`Config::jwt_secret`), from which join keys
+    /// and challenges derive their own; `view_ms` the view window (`Config::queue_view_ms`; 0:
+    /// every status reads the queue); `abandon_secs` how long a waiting person may go unseen
+    /// (`Config::queue_abandon_secs`; 0: forever).
     pub fn new(
         ports: Ports,
         catalog: Catalog,
         tokens: ReservationTokens,
-        join_keys: JoinKeys,
-        challenges: JoinChallenges,
         sales: SaleControl,
+        secret: &str,
         view_ms: i64,
+        abandon_secs: u64,
     ) -> Self {
         let views = Views::new(view_ms, ports.clock.clone());
         Self {
             ports,
             catalog,
             tokens,
-            join_keys,
-            challenges,
+            join_keys: JoinKeys::new(secret),
+            challenges: JoinChallenges::new(secret),
             views,
+            presence: Presence::new(abandon_secs),
             sales,
         }
     }
@@ -450,7 +455,7 @@ impl WaitingRoom {
             Err(Error::TokenNotFound) => return Ok(None),
             Err(e) => return Err(e),
         };
-        if ticket.state != TicketState::Waiting {
+        if ticket.state != TicketState::Waiting || self.given_up(&ticket).await? {
             return Ok(None);
         }
         // The shown cursor trails the live one by at most a window: a ticket admitted since is
@@ -499,8 +504,32 @@ impl WaitingRoom {
             };
             status.ready_for_entry = ticket.state == TicketState::Waiting && !expired;
         } else {
-            let leavers =
-                read_leavers(&*self.ports.store, &event.event_id, cursor, ticket.order).await?;
+            // The leavers ahead, and this ticket's own marker if its place was given up.
+            let leavers = read_leavers(
+                &*self.ports.store,
+                &event.event_id,
+                cursor,
+                ticket.order + 1,
+            )
+            .await?;
+            if ticket.state == TicketState::Waiting && leavers.last() == Some(&ticket.order) {
+                status.status = QueueStatusKind::Expired;
+                return Ok(status);
+            }
+            if ticket.state == TicketState::Waiting {
+                let seen = self
+                    .presence
+                    .seen(
+                        &*self.ports.store,
+                        &event.event_id,
+                        ticket.order,
+                        now.timestamp_millis(),
+                    )
+                    .await;
+                if let Err(error) = seen {
+                    tracing::warn!(%error, "a waiting ticket's presence was not recorded");
+                }
+            }
             status.position = view.people_ahead(cursor, ticket.order, &leavers) + 1;
             let outlook = LineFacts {
                 position: status.position,
@@ -569,6 +598,9 @@ impl WaitingRoom {
             TicketState::Left => return Err(Error::TokenNotFound),
             TicketState::Waiting => {}
         }
+        if self.given_up(&ticket).await? {
+            return Err(Error::TokenExpired);
+        }
         let event = self.catalog.get(&ticket.event_id).await?;
         self.sales.current(&event).await?.check_not_closed()?;
         let state = self.advance(&event).await?;
@@ -617,6 +649,21 @@ impl WaitingRoom {
         self.withdraw(&ticket).await
     }
 
+    /// Whether the waiting `ticket`'s place was given up because nobody saw it for the
+    /// abandonment time ([`super::presence`]): its order has a leaver's marker though the ticket
+    /// itself never left. One point read, only where that can happen.
+    async fn given_up(&self, ticket: &WaitingRecord) -> Result<bool> {
+        if !self.presence.enabled() || ticket.state != TicketState::Waiting {
+            return Ok(false);
+        }
+        Ok(self
+            .ports
+            .store
+            .get(&left_key(&ticket.event_id, ticket.order))
+            .await?
+            .is_some())
+    }
+
     /// Frees the place at `order` for the people behind: a leaver's marker while the cursor has
     /// not reached it, or the admission it was given back to the next advance once it has.
     async fn give_back(&self, event: &EventId, order: u64) -> Result<()> {
@@ -652,6 +699,19 @@ impl WaitingRoom {
         )?;
         let state = self.advance(event).await?;
         let open = open_admissions(&*self.ports.store, &event.event_id, read_at_ms).await?;
+        let swept = self
+            .presence
+            .sweep(
+                &*self.ports.store,
+                &event.event_id,
+                &line,
+                state.cursor,
+                read_at_ms,
+            )
+            .await;
+        if let Err(error) = swept {
+            tracing::warn!(%error, event_id = %event.event_id, "the sweep of people not seen failed; the next one retries");
+        }
         Ok(View {
             state,
             line,

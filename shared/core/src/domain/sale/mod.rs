@@ -112,8 +112,14 @@ impl SaleControl {
                 self.keep(event_id, now.timestamp_millis(), before);
                 return Ok(was);
             }
-            let entry =
-                AuditEntry::new(now, actor, AuditAction::of(&change), was, is.clone(), after.version);
+            let entry = AuditEntry::new(
+                now,
+                actor,
+                AuditAction::of(&change),
+                was,
+                is.clone(),
+                after.version,
+            );
             let key = sale_key(event_id);
             let write = match &before {
                 None => Write::put_new(to_item(&key, &after)),

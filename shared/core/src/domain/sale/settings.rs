@@ -144,7 +144,11 @@ pub enum SaleChange {
 
 impl SaleChange {
     /// The record after this change of `before` (`None`: an event nobody changed yet).
-    pub(super) fn apply(&self, before: Option<&SaleRecord>, now: DateTime<Utc>) -> Result<SaleRecord> {
+    pub(super) fn apply(
+        &self,
+        before: Option<&SaleRecord>,
+        now: DateTime<Utc>,
+    ) -> Result<SaleRecord> {
         let mut after = before.cloned().unwrap_or(SaleRecord {
             state: SaleState::Open,
             admission_rate_per_sec: None,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{Duration, Utc};
 
 use super::audit::{read_log, AuditAction, AuditQuery};
 use super::*;

@@ -1,0 +1,258 @@
+//! Abandonment: a waiting person not seen for a while loses their place.
+//!
+//! People close the tab. Left in line, they inflate everyone's position and ETA behind them, and
+//! when the cursor reaches them their admission is wasted for a whole window. So a waiting
+//! ticket is *seen* whenever its status is asked (a poll, or a tick of a live stream or socket,
+//! which ask it every 2 s), and one not seen for `Config::queue_abandon_secs` (2 minutes by
+//! default) is given up like a leaver's: a marker at its order ([`super::positions`]), so it
+//! stops counting in positions, ETAs and admission. Someone who comes back in time keeps their
+//! place; one who comes back later is told `expired` and may join again.
+//!
+//! Seen is recorded per [`BUCKET_MS`] bucket of time: one item per (event, bucket, ticket), keyed
+//! by the ticket's order, in partitions sharded by order ([`SHARDS`]), so a line of 30,000 people
+//! polling writes about 1,000 items a second spread over eight partitions. Each process writes a
+//! ticket's presence once per bucket, whatever it polls.
+//!
+//! The *sweep* that gives places up runs at most once per bucket per event, in whichever status
+//! claims it first (a conditional write of the queue's `SWEEP` item): it reads the presence of the
+//! last buckets and the leavers, and marks every ticket between the cursor and the line's end as
+//! it stood the abandonment time ago (so nobody who joined since is judged) that nobody saw: at
+//! most [`MAX_MARKED_PER_SWEEP`] a run, the rest at the next. A join that took an order but never
+//! wrote its ticket (a crash between the two) is given up the same way.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use super::keys::queue_pk;
+use super::order::Line;
+use super::positions::{left_marker, read_leavers};
+use crate::domain::records::{get_record, sort_key, sortable, to_item};
+use crate::error::Result;
+use crate::ids::EventId;
+use crate::ports::store::{Condition, Key, SkRange, Store, StoreError, Write};
+
+/// The time one presence bucket covers.
+pub const BUCKET_MS: i64 = 30_000;
+
+/// Partitions of one bucket's presence, by order.
+const SHARDS: u64 = 8;
+
+/// Most tickets one sweep gives up (the rest at the next): bounds its writes to the queue's
+/// partition.
+pub const MAX_MARKED_PER_SWEEP: usize = 500;
+
+/// Line ends the sweep item remembers, one per bucket swept.
+const ENDS_KEPT: usize = 16;
+
+/// How long a presence item is kept before the store may purge it.
+const PRESENCE_TTL_SECS: i64 = 600;
+
+fn presence_pk(event: &EventId, bucket: i64, shard: u64) -> String {
+    [
+        "SEEN#",
+        event.as_str(),
+        "#",
+        &sortable(bucket.max(0) as u64),
+        "#",
+        &shard.to_string(),
+    ]
+    .concat()
+}
+
+fn presence_key(event: &EventId, bucket: i64, order: u64) -> Key {
+    Key::new(
+        presence_pk(event, bucket, order % SHARDS),
+        sort_key("O#", order),
+    )
+}
+
+fn sweep_key(event: &EventId) -> Key {
+    Key::new(queue_pk(event), "SWEEP")
+}
+
+/// The sweep's bookkeeping: the last bucket swept and the line's end at each bucket swept.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct SweepRecord {
+    bucket: i64,
+    ends: Vec<(i64, u64)>,
+}
+
+/// The tickets one process recorded as seen in one bucket.
+#[derive(Default)]
+struct Recorded {
+    bucket: i64,
+    tickets: HashSet<(EventId, u64)>,
+}
+
+/// Records who is seen and gives up those who are not.
+#[derive(Clone)]
+pub(super) struct Presence {
+    /// Seconds unseen after which a place is given up (0: never).
+    abandon_secs: i64,
+    /// What this process recorded in the bucket it is in.
+    recorded: Arc<Mutex<Recorded>>,
+    /// The last bucket each event's sweep is known (to this process) to be done for: a status
+    /// of the same bucket reads nothing more.
+    swept: Arc<Mutex<HashMap<EventId, i64>>>,
+}
+
+impl Presence {
+    pub(super) fn new(abandon_secs: u64) -> Self {
+        Self {
+            abandon_secs: i64::try_from(abandon_secs).unwrap_or(i64::MAX),
+            recorded: Arc::default(),
+            swept: Arc::default(),
+        }
+    }
+
+    pub(super) fn enabled(&self) -> bool {
+        self.abandon_secs > 0
+    }
+
+    /// Buckets a place may go unseen before it is given up (and one more, the current one,
+    /// which a sweep early in it has barely seen).
+    fn buckets_kept(&self) -> i64 {
+        (self.abandon_secs * 1_000 + BUCKET_MS - 1) / BUCKET_MS
+    }
+
+    /// Records that the waiting ticket at `order` was seen at `now_ms` (once per bucket and
+    /// process).
+    pub(super) async fn seen(
+        &self,
+        store: &dyn Store,
+        event: &EventId,
+        order: u64,
+        now_ms: i64,
+    ) -> Result<()> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        let bucket = now_ms.div_euclid(BUCKET_MS);
+        {
+            let mut recorded = self.recorded.lock();
+            if recorded.bucket != bucket {
+                *recorded = Recorded {
+                    bucket,
+                    tickets: HashSet::new(),
+                };
+            }
+            if !recorded.tickets.insert((event.clone(), order)) {
+                return Ok(());
+            }
+        }
+        let expires_at = now_ms / 1_000 + PRESENCE_TTL_SECS;
+        let item = to_item(
+            &presence_key(event, bucket, order),
+            &serde_json::json!({ "order": order, "expires_at": expires_at }),
+        );
+        if let Err(e) = store.write(Write::put(item)).await {
+            // Not recorded: let a later status of this bucket try again.
+            self.recorded.lock().tickets.remove(&(event.clone(), order));
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Gives up the places of tickets not seen for the abandonment time, if this bucket's sweep
+    /// of `event` is not done yet and this call claims it. `line` and `cursor` are the queue as
+    /// just read. Returns how many places were given up.
+    pub(super) async fn sweep(
+        &self,
+        store: &dyn Store,
+        event: &EventId,
+        line: &Line,
+        cursor: u64,
+        now_ms: i64,
+    ) -> Result<usize> {
+        if !self.enabled() {
+            return Ok(0);
+        }
+        let bucket = now_ms.div_euclid(BUCKET_MS);
+        if self.swept.lock().get(event).is_some_and(|&b| b >= bucket) {
+            return Ok(0);
+        }
+        let before: Option<SweepRecord> = get_record(store, &sweep_key(event)).await?;
+        self.swept.lock().insert(event.clone(), bucket);
+        if before.as_ref().is_some_and(|r| r.bucket >= bucket) {
+            return Ok(0);
+        }
+        let mut after = before.clone().unwrap_or_default();
+        after.bucket = bucket;
+        after.ends.push((bucket, line.end()));
+        if after.ends.len() > ENDS_KEPT {
+            after.ends.drain(..after.ends.len() - ENDS_KEPT);
+        }
+        let claim = Write::Put {
+            item: to_item(&sweep_key(event), &after),
+            condition: Some(match &before {
+                None => Condition::NotExists,
+                Some(r) => Condition::equals("bucket", r.bucket),
+            }),
+        };
+        match store.write(claim).await {
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed { .. }) => return Ok(0),
+            Err(e) => return Err(e.into()),
+        }
+        // Seen in any bucket from `horizon` on: unseen for at least the abandonment time. Judge
+        // only tickets already in line before `horizon` began (the line's end at a sweep of an
+        // earlier bucket), so nobody who joined since is judged on buckets they were not there
+        // for.
+        let horizon = bucket - self.buckets_kept();
+        let Some(end) = after
+            .ends
+            .iter()
+            .rev()
+            .find(|(b, _)| *b < horizon)
+            .map(|&(_, end)| end)
+        else {
+            return Ok(0);
+        };
+        if end <= cursor {
+            return Ok(0);
+        }
+        let seen = self.seen_since(store, event, horizon, bucket).await?;
+        let leavers: HashSet<u64> = read_leavers(store, event, cursor, end)
+            .await?
+            .into_iter()
+            .collect();
+        let abandoned: Vec<u64> = (cursor..end)
+            .filter(|&o| line.is_ticket(o) && !leavers.contains(&o) && !seen.contains(&o))
+            .take(MAX_MARKED_PER_SWEEP)
+            .collect();
+        for chunk in abandoned.chunks(25) {
+            let markers = chunk.iter().map(|&o| left_marker(event, o)).collect();
+            store.transact(markers).await?;
+        }
+        if !abandoned.is_empty() {
+            tracing::info!(event_id = %event, given_up = abandoned.len(), "places of people not seen given up");
+        }
+        Ok(abandoned.len())
+    }
+
+    /// Orders seen in buckets `from..=to`.
+    async fn seen_since(
+        &self,
+        store: &dyn Store,
+        event: &EventId,
+        from: i64,
+        to: i64,
+    ) -> Result<HashSet<u64>> {
+        let reads = (from..=to).flat_map(|bucket| {
+            (0..SHARDS).map(move |shard| async move {
+                store
+                    .query(&presence_pk(event, bucket, shard), &SkRange::prefix("O#"))
+                    .await
+            })
+        });
+        let pages = futures::future::try_join_all(reads).await?;
+        Ok(pages
+            .into_iter()
+            .flatten()
+            .filter_map(|item| item.get("order").and_then(|v| v.as_u64()))
+            .collect())
+    }
+}
