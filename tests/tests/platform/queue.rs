@@ -13,7 +13,11 @@ use tacos_tests::watched_store::WatchedStore;
 
 use crate::world::World;
 
-async fn join_many(world: &World, event: &tacos_core::ids::EventId, n: usize) -> Vec<WaitingToken> {
+pub(crate) async fn join_many(
+    world: &World,
+    event: &tacos_core::ids::EventId,
+    n: usize,
+) -> Vec<WaitingToken> {
     let mut tokens = Vec::new();
     for _ in 0..n {
         tokens.push(
@@ -29,7 +33,7 @@ async fn join_many(world: &World, event: &tacos_core::ids::EventId, n: usize) ->
     tokens
 }
 
-async fn statuses(world: &World, tokens: &[WaitingToken]) -> Vec<QueueStatus> {
+pub(crate) async fn statuses(world: &World, tokens: &[WaitingToken]) -> Vec<QueueStatus> {
     let mut out = Vec::new();
     for token in tokens {
         out.push(world.platform().queue.status(token).await.unwrap());

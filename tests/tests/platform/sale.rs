@@ -9,8 +9,9 @@ use tacos_core::domain::payments::Scenario;
 use tacos_core::domain::queue::{QueueStatus, QueueStatusKind};
 use tacos_core::domain::sale::{SaleChange, SaleSettings, SaleState};
 use tacos_core::error::Error;
-use tacos_core::ids::{EventId, WaitingToken};
+use tacos_core::ids::EventId;
 
+use crate::queue::{join_many, statuses};
 use crate::world::World;
 
 fn operator() -> Principal {
@@ -29,21 +30,13 @@ async fn change(world: &World, event: &EventId, change: SaleChange) {
         .unwrap();
 }
 
-async fn join(world: &World, event: &EventId, n: usize) -> Vec<WaitingToken> {
-    let mut tokens = Vec::new();
-    for _ in 0..n {
-        let joined = world.platform().queue.join(event, None).await.unwrap();
-        tokens.push(joined.waiting_token);
-    }
-    tokens
-}
-
-async fn statuses(world: &World, tokens: &[WaitingToken]) -> Vec<QueueStatus> {
-    let mut out = Vec::new();
-    for token in tokens {
-        out.push(world.platform().queue.status(token).await.unwrap());
-    }
-    out
+/// Settings changing only what is given.
+fn settings(rate: Option<f64>, hold: Option<u64>, bits: Option<u32>) -> SaleChange {
+    SaleChange::Settings(SaleSettings {
+        admission_rate_per_sec: rate,
+        hold_seconds: hold,
+        join_challenge_bits: bits,
+    })
 }
 
 fn count(statuses: &[QueueStatus], kind: QueueStatusKind) -> usize {
@@ -54,7 +47,7 @@ fn count(statuses: &[QueueStatus], kind: QueueStatusKind) -> usize {
 async fn a_pause_admits_nobody_keeps_places_and_resuming_lets_in_no_burst() {
     let world = World::new();
     let event = world.general(100, 2.0).await;
-    let tokens = join(&world, &event.event_id, 20).await;
+    let tokens = join_many(&world, &event.event_id, 20).await;
     world.advance(1.0);
     let before = statuses(&world, &tokens).await;
     let admitted = count(&before, QueueStatusKind::Ready);
@@ -84,7 +77,7 @@ async fn a_pause_admits_nobody_keeps_places_and_resuming_lets_in_no_burst() {
 async fn a_new_admission_rate_takes_effect_within_a_second() {
     let world = World::new();
     let event = world.general(500, 1.0).await;
-    let tokens = join(&world, &event.event_id, 60).await;
+    let tokens = join_many(&world, &event.event_id, 60).await;
     world.advance(1.0);
     assert_eq!(
         count(&statuses(&world, &tokens).await, QueueStatusKind::Ready),
@@ -96,11 +89,7 @@ async fn a_new_admission_rate_takes_effect_within_a_second() {
         .change(
             &event.event_id,
             &operator(),
-            SaleChange::Settings(SaleSettings {
-                admission_rate_per_sec: Some(20.0),
-                hold_seconds: None,
-                join_challenge_bits: None,
-            }),
+            settings(Some(20.0), None, None),
         )
         .await
         .unwrap();
@@ -130,11 +119,7 @@ async fn a_new_hold_time_applies_to_holds_placed_after_it() {
         .change(
             &event.event_id,
             &operator(),
-            SaleChange::Settings(SaleSettings {
-                admission_rate_per_sec: None,
-                hold_seconds: Some(180),
-                join_challenge_bits: None,
-            }),
+            settings(None, Some(180), None),
         )
         .await
         .unwrap();
@@ -154,7 +139,7 @@ async fn a_new_hold_time_applies_to_holds_placed_after_it() {
 async fn closing_tells_everyone_waiting_and_refuses_joins_entries_and_holds() {
     let world = World::new();
     let event = world.general(100, 1.0).await;
-    let tokens = join(&world, &event.event_id, 5).await;
+    let tokens = join_many(&world, &event.event_id, 5).await;
     world.advance(1.0);
     let first = statuses(&world, &tokens).await;
     let ready = first
@@ -404,16 +389,7 @@ async fn an_event_asking_for_proof_of_work_admits_only_joins_that_carry_it() {
     let (status, _) = join(&uuid(), json!({"event_id": id})).await;
     assert_eq!(status, 202);
 
-    change(
-        &world,
-        &event.event_id,
-        SaleChange::Settings(SaleSettings {
-            admission_rate_per_sec: None,
-            hold_seconds: None,
-            join_challenge_bits: Some(10),
-        }),
-    )
-    .await;
+    change(&world, &event.event_id, settings(None, None, Some(10))).await;
     let (status, body) = join(&uuid(), json!({"event_id": id})).await;
     assert_eq!(
         (status.as_u16(), body["error"]["code"].as_str()),
@@ -456,16 +432,7 @@ async fn an_event_asking_for_proof_of_work_admits_only_joins_that_carry_it() {
 
     // The operator makes it harder: earlier challenges no longer do.
     let (_, fresh) = world.call("GET", &challenge_uri, &[], None).await;
-    change(
-        &world,
-        &event.event_id,
-        SaleChange::Settings(SaleSettings {
-            admission_rate_per_sec: None,
-            hold_seconds: None,
-            join_challenge_bits: Some(12),
-        }),
-    )
-    .await;
+    change(&world, &event.event_id, settings(None, None, Some(12))).await;
     let key = uuid();
     let easy =
         json!({"event_id": id, "challenge": fresh["challenge"], "solution": solve(&fresh, &key)});

@@ -22,7 +22,7 @@ use super::outlook::LineFacts;
 use super::places::{read_place, PlaceRecord};
 use super::positions::{leavers_between, left_marker, read_leavers};
 use super::presence::Presence;
-use super::views::{View, Views};
+use super::views::{OpenCounts, View, Views};
 use crate::domain::catalog::{Catalog, Event};
 use crate::domain::records::{get_record, to_item, ttl_after};
 use crate::domain::reservation_tokens::{ReservationTokens, RESERVATION_TOKEN_TTL_SECS};
@@ -122,6 +122,7 @@ pub struct WaitingRoom {
     join_keys: JoinKeys,
     challenges: JoinChallenges,
     views: Views,
+    open_counts: OpenCounts,
     presence: Presence,
     sales: SaleControl,
 }
@@ -148,6 +149,7 @@ impl WaitingRoom {
             join_keys: JoinKeys::new(secret),
             challenges: JoinChallenges::new(secret),
             views,
+            open_counts: OpenCounts::default(),
             presence: Presence::new(abandon_secs),
             sales,
         }
@@ -698,7 +700,10 @@ impl WaitingRoom {
             self.catalog.inventory(&event.event_id),
         )?;
         let state = self.advance(event).await?;
-        let open = open_admissions(&*self.ports.store, &event.event_id, read_at_ms).await?;
+        let open = self
+            .open_counts
+            .get(&*self.ports.store, &event.event_id, read_at_ms)
+            .await?;
         let swept = self
             .presence
             .sweep(

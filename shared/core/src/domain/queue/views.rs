@@ -23,12 +23,13 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::admission::QueueState;
+use super::admission::{open_admissions, QueueState};
 use super::order::Line;
 use super::positions::people;
 use crate::domain::catalog::Inventory;
 use crate::error::Result;
 use crate::ids::EventId;
+use crate::ports::store::Store;
 use crate::ports::Clock;
 
 /// How long before a view window begins its line is shown: a cursor write stamped before that
@@ -207,6 +208,29 @@ impl Views {
     /// The events whose queues this process has shown in a window.
     pub(super) fn events(&self) -> Vec<EventId> {
         self.slots.lock().keys().cloned().collect()
+    }
+}
+
+/// How long an outlook goes by a count of open admissions before reading it again.
+const OPEN_FRESH_MS: i64 = 1_000;
+
+/// The open admissions (people admitted who have not held or given up yet) of each event, as
+/// this process last counted them: a status's outlook ([`super::outlook`]) goes by a count up
+/// to [`OPEN_FRESH_MS`] old, so the query behind it runs at most once a second per event and
+/// process, whatever the window of views.
+#[derive(Clone, Default)]
+pub(super) struct OpenCounts(Arc<Mutex<HashMap<EventId, (i64, i64)>>>);
+
+impl OpenCounts {
+    pub(super) async fn get(&self, store: &dyn Store, event: &EventId, now_ms: i64) -> Result<i64> {
+        if let Some(&(at, open)) = self.0.lock().get(event) {
+            if now_ms - at < OPEN_FRESH_MS {
+                return Ok(open);
+            }
+        }
+        let open = open_admissions(store, event, now_ms).await?;
+        self.0.lock().insert(event.clone(), (now_ms, open));
+        Ok(open)
     }
 }
 
