@@ -131,8 +131,17 @@ export interface SeatStatus {
 export interface QueueStatus {
   /** `closed`: an operator closed the sale before this token entered (final). */
   status: "waiting" | "ready" | "expired" | "closed";
+  /** People ahead plus one while waiting; 0 otherwise. */
   position: number;
+  /**
+   * The point estimate of the wait, in seconds. With `likely_sold_out`, when it should be known
+   * whether places come back: not a promise of a place.
+   */
   eta_sec: number;
+  /** `[low, high]`: the wait is expected to fall within it, in seconds (`[0, 0]` once not waiting). */
+  eta_range_sec: [number, number];
+  /** The stock is likely to run out before this place is reached (the place is kept all the same). */
+  likely_sold_out: boolean;
   waiting_time: number;
   ready_for_entry: boolean;
   event_id: string;

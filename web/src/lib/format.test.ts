@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatCountdown, formatEta, formatMoney, formatTimestamp, secondsLeft, spokenDuration } from "./format";
+import { formatCountdown, formatEta, formatEtaRange, formatMoney, formatTimestamp, secondsLeft, spokenDuration } from "./format";
 
 describe("countdown", () => {
   it("counts whole seconds up, never below zero", () => {
@@ -39,5 +39,52 @@ describe("display", () => {
     expect(formatEta(0)).toBe("any moment now");
     expect(formatEta(1)).toBe("about 1 second");
     expect(formatEta(90)).toBe("about 2 minutes");
+  });
+});
+
+describe("wait ranges", () => {
+  const text = (lo: number, hi: number) => formatEtaRange(lo, hi).text;
+  it("uses seconds under a minute, to 10 s", () => {
+    expect(text(12, 27)).toBe("about 10–30 seconds");
+    expect(text(2, 12)).toBe("up to 10 seconds");
+    expect(text(0, 3)).toBe("up to 10 seconds");
+    expect(text(20, 50)).toBe("about 20–50 seconds");
+  });
+  it("uses minutes up to an hour and a half, to 5 minutes beyond a quarter of an hour", () => {
+    expect(text(102, 240)).toBe("about 2–4 minutes");
+    expect(text(30, 56)).toBe("about 1 minute");
+    expect(text(20, 150)).toBe("up to 3 minutes");
+    expect(text(80, 100)).toBe("about 1–2 minutes");
+    expect(text(400, 1300)).toBe("about 5–20 minutes");
+    expect(text(1800, 5300)).toBe("about 30–90 minutes");
+  });
+  it("uses hours beyond, up to the day the server caps at", () => {
+    expect(text(1800, 7200)).toBe("about 1–2 hours");
+    expect(text(600, 6000)).toBe("up to 2 hours");
+    expect(text(21_600, 86_400)).toBe("about 6–24 hours");
+    expect(text(3600, 5400)).toBe("about 1–2 hours");
+  });
+  it("collapses equal ends, in the plural only when more than one", () => {
+    expect(text(120, 120)).toBe("about 2 minutes");
+    expect(text(170, 190)).toBe("about 3 minutes");
+    expect(text(3600, 3600)).toBe("about 60 minutes");
+    expect(text(7000, 7400)).toBe("about 2 hours");
+    expect(text(5400, 5400)).toBe("about 2 hours");
+  });
+  it("says a wait that is over is any moment now", () => {
+    expect(formatEtaRange(0, 0)).toEqual({ text: "any moment now", spoken: "any moment now" });
+  });
+  it("reads the dash as 'to' for screen readers", () => {
+    expect(formatEtaRange(102, 240)).toEqual({ text: "about 2–4 minutes", spoken: "about 2 to 4 minutes" });
+    expect(formatEtaRange(20, 150)).toEqual({ text: "up to 3 minutes", spoken: "up to 3 minutes" });
+  });
+  it("copes with ends out of order, negative or not numbers", () => {
+    expect(text(300, 120)).toBe("about 2 minutes");
+    expect(text(-5, 40)).toBe("up to 40 seconds");
+    expect(text(Number.NaN, Number.NaN)).toBe("any moment now");
+  });
+  it("reads the same for a range that moved by a few seconds", () => {
+    expect(text(103, 238)).toBe(text(98, 244));
+    expect(text(14, 33)).toBe(text(11, 26));
   });
 });

@@ -67,6 +67,40 @@ export function formatEta(seconds: number): string {
   return `about ${m} minute${m === 1 ? "" : "s"}`;
 }
 
+/** A wait range in words, shown (`about 2–4 minutes`) and spoken (`about 2 to 4 minutes`). */
+export interface EtaRangeText {
+  text: string;
+  spoken: string;
+}
+
+/**
+ * A wait range for the waiting room, in the unit its upper end calls for: seconds under a minute
+ * (to 10 s), minutes under an hour and a half (to the minute up to 15 minutes, then to 5), hours
+ * beyond. Each end is rounded to the nearest step, so that a range moving by a few seconds reads
+ * the same; equal ends collapse (`about 2 minutes`), a lower end that rounds to nothing reads as
+ * `up to …`, and a range ending at 0 is `any moment now`.
+ */
+export function formatEtaRange(low: number, high: number): EtaRangeText {
+  const hi = Math.max(0, Number.isFinite(high) ? high : 0);
+  const lo = Math.min(hi, Math.max(0, Number.isFinite(low) ? low : 0));
+  if (hi <= 0) return { text: "any moment now", spoken: "any moment now" };
+  const [unit, size, step]: [string, number, number] =
+    hi < 55 ? ["second", 1, 10] : hi < 90 * 60 ? ["minute", 60, hi / 60 <= 15 ? 1 : 5] : ["hour", 3600, 1];
+  const round = (v: number) => Math.round(v / size / step) * step;
+  const top = Math.max(step, round(hi));
+  const bottom = Math.min(top, round(lo));
+  const unitFor = (n: number) => `${unit}${n === 1 ? "" : "s"}`;
+  if (bottom === 0) {
+    const t = `up to ${top} ${unitFor(top)}`;
+    return { text: t, spoken: t };
+  }
+  if (bottom === top) {
+    const t = `about ${top} ${unitFor(top)}`;
+    return { text: t, spoken: t };
+  }
+  return { text: `about ${bottom}–${top} ${unitFor(top)}`, spoken: `about ${bottom} to ${top} ${unitFor(top)}` };
+}
+
 export function formatDate(iso: string): string {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;

@@ -4,16 +4,18 @@ import { api } from "../api/client";
 import type { QueueStatus } from "../api/types";
 import { ErrorBanner } from "../components/ErrorBanner";
 import { JoinCheck } from "../components/JoinCheck";
-import { formatEta } from "../lib/format";
 import { getFlow, updateFlow, clearFlow } from "../lib/flow";
 import { useSession, useTitle } from "../lib/hooks";
 import { followQueue, type Transport } from "../lib/live";
 import { newTraceId } from "../lib/trace";
 import { useEvent, useJoin } from "../lib/useEventData";
+import { LIKELY_SOLD_OUT_TEXT, LIKELY_SOLD_OUT_TITLE, PAUSED_WAIT, nextAnnouncement, waitMessage, type Announcement } from "../lib/waiting";
 
 /**
- * The waiting room: live position, ETA and progress; when the turn comes, entry is automatic for
+ * The waiting room: live position, the wait as a range (or that the tickets will likely run out
+ * first, or that admission is paused) and progress; when the turn comes, entry is automatic for
  * a signed-in buyer, and anyone else is asked to log in or register first (the place is kept).
+ * Screen readers are told the wait only when its words change, not on every status.
  */
 export function WaitingPage() {
   const { eventId = "" } = useParams();
@@ -25,6 +27,7 @@ export function WaitingPage() {
   const [status, setStatus] = useState<QueueStatus | null>(null);
   const [transport, setTransport] = useState<Transport>("connecting");
   const [error, setError] = useState<unknown>(null);
+  const [announcement, setAnnouncement] = useState<Announcement | null>(null);
   const [entering, setEntering] = useState(false);
   const firstPosition = useRef<number | null>(null);
   useTitle(status?.ready_for_entry ? "Your turn" : "Waiting room");
@@ -34,6 +37,7 @@ export function WaitingPage() {
     return followQueue(token, eventId, {
       onData: (s) => {
         setStatus(s);
+        setAnnouncement((prev) => nextAnnouncement(prev, s));
         setError(null);
         if (s.status === "waiting" && s.position > 0 && firstPosition.current === null) firstPosition.current = s.position;
       },
@@ -89,11 +93,13 @@ export function WaitingPage() {
   const first = firstPosition.current ?? status?.position ?? 1;
   const pos = status?.status === "waiting" ? status.position : 0;
   const progress = status ? (status.status === "waiting" ? Math.max(0, Math.min(100, Math.round(((first - pos + 1) / (first + 1)) * 100))) : 100) : 0;
+  const wait = status ? waitMessage(status) : null;
 
   return (
     <section className="waiting">
       <h1>Waiting room{event ? `: ${event.name}` : ""}</h1>
       {!status && !error && <p aria-live="polite">Finding your place in line…</p>}
+      <p className="sr-only" aria-live="polite" data-testid="wait-announcement">{announcement?.text ?? ""}</p>
       {status?.sold_out ? (
         <div className="banner banner-info" role="status">
           <p className="banner-title">Sold out</p>
@@ -115,11 +121,28 @@ export function WaitingPage() {
               </p>
             )}
           </div>
-          <div className="queue-figures" aria-live="polite" aria-atomic="true">
+          {/* Not a live region: it changes on every status. The announcement below says what matters. */}
+          <div className="queue-figures">
             <p className="position">
               Your position: <strong data-testid="position">{status.position}</strong>
             </p>
-            <p>Estimated wait: {status.paused ? "unknown until admission resumes" : formatEta(status.eta_sec)}</p>
+            {wait?.kind === "likely_sold_out" ? (
+              <div className="banner banner-info" data-testid="likely-sold-out">
+                <p className="banner-title">{LIKELY_SOLD_OUT_TITLE}</p>
+                <p>{LIKELY_SOLD_OUT_TEXT}</p>
+                {wait.knownIn && <p className="small">Whether any come back should be clear in {wait.knownIn}.</p>}
+              </div>
+            ) : wait?.kind === "paused" ? (
+              <p data-testid="eta">Estimated wait: {PAUSED_WAIT}</p>
+            ) : wait?.kind === "range" ? (
+              <>
+                <p data-testid="eta">
+                  Estimated wait: <span aria-hidden="true" data-testid="eta-range">{wait.text}</span>
+                  <span className="sr-only">{wait.spoken}</span>
+                </p>
+                {wait.point && <p className="muted small" data-testid="eta-point">Best guess: {wait.point}</p>}
+              </>
+            ) : null}
           </div>
           <progress className="progress" max={100} value={progress} aria-label="Progress through the line">
             {progress}%

@@ -1,0 +1,172 @@
+// Browser tests of the waiting room's outlook (issue 16, item 6): the live position, the wait as a
+// range, "tickets will likely run out" for a place beyond the stock, and no range while paused.
+// Run by scripts/browser.sh, on events made here (the demo events are never touched).
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  ADMIN_PASSWORD, BASE_URL, T,
+  adminToken, createEvent, joinAnonymously, launch, newUser, saleAction, shot, uniqueName,
+} from "./support.mjs";
+
+const skip = !ADMIN_PASSWORD && "TACOS_ADMIN_PASSWORD not set";
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+/** Joins `eventId` from its page, as a buyer who is not signed in; resolves on the waiting page. */
+async function joinFromPage(page, eventId) {
+  await page.goto(`${BASE_URL}/events/${eventId}`);
+  await page.getByRole("button", { name: "Join the waiting room" }).click();
+  await page.waitForURL(/\/waiting$/);
+  await page.getByTestId("position").waitFor();
+}
+
+/** The status the server gives the page's own waiting token, read over the API. */
+async function statusOf(page, eventId) {
+  const token = await page.evaluate((id) => JSON.parse(sessionStorage.getItem(`tacos.flow.${id}`) ?? "{}").waiting_token, eventId);
+  assert.match(token ?? "", /^wtkn_/, "the page keeps its waiting token");
+  const res = await fetch(`${BASE_URL}/api/v1/queue/status?token=${encodeURIComponent(token)}`);
+  assert.equal(res.status, 200);
+  return res.json();
+}
+
+/** Waits until the page shows the position the server gives its token. */
+async function showsServerPosition(page, eventId) {
+  for (let i = 0; ; i++) {
+    const { position } = await statusOf(page, eventId);
+    try {
+      await page.getByTestId("position").filter({ hasText: new RegExp(`^${position}$`) }).waitFor({ timeout: 4_000 });
+      return;
+    } catch (e) {
+      if (i >= 4) throw e;
+    }
+  }
+}
+
+const text = async (locator) => (await locator.textContent()).trim();
+
+/** Counts, in the page, how often the position and the screen readers' announcement change. */
+async function watchChanges(page) {
+  await page.evaluate(() => {
+    const seen = { positions: [], announcements: [] };
+    const position = () => document.querySelector('[data-testid="position"]')?.textContent ?? null;
+    const said = () => document.querySelector('[data-testid="wait-announcement"]')?.textContent ?? null;
+    const note = () => {
+      const p = position();
+      const a = said();
+      if (p !== null && seen.positions.at(-1) !== p) seen.positions.push(p);
+      if (a && seen.announcements.at(-1) !== a) seen.announcements.push(a);
+    };
+    note();
+    new MutationObserver(note).observe(document.body, { subtree: true, childList: true, characterData: true });
+    window.__waitingSeen = seen;
+  });
+  return () => page.evaluate(() => window.__waitingSeen);
+}
+
+describe("waiting room outlook", () => {
+  test("the wait is shown as a range that follows the line, said calmly to screen readers; paused shows no range", { skip }, async () => {
+    const admin = await adminToken(BASE_URL);
+    // Plenty of stock and a slow line (one person every 5 s): the buyer is told a time.
+    const ev = await createEvent(BASE_URL, admin, { name: uniqueName("Range line"), capacity: 100, admission_rate_per_sec: 0.2 });
+    for (let i = 0; i < 20; i++) await joinAnonymously(BASE_URL, ev.event_id);
+    const u = await newUser(browser);
+    const { page } = u;
+    await joinFromPage(page, ev.event_id);
+
+    const range = page.getByTestId("eta-range");
+    await range.waitFor();
+    const shown = await text(range);
+    assert.match(shown, /^(about \d+–\d+ (seconds|minutes)|up to \d+ (seconds|minutes?)|about \d+ (seconds?|minutes?))$/, `a range: ${shown}`);
+    // Screen readers get "to" for the dash; the point estimate is a line of its own.
+    const eta = await text(page.getByTestId("eta"));
+    assert.match(eta, /^Estimated wait: /);
+    assert.ok(eta.includes(shown.replace("–", " to ")), `spoken form in ${eta}`);
+    assert.equal(await range.getAttribute("aria-hidden"), "true");
+    assert.match(await text(page.getByTestId("eta-point")), /^Best guess: about \d+ (seconds?|minutes?)$/);
+    assert.equal(await page.getByTestId("likely-sold-out").count(), 0);
+
+    const status = await statusOf(page, ev.event_id);
+    assert.equal(status.status, "waiting");
+    assert.equal(status.likely_sold_out, false, "the stock reaches this place");
+    const [low, high] = status.eta_range_sec;
+    assert.ok(low <= status.eta_sec && status.eta_sec <= high, `range ${low}–${high} around ${status.eta_sec}`);
+    assert.ok(status.position >= 10, `far enough back to watch the line move (position ${status.position})`);
+
+    // Screen readers: one polite region, saying the position and wait; the figures themselves are
+    // not a live region (they change on every status).
+    const said = page.getByTestId("wait-announcement");
+    assert.equal(await said.getAttribute("aria-live"), "polite");
+    assert.match(await text(said), /^You are number \d+ in line\. Estimated wait (about|up to) .+\.$/);
+    assert.equal(await page.locator(".queue-figures[aria-live], .queue-figures [aria-live]").count(), 0);
+    await shot(page, "37-waiting-range");
+
+    // The line moves (a place every 5 s): the position follows every status, the announcement
+    // only when the range's words change.
+    const seen = await watchChanges(page);
+    await page.waitForFunction(() => window.__waitingSeen.positions.length >= 4, null, { timeout: 45_000 });
+    const { positions, announcements } = await seen();
+    const numbers = positions.map(Number);
+    for (let i = 1; i < numbers.length; i++) assert.ok(numbers[i] < numbers[i - 1], `the position only moves up: ${numbers}`);
+    assert.ok(announcements.length < positions.length, `announced ${announcements.length} times for ${positions.length} positions: ${announcements.join(" | ")}`);
+    assert.match(await text(range), /^(about|up to) /);
+
+    // Paused: no range as if the line were moving, and the place is kept.
+    await saleAction(BASE_URL, admin, ev.event_id, "pause");
+    await page.getByTestId("paused").waitFor();
+    await range.waitFor({ state: "detached" });
+    assert.equal(await text(page.getByTestId("eta")), "Estimated wait: unknown until admission resumes");
+    assert.equal(await page.getByTestId("eta-point").count(), 0);
+    await page.getByTestId("wait-announcement").filter({ hasText: "Estimated wait unknown until admission resumes." }).waitFor();
+    await shot(page, "38-waiting-paused-no-range");
+    // Resumed: the range is back.
+    await saleAction(BASE_URL, admin, ev.event_id, "resume");
+    await range.waitFor({ timeout: T });
+    u.check();
+    await u.close();
+  });
+
+  test("a place beyond the stock is told the tickets will likely run out, keeps its place, and can leave", { skip }, async () => {
+    const admin = await adminToken(BASE_URL);
+    // Two places, nobody has bought: everyone beyond the second is unlikely to get one.
+    const ev = await createEvent(BASE_URL, admin, { name: uniqueName("Two places"), capacity: 2, admission_rate_per_sec: 0.2 });
+    for (let i = 0; i < 6; i++) await joinAnonymously(BASE_URL, ev.event_id);
+    const u = await newUser(browser);
+    const { page } = u;
+    await joinFromPage(page, ev.event_id);
+
+    // What the server tells this place, and the page says the same.
+    const status = await statusOf(page, ev.event_id);
+    assert.equal(status.status, "waiting");
+    assert.ok(status.position >= 3, `behind the two places (position ${status.position})`);
+    assert.equal(status.likely_sold_out, true, `the server says this place likely misses out: ${JSON.stringify(status)}`);
+
+    const likely = page.getByTestId("likely-sold-out");
+    await likely.waitFor();
+    const message = await text(likely);
+    assert.match(message, /^Tickets will likely run out before your turn\./);
+    assert.match(message, /You keep your place in case some come back: you can stay in line or leave\./);
+    assert.match(message, /Whether any come back should be clear in (about \d+ (seconds?|minutes?)|any moment now)\./);
+    // No wait is promised.
+    assert.equal(await page.getByTestId("eta-range").count(), 0);
+    assert.equal(await page.getByTestId("eta").count(), 0);
+    assert.match(await text(page.getByTestId("wait-announcement")), /^You are number \d+ in line\. Tickets will likely run out before your turn\./);
+    // The position shown is the server's (read again until the line holds still for a moment).
+    await showsServerPosition(page, ev.event_id);
+    const leave = page.getByRole("button", { name: "Leave the waiting room" });
+    assert.ok(await leave.isVisible(), "leaving is offered");
+    await shot(page, "39-waiting-likely-sold-out");
+
+    // Leaving gives the place up and goes back to the event.
+    await leave.click();
+    await page.waitForURL(new RegExp(`/events/${ev.event_id}$`));
+    await page.getByRole("button", { name: "Join the waiting room" }).waitFor();
+    u.check();
+    await u.close();
+  });
+});
