@@ -53,10 +53,12 @@ function SaleOperations() {
   const choose = (id: string) => setParams({ event: id }, { replace: true });
   const onAction = useCallback(() => setActions((n) => n + 1), []);
   // A 401 (the token expired or was refused) ends the session, and with it the controls that
-  // were told: the page keeps saying why until the operator has logged in again.
+  // were told: the page keeps saying why until the operator has logged in again. The first 401
+  // is the reason; requests already under way when it ended the session come back 401 too (sent
+  // without a token by then) and must not replace it.
   const [ended, setEnded] = useState<unknown>(null);
   const onError = useCallback((e: unknown) => {
-    if (e instanceof ApiError && e.status === 401) setEnded(e);
+    if (e instanceof ApiError && e.status === 401) setEnded((first: unknown) => first ?? e);
   }, []);
   useEffect(() => {
     if (session) setEnded(null);
