@@ -42,11 +42,6 @@ function SaleOperations() {
   const [error, setError] = useState<unknown>(null);
   const [refresh, setRefresh] = useState(0);
   const [actions, setActions] = useState(0);
-  const load = useCallback(() => {
-    setError(null);
-    api.events().then(setEvents, setError);
-  }, []);
-  useEffect(load, [load]);
 
   const chosen = params.get("event");
   const event = events?.find((e) => e.event_id === chosen) ?? (chosen ? undefined : events?.[0]);
@@ -60,6 +55,16 @@ function SaleOperations() {
   const onError = useCallback((e: unknown) => {
     if (e instanceof ApiError && e.status === 401) setEnded((first: unknown) => first ?? e);
   }, []);
+  // The events' own read is told too: after a reload with a refused token it is the first (and
+  // may be the only) request to come back 401.
+  const load = useCallback(() => {
+    setError(null);
+    api.events().then(setEvents, (e: unknown) => {
+      setError(e);
+      onError(e);
+    });
+  }, [onError]);
+  useEffect(load, [load]);
   useEffect(() => {
     if (session) setEnded(null);
   }, [session]);
