@@ -399,14 +399,19 @@ fn valid_price(price: i64) -> bool {
     (1..=100_000_000).contains(&price)
 }
 
+/// Checks an admission rate, set at creation or changed by an operator
+/// ([`crate::domain::sale`]): people per second, above 0 and at most 100,000.
+pub(crate) fn check_admission_rate(rate: f64) -> Result<()> {
+    if rate.is_finite() && rate > 0.0 && rate <= 100_000.0 {
+        Ok(())
+    } else {
+        invalid("admission_rate_per_sec: a number above 0 and at most 100000")
+    }
+}
+
 /// Checks how the event sells: its waiting room's admission rate and the most seats per order.
 fn check_sale(new: &NewEvent) -> Result<()> {
-    if !(new.admission_rate_per_sec.is_finite()
-        && new.admission_rate_per_sec > 0.0
-        && new.admission_rate_per_sec <= 100_000.0)
-    {
-        return invalid("admission_rate_per_sec: a number above 0 and at most 100000");
-    }
+    check_admission_rate(new.admission_rate_per_sec)?;
     if !(1..=MAX_PER_ORDER_LIMIT).contains(&new.max_per_order) {
         return invalid("max_per_order: 1 to 10");
     }

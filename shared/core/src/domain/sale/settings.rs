@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::catalog::check_admission_rate;
 use crate::domain::queue::challenge::MAX_CHALLENGE_BITS;
 use crate::error::{Error, Result};
 use crate::ids::EventId;
@@ -107,11 +108,7 @@ impl SaleSettings {
             ));
         }
         if let Some(rate) = self.admission_rate_per_sec {
-            if !(rate.is_finite() && rate > 0.0 && rate <= 100_000.0) {
-                return Err(Error::InvalidRequest(
-                    "admission_rate_per_sec: a number above 0 and at most 100000".into(),
-                ));
-            }
+            check_admission_rate(rate)?;
         }
         if let Some(hold) = self.hold_seconds {
             if !HOLD_SECONDS_RANGE.contains(&hold) {
