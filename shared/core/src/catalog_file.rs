@@ -63,6 +63,9 @@ pub struct EventSpec {
     pub admission_rate_per_sec: f64,
     #[serde(default = "crate::domain::catalog::default_max_per_order")]
     pub max_per_order: u32,
+    /// When the sale opens (joins before it wait in a lobby drawn at random).
+    #[serde(default)]
+    pub on_sale_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What loading a catalogue did.
@@ -108,6 +111,7 @@ impl CatalogFile {
                     admission_rate_per_sec: event.admission_rate_per_sec,
                     max_per_order: event.max_per_order,
                     event_id: Some(event.event_id.clone()),
+                    on_sale_at: event.on_sale_at,
                 })
             })
             .collect()

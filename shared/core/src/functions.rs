@@ -90,6 +90,7 @@ functions! {
     QueueEnter = "queue-enter", Kind::Http, "Trades a ready waiting token for a reservation token.";
     QueueLeave = "queue-leave", Kind::Http, "Gives up a place in line.";
     QueueChallenge = "queue-challenge", Kind::Http, "The proof of work a join must carry when an operator asks for it.";
+    QueueDraw = "queue-draw", Kind::Http, "An event's lobby draw as published: commitment, seed, entries.";
     QueueStream = "queue-stream", Kind::ResponseStream, "The queue status as server-sent events.";
     EventsList = "events-list", Kind::Http, "Every event, soonest first.";
     EventGet = "event-get", Kind::Http, "One event.";
@@ -229,6 +230,7 @@ routes! {
     QueueLeaveByPost = Post "/api/v1/queue/leave" => QueueLeave;
     QueueStream = Get "/api/v1/queue/stream" => QueueStream;
     QueueChallenge = Get "/api/v1/queue/challenge" => QueueChallenge;
+    QueueDraw = Get "/api/v1/queue/draw" => QueueDraw;
     EventsList = Get "/api/v1/events" => EventsList;
     EventGet = Get "/api/v1/events/{id}" => EventGet;
     EventAvailability = Get "/api/v1/events/{id}/availability" => EventAvailability;

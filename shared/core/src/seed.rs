@@ -34,6 +34,7 @@ pub fn demo_events(admission_rate_per_sec: f64) -> [NewEvent; 2] {
             admission_rate_per_sec,
             max_per_order: 4,
             event_id: Some("evt_demo".parse().expect("valid id")),
+            on_sale_at: None,
         },
         NewEvent {
             name: "Taco Truck Night (general admission)".into(),
@@ -46,6 +47,7 @@ pub fn demo_events(admission_rate_per_sec: f64) -> [NewEvent; 2] {
             admission_rate_per_sec,
             max_per_order: 4,
             event_id: Some("evt_demo_ga".parse().expect("valid id")),
+            on_sale_at: None,
         },
     ]
 }

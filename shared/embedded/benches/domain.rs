@@ -31,6 +31,7 @@ use tacos_core::config::Config;
 use tacos_core::domain::auth::{AccessTokens, Principal, Role, UserRecord};
 use tacos_core::domain::catalog::{seat_key, NewEvent, Section};
 use tacos_core::domain::queue::challenge::{solve, JoinChallenges};
+use tacos_core::domain::queue::draw::{permute, Draw, Seeds};
 use tacos_core::domain::queue::{TicketState, WaitingRecord};
 use tacos_core::domain::records::{from_item, to_item};
 use tacos_core::domain::reservation_tokens::ReservationTokens;
@@ -78,6 +79,7 @@ async fn general_admission(local: &InProcess, rate: f64) -> EventId {
         admission_rate_per_sec: rate,
         max_per_order: 4,
         event_id: None,
+        on_sale_at: None,
     };
     local
         .platform
@@ -105,6 +107,7 @@ async fn arena(local: &InProcess) -> EventId {
         admission_rate_per_sec: 100.0,
         max_per_order: 4,
         event_id: None,
+        on_sale_at: None,
     };
     let event = local.platform.catalog.create(new).await.expect("event");
     event.event_id
@@ -305,6 +308,29 @@ fn tokens(c: &mut Criterion) {
     group.finish();
 }
 
+/// The lobby draw: placing one lobby ticket among 100,000 (what every status of a lobby ticket
+/// pays after the opening, instead of a write per person at it).
+fn draw(c: &mut Criterion) {
+    let seed = Seeds::new("bench secret").of(&"evt_bench".parse().expect("id"));
+    let draw = Draw::new(seed.clone(), vec![1_563; 64], 0);
+    let mut group = c.benchmark_group("draw");
+    let mut rank = 0u64;
+    group.bench_function("permute_of_100k", |b| {
+        b.iter(|| {
+            rank = (rank + 7_919) % 100_000;
+            permute(&seed, 100_000, black_box(rank))
+        })
+    });
+    let mut lobby = 0u64;
+    group.bench_function("place_of_100k_64_counters", |b| {
+        b.iter(|| {
+            lobby = (lobby + 7_919) % 100_000;
+            draw.place(black_box(lobby))
+        })
+    });
+    group.finish();
+}
+
 fn challenge(c: &mut Criterion) {
     let challenges = JoinChallenges::new("bench secret");
     let event: EventId = "evt_bench".parse().expect("id");
@@ -342,6 +368,7 @@ fn items(c: &mut Criterion) {
         token: WaitingToken::generate(),
         event_id: EventId::generate(),
         order: 123_456,
+        lobby: false,
         user_id: Some(UserId::generate()),
         state: TicketState::Waiting,
         joined_at: now,
@@ -407,6 +434,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = queue, reserve, availability, tokens, challenge, items, ids
+    targets = queue, reserve, availability, tokens, challenge, draw, items, ids
 }
 criterion_main!(benches);

@@ -113,6 +113,7 @@ async fn simulate() {
             admission_rate_per_sec: RATES[0].1,
             max_per_order: 4,
             event_id: None,
+            on_sale_at: None,
         })
         .await
         .expect("event");
@@ -157,6 +158,7 @@ async fn simulate() {
                         admission_rate_per_sec: Some(rate),
                         hold_seconds: None,
                         join_challenge_bits: None,
+                        on_sale_at: None,
                     }),
                 )
                 .await
@@ -270,6 +272,7 @@ async fn step(
             }
         }
         QueueStatusKind::Expired | QueueStatusKind::Closed => person.done = true,
+        QueueStatusKind::Lobby => unreachable!("the sale has no opening time"),
     }
 }
 

@@ -294,6 +294,7 @@ async fn a_tick_on_aws_adapters_delivers_frames_and_forgets_gone_connections() {
             admission_rate_per_sec: 0.01,
             max_per_order: 4,
             event_id: None,
+            on_sale_at: None,
         })
         .await
         .unwrap()

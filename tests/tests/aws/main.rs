@@ -655,6 +655,7 @@ async fn a_sharded_waiting_room_admits_every_late_joiner_in_turn() {
             admission_rate_per_sec: 2.0,
             max_per_order: 4,
             event_id: None,
+            on_sale_at: None,
         })
         .await
         .unwrap();
@@ -675,6 +676,7 @@ async fn a_sharded_waiting_room_admits_every_late_joiner_in_turn() {
                     panic!("joiner {joiner} expired without ever being admitted: {status:?}")
                 }
                 QueueStatusKind::Closed => panic!("nobody closed this sale: {status:?}"),
+                QueueStatusKind::Lobby => panic!("this sale has no opening time: {status:?}"),
             }
         }
         if joiner < seats {
@@ -752,6 +754,7 @@ async fn sale_changes_are_written_with_their_audit_entries() {
             admission_rate_per_sec: 2.0,
             max_per_order: 4,
             event_id: None,
+            on_sale_at: None,
         })
         .await
         .unwrap();
@@ -766,6 +769,7 @@ async fn sale_changes_are_written_with_their_audit_entries() {
             admission_rate_per_sec: Some(9.5),
             hold_seconds: Some(120),
             join_challenge_bits: Some(16),
+            on_sale_at: None,
         }),
         SaleChange::Resume,
         SaleChange::Close,
@@ -846,6 +850,7 @@ async fn people_not_seen_for_two_minutes_are_given_up() {
             admission_rate_per_sec: 0.001,
             max_per_order: 4,
             event_id: None,
+            on_sale_at: None,
         })
         .await
         .unwrap();
@@ -875,4 +880,64 @@ async fn people_not_seen_for_two_minutes_are_given_up() {
     assert_eq!(positions, [1, 2, 3, 4, 5]);
     let back = platform.queue.status(&gone).await.unwrap();
     assert_eq!(back.status, QueueStatusKind::Expired, "{back:?}");
+}
+
+/// The lobby on DynamoDB (issue 16, item 1), 64 counters as on AWS: joins before the opening
+/// take lobby places spread over the lobby's counters, the draw at the opening gives each a
+/// distinct place at the front (recomputable from what is published), a lobby leaver takes none,
+/// and a join after the opening queues behind them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lobby_is_drawn_at_the_opening_on_dynamodb() {
+    use std::collections::HashSet;
+    use tacos_core::domain::catalog::NewEvent;
+    use tacos_core::domain::queue::{DrawStatus, QueueStatusKind};
+    use tacos_core::in_process::ports_over;
+    use tacos_core::platform::Platform;
+    use tacos_core::ports::ManualClock;
+
+    let Some(aws) = connect().await else {
+        return;
+    };
+    let mut config = tacos_core::config::Config::for_tests();
+    config.queue_shards = 64;
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let platform = Platform::new(ports_over(aws.store.clone(), clock.clone()), config);
+    let mut new: NewEvent = serde_json::from_value(json!({
+        "name": "Opening night", "venue": "Hall", "starts_at": "2030-01-01T00:00:00Z",
+        "price": 100, "capacity": 500, "admission_rate_per_sec": 1.0
+    }))
+    .unwrap();
+    new.on_sale_at = Some(Utc::now() + chrono::Duration::seconds(30));
+    let id = platform.catalog.create(new).await.unwrap().event_id;
+
+    let mut lobby = Vec::new();
+    for _ in 0..25 {
+        let joined = platform.queue.join(&id, None).await.unwrap();
+        assert_eq!(joined.status, "lobby");
+        lobby.push(joined.waiting_token);
+    }
+    platform.queue.leave(&lobby[0], None).await.unwrap();
+    let scheduled = platform.queue.draw_record(&id, None, 1_000).await.unwrap();
+    assert_eq!(scheduled.status, DrawStatus::Scheduled);
+    assert_eq!(scheduled.entries.len(), 25);
+
+    clock.advance(chrono::Duration::seconds(31));
+    let mut places = HashSet::new();
+    for token in &lobby[1..] {
+        let status = platform.queue.status(token).await.unwrap();
+        assert_eq!(status.status, QueueStatusKind::Waiting, "{status:?}");
+        assert!(places.insert(status.position), "one place each: {status:?}");
+    }
+    assert_eq!(
+        places,
+        (1..=24).collect::<HashSet<u64>>(),
+        "the leaver takes no place"
+    );
+    let late = platform.queue.join(&id, None).await.unwrap();
+    let late = platform.queue.status(&late.waiting_token).await.unwrap();
+    assert_eq!(late.position, 25, "behind the whole lobby");
+    let drawn = platform.queue.draw_record(&id, None, 1_000).await.unwrap();
+    assert_eq!(drawn.status, DrawStatus::Drawn);
+    assert_eq!(drawn.lobby_size, Some(25));
+    assert_eq!(drawn.lobby_counts.map(|c| c.len()), Some(64));
 }

@@ -150,6 +150,7 @@ async fn holds_whose_expiry_was_lost_go_back_on_sale_at_the_next_sweep() {
             admission_rate_per_sec: 50.0,
             max_per_order: 4,
             event_id: None,
+            on_sale_at: None,
         })
         .await
         .unwrap()

@@ -395,6 +395,11 @@ impl Api {
         }
     }
 
+    /// Where the deployment is (before `/api/v1`).
+    pub fn base_url(&self) -> &str {
+        &self.t.base_url
+    }
+
     /// A request to `path` at the root of the deployment (outside `/api/v1`).
     pub fn root(&self, method: Method, path: &str) -> Call<'_> {
         Call {

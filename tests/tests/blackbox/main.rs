@@ -15,6 +15,7 @@ mod fair_share;
 mod idempotency;
 mod journeys;
 mod limits;
+mod lobby;
 mod operator;
 mod ops;
 mod queue;

@@ -172,6 +172,7 @@ impl Live {
             admission_rate_per_sec: 0.01,
             max_per_order: 4,
             event_id: None,
+            on_sale_at: None,
         };
         self.platform
             .catalog

@@ -17,6 +17,9 @@
 //! * `secrets`: no password, token, signature or secret in any log line of a whole purchase.
 //! * `traces`: one W3C trace from the browser's `traceparent` across every request, timer, event
 //!   and webhook of a purchase.
+//! * `lobby`: an opening time: joins before it wait in a lobby, drawn at random at the opening
+//!   (uniformly, recomputable from what is published), later joins behind, leavers and
+//!   stragglers, moving the opening.
 //! * `queue`: arrival order, positions that never grow, admission within what can be sold.
 //! * `properties`: proptest properties: the ledger under random operation sequences, tokens and
 //!   webhook signatures refusing any change, identifier parsing, positions that never grow.
@@ -26,6 +29,7 @@ mod fair_share;
 mod faults;
 mod holds;
 mod live_updates;
+mod lobby;
 mod oidc;
 mod outage;
 mod payments;

@@ -337,6 +337,7 @@ async fn instances_that_read_the_queue_at_different_moments_show_the_same_positi
             }
             QueueStatusKind::Expired => assert!(left || ready_seen[i], "{a:?}"),
             QueueStatusKind::Closed => panic!("nobody closed this sale: {a:?}"),
+            QueueStatusKind::Lobby => panic!("this sale has no opening time: {a:?}"),
         }
         if step == 20 {
             // Someone near the back leaves through one instance: the other moves the people
@@ -395,6 +396,7 @@ async fn with_many_shards_a_late_joiner_still_waits_its_turn_is_counted_and_ente
                     panic!("joiner {joiner} expired without ever being admitted: {status:?}")
                 }
                 QueueStatusKind::Closed => panic!("nobody closed this sale: {status:?}"),
+                QueueStatusKind::Lobby => panic!("this sale has no opening time: {status:?}"),
             }
         }
         if joiner < seats {
@@ -488,6 +490,7 @@ async fn with_many_shards_and_views_positions_count_people_and_everyone_enters()
                     panic!("joiner {i} expired without ever being admitted: {status:?}")
                 }
                 QueueStatusKind::Closed => panic!("nobody closed this sale: {status:?}"),
+                QueueStatusKind::Lobby => panic!("this sale has no opening time: {status:?}"),
             }
         }
     }
@@ -557,6 +560,7 @@ async fn with_views_joins_read_the_queue_state_once_per_window_and_nothing_else_
             admission_rate_per_sec: 5.0,
             max_per_order: 4,
             event_id: None,
+            on_sale_at: None,
         })
         .await
         .unwrap()
@@ -652,6 +656,7 @@ async fn a_keyed_join_is_two_writes_and_its_retries_replay_it() {
         admission_rate_per_sec: 0.01,
         max_per_order: 4,
         event_id: None,
+        on_sale_at: None,
     };
     let event = platform
         .catalog

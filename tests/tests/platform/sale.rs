@@ -36,6 +36,7 @@ fn settings(rate: Option<f64>, hold: Option<u64>, bits: Option<u32>) -> SaleChan
         admission_rate_per_sec: rate,
         hold_seconds: hold,
         join_challenge_bits: bits,
+        on_sale_at: None,
     })
 }
 

@@ -106,6 +106,20 @@ impl World {
         self.create(None, Some(capacity), rate).await
     }
 
+    /// A general-admission event whose sale opens `opens_in_secs` from now: joins before then
+    /// wait in its lobby.
+    pub async fn general_opening(&self, capacity: i64, rate: f64, opens_in_secs: i64) -> Event {
+        let new = NewEvent {
+            on_sale_at: Some(self.clock.now() + Duration::seconds(opens_in_secs)),
+            ..self.new_event(None, Some(capacity), rate)
+        };
+        self.platform()
+            .catalog
+            .create(new)
+            .await
+            .expect("event created")
+    }
+
     /// A general-admission event whose availability nobody has read yet, so none is kept: its
     /// first read goes to the store.
     pub async fn general_unread(&self, capacity: i64, rate: f64) -> Event {
@@ -135,7 +149,21 @@ impl World {
         capacity: Option<i64>,
         rate: f64,
     ) -> Event {
-        let new = NewEvent {
+        let new = self.new_event(sections, capacity, rate);
+        self.platform()
+            .catalog
+            .create(new)
+            .await
+            .expect("event created")
+    }
+
+    fn new_event(
+        &self,
+        sections: Option<Vec<Section>>,
+        capacity: Option<i64>,
+        rate: f64,
+    ) -> NewEvent {
+        NewEvent {
             name: "Test night".into(),
             venue: "Test hall".into(),
             starts_at: Utc::now() + Duration::days(1),
@@ -146,12 +174,8 @@ impl World {
             admission_rate_per_sec: rate,
             max_per_order: 4,
             event_id: None,
-        };
-        self.platform()
-            .catalog
-            .create(new)
-            .await
-            .expect("event created")
+            on_sale_at: None,
+        }
     }
 
     /// A reservation token as the waiting room would issue it (admission itself is tested in

@@ -50,6 +50,10 @@ pub struct Event {
     pub max_per_order: u32,
     /// Number of join counters of the waiting room (see [`super::queue`]).
     pub queue_shards: u32,
+    /// When the sale opens, as created (an operator may move it: the sale's is the one that
+    /// counts, [`super::sale::Sale::on_sale_at`]). Absent: open from the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_sale_at: Option<DateTime<Utc>>,
 }
 
 impl Event {
@@ -109,6 +113,9 @@ pub struct NewEvent {
     /// already taken is 409 `EVENT_EXISTS`.
     #[serde(default)]
     pub event_id: Option<EventId>,
+    /// When the sale opens; joins before it wait in a lobby drawn at random at the opening.
+    #[serde(default)]
+    pub on_sale_at: Option<DateTime<Utc>>,
 }
 
 /// What an event is when its request (or catalogue file) does not say: priced in USD, admitting
@@ -373,6 +380,7 @@ fn validate(new: NewEvent, queue_shards: u32) -> Result<Event> {
         admission_rate_per_sec: new.admission_rate_per_sec,
         max_per_order: new.max_per_order,
         queue_shards: queue_shards.max(1),
+        on_sale_at: new.on_sale_at,
     })
 }
 

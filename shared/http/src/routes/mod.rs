@@ -35,6 +35,7 @@ pub fn handler(route: Route) -> MethodRouter<Arc<Platform>> {
         Route::QueueLeaveByPost => on(route, queue::leave_by_post),
         Route::QueueStream => on(route, queue::stream),
         Route::QueueChallenge => on(route, queue::challenge),
+        Route::QueueDraw => on(route, queue::draw),
         Route::EventsList => on(route, events::list),
         Route::EventGet => on(route, events::detail),
         Route::EventAvailability => on(route, events::availability),

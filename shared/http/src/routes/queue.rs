@@ -12,6 +12,8 @@ use futures::Stream;
 use serde::Deserialize;
 
 use tacos_core::domain::queue::challenge::ChallengeAnswer;
+use tacos_core::domain::queue::lobby::{EntryCursor, MAX_ENTRIES_PAGE};
+use tacos_core::domain::queue::QueueStatusKind;
 use tacos_core::error::Error;
 use tacos_core::platform::Platform;
 
@@ -86,6 +88,47 @@ pub async fn challenge(
 }
 
 #[derive(Deserialize)]
+pub struct DrawQuery {
+    event_id: Option<String>,
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+/// `GET /queue/draw?event_id=&after=&limit=`: the event's lobby draw as published (the seed's
+/// commitment before the opening, the seed and the frozen counts after it) with a page of its
+/// entries, for anyone to recompute every drawn place (`scripts/verify_draw.py`).
+pub async fn draw(
+    State(platform): State<Arc<Platform>>,
+    Query(query): Query<DrawQuery>,
+) -> Result<impl IntoResponse> {
+    let raw = query
+        .event_id
+        .filter(|id| !id.trim().is_empty())
+        .ok_or(Error::MissingEventId)?;
+    let event_id: EventId = path_id(&raw, Error::EventNotFound)?;
+    let after: Option<EntryCursor> = query
+        .after
+        .filter(|a| !a.is_empty())
+        .map(|a| a.parse())
+        .transpose()?;
+    let limit = match query.limit.filter(|l| !l.is_empty()) {
+        None => MAX_ENTRIES_PAGE,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=MAX_ENTRIES_PAGE).contains(l))
+            .ok_or_else(|| {
+                Error::InvalidRequest(format!(
+                    "limit: a whole number from 1 to {MAX_ENTRIES_PAGE}"
+                ))
+            })?,
+    };
+    Ok(axum::Json(
+        platform.queue.draw_record(&event_id, after, limit).await?,
+    ))
+}
+
+#[derive(Deserialize)]
 pub struct TokenQuery {
     token: Option<String>,
 }
@@ -121,8 +164,10 @@ pub async fn stream(
             }
             let (event, last) = match platform.queue.status(&token).await {
                 Ok(status) => {
-                    let last = status.status != tacos_core::domain::queue::QueueStatusKind::Waiting
-                        || status.sold_out;
+                    let last = !matches!(
+                        status.status,
+                        QueueStatusKind::Waiting | QueueStatusKind::Lobby
+                    ) || status.sold_out;
                     (
                         Event::default()
                             .event("status")

@@ -66,6 +66,7 @@ async fn seated(store: Arc<SlowReads>) -> (AvailabilityBoard, EventId) {
             admission_rate_per_sec: 1.0,
             max_per_order: 4,
             event_id: None,
+            on_sale_at: None,
         })
         .await
         .unwrap();

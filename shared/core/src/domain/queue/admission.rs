@@ -10,6 +10,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::draw::Draw;
 use super::keys::{batch_key, queue_pk, state_key};
 use super::order::Line;
 use super::positions::people;
@@ -51,6 +52,9 @@ pub struct QueueState {
     /// The last [`MOVES_KEPT`] cursor moves, oldest first.
     #[serde(default)]
     pub moves: Vec<CursorMove>,
+    /// The lobby's draw, from the sale's opening on ([`super::lobby`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draw: Option<Draw>,
 }
 
 /// One advance of the cursor, remembered so that a view can tell the cursor at an instant.
@@ -96,6 +100,7 @@ pub fn initial_writes(event: &Event, now_ms: i64) -> Vec<Write> {
         admitted_total: 0,
         version: 0,
         moves: Vec::new(),
+        draw: None,
     };
     vec![Write::put_new(to_item(&state_key(&event.event_id), &state))]
 }
@@ -189,6 +194,18 @@ impl QueueState {
             admitted_total: self.admitted_total + admitted,
             version: self.version + 1,
             moves,
+            draw: self.draw.clone(),
+        }
+    }
+
+    /// The state with the lobby drawn by `draw` at `now_ms`: a new version, and the credit
+    /// clock restarted (the time before the opening earns no burst of admissions).
+    pub(super) fn drawn(&self, draw: Draw, now_ms: i64) -> QueueState {
+        QueueState {
+            draw: Some(draw),
+            last_advance_ms: now_ms,
+            version: self.version + 1,
+            ..self.clone()
         }
     }
 

@@ -39,6 +39,18 @@ impl Line {
     }
 }
 
+impl Line {
+    /// The line as it is once the counters behind `end` are raised to reach it (every order
+    /// below `end` then a ticket): a lobby's drawn places, seen in counts read before the raise.
+    pub(super) fn covering(mut self, end: u64) -> Self {
+        for (shard, target) in self.behind(end) {
+            let count = &mut self.counts[shard as usize];
+            *count = (*count).max(target);
+        }
+        self
+    }
+}
+
 /// Raises the join counters of the shards whose next order is below `cursor` (as `line` read
 /// them) so that no later join gets an order behind it, and updates `line` to match. A counter
 /// only ever goes up: the write is conditional on it still being below its target, and a

@@ -8,6 +8,8 @@
 //! * [`order`]: where a join stands in line, without a hot item (sharded join counters, holes).
 //! * [`admission`]: the cursor below which everyone is admitted, and how far each advance moves it.
 //! * [`holes`]: closing the holes the cursor passes, so no later join lands behind it.
+//! * [`lobby`]: joins before the sale's opening time wait in a lobby, placed at random at the
+//!   opening by [`draw`], a permutation anyone can recompute from the published seed.
 //! * [`positions`]: a waiting ticket's place, and why it never grows.
 //! * [`outlook`]: the wait a status tells, from the stock left and the share of admitted people
 //!   who buy, and who is likely to miss out.
@@ -24,9 +26,11 @@
 pub mod admission;
 mod binding;
 pub mod challenge;
+pub mod draw;
 pub mod holes;
 pub mod join_key;
 mod keys;
+pub mod lobby;
 pub mod order;
 pub mod outlook;
 mod places;
@@ -41,4 +45,7 @@ pub use admission::{
 };
 pub use join_key::{JoinKey, JoinKeys, KeyedJoin};
 pub use order::{TicketState, WaitingRecord};
-pub use room::{Admission, Joined, QueueGauge, QueueStatus, QueueStatusKind, WaitingRoom};
+pub use room::{
+    Admission, DrawRecord, DrawStatus, Joined, QueueGauge, QueueStatus, QueueStatusKind,
+    WaitingRoom,
+};

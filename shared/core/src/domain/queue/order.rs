@@ -34,7 +34,13 @@ pub enum TicketState {
 pub struct WaitingRecord {
     pub token: WaitingToken,
     pub event_id: EventId,
+    /// The ticket's place in line; for a ticket still marked `lobby`, its lobby order, whose
+    /// place the draw decides ([`super::lobby`]).
     pub order: u64,
+    /// Joined before the sale opened and not yet placed by hand (a straggler the draw missed is
+    /// placed at the back, which clears it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lobby: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<UserId>,
     pub state: TicketState,

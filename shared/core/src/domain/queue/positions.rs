@@ -26,6 +26,19 @@ pub(super) fn leavers_between(leavers: &[u64], a: u64, b: u64) -> u64 {
     (hi - lo) as u64
 }
 
+/// `marked` (sorted) with `more` (sorted) merged in, each order once: a lobby leaver given up
+/// again by the presence sweep, or whose leave crossed the draw, has a marker too.
+pub(super) fn merge_leavers(marked: Vec<u64>, more: &[u64]) -> Vec<u64> {
+    if more.is_empty() {
+        return marked;
+    }
+    let mut all = marked;
+    all.extend_from_slice(more);
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
 /// The marker of the person at `order` leaving the line.
 pub(super) fn left_marker(event: &EventId, order: u64) -> Write {
     Write::put(to_item(
@@ -60,5 +73,14 @@ mod tests {
     fn leavers_are_counted_in_range() {
         assert_eq!(leavers_between(&[1, 3, 5, 7], 2, 7), 2);
         assert_eq!(leavers_between(&[], 0, 10), 0);
+    }
+
+    #[test]
+    fn leavers_merged_are_sorted_once_each() {
+        assert_eq!(
+            merge_leavers(vec![1, 5, 9], &[2, 5, 11]),
+            vec![1, 2, 5, 9, 11]
+        );
+        assert_eq!(merge_leavers(vec![3], &[]), vec![3]);
     }
 }

@@ -158,13 +158,15 @@ impl Presence {
 
     /// Gives up the places of tickets not seen for the abandonment time, if this bucket's sweep
     /// of `event` is not done yet and this call claims it. `line` and `cursor` are the queue as
-    /// just read. Returns how many places were given up.
+    /// just read, `also_left` the drawn places of the lobby's leavers (who have no marker).
+    /// Returns how many places were given up.
     pub(super) async fn sweep(
         &self,
         store: &dyn Store,
         event: &EventId,
         line: &Line,
         cursor: u64,
+        also_left: &[u64],
         now_ms: i64,
     ) -> Result<usize> {
         if !self.enabled() {
@@ -218,6 +220,7 @@ impl Presence {
         let leavers: HashSet<u64> = read_leavers(store, event, cursor, end)
             .await?
             .into_iter()
+            .chain(also_left.iter().copied())
             .collect();
         let abandoned: Vec<u64> = (cursor..end)
             .filter(|&o| line.is_ticket(o) && !leavers.contains(&o) && !seen.contains(&o))

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::admission::{
@@ -12,15 +13,20 @@ use super::admission::{
 };
 use super::binding::TokenBinding;
 use super::challenge::{Challenge, ChallengeAnswer, ChallengeRefusal, JoinChallenges};
+use super::draw::ALGORITHM;
 use super::holes::close_holes;
 use super::join_key::{self, JoinKey, JoinKeys, JoinStamp, KeyedJoin};
 use super::keys::{left_key, ticket_key};
+use super::lobby::{
+    entry_write, lobby_left_write, read_entries, read_lobby_counts, take_lobby_order, Drawn,
+    EntryCursor, Lobbies, LobbyEntry, Standing, MAX_ENTRIES_PAGE,
+};
 use super::order::{
     read_line, read_ticket, take_order, Line, TicketState, WaitingRecord, WAITING_TOKEN_TTL_SECS,
 };
 use super::outlook::LineFacts;
 use super::places::{read_place, PlaceRecord};
-use super::positions::{leavers_between, left_marker, read_leavers};
+use super::positions::{leavers_between, left_marker, merge_leavers, read_leavers};
 use super::presence::Presence;
 use super::views::{OpenCounts, View, Views};
 use crate::domain::catalog::{Catalog, Event};
@@ -60,6 +66,8 @@ enum NewTicket {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QueueStatusKind {
+    /// Joined before the sale opened: a random place is drawn at the opening.
+    Lobby,
     Waiting,
     Ready,
     Expired,
@@ -85,6 +93,9 @@ pub struct QueueStatus {
     /// Admission is paused by an operator: places are kept, nobody more is let in until it
     /// resumes.
     pub paused: bool,
+    /// In the lobby: whole seconds until the sale opens and the lobby is drawn.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opens_in_sec: Option<u64>,
 }
 
 /// What the waiting room can tell an operator about one queue, cheaply and without changing it.
@@ -104,7 +115,55 @@ pub struct QueueGauge {
 pub struct Joined {
     pub waiting_token: WaitingToken,
     pub position_hint: u64,
+    /// `waiting`, or `lobby` before the sale opens.
     pub status: &'static str,
+    /// In the lobby: whole seconds until the sale opens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opens_in_sec: Option<u64>,
+}
+
+/// Whether and how an event's lobby was drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DrawStatus {
+    /// The event has no opening time: it was on sale from the start.
+    None,
+    /// The opening is ahead: the seed is committed, not revealed.
+    Scheduled,
+    /// The lobby was drawn: the seed is revealed.
+    Drawn,
+}
+
+/// What `GET /queue/draw` publishes: the commitment before the opening, the seed and the frozen
+/// counts after it, and the lobby's entries, so anyone can recompute every drawn place
+/// ([`super::draw`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct DrawRecord {
+    pub event_id: EventId,
+    pub status: DrawStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_sale_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opens_in_sec: Option<u64>,
+    pub algorithm: &'static str,
+    /// SHA-256 of the seed, published before the opening.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed_sha256: Option<String>,
+    /// Revealed once drawn.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
+    /// People the draw placed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lobby_size: Option<u64>,
+    /// The lobby counters' counts frozen by the draw (a lobby order's rank is the number of
+    /// orders they took before it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lobby_counts: Option<Vec<u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drawn_at: Option<DateTime<Utc>>,
+    pub entries: Vec<LobbyEntry>,
+    /// Where the next page of entries starts (`after=`); `null` on the last.
+    pub next: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -124,6 +183,7 @@ pub struct WaitingRoom {
     views: Views,
     open_counts: OpenCounts,
     presence: Presence,
+    lobbies: Lobbies,
     sales: SaleControl,
 }
 
@@ -151,6 +211,7 @@ impl WaitingRoom {
             views,
             open_counts: OpenCounts::default(),
             presence: Presence::new(abandon_secs),
+            lobbies: Lobbies::new(secret),
             sales,
         }
     }
@@ -202,7 +263,7 @@ impl WaitingRoom {
             return Ok(JoinOutcome::Replay(replay));
         }
         let Some(user) = user else {
-            return match self.write_new_ticket(event, None, keyed).await? {
+            return match self.write_new_ticket(event, &sale, None, keyed).await? {
                 NewTicket::Written(_, joined, body) => Ok(JoinOutcome::Joined(joined, body)),
                 NewTicket::Taken(ticket) => keyed
                     .and_then(|k| join_key::replay(ticket.stamp.as_ref(), k.join))
@@ -210,7 +271,7 @@ impl WaitingRoom {
                     .map(JoinOutcome::Replay),
             };
         };
-        self.join_as(event, user, keyed).await
+        self.join_as(event, &sale, user, keyed).await
     }
 
     /// A proof-of-work challenge for `owner` (as [`JoinKey::owner`]) to join `event_id`, of the
@@ -285,6 +346,7 @@ impl WaitingRoom {
     async fn join_as(
         &self,
         event: &Event,
+        sale: &Sale,
         user: UserId,
         keyed: Option<&Keyed<'_>>,
     ) -> Result<JoinOutcome> {
@@ -303,13 +365,13 @@ impl WaitingRoom {
                         return replay.map(JoinOutcome::Replay);
                     }
                     return Ok(JoinOutcome::Joined(
-                        self.joined(event, &ticket).await?,
+                        self.joined(event, sale, &ticket).await?,
                         None,
                     ));
                 }
             }
             let (ticket, joined, body) = match self
-                .write_new_ticket(event, Some(user.clone()), keyed)
+                .write_new_ticket(event, sale, Some(user.clone()), keyed)
                 .await?
             {
                 NewTicket::Written(ticket, joined, body) => (ticket, joined, body),
@@ -348,12 +410,13 @@ impl WaitingRoom {
     async fn write_new_ticket(
         &self,
         event: &Event,
+        sale: &Sale,
         user: Option<UserId>,
         keyed: Option<&Keyed<'_>>,
     ) -> Result<NewTicket> {
         let token = keyed.map_or_else(WaitingToken::generate, |k| k.token.clone());
-        let mut ticket = self.new_ticket(event, user, token).await?;
-        let joined = self.joined(event, &ticket).await?;
+        let mut ticket = self.new_ticket(event, sale, user, token).await?;
+        let joined = self.joined(event, sale, &ticket).await?;
         let body = match keyed {
             Some(k) => {
                 let body =
@@ -373,12 +436,27 @@ impl WaitingRoom {
             .write(Write::put_new(to_item(&key, &ticket)))
             .await
         {
-            Ok(()) => Ok(NewTicket::Written(ticket, joined, body)),
+            Ok(()) => {
+                if ticket.lobby {
+                    self.ports
+                        .store
+                        .write(entry_write(&ticket, event.queue_shards))
+                        .await?;
+                }
+                Ok(NewTicket::Written(ticket, joined, body))
+            }
             Err(StoreError::ConditionFailed { .. }) if keyed.is_some() => {
-                self.give_back(&event.event_id, ticket.order).await?;
-                let taken = get_record(&*self.ports.store, &key)
+                self.give_back(&ticket).await?;
+                let taken: WaitingRecord = get_record(&*self.ports.store, &key)
                     .await?
                     .ok_or_else(|| Error::Unavailable("a join's ticket changed; retry".into()))?;
+                if taken.lobby {
+                    // The first attempt may have failed between its ticket and its entry.
+                    self.ports
+                        .store
+                        .write(entry_write(&taken, event.queue_shards))
+                        .await?;
+                }
                 Ok(NewTicket::Taken(taken))
             }
             Err(e) => Err(e.into()),
@@ -398,39 +476,230 @@ impl WaitingRoom {
             Err(StoreError::ConditionFailed { .. }) => return Ok(()),
             Err(e) => return Err(e.into()),
         }
-        self.give_back(&ticket.event_id, ticket.order).await
+        self.give_back(ticket).await
     }
 
-    /// A new ticket of `token` at the back of `event`'s line (its order taken, the ticket not yet
-    /// written).
+    /// A new ticket of `token` at the back of `event`'s line, or in its lobby before the sale
+    /// opens (its order taken, the ticket not yet written).
     async fn new_ticket(
         &self,
         event: &Event,
+        sale: &Sale,
         user: Option<UserId>,
         token: WaitingToken,
     ) -> Result<WaitingRecord> {
-        let order = take_order(&*self.ports.store, &event.event_id, event.queue_shards).await?;
+        let store = &*self.ports.store;
         let now = self.ports.clock.now();
+        let lobby = sale.before_opening(now);
+        let order = if lobby {
+            take_lobby_order(store, &event.event_id, event.queue_shards).await?
+        } else {
+            self.open_line(event, sale).await?;
+            take_order(store, &event.event_id, event.queue_shards).await?
+        };
+        // A lobby ticket lives its time from the opening on.
+        let lives_from = sale.on_sale_at.filter(|_| lobby).unwrap_or(now).max(now);
         Ok(WaitingRecord {
             token,
             event_id: event.event_id.clone(),
             order,
+            lobby,
             user_id: user,
             state: TicketState::Waiting,
             joined_at: now,
-            expires_at: ttl_after(now, WAITING_TOKEN_TTL_SECS),
+            expires_at: ttl_after(lives_from, WAITING_TOKEN_TTL_SECS),
             stamp: None,
         })
     }
 
     /// What a join answers for `ticket`.
-    async fn joined(&self, event: &Event, ticket: &WaitingRecord) -> Result<Joined> {
+    async fn joined(&self, event: &Event, sale: &Sale, ticket: &WaitingRecord) -> Result<Joined> {
+        if ticket.lobby {
+            return Ok(Joined {
+                waiting_token: ticket.token.clone(),
+                position_hint: 0,
+                status: "lobby",
+                opens_in_sec: Some(sale.opens_in_sec(self.ports.clock.now()).unwrap_or(0)),
+            });
+        }
         let cursor = self.shown_cursor(event).await?;
         Ok(Joined {
             waiting_token: ticket.token.clone(),
             position_hint: ticket.order.saturating_sub(cursor) + 1,
             status: "waiting",
+            opens_in_sec: None,
         })
+    }
+
+    /// Makes the line ready for joins after `event`'s opening: its lobby drawn and the line's
+    /// counters raised past the drawn places (once per process: counters only go up). Nothing
+    /// for an event without an opening time.
+    async fn open_line(&self, event: &Event, sale: &Sale) -> Result<()> {
+        if sale.on_sale_at.is_none() {
+            return Ok(());
+        }
+        let drawn = self.drawn(event, sale).await?.ok_or_else(|| {
+            Error::Unavailable("the sale is opening: its lobby is being drawn; retry".into())
+        })?;
+        if !drawn.raised.load(std::sync::atomic::Ordering::Acquire) {
+            let store = &*self.ports.store;
+            let mut line = read_line(store, &event.event_id, event.queue_shards).await?;
+            close_holes(store, &event.event_id, &mut line, drawn.draw.size).await;
+            let line = read_line(store, &event.event_id, event.queue_shards).await?;
+            if line.end() >= drawn.draw.size {
+                drawn
+                    .raised
+                    .store(true, std::sync::atomic::Ordering::Release);
+            } else {
+                return Err(Error::Unavailable(
+                    "the sale is opening: its line is not ready yet; retry".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `event`'s lobby draw, if the sale has opened: as this process keeps it, else from the
+    /// queue's state, drawn now if nobody has yet. `None` before the opening (or for an event
+    /// without one).
+    async fn drawn(&self, event: &Event, sale: &Sale) -> Result<Option<Arc<Drawn>>> {
+        let id = &event.event_id;
+        if let Some(drawn) = self.lobbies.known(id) {
+            return Ok(Some(drawn));
+        }
+        if sale.on_sale_at.is_none() || sale.before_opening(self.ports.clock.now()) {
+            return Ok(None);
+        }
+        let store = &*self.ports.store;
+        let mut state = read_state(store, id).await?;
+        if state.draw.is_none() {
+            state = self.advance(event).await?;
+        }
+        if state.draw.is_none() {
+            state = read_state(store, id).await?;
+        }
+        match &state.draw {
+            Some(draw) => Ok(Some(self.lobbies.keep(store, id, draw).await?)),
+            None => Err(Error::Unavailable(
+                "the sale is opening: its lobby is being drawn; retry".into(),
+            )),
+        }
+    }
+
+    /// Where `ticket` of `event` stands: in line (a lobby ticket at its drawn place, a
+    /// straggler the draw missed placed at the back now), or still in the lobby.
+    async fn standing(&self, event: &Event, mut ticket: WaitingRecord) -> Result<Standing> {
+        if !ticket.lobby {
+            return Ok(Standing::InLine(ticket));
+        }
+        let sale = self.sales.current(event).await?;
+        let Some(drawn) = self.drawn(event, &sale).await? else {
+            let opens_at = sale.on_sale_at.unwrap_or_else(|| self.ports.clock.now());
+            return Ok(Standing::InLobby(ticket, opens_at));
+        };
+        if let Some(order) = drawn.draw.place(ticket.order) {
+            ticket.order = order;
+            ticket.lobby = false;
+            return Ok(Standing::InLine(ticket));
+        }
+        if ticket.state != TicketState::Waiting {
+            // Left (or never placed): it has no place to show.
+            return Ok(Standing::InLine(ticket));
+        }
+        self.place_straggler(event, &sale, ticket)
+            .await
+            .map(Standing::InLine)
+    }
+
+    /// Places a waiting lobby ticket the draw did not count at the back of the line, once: a
+    /// conditional write of its ticket; a process that loses the race gives its order back and
+    /// reads the winner's.
+    async fn place_straggler(
+        &self,
+        event: &Event,
+        sale: &Sale,
+        mut ticket: WaitingRecord,
+    ) -> Result<WaitingRecord> {
+        let store = &*self.ports.store;
+        self.open_line(event, sale).await?;
+        let order = take_order(store, &event.event_id, event.queue_shards).await?;
+        let placed = Update::new(ticket_key(&ticket.token))
+            .set("order", order as i64)
+            .remove("lobby")
+            .when(Condition::equals("lobby", true));
+        match store.write(Write::Update(placed)).await {
+            Ok(()) => {
+                tracing::info!(event_id = %event.event_id, order, "a lobby straggler placed at the back");
+                ticket.order = order;
+                ticket.lobby = false;
+                Ok(ticket)
+            }
+            Err(StoreError::ConditionFailed { .. }) => {
+                store.write(left_marker(&event.event_id, order)).await?;
+                read_ticket(&self.ports, &ticket.token).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Leavers' orders in `[from, to)`, sorted: the line's markers and the lobby's leavers at
+    /// their drawn places.
+    async fn leavers(&self, event: &EventId, from: u64, to: u64) -> Result<Vec<u64>> {
+        let marked = read_leavers(&*self.ports.store, event, from, to).await?;
+        Ok(match self.lobbies.known(event) {
+            Some(drawn) => merge_leavers(marked, drawn.leavers_between(from, to)),
+            None => marked,
+        })
+    }
+
+    /// What `GET /queue/draw` publishes of `event_id`'s lobby (drawing it if the opening has
+    /// passed and nobody has yet), with a page of its entries from `after`.
+    pub async fn draw_record(
+        &self,
+        event_id: &EventId,
+        after: Option<EntryCursor>,
+        limit: usize,
+    ) -> Result<DrawRecord> {
+        let event = self.catalog.get(event_id).await?;
+        let sale = self.sales.current(&event).await?;
+        let now = self.ports.clock.now();
+        let mut record = DrawRecord {
+            event_id: event_id.clone(),
+            status: DrawStatus::None,
+            on_sale_at: sale.on_sale_at,
+            opens_in_sec: sale.opens_in_sec(now),
+            algorithm: ALGORITHM,
+            seed_sha256: None,
+            seed: None,
+            lobby_size: None,
+            lobby_counts: None,
+            drawn_at: None,
+            entries: Vec::new(),
+            next: None,
+        };
+        if sale.on_sale_at.is_none() {
+            return Ok(record);
+        }
+        record.seed_sha256 = Some(self.lobbies.seeds().of(event_id).commitment());
+        record.status = DrawStatus::Scheduled;
+        if let Some(drawn) = self.drawn(&event, &sale).await? {
+            record.status = DrawStatus::Drawn;
+            record.seed = Some(drawn.draw.seed.clone());
+            record.lobby_size = Some(drawn.draw.size);
+            record.lobby_counts = Some(drawn.draw.counts.clone());
+            record.drawn_at = DateTime::from_timestamp_millis(drawn.draw.drawn_at_ms);
+        }
+        let (entries, next) = read_entries(
+            &*self.ports.store,
+            event_id,
+            event.queue_shards,
+            after,
+            limit.clamp(1, MAX_ENTRIES_PAGE),
+        )
+        .await?;
+        record.entries = entries;
+        record.next = next.map(|n| n.to_string());
+        Ok(record)
     }
 
     /// The cursor a join goes by (its position hint, whether the account's ticket was admitted):
@@ -457,6 +726,12 @@ impl WaitingRoom {
             Err(Error::TokenNotFound) => return Ok(None),
             Err(e) => return Err(e),
         };
+        let ticket = match self.standing(event, ticket).await? {
+            Standing::InLine(ticket) => ticket,
+            Standing::InLobby(ticket, _) => {
+                return Ok((ticket.state == TicketState::Waiting).then_some(ticket))
+            }
+        };
         if ticket.state != TicketState::Waiting || self.given_up(&ticket).await? {
             return Ok(None);
         }
@@ -476,6 +751,12 @@ impl WaitingRoom {
     pub async fn status(&self, token: &WaitingToken) -> Result<QueueStatus> {
         let ticket = read_ticket(&self.ports, token).await?;
         let event = self.catalog.get(&ticket.event_id).await?;
+        let ticket = match self.standing(&event, ticket).await? {
+            Standing::InLine(ticket) => ticket,
+            Standing::InLobby(ticket, opens_at) => {
+                return self.lobby_status(&event, &ticket, opens_at).await
+            }
+        };
         let (view, sale) = futures::try_join!(self.view(&event), self.sales.current(&event))?;
         let now = self.ports.clock.now();
         let cursor = view.shown_cursor(self.views.window_ms(), now.timestamp_millis());
@@ -492,6 +773,7 @@ impl WaitingRoom {
             sold_out: inventory.available == 0 && inventory.held == 0,
             entered: ticket.state == TicketState::Entered,
             paused: sale.state == SaleState::Paused,
+            opens_in_sec: None,
         };
         if ticket.state == TicketState::Left {
             status.status = QueueStatusKind::Expired;
@@ -507,13 +789,9 @@ impl WaitingRoom {
             status.ready_for_entry = ticket.state == TicketState::Waiting && !expired;
         } else {
             // The leavers ahead, and this ticket's own marker if its place was given up.
-            let leavers = read_leavers(
-                &*self.ports.store,
-                &event.event_id,
-                cursor,
-                ticket.order + 1,
-            )
-            .await?;
+            let leavers = self
+                .leavers(&event.event_id, cursor, ticket.order + 1)
+                .await?;
             if ticket.state == TicketState::Waiting && leavers.last() == Some(&ticket.order) {
                 status.status = QueueStatusKind::Expired;
                 return Ok(status);
@@ -559,6 +837,38 @@ impl WaitingRoom {
         Ok(status)
     }
 
+    /// The status of a ticket in the lobby of a sale that opens at `opens_at`: no place yet,
+    /// the time to the opening (the wait starts then).
+    async fn lobby_status(
+        &self,
+        event: &Event,
+        ticket: &WaitingRecord,
+        opens_at: DateTime<Utc>,
+    ) -> Result<QueueStatus> {
+        let sale = self.sales.current(event).await?;
+        let now = self.ports.clock.now();
+        let opens_in = ((opens_at - now).num_milliseconds().max(0) as u64).div_ceil(1_000);
+        let closed = sale.is_closed() && ticket.state == TicketState::Waiting;
+        Ok(QueueStatus {
+            status: match ticket.state {
+                TicketState::Left => QueueStatusKind::Expired,
+                _ if closed => QueueStatusKind::Closed,
+                _ => QueueStatusKind::Lobby,
+            },
+            position: 0,
+            eta_sec: if closed { 0 } else { opens_in },
+            eta_range_sec: if closed { [0, 0] } else { [opens_in, opens_in] },
+            likely_sold_out: false,
+            waiting_time: (now - ticket.joined_at).num_seconds().max(0),
+            ready_for_entry: false,
+            event_id: ticket.event_id.clone(),
+            sold_out: false,
+            entered: false,
+            paused: sale.state == SaleState::Paused,
+            opens_in_sec: (!closed).then_some(opens_in),
+        })
+    }
+
     /// The queue's gauges, read without advancing it: the state and join counts (from this
     /// process's view of the current window when it has one, so a deployment that polls pays
     /// nothing more) and one query of leavers.
@@ -573,7 +883,7 @@ impl WaitingRoom {
             }
         };
         let end = line.end();
-        let leavers = read_leavers(store, id, state.cursor, end).await?;
+        let leavers = self.leavers(id, state.cursor, end).await?;
         Ok(QueueGauge {
             waiting: line
                 .tickets(state.cursor, end)
@@ -595,6 +905,11 @@ impl WaitingRoom {
     pub async fn enter(&self, token: &WaitingToken, caller: Option<UserId>) -> Result<Admission> {
         let ticket = read_ticket(&self.ports, token).await?;
         let user = TokenBinding::of(&ticket).entrant(caller)?;
+        let event = self.catalog.get(&ticket.event_id).await?;
+        let ticket = match self.standing(&event, ticket).await? {
+            Standing::InLine(ticket) => ticket,
+            Standing::InLobby(..) => return Err(Error::NotReady),
+        };
         match ticket.state {
             TicketState::Entered => return Err(Error::AlreadyEntered),
             TicketState::Left => return Err(Error::TokenNotFound),
@@ -603,7 +918,6 @@ impl WaitingRoom {
         if self.given_up(&ticket).await? {
             return Err(Error::TokenExpired);
         }
-        let event = self.catalog.get(&ticket.event_id).await?;
         self.sales.current(&event).await?.check_not_closed()?;
         let state = self.advance(&event).await?;
         if ticket.order >= state.cursor {
@@ -645,6 +959,10 @@ impl WaitingRoom {
     pub async fn leave(&self, token: &WaitingToken, caller: Option<UserId>) -> Result<()> {
         let ticket = read_ticket(&self.ports, token).await?;
         TokenBinding::of(&ticket).leaver(caller.as_ref())?;
+        let event = self.catalog.get(&ticket.event_id).await?;
+        let ticket = match self.standing(&event, ticket).await? {
+            Standing::InLine(ticket) | Standing::InLobby(ticket, _) => ticket,
+        };
         if ticket.state != TicketState::Waiting {
             return Ok(());
         }
@@ -666,9 +984,27 @@ impl WaitingRoom {
             .is_some())
     }
 
+    /// Frees `ticket`'s place for the people behind: in line, [`Self::give_back_order`]; in
+    /// the lobby, a lobby leaver's marker, and if the lobby was drawn meanwhile (a leave that
+    /// crossed the opening, which the processes that already read the lobby's leavers missed),
+    /// its drawn place too.
+    async fn give_back(&self, ticket: &WaitingRecord) -> Result<()> {
+        if !ticket.lobby {
+            return self.give_back_order(&ticket.event_id, ticket.order).await;
+        }
+        let store = &*self.ports.store;
+        let shards = self.catalog.get(&ticket.event_id).await?.queue_shards;
+        store.write(lobby_left_write(ticket, shards)).await?;
+        let state = read_state(store, &ticket.event_id).await?;
+        if let Some(order) = state.draw.and_then(|draw| draw.place(ticket.order)) {
+            self.give_back_order(&ticket.event_id, order).await?;
+        }
+        Ok(())
+    }
+
     /// Frees the place at `order` for the people behind: a leaver's marker while the cursor has
     /// not reached it, or the admission it was given back to the next advance once it has.
-    async fn give_back(&self, event: &EventId, order: u64) -> Result<()> {
+    async fn give_back_order(&self, event: &EventId, order: u64) -> Result<()> {
         let store = &*self.ports.store;
         let state = read_state(store, event).await?;
         if order >= state.cursor {
@@ -700,10 +1036,24 @@ impl WaitingRoom {
             self.catalog.inventory(&event.event_id),
         )?;
         let state = self.advance(event).await?;
+        // Counts read as the lobby was being drawn may not yet cover its places.
+        let line = match &state.draw {
+            Some(draw) => line.covering(draw.size),
+            None => line,
+        };
         let open = self
             .open_counts
             .get(&*self.ports.store, &event.event_id, read_at_ms)
             .await?;
+        let drawn = match &state.draw {
+            Some(draw) => Some(
+                self.lobbies
+                    .keep(&*self.ports.store, &event.event_id, draw)
+                    .await?,
+            ),
+            None => None,
+        };
+        let lobby_leavers = drawn.as_ref().map_or(&[][..], |d| &d.leavers[..]);
         let swept = self
             .presence
             .sweep(
@@ -711,6 +1061,7 @@ impl WaitingRoom {
                 &event.event_id,
                 &line,
                 state.cursor,
+                lobby_leavers,
                 read_at_ms,
             )
             .await;
@@ -733,6 +1084,15 @@ impl WaitingRoom {
         let store = &*self.ports.store;
         let state = read_state(store, id).await?;
         let now = self.ports.clock.now_ms();
+        if state.draw.is_none() {
+            let sale = self.sales.current(event).await?;
+            if sale
+                .on_sale_at
+                .is_some_and(|at| at.timestamp_millis() <= now)
+            {
+                return self.draw(event, &state, now).await;
+            }
+        }
         let elapsed = now - state.last_advance_ms;
         if elapsed < ADVANCE_EVERY_MS {
             return Ok(state);
@@ -744,9 +1104,10 @@ impl WaitingRoom {
             return self.idle(id, &state, now, elapsed).await;
         }
         let mut line = read_line(store, id, state.shards).await?;
-        // Normally a no-op: the advance that wrote the cursor closed the holes below it, unless
-        // it failed in between.
-        close_holes(store, id, &mut line, state.cursor).await;
+        // Normally a no-op: the advance that wrote the cursor closed the holes below it (and the
+        // draw raised the counters past the lobby), unless it failed in between.
+        let floor = state.draw.as_ref().map_or(0, |draw| draw.size);
+        close_holes(store, id, &mut line, state.cursor.max(floor)).await;
         let end = line.end();
         if state.cursor >= end {
             // Nobody waiting: restart the credit clock now and then, so a lull does not bank a
@@ -760,7 +1121,7 @@ impl WaitingRoom {
         let inventory = self.catalog.inventory(id).await?;
         let room = (inventory.available - open_admissions(store, id, now).await?).max(0);
         let wanted = credit.people.min(room) as u64;
-        let leavers = read_leavers(store, id, state.cursor, end).await?;
+        let leavers = self.leavers(id, state.cursor, end).await?;
         let (cursor, admitted) = if wanted > 0 {
             admit(&line, &leavers, state.cursor, wanted)
         } else {
@@ -768,6 +1129,27 @@ impl WaitingRoom {
         };
         let next = state.advanced(now, &credit, wanted, cursor, admitted);
         self.commit(id, &state, next, admitted, line).await
+    }
+
+    /// Draws `event`'s lobby at its opening: the lobby counters' counts frozen into the queue's
+    /// state with the seed, in the state's own conditional write (one draw, whoever wins), then
+    /// the line's counters raised past the drawn places. Returns the state that stands.
+    async fn draw(&self, event: &Event, state: &QueueState, now_ms: i64) -> Result<QueueState> {
+        let store = &*self.ports.store;
+        let id = &event.event_id;
+        let counts = read_lobby_counts(store, id, event.queue_shards).await?;
+        let next = state.drawn(self.lobbies.draw(id, counts, now_ms), now_ms);
+        match store.write(next.replacing(id, state)).await {
+            Ok(()) => {
+                let size = next.draw.as_ref().map_or(0, |draw| draw.size);
+                tracing::info!(event_id = %id, lobby = size, "the lobby is drawn");
+                let mut line = read_line(store, id, event.queue_shards).await?;
+                close_holes(store, id, &mut line, size).await;
+                Ok(next)
+            }
+            Err(StoreError::ConditionFailed { .. }) => read_state(store, id).await,
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A queue that admits nobody now (nobody waits, or its sale is not open): its credit clock

@@ -264,6 +264,7 @@ mod tests {
             admitted_total: 5,
             version: 2,
             moves,
+            draw: None,
         };
         assert_eq!(
             state.cursor_at(999),

@@ -108,6 +108,12 @@ impl SaleControl {
                 self.sale(&event, before.as_ref()),
                 self.sale(&event, Some(&after)),
             );
+            if is.on_sale_at != was.on_sale_at && !was.before_opening(now) {
+                return Err(Error::InvalidState(
+                    "the sale has opened: its lobby was drawn, so its opening time can no longer move"
+                        .into(),
+                ));
+            }
             if was.same_as(&is) {
                 self.keep(event_id, now.timestamp_millis(), before);
                 return Ok(was);
@@ -165,6 +171,7 @@ impl SaleControl {
                 .and_then(|r| r.hold_seconds)
                 .unwrap_or(self.default_hold_seconds),
             join_challenge_bits: record.and_then(|r| r.join_challenge_bits).unwrap_or(0),
+            on_sale_at: record.and_then(|r| r.on_sale_at).or(event.on_sale_at),
             changed_at: record.map(|r| r.changed_at),
         }
     }

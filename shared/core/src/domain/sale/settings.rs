@@ -30,6 +30,8 @@ pub(super) struct SaleRecord {
     pub(super) hold_seconds: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) join_challenge_bits: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) on_sale_at: Option<DateTime<Utc>>,
     pub(super) changed_at: DateTime<Utc>,
     /// Bumped by every change: the condition that keeps two operators' changes from crossing.
     pub(super) version: u64,
@@ -48,6 +50,10 @@ pub struct Sale {
     /// [`crate::domain::queue::challenge`]).
     #[serde(default)]
     pub join_challenge_bits: u32,
+    /// When the sale opens (absent: it was open from the start). Joins before it wait in the
+    /// lobby, drawn at random at the opening ([`crate::domain::queue::lobby`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_sale_at: Option<DateTime<Utc>>,
     /// When an operator last changed it (absent: never).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed_at: Option<DateTime<Utc>>,
@@ -60,6 +66,17 @@ impl Sale {
 
     pub fn is_closed(&self) -> bool {
         self.state == SaleState::Closed
+    }
+
+    /// Whole seconds until the opening (rounded up), if it is still ahead at `now`.
+    pub fn opens_in_sec(&self, now: DateTime<Utc>) -> Option<u64> {
+        let ms = (self.on_sale_at? - now).num_milliseconds();
+        (ms > 0).then(|| (ms as u64).div_ceil(1_000))
+    }
+
+    /// Whether the opening is still ahead at `now` (joins go to the lobby).
+    pub fn before_opening(&self, now: DateTime<Utc>) -> bool {
+        self.on_sale_at.is_some_and(|at| at > now)
     }
 
     /// Refuses what a closed sale no longer allows (a join, an entry, a hold).
@@ -77,6 +94,7 @@ impl Sale {
             && self.admission_rate_per_sec == other.admission_rate_per_sec
             && self.hold_seconds == other.hold_seconds
             && self.join_challenge_bits == other.join_challenge_bits
+            && self.on_sale_at == other.on_sale_at
     }
 
     pub fn hold_duration(&self) -> chrono::Duration {
@@ -94,6 +112,10 @@ pub struct SaleSettings {
     pub hold_seconds: Option<u64>,
     #[serde(default)]
     pub join_challenge_bits: Option<u32>,
+    /// A new opening time; only while the current one is still ahead (a sale that opened
+    /// stays open: its lobby was drawn).
+    #[serde(default)]
+    pub on_sale_at: Option<DateTime<Utc>>,
 }
 
 impl SaleSettings {
@@ -101,9 +123,10 @@ impl SaleSettings {
         if self.admission_rate_per_sec.is_none()
             && self.hold_seconds.is_none()
             && self.join_challenge_bits.is_none()
+            && self.on_sale_at.is_none()
         {
             return Err(Error::InvalidRequest(
-                "name at least one of admission_rate_per_sec, hold_seconds, join_challenge_bits"
+                "name at least one of admission_rate_per_sec, hold_seconds, join_challenge_bits, on_sale_at"
                     .into(),
             ));
         }
@@ -151,6 +174,7 @@ impl SaleChange {
             admission_rate_per_sec: None,
             hold_seconds: None,
             join_challenge_bits: None,
+            on_sale_at: None,
             changed_at: now,
             version: 0,
         });
@@ -172,6 +196,9 @@ impl SaleChange {
                 }
                 if let Some(bits) = settings.join_challenge_bits {
                     after.join_challenge_bits = Some(bits);
+                }
+                if let Some(at) = settings.on_sale_at {
+                    after.on_sale_at = Some(at);
                 }
             }
         }

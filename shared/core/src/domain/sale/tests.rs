@@ -34,6 +34,7 @@ async fn fixture() -> Fixture {
             admission_rate_per_sec: 5.0,
             max_per_order: 4,
             event_id: None,
+            on_sale_at: None,
         })
         .await
         .unwrap();
@@ -92,6 +93,7 @@ async fn each_change_is_logged_with_who_when_and_before_after() {
                 admission_rate_per_sec: Some(12.5),
                 hold_seconds: Some(90),
                 join_challenge_bits: None,
+                on_sale_at: None,
             }),
         )
         .await
@@ -151,6 +153,7 @@ async fn a_closed_sale_stays_closed() {
             admission_rate_per_sec: Some(1.0),
             hold_seconds: None,
             join_challenge_bits: None,
+            on_sale_at: None,
         }),
     ] {
         assert!(matches!(
@@ -180,21 +183,25 @@ async fn bad_settings_change_nothing() {
             admission_rate_per_sec: Some(0.0),
             hold_seconds: None,
             join_challenge_bits: None,
+            on_sale_at: None,
         },
         SaleSettings {
             admission_rate_per_sec: Some(f64::NAN),
             hold_seconds: None,
             join_challenge_bits: None,
+            on_sale_at: None,
         },
         SaleSettings {
             admission_rate_per_sec: None,
             hold_seconds: Some(5),
             join_challenge_bits: None,
+            on_sale_at: None,
         },
         SaleSettings {
             admission_rate_per_sec: Some(10.0),
             hold_seconds: Some(86_400),
             join_challenge_bits: None,
+            on_sale_at: None,
         },
     ] {
         let result = control
@@ -244,6 +251,7 @@ async fn two_operators_changing_at_once_both_land_and_both_are_logged() {
         admission_rate_per_sec: Some(20.0),
         hold_seconds: None,
         join_challenge_bits: None,
+        on_sale_at: None,
     });
     let (ann, bob) = (operator("ann"), operator("bob"));
     let (paused, tuned) = tokio::join!(
