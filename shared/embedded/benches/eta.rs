@@ -43,6 +43,23 @@ const LAST_SECOND: u64 = 1_800;
 /// The admission rate from each second on.
 const RATES: [(u64, f64); 3] = [(0, 10.0), (120, 25.0), (300, 8.0)];
 
+/// The admission rates over time: [`RATES`], or `ETA_RATES` (`second:rate,…`, the first at 0),
+/// to measure how much of the error the operator's changes make (`ETA_RATES=0:10`: none).
+fn rates() -> Vec<(u64, f64)> {
+    let Ok(spec) = std::env::var("ETA_RATES") else {
+        return RATES.to_vec();
+    };
+    spec.split(',')
+        .map(|pair| {
+            let (at, rate) = pair.split_once(':').expect("ETA_RATES: second:rate,…");
+            (
+                at.trim().parse().expect("a second"),
+                rate.trim().parse().expect("a rate"),
+            )
+        })
+        .collect()
+}
+
 /// What a person does once admitted.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Plan {
@@ -110,7 +127,7 @@ async fn simulate() {
             price: 5_000,
             sections: None,
             capacity: Some(PLACES),
-            admission_rate_per_sec: RATES[0].1,
+            admission_rate_per_sec: rates()[0].1,
             max_per_order: 4,
             event_id: None,
             on_sale_at: None,
@@ -148,7 +165,7 @@ async fn simulate() {
         .collect();
 
     for second in 0..=LAST_SECOND {
-        if let Some(&(_, rate)) = RATES.iter().find(|(at, _)| *at == second && second > 0) {
+        if let Some(&(_, rate)) = rates().iter().find(|(at, _)| *at == second && second > 0) {
             platform
                 .sales
                 .change(
@@ -374,9 +391,12 @@ fn report(people: &[Person], inventory: &tacos_core::domain::catalog::Inventory)
     let admitted = people.iter().filter(|p| p.admitted_at.is_some()).count();
     println!("## ETA against the actual wait (cargo bench -p tacos-embedded --bench eta)\n");
     println!(
-        "{PEOPLE} people, {PLACES} places, rates {RATES:?} (second, people/s), 20 % abandoning; \
+        "{PEOPLE} people, {PLACES} places, rates {:?} (second, people/s), 20 % abandoning; \
          {admitted} admitted; sold {}, held {}, available {}\n",
-        inventory.sold, inventory.held, inventory.available
+        rates(),
+        inventory.sold,
+        inventory.held,
+        inventory.available
     );
     println!("| measure | value |\n|---|---:|");
     println!("| predictions scored (people admitted, not abandoning) | {scored} |");
