@@ -258,7 +258,13 @@ impl WaitingRoom {
         keyed: Option<&Keyed<'_>>,
     ) -> Result<JoinOutcome> {
         let sale = self.sales.current(event).await?;
-        sale.check_not_closed()?;
+        if sale.is_closed() {
+            // The retry of a join that went through before the close still gets its answer.
+            return match self.first_answer(keyed).await? {
+                Some(replay) => replay.map(JoinOutcome::Replay),
+                None => Err(Error::SaleClosed),
+            };
+        }
         if let Some(replay) = self.check_work(event, &sale, keyed).await? {
             return Ok(JoinOutcome::Replay(replay));
         }
@@ -322,15 +328,23 @@ impl WaitingRoom {
             refusal,
             ChallengeRefusal::Expired | ChallengeRefusal::TooEasy | ChallengeRefusal::Missing
         ) {
-            let first: Option<WaitingRecord> =
-                get_record(&*self.ports.store, &ticket_key(&keyed.token)).await?;
-            if let Some(replay) =
-                first.and_then(|ticket| join_key::replay(ticket.stamp.as_ref(), keyed.join))
-            {
+            if let Some(replay) = self.first_answer(Some(keyed)).await? {
                 return replay.map(Some);
             }
         }
         Err(Error::ChallengeRequired(refusal.to_string()))
+    }
+
+    /// The first answer of the keyed join `keyed` repeats, if it went through: the body its
+    /// ticket keeps (or the conflict of a key reused for another request). `None` for a join
+    /// without a key, or whose key made no ticket.
+    async fn first_answer(&self, keyed: Option<&Keyed<'_>>) -> Result<Option<Result<String>>> {
+        let Some(keyed) = keyed else {
+            return Ok(None);
+        };
+        let first: Option<WaitingRecord> =
+            get_record(&*self.ports.store, &ticket_key(&keyed.token)).await?;
+        Ok(first.and_then(|ticket| join_key::replay(ticket.stamp.as_ref(), keyed.join)))
     }
 
     /// An account's join: the ticket of its place if that can still be used, else a new ticket,
