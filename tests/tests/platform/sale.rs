@@ -6,6 +6,7 @@
 use serde_json::json;
 use tacos_core::domain::auth::{Principal, Role};
 use tacos_core::domain::payments::Scenario;
+use tacos_core::domain::queue::challenge;
 use tacos_core::domain::queue::{JoinKey, KeyedJoin, QueueStatus, QueueStatusKind};
 use tacos_core::domain::sale::{SaleChange, SaleSettings, SaleState};
 use tacos_core::error::Error;
@@ -378,15 +379,15 @@ async fn only_administrators_act_and_every_action_is_audited_over_http() {
 }
 
 /// The proof of work of `challenge` (as `GET /queue/challenge` answered it) for a join keyed
-/// `key`, found by counting up as a client does.
-fn solve(challenge: &serde_json::Value, key: &str) -> String {
-    use tacos_core::domain::queue::challenge::leading_zero_bits;
-    let text = challenge["challenge"].as_str().unwrap();
-    let bits = challenge["bits"].as_u64().unwrap() as u32;
-    (0u64..)
-        .map(|n| n.to_string())
-        .find(|s| leading_zero_bits(text, key, s) >= bits)
-        .unwrap()
+/// `key`, found by counting up as a client does ([`challenge::solve`]).
+fn solve(answered: &serde_json::Value, key: &str) -> String {
+    let issued = challenge::Challenge {
+        challenge: answered["challenge"].as_str().unwrap().to_string(),
+        bits: answered["bits"].as_u64().unwrap() as u32,
+        expires_at: answered["expires_at"].as_str().unwrap().parse().unwrap(),
+        algorithm: "sha256",
+    };
+    challenge::solve(&issued, key).solution
 }
 
 #[tokio::test]
