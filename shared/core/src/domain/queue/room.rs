@@ -38,6 +38,10 @@ use crate::ids::{EventId, UserId, WaitingToken};
 use crate::ports::store::{Condition, StoreError, Update, Write};
 use crate::ports::Ports;
 
+/// How long past the opening time it joined for a lobby ticket is kept beyond a ticket's usual
+/// life: an opening moved later by up to this keeps its lobby.
+const LOBBY_GRACE_SECS: i64 = 30 * 86_400;
+
 /// Reads of an account's place a join makes before it gives up on a place that keeps changing
 /// under it (only joins of that one account racing each other change it).
 const PLACE_ATTEMPTS: usize = 4;
@@ -511,8 +515,12 @@ impl WaitingRoom {
             self.open_line(event, sale).await?;
             take_order(store, &event.event_id, event.queue_shards).await?
         };
-        // A lobby ticket lives its time from the opening on.
-        let lives_from = sale.on_sale_at.filter(|_| lobby).unwrap_or(now).max(now);
+        // A lobby ticket lives its time from the opening on, and longer by as much as an
+        // operator may still move the opening ([`LOBBY_GRACE_SECS`]).
+        let lives_from = match sale.on_sale_at.filter(|_| lobby) {
+            Some(opens) => opens.max(now) + chrono::Duration::seconds(LOBBY_GRACE_SECS),
+            None => now,
+        };
         Ok(WaitingRecord {
             token,
             event_id: event.event_id.clone(),
