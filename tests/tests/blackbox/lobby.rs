@@ -60,8 +60,19 @@ async fn a_lobby_is_drawn_at_the_opening_and_the_draw_checks_out() {
     let commitment = str_of(&before, "seed_sha256").to_string();
     assert_eq!(before["entries"].as_array().map(Vec::len), Some(12));
 
-    // The opening time cannot be given as anything but a time.
+    // The opening time cannot be given as anything but a time; moved, the event shows it.
     let admin = api.admin_token().await;
+    let sooner = in_secs(opens - 1);
+    let moved = api
+        .call(Method::PATCH, &format!("/admin/events/{id}"))
+        .bearer(&admin)
+        .json(&json!({"on_sale_at": sooner}))
+        .send()
+        .await
+        .expect(200);
+    let shown = api.get(&format!("/events/{id}")).send().await.expect(200);
+    assert_eq!(shown["on_sale_at"], moved["on_sale_at"], "{shown}");
+    assert_eq!(shown["sale"]["on_sale_at"], moved["on_sale_at"], "{shown}");
     api.call(Method::PATCH, &format!("/admin/events/{id}"))
         .bearer(&admin)
         .json(&json!({"on_sale_at": "tomorrow"}))

@@ -38,6 +38,11 @@ fn view(event: &Event, sale: Option<&Sale>) -> serde_json::Value {
                 "admission_rate_per_sec".into(),
                 sale.admission_rate_per_sec.into(),
             );
+            // The opening time in force (an operator may have moved it), as the rate.
+            match sale.on_sale_at {
+                Some(at) => map.insert("on_sale_at".into(), serde_json::json!(at)),
+                None => map.remove("on_sale_at"),
+            };
             map.insert(
                 "sale".into(),
                 serde_json::to_value(sale).expect("sale serializes"),
