@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { api, auditQuery } from "./client";
+import { api, auditQuery, drawQuery } from "./client";
 import { ApiError } from "./errors";
 import { getSession, setSession } from "./session";
 import type { AuthSession } from "./types";
@@ -73,6 +73,18 @@ describe("sale controls", () => {
     expect(JSON.parse(req.body!)).toEqual({ admission_rate_per_sec: 20 });
     expect(req.headers["Content-Type"]).toBe("application/json");
     expect(req.headers.traceparent).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-/);
+  });
+
+  it("PATCHes an opening time as given (UTC RFC 3339); a 409 keeps the server's words", async () => {
+    await api.updateSale("evt_demo_ga", { on_sale_at: "2026-12-04T21:00:00Z" });
+    expect(sent[0].method).toBe("PATCH");
+    expect(JSON.parse(sent[0].body!)).toEqual({ on_sale_at: "2026-12-04T21:00:00Z" });
+    answer = error(409, "INVALID_STATE", "the sale has opened: its opening time can no longer be moved");
+    expect(await api.updateSale("evt_demo_ga", { on_sale_at: "2026-12-04T21:00:00Z" }).catch((x: unknown) => x)).toMatchObject({
+      status: 409,
+      code: "INVALID_STATE",
+      message: "the sale has opened: its opening time can no longer be moved",
+    });
   });
 
   it("escapes the event id in the path", async () => {
@@ -173,5 +185,47 @@ describe("joining with proof of work", () => {
   it("a 428 is CHALLENGE_REQUIRED", async () => {
     answer = error(428, "CHALLENGE_REQUIRED", "the challenge expired; ask for a new one");
     expect(await api.join({ event_id: "evt_demo_ga" }, KEY).catch((x: unknown) => x)).toMatchObject({ status: 428, code: "CHALLENGE_REQUIRED" });
+  });
+});
+
+describe("the opening draw", () => {
+  const scheduled = {
+    event_id: "evt_x",
+    status: "scheduled",
+    on_sale_at: "2026-12-04T21:00:00Z",
+    opens_in_sec: 42,
+    algorithm: "feistel-sha256-v1",
+    seed_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    entries: [],
+    next: null,
+  };
+
+  it("reads the public record of an event's draw, anyone may (no token needed)", async () => {
+    setSession(null);
+    answer = () => Response.json(scheduled);
+    expect(await api.draw("evt_x")).toEqual(scheduled);
+    expect(sent[0].method).toBe("GET");
+    expect(sent[0].url).toBe("https://tacos.test/api/v1/queue/draw?event_id=evt_x");
+    expect(sent[0].headers.Authorization).toBeUndefined();
+  });
+
+  it("pages the entries with after and limit", async () => {
+    const drawn = { ...scheduled, status: "drawn", seed: "ab".repeat(32), lobby_size: 3, entries: [{ lobby_order: 1, token_sha256: "cd".repeat(32) }], next: "1" };
+    answer = () => Response.json(drawn);
+    expect(await api.draw("evt x", { after: "1", limit: 2 })).toEqual(drawn);
+    expect(sent[0].url).toBe("https://tacos.test/api/v1/queue/draw?event_id=evt+x&after=1&limit=2");
+    expect(drawQuery("evt_x")).toBe("?event_id=evt_x");
+    expect(drawQuery("evt_x", { limit: 1 })).toBe("?event_id=evt_x&limit=1");
+    expect(drawQuery("evt_x", { after: "2#x" })).toBe("?event_id=evt_x&after=2%23x");
+  });
+
+  it("a join before the opening answers the lobby", async () => {
+    answer = () => Response.json({ waiting_token: "wtkn_1", position_hint: 0, status: "lobby", opens_in_sec: 42 }, { status: 202 });
+    expect(await api.join({ event_id: "evt_x" }, "0b6f2c1e-9b1a-4a47-8f57-3f0c7b4a2f10")).toEqual({
+      waiting_token: "wtkn_1",
+      position_hint: 0,
+      status: "lobby",
+      opens_in_sec: 42,
+    });
   });
 });

@@ -13,6 +13,7 @@ import type {
   AuditPage,
   Availability,
   AuthSession,
+  DrawInfo,
   EventInfo,
   JoinAnswer,
   JoinBody,
@@ -120,6 +121,9 @@ export const api = {
     request<JoinAnswer>("POST", "/api/v1/queue/join", { body, idempotencyKey, traceId, signal }),
   queueStatus: (token: string, signal?: AbortSignal) =>
     request<QueueStatus>("GET", `/api/v1/queue/status?token=${encodeURIComponent(token)}`, { signal }),
+  /** The public record of the event's opening draw: the commitment before, the seed and places after. */
+  draw: (eventId: string, page: { after?: string; limit?: number } = {}, signal?: AbortSignal) =>
+    request<DrawInfo>("GET", `/api/v1/queue/draw${drawQuery(eventId, page)}`, { signal }),
   enter: (waiting_token: string, traceId?: string) =>
     request<{ admission: string; reservation_token: string; ttl_sec: number }>("POST", "/api/v1/queue/enter", {
       body: { waiting_token },
@@ -165,6 +169,14 @@ export const api = {
 
 function saleAction(eventId: string, action: "pause" | "resume" | "close", traceId?: string): Promise<Sale> {
   return request<Sale>("POST", `/api/v1/admin/events/${encodeURIComponent(eventId)}/${action}`, { traceId });
+}
+
+/** `?event_id=…&after=…&limit=…`: a page of the draw's entries (`after`, the previous page's `next`). */
+export function drawQuery(eventId: string, page: { after?: string; limit?: number } = {}): string {
+  const q = new URLSearchParams({ event_id: eventId });
+  if (page.after) q.set("after", page.after);
+  if (page.limit !== undefined) q.set("limit", String(page.limit));
+  return `?${q}`;
 }
 
 /** `?event_id=…&limit=…&before=…` with the parameters given, or "" when none is. */

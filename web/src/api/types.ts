@@ -31,6 +31,11 @@ export interface EventInfo {
   /** The admission rate in force (the sale's). */
   admission_rate_per_sec: number;
   max_per_order: number;
+  /**
+   * When the sale opens (RFC 3339), absent when none was set. Before it, joining puts a person in
+   * the lobby, where everyone gets a random place in line at the opening (`GET /queue/draw`).
+   */
+  on_sale_at?: string | null;
   /** The sale as operators left it. */
   sale: Sale;
 }
@@ -48,6 +53,8 @@ export interface Sale {
   hold_seconds: number;
   /** Leading zero bits of the proof of work a join must carry (0–28; 0, the default: none). */
   join_challenge_bits: number;
+  /** When the sale opens (RFC 3339); absent when it has no opening time. */
+  on_sale_at?: string | null;
   /** When an operator last changed it (RFC 3339); absent if never. */
   changed_at?: string;
 }
@@ -57,6 +64,8 @@ export interface SaleSettings {
   admission_rate_per_sec?: number;
   hold_seconds?: number;
   join_challenge_bits?: number;
+  /** A new opening time, UTC RFC 3339; only while the opening is still ahead (else 409 `INVALID_STATE`). */
+  on_sale_at?: string;
 }
 
 /**
@@ -81,7 +90,38 @@ export interface JoinBody {
 export interface JoinAnswer {
   waiting_token: string;
   position_hint: number;
+  /** `lobby` before the sale's opening (202), else `waiting`. */
   status: string;
+  /** Seconds until the opening, in the lobby. */
+  opens_in_sec?: number;
+}
+
+/** `GET /queue/draw`: the public record of an event's opening draw. */
+export interface DrawInfo {
+  event_id: string;
+  /** `none`: the event has no opening; `scheduled`: the opening is ahead; `drawn`: done. */
+  status: "none" | "scheduled" | "drawn";
+  on_sale_at?: string;
+  /** Seconds until the opening (scheduled only). */
+  opens_in_sec?: number;
+  /** How the order follows from the seed (`feistel-sha256-v1`: docs/api.md). */
+  algorithm: string;
+  /** The commitment: SHA-256 of the seed, hex, published before the opening. */
+  seed_sha256?: string;
+  /** The seed itself, hex, revealed once drawn. */
+  seed?: string;
+  /** How many people were in the lobby at the draw. */
+  lobby_size?: number;
+  drawn_at?: string;
+  /** The lobby's places: `token_sha256` is the lowercase hex SHA-256 of a waiting token. */
+  entries: DrawEntry[];
+  /** The next page's `after`, or null. */
+  next: string | null;
+}
+
+export interface DrawEntry {
+  lobby_order: number;
+  token_sha256: string;
 }
 
 export type AuditAction = "pause" | "resume" | "close" | "update";
@@ -129,9 +169,14 @@ export interface SeatStatus {
 }
 
 export interface QueueStatus {
-  /** `closed`: an operator closed the sale before this token entered (final). */
-  status: "waiting" | "ready" | "expired" | "closed";
-  /** People ahead plus one while waiting; 0 otherwise. */
+  /**
+   * `lobby`: the sale has not opened yet (everyone here then gets a random place at the opening);
+   * `closed`: an operator closed the sale before this token entered (final).
+   */
+  status: "lobby" | "waiting" | "ready" | "expired" | "closed";
+  /** Seconds until the opening, in the lobby. */
+  opens_in_sec?: number;
+  /** People ahead plus one while waiting; 0 otherwise (and in the lobby). */
   position: number;
   /**
    * The point estimate of the wait, in seconds. With `likely_sold_out`, when it should be known

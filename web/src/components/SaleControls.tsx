@@ -1,25 +1,29 @@
 import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
 import { api } from "../api/client";
+import { ApiError } from "../api/errors";
 import type { Sale } from "../api/types";
 import { ErrorBanner } from "./ErrorBanner";
-import { formatTimestamp } from "../lib/format";
+import { formatLocalTime, formatTimestamp } from "../lib/format";
 import {
   BITS_MAX,
+  checkOpening,
   checkSettings,
   describeBits,
   formatBits,
   formatHold,
+  formatOpening,
   formatRate,
   HOLD_MAX,
   HOLD_MIN,
   RATE_MAX,
   saleStateLabel,
   saleStateMeaning,
+  toLocalInput,
   type SettingsCheck,
 } from "../lib/sale";
 import { newTraceId } from "../lib/trace";
 
-type Action = "pause" | "resume" | "close" | "update";
+type Action = "pause" | "resume" | "close" | "update" | "opening";
 
 interface Props {
   eventId: string;
@@ -37,6 +41,7 @@ const BUSY: Record<Action, string> = {
   resume: "Resuming the sale…",
   close: "Closing the sale…",
   update: "Saving the settings…",
+  opening: "Setting the opening time…",
 };
 
 /** What the sale became, said once the server has answered. */
@@ -50,14 +55,21 @@ function outcome(action: Action, sale: Sale): string {
       return "Sale closed for good.";
     case "update":
       return `Saved: ${formatRate(sale.admission_rate_per_sec)}, holds of ${formatHold(sale.hold_seconds)}, proof of work at join ${formatBits(sale.join_challenge_bits ?? 0)}.`;
+    case "opening":
+      return `Opening time set: ${formatOpening(sale.on_sale_at)}.`;
   }
 }
 
+/** The server's refusal of an opening time (409: the opening has passed; 400: not a time), said in its own words. */
+function refusedOpening(e: unknown): e is ApiError {
+  return e instanceof ApiError && (e.status === 409 || e.status === 400);
+}
+
 /**
- * One event's sale for an operator: its state, rate, hold time and proof of work at join as the
- * server last answered them, Pause / Resume / Close (Close asks first: it cannot be undone), and
- * the settings form. Every failure is shown in words; after one the sale is read again, so what is shown
- * is what the server holds.
+ * One event's sale for an operator: its state, rate, hold time, proof of work at join and opening
+ * time as the server last answered them, Pause / Resume / Close (Close asks first: it cannot be
+ * undone), the settings form and the opening time's. Every failure is shown in words; after one
+ * the sale is read again, so what is shown is what the server holds.
  */
 export function SaleControls({ eventId, eventName, refresh, onAction, onError }: Props) {
   const [sale, setSale] = useState<Sale | null>(null);
@@ -70,18 +82,28 @@ export function SaleControls({ eventId, eventName, refresh, onAction, onError }:
   const [hold, setHold] = useState("");
   const [bits, setBits] = useState("");
   const [problem, setProblem] = useState<(SettingsCheck & { ok: false }) | null>(null);
+  const [opening, setOpening] = useState("");
+  const [openingProblem, setOpeningProblem] = useState("");
+  const [openingRefused, setOpeningRefused] = useState<ApiError | null>(null);
   const retry = useRef<(() => void) | null>(null);
   const closeButton = useRef<HTMLButtonElement>(null);
   const keepOpen = useRef<HTMLButtonElement>(null);
 
-  /** Shows `s`; the form's fields too when `form` (not after a pause, which keeps what is typed). */
-  const show = (s: Sale, form: boolean) => {
+  /**
+   * Shows `s`; the forms' fields too when `form` (not after a pause, which keeps what is typed),
+   * or only the opening time's after it was set.
+   */
+  const show = (s: Sale, form: boolean | "opening") => {
     setSale(s);
-    if (form) {
+    if (form === true) {
       setRate(String(s.admission_rate_per_sec));
       setHold(String(s.hold_seconds));
       setBits(String(s.join_challenge_bits ?? 0));
       setProblem(null);
+    }
+    if (form !== false) {
+      setOpening(toLocalInput(s.on_sale_at));
+      setOpeningProblem("");
     }
   };
 
@@ -108,14 +130,17 @@ export function SaleControls({ eventId, eventName, refresh, onAction, onError }:
     if (busy) return;
     setBusy(action);
     setError(null);
+    setOpeningRefused(null);
     setDone("");
     try {
       const s = await call(newTraceId());
-      show(s, action === "update");
+      show(s, action === "update" ? true : action === "opening" ? "opening" : false);
       setDone(outcome(action, s));
       retry.current = null;
     } catch (e) {
-      setError(e);
+      // The server's refusal of an opening time is said by its form; anything else here.
+      if (action === "opening" && refusedOpening(e)) setOpeningRefused(e);
+      else setError(e);
       onError?.(e);
       retry.current = () => void run(action, call);
       // Whatever became of the action (a 409: someone closed the sale meanwhile), show the sale
@@ -153,6 +178,19 @@ export function SaleControls({ eventId, eventName, refresh, onAction, onError }:
     setProblem(null);
     void run("update", (t) => api.updateSale(eventId, check.settings, t));
   };
+  const saveOpening = (e: FormEvent) => {
+    e.preventDefault();
+    if (!sale) return;
+    const check = checkOpening(opening, sale);
+    if (!check.ok) {
+      setOpeningProblem(check.message);
+      setOpeningRefused(null);
+      setDone("");
+      return;
+    }
+    setOpeningProblem("");
+    void run("opening", (t) => api.updateSale(eventId, { on_sale_at: check.on_sale_at }, t));
+  };
 
   if (!sale) {
     return (
@@ -164,6 +202,8 @@ export function SaleControls({ eventId, eventName, refresh, onAction, onError }:
   }
 
   const closed = sale.state === "closed";
+  // What the opening time's field says, in UTC as it would be sent.
+  const openingPreview = checkOpening(opening, { ...sale, on_sale_at: undefined });
   // aria-disabled rather than disabled: a button that was just pressed keeps the keyboard focus.
   const can = { pause: sale.state === "open", resume: sale.state === "paused", close: !closed };
   const unless = (allowed: boolean, go: () => void) => () => {
@@ -183,6 +223,17 @@ export function SaleControls({ eventId, eventName, refresh, onAction, onError }:
         <dd data-testid="sale-hold">{formatHold(sale.hold_seconds)}</dd>
         <dt>Proof of work at join</dt>
         <dd data-testid="sale-bits">{formatBits(sale.join_challenge_bits ?? 0)}</dd>
+        <dt>Opening time</dt>
+        <dd>
+          {sale.on_sale_at ? (
+            <>
+              <time dateTime={sale.on_sale_at} data-testid="sale-opening">{formatOpening(sale.on_sale_at)}</time>{" "}
+              <span className="muted">({formatLocalTime(sale.on_sale_at)} here)</span>
+            </>
+          ) : (
+            <span data-testid="sale-opening">none: on sale from the start</span>
+          )}
+        </dd>
         <dt>Last changed</dt>
         <dd>{sale.changed_at ? <time dateTime={sale.changed_at}>{formatTimestamp(sale.changed_at)}</time> : "never"}</dd>
       </dl>
@@ -295,6 +346,48 @@ export function SaleControls({ eventId, eventName, refresh, onAction, onError }:
           <p id="settings-problem" className="form-problem" role="alert" data-testid="settings-problem">
             {problem.message}
           </p>
+        )}
+      </form>
+
+      <form className="sale-settings sale-opening" onSubmit={saveOpening} noValidate aria-labelledby="sale-opening-title">
+        <h3 id="sale-opening-title">Opening time</h3>
+        {closed ? (
+          <p className="muted">A closed sale's opening time cannot be moved.</p>
+        ) : (
+          <fieldset>
+            <legend className="sr-only">Opening time of the sale of {eventName}</legend>
+            <label htmlFor="sale-opening-input">Opens at (your local time)</label>
+            <input
+              id="sale-opening-input"
+              type="datetime-local"
+              step={1}
+              required
+              value={opening}
+              aria-invalid={openingProblem !== ""}
+              aria-describedby={openingProblem ? "sale-opening-hint opening-problem" : "sale-opening-hint"}
+              onChange={(e) => setOpening(e.target.value)}
+            />
+            <p id="sale-opening-hint" className="muted small" data-testid="sale-opening-hint">
+              {openingPreview.ok ? `Sent as ${formatOpening(openingPreview.on_sale_at)}. ` : "Sent in UTC. "}
+              Until then joins wait in a lobby, and everyone there gets a random place in line at the opening. It can be set or moved
+              only while the opening is still ahead.
+            </p>
+            <button type="submit" className="button button-primary" aria-disabled={busy !== null}>
+              Set opening time
+            </button>
+          </fieldset>
+        )}
+        {openingProblem && (
+          <p id="opening-problem" className="form-problem" role="alert" data-testid="opening-problem">
+            {openingProblem}
+          </p>
+        )}
+        {openingRefused && (
+          <div className="banner banner-error" role="alert" data-error-code={openingRefused.code} data-testid="opening-refused">
+            <p className="banner-title">The opening time was not changed</p>
+            <p>{openingRefused.message}</p>
+            {openingRefused.traceId && <p className="muted small">Reference: {openingRefused.traceId}</p>}
+          </div>
         )}
       </form>
     </div>

@@ -9,6 +9,10 @@ export interface Flow {
   /** When the reservation token stops being valid (ms since the epoch). */
   reservation_token_expires_at?: number;
   reservation_id?: string;
+  /** The token was in the lobby before the sale's opening (the draw's result is still to come). */
+  lobby?: boolean;
+  /** The draw's result for the token: its place then (null: it was already its turn). */
+  drawn_place?: number | null;
 }
 
 const key = (eventId: string) => `tacos.flow.${eventId}`;

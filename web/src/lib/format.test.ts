@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatCountdown, formatEta, formatEtaRange, formatMoney, formatTimestamp, secondsLeft, spokenDuration } from "./format";
+import { formatCountdown, formatEta, formatEtaRange, formatLocalTime, formatMoney, formatTimestamp, secondsLeft, spokenDuration } from "./format";
 
 describe("countdown", () => {
   it("counts whole seconds up, never below zero", () => {
@@ -34,6 +34,12 @@ describe("display", () => {
     expect(formatTimestamp("2026-05-01T18:04:09.123Z")).toBe("2026-05-01 18:04:09 UTC");
     expect(formatTimestamp("2026-05-01T20:04:09+02:00")).toBe("2026-05-01 18:04:09 UTC");
     expect(formatTimestamp("not a time")).toBe("not a time");
+  });
+  it("gives an opening time in the reader's own time zone, named", () => {
+    expect(formatLocalTime("2026-12-04T21:00:00Z", "UTC")).toBe("Dec 4, 2026, 9:00 PM UTC");
+    expect(formatLocalTime("2026-12-04T21:00:00Z", "Asia/Seoul")).toBe("Dec 5, 2026, 6:00 AM GMT+9");
+    expect(formatLocalTime("2026-07-01T12:30:00Z", "Europe/Paris")).toBe("Jul 1, 2026, 2:30 PM GMT+2");
+    expect(formatLocalTime("not a time")).toBe("not a time");
   });
   it("words the ETA", () => {
     expect(formatEta(0)).toBe("any moment now");

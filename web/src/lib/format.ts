@@ -113,3 +113,21 @@ export function formatTimestamp(iso: string): string {
   if (Number.isNaN(d.getTime())) return iso;
   return `${d.toISOString().slice(0, 19).replace("T", " ")} UTC`;
 }
+
+/**
+ * A moment in the reader's own time zone, named (`Dec 4, 2026, 10:00 PM GMT+1`): when a sale
+ * opens. `timeZone` only for tests; the browser's own otherwise.
+ */
+export function formatLocalTime(iso: string, timeZone?: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return d.toLocaleString("en-US", {
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "numeric",
+    minute: "2-digit",
+    timeZoneName: "short",
+    timeZone,
+  });
+}

@@ -78,10 +78,15 @@ function websocket<T>(
   });
 }
 
-/** Status of a waiting token until it is no longer waiting. Returns a stop function. */
+/** Whether a status is final for the waiting room: no longer in the lobby or waiting, or sold out. */
+export function queueDone(s: QueueStatus): boolean {
+  return (s.status !== "waiting" && s.status !== "lobby") || s.sold_out;
+}
+
+/** Status of a waiting token while it is in the lobby or waiting. Returns a stop function. */
 export function followQueue(token: string, eventId: string, h: Handlers<QueueStatus>): () => void {
   const ctl = new AbortController();
-  const done = (s: QueueStatus) => s.status !== "waiting" || s.sold_out;
+  const done = queueDone;
   let last: QueueStatus | null = null;
   const onData = (s: QueueStatus) => {
     last = s;

@@ -1,17 +1,20 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Sale } from "../api/types";
 import {
   actionLabel,
+  checkOpening,
   checkSettings,
   describeBits,
   describeChange,
   formatBits,
   formatHold,
+  formatOpening,
   formatRate,
   formatRateShort,
   PHONE_HASHES_PER_SEC,
   saleStateLabel,
   saleStateMeaning,
+  toLocalInput,
 } from "./sale";
 
 const sale = (over: Partial<Sale> = {}): Sale => ({
@@ -141,5 +144,52 @@ describe("proof of work at join", () => {
     expect(2 ** 17 / PHONE_HASHES_PER_SEC).toBeGreaterThan(0.5);
     expect(2 ** 17 / PHONE_HASHES_PER_SEC).toBeLessThan(1.5);
     expect(2 ** 18 / PHONE_HASHES_PER_SEC).toBeLessThan(2);
+  });
+});
+
+describe("the opening time", () => {
+  // The form's input is in the browser's time zone: these run in Seoul (+9, no summer time) and Paris.
+  afterEach(() => vi.unstubAllEnvs());
+  it("fills the form in the local time zone, to the second", () => {
+    vi.stubEnv("TZ", "Asia/Seoul");
+    expect(toLocalInput("2026-12-04T21:00:00Z")).toBe("2026-12-05T06:00:00");
+    expect(toLocalInput("2026-12-04T21:00:05.250+00:00")).toBe("2026-12-05T06:00:05");
+    vi.stubEnv("TZ", "Europe/Paris");
+    expect(toLocalInput("2026-07-01T12:30:00Z")).toBe("2026-07-01T14:30:00");
+    expect(toLocalInput(undefined)).toBe("");
+    expect(toLocalInput(null)).toBe("");
+    expect(toLocalInput("soon")).toBe("");
+  });
+  it("sends what is typed as UTC RFC 3339, seconds optional", () => {
+    vi.stubEnv("TZ", "Asia/Seoul");
+    expect(checkOpening("2026-12-05T06:00", sale())).toEqual({ ok: true, on_sale_at: "2026-12-04T21:00:00Z" });
+    expect(checkOpening(" 2026-12-05T06:00:07 ", sale())).toEqual({ ok: true, on_sale_at: "2026-12-04T21:00:07Z" });
+    vi.stubEnv("TZ", "Europe/Paris");
+    expect(checkOpening("2026-07-01T14:30:00.000", sale())).toEqual({ ok: true, on_sale_at: "2026-07-01T12:30:00Z" });
+    // What the form shows, sent back, is the same moment.
+    expect(checkOpening(toLocalInput("2026-03-29T01:15:00Z"), sale())).toEqual({ ok: true, on_sale_at: "2026-03-29T01:15:00Z" });
+  });
+  it("refuses what is not a date and time, and the opening the sale already has", () => {
+    vi.stubEnv("TZ", "UTC");
+    for (const bad of ["", "  ", "2026-12-04", "21:00", "2026-02-30T10:00", "2026-13-01T10:00", "tomorrow"]) {
+      expect(checkOpening(bad, sale()), bad).toEqual({ ok: false, message: "Enter the date and time the sale opens." });
+    }
+    expect(checkOpening("2026-12-04T21:00", sale({ on_sale_at: "2026-12-04T21:00:00.000Z" }))).toEqual({
+      ok: false,
+      message: "Nothing to change: the sale already opens at that time.",
+    });
+    expect(checkOpening("2026-12-04T21:05", sale({ on_sale_at: "2026-12-04T21:00:00Z" }))).toEqual({ ok: true, on_sale_at: "2026-12-04T21:05:00Z" });
+  });
+  it("is said in UTC to the second in the audit log", () => {
+    expect(formatOpening("2026-12-04T21:00:00Z")).toBe("2026-12-04 21:00:00 UTC");
+    expect(formatOpening(undefined)).toBe("none");
+    expect(describeChange(sale(), sale({ on_sale_at: "2026-12-04T21:00:00Z" }))).toEqual(["opening: none → 2026-12-04 21:00:00 UTC"]);
+    expect(describeChange(sale({ on_sale_at: "2026-12-04T21:00:00Z" }), sale({ on_sale_at: "2026-12-04T21:30:00Z" }))).toEqual([
+      "opening: 2026-12-04 21:00:00 UTC → 2026-12-04 21:30:00 UTC",
+    ]);
+    // The same moment written another way is no change.
+    expect(describeChange(sale({ on_sale_at: "2026-12-04T21:00:00Z" }), sale({ on_sale_at: "2026-12-04T21:00:00.000+00:00" }))).toEqual([
+      "no change",
+    ]);
   });
 });

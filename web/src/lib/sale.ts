@@ -1,6 +1,7 @@
 /** The operator page's wording of a sale and its audit log, and the check of its settings form: pure, unit-tested. */
 
 import type { AuditAction, Sale, SaleSettings, SaleState } from "../api/types";
+import { formatTimestamp } from "./format";
 
 /** The limits `PATCH /admin/events/{id}` enforces (docs/openapi.yaml, `SaleSettings`). */
 export const RATE_MAX = 100_000;
@@ -82,6 +83,11 @@ export function describeChange(before: Sale, after: Sale): string[] {
   const bitsBefore = before.join_challenge_bits ?? 0;
   const bitsAfter = after.join_challenge_bits ?? 0;
   if (bitsBefore !== bitsAfter) parts.push(`proof of work: ${formatBits(bitsBefore)} → ${formatBits(bitsAfter)}`);
+  const openingBefore = before.on_sale_at ?? null;
+  const openingAfter = after.on_sale_at ?? null;
+  if (openingBefore !== openingAfter && !sameMoment(openingBefore, openingAfter)) {
+    parts.push(`opening: ${formatOpening(openingBefore)} → ${formatOpening(openingAfter)}`);
+  }
   // Settings this app does not know yet are still shown as the server names them.
   const b = before as unknown as Record<string, unknown>;
   const a = after as unknown as Record<string, unknown>;
@@ -92,7 +98,14 @@ export function describeChange(before: Sale, after: Sale): string[] {
   return parts.length > 0 ? parts : ["no change"];
 }
 
-const KNOWN = new Set(["event_id", "state", "admission_rate_per_sec", "hold_seconds", "join_challenge_bits", "changed_at"]);
+const KNOWN = new Set(["event_id", "state", "admission_rate_per_sec", "hold_seconds", "join_challenge_bits", "on_sale_at", "changed_at"]);
+
+const sameMoment = (a: string | null, b: string | null) => a !== null && b !== null && Date.parse(a) === Date.parse(b);
+
+/** An opening time as operators read it: `2026-12-04 21:00:00 UTC`, or `none`. */
+export function formatOpening(iso: string | null | undefined): string {
+  return iso ? formatTimestamp(iso) : "none";
+}
 const shown = (v: unknown) => (v === undefined ? "none" : typeof v === "string" ? v : JSON.stringify(v));
 
 /** A join's proof of work: `off`, `18 bits`. */
@@ -151,4 +164,41 @@ export function checkSettings(sale: Sale, rateText: string, holdText: string, bi
     return { ok: false, message: "Nothing to change: the sale already has these settings." };
   }
   return { ok: true, settings };
+}
+
+const pad = (n: number) => String(n).padStart(2, "0");
+
+/**
+ * An RFC 3339 time as a `datetime-local` input's value in this browser's time zone, to the second
+ * (`2026-12-04T22:00:00` in Paris for `2026-12-04T21:00:00Z`); "" for none.
+ */
+export function toLocalInput(iso: string | null | undefined): string {
+  if (!iso) return "";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** The opening time form's verdict: the UTC RFC 3339 time to send, or what is wrong with it. */
+export type OpeningCheck = { ok: true; on_sale_at: string } | { ok: false; message: string };
+
+/**
+ * A `datetime-local` value (this browser's time zone; seconds optional) as the UTC RFC 3339 time
+ * `PATCH /admin/events/{id}` takes (`2026-12-04T21:00:00Z`). Whether it is still ahead, and the
+ * sale's opening too, is the server's to judge (409 otherwise): the page's clock may be off.
+ */
+export function checkOpening(text: string, sale: Sale): OpeningCheck {
+  const value = text.trim();
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?$/.exec(value);
+  if (!m) return { ok: false, message: "Enter the date and time the sale opens." };
+  const [y, mo, d, h, mi, sec] = m.slice(1).map((v) => Number(v ?? 0));
+  const local = new Date(y, mo - 1, d, h, mi, sec);
+  if (Number.isNaN(local.getTime()) || local.getMonth() !== mo - 1 || local.getDate() !== d) {
+    return { ok: false, message: "Enter the date and time the sale opens." };
+  }
+  const on_sale_at = `${local.toISOString().slice(0, 19)}Z`;
+  if (sale.on_sale_at && sameMoment(sale.on_sale_at, on_sale_at)) {
+    return { ok: false, message: "Nothing to change: the sale already opens at that time." };
+  }
+  return { ok: true, on_sale_at };
 }

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { useNavigate } from "react-router";
-import type { Availability, EventInfo } from "../api/types";
+import { api } from "../api/client";
+import type { Availability, DrawInfo, EventInfo } from "../api/types";
 import { clearFlow, setFlow } from "./flow";
 import { joinQueue, type JoinProgress } from "./join";
 import { followAvailability, type Transport } from "./live";
@@ -75,4 +76,39 @@ export function useJoin(eventId: string, bitsHint?: number) {
     }
   }, [eventId, bitsHint, navigate]);
   return { join, busy, error, progress };
+}
+
+/**
+ * The event's draw (`GET /queue/draw`, its first entry only: the page shows no list) while `want`
+ * says what is awaited: in the lobby the commitment, read until it is published; after the
+ * opening the result, read every second until it says `drawn`. At most 20 reads; a failure is
+ * retried quietly (the page works without it). Null until read.
+ */
+export function useDraw(eventId: string, want: "commitment" | "result" | null): DrawInfo | null {
+  const [draw, setDraw] = useState<DrawInfo | null>(null);
+  useEffect(() => {
+    if (!want) return;
+    const ctl = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let reads = 0;
+    const enough = (d: DrawInfo) => (want === "result" ? d.status === "drawn" : d.status !== "scheduled" || Boolean(d.seed_sha256));
+    const read = async () => {
+      reads++;
+      try {
+        const d = await api.draw(eventId, { limit: 1 }, ctl.signal);
+        if (ctl.signal.aborted) return;
+        setDraw(d);
+        if (enough(d)) return;
+      } catch {
+        if (ctl.signal.aborted) return;
+      }
+      if (reads < 20) timer = setTimeout(read, want === "result" ? 1000 : 3000);
+    };
+    void read();
+    return () => {
+      ctl.abort();
+      clearTimeout(timer);
+    };
+  }, [eventId, want]);
+  return draw;
 }

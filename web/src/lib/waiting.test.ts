@@ -95,3 +95,32 @@ describe("what screen readers are told", () => {
     expect(nextAnnouncement(a, waiting({ status: "closed" }))).toBeNull();
   });
 });
+
+describe("what screen readers are told in the lobby", () => {
+  const lobby = (opens_in_sec: number) =>
+    waiting({ status: "lobby", opens_in_sec, position: 0, eta_sec: opens_in_sec, eta_range_sec: [opens_in_sec, opens_in_sec] });
+  it("says once that the person is in the lobby, never the seconds of the countdown", () => {
+    const first = nextAnnouncement(null, lobby(42));
+    expect(first?.text).toBe(
+      "You are in the lobby: the sale has not opened yet. Everyone here before the opening gets a random place in line when it opens.",
+    );
+    let a = first;
+    for (let s = 41; s >= 0; s--) a = nextAnnouncement(a, lobby(s));
+    expect(a).toBe(first);
+    // No wait is told in the lobby.
+    expect(waitMessage(lobby(42))).toBeNull();
+  });
+  it("begins the first wait after the opening with the draw's result, then speaks as usual", () => {
+    const inLobby = nextAnnouncement(null, lobby(1));
+    const drawn = nextAnnouncement(inLobby, waiting({ position: 17 }));
+    expect(drawn?.text).toBe("The draw is done: your place in line is 17. Estimated wait about 2 to 4 minutes.");
+    expect(nextAnnouncement(drawn, waiting({ position: 16 }))).toBe(drawn);
+    expect(nextAnnouncement(drawn, waiting({ position: 5, eta_sec: 30, eta_range_sec: [20, 40] }))?.text).toBe(
+      "You are number 5 in line. Estimated wait about 20 to 40 seconds.",
+    );
+  });
+  it("a turn at the opening is left to the turn's own announcement", () => {
+    const inLobby = nextAnnouncement(null, lobby(1));
+    expect(nextAnnouncement(inLobby, waiting({ status: "ready", ready_for_entry: true, position: 0 }))).toBeNull();
+  });
+});

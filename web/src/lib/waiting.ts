@@ -10,6 +10,7 @@
 
 import type { QueueStatus } from "../api/types";
 import { formatEta, formatEtaRange } from "./format";
+import { LOBBY_SPOKEN, drawnText } from "./lobby";
 
 export type WaitMessage =
   | {
@@ -62,6 +63,8 @@ export function spokenWait(m: WaitMessage): string {
  * What the page's polite live region says. It changes only when the spoken wait does (the
  * rounded range, likely to miss out, paused): the position is said with it, as it was then, and
  * not on each status. Not waiting any more: nothing (the other states announce themselves).
+ * In the lobby it says so once (never the seconds of the countdown); the first wait after the
+ * lobby begins with the draw's result.
  */
 export interface Announcement {
   /** The spoken wait it was made for. */
@@ -69,10 +72,14 @@ export interface Announcement {
   text: string;
 }
 
+const LOBBY_KEY = "lobby";
+
 export function nextAnnouncement(prev: Announcement | null, s: QueueStatus): Announcement | null {
+  if (s.status === "lobby" && !s.sold_out) return prev?.key === LOBBY_KEY ? prev : { key: LOBBY_KEY, text: LOBBY_SPOKEN };
   const m = waitMessage(s);
   if (!m) return null;
   const key = spokenWait(m);
   if (prev?.key === key) return prev;
+  if (prev?.key === LOBBY_KEY) return { key, text: `${drawnText(s.position)} ${key}` };
   return { key, text: `You are number ${s.position} in line. ${key}` };
 }

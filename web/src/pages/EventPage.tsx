@@ -2,7 +2,8 @@ import { Link, useParams } from "react-router";
 import { ErrorBanner } from "../components/ErrorBanner";
 import { JoinCheck } from "../components/JoinCheck";
 import { SeatMap, useSeatPlan } from "../components/SeatMap";
-import { formatDate, formatPrice } from "../lib/format";
+import { formatDate, formatLocalTime, formatPrice } from "../lib/format";
+import { upcomingOpening } from "../lib/lobby";
 import { useTitle } from "../lib/hooks";
 import { useAvailability, useEvent, useJoin } from "../lib/useEventData";
 import { getFlow } from "../lib/flow";
@@ -18,6 +19,7 @@ export function EventPage() {
   useTitle(event?.name ?? "Event");
   const soldOut = availability !== null && availability.available === 0 && availability.held === 0;
   const waiting = getFlow(eventId).waiting_token;
+  const opens = event ? upcomingOpening(event, Date.now()) : null;
   return (
     <section>
       <p><Link to="/">← All events</Link></p>
@@ -31,6 +33,12 @@ export function EventPage() {
             <dt>Starts</dt><dd>{formatDate(event.starts_at)}</dd>
             <dt>Price</dt><dd>{formatPrice(event)} per {event.kind === "seated" ? "seat" : "ticket"}</dd>
             <dt>Per order</dt><dd>up to {event.max_per_order}</dd>
+            {opens && (
+              <>
+                <dt>Sale opens</dt>
+                <dd data-testid="opens-at">Opens at <time dateTime={opens}>{formatLocalTime(opens)}</time></dd>
+              </>
+            )}
           </dl>
           <p className="availability" aria-live="polite" data-testid="availability">
             {availability
@@ -48,6 +56,12 @@ export function EventPage() {
             </div>
           )}
           <JoinCheck progress={progress} />
+          {opens && !soldOut && (
+            <p data-testid="lobby-note">
+              Joining before the opening puts you in the lobby: everyone there when the sale opens gets a random place in line, so
+              there is no need to rush at the last second.
+            </p>
+          )}
           <p className="muted">No account needed to queue. You will be asked to log in or register when it is your turn.</p>
           <ErrorBanner error={joinError} onRetry={join} />
           {plan && (

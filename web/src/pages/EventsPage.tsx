@@ -3,7 +3,8 @@ import { Link } from "react-router";
 import { api } from "../api/client";
 import type { EventInfo } from "../api/types";
 import { ErrorBanner } from "../components/ErrorBanner";
-import { formatDate, formatPrice } from "../lib/format";
+import { formatDate, formatLocalTime, formatPrice } from "../lib/format";
+import { upcomingOpening } from "../lib/lobby";
 import { useTitle } from "../lib/hooks";
 
 export function EventsPage() {
@@ -15,6 +16,7 @@ export function EventsPage() {
     api.events().then(setEvents, setError);
   }, []);
   useEffect(load, [load]);
+  const now = Date.now();
   return (
     <section>
       <h1>Upcoming events</h1>
@@ -22,16 +24,24 @@ export function EventsPage() {
       {events === null && !error && <p aria-live="polite">Loading events…</p>}
       {events?.length === 0 && <p>No events on sale right now.</p>}
       <ul className="cards">
-        {events?.map((e) => (
-          <li key={e.event_id} className="card">
-            <h2><Link to={`/events/${e.event_id}`}>{e.name}</Link></h2>
-            <p>{e.venue}</p>
-            <p>{formatDate(e.starts_at)}</p>
-            <p>
-              {formatPrice(e)} · {e.kind === "seated" ? `${e.total} reserved seats` : `general admission, ${e.total} places`}
-            </p>
-          </li>
-        ))}
+        {events?.map((e) => {
+          const opens = upcomingOpening(e, now);
+          return (
+            <li key={e.event_id} className="card">
+              <h2><Link to={`/events/${e.event_id}`}>{e.name}</Link></h2>
+              <p>{e.venue}</p>
+              <p>{formatDate(e.starts_at)}</p>
+              <p>
+                {formatPrice(e)} · {e.kind === "seated" ? `${e.total} reserved seats` : `general admission, ${e.total} places`}
+              </p>
+              {opens && (
+                <p className="opens-at" data-testid="opens-at">
+                  Opens at <time dateTime={opens}>{formatLocalTime(opens)}</time>
+                </p>
+              )}
+            </li>
+          );
+        })}
       </ul>
     </section>
   );

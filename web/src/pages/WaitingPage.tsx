@@ -4,18 +4,30 @@ import { api } from "../api/client";
 import type { QueueStatus } from "../api/types";
 import { ErrorBanner } from "../components/ErrorBanner";
 import { JoinCheck } from "../components/JoinCheck";
+import { DrawResult, Lobby } from "../components/Lobby";
 import { getFlow, updateFlow, clearFlow } from "../lib/flow";
 import { useSession, useTitle } from "../lib/hooks";
 import { followQueue, type Transport } from "../lib/live";
+import { NO_LOBBY, nextLobby, type LobbyPhase } from "../lib/lobby";
 import { newTraceId } from "../lib/trace";
-import { useEvent, useJoin } from "../lib/useEventData";
+import { useDraw, useEvent, useJoin } from "../lib/useEventData";
 import { LIKELY_SOLD_OUT_TEXT, LIKELY_SOLD_OUT_TITLE, PAUSED_WAIT, nextAnnouncement, waitMessage, type Announcement } from "../lib/waiting";
+
+/** The token's phase as the flow kept it (a reload in the lobby, or after the draw). */
+function initialLobby(eventId: string): LobbyPhase {
+  const flow = getFlow(eventId);
+  if (flow.drawn_place !== undefined) return { kind: "drawn", place: flow.drawn_place };
+  return flow.lobby ? { kind: "lobby", deadline: null } : NO_LOBBY;
+}
 
 /**
  * The waiting room: live position, the wait as a range (or that the tickets will likely run out
  * first, or that admission is paused) and progress; when the turn comes, entry is automatic for
  * a signed-in buyer, and anyone else is asked to log in or register first (the place is kept).
  * Screen readers are told the wait only when its words change, not on every status.
+ *
+ * Before the sale's opening it is the lobby: a countdown, why arriving early or late changes
+ * nothing, and the draw's commitment; at the opening, the place the draw gave, then the line.
  */
 export function WaitingPage() {
   const { eventId = "" } = useParams();
@@ -30,13 +42,24 @@ export function WaitingPage() {
   const [announcement, setAnnouncement] = useState<Announcement | null>(null);
   const [entering, setEntering] = useState(false);
   const firstPosition = useRef<number | null>(null);
-  useTitle(status?.ready_for_entry ? "Your turn" : "Waiting room");
+  const [lobby, setLobby] = useState<LobbyPhase>(() => initialLobby(eventId));
+  const draw = useDraw(eventId, lobby.kind === "lobby" ? "commitment" : lobby.kind === "drawn" ? "result" : null);
+  useTitle(status?.ready_for_entry ? "Your turn" : status?.status === "lobby" ? "Lobby" : "Waiting room");
+
+  // The phase is kept with the flow, so that a reload across the opening still shows the draw's result.
+  useEffect(() => {
+    if (lobby.kind === "lobby") updateFlow(eventId, { lobby: true });
+    else if (lobby.kind === "drawn") updateFlow(eventId, { lobby: undefined, drawn_place: lobby.place });
+  }, [eventId, lobby]);
 
   useEffect(() => {
     if (!token) return;
+    // A new token (joined again) starts from what the flow kept for it: nothing.
+    setLobby(initialLobby(eventId));
     return followQueue(token, eventId, {
       onData: (s) => {
         setStatus(s);
+        setLobby((prev) => nextLobby(prev, s, Date.now()));
         setAnnouncement((prev) => nextAnnouncement(prev, s));
         setError(null);
         if (s.status === "waiting" && s.position > 0 && firstPosition.current === null) firstPosition.current = s.position;
@@ -112,8 +135,19 @@ export function WaitingPage() {
           <p>The organiser has closed the sale: nobody more can get in, and nothing was bought for you. Sorry!</p>
           <Link className="button" to="/">See other events</Link>
         </div>
+      ) : status?.status === "lobby" ? (
+        <>
+          <Lobby deadline={lobby.kind === "lobby" ? lobby.deadline : null} draw={draw} token={token} />
+          {!session && (
+            <p>
+              Save time: <Link to={`/login?next=${encodeURIComponent(`/events/${eventId}/waiting`)}`}>log in or register now</Link>{" "}
+              while you wait. You keep your place.
+            </p>
+          )}
+        </>
       ) : status?.status === "waiting" ? (
         <>
+          {lobby.kind === "drawn" && <DrawResult place={lobby.place} draw={draw} token={token} />}
           <div role="status">
             {status.paused && (
               <p className="banner banner-info" data-testid="paused">
@@ -156,19 +190,22 @@ export function WaitingPage() {
           )}
         </>
       ) : status?.ready_for_entry ? (
-        <div className="banner banner-success" role="status" aria-live="assertive">
-          <p className="banner-title">It is your turn!</p>
-          {session ? (
-            <p>{entering ? "Letting you in…" : "Entering…"}</p>
-          ) : (
-            <>
-              <p>Log in or register now to choose your tickets. Your turn is kept for 30 seconds.</p>
-              <Link className="button button-primary" to={`/login?next=${encodeURIComponent(`/events/${eventId}/waiting`)}`}>
-                Log in or register to continue
-              </Link>
-            </>
-          )}
-        </div>
+        <>
+          {lobby.kind === "drawn" && <DrawResult place={lobby.place} draw={draw} token={token} />}
+          <div className="banner banner-success" role="status" aria-live="assertive">
+            <p className="banner-title">It is your turn!</p>
+            {session ? (
+              <p>{entering ? "Letting you in…" : "Entering…"}</p>
+            ) : (
+              <>
+                <p>Log in or register now to choose your tickets. Your turn is kept for 30 seconds.</p>
+                <Link className="button button-primary" to={`/login?next=${encodeURIComponent(`/events/${eventId}/waiting`)}`}>
+                  Log in or register to continue
+                </Link>
+              </>
+            )}
+          </div>
+        </>
       ) : status?.status === "expired" || (status?.entered && !ready) ? (
         <div className="banner banner-error" role="alert" data-error-code="TOKEN_EXPIRED">
           <p className="banner-title">Your turn has passed</p>
@@ -186,7 +223,7 @@ export function WaitingPage() {
       <JoinCheck progress={rejoinProgress} />
       <ErrorBanner error={rejoinError} onRetry={join} />
       <p className="muted small" data-testid="transport">Updates: {transport === "sse" ? "live (server-sent events)" : transport === "websocket" ? "live (WebSocket)" : transport === "polling" ? "every 2 seconds" : "connecting"}</p>
-      {status?.status === "waiting" && (
+      {(status?.status === "waiting" || status?.status === "lobby") && (
         <button type="button" className="link-button" onClick={leave}>Leave the waiting room</button>
       )}
     </section>

@@ -226,8 +226,12 @@ describe("operator page: sale controls", () => {
     assert.equal((await getEvent(BASE_URL, ev.event_id)).sale.state, "open");
     await shot(page, "32-operator-forbidden");
 
-    // 401: a token the server does not accept ends the session, and the page says why.
+    // 401: a token the server does not accept ends the session, and the page says why. The sale's
+    // state was already shown to the buyer, so it says nothing of the login: wait for the
+    // administrator's session itself, or the login's answer could land after the token is spoiled
+    // and put the good one back.
     await signIn(page);
+    await page.waitForFunction(() => JSON.parse(sessionStorage.getItem("tacos.session") ?? "null")?.role === "admin");
     await hasText(state(page), "Open");
     await page.evaluate(() => {
       const s = JSON.parse(sessionStorage.getItem("tacos.session"));

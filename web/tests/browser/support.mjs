@@ -37,15 +37,17 @@ export async function launch() {
 }
 
 /**
- * A fresh browser profile (own sessionStorage, own user). Collects page errors and CSP
- * violations; `check()` fails the test if any happened.
+ * A fresh browser profile (own sessionStorage, own user), in the time zone `timezoneId` when
+ * given (the machine's otherwise). Collects page errors and CSP violations; `check()` fails the
+ * test if any happened.
  */
-export async function newUser(browser, { phone = false } = {}) {
-  const context = await browser.newContext(
-    phone
+export async function newUser(browser, { phone = false, timezoneId } = {}) {
+  const context = await browser.newContext({
+    ...(phone
       ? { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true }
-      : { viewport: { width: 1280, height: 900 } },
-  );
+      : { viewport: { width: 1280, height: 900 } }),
+    ...(timezoneId ? { timezoneId } : {}),
+  });
   context.setDefaultTimeout(T);
   const page = await context.newPage();
   const problems = [];
@@ -227,4 +229,12 @@ export async function saleAction(base, token, eventId, action, settings) {
 /** An event as `GET /events/{id}` shows it (with its `sale`). */
 export async function getEvent(base, eventId) {
   return call(base, "GET", `/api/v1/events/${encodeURIComponent(eventId)}`);
+}
+
+/** The public record of an event's opening draw (`GET /queue/draw`), one page of its entries. */
+export async function getDraw(base, eventId, { after, limit } = {}) {
+  const q = new URLSearchParams({ event_id: eventId });
+  if (after) q.set("after", after);
+  if (limit !== undefined) q.set("limit", String(limit));
+  return call(base, "GET", `/api/v1/queue/draw?${q}`);
 }
