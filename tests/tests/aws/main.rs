@@ -93,6 +93,22 @@ async fn connect() -> Option<Aws> {
     })
 }
 
+/// The platform over the DynamoDB adapter, on a clock the test moves, with the test settings
+/// changed by `configure`.
+fn platform_on(
+    aws: &Aws,
+    configure: impl FnOnce(&mut tacos_core::config::Config),
+) -> (
+    tacos_core::platform::Platform,
+    Arc<tacos_core::ports::ManualClock>,
+) {
+    let mut config = tacos_core::config::Config::for_tests();
+    configure(&mut config);
+    let clock = Arc::new(tacos_core::ports::ManualClock::new(Utc::now()));
+    let ports = tacos_core::in_process::ports_over(aws.store.clone(), clock.clone());
+    (tacos_core::platform::Platform::new(ports, config), clock)
+}
+
 fn fresh(prefix: &str) -> String {
     format!("awstest#{prefix}#{}", uuid::Uuid::new_v4().simple())
 }
@@ -630,17 +646,11 @@ async fn a_sharded_waiting_room_admits_every_late_joiner_in_turn() {
     use tacos_core::domain::catalog::NewEvent;
     use tacos_core::domain::queue::QueueStatusKind;
     use tacos_core::domain::reservations::HoldRequest;
-    use tacos_core::in_process::ports_over;
-    use tacos_core::platform::Platform;
-    use tacos_core::ports::ManualClock;
 
     let Some(aws) = connect().await else {
         return;
     };
-    let mut config = tacos_core::config::Config::for_tests();
-    config.queue_shards = 64;
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let platform = Platform::new(ports_over(aws.store.clone(), clock.clone()), config);
+    let (platform, clock) = platform_on(&aws, |c| c.queue_shards = 64);
     let seats = 5;
     let event = platform
         .catalog
@@ -729,18 +739,11 @@ async fn sale_changes_are_written_with_their_audit_entries() {
     use tacos_core::domain::catalog::NewEvent;
     use tacos_core::domain::sale::audit::{read_log, AuditQuery};
     use tacos_core::domain::sale::{SaleChange, SaleSettings, SaleState};
-    use tacos_core::in_process::ports_over;
-    use tacos_core::platform::Platform;
-    use tacos_core::ports::ManualClock;
 
     let Some(aws) = connect().await else {
         return;
     };
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let platform = Platform::new(
-        ports_over(aws.store.clone(), clock.clone()),
-        tacos_core::config::Config::for_tests(),
-    );
+    let (platform, clock) = platform_on(&aws, |_| {});
     let event = platform
         .catalog
         .create(NewEvent {
@@ -825,18 +828,14 @@ async fn sale_changes_are_written_with_their_audit_entries() {
 async fn people_not_seen_for_two_minutes_are_given_up() {
     use tacos_core::domain::catalog::NewEvent;
     use tacos_core::domain::queue::QueueStatusKind;
-    use tacos_core::in_process::ports_over;
-    use tacos_core::platform::Platform;
-    use tacos_core::ports::ManualClock;
 
     let Some(aws) = connect().await else {
         return;
     };
-    let mut config = tacos_core::config::Config::for_tests();
-    config.queue_abandon_secs = 120;
-    config.queue_shards = 8;
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let platform = Platform::new(ports_over(aws.store.clone(), clock.clone()), config);
+    let (platform, clock) = platform_on(&aws, |c| {
+        c.queue_abandon_secs = 120;
+        c.queue_shards = 8;
+    });
     let event = platform
         .catalog
         .create(NewEvent {
@@ -891,17 +890,11 @@ async fn a_lobby_is_drawn_at_the_opening_on_dynamodb() {
     use std::collections::HashSet;
     use tacos_core::domain::catalog::NewEvent;
     use tacos_core::domain::queue::{DrawStatus, QueueStatusKind};
-    use tacos_core::in_process::ports_over;
-    use tacos_core::platform::Platform;
-    use tacos_core::ports::ManualClock;
 
     let Some(aws) = connect().await else {
         return;
     };
-    let mut config = tacos_core::config::Config::for_tests();
-    config.queue_shards = 64;
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let platform = Platform::new(ports_over(aws.store.clone(), clock.clone()), config);
+    let (platform, clock) = platform_on(&aws, |c| c.queue_shards = 64);
     let mut new: NewEvent = serde_json::from_value(json!({
         "name": "Opening night", "venue": "Hall", "starts_at": "2030-01-01T00:00:00Z",
         "price": 100, "capacity": 500, "admission_rate_per_sec": 1.0

@@ -41,11 +41,7 @@ pub async fn join(
 ) -> Result<impl IntoResponse> {
     check_user_id(&keyed.body, keyed.caller.as_ref())?;
     let body: JoinBody = parse_json(&keyed.body)?;
-    let raw = body
-        .event_id
-        .filter(|id| !id.trim().is_empty())
-        .ok_or(Error::MissingEventId)?;
-    let event_id: EventId = path_id(&raw, Error::EventNotFound)?;
+    let event_id = required_event_id(body.event_id)?;
     let work = match (body.challenge, body.solution) {
         (Some(challenge), Some(solution)) => Some(ChallengeAnswer {
             challenge,
@@ -77,14 +73,19 @@ pub async fn challenge(
     KeyOwner(owner): KeyOwner,
     Query(query): Query<ChallengeQuery>,
 ) -> Result<impl IntoResponse> {
-    let raw = query
-        .event_id
-        .filter(|id| !id.trim().is_empty())
-        .ok_or(Error::MissingEventId)?;
-    let event_id: EventId = path_id(&raw, Error::EventNotFound)?;
+    let event_id = required_event_id(query.event_id)?;
     Ok(axum::Json(
         platform.queue.challenge(&event_id, &owner).await?,
     ))
+}
+
+/// The event a request names: 400 `MISSING_EVENT_ID` when absent or blank, 404
+/// `EVENT_NOT_FOUND` when it cannot be an event id.
+fn required_event_id(raw: Option<String>) -> Result<EventId> {
+    let raw = raw
+        .filter(|id| !id.trim().is_empty())
+        .ok_or(Error::MissingEventId)?;
+    path_id(&raw, Error::EventNotFound)
 }
 
 #[derive(Deserialize)]
@@ -101,11 +102,7 @@ pub async fn draw(
     State(platform): State<Arc<Platform>>,
     Query(query): Query<DrawQuery>,
 ) -> Result<impl IntoResponse> {
-    let raw = query
-        .event_id
-        .filter(|id| !id.trim().is_empty())
-        .ok_or(Error::MissingEventId)?;
-    let event_id: EventId = path_id(&raw, Error::EventNotFound)?;
+    let event_id = required_event_id(query.event_id)?;
     let after: Option<EntryCursor> = query
         .after
         .filter(|a| !a.is_empty())

@@ -35,11 +35,11 @@ use sha2::{Digest, Sha256};
 
 use super::draw::{Draw, Seeds};
 use super::keys::{lobby_counter_key, lobby_entries_pk};
-use super::order::WaitingRecord;
+use super::order::{read_counts, take_from, WaitingRecord};
 use crate::domain::records::{from_item, sort_key, to_item};
 use crate::error::{Error, Result};
 use crate::ids::{EventId, WaitingToken};
-use crate::ports::store::{Key, SkRange, Store, Update, Write};
+use crate::ports::store::{Key, SkRange, Store, Write};
 
 /// Most entries `GET /queue/draw` lists per page.
 pub const MAX_ENTRIES_PAGE: usize = 1_000;
@@ -142,16 +142,7 @@ pub(super) async fn take_lobby_order(
     event: &EventId,
     shards: u32,
 ) -> Result<u64> {
-    let shard = if shards > 1 {
-        rand::random::<u32>() % shards
-    } else {
-        0
-    };
-    let counter = store
-        .update(Update::new(lobby_counter_key(event, shard)).add("count", 1))
-        .await?;
-    let k = counter.get("count").and_then(|v| v.as_u64()).unwrap_or(1);
-    Ok((k - 1) * u64::from(shards) + u64::from(shard))
+    take_from(store, shards, |shard| lobby_counter_key(event, shard)).await
 }
 
 /// The lobby counters' counts, read at once.
@@ -160,16 +151,7 @@ pub(super) async fn read_lobby_counts(
     event: &EventId,
     shards: u32,
 ) -> Result<Vec<u64>> {
-    let reads = (0..shards).map(|shard| async move {
-        Ok::<u64, Error>(
-            store
-                .get(&lobby_counter_key(event, shard))
-                .await?
-                .and_then(|item| item.get("count").and_then(|v| v.as_u64()))
-                .unwrap_or(0),
-        )
-    });
-    futures::future::try_join_all(reads).await
+    read_counts(store, shards, |shard| lobby_counter_key(event, shard)).await
 }
 
 fn shard_of(lobby: u64, shards: usize) -> (u32, u64) {

@@ -126,21 +126,43 @@ impl Line {
 /// Takes the next place in line of one of `shards` join counters, chosen at random: one counter
 /// increment, whatever the traffic on the others. Returns the place's order.
 pub(super) async fn take_order(store: &dyn Store, event: &EventId, shards: u32) -> Result<u64> {
+    take_from(store, shards, |shard| counter_key(event, shard)).await
+}
+
+/// The join counts of the event's `shards` counters, read at once.
+pub(super) async fn read_line(store: &dyn Store, event: &EventId, shards: u32) -> Result<Line> {
+    let counts = read_counts(store, shards, |shard| counter_key(event, shard)).await?;
+    Ok(Line { counts })
+}
+
+/// The next order of one of `shards` sharded counters (`counter` names each), chosen at random:
+/// the `k`-th increment of counter `s` is order `(k-1)·shards + s`. The line's and the lobby's
+/// ([`super::lobby`]) orders are taken alike.
+pub(super) async fn take_from(
+    store: &dyn Store,
+    shards: u32,
+    counter: impl Fn(u32) -> Key,
+) -> Result<u64> {
     let shard = if shards > 1 {
         rand::random::<u32>() % shards
     } else {
         0
     };
-    let counter = store
-        .update(Update::new(counter_key(event, shard)).add("count", 1))
+    let counted = store
+        .update(Update::new(counter(shard)).add("count", 1))
         .await?;
-    let k = counter.get("count").and_then(|v| v.as_u64()).unwrap_or(1);
+    let k = counted.get("count").and_then(|v| v.as_u64()).unwrap_or(1);
     Ok((k - 1) * u64::from(shards) + u64::from(shard))
 }
 
-/// The join counts of the event's `shards` counters, read at once.
-pub(super) async fn read_line(store: &dyn Store, event: &EventId, shards: u32) -> Result<Line> {
-    let keys: Vec<Key> = (0..shards).map(|shard| counter_key(event, shard)).collect();
+/// The counts of `shards` sharded counters (`counter` names each; 0 for one never counted), read
+/// at once.
+pub(super) async fn read_counts(
+    store: &dyn Store,
+    shards: u32,
+    counter: impl Fn(u32) -> Key,
+) -> Result<Vec<u64>> {
+    let keys: Vec<Key> = (0..shards).map(counter).collect();
     let reads = keys.iter().map(|key| async move {
         let mut count = 0;
         store
@@ -152,8 +174,7 @@ pub(super) async fn read_line(store: &dyn Store, event: &EventId, shards: u32) -
             .await?;
         Ok::<u64, StoreError>(count)
     });
-    let counts = futures::future::try_join_all(reads).await?;
-    Ok(Line { counts })
+    Ok(futures::future::try_join_all(reads).await?)
 }
 
 /// The ticket of `token`, unless it is unknown or past its TTL (the store may keep an expired item
