@@ -40,6 +40,12 @@ impl Line {
 }
 
 impl Line {
+    /// Whether every order below `end` is taken (by a ticket, or a hole closed as one): no
+    /// counter is behind it.
+    pub(super) fn covers(&self, end: u64) -> bool {
+        self.behind(end).is_empty()
+    }
+
     /// The line as it is once the counters behind `end` are raised to reach it (every order
     /// below `end` then a ticket): a lobby's drawn places, seen in counts read before the raise.
     pub(super) fn covering(mut self, end: u64) -> Self {
@@ -102,5 +108,20 @@ mod tests {
         };
         assert!(raised.behind(9).is_empty());
         assert_eq!(raised.tickets(9, 20), 0, "nobody past the cursor yet");
+    }
+
+    #[test]
+    fn a_line_covers_an_end_only_once_no_counter_is_behind_it() {
+        // Shard 0 reached order 8, shard 1 only order 1: the end is past 9, yet 3, 5 and 7 are
+        // open, so a lobby of 9 is not covered (a join on shard 1 would get order 3).
+        let line = Line { counts: vec![5, 1] };
+        assert!(line.end() >= 9);
+        assert!(!line.covers(9));
+        assert!(line.clone().covering(9).covers(9));
+        assert_eq!(
+            line.covering(9).tickets(0, 9),
+            9,
+            "every drawn place a person"
+        );
     }
 }

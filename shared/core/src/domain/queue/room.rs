@@ -568,7 +568,7 @@ impl WaitingRoom {
             let mut line = read_line(store, &event.event_id, event.queue_shards).await?;
             close_holes(store, &event.event_id, &mut line, drawn.draw.size).await;
             let line = read_line(store, &event.event_id, event.queue_shards).await?;
-            if line.end() >= drawn.draw.size {
+            if line.covers(drawn.draw.size) {
                 drawn
                     .raised
                     .store(true, std::sync::atomic::Ordering::Release);
