@@ -138,12 +138,7 @@ export function WaitingPage() {
       ) : status?.status === "lobby" ? (
         <>
           <Lobby deadline={lobby.kind === "lobby" ? lobby.deadline : null} draw={draw} token={token} />
-          {!session && (
-            <p>
-              Save time: <Link to={`/login?next=${encodeURIComponent(`/events/${eventId}/waiting`)}`}>log in or register now</Link>{" "}
-              while you wait. You keep your place.
-            </p>
-          )}
+          {!session && <SaveTime eventId={eventId} />}
         </>
       ) : status?.status === "waiting" ? (
         <>
@@ -182,12 +177,7 @@ export function WaitingPage() {
             {progress}%
           </progress>
           <p className="muted">Keep this page open; you will be let in automatically. Waited {status.waiting_time} s.</p>
-          {!session && (
-            <p>
-              Save time: <Link to={`/login?next=${encodeURIComponent(`/events/${eventId}/waiting`)}`}>log in or register now</Link>{" "}
-              while you wait. You keep your place.
-            </p>
-          )}
+          {!session && <SaveTime eventId={eventId} />}
         </>
       ) : status?.ready_for_entry ? (
         <>
@@ -227,5 +217,15 @@ export function WaitingPage() {
         <button type="button" className="link-button" onClick={leave}>Leave the waiting room</button>
       )}
     </section>
+  );
+}
+
+/** While waiting without an account: logging in now saves time at the turn, and keeps the place. */
+function SaveTime({ eventId }: { eventId: string }) {
+  return (
+    <p>
+      Save time: <Link to={`/login?next=${encodeURIComponent(`/events/${eventId}/waiting`)}`}>log in or register now</Link>{" "}
+      while you wait. You keep your place.
+    </p>
   );
 }
