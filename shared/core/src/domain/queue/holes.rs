@@ -40,12 +40,6 @@ impl Line {
 }
 
 impl Line {
-    /// Whether every order below `end` is taken (by a ticket, or a hole closed as one): no
-    /// counter is behind it.
-    pub(super) fn covers(&self, end: u64) -> bool {
-        self.behind(end).is_empty()
-    }
-
     /// The line as it is once the counters behind `end` are raised to reach it (every order
     /// below `end` then a ticket): a lobby's drawn places, seen in counts read before the raise.
     pub(super) fn covering(mut self, end: u64) -> Self {
@@ -61,11 +55,17 @@ impl Line {
 /// them) so that no later join gets an order behind it, and updates `line` to match. A counter
 /// only ever goes up: the write is conditional on it still being below its target, and a
 /// failed condition means joins already took it there. Failures are only logged: the cursor
-/// stands, and the next advance closes whatever is still open.
-pub(super) async fn close_holes(store: &dyn Store, event: &EventId, line: &mut Line, cursor: u64) {
+/// stands, and the next advance closes whatever is still open. Returns whether every counter
+/// now reaches `cursor` (no raise failed), for a caller that must not go on otherwise.
+pub(super) async fn close_holes(
+    store: &dyn Store,
+    event: &EventId,
+    line: &mut Line,
+    cursor: u64,
+) -> bool {
     let behind = line.behind(cursor);
     if behind.is_empty() {
-        return;
+        return true;
     }
     let raises = behind.iter().map(|&(shard, target)| {
         let target = i64::try_from(target).unwrap_or(i64::MAX);
@@ -77,16 +77,21 @@ pub(super) async fn close_holes(store: &dyn Store, event: &EventId, line: &mut L
             ]));
         store.write(Write::Update(raise))
     });
+    let mut closed = true;
     for result in futures::future::join_all(raises).await {
         match result {
             Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
-            Err(e) => tracing::warn!(event_id = %event, error = %e, "closing queue holes"),
+            Err(e) => {
+                closed = false;
+                tracing::warn!(event_id = %event, error = %e, "closing queue holes");
+            }
         }
     }
     for (shard, target) in behind {
         let count = &mut line.counts[shard as usize];
         *count = (*count).max(target);
     }
+    closed
 }
 
 #[cfg(test)]
@@ -116,8 +121,8 @@ mod tests {
         // open, so a lobby of 9 is not covered (a join on shard 1 would get order 3).
         let line = Line { counts: vec![5, 1] };
         assert!(line.end() >= 9);
-        assert!(!line.covers(9));
-        assert!(line.clone().covering(9).covers(9));
+        assert!(!line.behind(9).is_empty());
+        assert!(line.clone().covering(9).behind(9).is_empty());
         assert_eq!(
             line.covering(9).tickets(0, 9),
             9,

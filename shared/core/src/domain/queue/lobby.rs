@@ -28,7 +28,6 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -76,8 +75,8 @@ impl Drawn {
 pub(super) enum Standing {
     /// In line: the ticket with its line order (a lobby ticket's drawn place).
     InLine(WaitingRecord),
-    /// In the lobby of a sale that opens at the given time.
-    InLobby(WaitingRecord, DateTime<Utc>),
+    /// In the lobby: the sale has not opened yet.
+    InLobby(WaitingRecord),
 }
 
 /// The lobbies' seeds and the draws this process has seen.

@@ -566,17 +566,14 @@ impl WaitingRoom {
         if !drawn.raised.load(std::sync::atomic::Ordering::Acquire) {
             let store = &*self.ports.store;
             let mut line = read_line(store, &event.event_id, event.queue_shards).await?;
-            close_holes(store, &event.event_id, &mut line, drawn.draw.size).await;
-            let line = read_line(store, &event.event_id, event.queue_shards).await?;
-            if line.covers(drawn.draw.size) {
-                drawn
-                    .raised
-                    .store(true, std::sync::atomic::Ordering::Release);
-            } else {
+            if !close_holes(store, &event.event_id, &mut line, drawn.draw.size).await {
                 return Err(Error::Unavailable(
                     "the sale is opening: its line is not ready yet; retry".into(),
                 ));
             }
+            drawn
+                .raised
+                .store(true, std::sync::atomic::Ordering::Release);
         }
         Ok(())
     }
@@ -595,10 +592,8 @@ impl WaitingRoom {
         let store = &*self.ports.store;
         let mut state = read_state(store, id).await?;
         if state.draw.is_none() {
+            // Draws, or reads the draw of whoever drew first.
             state = self.advance(event).await?;
-        }
-        if state.draw.is_none() {
-            state = read_state(store, id).await?;
         }
         match &state.draw {
             Some(draw) => Ok(Some(self.lobbies.keep(store, id, draw).await?)),
@@ -616,8 +611,7 @@ impl WaitingRoom {
         }
         let sale = self.sales.current(event).await?;
         let Some(drawn) = self.drawn(event, &sale).await? else {
-            let opens_at = sale.on_sale_at.unwrap_or_else(|| self.ports.clock.now());
-            return Ok(Standing::InLobby(ticket, opens_at));
+            return Ok(Standing::InLobby(ticket));
         };
         if let Some(order) = drawn.draw.place(ticket.order) {
             ticket.order = order;
@@ -750,7 +744,7 @@ impl WaitingRoom {
         };
         let ticket = match self.standing(event, ticket).await? {
             Standing::InLine(ticket) => ticket,
-            Standing::InLobby(ticket, _) => {
+            Standing::InLobby(ticket) => {
                 return Ok((ticket.state == TicketState::Waiting).then_some(ticket))
             }
         };
@@ -775,9 +769,7 @@ impl WaitingRoom {
         let event = self.catalog.get(&ticket.event_id).await?;
         let ticket = match self.standing(&event, ticket).await? {
             Standing::InLine(ticket) => ticket,
-            Standing::InLobby(ticket, opens_at) => {
-                return self.lobby_status(&event, &ticket, opens_at).await
-            }
+            Standing::InLobby(ticket) => return self.lobby_status(&event, &ticket).await,
         };
         let (view, sale) = futures::try_join!(self.view(&event), self.sales.current(&event))?;
         let now = self.ports.clock.now();
@@ -859,17 +851,12 @@ impl WaitingRoom {
         Ok(status)
     }
 
-    /// The status of a ticket in the lobby of a sale that opens at `opens_at`: no place yet,
-    /// the time to the opening (the wait starts then).
-    async fn lobby_status(
-        &self,
-        event: &Event,
-        ticket: &WaitingRecord,
-        opens_at: DateTime<Utc>,
-    ) -> Result<QueueStatus> {
+    /// The status of a ticket in the lobby: no place yet, the time to the opening (the wait
+    /// starts then).
+    async fn lobby_status(&self, event: &Event, ticket: &WaitingRecord) -> Result<QueueStatus> {
         let sale = self.sales.current(event).await?;
         let now = self.ports.clock.now();
-        let opens_in = ((opens_at - now).num_milliseconds().max(0) as u64).div_ceil(1_000);
+        let opens_in = sale.opens_in_sec(now).unwrap_or(0);
         let closed = sale.is_closed() && ticket.state == TicketState::Waiting;
         Ok(QueueStatus {
             status: match ticket.state {
@@ -983,7 +970,7 @@ impl WaitingRoom {
         TokenBinding::of(&ticket).leaver(caller.as_ref())?;
         let event = self.catalog.get(&ticket.event_id).await?;
         let ticket = match self.standing(&event, ticket).await? {
-            Standing::InLine(ticket) | Standing::InLobby(ticket, _) => ticket,
+            Standing::InLine(ticket) | Standing::InLobby(ticket) => ticket,
         };
         if ticket.state != TicketState::Waiting {
             return Ok(());
@@ -1106,20 +1093,18 @@ impl WaitingRoom {
         let store = &*self.ports.store;
         let state = read_state(store, id).await?;
         let now = self.ports.clock.now_ms();
-        if state.draw.is_none() {
-            let sale = self.sales.current(event).await?;
-            if sale
+        let sale = self.sales.current(event).await?;
+        if state.draw.is_none()
+            && sale
                 .on_sale_at
                 .is_some_and(|at| at.timestamp_millis() <= now)
-            {
-                return self.draw(event, &state, now).await;
-            }
+        {
+            return self.draw(event, &state, now).await;
         }
         let elapsed = now - state.last_advance_ms;
         if elapsed < ADVANCE_EVERY_MS {
             return Ok(state);
         }
-        let sale = self.sales.current(event).await?;
         if !sale.is_open() {
             // Paused or closed: nobody is admitted, and the credit clock restarts now and then
             // as for an empty line, so resuming lets in no burst of what the pause banked.
