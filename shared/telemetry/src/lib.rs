@@ -7,6 +7,7 @@
 //!   exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. W3C trace context across the asynchronous hops
 //!   is the core's (`tacos_core::trace_context`): the domain stamps it, this crate exports.
 
+pub mod batched;
 pub mod log_line;
 pub mod series;
 pub mod timed_ports;
@@ -21,8 +22,7 @@ use tracing_subscriber::EnvFilter;
 
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 /// The log writer's thread, kept until [`shutdown`] flushes it.
-static LOG_WRITER: std::sync::Mutex<Option<tracing_appender::non_blocking::WorkerGuard>> =
-    std::sync::Mutex::new(None);
+static LOG_WRITER: std::sync::Mutex<Option<batched::Guard>> = std::sync::Mutex::new(None);
 
 /// Where log lines go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,9 +30,10 @@ pub enum LogWriter {
     /// Written by the thread that logs, before it goes on: what a Lambda function needs, whose
     /// sandbox may be frozen as soon as the invocation returns.
     Direct,
-    /// Handed to a thread of their own, so a request never waits on stdout (a server's access log
-    /// at the default level halved its throughput). Never dropped: when that thread falls behind
-    /// by a buffer's worth, loggers wait. Flushed by [`shutdown`].
+    /// Gathered for a thread of their own that writes them in batches ([`batched`]), so a
+    /// request neither waits on stdout nor wakes a thread (a server's access log at the default
+    /// level halved its throughput). Never dropped: when that thread falls behind by a buffer's
+    /// worth, loggers wait. Flushed by [`shutdown`].
     Background,
 }
 
@@ -60,16 +61,19 @@ pub fn init_with(service: impl Into<String>, writer: LogWriter) {
             tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stdout),
             None,
         ),
-        LogWriter::Background => {
-            let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-                .lossy(false)
-                .thread_name("log-writer")
-                .finish(std::io::stdout());
-            (
+        LogWriter::Background => match batched::Batched::spawn("log-writer", std::io::stdout()) {
+            Ok((writer, guard)) => (
                 tracing_subscriber::fmt::writer::BoxMakeWriter::new(writer),
                 Some(guard),
-            )
-        }
+            ),
+            Err(error) => {
+                eprintln!("no log writer thread ({error}); log lines are written directly");
+                (
+                    tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stdout),
+                    None,
+                )
+            }
+        },
     };
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(make_writer)
@@ -139,7 +143,7 @@ pub fn shutdown() {
         let _ = provider.shutdown();
     }
     if let Ok(mut kept) = LOG_WRITER.lock() {
-        // Dropping the guard flushes the writer's queue and joins its thread.
+        // Dropping the guard writes what is left and joins the writer's thread.
         kept.take();
     }
 }
