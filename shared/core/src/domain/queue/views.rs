@@ -1,9 +1,11 @@
 //! Views: one position however many instances answer.
 //!
-//! With `queue_view_ms = 0` (the embedded server) every status reads the queue's state item: exact,
-//! and cheap in memory. A deployment with many instances cannot afford that, nor may it let a
-//! client's polls, answered by instances that read the state at different moments, show a position
-//! that goes up. With a window `W > 0`, each process keeps a [`View`] per queue (state, join
+//! With `queue_view_ms = 0` (the platform tests) every status reads the queue's state item: exact
+//! to the moment, cheap in memory. A deployment with many instances cannot afford that, nor can the
+//! embedded server on its durable store at full speed (three of a status's five store reads; it
+//! runs 100 ms windows, `config::DEFAULT_QUEUE_VIEW_MS`), nor may a deployment let a client's
+//! polls, answered by instances that read the state at different moments, show a position that
+//! goes up. With a window `W > 0`, each process keeps a [`View`] per queue (state, join
 //! counts, inventory) read at most once per window, and every instance shows the line *as it stood
 //! at the same instant*, `SETTLE_MS` before the current window began: the state item keeps its last
 //! few cursor moves ([`CursorMove`](super::admission::CursorMove)), so any read taken after that
