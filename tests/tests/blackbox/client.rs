@@ -542,6 +542,32 @@ impl Api {
         self.status_raw(waiting_token).await.expect(200)
     }
 
+    /// Polls the status every 100 ms until `settled` holds of it, for up to 5 s, and returns the
+    /// last one. Leaves (and the places a duplicate join gave back) show in positions within a
+    /// view window and its settling time, not at once; meanwhile a position must never grow.
+    pub async fn status_once(
+        &self,
+        waiting_token: &str,
+        settled: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut last: Option<Value> = None;
+        loop {
+            let s = self.status(waiting_token).await;
+            if let (Some(then), Some(now)) = (
+                last.as_ref().and_then(|l| l["position"].as_i64()),
+                s["position"].as_i64(),
+            ) {
+                assert!(now <= then, "the position grew: {last:?} → {s}");
+            }
+            if settled(&s) || Instant::now() > deadline {
+                return s;
+            }
+            last = Some(s);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Polls the status every 200 ms until `ready_for_entry`; panics after `timeout`.
     pub async fn wait_ready(&self, waiting_token: &str, timeout: Duration) -> Value {
         let deadline = Instant::now() + timeout;

@@ -340,17 +340,27 @@ async fn instances_that_read_the_queue_at_different_moments_show_the_same_positi
             QueueStatusKind::Lobby => panic!("this sale has no opening time: {a:?}"),
         }
         if step == 20 {
-            // Someone near the back leaves through one instance: the other moves the people
-            // behind up at once.
-            let behind = tokens.last().unwrap();
-            let before = both[1].queue.status(behind).await.unwrap().position;
-            both[0]
-                .queue
-                .leave(&tokens[tokens.len() - 2], None)
-                .await
-                .unwrap();
-            let after = both[1].queue.status(behind).await.unwrap().position;
-            assert_eq!(after, before - 1, "the leave shows on the other instance");
+            // Someone near the back leaves through one instance: within a window (and the
+            // settling time) both instances show the person behind right after the one ahead.
+            let n = tokens.len();
+            let (ahead, leaver, behind) = (&tokens[n - 3], &tokens[n - 2], &tokens[n - 1]);
+            let gap = |instance: &Platform| {
+                let queue = instance.queue.clone();
+                let (ahead, behind) = (ahead.clone(), behind.clone());
+                async move {
+                    let ahead = queue.status(&ahead).await.unwrap().position;
+                    queue.status(&behind).await.unwrap().position - ahead
+                }
+            };
+            assert_eq!(gap(&both[1]).await, 2, "the leaver between them");
+            both[0].queue.leave(leaver, None).await.unwrap();
+            world.advance(0.35);
+            assert_eq!(
+                gap(&both[1]).await,
+                1,
+                "the leave shows on the other instance"
+            );
+            assert_eq!(gap(&both[0]).await, 1, "and on its own");
             left = true;
         }
     }
@@ -912,5 +922,99 @@ async fn an_account_whose_place_was_given_up_joins_again_at_the_back() {
     assert_eq!(
         (status.status, status.position),
         (QueueStatusKind::Waiting, 4)
+    );
+}
+
+/// With views, a status reads its own ticket and nothing of the queue's partition: the leavers
+/// ahead come with the view, read once per window and process, like the state and the counters
+/// (issue 15: 10,000 statuses a second each querying that partition put over three times its
+/// read limit on it). So the queue partition's reads in a window do not grow with its statuses.
+#[tokio::test]
+async fn with_views_statuses_read_their_ticket_and_nothing_else_of_the_queue() {
+    use std::sync::Arc;
+    use tacos_core::domain::catalog::NewEvent;
+    use tacos_core::ports::ManualClock;
+
+    let log = Arc::new(CallLog::default());
+    let watched = Arc::new(CallLog::store(log.clone()));
+    let start = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp(), 0).unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let mut config = tacos_core::config::Config::for_tests();
+    config.queue_view_ms = 1_000;
+    let platform = Platform::new(
+        tacos_core::in_process::ports_over(watched, clock.clone()),
+        config,
+    );
+    let event = platform
+        .catalog
+        .create(NewEvent {
+            name: "Quiet polls".into(),
+            venue: "Hall".into(),
+            starts_at: chrono::Utc::now() + chrono::Duration::days(1),
+            currency: "USD".into(),
+            price: 1_000,
+            sections: None,
+            capacity: Some(10),
+            admission_rate_per_sec: 1.0,
+            max_per_order: 4,
+            event_id: None,
+            on_sale_at: None,
+        })
+        .await
+        .unwrap()
+        .event_id;
+    let mut tokens = Vec::new();
+    for _ in 0..40 {
+        tokens.push(
+            platform
+                .queue
+                .join(&event, None)
+                .await
+                .unwrap()
+                .waiting_token,
+        );
+    }
+    // Two people leave: the view carries their markers.
+    platform.queue.leave(&tokens[5], None).await.unwrap();
+    platform.queue.leave(&tokens[6], None).await.unwrap();
+    let queue_pk = format!("QUEUE#{}", event.as_str());
+    let mut per_window = Vec::new();
+    for (window, polls) in [(1, 40), (2, 400)] {
+        clock.advance(chrono::Duration::seconds(1));
+        // Everyone seen in this bucket of presence before counting, so only statuses remain.
+        for token in &tokens {
+            let _ = platform.queue.status(token).await.unwrap();
+        }
+        clock.advance(chrono::Duration::seconds(1));
+        log.take();
+        let (mut positions, mut ready) = (Vec::new(), 0);
+        for poll in 0..polls {
+            let token = &tokens[poll % tokens.len()];
+            let status = platform.queue.status(token).await.unwrap();
+            ready += usize::from(status.status == QueueStatusKind::Ready);
+            positions.push(status.position);
+        }
+        // Admitted people asked too: their batch comes from the process's read of the open ones.
+        assert!(ready > 0, "window {window}: someone admitted by now");
+        let calls = log.take();
+        let of_queue = calls.iter().filter(|(_, pk)| pk == &queue_pk).count();
+        let ticket_reads = calls
+            .iter()
+            .filter(|(kind, pk)| *kind == "read" && pk.starts_with("WTKN#"))
+            .count();
+        assert_eq!(
+            ticket_reads, polls,
+            "window {window}: one ticket read a status"
+        );
+        per_window.push((of_queue, calls.len() - ticket_reads));
+        // The two who left count in no one's position: the last joiner has 37 people ahead
+        // at most (fewer once admissions began).
+        let last = positions[tokens.len() - 1];
+        assert!(last <= 38, "window {window}: {positions:?}");
+    }
+    assert_eq!(
+        per_window[0], per_window[1],
+        "the queue's reads (and all but the tickets') are the window's, not the statuses': \
+         40 statuses and 400 make the same calls besides their tickets"
     );
 }

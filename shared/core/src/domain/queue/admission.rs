@@ -69,7 +69,7 @@ pub struct CursorMove {
 }
 
 /// People admitted by one advance; `open` drops as they take a hold or leave.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdmissionBatch {
     pub start: u64,
     pub end: u64,
@@ -280,18 +280,55 @@ pub(super) async fn read_cursor(store: &dyn Store, event: &EventId) -> Result<u6
     Ok(state.cursor)
 }
 
-/// People admitted and not yet holding or gone, across the batches still open.
+/// The admission batches still open, as one read found them.
+#[derive(Debug, Clone, Default)]
+pub(super) struct OpenBatches {
+    /// Newest first.
+    batches: Vec<AdmissionBatch>,
+    /// One past the last order of the newest batch, open or not (0: none yet).
+    newest_end: u64,
+}
+
+/// Where a read of the open batches puts the batch that admitted an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BatchOf<'a> {
+    /// Among them: still open.
+    Open(&'a AdmissionBatch),
+    /// Older than the read and not among the open ones: closed (or never kept).
+    Closed,
+    /// Newer than the read: ask the store.
+    Unknown,
+}
+
+impl OpenBatches {
+    /// People admitted and not yet holding or gone, across them.
+    pub(super) fn open(&self) -> i64 {
+        self.batches.iter().map(|b| b.open.max(0)).sum()
+    }
+
+    /// The batch that admitted `order` (below the cursor), as far as this read knows.
+    pub(super) fn batch_of(&self, order: u64) -> BatchOf<'_> {
+        if order >= self.newest_end {
+            return BatchOf::Unknown;
+        }
+        self.batches
+            .iter()
+            .find(|b| b.start <= order && order < b.end)
+            .map_or(BatchOf::Closed, BatchOf::Open)
+    }
+}
+
+/// The batches still open at `now_ms`.
 ///
 /// Batches are read newest first, a page at a time, and reading stops at the first closed
-/// one: a query for all of them would return the hour of closed batches their TTL keeps,
-/// on every advance.
-pub(super) async fn open_admissions(
+/// one (batches close in the order they opened): a query for all of them would return the hour
+/// of closed batches their TTL keeps, on every advance.
+pub(super) async fn read_open_batches(
     store: &dyn Store,
     event: &EventId,
     now_ms: i64,
-) -> Result<i64> {
-    let mut open = 0;
-    let mut seen = 0;
+) -> Result<OpenBatches> {
+    let mut open = OpenBatches::default();
     let mut below: Option<String> = None;
     loop {
         let mut range = SkRange::prefix("BATCH#").reverse().limit(BATCH_PAGE);
@@ -302,17 +339,26 @@ pub(super) async fn open_admissions(
         let full = page.len() == BATCH_PAGE;
         for item in page {
             let batch: AdmissionBatch = from_item(item)?;
+            open.newest_end = open.newest_end.max(batch.end);
             if batch.open_until_ms <= now_ms {
                 return Ok(open);
             }
-            open += batch.open.max(0);
             below = Some(sort_key("BATCH#", batch.start));
-            seen += 1;
+            open.batches.push(batch);
         }
-        if !full || seen >= OPEN_BATCH_SCAN {
+        if !full || open.batches.len() >= OPEN_BATCH_SCAN {
             return Ok(open);
         }
     }
+}
+
+/// People admitted and not yet holding or gone, across the batches still open.
+pub(super) async fn open_admissions(
+    store: &dyn Store,
+    event: &EventId,
+    now_ms: i64,
+) -> Result<i64> {
+    Ok(read_open_batches(store, event, now_ms).await?.open())
 }
 
 /// The batch that admitted `order` (the newest that starts at or below it), if any is kept.
@@ -332,6 +378,45 @@ pub(super) async fn batch_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn batch(start: u64, end: u64, open_until_ms: i64) -> AdmissionBatch {
+        AdmissionBatch {
+            start,
+            end,
+            admitted: (end - start) as i64,
+            open: 1,
+            admitted_at_ms: 0,
+            open_until_ms,
+            expires_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_read_of_the_open_batches_tells_open_closed_and_newer_apart() {
+        let read = OpenBatches {
+            batches: vec![batch(8, 12, 500), batch(4, 8, 400)],
+            newest_end: 12,
+        };
+        assert_eq!(read.batch_of(5), BatchOf::Open(&read.batches[1]));
+        assert_eq!(read.batch_of(11), BatchOf::Open(&read.batches[0]));
+        assert_eq!(
+            read.batch_of(3),
+            BatchOf::Closed,
+            "before the oldest open one"
+        );
+        assert_eq!(
+            read.batch_of(12),
+            BatchOf::Unknown,
+            "admitted after the read"
+        );
+        assert_eq!(read.open(), 2);
+        let none_open = OpenBatches {
+            batches: Vec::new(),
+            newest_end: 12,
+        };
+        assert_eq!(none_open.batch_of(11), BatchOf::Closed);
+        assert_eq!(OpenBatches::default().batch_of(0), BatchOf::Unknown);
+    }
 
     #[test]
     fn admission_skips_leavers_and_holes() {

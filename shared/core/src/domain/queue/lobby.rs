@@ -35,6 +35,7 @@ use sha2::{Digest, Sha256};
 use super::draw::{Draw, Seeds};
 use super::keys::{lobby_counter_key, lobby_entries_pk};
 use super::order::{read_counts, take_from, WaitingRecord};
+use super::positions::Leaver;
 use crate::domain::records::{from_item, sort_key, to_item};
 use crate::error::{Error, Result};
 use crate::ids::{EventId, WaitingToken};
@@ -63,11 +64,17 @@ pub(super) struct Drawn {
 }
 
 impl Drawn {
-    /// The lobby's leavers with drawn places in `[from, to)`.
-    pub(super) fn leavers_between(&self, from: u64, to: u64) -> &[u64] {
+    /// The lobby's leavers with drawn places in `[from, to)`, as having left at the draw.
+    pub(super) fn leavers_between(&self, from: u64, to: u64) -> Vec<Leaver> {
         let lo = self.leavers.partition_point(|&o| o < from);
         let hi = self.leavers.partition_point(|&o| o < to);
-        &self.leavers[lo..hi]
+        self.leavers[lo..hi]
+            .iter()
+            .map(|&order| Leaver {
+                order,
+                at_ms: self.draw.drawn_at_ms,
+            })
+            .collect()
     }
 }
 

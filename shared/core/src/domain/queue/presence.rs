@@ -227,7 +227,10 @@ impl Presence {
             .take(MAX_MARKED_PER_SWEEP)
             .collect();
         for chunk in abandoned.chunks(25) {
-            let markers = chunk.iter().map(|&o| left_marker(event, o)).collect();
+            let markers = chunk
+                .iter()
+                .map(|&o| left_marker(event, o, now_ms))
+                .collect();
             store.transact(markers).await?;
         }
         if !abandoned.is_empty() {

@@ -26,9 +26,9 @@ use super::order::{
 };
 use super::outlook::LineFacts;
 use super::places::{read_place, PlaceRecord};
-use super::positions::{leavers_between, left_marker, merge_leavers, read_leavers};
+use super::positions::{leavers_between, left_marker, merge_leavers, read_stamped_leavers, Leaver};
 use super::presence::Presence;
-use super::views::{OpenCounts, View, Views};
+use super::views::{OpenAdmissions, View, Views};
 use crate::domain::catalog::{Catalog, Event};
 use crate::domain::records::{get_record, to_item, ttl_after};
 use crate::domain::reservation_tokens::{ReservationTokens, RESERVATION_TOKEN_TTL_SECS};
@@ -185,7 +185,7 @@ pub struct WaitingRoom {
     join_keys: JoinKeys,
     challenges: JoinChallenges,
     views: Views,
-    open_counts: OpenCounts,
+    open_admissions: OpenAdmissions,
     presence: Presence,
     lobbies: Lobbies,
     sales: SaleControl,
@@ -213,7 +213,7 @@ impl WaitingRoom {
             join_keys: JoinKeys::new(secret),
             challenges: JoinChallenges::new(secret),
             views,
-            open_counts: OpenCounts::default(),
+            open_admissions: OpenAdmissions::default(),
             presence: Presence::new(abandon_secs),
             lobbies: Lobbies::new(secret),
             sales,
@@ -651,7 +651,10 @@ impl WaitingRoom {
                 Ok(ticket)
             }
             Err(StoreError::ConditionFailed { .. }) => {
-                store.write(left_marker(&event.event_id, order)).await?;
+                let now_ms = self.ports.clock.now_ms();
+                store
+                    .write(left_marker(&event.event_id, order, now_ms))
+                    .await?;
                 read_ticket(&self.ports, &ticket.token).await
             }
             Err(e) => Err(e.into()),
@@ -661,9 +664,15 @@ impl WaitingRoom {
     /// Leavers' orders in `[from, to)`, sorted: the line's markers and the lobby's leavers at
     /// their drawn places.
     async fn leavers(&self, event: &EventId, from: u64, to: u64) -> Result<Vec<u64>> {
-        let marked = read_leavers(&*self.ports.store, event, from, to).await?;
+        let leavers = self.stamped_leavers(event, from, to).await?;
+        Ok(leavers.into_iter().map(|l| l.order).collect())
+    }
+
+    /// [`Self::leavers`], each with when it left (the lobby's at the draw).
+    async fn stamped_leavers(&self, event: &EventId, from: u64, to: u64) -> Result<Vec<Leaver>> {
+        let marked = read_stamped_leavers(&*self.ports.store, event, from, to).await?;
         Ok(match self.lobbies.known(event) {
-            Some(drawn) => merge_leavers(marked, drawn.leavers_between(from, to)),
+            Some(drawn) => merge_leavers(marked, &drawn.leavers_between(from, to)),
             None => marked,
         })
     }
@@ -792,7 +801,7 @@ impl WaitingRoom {
         if ticket.state == TicketState::Left {
             status.status = QueueStatusKind::Expired;
         } else if ticket.order < cursor {
-            let batch = batch_of(&*self.ports.store, &event.event_id, ticket.order).await?;
+            let batch = self.admitted_by(&event.event_id, ticket.order).await?;
             let expired = ticket.state == TicketState::Waiting
                 && batch.is_none_or(|b| b.ready_window_over(now.timestamp_millis()));
             status.status = if expired {
@@ -802,14 +811,13 @@ impl WaitingRoom {
             };
             status.ready_for_entry = ticket.state == TicketState::Waiting && !expired;
         } else {
-            // The leavers ahead, and this ticket's own marker if its place was given up.
-            let leavers = self
-                .leavers(&event.event_id, cursor, ticket.order + 1)
-                .await?;
-            if ticket.state == TicketState::Waiting && leavers.last() == Some(&ticket.order) {
+            if ticket.state == TicketState::Waiting && view.has_left(ticket.order) {
+                // Its place was given up (the presence sweep's marker).
                 status.status = QueueStatusKind::Expired;
                 return Ok(status);
             }
+            let now_ms = now.timestamp_millis();
+            let leavers = view.leavers_shown(self.views.window_ms(), now_ms, cursor, ticket.order);
             if ticket.state == TicketState::Waiting {
                 let seen = self
                     .presence
@@ -849,6 +857,19 @@ impl WaitingRoom {
             status.ready_for_entry = false;
         }
         Ok(status)
+    }
+
+    /// The batch that admitted `order`, if it is still open: with views, from this process's
+    /// read of the open batches (no query of the queue's partition per status); without, read.
+    async fn admitted_by(&self, event: &EventId, order: u64) -> Result<Option<AdmissionBatch>> {
+        let store = &*self.ports.store;
+        if !self.views.windowed() {
+            return batch_of(store, event, order).await;
+        }
+        let now_ms = self.ports.clock.now_ms();
+        self.open_admissions
+            .batch_of(store, event, order, now_ms)
+            .await
     }
 
     /// The status of a ticket in the lobby: no place yet, the time to the opening (the wait
@@ -1017,7 +1038,8 @@ impl WaitingRoom {
         let store = &*self.ports.store;
         let state = read_state(store, event).await?;
         if order >= state.cursor {
-            store.write(left_marker(event, order)).await?;
+            let now_ms = self.ports.clock.now_ms();
+            store.write(left_marker(event, order, now_ms)).await?;
         } else if let Some(batch) = batch_of(store, event, order).await? {
             // Admitted but never entered: free the place for the next person.
             match store.write(admission_used(event, batch.start)).await {
@@ -1051,9 +1073,10 @@ impl WaitingRoom {
             None => line,
         };
         let open = self
-            .open_counts
+            .open_admissions
             .get(&*self.ports.store, &event.event_id, read_at_ms)
-            .await?;
+            .await?
+            .open();
         let drawn = match &state.draw {
             Some(draw) => Some(
                 self.lobbies
@@ -1077,11 +1100,18 @@ impl WaitingRoom {
         if let Err(error) = swept {
             tracing::warn!(%error, event_id = %event.event_id, "the sweep of people not seen failed; the next one retries");
         }
+        // After the sweep, which may have just marked some. From the cursor this view shows on,
+        // to the end: a ticket that joined after these counts were read may ask too.
+        let shown = state.shown_cursor(self.views.window_ms(), read_at_ms);
+        let leavers = self
+            .stamped_leavers(&event.event_id, shown, u64::MAX)
+            .await?;
         Ok(View {
             state,
             line,
             inventory,
             open,
+            leavers,
             read_at_ms,
         })
     }

@@ -14,10 +14,12 @@
 //! (for a ticket inside a move, at most the others that move admitted); the counts are read before
 //! the state, so that every closed hole they show is below the live cursor the view reads.
 //! Positions then depend only on the clock, not on which instance answers, and the instant only
-//! moves forward. Leavers are read fresh on every status (a leave must move the people behind up at
-//! once), which only ever lowers a position. A status costs one ticket read and one small query
-//! instead of five reads of the queue's hottest items; admission shows up to `W + SETTLE_MS` late
-//! in the status (entering checks the live cursor).
+//! moves forward. Leavers come with the view too, read by the same refresh, and a status counts
+//! those whose markers were stamped before that same instant ([`super::positions`]): a leave moves
+//! the people behind up within a window, on every instance alike, and only ever lowers a
+//! position. A status costs one read, of its own ticket, instead of five reads of the queue's
+//! hottest items and a query of its partition; admission and leaves show up to `W + SETTLE_MS`
+//! late in the status (entering checks the live cursor).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -25,9 +27,11 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::admission::{open_admissions, QueueState};
+use super::admission::{
+    batch_of, read_open_batches, AdmissionBatch, BatchOf, OpenBatches, QueueState,
+};
 use super::order::Line;
-use super::positions::people;
+use super::positions::{people, Leaver};
 use crate::domain::catalog::Inventory;
 use crate::error::Result;
 use crate::ids::EventId;
@@ -82,6 +86,9 @@ pub(super) struct View {
     pub(super) inventory: Inventory,
     /// People admitted who have not held or given up yet (for the outlook of a status).
     pub(super) open: i64,
+    /// Those who left with orders from the cursor this view shows on, sorted by order: the
+    /// line's markers and the lobby's drawn leavers.
+    pub(super) leavers: Vec<Leaver>,
     pub(super) read_at_ms: i64,
 }
 
@@ -90,6 +97,31 @@ impl View {
     /// the current window.
     pub(super) fn shown_cursor(&self, view_ms: i64, now_ms: i64) -> u64 {
         self.state.shown_cursor(view_ms, now_ms)
+    }
+
+    /// The orders of those who left in `[from, to)` that a status at `now_ms` counts: those
+    /// marked before the instant every instance shows in the current window (all, without a
+    /// window), so instances that read the markers at different moments agree.
+    pub(super) fn leavers_shown(&self, view_ms: i64, now_ms: i64, from: u64, to: u64) -> Vec<u64> {
+        let instant = if view_ms == 0 {
+            i64::MAX
+        } else {
+            window_start(now_ms, view_ms) - SETTLE_MS
+        };
+        let lo = self.leavers.partition_point(|l| l.order < from);
+        let hi = self.leavers.partition_point(|l| l.order < to);
+        self.leavers[lo..hi]
+            .iter()
+            .filter(|l| l.at_ms <= instant)
+            .map(|l| l.order)
+            .collect()
+    }
+
+    /// Whether the place at `order` was given up (a marker there, however recent).
+    pub(super) fn has_left(&self, order: u64) -> bool {
+        self.leavers
+            .binary_search_by_key(&order, |l| l.order)
+            .is_ok()
     }
 
     /// The people ahead of the waiting ticket at `order` in the line shown from `cursor`, given
@@ -213,25 +245,72 @@ impl Views {
     }
 }
 
-/// How long an outlook goes by a count of open admissions before reading it again.
+/// How long a read of the open admission batches is used before reading them again.
 const OPEN_FRESH_MS: i64 = 1_000;
 
-/// The open admissions (people admitted who have not held or given up yet) of each event, as
-/// this process last counted them: a status's outlook ([`super::outlook`]) goes by a count up
-/// to [`OPEN_FRESH_MS`] old, so the query behind it runs at most once a second per event and
-/// process, whatever the window of views.
+/// The open admission batches of each event (people admitted who have not held or given up
+/// yet), as this process last read them. A status's outlook ([`super::outlook`]) goes by their
+/// count, and with views a ready status by the batch that admitted it, from a read up to
+/// [`OPEN_FRESH_MS`] old: the query behind them runs at most once a second per event and
+/// process, and once more when a status meets an admission newer than the read.
 #[derive(Clone, Default)]
-pub(super) struct OpenCounts(Arc<Mutex<HashMap<EventId, (i64, i64)>>>);
+pub(super) struct OpenAdmissions(Arc<Mutex<HashMap<EventId, OpenRead>>>);
 
-impl OpenCounts {
-    pub(super) async fn get(&self, store: &dyn Store, event: &EventId, now_ms: i64) -> Result<i64> {
-        if let Some(&(at, open)) = self.0.lock().get(event) {
-            if now_ms - at < OPEN_FRESH_MS {
-                return Ok(open);
+/// One read of an event's open batches, and when it was made.
+struct OpenRead {
+    at_ms: i64,
+    batches: Arc<OpenBatches>,
+}
+
+impl OpenAdmissions {
+    pub(super) async fn get(
+        &self,
+        store: &dyn Store,
+        event: &EventId,
+        now_ms: i64,
+    ) -> Result<Arc<OpenBatches>> {
+        if let Some(read) = self.0.lock().get(event) {
+            if now_ms - read.at_ms < OPEN_FRESH_MS {
+                return Ok(read.batches.clone());
             }
         }
-        let open = open_admissions(store, event, now_ms).await?;
-        self.0.lock().insert(event.clone(), (now_ms, open));
+        self.read(store, event, now_ms).await
+    }
+
+    /// The batch that admitted `order` (below the cursor), read again if the last read is older
+    /// than its admission.
+    pub(super) async fn batch_of(
+        &self,
+        store: &dyn Store,
+        event: &EventId,
+        order: u64,
+        now_ms: i64,
+    ) -> Result<Option<AdmissionBatch>> {
+        let known = self.get(store, event, now_ms).await?;
+        let known = match known.batch_of(order) {
+            BatchOf::Unknown => self.read(store, event, now_ms).await?,
+            _ => known,
+        };
+        match known.batch_of(order) {
+            BatchOf::Open(batch) => Ok(Some(batch.clone())),
+            BatchOf::Closed => Ok(None),
+            // Its batch not written yet where this read looked: ask for it alone.
+            BatchOf::Unknown => batch_of(store, event, order).await,
+        }
+    }
+
+    async fn read(
+        &self,
+        store: &dyn Store,
+        event: &EventId,
+        now_ms: i64,
+    ) -> Result<Arc<OpenBatches>> {
+        let open = Arc::new(read_open_batches(store, event, now_ms).await?);
+        let read = OpenRead {
+            at_ms: now_ms,
+            batches: open.clone(),
+        };
+        self.0.lock().insert(event.clone(), read);
         Ok(open)
     }
 }
