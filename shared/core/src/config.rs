@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use crate::domain::stock::MAX_STOCK_SHARDS;
+
 /// OpenID Connect issuer whose tokens are accepted besides the platform's own (for example Cognito).
 #[derive(Debug, Clone)]
 pub struct OidcConfig {
@@ -57,6 +59,11 @@ pub struct Config {
     /// arrival order; the AWS deployment uses 64 so no counter item takes more than ~470 of the
     /// 30,000 joins per second (docs/serverless.md, "Write pattern at 30k joins/s").
     pub queue_shards: u32,
+    /// The most items a new event's stock counters are spread over (`TACOS_STOCK_SHARDS`,
+    /// default 1, at most 64; an event gets one per 64 places up to it). One item counts every
+    /// sale of an event, about 250 a second at DynamoDB's 1,000 WCU/s per item; the AWS
+    /// deployment uses 16 (`crate::domain::stock`).
+    pub stock_shards: u16,
     /// How the waiting room shows positions (`TACOS_QUEUE_VIEW_MS`, default
     /// [`DEFAULT_QUEUE_VIEW_MS`]). Above 0: each process reads the queue's shared items at most
     /// once per window of that many milliseconds and shows the line as it stood at the window's
@@ -91,6 +98,7 @@ impl std::fmt::Debug for Config {
             .field("public_url", &self.public_url)
             .field("seed_demo_event", &self.seed_demo_event)
             .field("queue_shards", &self.queue_shards)
+            .field("stock_shards", &self.stock_shards)
             .field("queue_view_ms", &self.queue_view_ms)
             .field("queue_abandon_secs", &self.queue_abandon_secs)
             .finish()
@@ -247,6 +255,9 @@ impl Config {
                 "must be at most 86400 (a day)",
             )?,
             queue_shards: env.parse("TACOS_QUEUE_SHARDS", 1u32)?.clamp(1, 1024),
+            stock_shards: env
+                .parse("TACOS_STOCK_SHARDS", 1u16)?
+                .clamp(1, MAX_STOCK_SHARDS),
             queue_view_ms: env
                 .parse("TACOS_QUEUE_VIEW_MS", DEFAULT_QUEUE_VIEW_MS)?
                 .clamp(0, 5_000),

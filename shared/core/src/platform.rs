@@ -42,7 +42,8 @@ pub struct Platform {
 
 impl Platform {
     pub fn new(ports: Ports, config: Config) -> Self {
-        let catalog = Catalog::new(ports.clone(), config.queue_shards, queue::initial_writes);
+        let catalog = Catalog::new(ports.clone(), config.queue_shards, queue::initial_writes)
+            .with_stock_shards(config.stock_shards);
         let rtokens = ReservationTokens::new(&config.jwt_secret);
         let sales = SaleControl::new(ports.clone(), catalog.clone(), config.hold_seconds);
         let grace = chrono::Duration::seconds(

@@ -640,6 +640,93 @@ async fn two_hundred_concurrent_hold_transactions_have_one_winner() {
 /// The waiting room on DynamoDB with 64 join shards, as deployed: buyers arrive one at a time,
 /// each when the line is empty (most shards then lag behind the cursor), and every one of them
 /// still waits its turn, is admitted, counted and enters; nobody beyond the seats comes in.
+/// A general-admission event's stock spread over four items on DynamoDB: concurrent holds
+/// (several gathering places from more than one shard at the end) sell exactly its capacity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharded_stock_on_dynamodb_sells_exactly_its_capacity() {
+    use tacos_core::domain::auth::{Principal, Role};
+    use tacos_core::domain::catalog::NewEvent;
+    use tacos_core::domain::reservation_tokens::ReservationTokens;
+    use tacos_core::domain::reservations::HoldRequest;
+    use tacos_core::error::Error;
+    use tacos_core::ids::WaitingToken;
+    use tacos_core::ports::Clock;
+
+    let Some(aws) = connect().await else {
+        return;
+    };
+    let mut config = tacos_core::config::Config::for_tests();
+    config.stock_shards = 4;
+    let tokens = ReservationTokens::new(&config.jwt_secret);
+    let clock = Arc::new(tacos_core::ports::ManualClock::new(Utc::now()));
+    let ports = tacos_core::in_process::ports_over(aws.store.clone(), clock.clone());
+    let platform = Arc::new(tacos_core::platform::Platform::new(ports, config));
+    let capacity = 200;
+    let event = platform
+        .catalog
+        .create(NewEvent {
+            name: "Big room".into(),
+            venue: "Hall".into(),
+            starts_at: Utc::now() + chrono::Duration::days(1),
+            currency: "USD".into(),
+            price: 2_500,
+            sections: None,
+            capacity: Some(capacity),
+            admission_rate_per_sec: 100.0,
+            max_per_order: 4,
+            event_id: None,
+            on_sale_at: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(event.stock_shards, 4);
+    let hold = |quantity: u32| {
+        let platform = platform.clone();
+        let event = event.event_id.clone();
+        let token_of = tokens.clone();
+        let now = clock.now();
+        async move {
+            let buyer = Principal {
+                user_id: UserId::generate(),
+                role: Role::User,
+            };
+            let token = token_of.issue(&event, &buyer.user_id, &WaitingToken::generate(), 0, now);
+            let request = HoldRequest {
+                event_id: event,
+                seat_ids: None,
+                quantity: Some(quantity),
+                reservation_token: token,
+            };
+            match platform.reservations.hold(&buyer, request).await {
+                Ok(hold) => hold.quantity,
+                Err(Error::InsufficientInventory { .. }) => 0,
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        }
+    };
+    // 60 buyers of three or four places for 200: the last ones are refused or gather.
+    let rush = (0..60).map(|i| tokio::spawn(hold(3 + (i % 2))));
+    let mut sold: u32 = futures::future::join_all(rush)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .sum();
+    assert!(sold <= 200, "{sold}");
+    while hold(1).await == 1 {
+        sold += 1;
+    }
+    assert_eq!(sold, 200, "every place held once");
+    let stock = platform.catalog.stock(&event.event_id).await.unwrap();
+    assert_eq!(stock.shards().len(), 4);
+    for counters in stock.shards() {
+        assert_eq!(
+            (counters.available, counters.held),
+            (0, counters.total),
+            "{counters:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sharded_waiting_room_admits_every_late_joiner_in_turn() {
     use tacos_core::domain::auth::{Principal, Role};

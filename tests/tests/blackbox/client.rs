@@ -18,6 +18,10 @@ use sha2::Sha256;
 use tacos_tests::{target, Target};
 use tokio::sync::{OnceCell, Semaphore};
 
+/// How long after a change (a leave, a place given back) every status shows it: a view window
+/// and its settling time on any target (200 ms on the README's server, 350 ms on AWS), with room.
+pub const VIEWS_SETTLE: Duration = Duration::from_millis(600);
+
 /// Password every buyer registers with (strong enough for any reasonable policy).
 pub const PASSWORD: &str = "Tacos-Are-Great-2024!";
 

@@ -11,6 +11,8 @@
 //! * `fair_share`: one place in line per account per event, waiting tokens used only by their
 //!   account, the purchase cap across an account's orders (and its races and retries).
 //! * `holds`: expiry, the confirm/expire/cancel races, single-use tokens, zero oversell.
+//! * `stock`: an event's counters spread over shards: a rush sells exactly the capacity, a
+//!   general-admission hold gathers places from several shards, each shard matches its seats.
 //! * `payments`: webhook replays, failed and late payments.
 //! * `oidc`: tokens of an external issuer, through its JWKS.
 //! * `outage`: 503 with Retry-After while the store is down, and nothing lost.
@@ -37,6 +39,7 @@ mod properties;
 mod queue;
 mod sale;
 mod secrets;
+mod stock;
 mod traces;
 mod world;
 

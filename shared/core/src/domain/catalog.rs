@@ -14,7 +14,10 @@ use chrono::{DateTime, Utc};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
-use super::records::{from_item, get_record, to_item};
+pub use super::partitions::{event_pk, is_event_pk};
+use super::records::{from_item, to_item};
+pub use super::stock::Inventory;
+use super::stock::{initial_shards, read_stock, shards_for, stock_key, Stock, MAX_STOCK_SHARDS};
 use crate::error::{Error, Result};
 use crate::ids::{EventId, ReservationId, SeatId};
 use crate::ports::store::{
@@ -50,10 +53,18 @@ pub struct Event {
     pub max_per_order: u32,
     /// Number of join counters of the waiting room (see [`super::queue`]).
     pub queue_shards: u32,
+    /// Number of items its stock counters are spread over ([`super::stock`]); an event stored
+    /// before shards existed has one.
+    #[serde(default = "one_shard")]
+    pub stock_shards: u16,
     /// When the sale opens, as created (an operator may move it: the sale's is the one that
     /// counts, [`super::sale::Sale::on_sale_at`]). Absent: open from the start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_sale_at: Option<DateTime<Utc>>,
+}
+
+fn one_shard() -> u16 {
+    1
 }
 
 impl Event {
@@ -147,34 +158,11 @@ pub struct SeatRecord {
     pub reservation_id: Option<ReservationId>,
 }
 
-/// The inventory counters; `available + held + sold == total` after every transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Inventory {
-    pub total: i64,
-    pub available: i64,
-    pub held: i64,
-    pub sold: i64,
-}
-
-/// The sort key of an event's counter item, and the prefix of its seats' sort keys (each seat's
-/// item is `SEAT#` and its id): what the availability views watch.
-pub const INVENTORY_SK: &str = "INV";
+/// The prefix of an event's seats' sort keys (each seat's item is `SEAT#` and its id): with the
+/// stock counters ([`super::stock::STOCK_SK`]), what the availability views watch.
 pub const SEAT_SK_PREFIX: &str = "SEAT#";
-const EVENT_PK_PREFIX: &str = "EVENT#";
-
-/// The partition of an event's items: its record, its counters and its seats.
-pub fn event_pk(id: &EventId) -> String {
-    [EVENT_PK_PREFIX, id.as_str()].concat()
-}
-/// Whether `pk` is an event's partition.
-pub fn is_event_pk(pk: &str) -> bool {
-    pk.starts_with(EVENT_PK_PREFIX)
-}
 pub fn event_key(id: &EventId) -> Key {
     Key::new(event_pk(id), "META")
-}
-pub fn inventory_key(id: &EventId) -> Key {
-    Key::new(event_pk(id), INVENTORY_SK)
 }
 pub fn seat_key(id: &EventId, seat: &SeatId) -> Key {
     Key::new(event_pk(id), [SEAT_SK_PREFIX, seat.as_str()].concat())
@@ -187,6 +175,8 @@ pub struct Catalog {
     ports: Ports,
     /// Join counters of each new event's waiting room (`Config::queue_shards`).
     queue_shards: u32,
+    /// The most stock shards a new event gets (`Config::stock_shards`).
+    stock_shards: u16,
     /// The items other services keep for each event (its waiting room), written in the event's
     /// own transaction.
     companions: CompanionWrites,
@@ -202,9 +192,16 @@ impl Catalog {
         Self {
             ports,
             queue_shards,
+            stock_shards: 1,
             companions,
             cache: Arc::default(),
         }
+    }
+
+    /// Spreads each new event's stock over up to `shards` items ([`super::stock`]).
+    pub fn with_stock_shards(mut self, shards: u16) -> Self {
+        self.stock_shards = shards.clamp(1, MAX_STOCK_SHARDS);
+        self
     }
 
     /// The store the catalog reads, for the views kept from its changes.
@@ -214,10 +211,13 @@ impl Catalog {
 
     /// Validates and stores a new event with all its seats, its counters and its waiting room.
     pub async fn create(&self, new: NewEvent) -> Result<Event> {
-        let event = validate(new, self.queue_shards)?;
+        let event = validate(new, self.queue_shards, self.stock_shards)?;
         let id = &event.event_id;
-        // Seats first, the event record last: the event is visible only once complete.
-        for chunk in seat_writes(&event).chunks(MAX_TRANSACTION_WRITES) {
+        // Seats and counters first, the event record last: the event is visible only once
+        // complete.
+        let mut items = seat_writes(&event);
+        items.extend(stock_writes(&event));
+        for chunk in items.chunks(MAX_TRANSACTION_WRITES) {
             self.create_items(id, chunk.to_vec()).await?;
         }
         let mut writes = event_writes(&event);
@@ -277,10 +277,14 @@ impl Catalog {
         Ok(events)
     }
 
+    /// The event's counters: the sum of its stock shards'.
     pub async fn inventory(&self, id: &EventId) -> Result<Inventory> {
-        get_record(&*self.ports.store, &inventory_key(id))
-            .await?
-            .ok_or(Error::EventNotFound)
+        Ok(self.stock(id).await?.total())
+    }
+
+    /// The event's counters shard by shard.
+    pub async fn stock(&self, id: &EventId) -> Result<Stock> {
+        read_stock(&*self.ports.store, id).await
     }
 
     /// Seat items of an event, in natural order (`A-2` before `A-10`).
@@ -326,18 +330,22 @@ fn seat_writes(event: &Event) -> Vec<Write> {
         .collect()
 }
 
-/// The items that complete a new event once its seats are stored: its inventory counters, its
-/// record, and its entry in the index of events by start time.
+/// The items of a new event's stock counters, each shard's share available.
+fn stock_writes(event: &Event) -> Vec<Write> {
+    let id = &event.event_id;
+    let seats: Vec<SeatId> = event.sections.iter().flat_map(Section::seat_ids).collect();
+    initial_shards(event.total, &seats, event.stock_shards)
+        .iter()
+        .zip(0..)
+        .map(|(counters, shard)| Write::put_new(to_item(&stock_key(id, shard), counters)))
+        .collect()
+}
+
+/// The items that complete a new event once its seats and counters are stored: its record, and
+/// its entry in the index of events by start time.
 fn event_writes(event: &Event) -> Vec<Write> {
     let id = &event.event_id;
-    let inventory = Inventory {
-        total: event.total,
-        available: event.total,
-        held: 0,
-        sold: 0,
-    };
     vec![
-        Write::put_new(to_item(&inventory_key(id), &inventory)),
         Write::put_new(to_item(&event_key(id), event)),
         Write::put(to_item(
             &Key::new(
@@ -351,7 +359,7 @@ fn event_writes(event: &Event) -> Vec<Write> {
 
 /// Checks an administrator's request and builds the event; the first check that fails names
 /// its field.
-fn validate(new: NewEvent, queue_shards: u32) -> Result<Event> {
+fn validate(new: NewEvent, queue_shards: u32, stock_shards: u16) -> Result<Event> {
     check_listing(&new)?;
     check_sale(&new)?;
     let (kind, sections, total) = match (new.sections, new.capacity) {
@@ -380,6 +388,7 @@ fn validate(new: NewEvent, queue_shards: u32) -> Result<Event> {
         admission_rate_per_sec: new.admission_rate_per_sec,
         max_per_order: new.max_per_order,
         queue_shards: queue_shards.max(1),
+        stock_shards: shards_for(total, stock_shards),
         on_sale_at: new.on_sale_at,
     })
 }

@@ -2,6 +2,7 @@
 //!
 //! * [`catalog`]: events, seats and inventory counters.
 //! * [`seating`]: sections, how they number their seats (`A-12`, `VIP-1-5`), their prices.
+//! * [`stock`]: the events' stock counters, spread over shards so no item takes every sale.
 //! * [`queue`]: the waiting room (join, position, admission, enter, leave).
 //! * [`reservation_tokens`]: tokens that prove a buyer was admitted.
 //! * [`reservations`]: holds and their confirm / cancel / expire transitions.
@@ -11,6 +12,7 @@
 //! * [`auth`]: accounts, access tokens and OIDC.
 //! * [`idempotency`]: replay-safe POSTs.
 //! * [`live_updates`]: availability and queue status pushed to connected browsers.
+//! * [`partitions`]: the partition an event's items share.
 //! * [`records`]: how domain records are stored as items.
 
 pub mod auth;
@@ -18,6 +20,7 @@ pub mod availability;
 pub mod catalog;
 pub mod idempotency;
 pub mod live_updates;
+pub mod partitions;
 pub mod payments;
 pub mod queue;
 pub mod records;
@@ -25,4 +28,5 @@ pub mod reservation_tokens;
 pub mod reservations;
 pub mod sale;
 pub mod seating;
+pub mod stock;
 pub mod webhook_signature;

@@ -13,10 +13,9 @@ use serde::Deserialize;
 use super::contract::Availability;
 use super::layout::Layout;
 use super::snapshot::AvailabilitySnapshot;
-use crate::domain::catalog::{
-    event_pk, is_event_pk, Inventory, SeatStatus, INVENTORY_SK, SEAT_SK_PREFIX,
-};
+use crate::domain::catalog::{event_pk, is_event_pk, Inventory, SeatStatus, SEAT_SK_PREFIX};
 use crate::domain::records::from_item;
+use crate::domain::stock::{shard_of_sk, Stock};
 use crate::ids::EventId;
 use crate::ports::store::{ChangeListener, Item, Key};
 
@@ -38,6 +37,8 @@ struct View {
     /// Each seat's index in the layout, by seat id.
     positions: HashMap<String, usize>,
     statuses: Vec<SeatStatus>,
+    /// The counters shard by shard, as reported; their sum is what readers are shown.
+    stock: Stock,
     inventory: Inventory,
     /// Counts the changes applied, so that a snapshot of an older state is not kept.
     version: u64,
@@ -107,9 +108,13 @@ impl Loading {
     /// Keeps the view read from the store, with every change reported since the load began,
     /// and returns its snapshot; `None` when a report could not be followed (nothing is kept,
     /// and the caller reads the store itself).
-    pub(super) fn finish(mut self, read: Availability) -> Option<Arc<AvailabilitySnapshot>> {
+    pub(super) fn finish(
+        mut self,
+        read: Availability,
+        stock: Stock,
+    ) -> Option<Arc<AvailabilitySnapshot>> {
         let pk = self.pk.take().expect("a load finishes once");
-        let mut view = View::new(read);
+        let mut view = View::new(read, stock);
         let mut slots = self.views.slots.lock();
         let Some(Slot::Loading(pending)) = slots.remove(&pk) else {
             unreachable!("only its loader replaces a loading slot")
@@ -136,7 +141,7 @@ impl Drop for Loading {
 }
 
 impl View {
-    fn new(read: Availability) -> Self {
+    fn new(read: Availability, stock: Stock) -> Self {
         let positions = read
             .seats
             .iter()
@@ -154,6 +159,7 @@ impl View {
             layout: Arc::new(Layout::new(read.event_id, read.seats)),
             positions,
             statuses,
+            stock,
             inventory,
             version: 0,
             published: None,
@@ -165,11 +171,12 @@ impl View {
         let Some(item) = item else {
             return false;
         };
-        if key.sk == INVENTORY_SK {
-            let Ok(inventory) = from_item::<Inventory>(item.clone()) else {
+        if let Some(shard) = shard_of_sk(&key.sk) {
+            let Ok(counters) = from_item::<Inventory>(item.clone()) else {
                 return false;
             };
-            self.inventory = inventory;
+            self.stock.set(shard, counters);
+            self.inventory = self.stock.total();
         } else if let Some(seat) = key.sk.strip_prefix(SEAT_SK_PREFIX) {
             let status = item
                 .get("status")
@@ -197,7 +204,8 @@ impl View {
 
 impl ChangeListener for KeptViews {
     fn watches(&self, key: &Key) -> bool {
-        is_event_pk(&key.pk) && (key.sk == INVENTORY_SK || key.sk.starts_with(SEAT_SK_PREFIX))
+        is_event_pk(&key.pk)
+            && (shard_of_sk(&key.sk).is_some() || key.sk.starts_with(SEAT_SK_PREFIX))
     }
 
     fn committed(&self, key: &Key, item: Option<&Item>) {

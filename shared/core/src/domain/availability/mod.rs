@@ -31,6 +31,7 @@
 use std::sync::{Arc, Weak};
 
 use super::catalog::{Catalog, EventKind};
+use super::stock::Stock;
 use crate::error::Result;
 use crate::ids::EventId;
 use crate::ports::store::ChangeListener;
@@ -72,7 +73,8 @@ impl AvailabilityBoard {
             Lookup::Published(snapshot) => return Ok(snapshot),
             Lookup::Changed(draft) => return Ok(kept.publish(draft)),
             Lookup::Missing(Some(loading)) => {
-                if let Some(snapshot) = loading.finish(self.from_store(id).await?) {
+                let (read, stock) = self.stored(id).await?;
+                if let Some(snapshot) = loading.finish(read, stock) {
                     return Ok(snapshot);
                 }
             }
@@ -85,8 +87,15 @@ impl AvailabilityBoard {
     /// The availability as the store holds it (the event's counters and its seats in map order),
     /// bypassing any kept view: what a view is built from, and what checks compare it with.
     pub async fn from_store(&self, id: &EventId) -> Result<Availability> {
+        Ok(self.stored(id).await?.0)
+    }
+
+    /// [`Self::from_store`], with the stock shards its counters add up (what a kept view
+    /// follows, shard by shard).
+    async fn stored(&self, id: &EventId) -> Result<(Availability, Stock)> {
         let event = self.catalog.get(id).await?;
-        let inventory = self.catalog.inventory(id).await?;
+        let stock = self.catalog.stock(id).await?;
+        let inventory = stock.total();
         let seats = match event.kind {
             EventKind::Seated => self
                 .catalog
@@ -107,14 +116,15 @@ impl AvailabilityBoard {
                 .collect(),
             EventKind::GeneralAdmission => Vec::new(),
         };
-        Ok(Availability {
+        let read = Availability {
             event_id: id.clone(),
             total: inventory.total,
             available: inventory.available,
             held: inventory.held,
             sold: inventory.sold,
             seats,
-        })
+        };
+        Ok((read, stock))
     }
 }
 

@@ -2,6 +2,10 @@
 //! are taken in one conditional transaction, within the account's purchase cap for the event
 //! (`purchase_cap`), and an expiry timer is set. A seat held by a hold past its expiry (its timer
 //! lost or late) is not lost to sale: the hold expires it (`expire_lapsed`) and tries once more.
+//! The counters moved are those of the stock shards the hold's places belong to
+//! ([`crate::domain::stock`]): a seat's own shard, or for general admission shards planned from
+//! what this process last read of them, planned again from a fresh read when one turned out
+//! emptier.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -10,18 +14,17 @@ use super::purchase_cap;
 use super::record::{reservation_key, Reservation, ReservationStatus};
 use super::service::Reservations;
 use crate::domain::auth::Principal;
-use crate::domain::catalog::{
-    inventory_key, seat_key, seat_transition, Event, EventKind, SeatRecord, SeatStatus,
-};
+use crate::domain::catalog::{seat_key, seat_transition, Event, EventKind, SeatRecord, SeatStatus};
 use crate::domain::queue::admission_used;
 use crate::domain::records::{get_record, to_item};
 use crate::domain::reservation_tokens::{mark_used, ReservationClaims};
 use crate::domain::sale::Sale;
+use crate::domain::stock::{self, StockShare, REPLANS};
 use crate::error::{Error, Result};
 use crate::ids::{EventId, ReservationId, SeatId};
 use crate::ports::bus::DetailType;
 use crate::ports::scheduler::Job;
-use crate::ports::store::{Condition, StoreError, Update, Write};
+use crate::ports::store::{StoreError, Write};
 
 /// `POST /reservations`.
 #[derive(Debug, Clone, Deserialize)]
@@ -38,9 +41,9 @@ pub struct HoldRequest {
 /// reason the buyer is told: the token is write 0, the seats come before `inventory`.
 struct HoldTransaction {
     writes: Vec<Write>,
-    /// The inventory counter's write, right after the seats'.
+    /// The first of the stock shards' writes, right after the seats'.
     inventory: usize,
-    /// The account's purchase cap's write, right after the inventory's.
+    /// The account's purchase cap's write, right after the stock's.
     cap: usize,
     /// The admission batch's write, the last.
     batch: usize,
@@ -60,9 +63,9 @@ impl Reservations {
             now,
         )?;
         let (seat_ids, quantity) = what_to_hold(&event, request.seat_ids, request.quantity)?;
-        let reservation = self.new_hold(&event, &sale, caller, seat_ids, quantity, now);
-        self.place(&reservation, &claims, event.max_per_order)
-            .await?;
+        let mut reservation = self.new_hold(&event, &sale, caller, seat_ids, quantity, now);
+        reservation.stock = self.plan_stock(&event, &reservation, false).await?;
+        self.place(&mut reservation, &claims, &event).await?;
         tracing::info!(reservation_id = %reservation.reservation_id, event_id = %reservation.event_id, quantity, "hold placed");
         let mut detail = reservation.detail(now);
         detail.hold_expires_at = Some(reservation.hold_expires_at);
@@ -102,6 +105,38 @@ impl Reservations {
             payment_deadline: None,
             payment_deadline_ms: None,
             capped: true,
+            stock: Vec::new(),
+        }
+    }
+
+    /// The stock shards a hold takes its places from (none recorded: the event's one counter).
+    /// `fresh`: read the shards, the last plan having found one emptier than known.
+    async fn plan_stock(
+        &self,
+        event: &Event,
+        reservation: &Reservation,
+        fresh: bool,
+    ) -> Result<Vec<StockShare>> {
+        if event.stock_shards <= 1 {
+            return Ok(Vec::new());
+        }
+        match event.kind {
+            EventKind::Seated => Ok(stock::seated_shares(
+                &reservation.seat_ids,
+                event.stock_shards,
+            )),
+            EventKind::GeneralAdmission => {
+                let now_ms = self.ports.clock.now_ms();
+                self.known_stock
+                    .plan(
+                        &*self.ports.store,
+                        &event.event_id,
+                        reservation.quantity,
+                        now_ms,
+                        fresh,
+                    )
+                    .await
+            }
         }
     }
 
@@ -109,9 +144,9 @@ impl Reservations {
     /// hold is a no-op, a hold without a timer would never expire.
     async fn place(
         &self,
-        reservation: &Reservation,
+        reservation: &mut Reservation,
         claims: &ReservationClaims,
-        max_per_account: u32,
+        event: &Event,
     ) -> Result<()> {
         let timer = Job::ExpireHold {
             reservation_id: reservation.reservation_id.clone(),
@@ -120,7 +155,7 @@ impl Reservations {
             .scheduler
             .schedule(reservation.hold_expires_at, timer.clone())
             .await?;
-        let result = self.commit_hold(reservation, claims, max_per_account).await;
+        let result = self.commit_hold(reservation, claims, event).await;
         if result.is_err() {
             if let Err(e) = self.ports.scheduler.cancel(&timer).await {
                 tracing::warn!(error = %e, "could not drop the timer of a failed hold; it will no-op");
@@ -134,29 +169,48 @@ impl Reservations {
     /// the reason the buyer is told.
     async fn commit_hold(
         &self,
-        reservation: &Reservation,
+        reservation: &mut Reservation,
         claims: &ReservationClaims,
-        max_per_account: u32,
+        event: &Event,
     ) -> Result<()> {
-        let HoldTransaction {
-            mut writes,
-            inventory,
-            cap,
-            batch,
-        } = hold_transaction(reservation, claims, max_per_account);
-        let refused = Refused {
-            cap,
-            max_per_account,
-        };
+        let max_per_account = event.max_per_order;
+        let mut batch_open = true;
         let mut lapsed_looked_for = false;
+        let mut replans = 0;
         loop {
-            match self.ports.store.transact(writes.clone()).await {
-                Ok(()) => return Ok(()),
-                Err(StoreError::ConditionFailed { index })
-                    if index == batch && writes.len() > batch =>
-                {
+            let HoldTransaction {
+                mut writes,
+                inventory,
+                cap,
+                batch,
+            } = hold_transaction(reservation, claims, max_per_account);
+            if !batch_open {
+                writes.truncate(batch);
+            }
+            let refused = Refused {
+                cap,
+                max_per_account,
+            };
+            match self.ports.store.transact(writes).await {
+                Ok(()) => {
+                    self.known_stock
+                        .taken(&reservation.event_id, &reservation.stock);
+                    return Ok(());
+                }
+                Err(StoreError::ConditionFailed { index }) if index == batch && batch_open => {
                     // The admission batch already closed (its minute is up); nothing to release.
-                    writes.truncate(batch);
+                    batch_open = false;
+                }
+                // A shard had fewer places than planned (others took them): plan again from a
+                // fresh read, which refuses the hold if the event has too few left.
+                Err(StoreError::ConditionFailed { index })
+                    if (inventory..cap).contains(&index)
+                        && event.kind == EventKind::GeneralAdmission
+                        && !reservation.stock.is_empty()
+                        && replans < REPLANS =>
+                {
+                    replans += 1;
+                    reservation.stock = self.plan_stock(event, reservation, true).await?;
                 }
                 // A seat is not available. If a hold past its expiry sits on it, that hold's
                 // timer was lost or is late: expire it now and try once more. Else the buyer is
@@ -243,16 +297,16 @@ struct Refused {
     max_per_account: u32,
 }
 
-/// The token used, each seat from `AVAILABLE` to `HELD` by this hold, the counters moved under
-/// the condition that enough are left, the account's tickets counted under the condition that
-/// they stay within `max_per_account`, the reservation written, the admission batch closed.
+/// The token used, each seat from `AVAILABLE` to `HELD` by this hold, its stock shards'
+/// counters moved under the condition that enough are left, the account's tickets counted under
+/// the condition that they stay within `max_per_account`, the reservation written, the admission
+/// batch closed.
 fn hold_transaction(
     reservation: &Reservation,
     claims: &ReservationClaims,
     max_per_account: u32,
 ) -> HoldTransaction {
     let event = &reservation.event_id;
-    let n = i64::from(reservation.quantity);
     let mut writes = vec![mark_used(claims)];
     for seat in &reservation.seat_ids {
         writes.push(seat_transition(
@@ -265,12 +319,7 @@ fn hold_transaction(
         ));
     }
     let inventory = writes.len();
-    writes.push(Write::Update(
-        Update::new(inventory_key(event))
-            .add("available", -n)
-            .add("held", n)
-            .when(Condition::AtLeast("available".into(), n)),
-    ));
+    writes.extend(stock::take(event, &reservation.shares()));
     let cap = writes.len();
     writes.push(purchase_cap::count_toward(reservation, max_per_account));
     writes.push(Write::put_new(to_item(

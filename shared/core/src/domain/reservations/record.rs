@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::stock::StockShare;
 use crate::ids::{EventId, OrderId, PaymentIntentId, ReservationId, SeatId, UserId};
 use crate::ports::bus::EventDetail;
 use crate::ports::store::Key;
@@ -60,6 +61,11 @@ pub struct Reservation {
     /// without touching the counter, which never counted them.
     #[serde(skip_serializing_if = "is_false", default)]
     pub capped: bool,
+    /// The stock shards its places were taken from ([`crate::domain::stock`]), so that settling
+    /// it moves the same ones. Empty for a reservation stored before shards existed: all from
+    /// shard 0, its event's one counter item.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub stock: Vec<StockShare>,
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -78,8 +84,20 @@ impl Reservation {
             map.remove("hold_expires_at_ms");
             map.remove("payment_deadline_ms");
             map.remove("capped");
+            map.remove("stock");
         }
         value
+    }
+
+    /// The stock shards its places came from, and how many from each.
+    pub fn shares(&self) -> Vec<StockShare> {
+        if self.stock.is_empty() {
+            return vec![StockShare {
+                shard: 0,
+                quantity: self.quantity,
+            }];
+        }
+        self.stock.clone()
     }
 
     /// When the hold lapses if nothing settles it: its expiry, or once a payment has started,

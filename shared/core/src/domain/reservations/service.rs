@@ -8,6 +8,7 @@ use crate::domain::catalog::Catalog;
 use crate::domain::records::get_record;
 use crate::domain::reservation_tokens::ReservationTokens;
 use crate::domain::sale::SaleControl;
+use crate::domain::stock::KnownStock;
 use crate::error::{Error, Result};
 use crate::ids::ReservationId;
 use crate::ports::bus::{DetailType, DomainEvent, EventDetail};
@@ -24,6 +25,8 @@ pub struct Reservations {
     pub(super) sales: SaleControl,
     /// How long after its expiry a hold being paid waits for the bank (`Config::payment_grace_seconds`).
     pub(super) payment_grace: Duration,
+    /// What this process last read of general-admission events' stock shards, to plan holds by.
+    pub(super) known_stock: KnownStock,
 }
 
 impl Reservations {
@@ -40,6 +43,7 @@ impl Reservations {
             tokens,
             sales,
             payment_grace,
+            known_stock: KnownStock::default(),
         }
     }
 

@@ -7,7 +7,8 @@ use super::payment;
 use super::purchase_cap;
 use super::record::{reservation_key, Reservation, ReservationStatus};
 use super::service::Reservations;
-use crate::domain::catalog::{inventory_key, seat_transition, SeatStatus};
+use crate::domain::catalog::{seat_transition, SeatStatus};
+use crate::domain::stock;
 use crate::error::Result;
 use crate::ids::ReservationId;
 use crate::ports::bus::DetailType;
@@ -73,7 +74,6 @@ impl Reservations {
     ) -> Vec<Write> {
         let id = &reservation.reservation_id;
         let event = &reservation.event_id;
-        let n = i64::from(reservation.quantity);
         let mut condition = vec![Condition::equals("status", "HOLD")];
         condition.extend(extra);
         let mut writes = vec![Write::Update(
@@ -97,12 +97,7 @@ impl Reservations {
         } else {
             "available"
         };
-        writes.push(Write::Update(
-            Update::new(inventory_key(event))
-                .add("held", -n)
-                .add(moved, n)
-                .when(Condition::AtLeast("held".into(), n)),
-        ));
+        writes.extend(stock::settle(event, &reservation.shares(), moved));
         if seats_to != SeatStatus::Sold && reservation.capped {
             // Released: the tickets no longer count toward the account's cap. Sold ones still do.
             writes.push(purchase_cap::give_back(reservation));
