@@ -5,7 +5,7 @@
 //! where each takes a *lobby order* from sharded counters, as the line's orders are taken
 //! ([`super::order`]). At the opening the counters are frozen into the draw, and each lobby order
 //! `ℓ` counted by them has a *rank*, the number of lobby orders taken before it
-//! ([`Line::tickets`]`(0, ℓ)`): the ranks are exactly `0..size`. The draw is a permutation of
+//! ([`Counts::tickets`]`(0, ℓ)`): the ranks are exactly `0..size`. The draw is a permutation of
 //! those ranks keyed by a secret *seed*: the lobby ticket of rank `r` gets the line's order
 //! `permute(r)`, and the line after the opening starts at `size`. Nothing is written per ticket:
 //! every process computes a ticket's place from the draw (a few hashes), so drawing 100,000 people
@@ -30,7 +30,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::order::Line;
+use super::order::Counts;
 use crate::ids::EventId;
 
 /// The name of the permutation, published with every draw.
@@ -68,14 +68,12 @@ impl Draw {
     /// not count it (its counter's increment landed after the counts were frozen): such a
     /// straggler is placed at the back of the line by arrival instead.
     pub fn place(&self, lobby: u64) -> Option<u64> {
-        let line = Line {
-            counts: self.counts.clone(),
-        };
-        if !line.is_ticket(lobby) {
+        let counts = Counts(&self.counts);
+        if !counts.is_ticket(lobby) {
             return None;
         }
         let seed = Seed::from_hex(&self.seed)?;
-        Some(permute(&seed, self.size, line.tickets(0, lobby)))
+        Some(permute(&seed, self.size, counts.tickets(0, lobby)))
     }
 }
 

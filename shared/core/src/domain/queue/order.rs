@@ -86,22 +86,47 @@ impl Line {
             .unwrap_or(0)
     }
 
+    /// Whether `order` was taken by a join ([`Counts::is_ticket`]).
+    pub(super) fn is_ticket(&self, order: u64) -> bool {
+        self.counts().is_ticket(order)
+    }
+
+    /// Tickets (not holes) with order in `[a, b)` ([`Counts::tickets`]).
+    pub(super) fn tickets(&self, a: u64, b: u64) -> u64 {
+        self.counts().tickets(a, b)
+    }
+
+    fn counts(&self) -> Counts<'_> {
+        Counts(&self.counts)
+    }
+}
+
+/// Join counts, one per counter, borrowed: what telling tickets from holes needs, without a
+/// [`Line`] of their own (a lobby's draw asks it of the counts it froze, once per ticket placed).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Counts<'a>(pub(super) &'a [u64]);
+
+impl Counts<'_> {
+    fn shards(self) -> u64 {
+        self.0.len() as u64
+    }
+
     /// Whether `order` was taken by a join (a ticket, or a join that never wrote its ticket):
     /// its shard's count reaches past it.
-    pub(super) fn is_ticket(&self, order: u64) -> bool {
+    pub(super) fn is_ticket(self, order: u64) -> bool {
         let s = self.shards();
-        self.counts
+        self.0
             .get((order % s) as usize)
             .is_some_and(|&count| order / s < count)
     }
 
     /// Tickets (not holes) with order in `[a, b)`.
-    pub(super) fn tickets(&self, a: u64, b: u64) -> u64 {
+    pub(super) fn tickets(self, a: u64, b: u64) -> u64 {
         if b <= a {
             return 0;
         }
         let s = self.shards();
-        self.counts
+        self.0
             .iter()
             .enumerate()
             .map(|(shard, &count)| {
