@@ -93,8 +93,12 @@ fn start_embedded(
     let web = web.clone();
     let mut config = tacos_core::config::Config::for_tests();
     config.hold_seconds = EMBEDDED_HOLD_SECONDS;
-    // Positions shown per view window, as the README's server shows them.
-    config.queue_view_ms = tacos_core::config::DEFAULT_QUEUE_VIEW_MS;
+    // Positions shown per view window, as the README's server shows them (or as wide as
+    // `TACOS_QUEUE_VIEW_MS` says, to try the suite at parity's 1,000 ms without its stack).
+    config.queue_view_ms = std::env::var("TACOS_QUEUE_VIEW_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(tacos_core::config::DEFAULT_QUEUE_VIEW_MS);
     config.admin_username = admin_username.to_string();
     config.admin_password = Some(admin_password.to_string());
     config.webhook_secret = webhook_secret.to_string();

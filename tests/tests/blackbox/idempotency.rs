@@ -295,7 +295,7 @@ async fn concurrent_duplicates_execute_once() {
     // Exactly one queue entry was made.
     // The places the losing duplicates drew and gave back (ahead of the winner's or behind it)
     // show as gaps until a view window has passed since.
-    tokio::time::sleep(VIEWS_SETTLE).await;
+    tokio::time::sleep(views_settle()).await;
     let mine: Value = serde_json::from_slice(&bodies[0]).unwrap();
     let mine = api.status(str_of(&mine, "waiting_token")).await;
     let next = api.join(event_id, None).await;

@@ -536,45 +536,59 @@ impl CallLog {
     }
 }
 
-/// On AWS the join function shows no statuses, so it must not pay for a view (the join
-/// counters, the inventory, the state, and perhaps an admission transaction) in every instance
-/// every window just to compute a position hint: a join is its order and its ticket, and the
-/// hint reads the queue's state at most once per window.
-#[tokio::test]
-async fn with_views_joins_read_the_queue_state_once_per_window_and_nothing_else_of_it() {
+/// A platform with 1-second view windows over a store whose calls a [`CallLog`] records, on a
+/// manual clock at the start of a whole second (so that calls made before it moves a second fall
+/// within one window).
+fn logged_platform() -> (
+    std::sync::Arc<CallLog>,
+    std::sync::Arc<tacos_core::ports::ManualClock>,
+    Platform,
+) {
     use std::sync::Arc;
-    use tacos_core::domain::catalog::NewEvent;
-    use tacos_core::ports::ManualClock;
-
-    let store = Arc::new(CallLog::default());
-    let watched = Arc::new(CallLog::store(store.clone()));
-    // At the start of a view window, so each round of joins below falls within one.
+    let log = Arc::new(CallLog::default());
+    let watched = Arc::new(CallLog::store(log.clone()));
     let start = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp(), 0).unwrap();
-    let clock = Arc::new(ManualClock::new(start));
+    let clock = Arc::new(tacos_core::ports::ManualClock::new(start));
     let mut config = tacos_core::config::Config::for_tests();
     config.queue_view_ms = 1_000;
     let platform = Platform::new(
         tacos_core::in_process::ports_over(watched, clock.clone()),
         config,
     );
-    let event = platform
+    (log, clock, platform)
+}
+
+/// A general-admission event of `capacity` places admitting `rate` people a second.
+async fn general_event(platform: &Platform, name: &str, capacity: i64, rate: f64) -> EventId {
+    platform
         .catalog
-        .create(NewEvent {
-            name: "Hint night".into(),
+        .create(tacos_core::domain::catalog::NewEvent {
+            name: name.into(),
             venue: "Hall".into(),
             starts_at: chrono::Utc::now() + chrono::Duration::days(1),
             currency: "USD".into(),
             price: 1_000,
             sections: None,
-            capacity: Some(100),
-            admission_rate_per_sec: 5.0,
+            capacity: Some(capacity),
+            admission_rate_per_sec: rate,
             max_per_order: 4,
             event_id: None,
             on_sale_at: None,
         })
         .await
         .unwrap()
-        .event_id;
+        .event_id
+}
+
+/// On AWS the join function shows no statuses, so it must not pay for a view (the join
+/// counters, the inventory, the state, and perhaps an admission transaction) in every instance
+/// every window just to compute a position hint: a join is its order and its ticket, and the
+/// hint reads the queue's state at most once per window.
+#[tokio::test]
+async fn with_views_joins_read_the_queue_state_once_per_window_and_nothing_else_of_it() {
+    // Each round of joins below falls within one window.
+    let (store, clock, platform) = logged_platform();
+    let event = general_event(&platform, "Hint night", 100, 5.0).await;
     let queue_pk = format!("QUEUE#{}", event.as_str());
     let mut hints = Vec::new();
     for window in 0..3 {
@@ -931,38 +945,8 @@ async fn an_account_whose_place_was_given_up_joins_again_at_the_back() {
 /// read limit on it). So the queue partition's reads in a window do not grow with its statuses.
 #[tokio::test]
 async fn with_views_statuses_read_their_ticket_and_nothing_else_of_the_queue() {
-    use std::sync::Arc;
-    use tacos_core::domain::catalog::NewEvent;
-    use tacos_core::ports::ManualClock;
-
-    let log = Arc::new(CallLog::default());
-    let watched = Arc::new(CallLog::store(log.clone()));
-    let start = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp(), 0).unwrap();
-    let clock = Arc::new(ManualClock::new(start));
-    let mut config = tacos_core::config::Config::for_tests();
-    config.queue_view_ms = 1_000;
-    let platform = Platform::new(
-        tacos_core::in_process::ports_over(watched, clock.clone()),
-        config,
-    );
-    let event = platform
-        .catalog
-        .create(NewEvent {
-            name: "Quiet polls".into(),
-            venue: "Hall".into(),
-            starts_at: chrono::Utc::now() + chrono::Duration::days(1),
-            currency: "USD".into(),
-            price: 1_000,
-            sections: None,
-            capacity: Some(10),
-            admission_rate_per_sec: 1.0,
-            max_per_order: 4,
-            event_id: None,
-            on_sale_at: None,
-        })
-        .await
-        .unwrap()
-        .event_id;
+    let (log, clock, platform) = logged_platform();
+    let event = general_event(&platform, "Quiet polls", 10, 1.0).await;
     let mut tokens = Vec::new();
     for _ in 0..40 {
         tokens.push(

@@ -186,32 +186,27 @@ pub fn plan_shares(available: &[i64], quantity: u32, start: usize) -> Option<Vec
 /// A hold's writes to the stock: each share's places from `available` to `held`, on the
 /// condition that the shard has them.
 pub fn take(event: &EventId, shares: &[StockShare]) -> Vec<Write> {
-    shares
-        .iter()
-        .map(|share| {
-            let n = i64::from(share.quantity);
-            Write::Update(
-                Update::new(stock_key(event, share.shard))
-                    .add("available", -n)
-                    .add("held", n)
-                    .when(Condition::AtLeast("available".into(), n)),
-            )
-        })
-        .collect()
+    move_places(event, shares, "available", "held")
 }
 
 /// A settled hold's writes to the stock: each share's places from `held` to `to` (`"sold"` or
 /// `"available"`), on the condition that the shard holds them.
 pub fn settle(event: &EventId, shares: &[StockShare], to: &str) -> Vec<Write> {
+    move_places(event, shares, "held", to)
+}
+
+/// Each share's places moved from counter `from` to counter `to` of its shard, on the condition
+/// that `from` counts them.
+fn move_places(event: &EventId, shares: &[StockShare], from: &str, to: &str) -> Vec<Write> {
     shares
         .iter()
         .map(|share| {
             let n = i64::from(share.quantity);
             Write::Update(
                 Update::new(stock_key(event, share.shard))
-                    .add("held", -n)
+                    .add(from, -n)
                     .add(to, n)
-                    .when(Condition::AtLeast("held".into(), n)),
+                    .when(Condition::AtLeast(from.into(), n)),
             )
         })
         .collect()
