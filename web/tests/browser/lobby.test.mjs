@@ -26,8 +26,15 @@ const sha256 = (data) => createHash("sha256").update(data).digest("hex");
 const utc = (ms) => `${new Date(ms).toISOString().slice(0, 19)}Z`;
 /** The operator page's way of writing a time: `2026-12-04 21:00:00 UTC`. */
 const shownUtc = (iso) => `${iso.slice(0, 19).replace("T", " ")} UTC`;
-/** A `datetime-local` value for `ms` in Seoul (UTC+9, no summer time): `2026-12-05T06:00:00`. */
-const seoulInput = (ms) => new Date(ms + 9 * 3600_000).toISOString().slice(0, 19);
+/**
+ * A `datetime-local` value for `ms` in Seoul (UTC+9, no summer time), as the input gives it back:
+ * `2026-12-05T06:00:07`, and `2026-12-05T06:00` on a whole minute (HTML's normalized form drops
+ * ":00" seconds; an opening drawn on one, one run in sixty, failed the comparison).
+ */
+const seoulInput = (ms) => {
+  const local = new Date(ms + 9 * 3600_000).toISOString().slice(0, 19);
+  return local.endsWith(":00") ? local.slice(0, 16) : local;
+};
 
 /** The page's own waiting token (kept in sessionStorage with the flow). */
 async function tokenOf(page, eventId) {
