@@ -14,6 +14,8 @@ JOIN_LUA="$(cd "$(dirname "$0")" && pwd)/wrk/join.lua"
 STORE=${AB_STORE:-durable}
 ROUTES=${AB_ROUTES:-status join}
 D=${OUT:-target/bench/ab}; rm -rf "$D"; mkdir -p "$D"
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/lib.sh"
 PIDS=()
 trap 'kill ${PIDS[@]} 2>/dev/null' EXIT
 start() {
@@ -25,16 +27,7 @@ start a "$A" 8611
 start b "$B" 8612
 for p in 8611 8612; do for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:$p/healthz && break; sleep 0.1; done; done
 for p in 8611 8612; do
-python3 - $p > "$D/status-$p.lua" <<'PY'
-import json, sys, urllib.request, uuid
-port = sys.argv[1]
-tokens = []
-for _ in range(1000):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/queue/join", data=json.dumps({"event_id": "evt_demo_ga"}).encode(), headers={"Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())})
-    tokens.append(json.load(urllib.request.urlopen(req))["waiting_token"])
-print("tokens = {" + ",".join(f'"{t}"' for t in tokens) + "}")
-print('local i = 0\nrequest = function()\n  i = i % #tokens + 1\n  return wrk.format("GET", "/api/v1/queue/status?token=" .. tokens[i])\nend')
-PY
+status_lua $p > "$D/status-$p.lua"
 done
 for run in 1 2 3; do
   for route in $ROUTES; do

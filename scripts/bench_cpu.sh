@@ -17,6 +17,8 @@ ROUTES=${CPU_ROUTES:-healthz status}
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CEILING=${CEILING:-$ROOT/target/release/tacos-load}
 D=${OUT:-target/bench/cpu}; rm -rf "$D"; mkdir -p "$D"
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 PIDS=()
 trap 'kill ${PIDS[@]} 2>/dev/null' EXIT
 "$CEILING" ceiling --addr 127.0.0.1:8660 > "$D/ceiling.log" 2>&1 &
@@ -30,16 +32,7 @@ start a "$A" 8661
 start b "$B" 8662
 for p in 8660 8661 8662; do for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:$p/healthz && break; sleep 0.1; done; done
 for p in 8661 8662; do
-python3 - $p > "$D/status-$p.lua" <<'PY'
-import json, sys, urllib.request, uuid
-port = sys.argv[1]
-tokens = []
-for _ in range(1000):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/queue/join", data=json.dumps({"event_id": "evt_demo_ga"}).encode(), headers={"Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())})
-    tokens.append(json.load(urllib.request.urlopen(req))["waiting_token"])
-print("tokens = {" + ",".join(f'"{t}"' for t in tokens) + "}")
-print('local i = 0\nrequest = function()\n  i = i % #tokens + 1\n  return wrk.format("GET", "/api/v1/queue/status?token=" .. tokens[i])\nend')
-PY
+status_lua $p > "$D/status-$p.lua"
 done
 # The ceiling answers a status with its fixed body, whatever the token.
 cp "$D/status-8661.lua" "$D/status-8660.lua"

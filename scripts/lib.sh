@@ -1,4 +1,5 @@
-# Shell helpers of the scripts that start servers (parity.sh, faults.sh, bench_dynamo.sh).
+# Shell helpers of the scripts that start servers (parity.sh, faults.sh, bench_dynamo.sh, and the
+# wrk benchmarks bench_ab.sh and bench_cpu.sh).
 # Source it from the repository root. A script keeps the pids it starts in PIDS and its moto's
 # port in MOTO_PORT, and traps EXIT with `stop_started` (plus whatever else it must undo).
 
@@ -37,4 +38,19 @@ build_stack() {
 stop_started() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   scripts/moto.sh stop "$MOTO_PORT" >/dev/null 2>&1 || true
+}
+
+# status_lua PORT: joins the demo event 1,000 times on the server at 127.0.0.1:PORT and prints a
+# wrk script that polls those tickets' statuses in turn (bench_ab.sh, bench_cpu.sh).
+status_lua() {
+  python3 - "$1" <<'PY'
+import json, sys, urllib.request, uuid
+port = sys.argv[1]
+tokens = []
+for _ in range(1000):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/queue/join", data=json.dumps({"event_id": "evt_demo_ga"}).encode(), headers={"Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())})
+    tokens.append(json.load(urllib.request.urlopen(req))["waiting_token"])
+print("tokens = {" + ",".join(f'"{t}"' for t in tokens) + "}")
+print('local i = 0\nrequest = function()\n  i = i % #tokens + 1\n  return wrk.format("GET", "/api/v1/queue/status?token=" .. tokens[i])\nend')
+PY
 }
