@@ -9,7 +9,8 @@
 #   scripts/bench.sh smoke     every scenario for a second or two on a debug build (CI runs this)
 #   scripts/bench.sh all       ceiling, flows, rush, memory
 #
-# RUNS (default 3) repeats each measurement; summaries quote medians. The server runs with
+# RUNS (default 3) repeats each measurement; summaries quote medians. BENCH_BIN=DIR runs the
+# tacos-local and tacos-load binaries in DIR as they are, without building (an A/B of two builds). The server runs with
 # RUST_LOG=warn (no per-request access log; see BENCHMARKS.md). Results: target/bench/<name>/*.json
 # (one report per run, `tacos-load --json`), target/bench/<name>.md (the summary), and an HTML plot
 # per run. Other benchmarks: scripts/bench_dynamo.sh, scripts/bench_lambda.sh,
@@ -23,7 +24,7 @@ PORT=${BENCH_PORT:-8600}
 CEILING_PORT=${BENCH_CEILING_PORT:-8601}
 PROFILE=release
 [[ "$WHAT" == smoke ]] && PROFILE=debug
-BIN=${CARGO_TARGET_DIR:-target}/$PROFILE
+BIN=${BENCH_BIN:-${CARGO_TARGET_DIR:-target}/$PROFILE}
 OUT=target/bench
 ADMIN_PASSWORD=bench-admin-password
 PIDS=()
@@ -156,7 +157,9 @@ bench_smoke() {
 }
 
 mkdir -p "$OUT"
-if [[ "$PROFILE" == release ]]; then
+if [[ -n "${BENCH_BIN:-}" ]]; then
+  : # the binaries as they are
+elif [[ "$PROFILE" == release ]]; then
   cargo build --release -p tacos-local -p tacos-load
 else
   # `--workspace` resolves features as `cargo test --workspace` does, so after the test run (CI)

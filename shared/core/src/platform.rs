@@ -18,6 +18,7 @@ use crate::domain::idempotency::Idempotency;
 use crate::domain::live_updates::LiveUpdates;
 use crate::domain::payments::Payments;
 use crate::domain::queue::{self, WaitingRoom};
+use crate::domain::request_keys::RequestKeys;
 use crate::domain::reservation_tokens::ReservationTokens;
 use crate::domain::reservations::Reservations;
 use crate::domain::sale::SaleControl;
@@ -55,6 +56,7 @@ impl Platform {
             rtokens.clone(),
             sales.clone(),
             grace,
+            RequestKeys::new(&config.jwt_secret),
         );
         let admin = config
             .admin_password

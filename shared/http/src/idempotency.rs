@@ -1,6 +1,8 @@
-//! The `Idempotency-Key` middleware for the POSTs the contract names, and [`OwnKey`] for the one
-//! route that keeps its key on the item it writes anyway (join: [`tacos_core::domain::queue::join_key`]).
+//! The `Idempotency-Key` middleware for the POSTs the contract names, and [`OwnKey`] for the
+//! routes that keep their key on the item they write anyway ([`tacos_core::domain::request_keys`]:
+//! join, hold, payment intent), with [`signed_in_own_key`] for those that need a signed-in caller.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -15,20 +17,18 @@ use super::extract::{verify_caller, ClientAddr};
 use super::MAX_BODY_BYTES;
 use tacos_core::domain::auth::Principal;
 use tacos_core::domain::idempotency::{Begin, StoredResponse};
-use tacos_core::domain::queue::{JoinKey, KeyedJoin};
+use tacos_core::domain::request_keys::{KeyedAnswer, RequestKey};
 use tacos_core::error::Error;
 use tacos_core::platform::Platform;
 
 use crate::error::ApiError;
 
 /// Routes (as matched) whose POSTs require a key, and whether they require a signed-in caller.
-/// `POST /api/v1/queue/join` requires one too, and checks it the same way, but keeps it itself
-/// ([`OwnKey`]): two writes fewer per join.
+/// `POST /api/v1/queue/join`, `/api/v1/reservations` and `/api/v1/payments/intent` require one
+/// too, and check it the same way, but keep it themselves ([`OwnKey`]): two writes fewer each.
 const KEYED_ROUTES: &[(&str, bool)] = &[
     ("/api/v1/queue/enter", false),
-    ("/api/v1/reservations", true),
     ("/api/v1/reservations/{id}/confirm", true),
-    ("/api/v1/payments/intent", true),
     ("/api/v1/payments/process", true),
 ];
 
@@ -93,7 +93,7 @@ async fn keyed_request(
 /// fingerprint, the caller and the body, checked in the middleware's order (key, then caller,
 /// then body), so the route refuses exactly what the middleware would.
 pub struct OwnKey {
-    pub key: JoinKey,
+    pub key: RequestKey,
     pub caller: Option<Principal>,
     pub body: Bytes,
 }
@@ -110,7 +110,7 @@ impl FromRequest<Arc<Platform>> for OwnKey {
             .await
             .map_err(|_| Error::PayloadTooLarge)?;
         Ok(Self {
-            key: JoinKey {
+            key: RequestKey {
                 owner,
                 key,
                 fingerprint: fingerprint(&parts, &bytes),
@@ -119,6 +119,65 @@ impl FromRequest<Arc<Platform>> for OwnKey {
             body: bytes,
         })
     }
+}
+
+/// A keyed POST by a signed-in caller whose route keeps its key on the item it writes: `run`
+/// gets the caller, the key and the body, and answers `status` with the body it made or replays
+/// (a [`KeyedAnswer`]). Around it, what the middleware does for the other routes, without its
+/// two writes: a key refused before replays that refusal (or is a conflict), and a refusal now
+/// (a 4xx: nothing was written) is kept for the retries ([`tacos_core::domain::idempotency`]).
+/// A server error keeps nothing, so a retry runs again.
+pub async fn signed_in_own_key<F, Fut>(
+    platform: &Platform,
+    keyed: OwnKey,
+    status: StatusCode,
+    run: F,
+) -> Response
+where
+    F: FnOnce(Principal, RequestKey, Bytes) -> Fut,
+    Fut: Future<Output = Result<KeyedAnswer, Error>>,
+{
+    let fail = |e: Error| ApiError(e).into_response();
+    let OwnKey { key, caller, body } = keyed;
+    let Some(caller) = caller else {
+        return fail(Error::MissingAuthorization);
+    };
+    match platform
+        .idempotency
+        .refusal(&key.owner, &key.key, &key.fingerprint)
+        .await
+    {
+        Ok(Begin::Proceed) => {}
+        Ok(Begin::Replay(stored)) => return replay(stored),
+        Ok(Begin::Conflict) => return fail(Error::IdempotencyConflict),
+        Ok(Begin::InProgress) => return fail(Error::IdempotencyInProgress),
+        Err(e) => return fail(e),
+    }
+    let refusal = match run(caller, key.clone(), body).await {
+        Ok(answer) => return keyed_answer(status, answer),
+        Err(e) => fail(e),
+    };
+    if !refusal.status().is_client_error() {
+        return refusal;
+    }
+    let (parts, body) = refusal.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return fail(Error::Internal("response body unreadable".into()));
+    };
+    if let Err(e) = platform
+        .idempotency
+        .remember_refusal(
+            &key.owner,
+            &key.key,
+            &key.fingerprint,
+            stored(&parts, &bytes),
+        )
+        .await
+    {
+        // Nothing was done; a retry runs again rather than replaying this refusal.
+        tracing::warn!(error = %e, "idempotent refusal not stored");
+    }
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 /// Whose a join's key would be (the caller's account, or its client address): whom a join
@@ -139,15 +198,15 @@ impl FromRequestParts<Arc<Platform>> for KeyOwner {
 
 /// The answer of a route that keeps its own key: `status` with `body` (JSON), marked as a replay
 /// when it is one, exactly as the middleware's replays are.
-pub fn keyed_answer(status: StatusCode, answer: KeyedJoin) -> Response {
+pub fn keyed_answer(status: StatusCode, answer: KeyedAnswer) -> Response {
     match answer {
-        KeyedJoin::Fresh(body) => (
+        KeyedAnswer::Fresh(body) => (
             status,
             [(axum::http::header::CONTENT_TYPE, "application/json")],
             body,
         )
             .into_response(),
-        KeyedJoin::Replay(body) => replay(StoredResponse {
+        KeyedAnswer::Replay(body) => replay(StoredResponse {
             status: status.as_u16(),
             content_type: "application/json".into(),
             body,

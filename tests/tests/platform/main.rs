@@ -11,6 +11,9 @@
 //! * `fair_share`: one place in line per account per event, waiting tokens used only by their
 //!   account, the purchase cap across an account's orders (and its races and retries).
 //! * `holds`: expiry, the confirm/expire/cancel races, single-use tokens, zero oversell.
+//! * `keyed`: holds and payment intents keep their idempotency key on the item they write: no
+//!   record on the way to a sale, and every retry (token expired, hold being paid, concurrent
+//!   duplicates) replays the first answer.
 //! * `stock`: an event's counters spread over shards: a rush sells exactly the capacity, a
 //!   general-admission hold gathers places from several shards, each shard matches its seats.
 //! * `payments`: webhook replays, failed and late payments.
@@ -30,6 +33,7 @@ mod conformance;
 mod fair_share;
 mod faults;
 mod holds;
+mod keyed;
 mod live_updates;
 mod lobby;
 mod oidc;

@@ -652,7 +652,7 @@ async fn with_views_joins_read_the_queue_state_once_per_window_and_nothing_else_
     assert_eq!(state_reads, 1, "15 re-joins in one window: {calls:?}");
 }
 
-/// A join keeps its idempotency key on its ticket (`domain::queue::join_key`): an anonymous join
+/// A join keeps its idempotency key on its ticket (`domain::request_keys`): an anonymous join
 /// is two writes (its order and its ticket) and no idempotency records; a retry replays the first
 /// answer's bytes and writes nothing; concurrent duplicates make one ticket and all answer the
 /// same; the key reused for another event is a conflict; and another caller's same key is theirs.
@@ -660,7 +660,7 @@ async fn with_views_joins_read_the_queue_state_once_per_window_and_nothing_else_
 async fn a_keyed_join_is_two_writes_and_its_retries_replay_it() {
     use std::sync::Arc;
     use tacos_core::domain::catalog::NewEvent;
-    use tacos_core::domain::queue::{JoinKey, KeyedJoin};
+    use tacos_core::domain::queue::{KeyedAnswer, RequestKey};
 
     let log = Arc::new(CallLog::default());
     let watched = Arc::new(CallLog::store(log.clone()));
@@ -694,14 +694,14 @@ async fn a_keyed_join_is_two_writes_and_its_retries_replay_it() {
         .await
         .unwrap()
         .event_id;
-    let key = |owner: &str, fingerprint: &str| JoinKey {
+    let key = |owner: &str, fingerprint: &str| RequestKey {
         owner: owner.into(),
         key: uuid::Uuid::from_u128(7).hyphenated().to_string(),
         fingerprint: fingerprint.into(),
     };
     let queue = &platform.queue;
-    let body = |answer: KeyedJoin| match answer {
-        KeyedJoin::Fresh(body) | KeyedJoin::Replay(body) => body,
+    let body = |answer: KeyedAnswer| match answer {
+        KeyedAnswer::Fresh(body) | KeyedAnswer::Replay(body) => body,
     };
 
     log.take();
@@ -719,7 +719,7 @@ async fn a_keyed_join_is_two_writes_and_its_retries_replay_it() {
         writes.iter().all(|(_, pk)| !pk.starts_with("IDEM#")),
         "{writes:?}"
     );
-    let KeyedJoin::Fresh(first) = first else {
+    let KeyedAnswer::Fresh(first) = first else {
         panic!("the first join is fresh")
     };
 
@@ -729,7 +729,7 @@ async fn a_keyed_join_is_two_writes_and_its_retries_replay_it() {
         .unwrap();
     assert_eq!(
         again,
-        KeyedJoin::Replay(first.clone()),
+        KeyedAnswer::Replay(first.clone()),
         "the same bytes, marked a replay"
     );
 
@@ -752,7 +752,7 @@ async fn a_keyed_join_is_two_writes_and_its_retries_replay_it() {
     // Concurrent duplicates of a new key, anonymous and signed in: one ticket, one answer.
     for user in [None, Some(UserId::generate())] {
         let join = key("usr_or_addr:3", "h");
-        let join = JoinKey {
+        let join = RequestKey {
             key: uuid::Uuid::from_u128(9 + user.is_some() as u128)
                 .hyphenated()
                 .to_string(),

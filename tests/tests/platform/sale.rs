@@ -7,7 +7,7 @@ use serde_json::json;
 use tacos_core::domain::auth::{Principal, Role};
 use tacos_core::domain::payments::Scenario;
 use tacos_core::domain::queue::challenge;
-use tacos_core::domain::queue::{JoinKey, KeyedJoin, QueueStatus, QueueStatusKind};
+use tacos_core::domain::queue::{KeyedAnswer, QueueStatus, QueueStatusKind, RequestKey};
 use tacos_core::domain::sale::{SaleChange, SaleSettings, SaleState};
 use tacos_core::error::Error;
 use tacos_core::ids::EventId;
@@ -183,14 +183,14 @@ async fn closing_tells_everyone_waiting_and_refuses_joins_entries_and_holds() {
     ));
     // A join that went through before the close, retried after it (its answer lost on the
     // way), gets that answer again; a new join with another key is refused.
-    let key = |n: u128| JoinKey {
+    let key = |n: u128| RequestKey {
         owner: "addr:203.0.113.9".into(),
         key: uuid::Uuid::from_u128(n).hyphenated().to_string(),
         fingerprint: "POST /api/v1/queue/join {}".into(),
     };
     let queue = &world.platform().queue;
     let reopened = world.general(100, 1.0).await;
-    let KeyedJoin::Fresh(first) = queue
+    let KeyedAnswer::Fresh(first) = queue
         .join_keyed(&reopened.event_id, None, &key(41), None)
         .await
         .unwrap()
@@ -202,7 +202,7 @@ async fn closing_tells_everyone_waiting_and_refuses_joins_entries_and_holds() {
         .join_keyed(&reopened.event_id, None, &key(41), None)
         .await
     {
-        Ok(KeyedJoin::Replay(again)) => assert_eq!(again, first),
+        Ok(KeyedAnswer::Replay(again)) => assert_eq!(again, first),
         other => panic!("the retry replays its answer: {other:?}"),
     }
     assert!(matches!(

@@ -5,6 +5,11 @@
 //! finished response is stored on the record and replayed byte for byte for 5 minutes. Records are
 //! keyed by caller, so one caller's key never replays another's response. A request that failed
 //! with 5xx releases its key, since nothing happened that a retry could duplicate.
+//!
+//! Requests that keep their key on the item they write ([`crate::domain::request_keys`]: join,
+//! hold, payment intent) write no claim and no record when they succeed; a hold or an intent that
+//! is refused keeps its refusal here ([`Idempotency::remember_refusal`]), the one write of a path
+//! that wrote nothing else, and looks here first ([`Idempotency::refusal`]) so a retry replays it.
 
 use serde::{Deserialize, Serialize};
 
@@ -150,5 +155,67 @@ impl Idempotency {
             })
             .await?;
         Ok(())
+    }
+
+    /// What a request that keeps its key on its own item finds here before it runs: `Proceed`
+    /// unless its key was refused before (`Replay` of that refusal, or `Conflict` when the key
+    /// was used for another request), or is claimed by a request the middleware still runs (a
+    /// server of an earlier release, during an upgrade: `InProgress`).
+    pub async fn refusal(
+        &self,
+        caller: &str,
+        idempotency_key: &str,
+        fingerprint: &str,
+    ) -> Result<Begin> {
+        let Some(item) = self.ports.store.get(&key(caller, idempotency_key)).await? else {
+            return Ok(Begin::Proceed);
+        };
+        let existing: Record = from_item(item)?;
+        let now_ms = self.ports.clock.now_ms();
+        if existing.expires_at_ms < now_ms {
+            return Ok(Begin::Proceed);
+        }
+        Ok(if existing.fingerprint != fingerprint {
+            Begin::Conflict
+        } else {
+            match existing.response {
+                Some(response) => Begin::Replay(response),
+                None if existing.started_ms < now_ms - STALE_IN_FLIGHT_MS => Begin::Proceed,
+                None => Begin::InProgress,
+            }
+        })
+    }
+
+    /// Keeps the refusal (a 4xx) of a request that keeps its key on its own item, which wrote
+    /// nothing, so a retry replays it. The first refusal stays: a duplicate refused at the same
+    /// moment leaves it as it is.
+    pub async fn remember_refusal(
+        &self,
+        caller: &str,
+        idempotency_key: &str,
+        fingerprint: &str,
+        response: StoredResponse,
+    ) -> Result<()> {
+        let now = self.ports.clock.now();
+        let now_ms = now.timestamp_millis();
+        let record = Record {
+            state: "done".into(),
+            fingerprint: fingerprint.into(),
+            started_ms: now_ms,
+            expires_at_ms: now_ms + REPLAY_WINDOW_MS,
+            expires_at: ttl_after(now, REPLAY_WINDOW_MS / 1000 + 60),
+            response: Some(response),
+        };
+        let write = Write::Put {
+            item: to_item(&key(caller, idempotency_key), &record),
+            condition: Some(Condition::Or(vec![
+                Condition::NotExists,
+                Condition::LessThan("expires_at_ms".into(), now_ms),
+            ])),
+        };
+        match self.ports.store.write(write).await {
+            Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 }

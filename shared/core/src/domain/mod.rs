@@ -24,6 +24,7 @@ pub mod partitions;
 pub mod payments;
 pub mod queue;
 pub mod records;
+pub mod request_keys;
 pub mod reservation_tokens;
 pub mod reservations;
 pub mod sale;

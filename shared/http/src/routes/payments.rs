@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 
 use tacos_core::domain::payments::{IntentRequest, ProcessRequest};
 use tacos_core::domain::webhook_signature::WebhookHeaders;
@@ -12,23 +12,25 @@ use tacos_core::error::Error;
 use tacos_core::platform::Platform;
 
 use crate::error::Result;
-use crate::extract::{path_id, Caller, Json, Path, RawBody};
+use crate::extract::{check_user_id, parse_json, path_id, Caller, Json, Path, RawBody};
+use crate::idempotency::{signed_in_own_key, OwnKey};
 use tacos_core::ids::PaymentIntentId;
 
-pub async fn intent(
-    State(platform): State<Arc<Platform>>,
-    Caller(caller): Caller,
-    Json(body): Json<IntentRequest>,
-) -> Result<impl IntoResponse> {
-    let intent = platform.payments.create_intent(&caller, body).await?;
-    Ok(axum::Json(serde_json::json!({
-        "payment_intent_id": intent.payment_intent_id,
-        "status": intent.status,
-        "amount": intent.amount,
-        "currency": intent.currency,
-        "reservation_id": intent.reservation_id,
-        "next": "webhook",
-    })))
+/// `POST /payments/intent`: its idempotency key is kept on the intent it writes
+/// ([`signed_in_own_key`]).
+pub async fn intent(State(platform): State<Arc<Platform>>, keyed: OwnKey) -> Response {
+    let payments = &platform.payments;
+    signed_in_own_key(
+        &platform,
+        keyed,
+        StatusCode::OK,
+        |caller, key, body| async move {
+            check_user_id(&body, Some(&caller))?;
+            let request: IntentRequest = parse_json(&body)?;
+            payments.create_intent_keyed(&caller, request, &key).await
+        },
+    )
+    .await
 }
 
 pub async fn process(

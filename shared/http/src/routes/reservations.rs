@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use tacos_core::domain::reservations::HoldRequest;
@@ -12,20 +12,29 @@ use tacos_core::error::Error;
 use tacos_core::platform::Platform;
 
 use crate::error::Result;
-use crate::extract::{path_id, Caller, Json, Path};
+use crate::extract::{check_user_id, parse_json, path_id, Caller, Json, Path};
+use crate::idempotency::{signed_in_own_key, OwnKey};
 use tacos_core::ids::{PaymentIntentId, ReservationId};
 
 fn reservation_id(raw: &str) -> Result<ReservationId> {
     path_id(raw, Error::ReservationNotFound)
 }
 
-pub async fn create(
-    State(platform): State<Arc<Platform>>,
-    Caller(caller): Caller,
-    Json(body): Json<HoldRequest>,
-) -> Result<impl IntoResponse> {
-    let reservation = platform.reservations.hold(&caller, body).await?;
-    Ok((StatusCode::CREATED, axum::Json(reservation.view())))
+/// `POST /reservations`: its idempotency key is kept on the reservation it writes
+/// ([`signed_in_own_key`]).
+pub async fn create(State(platform): State<Arc<Platform>>, keyed: OwnKey) -> Response {
+    let reservations = &platform.reservations;
+    signed_in_own_key(
+        &platform,
+        keyed,
+        StatusCode::CREATED,
+        |caller, key, body| async move {
+            check_user_id(&body, Some(&caller))?;
+            let request: HoldRequest = parse_json(&body)?;
+            reservations.hold_keyed(&caller, request, &key).await
+        },
+    )
+    .await
 }
 
 pub async fn detail(

@@ -7,6 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::request_keys::KeyStamp;
 use crate::ids::{PaymentIntentId, ReservationId, UserId};
 use crate::ports::store::Key;
 
@@ -56,9 +57,25 @@ pub struct PaymentIntent {
     /// time for its hold (`reservations::payment`), whenever its follow-up runs.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub approved_at_ms: Option<i64>,
+    /// The idempotency key of the request that created it, and its answer, for retries
+    /// ([`crate::domain::request_keys`]); absent for intents created without one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stamp: Option<KeyStamp>,
 }
 
 impl PaymentIntent {
+    /// `POST /payments/intent`'s answer: the new intent, and that its outcome comes by webhook.
+    pub fn created(&self) -> serde_json::Value {
+        serde_json::json!({
+            "payment_intent_id": self.payment_intent_id,
+            "status": self.status,
+            "amount": self.amount,
+            "currency": self.currency,
+            "reservation_id": self.reservation_id,
+            "next": "webhook",
+        })
+    }
+
     /// `GET /payments/{id}/status`.
     pub fn view(&self) -> serde_json::Value {
         serde_json::json!({

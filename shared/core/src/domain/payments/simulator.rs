@@ -9,7 +9,8 @@ use super::intent::{
 };
 use super::service::Payments;
 use crate::domain::auth::Principal;
-use crate::domain::records::to_item;
+use crate::domain::records::{get_record, to_item};
+use crate::domain::request_keys::{self, KeyStamp, KeyedAnswer, RequestKey};
 use crate::domain::reservations::{Reservation, ReservationStatus};
 use crate::error::{Error, Result};
 use crate::ids::PaymentIntentId;
@@ -17,19 +18,64 @@ use crate::ports::scheduler::Job;
 use crate::ports::store::{Condition, StoreError, Update, Write};
 
 impl Payments {
-    /// `POST /payments/intent`: a pending intent for the caller's hold, for exactly its total.
+    /// A pending intent for the caller's hold, for exactly its total.
     pub async fn create_intent(
         &self,
         caller: &Principal,
         request: IntentRequest,
+    ) -> Result<PaymentIntent> {
+        self.new_intent(caller, request, None).await
+    }
+
+    /// `POST /payments/intent`, with its idempotency key kept on the intent
+    /// ([`crate::domain::request_keys`]): the intent's id derived from the key, the answer's body
+    /// stamped on it, and a retry (whatever stops it first: the hold already being paid, the key's
+    /// intent already written) replays that body. A refusal is the caller's to keep.
+    pub async fn create_intent_keyed(
+        &self,
+        caller: &Principal,
+        request: IntentRequest,
+        key: &RequestKey,
+    ) -> Result<KeyedAnswer> {
+        let id: PaymentIntentId = self
+            .reservations
+            .request_keys
+            .id(PaymentIntentId::PREFIX, key);
+        match self
+            .new_intent(caller, request, Some((id.clone(), key)))
+            .await
+        {
+            Ok(intent) => Ok(KeyedAnswer::Fresh(
+                intent.stamp.map(|s| s.response).unwrap_or_default(),
+            )),
+            Err(refused) => {
+                let first: Option<PaymentIntent> =
+                    get_record(&*self.ports.store, &intent_key(&id)).await?;
+                match first.and_then(|i| request_keys::replay(i.stamp.as_ref(), key)) {
+                    Some(answer) => answer.map(KeyedAnswer::Replay),
+                    None => Err(refused),
+                }
+            }
+        }
+    }
+
+    async fn new_intent(
+        &self,
+        caller: &Principal,
+        request: IntentRequest,
+        keyed: Option<(PaymentIntentId, &RequestKey)>,
     ) -> Result<PaymentIntent> {
         let reservation = self
             .reservations
             .get(&request.reservation_id, Some(caller))
             .await?;
         check_payable(&reservation, &request, self.ports.clock.now())?;
-        let intent = PaymentIntent {
-            payment_intent_id: PaymentIntentId::generate(),
+        let (payment_intent_id, key) = match keyed {
+            Some((id, key)) => (id, Some(key)),
+            None => (PaymentIntentId::generate(), None),
+        };
+        let mut intent = PaymentIntent {
+            payment_intent_id,
             status: PaymentStatus::Pending,
             amount: request.amount,
             currency: request.currency,
@@ -38,7 +84,15 @@ impl Payments {
             scenario: request.scenario.unwrap_or(Scenario::Approve),
             created_at: self.ports.clock.now(),
             approved_at_ms: None,
+            stamp: None,
         };
+        if let Some(key) = key {
+            intent.stamp = Some(KeyStamp {
+                fingerprint: key.fingerprint.clone(),
+                response: serde_json::to_string(&intent.created())
+                    .map_err(|e| Error::Internal(e.to_string()))?,
+            });
+        }
         self.ports
             .store
             .write(Write::put_new(to_item(

@@ -12,7 +12,7 @@
 //!   the client address of an anonymous caller, as idempotency keys are scoped): it cannot be
 //!   forged, made easier, or solved once and handed to other callers;
 //! * the work covers the join's `Idempotency-Key`, and each key is one place in line
-//!   ([`super::join_key`]): every further place costs new work, while a retry of the same join
+//!   ([`crate::domain::request_keys`]): every further place costs new work, while a retry of the same join
 //!   (same key, same solution) replays its answer;
 //! * a challenge lasts [`CHALLENGE_TTL_SECS`]; a challenge easier than the event now asks (the
 //!   operator raised it) is refused, and the client asks for a new one.

@@ -16,9 +16,10 @@
 //! * [`views`]: one position however many instances answer.
 //! * `presence`: a waiting person not seen for a while (2 minutes) loses their place.
 //! * `places`: one place in line per account per event (joining again answers the same token).
-//! * [`join_key`]: a join's idempotency key, kept on its ticket rather than in records of its own.
 //! * [`challenge`]: proof of work at join, when an operator asks for it (bot friction).
 //! * `binding`: who may enter or leave with a waiting token (its account, once it has one).
+//! * a join keeps its `Idempotency-Key` on its ticket, not in records of its own
+//!   ([`crate::domain::request_keys`]).
 //! * [`room`]: the service, [`WaitingRoom`]: join, status, enter, leave and gauges.
 //!
 //! `keys` names where all of these items live.
@@ -28,7 +29,6 @@ mod binding;
 pub mod challenge;
 pub mod draw;
 pub mod holes;
-pub mod join_key;
 mod keys;
 pub mod lobby;
 pub mod order;
@@ -39,11 +39,11 @@ mod presence;
 pub mod room;
 pub mod views;
 
+pub use crate::domain::request_keys::{KeyedAnswer, RequestKey, RequestKeys};
 pub use admission::{
     admission_used, initial_writes, AdmissionBatch, CursorMove, QueueState, ADVANCE_EVERY_MS,
     READY_WINDOW_SECS,
 };
-pub use join_key::{JoinKey, JoinKeys, KeyedJoin};
 pub use order::{TicketState, WaitingRecord};
 pub use room::{
     Admission, DrawRecord, DrawStatus, Joined, QueueGauge, QueueStatus, QueueStatusKind,

@@ -11,9 +11,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::join_key::JoinStamp;
 use super::keys::{counter_key, ticket_key};
 use crate::domain::records::get_record;
+use crate::domain::request_keys::KeyStamp;
 use crate::error::{Error, Result};
 use crate::ids::{EventId, UserId, WaitingToken};
 use crate::ports::store::{Key, Store, StoreError, Update};
@@ -48,9 +48,9 @@ pub struct WaitingRecord {
     /// TTL attribute (epoch seconds).
     pub expires_at: i64,
     /// For a join made with an idempotency key: the request it answered and the answer, for
-    /// replays ([`super::join_key`]).
+    /// replays ([`crate::domain::request_keys`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stamp: Option<JoinStamp>,
+    pub stamp: Option<KeyStamp>,
 }
 
 /// Join counts per shard, and the arithmetic of orders over them.

@@ -15,7 +15,6 @@ use super::binding::TokenBinding;
 use super::challenge::{Challenge, ChallengeAnswer, ChallengeRefusal, JoinChallenges};
 use super::draw::ALGORITHM;
 use super::holes::close_holes;
-use super::join_key::{self, JoinKey, JoinKeys, JoinStamp, KeyedJoin};
 use super::keys::{left_key, ticket_key};
 use super::lobby::{
     entry_write, lobby_left_write, read_entries, read_lobby_counts, take_lobby_order, Drawn,
@@ -31,6 +30,7 @@ use super::presence::Presence;
 use super::views::{OpenAdmissions, View, Views};
 use crate::domain::catalog::{Catalog, Event};
 use crate::domain::records::{get_record, to_item, ttl_after};
+use crate::domain::request_keys::{self, KeyStamp, KeyedAnswer, RequestKey, RequestKeys};
 use crate::domain::reservation_tokens::{ReservationTokens, RESERVATION_TOKEN_TTL_SECS};
 use crate::domain::sale::{Sale, SaleControl, SaleState};
 use crate::error::{Error, Result};
@@ -48,7 +48,7 @@ const PLACE_ATTEMPTS: usize = 4;
 
 /// A keyed join: its key, the token derived from it, and the work it carries.
 struct Keyed<'a> {
-    join: &'a JoinKey,
+    join: &'a RequestKey,
     token: WaitingToken,
     answer: Option<&'a ChallengeAnswer>,
 }
@@ -182,7 +182,7 @@ pub struct WaitingRoom {
     ports: Ports,
     catalog: Catalog,
     tokens: ReservationTokens,
-    join_keys: JoinKeys,
+    join_keys: RequestKeys,
     challenges: JoinChallenges,
     views: Views,
     open_admissions: OpenAdmissions,
@@ -210,7 +210,7 @@ impl WaitingRoom {
             ports,
             catalog,
             tokens,
-            join_keys: JoinKeys::new(secret),
+            join_keys: RequestKeys::new(secret),
             challenges: JoinChallenges::new(secret),
             views,
             open_admissions: OpenAdmissions::default(),
@@ -230,16 +230,16 @@ impl WaitingRoom {
         }
     }
 
-    /// [`Self::join`] with the request's idempotency key, kept on the ticket ([`super::join_key`]):
+    /// [`Self::join`] with the request's idempotency key, kept on the ticket ([`crate::domain::request_keys`]):
     /// a retry answers the first answer's bytes, with no write of its own. `answer` is the proof
     /// of work the event may ask for ([`super::challenge`]).
     pub async fn join_keyed(
         &self,
         event_id: &EventId,
         user: Option<UserId>,
-        join: &JoinKey,
+        join: &RequestKey,
         answer: Option<&ChallengeAnswer>,
-    ) -> Result<KeyedJoin> {
+    ) -> Result<KeyedAnswer> {
         let event = self.catalog.get(event_id).await?;
         let keyed = Keyed {
             join,
@@ -247,11 +247,11 @@ impl WaitingRoom {
             answer,
         };
         Ok(match self.join_event(&event, user, Some(&keyed)).await? {
-            JoinOutcome::Joined(_, Some(body)) => KeyedJoin::Fresh(body),
-            JoinOutcome::Joined(joined, None) => KeyedJoin::Fresh(
+            JoinOutcome::Joined(_, Some(body)) => KeyedAnswer::Fresh(body),
+            JoinOutcome::Joined(joined, None) => KeyedAnswer::Fresh(
                 serde_json::to_string(&joined).map_err(|e| Error::Internal(e.to_string()))?,
             ),
-            JoinOutcome::Replay(body) => KeyedJoin::Replay(body),
+            JoinOutcome::Replay(body) => KeyedAnswer::Replay(body),
         })
     }
 
@@ -276,7 +276,7 @@ impl WaitingRoom {
             return match self.write_new_ticket(event, &sale, None, keyed).await? {
                 NewTicket::Written(_, joined, body) => Ok(JoinOutcome::Joined(joined, body)),
                 NewTicket::Taken(ticket) => keyed
-                    .and_then(|k| join_key::replay(ticket.stamp.as_ref(), k.join))
+                    .and_then(|k| request_keys::replay(ticket.stamp.as_ref(), k.join))
                     .unwrap_or(Err(Error::IdempotencyConflict))
                     .map(JoinOutcome::Replay),
             };
@@ -284,7 +284,7 @@ impl WaitingRoom {
         self.join_as(event, &sale, user, keyed).await
     }
 
-    /// A proof-of-work challenge for `owner` (as [`JoinKey::owner`]) to join `event_id`, of the
+    /// A proof-of-work challenge for `owner` (as [`RequestKey::owner`]) to join `event_id`, of the
     /// difficulty its sale asks for now (0: none).
     pub async fn challenge(&self, event_id: &EventId, owner: &str) -> Result<Challenge> {
         let event = self.catalog.get(event_id).await?;
@@ -348,7 +348,7 @@ impl WaitingRoom {
         };
         let first: Option<WaitingRecord> =
             get_record(&*self.ports.store, &ticket_key(&keyed.token)).await?;
-        Ok(first.and_then(|ticket| join_key::replay(ticket.stamp.as_ref(), keyed.join)))
+        Ok(first.and_then(|ticket| request_keys::replay(ticket.stamp.as_ref(), keyed.join)))
     }
 
     /// An account's join: the ticket of its place if that can still be used, else a new ticket,
@@ -378,7 +378,7 @@ impl WaitingRoom {
                     // The place this very key made: a retry, which replays the first answer.
                     if let Some(replay) = keyed
                         .filter(|k| k.token == *token)
-                        .and_then(|k| join_key::replay(ticket.stamp.as_ref(), k.join))
+                        .and_then(|k| request_keys::replay(ticket.stamp.as_ref(), k.join))
                     {
                         return replay.map(JoinOutcome::Replay);
                     }
@@ -394,7 +394,7 @@ impl WaitingRoom {
             {
                 NewTicket::Written(ticket, joined, body) => (ticket, joined, body),
                 NewTicket::Taken(ticket) => {
-                    match keyed.and_then(|k| join_key::replay(ticket.stamp.as_ref(), k.join)) {
+                    match keyed.and_then(|k| request_keys::replay(ticket.stamp.as_ref(), k.join)) {
                         Some(replay) => return replay.map(JoinOutcome::Replay),
                         // Withdrawn before anyone was told of it: look at the place again.
                         None => continue,
@@ -439,7 +439,7 @@ impl WaitingRoom {
             Some(k) => {
                 let body =
                     serde_json::to_string(&joined).map_err(|e| Error::Internal(e.to_string()))?;
-                ticket.stamp = Some(JoinStamp {
+                ticket.stamp = Some(KeyStamp {
                     fingerprint: k.join.fingerprint.clone(),
                     response: body.clone(),
                 });

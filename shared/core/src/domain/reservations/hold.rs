@@ -6,6 +6,11 @@
 //! ([`crate::domain::stock`]): a seat's own shard, or for general admission shards planned from
 //! what this process last read of them, planned again from a fresh read when one turned out
 //! emptier.
+//!
+//! A hold placed with an idempotency key (`hold_keyed`, every `POST /reservations`) gets an id
+//! derived from the key and keeps its answer on the reservation
+//! ([`crate::domain::request_keys`]): its retry finds the reservation, whatever stopped it first
+//! (the reservation token already used, or expired by then), and replays.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -17,6 +22,7 @@ use crate::domain::auth::Principal;
 use crate::domain::catalog::{seat_key, seat_transition, Event, EventKind, SeatRecord, SeatStatus};
 use crate::domain::queue::admission_used;
 use crate::domain::records::{get_record, to_item};
+use crate::domain::request_keys::{self, KeyStamp, KeyedAnswer, RequestKey};
 use crate::domain::reservation_tokens::{mark_used, ReservationClaims};
 use crate::domain::sale::Sale;
 use crate::domain::stock::{self, StockShare, REPLANS};
@@ -52,6 +58,44 @@ struct HoldTransaction {
 impl Reservations {
     /// Places a hold for a buyer who came through the waiting room.
     pub async fn hold(&self, caller: &Principal, request: HoldRequest) -> Result<Reservation> {
+        self.place_hold(caller, request, None).await
+    }
+
+    /// [`Self::hold`] for a request with an idempotency key: the answer's body (the
+    /// reservation's view, as the contract's `201` carries it), or the first answer again for a
+    /// retry. A refusal is the caller's to keep: nothing was written.
+    pub async fn hold_keyed(
+        &self,
+        caller: &Principal,
+        request: HoldRequest,
+        key: &RequestKey,
+    ) -> Result<KeyedAnswer> {
+        let id: ReservationId = self.request_keys.id(ReservationId::PREFIX, key);
+        match self
+            .place_hold(caller, request, Some((id.clone(), key)))
+            .await
+        {
+            Ok(reservation) => Ok(KeyedAnswer::Fresh(
+                reservation.stamp.map(|s| s.response).unwrap_or_default(),
+            )),
+            Err(refused) => {
+                let first: Option<Reservation> =
+                    get_record(&*self.ports.store, &reservation_key(&id)).await?;
+                match first.and_then(|r| request_keys::replay(r.stamp.as_ref(), key)) {
+                    Some(answer) => answer.map(KeyedAnswer::Replay),
+                    None => Err(refused),
+                }
+            }
+        }
+    }
+
+    /// Places the hold, as `keyed` (its id and key) when the request has a key.
+    async fn place_hold(
+        &self,
+        caller: &Principal,
+        request: HoldRequest,
+        keyed: Option<(ReservationId, &RequestKey)>,
+    ) -> Result<Reservation> {
         let event = self.catalog.get(&request.event_id).await?;
         let sale = self.sales.current(&event).await?;
         sale.check_not_closed()?;
@@ -64,6 +108,15 @@ impl Reservations {
         )?;
         let (seat_ids, quantity) = what_to_hold(&event, request.seat_ids, request.quantity)?;
         let mut reservation = self.new_hold(&event, &sale, caller, seat_ids, quantity, now);
+        if let Some((id, key)) = keyed {
+            reservation.reservation_id = id;
+            let response = serde_json::to_string(&reservation.view())
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            reservation.stamp = Some(KeyStamp {
+                fingerprint: key.fingerprint.clone(),
+                response,
+            });
+        }
         reservation.stock = self.plan_stock(&event, &reservation, false).await?;
         self.place(&mut reservation, &claims, &event).await?;
         tracing::info!(reservation_id = %reservation.reservation_id, event_id = %reservation.event_id, quantity, "hold placed");
@@ -106,6 +159,7 @@ impl Reservations {
             payment_deadline_ms: None,
             capped: true,
             stock: Vec::new(),
+            stamp: None,
         }
     }
 

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::request_keys::KeyStamp;
 use crate::domain::stock::StockShare;
 use crate::ids::{EventId, OrderId, PaymentIntentId, ReservationId, SeatId, UserId};
 use crate::ports::bus::EventDetail;
@@ -66,6 +67,10 @@ pub struct Reservation {
     /// shard 0, its event's one counter item.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub stock: Vec<StockShare>,
+    /// The idempotency key of the request that placed the hold, and its answer, for retries
+    /// ([`crate::domain::request_keys`]); absent for holds placed without one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stamp: Option<KeyStamp>,
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -85,6 +90,7 @@ impl Reservation {
             map.remove("payment_deadline_ms");
             map.remove("capped");
             map.remove("stock");
+            map.remove("stamp");
         }
         value
     }

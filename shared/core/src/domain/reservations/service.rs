@@ -6,6 +6,7 @@ use super::record::{reservation_key, Reservation, ReservationStatus};
 use crate::domain::auth::Principal;
 use crate::domain::catalog::Catalog;
 use crate::domain::records::get_record;
+use crate::domain::request_keys::RequestKeys;
 use crate::domain::reservation_tokens::ReservationTokens;
 use crate::domain::sale::SaleControl;
 use crate::domain::stock::KnownStock;
@@ -27,6 +28,9 @@ pub struct Reservations {
     pub(super) payment_grace: Duration,
     /// What this process last read of general-admission events' stock shards, to plan holds by.
     pub(super) known_stock: KnownStock,
+    /// Derives the ids of holds placed with an idempotency key ([`crate::domain::request_keys`]);
+    /// payment intents' too.
+    pub(crate) request_keys: RequestKeys,
 }
 
 impl Reservations {
@@ -36,6 +40,7 @@ impl Reservations {
         tokens: ReservationTokens,
         sales: SaleControl,
         payment_grace: Duration,
+        request_keys: RequestKeys,
     ) -> Self {
         Self {
             ports,
@@ -44,6 +49,7 @@ impl Reservations {
             sales,
             payment_grace,
             known_stock: KnownStock::default(),
+            request_keys,
         }
     }
 
