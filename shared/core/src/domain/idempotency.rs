@@ -11,6 +11,7 @@
 //! is refused keeps its refusal here ([`Idempotency::remember_refusal`]), the one write of a path
 //! that wrote nothing else, and looks here first ([`Idempotency::refusal`]) so a retry replays it.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::records::{from_item, to_item, ttl_after};
@@ -56,6 +57,21 @@ struct Record {
     expires_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     response: Option<StoredResponse>,
+}
+
+impl Record {
+    /// A finished request's record, replayed for [`REPLAY_WINDOW_MS`] from `now`.
+    fn done(now: DateTime<Utc>, fingerprint: &str, response: StoredResponse) -> Self {
+        let now_ms = now.timestamp_millis();
+        Record {
+            state: "done".into(),
+            fingerprint: fingerprint.into(),
+            started_ms: now_ms,
+            expires_at_ms: now_ms + REPLAY_WINDOW_MS,
+            expires_at: ttl_after(now, REPLAY_WINDOW_MS / 1000 + 60),
+            response: Some(response),
+        }
+    }
 }
 
 fn key(caller: &str, idempotency_key: &str) -> Key {
@@ -128,16 +144,7 @@ impl Idempotency {
         fingerprint: &str,
         response: StoredResponse,
     ) -> Result<()> {
-        let now = self.ports.clock.now();
-        let now_ms = now.timestamp_millis();
-        let record = Record {
-            state: "done".into(),
-            fingerprint: fingerprint.into(),
-            started_ms: now_ms,
-            expires_at_ms: now_ms + REPLAY_WINDOW_MS,
-            expires_at: ttl_after(now, REPLAY_WINDOW_MS / 1000 + 60),
-            response: Some(response),
-        };
+        let record = Record::done(self.ports.clock.now(), fingerprint, response);
         self.ports
             .store
             .write(Write::put(to_item(&key(caller, idempotency_key), &record)))
@@ -198,14 +205,7 @@ impl Idempotency {
     ) -> Result<()> {
         let now = self.ports.clock.now();
         let now_ms = now.timestamp_millis();
-        let record = Record {
-            state: "done".into(),
-            fingerprint: fingerprint.into(),
-            started_ms: now_ms,
-            expires_at_ms: now_ms + REPLAY_WINDOW_MS,
-            expires_at: ttl_after(now, REPLAY_WINDOW_MS / 1000 + 60),
-            response: Some(response),
-        };
+        let record = Record::done(now, fingerprint, response);
         let write = Write::Put {
             item: to_item(&key(caller, idempotency_key), &record),
             condition: Some(Condition::Or(vec![

@@ -26,8 +26,10 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::domain::records::get_record;
 use crate::error::{Error, Result};
 use crate::ids::WaitingToken;
+use crate::ports::store::{Key, Store};
 
 /// What makes a request safe to retry: who asked, with which `Idempotency-Key`, for what request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +140,38 @@ pub(crate) fn replay(stamp: Option<&KeyStamp>, join: &RequestKey) -> Option<Resu
     } else {
         Err(Error::IdempotencyConflict)
     })
+}
+
+/// An item that keeps the answer of the keyed request that wrote it.
+pub(crate) trait Stamped: serde::de::DeserializeOwned + Send {
+    fn stamp(&self) -> Option<&KeyStamp>;
+}
+
+/// What a keyed request that writes the item at `item` answers, given how its `attempt` went: the
+/// body it stamped on the item, or, when it was refused, the first answer of the item its key
+/// already wrote (a retry, whatever refused it; a concurrent duplicate that lost the item's
+/// conditional write), else the refusal.
+pub(crate) async fn answer<T: Stamped>(
+    store: &dyn Store,
+    item: &Key,
+    attempt: Result<T>,
+    key: &RequestKey,
+) -> Result<KeyedAnswer> {
+    match attempt {
+        Ok(written) => Ok(KeyedAnswer::Fresh(
+            written
+                .stamp()
+                .map(|s| s.response.clone())
+                .unwrap_or_default(),
+        )),
+        Err(refused) => {
+            let first: Option<T> = get_record(store, item).await?;
+            match first.and_then(|first| replay(first.stamp(), key)) {
+                Some(answer) => answer.map(KeyedAnswer::Replay),
+                None => Err(refused),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -66,14 +66,9 @@ pub struct PaymentIntent {
 impl PaymentIntent {
     /// `POST /payments/intent`'s answer: the new intent, and that its outcome comes by webhook.
     pub fn created(&self) -> serde_json::Value {
-        serde_json::json!({
-            "payment_intent_id": self.payment_intent_id,
-            "status": self.status,
-            "amount": self.amount,
-            "currency": self.currency,
-            "reservation_id": self.reservation_id,
-            "next": "webhook",
-        })
+        let mut created = self.view();
+        created["next"] = "webhook".into();
+        created
     }
 
     /// `GET /payments/{id}/status`.
@@ -108,4 +103,10 @@ pub struct ProcessRequest {
 
 pub fn intent_key(id: &PaymentIntentId) -> Key {
     Key::new(format!("PI#{id}"), "PI")
+}
+
+impl crate::domain::request_keys::Stamped for PaymentIntent {
+    fn stamp(&self) -> Option<&KeyStamp> {
+        self.stamp.as_ref()
+    }
 }

@@ -9,7 +9,7 @@ use super::intent::{
 };
 use super::service::Payments;
 use crate::domain::auth::Principal;
-use crate::domain::records::{get_record, to_item};
+use crate::domain::records::to_item;
 use crate::domain::request_keys::{self, KeyStamp, KeyedAnswer, RequestKey};
 use crate::domain::reservations::{Reservation, ReservationStatus};
 use crate::error::{Error, Result};
@@ -41,22 +41,9 @@ impl Payments {
             .reservations
             .request_keys
             .id(PaymentIntentId::PREFIX, key);
-        match self
-            .new_intent(caller, request, Some((id.clone(), key)))
-            .await
-        {
-            Ok(intent) => Ok(KeyedAnswer::Fresh(
-                intent.stamp.map(|s| s.response).unwrap_or_default(),
-            )),
-            Err(refused) => {
-                let first: Option<PaymentIntent> =
-                    get_record(&*self.ports.store, &intent_key(&id)).await?;
-                match first.and_then(|i| request_keys::replay(i.stamp.as_ref(), key)) {
-                    Some(answer) => answer.map(KeyedAnswer::Replay),
-                    None => Err(refused),
-                }
-            }
-        }
+        let item = intent_key(&id);
+        let attempt = self.new_intent(caller, request, Some((id, key))).await;
+        request_keys::answer(&*self.ports.store, &item, attempt, key).await
     }
 
     async fn new_intent(

@@ -71,22 +71,9 @@ impl Reservations {
         key: &RequestKey,
     ) -> Result<KeyedAnswer> {
         let id: ReservationId = self.request_keys.id(ReservationId::PREFIX, key);
-        match self
-            .place_hold(caller, request, Some((id.clone(), key)))
-            .await
-        {
-            Ok(reservation) => Ok(KeyedAnswer::Fresh(
-                reservation.stamp.map(|s| s.response).unwrap_or_default(),
-            )),
-            Err(refused) => {
-                let first: Option<Reservation> =
-                    get_record(&*self.ports.store, &reservation_key(&id)).await?;
-                match first.and_then(|r| request_keys::replay(r.stamp.as_ref(), key)) {
-                    Some(answer) => answer.map(KeyedAnswer::Replay),
-                    None => Err(refused),
-                }
-            }
-        }
+        let item = reservation_key(&id);
+        let attempt = self.place_hold(caller, request, Some((id, key))).await;
+        request_keys::answer(&*self.ports.store, &item, attempt, key).await
     }
 
     /// Places the hold, as `keyed` (its id and key) when the request has a key.

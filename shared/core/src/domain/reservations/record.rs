@@ -81,6 +81,12 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+impl crate::domain::request_keys::Stamped for Reservation {
+    fn stamp(&self) -> Option<&KeyStamp> {
+        self.stamp.as_ref()
+    }
+}
+
 impl Reservation {
     /// The contract's view: the stored record without its bookkeeping attributes.
     pub fn view(&self) -> serde_json::Value {
