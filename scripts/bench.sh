@@ -41,12 +41,15 @@ wait_for() { # url
 
 # Starts the embedded server on $PORT; its pid in SERVER_PID.
 start_server() {
-  # No per-caller rate limits: the load driver is one address sending thousands of requests a second.
+  # No per-caller rate limits: the load driver is one address sending thousands of requests a second;
+  # for the same reason one address may hold every connection (the driver's and the server's own
+  # webhook deliveries all come from 127.0.0.1).
   # A fresh data directory each time: BENCH_STORE=durable (the README's server, the default) or
   # memory.
   rm -rf "$OUT/data"
   TACOS_STORE=${BENCH_STORE:-durable} TACOS_DATA_DIR=$OUT/data \
   TACOS_ADMIN_PASSWORD=$ADMIN_PASSWORD TACOS_DEMO_EVENT=false TACOS_RATE_LIMIT=off RUST_LOG=${BENCH_RUST_LOG:-warn} \
+  TACOS_MAX_CONNECTIONS_PER_ADDRESS=${BENCH_CONNECTIONS_PER_ADDRESS:-4096} \
     "$BIN/tacos-local" --port "$PORT" >"$OUT/server.log" 2>&1 &
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")

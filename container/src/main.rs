@@ -113,7 +113,7 @@ async fn serve_http() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind((host.as_str(), port))
         .await
         .with_context(|| format!("listen on {host}:{port}"))?;
-    let limits = Limits::DEFAULT.fitting(raise_fd_limit());
+    let limits = Limits::configured(&settings, raise_fd_limit());
     tracing::info!(addr = %listener.local_addr()?, ?limits, "serving HTTP");
     let app = tacos_webapp::in_front_of(tacos_http::router(platform, &settings), &web);
     tacos_http::server::serve(listener, app, limits, shutdown()).await?;

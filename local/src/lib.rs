@@ -50,7 +50,7 @@ pub async fn serve(
         .routes(&platform, &settings)
         .merge(tacos_http::router(platform.clone(), &settings));
     let app = tacos_webapp::in_front_of(api, &web);
-    let limits = Limits::DEFAULT.fitting(raise_fd_limit());
+    let limits = Limits::configured(&settings, raise_fd_limit());
     tracing::info!(addr = %listener.local_addr()?, ?limits, "Traffic Tacos is serving");
     tacos_http::server::serve(listener, app, limits, shutdown).await?;
     tracing::info!("stopped");

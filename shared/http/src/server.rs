@@ -12,7 +12,10 @@
 //! * at most [`Limits::per_address`] connections per client address and [`Limits::total`] in all;
 //!   a connection over either is closed at once, so it costs a file descriptor for a moment, not
 //!   for the peer's patience. The per-address bound is kept well under the total, so one address
-//!   cannot take every slot from the others;
+//!   cannot take every slot from the others (unless configured otherwise: a server behind a proxy
+//!   on its own machine sees every client at the proxy's address). Each refused connection is
+//!   counted (`http_connections_refused_total`, by the bound it hit) and logged, at most one
+//!   warning per [`REFUSAL_LOG_EVERY`] with how many since, so a full server is never silent;
 //! * at start the soft limit of open files is raised to the hard one ([`raise_fd_limit`]) and the
 //!   total bound is kept below it, leaving room for the store's files and outgoing calls, so
 //!   `accept` itself never fails for want of a descriptor;
@@ -26,18 +29,25 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request};
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use parking_lot::Mutex;
+use tacos_telemetry::series;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
+use crate::settings::HttpSettings;
+
 /// Descriptors kept free of connections: the store's files, outgoing HTTP, logs.
 const RESERVED_FDS: u64 = 256;
+
+/// At most one warning about refused connections this often (a flood would otherwise write one
+/// line per connection it opens).
+pub const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// The bounds of a server's connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +68,24 @@ impl Limits {
         per_address: 1024,
         total: 4096,
     };
+
+    /// The limits `settings` ask for (`TACOS_MAX_CONNECTIONS`, `TACOS_MAX_CONNECTIONS_PER_ADDRESS`)
+    /// within `fd_limit` open files: an address's share, when configured, is kept as configured
+    /// (up to the total); else a quarter of the total, as [`Limits::fitting`] keeps it.
+    pub fn configured(settings: &HttpSettings, fd_limit: u64) -> Self {
+        let fitted = Limits {
+            total: settings.max_connections,
+            ..Limits::DEFAULT
+        }
+        .fitting(fd_limit);
+        match settings.max_connections_per_address {
+            Some(per_address) => Limits {
+                per_address: per_address.clamp(1, fitted.total),
+                ..fitted
+            },
+            None => fitted,
+        }
+    }
 
     /// These limits within `fd_limit` open files: the total at most the limit less
     /// [`RESERVED_FDS`], one address at most a quarter of the total.
@@ -109,15 +137,69 @@ impl Drop for Slot {
     }
 }
 
-fn admit(occupancy: &Arc<Mutex<Occupancy>>, limits: &Limits, address: IpAddr) -> Option<Slot> {
+/// Which bound a refused connection hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    Total,
+    PerAddress,
+}
+
+impl Refusal {
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::Total => "total",
+            Refusal::PerAddress => "per_address",
+        }
+    }
+}
+
+/// Counts refused connections and warns about them, at most once per [`REFUSAL_LOG_EVERY`].
+#[derive(Default)]
+struct Refusals {
+    since_warning: u64,
+    warned_at: Option<Instant>,
+}
+
+impl Refusals {
+    fn refused(&mut self, refusal: Refusal, address: IpAddr, limits: &Limits) {
+        series::connection_refused(refusal.label());
+        self.since_warning += 1;
+        let now = Instant::now();
+        if self
+            .warned_at
+            .is_some_and(|at| now.duration_since(at) < REFUSAL_LOG_EVERY)
+        {
+            return;
+        }
+        tracing::warn!(
+            bound = refusal.label(),
+            %address,
+            total = limits.total,
+            per_address = limits.per_address,
+            refused = self.since_warning,
+            "connections refused: over the server's bound (refused counts those since the last warning)"
+        );
+        self.since_warning = 0;
+        self.warned_at = Some(now);
+    }
+}
+
+fn admit(
+    occupancy: &Arc<Mutex<Occupancy>>,
+    limits: &Limits,
+    address: IpAddr,
+) -> Result<Slot, Refusal> {
     let mut held = occupancy.lock();
     let mine = held.per_address.get(&address).copied().unwrap_or(0);
-    if held.total >= limits.total || mine >= limits.per_address {
-        return None;
+    if held.total >= limits.total {
+        return Err(Refusal::Total);
+    }
+    if mine >= limits.per_address {
+        return Err(Refusal::PerAddress);
     }
     held.total += 1;
     *held.per_address.entry(address).or_insert(0) += 1;
-    Some(Slot {
+    Ok(Slot {
         occupancy: occupancy.clone(),
         address,
     })
@@ -132,6 +214,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let occupancy = Arc::new(Mutex::new(Occupancy::default()));
+    let mut refusals = Refusals::default();
     // Connections in flight, and the signal that asks them to finish.
     let mut connections = tokio::task::JoinSet::new();
     let (stop, stopping) = tokio::sync::watch::channel(false);
@@ -153,10 +236,14 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         while connections.try_join_next().is_some() {}
-        let Some(slot) = admit(&occupancy, &limits, peer.ip()) else {
-            // Over its address's share or the total: closed at once.
-            drop(stream);
-            continue;
+        let slot = match admit(&occupancy, &limits, peer.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                // Over its address's share or the total: closed at once.
+                drop(stream);
+                refusals.refused(refusal, peer.ip(), &limits);
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         connections.spawn(connection(
@@ -341,5 +428,70 @@ mod tests {
         assert_eq!(fitted.total, 768);
         assert_eq!(fitted.per_address, 192);
         assert_eq!(Limits::DEFAULT.fitting(1_048_576), Limits::DEFAULT);
+    }
+
+    #[test]
+    fn configured_limits_keep_an_address_share_as_asked_within_the_total() {
+        let settings = |pairs: &[(&str, &str)]| {
+            HttpSettings::read(&tacos_core::config::Env::from_pairs(pairs)).unwrap()
+        };
+        assert_eq!(
+            Limits::configured(&settings(&[]), 1_048_576),
+            Limits::DEFAULT
+        );
+        let behind_a_proxy = Limits::configured(
+            &settings(&[
+                ("TACOS_MAX_CONNECTIONS", "8000"),
+                ("TACOS_MAX_CONNECTIONS_PER_ADDRESS", "8000"),
+            ]),
+            1_048_576,
+        );
+        assert_eq!(
+            (behind_a_proxy.total, behind_a_proxy.per_address),
+            (8000, 8000)
+        );
+        // Never above what the descriptors allow.
+        let low = Limits::configured(
+            &settings(&[("TACOS_MAX_CONNECTIONS_PER_ADDRESS", "5000")]),
+            1024,
+        );
+        assert_eq!((low.total, low.per_address), (768, 768));
+    }
+
+    #[tokio::test]
+    async fn connections_over_an_address_share_are_refused_and_counted() {
+        let refused = || {
+            let text = series::prometheus().render();
+            text.lines()
+                .find(|l| l.starts_with("http_connections_refused_total{limit=\"per_address\"}"))
+                .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let before = refused();
+        let addr = server(Limits {
+            per_address: 2,
+            ..Limits::DEFAULT
+        })
+        .await;
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            stream
+                .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut buf = [0u8; 256];
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+            held.push(stream);
+        }
+        let mut third = TcpStream::connect(addr).await.unwrap();
+        assert!(
+            closed_within(&mut third, Duration::from_secs(2))
+                .await
+                .is_some(),
+            "the third connection from one address is closed at once"
+        );
+        assert!(refused() > before, "the refusal is counted");
     }
 }

@@ -33,6 +33,14 @@ pub struct HttpSettings {
     /// else, and only then is [`HttpSettings::client_ip_header`] believed (`TACOS_ORIGIN_SECRET`;
     /// on AWS the functions read it from Secrets Manager). Unset: every request is served.
     pub origin_secret: Option<Secret>,
+    /// Connections the embedded server and the container keep open at once
+    /// (`TACOS_MAX_CONNECTIONS`, default 4,096; fewer when the open-files limit is lower), and
+    /// from one client address (`TACOS_MAX_CONNECTIONS_PER_ADDRESS`, default a quarter of the
+    /// total). Raise the share behind a reverse proxy on the same machine, where every client
+    /// comes from the proxy's address, and for a load generator on one machine.
+    /// See [`crate::server`].
+    pub max_connections: usize,
+    pub max_connections_per_address: Option<usize>,
 }
 
 pub use tacos_core::secret::ORIGIN_SECRET_HEADER;
@@ -58,6 +66,11 @@ impl HttpSettings {
                 .get("TACOS_CLIENT_IP_HEADER")
                 .map(|h| h.trim().to_ascii_lowercase()),
             origin_secret: env.get("TACOS_ORIGIN_SECRET").map(Secret::new),
+            max_connections: env.parse("TACOS_MAX_CONNECTIONS", 4096usize)?,
+            max_connections_per_address: match env.get("TACOS_MAX_CONNECTIONS_PER_ADDRESS") {
+                None => None,
+                Some(_) => Some(env.parse("TACOS_MAX_CONNECTIONS_PER_ADDRESS", 0usize)?),
+            },
         })
     }
 }

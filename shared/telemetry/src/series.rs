@@ -20,6 +20,7 @@
 //! | `queue_admitted_total` | counter | `event_id` |
 //! | `oversell_attempts_rejected_total` | counter | `code` |
 //! | `swept_jobs_total` | counter | `outcome` (done, failed): jobs of lost timers the AWS sweeper ran |
+//! | `http_connections_refused_total` | counter | `limit` (per_address, total): connections the servers closed on accepting |
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -45,6 +46,11 @@ pub const HOLD_EXPIRY_LAG: &str = "hold_expiry_lag_seconds";
 /// [`HOLD_EXPIRY_LAG`], only the AWS deployment records it (the embedded server journals its timers
 /// instead), so it is not in [`ALL`].
 pub const SWEPT_JOBS: &str = "swept_jobs_total";
+
+/// Connections the embedded server or the container closed on accepting them, over their address's
+/// share or the total (`tacos_http::server`). Only servers that accept connections themselves
+/// record it (not the Lambda functions), so it is not in [`ALL`].
+pub const HTTP_CONNECTIONS_REFUSED: &str = "http_connections_refused_total";
 
 /// Every series name, for checks that a scrape or a dashboard covers them all.
 pub const ALL: &[&str] = &[
@@ -84,6 +90,9 @@ pub fn describe() {
     }
     for code in OVERSELL_CODES {
         counter!(OVERSELL_REJECTED, "code" => *code).increment(0);
+    }
+    for limit in ["per_address", "total"] {
+        counter!(HTTP_CONNECTIONS_REFUSED, "limit" => limit).increment(0);
     }
     describe_counter!(
         HTTP_REQUESTS,
@@ -129,6 +138,11 @@ pub fn describe() {
         SWEPT_JOBS,
         Unit::Count,
         "Jobs of the ledger of due work run by the sweeper, by outcome"
+    );
+    describe_counter!(
+        HTTP_CONNECTIONS_REFUSED,
+        Unit::Count,
+        "Connections closed on accepting them: over their address's share or the total, by limit"
     );
     describe_counter!(
         OVERSELL_REJECTED,
@@ -241,6 +255,11 @@ pub(crate) mod handles {
 /// nowhere.
 pub fn recorder_installed() {
     handles::forget();
+}
+
+/// A connection closed on accepting it, over `limit` (`per_address` or `total`).
+pub fn connection_refused(limit: &'static str) {
+    counter!(HTTP_CONNECTIONS_REFUSED, "limit" => limit).increment(1);
 }
 
 /// A hold refused with `code` (one of [`OVERSELL_CODES`]).
