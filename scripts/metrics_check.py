@@ -33,6 +33,7 @@ SERIES = {
     "queue_admission_rate": "gauge",
     "queue_admitted_total": "counter",
     "oversell_attempts_rejected_total": "counter",
+    "http_connections_refused_total": "counter",
 }
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$')
@@ -157,6 +158,9 @@ def dashboard_metrics(path):
     names = set()
     for expr in exprs:
         without_labels = re.sub(r'\{[^}]*\}', '{}', expr)
+        # Label lists of groupings and matchings (`sum by (limit)`) name labels, not metrics.
+        without_labels = re.sub(r'\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)',
+                                r'\1', without_labels)
         without_strings = re.sub(r'"[^"]*"', '""', without_labels)
         for name in re.findall(r'\b([a-z_][a-z0-9_]*)\s*(?:\{|\[|\)|$|\s)', without_strings):
             if name in PROMQL_WORDS:
