@@ -20,7 +20,12 @@
 //! | `queue_admitted_total` | counter | `event_id` |
 //! | `oversell_attempts_rejected_total` | counter | `code` |
 //! | `swept_jobs_total` | counter | `outcome` (done, failed): jobs of lost timers the AWS sweeper ran |
-//! | `http_connections_refused_total` | counter | `limit` (per_address, total): connections the servers closed on accepting |
+//!
+//! Outside the table, since the Lambda functions accept no connections and never write it (the
+//! table is what the CloudWatch dashboard must show: `deploy/check_cloudwatch.py`): the servers
+//! that accept connections themselves count those they close on accepting,
+//! `http_connections_refused_total` (counter, `limit`: per_address, total), on their Prometheus
+//! scrape and the Grafana dashboard.
 
 use std::sync::OnceLock;
 use std::time::Duration;
