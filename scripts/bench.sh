@@ -10,10 +10,10 @@
 #   scripts/bench.sh all       ceiling, flows, rush, memory
 #
 # RUNS (default 3) repeats each measurement; summaries quote medians. BENCH_BIN=DIR runs the
-# tacos-local and tacos-load binaries in DIR as they are, without building (an A/B of two builds). The server runs with
-# RUST_LOG=warn (no per-request access log; see BENCHMARKS.md). Results: target/bench/<name>/*.json
-# (one report per run, `tacos-load --json`), target/bench/<name>.md (the summary), and an HTML plot
-# per run. Other benchmarks: scripts/bench_dynamo.sh, scripts/bench_lambda.sh,
+# tacos-local and tacos-load binaries in DIR as they are, without building (an A/B of two builds).
+# The server runs with RUST_LOG=warn (no per-request access log; see BENCHMARKS.md). Results:
+# target/bench/<name>/*.json (one report per run, `tacos-load --json`), target/bench/<name>.md (the
+# summary), and an HTML plot per run. Other benchmarks: scripts/bench_dynamo.sh, scripts/bench_lambda.sh,
 # `cargo bench -p tacos-embedded`.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -70,16 +70,13 @@ async fn keyed_request(
         .await
         .map_err(|_| fail(Error::PayloadTooLarge))?;
     let fingerprint = fingerprint(&parts, &bytes);
-    match platform
+    let begin = platform
         .idempotency
         .begin(&caller, &key, &fingerprint)
         .await
-        .map_err(fail)?
-    {
-        Begin::Proceed => {}
-        Begin::Replay(stored) => return Ok(replay(stored)),
-        Begin::Conflict => return Err(fail(Error::IdempotencyConflict)),
-        Begin::InProgress => return Err(fail(Error::IdempotencyInProgress)),
+        .map_err(fail)?;
+    if let Some(answered) = answered_already(begin) {
+        return Ok(answered);
     }
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
@@ -147,10 +144,11 @@ where
         .refusal(&key.owner, &key.key, &key.fingerprint)
         .await
     {
-        Ok(Begin::Proceed) => {}
-        Ok(Begin::Replay(stored)) => return replay(stored),
-        Ok(Begin::Conflict) => return fail(Error::IdempotencyConflict),
-        Ok(Begin::InProgress) => return fail(Error::IdempotencyInProgress),
+        Ok(begin) => {
+            if let Some(answered) = answered_already(begin) {
+                return answered;
+            }
+        }
         Err(e) => return fail(e),
     }
     let refusal = match run(caller, key.clone(), body).await {
@@ -255,6 +253,18 @@ fn fingerprint(parts: &Parts, body: &[u8]) -> String {
     let mut hex = [0; 64];
     hex::encode_to_slice(hasher.finalize(), &mut hex).expect("32 bytes are 64 hex digits");
     std::str::from_utf8(&hex).expect("hex is ASCII").to_owned()
+}
+
+/// What a keyed request is answered without running: a replay, a conflict, or that its first is
+/// still running; `None` when it is to run.
+fn answered_already(begin: Begin) -> Option<Response> {
+    let refused = |e: Error| Some(ApiError(e).into_response());
+    match begin {
+        Begin::Proceed => None,
+        Begin::Replay(stored) => Some(replay(stored)),
+        Begin::Conflict => refused(Error::IdempotencyConflict),
+        Begin::InProgress => refused(Error::IdempotencyInProgress),
+    }
 }
 
 /// Keeps the handler's answer for replays; after a server error the key is released instead,

@@ -60,16 +60,34 @@ struct Record {
 }
 
 impl Record {
-    /// A finished request's record, replayed for [`REPLAY_WINDOW_MS`] from `now`.
-    fn done(now: DateTime<Utc>, fingerprint: &str, response: StoredResponse) -> Self {
+    /// A record made at `now`: in flight until it has its `response`, then done, replayed for
+    /// [`REPLAY_WINDOW_MS`] from `now`.
+    fn new(now: DateTime<Utc>, fingerprint: &str, response: Option<StoredResponse>) -> Self {
         let now_ms = now.timestamp_millis();
+        let state = if response.is_some() {
+            "done"
+        } else {
+            "in_flight"
+        };
         Record {
-            state: "done".into(),
+            state: state.into(),
             fingerprint: fingerprint.into(),
             started_ms: now_ms,
             expires_at_ms: now_ms + REPLAY_WINDOW_MS,
             expires_at: ttl_after(now, REPLAY_WINDOW_MS / 1000 + 60),
-            response: Some(response),
+            response,
+        }
+    }
+
+    /// What a request with `fingerprint` is told of this live record of its key: a conflict when
+    /// the key was used for another request, else its answer, or that it is still running.
+    fn verdict(self, fingerprint: &str) -> Begin {
+        if self.fingerprint != fingerprint {
+            return Begin::Conflict;
+        }
+        match self.response {
+            Some(response) => Begin::Replay(response),
+            None => Begin::InProgress,
         }
     }
 }
@@ -97,14 +115,7 @@ impl Idempotency {
     ) -> Result<Begin> {
         let now = self.ports.clock.now();
         let now_ms = now.timestamp_millis();
-        let record = Record {
-            state: "in_flight".into(),
-            fingerprint: fingerprint.into(),
-            started_ms: now_ms,
-            expires_at_ms: now_ms + REPLAY_WINDOW_MS,
-            expires_at: ttl_after(now, REPLAY_WINDOW_MS / 1000 + 60),
-            response: None,
-        };
+        let record = Record::new(now, fingerprint, None);
         let claim = Write::Put {
             item: to_item(&key(caller, idempotency_key), &record),
             condition: Some(Condition::Or(vec![
@@ -126,14 +137,7 @@ impl Idempotency {
             return Ok(Begin::InProgress);
         };
         let existing: Record = from_item(item)?;
-        Ok(if existing.fingerprint != fingerprint {
-            Begin::Conflict
-        } else {
-            match existing.response {
-                Some(response) => Begin::Replay(response),
-                None => Begin::InProgress,
-            }
-        })
+        Ok(existing.verdict(fingerprint))
     }
 
     /// Stores the response for replay.
@@ -144,7 +148,7 @@ impl Idempotency {
         fingerprint: &str,
         response: StoredResponse,
     ) -> Result<()> {
-        let record = Record::done(self.ports.clock.now(), fingerprint, response);
+        let record = Record::new(self.ports.clock.now(), fingerprint, Some(response));
         self.ports
             .store
             .write(Write::put(to_item(&key(caller, idempotency_key), &record)))
@@ -182,14 +186,11 @@ impl Idempotency {
         if existing.expires_at_ms < now_ms {
             return Ok(Begin::Proceed);
         }
-        Ok(if existing.fingerprint != fingerprint {
-            Begin::Conflict
-        } else {
-            match existing.response {
-                Some(response) => Begin::Replay(response),
-                None if existing.started_ms < now_ms - STALE_IN_FLIGHT_MS => Begin::Proceed,
-                None => Begin::InProgress,
-            }
+        let stale = existing.started_ms < now_ms - STALE_IN_FLIGHT_MS;
+        Ok(match existing.verdict(fingerprint) {
+            // A claim its process left behind: taken over, as `begin` does.
+            Begin::InProgress if stale => Begin::Proceed,
+            verdict => verdict,
         })
     }
 
@@ -205,7 +206,7 @@ impl Idempotency {
     ) -> Result<()> {
         let now = self.ports.clock.now();
         let now_ms = now.timestamp_millis();
-        let record = Record::done(now, fingerprint, response);
+        let record = Record::new(now, fingerprint, Some(response));
         let write = Write::Put {
             item: to_item(&key(caller, idempotency_key), &record),
             condition: Some(Condition::Or(vec![

@@ -43,6 +43,17 @@ pub struct RequestKey {
     pub fingerprint: String,
 }
 
+impl RequestKey {
+    /// What the item this request writes keeps of it: its fingerprint, and `answer` serialized
+    /// once, the very bytes the request answers and its retries replay.
+    pub fn stamp(&self, answer: &impl Serialize) -> Result<KeyStamp> {
+        Ok(KeyStamp {
+            fingerprint: self.fingerprint.clone(),
+            response: serde_json::to_string(answer).map_err(|e| Error::Internal(e.to_string()))?,
+        })
+    }
+}
+
 /// The first answer to a keyed request, kept on the item it wrote (`stamp`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyStamp {
@@ -158,12 +169,10 @@ pub(crate) async fn answer<T: Stamped>(
     key: &RequestKey,
 ) -> Result<KeyedAnswer> {
     match attempt {
-        Ok(written) => Ok(KeyedAnswer::Fresh(
-            written
-                .stamp()
-                .map(|s| s.response.clone())
-                .unwrap_or_default(),
-        )),
+        Ok(written) => written
+            .stamp()
+            .map(|s| KeyedAnswer::Fresh(s.response.clone()))
+            .ok_or_else(|| Error::Internal("a keyed write kept no answer".into())),
         Err(refused) => {
             let first: Option<T> = get_record(store, item).await?;
             match first.and_then(|first| replay(first.stamp(), key)) {

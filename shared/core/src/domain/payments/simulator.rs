@@ -10,7 +10,7 @@ use super::intent::{
 use super::service::Payments;
 use crate::domain::auth::Principal;
 use crate::domain::records::to_item;
-use crate::domain::request_keys::{self, KeyStamp, KeyedAnswer, RequestKey};
+use crate::domain::request_keys::{self, KeyedAnswer, RequestKey};
 use crate::domain::reservations::{Reservation, ReservationStatus};
 use crate::error::{Error, Result};
 use crate::ids::PaymentIntentId;
@@ -74,11 +74,7 @@ impl Payments {
             stamp: None,
         };
         if let Some(key) = key {
-            intent.stamp = Some(KeyStamp {
-                fingerprint: key.fingerprint.clone(),
-                response: serde_json::to_string(&intent.created())
-                    .map_err(|e| Error::Internal(e.to_string()))?,
-            });
+            intent.stamp = Some(key.stamp(&intent.created())?);
         }
         self.ports
             .store

@@ -30,7 +30,7 @@ use super::presence::Presence;
 use super::views::{OpenAdmissions, View, Views};
 use crate::domain::catalog::{Catalog, Event};
 use crate::domain::records::{get_record, to_item, ttl_after};
-use crate::domain::request_keys::{self, KeyStamp, KeyedAnswer, RequestKey, RequestKeys};
+use crate::domain::request_keys::{self, KeyedAnswer, RequestKey, RequestKeys};
 use crate::domain::reservation_tokens::{ReservationTokens, RESERVATION_TOKEN_TTL_SECS};
 use crate::domain::sale::{Sale, SaleControl, SaleState};
 use crate::error::{Error, Result};
@@ -437,12 +437,9 @@ impl WaitingRoom {
         let joined = self.joined(event, sale, &ticket).await?;
         let body = match keyed {
             Some(k) => {
-                let body =
-                    serde_json::to_string(&joined).map_err(|e| Error::Internal(e.to_string()))?;
-                ticket.stamp = Some(KeyStamp {
-                    fingerprint: k.join.fingerprint.clone(),
-                    response: body.clone(),
-                });
+                let stamp = k.join.stamp(&joined)?;
+                let body = stamp.response.clone();
+                ticket.stamp = Some(stamp);
                 Some(body)
             }
             None => None,

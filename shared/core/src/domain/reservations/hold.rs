@@ -22,7 +22,7 @@ use crate::domain::auth::Principal;
 use crate::domain::catalog::{seat_key, seat_transition, Event, EventKind, SeatRecord, SeatStatus};
 use crate::domain::queue::admission_used;
 use crate::domain::records::{get_record, to_item};
-use crate::domain::request_keys::{self, KeyStamp, KeyedAnswer, RequestKey};
+use crate::domain::request_keys::{self, KeyedAnswer, RequestKey};
 use crate::domain::reservation_tokens::{mark_used, ReservationClaims};
 use crate::domain::sale::Sale;
 use crate::domain::stock::{self, StockShare, REPLANS};
@@ -97,12 +97,7 @@ impl Reservations {
         let mut reservation = self.new_hold(&event, &sale, caller, seat_ids, quantity, now);
         if let Some((id, key)) = keyed {
             reservation.reservation_id = id;
-            let response = serde_json::to_string(&reservation.view())
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            reservation.stamp = Some(KeyStamp {
-                fingerprint: key.fingerprint.clone(),
-                response,
-            });
+            reservation.stamp = Some(key.stamp(&reservation.view())?);
         }
         reservation.stock = self.plan_stock(&event, &reservation, false).await?;
         self.place(&mut reservation, &claims, &event).await?;
