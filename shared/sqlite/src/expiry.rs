@@ -106,7 +106,7 @@ mod tests {
         let store = open(temp.path());
         let conn = rusqlite::Connection::open(store.database_path()).unwrap();
         let plan: Vec<String> = conn
-            .prepare("EXPLAIN QUERY PLAN SELECT pk, sk FROM items WHERE expires_at < ?1 LIMIT ?2")
+            .prepare("EXPLAIN QUERY PLAN SELECT id FROM items WHERE expires_at < ?1 LIMIT ?2")
             .unwrap()
             .query_map([0, 10], |row| row.get::<_, String>(3))
             .unwrap()

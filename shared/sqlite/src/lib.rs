@@ -1,7 +1,9 @@
 //! The store port over SQLite: the embedded deployment's durable store.
 //!
 //! One data directory holds one SQLite file (bundled SQLite, write-ahead-log mode) with every
-//! item as JSON text under its `(pk, sk)` key, and a lock file that keeps a second server out.
+//! item as JSON text in a row appended in write order, and a lock file that keeps a second server
+//! out. Where each key's row is lives in memory (`keydir.rs`: a new item never lands on a random
+//! page of a b-tree ordered by key).
 //! [`SqliteStore`] has exactly the in-memory store's semantics (the same conformance suite
 //! checks both): conditional writes, all-or-nothing transactions of up to 100 writes, sort-key
 //! range queries.
@@ -40,6 +42,7 @@ mod connection;
 mod directory;
 mod error;
 mod expiry;
+mod keydir;
 mod options;
 mod port;
 mod readers;

@@ -33,8 +33,9 @@ use rusqlite::{params, Connection};
 use crate::codec::{self, OrUnavailable};
 use crate::connection::{self, Role};
 use crate::directory::DataDir;
+use crate::keydir::{KeyDir, RowId};
 use crate::options::SqliteOptions;
-use crate::port::{prefix_end, Item, Key, SkRange, StoreError};
+use crate::port::{Item, Key, SkRange, StoreError};
 
 pub struct Readers {
     path: PathBuf,
@@ -80,11 +81,21 @@ impl Readers {
     }
 }
 
-pub fn get(conn: &Connection, key: &Key) -> Result<Option<Item>, StoreError> {
+/// The item of `key`: its row, found in the key directory, read with its key (a row id the
+/// directory handed out before the row was committed, or after it was deleted, reads as no
+/// item, as it would have read at that moment).
+pub fn get(conn: &Connection, keys: &KeyDir, key: &Key) -> Result<Option<Item>, StoreError> {
+    match keys.get(key) {
+        Some(id) => row(conn, id, &key.pk, &key.sk),
+        None => Ok(None),
+    }
+}
+
+fn row(conn: &Connection, id: RowId, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
     let mut statement = conn
-        .prepare_cached("SELECT item FROM items WHERE pk = ?1 AND sk = ?2")
+        .prepare_cached("SELECT item FROM items WHERE id = ?1 AND pk = ?2 AND sk = ?3")
         .or_unavailable()?;
-    let mut rows = statement.query(params![key.pk, key.sk]).or_unavailable()?;
+    let mut rows = statement.query(params![id, pk, sk]).or_unavailable()?;
     match rows.next().or_unavailable()? {
         Some(row) => codec::decode(
             row.get_ref(0)
@@ -96,82 +107,50 @@ pub fn get(conn: &Connection, key: &Key) -> Result<Option<Item>, StoreError> {
     }
 }
 
-/// Items of `pk` in `range`, in sort-key order (or reversed): the bounds become an index range,
-/// so a query reads only the rows it returns.
-pub fn query(conn: &Connection, pk: &str, range: &SkRange) -> Result<Vec<Item>, StoreError> {
-    let Some(bounds) = Bounds::of(range) else {
+/// Keys taken from the key directory at a time by a query: a limited query reads about its
+/// limit, an unlimited one its partition in steps that never hold the directory for long.
+const QUERY_STEP: usize = 256;
+
+/// Items of `pk` in `range`, in sort-key order (or reversed): their keys from the key
+/// directory, their rows in one read transaction (one snapshot, as a single statement would
+/// read).
+pub fn query(
+    conn: &Connection,
+    keys: &KeyDir,
+    pk: &str,
+    range: &SkRange,
+) -> Result<Vec<Item>, StoreError> {
+    let Some((start, end)) = range.interval() else {
         return Ok(Vec::new());
     };
     let limit = range.limit.unwrap_or(usize::MAX);
-    let sql_limit = if bounds.exact {
-        i64::try_from(limit).unwrap_or(-1)
-    } else {
-        -1
-    };
-    let mut statement = conn
-        .prepare_cached(select(bounds.end.is_some(), range.reverse))
-        .or_unavailable()?;
-    let mut rows = statement
-        .query(params![pk, bounds.start, bounds.end, sql_limit])
-        .or_unavailable()?;
+    // A few more than the limit: some keys may read as no item (see `get`).
+    let step = limit.saturating_add(4).min(QUERY_STEP);
+    let snapshot = conn.unchecked_transaction().or_unavailable()?;
     let mut items = Vec::new();
-    while items.len() < limit {
-        let Some(row) = rows.next().or_unavailable()? else {
-            break;
-        };
-        let sk = row
-            .get_ref(0)
-            .and_then(|v| Ok(v.as_str()?))
-            .or_unavailable()?;
-        if bounds.exact || range.contains(sk) {
-            let text = row
-                .get_ref(1)
-                .and_then(|v| Ok(v.as_str()?))
-                .or_unavailable()?;
-            items.push(codec::decode(text)?);
+    let mut after: Option<String> = None;
+    loop {
+        let found = keys.range(
+            pk,
+            (start, end.as_deref()),
+            range.reverse,
+            after.as_deref(),
+            step,
+        );
+        let complete = found.len() < step;
+        for (sk, id) in found {
+            if range.contains(&sk) {
+                if let Some(item) = row(&snapshot, id, pk, &sk)? {
+                    items.push(item);
+                    if items.len() >= limit {
+                        return Ok(items);
+                    }
+                }
+            }
+            after = Some(sk);
         }
-    }
-    Ok(items)
-}
-
-/// A range's sort keys as the index sees them: from `start` (inclusive) to `end` (exclusive,
-/// none for "to the end of the partition").
-struct Bounds<'a> {
-    start: &'a str,
-    end: Option<String>,
-    /// Whether every key the index returns is in the range. Not so for a non-empty prefix that
-    /// has no end bound (one ending in the last code point): the index range holds more than the
-    /// prefix, so rows are filtered here, and limited after filtering.
-    exact: bool,
-}
-
-impl<'a> Bounds<'a> {
-    /// `None` when the range is empty.
-    fn of(range: &'a SkRange) -> Option<Self> {
-        let (start, end) = range.interval()?;
-        Some(Self {
-            start,
-            end,
-            exact: range.prefix.is_empty() || prefix_end(&range.prefix).is_some(),
-        })
-    }
-}
-
-/// The statement for a range with or without an end bound, in either order (`?3` is the end,
-/// NULL when there is none; `?4` the limit, -1 for none).
-fn select(bounded: bool, reverse: bool) -> &'static str {
-    match (bounded, reverse) {
-        (true, false) => {
-            "SELECT sk, item FROM items WHERE pk = ?1 AND sk >= ?2 AND sk < ?3 ORDER BY sk LIMIT ?4"
-        }
-        (true, true) => {
-            "SELECT sk, item FROM items WHERE pk = ?1 AND sk >= ?2 AND sk < ?3 ORDER BY sk DESC LIMIT ?4"
-        }
-        (false, false) => {
-            "SELECT sk, item FROM items WHERE pk = ?1 AND sk >= ?2 AND ?3 IS NULL ORDER BY sk LIMIT ?4"
-        }
-        (false, true) => {
-            "SELECT sk, item FROM items WHERE pk = ?1 AND sk >= ?2 AND ?3 IS NULL ORDER BY sk DESC LIMIT ?4"
+        if complete {
+            return Ok(items);
         }
     }
 }

@@ -46,6 +46,26 @@ pub const MIGRATIONS: &[Migration] = &[
                   WHERE json_type(item, '$.expires_at') IN ('integer', 'real');
               CREATE INDEX items_by_expiry ON items (expires_at) WHERE expires_at IS NOT NULL;",
     },
+    Migration {
+        version: 3,
+        purpose: "items as rows in the order they are written, found by key through the key directory in memory",
+        // The table becomes a rowid table with no index on its key: a new item is appended to
+        // the table's last page instead of landing on a random page of a b-tree ordered by key
+        // (keydir.rs says why, docs/storage.md has the measurements). The store enforces one row
+        // per key (its writer alone writes); an open finds a file that breaks it corrupted.
+        sql: "CREATE TABLE items_by_row (
+                  id INTEGER PRIMARY KEY,
+                  pk TEXT NOT NULL,
+                  sk TEXT NOT NULL,
+                  item TEXT NOT NULL,
+                  expires_at INTEGER
+              );
+              INSERT INTO items_by_row (pk, sk, item, expires_at)
+                  SELECT pk, sk, item, expires_at FROM items ORDER BY pk, sk;
+              DROP TABLE items;
+              ALTER TABLE items_by_row RENAME TO items;
+              CREATE INDEX items_by_expiry ON items (expires_at) WHERE expires_at IS NOT NULL;",
+    },
 ];
 
 /// The schema version this build writes and reads.
@@ -325,6 +345,36 @@ mod tests {
         let error = SqliteStore::open(temp.path(), SqliteOptions::default()).unwrap_err();
         assert!(matches!(error, OpenError::Corrupt { .. }), "{error:?}");
         assert_eq!(fs::read(&path).unwrap(), bytes, "the file is untouched");
+    }
+
+    #[tokio::test]
+    async fn two_rows_of_one_key_are_reported_corrupted_and_left_untouched() {
+        let temp = TempDir::new();
+        let store = SqliteStore::open(temp.path(), SqliteOptions::default()).unwrap();
+        store
+            .write(Write::put(item(&Key::new("P", "A"), json!({}))))
+            .await
+            .unwrap();
+        drop(store);
+        let path = temp.path().join(DATABASE_FILE);
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("INSERT INTO items (pk, sk, item) SELECT pk, sk, item FROM items")
+            .unwrap();
+        let before = fs::read(&path).unwrap();
+
+        let error = SqliteStore::open(temp.path(), SqliteOptions::default()).unwrap_err();
+        match &error {
+            OpenError::Corrupt {
+                path: named,
+                detail,
+            } => {
+                assert_eq!(named, &path);
+                assert!(detail.contains("\"P\", \"A\""), "{detail}");
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+        assert_eq!(fs::read(&path).unwrap(), before, "the file is untouched");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::codec::OrUnavailable;
 use crate::connection::{self, Role};
 use crate::directory::DataDir;
 use crate::error::OpenError;
+use crate::keydir::{KeyDir, LoadError};
 use crate::options::SqliteOptions;
 use crate::port::{
     ChangeListener, Item, Key, SkRange, Store, StoreError, Update, Watchers, Write,
@@ -31,6 +32,8 @@ pub struct SqliteStore {
     writer: Writer,
     _checkpointer: Checkpointer,
     readers: Readers,
+    /// Where each item's row is (see `keydir.rs`).
+    keys: Arc<KeyDir>,
     database: PathBuf,
     options: SqliteOptions,
     dir: Arc<DataDir>,
@@ -73,6 +76,14 @@ impl SqliteStore {
         let found = schema::inspect(&writer, &database, options.check_on_open)?;
         connection::enable_wal(&writer).map_err(|source| schema::file_error(&database, source))?;
         schema::migrate(&mut writer, &database, found)?;
+        let loading = std::time::Instant::now();
+        let keys = Arc::new(KeyDir::load(&writer).map_err(|error| match error {
+            LoadError::Sqlite(source) => schema::file_error(&database, source),
+            duplicate @ LoadError::Duplicate { .. } => OpenError::Corrupt {
+                path: database.clone(),
+                detail: duplicate.to_string(),
+            },
+        })?);
         let checkpointer = open(Role::Checkpointer)?;
         let readers = Readers::new(database.clone(), options.clone(), dir.clone());
         let thread_error = |thread| move |source| OpenError::Thread { thread, source };
@@ -83,18 +94,27 @@ impl SqliteStore {
         checkpointer
             .watch(&mut writer)
             .map_err(|source| schema::file_error(&database, source))?;
-        let writer = Writer::spawn(writer, options.max_batch, dir.clone(), watchers.clone())
-            .map_err(thread_error("writer"))?;
+        let writer = Writer::spawn(
+            writer,
+            options.max_batch,
+            dir.clone(),
+            keys.clone(),
+            watchers.clone(),
+        )
+        .map_err(thread_error("writer"))?;
         tracing::info!(
             database = %database.display(),
             schema = schema::CURRENT_VERSION,
             durability = %options.durability,
+            items = keys.len(),
+            keys_loaded_ms = loading.elapsed().as_millis() as u64,
             "store opened"
         );
         Ok(Self {
             writer,
             _checkpointer: checkpointer,
             readers,
+            keys,
             database,
             options,
             dir,
@@ -143,11 +163,12 @@ fn validate(writes: &[Write]) -> Result<(), StoreError> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.readers.run(|conn| readers::get(conn, key))
+        self.readers.run(|conn| readers::get(conn, &self.keys, key))
     }
 
     async fn query(&self, pk: &str, range: &SkRange) -> Result<Vec<Item>, StoreError> {
-        self.readers.run(|conn| readers::query(conn, pk, range))
+        self.readers
+            .run(|conn| readers::query(conn, &self.keys, pk, range))
     }
 
     async fn update(&self, update: Update) -> Result<Item, StoreError> {

@@ -30,6 +30,7 @@ use tokio::sync::oneshot;
 
 use crate::codec::{self, OrUnavailable};
 use crate::directory::DataDir;
+use crate::keydir::{GroupKeys, KeyDir, RowId, Slot};
 use crate::port::{key_of, Item, Key, StoreError, Update, Watchers, Write};
 
 /// What the jobs of a group left of watched items, reported once the group is committed.
@@ -115,20 +116,24 @@ impl Answer {
 }
 
 impl Job {
-    /// Runs the job, recording in `changes` what it left of watched items if it succeeds.
-    fn run(self, conn: &Connection, changes: &mut Changes) -> Answer {
+    /// Runs the job, recording in `changes` what it left of watched items and in `keys` where
+    /// its items' rows are, if it succeeds.
+    fn run(self, conn: &Connection, keys: &mut GroupKeys, changes: &mut Changes) -> Answer {
         let before = changes.items.len();
+        let mark = keys.mark();
+        let rows = &mut Rows { conn, keys };
         let answer = match self {
             Self::Transact { writes, reply } => {
-                Answer::Transact(reply, transact(conn, writes, changes))
+                Answer::Transact(reply, transact(rows, writes, changes))
             }
             Self::Update { update, reply } => {
-                Answer::Update(reply, update_item(conn, &update, changes))
+                Answer::Update(reply, update_item(rows, &update, changes))
             }
-            Self::Purge { now, limit, reply } => Answer::Purge(reply, purge(conn, now, limit)),
+            Self::Purge { now, limit, reply } => Answer::Purge(reply, purge(rows, now, limit)),
         };
         if answer.is_err() {
             changes.items.truncate(before);
+            keys.roll_back_to(mark);
         }
         answer
     }
@@ -167,18 +172,20 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the thread on `conn`; it holds `dir` until it has committed its last job.
-    /// `watchers` are told of the committed changes to the items they watch.
+    /// `watchers` are told of the committed changes to the items they watch; `keys` is kept
+    /// where the items' rows are.
     pub fn spawn(
         conn: Connection,
         max_batch: usize,
         dir: Arc<DataDir>,
+        keys: Arc<KeyDir>,
         watchers: Arc<Watchers>,
     ) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("tacos-db-writer".into())
             .spawn(move || {
-                run(&conn, &queue, max_batch.max(1), &watchers);
+                run(&conn, &queue, max_batch.max(1), &keys, &watchers);
                 drop(conn);
                 drop(dir);
             })?;
@@ -234,7 +241,13 @@ fn stopped() -> StoreError {
     StoreError::Unavailable("the store's writer has stopped".into())
 }
 
-fn run(conn: &Connection, queue: &Receiver<Job>, max_batch: usize, watchers: &Watchers) {
+fn run(
+    conn: &Connection,
+    queue: &Receiver<Job>,
+    max_batch: usize,
+    keys: &KeyDir,
+    watchers: &Watchers,
+) {
     let mut batch = Vec::with_capacity(max_batch);
     let mut answers = Vec::with_capacity(max_batch);
     let mut changes = Changes {
@@ -249,7 +262,7 @@ fn run(conn: &Connection, queue: &Receiver<Job>, max_batch: usize, watchers: &Wa
                 Err(_) => break,
             }
         }
-        if commit_group(conn, &mut batch, &mut answers, &mut changes) {
+        if commit_group(conn, keys, &mut batch, &mut answers, &mut changes) {
             changes.report();
         }
         changes.items.clear();
@@ -259,9 +272,10 @@ fn run(conn: &Connection, queue: &Receiver<Job>, max_batch: usize, watchers: &Wa
 
 /// Runs `batch` in one transaction (a savepoint for each job of several writes), and leaves in `answers`
 /// what each caller is told: its own outcome if the `COMMIT` succeeded, an error otherwise.
-/// Returns whether the group was committed (its `changes` stand).
+/// Returns whether the group was committed (its `changes` stand, `keys` shows its rows).
 fn commit_group(
     conn: &Connection,
+    keys: &KeyDir,
     batch: &mut Vec<Job>,
     answers: &mut Vec<Answer>,
     changes: &mut Changes,
@@ -271,6 +285,7 @@ fn commit_group(
         answers.extend(batch.drain(..).map(|job| job.refuse(error.clone())));
         return false;
     }
+    let mut group_keys = GroupKeys::new(keys);
     let mut jobs = batch.drain(..);
     let mut lost = None;
     for job in jobs.by_ref() {
@@ -282,7 +297,7 @@ fn commit_group(
                 break;
             }
         }
-        let answer = job.run(conn, changes);
+        let answer = job.run(conn, &mut group_keys, changes);
         let ended = match (savepoint, answer.is_err()) {
             (false, _) => Ok(()),
             (true, true) => exec(conn, "ROLLBACK TO job").and_then(|()| exec(conn, "RELEASE job")),
@@ -304,9 +319,13 @@ fn commit_group(
     }
     let outcome = match lost {
         Some(error) => Err(error),
-        None => exec(conn, "COMMIT"),
+        None => {
+            group_keys.publish_added();
+            exec(conn, "COMMIT")
+        }
     };
     if let Err(error) = outcome {
+        group_keys.failed();
         tracing::error!(%error, jobs = answers.len(), "store write group failed; nothing of it was committed");
         if !conn.is_autocommit() {
             let _ = exec(conn, "ROLLBACK");
@@ -315,6 +334,7 @@ fn commit_group(
         answers.extend(jobs.map(|job| job.refuse(error.clone())));
         return false;
     }
+    group_keys.committed();
     true
 }
 
@@ -325,74 +345,134 @@ fn exec(conn: &Connection, sql: &str) -> Result<(), StoreError> {
         .or_unavailable()
 }
 
-fn load(conn: &Connection, key: &Key) -> Result<Option<Item>, StoreError> {
-    let mut statement = conn
-        .prepare_cached("SELECT item FROM items WHERE pk = ?1 AND sk = ?2")
-        .or_unavailable()?;
-    let text: Option<String> = statement
-        .query_row(params![key.pk, key.sk], |row| row.get(0))
-        .optional()
-        .or_unavailable()?;
-    text.as_deref().map(codec::decode).transpose()
+/// The writer's connection with where the group's items' rows are: the one way a job reads or
+/// writes an item by its key.
+struct Rows<'a, 'd> {
+    conn: &'a Connection,
+    keys: &'a mut GroupKeys<'d>,
 }
 
-fn store(conn: &Connection, key: &Key, item: &Item) -> Result<(), StoreError> {
-    let text = codec::encode(item)?;
-    conn.prepare_cached(
-        "INSERT OR REPLACE INTO items (pk, sk, item, expires_at) VALUES (?1, ?2, ?3, ?4)",
-    )
-    .and_then(|mut statement| {
-        statement.execute(params![key.pk, key.sk, text, codec::expires_at(item)])
-    })
-    .map(drop)
-    .or_unavailable()
+/// A write's item as it is before the write, and where its row is: found once per write (a
+/// lookup in the key directory, then the row).
+struct Found {
+    slot: Slot,
+    item: Option<Item>,
 }
 
-fn delete(conn: &Connection, key: &Key) -> Result<(), StoreError> {
-    conn.prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2")
-        .and_then(|mut statement| statement.execute(params![key.pk, key.sk]))
-        .map(drop)
-        .or_unavailable()
+impl Rows<'_, '_> {
+    /// Where `key`'s row is, and (`read`) its item.
+    fn find(&self, key: &Key, read: bool) -> Result<Found, StoreError> {
+        let slot = self.keys.slot(key);
+        let item = match slot {
+            Slot::Live(id) if read => self.load(key, id)?,
+            _ => None,
+        };
+        Ok(Found { slot, item })
+    }
+
+    fn load(&self, key: &Key, id: RowId) -> Result<Option<Item>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT item FROM items WHERE id = ?1")
+            .or_unavailable()?;
+        let text: Option<String> = statement
+            .query_row(params![id], |row| row.get(0))
+            .optional()
+            .or_unavailable()?;
+        match text {
+            Some(text) => codec::decode(&text).map(Some),
+            None => Err(out_of_step(key, id)),
+        }
+    }
+
+    /// Writes `item` at `key` (whose row is at `slot`): over its row, or in a new row appended
+    /// to the table (the row it had if this group deleted it).
+    fn store(&mut self, key: &Key, slot: Slot, item: &Item) -> Result<(), StoreError> {
+        let text = codec::encode(item)?;
+        let expires_at = codec::expires_at(item);
+        let (id, new) = match slot {
+            Slot::Live(id) => (id, false),
+            Slot::Freed(id) => (id, true),
+            Slot::Absent => (self.keys.new_row(), true),
+        };
+        let written = if new {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO items (id, pk, sk, item, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .and_then(|mut statement| {
+                    statement.execute(params![id, key.pk, key.sk, text, expires_at])
+                })
+        } else {
+            self.conn
+                .prepare_cached("UPDATE items SET item = ?2, expires_at = ?3 WHERE id = ?1")
+                .and_then(|mut statement| statement.execute(params![id, text, expires_at]))
+        }
+        .or_unavailable()?;
+        if written != 1 {
+            return Err(out_of_step(key, id));
+        }
+        if new {
+            self.keys.written(key, slot, id);
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, key: &Key, slot: Slot) -> Result<(), StoreError> {
+        let Slot::Live(id) = slot else {
+            return Ok(());
+        };
+        self.conn
+            .prepare_cached("DELETE FROM items WHERE id = ?1")
+            .and_then(|mut statement| statement.execute(params![id]))
+            .or_unavailable()?;
+        self.keys.deleted(key);
+        Ok(())
+    }
+}
+
+/// The key directory names a row that is not the key's: a bug, never a state of the file (the
+/// directory is read from the rows at open). Refused rather than written over.
+fn out_of_step(key: &Key, id: RowId) -> StoreError {
+    tracing::error!(pk = %key.pk, sk = %key.sk, row = id, "the store's key directory is out of step with its rows");
+    StoreError::Unavailable(format!(
+        "sqlite: row {id} is not the item ({}, {})",
+        key.pk, key.sk
+    ))
 }
 
 /// Checks every condition against the items as they are, then applies every write: a failed
 /// condition has written nothing. (The caller has refused empty, oversized and duplicate-key
 /// transactions already.)
-fn transact(
-    conn: &Connection,
-    writes: Vec<Write>,
-    changes: &mut Changes,
-) -> Result<(), StoreError> {
+fn transact(rows: &mut Rows, writes: Vec<Write>, changes: &mut Changes) -> Result<(), StoreError> {
+    // Each write's key is its own (validated), so what is found first stays true until that
+    // write is made.
     let mut current = Vec::with_capacity(writes.len());
     for (index, write) in writes.iter().enumerate() {
-        let needed = write.condition().is_some() || matches!(write, Write::Update(_));
-        let item = if needed {
-            load(conn, &write.key())?
-        } else {
-            None
-        };
+        let read = write.condition().is_some() || matches!(write, Write::Update(_));
+        let found = rows.find(&write.key(), read)?;
         if let Some(condition) = write.condition() {
-            if !condition.holds(item.as_ref()) {
+            if !condition.holds(found.item.as_ref()) {
                 return Err(StoreError::ConditionFailed { index });
             }
         }
-        current.push(item);
+        current.push(found);
     }
-    for (write, item) in writes.into_iter().zip(current) {
+    for (write, found) in writes.into_iter().zip(current) {
         match write {
             Write::Put { item, .. } => {
                 let key = key_of(&item);
-                store(conn, &key, &item)?;
+                rows.store(&key, found.slot, &item)?;
                 changes.record(&key, Some(&item));
             }
             Write::Update(update) => {
-                let mut item = item.unwrap_or_else(|| update.new_item());
+                let mut item = found.item.unwrap_or_else(|| update.new_item());
                 update.apply_to(&mut item);
-                store(conn, &update.key, &item)?;
+                rows.store(&update.key, found.slot, &item)?;
                 changes.record(&update.key, Some(&item));
             }
             Write::Delete { key, .. } => {
-                delete(conn, &key)?;
+                rows.delete(&key, found.slot)?;
                 changes.record(&key, None);
             }
             Write::Check { .. } => {}
@@ -402,11 +482,11 @@ fn transact(
 }
 
 fn update_item(
-    conn: &Connection,
+    rows: &mut Rows,
     update: &Update,
     changes: &mut Changes,
 ) -> Result<Item, StoreError> {
-    let item = load(conn, &update.key)?;
+    let Found { slot, item } = rows.find(&update.key, true)?;
     if let Some(condition) = &update.condition {
         if !condition.holds(item.as_ref()) {
             return Err(StoreError::ConditionFailed { index: 0 });
@@ -414,17 +494,151 @@ fn update_item(
     }
     let mut item = item.unwrap_or_else(|| update.new_item());
     update.apply_to(&mut item);
-    store(conn, &update.key, &item)?;
+    rows.store(&update.key, slot, &item)?;
     changes.record(&update.key, Some(&item));
     Ok(item)
 }
 
-fn purge(conn: &Connection, now: i64, limit: usize) -> Result<usize, StoreError> {
-    // Through the partial index on `expires_at`: only expired items are read.
-    conn.prepare_cached(
-        "DELETE FROM items WHERE (pk, sk) IN
-             (SELECT pk, sk FROM items WHERE expires_at < ?1 LIMIT ?2)",
-    )
-    .and_then(|mut statement| statement.execute(params![now, limit as i64]))
-    .or_unavailable()
+fn purge(rows: &mut Rows, now: i64, limit: usize) -> Result<usize, StoreError> {
+    // Through the partial index on `expires_at`: only expired items are read. One statement
+    // (SQLite makes every change of a `RETURNING` statement at its first step), so a failure
+    // leaves nothing deleted.
+    let purged: Vec<Key> = rows
+        .conn
+        .prepare_cached(
+            "DELETE FROM items WHERE id IN
+                 (SELECT id FROM items WHERE expires_at < ?1 LIMIT ?2)
+             RETURNING pk, sk",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_map(params![now, limit as i64], |row| {
+                    Ok(Key::new(row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                })?
+                .collect()
+        })
+        .or_unavailable()?;
+    for key in &purged {
+        rows.keys.deleted(key);
+    }
+    Ok(purged.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::port::Store;
+    use crate::testing::{item, TempDir};
+    use crate::{SqliteOptions, SqliteStore};
+
+    /// A store file holding items `a` and `b` of partition `P`, opened on a bare connection, with
+    /// its key directory.
+    async fn fixture(temp: &TempDir) -> (Connection, KeyDir) {
+        let store = SqliteStore::open(temp.path(), SqliteOptions::default()).unwrap();
+        for sk in ["a", "b"] {
+            let put = Write::put(item(&Key::new("P", sk), json!({ "v": 0 })));
+            store.write(put).await.unwrap();
+        }
+        let path = store.database_path().to_path_buf();
+        drop(store);
+        let conn = Connection::open(path).unwrap();
+        let keys = KeyDir::load(&conn).unwrap();
+        (conn, keys)
+    }
+
+    fn job(writes: Vec<Write>) -> (Job, oneshot::Receiver<Result<(), StoreError>>) {
+        let (reply, answer) = oneshot::channel();
+        (Job::Transact { writes, reply }, answer)
+    }
+
+    fn row_ids(conn: &Connection) -> Vec<(String, RowId)> {
+        let mut statement = conn
+            .prepare("SELECT sk, id FROM items ORDER BY id")
+            .unwrap();
+        let rows = statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_group_appends_new_items_and_an_item_deleted_and_written_again_keeps_its_row() {
+        let temp = TempDir::new();
+        let (conn, keys) = fixture(&temp).await;
+        let (a, c) = (Key::new("P", "a"), Key::new("P", "c"));
+        let a_row = keys.get(&a).unwrap();
+        let watchers = Watchers::default();
+        let mut changes = Changes {
+            watchers: &watchers,
+            items: Vec::new(),
+        };
+        let (jobs, answers): (Vec<_>, Vec<_>) = [
+            job(vec![Write::Delete {
+                key: a.clone(),
+                condition: None,
+            }]),
+            job(vec![Write::put(item(&a, json!({ "v": 1 })))]),
+            job(vec![Write::put_new(item(&c, json!({ "v": 1 })))]),
+            // Refused: `c` exists now (a condition checked against the group's own writes).
+            job(vec![Write::put_new(item(&c, json!({ "v": 2 })))]),
+        ]
+        .into_iter()
+        .unzip();
+        let mut batch = jobs;
+        let mut sent = Vec::new();
+        assert!(commit_group(
+            &conn,
+            &keys,
+            &mut batch,
+            &mut sent,
+            &mut changes
+        ));
+        sent.into_iter().for_each(Answer::send);
+        let outcomes: Vec<_> = futures::future::join_all(answers).await;
+        assert!(outcomes[..3].iter().all(|o| matches!(o, Ok(Ok(())))));
+        assert!(matches!(
+            outcomes[3],
+            Ok(Err(StoreError::ConditionFailed { index: 0 }))
+        ));
+
+        assert_eq!(keys.get(&a), Some(a_row), "a's key never moved");
+        let c_row = keys.get(&c).expect("c is published");
+        assert_eq!(
+            row_ids(&conn),
+            [
+                ("a".into(), a_row),
+                ("b".into(), a_row + 1),
+                ("c".into(), c_row)
+            ]
+        );
+        assert!(c_row > a_row + 1, "a new item's row is appended");
+        assert_eq!(
+            crate::readers::get(&conn, &keys, &c).unwrap().unwrap()["v"],
+            json!(1)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_that_fails_leaves_no_key_behind() {
+        let temp = TempDir::new();
+        let (conn, keys) = fixture(&temp).await;
+        let watchers = Watchers::default();
+        let mut changes = Changes {
+            watchers: &watchers,
+            items: Vec::new(),
+        };
+        let new = Key::new("P", "new");
+        // The file refuses writes from here on: the COMMIT (or a statement) fails.
+        let (put, answer) = job(vec![Write::put(item(&new, json!({})))]);
+        conn.execute_batch("PRAGMA query_only = ON").unwrap();
+        let mut batch = vec![put];
+        let mut sent = Vec::new();
+        commit_group(&conn, &keys, &mut batch, &mut sent, &mut changes);
+        sent.into_iter().for_each(Answer::send);
+        assert!(matches!(answer.await, Ok(Err(StoreError::Unavailable(_)))));
+        assert_eq!(keys.get(&new), None);
+        assert_eq!(keys.len(), 2);
+    }
 }
