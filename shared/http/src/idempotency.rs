@@ -23,13 +23,29 @@ use tacos_core::platform::Platform;
 
 use crate::error::ApiError;
 
-/// Routes (as matched) whose POSTs require a key, and whether they require a signed-in caller.
-/// `POST /api/v1/queue/join`, `/api/v1/reservations` and `/api/v1/payments/intent` require one
-/// too, and check it the same way, but keep it themselves ([`OwnKey`]): two writes fewer each.
-const KEYED_ROUTES: &[(&str, bool)] = &[
-    ("/api/v1/queue/enter", false),
-    ("/api/v1/reservations/{id}/confirm", true),
-    ("/api/v1/payments/process", true),
+/// How the middleware keeps a route's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keeping {
+    /// Claimed before the handler runs (a write), the answer stored after (a second): a
+    /// concurrent duplicate is told 409 `IDEMPOTENCY_IN_PROGRESS`. For a handler that a repeat
+    /// would answer otherwise (entering twice is refused).
+    Claimed,
+    /// Looked up before the handler runs (a read), the answer stored after (the one write): a
+    /// concurrent duplicate runs the handler too and is answered alike, so the side effect
+    /// still happens once. Only for handlers that answer a repeat of a request exactly as they
+    /// answered it (processing a payment again reports it; confirming a confirmed hold with its
+    /// payment answers the confirmation).
+    Recorded,
+}
+
+/// Routes (as matched) whose POSTs require a key, whether they require a signed-in caller, and
+/// how their key is kept. `POST /api/v1/queue/join`, `/api/v1/reservations` and
+/// `/api/v1/payments/intent` require one too, and check it the same way, but keep it themselves
+/// ([`OwnKey`]): two writes fewer each.
+const KEYED_ROUTES: &[(&str, bool, Keeping)] = &[
+    ("/api/v1/queue/enter", false, Keeping::Claimed),
+    ("/api/v1/reservations/{id}/confirm", true, Keeping::Recorded),
+    ("/api/v1/payments/process", true, Keeping::Recorded),
 ];
 
 pub async fn middleware(
@@ -43,20 +59,21 @@ pub async fn middleware(
         .map(MatchedPath::as_str);
     let keyed = KEYED_ROUTES
         .iter()
-        .find(|(path, _)| request.method() == Method::POST && route == Some(*path));
-    let Some(&(_, needs_caller)) = keyed else {
+        .find(|(path, ..)| request.method() == Method::POST && route == Some(*path));
+    let Some(&(_, needs_caller, keeping)) = keyed else {
         return next.run(request).await;
     };
-    match keyed_request(&platform, needs_caller, request, next).await {
+    match keyed_request(&platform, needs_caller, keeping, request, next).await {
         Ok(response) | Err(response) => response,
     }
 }
 
-/// A keyed POST: its key claimed for its caller and body, the handler run once, its answer kept
-/// for replays. `Err` is an answer too: the refusal, rendered.
+/// A keyed POST: its key checked (and, [`Keeping::Claimed`], claimed) for its caller and body,
+/// the handler run, its answer kept for replays. `Err` is an answer too: the refusal, rendered.
 async fn keyed_request(
     platform: &Platform,
     needs_caller: bool,
+    keeping: Keeping,
     request: Request,
     next: Next,
 ) -> Result<Response, Response> {
@@ -70,20 +87,23 @@ async fn keyed_request(
         .await
         .map_err(|_| fail(Error::PayloadTooLarge))?;
     let fingerprint = fingerprint(&parts, &bytes);
-    let begin = platform
-        .idempotency
-        .begin(&caller, &key, &fingerprint)
-        .await
-        .map_err(fail)?;
+    let idempotency = &platform.idempotency;
+    let begin = match keeping {
+        Keeping::Claimed => idempotency.begin(&caller, &key, &fingerprint).await,
+        Keeping::Recorded => idempotency.prior(&caller, &key, &fingerprint).await,
+    }
+    .map_err(fail)?;
     if let Some(answered) = answered_already(begin) {
         return Ok(answered);
     }
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
-    remember(platform, &caller, &key, &fingerprint, response)
-        .await
-        .map_err(fail)
+    match keeping {
+        Keeping::Claimed => remember(platform, &caller, &key, &fingerprint, response).await,
+        Keeping::Recorded => Ok(record(platform, &caller, &key, &fingerprint, response).await),
+    }
+    .map_err(fail)
 }
 
 /// A keyed POST whose route keeps its key itself: the key, whose it is, the request's
@@ -141,7 +161,7 @@ where
     };
     match platform
         .idempotency
-        .refusal(&key.owner, &key.key, &key.fingerprint)
+        .prior(&key.owner, &key.key, &key.fingerprint)
         .await
     {
         Ok(begin) => {
@@ -158,24 +178,8 @@ where
     if !refusal.status().is_client_error() {
         return refusal;
     }
-    let (parts, body) = refusal.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-        return fail(Error::Internal("response body unreadable".into()));
-    };
-    if let Err(e) = platform
-        .idempotency
-        .remember_refusal(
-            &key.owner,
-            &key.key,
-            &key.fingerprint,
-            stored(&parts, &bytes),
-        )
-        .await
-    {
-        // Nothing was done; a retry runs again rather than replaying this refusal.
-        tracing::warn!(error = %e, "idempotent refusal not stored");
-    }
-    Response::from_parts(parts, Body::from(bytes))
+    // Nothing was done; should the record fail, a retry runs again rather than replaying.
+    record(platform, &key.owner, &key.key, &key.fingerprint, refusal).await
 }
 
 /// Whose a join's key would be (the caller's account, or its client address): whom a join
@@ -295,6 +299,33 @@ async fn remember(
         tracing::warn!(error = %e, "idempotent response not stored");
     }
     Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+/// Keeps the answer (unless a server error: a retry runs again) as the first one of its key, for
+/// a request that claimed nothing: [`Keeping::Recorded`], and the refusals of the routes that keep
+/// their key themselves. An answer that cannot be kept is still given; its retry runs again.
+async fn record(
+    platform: &Platform,
+    caller: &str,
+    key: &str,
+    fingerprint: &str,
+    response: Response,
+) -> Response {
+    if response.status().is_server_error() {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return ApiError(Error::Internal("response body unreadable".into())).into_response();
+    };
+    if let Err(e) = platform
+        .idempotency
+        .remember_first(caller, key, fingerprint, stored(&parts, &bytes))
+        .await
+    {
+        tracing::warn!(error = %e, "idempotent response not stored");
+    }
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 /// The answer as kept for replays.

@@ -4,7 +4,8 @@
 //! response back byte for byte (same status, header `X-Idempotency-Cached: true`) and that the side
 //! effect happened once (one queue entry, one hold, one payment intent, one order); that reusing a
 //! key for a different body is 409 `IDEMPOTENCY_CONFLICT`; that a key still in flight is never
-//! executed twice; that the key is required (400 `IDEMPOTENCY_REQUIRED`) and must be a UUID (400
+//! executed twice (or, where a route answers a repeat as it answered the first, that its
+//! concurrent duplicates are answered alike with the side effect once); that the key is required (400 `IDEMPOTENCY_REQUIRED`) and must be a UUID (400
 //! `INVALID_IDEMPOTENCY_KEY`) on every route the contract lists; and that keys are scoped to the
 //! caller: another user sending the same key gets a fresh response of their own, while the same
 //! anonymous client (same address) gets its replay. Error responses are replayed too.
@@ -203,6 +204,64 @@ async fn payment_and_confirm_replays_have_no_second_effect() {
         pi.as_str(),
         "the replayed intent is the one intent"
     );
+    assert_eq!(counts(&api.availability(event_id).await), (5, 4, 0, 1));
+}
+
+/// Processing a payment keeps its key in one write, after the work (no claim before it): ten
+/// duplicates at once all run, and are all answered alike, with one charge, one webhook's
+/// follow-up and one seat sold; a retry afterwards is a replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_duplicates_of_a_payment_are_answered_alike_and_charge_once() {
+    let api = Api::new();
+    let event = api.seated_event(&[("A", 1, 5)], 1000, 100.0).await;
+    let event_id = str_of(&event, "event_id");
+    let user = api.register().await;
+    let rsv = api.hold_seats(&user, event_id, &["A-2"]).await;
+    let rsv_id = str_of(&rsv, "reservation_id");
+    let intent = api
+        .post("/payments/intent")
+        .bearer(&user.token)
+        .key(&new_key())
+        .json(&json!({"reservation_id": rsv_id, "amount": rsv["total_amount"], "currency": "USD"}))
+        .send()
+        .await;
+    intent.expect(200);
+    let body = json!({"payment_intent_id": intent.json["payment_intent_id"]});
+    let key = new_key();
+    let responses = join_all((0..10).map(|_| {
+        api.post("/payments/process")
+            .bearer(&user.token)
+            .key(&key)
+            .json(&body)
+            .send()
+    }))
+    .await;
+    for r in &responses {
+        r.expect(200);
+        assert_eq!(
+            r.json, responses[0].json,
+            "every duplicate is answered alike"
+        );
+    }
+    assert_eq!(responses[0].json["status"], "APPROVED");
+    let replay = api
+        .post("/payments/process")
+        .bearer(&user.token)
+        .key(&key)
+        .json(&body)
+        .send()
+        .await;
+    replay.expect(200);
+    assert_eq!(
+        replay.header("x-idempotency-cached").as_deref(),
+        Some("true")
+    );
+    assert_eq!(replay.json, responses[0].json);
+
+    let got = api
+        .wait_reservation(&user, rsv_id, "CONFIRMED", Duration::from_secs(10))
+        .await;
+    assert_eq!(got["payment_intent_id"], intent.json["payment_intent_id"]);
     assert_eq!(counts(&api.availability(event_id).await), (5, 4, 0, 1));
 }
 

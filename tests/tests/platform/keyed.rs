@@ -43,7 +43,7 @@ async fn no_record(world: &World, key: &RequestKey) {
     let found = world
         .platform()
         .idempotency
-        .refusal(&key.owner, &key.key, &key.fingerprint)
+        .prior(&key.owner, &key.key, &key.fingerprint)
         .await
         .unwrap();
     assert_eq!(found, Begin::Proceed, "no idempotency record for {key:?}");

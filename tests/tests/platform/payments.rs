@@ -105,8 +105,9 @@ async fn an_approval_webhook_confirms_once_even_when_replayed() {
 async fn a_webhook_whose_delivery_died_after_claiming_its_id_is_acted_on_when_retried() {
     let world = World::new();
     let (buyer, hold, payment, event) = processed(&world, Scenario::Approve).await;
-    // The first delivery claimed the id and died before its event reached the bus (the process
-    // crashed, or the bus and then the store failed): what it leaves behind is a pending claim.
+    // A release before this one claimed the id as `pending` before publishing, and its delivery
+    // died before its event reached the bus (the process crashed, or the bus and then the store
+    // failed): what it left behind is a pending claim, which does not stop the retry.
     let claim = tacos_core::domain::records::to_item(
         &tacos_core::ports::Key::new("WH#wh_test_died", "SEEN"),
         &serde_json::json!({ "state": "pending", "expires_at": world.clock_now() + 86_400 }),

@@ -8,8 +8,13 @@
 //!
 //! Requests that keep their key on the item they write ([`crate::domain::request_keys`]: join,
 //! hold, payment intent) write no claim and no record when they succeed; a hold or an intent that
-//! is refused keeps its refusal here ([`Idempotency::remember_refusal`]), the one write of a path
-//! that wrote nothing else, and looks here first ([`Idempotency::refusal`]) so a retry replays it.
+//! is refused keeps its refusal here ([`Idempotency::remember_first`]), the one write of a path
+//! that wrote nothing else, and looks here first ([`Idempotency::prior`]) so a retry replays it.
+//!
+//! Requests whose handler answers a repeat exactly as it answered the first (processing a
+//! payment, confirming a hold) claim nothing either: they look here first ([`Idempotency::prior`])
+//! and keep their answer after ([`Idempotency::remember_first`]), one write instead of two. A
+//! concurrent duplicate then runs too and is answered alike; its side effect is the first's.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -168,11 +173,11 @@ impl Idempotency {
         Ok(())
     }
 
-    /// What a request that keeps its key on its own item finds here before it runs: `Proceed`
-    /// unless its key was refused before (`Replay` of that refusal, or `Conflict` when the key
-    /// was used for another request), or is claimed by a request the middleware still runs (a
-    /// server of an earlier release, during an upgrade: `InProgress`).
-    pub async fn refusal(
+    /// What a request that claims nothing finds here before it runs: `Proceed` unless its key
+    /// was answered before (`Replay` of that answer, or `Conflict` when the key was used for
+    /// another request), or is claimed by a request that still runs (`InProgress`; a claim older
+    /// than a request can run is taken over, as [`Idempotency::begin`] does).
+    pub async fn prior(
         &self,
         caller: &str,
         idempotency_key: &str,
@@ -194,10 +199,10 @@ impl Idempotency {
         })
     }
 
-    /// Keeps the refusal (a 4xx) of a request that keeps its key on its own item, which wrote
-    /// nothing, so a retry replays it. The first refusal stays: a duplicate refused at the same
-    /// moment leaves it as it is.
-    pub async fn remember_refusal(
+    /// Keeps the answer of a request that claimed nothing ([`Idempotency::prior`]), so a retry
+    /// replays it. The first answer stays: a duplicate answered at the same moment leaves it as
+    /// it is (a claim a request still holds is left too: that request stores its own answer).
+    pub async fn remember_first(
         &self,
         caller: &str,
         idempotency_key: &str,

@@ -18,7 +18,7 @@
 //!
 //! A request refused wrote no item. A join refused (an unknown event, a closed line) simply runs
 //! again when retried; a refused hold or payment intent keeps its answer in the general record,
-//! written only then (`Idempotency::remember_refusal`), so its retry replays the refusal even if
+//! written only then (`Idempotency::remember_first`), so its retry replays the refusal even if
 //! the seats are free by then. Replays last as long as the item (a ticket's TTL; a reservation or
 //! an intent for good), longer than the 5 minutes of other routes.
 

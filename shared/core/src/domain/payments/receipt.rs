@@ -9,8 +9,6 @@
 //! work, the check finds the hold confirmed, or the payment refunded, and does nothing. On AWS
 //! the timer is in the sweep's ledger like every other, so a lost timer is run by the sweep.
 
-use chrono::{DateTime, Utc};
-
 use super::events::payment_detail;
 use super::service::Payments;
 use super::webhook_body::WebhookBody;
@@ -18,7 +16,7 @@ use crate::domain::records::{to_item, ttl_after};
 use crate::domain::webhook_signature::WebhookHeaders;
 use crate::error::{Error, Result};
 use crate::ports::bus::{DetailType, DomainEvent};
-use crate::ports::store::{Condition, Key, StoreError, Update, Write};
+use crate::ports::store::{Key, Write};
 use crate::ports::Job;
 
 /// How long after an approval reached the platform its follow-up is checked: past the bus's own
@@ -43,12 +41,12 @@ impl Payments {
             .await?
             .ok_or(Error::ReservationNotFound)?;
         let now = self.ports.clock.now();
-        if !self.claim_webhook(&headers.id, now).await? {
+        if self.handled_already(&headers.id).await? {
             return Ok(false);
         }
         if detail_type == DetailType::PaymentApproved {
-            // Before the publish: a failure here is a 503 the provider retries, and the claim,
-            // still pending, lets the retry through.
+            // Before the publish: a failure here is a 503 the provider retries, and the id, not
+            // yet marked handled, lets the retry through.
             let check = Job::FollowUpPayment {
                 payment_intent_id: intent.payment_intent_id.clone(),
                 reservation_id: reservation.reservation_id.clone(),
@@ -61,10 +59,13 @@ impl Payments {
             detail: payment_detail(&reservation, &intent, now, None),
         };
         self.ports.bus.publish(event).await?;
-        let done = Update::new(webhook_seen_key(&headers.id)).set("state", "done");
-        if let Err(e) = self.ports.store.write(Write::Update(done)).await {
+        let handled = to_item(
+            &webhook_seen_key(&headers.id),
+            &serde_json::json!({ "state": "done", "expires_at": ttl_after(now, SEEN_FOR_SECS) }),
+        );
+        if let Err(e) = self.ports.store.write(Write::put(handled)).await {
             // The provider's retry will publish once more, harmlessly.
-            tracing::warn!(error = %e, "webhook not marked done");
+            tracing::warn!(error = %e, "webhook not marked handled");
         }
         Ok(true)
     }
@@ -91,30 +92,17 @@ impl Payments {
         Ok((payload, detail_type))
     }
 
-    /// Claims the webhook id; `false` when it was already handled (a replay).
+    /// Whether the webhook id was handled already (a replay, to acknowledge and ignore).
     ///
-    /// The id is claimed as `pending` until its event is on the bus, then marked `done`. A
-    /// delivery that finds it `done` is a replay and is ignored; one that finds it `pending`
-    /// publishes again, because the first may have died (or the store or the bus failed) between
-    /// the claim and the publish. Publishing twice is harmless: the follow-up is idempotent.
-    /// Deleting the claim on failure instead would lose the outcome for good whenever the store
-    /// fails too.
-    async fn claim_webhook(&self, id: &str, now: DateTime<Utc>) -> Result<bool> {
-        let seen = to_item(
-            &webhook_seen_key(id),
-            &serde_json::json!({ "state": "pending", "expires_at": ttl_after(now, SEEN_FOR_SECS) }),
-        );
-        let claim = Write::Put {
-            item: seen,
-            condition: Some(Condition::Or(vec![
-                Condition::NotExists,
-                Condition::equals("state", "pending"),
-            ])),
-        };
-        match self.ports.store.write(claim).await {
-            Ok(()) => Ok(true),
-            Err(StoreError::ConditionFailed { .. }) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+    /// The id is marked handled once its event is on the bus, one write. A delivery that does
+    /// not find the mark publishes: a first delivery, one running at the same moment as the
+    /// first, or a retry of one that died (or whose store or bus failed) before its mark.
+    /// Publishing twice is harmless: the follow-up is idempotent. (A mark of an earlier release
+    /// that says `pending` was such a delivery, and is acted on.) Marking the id before the
+    /// publish instead would lose the outcome for good whenever the publish then failed and the
+    /// mark could not be taken back.
+    async fn handled_already(&self, id: &str) -> Result<bool> {
+        let seen = self.ports.store.get(&webhook_seen_key(id)).await?;
+        Ok(seen.is_some_and(|item| item.get("state").and_then(|s| s.as_str()) == Some("done")))
     }
 }
