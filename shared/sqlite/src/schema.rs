@@ -274,16 +274,21 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_newer_schema_is_refused_and_left_untouched() {
-        let temp = TempDir::new();
+    /// A store in `temp` holding one item, closed; its database file.
+    async fn one_item_store(temp: &TempDir) -> std::path::PathBuf {
         let store = SqliteStore::open(temp.path(), SqliteOptions::default()).unwrap();
         store
             .write(Write::put(item(&Key::new("P", "A"), json!({}))))
             .await
             .unwrap();
         drop(store);
-        let path = temp.path().join(DATABASE_FILE);
+        temp.path().join(DATABASE_FILE)
+    }
+
+    #[tokio::test]
+    async fn a_newer_schema_is_refused_and_left_untouched() {
+        let temp = TempDir::new();
+        let path = one_item_store(&temp).await;
         Connection::open(&path)
             .unwrap()
             .pragma_update(None, "user_version", CURRENT_VERSION + 1)
@@ -350,13 +355,7 @@ mod tests {
     #[tokio::test]
     async fn two_rows_of_one_key_are_reported_corrupted_and_left_untouched() {
         let temp = TempDir::new();
-        let store = SqliteStore::open(temp.path(), SqliteOptions::default()).unwrap();
-        store
-            .write(Write::put(item(&Key::new("P", "A"), json!({}))))
-            .await
-            .unwrap();
-        drop(store);
-        let path = temp.path().join(DATABASE_FILE);
+        let path = one_item_store(&temp).await;
         Connection::open(&path)
             .unwrap()
             .execute_batch("INSERT INTO items (pk, sk, item) SELECT pk, sk, item FROM items")

@@ -43,6 +43,18 @@ fn assert_replay(first: &Resp, replay: &Resp) {
     );
 }
 
+/// Ten duplicates of one keyed POST by `user`, sent at once.
+async fn ten_at_once(api: &Api, path: &str, user: &User, key: &str, body: &Value) -> Vec<Resp> {
+    join_all((0..10).map(|_| {
+        api.post(path)
+            .bearer(&user.token)
+            .key(key)
+            .json(body)
+            .send()
+    }))
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn join_replay_returns_the_same_token_and_queues_once() {
     let api = Api::new();
@@ -228,14 +240,7 @@ async fn concurrent_duplicates_of_a_payment_are_answered_alike_and_charge_once()
     intent.expect(200);
     let body = json!({"payment_intent_id": intent.json["payment_intent_id"]});
     let key = new_key();
-    let responses = join_all((0..10).map(|_| {
-        api.post("/payments/process")
-            .bearer(&user.token)
-            .key(&key)
-            .json(&body)
-            .send()
-    }))
-    .await;
+    let responses = ten_at_once(&api, "/payments/process", &user, &key, &body).await;
     for r in &responses {
         r.expect(200);
         assert_eq!(
@@ -328,14 +333,7 @@ async fn concurrent_duplicates_execute_once() {
     api.join(event_id, None).await; // someone ahead
     let key = new_key();
     let body = json!({"event_id": event_id});
-    let responses = join_all((0..10).map(|_| {
-        api.post("/queue/join")
-            .bearer(&user.token)
-            .key(&key)
-            .json(&body)
-            .send()
-    }))
-    .await;
+    let responses = ten_at_once(&api, "/queue/join", &user, &key, &body).await;
     let mut bodies = Vec::new();
     for r in &responses {
         match r.code() {
