@@ -374,6 +374,7 @@ fn items(c: &mut Criterion) {
         joined_at: now,
         expires_at: now.timestamp() + 6 * 3600,
         stamp: None,
+        entry: None,
     };
     let key = Key::new(format!("WTKN#{}", ticket.token), "WTKN");
     let ticket_item = to_item(&key, &ticket);

@@ -23,29 +23,20 @@ use tacos_core::platform::Platform;
 
 use crate::error::ApiError;
 
-/// How the middleware keeps a route's key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Keeping {
-    /// Claimed before the handler runs (a write), the answer stored after (a second): a
-    /// concurrent duplicate is told 409 `IDEMPOTENCY_IN_PROGRESS`. For a handler that a repeat
-    /// would answer otherwise (entering twice is refused).
-    Claimed,
-    /// Looked up before the handler runs (a read), the answer stored after (the one write): a
-    /// concurrent duplicate runs the handler too and is answered alike, so the side effect
-    /// still happens once. Only for handlers that answer a repeat of a request exactly as they
-    /// answered it (processing a payment again reports it; confirming a confirmed hold with its
-    /// payment answers the confirmation).
-    Recorded,
-}
-
-/// Routes (as matched) whose POSTs require a key, whether they require a signed-in caller, and
-/// how their key is kept. `POST /api/v1/queue/join`, `/api/v1/reservations` and
-/// `/api/v1/payments/intent` require one too, and check it the same way, but keep it themselves
-/// ([`OwnKey`]): two writes fewer each.
-const KEYED_ROUTES: &[(&str, bool, Keeping)] = &[
-    ("/api/v1/queue/enter", false, Keeping::Claimed),
-    ("/api/v1/reservations/{id}/confirm", true, Keeping::Recorded),
-    ("/api/v1/payments/process", true, Keeping::Recorded),
+/// Routes (as matched) whose POSTs require a key, and whether they require a signed-in caller.
+/// `POST /api/v1/queue/join`, `/api/v1/reservations` and `/api/v1/payments/intent` require one
+/// too, and check it the same way, but keep it themselves ([`OwnKey`]): two writes fewer each.
+///
+/// These claim nothing before they run: each answers a repeat of a request exactly as it answered
+/// the first (processing a payment again reports it; confirming a confirmed hold with its payment
+/// answers the confirmation; an entry keeps its key on its ticket and answers its retry the same
+/// reservation token, `tacos_core::domain::queue::entry`). So the key's record is read before
+/// (a replay, a conflict, or a claim an older release still holds) and the answer stored after,
+/// one write; a concurrent duplicate runs too and is answered alike, its effect the first's.
+const KEYED_ROUTES: &[(&str, bool)] = &[
+    ("/api/v1/queue/enter", false),
+    ("/api/v1/reservations/{id}/confirm", true),
+    ("/api/v1/payments/process", true),
 ];
 
 pub async fn middleware(
@@ -59,21 +50,21 @@ pub async fn middleware(
         .map(MatchedPath::as_str);
     let keyed = KEYED_ROUTES
         .iter()
-        .find(|(path, ..)| request.method() == Method::POST && route == Some(*path));
-    let Some(&(_, needs_caller, keeping)) = keyed else {
+        .find(|(path, _)| request.method() == Method::POST && route == Some(*path));
+    let Some(&(_, needs_caller)) = keyed else {
         return next.run(request).await;
     };
-    match keyed_request(&platform, needs_caller, keeping, request, next).await {
+    match keyed_request(&platform, needs_caller, request, next).await {
         Ok(response) | Err(response) => response,
     }
 }
 
-/// A keyed POST: its key checked (and, [`Keeping::Claimed`], claimed) for its caller and body,
-/// the handler run, its answer kept for replays. `Err` is an answer too: the refusal, rendered.
+/// A keyed POST: its key checked for its caller and body, the handler run (with the key in the
+/// request's extensions, for a handler that keeps it: [`RequestKey`]), its answer kept for
+/// replays. `Err` is an answer too: the refusal, rendered.
 async fn keyed_request(
     platform: &Platform,
     needs_caller: bool,
-    keeping: Keeping,
     request: Request,
     next: Next,
 ) -> Result<Response, Response> {
@@ -87,23 +78,23 @@ async fn keyed_request(
         .await
         .map_err(|_| fail(Error::PayloadTooLarge))?;
     let fingerprint = fingerprint(&parts, &bytes);
-    let idempotency = &platform.idempotency;
-    let begin = match keeping {
-        Keeping::Claimed => idempotency.begin(&caller, &key, &fingerprint).await,
-        Keeping::Recorded => idempotency.prior(&caller, &key, &fingerprint).await,
-    }
-    .map_err(fail)?;
-    if let Some(answered) = answered_already(begin) {
+    let prior = platform
+        .idempotency
+        .prior(&caller, &key, &fingerprint)
+        .await
+        .map_err(fail)?;
+    if let Some(answered) = answered_already(prior) {
         return Ok(answered);
     }
+    parts.extensions.insert(RequestKey {
+        owner: caller.clone(),
+        key: key.clone(),
+        fingerprint: fingerprint.clone(),
+    });
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
-    match keeping {
-        Keeping::Claimed => remember(platform, &caller, &key, &fingerprint, response).await,
-        Keeping::Recorded => Ok(record(platform, &caller, &key, &fingerprint, response).await),
-    }
-    .map_err(fail)
+    Ok(record(platform, &caller, &key, &fingerprint, response).await)
 }
 
 /// A keyed POST whose route keeps its key itself: the key, whose it is, the request's
@@ -271,39 +262,9 @@ fn answered_already(begin: Begin) -> Option<Response> {
     }
 }
 
-/// Keeps the handler's answer for replays; after a server error the key is released instead,
-/// so a retry runs the request again.
-async fn remember(
-    platform: &Platform,
-    caller: &str,
-    key: &str,
-    fingerprint: &str,
-    response: Response,
-) -> Result<Response, Error> {
-    let (parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-        let _ = platform.idempotency.abandon(caller, key).await;
-        return Err(Error::Internal("response body unreadable".into()));
-    };
-    if parts.status.is_server_error() {
-        if let Err(e) = platform.idempotency.abandon(caller, key).await {
-            tracing::warn!(error = %e, "idempotency key not released after a failure");
-        }
-    } else if let Err(e) = platform
-        .idempotency
-        .complete(caller, key, fingerprint, stored(&parts, &bytes))
-        .await
-    {
-        // The work is done; only a replay is at risk, and a retry would be refused as in
-        // progress for at most 30 s rather than run twice.
-        tracing::warn!(error = %e, "idempotent response not stored");
-    }
-    Ok(Response::from_parts(parts, Body::from(bytes)))
-}
-
-/// Keeps the answer (unless a server error: a retry runs again) as the first one of its key, for
-/// a request that claimed nothing: [`Keeping::Recorded`], and the refusals of the routes that keep
-/// their key themselves. An answer that cannot be kept is still given; its retry runs again.
+/// Keeps the answer (unless a server error: a retry runs again) as the first one of its key: the
+/// answers of [`KEYED_ROUTES`], and the refusals of the routes that keep their key themselves.
+/// An answer that cannot be kept is still given; its retry runs again.
 async fn record(
     platform: &Platform,
     caller: &str,

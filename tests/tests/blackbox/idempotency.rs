@@ -3,9 +3,9 @@
 //! Proves that a client which retries a POST with the same `Idempotency-Key` gets the first
 //! response back byte for byte (same status, header `X-Idempotency-Cached: true`) and that the side
 //! effect happened once (one queue entry, one hold, one payment intent, one order); that reusing a
-//! key for a different body is 409 `IDEMPOTENCY_CONFLICT`; that a key still in flight is never
-//! executed twice (or, where a route answers a repeat as it answered the first, that its
-//! concurrent duplicates are answered alike with the side effect once); that the key is required (400 `IDEMPOTENCY_REQUIRED`) and must be a UUID (400
+//! key for a different body is 409 `IDEMPOTENCY_CONFLICT`; that concurrent duplicates have their
+//! side effect once and are answered alike (nothing is claimed before a request runs: each route
+//! keeps its key on its item or answers a repeat as it answered the first); that the key is required (400 `IDEMPOTENCY_REQUIRED`) and must be a UUID (400
 //! `INVALID_IDEMPOTENCY_KEY`) on every route the contract lists; and that keys are scoped to the
 //! caller: another user sending the same key gets a fresh response of their own, while the same
 //! anonymous client (same address) gets its replay. Error responses are replayed too.
@@ -268,6 +268,37 @@ async fn concurrent_duplicates_of_a_payment_are_answered_alike_and_charge_once()
         .await;
     assert_eq!(got["payment_intent_id"], intent.json["payment_intent_id"]);
     assert_eq!(counts(&api.availability(event_id).await), (5, 4, 0, 1));
+}
+
+/// Ten duplicates of one entry at once are one entry: all answered the same reservation token,
+/// which holds once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_duplicates_of_an_entry_are_one_entry() {
+    let api = Api::new();
+    let event = api.seated_event(&[("A", 1, 5)], 1000, 100.0).await;
+    let event_id = str_of(&event, "event_id");
+    let user = api.register().await;
+    let wtkn = api.join(event_id, Some(&user)).await["waiting_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.wait_ready(&wtkn, Duration::from_secs(30)).await;
+    let body = json!({"waiting_token": wtkn});
+    let responses = ten_at_once(&api, "/queue/enter", &user, &new_key(), &body).await;
+    for r in &responses {
+        r.expect(200);
+        assert_eq!(
+            r.json, responses[0].json,
+            "every duplicate is answered alike"
+        );
+    }
+    let rtkn = str_of(&responses[0].json, "reservation_token");
+    api.reserve_seats(&user, event_id, &["A-1"], rtkn)
+        .await
+        .expect(201);
+    api.reserve_seats(&user, event_id, &["A-2"], rtkn)
+        .await
+        .expect_error(403, "INVALID_RESERVATION_TOKEN");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

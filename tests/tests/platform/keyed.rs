@@ -1,4 +1,4 @@
-//! Holds and payment intents keep their idempotency key on the item they write
+//! Holds, payment intents and entries keep their idempotency key on the item they write
 //! (`tacos_core::domain::request_keys`): no idempotency record on the way to a sale, and every
 //! retry a buyer can make (after its reservation token expired, after the hold is being paid, as
 //! a concurrent duplicate) replays the first answer's bytes with no second effect.
@@ -224,4 +224,49 @@ async fn a_keyed_intent_replays_its_first_answer_after_the_payment_started() {
         matches!(conflict, Err(Error::IdempotencyConflict)),
         "{conflict:?}"
     );
+}
+
+/// An entry keeps its key on its ticket (`tacos_core::domain::queue::entry`), with no record:
+/// duplicates at the same moment are one entry and its replays, and a retry, even after the
+/// reservation token it answered has expired, is answered that very token; the same account
+/// entering again under another key (or none) is refused as before.
+#[tokio::test]
+async fn a_keyed_entry_answers_its_retries_the_token_it_answered() {
+    let world = World::new();
+    let event = world.general(20, 10.0).await;
+    let buyer = world.buyer();
+    let queue = &world.platform().queue;
+    let token = queue
+        .join(&event.event_id, Some(buyer.user_id.clone()))
+        .await
+        .unwrap()
+        .waiting_token;
+    world.advance(1.0);
+    assert!(queue.status(&token).await.unwrap().ready_for_entry);
+    let user = || Some(buyer.user_id.clone());
+    let entry = key(&buyer, 40, "enter");
+
+    let at_once = join_all((0..4).map(|_| queue.enter_keyed(&token, user(), &entry))).await;
+    let answers: Vec<KeyedAnswer> = at_once.into_iter().map(Result::unwrap).collect();
+    let first = body(&answers[0]).to_string();
+    assert!(answers.iter().all(|a| body(a) == first), "{answers:?}");
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|a| matches!(a, KeyedAnswer::Fresh(_)))
+            .count(),
+        1,
+        "one entry, the others its replays"
+    );
+    no_record(&world, &entry).await;
+
+    world.advance(60.0);
+    let later = queue.enter_keyed(&token, user(), &entry).await.unwrap();
+    assert_eq!(later, KeyedAnswer::Replay(first.clone()));
+    let other = queue
+        .enter_keyed(&token, user(), &key(&buyer, 41, "enter"))
+        .await;
+    assert!(matches!(other, Err(Error::AlreadyEntered)), "{other:?}");
+    let unkeyed = queue.enter(&token, user()).await;
+    assert!(matches!(unkeyed, Err(Error::AlreadyEntered)), "{unkeyed:?}");
 }

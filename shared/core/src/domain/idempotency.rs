@@ -1,20 +1,19 @@
 //! Idempotency keys, as the contract defines them.
 //!
-//! The first request with a key claims it with a conditional write (an *in-flight* record), so a
-//! concurrent duplicate is told 409 `IDEMPOTENCY_IN_PROGRESS` instead of running twice. The
-//! finished response is stored on the record and replayed byte for byte for 5 minutes. Records are
-//! keyed by caller, so one caller's key never replays another's response. A request that failed
-//! with 5xx releases its key, since nothing happened that a retry could duplicate.
+//! A keyed request's answer is stored under `(caller, key)` with the request's fingerprint and
+//! replayed byte for byte for 5 minutes; the same key with another body is a conflict. Records are
+//! keyed by caller, so one caller's key never replays another's response. A 5xx is not stored:
+//! nothing happened that a retry could duplicate.
 //!
-//! Requests that keep their key on the item they write ([`crate::domain::request_keys`]: join,
-//! hold, payment intent) write no claim and no record when they succeed; a hold or an intent that
-//! is refused keeps its refusal here ([`Idempotency::remember_first`]), the one write of a path
-//! that wrote nothing else, and looks here first ([`Idempotency::prior`]) so a retry replays it.
-//!
-//! Requests whose handler answers a repeat exactly as it answered the first (processing a
-//! payment, confirming a hold) claim nothing either: they look here first ([`Idempotency::prior`])
-//! and keep their answer after ([`Idempotency::remember_first`]), one write instead of two. A
-//! concurrent duplicate then runs too and is answered alike; its side effect is the first's.
+//! Nothing is claimed before a request runs. Every keyed request either keeps its key on the item
+//! it writes anyway ([`crate::domain::request_keys`]: join, hold, payment intent; a refused hold or
+//! intent, which wrote nothing, keeps its refusal here) or answers a repeat exactly as it
+//! answered the first (enter, whose ticket keeps its key, [`crate::domain::queue::entry`];
+//! confirm; process). So a request looks here first ([`Idempotency::prior`]) and its answer is
+//! stored after ([`Idempotency::remember_first`]): one write, where a claim before and the answer
+//! after made two. A concurrent duplicate runs too and is answered alike, its side effect the
+//! first's, rather than told 409 `IDEMPOTENCY_IN_PROGRESS`, which is left for a claim an earlier
+//! release (which claimed keys before running) still holds.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -26,8 +25,9 @@ use crate::ports::Ports;
 
 /// How long a response is replayed.
 pub const REPLAY_WINDOW_MS: i64 = 5 * 60 * 1000;
-/// After this long an in-flight claim is presumed dead and may be retaken: its process crashed, or
-/// the store went away before the claim could be released. A little over the HTTP functions'
+/// After this long an in-flight claim (written by an earlier release, which claimed keys before
+/// running a request) is presumed dead and may be retaken: its process crashed, or the store went
+/// away before the claim could be released. A little over the HTTP functions'
 /// 10 s Lambda timeout, the longest a request can run there (the container and the embedded server
 /// answer within it too: the slowest 503 of the fault runs took 5.1 s). Shorter than the 30 s a
 /// reservation token lives, so a buyer whose hold was caught by an outage can retry it with the
@@ -46,13 +46,15 @@ pub struct StoredResponse {
 /// What to do with a request that carries a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Begin {
-    /// First time: run it, then [`Idempotency::complete`] or [`Idempotency::abandon`].
+    /// First time: run it, then [`Idempotency::remember_first`] its answer.
     Proceed,
     Replay(StoredResponse),
     Conflict,
     InProgress,
 }
 
+/// A key's record: an answer, or (written by an earlier release) a claim in flight, whose
+/// `response` is not there yet.
 #[derive(Debug, Serialize, Deserialize)]
 struct Record {
     state: String,
@@ -65,22 +67,17 @@ struct Record {
 }
 
 impl Record {
-    /// A record made at `now`: in flight until it has its `response`, then done, replayed for
-    /// [`REPLAY_WINDOW_MS`] from `now`.
-    fn new(now: DateTime<Utc>, fingerprint: &str, response: Option<StoredResponse>) -> Self {
+    /// The answer of a request with `fingerprint`, made at `now`: replayed for
+    /// [`REPLAY_WINDOW_MS`] from then.
+    fn answered(now: DateTime<Utc>, fingerprint: &str, response: StoredResponse) -> Self {
         let now_ms = now.timestamp_millis();
-        let state = if response.is_some() {
-            "done"
-        } else {
-            "in_flight"
-        };
         Record {
-            state: state.into(),
+            state: "done".into(),
             fingerprint: fingerprint.into(),
             started_ms: now_ms,
             expires_at_ms: now_ms + REPLAY_WINDOW_MS,
             expires_at: ttl_after(now, REPLAY_WINDOW_MS / 1000 + 60),
-            response,
+            response: Some(response),
         }
     }
 
@@ -111,68 +108,6 @@ impl Idempotency {
         Self { ports }
     }
 
-    /// Claims the key for this request, or says why not.
-    pub async fn begin(
-        &self,
-        caller: &str,
-        idempotency_key: &str,
-        fingerprint: &str,
-    ) -> Result<Begin> {
-        let now = self.ports.clock.now();
-        let now_ms = now.timestamp_millis();
-        let record = Record::new(now, fingerprint, None);
-        let claim = Write::Put {
-            item: to_item(&key(caller, idempotency_key), &record),
-            condition: Some(Condition::Or(vec![
-                Condition::NotExists,
-                Condition::LessThan("expires_at_ms".into(), now_ms),
-                Condition::And(vec![
-                    Condition::equals("state", "in_flight"),
-                    Condition::LessThan("started_ms".into(), now_ms - STALE_IN_FLIGHT_MS),
-                ]),
-            ])),
-        };
-        match self.ports.store.write(claim).await {
-            Ok(()) => return Ok(Begin::Proceed),
-            Err(StoreError::ConditionFailed { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-        let Some(item) = self.ports.store.get(&key(caller, idempotency_key)).await? else {
-            // Released between the two calls: the caller may simply retry.
-            return Ok(Begin::InProgress);
-        };
-        let existing: Record = from_item(item)?;
-        Ok(existing.verdict(fingerprint))
-    }
-
-    /// Stores the response for replay.
-    pub async fn complete(
-        &self,
-        caller: &str,
-        idempotency_key: &str,
-        fingerprint: &str,
-        response: StoredResponse,
-    ) -> Result<()> {
-        let record = Record::new(self.ports.clock.now(), fingerprint, Some(response));
-        self.ports
-            .store
-            .write(Write::put(to_item(&key(caller, idempotency_key), &record)))
-            .await?;
-        Ok(())
-    }
-
-    /// Releases the key after a failure that changed nothing.
-    pub async fn abandon(&self, caller: &str, idempotency_key: &str) -> Result<()> {
-        self.ports
-            .store
-            .write(Write::Delete {
-                key: key(caller, idempotency_key),
-                condition: None,
-            })
-            .await?;
-        Ok(())
-    }
-
     /// What a request that claims nothing finds here before it runs: `Proceed` unless its key
     /// was answered before (`Replay` of that answer, or `Conflict` when the key was used for
     /// another request), or is claimed by a request that still runs (`InProgress`; a claim older
@@ -199,9 +134,10 @@ impl Idempotency {
         })
     }
 
-    /// Keeps the answer of a request that claimed nothing ([`Idempotency::prior`]), so a retry
-    /// replays it. The first answer stays: a duplicate answered at the same moment leaves it as
-    /// it is (a claim a request still holds is left too: that request stores its own answer).
+    /// Keeps the answer of a request ([`Idempotency::prior`] said `Proceed`), so a retry replays
+    /// it. The first answer stays: a duplicate answered at the same moment leaves it as it is,
+    /// and so does a claim an earlier release's request still holds (it stores its own answer);
+    /// a claim left in flight longer than a request runs is replaced.
     pub async fn remember_first(
         &self,
         caller: &str,
@@ -211,12 +147,16 @@ impl Idempotency {
     ) -> Result<()> {
         let now = self.ports.clock.now();
         let now_ms = now.timestamp_millis();
-        let record = Record::new(now, fingerprint, Some(response));
+        let record = Record::answered(now, fingerprint, response);
         let write = Write::Put {
             item: to_item(&key(caller, idempotency_key), &record),
             condition: Some(Condition::Or(vec![
                 Condition::NotExists,
                 Condition::LessThan("expires_at_ms".into(), now_ms),
+                Condition::And(vec![
+                    Condition::equals("state", "in_flight"),
+                    Condition::LessThan("started_ms".into(), now_ms - STALE_IN_FLIGHT_MS),
+                ]),
             ])),
         };
         match self.ports.store.write(write).await {

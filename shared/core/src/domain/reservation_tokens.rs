@@ -34,6 +34,26 @@ pub struct ReservationClaims {
     pub exp: i64,
 }
 
+/// What makes one token of a holder its own: its id, when it was issued, its admission batch
+/// (the rest of its claims are the holder's). Small enough to keep on a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issue {
+    pub jti: String,
+    pub iat: i64,
+    pub batch: u64,
+}
+
+impl Issue {
+    /// A new token's: a random id, issued `now`.
+    pub fn new(batch: u64, now: DateTime<Utc>) -> Self {
+        Self {
+            jti: crate::ids::random_hex(),
+            iat: now.timestamp(),
+            batch,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct ReservationTokens {
     encoding: EncodingKey,
@@ -66,15 +86,28 @@ impl ReservationTokens {
         batch: u64,
         now: DateTime<Utc>,
     ) -> String {
+        self.sign(event, user, waiting, &Issue::new(batch, now))
+    }
+
+    /// The token `issue` describes, for `event`, `user` and `waiting`: the same bytes every time
+    /// (HS256 is deterministic), so an entry kept on its ticket ([`Issue`]) answers its retry
+    /// with the very token it answered first.
+    pub fn sign(
+        &self,
+        event: &EventId,
+        user: &UserId,
+        waiting: &WaitingToken,
+        issue: &Issue,
+    ) -> String {
         let claims = ReservationClaims {
-            jti: crate::ids::random_hex(),
+            jti: issue.jti.clone(),
             sub: user.clone(),
             evt: event.clone(),
             wtkn: waiting.clone(),
-            batch,
+            batch: issue.batch,
             aud: AUDIENCE.into(),
-            iat: now.timestamp(),
-            exp: now.timestamp() + RESERVATION_TOKEN_TTL_SECS,
+            iat: issue.iat,
+            exp: issue.iat + RESERVATION_TOKEN_TTL_SECS,
         };
         let jwt = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing cannot fail");
@@ -137,6 +170,12 @@ mod tests {
         );
         let token = tokens.issue(&event, &user, &waiting, 0, now);
         assert!(tokens.verify(&token, &event, &user, now).is_ok());
+        let issue = Issue::new(3, now);
+        assert_eq!(
+            tokens.sign(&event, &user, &waiting, &issue),
+            tokens.sign(&event, &user, &waiting, &issue),
+            "signed again, the same token"
+        );
         assert!(tokens
             .verify(&token, &EventId::generate(), &user, now)
             .is_err());

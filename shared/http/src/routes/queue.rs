@@ -7,13 +7,14 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use futures::Stream;
 use serde::Deserialize;
 
 use tacos_core::domain::queue::challenge::ChallengeAnswer;
 use tacos_core::domain::queue::lobby::{EntryCursor, MAX_ENTRIES_PAGE};
-use tacos_core::domain::queue::QueueStatusKind;
+use tacos_core::domain::queue::{QueueStatusKind, RequestKey};
 use tacos_core::error::Error;
 use tacos_core::platform::Platform;
 
@@ -192,18 +193,24 @@ pub struct EnterBody {
     waiting_token: String,
 }
 
+/// `POST /queue/enter`. Its `Idempotency-Key`, checked by the idempotency middleware and handed
+/// on in the request's extensions, is kept on the ticket it enters, so a retry is answered the
+/// same reservation token (`tacos_core::domain::queue::entry`).
 pub async fn enter(
     State(platform): State<Arc<Platform>>,
     MaybeCaller(caller): MaybeCaller,
+    key: Option<Extension<RequestKey>>,
     Json(body): Json<EnterBody>,
-) -> Result<impl IntoResponse> {
+) -> Result<Response> {
     let token: WaitingToken = path_id(&body.waiting_token, Error::TokenNotFound)?;
-    Ok(axum::Json(
-        platform
-            .queue
-            .enter(&token, caller.map(|p| p.user_id))
-            .await?,
-    ))
+    let user = caller.map(|p| p.user_id);
+    Ok(match key {
+        Some(Extension(key)) => {
+            let answer = platform.queue.enter_keyed(&token, user, &key).await?;
+            keyed_answer(StatusCode::OK, answer)
+        }
+        None => axum::Json(platform.queue.enter(&token, user).await?).into_response(),
+    })
 }
 
 /// Leaves the line (`DELETE /queue/leave?token=`). A token joined by (or entered by) an account

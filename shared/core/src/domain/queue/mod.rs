@@ -19,7 +19,8 @@
 //! * [`challenge`]: proof of work at join, when an operator asks for it (bot friction).
 //! * `binding`: who may enter or leave with a waiting token (its account, once it has one).
 //! * a join keeps its `Idempotency-Key` on its ticket, not in records of its own
-//!   ([`crate::domain::request_keys`]).
+//!   ([`crate::domain::request_keys`]); so does an entry ([`entry`]), which answers its retry
+//!   the token it answered first.
 //! * [`room`]: the service, [`WaitingRoom`]: join, status, enter, leave and gauges.
 //!
 //! `keys` names where all of these items live.
@@ -28,6 +29,7 @@ pub mod admission;
 mod binding;
 pub mod challenge;
 pub mod draw;
+pub mod entry;
 pub mod holes;
 mod keys;
 pub mod lobby;

@@ -11,6 +11,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::entry::EntryStamp;
 use super::keys::{counter_key, ticket_key};
 use crate::domain::records::get_record;
 use crate::domain::request_keys::KeyStamp;
@@ -51,6 +52,10 @@ pub struct WaitingRecord {
     /// replays ([`crate::domain::request_keys`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stamp: Option<KeyStamp>,
+    /// For a ticket entered with an idempotency key: that request, and the token it answered
+    /// ([`super::entry`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<EntryStamp>,
 }
 
 /// Join counts per shard, and the arithmetic of orders over them.

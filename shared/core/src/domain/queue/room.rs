@@ -14,6 +14,7 @@ use super::admission::{
 use super::binding::TokenBinding;
 use super::challenge::{Challenge, ChallengeAnswer, ChallengeRefusal, JoinChallenges};
 use super::draw::ALGORITHM;
+use super::entry::EntryStamp;
 use super::holes::close_holes;
 use super::keys::{left_key, ticket_key};
 use super::lobby::{
@@ -31,7 +32,7 @@ use super::views::{OpenAdmissions, View, Views};
 use crate::domain::catalog::{Catalog, Event};
 use crate::domain::records::{get_record, to_item, ttl_after};
 use crate::domain::request_keys::{self, KeyedAnswer, RequestKey, RequestKeys};
-use crate::domain::reservation_tokens::{ReservationTokens, RESERVATION_TOKEN_TTL_SECS};
+use crate::domain::reservation_tokens::{Issue, ReservationTokens, RESERVATION_TOKEN_TTL_SECS};
 use crate::domain::sale::{Sale, SaleControl, SaleState};
 use crate::error::{Error, Result};
 use crate::ids::{EventId, UserId, WaitingToken};
@@ -58,6 +59,12 @@ struct Keyed<'a> {
 enum JoinOutcome {
     Joined(Joined, Option<String>),
     Replay(String),
+}
+
+/// What an entry comes to: a new reservation token, or the one a keyed entry answered before.
+enum Entry {
+    Fresh(Admission),
+    Replay(Admission),
 }
 
 /// A new ticket written (with what joining answers, and its body when kept), or the ticket that
@@ -528,6 +535,7 @@ impl WaitingRoom {
             joined_at: now,
             expires_at: ttl_after(lives_from, WAITING_TOKEN_TTL_SECS),
             stamp: None,
+            entry: None,
         })
     }
 
@@ -930,6 +938,37 @@ impl WaitingRoom {
     /// may use it ([`TokenBinding`]): an anonymous ticket is bound to the account that enters
     /// with it, in the same conditional write that marks it entered.
     pub async fn enter(&self, token: &WaitingToken, caller: Option<UserId>) -> Result<Admission> {
+        match self.enter_with(token, caller, None).await? {
+            Entry::Fresh(admission) | Entry::Replay(admission) => Ok(admission),
+        }
+    }
+
+    /// [`Self::enter`] with the request's idempotency key kept on the ticket ([`super::entry`]):
+    /// its retry, or a duplicate sent at the same moment, is answered the same token.
+    pub async fn enter_keyed(
+        &self,
+        token: &WaitingToken,
+        caller: Option<UserId>,
+        key: &RequestKey,
+    ) -> Result<KeyedAnswer> {
+        let (admission, replay) = match self.enter_with(token, caller, Some(key)).await? {
+            Entry::Fresh(admission) => (admission, false),
+            Entry::Replay(admission) => (admission, true),
+        };
+        let body = serde_json::to_string(&admission).map_err(|e| Error::Internal(e.to_string()))?;
+        Ok(if replay {
+            KeyedAnswer::Replay(body)
+        } else {
+            KeyedAnswer::Fresh(body)
+        })
+    }
+
+    async fn enter_with(
+        &self,
+        token: &WaitingToken,
+        caller: Option<UserId>,
+        key: Option<&RequestKey>,
+    ) -> Result<Entry> {
         let ticket = read_ticket(&self.ports, token).await?;
         let user = TokenBinding::of(&ticket).entrant(caller)?;
         let event = self.catalog.get(&ticket.event_id).await?;
@@ -937,6 +976,9 @@ impl WaitingRoom {
             Standing::InLine(ticket) => ticket,
             Standing::InLobby(..) => return Err(Error::NotReady),
         };
+        if let Some(answered) = self.answered_entry(&ticket, key) {
+            return Ok(Entry::Replay(answered));
+        }
         match ticket.state {
             TicketState::Entered => return Err(Error::AlreadyEntered),
             TicketState::Left => return Err(Error::TokenNotFound),
@@ -957,28 +999,64 @@ impl WaitingRoom {
         if batch.ready_window_over(now.timestamp_millis()) {
             return Err(Error::TokenExpired);
         }
-        let entered = Update::new(ticket_key(token))
+        let issue = Issue::new(batch.start, now);
+        let mut entered = Update::new(ticket_key(token))
             .set("state", "entered")
-            .set("user_id", user.as_str())
-            .when(Condition::equals("state", "waiting"));
+            .set("user_id", user.as_str());
+        if let Some(key) = key {
+            let stamp = serde_json::to_value(EntryStamp::new(key, issue.clone()))
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            entered = entered.set("entry", stamp);
+        }
+        let entered = entered.when(Condition::equals("state", "waiting"));
         match self.ports.store.write(Write::Update(entered)).await {
             Ok(()) => {}
             Err(StoreError::ConditionFailed { .. }) => {
-                // Entered meanwhile: by this account (a retry) or by another one that bound it.
+                // Entered meanwhile: by this request (a duplicate), by this account under another
+                // key, or by another account that bound it.
                 let now_bound = read_ticket(&self.ports, token).await?;
                 TokenBinding::of(&now_bound).entrant(Some(user))?;
-                return Err(Error::AlreadyEntered);
+                return match self.answered_entry(&now_bound, key) {
+                    Some(answered) => Ok(Entry::Replay(answered)),
+                    None => Err(Error::AlreadyEntered),
+                };
             }
             Err(e) => return Err(e.into()),
         }
-        let reservation_token = self
-            .tokens
-            .issue(&event.event_id, &user, token, batch.start, now);
-        Ok(Admission {
+        Ok(Entry::Fresh(self.admission(
+            &event.event_id,
+            &user,
+            token,
+            &issue,
+        )))
+    }
+
+    /// What `ticket`'s entry answered, when it was entered by the request `key` names.
+    fn answered_entry(
+        &self,
+        ticket: &WaitingRecord,
+        key: Option<&RequestKey>,
+    ) -> Option<Admission> {
+        if ticket.state != TicketState::Entered {
+            return None;
+        }
+        let issue = ticket.entry.as_ref()?.answered(key?)?;
+        let user = ticket.user_id.as_ref()?;
+        Some(self.admission(&ticket.event_id, user, &ticket.token, issue))
+    }
+
+    fn admission(
+        &self,
+        event: &EventId,
+        user: &UserId,
+        token: &WaitingToken,
+        issue: &Issue,
+    ) -> Admission {
+        Admission {
             admission: "granted",
-            reservation_token,
+            reservation_token: self.tokens.sign(event, user, token, issue),
             ttl_sec: RESERVATION_TOKEN_TTL_SECS,
-        })
+        }
     }
 
     /// Gives up a place; the people behind move up. A ticket joined by (or bound to) an account
