@@ -23,6 +23,10 @@
 //!
 //! In WAL mode a reader sees the last committed state; the writer acknowledges only after
 //! `COMMIT`, so a read that starts after an acknowledged write sees it.
+//!
+//! A read finds its rows through the key directory (`keydir.rs`): a point read looks its key up
+//! there and reads one row by id; a query takes its keys, in order, from there and reads their
+//! rows in one read transaction.
 
 use std::path::PathBuf;
 use std::sync::Arc;
