@@ -270,19 +270,26 @@ async fn concurrent_duplicates_of_a_payment_are_answered_alike_and_charge_once()
     assert_eq!(counts(&api.availability(event_id).await), (5, 4, 0, 1));
 }
 
+/// A seated event of five seats, a signed-in buyer, and the buyer's waiting token for it, ready
+/// to enter: `(event_id, buyer, waiting_token)`.
+async fn ready_to_enter(api: &Api) -> (String, User, String) {
+    let event = api.seated_event(&[("A", 1, 5)], 1000, 100.0).await;
+    let event_id = str_of(&event, "event_id").to_string();
+    let user = api.register().await;
+    let wtkn = api.join(&event_id, Some(&user)).await["waiting_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.wait_ready(&wtkn, Duration::from_secs(30)).await;
+    (event_id, user, wtkn)
+}
+
 /// Ten duplicates of one entry at once are one entry: all answered the same reservation token,
 /// which holds once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_duplicates_of_an_entry_are_one_entry() {
     let api = Api::new();
-    let event = api.seated_event(&[("A", 1, 5)], 1000, 100.0).await;
-    let event_id = str_of(&event, "event_id");
-    let user = api.register().await;
-    let wtkn = api.join(event_id, Some(&user)).await["waiting_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    api.wait_ready(&wtkn, Duration::from_secs(30)).await;
+    let (event_id, user, wtkn) = ready_to_enter(&api).await;
     let body = json!({"waiting_token": wtkn});
     let responses = ten_at_once(&api, "/queue/enter", &user, &new_key(), &body).await;
     for r in &responses {
@@ -293,10 +300,10 @@ async fn concurrent_duplicates_of_an_entry_are_one_entry() {
         );
     }
     let rtkn = str_of(&responses[0].json, "reservation_token");
-    api.reserve_seats(&user, event_id, &["A-1"], rtkn)
+    api.reserve_seats(&user, &event_id, &["A-1"], rtkn)
         .await
         .expect(201);
-    api.reserve_seats(&user, event_id, &["A-2"], rtkn)
+    api.reserve_seats(&user, &event_id, &["A-2"], rtkn)
         .await
         .expect_error(403, "INVALID_RESERVATION_TOKEN");
 }
@@ -304,14 +311,7 @@ async fn concurrent_duplicates_of_an_entry_are_one_entry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn enter_replay_returns_the_same_reservation_token() {
     let api = Api::new();
-    let event = api.seated_event(&[("A", 1, 5)], 1000, 100.0).await;
-    let event_id = str_of(&event, "event_id");
-    let user = api.register().await;
-    let wtkn = api.join(event_id, Some(&user)).await["waiting_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    api.wait_ready(&wtkn, Duration::from_secs(30)).await;
+    let (_, user, wtkn) = ready_to_enter(&api).await;
     let key = new_key();
     let body = json!({"waiting_token": wtkn});
     let first = api
