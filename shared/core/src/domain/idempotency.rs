@@ -110,8 +110,8 @@ impl Idempotency {
 
     /// What a request that claims nothing finds here before it runs: `Proceed` unless its key
     /// was answered before (`Replay` of that answer, or `Conflict` when the key was used for
-    /// another request), or is claimed by a request that still runs (`InProgress`; a claim older
-    /// than a request can run is taken over, as [`Idempotency::begin`] does).
+    /// another request), or is claimed by a request that still runs (`InProgress`; a claim an
+    /// earlier release left in flight longer than a request can run is taken over).
     pub async fn prior(
         &self,
         caller: &str,
@@ -128,7 +128,7 @@ impl Idempotency {
         }
         let stale = existing.started_ms < now_ms - STALE_IN_FLIGHT_MS;
         Ok(match existing.verdict(fingerprint) {
-            // A claim its process left behind: taken over, as `begin` does.
+            // A claim its process left behind: taken over.
             Begin::InProgress if stale => Begin::Proceed,
             verdict => verdict,
         })

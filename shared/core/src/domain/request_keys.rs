@@ -49,9 +49,14 @@ impl RequestKey {
     pub fn stamp(&self, answer: &impl Serialize) -> Result<KeyStamp> {
         Ok(KeyStamp {
             fingerprint: self.fingerprint.clone(),
-            response: serde_json::to_string(answer).map_err(|e| Error::Internal(e.to_string()))?,
+            response: body(answer)?,
         })
     }
+}
+
+/// `answer` as the JSON body a keyed request sends, and its retries replay.
+pub fn body(answer: &impl Serialize) -> Result<String> {
+    serde_json::to_string(answer).map_err(|e| Error::Internal(e.to_string()))
 }
 
 /// The first answer to a keyed request, kept on the item it wrote (`stamp`).

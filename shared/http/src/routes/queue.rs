@@ -193,24 +193,25 @@ pub struct EnterBody {
     waiting_token: String,
 }
 
-/// `POST /queue/enter`. Its `Idempotency-Key`, checked by the idempotency middleware and handed
-/// on in the request's extensions, is kept on the ticket it enters, so a retry is answered the
-/// same reservation token (`tacos_core::domain::queue::entry`).
+/// `POST /queue/enter`. Its `Idempotency-Key`, checked by the idempotency middleware (which every
+/// router of this crate runs) and handed on in the request's extensions, is kept on the ticket it
+/// enters, so a retry is answered the same reservation token
+/// (`tacos_core::domain::queue::entry`).
 pub async fn enter(
     State(platform): State<Arc<Platform>>,
     MaybeCaller(caller): MaybeCaller,
     key: Option<Extension<RequestKey>>,
     Json(body): Json<EnterBody>,
 ) -> Result<Response> {
+    let Some(Extension(key)) = key else {
+        return Err(Error::Internal("the idempotency layer handed on no key".into()).into());
+    };
     let token: WaitingToken = path_id(&body.waiting_token, Error::TokenNotFound)?;
-    let user = caller.map(|p| p.user_id);
-    Ok(match key {
-        Some(Extension(key)) => {
-            let answer = platform.queue.enter_keyed(&token, user, &key).await?;
-            keyed_answer(StatusCode::OK, answer)
-        }
-        None => axum::Json(platform.queue.enter(&token, user).await?).into_response(),
-    })
+    let answer = platform
+        .queue
+        .enter_keyed(&token, caller.map(|p| p.user_id), &key)
+        .await?;
+    Ok(keyed_answer(StatusCode::OK, answer))
 }
 
 /// Leaves the line (`DELETE /queue/leave?token=`). A token joined by (or entered by) an account

@@ -255,9 +255,7 @@ impl WaitingRoom {
         };
         Ok(match self.join_event(&event, user, Some(&keyed)).await? {
             JoinOutcome::Joined(_, Some(body)) => KeyedAnswer::Fresh(body),
-            JoinOutcome::Joined(joined, None) => KeyedAnswer::Fresh(
-                serde_json::to_string(&joined).map_err(|e| Error::Internal(e.to_string()))?,
-            ),
+            JoinOutcome::Joined(joined, None) => KeyedAnswer::Fresh(request_keys::body(&joined)?),
             JoinOutcome::Replay(body) => KeyedAnswer::Replay(body),
         })
     }
@@ -951,15 +949,9 @@ impl WaitingRoom {
         caller: Option<UserId>,
         key: &RequestKey,
     ) -> Result<KeyedAnswer> {
-        let (admission, replay) = match self.enter_with(token, caller, Some(key)).await? {
-            Entry::Fresh(admission) => (admission, false),
-            Entry::Replay(admission) => (admission, true),
-        };
-        let body = serde_json::to_string(&admission).map_err(|e| Error::Internal(e.to_string()))?;
-        Ok(if replay {
-            KeyedAnswer::Replay(body)
-        } else {
-            KeyedAnswer::Fresh(body)
+        Ok(match self.enter_with(token, caller, Some(key)).await? {
+            Entry::Fresh(admission) => KeyedAnswer::Fresh(request_keys::body(&admission)?),
+            Entry::Replay(admission) => KeyedAnswer::Replay(request_keys::body(&admission)?),
         })
     }
 
