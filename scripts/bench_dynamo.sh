@@ -52,7 +52,7 @@ eval "$(python3 scripts/aws_setup.py --endpoint-url "$AWS_ENDPOINT_URL" --prefix
 export TACOS_JWT_SECRET=bench-jwt-secret TACOS_WEBHOOK_SECRET=bench-webhook-secret
 export TACOS_ADMIN_USERNAME=admin TACOS_ADMIN_PASSWORD=bench-admin-password
 # As on AWS (template.yaml): 64 join counters, 250 ms queue views, 60 s holds.
-export TACOS_QUEUE_SHARDS=64 TACOS_STOCK_SHARDS=16 TACOS_QUEUE_VIEW_MS=250 TACOS_HOLD_SECONDS=60
+export TACOS_QUEUE_SHARDS=64 TACOS_STOCK_SHARDS=16 TACOS_QUEUE_VIEW_MS=250 TACOS_QUEUE_ADVANCE_MS=200 TACOS_HOLD_SECONDS=60
 # No per-caller rate limits: the load driver is one address (AWS limits by API Gateway and WAF).
 export TACOS_RATE_LIMIT=off
 export TACOS_PUBLIC_URL=http://127.0.0.1:$CONTAINER_PORT RUST_LOG=${RUST_LOG:-warn}

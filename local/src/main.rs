@@ -104,6 +104,12 @@ async fn serve(port: Option<u16>, host: &str, data_dir: PathBuf) -> anyhow::Resu
     config
         .public_url
         .get_or_insert_with(|| format!("http://127.0.0.1:{}", settings.port));
+    // This process keeps running after it answers, so a payment's answer need not wait for the
+    // simulator's webhook (the safety-net job delivers it if the process stops first).
+    let configured = std::env::var("TACOS_WEBHOOK_DELIVERY").is_ok_and(|v| !v.is_empty());
+    if !configured {
+        config.webhook_delivery = tacos_core::config::WebhookDelivery::AfterAnswer;
+    }
     announce(&storage);
     tracing::info!(config = ?config, settings = ?settings, storage = ?storage, "configuration");
     let served = tacos_local::serve(

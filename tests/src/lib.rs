@@ -102,6 +102,10 @@ fn start_embedded(
     config.admin_username = admin_username.to_string();
     config.admin_password = Some(admin_password.to_string());
     config.webhook_secret = webhook_secret.to_string();
+    // As the README's server admits and posts a payment's webhook: moves of the cursor every
+    // 100 ms, the webhook after answering.
+    config.queue_advance_ms = tacos_core::config::DEFAULT_QUEUE_ADVANCE_MS;
+    config.webhook_delivery = tacos_core::config::WebhookDelivery::AfterAnswer;
     // The suite registers hundreds of buyers from one address.
     config.seed_demo_event = true;
     // Every test calls from 127.0.0.1 and the crowd tests send hundreds of requests each: a

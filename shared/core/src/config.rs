@@ -76,6 +76,43 @@ pub struct Config {
     /// their place is given up (`TACOS_QUEUE_ABANDON_SECS`, default 120; 0: never). See
     /// `domain::queue::presence`.
     pub queue_abandon_secs: u64,
+    /// Least time between two moves of a queue's admission cursor (`TACOS_QUEUE_ADVANCE_MS`,
+    /// default [`DEFAULT_QUEUE_ADVANCE_MS`], 50 to 1000). Each move admits what the event's rate
+    /// earned since the last, so a shorter one admits the same people in smaller, more frequent
+    /// groups: 100 ms on the README's server, where a move costs a local write and its buyers
+    /// then arrive as an even flow rather than a wave every 200 ms (BENCHMARKS.md §2); 200 on
+    /// AWS (the template), where each move is a conditional write of the queue's state item.
+    pub queue_advance_ms: i64,
+    /// When the payment simulator posts a decided payment's webhook (`TACOS_WEBHOOK_DELIVERY`,
+    /// `inline` by default; the README's server defaults to `after-answer`).
+    pub webhook_delivery: WebhookDelivery,
+}
+
+/// When the payment simulator posts the webhook of a payment it has just decided. Either way the
+/// safety-net job scheduled before the decision (`domain::payments::delivery`) delivers it if
+/// the first attempt does not get through, so the choice is only about who waits for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookDelivery {
+    /// Before the payment's answer: its caller waits for the platform's webhook route. The only
+    /// choice for a function on Lambda, which may freeze the moment it has answered.
+    Inline,
+    /// By a task of its own once the payment is decided, as a provider calls back after
+    /// answering: the answer does not wait for a second HTTP round trip through the server
+    /// (it halved `POST /payments/process`'s tail at the rush, BENCHMARKS.md §2). For
+    /// processes that keep running after they answer (the embedded server).
+    AfterAnswer,
+}
+
+impl std::str::FromStr for WebhookDelivery {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "inline" => Ok(Self::Inline),
+            "after-answer" => Ok(Self::AfterAnswer),
+            _ => Err("must be inline or after-answer".into()),
+        }
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -101,6 +138,8 @@ impl std::fmt::Debug for Config {
             .field("stock_shards", &self.stock_shards)
             .field("queue_view_ms", &self.queue_view_ms)
             .field("queue_abandon_secs", &self.queue_abandon_secs)
+            .field("queue_advance_ms", &self.queue_advance_ms)
+            .field("webhook_delivery", &self.webhook_delivery)
             .finish()
     }
 }
@@ -193,6 +232,12 @@ impl Env {
 /// admission shows in their status up to 200 ms later (entering checks the live cursor).
 pub const DEFAULT_QUEUE_VIEW_MS: i64 = 100;
 
+/// The admission cadence of a server that sets none (`TACOS_QUEUE_ADVANCE_MS`): the README's
+/// server moves a queue's cursor at most every 100 ms. At 1,000 admissions a second its buyers,
+/// asking their status every 100 ms, had arrived as a wave of 200 every 200 ms, doubling the
+/// load of every step after admission for half of each cycle (BENCHMARKS.md §2).
+pub const DEFAULT_QUEUE_ADVANCE_MS: i64 = 100;
+
 impl Config {
     /// Reads the configuration from the environment; unset variables take their defaults.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -210,6 +255,8 @@ impl Config {
         // Positions and admissions exact to the moment, which the platform tests assert step by
         // step; the black-box suite's embedded server runs the default window.
         config.queue_view_ms = 0;
+        // Admissions in the steps the platform tests count them in (and AWS makes them).
+        config.queue_advance_ms = crate::domain::queue::ADVANCE_EVERY_MS;
         config
     }
 
@@ -267,6 +314,13 @@ impl Config {
                 |&s| s == 0 || (30..=86_400).contains(&s),
                 "must be 0 (never) or from 30 to 86400",
             )?,
+            queue_advance_ms: env.parse_checked(
+                "TACOS_QUEUE_ADVANCE_MS",
+                DEFAULT_QUEUE_ADVANCE_MS,
+                |ms| (50..=1_000).contains(ms),
+                "must be from 50 to 1000",
+            )?,
+            webhook_delivery: env.parse("TACOS_WEBHOOK_DELIVERY", WebhookDelivery::Inline)?,
         })
     }
 }
@@ -316,12 +370,22 @@ mod tests {
             ("TACOS_ADMISSION_RATE", "0"),
             ("TACOS_ADMISSION_RATE", "NaN"),
             ("TACOS_OIDC_ISSUER", "https://issuer.example"),
+            ("TACOS_WEBHOOK_DELIVERY", "later"),
+            ("TACOS_QUEUE_ADVANCE_MS", "10"),
         ] {
             let error = Config::read(&Env::from_pairs(&[(name, value)]))
                 .err()
                 .unwrap_or_else(|| panic!("{name}={value} accepted"));
             assert_eq!(error.name, name, "{value}: {error}");
         }
+    }
+
+    #[test]
+    fn webhooks_are_posted_before_answering_unless_told_otherwise() {
+        let read = |pairs: &[(&str, &str)]| Config::read(&Env::from_pairs(pairs)).unwrap();
+        assert_eq!(read(&[]).webhook_delivery, WebhookDelivery::Inline);
+        let after = read(&[("TACOS_WEBHOOK_DELIVERY", "after-answer")]);
+        assert_eq!(after.webhook_delivery, WebhookDelivery::AfterAnswer);
     }
 
     #[test]

@@ -46,6 +46,7 @@ mod keydir;
 mod options;
 mod port;
 mod readers;
+mod recent;
 mod restore;
 pub mod schema;
 mod store;

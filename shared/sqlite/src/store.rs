@@ -18,6 +18,7 @@ use crate::port::{
     MAX_TRANSACTION_WRITES,
 };
 use crate::readers::{self, Readers};
+use crate::recent::{Lookup, RecentItems};
 use crate::schema;
 use crate::writer::Writer;
 
@@ -34,6 +35,8 @@ pub struct SqliteStore {
     readers: Readers,
     /// Where each item's row is (see `keydir.rs`).
     keys: Arc<KeyDir>,
+    /// The items most recently written or read, decoded (see `recent.rs`).
+    recent: Arc<RecentItems>,
     database: PathBuf,
     options: SqliteOptions,
     dir: Arc<DataDir>,
@@ -88,6 +91,7 @@ impl SqliteStore {
         let readers = Readers::new(database.clone(), options.clone(), dir.clone());
         let thread_error = |thread| move |source| OpenError::Thread { thread, source };
         let watchers = Arc::new(Watchers::default());
+        let recent = Arc::new(RecentItems::new(options.recent_items));
         let checkpointer =
             Checkpointer::spawn(checkpointer, &database, options.sync_interval, dir.clone())
                 .map_err(thread_error("checkpoint"))?;
@@ -100,6 +104,7 @@ impl SqliteStore {
             dir.clone(),
             keys.clone(),
             watchers.clone(),
+            recent.clone(),
         )
         .map_err(thread_error("writer"))?;
         tracing::info!(
@@ -115,6 +120,7 @@ impl SqliteStore {
             _checkpointer: checkpointer,
             readers,
             keys,
+            recent,
             database,
             options,
             dir,
@@ -163,7 +169,17 @@ fn validate(writes: &[Write]) -> Result<(), StoreError> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.readers.run(|conn| readers::get(conn, &self.keys, key))
+        let seen = match self.recent.get(key) {
+            Lookup::Hit(item) => return Ok(Some(item)),
+            Lookup::Miss(seen) => seen,
+        };
+        let item = self
+            .readers
+            .run(|conn| readers::get(conn, &self.keys, key))?;
+        if let Some(item) = &item {
+            self.recent.offer(key, item, seen);
+        }
+        Ok(item)
     }
 
     async fn query(&self, pk: &str, range: &SkRange) -> Result<Vec<Item>, StoreError> {
@@ -370,6 +386,69 @@ mod tests {
             32,
             "an item for each place taken, none for the refused"
         );
+    }
+
+    /// The recent items (`recent.rs`) under load: one task updates an item again and again while
+    /// readers on other threads read it (filling the cache from the file as they miss, racing the
+    /// writer's updates of it). No reader ever sees the item go back, and a read made after a
+    /// write was acknowledged sees that write or a later one. Also with the cache small enough
+    /// that the item keeps being evicted, and with none.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn reads_never_go_back_in_time_while_the_item_is_rewritten() {
+        for recent_items in [16_384, 1, 0] {
+            let temp = TempDir::new();
+            let options = SqliteOptions {
+                recent_items,
+                ..SqliteOptions::default()
+            };
+            let store = Arc::new(SqliteStore::open(temp.path(), options).unwrap());
+            let key = Key::new("P", "counter");
+            let other = Key::new("P", "other");
+            store
+                .write(Write::put(item(&key, json!({ "v": 0 }))))
+                .await
+                .unwrap();
+            let value = |item: Option<Item>| item.unwrap()["v"].as_i64().unwrap();
+            let acknowledged = Arc::new(std::sync::atomic::AtomicI64::new(0));
+            let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let readers: Vec<_> = (0..3)
+                .map(|_| {
+                    let (store, key) = (store.clone(), key.clone());
+                    let (acknowledged, done) = (acknowledged.clone(), done.clone());
+                    tokio::spawn(async move {
+                        let mut last = 0;
+                        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                            let floor = acknowledged.load(std::sync::atomic::Ordering::SeqCst);
+                            let seen = value(store.get(&key).await.unwrap());
+                            assert!(seen >= last, "went back from {last} to {seen}");
+                            assert!(seen >= floor, "{seen} read after {floor} was acknowledged");
+                            last = seen;
+                            tokio::task::yield_now().await;
+                        }
+                    })
+                })
+                .collect();
+            for v in 1..=300 {
+                let update = Update::new(key.clone()).set("v", v);
+                store.update(update).await.unwrap();
+                acknowledged.store(v, std::sync::atomic::Ordering::SeqCst);
+                // Another item in between evicts the counter from a one-item cache.
+                let put = Write::put(item(&other, json!({ "v": v })));
+                store.write(put).await.unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            for reader in readers {
+                reader.await.unwrap();
+            }
+            assert_eq!(value(store.get(&key).await.unwrap()), 300);
+            // Deleted, then read: gone, though it was just read (and kept) many times.
+            let delete = Write::Delete {
+                key: key.clone(),
+                condition: None,
+            };
+            store.write(delete).await.unwrap();
+            assert_eq!(store.get(&key).await.unwrap(), None, "{recent_items}");
+        }
     }
 
     #[tokio::test]

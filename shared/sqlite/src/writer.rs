@@ -32,25 +32,67 @@ use crate::codec::{self, OrUnavailable};
 use crate::directory::DataDir;
 use crate::keydir::{GroupKeys, KeyDir, RowId, Slot};
 use crate::port::{key_of, Item, Key, StoreError, Update, Watchers, Write};
+use crate::recent::RecentItems;
 
-/// What the jobs of a group left of watched items, reported once the group is committed.
+/// What the jobs of a group left: of watched items, reported once the group is committed; of
+/// every item, for the recently used items kept in memory (`recent.rs`).
 struct Changes<'w> {
     watchers: &'w Watchers,
+    recent: &'w RecentItems,
+    /// Watched items' changes, in order.
     items: Vec<(Key, Option<Item>)>,
+    /// Every item written (`None`: deleted), in order.
+    written: Vec<(Key, Option<Item>)>,
 }
 
-impl Changes<'_> {
-    fn record(&mut self, key: &Key, item: Option<&Item>) {
-        if self.watchers.watch(key) {
-            self.items.push((key.clone(), item.cloned()));
+impl<'w> Changes<'w> {
+    fn new(watchers: &'w Watchers, recent: &'w RecentItems) -> Self {
+        Self {
+            watchers,
+            recent,
+            items: Vec::new(),
+            written: Vec::new(),
         }
     }
 
-    /// Reports every change, in order (the group is committed).
-    fn report(&mut self) {
+    /// `key` now holds `item` (`None`: deleted).
+    fn wrote(&mut self, key: Key, item: Option<Item>) {
+        if self.watchers.watch(&key) {
+            self.items.push((key.clone(), item.clone()));
+        }
+        self.written.push((key, item));
+    }
+
+    /// `key` was purged (past its expiry): the recent items forget it; watchers are not told,
+    /// as DynamoDB's TTL deletions reach no application code.
+    fn purged(&mut self, key: Key) {
+        self.written.push((key, None));
+    }
+
+    /// Where a job's changes start, to undo them if it fails.
+    fn mark(&self) -> (usize, usize) {
+        (self.items.len(), self.written.len())
+    }
+
+    fn roll_back_to(&mut self, (items, written): (usize, usize)) {
+        self.items.truncate(items);
+        self.written.truncate(written);
+    }
+
+    /// The group is committed: the recent items take its changes, then every watcher is told,
+    /// in order.
+    fn committed(&mut self) {
+        self.recent.committed(self.written.drain(..));
         for (key, item) in self.items.drain(..) {
             self.watchers.report(&key, item.as_ref());
         }
+    }
+
+    /// The group failed: nothing of it stands.
+    fn failed(&mut self) {
+        self.recent.forget(self.written.iter().map(|(key, _)| key));
+        self.written.clear();
+        self.items.clear();
     }
 }
 
@@ -119,7 +161,7 @@ impl Job {
     /// Runs the job, recording in `changes` what it left of watched items and in `keys` where
     /// its items' rows are, if it succeeds.
     fn run(self, conn: &Connection, keys: &mut GroupKeys, changes: &mut Changes) -> Answer {
-        let before = changes.items.len();
+        let before = changes.mark();
         let mark = keys.mark();
         let rows = &mut Rows { conn, keys };
         let answer = match self {
@@ -129,10 +171,12 @@ impl Job {
             Self::Update { update, reply } => {
                 Answer::Update(reply, update_item(rows, &update, changes))
             }
-            Self::Purge { now, limit, reply } => Answer::Purge(reply, purge(rows, now, limit)),
+            Self::Purge { now, limit, reply } => {
+                Answer::Purge(reply, purge(rows, now, limit, changes))
+            }
         };
         if answer.is_err() {
-            changes.items.truncate(before);
+            changes.roll_back_to(before);
             keys.roll_back_to(mark);
         }
         answer
@@ -173,19 +217,21 @@ pub struct Writer {
 impl Writer {
     /// Starts the thread on `conn`; it holds `dir` until it has committed its last job.
     /// `watchers` are told of the committed changes to the items they watch; `keys` is kept
-    /// where the items' rows are.
+    /// where the items' rows are, `recent` holding what each committed group wrote.
     pub fn spawn(
         conn: Connection,
         max_batch: usize,
         dir: Arc<DataDir>,
         keys: Arc<KeyDir>,
         watchers: Arc<Watchers>,
+        recent: Arc<RecentItems>,
     ) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("tacos-db-writer".into())
             .spawn(move || {
-                run(&conn, &queue, max_batch.max(1), &keys, &watchers);
+                let changes = Changes::new(&watchers, &recent);
+                run(&conn, &queue, max_batch.max(1), &keys, changes);
                 drop(conn);
                 drop(dir);
             })?;
@@ -246,14 +292,10 @@ fn run(
     queue: &Receiver<Job>,
     max_batch: usize,
     keys: &KeyDir,
-    watchers: &Watchers,
+    mut changes: Changes,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     let mut answers = Vec::with_capacity(max_batch);
-    let mut changes = Changes {
-        watchers,
-        items: Vec::new(),
-    };
     while let Ok(first) = queue.recv() {
         batch.push(first);
         while batch.len() < max_batch {
@@ -263,9 +305,10 @@ fn run(
             }
         }
         if commit_group(conn, keys, &mut batch, &mut answers, &mut changes) {
-            changes.report();
+            changes.committed();
+        } else {
+            changes.failed();
         }
-        changes.items.clear();
         answers.drain(..).for_each(Answer::send);
     }
 }
@@ -463,17 +506,17 @@ fn transact(rows: &mut Rows, writes: Vec<Write>, changes: &mut Changes) -> Resul
             Write::Put { item, .. } => {
                 let key = key_of(&item);
                 rows.store(&key, found.slot, &item)?;
-                changes.record(&key, Some(&item));
+                changes.wrote(key, Some(item));
             }
             Write::Update(update) => {
                 let mut item = found.item.unwrap_or_else(|| update.new_item());
                 update.apply_to(&mut item);
                 rows.store(&update.key, found.slot, &item)?;
-                changes.record(&update.key, Some(&item));
+                changes.wrote(update.key, Some(item));
             }
             Write::Delete { key, .. } => {
                 rows.delete(&key, found.slot)?;
-                changes.record(&key, None);
+                changes.wrote(key, None);
             }
             Write::Check { .. } => {}
         }
@@ -495,11 +538,16 @@ fn update_item(
     let mut item = item.unwrap_or_else(|| update.new_item());
     update.apply_to(&mut item);
     rows.store(&update.key, slot, &item)?;
-    changes.record(&update.key, Some(&item));
+    changes.wrote(update.key.clone(), Some(item.clone()));
     Ok(item)
 }
 
-fn purge(rows: &mut Rows, now: i64, limit: usize) -> Result<usize, StoreError> {
+fn purge(
+    rows: &mut Rows,
+    now: i64,
+    limit: usize,
+    changes: &mut Changes,
+) -> Result<usize, StoreError> {
     // Through the partial index on `expires_at`: only expired items are read. One statement
     // (SQLite makes every change of a `RETURNING` statement at its first step), so a failure
     // leaves nothing deleted.
@@ -518,10 +566,12 @@ fn purge(rows: &mut Rows, now: i64, limit: usize) -> Result<usize, StoreError> {
                 .collect()
         })
         .or_unavailable()?;
-    for key in &purged {
-        rows.keys.deleted(key);
+    let count = purged.len();
+    for key in purged {
+        rows.keys.deleted(&key);
+        changes.purged(key);
     }
-    Ok(purged.len())
+    Ok(count)
 }
 
 #[cfg(test)]
@@ -570,10 +620,8 @@ mod tests {
         let (a, c) = (Key::new("P", "a"), Key::new("P", "c"));
         let a_row = keys.get(&a).unwrap();
         let watchers = Watchers::default();
-        let mut changes = Changes {
-            watchers: &watchers,
-            items: Vec::new(),
-        };
+        let recent = RecentItems::new(0);
+        let mut changes = Changes::new(&watchers, &recent);
         let (jobs, answers): (Vec<_>, Vec<_>) = [
             job(vec![Write::Delete {
                 key: a.clone(),
@@ -625,10 +673,8 @@ mod tests {
         let temp = TempDir::new();
         let (conn, keys) = fixture(&temp).await;
         let watchers = Watchers::default();
-        let mut changes = Changes {
-            watchers: &watchers,
-            items: Vec::new(),
-        };
+        let recent = RecentItems::new(0);
+        let mut changes = Changes::new(&watchers, &recent);
         let new = Key::new("P", "new");
         // The file refuses writes from here on: the COMMIT (or a statement) fails.
         let (put, answer) = job(vec![Write::put(item(&new, json!({})))]);

@@ -4,8 +4,16 @@
 //! follow-up delivered again after the hold's deadline, confirms what the bank approved in time;
 //! a payment cannot start on an expired hold, nor beside another payment of the same hold. An
 //! approval whose follow-up was lost is followed up by its own timer: refunded when it came too
-//! late or after a cancel, left alone when the follow-up did its work.
+//! late or after a cancel, left alone when the follow-up did its work. The simulator's webhook is
+//! posted before the payment's answer (`inline`, Lambda's way) or after it (`after-answer`, the
+//! embedded server's), and one that fails after the answer is posted again by its safety net.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use tacos_core::config::WebhookDelivery;
 use tacos_core::domain::auth::Principal;
 use tacos_core::domain::payments::{ProcessRequest, Scenario, FOLLOW_UP_CHECK_SECS};
 use tacos_core::domain::reservations::ReservationStatus;
@@ -547,4 +555,144 @@ async fn the_check_of_an_approval_that_was_followed_up_changes_nothing() {
     assert_eq!(world.published(DetailType::PaymentRefunded), 0);
     assert_eq!(world.published(DetailType::ReservationConfirmed), 1);
     world.audit(&event).await;
+}
+
+/// A provider's webhook endpoint that answers its first `refused` deliveries 503 at once and
+/// holds every later one until `release` is notified, then acknowledges it; counts the
+/// deliveries it has received.
+struct HeldEndpoint {
+    url: String,
+    received: Arc<AtomicUsize>,
+    release: Arc<tokio::sync::Notify>,
+}
+
+impl HeldEndpoint {
+    async fn start(refused: usize) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let received = Arc::new(AtomicUsize::new(0));
+        let release = Arc::new(tokio::sync::Notify::new());
+        let (count, gate) = (received.clone(), release.clone());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let (count, gate) = (count.clone(), gate.clone());
+                tokio::spawn(async move {
+                    let mut head = vec![0u8; 64 * 1024];
+                    if socket.read(&mut head).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let status = if count.fetch_add(1, Ordering::SeqCst) < refused {
+                        "503 Service Unavailable"
+                    } else {
+                        gate.notified().await;
+                        "200 OK"
+                    };
+                    let answer = format!(
+                        "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    );
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        Self {
+            url,
+            received,
+            release,
+        }
+    }
+
+    fn received(&self) -> usize {
+        self.received.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `n` deliveries have arrived (a few seconds at most).
+    async fn wait_for(&self, n: usize) {
+        for _ in 0..500 {
+            if self.received() >= n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!(
+            "{n} webhook deliveries expected, {} arrived",
+            self.received()
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_payment_answered_after_its_webhook_is_posted_does_not_wait_for_the_provider_callback() {
+    let endpoint = HeldEndpoint::start(0).await;
+    let world = World::with_config(|config| {
+        config.public_url = Some(endpoint.url.clone());
+        config.webhook_delivery = WebhookDelivery::AfterAnswer;
+    });
+    let event = world.seated(&[("A", 1, 4)], 10.0).await;
+    let buyer = world.buyer();
+    let hold = world.hold_seats(&buyer, &event.event_id, &["A-1"]);
+    let hold = hold.await.unwrap();
+    let paying = world.pay(&buyer, &hold, Scenario::Approve);
+    let intent = tokio::time::timeout(std::time::Duration::from_secs(5), paying)
+        .await
+        .expect("the payment is answered while its webhook is still held by the endpoint");
+    assert_eq!(intent.status.as_str(), "APPROVED");
+    endpoint.wait_for(1).await;
+    endpoint.release.notify_waiters();
+    // Acknowledged: the safety net is dropped, so moving past its time sends nothing again.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    world.advance(60.0);
+    world.fire_timers().await;
+    assert_eq!(endpoint.received(), 1, "one delivery, acknowledged once");
+}
+
+#[tokio::test]
+async fn an_inline_webhook_is_posted_before_the_payment_is_answered() {
+    let endpoint = HeldEndpoint::start(0).await;
+    let world = World::with_config(|config| {
+        config.public_url = Some(endpoint.url.clone());
+        config.webhook_delivery = WebhookDelivery::Inline;
+    });
+    let event = world.seated(&[("A", 1, 4)], 10.0).await;
+    let buyer = world.buyer();
+    let hold = world.hold_seats(&buyer, &event.event_id, &["A-1"]);
+    let hold = hold.await.unwrap();
+    let paying = world.pay(&buyer, &hold, Scenario::Approve);
+    tokio::pin!(paying);
+    let early = tokio::time::timeout(std::time::Duration::from_millis(300), &mut paying).await;
+    assert!(
+        early.is_err(),
+        "the answer waits for the provider's callback"
+    );
+    assert_eq!(endpoint.received(), 1);
+    endpoint.release.notify_waiters();
+    assert_eq!(paying.await.status.as_str(), "APPROVED");
+}
+
+#[tokio::test]
+async fn a_webhook_posted_after_the_answer_that_fails_is_retried_by_its_safety_net() {
+    let endpoint = HeldEndpoint::start(1).await;
+    let world = World::with_config(|config| {
+        config.public_url = Some(endpoint.url.clone());
+        config.webhook_delivery = WebhookDelivery::AfterAnswer;
+    });
+    let event = world.seated(&[("A", 1, 4)], 10.0).await;
+    let buyer = world.buyer();
+    let hold = world.hold_seats(&buyer, &event.event_id, &["A-1"]);
+    let hold = hold.await.unwrap();
+    let intent = world.pay(&buyer, &hold, Scenario::Approve).await;
+    assert_eq!(intent.status.as_str(), "APPROVED");
+    endpoint.wait_for(1).await;
+    // The first attempt was refused after the answer; the job filed before the decision posts
+    // it again when it falls due.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    world.advance(11.0);
+    let firing = world.fire_timers();
+    tokio::pin!(firing);
+    tokio::select! {
+        _ = &mut firing => panic!("the retry waits for the endpoint's answer"),
+        () = endpoint.wait_for(2) => {}
+    }
+    endpoint.release.notify_waiters();
+    firing.await;
+    assert_eq!(endpoint.received(), 2);
 }

@@ -1002,3 +1002,27 @@ async fn with_views_statuses_read_their_ticket_and_nothing_else_of_the_queue() {
          40 statuses and 400 make the same calls besides their tickets"
     );
 }
+
+/// The people ready after each step of `steps` seconds, at 10 admissions a second with the
+/// cursor moving at most every `advance_ms`.
+async fn admitted_after(advance_ms: i64, steps: &[f64]) -> Vec<usize> {
+    let world = World::with_config(|config| config.queue_advance_ms = advance_ms);
+    let event = world.general(100, 10.0).await;
+    let tokens = join_many(&world, &event.event_id, 20).await;
+    let mut admitted = vec![ready(&statuses(&world, &tokens).await)];
+    for step in steps {
+        world.advance(*step);
+        admitted.push(ready(&statuses(&world, &tokens).await));
+    }
+    admitted
+}
+
+#[tokio::test]
+async fn the_cursor_moves_as_often_as_configured_admitting_what_the_rate_earned() {
+    let steps = [0.1, 0.05, 0.05, 0.1, 0.2];
+    // Every 100 ms (the README's server): one person per move at 10/s; half a cadence moves
+    // nothing.
+    assert_eq!(admitted_after(100, &steps).await, [0, 1, 1, 2, 3, 5]);
+    // Every 200 ms (AWS): the same people, in moves twice as far apart.
+    assert_eq!(admitted_after(200, &steps).await, [0, 0, 0, 2, 2, 5]);
+}

@@ -2,9 +2,12 @@
 //! back right after deciding, with a timer job as its safety net so the report survives the
 //! request and is retried until the platform answers 2xx.
 
+use tracing::Instrument;
+
 use super::intent::PaymentStatus;
 use super::service::Payments;
 use super::webhook_body::WebhookBody;
+use crate::config::WebhookDelivery;
 use crate::error::{Error, Result};
 use crate::ids::PaymentIntentId;
 use crate::ports::scheduler::Job;
@@ -24,6 +27,25 @@ impl Payments {
         };
         self.ports.scheduler.schedule(at, job).await?;
         Ok(())
+    }
+
+    /// Posts the webhook of a payment just decided, before its answer or by a task of its own
+    /// after it (`Config::webhook_delivery`). The task carries the request's trace, so the
+    /// delivery and the follow-up it starts stay in the payment's trace and log lines.
+    pub(super) async fn deliver_decided(&self, id: &PaymentIntentId) {
+        match self.delivery {
+            WebhookDelivery::Inline => self.deliver_now(id).await,
+            WebhookDelivery::AfterAnswer => {
+                let this = self.clone();
+                let id = id.clone();
+                let span = tracing::Span::current();
+                let work = async move { this.deliver_now(&id).await }.instrument(span);
+                match crate::trace_context::current_trace_id() {
+                    Some(trace) => tokio::spawn(crate::trace_context::in_trace(trace, work)),
+                    None => tokio::spawn(work),
+                };
+            }
+        }
     }
 
     /// Posts the webhook at once, as a provider calls back right after deciding; on success the

@@ -2,6 +2,7 @@
 //! ports, the intent records, and the reservations they pay for.
 
 use super::intent::{intent_key, PaymentIntent};
+use crate::config::WebhookDelivery;
 use crate::domain::auth::Principal;
 use crate::domain::records::from_item;
 use crate::domain::reservations::{reservation_key, Reservation, Reservations};
@@ -19,6 +20,8 @@ pub struct Payments {
     pub(super) signer: WebhookSigner,
     /// How long the `delay` scenario keeps a payment processing (`Config::payment_delay`).
     pub(super) delay: chrono::Duration,
+    /// Whether a decided payment's answer waits for its webhook (`Config::webhook_delivery`).
+    pub(super) delivery: WebhookDelivery,
 }
 
 impl Payments {
@@ -27,12 +30,14 @@ impl Payments {
         reservations: Reservations,
         signer: WebhookSigner,
         delay: std::time::Duration,
+        delivery: WebhookDelivery,
     ) -> Self {
         Self {
             ports,
             reservations,
             signer,
             delay: chrono::Duration::from_std(delay).unwrap_or_default(),
+            delivery,
         }
     }
 

@@ -121,7 +121,7 @@ impl Payments {
         }
         tracing::info!(payment_intent_id = %id, status = outcome.as_str(), "payment processed");
         if outcome != PaymentStatus::Processing {
-            self.deliver_now(id).await;
+            self.deliver_decided(id).await;
         }
         Ok(PaymentIntent {
             status: outcome,
@@ -157,6 +157,7 @@ impl Payments {
             Ok(()) | Err(StoreError::ConditionFailed { .. }) => {}
             Err(e) => return Err(e.into()),
         }
+        // A timer's job: nobody waits for its answer, so the webhook is posted here and now.
         self.deliver_now(id).await;
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! Admission.
 //!
 //! A *cursor* per event says every order below it was admitted. It moves lazily: any status or
-//! enter call may advance it, at most every [`ADVANCE_EVERY_MS`], by the credit
+//! enter call may advance it, at most every `Config::queue_advance_ms` (100 ms on the README's
+//! server, [`ADVANCE_EVERY_MS`] on AWS and in the platform tests), by the credit
 //! `admission_rate_per_sec × elapsed`, and never past what can still be sold: people admitted and
 //! not yet holding (open *admission batches*) plus the newcomers must not exceed the seats
 //! available. The advance is one conditional write on the queue's state item (optimistic on its
@@ -21,7 +22,9 @@ use crate::error::{Error, Result};
 use crate::ids::EventId;
 use crate::ports::store::{Condition, SkRange, Store, Update, Write};
 
-/// Least time between two advances of one queue.
+/// Least time between two advances of one queue on AWS (`TACOS_QUEUE_ADVANCE_MS` in the
+/// template): the queue's state item takes at most five conditional writes a second per event,
+/// and five admission batches are written a second.
 pub const ADVANCE_EVERY_MS: i64 = 200;
 /// Most admission credit that accumulates while nobody asks (bounds the burst after a lull).
 const MAX_CREDIT_MS: i64 = 5_000;
@@ -31,7 +34,8 @@ pub const READY_WINDOW_SECS: i64 = 30;
 const OPEN_BATCH_SCAN: usize = 1_000;
 /// Admission batches read per query (most advances find the open ones in the first page).
 const BATCH_PAGE: usize = 16;
-/// Cursor moves the state item remembers, for views (a move every 200 ms or more: over a second).
+/// Cursor moves the state item remembers, for views (a move every 100–200 ms or more: about a
+/// second).
 const MOVES_KEPT: usize = 8;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -48,6 +48,6 @@ pub use admission::{
 };
 pub use order::{TicketState, WaitingRecord};
 pub use room::{
-    Admission, DrawRecord, DrawStatus, Joined, QueueGauge, QueueStatus, QueueStatusKind,
+    Admission, DrawRecord, DrawStatus, Joined, Pacing, QueueGauge, QueueStatus, QueueStatusKind,
     WaitingRoom,
 };

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::admission::{
     admission_used, admit, batch_of, open_admissions, read_cursor, read_state, AdmissionBatch,
-    Credit, QueueState, ADVANCE_EVERY_MS,
+    Credit, QueueState,
 };
 use super::binding::TokenBinding;
 use super::challenge::{Challenge, ChallengeAnswer, ChallengeRefusal, JoinChallenges};
@@ -196,23 +196,43 @@ pub struct WaitingRoom {
     presence: Presence,
     lobbies: Lobbies,
     sales: SaleControl,
+    /// Least time between two advances of one queue (`Config::queue_advance_ms`).
+    advance_every_ms: i64,
+}
+
+/// The waiting room's timings, from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pacing {
+    /// The view window (`Config::queue_view_ms`; 0: every status reads the queue).
+    pub view_ms: i64,
+    /// How long a waiting person may go unseen (`Config::queue_abandon_secs`; 0: forever).
+    pub abandon_secs: u64,
+    /// Least time between two advances of one queue (`Config::queue_advance_ms`).
+    pub advance_every_ms: i64,
+}
+
+impl Pacing {
+    pub fn of(config: &crate::config::Config) -> Self {
+        Self {
+            view_ms: config.queue_view_ms,
+            abandon_secs: config.queue_abandon_secs,
+            advance_every_ms: config.queue_advance_ms,
+        }
+    }
 }
 
 impl WaitingRoom {
     /// The waiting room. `secret` is the platform's (`Config::jwt_secret`), from which join keys
-    /// and challenges derive their own; `view_ms` the view window (`Config::queue_view_ms`; 0:
-    /// every status reads the queue); `abandon_secs` how long a waiting person may go unseen
-    /// (`Config::queue_abandon_secs`; 0: forever).
+    /// and challenges derive their own.
     pub fn new(
         ports: Ports,
         catalog: Catalog,
         tokens: ReservationTokens,
         sales: SaleControl,
         secret: &str,
-        view_ms: i64,
-        abandon_secs: u64,
+        pacing: Pacing,
     ) -> Self {
-        let views = Views::new(view_ms, ports.clock.clone());
+        let views = Views::new(pacing.view_ms, ports.clock.clone());
         Self {
             ports,
             catalog,
@@ -221,9 +241,10 @@ impl WaitingRoom {
             challenges: JoinChallenges::new(secret),
             views,
             open_admissions: OpenAdmissions::default(),
-            presence: Presence::new(abandon_secs),
+            presence: Presence::new(pacing.abandon_secs),
             lobbies: Lobbies::new(secret),
             sales,
+            advance_every_ms: pacing.advance_every_ms,
         }
     }
 
@@ -1199,7 +1220,7 @@ impl WaitingRoom {
             return self.draw(event, &state, now).await;
         }
         let elapsed = now - state.last_advance_ms;
-        if elapsed < ADVANCE_EVERY_MS {
+        if elapsed < self.advance_every_ms {
             return Ok(state);
         }
         if !sale.is_open() {

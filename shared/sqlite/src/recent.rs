@@ -1,0 +1,227 @@
+//! The items most recently written or read, decoded, in memory: a point read of one of them
+//! costs a lookup and a copy instead of a SQLite read transaction and a JSON decode.
+//!
+//! Why: in a purchase, nearly every read is of an item written moments before (the ticket a
+//! join wrote, read by every status; the hold, the intent), and each such read through SQLite
+//! began a read transaction (the write-ahead log's index checked), stepped a statement and decoded
+//! the row's JSON: about a sixth of the durable server's CPU in a purchase flow, and most of
+//! what a point read cost over the memory store's (BENCHMARKS.md §2).
+//!
+//! Consistency: this cache never shows what the file does not hold, and never hides what a
+//! caller was told is written.
+//!
+//! * The writer thread updates it after each group's `COMMIT` and before answering any of the
+//!   group's callers ([`RecentItems::committed`]): every key the group wrote is set to its new
+//!   item, every key it deleted removed. A read between the `COMMIT` and that update may still
+//!   see the item as it was: it overlaps a write nobody has been told of yet.
+//! * A read that misses reads the file, then offers what it read ([`RecentItems::offer`]); the
+//!   offer is taken only if no group was committed since the read looked here, so an item read
+//!   from an older snapshot can never land over the newer one a commit left (the commit's update
+//!   may come just after the lookup but before the read's snapshot, or after the read: either way
+//!   the generation has moved and the offer is dropped).
+//! * A group that failed (its `COMMIT` or a statement) changes nothing; its keys are forgotten
+//!   anyway ([`RecentItems::forget`]), so an outcome SQLite could not report never lingers here.
+//!
+//! Queries are not served from here: a query reads its rows in one read transaction, one
+//! snapshot, which items copied out at different moments would not be.
+//!
+//! Bounded: at most [`SqliteOptions::recent_items`](crate::SqliteOptions::recent_items) items,
+//! the least recently used dropped first (0 turns the cache off).
+
+use std::sync::Arc;
+
+use hashlink::LruCache;
+use parking_lot::Mutex;
+
+use crate::port::{Item, Key};
+
+/// Recently used items by key, and how many groups have been committed (see the module's doc).
+pub struct RecentItems {
+    inner: Option<Mutex<Inner>>,
+}
+
+struct Inner {
+    items: LruCache<Key, Arc<Item>>,
+    /// Moves on every change made here by the writer: an offer made across one is stale.
+    generation: u64,
+}
+
+/// What a lookup found.
+pub enum Lookup {
+    /// The item, as last committed.
+    Hit(Item),
+    /// Not here: read the file, then [`RecentItems::offer`] what was read with this mark.
+    Miss(Generation),
+}
+
+/// When a missed lookup looked (see [`RecentItems::offer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generation(u64);
+
+impl RecentItems {
+    /// Room for `capacity` items; none at all (every lookup misses) when 0.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            inner: (capacity > 0).then(|| {
+                Mutex::new(Inner {
+                    items: LruCache::new(capacity),
+                    generation: 0,
+                })
+            }),
+        }
+    }
+
+    /// The item of `key` if it is here (a copy: the caller owns what a read returns).
+    pub fn get(&self, key: &Key) -> Lookup {
+        let Some(inner) = &self.inner else {
+            return Lookup::Miss(Generation(0));
+        };
+        let found = {
+            let mut inner = inner.lock();
+            match inner.items.get(key) {
+                Some(item) => Ok(item.clone()),
+                None => Err(Generation(inner.generation)),
+            }
+        };
+        // The copy is made outside the lock.
+        match found {
+            Ok(item) => Lookup::Hit(Item::clone(&item)),
+            Err(generation) => Lookup::Miss(generation),
+        }
+    }
+
+    /// Keeps `item`, read from the file for `key` after a lookup that missed at `seen`, unless
+    /// the writer has changed anything here since (then what was read may be older than what a
+    /// commit left; the next read of it looks in the file again).
+    pub fn offer(&self, key: &Key, item: &Item, seen: Generation) {
+        let Some(inner) = &self.inner else {
+            return;
+        };
+        let item = Arc::new(item.clone());
+        let mut inner = inner.lock();
+        if inner.generation == seen.0 {
+            inner.items.insert(key.clone(), item);
+        }
+    }
+
+    /// What a committed group left (called by the writer thread after the `COMMIT`, before
+    /// answering): each key's new item, or `None` where it was deleted.
+    pub fn committed(&self, changes: impl IntoIterator<Item = (Key, Option<Item>)>) {
+        let Some(inner) = &self.inner else {
+            return;
+        };
+        let mut inner = inner.lock();
+        inner.generation += 1;
+        for (key, item) in changes {
+            match item {
+                Some(item) => {
+                    inner.items.insert(key, Arc::new(item));
+                }
+                None => {
+                    inner.items.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Drops `keys` (a group that failed wrote them, or tried to).
+    pub fn forget<'k>(&self, keys: impl IntoIterator<Item = &'k Key>) {
+        let Some(inner) = &self.inner else {
+            return;
+        };
+        let mut inner = inner.lock();
+        inner.generation += 1;
+        for key in keys {
+            inner.items.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::item;
+
+    fn key(sk: &str) -> Key {
+        Key::new("P", sk)
+    }
+
+    fn hit(recent: &RecentItems, sk: &str) -> Option<Item> {
+        match recent.get(&key(sk)) {
+            Lookup::Hit(item) => Some(item),
+            Lookup::Miss(_) => None,
+        }
+    }
+
+    fn seen(recent: &RecentItems, sk: &str) -> Generation {
+        match recent.get(&key(sk)) {
+            Lookup::Hit(_) => panic!("{sk} was expected to miss"),
+            Lookup::Miss(generation) => generation,
+        }
+    }
+
+    #[test]
+    fn a_commit_sets_and_removes_what_it_wrote() {
+        let recent = RecentItems::new(8);
+        let a = item(&key("a"), json!({ "v": 1 }));
+        recent.committed([(key("a"), Some(a.clone()))]);
+        assert_eq!(hit(&recent, "a"), Some(a));
+        recent.committed([(key("a"), None)]);
+        assert_eq!(hit(&recent, "a"), None);
+    }
+
+    #[test]
+    fn an_offer_is_taken_only_if_nothing_was_committed_since_the_lookup() {
+        let recent = RecentItems::new(8);
+        let old = item(&key("a"), json!({ "v": 1 }));
+        let new = item(&key("a"), json!({ "v": 2 }));
+        // A read looks, a commit writes the item anew, the read offers what its older snapshot
+        // held: refused, the commit's item stays.
+        let looked = seen(&recent, "a");
+        recent.committed([(key("a"), Some(new.clone()))]);
+        recent.offer(&key("a"), &old, looked);
+        assert_eq!(hit(&recent, "a"), Some(new.clone()));
+        // A read that overlaps a delete offers the deleted item: refused.
+        let b = item(&key("b"), json!({ "v": 1 }));
+        let looked = seen(&recent, "b");
+        recent.committed([(key("b"), None)]);
+        recent.offer(&key("b"), &b, looked);
+        assert_eq!(hit(&recent, "b"), None);
+        // With no commit in between, what was read is kept.
+        let looked = seen(&recent, "b");
+        recent.offer(&key("b"), &b, looked);
+        assert_eq!(hit(&recent, "b"), Some(b));
+    }
+
+    #[test]
+    fn a_failed_group_forgets_its_keys_and_stales_offers_in_flight() {
+        let recent = RecentItems::new(8);
+        let a = item(&key("a"), json!({ "v": 1 }));
+        recent.committed([(key("a"), Some(a.clone()))]);
+        let looked = seen(&recent, "c");
+        recent.forget([&key("a")]);
+        assert_eq!(hit(&recent, "a"), None);
+        recent.offer(&key("c"), &a, looked);
+        assert_eq!(hit(&recent, "c"), None);
+    }
+
+    #[test]
+    fn the_least_recently_used_item_goes_first_and_zero_keeps_nothing() {
+        let recent = RecentItems::new(2);
+        for sk in ["a", "b"] {
+            recent.committed([(key(sk), Some(item(&key(sk), json!({}))))]);
+        }
+        assert!(hit(&recent, "a").is_some());
+        recent.committed([(key("c"), Some(item(&key("c"), json!({}))))]);
+        assert!(hit(&recent, "b").is_none(), "b was the least recently used");
+        assert!(hit(&recent, "a").is_some() && hit(&recent, "c").is_some());
+
+        let none = RecentItems::new(0);
+        none.committed([(key("a"), Some(item(&key("a"), json!({}))))]);
+        let looked = seen(&none, "a");
+        none.offer(&key("a"), &item(&key("a"), json!({})), looked);
+        assert!(hit(&none, "a").is_none());
+    }
+}
