@@ -91,9 +91,9 @@ pub struct SqliteOptions {
     /// Whether `open` runs SQLite's `quick_check` over the whole file to refuse a corrupted one
     /// before serving from it (linear in the file's size: about a second per few hundred MB).
     pub check_on_open: bool,
-    /// Items kept decoded in memory after they are written or read, so that reading one again
-    /// skips SQLite and the JSON decode (`recent.rs`); 0 keeps none. The default, 16,384, holds
-    /// what the last several seconds of a rush at 1,000 purchases a second wrote (about 25 MB).
+    /// Items kept in memory as stored (their JSON text) after they are written or read, so that
+    /// reading one again skips SQLite (`recent.rs`); 0 keeps none. The default, 16,384, holds
+    /// what the last second or two of a rush at 1,000 purchases a second wrote (a few MB).
     pub recent_items: usize,
 }
 

@@ -88,25 +88,43 @@ impl Readers {
 /// The item of `key`: its row, found in the key directory, read with its key (a row id the
 /// directory handed out before the row was committed, or after it was deleted, reads as no
 /// item, as it would have read at that moment).
+#[cfg(test)]
 pub fn get(conn: &Connection, keys: &KeyDir, key: &Key) -> Result<Option<Item>, StoreError> {
+    get_encoded(conn, keys, key)?
+        .map(|text| codec::decode(&text))
+        .transpose()
+}
+
+/// The item of `key` as stored (JSON text), not decoded (see `get`).
+pub fn get_encoded(
+    conn: &Connection,
+    keys: &KeyDir,
+    key: &Key,
+) -> Result<Option<String>, StoreError> {
     match keys.get(key) {
-        Some(id) => row(conn, id, &key.pk, &key.sk),
+        Some(id) => row(conn, id, &key.pk, &key.sk, str::to_owned),
         None => Ok(None),
     }
 }
 
-fn row(conn: &Connection, id: RowId, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+/// The row `id` if it is the item `(pk, sk)`, its JSON text handed to `take`.
+fn row<T>(
+    conn: &Connection,
+    id: RowId,
+    pk: &str,
+    sk: &str,
+    take: impl FnOnce(&str) -> T,
+) -> Result<Option<T>, StoreError> {
     let mut statement = conn
         .prepare_cached("SELECT item FROM items WHERE id = ?1 AND pk = ?2 AND sk = ?3")
         .or_unavailable()?;
     let mut rows = statement.query(params![id, pk, sk]).or_unavailable()?;
     match rows.next().or_unavailable()? {
-        Some(row) => codec::decode(
+        Some(row) => Ok(Some(take(
             row.get_ref(0)
                 .and_then(|v| Ok(v.as_str()?))
                 .or_unavailable()?,
-        )
-        .map(Some),
+        ))),
         None => Ok(None),
     }
 }
@@ -144,8 +162,8 @@ pub fn query(
         let complete = found.len() < step;
         for (sk, id) in found {
             if range.contains(&sk) {
-                if let Some(item) = row(&snapshot, id, pk, &sk)? {
-                    items.push(item);
+                if let Some(item) = row(&snapshot, id, pk, &sk, codec::decode)? {
+                    items.push(item?);
                     if items.len() >= limit {
                         return Ok(items);
                     }

@@ -1,11 +1,17 @@
-//! The items most recently written or read, decoded, in memory: a point read of one of them
-//! costs a lookup and a copy instead of a SQLite read transaction and a JSON decode.
+//! The items most recently written or read, in memory as stored (their JSON text): a point read
+//! of one of them costs a lookup and a decode instead of a SQLite read transaction, a statement
+//! and a decode.
 //!
 //! Why: in a purchase, nearly every read is of an item written moments before (the ticket a
 //! join wrote, read by every status; the hold, the intent), and each such read through SQLite
 //! began a read transaction (the write-ahead log's index checked), stepped a statement and decoded
 //! the row's JSON: about a sixth of the durable server's CPU in a purchase flow, and most of
 //! what a point read cost over the memory store's (BENCHMARKS.md §2).
+//!
+//! Why the text and not the decoded item: the writer encodes every item it stores anyway, so
+//! keeping the text costs it a move, where keeping a decoded item cost a copy of it (an
+//! allocation per attribute) on the one thread every write goes through: 4–5 µs more CPU per
+//! join in a same-run A/B, where the text costs nothing measurable (BENCHMARKS.md §8.9).
 //!
 //! Consistency: this cache never shows what the file does not hold, and never hides what a
 //! caller was told is written.
@@ -33,7 +39,7 @@ use std::sync::Arc;
 use hashlink::LruCache;
 use parking_lot::Mutex;
 
-use crate::port::{Item, Key};
+use crate::port::Key;
 
 /// Recently used items by key, and how many groups have been committed (see the module's doc).
 pub struct RecentItems {
@@ -41,15 +47,15 @@ pub struct RecentItems {
 }
 
 struct Inner {
-    items: LruCache<Key, Arc<Item>>,
+    items: LruCache<Key, Arc<str>>,
     /// Moves on every change made here by the writer: an offer made across one is stale.
     generation: u64,
 }
 
 /// What a lookup found.
 pub enum Lookup {
-    /// The item, as last committed.
-    Hit(Item),
+    /// The item as last committed, encoded (`codec::decode` reads it).
+    Hit(Arc<str>),
     /// Not here: read the file, then [`RecentItems::offer`] what was read with this mark.
     Miss(Generation),
 }
@@ -71,51 +77,43 @@ impl RecentItems {
         }
     }
 
-    /// The item of `key` if it is here (a copy: the caller owns what a read returns).
+    /// The item of `key` if it is here.
     pub fn get(&self, key: &Key) -> Lookup {
         let Some(inner) = &self.inner else {
             return Lookup::Miss(Generation(0));
         };
-        let found = {
-            let mut inner = inner.lock();
-            match inner.items.get(key) {
-                Some(item) => Ok(item.clone()),
-                None => Err(Generation(inner.generation)),
-            }
-        };
-        // The copy is made outside the lock.
-        match found {
-            Ok(item) => Lookup::Hit(Item::clone(&item)),
-            Err(generation) => Lookup::Miss(generation),
+        let mut inner = inner.lock();
+        match inner.items.get(key) {
+            Some(text) => Lookup::Hit(text.clone()),
+            None => Lookup::Miss(Generation(inner.generation)),
         }
     }
 
-    /// Keeps `item`, read from the file for `key` after a lookup that missed at `seen`, unless
+    /// Keeps `text`, read from the file for `key` after a lookup that missed at `seen`, unless
     /// the writer has changed anything here since (then what was read may be older than what a
     /// commit left; the next read of it looks in the file again).
-    pub fn offer(&self, key: &Key, item: &Item, seen: Generation) {
+    pub fn offer(&self, key: &Key, text: Arc<str>, seen: Generation) {
         let Some(inner) = &self.inner else {
             return;
         };
-        let item = Arc::new(item.clone());
         let mut inner = inner.lock();
         if inner.generation == seen.0 {
-            inner.items.insert(key.clone(), item);
+            inner.items.insert(key.clone(), text);
         }
     }
 
     /// What a committed group left (called by the writer thread after the `COMMIT`, before
-    /// answering): each key's new item, or `None` where it was deleted.
-    pub fn committed(&self, changes: impl IntoIterator<Item = (Key, Option<Item>)>) {
+    /// answering): each key's new item as stored, or `None` where it was deleted.
+    pub fn committed(&self, changes: impl IntoIterator<Item = (Key, Option<Arc<str>>)>) {
         let Some(inner) = &self.inner else {
             return;
         };
         let mut inner = inner.lock();
         inner.generation += 1;
-        for (key, item) in changes {
-            match item {
-                Some(item) => {
-                    inner.items.insert(key, Arc::new(item));
+        for (key, text) in changes {
+            match text {
+                Some(text) => {
+                    inner.items.insert(key, text);
                 }
                 None => {
                     inner.items.remove(&key);
@@ -139,18 +137,20 @@ impl RecentItems {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
-    use crate::testing::item;
 
     fn key(sk: &str) -> Key {
         Key::new("P", sk)
     }
 
-    fn hit(recent: &RecentItems, sk: &str) -> Option<Item> {
+    /// An item's text: `{"v":n}`.
+    fn item(v: u32) -> Arc<str> {
+        format!("{{\"v\":{v}}}").into()
+    }
+
+    fn hit(recent: &RecentItems, sk: &str) -> Option<Arc<str>> {
         match recent.get(&key(sk)) {
-            Lookup::Hit(item) => Some(item),
+            Lookup::Hit(text) => Some(text),
             Lookup::Miss(_) => None,
         }
     }
@@ -165,7 +165,7 @@ mod tests {
     #[test]
     fn a_commit_sets_and_removes_what_it_wrote() {
         let recent = RecentItems::new(8);
-        let a = item(&key("a"), json!({ "v": 1 }));
+        let a = item(1);
         recent.committed([(key("a"), Some(a.clone()))]);
         assert_eq!(hit(&recent, "a"), Some(a));
         recent.committed([(key("a"), None)]);
@@ -175,35 +175,35 @@ mod tests {
     #[test]
     fn an_offer_is_taken_only_if_nothing_was_committed_since_the_lookup() {
         let recent = RecentItems::new(8);
-        let old = item(&key("a"), json!({ "v": 1 }));
-        let new = item(&key("a"), json!({ "v": 2 }));
+        let old = item(1);
+        let new = item(2);
         // A read looks, a commit writes the item anew, the read offers what its older snapshot
         // held: refused, the commit's item stays.
         let looked = seen(&recent, "a");
         recent.committed([(key("a"), Some(new.clone()))]);
-        recent.offer(&key("a"), &old, looked);
+        recent.offer(&key("a"), old, looked);
         assert_eq!(hit(&recent, "a"), Some(new.clone()));
         // A read that overlaps a delete offers the deleted item: refused.
-        let b = item(&key("b"), json!({ "v": 1 }));
+        let b = item(1);
         let looked = seen(&recent, "b");
         recent.committed([(key("b"), None)]);
-        recent.offer(&key("b"), &b, looked);
+        recent.offer(&key("b"), b.clone(), looked);
         assert_eq!(hit(&recent, "b"), None);
         // With no commit in between, what was read is kept.
         let looked = seen(&recent, "b");
-        recent.offer(&key("b"), &b, looked);
+        recent.offer(&key("b"), b.clone(), looked);
         assert_eq!(hit(&recent, "b"), Some(b));
     }
 
     #[test]
     fn a_failed_group_forgets_its_keys_and_stales_offers_in_flight() {
         let recent = RecentItems::new(8);
-        let a = item(&key("a"), json!({ "v": 1 }));
+        let a = item(1);
         recent.committed([(key("a"), Some(a.clone()))]);
         let looked = seen(&recent, "c");
         recent.forget([&key("a")]);
         assert_eq!(hit(&recent, "a"), None);
-        recent.offer(&key("c"), &a, looked);
+        recent.offer(&key("c"), a, looked);
         assert_eq!(hit(&recent, "c"), None);
     }
 
@@ -211,17 +211,17 @@ mod tests {
     fn the_least_recently_used_item_goes_first_and_zero_keeps_nothing() {
         let recent = RecentItems::new(2);
         for sk in ["a", "b"] {
-            recent.committed([(key(sk), Some(item(&key(sk), json!({}))))]);
+            recent.committed([(key(sk), Some(item(0)))]);
         }
         assert!(hit(&recent, "a").is_some());
-        recent.committed([(key("c"), Some(item(&key("c"), json!({}))))]);
+        recent.committed([(key("c"), Some(item(0)))]);
         assert!(hit(&recent, "b").is_none(), "b was the least recently used");
         assert!(hit(&recent, "a").is_some() && hit(&recent, "c").is_some());
 
         let none = RecentItems::new(0);
-        none.committed([(key("a"), Some(item(&key("a"), json!({}))))]);
+        none.committed([(key("a"), Some(item(0)))]);
         let looked = seen(&none, "a");
-        none.offer(&key("a"), &item(&key("a"), json!({})), looked);
+        none.offer(&key("a"), item(0), looked);
         assert!(hit(&none, "a").is_none());
     }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 use async_trait::async_trait;
 
 use crate::checkpoint::Checkpointer;
-use crate::codec::OrUnavailable;
+use crate::codec::{self, OrUnavailable};
 use crate::connection::{self, Role};
 use crate::directory::DataDir;
 use crate::error::OpenError;
@@ -35,7 +35,7 @@ pub struct SqliteStore {
     readers: Readers,
     /// Where each item's row is (see `keydir.rs`).
     keys: Arc<KeyDir>,
-    /// The items most recently written or read, decoded (see `recent.rs`).
+    /// The items most recently written or read, as stored (see `recent.rs`).
     recent: Arc<RecentItems>,
     database: PathBuf,
     options: SqliteOptions,
@@ -170,16 +170,20 @@ fn validate(writes: &[Write]) -> Result<(), StoreError> {
 impl Store for SqliteStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         let seen = match self.recent.get(key) {
-            Lookup::Hit(item) => return Ok(Some(item)),
+            Lookup::Hit(text) => return codec::decode(&text).map(Some),
             Lookup::Miss(seen) => seen,
         };
-        let item = self
+        let text = self
             .readers
-            .run(|conn| readers::get(conn, &self.keys, key))?;
-        if let Some(item) = &item {
-            self.recent.offer(key, item, seen);
+            .run(|conn| readers::get_encoded(conn, &self.keys, key))?;
+        match text {
+            Some(text) => {
+                let item = codec::decode(&text)?;
+                self.recent.offer(key, text.into(), seen);
+                Ok(Some(item))
+            }
+            None => Ok(None),
         }
-        Ok(item)
     }
 
     async fn query(&self, pk: &str, range: &SkRange) -> Result<Vec<Item>, StoreError> {

@@ -41,8 +41,8 @@ struct Changes<'w> {
     recent: &'w RecentItems,
     /// Watched items' changes, in order.
     items: Vec<(Key, Option<Item>)>,
-    /// Every item written (`None`: deleted), in order.
-    written: Vec<(Key, Option<Item>)>,
+    /// Every item written, as stored (`None`: deleted), in order.
+    written: Vec<(Key, Option<Arc<str>>)>,
 }
 
 impl<'w> Changes<'w> {
@@ -55,12 +55,13 @@ impl<'w> Changes<'w> {
         }
     }
 
-    /// `key` now holds `item` (`None`: deleted).
-    fn wrote(&mut self, key: Key, item: Option<Item>) {
+    /// `key` now holds `item`, stored as `text` (`None`: deleted).
+    fn wrote(&mut self, key: Key, item: Option<(&Item, String)>) {
         if self.watchers.watch(&key) {
-            self.items.push((key.clone(), item.clone()));
+            let watched = item.as_ref().map(|(item, _)| Item::clone(item));
+            self.items.push((key.clone(), watched));
         }
-        self.written.push((key, item));
+        self.written.push((key, item.map(|(_, text)| text.into())));
     }
 
     /// `key` was purged (past its expiry): the recent items forget it; watchers are not told,
@@ -429,8 +430,8 @@ impl Rows<'_, '_> {
     }
 
     /// Writes `item` at `key` (whose row is at `slot`): over its row, or in a new row appended
-    /// to the table (the row it had if this group deleted it).
-    fn store(&mut self, key: &Key, slot: Slot, item: &Item) -> Result<(), StoreError> {
+    /// to the table (the row it had if this group deleted it). Returns the item as stored.
+    fn store(&mut self, key: &Key, slot: Slot, item: &Item) -> Result<String, StoreError> {
         let text = codec::encode(item)?;
         let expires_at = codec::expires_at(item);
         let (id, new) = match slot {
@@ -444,12 +445,12 @@ impl Rows<'_, '_> {
                     "INSERT INTO items (id, pk, sk, item, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .and_then(|mut statement| {
-                    statement.execute(params![id, key.pk, key.sk, text, expires_at])
+                    statement.execute(params![id, key.pk, key.sk, &text, expires_at])
                 })
         } else {
             self.conn
                 .prepare_cached("UPDATE items SET item = ?2, expires_at = ?3 WHERE id = ?1")
-                .and_then(|mut statement| statement.execute(params![id, text, expires_at]))
+                .and_then(|mut statement| statement.execute(params![id, &text, expires_at]))
         }
         .or_unavailable()?;
         if written != 1 {
@@ -458,7 +459,7 @@ impl Rows<'_, '_> {
         if new {
             self.keys.written(key, slot, id);
         }
-        Ok(())
+        Ok(text)
     }
 
     fn delete(&mut self, key: &Key, slot: Slot) -> Result<(), StoreError> {
@@ -505,14 +506,14 @@ fn transact(rows: &mut Rows, writes: Vec<Write>, changes: &mut Changes) -> Resul
         match write {
             Write::Put { item, .. } => {
                 let key = key_of(&item);
-                rows.store(&key, found.slot, &item)?;
-                changes.wrote(key, Some(item));
+                let text = rows.store(&key, found.slot, &item)?;
+                changes.wrote(key, Some((&item, text)));
             }
             Write::Update(update) => {
                 let mut item = found.item.unwrap_or_else(|| update.new_item());
                 update.apply_to(&mut item);
-                rows.store(&update.key, found.slot, &item)?;
-                changes.wrote(update.key, Some(item));
+                let text = rows.store(&update.key, found.slot, &item)?;
+                changes.wrote(update.key, Some((&item, text)));
             }
             Write::Delete { key, .. } => {
                 rows.delete(&key, found.slot)?;
@@ -537,8 +538,8 @@ fn update_item(
     }
     let mut item = item.unwrap_or_else(|| update.new_item());
     update.apply_to(&mut item);
-    rows.store(&update.key, slot, &item)?;
-    changes.wrote(update.key.clone(), Some(item.clone()));
+    let text = rows.store(&update.key, slot, &item)?;
+    changes.wrote(update.key.clone(), Some((&item, text)));
     Ok(item)
 }
 
