@@ -8,7 +8,8 @@
 #
 # On a two-core machine the load generator shares the CPU with the server, so throughput also
 # depends on how the scheduler shares it between them; CPU per request does not. CPU_STORE
-# (default durable, the README's server; or memory), CPU_ROUTES (default "healthz status"),
+# (default durable, the README's server; or memory), CPU_ROUTES (default "healthz status"; also
+# "join", a fresh Idempotency-Key per request),
 # RUST_LOG as the servers' log level (default info: the access log on).
 set -euo pipefail
 A=$1 B=$2
@@ -44,6 +45,7 @@ for round in 1 2 3 4 5; do
       case $route in
         healthz) args=("http://127.0.0.1:$p/healthz") ;;
         status) args=(-s "$D/status-$p.lua" "http://127.0.0.1:$p/api/v1/queue/status") ;;
+        join) args=(-s scripts/wrk/join.lua "http://127.0.0.1:$p/api/v1/queue/join") ;;
       esac
       before=$(ticks "$pid")
       out=$(wrk -t2 -c64 -d5s "${args[@]}")
