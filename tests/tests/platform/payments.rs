@@ -558,12 +558,14 @@ async fn the_check_of_an_approval_that_was_followed_up_changes_nothing() {
 }
 
 /// A provider's webhook endpoint that answers its first `refused` deliveries 503 at once and
-/// holds every later one until `release` is notified, then acknowledges it; counts the
+/// holds every later one until [`HeldEndpoint::release`], then acknowledges it; counts the
 /// deliveries it has received.
 struct HeldEndpoint {
     url: String,
     received: Arc<AtomicUsize>,
-    release: Arc<tokio::sync::Notify>,
+    /// No permits until released: a held delivery waits for one (permits, unlike a
+    /// notification, are not lost on a delivery that starts waiting after the release).
+    gate: Arc<tokio::sync::Semaphore>,
 }
 
 impl HeldEndpoint {
@@ -571,11 +573,11 @@ impl HeldEndpoint {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let received = Arc::new(AtomicUsize::new(0));
-        let release = Arc::new(tokio::sync::Notify::new());
-        let (count, gate) = (received.clone(), release.clone());
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let (count, held) = (received.clone(), gate.clone());
         tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
-                let (count, gate) = (count.clone(), gate.clone());
+                let (count, held) = (count.clone(), held.clone());
                 tokio::spawn(async move {
                     let mut head = vec![0u8; 64 * 1024];
                     if socket.read(&mut head).await.unwrap_or(0) == 0 {
@@ -584,7 +586,7 @@ impl HeldEndpoint {
                     let status = if count.fetch_add(1, Ordering::SeqCst) < refused {
                         "503 Service Unavailable"
                     } else {
-                        gate.notified().await;
+                        held.acquire().await.expect("never closed").forget();
                         "200 OK"
                     };
                     let answer = format!(
@@ -597,8 +599,13 @@ impl HeldEndpoint {
         Self {
             url,
             received,
-            release,
+            gate,
         }
+    }
+
+    /// Acknowledges every delivery held now or later.
+    fn release(&self) {
+        self.gate.add_permits(1_000);
     }
 
     fn received(&self) -> usize {
@@ -620,26 +627,51 @@ impl HeldEndpoint {
     }
 }
 
-#[tokio::test]
-async fn a_payment_answered_after_its_webhook_is_posted_does_not_wait_for_the_provider_callback() {
-    let endpoint = HeldEndpoint::start(0).await;
+/// A world whose simulator posts its webhooks to `endpoint` as `delivery` says, and a buyer's
+/// hold of seat A-1 there, ready to be paid.
+async fn holding_for(
+    endpoint: &HeldEndpoint,
+    delivery: WebhookDelivery,
+) -> (
+    World,
+    Principal,
+    tacos_core::domain::reservations::Reservation,
+) {
     let world = World::with_config(|config| {
         config.public_url = Some(endpoint.url.clone());
-        config.webhook_delivery = WebhookDelivery::AfterAnswer;
+        config.webhook_delivery = delivery;
     });
     let event = world.seated(&[("A", 1, 4)], 10.0).await;
     let buyer = world.buyer();
     let hold = world.hold_seats(&buyer, &event.event_id, &["A-1"]);
     let hold = hold.await.unwrap();
+    (world, buyer, hold)
+}
+
+#[tokio::test]
+async fn a_payment_answered_after_its_webhook_is_posted_does_not_wait_for_the_provider_callback() {
+    let endpoint = HeldEndpoint::start(0).await;
+    let (world, buyer, hold) = holding_for(&endpoint, WebhookDelivery::AfterAnswer).await;
     let paying = world.pay(&buyer, &hold, Scenario::Approve);
     let intent = tokio::time::timeout(std::time::Duration::from_secs(5), paying)
         .await
         .expect("the payment is answered while its webhook is still held by the endpoint");
     assert_eq!(intent.status.as_str(), "APPROVED");
     endpoint.wait_for(1).await;
-    endpoint.release.notify_waiters();
+    let timers = world.local.scheduler.pending();
+    endpoint.release();
     // Acknowledged: the safety net is dropped, so moving past its time sends nothing again.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    for _ in 0..500 {
+        if world.local.scheduler.pending() < timers {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        world.local.scheduler.pending(),
+        timers - 1,
+        "the safety net dropped"
+    );
     world.advance(60.0);
     world.fire_timers().await;
     assert_eq!(endpoint.received(), 1, "one delivery, acknowledged once");
@@ -648,14 +680,7 @@ async fn a_payment_answered_after_its_webhook_is_posted_does_not_wait_for_the_pr
 #[tokio::test]
 async fn an_inline_webhook_is_posted_before_the_payment_is_answered() {
     let endpoint = HeldEndpoint::start(0).await;
-    let world = World::with_config(|config| {
-        config.public_url = Some(endpoint.url.clone());
-        config.webhook_delivery = WebhookDelivery::Inline;
-    });
-    let event = world.seated(&[("A", 1, 4)], 10.0).await;
-    let buyer = world.buyer();
-    let hold = world.hold_seats(&buyer, &event.event_id, &["A-1"]);
-    let hold = hold.await.unwrap();
+    let (world, buyer, hold) = holding_for(&endpoint, WebhookDelivery::Inline).await;
     let paying = world.pay(&buyer, &hold, Scenario::Approve);
     tokio::pin!(paying);
     let early = tokio::time::timeout(std::time::Duration::from_millis(300), &mut paying).await;
@@ -664,21 +689,14 @@ async fn an_inline_webhook_is_posted_before_the_payment_is_answered() {
         "the answer waits for the provider's callback"
     );
     assert_eq!(endpoint.received(), 1);
-    endpoint.release.notify_waiters();
+    endpoint.release();
     assert_eq!(paying.await.status.as_str(), "APPROVED");
 }
 
 #[tokio::test]
 async fn a_webhook_posted_after_the_answer_that_fails_is_retried_by_its_safety_net() {
     let endpoint = HeldEndpoint::start(1).await;
-    let world = World::with_config(|config| {
-        config.public_url = Some(endpoint.url.clone());
-        config.webhook_delivery = WebhookDelivery::AfterAnswer;
-    });
-    let event = world.seated(&[("A", 1, 4)], 10.0).await;
-    let buyer = world.buyer();
-    let hold = world.hold_seats(&buyer, &event.event_id, &["A-1"]);
-    let hold = hold.await.unwrap();
+    let (world, buyer, hold) = holding_for(&endpoint, WebhookDelivery::AfterAnswer).await;
     let intent = world.pay(&buyer, &hold, Scenario::Approve).await;
     assert_eq!(intent.status.as_str(), "APPROVED");
     endpoint.wait_for(1).await;
@@ -692,7 +710,7 @@ async fn a_webhook_posted_after_the_answer_that_fails_is_retried_by_its_safety_n
         _ = &mut firing => panic!("the retry waits for the endpoint's answer"),
         () = endpoint.wait_for(2) => {}
     }
-    endpoint.release.notify_waiters();
+    endpoint.release();
     firing.await;
     assert_eq!(endpoint.received(), 2);
 }
