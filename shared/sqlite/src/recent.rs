@@ -16,15 +16,22 @@
 //! Consistency: this cache never shows what the file does not hold, and never hides what a
 //! caller was told is written.
 //!
-//! * The writer thread updates it after each group's `COMMIT` and before answering any of the
-//!   group's callers ([`RecentItems::committed`]): every key the group wrote is set to its new
-//!   item, every key it deleted removed. A read between the `COMMIT` and that update may still
-//!   see the item as it was: it overlaps a write nobody has been told of yet.
-//! * A read that misses reads the file, then offers what it read ([`RecentItems::offer`]); the
-//!   offer is taken only if no group was committed since the read looked here, so an item read
-//!   from an older snapshot can never land over the newer one a commit left (the commit's update
-//!   may come just after the lookup but before the read's snapshot, or after the read: either way
-//!   the generation has moved and the offer is dropped).
+//! * Just before a group's `COMMIT` the writer thread drops every key the group wrote
+//!   ([`RecentItems::committing`]); after it, and before answering any of the group's callers,
+//!   it sets each to its new item, or leaves it out where it was deleted
+//!   ([`RecentItems::committed`]). In between, every read of those keys goes to the file, whose
+//!   snapshots only move forward: a reader that has seen the new item in the file cannot then
+//!   find the old one here.
+//! * A read that misses reads the file, then offers what it read ([`RecentItems::offer`]). The
+//!   offer is taken only if no group began or finished its `COMMIT` since the read looked here
+//!   (each moves the generation) and none is under way. Otherwise two reads that both missed
+//!   could race a commit: one reads the new item from the file and answers it, the other read the
+//!   old one in an earlier snapshot and offers it last, and the first reader's next read would see
+//!   the item go back.
+//!
+//! The store's test `reads_never_go_back_in_time_while_the_item_is_rewritten` races readers
+//! against a writer; it caught both of those orders (a third of its runs failed with only the
+//! offer's generation check, a fifth with keys left here during the `COMMIT`).
 //! * A group that failed (its `COMMIT` or a statement) changes nothing; its keys are forgotten
 //!   anyway ([`RecentItems::forget`]), so an outcome SQLite could not report never lingers here.
 //!
@@ -48,8 +55,10 @@ pub struct RecentItems {
 
 struct Inner {
     items: LruCache<Key, Arc<str>>,
-    /// Moves on every change made here by the writer: an offer made across one is stale.
+    /// Moves when a group starts and when it ends its `COMMIT`: an offer made across one is stale.
     generation: u64,
+    /// A group is between [`RecentItems::committing`] and its end: no offer is taken.
+    committing: bool,
 }
 
 /// What a lookup found.
@@ -72,6 +81,7 @@ impl RecentItems {
                 Mutex::new(Inner {
                     items: LruCache::new(capacity),
                     generation: 0,
+                    committing: false,
                 })
             }),
         }
@@ -89,16 +99,31 @@ impl RecentItems {
         }
     }
 
-    /// Keeps `text`, read from the file for `key` after a lookup that missed at `seen`, unless
-    /// the writer has changed anything here since (then what was read may be older than what a
-    /// commit left; the next read of it looks in the file again).
+    /// Keeps `text`, read from the file for `key` after a lookup that missed at `seen`, unless a
+    /// group's `COMMIT` began or ended since, or is under way (then what was read may be older
+    /// than what another read already answered; the next read of it looks in the file again).
     pub fn offer(&self, key: &Key, text: Arc<str>, seen: Generation) {
         let Some(inner) = &self.inner else {
             return;
         };
         let mut inner = inner.lock();
-        if inner.generation == seen.0 {
+        if !inner.committing && inner.generation == seen.0 {
             inner.items.insert(key.clone(), text);
+        }
+    }
+
+    /// A group that wrote `keys` is about to `COMMIT` (called by the writer thread just before
+    /// it): those keys are dropped, and offers made from here until [`RecentItems::committed`] or
+    /// [`RecentItems::forget`] are refused.
+    pub fn committing<'k>(&self, keys: impl IntoIterator<Item = &'k Key>) {
+        let Some(inner) = &self.inner else {
+            return;
+        };
+        let mut inner = inner.lock();
+        inner.generation += 1;
+        inner.committing = true;
+        for key in keys {
+            inner.items.remove(key);
         }
     }
 
@@ -110,6 +135,7 @@ impl RecentItems {
         };
         let mut inner = inner.lock();
         inner.generation += 1;
+        inner.committing = false;
         for (key, text) in changes {
             match text {
                 Some(text) => {
@@ -129,6 +155,7 @@ impl RecentItems {
         };
         let mut inner = inner.lock();
         inner.generation += 1;
+        inner.committing = false;
         for key in keys {
             inner.items.remove(key);
         }
@@ -193,6 +220,37 @@ mod tests {
         let looked = seen(&recent, "b");
         recent.offer(&key("b"), b.clone(), looked);
         assert_eq!(hit(&recent, "b"), Some(b));
+    }
+
+    #[test]
+    fn a_commit_under_way_hides_the_items_it_rewrites() {
+        let recent = RecentItems::new(8);
+        recent.committed([(key("a"), Some(item(1))), (key("b"), Some(item(1)))]);
+        recent.committing([&key("a")]);
+        assert_eq!(
+            hit(&recent, "a"),
+            None,
+            "read from the file until the commit is through"
+        );
+        assert_eq!(hit(&recent, "b"), Some(item(1)), "untouched by the group");
+        recent.committed([(key("a"), Some(item(2)))]);
+        assert_eq!(hit(&recent, "a"), Some(item(2)));
+    }
+
+    #[test]
+    fn no_offer_is_taken_while_a_commit_is_under_way() {
+        let recent = RecentItems::new(8);
+        // A read that looked before the commit began, and one that looked during it: both of
+        // them may have read the item before the commit or after it, so neither is kept.
+        let before = seen(&recent, "a");
+        recent.committing([&key("a")]);
+        let during = seen(&recent, "a");
+        recent.offer(&key("a"), item(1), before);
+        recent.offer(&key("a"), item(1), during);
+        assert_eq!(hit(&recent, "a"), None);
+        recent.committed([(key("a"), Some(item(2)))]);
+        recent.offer(&key("a"), item(1), during);
+        assert_eq!(hit(&recent, "a"), Some(item(2)));
     }
 
     #[test]

@@ -424,8 +424,14 @@ mod tests {
                         while !done.load(std::sync::atomic::Ordering::SeqCst) {
                             let floor = acknowledged.load(std::sync::atomic::Ordering::SeqCst);
                             let seen = value(store.get(&key).await.unwrap());
-                            assert!(seen >= last, "went back from {last} to {seen}");
-                            assert!(seen >= floor, "{seen} read after {floor} was acknowledged");
+                            assert!(
+                                seen >= last,
+                                "went back from {last} to {seen} ({recent_items} recent items)"
+                            );
+                            assert!(
+                                seen >= floor,
+                                "{seen} read after {floor} was acknowledged ({recent_items})"
+                            );
                             last = seen;
                             tokio::task::yield_now().await;
                         }

@@ -80,6 +80,13 @@ impl<'w> Changes<'w> {
         self.written.truncate(written);
     }
 
+    /// The group is about to `COMMIT`: reads that miss the recent items from here until it is
+    /// through keep nothing there (`recent.rs`).
+    fn committing(&self) {
+        self.recent
+            .committing(self.written.iter().map(|(key, _)| key));
+    }
+
     /// The group is committed: the recent items take its changes, then every watcher is told,
     /// in order.
     fn committed(&mut self) {
@@ -365,6 +372,7 @@ fn commit_group(
         Some(error) => Err(error),
         None => {
             group_keys.publish_added();
+            changes.committing();
             exec(conn, "COMMIT")
         }
     };
