@@ -106,8 +106,10 @@ async fn serve(port: Option<u16>, host: &str, data_dir: PathBuf) -> anyhow::Resu
         .get_or_insert_with(|| format!("http://127.0.0.1:{}", settings.port));
     // This process keeps running after it answers, so a payment's answer need not wait for the
     // simulator's webhook (the safety-net job delivers it if the process stops first).
-    let configured = std::env::var("TACOS_WEBHOOK_DELIVERY").is_ok_and(|v| !v.is_empty());
-    if !configured {
+    if tacos_core::config::Env::process()
+        .get("TACOS_WEBHOOK_DELIVERY")
+        .is_none()
+    {
         config.webhook_delivery = tacos_core::config::WebhookDelivery::AfterAnswer;
     }
     announce(&storage);
