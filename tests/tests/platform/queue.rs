@@ -290,9 +290,7 @@ fn instances(world: &World, view_ms: i64) -> [Platform; 2] {
 #[tokio::test]
 async fn instances_that_read_the_queue_at_different_moments_show_the_same_position() {
     // AWS's timings, then parity's windows of a second with the README's 100 ms admission steps
-    // (more moves in a window than the queue's state remembers).
-    // (more moves in a window than the queue's state remembers: 20 admissions a second move the
-    // cursor at every step).
+    // (20 admissions a second, so the cursor has people to admit at every step).
     for (view_ms, advance_ms, rate, people) in [(250, 200, 4.0, 16), (1_000, 100, 20.0, 120)] {
         instances_agree(view_ms, advance_ms, rate, people).await;
     }
