@@ -68,6 +68,9 @@ impl Api {
             .timeout(timeout)
             .pool_max_idle_per_host(usize::MAX)
             .tcp_nodelay(true)
+            // The contract redirects nothing and the server is local: neither is looked for.
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
             .build()
             .context("HTTP client")?;
         Ok(Self {

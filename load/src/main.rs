@@ -18,6 +18,12 @@
 //! [`record`] keeps the histograms, [`scenario`] is what a virtual user does, [`ledger`] checks
 //! a purchase run's sales, [`report`] and [`plot`] present it, [`ceiling`] is the baseline server.
 
+/// The driver shares the machine's cores with the server it measures: every microsecond it
+/// spends is one the server does not get, so it allocates as the server does (with glibc's
+/// allocator it spent about 8 % more CPU per purchase flow; BENCHMARKS.md §2).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod api;
 mod ceiling;
 mod ledger;

@@ -431,6 +431,8 @@ async fn a_payment_cannot_start_on_an_expired_hold_nor_beside_another() {
         .process(&buyer, process(&first.payment_intent_id))
         .await
         .unwrap();
+    // The follow-up is filed beside the hold's mark; a refused payment's is dropped again.
+    let timers = world.local.scheduler.pending();
     let refused = payments
         .process(&buyer, process(&second.payment_intent_id))
         .await;
@@ -443,6 +445,11 @@ async fn a_payment_cannot_start_on_an_expired_hold_nor_beside_another() {
         .await
         .unwrap();
     assert_eq!(untouched.status.as_str(), "PENDING", "never charged");
+    assert_eq!(
+        world.local.scheduler.pending(),
+        timers,
+        "no follow-up left behind"
+    );
     // Processing the first again is fine (a retry) and changes nothing.
     let again = payments
         .process(&buyer, process(&first.payment_intent_id))
@@ -459,12 +466,18 @@ async fn a_payment_cannot_start_on_an_expired_hold_nor_beside_another() {
         .intent(&buyer, &late_hold, Some(Scenario::Approve))
         .await;
     world.advance(HOLD_SECONDS as f64 + 1.0);
+    let timers = world.local.scheduler.pending();
     let refused = payments
         .process(&buyer, process(&late.payment_intent_id))
         .await;
     assert!(
         matches!(refused, Err(Error::ReservationExpired)),
         "{refused:?}"
+    );
+    assert_eq!(
+        world.local.scheduler.pending(),
+        timers,
+        "no follow-up left behind"
     );
     let untouched = payments
         .get(&late.payment_intent_id, Some(&buyer))

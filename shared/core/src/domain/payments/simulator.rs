@@ -88,8 +88,9 @@ impl Payments {
 
     /// Runs the simulated charge. Processing again reports the current status and sends nothing.
     ///
-    /// The hold is marked as being paid first (`reservations::payment`): a hold that expired, or
-    /// that another payment is already paying, is refused before anyone is charged.
+    /// The hold is marked as being paid (`reservations::payment`) before the outcome is written:
+    /// a hold that expired, or that another payment is already paying, is refused before anyone
+    /// is charged.
     pub async fn process(
         &self,
         caller: &Principal,
@@ -100,13 +101,22 @@ impl Payments {
             return Ok(intent);
         }
         let id = &intent.payment_intent_id;
-        self.reservations
-            .start_payment(&intent.reservation_id, id)
-            .await?;
         let outcome = decide(request.action.unwrap_or(intent.scenario));
-        // The follow-up is scheduled before the status flips, so an outage cannot leave a decided
-        // payment whose webhook is never sent.
-        self.schedule_follow_up(id, outcome).await?;
+        // The hold is marked as being paid and the follow-up is filed side by side, both before
+        // the status flips: an outage cannot leave a decided payment whose webhook is never sent,
+        // and the buyer waits for one write here, not two in turn. A follow-up filed for a payment
+        // the hold refuses is dropped again (and would find nothing decided if that failed).
+        let (started, filed) = futures::join!(
+            self.reservations.start_payment(&intent.reservation_id, id),
+            self.schedule_follow_up(id, outcome),
+        );
+        if let Err(refused) = started {
+            if filed.is_ok() {
+                self.drop_follow_up(id, outcome).await;
+            }
+            return Err(refused);
+        }
+        filed?;
         let now_ms = self.ports.clock.now_ms();
         let mut update = Update::new(intent_key(id))
             .set("status", outcome.as_str())
@@ -136,14 +146,18 @@ impl Payments {
         if outcome != PaymentStatus::Processing {
             return self.schedule_safety_net(id).await;
         }
-        let job = Job::SettlePayment {
-            payment_intent_id: id.clone(),
-        };
         self.ports
             .scheduler
-            .schedule(self.ports.clock.now() + self.delay, job)
+            .schedule(self.ports.clock.now() + self.delay, follow_up(id, outcome))
             .await?;
         Ok(())
+    }
+
+    /// Drops what [`Self::schedule_follow_up`] filed, for a payment that did not start.
+    async fn drop_follow_up(&self, id: &PaymentIntentId, outcome: PaymentStatus) {
+        if let Err(e) = self.ports.scheduler.cancel(&follow_up(id, outcome)).await {
+            tracing::warn!(payment_intent_id = %id, error = %e, "could not drop the follow-up of a payment that did not start; it will find nothing to do");
+        }
     }
 
     /// The simulator's delayed decision (job): a processing payment is approved.
@@ -160,6 +174,19 @@ impl Payments {
         // A timer's job: nobody waits for its answer, so the webhook is posted here and now.
         self.deliver_now(id).await;
         Ok(())
+    }
+}
+
+/// The job that follows a decision of `outcome`: the delayed settlement, or the webhook's
+/// safety net.
+fn follow_up(id: &PaymentIntentId, outcome: PaymentStatus) -> Job {
+    match outcome {
+        PaymentStatus::Processing => Job::SettlePayment {
+            payment_intent_id: id.clone(),
+        },
+        _ => Job::DeliverWebhook {
+            payment_intent_id: id.clone(),
+        },
     }
 }
 
