@@ -13,6 +13,7 @@
 //! * `challenge`: a join's proof of work (issue 16, item 5): issuing a challenge, checking a
 //!   solved one (what the server pays per join), and solving one of 18 bits (what a client pays;
 //!   the web app's own solver is timed in the browser, docs/web-app.md).
+//! * `outlook`: the wait a status predicts, with stock to spare and at a sale's end.
 //! * `items`: records to store items and back.
 //! * `ids`: identifier generation and parsing.
 //!
@@ -32,6 +33,7 @@ use tacos_core::domain::auth::{AccessTokens, Principal, Role, UserRecord};
 use tacos_core::domain::catalog::{seat_key, NewEvent, Section};
 use tacos_core::domain::queue::challenge::{solve, JoinChallenges};
 use tacos_core::domain::queue::draw::{permute, Draw, Seeds};
+use tacos_core::domain::queue::outlook::{Admitted, LineFacts, Returning};
 use tacos_core::domain::queue::{TicketState, WaitingRecord};
 use tacos_core::domain::records::{from_item, to_item};
 use tacos_core::domain::reservation_tokens::ReservationTokens;
@@ -331,6 +333,42 @@ fn draw(c: &mut Criterion) {
     group.finish();
 }
 
+/// The wait a status predicts (`queue::outlook`): with stock to spare (a division), and at the
+/// end of a sale, where the places coming back are followed second by second; the worst case is
+/// someone far beyond the stock when half the admitted do not buy (the flow runs until it dies
+/// out, to tell them they will likely miss out).
+fn outlook(c: &mut Criterion) {
+    let returning = Returning {
+        over: std::array::from_fn(|second| (second % 7) as f64),
+        entering: std::array::from_fn(|second| Admitted {
+            admitted: 10.0,
+            open: (second % 10) as f64,
+        }),
+        took: Some(0.5),
+    };
+    let facts = |position, available, open| LineFacts {
+        position,
+        rate: 25.0,
+        available,
+        held: 300,
+        open,
+        sold: 1_500,
+        admitted: 2_400,
+        returning: Some(&returning),
+    };
+    let mut group = c.benchmark_group("outlook");
+    group.bench_function("stock_to_spare", |b| {
+        b.iter(|| black_box(facts(black_box(900), 10_000, 100)).outlook())
+    });
+    group.bench_function("places_coming_back", |b| {
+        b.iter(|| black_box(facts(black_box(120), 200, 200)).outlook())
+    });
+    group.bench_function("far_beyond_the_stock", |b| {
+        b.iter(|| black_box(facts(black_box(5_000), 200, 200)).outlook())
+    });
+    group.finish();
+}
+
 fn challenge(c: &mut Criterion) {
     let challenges = JoinChallenges::new("bench secret");
     let event: EventId = "evt_bench".parse().expect("id");
@@ -435,6 +473,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = queue, reserve, availability, tokens, challenge, draw, items, ids
+    targets = queue, reserve, availability, tokens, challenge, draw, outlook, items, ids
 }
 criterion_main!(benches);

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::draw::Draw;
 use super::keys::{batch_key, queue_pk, state_key};
 use super::order::Line;
+use super::outlook::{Admitted, Returning, CYCLE};
 use super::positions::people;
 use crate::domain::catalog::Event;
 use crate::domain::records::{from_item, get_record, sort_key, to_item, ttl_after};
@@ -34,6 +35,9 @@ pub const READY_WINDOW_SECS: i64 = 30;
 const OPEN_BATCH_SCAN: usize = 1_000;
 /// Admission batches read per query (most advances find the open ones in the first page).
 const BATCH_PAGE: usize = 16;
+/// Fewest admissions whose window to enter is over that [`OpenBatches::returning`] measures
+/// what the recent ones did by.
+const FEWEST_TO_MEASURE: i64 = 20;
 /// Cursor moves the state item remembers, for views (a move every 100–200 ms or more: about a
 /// second).
 const MOVES_KEPT: usize = 8;
@@ -310,6 +314,33 @@ impl OpenBatches {
         self.batches.iter().map(|b| b.open.max(0)).sum()
     }
 
+    /// What these batches will give back, seen at `now_ms` ([`Returning`]).
+    pub(super) fn returning(&self, now_ms: i64) -> Returning {
+        let entering_over =
+            |b: &AdmissionBatch| now_ms > b.admitted_at_ms + READY_WINDOW_SECS * 1000;
+        let (mut admitted, mut gone) = (0_i64, 0_i64);
+        let mut returning = Returning {
+            over: [0.0; CYCLE],
+            entering: [Admitted::default(); CYCLE],
+            took: None,
+        };
+        for batch in &self.batches {
+            let open = batch.open.max(0);
+            let second = ((batch.open_until_ms - now_ms) / 1000).clamp(0, CYCLE as i64 - 1);
+            let second = second as usize;
+            if entering_over(batch) {
+                admitted += batch.admitted;
+                gone += batch.admitted - open;
+                returning.over[second] += open as f64;
+            } else {
+                returning.entering[second].admitted += batch.admitted as f64;
+                returning.entering[second].open += open as f64;
+            }
+        }
+        returning.took = (admitted >= FEWEST_TO_MEASURE).then(|| gone as f64 / admitted as f64);
+        returning
+    }
+
     /// The batch that admitted `order` (below the cursor), as far as this read knows.
     pub(super) fn batch_of(&self, order: u64) -> BatchOf<'_> {
         if order >= self.newest_end {
@@ -393,6 +424,64 @@ mod tests {
             open_until_ms,
             expires_at: 0,
         }
+    }
+
+    /// A batch of `admitted` people at `admitted_at_s`, `open` of them still neither holding nor
+    /// gone, open for a minute.
+    fn admitted(start: u64, admitted: i64, open: i64, admitted_at_s: i64) -> AdmissionBatch {
+        AdmissionBatch {
+            start,
+            end: start + admitted as u64,
+            admitted,
+            open,
+            admitted_at_ms: admitted_at_s * 1000,
+            open_until_ms: (admitted_at_s + READY_WINDOW_SECS + RESERVATION_TOKEN_TTL_SECS) * 1000,
+            expires_at: 0,
+        }
+    }
+
+    #[test]
+    fn open_batches_say_what_comes_back_when_and_what_recent_admissions_did() {
+        let now_s = 100;
+        let read = OpenBatches {
+            // Newest first: one whose people may still enter, two whose window to enter is over.
+            batches: vec![
+                admitted(60, 20, 16, now_s - 10),
+                admitted(40, 20, 6, now_s - 35),
+                admitted(20, 20, 10, now_s - 50),
+            ],
+            newest_end: 80,
+        };
+        let returning = read.returning(now_s * 1000);
+        // Of the 40 whose window is over, 24 held or gave their place up.
+        assert_eq!(returning.took, Some(0.6));
+        // The two over give back all their open places when they close, in 25 and 10 seconds.
+        assert_eq!(returning.over[25], 6.0);
+        assert_eq!(returning.over[10], 10.0);
+        assert_eq!(returning.over.iter().sum::<f64>(), 16.0);
+        // The newest closes in 50 seconds, its people still entering.
+        assert_eq!(
+            returning.entering[50],
+            Admitted {
+                admitted: 20.0,
+                open: 16.0
+            }
+        );
+    }
+
+    #[test]
+    fn a_batch_still_entering_is_kept_apart_from_those_that_are_over() {
+        let read = OpenBatches {
+            batches: vec![admitted(10, 10, 7, 95), admitted(0, 10, 3, 60)],
+            newest_end: 20,
+        };
+        let returning = read.returning(100_000);
+        assert_eq!(
+            returning.took, None,
+            "10 admissions are too few to measure by"
+        );
+        assert_eq!(returning.over.iter().sum::<f64>(), 3.0);
+        assert_eq!(returning.entering.iter().map(|a| a.open).sum::<f64>(), 7.0);
     }
 
     #[test]

@@ -4,15 +4,23 @@
 //! Position ÷ admission rate is right only while there is stock for everyone ahead. Admission
 //! never lets in more people than can still buy ([`super::admission`]): the people admitted and
 //! not yet holding, plus those holding, take the stock until they buy or give it back (an
-//! admission unused for its window, a hold that expires unpaid). So the line moves in waves: the
-//! stock free now goes to the people at the front at the admission rate; what the admitted give
-//! back comes round again about a [`CYCLE_SECS`] later, and again, each time shrinking by the
-//! share of admitted people who buy. Someone the waves never reach is told they are likely to
-//! miss out (`likely_sold_out`) rather than given a time.
+//! admission unused for its window, a hold that expires unpaid). So once the stock free now is
+//! taken, the line moves as places come back, and `Flow` follows them second by second:
 //!
-//! The share who buy (`conversion`) is measured per event: tickets sold per admission that has
-//! ended one way or the other, drawn towards "everyone buys" while few have (a prior worth
-//! [`PRIOR_WEIGHT`] admissions), so that early on nobody beyond the stock is promised a place.
+//! * an admission unused comes back when its batch closes, which the process knows from the open
+//!   batches it reads with its view ([`Returning`]); in a batch whose people may still enter, those
+//!   expected to hold are left out;
+//! * a share of the places held now comes back as the holds expire unpaid, spread over a cycle;
+//! * every place given out again comes back a [`CYCLE_SECS`] later, less the share who buy.
+//!
+//! Someone the places never reach is told they are likely to miss out (`likely_sold_out`)
+//! rather than given a time.
+//!
+//! The share who buy is what the recent admissions did (of those whose window to enter is over,
+//! the share that held or gave up their place), or, before there are enough of them, the event's
+//! totals (`conversion`): tickets sold per admission, drawn towards "everyone buys" while few
+//! have (a prior worth [`PRIOR_WEIGHT`] admissions), so that early on nobody beyond the stock is
+//! promised a place. Near a sale's end the two differ most (BENCHMARKS.md §12.2).
 
 /// How long an admission that is not used to buy takes to give its place back: the admitted
 /// person's window to enter plus the reservation token's life (the admission batch's open time).
@@ -32,7 +40,7 @@ const SMALLEST_WAVE: f64 = 0.5;
 
 /// What the waiting room knows when it answers a status.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LineFacts {
+pub struct LineFacts<'a> {
     /// The person's position: people ahead plus one.
     pub position: u64,
     /// Admissions per second while the sale is open.
@@ -47,6 +55,43 @@ pub struct LineFacts {
     pub sold: i64,
     /// People admitted since the line opened.
     pub admitted: u64,
+    /// What the people admitted and not holding yet will give back, when the open admissions
+    /// were read with the view: when their places come back, and the share of recent
+    /// admissions that took a hold. Without it, the event's totals stand in.
+    pub returning: Option<&'a Returning>,
+}
+
+/// What the open admissions will give back, from one read of them
+/// (`admission::OpenBatches::returning`), by the second (from the read) their batches close.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Returning {
+    /// People still open in batches whose window to enter is over: they all come back.
+    pub over: [f64; CYCLE],
+    /// Batches whose people may still enter: how many they admitted, and how many are still
+    /// open (the others held or gave their place up); those expected to hold are left out.
+    pub entering: [Admitted; CYCLE],
+    /// Of the recent admissions whose window to enter is over, the share no longer open (they
+    /// held, or gave their place up): what the people admitted now are expected to do.
+    pub took: Option<f64>,
+}
+
+/// People admitted, and of them those still open.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Admitted {
+    pub admitted: f64,
+    pub open: f64,
+}
+
+impl Returning {
+    /// Places coming back in each second, those of the batches still entering counted by the
+    /// share `took` expected to hold.
+    fn by_second(&self, took: f64) -> [f64; CYCLE] {
+        std::array::from_fn(|second| {
+            let Admitted { admitted, open } = self.entering[second];
+            let will_hold = (admitted * took - (admitted - open)).max(0.0);
+            self.over[second] + (open - will_hold).max(0.0)
+        })
+    }
 }
 
 /// What the person is told.
@@ -58,7 +103,7 @@ pub struct Outlook {
     pub likely_sold_out: bool,
 }
 
-impl LineFacts {
+impl LineFacts<'_> {
     /// The share of admissions that end in a purchase, as this event has measured it so far:
     /// tickets sold, and most of those held ([`HOLDS_PAID`]), per person admitted. People
     /// admitted and not yet holding count as not buying: they are mostly the ones who will not
@@ -69,44 +114,70 @@ impl LineFacts {
         ((bought + PRIOR_WEIGHT) / (self.admitted as f64 + PRIOR_WEIGHT)).clamp(0.02, 1.0)
     }
 
+    /// The share of the people admitted next whose places come back a cycle later: by what the
+    /// recent admissions did when it is known, else by the event's totals. Near the end of a
+    /// sale the two differ most: the people still being admitted are more and more those who
+    /// stopped asking long ago and are kept in line until they are given up, while the totals
+    /// are set by the eager buyers at the front (BENCHMARKS.md §12).
+    fn keep(&self) -> f64 {
+        match self.returning.and_then(|r| r.took) {
+            Some(took) => 1.0 - took * HOLDS_PAID,
+            None => 1.0 - self.conversion(),
+        }
+    }
+
+    /// The share of the people admitted now expected to hold (or give their place up): what the
+    /// recent admissions did, or while that is not known, the event's totals' share.
+    fn took(&self) -> f64 {
+        match self.returning.and_then(|r| r.took) {
+            Some(took) => took,
+            None => (self.conversion() / HOLDS_PAID).min(1.0),
+        }
+    }
+
+    /// The places coming back in each second of the next cycle: what the open admissions give
+    /// back, and the share of held places whose holds expire unpaid, spread over the cycle.
+    fn returns(&self, keep: f64) -> [f64; CYCLE] {
+        match self.returning {
+            Some(returning) => {
+                let held = self.held.max(0) as f64 * (1.0 - HOLDS_PAID) / CYCLE_SECS;
+                returning.by_second(self.took()).map(|open| open + held)
+            }
+            None => [(self.open + self.held).max(0) as f64 * keep / CYCLE_SECS; CYCLE],
+        }
+    }
+
     /// The estimate of when this person is admitted, its range, and whether they likely miss out.
     pub fn outlook(&self) -> Outlook {
         let rate = self.rate.max(0.01);
         let k = self.position.max(1) as f64;
-        let keep = 1.0 - self.conversion();
-        // What is free now, and what the admitted and holding give back half a cycle from now
-        // on average, then each wave's share of it a cycle after that.
+        // What is free now and not promised to someone admitted already.
         let room = (self.available - self.open).max(0) as f64;
-        let occupied = (self.open + self.held).max(0) as f64;
-        let waves = Waves {
-            fresh: (0.0, room),
-            returning: (CYCLE_SECS / 2.0, occupied * keep),
-            keep,
-        };
-        let mut admitted = 0.0;
-        let mut free_at = 0.0_f64;
-        for (at, size) in waves {
-            let start = at.max(free_at);
-            if start > MAX_ETA_SECS {
-                break;
-            }
-            if admitted + size >= k {
-                let eta = (start + (k - admitted) / rate).max(k / rate);
-                return Outlook {
-                    eta_sec: eta.ceil().min(MAX_ETA_SECS) as u64,
-                    eta_range_sec: range(eta, start > 0.0),
-                    likely_sold_out: false,
-                };
-            }
-            admitted += size;
-            free_at = start + size / rate;
+        if room >= k {
+            let eta = k / rate;
+            return Outlook {
+                eta_sec: eta.ceil().min(MAX_ETA_SECS) as u64,
+                eta_range_sec: range(eta, false),
+                likely_sold_out: false,
+            };
         }
-        // The waves end before reaching this person: the stock runs out first.
-        let eta = (free_at + CYCLE_SECS).min(MAX_ETA_SECS);
-        Outlook {
-            eta_sec: eta.ceil() as u64,
-            eta_range_sec: range(eta, true),
-            likely_sold_out: true,
+        let keep = self.keep();
+        let flow = Flow::new(room, self.returns(keep), rate, keep);
+        match flow.clone().time_to_admit(k) {
+            Some(eta) => Outlook {
+                eta_sec: eta.ceil().min(MAX_ETA_SECS) as u64,
+                eta_range_sec: range(eta, true),
+                likely_sold_out: false,
+            },
+            // The places run out before reaching this person.
+            None => {
+                let eta = (flow.last_admission() + CYCLE_SECS).min(MAX_ETA_SECS);
+                Outlook {
+                    eta_sec: eta.ceil() as u64,
+                    eta_range_sec: range(eta, true),
+                    likely_sold_out: true,
+                }
+            }
         }
     }
 }
@@ -125,35 +196,137 @@ fn range(eta: f64, waits_for_returns: bool) -> [u64; 2] {
     ]
 }
 
-/// The waves of places in time order: `(when, how many)`.
-struct Waves {
-    /// The next wave of the places free now and of what they give back.
-    fresh: (f64, f64),
-    /// The next wave of what the people admitted or holding now give back.
-    returning: (f64, f64),
+/// Seconds in one cycle: the slots of [`Returning::by_second`] and of the flow's ring.
+pub const CYCLE: usize = CYCLE_SECS as usize;
+
+/// The places of the line, second by second: those coming back ([`LineFacts::returns`]) are
+/// free in their second, free places are admitted at the rate, and each admitted place comes
+/// back (the share `keep`) a cycle after its admission.
+#[derive(Clone)]
+struct Flow {
+    rate: f64,
     keep: f64,
+    /// Seconds from now.
+    t: f64,
+    /// Places free at `t`.
+    free: f64,
+    /// People admitted by `t`.
+    admitted: f64,
+    /// `returns[s % CYCLE]`: places coming back in second `s` of the cycle ahead of `t`.
+    returns: [f64; CYCLE],
+    /// Sum of `returns`.
+    pending: f64,
 }
 
-impl Iterator for Waves {
-    type Item = (f64, f64);
-
-    fn next(&mut self) -> Option<(f64, f64)> {
-        let pick = |w: &mut (f64, f64), keep: f64| {
-            let out = *w;
-            *w = (w.0 + CYCLE_SECS, w.1 * keep);
-            out
-        };
-        let fresh_live = self.fresh.1 >= SMALLEST_WAVE;
-        let returning_live = self.returning.1 >= SMALLEST_WAVE;
-        match (fresh_live, returning_live) {
-            (false, false) => None,
-            (true, false) => Some(pick(&mut self.fresh, self.keep)),
-            (false, true) => Some(pick(&mut self.returning, self.keep)),
-            (true, true) if self.fresh.0 <= self.returning.0 => {
-                Some(pick(&mut self.fresh, self.keep))
-            }
-            (true, true) => Some(pick(&mut self.returning, self.keep)),
+impl Flow {
+    fn new(room: f64, returns: [f64; CYCLE], rate: f64, keep: f64) -> Self {
+        Self {
+            rate,
+            keep,
+            t: 0.0,
+            free: room,
+            admitted: 0.0,
+            pending: returns.iter().sum(),
+            returns,
         }
+    }
+
+    /// One second: what comes back is free, up to the rate is admitted, and the admitted's
+    /// places are booked to come back a cycle later. Whether anything is left to give.
+    fn step(&mut self) -> bool {
+        let slot = (self.t as usize) % CYCLE;
+        self.free += self.returns[slot];
+        self.pending -= self.returns[slot];
+        let admitted = self.free.min(self.rate);
+        self.free -= admitted;
+        self.admitted += admitted;
+        self.returns[slot] = admitted * self.keep;
+        self.pending += self.returns[slot];
+        self.t += 1.0;
+        self.free + self.pending >= SMALLEST_WAVE
+    }
+
+    /// Moves through the seconds in which the places free now outlast whatever comes back (each
+    /// admits the full rate) at once: a stock of a million must not cost a million steps. It
+    /// stops a cycle short of when the free places would run out, so every place booked to come
+    /// back after that is in the ring (one per second, the rate's share that does not buy).
+    fn skip_while_free(&mut self) {
+        let seconds = (self.free / self.rate).floor() - CYCLE_SECS;
+        if seconds < CYCLE_SECS {
+            return;
+        }
+        let booked = self.rate * self.keep;
+        self.admitted += seconds * self.rate;
+        // What was coming back, and what the skipped seconds booked that came back within them.
+        self.free += self.pending + (seconds - CYCLE_SECS) * booked - seconds * self.rate;
+        self.returns = [booked; CYCLE];
+        self.pending = booked * CYCLE_SECS;
+        self.t += seconds;
+    }
+
+    /// Moves a whole cycle at once while nothing is free and every second's returns are
+    /// admitted in that second (then the next cycle is this one times `keep`), if the cycle
+    /// ends before the `k`th admission. Whether it moved.
+    fn skip_cycle(&mut self, k: f64) -> bool {
+        let admits_all = self.free <= 1e-9 && self.returns.iter().all(|&r| r <= self.rate);
+        if !admits_all || self.admitted + self.pending >= k {
+            return false;
+        }
+        self.admitted += self.pending;
+        for r in &mut self.returns {
+            *r *= self.keep;
+        }
+        self.pending *= self.keep;
+        self.t += CYCLE_SECS;
+        true
+    }
+
+    /// When the `k`th person is admitted, if the places reach that far.
+    fn time_to_admit(mut self, k: f64) -> Option<f64> {
+        self.skip_while_free();
+        while self.t < MAX_ETA_SECS {
+            if self.skip_cycle(k) {
+                if self.pending < SMALLEST_WAVE {
+                    return None;
+                }
+                continue;
+            }
+            let before = self.admitted;
+            let live = self.step();
+            if self.admitted >= k {
+                // Within the second: people are admitted evenly across it.
+                let within = (k - before) / (self.admitted - before);
+                return Some((self.t - 1.0 + within).max(k / self.rate));
+            }
+            if !live {
+                return None;
+            }
+        }
+        Some(MAX_ETA_SECS)
+    }
+
+    /// When the last place that will ever be free is given.
+    fn last_admission(mut self) -> f64 {
+        self.skip_while_free();
+        let mut last = 0.0;
+        while self.t < MAX_ETA_SECS {
+            if self.skip_cycle(f64::INFINITY) {
+                last = self.t;
+                if self.pending < SMALLEST_WAVE {
+                    break;
+                }
+                continue;
+            }
+            let before = self.admitted;
+            let live = self.step();
+            if self.admitted - before > 1e-9 {
+                last = self.t;
+            }
+            if !live {
+                break;
+            }
+        }
+        last
     }
 }
 
@@ -161,7 +334,7 @@ impl Iterator for Waves {
 mod tests {
     use super::*;
 
-    fn facts(position: u64) -> LineFacts {
+    fn facts(position: u64) -> LineFacts<'static> {
         LineFacts {
             position,
             rate: 5.0,
@@ -170,6 +343,7 @@ mod tests {
             open: 0,
             sold: 0,
             admitted: 0,
+            returning: None,
         }
     }
 
@@ -246,7 +420,8 @@ mod tests {
     #[test]
     fn places_held_now_come_back_by_the_share_that_does_not_buy() {
         // Half of those admitted buy; 10 places are held now and nothing is free: about 5 come
-        // back within a cycle.
+        // back within a cycle, one every twelve seconds or so (the holds end at moments spread
+        // over it).
         let half = LineFacts {
             available: 0,
             held: 10,
@@ -259,9 +434,11 @@ mod tests {
             "{}",
             half.conversion()
         );
-        let first = half.outlook();
-        assert!(!first.likely_sold_out);
-        assert!((30..=40).contains(&first.eta_sec), "{first:?}");
+        let at = |position| LineFacts { position, ..half }.outlook();
+        let (first, fourth) = (at(1), at(4));
+        assert!(!first.likely_sold_out && !fourth.likely_sold_out);
+        assert!((10..=20).contains(&first.eta_sec), "{first:?}");
+        assert!((45..=60).contains(&fourth.eta_sec), "{fourth:?}");
         assert!(
             LineFacts {
                 position: 30,
@@ -270,6 +447,66 @@ mod tests {
             .outlook()
             .likely_sold_out
         );
+    }
+
+    /// Nothing is free, and ten people admitted 40 seconds ago never entered: their places come
+    /// back when their batch closes, 20 seconds from now, not over some average cycle.
+    fn closing_batch(took: Option<f64>) -> Returning {
+        let mut over = [0.0; CYCLE];
+        over[20] = 10.0;
+        Returning {
+            over,
+            entering: [Admitted::default(); CYCLE],
+            took,
+        }
+    }
+
+    #[test]
+    fn places_come_back_when_the_batches_holding_them_close() {
+        let returning = closing_batch(Some(0.5));
+        let near_the_end = LineFacts {
+            available: 10,
+            open: 10,
+            sold: 90,
+            admitted: 100,
+            returning: Some(&returning),
+            ..facts(1)
+        };
+        let at = |position| {
+            LineFacts {
+                position,
+                ..near_the_end
+            }
+            .outlook()
+        };
+        assert!((20..=22).contains(&at(1).eta_sec), "{:?}", at(1));
+        assert!((21..=24).contains(&at(10).eta_sec), "{:?}", at(10));
+        // The eleventh waits for the share of those ten that does not buy, a cycle later.
+        let eleventh = at(11);
+        assert!(!eleventh.likely_sold_out);
+        assert!((80..=90).contains(&eleventh.eta_sec), "{eleventh:?}");
+    }
+
+    #[test]
+    fn the_share_that_comes_back_is_what_the_recent_admissions_did() {
+        // The totals say nine in ten buy; the people admitted lately mostly did not.
+        let (eager, absent) = (closing_batch(Some(0.9)), closing_batch(Some(0.1)));
+        let facts = |returning| LineFacts {
+            position: 16,
+            available: 10,
+            open: 10,
+            sold: 90,
+            admitted: 100,
+            returning: Some(returning),
+            ..facts(1)
+        };
+        assert!(
+            facts(&eager).outlook().likely_sold_out,
+            "16th of 10 places, most buying"
+        );
+        let outlook = facts(&absent).outlook();
+        assert!(!outlook.likely_sold_out, "{outlook:?}");
+        assert!((80..=90).contains(&outlook.eta_sec), "{outlook:?}");
     }
 
     #[test]

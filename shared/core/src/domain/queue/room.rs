@@ -865,6 +865,7 @@ impl WaitingRoom {
                 open: view.open,
                 sold: inventory.sold,
                 admitted: view.state.admitted_total,
+                returning: Some(&view.returning),
             }
             .outlook();
             status.eta_sec = outlook.eta_sec;
@@ -1160,11 +1161,11 @@ impl WaitingRoom {
             Some(draw) => line.covering(draw.size),
             None => line,
         };
-        let open = self
+        let batches = self
             .open_admissions
             .get(&*self.ports.store, &event.event_id, read_at_ms)
-            .await?
-            .open();
+            .await?;
+        let (open, returning) = (batches.open(), batches.returning(read_at_ms));
         let drawn = match &state.draw {
             Some(draw) => Some(
                 self.lobbies
@@ -1199,6 +1200,7 @@ impl WaitingRoom {
             line,
             inventory,
             open,
+            returning,
             leavers,
             read_at_ms,
         })

@@ -31,6 +31,7 @@ use super::admission::{
     batch_of, read_open_batches, AdmissionBatch, BatchOf, OpenBatches, QueueState,
 };
 use super::order::Line;
+use super::outlook::Returning;
 use super::positions::{people, Leaver};
 use crate::domain::catalog::Inventory;
 use crate::error::Result;
@@ -86,6 +87,8 @@ pub(super) struct View {
     pub(super) inventory: Inventory,
     /// People admitted who have not held or given up yet (for the outlook of a status).
     pub(super) open: i64,
+    /// What they will give back, and when (for the outlook).
+    pub(super) returning: Returning,
     /// Those who left with orders from the cursor this view shows on, sorted by order: the
     /// line's markers and the lobby's drawn leavers.
     pub(super) leavers: Vec<Leaver>,
