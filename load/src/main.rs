@@ -20,7 +20,7 @@
 
 /// The driver shares the machine's cores with the server it measures: every microsecond it
 /// spends is one the server does not get, so it allocates as the server does (with glibc's
-/// allocator it spent about 8 % more CPU per purchase flow; BENCHMARKS.md §2).
+/// allocator it spent about 7 % more CPU per purchase flow; BENCHMARKS.md §2).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
