@@ -847,6 +847,45 @@ async fn people_beyond_the_stock_are_told_they_may_miss_out_until_places_come_ba
     }
 }
 
+/// Issue 16, item 4: once nothing is free, the next person is told when the places taken by
+/// people who never entered come back: when their admission batch closes, a minute after it
+/// admitted them, not some average of a cycle later.
+#[tokio::test]
+async fn the_next_person_is_told_when_unused_admissions_come_back() {
+    let world = World::new();
+    let event = world.general(5, 100.0).await;
+    let tokens = join_many(&world, &event.event_id, 12).await;
+    world.advance(0.5);
+    assert_eq!(ready(&statuses(&world, &tokens).await), 5);
+    // Forty seconds on, the five admitted have not entered and can no longer: their places come
+    // back when their batch closes, at a minute.
+    for _ in 0..40 {
+        world.advance(1.0);
+        statuses(&world, &tokens).await;
+    }
+    let next = statuses(&world, &tokens)
+        .await
+        .into_iter()
+        .find(|s| s.status == QueueStatusKind::Waiting && s.position == 1)
+        .expect("someone is next");
+    assert!(!next.likely_sold_out, "{next:?}");
+    assert!((18..=22).contains(&next.eta_sec), "in about 20 s: {next:?}");
+    // And they are let in then.
+    for _ in 0..22 {
+        world.advance(1.0);
+        statuses(&world, &tokens).await;
+    }
+    let after = statuses(&world, &tokens).await;
+    assert_eq!(
+        ready(&after),
+        5,
+        "the next five, the first five's turn over"
+    );
+    assert!(after[5..10]
+        .iter()
+        .all(|s| s.status == QueueStatusKind::Ready));
+}
+
 /// A line that admits nobody (the rate is far too low to earn one admission), with places given
 /// up after two minutes unseen.
 async fn still_line(n: usize) -> (World, EventId, Vec<WaitingToken>) {

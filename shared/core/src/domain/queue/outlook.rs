@@ -196,7 +196,7 @@ fn range(eta: f64, waits_for_returns: bool) -> [u64; 2] {
     ]
 }
 
-/// Seconds in one cycle: the slots of [`Returning::by_second`] and of the flow's ring.
+/// Seconds in one cycle: the slots of a [`Returning`] and of the flow's ring.
 pub const CYCLE: usize = CYCLE_SECS as usize;
 
 /// The places of the line, second by second: those coming back ([`LineFacts::returns`]) are
