@@ -35,8 +35,8 @@ const PRIOR_WEIGHT: f64 = 5.0;
 /// The share of holds that end paid, for the measure of conversion.
 const HOLDS_PAID: f64 = 0.85;
 
-/// Below this many places a wave is done.
-const SMALLEST_WAVE: f64 = 0.5;
+/// Below this many places (free and coming back) the flow is done.
+const SMALLEST_FLOW: f64 = 0.5;
 
 /// What the waiting room knows when it answers a status.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -243,7 +243,7 @@ impl Flow {
         self.returns[slot] = admitted * self.keep;
         self.pending += self.returns[slot];
         self.t += 1.0;
-        self.free + self.pending >= SMALLEST_WAVE
+        self.free + self.pending >= SMALLEST_FLOW
     }
 
     /// Moves through the seconds in which the places free now outlast whatever comes back (each
@@ -286,7 +286,7 @@ impl Flow {
         self.skip_while_free();
         while self.t < MAX_ETA_SECS {
             if self.skip_cycle(k) {
-                if self.pending < SMALLEST_WAVE {
+                if self.pending < SMALLEST_FLOW {
                     return None;
                 }
                 continue;
@@ -312,7 +312,7 @@ impl Flow {
         while self.t < MAX_ETA_SECS {
             if self.skip_cycle(f64::INFINITY) {
                 last = self.t;
-                if self.pending < SMALLEST_WAVE {
+                if self.pending < SMALLEST_FLOW {
                     break;
                 }
                 continue;
@@ -507,6 +507,56 @@ mod tests {
         let outlook = facts(&absent).outlook();
         assert!(!outlook.likely_sold_out, "{outlook:?}");
         assert!((80..=90).contains(&outlook.eta_sec), "{outlook:?}");
+    }
+
+    /// Follows every second, without the skips: what the skips must agree with.
+    fn second_by_second(mut flow: Flow, k: f64) -> Option<f64> {
+        while flow.t < MAX_ETA_SECS {
+            let before = flow.admitted;
+            let live = flow.step();
+            if flow.admitted >= k {
+                let within = (k - before) / (flow.admitted - before);
+                return Some((flow.t - 1.0 + within).max(k / flow.rate));
+            }
+            if !live {
+                return None;
+            }
+        }
+        Some(MAX_ETA_SECS)
+    }
+
+    #[test]
+    fn the_skips_agree_with_following_every_second() {
+        // (free now, coming back over the next cycle, rate, keep, position)
+        let cases = [
+            // A stock of a hundred thousand: the free seconds are skipped, and the position is
+            // reached by the rate, or by what comes back after the stock.
+            (100_000.0, 50.0, 25.0, 0.3, 100_040.0),
+            (100_000.0, 50.0, 25.0, 0.3, 99_000.0),
+            (100_000.0, 0.0, 25.0, 0.05, 104_000.0),
+            (100_000.0, 0.0, 25.0, 0.05, 105_200.0),
+            (100_000.0, 0.0, 25.0, 0.05, 106_000.0),
+            // Nothing free, returns below the rate: whole cycles are skipped.
+            (0.0, 30.0, 25.0, 0.5, 45.0),
+            (0.0, 600.0, 5.0, 0.9, 2_000.0),
+            // Returns above the rate, then below it.
+            (10.0, 3_000.0, 25.0, 0.4, 3_500.0),
+        ];
+        for (room, back, rate, keep, k) in cases {
+            let flow = Flow::new(room, [back / CYCLE_SECS; CYCLE], rate, keep);
+            let (skipping, stepping) = (flow.clone().time_to_admit(k), second_by_second(flow, k));
+            match (skipping, stepping) {
+                (Some(a), Some(b)) => assert!(
+                    (a - b).abs() < 1.0,
+                    "{a} against {b}: {room} {back} {rate} {keep} {k}"
+                ),
+                (a, b) => assert_eq!(a, b, "{room} {back} {rate} {keep} {k}"),
+            }
+        }
+        // Someone the places never reach, with a stock of a hundred thousand before them.
+        let flow = Flow::new(100_000.0, [1.0; CYCLE], 25.0, 0.3);
+        assert_eq!(flow.clone().time_to_admit(1e9), None);
+        assert_eq!(second_by_second(flow, 1e9), None);
     }
 
     #[test]
