@@ -282,12 +282,26 @@ impl Flow {
     }
 
     /// When the `k`th person is admitted, if the places reach that far.
-    fn time_to_admit(mut self, k: f64) -> Option<f64> {
+    fn time_to_admit(self, k: f64) -> Option<f64> {
+        self.run(k).0
+    }
+
+    /// When the last place that will ever be free is given.
+    fn last_admission(self) -> f64 {
+        self.run(f64::INFINITY).1
+    }
+
+    /// Follows the flow until the `k`th person is admitted, or the places run out, or a day has
+    /// passed (an infinite `k`: until the places run out): when the `k`th was admitted, if they
+    /// were (a day at most), and when the last place was given by then.
+    fn run(mut self, k: f64) -> (Option<f64>, f64) {
         self.skip_while_free();
+        let mut last = 0.0;
         while self.t < MAX_ETA_SECS {
             if self.skip_cycle(k) {
+                last = self.t;
                 if self.pending < SMALLEST_FLOW {
-                    return None;
+                    return (None, last);
                 }
                 continue;
             }
@@ -296,37 +310,16 @@ impl Flow {
             if self.admitted >= k {
                 // Within the second: people are admitted evenly across it.
                 let within = (k - before) / (self.admitted - before);
-                return Some((self.t - 1.0 + within).max(k / self.rate));
+                return (Some((self.t - 1.0 + within).max(k / self.rate)), self.t);
             }
-            if !live {
-                return None;
-            }
-        }
-        Some(MAX_ETA_SECS)
-    }
-
-    /// When the last place that will ever be free is given.
-    fn last_admission(mut self) -> f64 {
-        self.skip_while_free();
-        let mut last = 0.0;
-        while self.t < MAX_ETA_SECS {
-            if self.skip_cycle(f64::INFINITY) {
-                last = self.t;
-                if self.pending < SMALLEST_FLOW {
-                    break;
-                }
-                continue;
-            }
-            let before = self.admitted;
-            let live = self.step();
             if self.admitted - before > 1e-9 {
                 last = self.t;
             }
             if !live {
-                break;
+                return (None, last);
             }
         }
-        last
+        (Some(MAX_ETA_SECS), last)
     }
 }
 
@@ -509,7 +502,8 @@ mod tests {
         assert!((80..=90).contains(&outlook.eta_sec), "{outlook:?}");
     }
 
-    /// Follows every second, without the skips: what the skips must agree with.
+    /// Follows every second, without the skips: what the skips must agree with (the time the
+    /// `k`th is admitted, `None` if never).
     fn second_by_second(mut flow: Flow, k: f64) -> Option<f64> {
         while flow.t < MAX_ETA_SECS {
             let before = flow.admitted;
