@@ -430,7 +430,7 @@ mod tests {
                             );
                             assert!(
                                 seen >= floor,
-                                "{seen} read after {floor} was acknowledged ({recent_items})"
+                                "{seen} read after {floor} was acknowledged ({recent_items} recent items)"
                             );
                             last = seen;
                             tokio::task::yield_now().await;

@@ -41,6 +41,14 @@ pub(crate) async fn statuses(world: &World, tokens: &[WaitingToken]) -> Vec<Queu
     out
 }
 
+/// `seconds` seconds on, everyone asking for their status every second (so nobody is given up).
+async fn keep_asking(world: &World, tokens: &[WaitingToken], seconds: usize) {
+    for _ in 0..seconds {
+        world.advance(1.0);
+        statuses(world, tokens).await;
+    }
+}
+
 async fn positions(world: &World, tokens: &[WaitingToken]) -> Vec<u64> {
     statuses(world, tokens)
         .await
@@ -818,10 +826,7 @@ async fn people_beyond_the_stock_are_told_they_may_miss_out_until_places_come_ba
 
     // Nobody admitted buys: their places come back after their windows, and the next five are
     // let in.
-    for _ in 0..62 {
-        world.advance(1.0);
-        statuses(&world, &tokens).await;
-    }
+    keep_asking(&world, &tokens, 62).await;
     let later = statuses(&world, &tokens).await;
     assert_eq!(
         later
@@ -859,10 +864,7 @@ async fn the_next_person_is_told_when_unused_admissions_come_back() {
     assert_eq!(ready(&statuses(&world, &tokens).await), 5);
     // Forty seconds on, the five admitted have not entered and can no longer: their places come
     // back when their batch closes, at a minute.
-    for _ in 0..40 {
-        world.advance(1.0);
-        statuses(&world, &tokens).await;
-    }
+    keep_asking(&world, &tokens, 40).await;
     let next = statuses(&world, &tokens)
         .await
         .into_iter()
@@ -871,10 +873,7 @@ async fn the_next_person_is_told_when_unused_admissions_come_back() {
     assert!(!next.likely_sold_out, "{next:?}");
     assert!((18..=22).contains(&next.eta_sec), "in about 20 s: {next:?}");
     // And they are let in then.
-    for _ in 0..22 {
-        world.advance(1.0);
-        statuses(&world, &tokens).await;
-    }
+    keep_asking(&world, &tokens, 22).await;
     let after = statuses(&world, &tokens).await;
     assert_eq!(
         ready(&after),
