@@ -74,15 +74,12 @@ pub async fn middleware(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .filter(|v| trace_id_of_traceparent(v).is_some())
         .map(str::to_string);
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(
-            tacos_telemetry::series::UNMATCHED_ROUTE,
-            MatchedPath::as_str,
-        )
-        .to_string();
     let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().map_or(
+        tacos_telemetry::series::UNMATCHED_ROUTE,
+        MatchedPath::as_str,
+    );
+    // Disabled, and its fields never formatted, unless spans are exported.
     let span = tracing::info_span!(
         "request",
         otel.name = %format!("{method} {route}"),
@@ -92,31 +89,111 @@ pub async fn middleware(request: Request, next: Next) -> Response {
     let exported = !span.is_disabled();
     if exported {
         span.set_attribute("http.request.method", method.to_string());
-        span.set_attribute("http.route", route);
+        span.set_attribute("http.route", route.to_string());
         span.set_attribute("url.path", request.uri().path().to_string());
     }
     let trace_id = trace_id_of(&request, traceparent.as_deref(), &span);
-    let path = request.uri().path().to_string();
+    let trace_header = HeaderValue::from_str(&trace_id).ok();
+    // The path as it came (a reference-counted copy, not a new string), for the access line.
+    let uri = request.uri().clone();
     let started = Instant::now();
-    let mut response =
-        trace_context::in_trace(trace_id.clone(), next.run(request).instrument(span.clone())).await;
-    if let Ok(value) = HeaderValue::from_str(&trace_id) {
-        response.headers_mut().insert("x-trace-id", value);
-    }
-    let status = response.status();
-    if exported {
-        span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
-        if status.is_server_error() {
-            span.set_status(opentelemetry::trace::Status::error(status.to_string()));
+    // The access line is written inside the request's trace, so it carries its trace id as
+    // every other line of the request does.
+    trace_context::in_trace(trace_id, async move {
+        let mut response = next.run(request).instrument(span.clone()).await;
+        if let Some(value) = trace_header {
+            response.headers_mut().insert("x-trace-id", value);
+        }
+        let status = response.status();
+        if exported {
+            span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
+            if status.is_server_error() {
+                span.set_status(opentelemetry::trace::Status::error(status.to_string()));
+            }
+        }
+        tracing::info!(
+            parent: &span,
+            method = %method,
+            path = uri.path(),
+            status = status.as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request served"
+        );
+        response
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Body;
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    /// What the log writer was given.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
         }
     }
-    tracing::info!(
-        parent: &span,
-        method = %method,
-        path = %path,
-        status = status.as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request served"
-    );
-    response
+
+    // One thread, so the subscriber set for this thread sees the request.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_access_line_carries_the_trace_id_the_response_names() {
+        let captured = Captured::default();
+        let sink = captured.clone();
+        // As the servers log: JSON lines of events, no spans layer.
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .event_format(tacos_telemetry::log_line::LogLine)
+                .with_writer(move || sink.clone()),
+        );
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn(super::middleware));
+
+        let mut named = Vec::new();
+        for request in [
+            axum::http::Request::get("/healthz")
+                .body(Body::empty())
+                .unwrap(),
+            axum::http::Request::get("/healthz")
+                .header("x-trace-id", "caller-chose-this-id")
+                .body(Body::empty())
+                .unwrap(),
+        ] {
+            let response = app.clone().oneshot(request).await.unwrap();
+            let id = response.headers()["x-trace-id"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            named.push(id);
+        }
+        assert_eq!(named[1], "caller-chose-this-id");
+
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let served: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect(line))
+            .filter(|line: &serde_json::Value| line["message"] == "request served")
+            .collect();
+        assert_eq!(served.len(), 2, "{text}");
+        for (line, id) in served.iter().zip(&named) {
+            assert_eq!(line["trace_id"], id.as_str(), "{line}");
+            assert_eq!(line["path"], "/healthz");
+            assert_eq!(line["status"], 200);
+        }
+    }
 }
