@@ -6,11 +6,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
 use sha2::{Digest, Sha256};
 
 use super::extract::{verify_caller, ClientAddr};
@@ -19,11 +20,12 @@ use tacos_core::domain::auth::Principal;
 use tacos_core::domain::idempotency::{Begin, StoredResponse};
 use tacos_core::domain::request_keys::{KeyedAnswer, RequestKey};
 use tacos_core::error::Error;
+use tacos_core::functions::Route;
 use tacos_core::platform::Platform;
 
 use crate::error::ApiError;
 
-/// Routes (as matched) whose POSTs require a key, and whether they require a signed-in caller.
+/// Routes whose POSTs require a key, and whether they require a signed-in caller.
 /// `POST /api/v1/queue/join`, `/api/v1/reservations` and `/api/v1/payments/intent` require one
 /// too, and check it the same way, but keep it themselves ([`OwnKey`]): two writes fewer each.
 ///
@@ -33,27 +35,38 @@ use crate::error::ApiError;
 /// reservation token, `tacos_core::domain::queue::entry`). So the key's record is read before
 /// (a replay, a conflict, or a claim an older release still holds) and the answer stored after,
 /// one write; a concurrent duplicate runs too and is answered alike, its effect the first's.
-const KEYED_ROUTES: &[(&str, bool)] = &[
-    ("/api/v1/queue/enter", false),
-    ("/api/v1/reservations/{id}/confirm", true),
-    ("/api/v1/payments/process", true),
+const KEYED_ROUTES: &[(Route, bool)] = &[
+    (Route::QueueEnter, false),
+    (Route::Confirm, true),
+    (Route::PaymentProcess, true),
 ];
 
-pub async fn middleware(
-    State(platform): State<Arc<Platform>>,
+/// `methods` (the handler of `route`) behind the middleware if `route` is one of
+/// [`KEYED_ROUTES`]; as they are otherwise, so every other request pays nothing for it.
+pub fn layered(
+    route: Route,
+    methods: MethodRouter<Arc<Platform>>,
+    platform: &Arc<Platform>,
+) -> MethodRouter<Arc<Platform>> {
+    match KEYED_ROUTES.iter().find(|(keyed, _)| *keyed == route) {
+        Some(&(_, needs_caller)) => methods.layer(axum::middleware::from_fn_with_state(
+            (platform.clone(), needs_caller),
+            middleware,
+        )),
+        None => methods,
+    }
+}
+
+/// The middleware of a keyed route ([`layered`]): its POSTs (another method gets the route's
+/// 405 untouched).
+async fn middleware(
+    State((platform, needs_caller)): State<(Arc<Platform>, bool)>,
     request: Request,
     next: Next,
 ) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(MatchedPath::as_str);
-    let keyed = KEYED_ROUTES
-        .iter()
-        .find(|(path, _)| request.method() == Method::POST && route == Some(*path));
-    let Some(&(_, needs_caller)) = keyed else {
+    if request.method() != Method::POST {
         return next.run(request).await;
-    };
+    }
     match keyed_request(&platform, needs_caller, request, next).await {
         Ok(response) | Err(response) => response,
     }

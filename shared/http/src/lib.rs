@@ -32,7 +32,7 @@ use tower::util::MapResponseLayer;
 use tower::ServiceBuilder;
 
 use tacos_core::error::Error;
-use tacos_core::functions::Function;
+use tacos_core::functions::{Function, Route};
 use tacos_core::platform::Platform;
 
 use crate::error::ApiError;
@@ -70,13 +70,7 @@ where
     C: rate_limit::Clock + Clone + Send + Sync + 'static,
     C::Instant: Send + Sync,
 {
-    let routes = match settings.function_concurrency {
-        0 => routes::select(|_| true),
-        limit => {
-            let mut bulkheads = bulkhead::Bulkheads::new(limit);
-            routes::select_each(|_| true, |route, methods| bulkheads.wrap(route, methods))
-        }
-    };
+    let routes = mounted(|_| true, &platform, settings);
     let metrics = metrics::routes(platform.clone()).layer(security_headers());
     with_middleware(routes, platform, settings, clock).merge(metrics)
 }
@@ -91,7 +85,7 @@ pub fn function_router(
     platform: Arc<Platform>,
     settings: &HttpSettings,
 ) -> Router {
-    let mut routes = routes::select(|r| r.function() == function);
+    let mut routes = mounted(|r| r.function() == function, &platform, settings);
     if function == Function::CATCH_ALL {
         for path in routes::paths(|r| r.function() != function) {
             routes = routes.route(path, axum::routing::MethodRouter::new());
@@ -103,6 +97,27 @@ pub fn function_router(
         settings,
         rate_limit::DefaultClock::default(),
     )
+}
+
+/// The routes `keep` selects, each behind its own layers: the idempotency middleware on the
+/// routes it acts on ([`idempotency::layered`]), outside its function's [`bulkhead`] when the
+/// configuration sets one (so a replay is answered without taking a slot).
+fn mounted(
+    keep: impl Fn(Route) -> bool,
+    platform: &Arc<Platform>,
+    settings: &HttpSettings,
+) -> Router<Arc<Platform>> {
+    let mut bulkheads = match settings.function_concurrency {
+        0 => None,
+        limit => Some(bulkhead::Bulkheads::new(limit)),
+    };
+    routes::select_each(keep, |route, methods| {
+        let methods = match bulkheads.as_mut() {
+            Some(bulkheads) => bulkheads.wrap(route, methods),
+            None => methods,
+        };
+        idempotency::layered(route, methods, platform)
+    })
 }
 
 /// The headers every response carries. The API serves JSON (and one event stream), never a page,
@@ -134,11 +149,6 @@ where
     C::Instant: Send + Sync,
 {
     let routes = routes
-        .layer(axum::middleware::from_fn_with_state(
-            platform.clone(),
-            idempotency::middleware,
-        ))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .fallback(|| async { ApiError(Error::NotFound) })
         .method_not_allowed_fallback(|| async { ApiError(Error::MethodNotAllowed) });
     // Outside the idempotency layer (it runs first) and after the fallbacks (unknown paths count
@@ -167,14 +177,14 @@ where
     // instructions went to such clones and their drops). Outermost first.
     router.layer(
         ServiceBuilder::new()
-            // Every answer gets a trace id and belongs to the request's span.
+            // Every answer gets a trace id, belongs to the request's span, is logged and is
+            // counted: outside everything else, so refusals and preflights are too.
             .layer(axum::middleware::from_fn(trace::middleware))
-            // Outside everything else, so every answer is counted, refusals and preflights
-            // included; inside the trace layer, so it runs in the request's span.
-            .layer(axum::middleware::from_fn(metrics::middleware))
             // Outside CORS, so preflights carry them too.
             .layer(security_headers())
-            .layer(cors::CorsLayer),
+            .layer(cors::CorsLayer)
+            // The contract's largest body, for every extractor that reads one.
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
     )
 }
 

@@ -1,9 +1,9 @@
 //! HTTP metrics and the Prometheus `GET /metrics` endpoint.
 //!
-//! [`middleware`] records every request answered (`http_server_requests_total`,
+//! [`record`] records every request answered (`http_server_requests_total`,
 //! `http_server_requests_duration_seconds`) by method, matched route template (axum's
-//! [`MatchedPath`]: `/api/v1/reservations/{id}`, never the id itself, so the label set stays
-//! bounded; [`UNMATCHED_ROUTE`] for unknown paths) and status, and counts the 409s that refused an
+//! [`MatchedPath`](axum::extract::MatchedPath): `/api/v1/reservations/{id}`, never the id itself, so the label set stays
+//! bounded; [`UNMATCHED_ROUTE`](series::UNMATCHED_ROUTE) for unknown paths) and status, and counts the 409s that refused an
 //! oversell (`oversell_attempts_rejected_total{code}`) from the error code the response carries
 //! ([`ErrorCode`]). A replayed idempotent answer carries none, so a retried attempt counts once.
 //!
@@ -14,11 +14,10 @@
 //! untouched. (The Lambda functions, which nobody scrapes, refresh them from `queue-status`.)
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::State;
 use axum::http::{header, Method};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -26,33 +25,26 @@ use axum::Router;
 use super::error::ErrorCode;
 use tacos_core::ids::EventId;
 use tacos_core::platform::Platform;
-use tacos_telemetry::series::{self, OVERSELL_CODES, UNMATCHED_ROUTE};
+use tacos_telemetry::series::{self, OVERSELL_CODES};
 
 /// The path Prometheus scrapes.
 pub const METRICS_PATH: &str = "/metrics";
 
-/// Records the request's series once it is answered.
-pub async fn middleware(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
-        .to_string();
-    let method = method_label(request.method());
-    let response = next.run(request).await;
+/// Records the series of a request answered with `response` after `took`, on `route` (its
+/// matched template, [`UNMATCHED_ROUTE`](series::UNMATCHED_ROUTE) if none). Called by the request's one observer
+/// ([`crate::trace::middleware`]), which times it and logs it too.
+pub fn record(method: &Method, route: &str, response: &Response, took: Duration) {
     series::http_request(
-        method,
-        &route,
+        method_label(method),
+        route,
         response.status().as_u16(),
-        started.elapsed(),
+        took,
     );
     if let Some(ErrorCode(code)) = response.extensions().get::<ErrorCode>() {
         if OVERSELL_CODES.contains(code) {
             series::oversell_rejected(code);
         }
     }
-    response
 }
 
 /// The method as a label: the standard ones, `OTHER` for anything a client invents.

@@ -88,7 +88,7 @@ impl Limits {
     }
 
     /// These limits within `fd_limit` open files: the total at most the limit less
-    /// [`RESERVED_FDS`], one address at most a quarter of the total.
+    /// `RESERVED_FDS`, one address at most a quarter of the total.
     pub fn fitting(self, fd_limit: u64) -> Self {
         let room = usize::try_from(fd_limit.saturating_sub(RESERVED_FDS)).unwrap_or(usize::MAX);
         let total = self.total.min(room).max(4);

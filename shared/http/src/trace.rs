@@ -1,5 +1,7 @@
-//! Trace ids: one per request, on every log line of it and on every response; and the request's
-//! OpenTelemetry server span.
+//! Each request observed once: its trace id (on every log line of it and on its response), its
+//! OpenTelemetry server span, its access log line and its metric series ([`crate::metrics`]),
+//! all from one middleware with one clock reading at each end (each layer of the router costs
+//! every request a boxed clone of what it wraps).
 //!
 //! A W3C `traceparent` header names the trace when present (so a browser's or API Gateway's trace
 //! continues), else an `X-Trace-Id` header, else the server span's own trace (a fresh one). The id
@@ -75,7 +77,9 @@ pub async fn middleware(request: Request, next: Next) -> Response {
         .filter(|v| trace_id_of_traceparent(v).is_some())
         .map(str::to_string);
     let method = request.method().clone();
-    let route = request.extensions().get::<MatchedPath>().map_or(
+    // Kept for the metrics (a reference-counted copy).
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or(
         tacos_telemetry::series::UNMATCHED_ROUTE,
         MatchedPath::as_str,
     );
@@ -104,6 +108,12 @@ pub async fn middleware(request: Request, next: Next) -> Response {
         if let Some(value) = trace_header {
             response.headers_mut().insert("x-trace-id", value);
         }
+        let took = started.elapsed();
+        let route = matched.as_ref().map_or(
+            tacos_telemetry::series::UNMATCHED_ROUTE,
+            MatchedPath::as_str,
+        );
+        crate::metrics::record(&method, route, &response, took);
         let status = response.status();
         if exported {
             span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
@@ -116,7 +126,7 @@ pub async fn middleware(request: Request, next: Next) -> Response {
             method = %method,
             path = uri.path(),
             status = status.as_u16(),
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            latency_ms = took.as_nanos() as f64 / 1e6,
             "request served"
         );
         response
