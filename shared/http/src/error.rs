@@ -7,8 +7,7 @@
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tacos_core::error::Error;
-
-use super::trace::current_trace_id;
+use tacos_core::trace_context;
 
 /// A handler's result.
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
@@ -45,7 +44,7 @@ fn error_response(error: Error) -> Response {
     let mut body = serde_json::json!({
         "code": error.code(),
         "message": error.public_message(),
-        "trace_id": current_trace_id(),
+        "trace_id": trace_context::current_trace_id().unwrap_or_else(trace_context::new_trace_id),
     });
     if let Error::SeatUnavailable(seats) = &error {
         body["seats"] = serde_json::json!(seats);

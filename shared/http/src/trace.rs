@@ -24,11 +24,6 @@ use tacos_core::trace_context::{self, trace_id_of as trace_id_of_traceparent};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// The current request's trace id (a fresh one outside a request).
-pub fn current_trace_id() -> String {
-    trace_context::current_trace_id().unwrap_or_else(new_trace_id)
-}
-
 pub use trace_context::new_trace_id;
 
 /// The request's trace id: its `traceparent`'s, else a well-formed `X-Trace-Id`, else `span`'s
