@@ -9,7 +9,7 @@
 use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
-use tacos_core::ports::store::ChangeListener;
+use tacos_core::ports::store::{ChangeListener, Lent};
 use tacos_core::ports::{Item, Key, SkRange, Store, StoreError, Update, Write};
 
 /// One store call, as [`WatchedStore`]'s watcher sees it before the store does.
@@ -79,7 +79,7 @@ impl Store for WatchedStore {
     async fn read(
         &self,
         key: &Key,
-        visit: &mut (dyn for<'i> FnMut(Option<&'i Item>) + Send),
+        visit: &mut (dyn for<'i> FnMut(Option<Lent<'i>>) + Send),
     ) -> Result<(), StoreError> {
         (self.watch)(Call::Read(key))?;
         self.inner.read(key, visit).await

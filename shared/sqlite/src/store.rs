@@ -14,7 +14,7 @@ use crate::error::OpenError;
 use crate::keydir::{KeyDir, LoadError};
 use crate::options::SqliteOptions;
 use crate::port::{
-    ChangeListener, Item, Key, SkRange, Store, StoreError, Update, Watchers, Write,
+    ChangeListener, Item, Key, Lent, SkRange, Store, StoreError, Update, Watchers, Write,
     MAX_TRANSACTION_WRITES,
 };
 use crate::readers::{self, Readers};
@@ -184,6 +184,33 @@ impl Store for SqliteStore {
             }
             None => Ok(None),
         }
+    }
+
+    /// As [`Store::get`], lending the item's text: the caller decodes it into its record.
+    async fn read(
+        &self,
+        key: &Key,
+        visit: &mut (dyn for<'i> FnMut(Option<Lent<'i>>) + Send),
+    ) -> Result<(), StoreError> {
+        let seen = match self.recent.get(key) {
+            Lookup::Hit(text) => {
+                visit(Some(Lent::Json(&text)));
+                return Ok(());
+            }
+            Lookup::Miss(seen) => seen,
+        };
+        let text = self
+            .readers
+            .run(|conn| readers::get_encoded(conn, &self.keys, key))?;
+        match text {
+            Some(text) => {
+                let text: Arc<str> = text.into();
+                visit(Some(Lent::Json(&text)));
+                self.recent.offer(key, text, seen);
+            }
+            None => visit(None),
+        }
+        Ok(())
     }
 
     async fn query(&self, pk: &str, range: &SkRange) -> Result<Vec<Item>, StoreError> {

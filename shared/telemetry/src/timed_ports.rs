@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use jsonwebtoken::jwk::JwkSet;
 use tacos_core::ports::store::{
-    ChangeListener, Item, Key, SkRange, Store, StoreError, Update, Write,
+    ChangeListener, Item, Key, Lent, SkRange, Store, StoreError, Update, Write,
 };
 use tacos_core::ports::{
     DetailType, DomainEvent, EventBus, FetchError, Job, KeySource, Ports, PublishError,
@@ -60,7 +60,7 @@ impl Store for TimedStore {
     async fn read(
         &self,
         key: &Key,
-        visit: &mut (dyn for<'i> FnMut(Option<&'i Item>) + Send),
+        visit: &mut (dyn for<'i> FnMut(Option<Lent<'i>>) + Send),
     ) -> Result<(), StoreError> {
         time("store", "read", self.0.read(key, visit)).await
     }

@@ -54,9 +54,44 @@ pub async fn puts_and_gets(store: &dyn Store) {
     store.write(Write::put(written.clone())).await.unwrap();
     assert_eq!(
         store.get(&key).await.unwrap(),
-        Some(written),
+        Some(written.clone()),
         "item reads back exactly"
     );
+    // Lent (as an item or as its text), it decodes to what `get` returns, twice (a store that
+    // keeps recent items lends the second from memory); and a record of a few of its
+    // attributes decodes straight from it.
+    #[derive(serde::Deserialize, PartialEq, Debug)]
+    struct Part {
+        n: i64,
+        l: Vec<String>,
+    }
+    for _ in 0..2 {
+        let mut lent = None;
+        store
+            .read(&key, &mut |item| {
+                lent =
+                    Some(item.map(|i| (i.decode::<Item>().unwrap(), i.decode::<Part>().unwrap())))
+            })
+            .await
+            .unwrap();
+        let expected = Part {
+            n: 1,
+            l: vec!["a".into(), "b".into()],
+        };
+        assert_eq!(
+            lent,
+            Some(Some((written.clone(), expected))),
+            "read lends the item"
+        );
+    }
+    let mut absent = Some(true);
+    store
+        .read(&Key::new(fresh("get"), "A"), &mut |item| {
+            absent = item.map(|_| false)
+        })
+        .await
+        .unwrap();
+    assert_eq!(absent, None, "read lends nothing for an absent item");
     store
         .write(Write::Delete {
             key: key.clone(),

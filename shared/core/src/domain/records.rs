@@ -41,7 +41,9 @@ pub async fn get_record<T: DeserializeOwned + Send>(
 ) -> Result<Option<T>, Error> {
     let mut record = None;
     store
-        .read(key, &mut |item| record = item.map(decode::<T>))
+        .read(key, &mut |item| {
+            record = item.map(|lent| lent.decode::<T>().map_err(corrupt))
+        })
         .await?;
     record.transpose()
 }

@@ -391,21 +391,43 @@ impl Watchers {
     }
 }
 
+/// An item as a store lends it to [`Store::read`]: decoded, or as the JSON text the store keeps
+/// it in, for the caller to decode straight into its record (no map of attributes in between:
+/// the durable store keeps items as text, and a map built from the text only to be decoded again
+/// was the larger part of a status's read).
+#[derive(Debug, Clone, Copy)]
+pub enum Lent<'i> {
+    Item(&'i Item),
+    /// The item's JSON object, as [`Item`]'s serialization writes it.
+    Json(&'i str),
+}
+
+impl Lent<'_> {
+    /// The item decoded into `T` (whose fields are among the item's attributes).
+    pub fn decode<T: serde::de::DeserializeOwned>(self) -> Result<T, serde_json::Error> {
+        match self {
+            Lent::Item(item) => T::deserialize(item),
+            Lent::Json(text) => serde_json::from_str(text),
+        }
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
 
-    /// Lends the item at `key` to `visit` (`None`: absent), for a caller that only decodes it or
-    /// reads a few attributes. Same semantics as [`Store::get`]; the default is a `get`, and the
-    /// in-process store lends its own copy instead of cloning it (a clone of every attribute
-    /// followed by a decode that drops them was the largest cost of a waiting-room status).
+    /// Lends the item at `key` to `visit` (`None`: absent), for a caller that only decodes it.
+    /// Same semantics as [`Store::get`]; the default is a `get`, the in-process store lends its
+    /// own copy instead of cloning it (a clone of every attribute followed by a decode that drops
+    /// them was the largest cost of a waiting-room status), and the durable store lends the text
+    /// it keeps ([`Lent::Json`]).
     async fn read(
         &self,
         key: &Key,
-        visit: &mut (dyn for<'i> FnMut(Option<&'i Item>) + Send),
+        visit: &mut (dyn for<'i> FnMut(Option<Lent<'i>>) + Send),
     ) -> Result<(), StoreError> {
         let item = self.get(key).await?;
-        visit(item.as_ref());
+        visit(item.as_ref().map(Lent::Item));
         Ok(())
     }
 

@@ -185,6 +185,13 @@ pub(super) async fn take_from(
     Ok((k - 1) * u64::from(shards) + u64::from(shard))
 }
 
+/// A sharded counter's item, as far as a reader of its count cares.
+#[derive(Deserialize)]
+struct Counted {
+    #[serde(default)]
+    count: u64,
+}
+
 /// The counts of `shards` sharded counters (`counter` names each; 0 for one never counted), read
 /// at once.
 pub(super) async fn read_counts(
@@ -198,8 +205,8 @@ pub(super) async fn read_counts(
         store
             .read(key, &mut |item| {
                 count = item
-                    .and_then(|i| i.get("count").and_then(|v| v.as_u64()))
-                    .unwrap_or(0)
+                    .and_then(|lent| lent.decode::<Counted>().ok())
+                    .map_or(0, |counted| counted.count)
             })
             .await?;
         Ok::<u64, StoreError>(count)

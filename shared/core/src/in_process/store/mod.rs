@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 
 use crate::ports::store::{
-    key_of, ChangeListener, ExpiringStore, Item, Key, SkRange, Store, StoreError, Update, Watchers,
-    Write, MAX_TRANSACTION_WRITES,
+    key_of, ChangeListener, ExpiringStore, Item, Key, Lent, SkRange, Store, StoreError, Update,
+    Watchers, Write, MAX_TRANSACTION_WRITES,
 };
 
 use encoded::Items;
@@ -74,11 +74,13 @@ impl Store for MemoryStore {
     async fn read(
         &self,
         key: &Key,
-        visit: &mut (dyn for<'i> FnMut(Option<&'i Item>) + Send),
+        visit: &mut (dyn for<'i> FnMut(Option<Lent<'i>>) + Send),
     ) -> Result<(), StoreError> {
         self.check_up()?;
         // Under the lock, lent: no clone of an item the caller only decodes.
-        self.items.lock().read(key, visit);
+        self.items
+            .lock()
+            .read(key, |item| visit(item.map(Lent::Item)));
         Ok(())
     }
 
