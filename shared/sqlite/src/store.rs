@@ -54,6 +54,23 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
+    /// `key`'s item as stored, its JSON text: from the recent items, else from its row (then
+    /// offered to the recent items, `recent.rs`).
+    fn stored_text(&self, key: &Key) -> Result<Option<Arc<str>>, StoreError> {
+        let seen = match self.recent.get(key) {
+            Lookup::Hit(text) => return Ok(Some(text)),
+            Lookup::Miss(seen) => seen,
+        };
+        let text = self
+            .readers
+            .run(|conn| readers::get_encoded(conn, &self.keys, key))?;
+        Ok(text.map(|text| {
+            let text: Arc<str> = text.into();
+            self.recent.offer(key, text.clone(), seen);
+            text
+        }))
+    }
+
     /// Opens the store in `dir`, creating the directory (owner-only) and the database when
     /// missing, and migrating an older schema.
     ///
@@ -169,21 +186,9 @@ fn validate(writes: &[Write]) -> Result<(), StoreError> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        let seen = match self.recent.get(key) {
-            Lookup::Hit(text) => return codec::decode(&text).map(Some),
-            Lookup::Miss(seen) => seen,
-        };
-        let text = self
-            .readers
-            .run(|conn| readers::get_encoded(conn, &self.keys, key))?;
-        match text {
-            Some(text) => {
-                let item = codec::decode(&text)?;
-                self.recent.offer(key, text.into(), seen);
-                Ok(Some(item))
-            }
-            None => Ok(None),
-        }
+        self.stored_text(key)?
+            .map(|text| codec::decode(&text))
+            .transpose()
     }
 
     /// As [`Store::get`], lending the item's text: the caller decodes it into its record.
@@ -192,24 +197,8 @@ impl Store for SqliteStore {
         key: &Key,
         visit: &mut (dyn for<'i> FnMut(Option<Lent<'i>>) + Send),
     ) -> Result<(), StoreError> {
-        let seen = match self.recent.get(key) {
-            Lookup::Hit(text) => {
-                visit(Some(Lent::Json(&text)));
-                return Ok(());
-            }
-            Lookup::Miss(seen) => seen,
-        };
-        let text = self
-            .readers
-            .run(|conn| readers::get_encoded(conn, &self.keys, key))?;
-        match text {
-            Some(text) => {
-                let text: Arc<str> = text.into();
-                visit(Some(Lent::Json(&text)));
-                self.recent.offer(key, text, seen);
-            }
-            None => visit(None),
-        }
+        let text = self.stored_text(key)?;
+        visit(text.as_deref().map(Lent::Json));
         Ok(())
     }
 
