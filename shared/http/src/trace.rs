@@ -55,6 +55,16 @@ fn trace_id_of(request: &Request, traceparent: Option<&str>, span: &tracing::Spa
     }
 }
 
+/// The route's template as it labels spans and series ([`UNMATCHED_ROUTE`] for an unknown path).
+///
+/// [`UNMATCHED_ROUTE`]: tacos_telemetry::series::UNMATCHED_ROUTE
+fn route_of(matched: Option<&MatchedPath>) -> &str {
+    matched.map_or(
+        tacos_telemetry::series::UNMATCHED_ROUTE,
+        MatchedPath::as_str,
+    )
+}
+
 /// The request's span, its trace id, and its access log line.
 ///
 /// # What it costs
@@ -74,10 +84,7 @@ pub async fn middleware(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     // Kept for the metrics (a reference-counted copy).
     let matched = request.extensions().get::<MatchedPath>().cloned();
-    let route = matched.as_ref().map_or(
-        tacos_telemetry::series::UNMATCHED_ROUTE,
-        MatchedPath::as_str,
-    );
+    let route = route_of(matched.as_ref());
     // Disabled, and its fields never formatted, unless spans are exported.
     let span = tracing::info_span!(
         "request",
@@ -104,11 +111,7 @@ pub async fn middleware(request: Request, next: Next) -> Response {
             response.headers_mut().insert("x-trace-id", value);
         }
         let took = started.elapsed();
-        let route = matched.as_ref().map_or(
-            tacos_telemetry::series::UNMATCHED_ROUTE,
-            MatchedPath::as_str,
-        );
-        crate::metrics::record(&method, route, &response, took);
+        crate::metrics::record(&method, route_of(matched.as_ref()), &response, took);
         let status = response.status();
         if exported {
             span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
@@ -131,27 +134,12 @@ pub async fn middleware(request: Request, next: Next) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use axum::body::Body;
     use axum::routing::get;
     use axum::Router;
+    use tacos_telemetry::captured::Captured;
     use tower::ServiceExt;
     use tracing_subscriber::layer::SubscriberExt;
-
-    /// What the log writer was given.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
 
     // One thread, so the subscriber set for this thread sees the request.
     #[tokio::test(flavor = "current_thread")]
@@ -188,7 +176,7 @@ mod tests {
         }
         assert_eq!(named[1], "caller-chose-this-id");
 
-        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let text = captured.text();
         let served: Vec<serde_json::Value> = text
             .lines()
             .map(|line| serde_json::from_str(line).expect(line))

@@ -6,8 +6,10 @@
 //! * [`init`]: the process's subscriber: JSON logs ([`log_line`]), plus OpenTelemetry spans
 //!   exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set. W3C trace context across the asynchronous hops
 //!   is the core's (`tacos_core::trace_context`): the domain stamps it, this crate exports.
+//! * [`captured`]: a log writer that keeps its lines in memory, for tests that read them.
 
 pub mod batched;
+pub mod captured;
 pub mod log_line;
 pub mod series;
 pub mod timed_ports;

@@ -3,36 +3,14 @@
 //! waiting or reservation token, a webhook signature, or any configured secret — on the success
 //! paths nor on the error paths (a wrong password, a forged token, a forged signature).
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::json;
 use tacos_core::domain::webhook_signature::WebhookSigner;
 use tacos_core::ports::EventHandler;
+use tacos_telemetry::captured::Captured;
 
 use crate::world::World;
-
-/// Everything the subscriber writes, shared with the test.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 fn key() -> String {
     uuid::Uuid::new_v4().to_string()

@@ -80,12 +80,8 @@ pub fn method_filter(method: Method) -> MethodFilter {
     }
 }
 
-/// The routes `keep` selects, merged per path.
-pub fn select(keep: impl Fn(Route) -> bool) -> Router<Arc<Platform>> {
-    select_each(keep, |_, methods| methods)
-}
-
-/// As [`select`], with each route's handler passed through `each` (to add a layer) first.
+/// The routes `keep` selects, merged per path, each route's handler passed through `each` (to
+/// add its own layers) first.
 pub fn select_each(
     keep: impl Fn(Route) -> bool,
     mut each: impl FnMut(Route, MethodRouter<Arc<Platform>>) -> MethodRouter<Arc<Platform>>,
