@@ -102,11 +102,12 @@ bench_flows() {
   local c=${CONCURRENCY:-512} secs=${SECONDS_PER_RUN:-10}
   for run in $(seq 1 "$RUNS"); do
     log "purchase flows, max rate, $c buyers at a time, ${secs}s: run $run of $RUNS"
-    # Accounts enough for every buyer a max-rate run may start (about 1,000/s) within each
+    # Accounts enough for every buyer a max-rate run may start (about 1,500/s) within each
     # account's purchase cap (10 tickets across orders, issue 14): 64 accounts sold out their
-    # caps after 640 tickets and every later hold was a 409.
+    # caps after 640 tickets and every later hold was a 409, and 1,500 after 15,000 tickets once
+    # the server bought more than 1,500 a second.
     load "flows-$run" $(server) --scenario purchase --concurrency "$c" --duration "$secs" \
-      --poll 100 --accounts "${FLOW_ACCOUNTS:-1500}"
+      --poll 100 --accounts "${FLOW_ACCOUNTS:-3000}"
   done
   for run in $(seq 1 "$RUNS"); do
     log "purchase flows at a fixed 1000 buyers/s, ${secs}s: run $run of $RUNS"

@@ -44,6 +44,12 @@ def pct(report, name, key):
     return r["latency_ms"][key] if r else float("nan")
 
 
+def slowest(report):
+    """The route of a run with the highest p99, and that p99: a flow is as fast as its slowest step."""
+    worst = max(report["routes"], key=lambda r: r["latency_ms"]["p99"])
+    return f"{worst['latency_ms']['p99']:.2f} ({worst['label']})"
+
+
 def check_ledgers(all_reports):
     bad = [r for r in all_reports if r.get("ledger") and r["ledger"]["problems"]]
     for r in bad:
@@ -101,8 +107,9 @@ def ceiling(directory):
 def flows(directory):
     ok = True
     print("| run kind | runs | bought/s (median) | bought (median) | failed (all runs) "
-          "| sold out | reserve p99 ms | join p99 ms | status p99 ms | ledger |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+          "| sold out | reserve p99 ms | join p99 ms | status p99 ms "
+          "| slowest route's p99 ms, each run | ledger |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for stem, kind in (("flows", "max rate (closed)"), ("flows-at-1000", "1,000 buyers/s (open)")):
         rs = reports(directory, stem)
         if not rs:
@@ -116,6 +123,7 @@ def flows(directory):
               f"| {median(pct(r, 'reserve', 'p99') for r in rs):.2f} "
               f"| {median(pct(r, 'join', 'p99') for r in rs):.2f} "
               f"| {median(pct(r, 'status', 'p99') for r in rs):.2f} "
+              f"| {', '.join(slowest(r) for r in rs)} "
               f"| {'balanced' if balanced else 'DOES NOT BALANCE'} |")
     return ok
 
