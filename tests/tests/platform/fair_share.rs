@@ -305,3 +305,57 @@ async fn two_concurrent_holds_of_one_account_past_the_cap_have_one_winner() {
     let audit = world.audit(&event.event_id).await;
     assert_eq!(audit.inventory.held, 20 * 3, "exactly the winners hold");
 }
+
+/// A reservation token is used up by the account's purchase-cap counter, which records the place
+/// in line it was issued for: the same token again is refused as used, an older one (an
+/// anonymous place the account entered after holding with a later place's token) as
+/// superseded, and neither changes anything.
+#[tokio::test]
+async fn an_account_s_tokens_are_used_once_and_in_the_order_of_their_places() {
+    let world = World::new();
+    let event = world.general(200, 10.0).await;
+    let id = &event.event_id;
+    let buyer = world.buyer();
+    let queue = &world.platform().queue;
+    // An anonymous place first, then the account's own, both let in.
+    let earlier = join(&world, id, None).await;
+    let later = join(&world, id, Some(&buyer)).await;
+    admitted(&world, &later).await;
+    let enter = |token: WaitingToken| {
+        let user = buyer.user_id.clone();
+        async move { queue.enter(&token, Some(user)).await.unwrap() }
+    };
+    let later_token = enter(later).await.reservation_token;
+    let earlier_token = enter(earlier).await.reservation_token;
+
+    let held = hold_with(&world, &buyer, id, 1, later_token.clone())
+        .await
+        .unwrap();
+    let before = world.ledger(id).await;
+    let again = hold_with(&world, &buyer, id, 1, later_token.clone()).await;
+    assert!(
+        matches!(&again, Err(Error::InvalidReservationToken(why)) if why == "already used"),
+        "{again:?}"
+    );
+    let older = hold_with(&world, &buyer, id, 1, earlier_token).await;
+    assert!(
+        matches!(&older, Err(Error::InvalidReservationToken(why)) if why.starts_with("superseded")),
+        "{older:?}"
+    );
+    assert_eq!(world.ledger(id).await, before, "nothing held by either");
+
+    // The hold given back (cancelled), its token stays used.
+    world
+        .platform()
+        .reservations
+        .cancel(&held.reservation_id, &buyer)
+        .await
+        .unwrap();
+    let after_cancel = hold_with(&world, &buyer, id, 1, later_token).await;
+    assert!(
+        matches!(&after_cancel, Err(Error::InvalidReservationToken(why)) if why == "already used"),
+        "{after_cancel:?}"
+    );
+    assert_eq!(world.ledger(id).await.held, 0);
+    world.audit(id).await;
+}
