@@ -51,9 +51,10 @@ pub struct Issue {
     pub jti: String,
     pub iat: i64,
     pub batch: u64,
-    /// Absent from entries kept by earlier releases: 0.
-    #[serde(default)]
-    pub order: u64,
+    /// `None` in an entry an earlier release kept: its retry is answered the very token it was
+    /// answered first, which named no place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<u64>,
 }
 
 impl Issue {
@@ -64,7 +65,7 @@ impl Issue {
             jti: crate::ids::random_hex(),
             iat: now.timestamp(),
             batch,
-            order,
+            order: Some(order),
         }
     }
 }
@@ -121,7 +122,7 @@ impl ReservationTokens {
             evt: event.clone(),
             wtkn: waiting.clone(),
             batch: issue.batch,
-            ord: Some(issue.order),
+            ord: issue.order,
             aud: AUDIENCE.into(),
             iat: issue.iat,
             exp: issue.iat + RESERVATION_TOKEN_TTL_SECS,
@@ -210,5 +211,34 @@ mod tests {
             .is_err());
         let tampered = token.replace("rtkn_", "rtkn_x");
         assert!(tokens.verify(&tampered, &event, &user, now).is_err());
+    }
+
+    /// An entry kept by a release before tokens named their place is answered again with a token
+    /// that names none, as its first answer did: byte for byte, and left to the legacy marker.
+    #[test]
+    fn an_entry_kept_without_a_place_signs_a_token_without_one() {
+        let tokens = ReservationTokens::new("secret");
+        let (event, user, waiting) = (
+            EventId::generate(),
+            UserId::generate(),
+            WaitingToken::generate(),
+        );
+        let kept: Issue =
+            serde_json::from_str(r#"{"jti":"4a7e","iat":1800000000,"batch":3}"#).unwrap();
+        assert_eq!(kept.order, None);
+        assert_eq!(
+            serde_json::to_string(&kept).unwrap(),
+            r#"{"jti":"4a7e","iat":1800000000,"batch":3}"#,
+            "kept as it was"
+        );
+        let token = tokens.sign(&event, &user, &waiting, &kept);
+        let payload = token.split('.').nth(1).unwrap();
+        let payload =
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                .unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        assert!(claims.get("ord").is_none(), "{claims}");
+        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        assert_eq!(tokens.verify(&token, &event, &user, at).unwrap().ord, None);
     }
 }
