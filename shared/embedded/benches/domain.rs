@@ -270,7 +270,7 @@ fn tokens(c: &mut Criterion) {
         WaitingToken::generate(),
     );
     let reservation_tokens = ReservationTokens::new(&config.jwt_secret);
-    let token = reservation_tokens.issue(&event, &user, &waiting, 7, 12, now);
+    let token = reservation_tokens.issue(&event, &user, &waiting, 7, now);
     let access = AccessTokens::new(&config, Arc::new(StaticKeys::default()));
     let record = UserRecord {
         user_id: user.clone(),
@@ -288,7 +288,7 @@ fn tokens(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("tokens");
     group.bench_function("reservation_issue", |b| {
-        b.iter(|| reservation_tokens.issue(black_box(&event), &user, &waiting, 7, 12, now))
+        b.iter(|| reservation_tokens.issue(black_box(&event), &user, &waiting, 7, now))
     });
     group.bench_function("reservation_verify", |b| {
         b.iter(|| {

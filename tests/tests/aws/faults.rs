@@ -243,8 +243,6 @@ impl Driver {
             &buyer.user,
             &WaitingToken::generate(),
             0,
-            // A new account each time: its first place in line.
-            0,
             Utc::now(),
         );
         let (status, hold) = self

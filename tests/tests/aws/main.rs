@@ -690,9 +690,7 @@ async fn sharded_stock_on_dynamodb_sells_exactly_its_capacity() {
                 user_id: UserId::generate(),
                 role: Role::User,
             };
-            // A new account each time: its first place in line.
-            let token =
-                token_of.issue(&event, &buyer.user_id, &WaitingToken::generate(), 0, 0, now);
+            let token = token_of.issue(&event, &buyer.user_id, &WaitingToken::generate(), 0, now);
             let request = HoldRequest {
                 event_id: event,
                 seat_ids: None,

@@ -521,7 +521,6 @@ proptest! {
         key in secret(),
         other_key in secret(),
         batch in any::<u64>(),
-        place in any::<u64>(),
         age in 0i64..30,
         at in any::<usize>(),
         bit in any::<u8>(),
@@ -531,14 +530,13 @@ proptest! {
         let now = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
         let (event, user, waiting) =
             (EventId::generate(), UserId::generate(), WaitingToken::generate());
-        let token = tokens.issue(&event, &user, &waiting, batch, place, now);
+        let token = tokens.issue(&event, &user, &waiting, batch, now);
         let later = now + Duration::seconds(age);
         let claims = tokens.verify(&token, &event, &user, later).unwrap();
         prop_assert_eq!(&claims.evt, &event);
         prop_assert_eq!(&claims.sub, &user);
         prop_assert_eq!(&claims.wtkn, &waiting);
         prop_assert_eq!(claims.batch, batch);
-        prop_assert_eq!(claims.ord, Some(place));
         // Expired at 30 s, bound to its event, user and key.
         prop_assert!(tokens.verify(&token, &event, &user, now + Duration::seconds(30)).is_err());
         prop_assert!(tokens.verify(&token, &EventId::generate(), &user, later).is_err());

@@ -34,9 +34,6 @@ pub struct World {
     pub local: InProcess,
     pub clock: Arc<ManualClock>,
     tokens: ReservationTokens,
-    /// The place in line of the last token [`World::admitted`] issued: each a later one, as the
-    /// waiting room's admissions of one account come.
-    places: std::sync::atomic::AtomicU64,
     /// Every reservation and payment intent made through this world, for [`World::audit`].
     books: std::sync::Mutex<Books>,
 }
@@ -73,7 +70,6 @@ impl World {
             local: InProcess::with_clock(config, clock.clone()),
             clock,
             tokens,
-            places: Default::default(),
             books: Default::default(),
         }
     }
@@ -182,18 +178,14 @@ impl World {
         }
     }
 
-    /// A reservation token as the waiting room would issue it, for a new place in line behind
-    /// every earlier one's (admission itself is tested in `queue`).
+    /// A reservation token as the waiting room would issue it (admission itself is tested in
+    /// `queue`).
     pub fn admitted(&self, event: &EventId, buyer: &Principal) -> String {
-        let place = self
-            .places
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.tokens.issue(
             event,
             &buyer.user_id,
             &WaitingToken::generate(),
             0,
-            place,
             self.clock.now(),
         )
     }

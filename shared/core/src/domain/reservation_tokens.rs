@@ -2,11 +2,9 @@
 //!
 //! `rtkn_` followed by an HS256 JWT under a key derived from the platform secret for this purpose
 //! alone, so an access token can never pass as a reservation token or the other way round. It names
-//! the event, the user, the waiting token, that token's place in line and its admission batch,
-//! and lives 30 s. It is single-use because the hold that consumes it records its place in line
-//! on the account's purchase-cap counter for the event, in the hold's transaction, under the
-//! condition that no place as late was recorded there before
-//! (`reservations::purchase_cap`).
+//! the event, the user, the waiting token and its admission batch, and lives 30 s. It is single-use
+//! because the hold that consumes it also writes a marker keyed by its `jti` under the condition
+//! that no marker exists, in the same transaction.
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
@@ -15,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use super::records::to_item;
-
 use crate::error::Error;
 use crate::ids::{EventId, UserId, WaitingToken};
 use crate::ports::store::{Key, Write};
@@ -32,40 +29,27 @@ pub struct ReservationClaims {
     pub wtkn: WaitingToken,
     /// Admission batch the holder was let in with.
     pub batch: u64,
-    /// The place in line of the waiting token it was issued for: unique in the event, and
-    /// growing with each admission of one account. `None` in a token an earlier release issued
-    /// (a deploy's first half minute): its single use is kept by a marker of its own
-    /// ([`legacy_marker`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ord: Option<u64>,
     pub aud: String,
     pub iat: i64,
     pub exp: i64,
 }
 
 /// What makes one token of a holder its own: its id, when it was issued, its admission batch
-/// and its ticket's place in line (the rest of its claims are the holder's). Small enough to
-/// keep on a ticket.
+/// (the rest of its claims are the holder's). Small enough to keep on a ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Issue {
     pub jti: String,
     pub iat: i64,
     pub batch: u64,
-    /// `None` in an entry an earlier release kept: its retry is answered the very token it was
-    /// answered first, which named no place.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order: Option<u64>,
 }
 
 impl Issue {
-    /// A new token's for the ticket at place `order`, admitted by `batch`: a random id, issued
-    /// `now`.
-    pub fn new(batch: u64, order: u64, now: DateTime<Utc>) -> Self {
+    /// A new token's: a random id, issued `now`.
+    pub fn new(batch: u64, now: DateTime<Utc>) -> Self {
         Self {
             jti: crate::ids::random_hex(),
             iat: now.timestamp(),
             batch,
-            order: Some(order),
         }
     }
 }
@@ -100,10 +84,9 @@ impl ReservationTokens {
         user: &UserId,
         waiting: &WaitingToken,
         batch: u64,
-        order: u64,
         now: DateTime<Utc>,
     ) -> String {
-        self.sign(event, user, waiting, &Issue::new(batch, order, now))
+        self.sign(event, user, waiting, &Issue::new(batch, now))
     }
 
     /// The token `issue` describes, for `event`, `user` and `waiting`: the same bytes every time
@@ -122,7 +105,6 @@ impl ReservationTokens {
             evt: event.clone(),
             wtkn: waiting.clone(),
             batch: issue.batch,
-            ord: issue.order,
             aud: AUDIENCE.into(),
             iat: issue.iat,
             exp: issue.iat + RESERVATION_TOKEN_TTL_SECS,
@@ -164,10 +146,8 @@ impl ReservationTokens {
     }
 }
 
-/// The write that marks a token of an earlier release used (one without its place in line),
-/// failing if it already was: how every token was kept single-use before the purchase-cap
-/// counter recorded places. A token lives 30 s, so only a deploy's first half minute needs it.
-pub fn legacy_marker(claims: &ReservationClaims) -> Write {
+/// The write that marks a token used; fails if it already was.
+pub fn mark_used(claims: &ReservationClaims) -> Write {
     let key = Key::new(format!("RTKN#{}", claims.jti), "USED");
     Write::put_new(to_item(
         &key,
@@ -188,10 +168,9 @@ mod tests {
             UserId::generate(),
             WaitingToken::generate(),
         );
-        let token = tokens.issue(&event, &user, &waiting, 0, 5, now);
-        let claims = tokens.verify(&token, &event, &user, now).unwrap();
-        assert_eq!((claims.batch, claims.ord), (0, Some(5)));
-        let issue = Issue::new(3, 9, now);
+        let token = tokens.issue(&event, &user, &waiting, 0, now);
+        assert!(tokens.verify(&token, &event, &user, now).is_ok());
+        let issue = Issue::new(3, now);
         assert_eq!(
             tokens.sign(&event, &user, &waiting, &issue),
             tokens.sign(&event, &user, &waiting, &issue),
@@ -211,34 +190,5 @@ mod tests {
             .is_err());
         let tampered = token.replace("rtkn_", "rtkn_x");
         assert!(tokens.verify(&tampered, &event, &user, now).is_err());
-    }
-
-    /// An entry kept by a release before tokens named their place is answered again with a token
-    /// that names none, as its first answer did: byte for byte, and left to the legacy marker.
-    #[test]
-    fn an_entry_kept_without_a_place_signs_a_token_without_one() {
-        let tokens = ReservationTokens::new("secret");
-        let (event, user, waiting) = (
-            EventId::generate(),
-            UserId::generate(),
-            WaitingToken::generate(),
-        );
-        let kept: Issue =
-            serde_json::from_str(r#"{"jti":"4a7e","iat":1800000000,"batch":3}"#).unwrap();
-        assert_eq!(kept.order, None);
-        assert_eq!(
-            serde_json::to_string(&kept).unwrap(),
-            r#"{"jti":"4a7e","iat":1800000000,"batch":3}"#,
-            "kept as it was"
-        );
-        let token = tokens.sign(&event, &user, &waiting, &kept);
-        let payload = token.split('.').nth(1).unwrap();
-        let payload =
-            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
-                .unwrap();
-        let claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
-        assert!(claims.get("ord").is_none(), "{claims}");
-        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        assert_eq!(tokens.verify(&token, &event, &user, at).unwrap().ord, None);
     }
 }

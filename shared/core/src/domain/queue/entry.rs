@@ -56,7 +56,7 @@ mod tests {
 
     #[test]
     fn only_the_request_that_entered_is_answered_its_token() {
-        let issue = Issue::new(7, 12, chrono::Utc::now());
+        let issue = Issue::new(7, chrono::Utc::now());
         let stamp = EntryStamp::new(&key("k1", "f1"), issue.clone());
         assert_eq!(stamp.answered(&key("k1", "f1")), Some(&issue));
         assert_eq!(stamp.answered(&key("k2", "f1")), None, "another key");

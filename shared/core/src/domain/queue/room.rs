@@ -1013,7 +1013,7 @@ impl WaitingRoom {
         if batch.ready_window_over(now.timestamp_millis()) {
             return Err(Error::TokenExpired);
         }
-        let issue = Issue::new(batch.start, ticket.order, now);
+        let issue = Issue::new(batch.start, now);
         let mut entered = Update::new(ticket_key(token))
             .set("state", "entered")
             .set("user_id", user.as_str());

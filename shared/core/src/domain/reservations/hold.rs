@@ -15,7 +15,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::purchase_cap::{self, CapRefusal};
+use super::purchase_cap;
 use super::record::{reservation_key, Reservation, ReservationStatus};
 use super::service::Reservations;
 use crate::domain::auth::Principal;
@@ -23,7 +23,7 @@ use crate::domain::catalog::{seat_key, seat_transition, Event, EventKind, SeatRe
 use crate::domain::queue::admission_used;
 use crate::domain::records::{get_record, to_item};
 use crate::domain::request_keys::{self, KeyedAnswer, RequestKey};
-use crate::domain::reservation_tokens::{legacy_marker, ReservationClaims};
+use crate::domain::reservation_tokens::{mark_used, ReservationClaims};
 use crate::domain::sale::Sale;
 use crate::domain::stock::{self, StockShare, REPLANS};
 use crate::error::{Error, Result};
@@ -44,16 +44,13 @@ pub struct HoldRequest {
 }
 
 /// The hold's one transaction, and where in it sit the writes whose failed condition names the
-/// reason the buyer is told: the seats come first, before `inventory`, then the stock shards'
-/// writes, then the account's purchase cap and token (`cap`).
+/// reason the buyer is told: the token is write 0, the seats come before `inventory`.
 struct HoldTransaction {
     writes: Vec<Write>,
     /// The first of the stock shards' writes, right after the seats'.
     inventory: usize,
-    /// The account's purchase cap's and token's write, right after the stock's.
+    /// The account's purchase cap's write, right after the stock's.
     cap: usize,
-    /// The marker of a token of an earlier release, right after the cap's, if it is one.
-    marker: Option<usize>,
     /// The admission batch's write, the last.
     batch: usize,
 }
@@ -203,9 +200,9 @@ impl Reservations {
         result
     }
 
-    /// The hold's one transaction: seats taken, counters moved, the account's purchase cap
-    /// counted and its token used, reservation written, admission closed. A condition that fails
-    /// names the reason the buyer is told; a token used already, whichever failed first.
+    /// The hold's one transaction: token used, seats taken, counters moved, the account's
+    /// purchase cap counted, reservation written, admission closed. A condition that fails names
+    /// the reason the buyer is told.
     async fn commit_hold(
         &self,
         reservation: &mut Reservation,
@@ -221,12 +218,15 @@ impl Reservations {
                 mut writes,
                 inventory,
                 cap,
-                marker,
                 batch,
             } = hold_transaction(reservation, claims, max_per_account);
             if !batch_open {
                 writes.truncate(batch);
             }
+            let refused = Refused {
+                cap,
+                max_per_account,
+            };
             match self.ports.store.transact(writes).await {
                 Ok(()) => {
                     self.known_stock
@@ -251,10 +251,7 @@ impl Reservations {
                 // A seat is not available. If a hold past its expiry sits on it, that hold's
                 // timer was lost or is late: expire it now and try once more. Else the buyer is
                 // told which seats are taken, from the same read.
-                Err(StoreError::ConditionFailed { index }) if index < inventory => {
-                    if let Some(spent) = self.spent_token(reservation, claims).await? {
-                        return Err(spent);
-                    }
+                Err(StoreError::ConditionFailed { index }) if (1..inventory).contains(&index) => {
                     let seats = self.seats_as_stored(reservation).await?;
                     if !lapsed_looked_for && self.expire_lapsed(&seats).await? {
                         lapsed_looked_for = true;
@@ -262,15 +259,8 @@ impl Reservations {
                     }
                     return Err(Error::SeatUnavailable(taken(&seats)));
                 }
-                Err(StoreError::ConditionFailed { index }) if Some(index) == marker => {
-                    return Err(CapRefusal::TokenUsed.into());
-                }
                 Err(StoreError::ConditionFailed { index }) => {
-                    let refused = Refused {
-                        cap,
-                        max_per_account,
-                    };
-                    return Err(self.refusal(reservation, claims, index, &refused).await?);
+                    return Err(self.refusal(reservation, index, &refused).await?)
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -282,47 +272,27 @@ impl Reservations {
     async fn refusal(
         &self,
         reservation: &Reservation,
-        claims: &ReservationClaims,
         failed: usize,
         refused: &Refused,
     ) -> Result<Error> {
         let event = &reservation.event_id;
-        let counter = purchase_cap::read(&*self.ports.store, event, &reservation.user_id).await?;
-        let token = counter.token_refusal(claims.ord);
-        if failed == refused.cap {
-            if let Some(CapRefusal::TokenUsed) = token {
-                return Ok(CapRefusal::TokenUsed.into());
-            }
-            if counter.over_cap(reservation.quantity, refused.max_per_account) || token.is_none() {
-                return Ok(Error::PurchaseLimitExceeded {
-                    limit: refused.max_per_account,
-                    counted: counter.tickets,
-                    requested: reservation.quantity,
-                });
-            }
+        if failed == 0 {
+            return Ok(Error::InvalidReservationToken("already used".into()));
         }
-        if let Some(spent) = token {
-            return Ok(spent.into());
+        if failed == refused.cap {
+            let counted =
+                purchase_cap::counted(&*self.ports.store, event, &reservation.user_id).await?;
+            return Ok(Error::PurchaseLimitExceeded {
+                limit: refused.max_per_account,
+                counted,
+                requested: reservation.quantity,
+            });
         }
         let available = self.catalog.inventory(event).await?.available;
         Ok(Error::InsufficientInventory {
             requested: reservation.quantity,
             available,
         })
-    }
-
-    /// Why the hold's token cannot be used any more, if it cannot: a seat's failure is told as
-    /// the token's when the token was used already, as when its marker was the transaction's
-    /// first write.
-    async fn spent_token(
-        &self,
-        reservation: &Reservation,
-        claims: &ReservationClaims,
-    ) -> Result<Option<Error>> {
-        let store = &*self.ports.store;
-        let counter =
-            purchase_cap::read(store, &reservation.event_id, &reservation.user_id).await?;
-        Ok(counter.token_refusal(claims.ord).map(Error::from))
     }
 
     /// The hold's seats as they are stored now (`None`: no such seat).
@@ -357,24 +327,23 @@ fn taken(seats: &[(SeatId, Option<SeatRecord>)]) -> Vec<SeatId> {
     taken
 }
 
-/// Where in a hold's transaction the write sits whose failed condition tells the buyer of their
-/// purchase cap or token, and the cap.
+/// Where in a hold's transaction the writes sit whose failed condition tells the buyer why.
 struct Refused {
     cap: usize,
     max_per_account: u32,
 }
 
-/// Each seat from `AVAILABLE` to `HELD` by this hold, its stock shards' counters moved under the
-/// condition that enough are left, the account's tickets counted under the condition that they
-/// stay within `max_per_account` and its token used under the condition that it was not
-/// (`purchase_cap`), the reservation written, the admission batch closed.
+/// The token used, each seat from `AVAILABLE` to `HELD` by this hold, its stock shards'
+/// counters moved under the condition that enough are left, the account's tickets counted under
+/// the condition that they stay within `max_per_account`, the reservation written, the admission
+/// batch closed.
 fn hold_transaction(
     reservation: &Reservation,
     claims: &ReservationClaims,
     max_per_account: u32,
 ) -> HoldTransaction {
     let event = &reservation.event_id;
-    let mut writes = Vec::with_capacity(reservation.seat_ids.len() + 4);
+    let mut writes = vec![mark_used(claims)];
     for seat in &reservation.seat_ids {
         writes.push(seat_transition(
             event,
@@ -388,15 +357,7 @@ fn hold_transaction(
     let inventory = writes.len();
     writes.extend(stock::take(event, &reservation.shares()));
     let cap = writes.len();
-    writes.push(purchase_cap::count_toward(
-        reservation,
-        max_per_account,
-        claims.ord,
-    ));
-    let marker = claims.ord.is_none().then(|| {
-        writes.push(legacy_marker(claims));
-        writes.len() - 1
-    });
+    writes.push(purchase_cap::count_toward(reservation, max_per_account));
     writes.push(Write::put_new(to_item(
         &reservation_key(&reservation.reservation_id),
         reservation,
@@ -407,7 +368,6 @@ fn hold_transaction(
         writes,
         inventory,
         cap,
-        marker,
         batch,
     }
 }
@@ -476,102 +436,4 @@ fn places_to_hold(
     }
     let q = quantity.ok_or_else(|| Error::InvalidRequest("quantity: required".into()))?;
     Ok((Vec::new(), q))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::stock::{stock_key, Inventory};
-    use crate::ids::{UserId, WaitingToken};
-    use crate::in_process::store::MemoryStore;
-    use crate::ports::store::Store;
-
-    fn claims(ord: Option<u64>) -> ReservationClaims {
-        ReservationClaims {
-            jti: "4a7e".into(),
-            sub: UserId::generate(),
-            evt: EventId::generate(),
-            wtkn: WaitingToken::generate(),
-            batch: 0,
-            ord,
-            aud: "tacos-reservation".into(),
-            iat: 0,
-            exp: 30,
-        }
-    }
-
-    /// One place of the event's one stock counter, for the account `claims` names.
-    fn reservation(claims: &ReservationClaims) -> Reservation {
-        let now = Utc::now();
-        Reservation {
-            reservation_id: ReservationId::generate(),
-            status: ReservationStatus::Hold,
-            event_id: claims.evt.clone(),
-            seat_ids: Vec::new(),
-            quantity: 1,
-            user_id: claims.sub.clone(),
-            total_amount: 100,
-            currency: "KRW".into(),
-            hold_expires_at: now,
-            order_id: None,
-            payment_intent_id: None,
-            created_at: now,
-            hold_expires_at_ms: now.timestamp_millis(),
-            payment_deadline: None,
-            payment_deadline_ms: None,
-            capped: true,
-            stock: Vec::new(),
-            stamp: None,
-        }
-    }
-
-    /// A hold's transaction as it runs once its admission batch has closed (no batch item here).
-    async fn hold_once(
-        store: &MemoryStore,
-        claims: &ReservationClaims,
-    ) -> (Result<(), StoreError>, HoldTransaction) {
-        let mut transaction = hold_transaction(&reservation(claims), claims, 4);
-        let writes = std::mem::take(&mut transaction.writes);
-        let result = store.transact(writes[..transaction.batch].to_vec()).await;
-        (result, transaction)
-    }
-
-    #[tokio::test]
-    async fn a_token_is_used_up_by_the_cap_s_write_or_by_its_marker_when_it_names_no_place() {
-        for ord in [Some(7), None] {
-            let claims = claims(ord);
-            let store = MemoryStore::new();
-            let stock = Inventory {
-                total: 10,
-                available: 10,
-                held: 0,
-                sold: 0,
-            };
-            let item = to_item(&stock_key(&claims.evt, 0), &stock);
-            store.write(Write::put(item)).await.unwrap();
-
-            let (first, shape) = hold_once(&store, &claims).await;
-            first.unwrap();
-            assert_eq!(
-                shape.marker.is_some(),
-                ord.is_none(),
-                "a marker only without a place"
-            );
-            let (again, shape) = hold_once(&store, &claims).await;
-            let failed = match again {
-                Err(StoreError::ConditionFailed { index }) => index,
-                other => panic!("the token's second hold: {other:?}"),
-            };
-            assert_eq!(Some(failed), shape.marker.or(Some(shape.cap)), "{ord:?}");
-            let counter = purchase_cap::read(&store, &claims.evt, &claims.sub)
-                .await
-                .unwrap();
-            assert_eq!(counter.tickets, 1, "the second hold counted nothing");
-            assert_eq!(
-                counter.token_refusal(ord),
-                ord.map(|_| CapRefusal::TokenUsed),
-                "a place is recorded only for a token that names one"
-            );
-        }
-    }
 }
