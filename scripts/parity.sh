@@ -185,6 +185,11 @@ if [[ " $TARGETS " == *" b "* ]]; then
   scripts/invoke_fixtures.sh --invoke-port "$WATCH_PORT" --keep "$LOGS/fixtures" || status=1
   log "(b) black-box suite against the functions under cargo lambda watch"
   suite "http://127.0.0.1:$GATEWAY_PORT" || status=1
+  # What the gateway tried again for cargo lambda watch (tests/src/bin/gateway.rs), in this log too.
+  if grep -q "of [0-9]*: \(tried again\|given up\)$" "$LOGS/gateway.log"; then
+    log "(b) requests cargo lambda watch failed or lost, as the gateway logged them:"
+    grep "of [0-9]*: \(tried again\|given up\)$" "$LOGS/gateway.log" | sed 's/^/    /'
+  fi
 fi
 if [[ " $TARGETS " == *" c "* ]]; then
   log "(c) black-box suite against the container: HTTP mode, and worker mode draining the follow-up queue"
