@@ -144,9 +144,10 @@ async fn forward(up: Arc<Upstream>, function: &'static str, request: Request) ->
         } else {
             Some(outbound.send().await)
         };
-        let (last, lost) = match attempt {
+        // The emulator's own failure, if it answered one: passed on once the tries are spent.
+        let (failure, lost) = match attempt {
             Some(Ok(response)) if safe && emulator_failed(&response) => (
-                Some(Ok(response)),
+                Some(response),
                 "failed by cargo lambda watch itself (500, problem+json)".to_string(),
             ),
             Some(sent) => break sent,
@@ -160,8 +161,8 @@ async fn forward(up: Arc<Upstream>, function: &'static str, request: Request) ->
                 "{} {path} to {function} {lost}, try {tries} of {EMULATOR_TRIES}: given up",
                 parts.method
             );
-            match last {
-                Some(sent) => break sent,
+            match failure {
+                Some(response) => break Ok(response),
                 None => {
                     return (
                         StatusCode::GATEWAY_TIMEOUT,
