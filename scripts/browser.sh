@@ -14,7 +14,10 @@
 #     map's timing must not share the CPU with another file's browser); everything started is
 #     stopped on exit.
 #
-# TACOS_BROWSER_PORT (default 8160) is the first of the three ports used.
+# TACOS_BROWSER_PORT (default 8160) is the first of the three ports used. Arguments, if any, are
+# the test files to run (relative to web/; default all of tests/browser/). TACOS_BROWSER_BENCH=1
+# also runs the benchmark among them, the proof of work's timing (BENCHMARKS.md §11):
+#   TACOS_BROWSER_BENCH=1 scripts/browser.sh tests/browser/pow.test.mjs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -86,6 +89,8 @@ export TACOS_WEB_URL_ARENA="http://127.0.0.1:$API_ARENA"
 
 log "browser tests (Chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{print $2}'))"
 export TACOS_SCREENSHOTS="$OUT/screenshots"
-(cd web && node --test --test-concurrency=1 --test-reporter=spec tests/browser/)
+TESTS=("$@")
+[[ ${#TESTS[@]} -gt 0 ]] || TESTS=(tests/browser/)
+(cd web && node --test --test-concurrency=1 --test-reporter=spec "${TESTS[@]}")
 log "browser tests passed in $((SECONDS - started)) s; screenshots: $OUT/screenshots/"
 ls "$OUT/screenshots"

@@ -1,8 +1,9 @@
 // Proof of work at join (issue 16, item 5), run by scripts/browser.sh: an operator turns it on for
 // an event (each test makes its own: the demo events are never changed here), a buyer's join
 // solves it in a worker and gets in, an event without it asks for nothing, a difficulty raised
-// meanwhile is met with a fresh check; and the search is timed, at full speed and on a CPU slowed
-// 4× (docs/web-app.md, "Proof of work at join").
+// meanwhile is met with a fresh check. With TACOS_BROWSER_BENCH=1 the search is also timed, at full
+// speed and on a CPU slowed 4× (docs/web-app.md, "Proof of work at join"): a benchmark, so not part
+// of the test run (a minute and more of solving whose figures depend on the machine).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -12,10 +13,12 @@ import {
 } from "./support.mjs";
 
 const skip = !ADMIN_PASSWORD && "TACOS_ADMIN_PASSWORD not set";
+/** The timing is a benchmark, run on request (`TACOS_BROWSER_BENCH=1 scripts/browser.sh`). */
+const benchSkip = skip || (process.env.TACOS_BROWSER_BENCH !== "1" && "a benchmark: TACOS_BROWSER_BENCH=1 runs it");
 /** The difficulty timed: about a second on a phone is the goal. */
 const BITS = 18;
 const RUNS = 9;
-/** What the timed test asserts (generous: a shared CI machine); the figures are printed. */
+/** What the benchmark asserts (generous: a shared machine); the figures are printed. */
 const BOUND_MS = 10_000;
 
 let browser;
@@ -227,7 +230,7 @@ describe("proof of work at join", () => {
     await u.close();
   });
 
-  test(`measured: ${RUNS} joins at ${BITS} bits, in the worker at full speed and on a CPU slowed 4×`, { skip }, async () => {
+  test(`measured: ${RUNS} joins at ${BITS} bits, in the worker at full speed and on a CPU slowed 4×`, { skip: benchSkip }, async () => {
     const admin = await adminToken(BASE_URL);
     const ev = await powEvent(admin, BITS);
 
