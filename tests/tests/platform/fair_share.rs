@@ -305,3 +305,87 @@ async fn two_concurrent_holds_of_one_account_past_the_cap_have_one_winner() {
     let audit = world.audit(&event.event_id).await;
     assert_eq!(audit.inventory.held, 20 * 3, "exactly the winners hold");
 }
+
+/// The marks of the tokens `buyer` used for `event`, as its purchase-cap counter keeps them.
+async fn used_marks(world: &World, event: &EventId, buyer: &Principal) -> Vec<String> {
+    use tacos_core::ports::{Key, Store};
+    let key = Key::new(
+        ["BUYER#", event.as_str(), "#", buyer.user_id.as_str()].concat(),
+        "CAP",
+    );
+    let counter = world.local.store.get(&key).await.unwrap().unwrap();
+    let mut marks: Vec<String> = counter
+        .keys()
+        .filter(|name| name.starts_with("rtkn_"))
+        .cloned()
+        .collect();
+    marks.sort();
+    marks
+}
+
+#[tokio::test]
+async fn an_accounts_tokens_are_each_used_once_in_any_order_and_forgotten_once_expired() {
+    let world = World::new();
+    let event = world.general(200, 10.0).await;
+    let id = &event.event_id;
+    let buyer = world.buyer();
+    // Two tabs, two live tokens of one account: used in the opposite order to their issue.
+    let first = world.admitted(id, &buyer);
+    let second = world.admitted(id, &buyer);
+    let mut holds = vec![
+        hold_with(&world, &buyer, id, 1, second.clone())
+            .await
+            .unwrap(),
+        hold_with(&world, &buyer, id, 1, first.clone())
+            .await
+            .unwrap(),
+    ];
+    for used in [&first, &second] {
+        let again = hold_with(&world, &buyer, id, 1, used.clone()).await;
+        assert!(
+            matches!(&again, Err(Error::InvalidReservationToken(why)) if why == "already used"),
+            "{again:?}"
+        );
+    }
+    // At the cap, a used token is still told as used (not as the cap), and a fresh one as the cap.
+    let third = world.admitted(id, &buyer);
+    holds.push(
+        hold_with(&world, &buyer, id, 2, third.clone())
+            .await
+            .unwrap(),
+    );
+    let again = hold_with(&world, &buyer, id, 1, third).await;
+    assert!(
+        matches!(&again, Err(Error::InvalidReservationToken(why)) if why == "already used"),
+        "{again:?}"
+    );
+    let over = hold_with(&world, &buyer, id, 1, world.admitted(id, &buyer)).await;
+    assert!(
+        matches!(over, Err(Error::PurchaseLimitExceeded { counted: 4, .. })),
+        "{over:?}"
+    );
+    assert_eq!(used_marks(&world, id, &buyer).await.len(), 3);
+    assert_eq!(world.ledger(id).await.held, 4);
+
+    // Once the three tokens have expired their marks are dropped by the account's next hold,
+    // which leaves its own: the counter keeps the last 30 s of the account's holds, no history.
+    for hold in &holds {
+        world
+            .platform()
+            .reservations
+            .cancel(&hold.reservation_id, &buyer)
+            .await
+            .unwrap();
+    }
+    world.advance(31.0);
+    let latest = world.admitted(id, &buyer);
+    hold_with(&world, &buyer, id, 1, latest).await.unwrap();
+    assert_eq!(used_marks(&world, id, &buyer).await.len(), 1);
+    // An expired token is refused as expired, whether or not its mark is still there.
+    let expired = hold_with(&world, &buyer, id, 1, first).await;
+    assert!(
+        matches!(&expired, Err(Error::InvalidReservationToken(why)) if why == "expired"),
+        "{expired:?}"
+    );
+    world.audit(id).await;
+}

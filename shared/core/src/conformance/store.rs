@@ -35,6 +35,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     concurrent_conditional_writes_have_one_winner(store.clone()).await;
     concurrent_counters_lose_nothing(store.clone()).await;
     capped_counters(&*store).await;
+    marks_on_a_capped_counter(&*store).await;
     claims_by_reference(&*store).await;
     concurrent_capped_adds_stay_within_the_cap(store.clone()).await;
     reported_changes_follow_the_store(store).await;
@@ -467,6 +468,86 @@ pub async fn capped_counters(store: &dyn Store) {
         .unwrap();
     store.write(capped_add(&counter, 3, 4)).await.unwrap();
     assert_eq!(tickets(store.get(&counter).await.unwrap()), Some(json!(4)));
+}
+
+/// A capped add that also sets a mark only if it is not there, and drops other marks, in one
+/// update: an account's purchase cap with the reservation tokens it used.
+pub async fn marks_on_a_capped_counter(store: &dyn Store) {
+    let pk = fresh("marks");
+    let counter = Key::new(&pk, "CAP");
+    let other = Key::new(&pk, "OTHER");
+    let marked = |n: i64, mark: &str, drop: &[&str]| {
+        let mut update = Update::new(counter.clone())
+            .add("tickets", n)
+            .set(mark, 1_000);
+        for old in drop {
+            update = update.remove(old);
+        }
+        Write::Update(update.when(Condition::And(vec![
+            Condition::Missing(mark.into()),
+            Condition::Or(vec![
+                Condition::NotExists,
+                Condition::LessThan("tickets".into(), 4 - n + 1),
+            ]),
+        ])))
+    };
+    let marks = |item: Item| {
+        let mut names: Vec<String> = item
+            .keys()
+            .filter(|k| k.starts_with("mark_"))
+            .cloned()
+            .collect();
+        names.sort();
+        (item.get("tickets").cloned(), names)
+    };
+    store.write(marked(1, "mark_a", &[])).await.unwrap();
+    assert_eq!(
+        marks(store.get(&counter).await.unwrap().unwrap()),
+        (Some(json!(1)), vec!["mark_a".to_string()]),
+        "an absent counter is created with its mark"
+    );
+    store
+        .write(Write::put(item(&other, json!({ "v": 1 }))))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .transact(vec![
+                Write::Update(Update::new(other.clone()).add("v", 1)),
+                marked(1, "mark_a", &[]),
+            ])
+            .await,
+        Err(StoreError::ConditionFailed { index: 1 }),
+        "a mark already there is refused at its index"
+    );
+    assert_eq!(
+        store.get(&other).await.unwrap().unwrap().get("v"),
+        Some(&json!(1)),
+        "nothing of the refused transaction applied"
+    );
+    store
+        .write(marked(2, "mark_b", &["mark_a", "mark_never_set"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        marks(store.get(&counter).await.unwrap().unwrap()),
+        (Some(json!(3)), vec!["mark_b".to_string()]),
+        "the old mark dropped (and an absent one named without harm), the new one set"
+    );
+    assert_eq!(
+        store.write(marked(2, "mark_c", &["mark_b"])).await,
+        Err(StoreError::ConditionFailed { index: 0 }),
+        "past the cap: refused, whatever the marks"
+    );
+    store.write(marked(1, "mark_a", &[])).await.unwrap();
+    assert_eq!(
+        marks(store.get(&counter).await.unwrap().unwrap()),
+        (
+            Some(json!(4)),
+            vec!["mark_a".to_string(), "mark_b".to_string()]
+        ),
+        "a dropped mark may be set again"
+    );
 }
 
 /// A put that claims an item only while it still names what was read (or is still absent): an

@@ -3,8 +3,10 @@
 //! `rtkn_` followed by an HS256 JWT under a key derived from the platform secret for this purpose
 //! alone, so an access token can never pass as a reservation token or the other way round. It names
 //! the event, the user, the waiting token and its admission batch, and lives 30 s. It is single-use
-//! because the hold that consumes it also writes a marker keyed by its `jti` under the condition
-//! that no marker exists, in the same transaction.
+//! because the hold that consumes it marks its `jti` used on the account's purchase-cap counter for
+//! the event, under the condition that no such mark is there, in the same transaction
+//! ([`crate::domain::reservations`]' `purchase_cap`): a token names its user and event, so that
+//! counter is the one item every use of it must write.
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
@@ -12,10 +14,8 @@ use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, 
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::records::to_item;
 use crate::error::Error;
 use crate::ids::{EventId, UserId, WaitingToken};
-use crate::ports::store::{Key, Write};
 
 pub const RESERVATION_TOKEN_TTL_SECS: i64 = 30;
 const PREFIX: &str = "rtkn_";
@@ -144,15 +144,6 @@ impl ReservationTokens {
         }
         Ok(claims)
     }
-}
-
-/// The write that marks a token used; fails if it already was.
-pub fn mark_used(claims: &ReservationClaims) -> Write {
-    let key = Key::new(format!("RTKN#{}", claims.jti), "USED");
-    Write::put_new(to_item(
-        &key,
-        &serde_json::json!({ "expires_at": claims.exp + 3600 }),
-    ))
 }
 
 #[cfg(test)]

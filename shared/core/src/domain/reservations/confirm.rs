@@ -1,8 +1,8 @@
 //! Confirming a hold paid by an approved payment: the reservation, its seats (`SOLD`) and the
-//! counters move in one transaction, conditional on the payment still being approved and on the
-//! hold not having expired, or, for the payment the hold is being paid with, on the bank having
-//! approved it by the payment's deadline (`payment.rs`): an approval is judged by when the bank
-//! gave it, not by when its follow-up ran.
+//! counters move in one transaction, conditional on the reservation still being a hold and not
+//! having expired, or, for the payment the hold is being paid with, on the bank having approved
+//! it by the payment's deadline (`payment.rs`): an approval is judged by when the bank gave it,
+//! not by when its follow-up ran.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -126,9 +126,8 @@ impl Reservations {
     }
 
     /// The hold's settlement as sold, recording the order and the payment, conditional on the
-    /// payment still being approved and on the hold being unexpired at `now` or, when `intent`
-    /// is the payment it is being paid with, on the bank's approval being no later than the
-    /// payment's deadline.
+    /// hold being unexpired at `now` or, when `intent` is the payment it is being paid with, on
+    /// the bank's approval being no later than the payment's deadline.
     fn confirm_writes(
         &self,
         reservation: &Reservation,
@@ -162,10 +161,10 @@ impl Reservations {
                 .set
                 .push(("payment_intent_id".into(), payment.as_str().into()));
         }
-        writes.push(Write::Check {
-            key: intent_key(payment),
-            condition: Condition::equals("status", "APPROVED"),
-        });
+        // No condition on the payment's intent: `check_payment` read it approved, and an approval
+        // is final but for a refund, which `Payments::on_approved` makes only after a
+        // confirmation found the reservation no longer a hold (expired, cancelled, confirmed by
+        // another payment), a state it never leaves; the hold this write requires rules it out.
         writes
     }
 }

@@ -23,7 +23,7 @@ use crate::domain::catalog::{seat_key, seat_transition, Event, EventKind, SeatRe
 use crate::domain::queue::admission_used;
 use crate::domain::records::{get_record, to_item};
 use crate::domain::request_keys::{self, KeyedAnswer, RequestKey};
-use crate::domain::reservation_tokens::{mark_used, ReservationClaims};
+use crate::domain::reservation_tokens::ReservationClaims;
 use crate::domain::sale::Sale;
 use crate::domain::stock::{self, StockShare, REPLANS};
 use crate::error::{Error, Result};
@@ -44,12 +44,13 @@ pub struct HoldRequest {
 }
 
 /// The hold's one transaction, and where in it sit the writes whose failed condition names the
-/// reason the buyer is told: the token is write 0, the seats come before `inventory`.
+/// reason the buyer is told: the seats come first, before `inventory`.
 struct HoldTransaction {
     writes: Vec<Write>,
     /// The first of the stock shards' writes, right after the seats'.
     inventory: usize,
-    /// The account's purchase cap's write, right after the stock's.
+    /// The account's purchase cap's write (which also marks the token used), right after the
+    /// stock's.
     cap: usize,
     /// The admission batch's write, the last.
     batch: usize,
@@ -200,9 +201,9 @@ impl Reservations {
         result
     }
 
-    /// The hold's one transaction: token used, seats taken, counters moved, the account's
-    /// purchase cap counted, reservation written, admission closed. A condition that fails names
-    /// the reason the buyer is told.
+    /// The hold's one transaction: seats taken, counters moved, the account's purchase cap
+    /// counted and the token marked used on it, reservation written, admission closed. A
+    /// condition that fails names the reason the buyer is told.
     async fn commit_hold(
         &self,
         reservation: &mut Reservation,
@@ -210,6 +211,13 @@ impl Reservations {
         event: &Event,
     ) -> Result<()> {
         let max_per_account = event.max_per_order;
+        let expired = purchase_cap::expired_marks(
+            &*self.ports.store,
+            &reservation.event_id,
+            &reservation.user_id,
+            self.ports.clock.now().timestamp(),
+        )
+        .await?;
         let mut batch_open = true;
         let mut lapsed_looked_for = false;
         let mut replans = 0;
@@ -219,7 +227,7 @@ impl Reservations {
                 inventory,
                 cap,
                 batch,
-            } = hold_transaction(reservation, claims, max_per_account);
+            } = hold_transaction(reservation, claims, max_per_account, &expired);
             if !batch_open {
                 writes.truncate(batch);
             }
@@ -227,48 +235,55 @@ impl Reservations {
                 cap,
                 max_per_account,
             };
-            match self.ports.store.transact(writes).await {
+            let failed = match self.ports.store.transact(writes).await {
                 Ok(()) => {
                     self.known_stock
                         .taken(&reservation.event_id, &reservation.stock);
                     return Ok(());
                 }
-                Err(StoreError::ConditionFailed { index }) if index == batch && batch_open => {
-                    // The admission batch already closed (its minute is up); nothing to release.
-                    batch_open = false;
-                }
-                // A shard had fewer places than planned (others took them): plan again from a
-                // fresh read, which refuses the hold if the event has too few left.
-                Err(StoreError::ConditionFailed { index })
-                    if (inventory..cap).contains(&index)
-                        && event.kind == EventKind::GeneralAdmission
-                        && !reservation.stock.is_empty()
-                        && replans < REPLANS =>
-                {
-                    replans += 1;
-                    reservation.stock = self.plan_stock(event, reservation, true).await?;
-                }
-                // A seat is not available. If a hold past its expiry sits on it, that hold's
-                // timer was lost or is late: expire it now and try once more. Else the buyer is
-                // told which seats are taken, from the same read.
-                Err(StoreError::ConditionFailed { index }) if (1..inventory).contains(&index) => {
-                    let seats = self.seats_as_stored(reservation).await?;
-                    if !lapsed_looked_for && self.expire_lapsed(&seats).await? {
-                        lapsed_looked_for = true;
-                        continue;
-                    }
-                    return Err(Error::SeatUnavailable(taken(&seats)));
-                }
-                Err(StoreError::ConditionFailed { index }) => {
-                    return Err(self.refusal(reservation, index, &refused).await?)
-                }
+                Err(StoreError::ConditionFailed { index }) => index,
                 Err(e) => return Err(e.into()),
+            };
+            if failed == batch && batch_open {
+                // The admission batch already closed (its minute is up); nothing to release.
+                batch_open = false;
+                continue;
             }
+            // A token used before makes every other failed condition beside the point (its own
+            // hold may be what took the seat): the buyer is told that first. One read of the
+            // account's counter, on a refusal's path only.
+            if purchase_cap::token_used(&*self.ports.store, reservation, claims).await? {
+                return Err(Error::InvalidReservationToken("already used".into()));
+            }
+            // A shard had fewer places than planned (others took them): plan again from a fresh
+            // read, which refuses the hold if the event has too few left.
+            if (inventory..cap).contains(&failed)
+                && event.kind == EventKind::GeneralAdmission
+                && !reservation.stock.is_empty()
+                && replans < REPLANS
+            {
+                replans += 1;
+                reservation.stock = self.plan_stock(event, reservation, true).await?;
+                continue;
+            }
+            // A seat is not available. If a hold past its expiry sits on it, that hold's timer
+            // was lost or is late: expire it now and try once more. Else the buyer is told which
+            // seats are taken, from the same read.
+            if failed < inventory {
+                let seats = self.seats_as_stored(reservation).await?;
+                if !lapsed_looked_for && self.expire_lapsed(&seats).await? {
+                    lapsed_looked_for = true;
+                    continue;
+                }
+                return Err(Error::SeatUnavailable(taken(&seats)));
+            }
+            return Err(self.refusal(reservation, failed, &refused).await?);
         }
     }
 
     /// Why the hold was refused, from the index of the write whose condition failed (or the
     /// error that stopped this finding out); the seats' own failures are told by `commit_hold`.
+    /// The token is known unused: a failed cap is the cap's.
     async fn refusal(
         &self,
         reservation: &Reservation,
@@ -276,9 +291,6 @@ impl Reservations {
         refused: &Refused,
     ) -> Result<Error> {
         let event = &reservation.event_id;
-        if failed == 0 {
-            return Ok(Error::InvalidReservationToken("already used".into()));
-        }
         if failed == refused.cap {
             let counted =
                 purchase_cap::counted(&*self.ports.store, event, &reservation.user_id).await?;
@@ -333,17 +345,18 @@ struct Refused {
     max_per_account: u32,
 }
 
-/// The token used, each seat from `AVAILABLE` to `HELD` by this hold, its stock shards'
-/// counters moved under the condition that enough are left, the account's tickets counted under
-/// the condition that they stay within `max_per_account`, the reservation written, the admission
-/// batch closed.
+/// Each seat from `AVAILABLE` to `HELD` by this hold, its stock shards' counters moved under the
+/// condition that enough are left, the account's tickets counted under the condition that they
+/// stay within `max_per_account` and the token marked used there unless it already was (dropping
+/// the `expired` marks), the reservation written, the admission batch closed.
 fn hold_transaction(
     reservation: &Reservation,
     claims: &ReservationClaims,
     max_per_account: u32,
+    expired: &[String],
 ) -> HoldTransaction {
     let event = &reservation.event_id;
-    let mut writes = vec![mark_used(claims)];
+    let mut writes = Vec::with_capacity(reservation.seat_ids.len() + 5);
     for seat in &reservation.seat_ids {
         writes.push(seat_transition(
             event,
@@ -357,7 +370,12 @@ fn hold_transaction(
     let inventory = writes.len();
     writes.extend(stock::take(event, &reservation.shares()));
     let cap = writes.len();
-    writes.push(purchase_cap::count_toward(reservation, max_per_account));
+    writes.push(purchase_cap::count_toward(
+        reservation,
+        claims,
+        max_per_account,
+        expired,
+    ));
     writes.push(Write::put_new(to_item(
         &reservation_key(&reservation.reservation_id),
         reservation,

@@ -10,14 +10,29 @@
 //! (cancel, expiry) lowers it in the release's transaction, which is conditional on the
 //! reservation still being a hold: a retried release fails that condition and lowers nothing, so
 //! each hold is given back exactly once. A confirmation keeps it: tickets owned count too.
+//!
+//! The same counter keeps the reservation tokens the account has used for the event: the hold's
+//! raise also marks its token's `jti` used (`rtkn_<jti>`, valued the token's expiry), under the
+//! condition that it is not marked yet. A token names its user and event, so every use of it
+//! writes this one item, and the mark costs no write of its own (an item per token did: a
+//! transactional write per ticket, issue 15's writes per ticket). A mark matters only while its
+//! token could still be verified, so a hold drops the marks of tokens already expired in the same
+//! write: the item holds the marks of the last 30 s of its own account's holds, not a history.
+//! (Releases before this one kept a marker item per token, `RTKN#<jti>`, which this one does not
+//! read: while both run, during a deploy, a token used under the old one in its last 30 s could
+//! be used once more under the new one, still within the account's cap and its admission batch.)
 
 use serde::Deserialize;
 
 use super::record::Reservation;
 use crate::domain::records::get_record;
+use crate::domain::reservation_tokens::ReservationClaims;
 use crate::error::Result;
 use crate::ids::{EventId, UserId};
 use crate::ports::store::{Condition, Key, Store, Update, Write};
+
+/// What a used token's mark on the counter is called: this, then its `jti`.
+const USED: &str = "rtkn_";
 
 /// The counter of the tickets `user` holds and owns for `event`.
 fn cap_key(event: &EventId, user: &UserId) -> Key {
@@ -27,18 +42,69 @@ fn cap_key(event: &EventId, user: &UserId) -> Key {
     )
 }
 
+/// The mark of `claims`' token on its account's counter.
+fn used_mark(claims: &ReservationClaims) -> String {
+    [USED, claims.jti.as_str()].concat()
+}
+
 /// The write that counts `reservation`'s tickets against its account's cap of `max` for the
-/// event, unless they would take the account past it (an absent counter is 0).
-pub(super) fn count_toward(reservation: &Reservation, max: u32) -> Write {
+/// event and marks the token it came with used, unless the tickets would take the account past
+/// the cap (an absent counter is 0) or the token is marked already; it drops the marks named in
+/// `expired` (see [`expired_marks`]).
+pub(super) fn count_toward(
+    reservation: &Reservation,
+    claims: &ReservationClaims,
+    max: u32,
+    expired: &[String],
+) -> Write {
     let n = i64::from(reservation.quantity);
-    Write::Update(
-        Update::new(cap_key(&reservation.event_id, &reservation.user_id))
-            .add("tickets", n)
-            .when(Condition::Or(vec![
-                Condition::NotExists,
-                Condition::LessThan("tickets".into(), i64::from(max) - n + 1),
-            ])),
-    )
+    let mark = used_mark(claims);
+    let mut update = Update::new(cap_key(&reservation.event_id, &reservation.user_id))
+        .add("tickets", n)
+        .set(&mark, claims.exp);
+    for old in expired {
+        update = update.remove(old);
+    }
+    Write::Update(update.when(Condition::And(vec![
+        Condition::Missing(mark),
+        Condition::Or(vec![
+            Condition::NotExists,
+            Condition::LessThan("tickets".into(), i64::from(max) - n + 1),
+        ]),
+    ])))
+}
+
+/// The marks on `user`'s counter for `event` of tokens expired by `now_secs`, for the next hold's
+/// write to drop. Read before the hold, so a mark written meanwhile is simply left to the next.
+pub(super) async fn expired_marks(
+    store: &dyn Store,
+    event: &EventId,
+    user: &UserId,
+    now_secs: i64,
+) -> Result<Vec<String>> {
+    let Some(counter) = store.get(&cap_key(event, user)).await? else {
+        return Ok(Vec::new());
+    };
+    Ok(counter
+        .into_iter()
+        .filter(|(name, expiry)| {
+            name.starts_with(USED) && expiry.as_i64().is_none_or(|exp| exp <= now_secs)
+        })
+        .map(|(name, _)| name)
+        .collect())
+}
+
+/// Whether `claims`' token is marked used on `reservation`'s account's counter: told apart from
+/// the cap when the counter's condition failed.
+pub(super) async fn token_used(
+    store: &dyn Store,
+    reservation: &Reservation,
+    claims: &ReservationClaims,
+) -> Result<bool> {
+    let counter = store
+        .get(&cap_key(&reservation.event_id, &reservation.user_id))
+        .await?;
+    Ok(counter.is_some_and(|c| c.contains_key(&used_mark(claims))))
 }
 
 /// The write that gives `reservation`'s tickets back to its account's cap. Unconditional: the
