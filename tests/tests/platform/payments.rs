@@ -527,6 +527,52 @@ async fn a_late_approval_whose_follow_up_was_lost_is_refunded_by_its_check() {
 }
 
 #[tokio::test]
+async fn an_approval_in_time_whose_follow_up_was_lost_is_confirmed_by_the_holds_own_timer() {
+    let world = World::new();
+    let (buyer, hold, payment, event) = processed(&world, Scenario::Approve).await;
+    let timers = world.local.scheduler.pending();
+    // The webhook comes, its bus message never reaches the follow-up (dead-lettered).
+    assert!(send_webhook(&world, "wh_lost_3", "payment.approved", &hold, &payment).await);
+    assert_eq!(
+        world.local.scheduler.pending(),
+        timers,
+        "no check of its own: the hold's expiry timer settles an approval given in time"
+    );
+    let waiting = world.reservation(&buyer, &hold.reservation_id).await;
+    assert_eq!(waiting.status, ReservationStatus::Hold);
+    // At the payment's deadline the hold's timer confirms it rather than release its seat.
+    world.advance(HOLD_SECONDS as f64 + grace_seconds(&world) + 1.0);
+    world.fire_timers().await;
+    let after = world.reservation(&buyer, &hold.reservation_id).await;
+    assert_eq!(
+        after.status,
+        ReservationStatus::Confirmed,
+        "the buyer paid in time"
+    );
+    assert!(after.order_id.is_some());
+    assert_eq!(intent_status(&world, &buyer, &payment).await, "APPROVED");
+    assert_eq!(world.published(DetailType::PaymentRefunded), 0);
+    let inventory = world.ledger(&event).await;
+    assert_eq!((inventory.sold, inventory.held), (1, 0));
+    world.audit_money().await;
+}
+
+#[tokio::test]
+async fn a_late_approval_arms_its_follow_up_check() {
+    let world = World::new();
+    let (_buyer, hold, payment, _event) = processed(&world, Scenario::Delay).await;
+    world.advance(HOLD_SECONDS as f64 + grace_seconds(&world) + 1.0);
+    world.fire_timers().await;
+    let timers = world.local.scheduler.pending();
+    assert!(send_webhook(&world, "wh_late_1", "payment.approved", &hold, &payment).await);
+    assert_eq!(
+        world.local.scheduler.pending(),
+        timers + 1,
+        "an approval after its hold was released is checked again later"
+    );
+}
+
+#[tokio::test]
 async fn an_approval_after_a_cancel_whose_follow_up_was_lost_is_refunded_by_its_check() {
     let world = World::new();
     let (buyer, hold, payment, event) = processed(&world, Scenario::Delay).await;

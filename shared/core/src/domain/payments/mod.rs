@@ -14,7 +14,8 @@
 //!   * its webhook delivery with the safety-net job, `delivery.rs`:
 //!     [`Payments::deliver_webhook`];
 //!   * the platform's receipt of the webhook, `receipt.rs`: [`Payments::receive_webhook`], and
-//!     the timer that checks an approval was followed up ([`FOLLOW_UP_CHECK_SECS`]);
+//!     the timer that checks an approval its hold's own timer does not settle was followed up
+//!     ([`FOLLOW_UP_CHECK_SECS`]);
 //!   * the follow-up of outcomes, `follow_up.rs`: [`Payments::on_approved`],
 //!     [`Payments::on_failed`] and the refund of a late approval.
 //! * [`WebhookBody`]: what the simulator posts and the platform reads.

@@ -2,12 +2,17 @@
 //! follow-up as a domain event on the bus, so the request that received it does no more than
 //! record it.
 //!
-//! An approval also sets a timer ([`Job::FollowUpPayment`], [`FOLLOW_UP_CHECK_SECS`] later) that
-//! runs the same follow-up once more. The bus's message may be lost or dead-lettered after its
-//! retries (a throttled table, a bug fixed later); without the timer an approval that came too
-//! late for its hold (or after a cancel) would then never be refunded. When the message did its
-//! work, the check finds the hold confirmed, or the payment refunded, and does nothing. On AWS
-//! the timer is in the sweep's ledger like every other, so a lost timer is run by the sweep.
+//! The bus's message may be lost or dead-lettered after its retries (a throttled table, a bug
+//! fixed later). An approval the bank gave in time for the hold it pays is then confirmed by that
+//! hold's own expiry timer, at the payment's deadline
+//! ([`Reservation::expiry_confirms`](crate::domain::reservations::Reservation::expiry_confirms)).
+//! Any other approval (too late for its hold, after a cancel, for a hold already settled) also
+//! sets a timer ([`Job::FollowUpPayment`], [`FOLLOW_UP_CHECK_SECS`] later) that runs the same
+//! follow-up once more: without it such an approval would never be refunded. When the message did
+//! its work, the check finds the payment refunded, and does nothing. On AWS every timer is in the
+//! sweep's ledger, so a lost timer is run by the sweep. (Setting the check for every approval, as
+//! before, cost each sold ticket a ledger entry and two Scheduler calls for a case its hold's
+//! timer already covers.)
 
 use super::events::payment_detail;
 use super::service::Payments;
@@ -44,7 +49,7 @@ impl Payments {
         if self.handled_already(&headers.id).await? {
             return Ok(false);
         }
-        if detail_type == DetailType::PaymentApproved {
+        if detail_type == DetailType::PaymentApproved && !reservation.expiry_confirms(&intent) {
             // Before the publish: a failure here is a 503 the provider retries, and the id, not
             // yet marked handled, lets the retry through.
             let check = Job::FollowUpPayment {

@@ -15,11 +15,13 @@
 //!   * `cancel.rs`: [`Reservations::cancel`], [`Reservations::cancel_for_failed_payment`];
 //!   * `expire.rs`: [`Reservations::expire`];
 //!   * `payment.rs`: [`Reservations::start_payment`]: a hold being paid, kept until its payment's
-//!     grace deadline, and whether its payment was approved in time;
+//!     grace deadline, and whether its payment was approved in time (and so is confirmed by the
+//!     hold's own expiry timer, [`Reservation::expiry_confirms`]);
 //!   * `transition.rs`: what leaving `HOLD` shares (the conditional transaction, the release of
 //!     the seats, the expiry timer dropped).
 //! * `purchase_cap.rs`: the tickets an account holds and owns for an event, across its orders,
-//!   counted in each hold's transaction and kept within the event's `max_per_order`.
+//!   counted in each hold's transaction and kept within the event's `max_per_order`, and the
+//!   reservation tokens it used, each marked there once.
 
 pub mod record;
 

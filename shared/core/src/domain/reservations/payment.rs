@@ -100,6 +100,20 @@ impl Reservations {
     }
 }
 
+impl Reservation {
+    /// Whether this hold's own expiry timer settles `intent`'s approval should its follow-up
+    /// never come: the hold is being paid by `intent`, which the bank approved by the payment's
+    /// deadline, and at that deadline the timer confirms it rather than release its seats
+    /// ([`Reservations::expire`]; on AWS the timer is in the sweep's ledger like every other).
+    /// Such an approval needs no follow-up check of its own (`payments::receipt`).
+    pub fn expiry_confirms(&self, intent: &PaymentIntent) -> bool {
+        self.paying() == Some(&intent.payment_intent_id)
+            && self
+                .payment_deadline
+                .is_some_and(|deadline| approved_by(intent, deadline))
+    }
+}
+
 /// Whether `intent` was approved by the bank no later than `deadline`.
 pub(super) fn approved_by(intent: &PaymentIntent, deadline: DateTime<Utc>) -> bool {
     intent.status == PaymentStatus::Approved
