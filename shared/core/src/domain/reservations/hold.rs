@@ -211,13 +211,9 @@ impl Reservations {
         event: &Event,
     ) -> Result<()> {
         let max_per_account = event.max_per_order;
-        let expired = purchase_cap::expired_marks(
-            &*self.ports.store,
-            &reservation.event_id,
-            &reservation.user_id,
-            self.ports.clock.now().timestamp(),
-        )
-        .await?;
+        let expired = purchase_cap::Stored::read(&*self.ports.store, reservation)
+            .await?
+            .expired_marks(self.ports.clock.now().timestamp());
         let mut batch_open = true;
         let mut lapsed_looked_for = false;
         let mut replans = 0;
@@ -251,8 +247,9 @@ impl Reservations {
             }
             // A token used before makes every other failed condition beside the point (its own
             // hold may be what took the seat): the buyer is told that first. One read of the
-            // account's counter, on a refusal's path only.
-            if purchase_cap::token_used(&*self.ports.store, reservation, claims).await? {
+            // account's counter, on a refusal's path only; a refusal for the cap tells its count.
+            let counter = purchase_cap::Stored::read(&*self.ports.store, reservation).await?;
+            if counter.marks_used(claims) {
                 return Err(Error::InvalidReservationToken("already used".into()));
             }
             // A shard had fewer places than planned (others took them): plan again from a fresh
@@ -277,26 +274,27 @@ impl Reservations {
                 }
                 return Err(Error::SeatUnavailable(taken(&seats)));
             }
-            return Err(self.refusal(reservation, failed, &refused).await?);
+            return Err(self
+                .refusal(reservation, failed, &refused, &counter)
+                .await?);
         }
     }
 
     /// Why the hold was refused, from the index of the write whose condition failed (or the
     /// error that stopped this finding out); the seats' own failures are told by `commit_hold`.
-    /// The token is known unused: a failed cap is the cap's.
+    /// The token is known unused (`counter`, read after the refusal): a failed cap is the cap's.
     async fn refusal(
         &self,
         reservation: &Reservation,
         failed: usize,
         refused: &Refused,
+        counter: &purchase_cap::Stored,
     ) -> Result<Error> {
         let event = &reservation.event_id;
         if failed == refused.cap {
-            let counted =
-                purchase_cap::counted(&*self.ports.store, event, &reservation.user_id).await?;
             return Ok(Error::PurchaseLimitExceeded {
                 limit: refused.max_per_account,
-                counted,
+                counted: counter.tickets(),
                 requested: reservation.quantity,
             });
         }

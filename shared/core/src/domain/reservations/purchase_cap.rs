@@ -22,14 +22,13 @@
 //! read: while both run, during a deploy, a token used under the old one in its last 30 s could
 //! be used once more under the new one, still within the account's cap and its admission batch.)
 
-use serde::Deserialize;
+use serde_json::Value;
 
 use super::record::Reservation;
-use crate::domain::records::get_record;
 use crate::domain::reservation_tokens::ReservationClaims;
 use crate::error::Result;
 use crate::ids::{EventId, UserId};
-use crate::ports::store::{Condition, Key, Store, Update, Write};
+use crate::ports::store::{Condition, Item, Key, Store, Update, Write};
 
 /// What a used token's mark on the counter is called: this, then its `jti`.
 const USED: &str = "rtkn_";
@@ -50,7 +49,7 @@ fn used_mark(claims: &ReservationClaims) -> String {
 /// The write that counts `reservation`'s tickets against its account's cap of `max` for the
 /// event and marks the token it came with used, unless the tickets would take the account past
 /// the cap (an absent counter is 0) or the token is marked already; it drops the marks named in
-/// `expired` (see [`expired_marks`]).
+/// `expired` (see [`Stored::expired_marks`]).
 pub(super) fn count_toward(
     reservation: &Reservation,
     claims: &ReservationClaims,
@@ -74,37 +73,45 @@ pub(super) fn count_toward(
     ])))
 }
 
-/// The marks on `user`'s counter for `event` of tokens expired by `now_secs`, for the next hold's
-/// write to drop. Read before the hold, so a mark written meanwhile is simply left to the next.
-pub(super) async fn expired_marks(
-    store: &dyn Store,
-    event: &EventId,
-    user: &UserId,
-    now_secs: i64,
-) -> Result<Vec<String>> {
-    let Some(counter) = store.get(&cap_key(event, user)).await? else {
-        return Ok(Vec::new());
-    };
-    Ok(counter
-        .into_iter()
-        .filter(|(name, expiry)| {
-            name.starts_with(USED) && expiry.as_i64().is_none_or(|exp| exp <= now_secs)
-        })
-        .map(|(name, _)| name)
-        .collect())
-}
+/// `reservation`'s account's counter for its event as stored now: read before a hold for the
+/// marks it may drop, and after a refused one for why (a token used, or the cap).
+pub(super) struct Stored(Option<Item>);
 
-/// Whether `claims`' token is marked used on `reservation`'s account's counter: told apart from
-/// the cap when the counter's condition failed.
-pub(super) async fn token_used(
-    store: &dyn Store,
-    reservation: &Reservation,
-    claims: &ReservationClaims,
-) -> Result<bool> {
-    let counter = store
-        .get(&cap_key(&reservation.event_id, &reservation.user_id))
-        .await?;
-    Ok(counter.is_some_and(|c| c.contains_key(&used_mark(claims))))
+impl Stored {
+    pub(super) async fn read(store: &dyn Store, reservation: &Reservation) -> Result<Self> {
+        let key = cap_key(&reservation.event_id, &reservation.user_id);
+        Ok(Self(store.get(&key).await?))
+    }
+
+    /// The marks of tokens expired by `now_secs`, for the next hold's write to drop. A mark
+    /// written after this read is simply left to the hold after.
+    pub(super) fn expired_marks(&self, now_secs: i64) -> Vec<String> {
+        self.0
+            .iter()
+            .flatten()
+            .filter(|(name, expiry)| {
+                name.starts_with(USED) && expiry.as_i64().is_none_or(|exp| exp <= now_secs)
+            })
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// Whether `claims`' token is marked used: told apart from the cap when the counter's
+    /// condition failed.
+    pub(super) fn marks_used(&self, claims: &ReservationClaims) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|counter| counter.contains_key(&used_mark(claims)))
+    }
+
+    /// The tickets the account holds and owns for the event, for telling a refused buyer.
+    pub(super) fn tickets(&self) -> i64 {
+        self.0
+            .as_ref()
+            .and_then(|counter| counter.get("tickets"))
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+    }
 }
 
 /// The write that gives `reservation`'s tickets back to its account's cap. Unconditional: the
@@ -115,15 +122,4 @@ pub(super) fn give_back(reservation: &Reservation) -> Write {
         Update::new(cap_key(&reservation.event_id, &reservation.user_id))
             .add("tickets", -i64::from(reservation.quantity)),
     )
-}
-
-/// The tickets `user` holds and owns for `event` now, for telling a refused buyer.
-pub(super) async fn counted(store: &dyn Store, event: &EventId, user: &UserId) -> Result<i64> {
-    #[derive(Deserialize)]
-    struct Counter {
-        #[serde(default)]
-        tickets: i64,
-    }
-    let counter: Option<Counter> = get_record(store, &cap_key(event, user)).await?;
-    Ok(counter.map_or(0, |c| c.tickets))
 }
