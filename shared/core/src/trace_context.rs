@@ -36,10 +36,13 @@ tokio::task_local! {
     static TRACE_ID: String;
 }
 
-/// Runs `work` as part of the trace `trace_id`: every log line it writes carries the id.
-pub async fn in_trace<F: std::future::Future>(trace_id: String, work: F) -> F::Output {
-    TRACE_ID.scope(trace_id, work).await
+/// `work` as part of the trace `trace_id`: every log line it writes carries the id.
+pub fn in_trace<F: std::future::Future>(trace_id: String, work: F) -> InTrace<F> {
+    TRACE_ID.scope(trace_id, work)
 }
+
+/// What [`in_trace`] returns: a type a service can name as its future.
+pub type InTrace<F> = tokio::task::futures::TaskLocalFuture<String, F>;
 
 /// The trace id of the work in hand, if it is part of one.
 pub fn current_trace_id() -> Option<String> {

@@ -2,8 +2,9 @@
 //!
 //! The policy never varies by request, so it costs no more than a few static headers: a
 //! preflight (`OPTIONS` with `Access-Control-Request-Method`) is answered here with the
-//! allowances, before routing; every other response gets the allowed origin and the headers a
-//! browser may read. (`tower_http`'s general-purpose layer cloned its whole configuration for
+//! allowances, before routing; every other response to a request that names its `Origin` gets
+//! the allowed origin and the headers a browser may read (a request without one has no page to
+//! read them, and is answered without them: a third of a health check's bytes). (`tower_http`'s general-purpose layer cloned its whole configuration for
 //! every request: a twentieth of a health check's instructions.)
 
 use std::sync::LazyLock;
@@ -24,13 +25,17 @@ pub const ALLOW_HEADERS: &str = "authorization,content-type,idempotency-key,x-tr
 pub const EXPOSE_HEADERS: &str = "x-trace-id,x-idempotency-cached,retry-after,x-ratelimit-limit,x-ratelimit-remaining,x-ratelimit-reset";
 /// How long a browser may cache a preflight's answer, in seconds.
 pub const MAX_AGE_SECS: &str = "600";
-const VARY: &str = "origin, access-control-request-method, access-control-request-headers";
+/// What a preflight's answer depends on.
+const PREFLIGHT_VARY: &str =
+    "origin, access-control-request-method, access-control-request-headers";
 
-/// The headers of every response that is not a preflight's.
-fn response_headers() -> &'static [(HeaderName, HeaderValue)] {
+/// The CORS headers of a response to a request that names its page's origin (every cross-origin
+/// request a browser makes does). A request without `Origin` comes from a same-origin page or
+/// from no browser at all, and nothing would read them: they are left off (about a third of a
+/// health check's answer), and [`header::VARY`] tells caches the answer depends on `Origin`.
+fn cross_origin_headers() -> &'static [(HeaderName, HeaderValue)] {
     static HEADERS: LazyLock<Vec<(HeaderName, HeaderValue)>> = LazyLock::new(|| {
         vec![
-            (header::VARY, HeaderValue::from_static(VARY)),
             (
                 header::ACCESS_CONTROL_ALLOW_ORIGIN,
                 HeaderValue::from_static("*"),
@@ -49,7 +54,7 @@ fn preflight() -> Response {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
-    headers.insert(header::VARY, HeaderValue::from_static(VARY));
+    headers.insert(header::VARY, HeaderValue::from_static(PREFLIGHT_VARY));
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
@@ -106,8 +111,10 @@ where
         if is_preflight {
             Either::Left(futures::future::ready(Ok(preflight())))
         } else {
+            let cross_origin = request.headers().contains_key(header::ORIGIN);
             Either::Right(AddHeaders {
                 inner: self.inner.call(request),
+                cross_origin,
             })
         }
     }
@@ -118,6 +125,8 @@ pin_project_lite::pin_project! {
     pub struct AddHeaders<F> {
         #[pin]
         inner: F,
+        // Whether the request named an origin.
+        cross_origin: bool,
     }
 }
 
@@ -129,11 +138,15 @@ where
 
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let cross_origin = *this.cross_origin;
         this.inner.poll(cx).map(|result| {
             result.map(|mut response| {
                 let headers = response.headers_mut();
-                for (name, value) in response_headers() {
-                    headers.insert(name.clone(), value.clone());
+                headers.insert(header::VARY, HeaderValue::from_static("origin"));
+                if cross_origin {
+                    for (name, value) in cross_origin_headers() {
+                        headers.insert(name.clone(), value.clone());
+                    }
                 }
                 response
             })
@@ -178,9 +191,20 @@ mod tests {
             .header("origin", "https://tickets.example")
             .body(Body::empty())
             .unwrap();
-        let answer = app.oneshot(post).await.unwrap();
+        let answer = app.clone().oneshot(post).await.unwrap();
         assert_eq!(answer.status(), StatusCode::OK);
         assert_eq!(header(&answer, "access-control-allow-origin"), "*");
         assert!(header(&answer, "access-control-expose-headers").contains("retry-after"));
+        assert_eq!(header(&answer, "vary"), "origin");
+
+        // No page to read them: no allowances, and caches told the answer depends on `Origin`.
+        let post = Request::post("/api/v1/queue/join")
+            .body(Body::empty())
+            .unwrap();
+        let answer = app.oneshot(post).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        assert_eq!(answer.headers().get("access-control-allow-origin"), None);
+        assert_eq!(answer.headers().get("access-control-expose-headers"), None);
+        assert_eq!(header(&answer, "vary"), "origin");
     }
 }

@@ -179,7 +179,7 @@ where
         ServiceBuilder::new()
             // Every answer gets a trace id, belongs to the request's span, is logged and is
             // counted: outside everything else, so refusals and preflights are too.
-            .layer(axum::middleware::from_fn(trace::middleware))
+            .layer(trace::ObserveLayer)
             // Outside CORS, so preflights carry them too.
             .layer(security_headers())
             .layer(cors::CorsLayer)

@@ -71,7 +71,7 @@ impl LiveSocket {
         routes
             .with_state(platform.clone())
             .layer(security_headers())
-            .layer(axum::middleware::from_fn(trace::middleware))
+            .layer(trace::ObserveLayer)
     }
 }
 

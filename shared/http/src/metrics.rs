@@ -32,7 +32,7 @@ pub const METRICS_PATH: &str = "/metrics";
 
 /// Records the series of a request answered with `response` after `took`, on `route` (its
 /// matched template, [`UNMATCHED_ROUTE`](series::UNMATCHED_ROUTE) if none). Called by the request's one observer
-/// ([`crate::trace::middleware`]), which times it and logs it too.
+/// ([`crate::trace::Observe`]), which times it and logs it too.
 pub fn record(method: &Method, route: &str, response: &Response, took: Duration) {
     series::http_request(
         method_label(method),

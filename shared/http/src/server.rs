@@ -31,14 +31,16 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::convert::Infallible;
+
 use axum::extract::{ConnectInfo, Request};
-use axum::Router;
+use axum::response::Response;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use parking_lot::Mutex;
 use tacos_telemetry::series;
 use tokio::net::TcpListener;
-use tower::ServiceExt;
+use tower::Service;
 
 use crate::settings::HttpSettings;
 
@@ -205,14 +207,33 @@ fn admit(
     })
 }
 
+/// What [`serve`] serves: a [`Router`](axum::Router), or a service in front of one, copied for
+/// each connection. Like a router, it is always ready: requests are handed to it without asking.
+pub trait App:
+    Service<Request, Response = Response, Error = Infallible, Future: Send> + Clone + Send + 'static
+{
+}
+
+impl<S> App for S where
+    S: Service<Request, Response = Response, Error = Infallible, Future: Send>
+        + Clone
+        + Send
+        + 'static
+{
+}
+
 /// Serves `app` on `listener` within `limits` until `shutdown` resolves, then waits for the
-/// requests in flight. Each request carries the peer's [`ConnectInfo<SocketAddr>`].
-pub async fn serve(
+/// requests in flight. Each request carries the peer's [`ConnectInfo<SocketAddr>`]. `app` is
+/// the API's [`Router`](axum::Router), or a service in front of it.
+pub async fn serve<S>(
     listener: TcpListener,
-    app: Router,
+    app: S,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    S: App,
+{
     let occupancy = Arc::new(Mutex::new(Occupancy::default()));
     let mut refusals = Refusals::default();
     // Connections in flight, and the signal that asks them to finish.
@@ -263,16 +284,20 @@ pub async fn serve(
 /// One accepted connection served to its end: its requests through `app`, each knowing the
 /// peer's address; when `stopping` changes, the request in flight is finished and no other
 /// taken. Its `slot` is given back when it ends, however it ends.
-fn connection(
+fn connection<S: App>(
     http: &http1::Builder,
-    app: Router,
+    app: S,
     (stream, peer): (tokio::net::TcpStream, SocketAddr),
     slot: Slot,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) -> impl Future<Output = ()> + Send + 'static {
+    // The connection's own copy of the app, lent to each request in turn (hyper asks for one
+    // answer at a time on a connection): a copy per request would count references to the
+    // router, shared by every connection, from both cores at every request.
+    let app = std::cell::RefCell::new(app);
     let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
-        app.clone().oneshot(request.map(axum::body::Body::new))
+        app.borrow_mut().call(request.map(axum::body::Body::new))
     });
     let connection = http
         .serve_connection(TokioIo::new(stream), service)
@@ -300,6 +325,7 @@ mod tests {
     use std::time::Instant;
 
     use axum::routing::get;
+    use axum::Router;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
 

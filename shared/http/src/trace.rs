@@ -1,6 +1,6 @@
 //! Each request observed once: its trace id (on every log line of it and on its response), its
 //! OpenTelemetry server span, its access log line and its metric series ([`crate::metrics`]),
-//! all from one middleware with one clock reading at each end (each layer of the router costs
+//! all from one service ([`Observe`]) with one clock reading at each end (each layer of the router costs
 //! every request a boxed clone of what it wraps).
 //!
 //! A W3C `traceparent` header names the trace when present (so a browser's or API Gateway's trace
@@ -13,15 +13,18 @@
 //! `traceparent`, so the browser's action, this request and everything it sets off (events,
 //! timers, webhooks: see `tacos_core::trace_context`) form one trace.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::HeaderValue;
-use axum::middleware::Next;
+use axum::http::{HeaderValue, Method, Uri};
 use axum::response::Response;
 use opentelemetry::trace::TraceContextExt;
-use tacos_core::trace_context::{self, trace_id_of as trace_id_of_traceparent};
-use tracing::Instrument;
+use tacos_core::trace_context::{self, trace_id_of as trace_id_of_traceparent, InTrace};
+use tower::{Layer, Service};
+use tracing::instrument::{Instrument, Instrumented};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 pub use trace_context::new_trace_id;
@@ -65,71 +68,161 @@ fn route_of(matched: Option<&MatchedPath>) -> &str {
     )
 }
 
+/// The layer that observes each request: see [`Observe`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ObserveLayer;
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe { inner }
+    }
+}
+
 /// The request's span, its trace id, and its access log line.
+///
+/// A service of its own rather than a middleware function: a function boxes its future and the
+/// rest of the chain for every request, where this one's future is a type (the inner service's,
+/// wrapped), so observing a request allocates nothing of its own but the trace id.
 ///
 /// # What it costs
 /// Logs do not read spans: every log line gets the request's trace id from the task-local this
-/// middleware sets, and the access line carries method, path, status and latency itself. The
+/// service sets, and the access line carries method, path, status and latency itself. The
 /// server span exists for OpenTelemetry only, and what it says about the request (method, route,
 /// path, status) goes there as attributes, only when spans are exported. (With the trace id,
 /// method, route and path as span fields, the log formatter rendered the span to JSON at its
 /// start and again at each recorded field: a fifth of a status request's instructions.)
-pub async fn middleware(request: Request, next: Next) -> Response {
-    let traceparent = request
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| trace_id_of_traceparent(v).is_some())
-        .map(str::to_string);
-    let method = request.method().clone();
-    // Kept for the metrics (a reference-counted copy).
-    let matched = request.extensions().get::<MatchedPath>().cloned();
-    let route = route_of(matched.as_ref());
-    // Disabled, and its fields never formatted, unless spans are exported.
-    let span = tracing::info_span!(
-        "request",
-        otel.name = %format!("{method} {route}"),
-        otel.kind = "server",
-    );
-    tacos_core::trace_context::continue_from(&span, traceparent.as_deref());
-    let exported = !span.is_disabled();
-    if exported {
-        span.set_attribute("http.request.method", method.to_string());
-        span.set_attribute("http.route", route.to_string());
-        span.set_attribute("url.path", request.uri().path().to_string());
+#[derive(Debug, Clone)]
+pub struct Observe<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for Observe<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = InTrace<Observed<Instrumented<S::Future>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
     }
-    let trace_id = trace_id_of(&request, traceparent.as_deref(), &span);
-    let trace_header = HeaderValue::from_str(&trace_id).ok();
-    // The path as it came (a reference-counted copy, not a new string), for the access line.
-    let uri = request.uri().clone();
-    let started = Instant::now();
-    // The access line is written inside the request's trace, so it carries its trace id as
-    // every other line of the request does.
-    trace_context::in_trace(trace_id, async move {
-        let mut response = next.run(request).instrument(span.clone()).await;
-        if let Some(value) = trace_header {
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let traceparent = request
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| trace_id_of_traceparent(v).is_some())
+            .map(str::to_string);
+        let method = request.method().clone();
+        // Kept for the metrics (a reference-counted copy).
+        let matched = request.extensions().get::<MatchedPath>().cloned();
+        let route = route_of(matched.as_ref());
+        // Disabled, and its fields never formatted, unless spans are exported.
+        let span = tracing::info_span!(
+            "request",
+            otel.name = %format!("{method} {route}"),
+            otel.kind = "server",
+        );
+        tacos_core::trace_context::continue_from(&span, traceparent.as_deref());
+        let exported = !span.is_disabled();
+        if exported {
+            span.set_attribute("http.request.method", method.to_string());
+            span.set_attribute("http.route", route.to_string());
+            span.set_attribute("url.path", request.uri().path().to_string());
+        }
+        let trace_id = trace_id_of(&request, traceparent.as_deref(), &span);
+        let observation = Observation {
+            trace_header: HeaderValue::from_str(&trace_id).ok(),
+            // The path as it came (a reference-counted copy, not a new string).
+            uri: request.uri().clone(),
+            method,
+            matched,
+            exported,
+            span: span.clone(),
+            started: Instant::now(),
+        };
+        // The access line is written inside the request's trace (the answer is observed in the
+        // future the trace's scope polls), so it carries its trace id as every other line of
+        // the request does.
+        trace_context::in_trace(
+            trace_id,
+            Observed {
+                answer: self.inner.call(request).instrument(span),
+                observation: Some(observation),
+            },
+        )
+    }
+}
+
+/// What is known of a request before it is answered, for when it is.
+struct Observation {
+    trace_header: Option<HeaderValue>,
+    uri: Uri,
+    method: Method,
+    matched: Option<MatchedPath>,
+    exported: bool,
+    span: tracing::Span,
+    started: Instant,
+}
+
+impl Observation {
+    /// Names the trace on `response`, and records, traces and logs it.
+    fn answered(mut self, mut response: Response) -> Response {
+        if let Some(value) = self.trace_header.take() {
             response.headers_mut().insert("x-trace-id", value);
         }
-        let took = started.elapsed();
-        crate::metrics::record(&method, route_of(matched.as_ref()), &response, took);
+        let took = self.started.elapsed();
+        crate::metrics::record(
+            &self.method,
+            route_of(self.matched.as_ref()),
+            &response,
+            took,
+        );
         let status = response.status();
-        if exported {
+        if self.exported {
+            let span = &self.span;
             span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
             if status.is_server_error() {
                 span.set_status(opentelemetry::trace::Status::error(status.to_string()));
             }
         }
         tracing::info!(
-            parent: &span,
-            method = %method,
-            path = uri.path(),
+            parent: &self.span,
+            method = %self.method,
+            path = self.uri.path(),
             status = status.as_u16(),
             latency_ms = took.as_nanos() as f64 / 1e6,
             "request served"
         );
         response
-    })
-    .await
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request's answer, observed when it is ready ([`Observe`]).
+    pub struct Observed<F> {
+        #[pin]
+        answer: F,
+        observation: Option<Observation>,
+    }
+}
+
+impl<F, E> Future for Observed<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let answer = std::task::ready!(this.answer.poll(cx));
+        let observation = this.observation.take().expect("an answer is observed once");
+        Poll::Ready(answer.map(|response| observation.answered(response)))
+    }
 }
 
 #[cfg(test)]
@@ -155,7 +248,7 @@ mod tests {
         let _guard = tracing::subscriber::set_default(subscriber);
         let app = Router::new()
             .route("/healthz", get(|| async { "ok" }))
-            .layer(axum::middleware::from_fn(super::middleware));
+            .layer(super::ObserveLayer);
 
         let mut named = Vec::new();
         for request in [

@@ -169,9 +169,10 @@ pub fn hold_expiry_lag(lag: Duration) {
 
 /// One HTTP request answered. `route` is the matched template, or [`UNMATCHED_ROUTE`].
 pub fn http_request(method: &'static str, route: &str, status: u16, elapsed: Duration) {
-    let (requests, duration) = handles::http(method, route, status);
-    requests.increment(1);
-    duration.record(elapsed.as_secs_f64());
+    handles::http(method, route, status, |(requests, duration)| {
+        requests.increment(1);
+        duration.record(elapsed.as_secs_f64());
+    });
 }
 
 /// The status a domain event moves a reservation into, if it is one of the counted ones.
@@ -194,19 +195,25 @@ pub fn reservation_entered(status: &'static str) {
 
 /// One call to a port: `service` is the port (`store`, `scheduler`, `bus`), `method` its method.
 pub fn backend_call(service: &'static str, method: &'static str, elapsed: Duration) {
-    handles::backend(service, method).record(elapsed.as_secs_f64());
+    handles::backend(service, method, |duration| {
+        duration.record(elapsed.as_secs_f64())
+    });
 }
 
 /// The handles of the per-request series, registered once per label set.
 ///
 /// Registering a series (what `counter!`/`histogram!` do on every call) builds its key, hashes it
 /// and looks it up in the recorder's registry: on a status request, with the five store calls it
-/// makes, that was a tenth of its instructions. A handle is bound to the recorder installed when
-/// it was made, so [`forget`] drops them all when a recorder is installed (the embedded server
-/// seeds its demo event before its first scrape installs Prometheus).
+/// makes, that was a tenth of its instructions. Each thread keeps its own handles (the workers of
+/// a busy server would otherwise share one lock's counter and each handle's reference count, a
+/// cache line moved between cores at every request); a handle made on any thread records into
+/// the one series the recorder keeps. A handle is bound to the recorder installed when it was
+/// made, so [`forget`] makes every thread drop its handles when a recorder is installed (the
+/// embedded server seeds its demo event before its first scrape installs Prometheus).
 pub(crate) mod handles {
+    use std::cell::RefCell;
     use std::collections::HashMap;
-    use std::sync::{LazyLock, RwLock};
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     use metrics::{counter, histogram, Counter, Histogram};
 
@@ -214,45 +221,77 @@ pub(crate) mod handles {
 
     /// A request's counter and duration histogram.
     type Http = (Counter, Histogram);
-    /// By (method, status), then route: the route is looked up by `&str`, without allocating.
-    type HttpHandles = HashMap<(&'static str, u16), HashMap<String, Http>>;
-    static HTTP: LazyLock<RwLock<HttpHandles>> = LazyLock::new(Default::default);
-    static BACKEND: LazyLock<RwLock<HashMap<(&'static str, &'static str), Histogram>>> =
-        LazyLock::new(Default::default);
 
-    pub fn http(method: &'static str, route: &str, status: u16) -> Http {
-        let key = (method, status);
-        if let Some(found) = HTTP.read().unwrap().get(&key).and_then(|r| r.get(route)) {
-            return found.clone();
-        }
-        let made = (
-            counter!(HTTP_REQUESTS, "method" => method, "route" => route.to_string(), "status_code" => status.to_string()),
-            histogram!(HTTP_DURATION, "method" => method, "route" => route.to_string()),
-        );
-        HTTP.write()
-            .unwrap()
-            .entry(key)
-            .or_default()
-            .insert(route.to_string(), made.clone());
-        made
+    /// One thread's handles, made under recorder `generation`.
+    #[derive(Default)]
+    struct Handles {
+        generation: u64,
+        /// By (method, status), then route: the route is looked up by `&str`, without allocating.
+        http: HashMap<(&'static str, u16), HashMap<String, Http>>,
+        backend: HashMap<(&'static str, &'static str), Histogram>,
     }
 
-    pub fn backend(service: &'static str, method: &'static str) -> Histogram {
-        if let Some(found) = BACKEND.read().unwrap().get(&(service, method)) {
-            return found.clone();
+    impl Handles {
+        /// This thread's handles, dropped first if a recorder was installed since they were made.
+        fn with<R>(f: impl FnOnce(&mut Handles) -> R) -> R {
+            HANDLES.with_borrow_mut(|handles| {
+                let generation = GENERATION.load(Ordering::Acquire);
+                if handles.generation != generation {
+                    *handles = Handles {
+                        generation,
+                        ..Handles::default()
+                    };
+                }
+                f(handles)
+            })
         }
-        let made = histogram!(BACKEND_CALL_DURATION, "service" => service, "method" => method);
-        BACKEND
-            .write()
-            .unwrap()
-            .insert((service, method), made.clone());
-        made
     }
 
-    /// Drops every handle: the next use registers with the recorder installed now.
+    /// Raised by [`forget`]: handles of an older generation record nowhere.
+    static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+    thread_local! {
+        static HANDLES: RefCell<Handles> = RefCell::default();
+    }
+
+    /// Calls `f` with the series of a request (`method`, `route`, `status`).
+    pub fn http<R>(
+        method: &'static str,
+        route: &str,
+        status: u16,
+        f: impl FnOnce(&Http) -> R,
+    ) -> R {
+        Handles::with(|handles| {
+            let by_route = handles.http.entry((method, status)).or_default();
+            if let Some(found) = by_route.get(route) {
+                return f(found);
+            }
+            let made = by_route.entry(route.to_string()).or_insert_with(|| {
+                (
+                    counter!(HTTP_REQUESTS, "method" => method, "route" => route.to_string(), "status_code" => status.to_string()),
+                    histogram!(HTTP_DURATION, "method" => method, "route" => route.to_string()),
+                )
+            });
+            f(made)
+        })
+    }
+
+    /// Calls `f` with the call-duration histogram of a port's method.
+    pub fn backend<R>(
+        service: &'static str,
+        method: &'static str,
+        f: impl FnOnce(&Histogram) -> R,
+    ) -> R {
+        Handles::with(|handles| {
+            f(handles.backend.entry((service, method)).or_insert_with(
+                || histogram!(BACKEND_CALL_DURATION, "service" => service, "method" => method),
+            ))
+        })
+    }
+
+    /// Drops every thread's handles: the next use registers with the recorder installed now.
     pub fn forget() {
-        HTTP.write().unwrap().clear();
-        BACKEND.write().unwrap().clear();
+        GENERATION.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -317,4 +356,40 @@ pub fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
         }
         handle
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use metrics_exporter_prometheus::PrometheusBuilder;
+
+    use super::*;
+
+    /// The count of `route`'s 200s in `rendered`, if it is there.
+    fn count(rendered: &str, route: &str) -> Option<u64> {
+        let label = format!("route=\"{route}\"");
+        rendered
+            .lines()
+            .find(|line| line.starts_with(HTTP_REQUESTS) && line.contains(&label))
+            .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+    }
+
+    #[test]
+    fn requests_on_any_thread_count_in_one_series_of_the_recorder_installed_last() {
+        let route = "/tests/handles";
+        let first = PrometheusBuilder::new().build_recorder();
+        let second = PrometheusBuilder::new().build_recorder();
+        let served = || http_request("GET", route, 200, Duration::from_millis(3));
+        metrics::with_local_recorder(&first, served);
+        // Another thread's handles, made for the same recorder: the same series.
+        std::thread::scope(|scope| {
+            scope.spawn(|| metrics::with_local_recorder(&first, served));
+        });
+        assert_eq!(count(&first.handle().render(), route), Some(2));
+
+        // A recorder installed since: this thread's handles are made again, for it.
+        recorder_installed();
+        metrics::with_local_recorder(&second, served);
+        assert_eq!(count(&second.handle().render(), route), Some(1));
+        assert_eq!(count(&first.handle().render(), route), Some(2));
+    }
 }

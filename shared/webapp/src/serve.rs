@@ -1,13 +1,17 @@
 //! The app's requests, answered in front of the API.
 
+use std::convert::Infallible;
+use std::future::Ready;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::Response;
+use axum::routing::future::RouteFuture;
 use axum::Router;
+use futures::future::Either;
 use tacos_http::routes;
 use tacos_http::SECURITY_HEADERS;
 
@@ -44,14 +48,46 @@ pub fn page_policy(settings: &Settings) -> String {
 }
 
 /// `api` with the web app in front of it (see the crate's documentation).
-pub fn in_front_of(api: Router, settings: &Settings) -> Router {
+pub fn in_front_of(api: Router, settings: &Settings) -> InFront {
     if !files::is_built() {
         tracing::warn!(
             "the web app is not built into this binary (web/dist/ was missing): serving the API only"
         );
     }
-    let app = Arc::new(WebApp::new(settings));
-    api.layer(axum::middleware::from_fn_with_state(app, dispatch))
+    InFront {
+        app: Arc::new(WebApp::new(settings)),
+        api,
+    }
+}
+
+/// The web app in front of the API: the app's answer when the request is the app's, else the
+/// API router's.
+///
+/// A service around the router rather than a layer of it: a router's layer wraps each of its
+/// routes in a boxed service, cloned for every request, and a middleware function boxes its
+/// future and the rest of the chain too, which every API request (not only the app's) paid.
+#[derive(Clone)]
+pub struct InFront {
+    app: Arc<WebApp>,
+    api: Router,
+}
+
+impl tower::Service<Request> for InFront {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<Ready<Result<Response, Infallible>>, RouteFuture<Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // A router is always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        match self.app.answer(&request) {
+            Some(response) => Either::Left(std::future::ready(Ok(response))),
+            None => Either::Right(self.api.call(request)),
+        }
+    }
 }
 
 struct WebApp {
@@ -116,13 +152,6 @@ impl WebApp {
     }
 }
 
-async fn dispatch(State(app): State<Arc<WebApp>>, request: Request, next: Next) -> Response {
-    match app.answer(&request) {
-        Some(response) => response,
-        None => next.run(request).await,
-    }
-}
-
 fn is_under_api(path: &str) -> bool {
     path == "/api" || path.starts_with("/api/")
 }
@@ -168,7 +197,7 @@ mod tests {
     use super::*;
 
     /// An API with a probe and the contract's JSON 404 for everything else.
-    fn app(settings: &Settings) -> Router {
+    fn app(settings: &Settings) -> InFront {
         let api = Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .route("/api/v1/events", get(|| async { "[]" }))
@@ -182,7 +211,7 @@ mod tests {
         in_front_of(api, settings)
     }
 
-    async fn get_with(router: &Router, path: &str, headers: &[(&str, &str)]) -> Response {
+    async fn get_with(router: &InFront, path: &str, headers: &[(&str, &str)]) -> Response {
         let mut request = Request::get(path);
         for (name, value) in headers {
             request = request.header(*name, *value);
