@@ -192,7 +192,7 @@ impl Observation {
         }
         tracing::info!(
             parent: &self.span,
-            method = %self.method,
+            method = self.method.as_str(),
             path = self.uri.path(),
             status = status.as_u16(),
             latency_ms = took.as_nanos() as f64 / 1e6,

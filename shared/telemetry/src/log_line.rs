@@ -294,6 +294,22 @@ mod tests {
     }
 
     #[test]
+    fn strings_are_written_as_json_writes_them() {
+        for text in [
+            "",
+            "plain /api/v1/queue/status",
+            "a \"quoted\" \\ path",
+            "line\nbreak\r\ttab \u{1}\u{1f}",
+            "ünïcødé ✓ and \u{7f}",
+            "\"",
+        ] {
+            let mut line = String::new();
+            push_json_str(&mut line, text);
+            assert_eq!(line, serde_json::to_string(text).unwrap(), "{text:?}");
+        }
+    }
+
+    #[test]
     fn timestamps_are_rfc3339_to_the_microsecond_across_seconds() {
         use std::time::{Duration, UNIX_EPOCH};
         // The same second twice (its text reused), the next, a day later, a year boundary.
