@@ -42,7 +42,7 @@ const KEYED_ROUTES: &[(Route, bool)] = &[
 ];
 
 /// `methods` (the handler of `route`) behind the middleware if `route` is one of
-/// [`KEYED_ROUTES`]; as they are otherwise, so every other request pays nothing for it.
+/// `KEYED_ROUTES`; as they are otherwise, so every other request pays nothing for it.
 pub fn layered(
     route: Route,
     methods: MethodRouter<Arc<Platform>>,

@@ -1,7 +1,7 @@
 //! The trusted proxy's proof: when the deployment puts CloudFront in front of the API (and its
 //! WAF, its rate rules, the viewer's address), the API itself must not be reachable around it.
 //! CloudFront adds a secret header to every request it forwards
-//! ([`ORIGIN_SECRET_HEADER`](crate::settings::ORIGIN_SECRET_HEADER)); a request without the
+//! ([`ORIGIN_SECRET_HEADER`]); a request without the
 //! right value went straight to the API's own URL and is refused with 403 `FORBIDDEN`, before it
 //! is rate-limited, scoped or read. The comparison takes the same time wherever the values
 //! differ, so the secret cannot be guessed a byte at a time.

@@ -2,7 +2,8 @@
 //! the container's HTTP mode. On AWS the app lives in S3 behind the CloudFront distribution instead
 //! (`template.yaml`, `deploy/web.sh`); no Lambda function serves it.
 //!
-//! [`in_front_of`] answers these requests before the API sees them (GET and HEAD only):
+//! [`in_front_of`] puts the app in front of the API's router ([`InFront`]) and answers these
+//! requests before the API sees them (GET and HEAD only):
 //!
 //! * `/config.json`: the [`Settings`], so one build of the app runs against any deployment;
 //! * a file of the build ([`files`]): `/` is `index.html`, `/assets/*` (hashed names) may be cached
@@ -21,5 +22,5 @@ pub mod files;
 mod serve;
 mod settings;
 
-pub use serve::{in_front_of, page_policy, PAGE_POLICY};
+pub use serve::{in_front_of, page_policy, InFront, PAGE_POLICY};
 pub use settings::{Settings, SettingsError, API_BASE_URL_VAR, WS_URL_VAR};

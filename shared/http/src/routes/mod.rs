@@ -2,7 +2,7 @@
 //! domain, shape the answer.
 //!
 //! Which routes exist and which function serves each is the core's table
-//! ([`Route`](tacos_core::functions::Route)); [`handler`] gives each its handler with an
+//! ([`Route`]); [`handler`] gives each its handler with an
 //! exhaustive `match`, so a route added to the table without a handler does not compile. The
 //! embedded server mounts every route, each Lambda function its own, and the test gateway routes
 //! by the same table, so they cannot drift apart.
