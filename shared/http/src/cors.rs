@@ -4,8 +4,9 @@
 //! preflight (`OPTIONS` with `Access-Control-Request-Method`) is answered here with the
 //! allowances, before routing; every other response to a request that names its `Origin` gets
 //! the allowed origin and the headers a browser may read (a request without one has no page to
-//! read them, and is answered without them: a third of a health check's bytes). (`tower_http`'s general-purpose layer cloned its whole configuration for
-//! every request: a twentieth of a health check's instructions.)
+//! read them, and is answered without them: a third of a health check's bytes).
+//! (`tower_http`'s general-purpose layer cloned its whole configuration for every request: a
+//! twentieth of a health check's instructions.)
 
 use std::sync::LazyLock;
 use std::task::{Context, Poll};
@@ -25,6 +26,9 @@ pub const ALLOW_HEADERS: &str = "authorization,content-type,idempotency-key,x-tr
 pub const EXPOSE_HEADERS: &str = "x-trace-id,x-idempotency-cached,retry-after,x-ratelimit-limit,x-ratelimit-remaining,x-ratelimit-reset";
 /// How long a browser may cache a preflight's answer, in seconds.
 pub const MAX_AGE_SECS: &str = "600";
+/// What every other answer depends on: whether, not which, `Origin` was sent (the policy allows
+/// any origin).
+const VARY: &str = "origin";
 /// What a preflight's answer depends on.
 const PREFLIGHT_VARY: &str =
     "origin, access-control-request-method, access-control-request-headers";
@@ -142,7 +146,7 @@ where
         this.inner.poll(cx).map(|result| {
             result.map(|mut response| {
                 let headers = response.headers_mut();
-                headers.insert(header::VARY, HeaderValue::from_static("origin"));
+                headers.insert(header::VARY, HeaderValue::from_static(VARY));
                 if cross_origin {
                     for (name, value) in cross_origin_headers() {
                         headers.insert(name.clone(), value.clone());

@@ -26,12 +26,11 @@
 //! (a protocol sniff would run without one).
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use std::convert::Infallible;
 
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;

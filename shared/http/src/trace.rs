@@ -1,7 +1,7 @@
 //! Each request observed once: its trace id (on every log line of it and on its response), its
 //! OpenTelemetry server span, its access log line and its metric series ([`crate::metrics`]),
-//! all from one service ([`Observe`]) with one clock reading at each end (each layer of the router costs
-//! every request a boxed clone of what it wraps).
+//! all from one service ([`Observe`]) with one clock reading at each end (each layer of the router
+//! costs every request a boxed clone of what it wraps).
 //!
 //! A W3C `traceparent` header names the trace when present (so a browser's or API Gateway's trace
 //! continues), else an `X-Trace-Id` header, else the server span's own trace (a fresh one). The id
