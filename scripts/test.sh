@@ -22,7 +22,8 @@
 #     container binary, on moto (scripts/parity.sh; TACOS_PARITY=0 skips it).
 #
 # First of all, the supply chain (scripts/supply_chain.sh): cargo-deny's licenses, duplicate crates
-# and sources, and the RustSec advisories through cargo-audit and cargo-deny.
+# and sources, and the RustSec advisories through cargo-audit and cargo-deny; and that every later
+# build reuses what `cargo test --workspace` compiles (scripts/check_feature_sets.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +39,9 @@ scripts/supply_chain.sh
 
 export TACOS_EVENTS_OUT="$PWD/target/domain-events.jsonl"
 rm -f "$TACOS_EVENTS_OUT"
+
+log "one feature set: the later builds reuse what cargo test compiles (scripts/check_feature_sets.py)"
+python3 scripts/check_feature_sets.py
 
 log "cargo test --workspace"
 cargo test --workspace --all-targets
