@@ -23,6 +23,37 @@ async fn draw(api: &Api, id: &str) -> Value {
         .expect(200)
 }
 
+/// A page of the draw asked for with a cursor or a size that is not one (empty included) is
+/// refused, as the document's pattern and range refuse it: it is not read as "from the start"
+/// or "the most". schemathesis found the empty cursor answered 200.
+#[tokio::test]
+async fn a_draw_page_with_a_cursor_or_size_that_is_not_one_is_refused() {
+    let api = Api::new();
+    let event = api.create_event(&ga_body(10, 1_000, 1.0)).await;
+    let id = str_of(&event, "event_id");
+    assert_eq!(draw(&api, id).await["status"], "none");
+    for query in [
+        "after=",
+        "after=%2B1.2",
+        "after=1",
+        "after=1.2.3",
+        "limit=",
+        "limit=0",
+        "limit=1001",
+    ] {
+        api.get(&format!("/queue/draw?event_id={id}&{query}"))
+            .send()
+            .await
+            .expect_error(400, "INVALID_REQUEST");
+    }
+    let page = api
+        .get(&format!("/queue/draw?event_id={id}&after=0.0&limit=1"))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(page["entries"], json!([]), "{page}");
+}
+
 #[tokio::test]
 async fn a_lobby_is_drawn_at_the_opening_and_the_draw_checks_out() {
     let api = Api::new();

@@ -104,12 +104,10 @@ pub async fn draw(
     Query(query): Query<DrawQuery>,
 ) -> Result<impl IntoResponse> {
     let event_id = required_event_id(query.event_id)?;
-    let after: Option<EntryCursor> = query
-        .after
-        .filter(|a| !a.is_empty())
-        .map(|a| a.parse())
-        .transpose()?;
-    let limit = match query.limit.filter(|l| !l.is_empty()) {
+    // Present means given: an empty `after` or `limit` is refused as the document's pattern and
+    // range refuse it, not taken for "from the start" or "the most".
+    let after: Option<EntryCursor> = query.after.map(|a| a.parse()).transpose()?;
+    let limit = match query.limit {
         None => MAX_ENTRIES_PAGE,
         Some(raw) => raw
             .parse::<usize>()

@@ -225,9 +225,15 @@ pub struct EntryCursor {
 impl std::str::FromStr for EntryCursor {
     type Err = Error;
 
+    /// Exactly what `next` is written as (the OpenAPI document's pattern): digits, a dot,
+    /// digits. Rust's integer parsing alone would also take a sign (`+1.2`).
     fn from_str(text: &str) -> Result<Self> {
         let bad = || Error::InvalidRequest("after: the `next` of a previous page".into());
         let (shard, after) = text.split_once('.').ok_or_else(bad)?;
+        let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+        if !digits(shard) || !digits(after) {
+            return Err(bad());
+        }
         Ok(Self {
             shard: shard.parse().map_err(|_| bad())?,
             after: after.parse().map_err(|_| bad())?,
@@ -279,4 +285,38 @@ pub(super) async fn read_entries(
 /// The lowercase hex SHA-256 of a waiting token, as its lobby entry shows it.
 pub fn token_sha256(token: &WaitingToken) -> String {
     hex::encode(Sha256::digest(token.as_str().as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_cursor_is_read_back_as_written_and_nothing_else() {
+        let cursor = EntryCursor {
+            shard: 3,
+            after: 1_234,
+        };
+        assert_eq!(cursor.to_string().parse::<EntryCursor>().unwrap(), cursor);
+        for bad in [
+            "",
+            ".",
+            "3",
+            "3.",
+            ".4",
+            "+3.4",
+            "3.+4",
+            "-3.4",
+            "3.4.5",
+            "a.4",
+            " 3.4",
+            "3.4 ",
+            "99999999999.4",
+        ] {
+            assert!(
+                matches!(bad.parse::<EntryCursor>(), Err(Error::InvalidRequest(_))),
+                "{bad:?} was taken for a cursor"
+            );
+        }
+    }
 }
