@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks that every cargo build the test command makes reuses what `cargo test` compiled.
 
-`scripts/test.sh` compiles the workspace once with `cargo test --workspace --all-targets`; the
+`scripts/test.sh` compiles the workspace once with `cargo test --workspace --lib --tests --examples
+--bench '*'` (every target with tests); the
 steps after it build binaries (`cargo build --workspace --bin …`, `build_stack` of
 scripts/lib.sh) and the black-box suite alone (`cargo test -p tacos-tests`). With resolver 2 a
 dependency's features depend on which packages a command selects and on whether it compiles
@@ -11,8 +12,8 @@ crate `tacos-workspace-hack` (shared/workspace-hack) turns the test-only feature
 
 This asks cargo for the unit graph of each of those commands (`--unit-graph`, resolution only,
 nothing is compiled; RUSTC_BOOTSTRAP=1 lets stable cargo take `-Z unstable-options`) and fails
-(exit 1) if any library unit is resolved with a feature set that `cargo test --workspace
---all-targets` does not build, naming the crate and the features to add to the hack crate.
+(exit 1) if any library unit is resolved with a feature set that that `cargo test` does not
+build, naming the crate and the features to add to the hack crate.
 
 Usage: scripts/check_feature_sets.py
 """
@@ -52,7 +53,7 @@ BUILDS = {
         "test", "--workspace", "--test", "aws", "--no-run",
     ],
 }
-FIRST = ["test", "--workspace", "--all-targets", "--no-run"]
+FIRST = ["test", "--workspace", "--lib", "--tests", "--examples", "--bench", "*", "--no-run"]
 
 
 def library_units(args: list[str]) -> dict[tuple[str, str | None], set[tuple[str, ...]]]:
@@ -96,8 +97,8 @@ def main() -> int:
             file=sys.stderr,
         )
         return 1
-    print(f"check_feature_sets: OK: {len(BUILDS)} builds resolve every library as `cargo test "
-          "--workspace --all-targets` does")
+    print(f"check_feature_sets: OK: {len(BUILDS)} builds resolve every library as the test "
+          "command's `cargo test --workspace` does")
     return 0
 
 
