@@ -14,6 +14,9 @@
 #     map's timing must not share the CPU with another file's browser); everything started is
 #     stopped on exit.
 #
+# `scripts/browser.sh --tools-only` does step 1 alone (the test command runs it in the background
+# while cargo compiles).
+#
 # TACOS_BROWSER_PORT (default 8160) is the first of the three ports used. Arguments, if any, are
 # the test files to run (relative to web/; default all of tests/browser/). TACOS_BROWSER_BENCH=1
 # also runs the benchmark among them, the proof of work's timing (BENCHMARKS.md §11):
@@ -43,6 +46,7 @@ command -v npm >/dev/null || { echo "npm is needed (Node 20+)" >&2; exit 1; }
 
 log "npm ci (web/)"
 (cd web && npm ci --no-audit --no-fund --loglevel=error)
+[[ ${1:-} == --tools-only ]] && exit 0
 
 log "building the app (web/dist)"
 if [[ ${CI:-} == true ]]; then

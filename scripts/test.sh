@@ -43,6 +43,19 @@ rm -f "$TACOS_EVENTS_OUT"
 log "one feature set: the later builds reuse what cargo test compiles (scripts/check_feature_sets.py)"
 python3 scripts/check_feature_sets.py
 
+# Later steps' tools, installed while cargo compiles (on a fresh machine the deployment checks'
+# aws-sam-cli and the rest took 90 s of pip, Chromium a minute of apt): each step installs what is
+# still missing itself, so a failure here costs only time. Their output is shown before the step.
+mkdir -p target
+scripts/validate_deploy.sh --tools-only >target/tools-deploy.log 2>&1 &
+TOOLS_DEPLOY=$!
+scripts/browser.sh --tools-only >target/tools-browser.log 2>&1 &
+TOOLS_BROWSER=$!
+tools_ready() { # pid log
+  wait "$1" || echo "(installing these tools in the background failed; the step tries again)"
+  cat "$2"
+}
+
 log "cargo test --workspace"
 # Every target that has tests: libraries, integration tests, examples, the criterion benches (run
 # once each as a smoke test) and the binaries with tests of their own. Not `--all-targets`: it
@@ -59,6 +72,7 @@ log "metrics: /metrics after a rush has every operator series, with real values 
 scripts/metrics_check.sh
 
 log "browser tests: the web app in Debian's Chromium through Playwright (scripts/browser.sh)"
+tools_ready "$TOOLS_BROWSER" target/tools-browser.log
 scripts/browser.sh
 
 log "emitted domain events against schemas/events"
@@ -99,6 +113,7 @@ log "faults: the store going away mid-flow on the AWS-protocol stack (scripts/fa
 scripts/faults.sh
 
 log "deployment artifacts: SAM template, functions = crates, Kubernetes manifests, Dockerfile"
+tools_ready "$TOOLS_DEPLOY" target/tools-deploy.log
 scripts/validate_deploy.sh
 
 if [[ "${TACOS_PARITY:-1}" != 0 ]]; then
