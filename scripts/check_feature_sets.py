@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Checks that every cargo build the test command makes reuses what `cargo test` compiled.
 
-`scripts/test.sh` compiles the workspace once with `cargo test --workspace --lib --tests --examples
---bench '*'` (every target with tests); the
-steps after it build binaries (`cargo build --workspace --bin …`, `build_stack` of
-scripts/lib.sh) and the black-box suite alone (`cargo test -p tacos-tests`). With resolver 2 a
+`scripts/test.sh` compiles the workspace once with `cargo test --workspace --lib --tests
+--examples --bench '*'` (every target with tests); the steps after it build binaries (`cargo
+build --workspace --bin …`, `build_stack` of scripts/lib.sh) and the black-box suite alone
+(`cargo test -p tacos-tests`). With resolver 2 a
 dependency's features depend on which packages a command selects and on whether it compiles
 tests (dev-dependencies' features count only then), and a crate resolved with other features is
 compiled again, with every crate above it: on a fresh machine that was the AWS SDKs twice. The
@@ -12,8 +12,8 @@ crate `tacos-workspace-hack` (shared/workspace-hack) turns the test-only feature
 
 This asks cargo for the unit graph of each of those commands (`--unit-graph`, resolution only,
 nothing is compiled; RUSTC_BOOTSTRAP=1 lets stable cargo take `-Z unstable-options`) and fails
-(exit 1) if any library unit is resolved with a feature set that that `cargo test` does not
-build, naming the crate and the features to add to the hack crate.
+(exit 1) if any library unit is resolved with a feature set that `cargo test` does not build,
+naming the crate and the features to add to the hack crate.
 
 Usage: scripts/check_feature_sets.py
 """

@@ -167,7 +167,7 @@ PARITY_FILTER=${PARITY_FILTER:-}
 SUITE_THREADS=${SUITE_THREADS:-6}
 status=0
 # The black-box suite against one deployment: the rush tests first and one at a time, then the
-# rest as usual (or only the tests PARITY_FILTER names, one at a time). First, on a table that
+# rest SUITE_THREADS at a time (or only the tests PARITY_FILTER names, one at a time). First, on a table that
 # holds little yet; one at a time, because each rush is a scenario of its own that brings this
 # two-core machine to its limit alone (500 buyers polling every 200-500 ms through one
 # single-threaded moto): two at once, each buyer's join waited behind the other rush's too, and
