@@ -10,7 +10,10 @@
 # depends on how the scheduler shares it between them; CPU per request does not. CPU_STORE
 # (default durable, the README's server; or memory), CPU_ROUTES (default "healthz status"; also
 # "join", a fresh Idempotency-Key per request),
-# RUST_LOG as the servers' log level (default info: the access log on).
+# RUST_LOG as the servers' log level (default info: the access log on), CPU_LINE_SECS (default 0:
+# the statuses are of the first people in line, with stock to spare; N: the line is first filled
+# by N seconds of joins on A's store, then copied to B's, so both answer statuses of the same
+# people far beyond the stock, where a status follows the places coming back: BENCHMARKS §12.3).
 set -euo pipefail
 A=$1 B=$2
 STORE=${CPU_STORE:-durable}
@@ -29,12 +32,27 @@ start() {
     "$2" --port "$3" > "$D/$1.log" 2>&1 &
   PIDS+=($!)
 }
-start a "$A" 8661
-start b "$B" 8662
-for p in 8660 8661 8662; do for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:$p/healthz && break; sleep 0.1; done; done
-for p in 8661 8662; do
-status_lua $p > "$D/status-$p.lua"
-done
+up() { for p in "$@"; do for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:$p/healthz && break; sleep 0.1; done; done; }
+if ((${CPU_LINE_SECS:-0} > 0)); then
+  start a "$A" 8661
+  up 8661
+  wrk -t2 -c64 -d"${CPU_LINE_SECS}s" -s scripts/wrk/join.lua http://127.0.0.1:8661/api/v1/queue/join > "$D/line.txt"
+  status_lua 8661 > "$D/status-8661.lua"
+  kill "${PIDS[1]}"; wait "${PIDS[1]}" || true
+  unset 'PIDS[1]'; PIDS=("${PIDS[@]}")
+  cp -r "$D/data-a" "$D/data-b"
+  cp "$D/status-8661.lua" "$D/status-8662.lua"
+  start a "$A" 8661
+  start b "$B" 8662
+  up 8660 8661 8662
+else
+  start a "$A" 8661
+  start b "$B" 8662
+  up 8660 8661 8662
+  for p in 8661 8662; do
+    status_lua $p > "$D/status-$p.lua"
+  done
+fi
 # The ceiling answers a status with its fixed body, whatever the token.
 cp "$D/status-8661.lua" "$D/status-8660.lua"
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

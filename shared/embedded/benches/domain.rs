@@ -13,7 +13,8 @@
 //! * `challenge`: a join's proof of work (issue 16, item 5): issuing a challenge, checking a
 //!   solved one (what the server pays per join), and solving one of 18 bits (what a client pays;
 //!   the web app's own solver is timed in the browser, docs/web-app.md).
-//! * `outlook`: the wait a status predicts, with stock to spare and at a sale's end.
+//! * `outlook`: the wait a status predicts, with stock to spare, at a sale's end, and far beyond
+//!   the stock while few buy (the flow followed for hundreds of cycles: BENCHMARKS §12.3).
 //! * `items`: records to store items and back.
 //! * `ids`: identifier generation and parsing.
 //!
@@ -365,6 +366,46 @@ fn outlook(c: &mut Criterion) {
     });
     group.bench_function("far_beyond_the_stock", |b| {
         b.iter(|| black_box(facts(black_box(5_000), 200, 200)).outlook())
+    });
+    // The first minute of an on-sale: hundreds admitted, nobody has held yet, so the measured
+    // share who buy is its floor and nearly every place is expected back, cycle after cycle.
+    let first_minute = LineFacts {
+        position: 30_000,
+        rate: 25.0,
+        available: 2_000,
+        held: 0,
+        open: 1_500,
+        sold: 0,
+        admitted: 1_500,
+        returning: None,
+    };
+    group.bench_function("far_beyond_before_anyone_bought", |b| {
+        b.iter(|| black_box(first_minute).outlook())
+    });
+    // The same after the operator slowed admission: more places come back in a cycle than it
+    // admits, so free places pile up and are admitted at the rate, second after second.
+    group.bench_function("far_beyond_after_slowing", |b| {
+        b.iter(|| {
+            black_box(LineFacts {
+                rate: 8.0,
+                ..first_minute
+            })
+            .outlook()
+        })
+    });
+    // The recent admissions all still open (none held yet): every place is expected back.
+    let none_took = Returning {
+        took: Some(0.0),
+        ..returning.clone()
+    };
+    group.bench_function("far_beyond_when_none_took", |b| {
+        b.iter(|| {
+            black_box(LineFacts {
+                returning: Some(&none_took),
+                ..first_minute
+            })
+            .outlook()
+        })
     });
     group.finish();
 }
