@@ -930,6 +930,45 @@ async fn a_person_not_seen_for_two_minutes_loses_their_place_and_the_line_moves_
     ));
 }
 
+/// Issue 16, item 3 at scale: a crowd that stops asking together (a flood of joins that never ask
+/// again) is given up within the abandonment time, one marker per run of them, where a sweep
+/// used to give up 500 people and leave the rest to the next one, 30 seconds on (2,600 would have
+/// taken three minutes more). Someone from the middle of the crowd who comes back is told their
+/// turn passed, and their leaving then moves nobody twice.
+#[tokio::test]
+async fn a_crowd_that_stops_asking_together_is_given_up_at_once() {
+    let (world, _event, tokens) = still_line(2_600).await;
+    let stayers = tokens[2_597..].to_vec();
+    for _ in 0..24 {
+        world.advance(10.0);
+        statuses(&world, &stayers).await;
+    }
+    let after = statuses(&world, &stayers).await;
+    assert_eq!(
+        after.iter().map(|s| s.position).collect::<Vec<_>>(),
+        [1, 2, 3],
+        "{after:?}"
+    );
+    let queue = &world.platform().queue;
+    for gone in [&tokens[0], &tokens[1_500], &tokens[2_596]] {
+        let back = queue.status(gone).await.unwrap();
+        assert_eq!(back.status, QueueStatusKind::Expired, "{back:?}");
+        assert!(matches!(
+            queue.enter(gone, Some(world.buyer().user_id)).await,
+            Err(Error::TokenExpired)
+        ));
+    }
+    queue.leave(&tokens[1_500], None).await.unwrap();
+    queue.leave(&tokens[1_000], None).await.unwrap();
+    world.advance(1.0);
+    let after_leaves = statuses(&world, &stayers).await;
+    assert_eq!(
+        after_leaves.iter().map(|s| s.position).collect::<Vec<_>>(),
+        [1, 2, 3],
+        "{after_leaves:?}"
+    );
+}
+
 /// Issue 16, item 3: coming back within the two minutes keeps the place, however long the wait.
 #[tokio::test]
 async fn a_person_who_comes_back_in_time_keeps_their_place() {

@@ -347,6 +347,23 @@ pub async fn queries(store: &dyn Store) {
             .unwrap()),
         ["LEFT#003"]
     );
+    // Backwards a page at a time between two bounds, the upper one left out (how the waiting
+    // room looks back for the leaver's marker that covers an order).
+    for (from, to, found) in [
+        ("LEFT#001", "LEFT#007", vec!["LEFT#003"]),
+        ("LEFT#003", "LEFT#008", vec!["LEFT#007"]),
+        ("LEFT#004", "LEFT#007", vec![]),
+    ] {
+        let range = SkRange::prefix("LEFT#")
+            .between(from, to)
+            .reverse()
+            .limit(1);
+        assert_eq!(
+            sks(store.query(&pk, &range).await.unwrap()),
+            found,
+            "{from}..{to}"
+        );
+    }
     assert_eq!(
         store.query(&pk, &SkRange::default()).await.unwrap().len(),
         6

@@ -16,9 +16,13 @@
 //! The *sweep* that gives places up runs at most once per bucket per event, in whichever status
 //! claims it first (a conditional write of the queue's `SWEEP` item): it reads the presence of the
 //! last buckets and the leavers, and marks every ticket between the cursor and the line's end as
-//! it stood the abandonment time ago (so nobody who joined since is judged) that nobody saw: at
-//! most [`MAX_MARKED_PER_SWEEP`] a run, the rest at the next. A join that took an order but never
-//! wrote its ticket (a crash between the two) is given up the same way.
+//! it stood the abandonment time ago (so nobody who joined since is judged) that nobody saw, one
+//! marker per run of consecutive orders ([`super::positions`]): at most
+//! [`MAX_MARKERS_PER_SWEEP`] markers a sweep, the rest at the next. A crowd that stopped asking
+//! together (bots that joined and never asked, everyone beyond the stock closing the tab at once)
+//! is given up in a few markers; people who stopped asking one here and one there take a marker
+//! each, so a sweep gives up at least 500 of them. A join that took an order but never wrote its
+//! ticket (a crash between the two) is given up the same way.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -28,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use super::keys::queue_pk;
 use super::order::Line;
-use super::positions::{left_marker, read_leavers};
+use super::positions::{left_run, read_leavers, MAX_RUN};
 use crate::domain::records::{get_record, sort_key, sortable, to_item};
 use crate::error::Result;
 use crate::ids::EventId;
@@ -40,9 +44,9 @@ pub const BUCKET_MS: i64 = 30_000;
 /// Partitions of one bucket's presence, by order.
 const SHARDS: u64 = 8;
 
-/// Most tickets one sweep gives up (the rest at the next): bounds its writes to the queue's
-/// partition.
-pub const MAX_MARKED_PER_SWEEP: usize = 500;
+/// Most markers one sweep writes, each a run of up to [`MAX_RUN`] people (the rest at the next):
+/// bounds its writes to the queue's partition.
+pub const MAX_MARKERS_PER_SWEEP: usize = 500;
 
 /// Line ends the sweep item remembers, one per bucket swept.
 const ENDS_KEPT: usize = 16;
@@ -222,21 +226,23 @@ impl Presence {
             .into_iter()
             .chain(also_left.iter().copied())
             .collect();
-        let abandoned: Vec<u64> = (cursor..end)
-            .filter(|&o| line.is_ticket(o) && !leavers.contains(&o) && !seen.contains(&o))
-            .take(MAX_MARKED_PER_SWEEP)
-            .collect();
+        let abandoned = runs(
+            (cursor..end)
+                .filter(|&o| line.is_ticket(o) && !leavers.contains(&o) && !seen.contains(&o)),
+            MAX_MARKERS_PER_SWEEP,
+        );
         for chunk in abandoned.chunks(25) {
             let markers = chunk
                 .iter()
-                .map(|&o| left_marker(event, o, now_ms))
+                .map(|&(start, count)| left_run(event, start, count, now_ms))
                 .collect();
             store.transact(markers).await?;
         }
-        if !abandoned.is_empty() {
-            tracing::info!(event_id = %event, given_up = abandoned.len(), "places of people not seen given up");
+        let given_up: u64 = abandoned.iter().map(|&(_, count)| count).sum();
+        if given_up > 0 {
+            tracing::info!(event_id = %event, given_up, markers = abandoned.len(), "places of people not seen given up");
         }
-        Ok(abandoned.len())
+        Ok(given_up as usize)
     }
 
     /// Orders seen in buckets `from..=to`.
@@ -260,5 +266,37 @@ impl Presence {
             .flatten()
             .filter_map(|item| item.get("order").and_then(|v| v.as_u64()))
             .collect())
+    }
+}
+
+/// `orders` (ascending) as runs of consecutive orders, `(start, count)` with `count` at most
+/// [`MAX_RUN`]: the first `limit` runs.
+fn runs(orders: impl IntoIterator<Item = u64>, limit: usize) -> Vec<(u64, u64)> {
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    for order in orders {
+        let full = runs.len() == limit;
+        match runs.last_mut() {
+            Some((start, count)) if *start + *count == order && *count < MAX_RUN => *count += 1,
+            _ if full => break,
+            _ => runs.push((order, 1)),
+        }
+    }
+    runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consecutive_orders_make_one_run_up_to_the_longest() {
+        assert_eq!(runs([1, 2, 3, 5, 6, 9], 10), [(1, 3), (5, 2), (9, 1)]);
+        assert_eq!(runs([1, 2, 3, 5, 6, 9], 2), [(1, 3), (5, 2)]);
+        assert_eq!(
+            runs(0..2_500, 10),
+            [(0, 1_000), (1_000, 1_000), (2_000, 500)]
+        );
+        assert_eq!(runs(0..2_500, 2), [(0, 1_000), (1_000, 1_000)]);
+        assert_eq!(runs([], 5), []);
     }
 }

@@ -16,7 +16,7 @@ use super::challenge::{Challenge, ChallengeAnswer, ChallengeRefusal, JoinChallen
 use super::draw::ALGORITHM;
 use super::entry::EntryStamp;
 use super::holes::close_holes;
-use super::keys::{left_key, ticket_key};
+use super::keys::ticket_key;
 use super::lobby::{
     entry_write, lobby_left_write, read_entries, read_lobby_counts, take_lobby_order, Drawn,
     EntryCursor, Lobbies, LobbyEntry, Standing, MAX_ENTRIES_PAGE,
@@ -26,9 +26,12 @@ use super::order::{
 };
 use super::outlook::LineFacts;
 use super::places::{read_place, PlaceRecord};
-use super::positions::{leavers_between, left_marker, merge_leavers, read_stamped_leavers, Leaver};
+use super::positions::{
+    has_left, leavers_between, left_marker, merge_leavers, read_stamped_leavers, write_marker,
+    Leaver,
+};
 use super::presence::Presence;
-use super::views::{OpenAdmissions, View, Views};
+use super::views::{OpenAdmissions, View, ViewLeavers, Views};
 use crate::domain::catalog::{Catalog, Event};
 use crate::domain::records::{get_record, to_item, ttl_after};
 use crate::domain::request_keys::{self, KeyedAnswer, RequestKey, RequestKeys};
@@ -676,9 +679,7 @@ impl WaitingRoom {
             }
             Err(StoreError::ConditionFailed { .. }) => {
                 let now_ms = self.ports.clock.now_ms();
-                store
-                    .write(left_marker(&event.event_id, order, now_ms))
-                    .await?;
+                write_marker(store, left_marker(&event.event_id, order, now_ms)).await?;
                 read_ticket(&self.ports, &ticket.token).await
             }
             Err(e) => Err(e.into()),
@@ -1089,18 +1090,14 @@ impl WaitingRoom {
     }
 
     /// Whether the waiting `ticket`'s place was given up because nobody saw it for the
-    /// abandonment time ([`super::presence`]): its order has a leaver's marker though the ticket
-    /// itself never left. One point read, only where that can happen.
+    /// abandonment time ([`super::presence`]): a leaver's marker covers its order though the
+    /// ticket itself never left. One read of the marker nearest below its order, only where
+    /// that can happen.
     async fn given_up(&self, ticket: &WaitingRecord) -> Result<bool> {
         if !self.presence.enabled() || ticket.state != TicketState::Waiting {
             return Ok(false);
         }
-        Ok(self
-            .ports
-            .store
-            .get(&left_key(&ticket.event_id, ticket.order))
-            .await?
-            .is_some())
+        has_left(&*self.ports.store, &ticket.event_id, ticket.order).await
     }
 
     /// Frees `ticket`'s place for the people behind: in line, [`Self::give_back_order`]; in
@@ -1128,7 +1125,7 @@ impl WaitingRoom {
         let state = read_state(store, event).await?;
         if order >= state.cursor {
             let now_ms = self.ports.clock.now_ms();
-            store.write(left_marker(event, order, now_ms)).await?;
+            write_marker(store, left_marker(event, order, now_ms)).await?;
         } else if let Some(batch) = batch_of(store, event, order).await? {
             // Admitted but never entered: free the place for the next person.
             match store.write(admission_used(event, batch.start)).await {
@@ -1201,7 +1198,7 @@ impl WaitingRoom {
             inventory,
             open,
             returning,
-            leavers,
+            leavers: ViewLeavers::new(leavers, self.views.window_ms(), read_at_ms),
             read_at_ms,
         })
     }

@@ -32,7 +32,7 @@ use super::admission::{
 };
 use super::order::Line;
 use super::outlook::Returning;
-use super::positions::{people, Leaver};
+use super::positions::{leavers_between, people, Leaver, Leavers};
 use crate::domain::catalog::Inventory;
 use crate::error::Result;
 use crate::ids::EventId;
@@ -89,10 +89,57 @@ pub(super) struct View {
     pub(super) open: i64,
     /// What they will give back, and when (for the outlook).
     pub(super) returning: Returning,
-    /// Those who left with orders from the cursor this view shows on, sorted by order: the
-    /// line's markers and the lobby's drawn leavers.
-    pub(super) leavers: Vec<Leaver>,
+    /// Those who left with orders from the cursor this view shows on: the line's markers and
+    /// the lobby's drawn leavers.
+    pub(super) leavers: ViewLeavers,
     pub(super) read_at_ms: i64,
+}
+
+/// Those who left, as a view keeps them for its statuses: every order, sorted, and apart the
+/// few whose markers may be too recent for the instant a status shows. A status counts the
+/// leavers ahead of it by two binary searches and a look at those few, where it used to copy
+/// out every leaver ahead of it: when a sweep gave up a crowd of 300,000 that the cursor had not
+/// passed yet (admission waiting for places to come back), that copy was 41 ms a status
+/// (BENCHMARKS.md §14).
+#[derive(Debug, Clone, Default)]
+pub(super) struct ViewLeavers {
+    orders: Vec<u64>,
+    /// Sorted by order, marked after the earliest instant a status of this view may show.
+    recent: Vec<Leaver>,
+}
+
+impl ViewLeavers {
+    /// `leavers` (sorted by order) read at `read_at_ms` for a view of `view_ms` windows.
+    pub(super) fn new(leavers: Vec<Leaver>, view_ms: i64, read_at_ms: i64) -> Self {
+        let settled = if view_ms == 0 {
+            i64::MAX
+        } else {
+            window_start(read_at_ms, view_ms) - SETTLE_MS
+        };
+        let recent = leavers
+            .iter()
+            .filter(|l| l.at_ms > settled)
+            .copied()
+            .collect();
+        Self {
+            orders: leavers.into_iter().map(|l| l.order).collect(),
+            recent,
+        }
+    }
+}
+
+/// The leavers a status counts ([`View::leavers_shown`]): those of its range, less the recent
+/// ones marked after its instant.
+#[derive(Debug)]
+pub(super) struct ShownLeavers<'v> {
+    orders: &'v [u64],
+    hidden: Vec<u64>,
+}
+
+impl Leavers for ShownLeavers<'_> {
+    fn between(&self, a: u64, b: u64) -> u64 {
+        leavers_between(self.orders, a, b) - leavers_between(&self.hidden, a, b)
+    }
 }
 
 impl View {
@@ -102,34 +149,45 @@ impl View {
         self.state.shown_cursor(view_ms, now_ms)
     }
 
-    /// The orders of those who left in `[from, to)` that a status at `now_ms` counts: those
-    /// marked before the instant every instance shows in the current window (all, without a
-    /// window), so instances that read the markers at different moments agree.
-    pub(super) fn leavers_shown(&self, view_ms: i64, now_ms: i64, from: u64, to: u64) -> Vec<u64> {
+    /// Those who left in `[from, to)` that a status at `now_ms` counts: those marked before the
+    /// instant every instance shows in the current window (all, without a window), so instances
+    /// that read the markers at different moments agree.
+    pub(super) fn leavers_shown(
+        &self,
+        view_ms: i64,
+        now_ms: i64,
+        from: u64,
+        to: u64,
+    ) -> ShownLeavers<'_> {
         let instant = if view_ms == 0 {
             i64::MAX
         } else {
             window_start(now_ms, view_ms) - SETTLE_MS
         };
-        let lo = self.leavers.partition_point(|l| l.order < from);
-        let hi = self.leavers.partition_point(|l| l.order < to);
-        self.leavers[lo..hi]
+        let orders = &self.leavers.orders;
+        let lo = orders.partition_point(|&o| o < from);
+        let hi = orders.partition_point(|&o| o < to);
+        let hidden = self
+            .leavers
+            .recent
             .iter()
-            .filter(|l| l.at_ms <= instant)
+            .filter(|l| from <= l.order && l.order < to && l.at_ms > instant)
             .map(|l| l.order)
-            .collect()
+            .collect();
+        ShownLeavers {
+            orders: &orders[lo..hi],
+            hidden,
+        }
     }
 
     /// Whether the place at `order` was given up (a marker there, however recent).
     pub(super) fn has_left(&self, order: u64) -> bool {
-        self.leavers
-            .binary_search_by_key(&order, |l| l.order)
-            .is_ok()
+        self.leavers.orders.binary_search(&order).is_ok()
     }
 
     /// The people ahead of the waiting ticket at `order` in the line shown from `cursor`, given
     /// the sorted orders of those who left in `[cursor, order)`.
-    pub(super) fn people_ahead(&self, cursor: u64, order: u64, leavers: &[u64]) -> u64 {
+    pub(super) fn people_ahead(&self, cursor: u64, order: u64, leavers: &ShownLeavers) -> u64 {
         let line = self.line.clone().including(order);
         let people = |a: u64| people(&line, leavers, a, order);
         // Below the live cursor the counters hold closed holes, which are no one: the people
