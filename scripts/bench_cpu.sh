@@ -33,22 +33,22 @@ start() {
   PIDS+=($!)
 }
 up() { for p in "$@"; do for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:$p/healthz && break; sleep 0.1; done; done; }
-if ((${CPU_LINE_SECS:-0} > 0)); then
+LINE_SECS=${CPU_LINE_SECS:-0}
+if ((LINE_SECS > 0)); then
+  # The line, built on A's store alone, then copied to B's (A stopped, so its files are whole).
   start a "$A" 8661
   up 8661
-  wrk -t2 -c64 -d"${CPU_LINE_SECS}s" -s scripts/wrk/join.lua http://127.0.0.1:8661/api/v1/queue/join > "$D/line.txt"
+  wrk -t2 -c64 -d"${LINE_SECS}s" -s scripts/wrk/join.lua http://127.0.0.1:8661/api/v1/queue/join > "$D/line.txt"
   status_lua 8661 > "$D/status-8661.lua"
   kill "${PIDS[1]}"; wait "${PIDS[1]}" || true
   unset 'PIDS[1]'; PIDS=("${PIDS[@]}")
   cp -r "$D/data-a" "$D/data-b"
   cp "$D/status-8661.lua" "$D/status-8662.lua"
-  start a "$A" 8661
-  start b "$B" 8662
-  up 8660 8661 8662
-else
-  start a "$A" 8661
-  start b "$B" 8662
-  up 8660 8661 8662
+fi
+start a "$A" 8661
+start b "$B" 8662
+up 8660 8661 8662
+if ((LINE_SECS == 0)); then
   for p in 8661 8662; do
     status_lua $p > "$D/status-$p.lua"
   done

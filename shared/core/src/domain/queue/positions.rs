@@ -80,20 +80,20 @@ pub(super) struct Leaver {
     pub(super) at_ms: i64,
 }
 
-/// The marker of the person at `order` leaving the line at `at_ms`, unless a marker already
-/// covers it there (a run the presence sweep gave up starts at it): written only if new, and a
-/// caller takes its condition failing as done. Over a run it would cut the run to one order.
-pub(super) fn left_marker(event: &EventId, order: u64, at_ms: i64) -> Write {
-    Write::put_new(to_item(
-        &left_key(event, order),
-        &serde_json::json!({ "order": order, "at_ms": at_ms }),
-    ))
-}
-
-/// Writes a leaver's marker ([`left_marker`]); one already there (an earlier leave of the same
-/// order, or a run that starts at it) is as good.
-pub(super) async fn write_marker(store: &dyn Store, marker: Write) -> Result<()> {
-    match store.write(marker).await {
+/// Marks the person at `order` as having left the line at `at_ms`, unless a marker already
+/// covers it there: written only if new, since over a run the presence sweep gave up that starts
+/// at it, it would cut the run to one order; one already there (an earlier leave of the same
+/// order, or that run) is as good.
+pub(super) async fn mark_left(
+    store: &dyn Store,
+    event: &EventId,
+    order: u64,
+    at_ms: i64,
+) -> Result<()> {
+    match store
+        .write(Write::put_new(marker(event, order, 1, at_ms)))
+        .await
+    {
         Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
         Err(e) => Err(e.into()),
     }
@@ -103,12 +103,17 @@ pub(super) async fn write_marker(store: &dyn Store, marker: Write) -> Result<()>
 /// given up at `at_ms` by the presence sweep, which has read that none of them has a marker.
 pub(super) fn left_run(event: &EventId, start: u64, count: u64, at_ms: i64) -> Write {
     debug_assert!((1..=MAX_RUN).contains(&count), "a run of {count}");
+    Write::put(marker(event, start, count, at_ms))
+}
+
+/// A marker's item: one order is written as markers were before runs existed (no `count`).
+fn marker(event: &EventId, start: u64, count: u64, at_ms: i64) -> Item {
     let body = if count == 1 {
         serde_json::json!({ "order": start, "at_ms": at_ms })
     } else {
         serde_json::json!({ "order": start, "count": count, "at_ms": at_ms })
     };
-    Write::put(to_item(&left_key(event, start), &body))
+    to_item(&left_key(event, start), &body)
 }
 
 /// One marker as stored: the orders `start..start + count` left at `at_ms`.
@@ -258,11 +263,7 @@ mod tests {
     async fn markers(marks: &[(u64, u64, i64)]) -> MemoryStore {
         let store = MemoryStore::new();
         for &(start, count, at_ms) in marks {
-            let write = if count == 1 {
-                left_marker(&event(), start, at_ms)
-            } else {
-                left_run(&event(), start, count, at_ms)
-            };
+            let write = left_run(&event(), start, count, at_ms);
             store.write(write).await.expect("written");
         }
         store
@@ -341,9 +342,7 @@ mod tests {
     #[tokio::test]
     async fn a_leave_where_a_run_starts_keeps_the_run() {
         let store = markers(&[(40, 10, 1)]).await;
-        write_marker(&store, left_marker(&event(), 40, 5))
-            .await
-            .unwrap();
+        mark_left(&store, &event(), 40, 5).await.unwrap();
         assert_eq!(orders(&store, 0, 100).await, (40..50).collect::<Vec<_>>());
     }
 

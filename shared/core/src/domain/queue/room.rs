@@ -27,8 +27,7 @@ use super::order::{
 use super::outlook::LineFacts;
 use super::places::{read_place, PlaceRecord};
 use super::positions::{
-    has_left, leavers_between, left_marker, merge_leavers, read_stamped_leavers, write_marker,
-    Leaver,
+    has_left, leavers_between, mark_left, merge_leavers, read_stamped_leavers, Leaver,
 };
 use super::presence::Presence;
 use super::views::{OpenAdmissions, View, ViewLeavers, Views};
@@ -679,7 +678,7 @@ impl WaitingRoom {
             }
             Err(StoreError::ConditionFailed { .. }) => {
                 let now_ms = self.ports.clock.now_ms();
-                write_marker(store, left_marker(&event.event_id, order, now_ms)).await?;
+                mark_left(store, &event.event_id, order, now_ms).await?;
                 read_ticket(&self.ports, &ticket.token).await
             }
             Err(e) => Err(e.into()),
@@ -1125,7 +1124,7 @@ impl WaitingRoom {
         let state = read_state(store, event).await?;
         if order >= state.cursor {
             let now_ms = self.ports.clock.now_ms();
-            write_marker(store, left_marker(event, order, now_ms)).await?;
+            mark_left(store, event, order, now_ms).await?;
         } else if let Some(batch) = batch_of(store, event, order).await? {
             // Admitted but never entered: free the place for the next person.
             match store.write(admission_used(event, batch.start)).await {

@@ -101,7 +101,7 @@ pub(super) struct View {
 /// out every leaver ahead of it: when a sweep gave up a crowd of 300,000 that the cursor had not
 /// passed yet (admission waiting for places to come back), that copy was 41 ms a status
 /// (BENCHMARKS.md §14).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(super) struct ViewLeavers {
     orders: Vec<u64>,
     /// Sorted by order, marked after the earliest instant a status of this view may show.
