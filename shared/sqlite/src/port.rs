@@ -2,8 +2,8 @@
 //! moving the port (to `tacos_core::ports::store`) is a one-line change here.
 
 pub use tacos_core::ports::store::{
-    expires_at, key_of, ChangeListener, Item, Key, Lent, SkRange, Store, StoreError, Update,
-    Watchers, Write, EXPIRES_AT, MAX_TRANSACTION_WRITES,
+    expires_at, key_of, ChangeListener, Item, KeptText, Key, Lent, SkRange, Store, StoreError,
+    Update, Watchers, Write, EXPIRES_AT, MAX_TRANSACTION_WRITES,
 };
 
 #[cfg(test)]

@@ -47,7 +47,7 @@ use std::sync::Arc;
 use hashlink::LruCache;
 use parking_lot::Mutex;
 
-use crate::port::Key;
+use crate::port::{KeptText, Key};
 
 /// Recently used items by key, and how many groups have been committed (see the module's doc).
 pub struct RecentItems {
@@ -55,7 +55,7 @@ pub struct RecentItems {
 }
 
 struct Inner {
-    items: LruCache<Key, Arc<str>>,
+    items: LruCache<Key, Arc<KeptText>>,
     /// Moves when a group starts and when it ends its `COMMIT`: an offer made across one is stale.
     generation: u64,
     /// A group is between [`RecentItems::committing`] and its end: no offer is taken.
@@ -65,7 +65,7 @@ struct Inner {
 /// What a lookup found.
 pub enum Lookup {
     /// The item as last committed, encoded (`codec::decode` reads it).
-    Hit(Arc<str>),
+    Hit(Arc<KeptText>),
     /// Not here: read the file, then [`RecentItems::offer`] what was read with this mark.
     Miss(Generation),
 }
@@ -103,7 +103,7 @@ impl RecentItems {
     /// Keeps `text`, read from the file for `key` after a lookup that missed at `seen`, unless a
     /// group's `COMMIT` began or ended since, or is under way (then what was read may be older
     /// than what another read already answered; the next read of it looks in the file again).
-    pub fn offer(&self, key: &Key, text: Arc<str>, seen: Generation) {
+    pub fn offer(&self, key: &Key, text: Arc<KeptText>, seen: Generation) {
         let Some(inner) = &self.inner else {
             return;
         };
@@ -122,7 +122,7 @@ impl RecentItems {
 
     /// What a committed group left (called by the writer thread after the `COMMIT`, before
     /// answering): each key's new item as stored, or `None` where it was deleted.
-    pub fn committed(&self, changes: impl IntoIterator<Item = (Key, Option<Arc<str>>)>) {
+    pub fn committed(&self, changes: impl IntoIterator<Item = (Key, Option<Arc<KeptText>>)>) {
         let Some(inner) = &self.inner else {
             return;
         };
@@ -169,13 +169,18 @@ mod tests {
     }
 
     /// An item's text: `{"v":n}`.
-    fn item(v: u32) -> Arc<str> {
-        format!("{{\"v\":{v}}}").into()
+    fn text(v: u32) -> String {
+        format!("{{\"v\":{v}}}")
     }
 
-    fn hit(recent: &RecentItems, sk: &str) -> Option<Arc<str>> {
+    fn item(v: u32) -> Arc<KeptText> {
+        Arc::new(KeptText::new(text(v)))
+    }
+
+    /// The text kept for `sk`, if any.
+    fn hit(recent: &RecentItems, sk: &str) -> Option<String> {
         match recent.get(&key(sk)) {
-            Lookup::Hit(text) => Some(text),
+            Lookup::Hit(kept) => Some(kept.text().to_owned()),
             Lookup::Miss(_) => None,
         }
     }
@@ -192,7 +197,7 @@ mod tests {
         let recent = RecentItems::new(8);
         let a = item(1);
         recent.committed([(key("a"), Some(a.clone()))]);
-        assert_eq!(hit(&recent, "a"), Some(a));
+        assert_eq!(hit(&recent, "a"), Some(a.text().to_owned()));
         recent.committed([(key("a"), None)]);
         assert_eq!(hit(&recent, "a"), None);
     }
@@ -207,7 +212,7 @@ mod tests {
         let looked = seen(&recent, "a");
         recent.committed([(key("a"), Some(new.clone()))]);
         recent.offer(&key("a"), old, looked);
-        assert_eq!(hit(&recent, "a"), Some(new.clone()));
+        assert_eq!(hit(&recent, "a"), Some(new.text().to_owned()));
         // A read that overlaps a delete offers the deleted item: refused.
         let b = item(1);
         let looked = seen(&recent, "b");
@@ -217,7 +222,7 @@ mod tests {
         // With no commit in between, what was read is kept.
         let looked = seen(&recent, "b");
         recent.offer(&key("b"), b.clone(), looked);
-        assert_eq!(hit(&recent, "b"), Some(b));
+        assert_eq!(hit(&recent, "b"), Some(b.text().to_owned()));
     }
 
     #[test]
@@ -230,9 +235,9 @@ mod tests {
             None,
             "read from the file until the commit is through"
         );
-        assert_eq!(hit(&recent, "b"), Some(item(1)), "untouched by the group");
+        assert_eq!(hit(&recent, "b"), Some(text(1)), "untouched by the group");
         recent.committed([(key("a"), Some(item(2)))]);
-        assert_eq!(hit(&recent, "a"), Some(item(2)));
+        assert_eq!(hit(&recent, "a"), Some(text(2)));
     }
 
     #[test]
@@ -248,7 +253,7 @@ mod tests {
         assert_eq!(hit(&recent, "a"), None);
         recent.committed([(key("a"), Some(item(2)))]);
         recent.offer(&key("a"), item(1), during);
-        assert_eq!(hit(&recent, "a"), Some(item(2)));
+        assert_eq!(hit(&recent, "a"), Some(text(2)));
     }
 
     #[test]

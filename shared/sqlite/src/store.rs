@@ -14,7 +14,7 @@ use crate::error::OpenError;
 use crate::keydir::{KeyDir, LoadError};
 use crate::options::SqliteOptions;
 use crate::port::{
-    ChangeListener, Item, Key, Lent, SkRange, Store, StoreError, Update, Watchers, Write,
+    ChangeListener, Item, KeptText, Key, Lent, SkRange, Store, StoreError, Update, Watchers, Write,
     MAX_TRANSACTION_WRITES,
 };
 use crate::readers::{self, Readers};
@@ -56,7 +56,7 @@ impl std::fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// `key`'s item as stored, its JSON text: from the recent items, else from its row (then
     /// offered to the recent items, `recent.rs`).
-    fn stored_text(&self, key: &Key) -> Result<Option<Arc<str>>, StoreError> {
+    fn stored_text(&self, key: &Key) -> Result<Option<Arc<KeptText>>, StoreError> {
         let seen = match self.recent.get(key) {
             Lookup::Hit(text) => return Ok(Some(text)),
             Lookup::Miss(seen) => seen,
@@ -65,7 +65,7 @@ impl SqliteStore {
             .readers
             .run(|conn| readers::get_encoded(conn, &self.keys, key))?;
         Ok(text.map(|text| {
-            let text: Arc<str> = text.into();
+            let text = Arc::new(KeptText::new(text));
             self.recent.offer(key, text.clone(), seen);
             text
         }))
@@ -187,7 +187,7 @@ fn validate(writes: &[Write]) -> Result<(), StoreError> {
 impl Store for SqliteStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         self.stored_text(key)?
-            .map(|text| codec::decode(&text))
+            .map(|text| codec::decode(text.text()))
             .transpose()
     }
 
@@ -198,7 +198,7 @@ impl Store for SqliteStore {
         visit: &mut (dyn for<'i> FnMut(Option<Lent<'i>>) + Send),
     ) -> Result<(), StoreError> {
         let text = self.stored_text(key)?;
-        visit(text.as_deref().map(Lent::Json));
+        visit(text.as_deref().map(Lent::Kept));
         Ok(())
     }
 
@@ -269,6 +269,35 @@ mod tests {
         let after = store.get(&seat).await.unwrap().unwrap();
         assert_eq!(after["status"], json!("SOLD"));
         assert_eq!(after["order"], json!("o-1"));
+    }
+
+    /// A record read shared from a kept item is decoded once for all its reads, and a write
+    /// of the item brings the new record, never the old one decoded before it.
+    #[tokio::test]
+    async fn a_shared_record_is_decoded_once_and_follows_every_write() {
+        async fn shared(store: &SqliteStore, key: &Key) -> Arc<serde_json::Value> {
+            let mut seat = None;
+            store
+                .read(key, &mut |lent| seat = lent.map(|l| l.shared().unwrap()))
+                .await
+                .unwrap();
+            seat.unwrap()
+        }
+        let temp = TempDir::new();
+        let store = open(temp.path());
+        let seat = Key::new("EVENT#1", "SEAT#A-7");
+        store
+            .write(Write::put(item(&seat, json!({ "status": "AVAILABLE" }))))
+            .await
+            .unwrap();
+        let (first, again) = (shared(&store, &seat).await, shared(&store, &seat).await);
+        assert_eq!(first["status"], "AVAILABLE");
+        assert!(Arc::ptr_eq(&first, &again), "decoded once");
+        store
+            .update(Update::new(seat.clone()).set("status", "SOLD"))
+            .await
+            .unwrap();
+        assert_eq!(shared(&store, &seat).await["status"], "SOLD");
     }
 
     #[tokio::test]

@@ -31,7 +31,7 @@ use tokio::sync::oneshot;
 use crate::codec::{self, OrUnavailable};
 use crate::directory::DataDir;
 use crate::keydir::{GroupKeys, KeyDir, RowId, Slot};
-use crate::port::{key_of, Item, Key, StoreError, Update, Watchers, Write};
+use crate::port::{key_of, Item, KeptText, Key, StoreError, Update, Watchers, Write};
 use crate::recent::RecentItems;
 
 /// What the jobs of a group left: of watched items, reported once the group is committed; of
@@ -42,7 +42,7 @@ struct Changes<'w> {
     /// Watched items' changes, in order.
     items: Vec<(Key, Option<Item>)>,
     /// Every item written, as stored (`None`: deleted), in order.
-    written: Vec<(Key, Option<Arc<str>>)>,
+    written: Vec<(Key, Option<Arc<KeptText>>)>,
 }
 
 impl<'w> Changes<'w> {
@@ -61,7 +61,8 @@ impl<'w> Changes<'w> {
             let watched = item.as_ref().map(|(item, _)| Item::clone(item));
             self.items.push((key.clone(), watched));
         }
-        self.written.push((key, item.map(|(_, text)| text.into())));
+        self.written
+            .push((key, item.map(|(_, text)| Arc::new(KeptText::new(text)))));
     }
 
     /// `key` was purged (past its expiry): the recent items forget it; watchers are not told,

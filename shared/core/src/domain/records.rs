@@ -3,6 +3,8 @@
 //! A record is stored as its serde JSON object plus the `pk` and `sk` attributes, so conditions
 //! can name its fields and the DynamoDB adapter maps every attribute one to one.
 
+use std::sync::Arc;
+
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
@@ -43,6 +45,21 @@ pub async fn get_record<T: DeserializeOwned + Send>(
     store
         .read(key, &mut |item| {
             record = item.map(|lent| lent.decode::<T>().map_err(corrupt))
+        })
+        .await?;
+    record.transpose()
+}
+
+/// As [`get_record`], shared: decoded once for all its reads where the store keeps the item in
+/// memory ([`crate::ports::store::Lent::shared`]); for records read far more often than written.
+pub async fn get_shared<T: DeserializeOwned + Send + Sync + 'static>(
+    store: &dyn Store,
+    key: &Key,
+) -> Result<Option<Arc<T>>, Error> {
+    let mut record = None;
+    store
+        .read(key, &mut |item| {
+            record = item.map(|lent| lent.shared::<T>().map_err(corrupt))
         })
         .await?;
     record.transpose()

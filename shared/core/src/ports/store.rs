@@ -9,7 +9,7 @@
 //! exactly the same semantics (checked by the conformance suite, `conformance.rs` behind the `conformance` feature, run
 //! against the in-process store and against DynamoDB on moto).
 
-use std::sync::Weak;
+use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
 use parking_lot::RwLock;
@@ -400,6 +400,8 @@ pub enum Lent<'i> {
     Item(&'i Item),
     /// The item's JSON object, as [`Item`]'s serialization writes it.
     Json(&'i str),
+    /// The item's JSON object as the store keeps it in memory, with the record decoded from it.
+    Kept(&'i KeptText),
 }
 
 impl Lent<'_> {
@@ -408,7 +410,66 @@ impl Lent<'_> {
         match self {
             Lent::Item(item) => T::deserialize(item),
             Lent::Json(text) => serde_json::from_str(text),
+            Lent::Kept(kept) => serde_json::from_str(&kept.text),
         }
+    }
+
+    /// The item decoded into `T`, shared: where the store keeps the item's text in memory, it
+    /// is decoded once for all the reads of that text ([`KeptText`]).
+    pub fn shared<T>(self) -> Result<Arc<T>, serde_json::Error>
+    where
+        T: serde::de::DeserializeOwned + Send + Sync + 'static,
+    {
+        let Lent::Kept(kept) = self else {
+            return self.decode().map(Arc::new);
+        };
+        if let Some(decoded) = kept.decoded.get() {
+            if let Ok(record) = Arc::clone(decoded).downcast::<T>() {
+                return Ok(record);
+            }
+            // Kept as another record type: decoded anew each time.
+            return self.decode().map(Arc::new);
+        }
+        let record = Arc::new(self.decode::<T>()?);
+        // Another reader may have set it meanwhile: the same text, so the same record.
+        let _ = kept.decoded.set(record.clone());
+        Ok(record)
+    }
+}
+
+/// An item's JSON text as a store keeps it in memory, and the record the first reader that
+/// asked for one decoded from it ([`Lent::shared`]), for the reads after it.
+///
+/// Why: every waiting-room status reads its ticket, an item written once and read every few
+/// seconds for minutes, and decoding its text (a timestamp parsed, five strings allocated)
+/// was the largest part of a status's own work on the durable store (BENCHMARKS.md §8.13). The
+/// record goes with the text: when the item is written the store keeps a new `KeptText`, so a
+/// decoded record is never older than the text it came from. It is filled by readers, never by
+/// the thread that writes (a decoded copy made there cost every write, §8.9).
+pub struct KeptText {
+    text: String,
+    decoded: std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
+}
+
+impl KeptText {
+    pub fn new(text: String) -> Self {
+        Self {
+            text,
+            decoded: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::fmt::Debug for KeptText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeptText")
+            .field("text", &self.text)
+            .field("decoded", &self.decoded.get().is_some())
+            .finish()
     }
 }
 
@@ -420,7 +481,7 @@ pub trait Store: Send + Sync + 'static {
     /// Same semantics as [`Store::get`]; the default is a `get`, the in-process store lends its
     /// own copy instead of cloning it (a clone of every attribute followed by a decode that drops
     /// them was the largest cost of a waiting-room status), and the durable store lends the text
-    /// it keeps ([`Lent::Json`]).
+    /// it keeps ([`Lent::Json`], [`Lent::Kept`]).
     async fn read(
         &self,
         key: &Key,

@@ -81,9 +81,9 @@ impl Drawn {
 /// Where a ticket stands, as the waiting room sees it.
 pub(super) enum Standing {
     /// In line: the ticket with its line order (a lobby ticket's drawn place).
-    InLine(WaitingRecord),
+    InLine(Arc<WaitingRecord>),
     /// In the lobby: the sale has not opened yet.
-    InLobby(WaitingRecord),
+    InLobby(Arc<WaitingRecord>),
 }
 
 /// The lobbies' seeds and the draws this process has seen.

@@ -8,12 +8,14 @@
 //! up to the statistical skew of random sharding. Orders that no ticket holds yet (a shard that has
 //! fewer joins than another) are *holes*, skipped when counting people.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::entry::EntryStamp;
 use super::keys::{counter_key, ticket_key};
-use crate::domain::records::get_record;
+use crate::domain::records::get_shared;
 use crate::domain::request_keys::KeyStamp;
 use crate::error::{Error, Result};
 use crate::ids::{EventId, UserId, WaitingToken};
@@ -217,7 +219,18 @@ pub(super) async fn read_counts(
 /// The ticket of `token`, unless it is unknown or past its TTL (the store may keep an expired item
 /// a while before deleting it).
 pub(super) async fn read_ticket(ports: &Ports, token: &WaitingToken) -> Result<WaitingRecord> {
-    let ticket: WaitingRecord = get_record(&*ports.store, &ticket_key(token))
+    read_shared_ticket(ports, token)
+        .await
+        .map(Arc::unwrap_or_clone)
+}
+
+/// As [`read_ticket`], shared: the status every waiting person asks for every few seconds reads
+/// its ticket this way, decoded once for all those reads where the store keeps it in memory.
+pub(super) async fn read_shared_ticket(
+    ports: &Ports,
+    token: &WaitingToken,
+) -> Result<Arc<WaitingRecord>> {
+    let ticket: Arc<WaitingRecord> = get_shared(&*ports.store, &ticket_key(token))
         .await?
         .ok_or(Error::TokenNotFound)?;
     if ticket.expires_at < ports.clock.now().timestamp() {

@@ -22,7 +22,8 @@ use super::lobby::{
     EntryCursor, Lobbies, LobbyEntry, Standing, MAX_ENTRIES_PAGE,
 };
 use super::order::{
-    read_line, read_ticket, take_order, Line, TicketState, WaitingRecord, WAITING_TOKEN_TTL_SECS,
+    read_line, read_shared_ticket, read_ticket, take_order, Line, TicketState, WaitingRecord,
+    WAITING_TOKEN_TTL_SECS,
 };
 use super::outlook::LineFacts;
 use super::places::{read_place, PlaceRecord};
@@ -631,7 +632,7 @@ impl WaitingRoom {
 
     /// Where `ticket` of `event` stands: in line (a lobby ticket at its drawn place, a
     /// straggler the draw missed placed at the back now), or still in the lobby.
-    async fn standing(&self, event: &Event, mut ticket: WaitingRecord) -> Result<Standing> {
+    async fn standing(&self, event: &Event, mut ticket: Arc<WaitingRecord>) -> Result<Standing> {
         if !ticket.lobby {
             return Ok(Standing::InLine(ticket));
         }
@@ -640,17 +641,18 @@ impl WaitingRoom {
             return Ok(Standing::InLobby(ticket));
         };
         if let Some(order) = drawn.draw.place(ticket.order) {
-            ticket.order = order;
-            ticket.lobby = false;
+            let placed = Arc::make_mut(&mut ticket);
+            placed.order = order;
+            placed.lobby = false;
             return Ok(Standing::InLine(ticket));
         }
         if ticket.state != TicketState::Waiting {
             // Left (or never placed): it has no place to show.
             return Ok(Standing::InLine(ticket));
         }
-        self.place_straggler(event, &sale, ticket)
+        self.place_straggler(event, &sale, Arc::unwrap_or_clone(ticket))
             .await
-            .map(Standing::InLine)
+            .map(|placed| Standing::InLine(Arc::new(placed)))
     }
 
     /// Places a waiting lobby ticket the draw did not count at the back of the line, once: a
@@ -759,7 +761,7 @@ impl WaitingRoom {
         let store = &*self.ports.store;
         if self.views.windowed() {
             self.views
-                .shown_cursor(&event.event_id, read_state(store, &event.event_id))
+                .shown_cursor(&event.event_id, || read_state(store, &event.event_id))
                 .await
         } else {
             read_cursor(store, &event.event_id).await
@@ -768,9 +770,13 @@ impl WaitingRoom {
 
     /// The ticket of `token` if it can still be used: waiting for its turn, or admitted and
     /// still within its ready window.
-    async fn usable(&self, event: &Event, token: &WaitingToken) -> Result<Option<WaitingRecord>> {
+    async fn usable(
+        &self,
+        event: &Event,
+        token: &WaitingToken,
+    ) -> Result<Option<Arc<WaitingRecord>>> {
         let store = &*self.ports.store;
-        let ticket = match read_ticket(&self.ports, token).await {
+        let ticket = match read_shared_ticket(&self.ports, token).await {
             Ok(ticket) => ticket,
             Err(Error::TokenNotFound) => return Ok(None),
             Err(e) => return Err(e),
@@ -798,7 +804,7 @@ impl WaitingRoom {
     }
 
     pub async fn status(&self, token: &WaitingToken) -> Result<QueueStatus> {
-        let ticket = read_ticket(&self.ports, token).await?;
+        let ticket = read_shared_ticket(&self.ports, token).await?;
         let event = self.catalog.get(&ticket.event_id).await?;
         let ticket = match self.standing(&event, ticket).await? {
             Standing::InLine(ticket) => ticket,
@@ -929,7 +935,7 @@ impl WaitingRoom {
     /// nothing more) and one query of leavers.
     pub async fn gauge(&self, id: &EventId) -> Result<QueueGauge> {
         let store = &*self.ports.store;
-        let (state, line) = match self.views.current(id).await {
+        let (state, line) = match self.views.current(id) {
             Some(view) => (view.state.clone(), view.line.clone()),
             None => {
                 let state = read_state(store, id).await?;
@@ -983,7 +989,7 @@ impl WaitingRoom {
         caller: Option<UserId>,
         key: Option<&RequestKey>,
     ) -> Result<Entry> {
-        let ticket = read_ticket(&self.ports, token).await?;
+        let ticket = read_shared_ticket(&self.ports, token).await?;
         let user = TokenBinding::of(&ticket).entrant(caller)?;
         let event = self.catalog.get(&ticket.event_id).await?;
         let ticket = match self.standing(&event, ticket).await? {
@@ -1076,7 +1082,7 @@ impl WaitingRoom {
     /// Gives up a place; the people behind move up. A ticket joined by (or bound to) an account
     /// is left only by that account ([`TokenBinding`]).
     pub async fn leave(&self, token: &WaitingToken, caller: Option<UserId>) -> Result<()> {
-        let ticket = read_ticket(&self.ports, token).await?;
+        let ticket = read_shared_ticket(&self.ports, token).await?;
         TokenBinding::of(&ticket).leaver(caller.as_ref())?;
         let event = self.catalog.get(&ticket.event_id).await?;
         let ticket = match self.standing(&event, ticket).await? {
@@ -1139,7 +1145,7 @@ impl WaitingRoom {
     /// and this process already read it in the current window.
     async fn view(&self, event: &Event) -> Result<Arc<View>> {
         self.views
-            .get_or_read(&event.event_id, self.read_view(event))
+            .get_or_read(&event.event_id, || self.read_view(event))
             .await
     }
 

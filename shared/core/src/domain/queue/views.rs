@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
 use super::admission::{
     batch_of, read_open_batches, AdmissionBatch, BatchOf, OpenBatches, QueueState,
@@ -205,11 +205,95 @@ fn window_start(now_ms: i64, view_ms: i64) -> i64 {
     now_ms - now_ms.rem_euclid(view_ms)
 }
 
-/// The cached [`View`] of one queue, refreshed by one request at a time.
-type ViewSlot = Arc<tokio::sync::Mutex<Option<Arc<View>>>>;
+/// What one process keeps of each queue for a window: the last thing read and when, refreshed
+/// by one request at a time.
+///
+/// A request that finds this window's copy takes two read locks and an `Arc` clone, no await
+/// and no allocation: all of a queue's statuses go through its one slot, and an async mutex
+/// held by each of them (a semaphore's acquire and release, and a waker when two meet), with
+/// the event's id cloned to find the slot, was paid by every status. Only a request that finds
+/// the copy stale queues on the slot's `refresh`, so one read serves all who wait.
+struct Kept<T> {
+    slots: RwLock<HashMap<EventId, Arc<Slot<T>>>>,
+}
 
-/// The cached state of one queue and when it was read, for answers that need only its cursor.
-type StateSlot = Arc<tokio::sync::Mutex<Option<(i64, QueueState)>>>;
+struct Slot<T> {
+    /// The copy and when it was read (milliseconds).
+    latest: RwLock<Option<(i64, Arc<T>)>>,
+    refresh: tokio::sync::Mutex<()>,
+}
+
+impl<T> Default for Kept<T> {
+    fn default() -> Self {
+        Self {
+            slots: RwLock::default(),
+        }
+    }
+}
+
+impl<T> Slot<T> {
+    fn fresh(&self, window: i64) -> Option<Arc<T>> {
+        match &*self.latest.read() {
+            Some((at, kept)) if *at >= window => Some(kept.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl<T> Kept<T> {
+    /// `event`'s copy, if it was read in the window starting at `window`.
+    fn fresh(&self, event: &EventId, window: i64) -> Option<Arc<T>> {
+        self.slots.read().get(event)?.fresh(window)
+    }
+
+    /// `event`'s copy read in the window that `window` gives for the time now, or else the one
+    /// `read` returns with the time it was read at, kept. `read` is called only when a read is
+    /// due and its future boxed, so the future of every request that finds a copy does not carry
+    /// (and move about) the whole of a read.
+    async fn get_or_read<F>(
+        &self,
+        event: &EventId,
+        window: impl Fn() -> i64,
+        read: impl FnOnce() -> F,
+    ) -> Result<Arc<T>>
+    where
+        F: Future<Output = Result<(i64, T)>>,
+    {
+        // The read guard goes before the write lock is taken (a guard in the `match` would live
+        // through both arms).
+        let found = self.slots.read().get(event).cloned();
+        let slot = match found {
+            Some(slot) => slot,
+            None => self
+                .slots
+                .write()
+                .entry(event.clone())
+                .or_insert_with(|| {
+                    Arc::new(Slot {
+                        latest: RwLock::new(None),
+                        refresh: tokio::sync::Mutex::new(()),
+                    })
+                })
+                .clone(),
+        };
+        if let Some(kept) = slot.fresh(window()) {
+            return Ok(kept);
+        }
+        let _refreshing = slot.refresh.lock().await;
+        // Another request may have read while this one waited (and the window moved).
+        if let Some(kept) = slot.fresh(window()) {
+            return Ok(kept);
+        }
+        let (at, read) = Box::pin(read()).await?;
+        let read = Arc::new(read);
+        *slot.latest.write() = Some((at, read.clone()));
+        Ok(read)
+    }
+
+    fn events(&self) -> Vec<EventId> {
+        self.slots.read().keys().cloned().collect()
+    }
+}
 
 /// This process's [`View`]s, one per queue it has shown in a window.
 #[derive(Clone)]
@@ -217,9 +301,9 @@ pub(super) struct Views {
     /// Milliseconds of one view window; 0: every status reads the queue (`Config::queue_view_ms`).
     window_ms: i64,
     clock: Arc<dyn Clock>,
-    slots: Arc<Mutex<HashMap<EventId, ViewSlot>>>,
+    views: Arc<Kept<View>>,
     /// States read for [`Views::shown_cursor`] where this process has no view.
-    states: Arc<Mutex<HashMap<EventId, StateSlot>>>,
+    states: Arc<Kept<QueueState>>,
 }
 
 impl Views {
@@ -227,7 +311,7 @@ impl Views {
         Self {
             window_ms,
             clock,
-            slots: Arc::default(),
+            views: Arc::default(),
             states: Arc::default(),
         }
     }
@@ -240,37 +324,35 @@ impl Views {
         self.window_ms > 0
     }
 
+    /// The start of the window the time now falls in.
+    fn window(&self) -> i64 {
+        window_start(self.clock.now_ms(), self.window_ms)
+    }
+
     /// The view of `event` this process read in the current window, or else the one `read`
     /// returns, kept for the rest of the window. Requests for one queue wait for a single read
     /// rather than each reading. Without a window, every call reads.
-    pub(super) async fn get_or_read(
+    pub(super) async fn get_or_read<F>(
         &self,
         event: &EventId,
-        read: impl Future<Output = Result<View>>,
-    ) -> Result<Arc<View>> {
+        read: impl FnOnce() -> F,
+    ) -> Result<Arc<View>>
+    where
+        F: Future<Output = Result<View>>,
+    {
         if !self.windowed() {
-            return read.await.map(Arc::new);
+            return Box::pin(read()).await.map(Arc::new);
         }
-        let slot = self.slots.lock().entry(event.clone()).or_default().clone();
-        let mut cached = slot.lock().await;
-        let window = window_start(self.clock.now_ms(), self.window_ms);
-        if let Some(view) = cached.as_ref().filter(|v| v.read_at_ms >= window) {
-            return Ok(view.clone());
-        }
-        let view = Arc::new(read.await?);
-        *cached = Some(view.clone());
-        Ok(view)
+        let read = || async { read().await.map(|view| (view.read_at_ms, view)) };
+        self.views.get_or_read(event, || self.window(), read).await
     }
 
     /// The view of `event` this process read in the current window, if it has one; never reads.
-    pub(super) async fn current(&self, event: &EventId) -> Option<Arc<View>> {
+    pub(super) fn current(&self, event: &EventId) -> Option<Arc<View>> {
         if !self.windowed() {
             return None;
         }
-        let window = window_start(self.clock.now_ms(), self.window_ms);
-        let slot = self.slots.lock().get(event).cloned()?;
-        let cached = slot.lock().await;
-        cached.as_ref().filter(|v| v.read_at_ms >= window).cloned()
+        self.views.fresh(event, self.window())
     }
 
     /// The cursor shown now, for an answer that needs nothing else of the queue (a join's
@@ -279,30 +361,31 @@ impl Views {
     /// the admission a view's refresh may move: on AWS the join function, which shows no statuses,
     /// would otherwise refresh a whole view (counters, inventory, state, and perhaps a cursor
     /// move) in every instance every window, for one number. Only with a window.
-    pub(super) async fn shown_cursor(
+    pub(super) async fn shown_cursor<F>(
         &self,
         event: &EventId,
-        read: impl Future<Output = Result<QueueState>>,
-    ) -> Result<u64> {
-        let now_ms = self.clock.now_ms();
-        if let Some(view) = self.current(event).await {
-            return Ok(view.shown_cursor(self.window_ms, now_ms));
+        read: impl FnOnce() -> F,
+    ) -> Result<u64>
+    where
+        F: Future<Output = Result<QueueState>>,
+    {
+        if let Some(view) = self.current(event) {
+            return Ok(view.shown_cursor(self.window_ms, self.clock.now_ms()));
         }
-        let slot = self.states.lock().entry(event.clone()).or_default().clone();
-        let mut cached = slot.lock().await;
-        let window = window_start(now_ms, self.window_ms);
-        if let Some((_, state)) = cached.as_ref().filter(|(at, _)| *at >= window) {
-            return Ok(state.shown_cursor(self.window_ms, now_ms));
-        }
-        let state = read.await?;
-        let cursor = state.shown_cursor(self.window_ms, now_ms);
-        *cached = Some((now_ms, state));
-        Ok(cursor)
+        let read = || async {
+            let read_at_ms = self.clock.now_ms();
+            read().await.map(|state| (read_at_ms, state))
+        };
+        let state = self
+            .states
+            .get_or_read(event, || self.window(), read)
+            .await?;
+        Ok(state.shown_cursor(self.window_ms, self.clock.now_ms()))
     }
 
     /// The events whose queues this process has shown in a window.
     pub(super) fn events(&self) -> Vec<EventId> {
-        self.slots.lock().keys().cloned().collect()
+        self.views.events()
     }
 }
 
@@ -380,6 +463,41 @@ impl OpenAdmissions {
 mod tests {
     use super::*;
     use crate::domain::queue::admission::CursorMove;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Many requests for an event nobody has asked for yet, at once: one read serves them all,
+    /// and the next window reads again (the first request of an event finds no slot: making
+    /// it must not wait on the lock that found none).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_window_is_read_once_however_many_ask_at_once() {
+        let kept = Arc::new(Kept::<u32>::default());
+        let reads = Arc::new(AtomicU32::new(0));
+        let event: EventId = "evt_kept".parse().unwrap();
+        let ask = |window: i64| {
+            let (kept, reads, event) = (kept.clone(), reads.clone(), event.clone());
+            tokio::spawn(async move {
+                let read = || async {
+                    let n = reads.fetch_add(1, Ordering::SeqCst) + 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    Ok((window, n))
+                };
+                *kept.get_or_read(&event, || window, read).await.unwrap()
+            })
+        };
+        let first: Vec<_> = (0..32).map(|_| ask(1_000)).collect();
+        for answer in first {
+            assert_eq!(answer.await.unwrap(), 1, "every request got the one read");
+        }
+        assert_eq!(kept.fresh(&event, 1_000), Some(Arc::new(1)));
+        assert_eq!(
+            kept.fresh(&event, 1_250),
+            None,
+            "older than the next window"
+        );
+        assert_eq!(ask(1_250).await.unwrap(), 2);
+        assert_eq!(reads.load(Ordering::SeqCst), 2);
+        assert_eq!(kept.events(), vec![event]);
+    }
 
     #[test]
     fn the_cursor_at_an_instant_comes_from_the_moves_before_it() {
