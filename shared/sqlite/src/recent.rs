@@ -11,7 +11,9 @@
 //! Why the text and not the decoded item: the writer encodes every item it stores anyway, so
 //! keeping the text costs it a move, where keeping a decoded item cost a copy of it (an
 //! allocation per attribute) on the one thread every write goes through: 4–5 µs more CPU per
-//! join in a same-run A/B, where the text costs nothing measurable (BENCHMARKS.md §8.9).
+//! join in a same-run A/B, where the text costs nothing measurable (BENCHMARKS.md §8.9). Each
+//! text is kept as a [`KeptText`], which also keeps the record the first reader that asked for
+//! one decoded from it: decoding is left to the readers, once per text (§8.13).
 //!
 //! Consistency: this cache never shows what the file does not hold, and never hides what a
 //! caller was told is written.

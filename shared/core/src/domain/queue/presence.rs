@@ -84,11 +84,32 @@ struct SweepRecord {
     ends: Vec<(i64, u64)>,
 }
 
-/// The tickets one process recorded as seen in one bucket.
+/// The tickets one process recorded as seen in one bucket, by event (found by a borrowed id:
+/// every status of a waiting ticket asks, and a key of the event's id and the order cloned the
+/// id each time).
 #[derive(Default)]
 struct Recorded {
     bucket: i64,
-    tickets: HashSet<(EventId, u64)>,
+    tickets: HashMap<EventId, HashSet<u64>>,
+}
+
+impl Recorded {
+    /// Notes `order` of `event`; whether it was not noted yet.
+    fn note(&mut self, event: &EventId, order: u64) -> bool {
+        match self.tickets.get_mut(event) {
+            Some(orders) => orders.insert(order),
+            None => {
+                self.tickets.insert(event.clone(), HashSet::from([order]));
+                true
+            }
+        }
+    }
+
+    fn forget(&mut self, event: &EventId, order: u64) {
+        if let Some(orders) = self.tickets.get_mut(event) {
+            orders.remove(&order);
+        }
+    }
 }
 
 /// Records who is seen and gives up those who are not.
@@ -140,10 +161,10 @@ impl Presence {
             if recorded.bucket != bucket {
                 *recorded = Recorded {
                     bucket,
-                    tickets: HashSet::new(),
+                    tickets: HashMap::new(),
                 };
             }
-            if !recorded.tickets.insert((event.clone(), order)) {
+            if !recorded.note(event, order) {
                 return Ok(());
             }
         }
@@ -154,7 +175,7 @@ impl Presence {
         );
         if let Err(e) = store.write(Write::put(item)).await {
             // Not recorded: let a later status of this bucket try again.
-            self.recorded.lock().tickets.remove(&(event.clone(), order));
+            self.recorded.lock().forget(event, order);
             return Err(e.into());
         }
         Ok(())
