@@ -9,7 +9,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::ports::store::{Item, Key, Store};
+use crate::ports::store::{Item, Key, Lent, Store};
 
 /// `record` as an item stored under `key`.
 pub fn to_item<T: Serialize>(key: &Key, record: &T) -> Item {
@@ -41,25 +41,28 @@ pub async fn get_record<T: DeserializeOwned + Send>(
     store: &dyn Store,
     key: &Key,
 ) -> Result<Option<T>, Error> {
-    let mut record = None;
-    store
-        .read(key, &mut |item| {
-            record = item.map(|lent| lent.decode::<T>().map_err(corrupt))
-        })
-        .await?;
-    record.transpose()
+    read_as(store, key, |lent| lent.decode::<T>()).await
 }
 
 /// As [`get_record`], shared: decoded once for all its reads where the store keeps the item in
-/// memory ([`crate::ports::store::Lent::shared`]); for records read far more often than written.
+/// memory ([`Lent::shared`]); for records read far more often than written.
 pub async fn get_shared<T: DeserializeOwned + Send + Sync + 'static>(
     store: &dyn Store,
     key: &Key,
 ) -> Result<Option<Arc<T>>, Error> {
+    read_as(store, key, |lent| lent.shared::<T>()).await
+}
+
+/// The item under `key`, if any, as `decode` makes it where the store lends it.
+async fn read_as<R: Send>(
+    store: &dyn Store,
+    key: &Key,
+    decode: impl Fn(Lent<'_>) -> Result<R, serde_json::Error> + Send + Sync,
+) -> Result<Option<R>, Error> {
     let mut record = None;
     store
         .read(key, &mut |item| {
-            record = item.map(|lent| lent.shared::<T>().map_err(corrupt))
+            record = item.map(|lent| decode(lent).map_err(corrupt))
         })
         .await?;
     record.transpose()
