@@ -32,7 +32,7 @@ start() {
     "$2" --port "$3" > "$D/$1.log" 2>&1 &
   PIDS+=($!)
 }
-up() { for p in "$@"; do for _ in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:$p/healthz && break; sleep 0.1; done; done; }
+up() { for p in "$@"; do wait_for "http://127.0.0.1:$p/healthz" 10; done; }
 LINE_SECS=${CPU_LINE_SECS:-0}
 if ((LINE_SECS > 0)); then
   # The line, built on A's store alone, then copied to B's (A stopped, so its files are whole).

@@ -894,6 +894,26 @@ async fn still_line(n: usize) -> (World, EventId, Vec<WaitingToken>) {
     (world, event.event_id, tokens)
 }
 
+/// Four minutes on (twice the abandonment time), only `askers` asking for their status, every
+/// 10 seconds: everyone else in line is given up.
+async fn ask_past_abandonment(world: &World, askers: &[WaitingToken]) {
+    for _ in 0..24 {
+        world.advance(10.0);
+        statuses(world, askers).await;
+    }
+}
+
+/// `gone`'s place was given up: its status says its turn passed, and it cannot enter.
+async fn assert_given_up(world: &World, gone: &WaitingToken) {
+    let queue = &world.platform().queue;
+    let back = queue.status(gone).await.unwrap();
+    assert_eq!(back.status, QueueStatusKind::Expired, "{back:?}");
+    assert!(matches!(
+        queue.enter(gone, Some(world.buyer().user_id)).await,
+        Err(Error::TokenExpired)
+    ));
+}
+
 /// Issue 16, item 3: someone who stops asking loses their place after two minutes, the people
 /// behind move up (positions and ETAs), and when they come back they are told their turn passed;
 /// everyone who kept asking keeps their place.
@@ -907,10 +927,7 @@ async fn a_person_not_seen_for_two_minutes_loses_their_place_and_the_line_moves_
         [1, 2, 3, 4, 5, 6, 7, 8]
     );
     let stayers: Vec<WaitingToken> = tokens.iter().filter(|t| **t != gone).cloned().collect();
-    for _ in 0..24 {
-        world.advance(10.0);
-        statuses(&world, &stayers).await;
-    }
+    ask_past_abandonment(&world, &stayers).await;
     let after = statuses(&world, &stayers).await;
     assert_eq!(
         after.iter().map(|s| s.position).collect::<Vec<_>>(),
@@ -918,16 +935,7 @@ async fn a_person_not_seen_for_two_minutes_loses_their_place_and_the_line_moves_
         "the people behind the one who left moved up: {after:?}"
     );
     assert!(after.iter().all(|s| s.status == QueueStatusKind::Waiting));
-    let back = world.platform().queue.status(&gone).await.unwrap();
-    assert_eq!(back.status, QueueStatusKind::Expired, "{back:?}");
-    assert!(matches!(
-        world
-            .platform()
-            .queue
-            .enter(&gone, Some(world.buyer().user_id))
-            .await,
-        Err(Error::TokenExpired)
-    ));
+    assert_given_up(&world, &gone).await;
 }
 
 /// Issue 16, item 3 at scale: a crowd that stops asking together (a flood of joins that never ask
@@ -939,25 +947,17 @@ async fn a_person_not_seen_for_two_minutes_loses_their_place_and_the_line_moves_
 async fn a_crowd_that_stops_asking_together_is_given_up_at_once() {
     let (world, _event, tokens) = still_line(2_600).await;
     let stayers = tokens[2_597..].to_vec();
-    for _ in 0..24 {
-        world.advance(10.0);
-        statuses(&world, &stayers).await;
-    }
+    ask_past_abandonment(&world, &stayers).await;
     let after = statuses(&world, &stayers).await;
     assert_eq!(
         after.iter().map(|s| s.position).collect::<Vec<_>>(),
         [1, 2, 3],
         "{after:?}"
     );
-    let queue = &world.platform().queue;
     for gone in [&tokens[0], &tokens[1_500], &tokens[2_596]] {
-        let back = queue.status(gone).await.unwrap();
-        assert_eq!(back.status, QueueStatusKind::Expired, "{back:?}");
-        assert!(matches!(
-            queue.enter(gone, Some(world.buyer().user_id)).await,
-            Err(Error::TokenExpired)
-        ));
+        assert_given_up(&world, gone).await;
     }
+    let queue = &world.platform().queue;
     queue.leave(&tokens[1_500], None).await.unwrap();
     queue.leave(&tokens[1_000], None).await.unwrap();
     world.advance(1.0);
@@ -1007,10 +1007,7 @@ async fn an_account_whose_place_was_given_up_joins_again_at_the_back() {
         .await
         .unwrap()
         .waiting_token;
-    for _ in 0..24 {
-        world.advance(10.0);
-        statuses(&world, &tokens).await;
-    }
+    ask_past_abandonment(&world, &tokens).await;
     let again = world
         .platform()
         .queue

@@ -398,9 +398,8 @@ impl Watchers {
 #[derive(Debug, Clone, Copy)]
 pub enum Lent<'i> {
     Item(&'i Item),
-    /// The item's JSON object, as [`Item`]'s serialization writes it.
-    Json(&'i str),
-    /// The item's JSON object as the store keeps it in memory, with the record decoded from it.
+    /// The item's JSON object (as [`Item`]'s serialization writes it) as the store keeps it in
+    /// memory, with the record decoded from it.
     Kept(&'i KeptText),
 }
 
@@ -409,7 +408,6 @@ impl Lent<'_> {
     pub fn decode<T: serde::de::DeserializeOwned>(self) -> Result<T, serde_json::Error> {
         match self {
             Lent::Item(item) => T::deserialize(item),
-            Lent::Json(text) => serde_json::from_str(text),
             Lent::Kept(kept) => serde_json::from_str(&kept.text),
         }
     }
@@ -481,7 +479,7 @@ pub trait Store: Send + Sync + 'static {
     /// Same semantics as [`Store::get`]; the default is a `get`, the in-process store lends its
     /// own copy instead of cloning it (a clone of every attribute followed by a decode that drops
     /// them was the largest cost of a waiting-room status), and the durable store lends the text
-    /// it keeps ([`Lent::Json`], [`Lent::Kept`]).
+    /// it keeps ([`Lent::Kept`]).
     async fn read(
         &self,
         key: &Key,

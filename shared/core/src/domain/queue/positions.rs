@@ -178,10 +178,7 @@ async fn marker_covering(
         }
         match items.last() {
             Some(last) if items.len() == LOOK_BACK_PAGE => {
-                below = sort_key(
-                    "LEFT#",
-                    last.get("order").and_then(|v| v.as_u64()).unwrap_or(0),
-                );
+                below = sort_key("LEFT#", Marker::of(last).map_or(0, |m| m.start));
             }
             _ => return Ok(None),
         }

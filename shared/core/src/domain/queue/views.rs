@@ -50,7 +50,7 @@ impl QueueState {
         if view_ms == 0 {
             return self.cursor;
         }
-        self.cursor_at(window_start(now_ms, view_ms) - SETTLE_MS)
+        self.cursor_at(shown_instant(view_ms, now_ms))
     }
 
     /// The cursor as it stood at `at_ms` (the oldest remembered one if every move is later).
@@ -111,11 +111,7 @@ pub(super) struct ViewLeavers {
 impl ViewLeavers {
     /// `leavers` (sorted by order) read at `read_at_ms` for a view of `view_ms` windows.
     pub(super) fn new(leavers: Vec<Leaver>, view_ms: i64, read_at_ms: i64) -> Self {
-        let settled = if view_ms == 0 {
-            i64::MAX
-        } else {
-            window_start(read_at_ms, view_ms) - SETTLE_MS
-        };
+        let settled = shown_instant(view_ms, read_at_ms);
         let recent = leavers
             .iter()
             .filter(|l| l.at_ms > settled)
@@ -159,11 +155,7 @@ impl View {
         from: u64,
         to: u64,
     ) -> ShownLeavers<'_> {
-        let instant = if view_ms == 0 {
-            i64::MAX
-        } else {
-            window_start(now_ms, view_ms) - SETTLE_MS
-        };
+        let instant = shown_instant(view_ms, now_ms);
         let orders = &self.leavers.orders;
         let lo = orders.partition_point(|&o| o < from);
         let hi = orders.partition_point(|&o| o < to);
@@ -197,6 +189,16 @@ impl View {
             Some((counted, from, Some(most))) => counted + people(from).min(most),
             None => people(cursor),
         }
+    }
+}
+
+/// The instant every instance shows at `now_ms`: [`SETTLE_MS`] before the current window began
+/// (without a window, now: every move and marker so far).
+fn shown_instant(view_ms: i64, now_ms: i64) -> i64 {
+    if view_ms == 0 {
+        i64::MAX
+    } else {
+        window_start(now_ms, view_ms) - SETTLE_MS
     }
 }
 
