@@ -21,6 +21,7 @@
 //! and before any caller is answered, in queue order: the one order in which this store's writes
 //! take effect.
 
+use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -105,6 +106,45 @@ impl<'w> Changes<'w> {
     }
 }
 
+/// The items the writer last wrote by an update, decoded, by row: the join counters every join
+/// adds one to and the queue states every advance rewrites are read by their next update from
+/// here, not from their row (a statement and a JSON decode each time: about a tenth of the
+/// writer's time per join, BENCHMARKS §8.14).
+///
+/// Only the writer writes, so an entry is the row's item until the writer itself writes or
+/// deletes that row, which drops it ([`Rows::store`], [`Rows::delete`]); whatever may have
+/// undone writes already made (a failed job, a failed group) and a purge empty it all. Row ids
+/// are never given to another item (`keydir.rs`), so an entry cannot be read as another key's.
+#[derive(Default)]
+struct LastUpdates {
+    items: HashMap<RowId, Item>,
+}
+
+impl LastUpdates {
+    /// Entries kept at most: far more than an event's counters and states, and when reached the
+    /// map starts again rather than tracking use.
+    const MOST: usize = 4_096;
+
+    fn get(&self, id: RowId) -> Option<Item> {
+        self.items.get(&id).cloned()
+    }
+
+    fn keep(&mut self, id: RowId, item: &Item) {
+        if self.items.len() >= Self::MOST {
+            self.items.clear();
+        }
+        self.items.insert(id, item.clone());
+    }
+
+    fn forget(&mut self, id: RowId) {
+        self.items.remove(&id);
+    }
+
+    fn clear(&mut self) {
+        self.items.clear();
+    }
+}
+
 /// A write waiting for the writer thread, with where to send its outcome.
 enum Job {
     Transact {
@@ -169,10 +209,16 @@ impl Answer {
 impl Job {
     /// Runs the job, recording in `changes` what it left of watched items and in `keys` where
     /// its items' rows are, if it succeeds.
-    fn run(self, conn: &Connection, keys: &mut GroupKeys, changes: &mut Changes) -> Answer {
+    fn run(
+        self,
+        conn: &Connection,
+        keys: &mut GroupKeys,
+        latest: &mut LastUpdates,
+        changes: &mut Changes,
+    ) -> Answer {
         let before = changes.mark();
         let mark = keys.mark();
-        let rows = &mut Rows { conn, keys };
+        let rows = &mut Rows { conn, keys, latest };
         let answer = match self {
             Self::Transact { writes, reply } => {
                 Answer::Transact(reply, transact(rows, writes, changes))
@@ -187,6 +233,7 @@ impl Job {
         if answer.is_err() {
             changes.roll_back_to(before);
             keys.roll_back_to(mark);
+            latest.clear();
         }
         answer
     }
@@ -305,6 +352,7 @@ fn run(
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     let mut answers = Vec::with_capacity(max_batch);
+    let mut latest = LastUpdates::default();
     while let Ok(first) = queue.recv() {
         batch.push(first);
         while batch.len() < max_batch {
@@ -313,7 +361,14 @@ fn run(
                 Err(_) => break,
             }
         }
-        if commit_group(conn, keys, &mut batch, &mut answers, &mut changes) {
+        if commit_group(
+            conn,
+            keys,
+            &mut batch,
+            &mut answers,
+            &mut latest,
+            &mut changes,
+        ) {
             changes.committed();
         } else {
             changes.failed();
@@ -330,6 +385,7 @@ fn commit_group(
     keys: &KeyDir,
     batch: &mut Vec<Job>,
     answers: &mut Vec<Answer>,
+    latest: &mut LastUpdates,
     changes: &mut Changes,
 ) -> bool {
     if let Err(error) = exec(conn, "BEGIN IMMEDIATE") {
@@ -349,7 +405,7 @@ fn commit_group(
                 break;
             }
         }
-        let answer = job.run(conn, &mut group_keys, changes);
+        let answer = job.run(conn, &mut group_keys, latest, changes);
         let ended = match (savepoint, answer.is_err()) {
             (false, _) => Ok(()),
             (true, true) => exec(conn, "ROLLBACK TO job").and_then(|()| exec(conn, "RELEASE job")),
@@ -379,6 +435,7 @@ fn commit_group(
     };
     if let Err(error) = outcome {
         group_keys.failed();
+        latest.clear();
         tracing::error!(%error, jobs = answers.len(), "store write group failed; nothing of it was committed");
         if !conn.is_autocommit() {
             let _ = exec(conn, "ROLLBACK");
@@ -403,6 +460,7 @@ fn exec(conn: &Connection, sql: &str) -> Result<(), StoreError> {
 struct Rows<'a, 'd> {
     conn: &'a Connection,
     keys: &'a mut GroupKeys<'d>,
+    latest: &'a mut LastUpdates,
 }
 
 /// A write's item as it is before the write, and where its row is: found once per write (a
@@ -424,6 +482,9 @@ impl Rows<'_, '_> {
     }
 
     fn load(&self, key: &Key, id: RowId) -> Result<Option<Item>, StoreError> {
+        if let Some(item) = self.latest.get(id) {
+            return Ok(Some(item));
+        }
         let mut statement = self
             .conn
             .prepare_cached("SELECT item FROM items WHERE id = ?1")
@@ -439,8 +500,9 @@ impl Rows<'_, '_> {
     }
 
     /// Writes `item` at `key` (whose row is at `slot`): over its row, or in a new row appended
-    /// to the table (the row it had if this group deleted it). Returns the item as stored.
-    fn store(&mut self, key: &Key, slot: Slot, item: &Item) -> Result<String, StoreError> {
+    /// to the table (the row it had if this group deleted it). Returns the item's row and the
+    /// item as stored.
+    fn store(&mut self, key: &Key, slot: Slot, item: &Item) -> Result<(RowId, String), StoreError> {
         let text = codec::encode(item)?;
         let expires_at = codec::expires_at(item);
         let (id, new) = match slot {
@@ -448,6 +510,7 @@ impl Rows<'_, '_> {
             Slot::Freed(id) => (id, true),
             Slot::Absent => (self.keys.new_row(), true),
         };
+        self.latest.forget(id);
         let written = if new {
             self.conn
                 .prepare_cached(
@@ -468,6 +531,14 @@ impl Rows<'_, '_> {
         if new {
             self.keys.written(key, slot, id);
         }
+        Ok((id, text))
+    }
+
+    /// [`Self::store`] for an update, whose item the row's next update reads from memory
+    /// ([`LastUpdates`]).
+    fn store_updated(&mut self, key: &Key, slot: Slot, item: &Item) -> Result<String, StoreError> {
+        let (id, text) = self.store(key, slot, item)?;
+        self.latest.keep(id, item);
         Ok(text)
     }
 
@@ -475,6 +546,7 @@ impl Rows<'_, '_> {
         let Slot::Live(id) = slot else {
             return Ok(());
         };
+        self.latest.forget(id);
         self.conn
             .prepare_cached("DELETE FROM items WHERE id = ?1")
             .and_then(|mut statement| statement.execute(params![id]))
@@ -515,13 +587,13 @@ fn transact(rows: &mut Rows, writes: Vec<Write>, changes: &mut Changes) -> Resul
         match write {
             Write::Put { item, .. } => {
                 let key = key_of(&item);
-                let text = rows.store(&key, found.slot, &item)?;
+                let (_, text) = rows.store(&key, found.slot, &item)?;
                 changes.wrote(key, Some((&item, text)));
             }
             Write::Update(update) => {
                 let mut item = found.item.unwrap_or_else(|| update.new_item());
                 update.apply_to(&mut item);
-                let text = rows.store(&update.key, found.slot, &item)?;
+                let text = rows.store_updated(&update.key, found.slot, &item)?;
                 changes.wrote(update.key, Some((&item, text)));
             }
             Write::Delete { key, .. } => {
@@ -547,7 +619,7 @@ fn update_item(
     }
     let mut item = item.unwrap_or_else(|| update.new_item());
     update.apply_to(&mut item);
-    let text = rows.store(&update.key, slot, &item)?;
+    let text = rows.store_updated(&update.key, slot, &item)?;
     changes.wrote(update.key.clone(), Some((&item, text)));
     Ok(item)
 }
@@ -577,6 +649,8 @@ fn purge(
         })
         .or_unavailable()?;
     let count = purged.len();
+    // The purge's rows are not named by id: nothing kept is trusted after it.
+    rows.latest.clear();
     for key in purged {
         rows.keys.deleted(&key);
         changes.purged(key);
@@ -651,6 +725,7 @@ mod tests {
             &keys,
             &mut batch,
             &mut sent,
+            &mut LastUpdates::default(),
             &mut changes
         ));
         sent.into_iter().for_each(Answer::send);
@@ -678,6 +753,62 @@ mod tests {
         );
     }
 
+    /// Runs `jobs` as one group with what earlier groups left in `latest`, and answers them.
+    fn group(conn: &Connection, keys: &KeyDir, latest: &mut LastUpdates, jobs: Vec<Job>) -> bool {
+        let watchers = Watchers::default();
+        let recent = RecentItems::new(0);
+        let mut changes = Changes::new(&watchers, &recent);
+        let mut batch = jobs;
+        let mut sent = Vec::new();
+        let committed = commit_group(conn, keys, &mut batch, &mut sent, latest, &mut changes);
+        sent.into_iter().for_each(Answer::send);
+        committed
+    }
+
+    fn stored_v(conn: &Connection, sk: &str) -> i64 {
+        let text: String = conn
+            .query_row("SELECT item FROM items WHERE sk = ?1", [sk], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        codec::decode(&text).unwrap()["v"].as_i64().unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_update_reads_what_the_last_one_left_and_nothing_a_failed_job_undid() {
+        let temp = TempDir::new();
+        let (conn, keys) = fixture(&temp).await;
+        let mut latest = LastUpdates::default();
+        let a = Key::new("P", "a");
+        let add = |n| job(vec![Write::Update(Update::new(a.clone()).add("v", n))]);
+        // Two groups of updates: the second group's first update reads the first's last.
+        for n in [1, 2] {
+            let (j, answer) = add(n);
+            assert!(group(&conn, &keys, &mut latest, vec![j]));
+            answer.await.unwrap().unwrap();
+        }
+        assert_eq!(stored_v(&conn, "a"), 3);
+        assert_eq!(latest.get(keys.get(&a).unwrap()).unwrap()["v"], json!(3));
+
+        // A job that updates `a` and then fails (its second write finds `b`'s row gone from
+        // under the key directory) is undone: its update must not be read by the next one.
+        conn.execute("DELETE FROM items WHERE sk = 'b'", [])
+            .unwrap();
+        let (failing, failed) = job(vec![
+            Write::Update(Update::new(a.clone()).add("v", 100)),
+            Write::put(item(&Key::new("P", "b"), json!({ "v": 0 }))),
+        ]);
+        let (next, answer) = add(1);
+        assert!(group(&conn, &keys, &mut latest, vec![failing, next]));
+        assert!(matches!(failed.await, Ok(Err(StoreError::Unavailable(_)))));
+        answer.await.unwrap().unwrap();
+        assert_eq!(stored_v(&conn, "a"), 4, "the failed job's 100 was undone");
+        assert_eq!(
+            crate::readers::get(&conn, &keys, &a).unwrap().unwrap()["v"],
+            json!(4)
+        );
+    }
+
     #[tokio::test]
     async fn a_write_that_fails_leaves_no_key_behind() {
         let temp = TempDir::new();
@@ -691,7 +822,14 @@ mod tests {
         conn.execute_batch("PRAGMA query_only = ON").unwrap();
         let mut batch = vec![put];
         let mut sent = Vec::new();
-        commit_group(&conn, &keys, &mut batch, &mut sent, &mut changes);
+        commit_group(
+            &conn,
+            &keys,
+            &mut batch,
+            &mut sent,
+            &mut LastUpdates::default(),
+            &mut changes,
+        );
         sent.into_iter().for_each(Answer::send);
         assert!(matches!(answer.await, Ok(Err(StoreError::Unavailable(_)))));
         assert_eq!(keys.get(&new), None);
