@@ -1,13 +1,20 @@
 //! Where each item's row is: every item's key, in memory, with its row id.
 //!
 //! Why not SQLite's own index on `(pk, sk)`: items are stored in the order they were written
-//! (rows by id), and this map finds them by key. A table or index ordered by key puts each new
+//! (rows by id), and this directory finds them by key. A table or index ordered by key puts each new
 //! item on a random page of its b-tree when keys are random, as waiting tokens and payment ids
 //! are: every join then wrote a whole 4 KiB page to the write-ahead log (and later checkpointed
 //! it), about four times the work of appending rows to the table's last page (measured in
 //! docs/storage.md, "Layout"). Rows appended by id share pages; their keys live here. The
 //! design is Bitcask's (an append-friendly file with a key directory in memory), with SQLite
 //! keeping the rows, their transactions and their crash safety.
+//!
+//! The directory is a hash map of partitions, each holding its sort keys in order: a point
+//! lookup is two probes and a range is a walk of one partition's keys, the only ranges the port
+//! asks for. Most partitions hold one item (a waiting ticket, a reservation, a payment: DynamoDB's
+//! way of spreading a table), held inline. A single map ordered by the whole key, as this was
+//! first, put every new random key at the end of a descent through a million others, each
+//! behind its own pointer: a fifth of the writer thread's time per join (BENCHMARKS §8.14).
 //!
 //! The price: memory (about 100 bytes a key: 1,000,000 waiting people are about 100 MiB) and
 //! a scan of the table when the store opens (keys are not stored apart, so they cannot be
@@ -25,7 +32,7 @@
 //!   and a reader reads a row by id *and* key all the same: a stale id reads as no item.
 
 use std::collections::{BTreeMap, HashMap};
-use std::ops::Bound;
+use std::ops::{Bound, RangeBounds};
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use parking_lot::RwLock;
@@ -36,53 +43,105 @@ use crate::port::Key;
 /// A row id of the `items` table.
 pub type RowId = i64;
 
-/// A key as the map holds it ([`encode`]).
-type EncodedKey = Box<[u8]>;
-
 /// What the group's change of a key replaced, to undo it: the key's earlier change in the
 /// group, or none.
-type Undo = (EncodedKey, Option<Option<RowId>>);
+type Undo = (Key, Option<Option<RowId>>);
 
-/// A key as the map orders it: the partition key's length (LEB128), the partition key, the sort
-/// key. One partition's keys are adjacent and ordered by sort key, byte-wise, as the port (and
-/// DynamoDB) orders them; the length keeps `("ab", "c")` apart from `("a", "bc")`.
-fn encode(pk: &str, sk: &str) -> Vec<u8> {
-    let mut bytes = partition_prefix(pk, sk.len());
-    bytes.extend_from_slice(sk.as_bytes());
-    bytes
+/// One partition's keys: inline while it holds one item, as most do.
+#[derive(Debug)]
+enum Partition {
+    One(Box<str>, RowId),
+    Many(BTreeMap<Box<str>, RowId>),
 }
 
-/// The bytes every key of partition `pk` starts with (with room for `extra` more).
-fn partition_prefix(pk: &str, extra: usize) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(pk.len() + extra + 5);
-    let mut len = pk.len();
-    loop {
-        let byte = (len & 0x7f) as u8;
-        len >>= 7;
-        if len == 0 {
-            bytes.push(byte);
-            break;
+impl Partition {
+    fn get(&self, sk: &str) -> Option<RowId> {
+        match self {
+            Self::One(one, id) => (**one == *sk).then_some(*id),
+            Self::Many(keys) => keys.get(sk).copied(),
         }
-        bytes.push(byte | 0x80);
     }
-    bytes.extend_from_slice(pk.as_bytes());
-    bytes
+
+    /// Sets `sk`'s row; returns the row it had.
+    fn insert(&mut self, sk: &str, id: RowId) -> Option<RowId> {
+        match self {
+            Self::One(one, before) if **one == *sk => Some(std::mem::replace(before, id)),
+            Self::One(one, other) => {
+                let keys = BTreeMap::from([(std::mem::take(one), *other), (sk.into(), id)]);
+                *self = Self::Many(keys);
+                None
+            }
+            Self::Many(keys) => keys.insert(sk.into(), id),
+        }
+    }
+
+    /// Removes `sk`; returns whether the partition is left empty.
+    fn remove(&mut self, sk: &str) -> bool {
+        match self {
+            Self::One(one, _) => **one == *sk,
+            Self::Many(keys) => {
+                keys.remove(sk);
+                if keys.len() == 1 {
+                    if let Some((last, id)) = keys.pop_first() {
+                        *self = Self::One(last, id);
+                    }
+                }
+                keys_empty(self)
+            }
+        }
+    }
 }
 
-/// The least byte string greater than every string that starts with `prefix` (`prefix` never
-/// ends in `0xFF`: it ends in a length byte below `0x80` or in UTF-8, which has no `0xFF`).
-fn successor(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    if let Some(last) = end.last_mut() {
-        *last += 1;
+fn keys_empty(partition: &Partition) -> bool {
+    matches!(partition, Partition::Many(keys) if keys.is_empty())
+}
+
+/// Every key with its row, by partition.
+#[derive(Debug, Default)]
+struct Index {
+    partitions: HashMap<Box<str>, Partition>,
+    len: usize,
+}
+
+impl Index {
+    fn get(&self, key: &Key) -> Option<RowId> {
+        self.partitions.get(key.pk.as_str())?.get(&key.sk)
     }
-    end
+
+    /// Sets `key`'s row; returns the row it had.
+    fn insert(&mut self, key: &Key, id: RowId) -> Option<RowId> {
+        let before = match self.partitions.get_mut(key.pk.as_str()) {
+            Some(partition) => partition.insert(&key.sk, id),
+            None => {
+                let one = Partition::One(key.sk.as_str().into(), id);
+                self.partitions.insert(key.pk.as_str().into(), one);
+                None
+            }
+        };
+        if before.is_none() {
+            self.len += 1;
+        }
+        before
+    }
+
+    fn remove(&mut self, key: &Key) {
+        let Some(partition) = self.partitions.get_mut(key.pk.as_str()) else {
+            return;
+        };
+        if partition.get(&key.sk).is_none() {
+            return;
+        }
+        self.len -= 1;
+        if partition.remove(&key.sk) {
+            self.partitions.remove(key.pk.as_str());
+        }
+    }
 }
 
 /// A key directory: each item's key and the id of its row.
 #[derive(Debug, Default)]
 pub struct KeyDir {
-    rows: RwLock<BTreeMap<EncodedKey, RowId>>,
+    rows: RwLock<Index>,
     /// The next new row's id. Ids only grow (a rolled-back group's are skipped, a deleted row's
     /// is never given to another item), so a new row is always appended to the table's end.
     next_id: AtomicI64,
@@ -105,18 +164,18 @@ pub enum LoadError {
 impl KeyDir {
     /// Reads every row's key (a scan of the table).
     pub fn load(conn: &Connection) -> Result<Self, LoadError> {
-        let mut rows = BTreeMap::new();
+        let mut rows = Index::default();
         let mut last = 0;
         let mut statement = conn.prepare("SELECT id, pk, sk FROM items")?;
         let mut cursor = statement.query([])?;
         while let Some(row) = cursor.next()? {
             let id: RowId = row.get(0)?;
             last = last.max(id);
-            let (pk, sk): (String, String) = (row.get(1)?, row.get(2)?);
-            if let Some(first) = rows.insert(encode(&pk, &sk).into_boxed_slice(), id) {
+            let key = Key::new(row.get::<_, String>(1)?, row.get::<_, String>(2)?);
+            if let Some(first) = rows.insert(&key, id) {
                 return Err(LoadError::Duplicate {
-                    pk,
-                    sk,
+                    pk: key.pk,
+                    sk: key.sk,
                     first,
                     second: id,
                 });
@@ -130,20 +189,18 @@ impl KeyDir {
 
     /// How many items the store holds.
     pub fn len(&self) -> usize {
-        self.rows.read().len()
+        self.rows.read().len
     }
 
     /// The row of `key`'s item, if it has one.
     pub fn get(&self, key: &Key) -> Option<RowId> {
-        self.rows
-            .read()
-            .get(encode(&key.pk, &key.sk).as_slice())
-            .copied()
+        self.rows.read().get(key)
     }
 
     /// Up to `max` keys of partition `pk` in sort-key order (greatest first with `reverse`),
     /// from `start` (inclusive) to `end` (exclusive; none: the partition's end), and strictly
-    /// after (before, with `reverse`) the sort key `after` when given: `(sk, row)`.
+    /// after (before, with `reverse`) the sort key `after` when given: `(sk, row)`. Sort keys
+    /// are ordered byte-wise, as the port (and DynamoDB) orders them.
     pub fn range(
         &self,
         pk: &str,
@@ -152,67 +209,63 @@ impl KeyDir {
         after: Option<&str>,
         max: usize,
     ) -> Vec<(String, RowId)> {
-        let prefix = partition_prefix(pk, 0);
         let (start, end) = bounds;
-        let mut low = Bound::Included(encode(pk, start));
-        let mut high = match end {
-            Some(end) => Bound::Excluded(encode(pk, end)),
-            None => Bound::Excluded(successor(&prefix)),
-        };
+        let mut low = Bound::Included(start);
+        let mut high = end.map_or(Bound::Unbounded, Bound::Excluded);
         if let Some(after) = after {
-            let at = Bound::Excluded(encode(pk, after));
+            let at = Bound::Excluded(after);
             if reverse {
                 high = at;
             } else {
                 low = at;
             }
         }
-        if !bounds_ordered(&low, &high) {
+        if !bounds_ordered(low, high) {
             return Vec::new();
         }
         let rows = self.rows.read();
-        let range = rows.range::<[u8], _>((as_slice(&low), as_slice(&high)));
-        let entry = |(key, id): (&EncodedKey, &RowId)| {
-            // Every key in the range starts with the partition's prefix, and keys are UTF-8
-            // after it (they were made from `&str`s).
-            let sk = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-            (sk, *id)
-        };
-        if reverse {
-            range.rev().take(max).map(entry).collect()
-        } else {
-            range.take(max).map(entry).collect()
+        match rows.partitions.get(pk) {
+            None => Vec::new(),
+            Some(Partition::One(sk, id)) => {
+                if max > 0 && RangeBounds::<str>::contains(&(low, high), &**sk) {
+                    vec![(String::from(&**sk), *id)]
+                } else {
+                    Vec::new()
+                }
+            }
+            Some(Partition::Many(keys)) => {
+                let range = keys
+                    .range::<str, _>((low, high))
+                    .map(|(sk, id)| (sk.to_string(), *id));
+                if reverse {
+                    range.rev().take(max).collect()
+                } else {
+                    range.take(max).collect()
+                }
+            }
         }
     }
 
-    fn publish(&self, added: &[(EncodedKey, RowId)]) {
+    fn publish(&self, added: &[(Key, RowId)]) {
         if added.is_empty() {
             return;
         }
         let mut rows = self.rows.write();
         for (key, id) in added {
-            rows.insert(key.clone(), *id);
+            rows.insert(key, *id);
         }
     }
 
-    fn unpublish(&self, keys: impl Iterator<Item = EncodedKey>) {
+    fn unpublish<'k>(&self, keys: impl Iterator<Item = &'k Key>) {
         let mut rows = self.rows.write();
         for key in keys {
-            rows.remove(&key);
+            rows.remove(key);
         }
-    }
-}
-
-fn as_slice(bound: &Bound<Vec<u8>>) -> Bound<&[u8]> {
-    match bound {
-        Bound::Included(key) => Bound::Included(key.as_slice()),
-        Bound::Excluded(key) => Bound::Excluded(key.as_slice()),
-        Bound::Unbounded => Bound::Unbounded,
     }
 }
 
 /// Whether `low..high` may hold a key (`BTreeMap::range` panics on reversed bounds).
-fn bounds_ordered(low: &Bound<Vec<u8>>, high: &Bound<Vec<u8>>) -> bool {
+fn bounds_ordered(low: Bound<&str>, high: Bound<&str>) -> bool {
     match (low, high) {
         (Bound::Included(low), Bound::Excluded(high))
         | (Bound::Excluded(low), Bound::Excluded(high)) => low < high,
@@ -237,11 +290,11 @@ pub enum Slot {
 /// its key changes back too.
 pub struct GroupKeys<'d> {
     dir: &'d KeyDir,
-    changed: HashMap<EncodedKey, Option<RowId>>,
+    changed: HashMap<Key, Option<RowId>>,
     undo: Vec<Undo>,
     /// Keys given a new row by the group (some may be deleted again before its end).
-    added: Vec<EncodedKey>,
-    published: Vec<(EncodedKey, RowId)>,
+    added: Vec<Key>,
+    published: Vec<(Key, RowId)>,
 }
 
 impl<'d> GroupKeys<'d> {
@@ -261,9 +314,8 @@ impl<'d> GroupKeys<'d> {
     }
 
     pub fn slot(&self, key: &Key) -> Slot {
-        let encoded = encode(&key.pk, &key.sk);
-        let published = || self.dir.rows.read().get(encoded.as_slice()).copied();
-        match self.changed.get(encoded.as_slice()) {
+        let published = || self.dir.get(key);
+        match self.changed.get(key) {
             Some(Some(id)) => Slot::Live(*id),
             Some(None) => published().map_or(Slot::Absent, Slot::Freed),
             None => published().map_or(Slot::Absent, Slot::Live),
@@ -272,19 +324,18 @@ impl<'d> GroupKeys<'d> {
 
     /// Records that `key`'s item, which was at `slot` ([`GroupKeys::slot`]), is now in row `id`.
     pub fn written(&mut self, key: &Key, slot: Slot, id: RowId) {
-        let encoded = encode(&key.pk, &key.sk).into_boxed_slice();
         if slot == Slot::Absent {
-            self.added.push(encoded.clone());
+            self.added.push(key.clone());
         }
-        self.change(encoded, Some(id));
+        self.change(key.clone(), Some(id));
     }
 
     /// Records that `key`'s item is deleted.
     pub fn deleted(&mut self, key: &Key) {
-        self.change(encode(&key.pk, &key.sk).into_boxed_slice(), None);
+        self.change(key.clone(), None);
     }
 
-    fn change(&mut self, key: EncodedKey, id: Option<RowId>) {
+    fn change(&mut self, key: Key, id: Option<RowId>) {
         let before = self.changed.insert(key.clone(), id);
         self.undo.push((key, before));
     }
@@ -311,7 +362,7 @@ impl<'d> GroupKeys<'d> {
     /// before).
     pub fn publish_added(&mut self) {
         // A key rolled back with its job is no longer in `changed`; one deleted again is `None`.
-        let added: Vec<(EncodedKey, RowId)> = std::mem::take(&mut self.added)
+        let added: Vec<(Key, RowId)> = std::mem::take(&mut self.added)
             .into_iter()
             .filter_map(|key| {
                 let id = (*self.changed.get(&key)?)?;
@@ -325,15 +376,15 @@ impl<'d> GroupKeys<'d> {
     /// After a successful `COMMIT`: unpublishes the keys the group deleted; the group is done.
     pub fn committed(mut self) {
         let rows = self.dir.rows.read();
-        let removed: Vec<EncodedKey> = self
+        let removed: Vec<Key> = self
             .changed
             .drain()
-            .filter(|(key, id)| id.is_none() && rows.contains_key(key))
+            .filter(|(key, id)| id.is_none() && rows.get(key).is_some())
             .map(|(key, _)| key)
             .collect();
         drop(rows);
         if !removed.is_empty() {
-            self.dir.unpublish(removed.into_iter());
+            self.dir.unpublish(removed.iter());
         }
     }
 
@@ -341,8 +392,7 @@ impl<'d> GroupKeys<'d> {
     pub fn failed(mut self) {
         let published = std::mem::take(&mut self.published);
         if !published.is_empty() {
-            self.dir
-                .unpublish(published.into_iter().map(|(key, _)| key));
+            self.dir.unpublish(published.iter().map(|(key, _)| key));
         }
     }
 }
@@ -355,7 +405,7 @@ mod tests {
         let dir = KeyDir::default();
         let added: Vec<_> = keys
             .iter()
-            .map(|(pk, sk, id)| (encode(pk, sk).into_boxed_slice(), *id))
+            .map(|(pk, sk, id)| (Key::new(*pk, *sk), *id))
             .collect();
         dir.publish(&added);
         dir
@@ -402,6 +452,62 @@ mod tests {
             page(("2", Some("3")), false, Some("2")),
             Vec::<RowId>::new()
         );
+    }
+
+    #[test]
+    fn a_partition_of_one_key_answers_ranges_like_any_other() {
+        let dir = dir(&[("one", "m", 1)]);
+        let page = |bounds, reverse, after, max| -> Vec<RowId> {
+            dir.range("one", bounds, reverse, after, max)
+                .into_iter()
+                .map(|(_, id)| id)
+                .collect()
+        };
+        let none = Vec::<RowId>::new();
+        assert_eq!(page(("", None), false, None, 10), [1]);
+        assert_eq!(page(("m", Some("n")), false, None, 10), [1]);
+        assert_eq!(page(("n", None), false, None, 10), none);
+        assert_eq!(
+            page(("a", Some("m")), false, None, 10),
+            none,
+            "the end is excluded"
+        );
+        assert_eq!(page(("", None), false, Some("m"), 10), none);
+        assert_eq!(page(("", None), true, Some("n"), 10), [1]);
+        assert_eq!(page(("", None), true, Some("m"), 10), none);
+        assert_eq!(page(("", None), false, None, 0), none);
+        assert!(dir.range("other", ("", None), false, None, 10).is_empty());
+    }
+
+    #[test]
+    fn a_partition_grows_and_shrinks_through_every_shape() {
+        let dir = KeyDir::default();
+        let k = |sk: &str| Key::new("p", sk);
+        dir.publish(&[(k("b"), 1)]);
+        dir.publish(&[(k("a"), 2), (k("c"), 3)]);
+        assert_eq!(dir.len(), 3);
+        dir.publish(&[(k("c"), 5)]);
+        assert_eq!(
+            (dir.len(), dir.get(&k("c"))),
+            (3, Some(5)),
+            "a key's row moved"
+        );
+        dir.unpublish([k("a"), k("c")].iter());
+        assert_eq!(dir.len(), 1);
+        assert_eq!(dir.get(&k("b")), Some(1));
+        assert_eq!(
+            dir.range("p", ("", None), false, None, 10),
+            [("b".to_string(), 1)]
+        );
+        // Removing a key twice, or one never there, changes nothing.
+        dir.unpublish([k("b"), k("b"), k("x")].iter());
+        assert_eq!(dir.len(), 0);
+        assert!(
+            dir.rows.read().partitions.is_empty(),
+            "no empty partition is kept"
+        );
+        dir.publish(&[(k("b"), 4)]);
+        assert_eq!((dir.len(), dir.get(&k("b"))), (1, Some(4)));
     }
 
     #[test]
