@@ -9,16 +9,18 @@
 //! design is Bitcask's (an append-friendly file with a key directory in memory), with SQLite
 //! keeping the rows, their transactions and their crash safety.
 //!
-//! The directory is a hash map of partitions, each holding its sort keys in order: a point
-//! lookup is two probes and a range is a walk of one partition's keys, the only ranges the port
-//! asks for. Most partitions hold one item (a waiting ticket, a reservation, a payment: DynamoDB's
-//! way of spreading a table), held inline. A single map ordered by the whole key, as this was
+//! The directory is a hash table of partitions, hashed by partition key, each holding its sort
+//! keys in order: a point lookup is one probe and a range is a walk of one partition's keys, the
+//! only ranges the port asks for. Most partitions hold one item (a waiting ticket, a
+//! reservation, a payment: DynamoDB's way of spreading a table), whose whole key is the entry's
+//! one allocation. A single map ordered by the whole key, as this was
 //! first, put every new random key at the end of a descent through a million others, each
 //! behind its own pointer: a fifth of the writer thread's time per join (BENCHMARKS §8.14).
 //!
-//! The price: memory (about 100 bytes a key: 1,000,000 waiting people are about 100 MiB) and
-//! a scan of the table when the store opens (keys are not stored apart, so they cannot be
-//! inconsistent with the rows).
+//! The price: memory (about 120 bytes a key, the table's spare buckets included: 1,000,000
+//! waiting people are about 120 MiB, 45 more than the ordered map took) and a scan of the table
+//! when the store opens (keys are not stored apart, so they cannot be inconsistent with the
+//! rows).
 //!
 //! Consistency with SQLite, whose `COMMIT` stays the one moment a write takes effect:
 //! - the writer thread is the only one that changes the map, through [`GroupKeys`];
@@ -32,9 +34,12 @@
 //!   and a reader reads a row by id *and* key all the same: a stale id reads as no item.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::hash::BuildHasher;
 use std::ops::{Bound, RangeBounds};
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use hashbrown::{DefaultHashBuilder, HashTable};
 use parking_lot::RwLock;
 use rusqlite::Connection;
 
@@ -47,74 +52,155 @@ pub type RowId = i64;
 /// group, or none.
 type Undo = (Key, Option<Option<RowId>>);
 
-/// One partition's keys: inline while it holds one item, as most do.
+/// A key as a partition's entry holds it: the partition key's length (LEB128), the partition
+/// key, the sort key, in one allocation.
+fn encode(pk: &str, sk: &str) -> Box<[u8]> {
+    let mut bytes = Vec::with_capacity(pk.len() + sk.len() + 5);
+    let mut len = pk.len();
+    loop {
+        let byte = (len & 0x7f) as u8;
+        len >>= 7;
+        if len == 0 {
+            bytes.push(byte);
+            break;
+        }
+        bytes.push(byte | 0x80);
+    }
+    bytes.extend_from_slice(pk.as_bytes());
+    bytes.extend_from_slice(sk.as_bytes());
+    bytes.into_boxed_slice()
+}
+
+/// Where the partition key of an [`encode`]d key ends.
+fn pk_end(encoded: &[u8]) -> (usize, usize) {
+    let (mut len, mut shift, mut at) = (0usize, 0, 0);
+    while let Some(&byte) = encoded.get(at) {
+        len |= usize::from(byte & 0x7f) << shift;
+        shift += 7;
+        at += 1;
+        if byte & 0x80 == 0 {
+            break;
+        }
+    }
+    (at, at + len)
+}
+
+/// One partition: its key, and its keys' rows.
 #[derive(Debug)]
-enum Partition {
-    One(Box<str>, RowId),
-    Many(BTreeMap<Box<str>, RowId>),
+struct Partition {
+    /// [`encode`]`(pk, sk)` while the partition holds the one item of sort key `sk`, as most do
+    /// (a ticket, a reservation, a payment); `encode(pk, "")` once it holds several.
+    key: Box<[u8]>,
+    rows: Rows,
+}
+
+#[derive(Debug)]
+enum Rows {
+    One(RowId),
+    /// Two items or more, by sort key in byte order (as the port, and DynamoDB, order them).
+    /// Boxed so that the million entries of one item are 32 bytes, not 48 (the map itself is
+    /// three words).
+    #[allow(clippy::box_collection)]
+    Many(Box<BTreeMap<Box<str>, RowId>>),
 }
 
 impl Partition {
+    fn pk(&self) -> &[u8] {
+        let (start, end) = pk_end(&self.key);
+        &self.key[start..end]
+    }
+
+    /// The sort key of the one item (empty when the partition holds several).
+    fn one_sk(&self) -> &str {
+        let (_, end) = pk_end(&self.key);
+        // Made from a `&str` ([`encode`]).
+        std::str::from_utf8(&self.key[end..]).unwrap_or_default()
+    }
+
     fn get(&self, sk: &str) -> Option<RowId> {
-        match self {
-            Self::One(one, id) => (**one == *sk).then_some(*id),
-            Self::Many(keys) => keys.get(sk).copied(),
+        match &self.rows {
+            Rows::One(id) => (self.one_sk() == sk).then_some(*id),
+            Rows::Many(keys) => keys.get(sk).copied(),
         }
     }
 
-    /// Sets `sk`'s row; returns the row it had.
-    fn insert(&mut self, sk: &str, id: RowId) -> Option<RowId> {
-        match self {
-            Self::One(one, before) if **one == *sk => Some(std::mem::replace(before, id)),
-            Self::One(one, other) => {
-                let keys = BTreeMap::from([(std::mem::take(one), *other), (sk.into(), id)]);
-                *self = Self::Many(keys);
-                None
-            }
-            Self::Many(keys) => keys.insert(sk.into(), id),
+    /// Sets `key.sk`'s row; returns the row it had.
+    fn insert(&mut self, key: &Key, id: RowId) -> Option<RowId> {
+        let other = match &mut self.rows {
+            Rows::Many(keys) => return keys.insert(key.sk.as_str().into(), id),
+            Rows::One(other) => *other,
+        };
+        if self.one_sk() == key.sk {
+            self.rows = Rows::One(id);
+            return Some(other);
         }
+        let one: Box<str> = self.one_sk().into();
+        let keys = BTreeMap::from([(one, other), (key.sk.as_str().into(), id)]);
+        self.key = encode(&key.pk, "");
+        self.rows = Rows::Many(Box::new(keys));
+        None
     }
 
-    /// Removes `sk`; returns whether the partition is left empty.
-    fn remove(&mut self, sk: &str) -> bool {
-        match self {
-            Self::One(one, _) => **one == *sk,
-            Self::Many(keys) => {
-                keys.remove(sk);
-                if keys.len() == 1 {
-                    if let Some((last, id)) = keys.pop_first() {
-                        *self = Self::One(last, id);
-                    }
-                }
-                keys_empty(self)
+    /// Removes `key.sk`, which it holds; returns whether the partition is left empty.
+    fn remove(&mut self, key: &Key) -> bool {
+        let Rows::Many(keys) = &mut self.rows else {
+            return true;
+        };
+        keys.remove(key.sk.as_str());
+        if keys.len() == 1 {
+            if let Some((last, id)) = keys.pop_first() {
+                self.key = encode(&key.pk, &last);
+                self.rows = Rows::One(id);
             }
         }
+        false
     }
 }
 
-fn keys_empty(partition: &Partition) -> bool {
-    matches!(partition, Partition::Many(keys) if keys.is_empty())
-}
-
-/// Every key with its row, by partition.
-#[derive(Debug, Default)]
+/// Every key with its row: a hash table of partitions, hashed by partition key alone.
+#[derive(Default)]
 struct Index {
-    partitions: HashMap<Box<str>, Partition>,
+    partitions: HashTable<Partition>,
+    hasher: DefaultHashBuilder,
     len: usize,
 }
 
+impl fmt::Debug for Index {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Index").field("len", &self.len).finish()
+    }
+}
+
 impl Index {
+    fn hash(&self, pk: &[u8]) -> u64 {
+        self.hasher.hash_one(pk)
+    }
+
+    fn partition(&self, pk: &str) -> Option<&Partition> {
+        self.partitions
+            .find(self.hash(pk.as_bytes()), |p| p.pk() == pk.as_bytes())
+    }
+
     fn get(&self, key: &Key) -> Option<RowId> {
-        self.partitions.get(key.pk.as_str())?.get(&key.sk)
+        self.partition(&key.pk)?.get(&key.sk)
     }
 
     /// Sets `key`'s row; returns the row it had.
     fn insert(&mut self, key: &Key, id: RowId) -> Option<RowId> {
-        let before = match self.partitions.get_mut(key.pk.as_str()) {
-            Some(partition) => partition.insert(&key.sk, id),
+        let hash = self.hash(key.pk.as_bytes());
+        let found = self
+            .partitions
+            .find_mut(hash, |p| p.pk() == key.pk.as_bytes());
+        let before = match found {
+            Some(partition) => partition.insert(key, id),
             None => {
-                let one = Partition::One(key.sk.as_str().into(), id);
-                self.partitions.insert(key.pk.as_str().into(), one);
+                let partition = Partition {
+                    key: encode(&key.pk, &key.sk),
+                    rows: Rows::One(id),
+                };
+                let hasher = &self.hasher;
+                self.partitions
+                    .insert_unique(hash, partition, |p| hasher.hash_one(p.pk()));
                 None
             }
         };
@@ -125,15 +211,19 @@ impl Index {
     }
 
     fn remove(&mut self, key: &Key) {
-        let Some(partition) = self.partitions.get_mut(key.pk.as_str()) else {
+        let hash = self.hash(key.pk.as_bytes());
+        let Ok(mut entry) = self
+            .partitions
+            .find_entry(hash, |p| p.pk() == key.pk.as_bytes())
+        else {
             return;
         };
-        if partition.get(&key.sk).is_none() {
+        if entry.get().get(&key.sk).is_none() {
             return;
         }
         self.len -= 1;
-        if partition.remove(&key.sk) {
-            self.partitions.remove(key.pk.as_str());
+        if entry.get_mut().remove(key) {
+            entry.remove();
         }
     }
 }
@@ -224,16 +314,19 @@ impl KeyDir {
             return Vec::new();
         }
         let rows = self.rows.read();
-        match rows.partitions.get(pk) {
-            None => Vec::new(),
-            Some(Partition::One(sk, id)) => {
-                if max > 0 && RangeBounds::<str>::contains(&(low, high), &**sk) {
-                    vec![(String::from(&**sk), *id)]
+        let Some(partition) = rows.partition(pk) else {
+            return Vec::new();
+        };
+        match &partition.rows {
+            Rows::One(id) => {
+                let sk = partition.one_sk();
+                if max > 0 && RangeBounds::<str>::contains(&(low, high), sk) {
+                    vec![(sk.to_string(), *id)]
                 } else {
                     Vec::new()
                 }
             }
-            Some(Partition::Many(keys)) => {
+            Rows::Many(keys) => {
                 let range = keys
                     .range::<str, _>((low, high))
                     .map(|(sk, id)| (sk.to_string(), *id));
@@ -508,6 +601,28 @@ mod tests {
         );
         dir.publish(&[(k("b"), 4)]);
         assert_eq!((dir.len(), dir.get(&k("b"))), (1, Some(4)));
+    }
+
+    #[test]
+    fn long_partition_keys_are_told_apart_from_their_sort_keys() {
+        // 200 bytes: the partition key's length takes two bytes before it.
+        let long = "p".repeat(200);
+        let dir = dir(&[(&long, "x", 1), (&long[..199], "px", 2), (&long, "", 3)]);
+        assert_eq!(dir.get(&Key::new(long.as_str(), "x")), Some(1));
+        assert_eq!(dir.get(&Key::new(&long[..199], "px")), Some(2));
+        assert_eq!(dir.get(&Key::new(long.as_str(), "")), Some(3));
+        assert_eq!(dir.get(&Key::new(&long[..199], "x")), None);
+        let sks: Vec<String> = dir
+            .range(&long, ("", None), false, None, 10)
+            .into_iter()
+            .map(|(sk, _)| sk)
+            .collect();
+        assert_eq!(sks, ["", "x"]);
+        dir.unpublish([Key::new(long.as_str(), "")].iter());
+        assert_eq!(
+            dir.range(&long, ("", None), false, None, 10),
+            [("x".to_string(), 1)]
+        );
     }
 
     #[test]
