@@ -9,7 +9,7 @@
 //! design is Bitcask's (an append-friendly file with a key directory in memory), with SQLite
 //! keeping the rows, their transactions and their crash safety.
 //!
-//! The directory is a hash table of partitions, hashed by partition key, each holding its sort
+//! The directory is hash tables of partitions, hashed by partition key, each holding its sort
 //! keys in order: a point lookup is one probe and a range is a walk of one partition's keys, the
 //! only ranges the port asks for. Most partitions hold one item (a waiting ticket, a
 //! reservation, a payment: DynamoDB's way of spreading a table), whose whole key is the entry's
@@ -17,7 +17,7 @@
 //! first, put every new random key at the end of a descent through a million others, each
 //! behind its own pointer: a fifth of the writer thread's time per join (BENCHMARKS §8.14).
 //!
-//! The price: memory (about 120 bytes a key, the table's spare buckets included: 1,000,000
+//! The price: memory (about 120 bytes a key, the tables' spare buckets included: 1,000,000
 //! waiting people are about 120 MiB, 45 more than the ordered map took) and a scan of the table
 //! when the store opens (keys are not stored apart, so they cannot be inconsistent with the
 //! rows).
@@ -157,37 +157,36 @@ impl Partition {
     }
 }
 
-/// Every key with its row: a hash table of partitions, hashed by partition key alone.
-#[derive(Default)]
+/// Tables the directory's partitions are spread over ([`KeyDir`]).
+const SHARDS: usize = 64;
+
+/// One shard of the directory: a hash table of partitions, hashed by partition key alone (with
+/// the directory's one hasher, so that a hash picks the shard and then the bucket).
 struct Index {
     partitions: HashTable<Partition>,
     hasher: DefaultHashBuilder,
     len: usize,
 }
 
-impl fmt::Debug for Index {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Index").field("len", &self.len).finish()
-    }
-}
-
 impl Index {
-    fn hash(&self, pk: &[u8]) -> u64 {
-        self.hasher.hash_one(pk)
+    fn new(hasher: DefaultHashBuilder) -> Self {
+        Self {
+            partitions: HashTable::new(),
+            hasher,
+            len: 0,
+        }
     }
 
-    fn partition(&self, pk: &str) -> Option<&Partition> {
-        self.partitions
-            .find(self.hash(pk.as_bytes()), |p| p.pk() == pk.as_bytes())
+    fn partition(&self, hash: u64, pk: &str) -> Option<&Partition> {
+        self.partitions.find(hash, |p| p.pk() == pk.as_bytes())
     }
 
-    fn get(&self, key: &Key) -> Option<RowId> {
-        self.partition(&key.pk)?.get(&key.sk)
+    fn get(&self, hash: u64, key: &Key) -> Option<RowId> {
+        self.partition(hash, &key.pk)?.get(&key.sk)
     }
 
     /// Sets `key`'s row; returns the row it had.
-    fn insert(&mut self, key: &Key, id: RowId) -> Option<RowId> {
-        let hash = self.hash(key.pk.as_bytes());
+    fn insert(&mut self, hash: u64, key: &Key, id: RowId) -> Option<RowId> {
         let found = self
             .partitions
             .find_mut(hash, |p| p.pk() == key.pk.as_bytes());
@@ -210,8 +209,7 @@ impl Index {
         before
     }
 
-    fn remove(&mut self, key: &Key) {
-        let hash = self.hash(key.pk.as_bytes());
+    fn remove(&mut self, hash: u64, key: &Key) {
         let Ok(mut entry) = self
             .partitions
             .find_entry(hash, |p| p.pk() == key.pk.as_bytes())
@@ -229,12 +227,36 @@ impl Index {
 }
 
 /// A key directory: each item's key and the id of its row.
-#[derive(Debug, Default)]
+///
+/// Its partitions are spread over [`SHARDS`] tables, each under its own lock. A hash table
+/// doubles when it fills, moving every entry while its lock is held: one table would stop every
+/// read and write for all of it (428 ms for the longest of a million joins, BENCHMARKS §8.14), a
+/// shard for a 64th of that, and only for its own keys.
 pub struct KeyDir {
-    rows: RwLock<Index>,
+    shards: Box<[RwLock<Index>]>,
+    hasher: DefaultHashBuilder,
     /// The next new row's id. Ids only grow (a rolled-back group's are skipped, a deleted row's
     /// is never given to another item), so a new row is always appended to the table's end.
     next_id: AtomicI64,
+}
+
+impl Default for KeyDir {
+    fn default() -> Self {
+        let hasher = DefaultHashBuilder::default();
+        Self {
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(Index::new(hasher.clone())))
+                .collect(),
+            hasher,
+            next_id: AtomicI64::new(0),
+        }
+    }
+}
+
+impl fmt::Debug for KeyDir {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyDir").field("len", &self.len()).finish()
+    }
 }
 
 /// Two rows of one key: the table holds something this store never writes.
@@ -254,7 +276,7 @@ pub enum LoadError {
 impl KeyDir {
     /// Reads every row's key (a scan of the table).
     pub fn load(conn: &Connection) -> Result<Self, LoadError> {
-        let mut rows = Index::default();
+        let mut dir = Self::default();
         let mut last = 0;
         let mut statement = conn.prepare("SELECT id, pk, sk FROM items")?;
         let mut cursor = statement.query([])?;
@@ -262,7 +284,7 @@ impl KeyDir {
             let id: RowId = row.get(0)?;
             last = last.max(id);
             let key = Key::new(row.get::<_, String>(1)?, row.get::<_, String>(2)?);
-            if let Some(first) = rows.insert(&key, id) {
+            if let Some(first) = dir.insert(&key, id) {
                 return Err(LoadError::Duplicate {
                     pk: key.pk,
                     sk: key.sk,
@@ -271,20 +293,34 @@ impl KeyDir {
                 });
             }
         }
-        Ok(Self {
-            rows: RwLock::new(rows),
-            next_id: AtomicI64::new(last + 1),
-        })
+        dir.next_id = AtomicI64::new(last + 1);
+        Ok(dir)
+    }
+
+    /// The hash of partition `pk`, and the shard that holds it.
+    fn shard(&self, pk: &str) -> (u64, &RwLock<Index>) {
+        let hash = self.hasher.hash_one(pk.as_bytes());
+        // Bits the tables use for neither the bucket (the low bits) nor the control byte (the top
+        // seven), so that every shard's keys spread over all of its buckets.
+        let shard = (hash >> 40) as usize % SHARDS;
+        (hash, &self.shards[shard])
+    }
+
+    /// Sets `key`'s row; returns the row it had.
+    fn insert(&self, key: &Key, id: RowId) -> Option<RowId> {
+        let (hash, shard) = self.shard(&key.pk);
+        shard.write().insert(hash, key, id)
     }
 
     /// How many items the store holds.
     pub fn len(&self) -> usize {
-        self.rows.read().len
+        self.shards.iter().map(|shard| shard.read().len).sum()
     }
 
     /// The row of `key`'s item, if it has one.
     pub fn get(&self, key: &Key) -> Option<RowId> {
-        self.rows.read().get(key)
+        let (hash, shard) = self.shard(&key.pk);
+        shard.read().get(hash, key)
     }
 
     /// Up to `max` keys of partition `pk` in sort-key order (greatest first with `reverse`),
@@ -313,8 +349,9 @@ impl KeyDir {
         if !bounds_ordered(low, high) {
             return Vec::new();
         }
-        let rows = self.rows.read();
-        let Some(partition) = rows.partition(pk) else {
+        let (hash, shard) = self.shard(pk);
+        let rows = shard.read();
+        let Some(partition) = rows.partition(hash, pk) else {
             return Vec::new();
         };
         match &partition.rows {
@@ -340,19 +377,15 @@ impl KeyDir {
     }
 
     fn publish(&self, added: &[(Key, RowId)]) {
-        if added.is_empty() {
-            return;
-        }
-        let mut rows = self.rows.write();
         for (key, id) in added {
-            rows.insert(key, *id);
+            self.insert(key, *id);
         }
     }
 
     fn unpublish<'k>(&self, keys: impl Iterator<Item = &'k Key>) {
-        let mut rows = self.rows.write();
         for key in keys {
-            rows.remove(key);
+            let (hash, shard) = self.shard(&key.pk);
+            shard.write().remove(hash, key);
         }
     }
 }
@@ -468,14 +501,12 @@ impl<'d> GroupKeys<'d> {
 
     /// After a successful `COMMIT`: unpublishes the keys the group deleted; the group is done.
     pub fn committed(mut self) {
-        let rows = self.dir.rows.read();
         let removed: Vec<Key> = self
             .changed
             .drain()
-            .filter(|(key, id)| id.is_none() && rows.get(key).is_some())
+            .filter(|(key, id)| id.is_none() && self.dir.get(key).is_some())
             .map(|(key, _)| key)
             .collect();
-        drop(rows);
         if !removed.is_empty() {
             self.dir.unpublish(removed.iter());
         }
@@ -595,10 +626,8 @@ mod tests {
         // Removing a key twice, or one never there, changes nothing.
         dir.unpublish([k("b"), k("b"), k("x")].iter());
         assert_eq!(dir.len(), 0);
-        assert!(
-            dir.rows.read().partitions.is_empty(),
-            "no empty partition is kept"
-        );
+        let partitions: usize = dir.shards.iter().map(|s| s.read().partitions.len()).sum();
+        assert_eq!(partitions, 0, "no empty partition is kept");
         dir.publish(&[(k("b"), 4)]);
         assert_eq!((dir.len(), dir.get(&k("b"))), (1, Some(4)));
     }
