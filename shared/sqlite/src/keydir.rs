@@ -655,6 +655,27 @@ mod tests {
     }
 
     #[test]
+    fn keys_spread_over_the_shards_are_each_found_once() {
+        let dir = KeyDir::default();
+        let keys: Vec<(Key, RowId)> = (0..5_000)
+            .map(|n| (Key::new(format!("WTKN#{n}"), "WTKN"), n))
+            .chain((0..50).map(|n| (Key::new("QUEUE#e", format!("LEFT#{n:03}")), 10_000 + n)))
+            .collect();
+        dir.publish(&keys);
+        assert_eq!(dir.len(), 5_050);
+        assert!(keys.iter().all(|(key, id)| dir.get(key) == Some(*id)));
+        let used = dir.shards.iter().filter(|s| s.read().len > 0).count();
+        assert_eq!(used, SHARDS, "5,000 partitions reach every shard");
+        dir.unpublish(keys.iter().step_by(2).map(|(key, _)| key));
+        assert_eq!(dir.len(), 2_525);
+        assert_eq!(dir.get(&keys[0].0), None);
+        assert_eq!(dir.get(&keys[1].0), Some(1));
+        let left = dir.range("QUEUE#e", ("LEFT#", None), false, None, 100);
+        assert_eq!(left.len(), 25);
+        assert_eq!(left[0], ("LEFT#001".to_string(), 10_001));
+    }
+
+    #[test]
     fn a_group_publishes_added_keys_before_commit_and_removed_ones_after() {
         let dir = dir(&[("p", "kept", 1), ("p", "gone", 2)]);
         let (new, kept, gone) = (
