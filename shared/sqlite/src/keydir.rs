@@ -1,21 +1,21 @@
 //! Where each item's row is: every item's key, in memory, with its row id.
 //!
 //! Why not SQLite's own index on `(pk, sk)`: items are stored in the order they were written
-//! (rows by id), and this directory finds them by key. A table or index ordered by key puts each new
-//! item on a random page of its b-tree when keys are random, as waiting tokens and payment ids
-//! are: every join then wrote a whole 4 KiB page to the write-ahead log (and later checkpointed
-//! it), about four times the work of appending rows to the table's last page (measured in
-//! docs/storage.md, "Layout"). Rows appended by id share pages; their keys live here. The
-//! design is Bitcask's (an append-friendly file with a key directory in memory), with SQLite
-//! keeping the rows, their transactions and their crash safety.
+//! (rows by id), and this directory finds them by key. A table or index ordered by key puts
+//! each new item on a random page of its b-tree when keys are random, as waiting tokens and
+//! payment ids are: every join then wrote a whole 4 KiB page to the write-ahead log (and later
+//! checkpointed it), about four times the work of appending rows to the table's last page
+//! (measured in docs/storage.md, "Layout"). Rows appended by id share pages; their keys live
+//! here. The design is Bitcask's (an append-friendly file with a key directory in memory), with
+//! SQLite keeping the rows, their transactions and their crash safety.
 //!
-//! The directory is hash tables of partitions, hashed by partition key, each holding its sort
-//! keys in order: a point lookup is one probe and a range is a walk of one partition's keys, the
-//! only ranges the port asks for. Most partitions hold one item (a waiting ticket, a
-//! reservation, a payment: DynamoDB's way of spreading a table), whose whole key is the entry's
-//! one allocation. A single map ordered by the whole key, as this was
-//! first, put every new random key at the end of a descent through a million others, each
-//! behind its own pointer: a fifth of the writer thread's time per join (BENCHMARKS §8.14).
+//! The directory is 64 hash tables of partitions ([`KeyDir`]), hashed by partition key, each
+//! partition holding its sort keys in order: a point lookup is one probe and a range is a walk
+//! of one partition's keys, the only ranges the port asks for. Most partitions hold one item (a
+//! waiting ticket, a reservation, a payment: DynamoDB's way of spreading a table), whose whole
+//! key is the entry's one allocation. A single map ordered by the whole key, as this was first,
+//! put every new random key at the end of a descent through a million others, each behind its
+//! own pointer: a fifth of the writer thread's time per join (BENCHMARKS §8.14).
 //!
 //! The price: memory (about 120 bytes a key, the tables' spare buckets included: 1,000,000
 //! waiting people are about 120 MiB, 45 more than the ordered map took) and a scan of the table
