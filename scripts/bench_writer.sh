@@ -20,13 +20,15 @@ source scripts/lib.sh
 PORT=8720
 DATA=$(mktemp -d)
 OUT=$(mktemp)
-trap 'rm -rf "$DATA" "$OUT"' EXIT
+SERVER=
+trap '[[ -n "$SERVER" ]] && kill "$SERVER" 2>/dev/null; rm -rf "$DATA" "$OUT"' EXIT
 ticks() { awk '{print $14 + $15}' "$1"; }
 
 run() { # name binary
   rm -rf "$DATA/store"
   TACOS_DATA_DIR="$DATA/store" TACOS_RATE_LIMIT=off RUST_LOG=info "$2" --port $PORT > "$DATA/server.log" 2>&1 &
   local pid=$!
+  SERVER=$pid
   wait_for "http://127.0.0.1:$PORT/healthz" 10
   local writer
   writer=$(ps -L -o tid=,comm= -p "$pid" | awk '$2 == "tacos-db-writer" {print $1}')
@@ -36,6 +38,7 @@ run() { # name binary
     awk '/requests in/ {print $1}')
   w1=$(ticks "/proc/$pid/task/$writer/stat") p1=$(ticks "/proc/$pid/stat")
   kill "$pid"; wait "$pid" 2>/dev/null || true
+  SERVER=
   local tick_us=$((1000000 / $(getconf CLK_TCK)))
   echo "$1 $joins $(((w1 - w0) * tick_us * 100 / joins)) $(((p1 - p0) * tick_us * 100 / joins))" | tee -a "$OUT" |
     awk '{printf "%-4s %8d joins  writer %6.2f us/join  process %6.2f us/join\n", $1, $2, $3 / 100, $4 / 100}'
