@@ -115,6 +115,9 @@ impl<'w> Changes<'w> {
 /// deletes that row, which drops it ([`Rows::store`], [`Rows::delete`]); whatever may have
 /// undone writes already made (a failed job, a failed group) and a purge empty it all. Row ids
 /// are never given to another item (`keydir.rs`), so an entry cannot be read as another key's.
+/// A read takes its entry rather than copying it (the update that read it keeps what it writes,
+/// so one copy is made per update, not two); a read for a condition that leaves the row as it
+/// is just sends the row's next update to the row.
 #[derive(Default)]
 struct LastUpdates {
     items: HashMap<RowId, Item>,
@@ -125,8 +128,8 @@ impl LastUpdates {
     /// map starts again rather than tracking use.
     const MOST: usize = 4_096;
 
-    fn get(&self, id: RowId) -> Option<Item> {
-        self.items.get(&id).cloned()
+    fn take(&mut self, id: RowId) -> Option<Item> {
+        self.items.remove(&id)
     }
 
     fn keep(&mut self, id: RowId, item: &Item) {
@@ -472,7 +475,7 @@ struct Found {
 
 impl Rows<'_, '_> {
     /// Where `key`'s row is, and (`read`) its item.
-    fn find(&self, key: &Key, read: bool) -> Result<Found, StoreError> {
+    fn find(&mut self, key: &Key, read: bool) -> Result<Found, StoreError> {
         let slot = self.keys.slot(key);
         let item = match slot {
             Slot::Live(id) if read => self.load(key, id)?,
@@ -481,8 +484,8 @@ impl Rows<'_, '_> {
         Ok(Found { slot, item })
     }
 
-    fn load(&self, key: &Key, id: RowId) -> Result<Option<Item>, StoreError> {
-        if let Some(item) = self.latest.get(id) {
+    fn load(&mut self, key: &Key, id: RowId) -> Result<Option<Item>, StoreError> {
+        if let Some(item) = self.latest.take(id) {
             return Ok(Some(item));
         }
         let mut statement = self
@@ -788,7 +791,7 @@ mod tests {
             answer.await.unwrap().unwrap();
         }
         assert_eq!(stored_v(&conn, "a"), 3);
-        assert_eq!(latest.get(keys.get(&a).unwrap()).unwrap()["v"], json!(3));
+        assert_eq!(latest.items[&keys.get(&a).unwrap()]["v"], json!(3));
 
         // A job that updates `a` and then fails (its second write finds `b`'s row gone from
         // under the key directory) is undone: its update must not be read by the next one.
