@@ -246,15 +246,21 @@ mod tests {
         SqliteStore::open(dir, SqliteOptions::default()).unwrap()
     }
 
-    #[tokio::test]
-    async fn acknowledged_writes_are_there_after_a_restart() {
-        let temp = TempDir::new();
-        let store = open(temp.path());
+    /// A store opened in `dir` holding one available seat, and the seat's key.
+    async fn with_available_seat(dir: &Path) -> (SqliteStore, Key) {
+        let store = open(dir);
         let seat = Key::new("EVENT#1", "SEAT#A-7");
         store
             .write(Write::put(item(&seat, json!({ "status": "AVAILABLE" }))))
             .await
             .unwrap();
+        (store, seat)
+    }
+
+    #[tokio::test]
+    async fn acknowledged_writes_are_there_after_a_restart() {
+        let temp = TempDir::new();
+        let (store, seat) = with_available_seat(temp.path()).await;
         store
             .update(
                 Update::new(seat.clone())
@@ -284,12 +290,7 @@ mod tests {
             seat.unwrap()
         }
         let temp = TempDir::new();
-        let store = open(temp.path());
-        let seat = Key::new("EVENT#1", "SEAT#A-7");
-        store
-            .write(Write::put(item(&seat, json!({ "status": "AVAILABLE" }))))
-            .await
-            .unwrap();
+        let (store, seat) = with_available_seat(temp.path()).await;
         let (first, again) = (shared(&store, &seat).await, shared(&store, &seat).await);
         assert_eq!(first["status"], "AVAILABLE");
         assert!(Arc::ptr_eq(&first, &again), "decoded once");
