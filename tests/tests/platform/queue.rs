@@ -149,6 +149,43 @@ async fn positions_follow_arrival_and_never_grow_and_leaving_moves_people_up() {
     );
 }
 
+/// A crowd joining at once: each person gets a place of their own, and once the crowd has passed
+/// the line counts exactly its people and the next joiner stands right behind them. A process's
+/// joins at once share the join counter's raises, and in a crowd take spare orders ahead, given
+/// back after a lull (`queue::counting`): none may show as a person in line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_joining_at_once_stands_in_a_line_of_exactly_its_people() {
+    let world = World::new();
+    let event = world.general(1_000, 0.01).await;
+    let queue = &world.platform().queue;
+    let joined =
+        futures::future::join_all((0..1_000).map(|_| queue.join(&event.event_id, None))).await;
+    let tokens: Vec<WaitingToken> = joined
+        .into_iter()
+        .map(|joined| joined.unwrap().waiting_token)
+        .collect();
+    let mut places = positions(&world, &tokens).await;
+    places.sort_unstable();
+    let admitted = places.iter().take_while(|&&p| p == 0).count();
+    assert_eq!(
+        places[admitted..],
+        (1..=(1_000 - admitted) as u64).collect::<Vec<_>>(),
+        "one place each, none twice, no gap"
+    );
+
+    // A lull: whatever the counter took ahead for the crowd is given back.
+    tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+    let gauge = queue.gauge(&event.event_id).await.unwrap();
+    assert_eq!(gauge.waiting, 1_000 - admitted as u64, "{gauge:?}");
+    let next = queue.join(&event.event_id, None).await.unwrap();
+    let status = queue.status(&next.waiting_token).await.unwrap();
+    assert_eq!(
+        status.position,
+        1_000 - admitted as u64 + 1,
+        "the next joiner stands right behind the crowd"
+    );
+}
+
 #[tokio::test]
 async fn admission_never_lets_in_more_people_than_can_buy() {
     let world = World::new();

@@ -34,7 +34,7 @@ use sha2::{Digest, Sha256};
 
 use super::draw::{Draw, Seeds};
 use super::keys::{lobby_counter_key, lobby_entries_pk};
-use super::order::{read_counts, take_from, WaitingRecord};
+use super::order::{read_counts, WaitingRecord};
 use super::positions::Leaver;
 use crate::domain::records::{from_item, sort_key, to_item};
 use crate::error::{Error, Result};
@@ -140,15 +140,6 @@ impl Lobbies {
     pub(super) fn draw(&self, event: &EventId, counts: Vec<u64>, now_ms: i64) -> Draw {
         Draw::new(self.seeds.of(event), counts, now_ms)
     }
-}
-
-/// Takes the next lobby order of one of `shards` lobby counters, chosen at random.
-pub(super) async fn take_lobby_order(
-    store: &dyn Store,
-    event: &EventId,
-    shards: u32,
-) -> Result<u64> {
-    take_from(store, shards, |shard| lobby_counter_key(event, shard)).await
 }
 
 /// The lobby counters' counts, read at once.

@@ -19,7 +19,7 @@ use crate::domain::records::get_shared;
 use crate::domain::request_keys::KeyStamp;
 use crate::error::{Error, Result};
 use crate::ids::{EventId, UserId, WaitingToken};
-use crate::ports::store::{Key, Store, StoreError, Update};
+use crate::ports::store::{Key, Store, StoreError};
 use crate::ports::Ports;
 
 /// How long a waiting token lives at all.
@@ -155,36 +155,10 @@ impl Counts<'_> {
     }
 }
 
-/// Takes the next place in line of one of `shards` join counters, chosen at random: one counter
-/// increment, whatever the traffic on the others. Returns the place's order.
-pub(super) async fn take_order(store: &dyn Store, event: &EventId, shards: u32) -> Result<u64> {
-    take_from(store, shards, |shard| counter_key(event, shard)).await
-}
-
 /// The join counts of the event's `shards` counters, read at once.
 pub(super) async fn read_line(store: &dyn Store, event: &EventId, shards: u32) -> Result<Line> {
     let counts = read_counts(store, shards, |shard| counter_key(event, shard)).await?;
     Ok(Line { counts })
-}
-
-/// The next order of one of `shards` sharded counters (`counter` names each), chosen at random:
-/// the `k`-th increment of counter `s` is order `(k-1)·shards + s`. The line's and the lobby's
-/// ([`super::lobby`]) orders are taken alike.
-pub(super) async fn take_from(
-    store: &dyn Store,
-    shards: u32,
-    counter: impl Fn(u32) -> Key,
-) -> Result<u64> {
-    let shard = if shards > 1 {
-        rand::random::<u32>() % shards
-    } else {
-        0
-    };
-    let counted = store
-        .update(Update::new(counter(shard)).add("count", 1))
-        .await?;
-    let k = counted.get("count").and_then(|v| v.as_u64()).unwrap_or(1);
-    Ok((k - 1) * u64::from(shards) + u64::from(shard))
 }
 
 /// A sharded counter's item, as far as a reader of its count cares.

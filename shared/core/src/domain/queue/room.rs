@@ -13,16 +13,17 @@ use super::admission::{
 };
 use super::binding::TokenBinding;
 use super::challenge::{Challenge, ChallengeAnswer, ChallengeRefusal, JoinChallenges};
+use super::counting::{Counters, Counting};
 use super::draw::ALGORITHM;
 use super::entry::EntryStamp;
 use super::holes::close_holes;
 use super::keys::ticket_key;
 use super::lobby::{
-    entry_write, lobby_left_write, read_entries, read_lobby_counts, take_lobby_order, Drawn,
-    EntryCursor, Lobbies, LobbyEntry, Standing, MAX_ENTRIES_PAGE,
+    entry_write, lobby_left_write, read_entries, read_lobby_counts, Drawn, EntryCursor, Lobbies,
+    LobbyEntry, Standing, MAX_ENTRIES_PAGE,
 };
 use super::order::{
-    read_line, read_shared_ticket, read_ticket, take_order, Line, TicketState, WaitingRecord,
+    read_line, read_shared_ticket, read_ticket, Line, TicketState, WaitingRecord,
     WAITING_TOKEN_TTL_SECS,
 };
 use super::outlook::LineFacts;
@@ -199,6 +200,8 @@ pub struct WaitingRoom {
     presence: Presence,
     lobbies: Lobbies,
     sales: SaleControl,
+    /// Orders taken by the joins waiting at once, one counter write a round ([`super::counting`]).
+    counting: Arc<Counting>,
     /// Least time between two advances of one queue (`Config::queue_advance_ms`).
     advance_every_ms: i64,
 }
@@ -247,6 +250,7 @@ impl WaitingRoom {
             presence: Presence::new(pacing.abandon_secs),
             lobbies: Lobbies::new(secret),
             sales,
+            counting: Arc::default(),
             advance_every_ms: pacing.advance_every_ms,
         }
     }
@@ -523,6 +527,18 @@ impl WaitingRoom {
         self.give_back(ticket).await
     }
 
+    /// The next order of `event`'s line or lobby, from one of its `queue_shards` counters.
+    async fn take(&self, counters: Counters, event: &Event) -> Result<u64> {
+        self.counting
+            .take(
+                &self.ports.store,
+                counters,
+                &event.event_id,
+                event.queue_shards,
+            )
+            .await
+    }
+
     /// A new ticket of `token` at the back of `event`'s line, or in its lobby before the sale
     /// opens (its order taken, the ticket not yet written).
     async fn new_ticket(
@@ -532,14 +548,13 @@ impl WaitingRoom {
         user: Option<UserId>,
         token: WaitingToken,
     ) -> Result<WaitingRecord> {
-        let store = &*self.ports.store;
         let now = self.ports.clock.now();
         let lobby = sale.before_opening(now);
         let order = if lobby {
-            take_lobby_order(store, &event.event_id, event.queue_shards).await?
+            self.take(Counters::Lobby, event).await?
         } else {
             self.open_line(event, sale).await?;
-            take_order(store, &event.event_id, event.queue_shards).await?
+            self.take(Counters::Line, event).await?
         };
         // A lobby ticket lives its time from the opening on, and longer by as much as an
         // operator may still move the opening ([`LOBBY_GRACE_SECS`]).
@@ -666,7 +681,7 @@ impl WaitingRoom {
     ) -> Result<WaitingRecord> {
         let store = &*self.ports.store;
         self.open_line(event, sale).await?;
-        let order = take_order(store, &event.event_id, event.queue_shards).await?;
+        let order = self.take(Counters::Line, event).await?;
         let placed = Update::new(ticket_key(&ticket.token))
             .set("order", order as i64)
             .remove("lobby")

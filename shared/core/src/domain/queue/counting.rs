@@ -1,0 +1,754 @@
+//! Join counters raised once for every join waiting at the same moment.
+//!
+//! Every join takes its order from one of the event's join counters ([`super::order`]): a write
+//! of that counter, answered with the new count. In one process with many joins at once (the
+//! embedded server at the rush) that write was most of a join's cost: the store's writer thread
+//! updated the counter's row once per join, and each join waited for its own answer before it
+//! could write its ticket (BENCHMARKS §8.15). Here the joins of one process share the raises:
+//!
+//! * the joins that ask while a raise is under way wait for the next one together, which adds
+//!   their number to the counter in one write and hands them its orders in the order they asked;
+//! * in a crowd (more than [`MIN_CROWD`] joins asked during the raise before), a raise of the
+//!   line's counters also takes as many orders again as joins asked then (at most
+//!   [`MAX_SPARE`]), kept as *spare* orders: the joins arriving meanwhile take one each at once,
+//!   with no write and no wait. Spare orders nobody took within [`SPARE_LULL_MS`] of a lull are
+//!   given back by lowering the counter again, under the condition that nothing raised it since,
+//!   so that the line counts only people once the crowd has passed. A process with one join at a
+//!   time (a Lambda instance), or a few, takes none: its raises add one per join, as before.
+//!
+//! What stays as before: each order comes from the counter's own count, so no order is given
+//! twice, by this process or by another raising the same counters; the counter is raised before
+//! any of its orders is used; a raise that fails fails every join waiting for it and gives out
+//! nothing. An order taken and never used (a join whose client went away while it waited; spare
+//! orders of a process that stopped, or that could not be given back because the counter was
+//! raised meanwhile) is a place nobody holds, as when a join's ticket is never written: the
+//! presence sweep gives it up like someone who stopped asking ([`super::presence`]). While a
+//! crowd joins, the line's end counts up to [`MAX_SPARE`] orders not yet handed out; nobody's
+//! position does, since spare orders are handed out in turn, each after every order before it.
+//!
+//! Raises run in a task of their own, so no caller's cancellation can strand the joins waiting
+//! behind one.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use super::keys::{counter_key, lobby_counter_key};
+use crate::error::{Error, Result};
+use crate::ids::EventId;
+use crate::ports::store::{Condition, Key, Store, StoreError, Update};
+
+/// Most spare orders one raise takes: at the rush a raise takes well under a millisecond on the
+/// embedded server, in which a few dozen joins arrive.
+pub(super) const MAX_SPARE: u64 = 64;
+
+/// Joins asking during one raise above which the next takes spare orders: a crowd, not a few
+/// people joining at once (whose raises stay one order each, and the line's count exact).
+pub(super) const MIN_CROWD: u64 = 16;
+
+/// How long spare orders nobody takes are kept before they are given back.
+pub(super) const SPARE_LULL_MS: u64 = 250;
+
+/// Which of an event's counter families an order is taken from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Counters {
+    /// The line's join counters: an order is a place in line.
+    Line,
+    /// The lobby's ([`super::lobby`]): an order is a place in the lobby, before the draw.
+    Lobby,
+}
+
+impl Counters {
+    fn key(self, event: &EventId, shard: u32) -> Key {
+        match self {
+            Self::Line => counter_key(event, shard),
+            Self::Lobby => lobby_counter_key(event, shard),
+        }
+    }
+}
+
+type Waiter = oneshot::Sender<std::result::Result<u64, StoreError>>;
+
+/// Counts `next..end` of counter `shard`, raised and not yet handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Spare {
+    shard: u32,
+    next: u64,
+    end: u64,
+}
+
+/// One family of one event's counters, as this process takes from them.
+struct Slot {
+    counters: Counters,
+    event: EventId,
+    shards: u32,
+    /// Joins waiting for the next raise, in the order they asked.
+    waiting: Vec<Waiter>,
+    spare: Option<Spare>,
+    /// Joins that asked since the last raise began: how many spare orders the next one takes.
+    asked: u64,
+    /// Whether a task is raising these counters now.
+    raising: bool,
+    /// Whether a task is waiting for a lull to give the spare orders back.
+    returning: bool,
+}
+
+impl Slot {
+    fn is(&self, counters: Counters, event: &EventId) -> bool {
+        self.counters == counters && self.event == *event
+    }
+
+    /// The next spare order, if any is left.
+    fn take_spare(&mut self) -> Option<u64> {
+        let spare = self.spare.as_mut()?;
+        let k = spare.next;
+        spare.next += 1;
+        let shard = spare.shard;
+        if spare.next >= spare.end {
+            self.spare = None;
+        }
+        Some(order(k, self.shards, shard))
+    }
+}
+
+/// The order of the count `k + 1` (0-based `k`) of counter `shard` of `shards`.
+fn order(k: u64, shards: u32, shard: u32) -> u64 {
+    k * u64::from(shards) + u64::from(shard)
+}
+
+/// Orders taken from events' sharded counters, one counter write per round of the joins
+/// waiting at once. Kept by the waiting room for all its events.
+#[derive(Default)]
+pub(super) struct Counting {
+    /// The families this process has taken orders from: a few (the events on sale), so a list
+    /// looked through beats a map keyed by an event id each join would have to copy.
+    slots: Mutex<Vec<Slot>>,
+}
+
+impl Counting {
+    /// The next order of one of `event`'s `shards` counters of `counters`: the `k`-th count of
+    /// counter `s` is order `(k-1)·shards + s`. A raise chooses its counter at random.
+    pub(super) async fn take(
+        self: &Arc<Self>,
+        store: &Arc<dyn Store>,
+        counters: Counters,
+        event: &EventId,
+        shards: u32,
+    ) -> Result<u64> {
+        let (sender, answer) = oneshot::channel();
+        {
+            let mut slots = self.slots.lock();
+            let i = match slots.iter().position(|slot| slot.is(counters, event)) {
+                Some(i) => i,
+                None => {
+                    slots.push(Slot {
+                        counters,
+                        event: event.clone(),
+                        shards,
+                        waiting: Vec::new(),
+                        spare: None,
+                        asked: 0,
+                        raising: false,
+                        returning: false,
+                    });
+                    slots.len() - 1
+                }
+            };
+            let slot = &mut slots[i];
+            slot.asked += 1;
+            if slot.shards == shards {
+                if let Some(order) = slot.take_spare() {
+                    return Ok(order);
+                }
+            } else {
+                // The event's counters were resharded: spare orders of the old count are dropped.
+                slot.shards = shards;
+                slot.spare = None;
+            }
+            slot.waiting.push(sender);
+            if !slot.raising {
+                slot.raising = true;
+                let raising = Raising {
+                    counting: self.clone(),
+                    store: store.clone(),
+                    counters,
+                    event: event.clone(),
+                    done: false,
+                };
+                tokio::spawn(raising.run());
+            }
+        }
+        match answer.await {
+            Ok(Ok(order)) => Ok(order),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(Error::Unavailable(
+                "the join counter could not be raised; retry".into(),
+            )),
+        }
+    }
+}
+
+/// The task raising one family's counters while joins wait for them. Dropped before it is done
+/// (a panic, or the runtime shutting down), it lets the joins waiting go (with an error) and the
+/// next join start a new task.
+struct Raising {
+    counting: Arc<Counting>,
+    store: Arc<dyn Store>,
+    counters: Counters,
+    event: EventId,
+    done: bool,
+}
+
+/// One raise: its waiting joins, and how far to raise.
+struct Round {
+    waiting: Vec<Waiter>,
+    shards: u32,
+    spare: u64,
+}
+
+/// What the raising task does next.
+enum Next {
+    Raise(Round),
+    /// Nobody waits: the task ends, after starting the wait for a lull if spare orders are left.
+    End {
+        give_back: bool,
+    },
+}
+
+impl Raising {
+    async fn run(mut self) {
+        let store = self.store.clone();
+        loop {
+            let round = match self.next() {
+                Next::Raise(round) => round,
+                Next::End { give_back } => {
+                    if give_back {
+                        let giving = GivingBack {
+                            counting: self.counting.clone(),
+                            store,
+                            counters: self.counters,
+                            event: self.event.clone(),
+                        };
+                        tokio::spawn(giving.run());
+                    }
+                    return;
+                }
+            };
+            let shard = if round.shards > 1 {
+                rand::random::<u32>() % round.shards
+            } else {
+                0
+            };
+            let n = round.waiting.len() as u64 + round.spare;
+            let raised = store
+                .update(Update::new(self.counters.key(&self.event, shard)).add("count", n as i64))
+                .await
+                .map(|item| item.get("count").and_then(|v| v.as_u64()).unwrap_or(n));
+            match raised {
+                Ok(count) => {
+                    // This raise's counts are the last `n`: first to its waiting joins, in the
+                    // order they asked, then to whoever asked since, the rest kept spare.
+                    let mut k = count.saturating_sub(n);
+                    for waiter in round.waiting {
+                        let _ = waiter.send(Ok(order(k, round.shards, shard)));
+                        k += 1;
+                    }
+                    self.keep_spare(
+                        Spare {
+                            shard,
+                            next: k,
+                            end: count,
+                        },
+                        round.shards,
+                    );
+                }
+                Err(e) => {
+                    for waiter in round.waiting {
+                        let _ = waiter.send(Err(e.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The joins waiting now and how many spare orders to take, or the task's end (decided under
+    /// the lock joins look for a raise under) when nobody waits.
+    fn next(&mut self) -> Next {
+        let mut slots = self.counting.slots.lock();
+        let Some(slot) = slots
+            .iter_mut()
+            .find(|slot| slot.is(self.counters, &self.event))
+        else {
+            self.done = true;
+            return Next::End { give_back: false };
+        };
+        if slot.waiting.is_empty() {
+            slot.raising = false;
+            self.done = true;
+            let give_back = slot.spare.is_some() && !slot.returning;
+            slot.returning |= give_back;
+            return Next::End { give_back };
+        }
+        let spare = match self.counters {
+            Counters::Line if slot.asked > MIN_CROWD => (slot.asked - 1).min(MAX_SPARE),
+            _ => 0,
+        };
+        slot.asked = 0;
+        Next::Raise(Round {
+            waiting: std::mem::take(&mut slot.waiting),
+            shards: slot.shards,
+            spare,
+        })
+    }
+
+    /// Keeps a raise's spare orders, first handing them to the joins that asked during it.
+    fn keep_spare(&mut self, spare: Spare, shards: u32) {
+        let mut slots = self.counting.slots.lock();
+        let Some(slot) = slots
+            .iter_mut()
+            .find(|slot| slot.is(self.counters, &self.event))
+        else {
+            return;
+        };
+        if slot.shards != shards || spare.next >= spare.end {
+            return;
+        }
+        debug_assert!(
+            slot.spare.is_none(),
+            "a raise starts only when none is spare"
+        );
+        slot.spare = Some(spare);
+        for waiter in std::mem::take(&mut slot.waiting) {
+            match slot.take_spare() {
+                Some(order) => {
+                    let _ = waiter.send(Ok(order));
+                }
+                None => slot.waiting.push(waiter),
+            }
+        }
+    }
+}
+
+/// The task that gives spare orders back once nobody has taken one for [`SPARE_LULL_MS`].
+struct GivingBack {
+    counting: Arc<Counting>,
+    store: Arc<dyn Store>,
+    counters: Counters,
+    event: EventId,
+}
+
+/// What the giving-back task found after a pause.
+enum Lull {
+    /// Spare orders were taken meanwhile (or a new raise kept its own): wait again.
+    Busy(Spare),
+    /// Nobody took one: these were taken out of the slot, to be given back.
+    Quiet(Spare),
+    /// None are left.
+    Over,
+}
+
+impl GivingBack {
+    async fn run(self) {
+        let mut before = None;
+        loop {
+            match self.look(before) {
+                Lull::Busy(spare) => before = Some(spare),
+                Lull::Quiet(spare) => return self.give_back(spare).await,
+                Lull::Over => return,
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(SPARE_LULL_MS)).await;
+        }
+    }
+
+    /// The slot's spare orders, taken out if they are still `before` (nobody took one since).
+    fn look(&self, before: Option<Spare>) -> Lull {
+        let mut slots = self.counting.slots.lock();
+        let Some(slot) = slots
+            .iter_mut()
+            .find(|slot| slot.is(self.counters, &self.event))
+        else {
+            return Lull::Over;
+        };
+        let lull = match slot.spare {
+            None => Lull::Over,
+            Some(spare) if Some(spare) == before => {
+                // The crowd has passed: the next join after the lull is not one.
+                slot.spare = None;
+                slot.asked = 0;
+                Lull::Quiet(spare)
+            }
+            Some(spare) => Lull::Busy(spare),
+        };
+        if !matches!(lull, Lull::Busy(_)) {
+            slot.returning = false;
+        }
+        lull
+    }
+
+    /// Lowers the counter by the orders nobody took, if nothing raised it since they were
+    /// taken; otherwise they stay places nobody holds, which the presence sweep gives up.
+    async fn give_back(&self, spare: Spare) {
+        let left = spare.end - spare.next;
+        let lowered = Update::new(self.counters.key(&self.event, spare.shard))
+            .add("count", -(left as i64))
+            .when(Condition::equals("count", spare.end));
+        match self.store.update(lowered).await {
+            Ok(_) => {
+                tracing::debug!(event_id = %self.event, left, "spare orders given back");
+            }
+            Err(StoreError::ConditionFailed { .. }) => {
+                tracing::info!(
+                    event_id = %self.event, left,
+                    "spare orders left to the presence sweep: the counter was raised meanwhile"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(
+                    event_id = %self.event, left, error = %e,
+                    "spare orders could not be given back; the presence sweep gives them up"
+                );
+            }
+        }
+    }
+}
+
+impl Drop for Raising {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut slots = self.counting.slots.lock();
+        if let Some(slot) = slots
+            .iter_mut()
+            .find(|slot| slot.is(self.counters, &self.event))
+        {
+            slot.raising = false;
+            slot.waiting.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::store::{Item, Write};
+    use std::collections::BTreeSet;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    fn event() -> EventId {
+        "evt_counting".parse().unwrap()
+    }
+
+    fn store() -> Arc<dyn Store> {
+        Arc::new(crate::in_process::MemoryStore::new())
+    }
+
+    /// The orders `shards` line counters have counted.
+    async fn counted(store: &dyn Store, shards: u32) -> BTreeSet<u64> {
+        let mut counted = BTreeSet::new();
+        for shard in 0..shards {
+            let item = store.get(&counter_key(&event(), shard)).await.unwrap();
+            let count = item.and_then(|i| i.get("count").and_then(|v| v.as_u64()));
+            for k in 0..count.unwrap_or(0) {
+                counted.insert(order(k, shards, shard));
+            }
+        }
+        counted
+    }
+
+    /// `n` joins at once (spawned now, each asking when first run).
+    fn crowd(
+        n: usize,
+        store: &Arc<dyn Store>,
+        counting: &Arc<Counting>,
+        shards: u32,
+    ) -> Vec<tokio::task::JoinHandle<u64>> {
+        (0..n)
+            .map(|_| {
+                let (store, counting) = (store.clone(), counting.clone());
+                tokio::spawn(async move {
+                    counting
+                        .take(&store, Counters::Line, &event(), shards)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect()
+    }
+
+    async fn distinct(joins: Vec<tokio::task::JoinHandle<u64>>) -> BTreeSet<u64> {
+        let mut orders = BTreeSet::new();
+        for join in joins {
+            assert!(orders.insert(join.await.unwrap()), "an order given twice");
+        }
+        orders
+    }
+
+    /// A crowd of 400 on one counter and on sixteen: every order is given once; while the crowd
+    /// lasts the counters count what was given and at most [`MAX_SPARE`] spare orders, and once
+    /// nobody has taken a spare order for [`SPARE_LULL_MS`], exactly what was given.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_crowd_gets_an_order_each_and_the_spare_orders_are_given_back() {
+        for shards in [1u32, 16] {
+            let store: Arc<dyn Store> = Slow::new(0);
+            let counting = Arc::new(Counting::default());
+            let orders = distinct(crowd(400, &store, &counting, shards)).await;
+            assert_eq!(orders.len(), 400);
+            assert_task_ends(&counting).await;
+            let spare: BTreeSet<u64> = counting.slots.lock()[0]
+                .spare
+                .map(|s| (s.next..s.end).map(|k| order(k, shards, s.shard)).collect())
+                .unwrap_or_default();
+            assert!(
+                (1..=MAX_SPARE as usize).contains(&spare.len()),
+                "{shards} shards: a crowd's raise keeps spare orders: {}",
+                spare.len()
+            );
+            assert!(orders.is_disjoint(&spare), "an order given and kept");
+            let given_or_spare: BTreeSet<u64> = orders.union(&spare).copied().collect();
+            assert_eq!(counted(&*store, shards).await, given_or_spare);
+
+            tokio::time::sleep(std::time::Duration::from_millis(3 * SPARE_LULL_MS)).await;
+            assert_eq!(
+                counted(&*store, shards).await,
+                orders,
+                "{shards} shards: after the lull the counters count the orders given"
+            );
+            assert!(counting.slots.lock()[0].spare.is_none());
+        }
+    }
+
+    /// The same on four threads, in real time: no order given twice, and every order counted was
+    /// given once the spare ones are given back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn joins_on_many_threads_each_get_an_order_of_their_own() {
+        for shards in [1u32, 16] {
+            let store: Arc<dyn Store> = Slow::new(0);
+            let counting = Arc::new(Counting::default());
+            let orders = distinct(crowd(400, &store, &counting, shards)).await;
+            assert_eq!(orders.len(), 400);
+            let mut counted_now = counted(&*store, shards).await;
+            for _ in 0..100 {
+                if counted_now == orders {
+                    break;
+                }
+                assert!(counted_now.is_superset(&orders));
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                counted_now = counted(&*store, shards).await;
+            }
+            assert_eq!(counted_now, orders, "{shards} shards");
+        }
+    }
+
+    /// Spare orders are not given back over a raise they did not make (another process's, or
+    /// the line's opening): the counter stays where that raise left it.
+    #[tokio::test(flavor = "current_thread")]
+    async fn spare_orders_are_not_given_back_once_the_counter_moved_on() {
+        let store: Arc<dyn Store> = Slow::new(0);
+        let counting = Arc::new(Counting::default());
+        let orders = distinct(crowd(200, &store, &counting, 1)).await;
+        assert_task_ends(&counting).await;
+        let spare = counting.slots.lock()[0].spare.expect("spare orders");
+        store
+            .update(Update::new(counter_key(&event(), 0)).add("count", 5))
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(3 * SPARE_LULL_MS)).await;
+        assert_eq!(
+            counted(&*store, 1).await.len() as u64,
+            spare.end + 5,
+            "the counter is where the other raise left it"
+        );
+        assert!(
+            counting.slots.lock()[0].spare.is_none(),
+            "left to the sweep"
+        );
+        let next = counting.take(&store, Counters::Line, &event(), 1).await;
+        assert_eq!(next.unwrap(), spare.end + 5);
+        assert_eq!(orders.len(), 200);
+    }
+
+    /// The raising task ends once nobody waits: it answers the last join just before it looks
+    /// again, so it is given a moment.
+    async fn assert_task_ends(counting: &Counting) {
+        for _ in 0..1_000 {
+            if counting.slots.lock().iter().all(|slot| !slot.raising) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        panic!("the raising task never ended");
+    }
+
+    /// With one counter, one join at a time gets the orders in turn, and the line's and the
+    /// lobby's counters are apart.
+    #[tokio::test]
+    async fn one_at_a_time_the_orders_follow_each_other() {
+        let (store, counting) = (store(), Arc::new(Counting::default()));
+        for expected in 0..5 {
+            let order = counting.take(&store, Counters::Line, &event(), 1).await;
+            assert_eq!(order.unwrap(), expected);
+        }
+        let lobby = counting.take(&store, Counters::Lobby, &event(), 1).await;
+        assert_eq!(lobby.unwrap(), 0);
+    }
+
+    /// The memory store behind counter raises that each take `delay_ms`, the first `failures`
+    /// of them failing; counts the raises.
+    struct Slow {
+        inner: Arc<dyn Store>,
+        delay_ms: u64,
+        failures: AtomicU32,
+        raises: AtomicU32,
+    }
+
+    impl Slow {
+        fn new(failures: u32) -> Arc<Self> {
+            Self::taking(20, failures)
+        }
+
+        fn taking(delay_ms: u64, failures: u32) -> Arc<Self> {
+            Arc::new(Self {
+                inner: store(),
+                delay_ms,
+                failures: AtomicU32::new(failures),
+                raises: AtomicU32::new(0),
+            })
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Store for Slow {
+        async fn get(&self, key: &Key) -> std::result::Result<Option<Item>, StoreError> {
+            self.inner.get(key).await
+        }
+        async fn query(
+            &self,
+            pk: &str,
+            range: &crate::ports::store::SkRange,
+        ) -> std::result::Result<Vec<Item>, StoreError> {
+            self.inner.query(pk, range).await
+        }
+        async fn update(&self, update: Update) -> std::result::Result<Item, StoreError> {
+            self.raises.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(self.delay_ms)).await;
+            let left = self.failures.load(Ordering::SeqCst);
+            if left > 0 {
+                self.failures.store(left - 1, Ordering::SeqCst);
+                return Err(StoreError::Unavailable("throttled".into()));
+            }
+            self.inner.update(update).await
+        }
+        async fn transact(&self, writes: Vec<Write>) -> std::result::Result<(), StoreError> {
+            self.inner.transact(writes).await
+        }
+        async fn ping(&self) -> std::result::Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    /// A raise that fails fails the joins that waited for it, as unavailable (a 503 the client
+    /// retries), and gives out nothing: the next joins start again from the counter's count.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_raise_fails_its_joins_and_gives_nothing_out() {
+        let store: Arc<dyn Store> = Slow::new(1);
+        let counting = Arc::new(Counting::default());
+        let joins: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, counting) = (store.clone(), counting.clone());
+                tokio::spawn(
+                    async move { counting.take(&store, Counters::Line, &event(), 1).await },
+                )
+            })
+            .collect();
+        let mut failed = 0;
+        let mut orders = BTreeSet::new();
+        for join in joins {
+            match join.await.unwrap() {
+                Ok(order) => assert!(orders.insert(order)),
+                Err(Error::Unavailable(_)) => failed += 1,
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(failed >= 1, "the first round failed");
+        assert_eq!(
+            orders,
+            (0..(8 - failed)).collect(),
+            "the joins after the failure got the first orders: nothing was given out before"
+        );
+        let next = counting.take(&store, Counters::Line, &event(), 1).await;
+        assert_eq!(next.unwrap(), 8 - failed);
+        assert_task_ends(&counting).await;
+    }
+
+    /// Joins that arrive while a raise is under way wait for the next one together: a hundred
+    /// joins, two raises; each round hands out its orders in the order its joins asked, and
+    /// takes as many spare orders again (up to [`MAX_SPARE`]), which the next joins take at
+    /// once, with no raise. A few joins at once take none.
+    #[tokio::test(flavor = "current_thread")]
+    async fn joins_arriving_during_a_raise_share_the_next_one_in_the_order_they_came() {
+        // Raises slow enough that the joins below, a millisecond apart, all ask during one.
+        let slow = Slow::taking(200, 0);
+        let store: Arc<dyn Store> = slow.clone();
+        let counting = Arc::new(Counting::default());
+        let join = || {
+            let (store, counting) = (store.clone(), counting.clone());
+            tokio::spawn(async move {
+                counting
+                    .take(&store, Counters::Line, &event(), 1)
+                    .await
+                    .unwrap()
+            })
+        };
+        let first = join();
+        // On this one thread, each join spawned asks before the test goes on past its pause.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let mut second = Vec::new();
+        for _ in 0..5 {
+            second.push(join());
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let rest: Vec<_> = (0..94).map(|_| join()).collect();
+        assert_eq!(first.await.unwrap(), 0);
+        let mut orders = Vec::new();
+        for join in second {
+            orders.push(join.await.unwrap());
+        }
+        assert_eq!(orders, vec![1, 2, 3, 4, 5], "in the order they asked");
+        let mut all: Vec<u64> = Vec::new();
+        for join in rest {
+            all.push(join.await.unwrap());
+        }
+        all.sort_unstable();
+        assert_eq!(all, (6..100).collect::<Vec<_>>());
+        assert_eq!(
+            slow.raises.load(Ordering::SeqCst),
+            2,
+            "one raise per round, not per join"
+        );
+        for expected in 100..100 + MAX_SPARE {
+            assert_eq!(join().await.unwrap(), expected, "a spare order");
+        }
+        assert_eq!(slow.raises.load(Ordering::SeqCst), 2, "no raise for spares");
+        assert_eq!(join().await.unwrap(), 100 + MAX_SPARE);
+        assert_eq!(slow.raises.load(Ordering::SeqCst), 3);
+
+        // After a lull, a few at once: one raise of exactly their number.
+        tokio::time::sleep(std::time::Duration::from_millis(3 * SPARE_LULL_MS)).await;
+        let next = 101 + MAX_SPARE;
+        assert_eq!(
+            counted(&*store, 1).await.len() as u64,
+            next,
+            "spares given back"
+        );
+        let few: Vec<_> = (0..MIN_CROWD).map(|_| join()).collect();
+        assert_eq!(
+            distinct(few).await,
+            (next..next + MIN_CROWD).collect(),
+            "the next orders, none lost"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(3 * SPARE_LULL_MS)).await;
+        assert_eq!(counted(&*store, 1).await.len() as u64, next + MIN_CROWD);
+    }
+}
