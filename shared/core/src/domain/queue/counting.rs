@@ -12,8 +12,9 @@
 //!   line's counters also takes as many orders again as joins asked then (at most
 //!   [`MAX_SPARE`]), kept as *spare* orders: the joins arriving meanwhile take one each at once,
 //!   with no write and no wait. Spare orders nobody took within [`SPARE_LULL_MS`] of a lull are
-//!   given back by lowering the counter again, under the condition that nothing raised it since,
-//!   so that the line counts only people once the crowd has passed. A process with one join at a
+//!   given back by lowering the counter again, under the conditions that nothing raised it since
+//!   and that the cursor has not passed them (then the next join stands at the cursor, never
+//!   behind it), so that the line counts only people once the crowd has passed. A process with one join at a
 //!   time (a Lambda instance), or a few, takes none: its raises add one per join, as before.
 //!
 //! What stays as before: each order comes from the counter's own count, so no order is given
@@ -34,10 +35,11 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use super::keys::{counter_key, lobby_counter_key};
+use super::admission::read_cursor;
+use super::keys::{counter_key, lobby_counter_key, state_key};
 use crate::error::{Error, Result};
 use crate::ids::EventId;
-use crate::ports::store::{Condition, Key, Store, StoreError, Update};
+use crate::ports::store::{Condition, Key, Store, StoreError, Update, Write};
 
 /// Most spare orders one raise takes: at the rush a raise takes well under a millisecond on the
 /// embedded server, in which a few dozen joins arrive.
@@ -70,12 +72,20 @@ impl Counters {
 
 type Waiter = oneshot::Sender<std::result::Result<u64, StoreError>>;
 
-/// Counts `next..end` of counter `shard`, raised and not yet handed out.
+/// Counts `next..end` of counter `shard` of `shards`, raised and not yet handed out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Spare {
     shard: u32,
+    shards: u32,
     next: u64,
     end: u64,
+}
+
+impl Spare {
+    /// The order of count `k` of this spare's counter.
+    fn order(&self, k: u64) -> u64 {
+        order(k, self.shards, self.shard)
+    }
 }
 
 /// One family of one event's counters, as this process takes from them.
@@ -102,13 +112,12 @@ impl Slot {
     /// The next spare order, if any is left.
     fn take_spare(&mut self) -> Option<u64> {
         let spare = self.spare.as_mut()?;
-        let k = spare.next;
+        let order = spare.order(spare.next);
         spare.next += 1;
-        let shard = spare.shard;
         if spare.next >= spare.end {
             self.spare = None;
         }
-        Some(order(k, self.shards, shard))
+        Some(order)
     }
 }
 
@@ -254,14 +263,12 @@ impl Raising {
                         let _ = waiter.send(Ok(order(k, round.shards, shard)));
                         k += 1;
                     }
-                    self.keep_spare(
-                        Spare {
-                            shard,
-                            next: k,
-                            end: count,
-                        },
-                        round.shards,
-                    );
+                    self.keep_spare(Spare {
+                        shard,
+                        shards: round.shards,
+                        next: k,
+                        end: count,
+                    });
                 }
                 Err(e) => {
                     for waiter in round.waiting {
@@ -303,7 +310,7 @@ impl Raising {
     }
 
     /// Keeps a raise's spare orders, first handing them to the joins that asked during it.
-    fn keep_spare(&mut self, spare: Spare, shards: u32) {
+    fn keep_spare(&mut self, spare: Spare) {
         let mut slots = self.counting.slots.lock();
         let Some(slot) = slots
             .iter_mut()
@@ -311,7 +318,7 @@ impl Raising {
         else {
             return;
         };
-        if slot.shards != shards || spare.next >= spare.end {
+        if slot.shards != spare.shards || spare.next >= spare.end {
             return;
         }
         debug_assert!(
@@ -387,30 +394,66 @@ impl GivingBack {
     }
 
     /// Lowers the counter by the orders nobody took, if nothing raised it since they were
-    /// taken; otherwise they stay places nobody holds, which the presence sweep gives up.
+    /// taken. Orders the cursor has already passed stay counted: they were admitted (places
+    /// nobody holds, whose admissions come back when their window closes), and a counter lowered
+    /// below the cursor would put the next join behind it, admitted by an advance long gone. So
+    /// the lowering is one transaction with a check that the cursor is still at or below the
+    /// first order given back, which an advance between the read of the cursor and the write
+    /// fails. Anything not given back is a place nobody holds, which the presence sweep gives
+    /// up. (Only the line's counters keep spare orders; the cursor is the line's.)
     async fn give_back(&self, spare: Spare) {
-        let left = spare.end - spare.next;
+        let store = &*self.store;
+        let cursor = match read_cursor(store, &self.event).await {
+            Ok(cursor) => cursor,
+            Err(e) => return self.left(spare, &format!("the cursor could not be read: {e}")),
+        };
+        let first = spare
+            .next
+            .max(counts_below(cursor, spare.shards, spare.shard));
+        if first >= spare.end {
+            return self.left(
+                spare,
+                "the cursor passed them (admitted as places nobody holds)",
+            );
+        }
+        let behind_cursor = Write::Check {
+            key: state_key(&self.event),
+            condition: Condition::LessThan("cursor".into(), spare.order(first) as i64 + 1),
+        };
         let lowered = Update::new(self.counters.key(&self.event, spare.shard))
-            .add("count", -(left as i64))
+            .set("count", first as i64)
             .when(Condition::equals("count", spare.end));
-        match self.store.update(lowered).await {
-            Ok(_) => {
-                tracing::debug!(event_id = %self.event, left, "spare orders given back");
-            }
-            Err(StoreError::ConditionFailed { .. }) => {
-                tracing::info!(
-                    event_id = %self.event, left,
-                    "spare orders left to the presence sweep: the counter was raised meanwhile"
-                );
-            }
-            Err(e) => {
-                tracing::warn!(
-                    event_id = %self.event, left, error = %e,
-                    "spare orders could not be given back; the presence sweep gives them up"
-                );
-            }
+        match store
+            .transact(vec![behind_cursor, Write::Update(lowered)])
+            .await
+        {
+            Ok(()) => tracing::debug!(
+                event_id = %self.event, given_back = spare.end - first, "spare orders given back"
+            ),
+            Err(StoreError::ConditionFailed { .. }) => self.left(
+                spare,
+                "the counter was raised or the cursor moved meanwhile",
+            ),
+            Err(e) => tracing::warn!(
+                event_id = %self.event, left = spare.end - spare.next, error = %e,
+                "spare orders could not be given back; the presence sweep gives them up"
+            ),
         }
     }
+
+    fn left(&self, spare: Spare, why: &str) {
+        tracing::info!(
+            event_id = %self.event, left = spare.end - spare.next, why,
+            "spare orders left to the presence sweep"
+        );
+    }
+}
+
+/// How many counts of counter `shard` of `shards` have orders below `cursor`.
+fn counts_below(cursor: u64, shards: u32, shard: u32) -> u64 {
+    cursor
+        .saturating_sub(u64::from(shard))
+        .div_ceil(u64::from(shards))
 }
 
 impl Drop for Raising {
@@ -432,7 +475,8 @@ impl Drop for Raising {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::store::{Item, Write};
+    use crate::domain::records::to_item;
+    use crate::ports::store::Item;
     use std::collections::BTreeSet;
     use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -440,8 +484,25 @@ mod tests {
         "evt_counting".parse().unwrap()
     }
 
+    /// The memory store, holding the event's queue state with its cursor at `cursor`.
+    fn store_at(cursor: u64) -> Arc<dyn Store> {
+        let store = crate::in_process::MemoryStore::new();
+        let state = to_item(
+            &state_key(&event()),
+            &serde_json::json!({ "cursor": cursor }),
+        );
+        futures::executor::block_on(store.write(Write::put(state))).unwrap();
+        Arc::new(store)
+    }
+
     fn store() -> Arc<dyn Store> {
-        Arc::new(crate::in_process::MemoryStore::new())
+        store_at(0)
+    }
+
+    /// Moves the cursor in the stored queue state, as an advance does.
+    async fn move_cursor(store: &dyn Store, cursor: u64) {
+        let moved = Update::new(state_key(&event())).set("cursor", cursor as i64);
+        store.write(Write::Update(moved)).await.unwrap();
     }
 
     /// The orders `shards` line counters have counted.
@@ -517,6 +578,56 @@ mod tests {
             );
             assert!(counting.slots.lock()[0].spare.is_none());
         }
+    }
+
+    /// Spare orders the cursor has passed were admitted (as places nobody holds): the counter
+    /// is lowered only to the cursor, so the next join stands at the cursor, not behind it.
+    #[tokio::test(flavor = "current_thread")]
+    async fn spare_orders_the_cursor_passed_stay_counted() {
+        let store: Arc<dyn Store> = Slow::new(0);
+        let counting = Arc::new(Counting::default());
+        distinct(crowd(200, &store, &counting, 1)).await;
+        assert_task_ends(&counting).await;
+        let spare = counting.slots.lock()[0].spare.expect("spare orders");
+        move_cursor(&*store, spare.next + 3).await;
+        tokio::time::sleep(std::time::Duration::from_millis(3 * SPARE_LULL_MS)).await;
+        assert_eq!(counted(&*store, 1).await.len() as u64, spare.next + 3);
+        let next = counting.take(&store, Counters::Line, &event(), 1).await;
+        assert_eq!(next.unwrap(), spare.next + 3, "at the cursor");
+
+        // An advance past every spare order: none is given back.
+        let store: Arc<dyn Store> = Slow::new(0);
+        let counting = Arc::new(Counting::default());
+        distinct(crowd(200, &store, &counting, 1)).await;
+        assert_task_ends(&counting).await;
+        let spare = counting.slots.lock()[0].spare.expect("spare orders");
+        move_cursor(&*store, spare.end).await;
+        tokio::time::sleep(std::time::Duration::from_millis(3 * SPARE_LULL_MS)).await;
+        assert_eq!(counted(&*store, 1).await.len() as u64, spare.end);
+    }
+
+    /// An advance between the give-back's read of the cursor and its write (here: a read that
+    /// answers the state from before the advance) fails the write's check: the counter stays.
+    #[tokio::test(flavor = "current_thread")]
+    async fn spare_orders_are_kept_when_the_cursor_moves_while_they_are_given_back() {
+        let slow = Slow::new(0);
+        let store: Arc<dyn Store> = slow.clone();
+        let counting = Arc::new(Counting::default());
+        distinct(crowd(200, &store, &counting, 1)).await;
+        assert_task_ends(&counting).await;
+        let spare = counting.slots.lock()[0].spare.expect("spare orders");
+        *slow.stale_state.lock() = store.get(&state_key(&event())).await.unwrap();
+        move_cursor(&*store, spare.end - 1).await;
+        tokio::time::sleep(std::time::Duration::from_millis(3 * SPARE_LULL_MS)).await;
+        assert_eq!(
+            counted(&*store, 1).await.len() as u64,
+            spare.end,
+            "not lowered below the cursor it did not see"
+        );
+        assert!(
+            counting.slots.lock()[0].spare.is_none(),
+            "left to the sweep"
+        );
     }
 
     /// The same on four threads, in real time: no order given twice, and every order counted was
@@ -601,6 +712,9 @@ mod tests {
         delay_ms: u64,
         failures: AtomicU32,
         raises: AtomicU32,
+        /// What a read of the queue state answers instead of the state, when set: the state as
+        /// it was before an advance this reader has not seen.
+        stale_state: parking_lot::Mutex<Option<Item>>,
     }
 
     impl Slow {
@@ -614,6 +728,7 @@ mod tests {
                 delay_ms,
                 failures: AtomicU32::new(failures),
                 raises: AtomicU32::new(0),
+                stale_state: parking_lot::Mutex::new(None),
             })
         }
     }
@@ -621,6 +736,11 @@ mod tests {
     #[async_trait::async_trait]
     impl Store for Slow {
         async fn get(&self, key: &Key) -> std::result::Result<Option<Item>, StoreError> {
+            if *key == state_key(&event()) {
+                if let Some(stale) = self.stale_state.lock().clone() {
+                    return Ok(Some(stale));
+                }
+            }
             self.inner.get(key).await
         }
         async fn query(
