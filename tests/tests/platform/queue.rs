@@ -152,7 +152,7 @@ async fn positions_follow_arrival_and_never_grow_and_leaving_moves_people_up() {
 /// A crowd joining at once: each person gets a place of their own, and once the crowd has passed
 /// the line counts exactly its people and the next joiner stands right behind them. A process's
 /// joins at once share the join counter's raises, and in a crowd take spare orders ahead, given
-/// back after a lull (`queue::counting`): none may show as a person in line.
+/// back when the crowd has passed (`queue::counting`): none may show as a person in line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crowd_joining_at_once_stands_in_a_line_of_exactly_its_people() {
     let world = World::new();
@@ -173,7 +173,7 @@ async fn a_crowd_joining_at_once_stands_in_a_line_of_exactly_its_people() {
         "one place each, none twice, no gap"
     );
 
-    // A lull: whatever the counter took ahead for the crowd is given back.
+    // The crowd has passed: whatever the counter took ahead for it is given back.
     tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
     let gauge = queue.gauge(&event.event_id).await.unwrap();
     assert_eq!(gauge.waiting, 1_000 - admitted as u64, "{gauge:?}");

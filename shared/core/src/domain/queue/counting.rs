@@ -11,8 +11,8 @@
 //! * in a crowd (more than [`MIN_CROWD`] joins asked during the raise before), a raise of the
 //!   line's counters also takes as many orders again as joins asked then (at most
 //!   [`MAX_SPARE`]), kept as *spare* orders: the joins arriving meanwhile take one each at once,
-//!   with no write and no wait. Spare orders nobody took within [`SPARE_LULL_MS`] of a lull are
-//!   given back by lowering the counter again, under the conditions that nothing raised it since
+//!   with no write and no wait. Spare orders nobody took within [`SPARE_LIFE_MS`] of their raise
+//!   are given back by lowering the counter again, under the conditions that nothing raised it since
 //!   and that the cursor has not passed them (then the next join stands at the cursor, never
 //!   behind it), so that the line counts only people once the crowd has passed. A process with one join at a
 //!   time (a Lambda instance), or a few, takes none: its raises add one per join, as before.
@@ -49,8 +49,11 @@ pub(super) const MAX_SPARE: u64 = 64;
 /// people joining at once (whose raises stay one order each, and the line's count exact).
 pub(super) const MIN_CROWD: u64 = 16;
 
-/// How long spare orders nobody takes are kept before they are given back.
-pub(super) const SPARE_LULL_MS: u64 = 250;
+/// How long a raise's spare orders are kept: those nobody took by then are given back. In a
+/// crowd they are all taken within milliseconds; a spare order is never handed out more than
+/// this long after its raise (its place may have been passed by the cursor meanwhile, when the
+/// line was empty: the join that takes it is admitted at once, by an advance this recent).
+pub(super) const SPARE_LIFE_MS: u64 = 250;
 
 /// Which of an event's counter families an order is taken from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,8 +103,6 @@ struct Slot {
     asked: u64,
     /// Whether a task is raising these counters now.
     raising: bool,
-    /// Whether a task is waiting for a lull to give the spare orders back.
-    returning: bool,
 }
 
 impl Slot {
@@ -159,7 +160,6 @@ impl Counting {
                         spare: None,
                         asked: 0,
                         raising: false,
-                        returning: false,
                     });
                     slots.len() - 1
                 }
@@ -216,34 +216,10 @@ struct Round {
     spare: u64,
 }
 
-/// What the raising task does next.
-enum Next {
-    Raise(Round),
-    /// Nobody waits: the task ends, after starting the wait for a lull if spare orders are left.
-    End {
-        give_back: bool,
-    },
-}
-
 impl Raising {
     async fn run(mut self) {
         let store = self.store.clone();
-        loop {
-            let round = match self.next() {
-                Next::Raise(round) => round,
-                Next::End { give_back } => {
-                    if give_back {
-                        let giving = GivingBack {
-                            counting: self.counting.clone(),
-                            store,
-                            counters: self.counters,
-                            event: self.event.clone(),
-                        };
-                        tokio::spawn(giving.run());
-                    }
-                    return;
-                }
-            };
+        while let Some(round) = self.next_round() {
             let shard = if round.shards > 1 {
                 rand::random::<u32>() % round.shards
             } else {
@@ -279,30 +255,28 @@ impl Raising {
         }
     }
 
-    /// The joins waiting now and how many spare orders to take, or the task's end (decided under
-    /// the lock joins look for a raise under) when nobody waits.
-    fn next(&mut self) -> Next {
+    /// The joins waiting now and how many spare orders to take, or `None` (the task's end,
+    /// decided under the lock joins look for a raise under) when nobody waits.
+    fn next_round(&mut self) -> Option<Round> {
         let mut slots = self.counting.slots.lock();
         let Some(slot) = slots
             .iter_mut()
             .find(|slot| slot.is(self.counters, &self.event))
         else {
             self.done = true;
-            return Next::End { give_back: false };
+            return None;
         };
         if slot.waiting.is_empty() {
             slot.raising = false;
             self.done = true;
-            let give_back = slot.spare.is_some() && !slot.returning;
-            slot.returning |= give_back;
-            return Next::End { give_back };
+            return None;
         }
         let spare = match self.counters {
             Counters::Line if slot.asked > MIN_CROWD => (slot.asked - 1).min(MAX_SPARE),
             _ => 0,
         };
         slot.asked = 0;
-        Next::Raise(Round {
+        Some(Round {
             waiting: std::mem::take(&mut slot.waiting),
             shards: slot.shards,
             spare,
@@ -334,10 +308,20 @@ impl Raising {
                 None => slot.waiting.push(waiter),
             }
         }
+        if slot.spare.is_some() {
+            let giving = GivingBack {
+                counting: self.counting.clone(),
+                store: self.store.clone(),
+                counters: self.counters,
+                event: self.event.clone(),
+            };
+            tokio::spawn(giving.run(spare));
+        }
     }
 }
 
-/// The task that gives spare orders back once nobody has taken one for [`SPARE_LULL_MS`].
+/// The task that gives back what is left of one raise's spare orders [`SPARE_LIFE_MS`] after
+/// the raise.
 struct GivingBack {
     counting: Arc<Counting>,
     store: Arc<dyn Store>,
@@ -345,52 +329,27 @@ struct GivingBack {
     event: EventId,
 }
 
-/// What the giving-back task found after a pause.
-enum Lull {
-    /// Spare orders were taken meanwhile (or a new raise kept its own): wait again.
-    Busy(Spare),
-    /// Nobody took one: these were taken out of the slot, to be given back.
-    Quiet(Spare),
-    /// None are left.
-    Over,
-}
-
 impl GivingBack {
-    async fn run(self) {
-        let mut before = None;
-        loop {
-            match self.look(before) {
-                Lull::Busy(spare) => before = Some(spare),
-                Lull::Quiet(spare) => return self.give_back(spare).await,
-                Lull::Over => return,
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(SPARE_LULL_MS)).await;
+    async fn run(self, made: Spare) {
+        tokio::time::sleep(std::time::Duration::from_millis(SPARE_LIFE_MS)).await;
+        if let Some(left) = self.take_left(made) {
+            self.give_back(left).await;
         }
     }
 
-    /// The slot's spare orders, taken out if they are still `before` (nobody took one since).
-    fn look(&self, before: Option<Spare>) -> Lull {
+    /// What is left of the spare orders `made`, taken out of the slot: none if they were all
+    /// taken (a later raise's are its own). The crowd has passed: the next join is not one.
+    fn take_left(&self, made: Spare) -> Option<Spare> {
         let mut slots = self.counting.slots.lock();
-        let Some(slot) = slots
+        let slot = slots
             .iter_mut()
-            .find(|slot| slot.is(self.counters, &self.event))
-        else {
-            return Lull::Over;
-        };
-        let lull = match slot.spare {
-            None => Lull::Over,
-            Some(spare) if Some(spare) == before => {
-                // The crowd has passed: the next join after the lull is not one.
-                slot.spare = None;
-                slot.asked = 0;
-                Lull::Quiet(spare)
-            }
-            Some(spare) => Lull::Busy(spare),
-        };
-        if !matches!(lull, Lull::Busy(_)) {
-            slot.returning = false;
-        }
-        lull
+            .find(|slot| slot.is(self.counters, &self.event))?;
+        let left = slot
+            .spare
+            .filter(|spare| spare.shard == made.shard && spare.end == made.end)?;
+        slot.spare = None;
+        slot.asked = 0;
+        Some(left)
     }
 
     /// Lowers the counter by the orders nobody took, if nothing raised it since they were
@@ -548,7 +507,7 @@ mod tests {
 
     /// A crowd of 400 on one counter and on sixteen: every order is given once; while the crowd
     /// lasts the counters count what was given and at most [`MAX_SPARE`] spare orders, and once
-    /// nobody has taken a spare order for [`SPARE_LULL_MS`], exactly what was given.
+    /// nobody has taken a spare order for [`SPARE_LIFE_MS`], exactly what was given.
     #[tokio::test(flavor = "current_thread")]
     async fn a_crowd_gets_an_order_each_and_the_spare_orders_are_given_back() {
         for shards in [1u32, 16] {
@@ -570,7 +529,7 @@ mod tests {
             let given_or_spare: BTreeSet<u64> = orders.union(&spare).copied().collect();
             assert_eq!(counted(&*store, shards).await, given_or_spare);
 
-            tokio::time::sleep(std::time::Duration::from_millis(3 * SPARE_LULL_MS)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(3 * SPARE_LIFE_MS)).await;
             assert_eq!(
                 counted(&*store, shards).await,
                 orders,
@@ -590,7 +549,7 @@ mod tests {
         assert_task_ends(&counting).await;
         let spare = counting.slots.lock()[0].spare.expect("spare orders");
         move_cursor(&*store, spare.next + 3).await;
-        tokio::time::sleep(std::time::Duration::from_millis(3 * SPARE_LULL_MS)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(3 * SPARE_LIFE_MS)).await;
         assert_eq!(counted(&*store, 1).await.len() as u64, spare.next + 3);
         let next = counting.take(&store, Counters::Line, &event(), 1).await;
         assert_eq!(next.unwrap(), spare.next + 3, "at the cursor");
@@ -602,7 +561,7 @@ mod tests {
         assert_task_ends(&counting).await;
         let spare = counting.slots.lock()[0].spare.expect("spare orders");
         move_cursor(&*store, spare.end).await;
-        tokio::time::sleep(std::time::Duration::from_millis(3 * SPARE_LULL_MS)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(3 * SPARE_LIFE_MS)).await;
         assert_eq!(counted(&*store, 1).await.len() as u64, spare.end);
     }
 
@@ -618,7 +577,7 @@ mod tests {
         let spare = counting.slots.lock()[0].spare.expect("spare orders");
         *slow.stale_state.lock() = store.get(&state_key(&event())).await.unwrap();
         move_cursor(&*store, spare.end - 1).await;
-        tokio::time::sleep(std::time::Duration::from_millis(3 * SPARE_LULL_MS)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(3 * SPARE_LIFE_MS)).await;
         assert_eq!(
             counted(&*store, 1).await.len() as u64,
             spare.end,
@@ -627,6 +586,38 @@ mod tests {
         assert!(
             counting.slots.lock()[0].spare.is_none(),
             "left to the sweep"
+        );
+    }
+
+    /// Spare orders live [`SPARE_LIFE_MS`] from their raise, however often they are taken: a
+    /// trickle of joins takes them until then, and the next join after raises again.
+    #[tokio::test(flavor = "current_thread")]
+    async fn spare_orders_are_handed_out_only_while_young() {
+        let slow = Slow::new(0);
+        let store: Arc<dyn Store> = slow.clone();
+        let counting = Arc::new(Counting::default());
+        distinct(crowd(200, &store, &counting, 1)).await;
+        assert_task_ends(&counting).await;
+        let spare = counting.slots.lock()[0].spare.expect("spare orders");
+        let raises = slow.raises.load(Ordering::SeqCst);
+        let trickle = |after_ms: u64| {
+            let (store, counting) = (store.clone(), counting.clone());
+            async move {
+                tokio::time::sleep(std::time::Duration::from_millis(after_ms)).await;
+                counting
+                    .take(&store, Counters::Line, &event(), 1)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(trickle(50).await, spare.next);
+        assert_eq!(trickle(50).await, spare.next + 1);
+        assert_eq!(slow.raises.load(Ordering::SeqCst), raises, "spare orders");
+        assert_eq!(trickle(SPARE_LIFE_MS + 50).await, spare.next + 2);
+        assert_eq!(
+            slow.raises.load(Ordering::SeqCst),
+            raises + 1,
+            "the rest given back, the next join raised the counter"
         );
     }
 
@@ -665,7 +656,7 @@ mod tests {
             .update(Update::new(counter_key(&event(), 0)).add("count", 5))
             .await
             .unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(3 * SPARE_LULL_MS)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(3 * SPARE_LIFE_MS)).await;
         assert_eq!(
             counted(&*store, 1).await.len() as u64,
             spare.end + 5,
@@ -855,7 +846,7 @@ mod tests {
         assert_eq!(slow.raises.load(Ordering::SeqCst), 3);
 
         // After a lull, a few at once: one raise of exactly their number.
-        tokio::time::sleep(std::time::Duration::from_millis(3 * SPARE_LULL_MS)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(3 * SPARE_LIFE_MS)).await;
         let next = 101 + MAX_SPARE;
         assert_eq!(
             counted(&*store, 1).await.len() as u64,
@@ -868,7 +859,7 @@ mod tests {
             (next..next + MIN_CROWD).collect(),
             "the next orders, none lost"
         );
-        tokio::time::sleep(std::time::Duration::from_millis(3 * SPARE_LULL_MS)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(3 * SPARE_LIFE_MS)).await;
         assert_eq!(counted(&*store, 1).await.len() as u64, next + MIN_CROWD);
     }
 }
