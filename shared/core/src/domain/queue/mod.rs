@@ -6,8 +6,8 @@
 //! queue's state item is written a few times a second at most, whatever the traffic.
 //!
 //! * [`order`]: where a join stands in line, without a hot item (sharded join counters, holes).
-//! * `counting`: the joins of one process waiting at once take their orders with one counter
-//!   write.
+//! * `counting`: the joins of one process at the same moment share their counter's raises, and
+//!   in a crowd take spare orders ahead (given back if unused).
 //! * [`admission`]: the cursor below which everyone is admitted, and how far each advance moves it.
 //! * [`holes`]: closing the holes the cursor passes, so no later join lands behind it.
 //! * [`lobby`]: joins before the sale's opening time wait in a lobby, placed at random at the

@@ -1,7 +1,8 @@
 //! Order without a hot item.
 //!
 //! A join increments one of the event's `S` join counters (chosen at random, each its own
-//! partition) and gets ticket
+//! partition; the joins of one process at once share increments, [`super::counting`]) and gets
+//! ticket
 //! `(shard s, k-th in that shard)`, whose place in line is the *order* `o = (k-1)·S + s`. Orders
 //! interleave the shards round-robin; with `S = 1` (the embedded default) they are exact arrival
 //! order, with `S = 64` (AWS) each counter takes 1/64 of the joins and the order is arrival order
