@@ -1,7 +1,7 @@
 //! Order without a hot item.
 //!
 //! A join increments one of the event's `S` join counters (chosen at random, each its own
-//! partition; the joins of one process at once share increments, [`super::counting`]) and gets
+//! partition; the joins of one process at once share increments, `super::counting`) and gets
 //! ticket
 //! `(shard s, k-th in that shard)`, whose place in line is the *order* `o = (k-1)·S + s`. Orders
 //! interleave the shards round-robin; with `S = 1` (the embedded default) they are exact arrival

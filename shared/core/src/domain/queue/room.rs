@@ -256,7 +256,7 @@ impl WaitingRoom {
     }
 
     /// Takes a place in line: one counter increment (shared with the joins this process makes at
-    /// the same moment, [`super::counting`]) and one ticket write. An account keeps one
+    /// the same moment, `super::counting`) and one ticket write. An account keeps one
     /// place per event ([`super::places`]): joining again answers the waiting token it holds.
     pub async fn join(&self, event_id: &EventId, user: Option<UserId>) -> Result<Joined> {
         let event = self.catalog.get(event_id).await?;
