@@ -131,8 +131,9 @@ fn order(k: u64, shards: u32, shard: u32) -> u64 {
 /// waiting at once. Kept by the waiting room for all its events.
 #[derive(Default)]
 pub(super) struct Counting {
-    /// The families this process has taken orders from: a few (the events on sale), so a list
-    /// looked through beats a map keyed by an event id each join would have to copy.
+    /// The families with a raise under way, joins waiting or spare orders: a few (the events
+    /// joined this moment), so a list looked through beats a map keyed by an event id each join
+    /// would have to copy. A slot with nothing under way is removed.
     slots: Mutex<Vec<Slot>>,
 }
 
@@ -269,6 +270,7 @@ impl Raising {
         if slot.waiting.is_empty() {
             slot.raising = false;
             self.done = true;
+            forget_if_idle(&mut slots, self.counters, &self.event);
             return None;
         }
         let spare = match self.counters {
@@ -346,10 +348,13 @@ impl GivingBack {
             .find(|slot| slot.is(self.counters, &self.event))?;
         let left = slot
             .spare
-            .filter(|spare| spare.shard == made.shard && spare.end == made.end)?;
-        slot.spare = None;
-        slot.asked = 0;
-        Some(left)
+            .filter(|spare| spare.shard == made.shard && spare.end == made.end);
+        if left.is_some() {
+            slot.spare = None;
+            slot.asked = 0;
+        }
+        forget_if_idle(&mut slots, self.counters, &self.event);
+        left
     }
 
     /// Lowers the counter by the orders nobody took, if nothing raised it since they were
@@ -405,6 +410,17 @@ impl GivingBack {
             event_id = %self.event, left = spare.end - spare.next, why,
             "spare orders left to the presence sweep"
         );
+    }
+}
+
+/// Removes the slot of `counters` of `event` if nothing is under way in it (no raise, nobody
+/// waiting, no spare orders), so that the slots are those of the events joined this moment, not
+/// of every event ever joined: a join looks through them all.
+fn forget_if_idle(slots: &mut Vec<Slot>, counters: Counters, event: &EventId) {
+    if let Some(i) = slots.iter().position(|slot| {
+        slot.is(counters, event) && !slot.raising && slot.waiting.is_empty() && slot.spare.is_none()
+    }) {
+        slots.swap_remove(i);
     }
 }
 
@@ -548,7 +564,7 @@ mod tests {
                 orders,
                 "{shards} shards: after the lull the counters count the orders given"
             );
-            assert!(counting.slots.lock()[0].spare.is_none());
+            assert!(counting.slots.lock().is_empty(), "nothing left under way");
         }
     }
 
@@ -583,10 +599,7 @@ mod tests {
             spare.end,
             "not lowered below the cursor it did not see"
         );
-        assert!(
-            counting.slots.lock()[0].spare.is_none(),
-            "left to the sweep"
-        );
+        assert!(counting.slots.lock().is_empty(), "left to the sweep");
     }
 
     /// Spare orders live [`SPARE_LIFE_MS`] from their raise, however often they are taken: a
@@ -653,10 +666,7 @@ mod tests {
             spare.end + 5,
             "the counter is where the other raise left it"
         );
-        assert!(
-            counting.slots.lock()[0].spare.is_none(),
-            "left to the sweep"
-        );
+        assert!(counting.slots.lock().is_empty(), "left to the sweep");
         let next = counting.take(&store, Counters::Line, &event(), 1).await;
         assert_eq!(next.unwrap(), spare.end + 5);
     }
@@ -684,6 +694,11 @@ mod tests {
         }
         let lobby = counting.take(&store, Counters::Lobby, &event(), 1).await;
         assert_eq!(lobby.unwrap(), 0);
+        assert_task_ends(&counting).await;
+        assert!(
+            counting.slots.lock().is_empty(),
+            "nothing is kept for counters nobody is raising"
+        );
     }
 
     /// The memory store behind counter raises that each take `delay_ms`, the first `failures`
