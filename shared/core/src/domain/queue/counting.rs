@@ -95,6 +95,7 @@ impl Spare {
 struct Slot {
     counters: Counters,
     event: EventId,
+    /// The event's counters: fixed when the event is created (`Event::queue_shards`).
     shards: u32,
     /// Joins waiting for the next raise, in the order they asked.
     waiting: Vec<Waiter>,
@@ -122,6 +123,11 @@ impl Slot {
     }
 }
 
+/// The slot of `counters` of `event`, if this process keeps one.
+fn slot_of<'s>(slots: &'s mut [Slot], counters: Counters, event: &EventId) -> Option<&'s mut Slot> {
+    slots.iter_mut().find(|slot| slot.is(counters, event))
+}
+
 /// The order of the count `k + 1` (0-based `k`) of counter `shard` of `shards`.
 fn order(k: u64, shards: u32, shard: u32) -> u64 {
     k * u64::from(shards) + u64::from(shard)
@@ -147,8 +153,7 @@ impl Counting {
         event: &EventId,
         shards: u32,
     ) -> Result<u64> {
-        let (sender, answer) = oneshot::channel();
-        {
+        let answer = {
             let mut slots = self.slots.lock();
             let i = match slots.iter().position(|slot| slot.is(counters, event)) {
                 Some(i) => i,
@@ -167,15 +172,10 @@ impl Counting {
             };
             let slot = &mut slots[i];
             slot.asked += 1;
-            if slot.shards == shards {
-                if let Some(order) = slot.take_spare() {
-                    return Ok(order);
-                }
-            } else {
-                // The event's counters were resharded: spare orders of the old count are dropped.
-                slot.shards = shards;
-                slot.spare = None;
+            if let Some(order) = slot.take_spare() {
+                return Ok(order);
             }
+            let (sender, answer) = oneshot::channel();
             slot.waiting.push(sender);
             if !slot.raising {
                 slot.raising = true;
@@ -188,7 +188,8 @@ impl Counting {
                 };
                 tokio::spawn(raising.run());
             }
-        }
+            answer
+        };
         match answer.await {
             Ok(Ok(order)) => Ok(order),
             Ok(Err(e)) => Err(e.into()),
@@ -219,7 +220,6 @@ struct Round {
 
 impl Raising {
     async fn run(mut self) {
-        let store = self.store.clone();
         while let Some(round) = self.next_round() {
             let shard = if round.shards > 1 {
                 rand::random::<u32>() % round.shards
@@ -227,7 +227,8 @@ impl Raising {
                 0
             };
             let n = round.waiting.len() as u64 + round.spare;
-            let raised = store
+            let raised = self
+                .store
                 .update(Update::new(self.counters.key(&self.event, shard)).add("count", n as i64))
                 .await
                 .map(|item| item.get("count").and_then(|v| v.as_u64()).unwrap_or(n));
@@ -260,10 +261,7 @@ impl Raising {
     /// decided under the lock joins look for a raise under) when nobody waits.
     fn next_round(&mut self) -> Option<Round> {
         let mut slots = self.counting.slots.lock();
-        let Some(slot) = slots
-            .iter_mut()
-            .find(|slot| slot.is(self.counters, &self.event))
-        else {
+        let Some(slot) = slot_of(&mut slots, self.counters, &self.event) else {
             self.done = true;
             return None;
         };
@@ -288,13 +286,10 @@ impl Raising {
     /// Keeps a raise's spare orders, first handing them to the joins that asked during it.
     fn keep_spare(&mut self, spare: Spare) {
         let mut slots = self.counting.slots.lock();
-        let Some(slot) = slots
-            .iter_mut()
-            .find(|slot| slot.is(self.counters, &self.event))
-        else {
+        let Some(slot) = slot_of(&mut slots, self.counters, &self.event) else {
             return;
         };
-        if slot.shards != spare.shards || spare.next >= spare.end {
+        if spare.next >= spare.end {
             return;
         }
         debug_assert!(
@@ -343,9 +338,7 @@ impl GivingBack {
     /// taken (a later raise's are its own). The crowd has passed: the next join is not one.
     fn take_left(&self, made: Spare) -> Option<Spare> {
         let mut slots = self.counting.slots.lock();
-        let slot = slots
-            .iter_mut()
-            .find(|slot| slot.is(self.counters, &self.event))?;
+        let slot = slot_of(&mut slots, self.counters, &self.event)?;
         let left = slot
             .spare
             .filter(|spare| spare.shard == made.shard && spare.end == made.end);
@@ -437,10 +430,7 @@ impl Drop for Raising {
             return;
         }
         let mut slots = self.counting.slots.lock();
-        if let Some(slot) = slots
-            .iter_mut()
-            .find(|slot| slot.is(self.counters, &self.event))
-        {
+        if let Some(slot) = slot_of(&mut slots, self.counters, &self.event) {
             slot.raising = false;
             slot.waiting.clear();
         }
