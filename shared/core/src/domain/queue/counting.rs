@@ -483,24 +483,43 @@ mod tests {
         counted
     }
 
-    /// `n` joins at once (spawned now, each asking when first run).
+    /// One join of the line, spawned now (it asks when first run).
+    fn join(
+        store: &Arc<dyn Store>,
+        counting: &Arc<Counting>,
+        shards: u32,
+    ) -> tokio::task::JoinHandle<u64> {
+        let (store, counting) = (store.clone(), counting.clone());
+        tokio::spawn(async move {
+            counting
+                .take(&store, Counters::Line, &event(), shards)
+                .await
+                .unwrap()
+        })
+    }
+
+    /// `n` joins at once.
     fn crowd(
         n: usize,
         store: &Arc<dyn Store>,
         counting: &Arc<Counting>,
         shards: u32,
     ) -> Vec<tokio::task::JoinHandle<u64>> {
-        (0..n)
-            .map(|_| {
-                let (store, counting) = (store.clone(), counting.clone());
-                tokio::spawn(async move {
-                    counting
-                        .take(&store, Counters::Line, &event(), shards)
-                        .await
-                        .unwrap()
-                })
-            })
-            .collect()
+        (0..n).map(|_| join(store, counting, shards)).collect()
+    }
+
+    /// A crowd of `n` on `shards` counters of the slow store, all answered: the store, its
+    /// counting and the orders given (`n` of them, none twice).
+    async fn a_crowd(
+        n: usize,
+        shards: u32,
+    ) -> (Arc<Slow>, Arc<dyn Store>, Arc<Counting>, BTreeSet<u64>) {
+        let slow = Slow::new(0);
+        let store: Arc<dyn Store> = slow.clone();
+        let counting = Arc::new(Counting::default());
+        let orders = distinct(crowd(n, &store, &counting, shards)).await;
+        assert_eq!(orders.len(), n);
+        (slow, store, counting, orders)
     }
 
     async fn distinct(joins: Vec<tokio::task::JoinHandle<u64>>) -> BTreeSet<u64> {
@@ -514,11 +533,7 @@ mod tests {
     /// A crowd of 200 on one counter, gone: the slow store, its counting, and the spare orders
     /// the crowd's last raise left.
     async fn after_a_crowd() -> (Arc<Slow>, Arc<dyn Store>, Arc<Counting>, Spare) {
-        let slow = Slow::new(0);
-        let store: Arc<dyn Store> = slow.clone();
-        let counting = Arc::new(Counting::default());
-        let orders = distinct(crowd(200, &store, &counting, 1)).await;
-        assert_eq!(orders.len(), 200);
+        let (slow, store, counting, _) = a_crowd(200, 1).await;
         assert_task_ends(&counting).await;
         let spare = counting.slots.lock()[0].spare.expect("spare orders");
         (slow, store, counting, spare)
@@ -530,10 +545,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_crowd_gets_an_order_each_and_the_spare_orders_are_given_back() {
         for shards in [1u32, 16] {
-            let store: Arc<dyn Store> = Slow::new(0);
-            let counting = Arc::new(Counting::default());
-            let orders = distinct(crowd(400, &store, &counting, shards)).await;
-            assert_eq!(orders.len(), 400);
+            let (_, store, counting, orders) = a_crowd(400, shards).await;
             assert_task_ends(&counting).await;
             let spare: BTreeSet<u64> = counting.slots.lock()[0]
                 .spare
@@ -624,10 +636,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn joins_on_many_threads_each_get_an_order_of_their_own() {
         for shards in [1u32, 16] {
-            let store: Arc<dyn Store> = Slow::new(0);
-            let counting = Arc::new(Counting::default());
-            let orders = distinct(crowd(400, &store, &counting, shards)).await;
-            assert_eq!(orders.len(), 400);
+            let (_, store, _counting, orders) = a_crowd(400, shards).await;
             let mut counted_now = counted(&*store, shards).await;
             for _ in 0..100 {
                 if counted_now == orders {
@@ -798,15 +807,7 @@ mod tests {
         let slow = Slow::taking(200, 0);
         let store: Arc<dyn Store> = slow.clone();
         let counting = Arc::new(Counting::default());
-        let join = || {
-            let (store, counting) = (store.clone(), counting.clone());
-            tokio::spawn(async move {
-                counting
-                    .take(&store, Counters::Line, &event(), 1)
-                    .await
-                    .unwrap()
-            })
-        };
+        let join = || join(&store, &counting, 1);
         let first = join();
         // On this one thread, each join spawned asks before the test goes on past its pause.
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
