@@ -235,11 +235,13 @@ mod tests {
     use axum::body::Body;
     use axum::routing::get;
     use axum::Router;
-    use tacos_telemetry::captured::Captured;
+    use tacos_telemetry::captured::{self, Captured};
     use tower::ServiceExt;
     use tracing_subscriber::layer::SubscriberExt;
 
-    // One thread, so the subscriber set for this thread sees the request.
+    // One thread, so the subscriber set for this thread sees the request; set through
+    // `captured::set_default`, since the router tests beside this one reach the access line with
+    // no subscriber of their own.
     #[tokio::test(flavor = "current_thread")]
     async fn the_access_line_carries_the_trace_id_the_response_names() {
         let captured = Captured::default();
@@ -250,7 +252,7 @@ mod tests {
                 .event_format(tacos_telemetry::log_line::LogLine)
                 .with_writer(move || sink.clone()),
         );
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let _guard = captured::set_default(subscriber);
         let app = Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .layer(super::ObserveLayer);

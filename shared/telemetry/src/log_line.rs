@@ -262,7 +262,7 @@ mod tests {
     use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
-    use crate::captured::Captured;
+    use crate::captured::{self, Captured};
 
     #[test]
     fn the_filter_takes_events_at_the_levels_rust_log_names_and_no_span() {
@@ -340,7 +340,7 @@ mod tests {
                 .event_format(LogLine)
                 .with_writer(move || sink.clone()),
         );
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let _guard = captured::set_default(subscriber);
         tacos_core::trace_context::in_trace("4bf92f3577b34da6a3ce929d0e0e4736".into(), async {
             tracing::info!(
                 status = 200u16,
