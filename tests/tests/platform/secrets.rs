@@ -8,7 +8,7 @@ use axum::http::{Request, StatusCode};
 use serde_json::json;
 use tacos_core::domain::webhook_signature::WebhookSigner;
 use tacos_core::ports::EventHandler;
-use tacos_telemetry::captured::Captured;
+use tacos_telemetry::captured::{self, Captured};
 
 use crate::world::World;
 
@@ -36,7 +36,7 @@ async fn the_purchase_whose_logs_are_searched() {
         .with_span_list(true)
         .with_writer(move || writer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = captured::set_default(subscriber);
 
     let admin_password = format!("admin-pw-{}", key());
     let world = World::with_config(|config| {

@@ -144,7 +144,7 @@ async fn the_purchase_whose_spans_are_collected() {
         .build();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = tacos_telemetry::captured::set_default(subscriber);
 
     // The simulator's webhook reaches the platform over HTTP, as it does when deployed.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
