@@ -135,21 +135,27 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// A put of a transaction, in the SDK's terms.
+    fn put(&self, item: &Item, condition: Option<&Condition>) -> Result<Put, StoreError> {
+        let exprs = Expressions::of(condition, None)?;
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_raw_item(item)?))
+            .set_condition_expression(exprs.condition)
+            .set_expression_attribute_names(exprs.names)
+            .set_expression_attribute_values(exprs.values)
+            .build()
+            .map_err(invalid)
+    }
+
     /// One write of a transaction, in the SDK's terms.
     fn transact_item(&self, write: &Write) -> Result<TransactWriteItem, StoreError> {
         let builder = TransactWriteItem::builder();
         let item = match write {
-            Write::Put { item, condition } => {
-                let exprs = Expressions::of(condition.as_ref(), None)?;
-                let put = Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(to_raw_item(item)?))
-                    .set_condition_expression(exprs.condition)
-                    .set_expression_attribute_names(exprs.names)
-                    .set_expression_attribute_values(exprs.values)
-                    .build()
-                    .map_err(invalid)?;
-                builder.put(put)
+            Write::Put { item, condition } => builder.put(self.put(item, condition.as_ref())?),
+            // DynamoDB takes attributes: the text is decoded here, the one adapter that does.
+            Write::PutText { item, condition } => {
+                builder.put(self.put(&item.to_item()?, condition.as_ref())?)
             }
             Write::Update(update) => {
                 let exprs = Expressions::of(update.condition.as_ref(), Some(update))?;
@@ -289,6 +295,10 @@ impl Store for DynamoStore {
     async fn write(&self, write: Write) -> Result<(), StoreError> {
         match write {
             Write::Put { item, condition } => {
+                with_conflict_retries(|| self.put_once(&item, condition.as_ref())).await
+            }
+            Write::PutText { item, condition } => {
+                let item = item.to_item()?;
                 with_conflict_retries(|| self.put_once(&item, condition.as_ref())).await
             }
             Write::Update(update) => {

@@ -36,7 +36,8 @@ use tacos_core::domain::queue::challenge::{solve, JoinChallenges};
 use tacos_core::domain::queue::draw::{permute, Draw, Seeds};
 use tacos_core::domain::queue::outlook::{Admitted, LineFacts, Returning};
 use tacos_core::domain::queue::{TicketState, WaitingRecord};
-use tacos_core::domain::records::{from_item, to_item};
+use tacos_core::domain::records::{from_item, to_item, to_text};
+use tacos_core::domain::request_keys::KeyStamp;
 use tacos_core::domain::reservation_tokens::ReservationTokens;
 use tacos_core::domain::reservations::{HoldRequest, Reservation};
 use tacos_core::domain::webhook_signature::WebhookSigner;
@@ -476,9 +477,29 @@ fn items(c: &mut Criterion) {
     let reservation_key = Key::new(format!("RSV#{}", reservation.reservation_id), "RSV");
     let reservation_item = to_item(&reservation_key, &reservation);
 
+    // A keyed join's ticket, as every join of the contract writes it: with its answer kept.
+    let stamped = WaitingRecord {
+        stamp: Some(KeyStamp {
+            fingerprint: "3f9a1c0d5e7b2a4c6e8f0a1b3c5d7e9f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d".into(),
+            response: format!(
+                r#"{{"waiting_token":"{}","position_hint":1234,"status":"waiting"}}"#,
+                ticket.token
+            ),
+        }),
+        ..ticket.clone()
+    };
+
     let mut group = c.benchmark_group("items");
     group.bench_function("ticket_to_item", |b| {
         b.iter(|| to_item(&key, black_box(&ticket)))
+    });
+    // What a join's ticket write cost before the store got it as text (its attributes, then
+    // their JSON), and what it costs as text (BENCHMARKS §8.16).
+    group.bench_function("stamped_ticket_to_item_then_json", |b| {
+        b.iter(|| serde_json::to_string(&to_item(&key, black_box(&stamped))).expect("json"))
+    });
+    group.bench_function("stamped_ticket_to_text", |b| {
+        b.iter(|| to_text(&key, black_box(&stamped)).expect("text"))
     });
     group.bench_function("ticket_from_item", |b| {
         b.iter(|| from_item::<WaitingRecord>(black_box(ticket_item.clone())).expect("ticket"))

@@ -490,6 +490,7 @@ fn redb_transact(table: &mut Table<'_>, writes: Vec<Write>) -> Result<(), StoreE
     for (write, item) in writes.into_iter().zip(current) {
         match write {
             Write::Put { item, .. } => redb_store(table, &key_of(&item), &item)?,
+            Write::PutText { item, .. } => redb_store(table, item.key(), &item.to_item()?)?,
             Write::Update(update) => {
                 let mut item = item.unwrap_or_else(|| update.new_item());
                 update.apply_to(&mut item);

@@ -36,7 +36,9 @@ mod tests {
     use tacos_core::ports::ExpiringStore;
 
     use super::*;
-    use crate::port::{Key, SkRange, Store, Update, Write};
+    use tacos_core::ports::store::ItemText;
+
+    use crate::port::{expires_at, key_of, Key, SkRange, Store, Update, Write};
     use crate::testing::{item, TempDir};
     use crate::SqliteOptions;
 
@@ -62,12 +64,28 @@ mod tests {
                 .await
                 .unwrap();
         }
+        // Put as text, an item's expiry is read from its text alike (its own, not a nested one).
+        for (sk, attrs) in [
+            (
+                "text-past",
+                json!({ "expires_at": now - 1, "m": { "expires_at": now + 9 } }),
+            ),
+            (
+                "text-later",
+                json!({ "expires_at": now + 1, "m": { "expires_at": 0 } }),
+            ),
+        ] {
+            let item = item(&Key::new("P", sk), attrs);
+            let text = serde_json::to_string(&item).unwrap();
+            let text = ItemText::new(key_of(&item), text, expires_at(&item));
+            store.write(Write::put_new_text(text)).await.unwrap();
+        }
         // An item whose expiry is taken away keeps it no more.
         store
             .update(Update::new(Key::new("P", "unexpired")).remove("expires_at"))
             .await
             .unwrap();
-        assert_eq!(store.purge_expired(now).await.unwrap(), 1);
+        assert_eq!(store.purge_expired(now).await.unwrap(), 2);
         let left: Vec<String> = store
             .query("P", &SkRange::default())
             .await
@@ -75,7 +93,10 @@ mod tests {
             .iter()
             .map(|i| i["sk"].as_str().unwrap().to_string())
             .collect();
-        assert_eq!(left, ["later", "never", "now", "text", "unexpired"]);
+        assert_eq!(
+            left,
+            ["later", "never", "now", "text", "text-later", "unexpired"]
+        );
         assert_eq!(store.purge_expired(now).await.unwrap(), 0);
     }
 

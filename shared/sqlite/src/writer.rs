@@ -56,14 +56,15 @@ impl<'w> Changes<'w> {
         }
     }
 
-    /// `key` now holds `item`, stored as `text` (`None`: deleted).
-    fn wrote(&mut self, key: Key, item: Option<(&Item, String)>) {
+    /// `key` now holds the item stored as `text` (`None`: deleted), which `item` gives as its
+    /// attributes, asked only if someone watches `key`.
+    fn wrote(&mut self, key: Key, text: Option<String>, item: impl FnOnce(&str) -> Item) {
         if self.watchers.watch(&key) {
-            let watched = item.as_ref().map(|(item, _)| Item::clone(item));
+            let watched = text.as_deref().map(item);
             self.items.push((key.clone(), watched));
         }
         self.written
-            .push((key, item.map(|(_, text)| Arc::new(KeptText::new(text)))));
+            .push((key, text.map(|text| Arc::new(KeptText::new(text)))));
     }
 
     /// `key` was purged (past its expiry): the recent items forget it; watchers are not told,
@@ -507,7 +508,18 @@ impl Rows<'_, '_> {
     /// item as stored.
     fn store(&mut self, key: &Key, slot: Slot, item: &Item) -> Result<(RowId, String), StoreError> {
         let text = codec::encode(item)?;
-        let expires_at = codec::expires_at(item);
+        let id = self.store_text(key, slot, &text, codec::expires_at(item))?;
+        Ok((id, text))
+    }
+
+    /// Stores `text`, an item's JSON, expiring at `expires_at`, as `key`'s row.
+    fn store_text(
+        &mut self,
+        key: &Key,
+        slot: Slot,
+        text: &str,
+        expires_at: Option<i64>,
+    ) -> Result<RowId, StoreError> {
         let (id, new) = match slot {
             Slot::Live(id) => (id, false),
             Slot::Freed(id) => (id, true),
@@ -520,12 +532,12 @@ impl Rows<'_, '_> {
                     "INSERT INTO items (id, pk, sk, item, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .and_then(|mut statement| {
-                    statement.execute(params![id, key.pk, key.sk, &text, expires_at])
+                    statement.execute(params![id, key.pk, key.sk, text, expires_at])
                 })
         } else {
             self.conn
                 .prepare_cached("UPDATE items SET item = ?2, expires_at = ?3 WHERE id = ?1")
-                .and_then(|mut statement| statement.execute(params![id, &text, expires_at]))
+                .and_then(|mut statement| statement.execute(params![id, text, expires_at]))
         }
         .or_unavailable()?;
         if written != 1 {
@@ -534,7 +546,7 @@ impl Rows<'_, '_> {
         if new {
             self.keys.written(key, slot, id);
         }
-        Ok((id, text))
+        Ok(id)
     }
 
     /// [`Self::store`] for an update, whose item the row's next update reads from memory
@@ -591,22 +603,32 @@ fn transact(rows: &mut Rows, writes: Vec<Write>, changes: &mut Changes) -> Resul
             Write::Put { item, .. } => {
                 let key = key_of(&item);
                 let (_, text) = rows.store(&key, found.slot, &item)?;
-                changes.wrote(key, Some((&item, text)));
+                changes.wrote(key, Some(text), |_| item);
+            }
+            Write::PutText { item, .. } => {
+                rows.store_text(item.key(), found.slot, item.text(), item.expires_at())?;
+                let key = item.key().clone();
+                changes.wrote(key, Some(item.into_text()), decoded);
             }
             Write::Update(update) => {
                 let mut item = found.item.unwrap_or_else(|| update.new_item());
                 update.apply_to(&mut item);
                 let text = rows.store_updated(&update.key, found.slot, &item)?;
-                changes.wrote(update.key, Some((&item, text)));
+                changes.wrote(update.key, Some(text), |_| item);
             }
             Write::Delete { key, .. } => {
                 rows.delete(&key, found.slot)?;
-                changes.wrote(key, None);
+                changes.wrote(key, None, decoded);
             }
             Write::Check { .. } => {}
         }
     }
     Ok(())
+}
+
+/// The item a text the writer stored holds (an item's JSON: [`tacos_core::ports::store::ItemText`]).
+fn decoded(text: &str) -> Item {
+    codec::decode(text).unwrap_or_default()
 }
 
 fn update_item(
@@ -623,7 +645,7 @@ fn update_item(
     let mut item = item.unwrap_or_else(|| update.new_item());
     update.apply_to(&mut item);
     let text = rows.store_updated(&update.key, slot, &item)?;
-    changes.wrote(update.key.clone(), Some((&item, text)));
+    changes.wrote(update.key.clone(), Some(text), |_| item.clone());
     Ok(item)
 }
 

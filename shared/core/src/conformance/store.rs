@@ -11,7 +11,8 @@ use parking_lot::Mutex;
 use serde_json::json;
 
 use crate::ports::store::{
-    key_of, ChangeListener, Condition, Item, Key, SkRange, Store, StoreError, Update, Write,
+    expires_at, key_of, ChangeListener, Condition, Item, ItemText, Key, SkRange, Store, StoreError,
+    Update, Write,
 };
 
 fn item(key: &Key, attrs: serde_json::Value) -> Item {
@@ -28,6 +29,7 @@ fn fresh(prefix: &str) -> String {
 /// Runs every check; panics with the name of the first that fails.
 pub async fn run_all(store: Arc<dyn Store>) {
     puts_and_gets(&*store).await;
+    puts_as_text(&*store).await;
     conditions(&*store).await;
     updates(&*store).await;
     transactions_are_all_or_nothing(&*store).await;
@@ -101,6 +103,79 @@ pub async fn puts_and_gets(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(store.get(&key).await.unwrap(), None, "deleted item is gone");
+}
+
+/// An item written as its JSON text is the item that text holds, under the same conditions,
+/// alone or in a transaction.
+pub async fn puts_as_text(store: &dyn Store) {
+    let key = Key::new(fresh("text"), "A");
+    let written = item(
+        &key,
+        json!({ "n": 1, "s": "a \"quoted\" {text}", "m": { "expires_at": 5 }, "expires_at": 4_000_000_000u64 }),
+    );
+    let text = |item: &Item| {
+        ItemText::new(
+            key_of(item),
+            serde_json::to_string(item).unwrap(),
+            expires_at(item),
+        )
+    };
+    store
+        .write(Write::put_new_text(text(&written)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(&key).await.unwrap(),
+        Some(written.clone()),
+        "an item put as text reads back as its attributes"
+    );
+    let again = item(&key, json!({ "n": 2 }));
+    assert!(
+        matches!(
+            store.write(Write::put_new_text(text(&again))).await,
+            Err(StoreError::ConditionFailed { index: 0 })
+        ),
+        "put_new_text refuses an item that exists"
+    );
+    assert_eq!(store.get(&key).await.unwrap(), Some(written.clone()));
+
+    let other = Key::new(key.pk.clone(), "B");
+    let refused = store
+        .transact(vec![
+            Write::put_new_text(text(&item(&other, json!({ "n": 3 })))),
+            Write::Check {
+                key: key.clone(),
+                condition: Condition::equals("n", 99),
+            },
+        ])
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::ConditionFailed { index: 1 })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.get(&other).await.unwrap(),
+        None,
+        "a text put in a failed transaction is not written"
+    );
+    store
+        .transact(vec![
+            Write::PutText {
+                item: text(&item(&other, json!({ "n": 3 }))),
+                condition: None,
+            },
+            Write::Check {
+                key: key.clone(),
+                condition: Condition::equals("n", 1),
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(&other).await.unwrap(),
+        Some(item(&other, json!({ "n": 3 }))),
+        "a text put in a transaction that holds is written"
+    );
 }
 
 pub async fn conditions(store: &dyn Store) {
@@ -698,6 +773,15 @@ pub async fn reported_changes_follow_the_store(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(reported(3), "writes to keys not watched are not reported");
+    let c = Key::new(pk.clone(), "C");
+    let c1 = item(&c, json!({ "status": "AVAILABLE" }));
+    let text = ItemText::new(c.clone(), serde_json::to_string(&c1).unwrap(), None);
+    store.write(Write::put_new_text(text)).await.unwrap();
+    assert_eq!(
+        recorder.reports.lock().last().cloned(),
+        Some((c.clone(), Some(c1))),
+        "a put as text is reported with the item its text holds"
+    );
 
     // Concurrent writers flipping the same items: the last report of each is what it holds.
     let seats: Vec<Key> = (0..4)
@@ -736,7 +820,7 @@ pub async fn reported_changes_follow_the_store(store: Arc<dyn Store>) {
     for (key, item) in recorder.reports.lock().iter() {
         replayed.insert(key.clone(), item.clone());
     }
-    for key in seats.iter().chain([&a, &b]) {
+    for key in seats.iter().chain([&a, &b, &c]) {
         assert_eq!(
             replayed.get(key).cloned().flatten(),
             store.get(key).await.unwrap(),

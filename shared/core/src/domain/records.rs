@@ -9,7 +9,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::ports::store::{Item, Key, Lent, Store};
+use crate::ports::store::{Item, ItemText, Key, Lent, Store};
 
 /// `record` as an item stored under `key`.
 pub fn to_item<T: Serialize>(key: &Key, record: &T) -> Item {
@@ -20,6 +20,33 @@ pub fn to_item<T: Serialize>(key: &Key, record: &T) -> Item {
     item.insert("pk".into(), Value::String(key.pk.clone()));
     item.insert("sk".into(), Value::String(key.sk.clone()));
     item
+}
+
+/// A record that may expire: the [`EXPIRES_AT`](crate::ports::store::EXPIRES_AT) attribute it
+/// serializes, as the store reads it, for [`to_text`] (whose text is not read back).
+pub trait Expiring {
+    fn expires_at(&self) -> Option<i64>;
+}
+
+/// `record` as the JSON text of the item [`to_item`] makes of it, serialized once, with no map
+/// of attributes in between ([`ItemText`] says why).
+pub fn to_text<T: Serialize + Expiring>(key: &Key, record: &T) -> Result<ItemText, Error> {
+    /// The record's fields, then the key's: were a record to name a field `pk` or `sk`, the
+    /// key's would be the one read back, as [`to_item`]'s overwrite makes it.
+    #[derive(Serialize)]
+    struct Keyed<'a, T> {
+        #[serde(flatten)]
+        record: &'a T,
+        pk: &'a str,
+        sk: &'a str,
+    }
+    let text = serde_json::to_string(&Keyed {
+        record,
+        pk: &key.pk,
+        sk: &key.sk,
+    })
+    .map_err(|e| Error::Internal(format!("a record as text: {e}")))?;
+    Ok(ItemText::new(key.clone(), text, record.expires_at()))
 }
 
 /// The record stored in `item`.
@@ -126,5 +153,44 @@ mod tests {
         let borrowed: serde_json::Value = decode(&item).unwrap();
         assert_eq!(owned, borrowed);
         assert!(decode::<u64>(&item).is_err());
+    }
+
+    #[test]
+    fn a_record_as_text_is_the_item_it_makes() {
+        #[derive(Serialize)]
+        struct Record {
+            name: &'static str,
+            order: u64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            stamp: Option<serde_json::Value>,
+            expires_at: i64,
+            pk: &'static str,
+        }
+        let key = Key::new("P#1", "S");
+        let record = Record {
+            name: "a \"quoted\" name",
+            order: 7,
+            stamp: Some(serde_json::json!({ "body": "{\"a\":1}", "expires_at": 5 })),
+            expires_at: 1_700_000_000,
+            pk: "a field the key overrides",
+        };
+        impl Expiring for Record {
+            fn expires_at(&self) -> Option<i64> {
+                Some(self.expires_at)
+            }
+        }
+        #[derive(Serialize)]
+        struct Lasting(u64);
+        impl Expiring for Lasting {
+            fn expires_at(&self) -> Option<i64> {
+                None
+            }
+        }
+        let text = to_text(&key, &record).unwrap();
+        assert_eq!(text.to_item().unwrap(), to_item(&key, &record));
+        assert_eq!(text.key(), &key);
+        // The record's own, not the one nested in its stamp.
+        assert_eq!(text.expires_at(), Some(1_700_000_000));
+        assert!(to_text(&key, &Lasting(7)).is_err(), "a record is an object");
     }
 }

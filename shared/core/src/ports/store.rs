@@ -152,6 +152,12 @@ pub enum Write {
         item: Item,
         condition: Option<Condition>,
     },
+    /// Replace the whole item with one given as its JSON text ([`ItemText`]): the same write as
+    /// [`Write::Put`] of the item that text decodes to.
+    PutText {
+        item: ItemText,
+        condition: Option<Condition>,
+    },
     Update(Update),
     Delete {
         key: Key,
@@ -178,9 +184,18 @@ impl Write {
         }
     }
 
+    /// [`Write::put_new`] of an item given as its text.
+    pub fn put_new_text(item: ItemText) -> Self {
+        Self::PutText {
+            item,
+            condition: Some(Condition::NotExists),
+        }
+    }
+
     pub fn key(&self) -> Key {
         match self {
             Self::Put { item, .. } => key_of(item),
+            Self::PutText { item, .. } => item.key.clone(),
             Self::Update(update) => update.key.clone(),
             Self::Delete { key, .. } | Self::Check { key, .. } => key.clone(),
         }
@@ -188,10 +203,75 @@ impl Write {
 
     pub fn condition(&self) -> Option<&Condition> {
         match self {
-            Self::Put { condition, .. } | Self::Delete { condition, .. } => condition.as_ref(),
+            Self::Put { condition, .. }
+            | Self::PutText { condition, .. }
+            | Self::Delete { condition, .. } => condition.as_ref(),
             Self::Update(update) => update.condition.as_ref(),
             Self::Check { condition, .. } => Some(condition),
         }
+    }
+}
+
+/// An item as its JSON text (an object holding its attributes, `pk` and `sk` among them), with
+/// its key and expiry beside it.
+///
+/// Why a second form of an item: a record written as an [`Item`] is serialized into a map of
+/// attributes (an allocation per name and per value), which the stores that keep items as JSON
+/// text (the durable store's rows, the memory store's entries) then serialize again. The join's
+/// ticket, the write of every join, did both: about a twentieth of a join's CPU on the README's
+/// server (BENCHMARKS §8.16). Written as text, the record is serialized once, and only a store
+/// that keeps attributes (DynamoDB's adapter) decodes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemText {
+    key: Key,
+    text: String,
+    expires_at: Option<i64>,
+}
+
+impl ItemText {
+    /// `text`, an item's JSON object holding `key` as its `pk` and `sk` (as an item's
+    /// serialization does), whose [`EXPIRES_AT`] attribute is `expires_at` ([`expires_at`]'s
+    /// reading of it). The caller knows both from the record it serialized: reading them back
+    /// from the text took half of what writing it as text saves, so only debug builds check.
+    pub fn new(key: Key, text: String, expires_at: Option<i64>) -> Self {
+        let item = Self {
+            key,
+            text,
+            expires_at,
+        };
+        if cfg!(debug_assertions) {
+            let attrs = item.to_item().expect("an item's text is a JSON object");
+            assert_eq!(key_of(&attrs), item.key, "an item's text holds its key");
+            assert_eq!(
+                self::expires_at(&attrs),
+                item.expires_at,
+                "an item's text holds its expiry"
+            );
+        }
+        item
+    }
+
+    pub fn key(&self) -> &Key {
+        &self.key
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// When the item expires ([`expires_at`] of its attributes).
+    pub fn expires_at(&self) -> Option<i64> {
+        self.expires_at
+    }
+
+    pub fn into_text(self) -> String {
+        self.text
+    }
+
+    /// The item the text holds, as its attributes.
+    pub fn to_item(&self) -> Result<Item, StoreError> {
+        serde_json::from_str(&self.text)
+            .map_err(|e| StoreError::Invalid(format!("an item's text: {e}")))
     }
 }
 

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::entry::EntryStamp;
 use super::keys::{counter_key, ticket_key};
-use crate::domain::records::get_shared;
+use crate::domain::records::{get_shared, Expiring};
 use crate::domain::request_keys::KeyStamp;
 use crate::error::{Error, Result};
 use crate::ids::{EventId, UserId, WaitingToken};
@@ -59,6 +59,12 @@ pub struct WaitingRecord {
     /// ([`super::entry`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry: Option<EntryStamp>,
+}
+
+impl Expiring for WaitingRecord {
+    fn expires_at(&self) -> Option<i64> {
+        Some(self.expires_at)
+    }
 }
 
 /// Join counts per shard, and the arithmetic of orders over them.

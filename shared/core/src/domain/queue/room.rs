@@ -34,7 +34,7 @@ use super::positions::{
 use super::presence::Presence;
 use super::views::{OpenAdmissions, View, ViewLeavers, Views};
 use crate::domain::catalog::{Catalog, Event};
-use crate::domain::records::{get_record, to_item, ttl_after};
+use crate::domain::records::{get_record, to_text, ttl_after};
 use crate::domain::request_keys::{self, KeyedAnswer, RequestKey, RequestKeys};
 use crate::domain::reservation_tokens::{Issue, ReservationTokens, RESERVATION_TOKEN_TTL_SECS};
 use crate::domain::sale::{Sale, SaleControl, SaleState};
@@ -479,10 +479,12 @@ impl WaitingRoom {
             None => None,
         };
         let key = ticket_key(&ticket.token);
+        // As its text: every join writes one, and building its attributes only for the store
+        // to serialize them again was a twentieth of a join ([`crate::ports::store::ItemText`]).
         match self
             .ports
             .store
-            .write(Write::put_new(to_item(&key, &ticket)))
+            .write(Write::put_new_text(to_text(&key, &ticket)?))
             .await
         {
             Ok(()) => {

@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 
 use crate::ports::store::{
-    key_of, ChangeListener, ExpiringStore, Item, Key, Lent, SkRange, Store, StoreError, Update,
-    Watchers, Write, MAX_TRANSACTION_WRITES,
+    key_of, ChangeListener, Condition, ExpiringStore, Item, Key, Lent, SkRange, Store, StoreError,
+    Update, Watchers, Write, MAX_TRANSACTION_WRITES,
 };
 
 use encoded::Items;
@@ -61,6 +61,55 @@ impl MemoryStore {
         } else {
             Ok(())
         }
+    }
+}
+
+/// One write of a transaction as this store applies it: its item decoded if it came as text
+/// (this store keeps attributes, encoded its own way), so that a text that is not an item fails
+/// the transaction before any of it is written.
+struct Change {
+    key: Key,
+    condition: Option<Condition>,
+    then: Then,
+}
+
+enum Then {
+    Put(Item),
+    Update(Update),
+    Delete,
+    Check,
+}
+
+impl Change {
+    fn of(write: Write) -> Result<Self, StoreError> {
+        let key = write.key();
+        Ok(match write {
+            Write::Put { item, condition } => Self {
+                key,
+                condition,
+                then: Then::Put(item),
+            },
+            Write::PutText { item, condition } => Self {
+                key,
+                condition,
+                then: Then::Put(item.to_item()?),
+            },
+            Write::Update(mut update) => Self {
+                key,
+                condition: update.condition.take(),
+                then: Then::Update(update),
+            },
+            Write::Delete { condition, .. } => Self {
+                key,
+                condition,
+                then: Then::Delete,
+            },
+            Write::Check { condition, .. } => Self {
+                key,
+                condition: Some(condition),
+                then: Then::Check,
+            },
+        })
     }
 }
 
@@ -113,7 +162,11 @@ impl Store for MemoryStore {
                 writes.len()
             )));
         }
-        let keys: Vec<Key> = writes.iter().map(Write::key).collect();
+        let writes = writes
+            .into_iter()
+            .map(Change::of)
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let keys: Vec<&Key> = writes.iter().map(|change| &change.key).collect();
         if keys.len() > 1 && keys.iter().collect::<HashSet<_>>().len() != keys.len() {
             return Err(StoreError::Invalid(
                 "two writes to one item in a transaction".into(),
@@ -122,39 +175,37 @@ impl Store for MemoryStore {
         let mut items = self.items.lock();
         // Every item is read once: its conditions are checked on it, and an update applies to it.
         let mut current = Vec::with_capacity(writes.len());
-        for (index, (write, key)) in writes.iter().zip(&keys).enumerate() {
-            let item = match write {
+        for (index, change) in writes.iter().enumerate() {
+            let item = match (&change.then, &change.condition) {
                 // A blind put needs nothing of the item it replaces.
-                Write::Put {
-                    condition: None, ..
-                } => None,
-                _ => items.get(key),
+                (Then::Put(_), None) => None,
+                _ => items.get(&change.key),
             };
-            if let Some(condition) = write.condition() {
+            if let Some(condition) = &change.condition {
                 if !condition.holds(item.as_ref()) {
                     return Err(StoreError::ConditionFailed { index });
                 }
             }
             current.push(item);
         }
-        for ((write, key), item) in writes.into_iter().zip(keys).zip(current) {
-            match write {
-                Write::Put { item, .. } => {
+        for (Change { key, then, .. }, item) in writes.into_iter().zip(current) {
+            match then {
+                Then::Put(item) => {
                     debug_assert_eq!(key_of(&item), key);
                     items.put(&key, &item);
                     self.watchers.report(&key, Some(&item));
                 }
-                Write::Update(update) => {
+                Then::Update(update) => {
                     let mut item = item.unwrap_or_else(|| update.new_item());
                     update.apply_to(&mut item);
                     items.put(&key, &item);
                     self.watchers.report(&key, Some(&item));
                 }
-                Write::Delete { .. } => {
+                Then::Delete => {
                     items.remove(&key);
                     self.watchers.report(&key, None);
                 }
-                Write::Check { .. } => {}
+                Then::Check => {}
             }
         }
         Ok(())
