@@ -153,7 +153,7 @@ impl DynamoStore {
         let builder = TransactWriteItem::builder();
         let item = match write {
             Write::Put { item, condition } => builder.put(self.put(item, condition.as_ref())?),
-            // DynamoDB takes attributes: the text is decoded here, the one adapter that does.
+            // DynamoDB takes attributes: the text is decoded into them.
             Write::PutText { item, condition } => {
                 builder.put(self.put(&item.to_item()?, condition.as_ref())?)
             }

@@ -56,15 +56,22 @@ impl<'w> Changes<'w> {
         }
     }
 
-    /// `key` now holds the item stored as `text` (`None`: deleted), which `item` gives as its
-    /// attributes, asked only if someone watches `key`.
-    fn wrote(&mut self, key: Key, text: Option<String>, item: impl FnOnce(&str) -> Item) {
+    /// `key` now holds the item stored as `text`, which `item` gives as its attributes, asked
+    /// only if someone watches `key`.
+    fn wrote(&mut self, key: Key, text: String, item: impl FnOnce(&str) -> Item) {
         if self.watchers.watch(&key) {
-            let watched = text.as_deref().map(item);
-            self.items.push((key.clone(), watched));
+            self.items.push((key.clone(), Some(item(&text))));
         }
         self.written
-            .push((key, text.map(|text| Arc::new(KeptText::new(text)))));
+            .push((key, Some(Arc::new(KeptText::new(text)))));
+    }
+
+    /// `key`'s item is deleted.
+    fn deleted(&mut self, key: Key) {
+        if self.watchers.watch(&key) {
+            self.items.push((key.clone(), None));
+        }
+        self.written.push((key, None));
     }
 
     /// `key` was purged (past its expiry): the recent items forget it; watchers are not told,
@@ -603,22 +610,22 @@ fn transact(rows: &mut Rows, writes: Vec<Write>, changes: &mut Changes) -> Resul
             Write::Put { item, .. } => {
                 let key = key_of(&item);
                 let (_, text) = rows.store(&key, found.slot, &item)?;
-                changes.wrote(key, Some(text), |_| item);
+                changes.wrote(key, text, |_| item);
             }
             Write::PutText { item, .. } => {
                 rows.store_text(item.key(), found.slot, item.text(), item.expires_at())?;
                 let key = item.key().clone();
-                changes.wrote(key, Some(item.into_text()), decoded);
+                changes.wrote(key, item.into_text(), decoded);
             }
             Write::Update(update) => {
                 let mut item = found.item.unwrap_or_else(|| update.new_item());
                 update.apply_to(&mut item);
                 let text = rows.store_updated(&update.key, found.slot, &item)?;
-                changes.wrote(update.key, Some(text), |_| item);
+                changes.wrote(update.key, text, |_| item);
             }
             Write::Delete { key, .. } => {
                 rows.delete(&key, found.slot)?;
-                changes.wrote(key, None, decoded);
+                changes.deleted(key);
             }
             Write::Check { .. } => {}
         }
@@ -626,9 +633,14 @@ fn transact(rows: &mut Rows, writes: Vec<Write>, changes: &mut Changes) -> Resul
     Ok(())
 }
 
-/// The item a text the writer stored holds (an item's JSON: [`tacos_core::ports::store::ItemText`]).
+/// The item a text put as an item's JSON holds ([`tacos_core::ports::store::ItemText`]), for
+/// its watchers. Its writer serialized it, so it decodes; were it not an item's JSON, the
+/// watchers are told of an empty item and the failure is logged, the write stands.
 fn decoded(text: &str) -> Item {
-    codec::decode(text).unwrap_or_default()
+    codec::decode(text).unwrap_or_else(|error| {
+        tracing::error!(%error, "an item put as text is not an item's JSON");
+        Item::new()
+    })
 }
 
 fn update_item(
@@ -645,7 +657,7 @@ fn update_item(
     let mut item = item.unwrap_or_else(|| update.new_item());
     update.apply_to(&mut item);
     let text = rows.store_updated(&update.key, slot, &item)?;
-    changes.wrote(update.key.clone(), Some(text), |_| item.clone());
+    changes.wrote(update.key.clone(), text, |_| item.clone());
     Ok(item)
 }
 

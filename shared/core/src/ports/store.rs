@@ -216,11 +216,12 @@ impl Write {
 /// its key and expiry beside it.
 ///
 /// Why a second form of an item: a record written as an [`Item`] is serialized into a map of
-/// attributes (an allocation per name and per value), which the stores that keep items as JSON
-/// text (the durable store's rows, the memory store's entries) then serialize again. The join's
-/// ticket, the write of every join, did both: about a twentieth of a join's CPU on the README's
-/// server (BENCHMARKS §8.16). Written as text, the record is serialized once, and only a store
-/// that keeps attributes (DynamoDB's adapter) decodes it.
+/// attributes (an allocation per name and per value), which the durable store, keeping items as
+/// JSON text, then serializes again on its one writer thread. Written as text, the record is
+/// serialized once, on the caller's thread, and the durable store keeps the text as it is; the
+/// memory store and DynamoDB's adapter, which keep attributes, decode it. For the join's ticket,
+/// the write of every join: the writer's CPU per join an eighth lower, the whole join's about 3 %
+/// (BENCHMARKS §8.16).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ItemText {
     key: Key,

@@ -479,8 +479,8 @@ impl WaitingRoom {
             None => None,
         };
         let key = ticket_key(&ticket.token);
-        // As its text: every join writes one, and building its attributes only for the store
-        // to serialize them again was a twentieth of a join ([`crate::ports::store::ItemText`]).
+        // As its text: every join writes one, and the durable store serialized its attributes
+        // again on its writer thread ([`crate::ports::store::ItemText`]).
         match self
             .ports
             .store
