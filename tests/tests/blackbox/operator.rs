@@ -214,6 +214,11 @@ async fn only_administrators_may_operate_a_sale() {
         json!({}),
         json!({"hold_seconds": 1}),
         json!({"admission_rate_per_sec": -3}),
+        // A setting named is a value: null is not "leave it", the document's schema has no null.
+        json!({"admission_rate_per_sec": null, "hold_seconds": 90}),
+        json!({"hold_seconds": null, "admission_rate_per_sec": 20}),
+        json!({"join_challenge_bits": null, "hold_seconds": 90}),
+        json!({"on_sale_at": null, "hold_seconds": 90}),
     ] {
         act(
             &api,
