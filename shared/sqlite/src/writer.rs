@@ -614,8 +614,8 @@ fn transact(rows: &mut Rows, writes: Vec<Write>, changes: &mut Changes) -> Resul
             }
             Write::PutText { item, .. } => {
                 rows.store_text(item.key(), found.slot, item.text(), item.expires_at())?;
-                let key = item.key().clone();
-                changes.wrote(key, item.into_text(), decoded);
+                let (key, text) = item.into_parts();
+                changes.wrote(key, text, decoded);
             }
             Write::Update(update) => {
                 let mut item = found.item.unwrap_or_else(|| update.new_item());

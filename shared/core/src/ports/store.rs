@@ -265,8 +265,9 @@ impl ItemText {
         self.expires_at
     }
 
-    pub fn into_text(self) -> String {
-        self.text
+    /// The key and the text, for a store that keeps both as they are.
+    pub fn into_parts(self) -> (Key, String) {
+        (self.key, self.text)
     }
 
     /// The item the text holds, as its attributes.
