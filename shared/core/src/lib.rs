@@ -15,6 +15,8 @@
 //! * [`functions`]: every deployable function, its kind and its routes, named once.
 //! * [`in_process`]: the ports in memory, for the embedded server and the tests.
 //! * [`trace_context`]: W3C trace context across the asynchronous hops of a purchase.
+//! * [`request_fields`]: how a request body's optional fields are read (`null` only where the
+//!   API document allows it).
 //! * [`secret`]: values never printed and compared in constant time.
 //! * [`sweep`]: the ledger of due work and the sweep that does what a lost AWS timer did not.
 //! * `conformance` (feature `conformance`): the suites every adapter of a port must pass.
@@ -29,6 +31,7 @@ pub mod ids;
 pub mod in_process;
 pub mod platform;
 pub mod ports;
+pub mod request_fields;
 pub mod secret;
 pub mod seed;
 pub mod sweep;

@@ -586,3 +586,57 @@ async fn a_join_whose_user_id_is_not_a_string_is_refused() {
         );
     }
 }
+
+/// `challenge` and `solution` are strings when sent (the document has no `null` for them), and a
+/// solution is at most 64 characters: a join breaking either is a malformed body, refused with
+/// 400 and never taken as a join, even when the event asks for no work at all (serde had read
+/// `null` as "not sent" and the length was checked only when work was asked). The next join is
+/// still first in line: nothing was written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_join_whose_challenge_fields_break_the_documents_shape_is_refused() {
+    let api = Api::new();
+    let event = api.seated_event(&[("A", 1, 5)], 1000, 50.0).await;
+    let event_id = str_of(&event, "event_id").to_string();
+    for (body, field) in [
+        (
+            serde_json::json!({"event_id": event_id, "challenge": null}),
+            "challenge",
+        ),
+        (
+            serde_json::json!({"event_id": event_id, "solution": null}),
+            "solution",
+        ),
+        (
+            serde_json::json!({"event_id": event_id, "challenge": "c1.x", "solution": null}),
+            "solution",
+        ),
+        (
+            serde_json::json!({"event_id": event_id, "challenge": "c1.x", "solution": "7".repeat(65)}),
+            "solution",
+        ),
+        (
+            serde_json::json!({"event_id": event_id, "solution": "é".repeat(65)}),
+            "solution",
+        ),
+    ] {
+        let r = api.post("/queue/join").idem().json(&body).send().await;
+        let err = r.expect_error(400, "INVALID_REQUEST");
+        assert!(
+            str_of(&err, "message").contains(field),
+            "names the field {field}: {}",
+            r.text()
+        );
+    }
+    // Within the limit (64 characters, 128 bytes), with no work asked: an ordinary join, first.
+    let joined = api
+        .post("/queue/join")
+        .idem()
+        .json(&serde_json::json!({"event_id": event_id, "solution": "é".repeat(64)}))
+        .send()
+        .await
+        .expect(202);
+    assert_eq!(
+        joined["position_hint"], 1,
+        "nothing refused took a place: {joined}"
+    );
+}

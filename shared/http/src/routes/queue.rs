@@ -12,7 +12,7 @@ use axum::Extension;
 use futures::Stream;
 use serde::Deserialize;
 
-use tacos_core::domain::queue::challenge::ChallengeAnswer;
+use tacos_core::domain::queue::challenge::{ChallengeAnswer, MAX_SOLUTION_CHARS};
 use tacos_core::domain::queue::lobby::{EntryCursor, MAX_ENTRIES_PAGE};
 use tacos_core::domain::queue::{QueueStatusKind, RequestKey};
 use tacos_core::error::Error;
@@ -25,13 +25,16 @@ use tacos_core::ids::{EventId, WaitingToken};
 
 /// `{"event_id"}`, and `challenge` and `solution` when the event asks for proof of work
 /// ([`challenge`]). Other fields are ignored; `user_id`, which the original gateway's clients
-/// send, must name the caller ([`check_user_id`]).
+/// send, must name the caller ([`check_user_id`]). `challenge` and `solution` are strings when
+/// sent, never `null` ([`tacos_core::request_fields`]), and a solution is at most
+/// [`MAX_SOLUTION_CHARS`] characters whether or not the event asks for work: the body's shape
+/// is the document's, not the sale's.
 #[derive(Deserialize)]
 pub struct JoinBody {
     event_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tacos_core::request_fields::named")]
     challenge: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tacos_core::request_fields::named")]
     solution: Option<String>,
 }
 
@@ -43,6 +46,16 @@ pub async fn join(
     check_user_id(&keyed.body, keyed.caller.as_ref())?;
     let body: JoinBody = parse_json(&keyed.body)?;
     let event_id = required_event_id(body.event_id)?;
+    if body
+        .solution
+        .as_ref()
+        .is_some_and(|s| s.chars().count() > MAX_SOLUTION_CHARS)
+    {
+        return Err(Error::InvalidRequest(format!(
+            "solution: at most {MAX_SOLUTION_CHARS} characters"
+        ))
+        .into());
+    }
     let work = match (body.challenge, body.solution) {
         (Some(challenge), Some(solution)) => Some(ChallengeAnswer {
             challenge,

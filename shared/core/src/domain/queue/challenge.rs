@@ -33,8 +33,9 @@ pub const MAX_CHALLENGE_BITS: u32 = 28;
 /// The version tag that starts every challenge.
 const VERSION: &str = "c1";
 
-/// The longest solution accepted (the web app sends a decimal counter).
-const MAX_SOLUTION_LEN: usize = 64;
+/// The longest solution accepted, in characters (the web app sends a decimal counter); the API
+/// document's `maxLength`, refused with 400 at the request's edge whatever the sale asks.
+pub const MAX_SOLUTION_CHARS: usize = 64;
 
 /// What `GET /queue/challenge` answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -170,7 +171,7 @@ impl JoinChallenges {
         if parts.bits < required {
             return Err(ChallengeRefusal::TooEasy);
         }
-        if answer.solution.len() > MAX_SOLUTION_LEN
+        if answer.solution.chars().count() > MAX_SOLUTION_CHARS
             || leading_zero_bits(&answer.challenge, key, &answer.solution) < parts.bits
         {
             return Err(ChallengeRefusal::Unsolved);

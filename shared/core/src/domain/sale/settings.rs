@@ -103,31 +103,19 @@ impl Sale {
 }
 
 /// `PATCH /admin/events/{id}`: the settings to change; at least one. Unknown fields are ignored
-/// (as on every request body).
+/// (as on every request body); a setting sent as `null` is refused ([`crate::request_fields`]).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct SaleSettings {
-    #[serde(default, deserialize_with = "named")]
+    #[serde(default, deserialize_with = "crate::request_fields::named")]
     pub admission_rate_per_sec: Option<f64>,
-    #[serde(default, deserialize_with = "named")]
+    #[serde(default, deserialize_with = "crate::request_fields::named")]
     pub hold_seconds: Option<u64>,
-    #[serde(default, deserialize_with = "named")]
+    #[serde(default, deserialize_with = "crate::request_fields::named")]
     pub join_challenge_bits: Option<u32>,
     /// A new opening time; only while the current one is still ahead (a sale that opened
     /// stays open: its lobby was drawn).
-    #[serde(default, deserialize_with = "named")]
+    #[serde(default, deserialize_with = "crate::request_fields::named")]
     pub on_sale_at: Option<DateTime<Utc>>,
-}
-
-/// A setting the body names, which must then hold a value: serde's `Option` reads `null` as
-/// absent, so `{"admission_rate_per_sec": null, "hold_seconds": 90}` changed the hold and
-/// answered 200 where the API document's schema (no null) makes it a 400 (found by
-/// schemathesis). Absent stays `None` through `#[serde(default)]`.
-fn named<'de, D, T>(deserializer: D) -> std::result::Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(deserializer).map(Some)
 }
 
 impl SaleSettings {
