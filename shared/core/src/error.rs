@@ -17,7 +17,7 @@ pub enum Error {
     MissingEventId,
     #[error("the Idempotency-Key header is required on this route")]
     IdempotencyRequired,
-    #[error("the Idempotency-Key header must be a UUID")]
+    #[error("the Idempotency-Key header must be one UUID, sent once")]
     InvalidIdempotencyKey,
     #[error("this Idempotency-Key was already used with a different request")]
     IdempotencyConflict,

@@ -60,6 +60,17 @@ pub fn check_user_id(bytes: &[u8], caller: Option<&Principal>) -> Result<(), Err
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` value. The scheme's name is matched without
+/// regard to case and may be followed by any spaces or tabs (RFC 9110 §11.1, §11.4): `BEARER`
+/// from one client library and `Bearer\t` from another name the same scheme. `None` for another
+/// scheme, or none at all.
+fn bearer_credentials(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.split_once([' ', '\t'])?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| rest.trim_matches([' ', '\t']))
+}
+
 /// The body's bytes as sent (for a signature over them); an oversized one is 413
 /// `PAYLOAD_TOO_LARGE` and an unreadable one 400, both in the contract's shape (axum's own
 /// rejections are plain text).
@@ -94,8 +105,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let message = inner.to_string();
-        // serde names a missing field in its message; otherwise the path says where.
-        let field = if path == "." {
+        // serde names a missing field in its message; otherwise the path says where, unless
+        // the JSON broke before a field was named (cut short inside a name, the path is `?`):
+        // then it is the body's fault.
+        let field = if path == "." || path.contains('?') {
             "body".to_string()
         } else {
             path
@@ -203,11 +216,7 @@ pub async fn verify_caller(
             let value = value
                 .to_str()
                 .map_err(|_| Error::InvalidToken("malformed".into()));
-            match value.map(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-                    .map(str::trim)
-            }) {
+            match value.map(bearer_credentials) {
                 Ok(Some(token)) if !token.is_empty() => {
                     platform.accounts.tokens().verify(token).await.map(Some)
                 }
@@ -289,7 +298,28 @@ pub fn path_id<T: std::str::FromStr>(raw: &str, not_found: Error) -> Result<T, A
 
 #[cfg(test)]
 mod tests {
-    use super::ClientAddr;
+    use super::{bearer_credentials, ClientAddr};
+
+    #[test]
+    fn the_bearer_scheme_is_named_in_any_case_with_any_blanks_after_it() {
+        for value in [
+            "Bearer t.k.n",
+            "bearer t.k.n",
+            "BEARER t.k.n",
+            "Bearer\tt.k.n",
+            "Bearer   t.k.n ",
+        ] {
+            assert_eq!(bearer_credentials(value), Some("t.k.n"), "{value:?}");
+        }
+        for value in ["Basic dXNlcjpwdw==", "Bearert.k.n", "t.k.n", "Token t.k.n"] {
+            assert_eq!(bearer_credentials(value), None, "{value:?}");
+        }
+        assert_eq!(
+            bearer_credentials("Bearer "),
+            Some(""),
+            "no token: refused by the caller"
+        );
+    }
 
     #[test]
     fn client_addresses_are_read_from_the_proxys_header() {

@@ -15,6 +15,7 @@ use axum::routing::MethodRouter;
 use sha2::{Digest, Sha256};
 
 use super::extract::{verify_caller, ClientAddr};
+use super::keys_in_flight::{KeyBusy, KeysInFlight};
 use super::MAX_BODY_BYTES;
 use tacos_core::domain::auth::Principal;
 use tacos_core::domain::idempotency::{Begin, StoredResponse};
@@ -34,7 +35,9 @@ use crate::error::ApiError;
 /// answers the confirmation; an entry keeps its key on its ticket and answers its retry the same
 /// reservation token, `tacos_core::domain::queue::entry`). So the key's record is read before
 /// (a replay, a conflict, or a claim an older release still holds) and the answer stored after,
-/// one write; a concurrent duplicate runs too and is answered alike, its effect the first's.
+/// one write; a concurrent duplicate runs too and is answered alike, its effect the first's,
+/// while another request under a key still running in this process is refused
+/// ([`KeysInFlight`]). Keys are per route ([`tacos_core::domain::idempotency`]).
 const KEYED_ROUTES: &[(Route, bool)] = &[
     (Route::QueueEnter, false),
     (Route::Confirm, true),
@@ -50,24 +53,34 @@ pub fn layered(
 ) -> MethodRouter<Arc<Platform>> {
     match KEYED_ROUTES.iter().find(|(keyed, _)| *keyed == route) {
         Some(&(_, needs_caller)) => methods.layer(axum::middleware::from_fn_with_state(
-            (platform.clone(), needs_caller),
+            Keyed {
+                platform: platform.clone(),
+                route,
+                needs_caller,
+                in_flight: Arc::default(),
+            },
             middleware,
         )),
         None => methods,
     }
 }
 
+/// What the middleware of one keyed route knows.
+#[derive(Clone)]
+struct Keyed {
+    platform: Arc<Platform>,
+    route: Route,
+    needs_caller: bool,
+    in_flight: Arc<KeysInFlight>,
+}
+
 /// The middleware of a keyed route ([`layered`]): its POSTs (another method gets the route's
 /// 405 untouched).
-async fn middleware(
-    State((platform, needs_caller)): State<(Arc<Platform>, bool)>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn middleware(State(keyed): State<Keyed>, request: Request, next: Next) -> Response {
     if request.method() != Method::POST {
         return next.run(request).await;
     }
-    match keyed_request(&platform, needs_caller, request, next).await {
+    match keyed_request(&keyed, request, next).await {
         Ok(response) | Err(response) => response,
     }
 }
@@ -76,11 +89,16 @@ async fn middleware(
 /// request's extensions, for a handler that keeps it: [`RequestKey`]), its answer kept for
 /// replays. `Err` is an answer too: the refusal, rendered.
 async fn keyed_request(
-    platform: &Platform,
-    needs_caller: bool,
+    Keyed {
+        platform,
+        route,
+        needs_caller,
+        in_flight,
+    }: &Keyed,
     request: Request,
     next: Next,
 ) -> Result<Response, Response> {
+    let (route, needs_caller) = (*route, *needs_caller);
     let fail = |e: Error| ApiError(e).into_response();
     let key = idempotency_key(request.headers()).map_err(fail)?;
     let (mut parts, body) = request.into_parts();
@@ -91,9 +109,14 @@ async fn keyed_request(
         .await
         .map_err(|_| fail(Error::PayloadTooLarge))?;
     let fingerprint = fingerprint(&parts, &bytes);
+    // Held until the answer is kept, so that a request for something else under this key waits
+    // for nothing: it is refused now, or finds the record.
+    let _running = in_flight
+        .enter(&caller, &key, &fingerprint)
+        .map_err(|KeyBusy| fail(Error::IdempotencyConflict))?;
     let prior = platform
         .idempotency
-        .prior(&caller, &key, &fingerprint)
+        .prior(route, &caller, &key, &fingerprint)
         .await
         .map_err(fail)?;
     if let Some(answered) = answered_already(prior) {
@@ -107,7 +130,7 @@ async fn keyed_request(
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
-    Ok(record(platform, &caller, &key, &fingerprint, response).await)
+    Ok(record(platform, route, &caller, &key, &fingerprint, response).await)
 }
 
 /// A keyed POST whose route keeps its key itself: the key, whose it is, the request's
@@ -150,6 +173,7 @@ impl FromRequest<Arc<Platform>> for OwnKey {
 /// A server error keeps nothing, so a retry runs again.
 pub async fn signed_in_own_key<F, Fut>(
     platform: &Platform,
+    route: Route,
     keyed: OwnKey,
     status: StatusCode,
     run: F,
@@ -165,7 +189,7 @@ where
     };
     match platform
         .idempotency
-        .prior(&key.owner, &key.key, &key.fingerprint)
+        .prior(route, &key.owner, &key.key, &key.fingerprint)
         .await
     {
         Ok(begin) => {
@@ -183,7 +207,15 @@ where
         return refusal;
     }
     // Nothing was done; should the record fail, a retry runs again rather than replaying.
-    record(platform, &key.owner, &key.key, &key.fingerprint, refusal).await
+    record(
+        platform,
+        route,
+        &key.owner,
+        &key.key,
+        &key.fingerprint,
+        refusal,
+    )
+    .await
 }
 
 /// Whose a join's key would be (the caller's account, or its client address): whom a join
@@ -221,11 +253,16 @@ pub fn keyed_answer(status: StatusCode, answer: KeyedAnswer) -> Response {
 }
 
 /// The `Idempotency-Key` header, which must be a UUID, in one spelling (hyphenated, lower case)
-/// so that the same key written twice is one key.
+/// so that the same key written twice is one key. Sent more than once it names no one key, and
+/// is refused like a key that is not a UUID rather than read as its first value.
 fn idempotency_key(headers: &HeaderMap) -> Result<String, Error> {
-    let Some(value) = headers.get("idempotency-key") else {
+    let mut values = headers.get_all("idempotency-key").iter();
+    let Some(value) = values.next() else {
         return Err(Error::IdempotencyRequired);
     };
+    if values.next().is_some() {
+        return Err(Error::InvalidIdempotencyKey);
+    }
     let key = value
         .to_str()
         .ok()
@@ -280,6 +317,7 @@ fn answered_already(begin: Begin) -> Option<Response> {
 /// An answer that cannot be kept is still given; its retry runs again.
 async fn record(
     platform: &Platform,
+    route: Route,
     caller: &str,
     key: &str,
     fingerprint: &str,
@@ -294,7 +332,7 @@ async fn record(
     };
     if let Err(e) = platform
         .idempotency
-        .remember_first(caller, key, fingerprint, stored(&parts, &bytes))
+        .remember_first(route, caller, key, fingerprint, stored(&parts, &bytes))
         .await
     {
         tracing::warn!(error = %e, "idempotent response not stored");

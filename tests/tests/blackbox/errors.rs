@@ -1193,3 +1193,92 @@ async fn one_payment_cannot_confirm_two_reservations() {
     assert_eq!(seat_status(&av, "A-1"), "SOLD");
     assert_ne!(seat_status(&av, "A-2"), "SOLD");
 }
+
+/// Requests that say one thing twice, or say it in a form a library writes, found by a hostile
+/// client's probe: a query naming two waiting tokens is refused (which one was meant is not the
+/// server's to guess) and leaves nobody; two `Idempotency-Key` headers name no one key; a cancel
+/// whose body names another user is refused as every other route refuses it; the Bearer scheme
+/// is matched in any case; JSON cut short inside a field's name is the body's fault; and a
+/// seated hold over the limit names the seats it asked for. Each refusal changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ambiguous_requests_are_refused_and_change_nothing() {
+    let api = Api::new();
+    let event = api.seated_event(&[("A", 1, 10)], 1000, 0.01).await;
+    let event_id = str_of(&event, "event_id");
+    let (user, other) = tokio::join!(api.register(), api.register());
+    let ahead = api.join(event_id, None).await;
+    let mine = api.join(event_id, Some(&user)).await;
+    let (a, b) = (
+        str_of(&ahead, "waiting_token"),
+        str_of(&mine, "waiting_token"),
+    );
+
+    for (method, path) in [
+        (Method::GET, format!("/queue/status?token={a}&token={b}")),
+        (Method::DELETE, format!("/queue/leave?token={b}&token={a}")),
+    ] {
+        let e = api
+            .call(method, &path)
+            .bearer(&user.token)
+            .send()
+            .await
+            .expect_error(400, "INVALID_REQUEST");
+        assert!(str_of(&e, "message").contains("token"), "{e}");
+    }
+    let still_waiting = api.status_raw(b).await.expect(200);
+    assert_ne!(
+        still_waiting["status"], "left",
+        "nobody left: {still_waiting}"
+    );
+
+    api.post("/queue/join")
+        .key(&new_key())
+        .key(&new_key())
+        .json(&json!({"event_id": event_id}))
+        .send()
+        .await
+        .expect_error(400, "INVALID_IDEMPOTENCY_KEY");
+
+    // Holds on an event that admits at once.
+    let event = api.seated_event(&[("A", 1, 10)], 1000, 100.0).await;
+    let event_id = str_of(&event, "event_id");
+    let rsv = api.hold_seats(&user, event_id, &["A-1"]).await;
+    let rsv_id = str_of(&rsv, "reservation_id");
+    api.post(&format!("/reservations/{rsv_id}/cancel"))
+        .bearer(&user.token)
+        .json(&json!({"user_id": other.user_id}))
+        .send()
+        .await
+        .expect_error(403, "FORBIDDEN");
+    let still = api
+        .get(&format!("/reservations/{rsv_id}"))
+        .header("authorization", &format!("BEARER {}", user.token))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(
+        still["status"], "HOLD",
+        "the refused cancel changed nothing: {still}"
+    );
+    api.post(&format!("/reservations/{rsv_id}/cancel"))
+        .bearer(&user.token)
+        .json(&json!({"user_id": user.user_id}))
+        .send()
+        .await
+        .expect(200);
+
+    let e = api
+        .post("/auth/login")
+        .raw("{\"username\":\"someone\",\"pass")
+        .send()
+        .await
+        .expect_error(400, "INVALID_REQUEST");
+    assert!(str_of(&e, "message").starts_with("body:"), "{e}");
+
+    let rtkn = api.admit(event_id, &user).await;
+    let e = api
+        .reserve_seats(&user, event_id, &["A-2", "A-3", "A-4", "A-5", "A-6"], &rtkn)
+        .await
+        .expect_error(400, "INVALID_REQUEST");
+    assert!(str_of(&e, "message").starts_with("seat_ids:"), "{e}");
+}

@@ -11,6 +11,7 @@ use tacos_core::domain::payments::{IntentRequest, ProcessRequest, Scenario};
 use tacos_core::domain::request_keys::{KeyedAnswer, RequestKey};
 use tacos_core::domain::reservations::{HoldRequest, Reservation};
 use tacos_core::error::Error;
+use tacos_core::functions::Route;
 use tacos_core::ids::SeatId;
 
 use crate::world::World;
@@ -39,11 +40,11 @@ fn body(answer: &KeyedAnswer) -> &str {
 }
 
 /// No record of the key beside the item: what the general idempotency records would hold.
-async fn no_record(world: &World, key: &RequestKey) {
+async fn no_record(world: &World, route: Route, key: &RequestKey) {
     let found = world
         .platform()
         .idempotency
-        .prior(&key.owner, &key.key, &key.fingerprint)
+        .prior(route, &key.owner, &key.key, &key.fingerprint)
         .await
         .unwrap();
     assert_eq!(found, Begin::Proceed, "no idempotency record for {key:?}");
@@ -74,7 +75,7 @@ async fn a_keyed_hold_replays_its_first_answer_even_after_its_token_expired() {
         first,
         "the answer is the reservation's view"
     );
-    no_record(&world, &first_key).await;
+    no_record(&world, Route::Reserve, &first_key).await;
 
     // Past the reservation token's 30 s: the retry is refused by nothing, it replays.
     world.advance(31.0);
@@ -180,7 +181,7 @@ async fn a_keyed_intent_replays_its_first_answer_after_the_payment_started() {
     let created: serde_json::Value = serde_json::from_str(&first).unwrap();
     assert_eq!(created["status"], "PENDING");
     assert_eq!(created["next"], "webhook");
-    no_record(&world, &intent_key).await;
+    no_record(&world, Route::PaymentIntent, &intent_key).await;
 
     let duplicates = join_all(
         (0..4).map(|_| payments.create_intent_keyed(&buyer, request.clone(), &intent_key)),
@@ -258,7 +259,7 @@ async fn a_keyed_entry_answers_its_retries_the_token_it_answered() {
         1,
         "one entry, the others its replays"
     );
-    no_record(&world, &entry).await;
+    no_record(&world, Route::QueueEnter, &entry).await;
 
     world.advance(60.0);
     let later = queue.enter_keyed(&token, user(), &entry).await.unwrap();

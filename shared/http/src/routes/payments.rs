@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use tacos_core::domain::payments::{IntentRequest, ProcessRequest};
 use tacos_core::domain::webhook_signature::WebhookHeaders;
 use tacos_core::error::Error;
+use tacos_core::functions::Route;
 use tacos_core::platform::Platform;
 
 use crate::error::Result;
@@ -22,6 +23,7 @@ pub async fn intent(State(platform): State<Arc<Platform>>, keyed: OwnKey) -> Res
     let payments = &platform.payments;
     signed_in_own_key(
         &platform,
+        Route::PaymentIntent,
         keyed,
         StatusCode::OK,
         |caller, key, body| async move {

@@ -152,11 +152,21 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for TokenParam {
         _: &S,
     ) -> std::result::Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        let raw = form_urlencoded::parse(query.as_bytes())
-            .find(|(name, _)| name == "token")
-            .map(|(_, value)| value)
+        let mut tokens = form_urlencoded::parse(query.as_bytes())
+            .filter(|(name, _)| name == "token")
+            .map(|(_, value)| value);
+        let raw = tokens
+            .next()
             .filter(|value| !value.is_empty())
             .ok_or_else(|| Error::InvalidRequest("token: query parameter required".into()))?;
+        // Two tokens name two people: which one was meant is not ours to guess (the document
+        // refuses it, as the other routes' queries refuse a repeated field).
+        if tokens.next().is_some() {
+            return Err(Error::InvalidRequest(
+                "query: Failed to deserialize query string: duplicate field `token`".into(),
+            )
+            .into());
+        }
         Ok(TokenParam(path_id(&raw, Error::TokenNotFound)?))
     }
 }

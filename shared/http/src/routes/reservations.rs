@@ -9,10 +9,11 @@ use serde::Deserialize;
 
 use tacos_core::domain::reservations::HoldRequest;
 use tacos_core::error::Error;
+use tacos_core::functions::Route;
 use tacos_core::platform::Platform;
 
 use crate::error::Result;
-use crate::extract::{check_user_id, parse_json, path_id, Caller, Json, Path};
+use crate::extract::{check_user_id, parse_json, path_id, Caller, Json, Path, RawBody};
 use crate::idempotency::{signed_in_own_key, OwnKey};
 use tacos_core::ids::{PaymentIntentId, ReservationId};
 
@@ -26,6 +27,7 @@ pub async fn create(State(platform): State<Arc<Platform>>, keyed: OwnKey) -> Res
     let reservations = &platform.reservations;
     signed_in_own_key(
         &platform,
+        Route::Reserve,
         keyed,
         StatusCode::CREATED,
         |caller, key, body| async move {
@@ -71,11 +73,16 @@ pub async fn confirm(
     Ok(axum::Json(confirmation))
 }
 
+/// `DELETE /reservations/{id}` and `POST /reservations/{id}/cancel`. Neither needs a body; one
+/// sent is read only for the `user_id` the original gateway's clients send, which must name the
+/// caller as on every other route ([`check_user_id`]).
 pub async fn cancel(
     State(platform): State<Arc<Platform>>,
     Caller(caller): Caller,
     Path(id): Path<String>,
+    RawBody(body): RawBody,
 ) -> Result<impl IntoResponse> {
+    check_user_id(&body, Some(&caller))?;
     let reservation = platform
         .reservations
         .cancel(&reservation_id(&id)?, &caller)

@@ -204,9 +204,10 @@ fn check_payable(
         ReservationStatus::Hold => {}
         ReservationStatus::Expired => return Err(Error::ReservationExpired),
         other => {
-            return Err(Error::InvalidState(
-                format!("reservation is {other:?}, not HOLD").to_uppercase(),
-            ))
+            return Err(Error::InvalidState(format!(
+                "reservation is {}, not HOLD",
+                other.as_str()
+            )))
         }
     }
     if request.currency != reservation.currency {

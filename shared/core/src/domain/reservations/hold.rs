@@ -400,8 +400,13 @@ fn what_to_hold(
         EventKind::GeneralAdmission => places_to_hold(seat_ids, quantity)?,
     };
     if quantity == 0 || quantity > event.max_per_order {
+        // The field the buyer wrote: a seated hold's count is its seats'.
+        let field = match event.kind {
+            EventKind::Seated => "seat_ids",
+            EventKind::GeneralAdmission => "quantity",
+        };
         return Err(Error::InvalidRequest(format!(
-            "quantity: 1 to {} per order",
+            "{field}: 1 to {} per order",
             event.max_per_order
         )));
     }

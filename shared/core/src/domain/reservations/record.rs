@@ -20,7 +20,7 @@ pub enum ReservationStatus {
 }
 
 impl ReservationStatus {
-    pub(super) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Hold => "HOLD",
             Self::Confirmed => "CONFIRMED",
