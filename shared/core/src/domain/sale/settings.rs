@@ -197,8 +197,10 @@ impl SaleChange {
                 if let Some(bits) = settings.join_challenge_bits {
                     after.join_challenge_bits = Some(bits);
                 }
+                // A time already past opens the sale now, and now is when it opened: the sale
+                // says so rather than the past time sent (a lobby drawn "in 2020").
                 if let Some(at) = settings.on_sale_at {
-                    after.on_sale_at = Some(at);
+                    after.on_sale_at = Some(at.max(now));
                 }
             }
         }

@@ -9,7 +9,7 @@ use super::*;
 use crate::domain::auth::Role;
 use crate::domain::catalog::NewEvent;
 use crate::in_process::{ports_over, MemoryStore};
-use crate::ports::ManualClock;
+use crate::ports::{Clock, ManualClock};
 
 struct Fixture {
     clock: Arc<ManualClock>,
@@ -115,6 +115,45 @@ async fn each_change_is_logged_with_who_when_and_before_after() {
     assert_eq!(oldest.before.state, SaleState::Open);
     assert_eq!(oldest.after.state, SaleState::Paused);
     assert!(oldest.at < newest.at);
+}
+
+/// An opening moved to a time already past opens the sale now, and the sale says when it opened:
+/// now, not the past time sent (a hostile client's probe saw a sale "opened" in 2020).
+#[tokio::test]
+async fn an_opening_moved_into_the_past_opens_the_sale_now_and_says_so() {
+    let f = fixture().await;
+    let now = f.clock.now();
+    let created = f
+        .catalog
+        .create(NewEvent {
+            name: "Later".into(),
+            venue: "Hall".into(),
+            starts_at: now + Duration::days(30),
+            currency: "USD".into(),
+            price: 1_000,
+            sections: None,
+            capacity: Some(10),
+            admission_rate_per_sec: 5.0,
+            max_per_order: 4,
+            event_id: None,
+            on_sale_at: Some(now + Duration::minutes(10)),
+        })
+        .await
+        .unwrap();
+    let moved = f
+        .process()
+        .change(
+            &created.event_id,
+            &operator("ann"),
+            SaleChange::Settings(SaleSettings {
+                on_sale_at: Some(now - Duration::days(365 * 6)),
+                ..SaleSettings::default()
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved.on_sale_at, Some(now));
+    assert!(!moved.before_opening(now), "open now");
 }
 
 #[tokio::test]
