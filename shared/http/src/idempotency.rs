@@ -15,7 +15,6 @@ use axum::routing::MethodRouter;
 use sha2::{Digest, Sha256};
 
 use super::extract::{verify_caller, ClientAddr};
-use super::keys_in_flight::{KeyBusy, KeysInFlight};
 use super::MAX_BODY_BYTES;
 use tacos_core::domain::auth::Principal;
 use tacos_core::domain::idempotency::{Begin, StoredResponse};
@@ -30,14 +29,14 @@ use crate::error::ApiError;
 /// `POST /api/v1/queue/join`, `/api/v1/reservations` and `/api/v1/payments/intent` require one
 /// too, and check it the same way, but keep it themselves ([`OwnKey`]): two writes fewer each.
 ///
-/// These claim nothing before they run: each answers a repeat of a request exactly as it answered
-/// the first (processing a payment again reports it; confirming a confirmed hold with its payment
-/// answers the confirmation; an entry keeps its key on its ticket and answers its retry the same
-/// reservation token, `tacos_core::domain::queue::entry`). So the key's record is read before
-/// (a replay, a conflict, or a claim an older release still holds) and the answer stored after,
-/// one write; a concurrent duplicate runs too and is answered alike, its effect the first's,
-/// while another request under a key still running in this process is refused
-/// ([`KeysInFlight`]). Keys are per route ([`tacos_core::domain::idempotency`]).
+/// These change items that exist, so they claim their key before they run (a replay, a conflict,
+/// or the claim) and keep their answer after ([`tacos_core::domain::idempotency`]): another
+/// request under the key, even sent at once, is 409 `IDEMPOTENCY_CONFLICT`. A duplicate of the
+/// same request that finds the claim runs too and is answered alike, its effect the first's: each
+/// answers a repeat as it answered the first (processing a payment again reports it; confirming a
+/// confirmed hold with its payment answers the confirmation; an entry keeps its key on its ticket
+/// and answers its retry the same reservation token, `tacos_core::domain::queue::entry`). Keys
+/// are per route as well as per caller.
 const KEYED_ROUTES: &[(Route, bool)] = &[
     (Route::QueueEnter, false),
     (Route::Confirm, true),
@@ -57,7 +56,6 @@ pub fn layered(
                 platform: platform.clone(),
                 route,
                 needs_caller,
-                in_flight: Arc::default(),
             },
             middleware,
         )),
@@ -71,7 +69,6 @@ struct Keyed {
     platform: Arc<Platform>,
     route: Route,
     needs_caller: bool,
-    in_flight: Arc<KeysInFlight>,
 }
 
 /// The middleware of a keyed route ([`layered`]): its POSTs (another method gets the route's
@@ -93,7 +90,6 @@ async fn keyed_request(
         platform,
         route,
         needs_caller,
-        in_flight,
     }: &Keyed,
     request: Request,
     next: Next,
@@ -109,17 +105,12 @@ async fn keyed_request(
         .await
         .map_err(|_| fail(Error::PayloadTooLarge))?;
     let fingerprint = fingerprint(&parts, &bytes);
-    // Held until the answer is kept, so that a request for something else under this key waits
-    // for nothing: it is refused now, or finds the record.
-    let _running = in_flight
-        .enter(&caller, &key, &fingerprint)
-        .map_err(|KeyBusy| fail(Error::IdempotencyConflict))?;
-    let prior = platform
+    let claimed = platform
         .idempotency
-        .prior(route, &caller, &key, &fingerprint)
+        .claim(route, &caller, &key, &fingerprint)
         .await
         .map_err(fail)?;
-    if let Some(answered) = answered_already(prior) {
+    if let Some(answered) = answered_already(claimed) {
         return Ok(answered);
     }
     parts.extensions.insert(RequestKey {
@@ -130,6 +121,17 @@ async fn keyed_request(
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
+    if response.status().is_server_error() {
+        // Nothing happened that a retry could duplicate: the key is free again, for any request.
+        if let Err(e) = platform
+            .idempotency
+            .release(route, &caller, &key, &fingerprint)
+            .await
+        {
+            tracing::warn!(error = %e, "idempotency claim not released (retaken once stale)");
+        }
+        return Ok(response);
+    }
     Ok(record(platform, route, &caller, &key, &fingerprint, response).await)
 }
 

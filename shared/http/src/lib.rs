@@ -3,8 +3,6 @@
 //! * [`trace`]: trace ids, request logs, the `X-Trace-Id` header, the request's server span.
 //! * [`metrics`]: request series and the Prometheus `GET /metrics` endpoint.
 //! * [`idempotency`]: the contract's `Idempotency-Key` rules for the POSTs that need them.
-//! * [`keys_in_flight`]: the keyed requests this process runs, so one key never runs two
-//!   different requests at once here.
 //! * [`extract`]: JSON bodies and callers, rejecting bad input in the contract's error shape.
 //! * [`routes`]: one module per area of the API.
 //! * [`bulkhead`]: per-function bounds on requests in flight, for a process serving every route.
@@ -45,7 +43,6 @@ pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
-pub mod keys_in_flight;
 pub mod live_socket;
 pub mod metrics;
 pub mod origin;

@@ -5,8 +5,8 @@
 //! effect happened once (one queue entry, one hold, one payment intent, one order); that reusing a
 //! key for a different body is 409 `IDEMPOTENCY_CONFLICT`, also when both are sent at once, and
 //! that a key is a new key on another route; that concurrent duplicates have their
-//! side effect once and are answered alike (nothing is claimed before a request runs: each route
-//! keeps its key on its item or answers a repeat as it answered the first); that the key is required (400 `IDEMPOTENCY_REQUIRED`) and must be a UUID (400
+//! side effect once and are answered alike (each route keeps its key on its item, or claims it
+//! and answers a repeat as it answered the first); that the key is required (400 `IDEMPOTENCY_REQUIRED`) and must be a UUID (400
 //! `INVALID_IDEMPOTENCY_KEY`) on every route the contract lists; and that keys are scoped to the
 //! caller: another user sending the same key gets a fresh response of their own, while the same
 //! anonymous client (same address) gets its replay. Error responses are replayed too.
@@ -220,8 +220,8 @@ async fn payment_and_confirm_replays_have_no_second_effect() {
     assert_eq!(counts(&api.availability(event_id).await), (5, 4, 0, 1));
 }
 
-/// Processing a payment keeps its key in one write, after the work (no claim before it): ten
-/// duplicates at once all run, and are all answered alike, with one charge, one webhook's
+/// Processing a payment claims its key before it runs, and a duplicate finding the claim runs
+/// too (it is the same request): ten duplicates at once all run, and are all answered alike, with one charge, one webhook's
 /// follow-up and one seat sold; a retry afterwards is a replay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_duplicates_of_a_payment_are_answered_alike_and_charge_once() {
@@ -360,7 +360,7 @@ async fn same_key_different_body_is_a_conflict() {
 /// payment): one runs and the other is 409 `IDEMPOTENCY_CONFLICT` and changes nothing, never two
 /// payments under one key. Several rounds, each with a fresh key and fresh holds, so the two
 /// requests overlap in at least some (a hostile client's probe found both run in 5 of 8 tries
-/// before the keys in flight were kept, `tacos_http::keys_in_flight`).
+/// before process claimed its key before running, `tacos_core::domain::idempotency`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_key_sent_at_once_for_two_payments_runs_one() {
     let api = Api::new();

@@ -12,15 +12,22 @@
 //! other route's item for it on every request, three reads more on each join of a rush. One rule
 //! for all six routes rather than a conflict on some pairs and not on others.
 //!
-//! Nothing is claimed before a request runs. Every keyed request either keeps its key on the item
-//! it writes anyway ([`crate::domain::request_keys`]: join, hold, payment intent; a refused hold or
-//! intent, which wrote nothing, keeps its refusal here) or answers a repeat exactly as it
-//! answered the first (enter, whose ticket keeps its key, [`crate::domain::queue::entry`];
-//! confirm; process). So a request looks here first ([`Idempotency::prior`]) and its answer is
-//! stored after ([`Idempotency::remember_first`]): one write, where a claim before and the answer
-//! after made two. A concurrent duplicate runs too and is answered alike, its side effect the
-//! first's, rather than told 409 `IDEMPOTENCY_IN_PROGRESS`, which is left for a claim an earlier
-//! release (which claimed keys before running) still holds.
+//! Two ways to keep a key, by what the request writes:
+//!
+//! * Join, hold and payment intent each write one new item anyway, so the key lives there
+//!   ([`crate::domain::request_keys`]): the item's id is derived from the caller and the key, and
+//!   its conditional write is the claim. A request looks here first ([`Idempotency::prior`]) only
+//!   for a refusal kept by a hold or intent that wrote nothing ([`Idempotency::remember_first`]).
+//! * Enter, confirm and process change items that exist (a ticket, a reservation, an intent), so
+//!   nothing they write could tell one request under a key from another request under the same
+//!   key. They claim the key here before they run ([`Idempotency::claim`]), with what it was sent
+//!   for, and keep their answer after ([`Idempotency::remember_first`]). The claim is what refuses
+//!   another request sent at once under the same key (409 `IDEMPOTENCY_CONFLICT`): without it,
+//!   two such requests both found no record and both ran, two payments under one key (a hostile
+//!   client's probe, 5 tries in 8; and on Lambda no process could have told, each instance
+//!   running one request). A duplicate of the same request that finds the claim runs too and is
+//!   answered alike (each of these routes answers a repeat as it answered the first), its side
+//!   effect the first's, rather than being told 409 `IDEMPOTENCY_IN_PROGRESS`.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -33,9 +40,8 @@ use crate::ports::Ports;
 
 /// How long a response is replayed.
 pub const REPLAY_WINDOW_MS: i64 = 5 * 60 * 1000;
-/// After this long an in-flight claim (written by an earlier release, which claimed keys before
-/// running a request) is presumed dead and may be retaken: its process crashed, or the store went
-/// away before the claim could be released. A little over the HTTP functions'
+/// After this long an in-flight claim is presumed dead and may be retaken by another request:
+/// its process crashed, or the store went away before the claim could be released. A little over the HTTP functions'
 /// 10 s Lambda timeout, the longest a request can run there (the container and the embedded server
 /// answer within it too: the slowest 503 of the fault runs took 5.1 s). Shorter than the 30 s a
 /// reservation token lives, so a buyer whose hold was caught by an outage can retry it with the
@@ -61,8 +67,7 @@ pub enum Begin {
     InProgress,
 }
 
-/// A key's record: an answer, or (written by an earlier release) a claim in flight, whose
-/// `response` is not there yet.
+/// A key's record: an answer, or a claim in flight, whose `response` is not there yet.
 #[derive(Debug, Serialize, Deserialize)]
 struct Record {
     state: String,
@@ -75,6 +80,19 @@ struct Record {
 }
 
 impl Record {
+    /// The claim of a request with `fingerprint`, starting at `now`.
+    fn in_flight(now: DateTime<Utc>, fingerprint: &str) -> Self {
+        let now_ms = now.timestamp_millis();
+        Record {
+            state: IN_FLIGHT.into(),
+            fingerprint: fingerprint.into(),
+            started_ms: now_ms,
+            expires_at_ms: now_ms + REPLAY_WINDOW_MS,
+            expires_at: ttl_after(now, REPLAY_WINDOW_MS / 1000 + 60),
+            response: None,
+        }
+    }
+
     /// The answer of a request with `fingerprint`, made at `now`: replayed for
     /// [`REPLAY_WINDOW_MS`] from then.
     fn answered(now: DateTime<Utc>, fingerprint: &str, response: StoredResponse) -> Self {
@@ -100,6 +118,30 @@ impl Record {
             None => Begin::InProgress,
         }
     }
+}
+
+/// The state of a claim in flight (`"done"`: answered).
+const IN_FLIGHT: &str = "in_flight";
+
+/// What a key's record may be replaced by, at `now_ms`: none there, or one that expired, or a
+/// claim left in flight longer than a request runs.
+fn free_or_dead(now_ms: i64) -> Vec<Condition> {
+    vec![
+        Condition::NotExists,
+        Condition::LessThan("expires_at_ms".into(), now_ms),
+        Condition::And(vec![
+            Condition::equals("state", IN_FLIGHT),
+            Condition::LessThan("started_ms".into(), now_ms - STALE_IN_FLIGHT_MS),
+        ]),
+    ]
+}
+
+/// A claim of the request `fingerprint` itself, still in flight.
+fn own_claim(fingerprint: &str) -> Condition {
+    Condition::And(vec![
+        Condition::equals("state", IN_FLIGHT),
+        Condition::equals("fingerprint", fingerprint),
+    ])
 }
 
 /// The record of `idempotency_key` as `caller` used it on `route`: its own partition. The route
@@ -129,10 +171,63 @@ impl Idempotency {
         Self { ports }
     }
 
-    /// What a request that claims nothing finds here before it runs: `Proceed` unless its key
-    /// was answered before (`Replay` of that answer, or `Conflict` when the key was used for
-    /// another request), or is claimed by a request that still runs (`InProgress`; a claim an
-    /// earlier release left in flight longer than a request can run is taken over).
+    /// Claims `idempotency_key` of `caller` on `route` for the request `fingerprint`, before it
+    /// runs: `Proceed` when the key is free (or its record expired, or a claim was left in flight
+    /// longer than a request runs), and also when a duplicate of this same request holds it
+    /// (both run, answered alike); `Replay` of the answer kept for this request; `Conflict` when
+    /// the key is held or was answered for another request. One conditional write; a read only
+    /// when the key is taken.
+    pub async fn claim(
+        &self,
+        route: Route,
+        caller: &str,
+        idempotency_key: &str,
+        fingerprint: &str,
+    ) -> Result<Begin> {
+        let now = self.ports.clock.now();
+        let record_key = key(route, caller, idempotency_key);
+        let write = Write::Put {
+            item: to_item(&record_key, &Record::in_flight(now, fingerprint)),
+            condition: Some(Condition::Or(free_or_dead(now.timestamp_millis()))),
+        };
+        match self.ports.store.write(write).await {
+            Ok(()) => return Ok(Begin::Proceed),
+            Err(StoreError::ConditionFailed { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        // Taken: by whom, and for what. (Gone again by now, its claim released: run.)
+        let Some(item) = self.ports.store.get(&record_key).await? else {
+            return Ok(Begin::Proceed);
+        };
+        Ok(match from_item::<Record>(item)?.verdict(fingerprint) {
+            Begin::InProgress => Begin::Proceed,
+            verdict => verdict,
+        })
+    }
+
+    /// Gives up the claim of a request that could not be answered (a 5xx: nothing happened that
+    /// a retry could duplicate), so that the key is free at once, for another request too. A
+    /// claim that cannot be released is retaken once it is stale.
+    pub async fn release(
+        &self,
+        route: Route,
+        caller: &str,
+        idempotency_key: &str,
+        fingerprint: &str,
+    ) -> Result<()> {
+        let write = Write::Delete {
+            key: key(route, caller, idempotency_key),
+            condition: Some(own_claim(fingerprint)),
+        };
+        match self.ports.store.write(write).await {
+            Ok(()) | Err(StoreError::ConditionFailed { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// What a request that keeps its key on its own item (a hold, an intent) finds here before
+    /// it runs: `Proceed` unless it was refused before under this key (`Replay` of that refusal,
+    /// or `Conflict` when the key was used for another request).
     pub async fn prior(
         &self,
         route: Route,
@@ -161,10 +256,11 @@ impl Idempotency {
         })
     }
 
-    /// Keeps the answer of a request ([`Idempotency::prior`] said `Proceed`), so a retry replays
-    /// it. The first answer stays: a duplicate answered at the same moment leaves it as it is,
-    /// and so does a claim an earlier release's request still holds (it stores its own answer);
-    /// a claim left in flight longer than a request runs is replaced.
+    /// Keeps the answer of a request (its claim, or [`Idempotency::prior`], said `Proceed`), so
+    /// a retry replays it: in place of its own claim, or of none. The first answer stays: a
+    /// duplicate answered at the same moment leaves it as it is, and so does another request's
+    /// claim still in flight (it stores its own answer); a claim left in flight longer than a
+    /// request runs is replaced.
     pub async fn remember_first(
         &self,
         route: Route,
@@ -178,14 +274,12 @@ impl Idempotency {
         let record = Record::answered(now, fingerprint, response);
         let write = Write::Put {
             item: to_item(&key(route, caller, idempotency_key), &record),
-            condition: Some(Condition::Or(vec![
-                Condition::NotExists,
-                Condition::LessThan("expires_at_ms".into(), now_ms),
-                Condition::And(vec![
-                    Condition::equals("state", "in_flight"),
-                    Condition::LessThan("started_ms".into(), now_ms - STALE_IN_FLIGHT_MS),
-                ]),
-            ])),
+            condition: Some(Condition::Or(
+                free_or_dead(now_ms)
+                    .into_iter()
+                    .chain([own_claim(fingerprint)])
+                    .collect(),
+            )),
         };
         let record_key = key(route, caller, idempotency_key);
         match self.ports.store.write(write).await {
@@ -199,10 +293,10 @@ impl Idempotency {
     }
 
     /// Another answer was kept first. For a duplicate of this request that is the design (both
-    /// ran, alike). For another request under the same key, both ran where the contract wants
-    /// one refused: each process refuses that while both are its own (`tacos_http`'s keys in
-    /// flight), but two processes (two Lambda instances) each read no record and ran. Rare, and
-    /// found only here, after both: so it is logged for the operator, not passed over.
+    /// ran, alike). For another request under the same key, both ran where the claims should
+    /// have let one: the first's claim was presumed dead (it ran longer than
+    /// `STALE_IN_FLIGHT_MS`) and retaken. Rare, and found only here, after both: so it is logged
+    /// for the operator, not passed over.
     async fn note_a_race(&self, record_key: &Key, fingerprint: &str) {
         let Ok(Some(item)) = self.ports.store.get(record_key).await else {
             return;
@@ -211,10 +305,121 @@ impl Idempotency {
             if first.fingerprint != fingerprint {
                 tracing::warn!(
                     record = %record_key.pk,
-                    "an idempotency key was used for two different requests at once, in two \
-                     processes; both ran (the first answer is the one replayed)"
+                    "an idempotency key was used for two different requests, the first still \
+                     running when its claim was presumed dead; both ran (the first answer kept \
+                     is the one replayed)"
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::in_process::{ports_over, MemoryStore};
+    use crate::ports::ManualClock;
+
+    const ROUTE: Route = Route::PaymentProcess;
+
+    fn idempotency() -> (Idempotency, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::default());
+        let ports = ports_over(Arc::new(MemoryStore::default()), clock.clone());
+        (Idempotency::new(ports), clock)
+    }
+
+    fn answer(body: &str) -> StoredResponse {
+        StoredResponse {
+            status: 200,
+            content_type: "application/json".into(),
+            body: body.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_claimed_key_refuses_another_request_and_lets_a_duplicate_run() {
+        let (keys, _) = idempotency();
+        let claim = |fp: &'static str| keys.claim(ROUTE, "usr_a", "k", fp);
+        assert_eq!(claim("pay pi_1").await.unwrap(), Begin::Proceed);
+        assert_eq!(
+            claim("pay pi_2").await.unwrap(),
+            Begin::Conflict,
+            "sent at once"
+        );
+        assert_eq!(
+            claim("pay pi_1").await.unwrap(),
+            Begin::Proceed,
+            "a duplicate"
+        );
+        keys.remember_first(ROUTE, "usr_a", "k", "pay pi_1", answer("first"))
+            .await
+            .unwrap();
+        assert_eq!(
+            claim("pay pi_1").await.unwrap(),
+            Begin::Replay(answer("first"))
+        );
+        assert_eq!(claim("pay pi_2").await.unwrap(), Begin::Conflict, "after");
+        // The duplicate's answer does not replace the first.
+        keys.remember_first(ROUTE, "usr_a", "k", "pay pi_1", answer("second"))
+            .await
+            .unwrap();
+        assert_eq!(
+            claim("pay pi_1").await.unwrap(),
+            Begin::Replay(answer("first"))
+        );
+    }
+
+    #[tokio::test]
+    async fn keys_are_per_caller_and_per_route() {
+        let (keys, _) = idempotency();
+        assert_eq!(
+            keys.claim(ROUTE, "usr_a", "k", "pay pi_1").await.unwrap(),
+            Begin::Proceed
+        );
+        assert_eq!(
+            keys.claim(ROUTE, "usr_b", "k", "pay pi_2").await.unwrap(),
+            Begin::Proceed
+        );
+        assert_eq!(
+            keys.claim(Route::Confirm, "usr_a", "k", "confirm rsv_1")
+                .await
+                .unwrap(),
+            Begin::Proceed
+        );
+    }
+
+    #[tokio::test]
+    async fn a_released_or_dead_claim_frees_the_key_for_another_request() {
+        let (keys, clock) = idempotency();
+        keys.claim(ROUTE, "usr_a", "k", "pay pi_1").await.unwrap();
+        keys.release(ROUTE, "usr_a", "k", "pay pi_1").await.unwrap();
+        assert_eq!(
+            keys.claim(ROUTE, "usr_a", "k", "pay pi_2").await.unwrap(),
+            Begin::Proceed,
+            "released after a 5xx"
+        );
+        // Another request's release leaves the claim alone.
+        keys.release(ROUTE, "usr_a", "k", "pay pi_1").await.unwrap();
+        assert_eq!(
+            keys.claim(ROUTE, "usr_a", "k", "pay pi_3").await.unwrap(),
+            Begin::Conflict
+        );
+        // A claim whose request died holds the key only as long as a request can run.
+        clock.advance(chrono::Duration::milliseconds(STALE_IN_FLIGHT_MS + 1));
+        assert_eq!(
+            keys.claim(ROUTE, "usr_a", "k", "pay pi_3").await.unwrap(),
+            Begin::Proceed
+        );
+        // An answer lasts its window.
+        keys.remember_first(ROUTE, "usr_a", "k", "pay pi_3", answer("third"))
+            .await
+            .unwrap();
+        clock.advance(chrono::Duration::milliseconds(REPLAY_WINDOW_MS + 1));
+        assert_eq!(
+            keys.claim(ROUTE, "usr_a", "k", "pay pi_4").await.unwrap(),
+            Begin::Proceed
+        );
     }
 }
