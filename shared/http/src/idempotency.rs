@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use super::extract::{verify_caller, ClientAddr};
 use super::MAX_BODY_BYTES;
 use tacos_core::domain::auth::Principal;
-use tacos_core::domain::idempotency::{Begin, StoredResponse};
+use tacos_core::domain::idempotency::{Begin, Repeats, StoredResponse};
 use tacos_core::domain::request_keys::{KeyedAnswer, RequestKey};
 use tacos_core::error::Error;
 use tacos_core::functions::Route;
@@ -37,10 +37,12 @@ use crate::error::ApiError;
 /// confirmed hold with its payment answers the confirmation; an entry keeps its key on its ticket
 /// and answers its retry the same reservation token, `tacos_core::domain::queue::entry`). Keys
 /// are per route as well as per caller.
-const KEYED_ROUTES: &[(Route, bool)] = &[
-    (Route::QueueEnter, false),
-    (Route::Confirm, true),
-    (Route::PaymentProcess, true),
+/// Entry answers its repeats by running again (its ticket keeps what it answered), so its claim
+/// is all it writes of its key ([`Repeats::RunAgain`]).
+const KEYED_ROUTES: &[(Route, bool, Repeats)] = &[
+    (Route::QueueEnter, false, Repeats::RunAgain),
+    (Route::Confirm, true, Repeats::Replayed),
+    (Route::PaymentProcess, true, Repeats::Replayed),
 ];
 
 /// `methods` (the handler of `route`) behind the middleware if `route` is one of
@@ -50,12 +52,13 @@ pub fn layered(
     methods: MethodRouter<Arc<Platform>>,
     platform: &Arc<Platform>,
 ) -> MethodRouter<Arc<Platform>> {
-    match KEYED_ROUTES.iter().find(|(keyed, _)| *keyed == route) {
-        Some(&(_, needs_caller)) => methods.layer(axum::middleware::from_fn_with_state(
+    match KEYED_ROUTES.iter().find(|(keyed, ..)| *keyed == route) {
+        Some(&(_, needs_caller, repeats)) => methods.layer(axum::middleware::from_fn_with_state(
             Keyed {
                 platform: platform.clone(),
                 route,
                 needs_caller,
+                repeats,
             },
             middleware,
         )),
@@ -69,6 +72,7 @@ struct Keyed {
     platform: Arc<Platform>,
     route: Route,
     needs_caller: bool,
+    repeats: Repeats,
 }
 
 /// The middleware of a keyed route ([`layered`]): its POSTs (another method gets the route's
@@ -90,11 +94,12 @@ async fn keyed_request(
         platform,
         route,
         needs_caller,
+        repeats,
     }: &Keyed,
     request: Request,
     next: Next,
 ) -> Result<Response, Response> {
-    let (route, needs_caller) = (*route, *needs_caller);
+    let (route, needs_caller, repeats) = (*route, *needs_caller, *repeats);
     let fail = |e: Error| ApiError(e).into_response();
     let key = idempotency_key(request.headers()).map_err(fail)?;
     let (mut parts, body) = request.into_parts();
@@ -107,9 +112,10 @@ async fn keyed_request(
     let fingerprint = fingerprint(&parts, &bytes);
     let claimed = platform
         .idempotency
-        .claim(route, &caller, &key, &fingerprint)
+        .claim(route, repeats, &caller, &key, &fingerprint)
         .await
         .map_err(fail)?;
+    let repeat = claimed == Begin::Repeat;
     if let Some(answered) = answered_already(claimed) {
         return Ok(answered);
     }
@@ -121,6 +127,15 @@ async fn keyed_request(
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
+    if repeat {
+        // Answered as the first was (the route marks its replay itself, `keyed_answer`), and the
+        // claim stays the key's record whatever this run met.
+        return Ok(response);
+    }
+    if response.status().is_success() && repeats == Repeats::RunAgain {
+        // The claim stays the key's record: a repeat runs again and is answered alike.
+        return Ok(response);
+    }
     if response.status().is_server_error() {
         // Nothing happened that a retry could duplicate: the key is free again, for any request.
         if let Err(e) = platform
@@ -307,7 +322,7 @@ fn fingerprint(parts: &Parts, body: &[u8]) -> String {
 fn answered_already(begin: Begin) -> Option<Response> {
     let refused = |e: Error| Some(ApiError(e).into_response());
     match begin {
-        Begin::Proceed => None,
+        Begin::Proceed | Begin::Repeat => None,
         Begin::Replay(stored) => Some(replay(stored)),
         Begin::Conflict => refused(Error::IdempotencyConflict),
         Begin::InProgress => refused(Error::IdempotencyInProgress),

@@ -60,11 +60,29 @@ pub struct StoredResponse {
 /// What to do with a request that carries a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Begin {
-    /// First time: run it, then [`Idempotency::remember_first`] its answer.
+    /// First time (or a duplicate of a first still running): run it, then
+    /// [`Idempotency::remember_first`] its answer.
     Proceed,
+    /// A repeat of a request whose route answers repeats by running again ([`Repeats::RunAgain`]):
+    /// run it; its answer is the first's, and is a replay.
+    Repeat,
     Replay(StoredResponse),
     Conflict,
     InProgress,
+}
+
+/// How a keyed route that claims its key answers a repeat of a request whose first ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeats {
+    /// With the answer kept after the first ran ([`Idempotency::remember_first`]); until then
+    /// the key's claim is in flight. Processing a payment: its answer changes as the payment
+    /// does (`PROCESSING`, then `APPROVED`), so it is kept.
+    Replayed,
+    /// By running again: the route's own item answers a repeat exactly as it answered the first
+    /// (an entry's ticket keeps its key and its reservation token's making,
+    /// [`crate::domain::queue::entry`]), so the claim stays the key's record and only a refusal,
+    /// which wrote nothing, is kept. One write fewer on every entry.
+    RunAgain,
 }
 
 /// A key's record: an answer, or a claim in flight, whose `response` is not there yet.
@@ -80,11 +98,16 @@ struct Record {
 }
 
 impl Record {
-    /// The claim of a request with `fingerprint`, starting at `now`.
-    fn in_flight(now: DateTime<Utc>, fingerprint: &str) -> Self {
+    /// The claim of a request with `fingerprint` on a route that answers repeats as `repeats`
+    /// says, starting at `now`.
+    fn claim(now: DateTime<Utc>, fingerprint: &str, repeats: Repeats) -> Self {
         let now_ms = now.timestamp_millis();
         Record {
-            state: IN_FLIGHT.into(),
+            state: match repeats {
+                Repeats::Replayed => IN_FLIGHT,
+                Repeats::RunAgain => RUN_AGAIN,
+            }
+            .into(),
             fingerprint: fingerprint.into(),
             started_ms: now_ms,
             expires_at_ms: now_ms + REPLAY_WINDOW_MS,
@@ -108,20 +131,25 @@ impl Record {
     }
 
     /// What a request with `fingerprint` is told of this live record of its key: a conflict when
-    /// the key was used for another request, else its answer, or that it is still running.
+    /// the key was used for another request, else its answer, that it is to run again, or that
+    /// it is still running.
     fn verdict(self, fingerprint: &str) -> Begin {
         if self.fingerprint != fingerprint {
             return Begin::Conflict;
         }
         match self.response {
             Some(response) => Begin::Replay(response),
+            None if self.state == RUN_AGAIN => Begin::Repeat,
             None => Begin::InProgress,
         }
     }
 }
 
-/// The state of a claim in flight (`"done"`: answered).
+/// The state of a claim in flight, whose answer will be kept (`"done"`: answered).
 const IN_FLIGHT: &str = "in_flight";
+/// The state of a claim whose route answers repeats by running again ([`Repeats::RunAgain`]):
+/// never presumed dead, since no answer is to come.
+const RUN_AGAIN: &str = "run_again";
 
 /// What a key's record may be replaced by, at `now_ms`: none there, or one that expired, or a
 /// claim left in flight longer than a request runs.
@@ -136,10 +164,13 @@ fn free_or_dead(now_ms: i64) -> Vec<Condition> {
     ]
 }
 
-/// A claim of the request `fingerprint` itself, still in flight.
+/// A claim of the request `fingerprint` itself, with no answer yet.
 fn own_claim(fingerprint: &str) -> Condition {
     Condition::And(vec![
-        Condition::equals("state", IN_FLIGHT),
+        Condition::Or(vec![
+            Condition::equals("state", IN_FLIGHT),
+            Condition::equals("state", RUN_AGAIN),
+        ]),
         Condition::equals("fingerprint", fingerprint),
     ])
 }
@@ -174,12 +205,14 @@ impl Idempotency {
     /// Claims `idempotency_key` of `caller` on `route` for the request `fingerprint`, before it
     /// runs: `Proceed` when the key is free (or its record expired, or a claim was left in flight
     /// longer than a request runs), and also when a duplicate of this same request holds it
-    /// (both run, answered alike); `Replay` of the answer kept for this request; `Conflict` when
-    /// the key is held or was answered for another request. One conditional write; a read only
-    /// when the key is taken.
+    /// (both run, answered alike); `Repeat` when the route answers repeats by running again and
+    /// this request ran before; `Replay` of the answer kept for this request; `Conflict` when the
+    /// key is held or was answered for another request. One conditional write; a read only when
+    /// the key is taken.
     pub async fn claim(
         &self,
         route: Route,
+        repeats: Repeats,
         caller: &str,
         idempotency_key: &str,
         fingerprint: &str,
@@ -187,7 +220,7 @@ impl Idempotency {
         let now = self.ports.clock.now();
         let record_key = key(route, caller, idempotency_key);
         let write = Write::Put {
-            item: to_item(&record_key, &Record::in_flight(now, fingerprint)),
+            item: to_item(&record_key, &Record::claim(now, fingerprint, repeats)),
             condition: Some(Condition::Or(free_or_dead(now.timestamp_millis()))),
         };
         match self.ports.store.write(write).await {
@@ -341,7 +374,7 @@ mod tests {
     #[tokio::test]
     async fn a_claimed_key_refuses_another_request_and_lets_a_duplicate_run() {
         let (keys, _) = idempotency();
-        let claim = |fp: &'static str| keys.claim(ROUTE, "usr_a", "k", fp);
+        let claim = |fp: &'static str| keys.claim(ROUTE, Repeats::Replayed, "usr_a", "k", fp);
         assert_eq!(claim("pay pi_1").await.unwrap(), Begin::Proceed);
         assert_eq!(
             claim("pay pi_2").await.unwrap(),
@@ -372,20 +405,56 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_route_that_runs_repeats_again_keeps_its_claim_and_only_a_refusal() {
+        let (keys, clock) = idempotency();
+        let route = Route::QueueEnter;
+        let claim = |fp: &'static str| keys.claim(route, Repeats::RunAgain, "usr_a", "k", fp);
+        assert_eq!(claim("enter wtkn_1").await.unwrap(), Begin::Proceed);
+        // Answered without a record: a repeat runs again, and is a replay; another request is
+        // refused, even long after (the claim is not presumed dead: no answer is to come).
+        assert_eq!(claim("enter wtkn_1").await.unwrap(), Begin::Repeat);
+        clock.advance(chrono::Duration::milliseconds(STALE_IN_FLIGHT_MS + 1));
+        assert_eq!(claim("enter wtkn_2").await.unwrap(), Begin::Conflict);
+        assert_eq!(claim("enter wtkn_1").await.unwrap(), Begin::Repeat);
+        // A refusal replaces the claim and is replayed.
+        let (keys2, _) = idempotency();
+        let claim2 = |fp: &'static str| keys2.claim(route, Repeats::RunAgain, "usr_a", "k", fp);
+        assert_eq!(claim2("enter wtkn_1").await.unwrap(), Begin::Proceed);
+        keys2
+            .remember_first(route, "usr_a", "k", "enter wtkn_1", answer("not ready"))
+            .await
+            .unwrap();
+        assert_eq!(
+            claim2("enter wtkn_1").await.unwrap(),
+            Begin::Replay(answer("not ready"))
+        );
+    }
+
+    #[tokio::test]
     async fn keys_are_per_caller_and_per_route() {
         let (keys, _) = idempotency();
         assert_eq!(
-            keys.claim(ROUTE, "usr_a", "k", "pay pi_1").await.unwrap(),
-            Begin::Proceed
-        );
-        assert_eq!(
-            keys.claim(ROUTE, "usr_b", "k", "pay pi_2").await.unwrap(),
-            Begin::Proceed
-        );
-        assert_eq!(
-            keys.claim(Route::Confirm, "usr_a", "k", "confirm rsv_1")
+            keys.claim(ROUTE, Repeats::Replayed, "usr_a", "k", "pay pi_1")
                 .await
                 .unwrap(),
+            Begin::Proceed
+        );
+        assert_eq!(
+            keys.claim(ROUTE, Repeats::Replayed, "usr_b", "k", "pay pi_2")
+                .await
+                .unwrap(),
+            Begin::Proceed
+        );
+        assert_eq!(
+            keys.claim(
+                Route::Confirm,
+                Repeats::Replayed,
+                "usr_a",
+                "k",
+                "confirm rsv_1"
+            )
+            .await
+            .unwrap(),
             Begin::Proceed
         );
     }
@@ -393,23 +462,31 @@ mod tests {
     #[tokio::test]
     async fn a_released_or_dead_claim_frees_the_key_for_another_request() {
         let (keys, clock) = idempotency();
-        keys.claim(ROUTE, "usr_a", "k", "pay pi_1").await.unwrap();
+        keys.claim(ROUTE, Repeats::Replayed, "usr_a", "k", "pay pi_1")
+            .await
+            .unwrap();
         keys.release(ROUTE, "usr_a", "k", "pay pi_1").await.unwrap();
         assert_eq!(
-            keys.claim(ROUTE, "usr_a", "k", "pay pi_2").await.unwrap(),
+            keys.claim(ROUTE, Repeats::Replayed, "usr_a", "k", "pay pi_2")
+                .await
+                .unwrap(),
             Begin::Proceed,
             "released after a 5xx"
         );
         // Another request's release leaves the claim alone.
         keys.release(ROUTE, "usr_a", "k", "pay pi_1").await.unwrap();
         assert_eq!(
-            keys.claim(ROUTE, "usr_a", "k", "pay pi_3").await.unwrap(),
+            keys.claim(ROUTE, Repeats::Replayed, "usr_a", "k", "pay pi_3")
+                .await
+                .unwrap(),
             Begin::Conflict
         );
         // A claim whose request died holds the key only as long as a request can run.
         clock.advance(chrono::Duration::milliseconds(STALE_IN_FLIGHT_MS + 1));
         assert_eq!(
-            keys.claim(ROUTE, "usr_a", "k", "pay pi_3").await.unwrap(),
+            keys.claim(ROUTE, Repeats::Replayed, "usr_a", "k", "pay pi_3")
+                .await
+                .unwrap(),
             Begin::Proceed
         );
         // An answer lasts its window.
@@ -418,7 +495,9 @@ mod tests {
             .unwrap();
         clock.advance(chrono::Duration::milliseconds(REPLAY_WINDOW_MS + 1));
         assert_eq!(
-            keys.claim(ROUTE, "usr_a", "k", "pay pi_4").await.unwrap(),
+            keys.claim(ROUTE, Repeats::Replayed, "usr_a", "k", "pay pi_4")
+                .await
+                .unwrap(),
             Begin::Proceed
         );
     }
