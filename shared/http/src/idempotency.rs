@@ -37,6 +37,7 @@ use crate::error::ApiError;
 /// confirmed hold with its payment answers the confirmation; an entry keeps its key on its ticket
 /// and answers its retry the same reservation token, `tacos_core::domain::queue::entry`). Keys
 /// are per route as well as per caller.
+///
 /// Entry answers its repeats by running again (its ticket keeps what it answered), so its claim
 /// is all it writes of its key ([`Repeats::RunAgain`]).
 const KEYED_ROUTES: &[(Route, bool, Repeats)] = &[

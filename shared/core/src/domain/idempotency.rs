@@ -21,7 +21,8 @@
 //! * Enter, confirm and process change items that exist (a ticket, a reservation, an intent), so
 //!   nothing they write could tell one request under a key from another request under the same
 //!   key. They claim the key here before they run ([`Idempotency::claim`]), with what it was sent
-//!   for, and keep their answer after ([`Idempotency::remember_first`]). The claim is what refuses
+//!   for, and keep their answer after ([`Idempotency::remember_first`]; an entry keeps its claim
+//!   alone, its ticket answering a repeat, [`Repeats`]). The claim is what refuses
 //!   another request sent at once under the same key (409 `IDEMPOTENCY_CONFLICT`): without it,
 //!   two such requests both found no record and both ran, two payments under one key (a hostile
 //!   client's probe, 5 tries in 8; and on Lambda no process could have told, each instance
