@@ -417,64 +417,57 @@ async fn a_key_is_a_new_key_on_another_route() {
     let event_id = str_of(&event, "event_id");
     let user = api.register().await;
     let key = new_key();
-    let joined = api
-        .post("/queue/join")
-        .bearer(&user.token)
-        .key(&key)
-        .json(&json!({"event_id": event_id}))
-        .send()
-        .await
-        .expect(202);
+    // Each route's answer with the one key: its own, fresh (never a replay of another route's).
+    let send = |path: String, body: Value, status: u16| {
+        let (api, user, key) = (&api, &user, &key);
+        async move {
+            let r = api
+                .post(&path)
+                .bearer(&user.token)
+                .key(key)
+                .json(&body)
+                .send()
+                .await;
+            assert_ne!(
+                r.header("x-idempotency-cached").as_deref(),
+                Some("true"),
+                "{path} answered fresh"
+            );
+            r.expect(status)
+        }
+    };
+    let joined = send("/queue/join".into(), json!({"event_id": event_id}), 202).await;
     let wtkn = str_of(&joined, "waiting_token");
     api.wait_ready(wtkn, Duration::from_secs(30)).await;
-    let entered = api
-        .post("/queue/enter")
-        .bearer(&user.token)
-        .key(&key)
-        .json(&json!({"waiting_token": wtkn}))
-        .send()
-        .await;
-    assert_ne!(
-        entered.header("x-idempotency-cached").as_deref(),
-        Some("true")
-    );
-    let entered = entered.expect(200);
-    let held = api
-        .post("/reservations")
-        .bearer(&user.token)
-        .key(&key)
-        .json(&json!({"event_id": event_id, "seat_ids": ["A-1"],
-            "reservation_token": entered["reservation_token"]}))
-        .send()
-        .await
-        .expect(201);
+    let entered = send("/queue/enter".into(), json!({"waiting_token": wtkn}), 200).await;
+    let held = send(
+        "/reservations".into(),
+        json!({"event_id": event_id, "seat_ids": ["A-1"],
+            "reservation_token": entered["reservation_token"]}),
+        201,
+    )
+    .await;
     let rsv_id = str_of(&held, "reservation_id");
-    let intent = api
-        .post("/payments/intent")
-        .bearer(&user.token)
-        .key(&key)
-        .json(&json!({"reservation_id": rsv_id, "amount": held["total_amount"], "currency": "USD"}))
-        .send()
-        .await
-        .expect(200);
+    let intent = send(
+        "/payments/intent".into(),
+        json!({"reservation_id": rsv_id, "amount": held["total_amount"], "currency": "USD"}),
+        200,
+    )
+    .await;
     let pi = str_of(&intent, "payment_intent_id");
-    let processed = api
-        .post("/payments/process")
-        .bearer(&user.token)
-        .key(&key)
-        .json(&json!({"payment_intent_id": pi}))
-        .send()
-        .await
-        .expect(200);
+    let processed = send(
+        "/payments/process".into(),
+        json!({"payment_intent_id": pi}),
+        200,
+    )
+    .await;
     assert_eq!(processed["status"], "APPROVED");
-    let confirmed = api
-        .post(&format!("/reservations/{rsv_id}/confirm"))
-        .bearer(&user.token)
-        .key(&key)
-        .json(&json!({"payment_intent_id": pi}))
-        .send()
-        .await
-        .expect(200);
+    let confirmed = send(
+        format!("/reservations/{rsv_id}/confirm"),
+        json!({"payment_intent_id": pi}),
+        200,
+    )
+    .await;
     assert_eq!(confirmed["status"], "CONFIRMED", "{confirmed}");
 }
 

@@ -22,28 +22,31 @@ async fn fixture() -> Fixture {
     let clock = Arc::new(ManualClock::default());
     let ports = ports_over(Arc::new(MemoryStore::default()), clock.clone());
     let catalog = Catalog::new(ports.clone(), 1, |_, _| Vec::new());
-    let created = catalog
-        .create(NewEvent {
-            name: "Night".into(),
-            venue: "Hall".into(),
-            starts_at: Utc::now() + Duration::days(30),
-            currency: "USD".into(),
-            price: 1_000,
-            sections: None,
-            capacity: Some(10),
-            admission_rate_per_sec: 5.0,
-            max_per_order: 4,
-            event_id: None,
-            on_sale_at: None,
-        })
-        .await
-        .unwrap();
+    let created = catalog.create(ten_places(None)).await.unwrap();
     let event = catalog.get(&created.event_id).await.unwrap();
     Fixture {
         clock,
         ports,
         catalog,
         event,
+    }
+}
+
+/// A general-admission event of ten places a month ahead, admitting 5 a second, whose sale
+/// opens at `on_sale_at` (open from the start without one).
+fn ten_places(on_sale_at: Option<chrono::DateTime<Utc>>) -> NewEvent {
+    NewEvent {
+        name: "Night".into(),
+        venue: "Hall".into(),
+        starts_at: Utc::now() + Duration::days(30),
+        currency: "USD".into(),
+        price: 1_000,
+        sections: None,
+        capacity: Some(10),
+        admission_rate_per_sec: 5.0,
+        max_per_order: 4,
+        event_id: None,
+        on_sale_at,
     }
 }
 
@@ -125,19 +128,7 @@ async fn an_opening_moved_into_the_past_opens_the_sale_now_and_says_so() {
     let now = f.clock.now();
     let created = f
         .catalog
-        .create(NewEvent {
-            name: "Later".into(),
-            venue: "Hall".into(),
-            starts_at: now + Duration::days(30),
-            currency: "USD".into(),
-            price: 1_000,
-            sections: None,
-            capacity: Some(10),
-            admission_rate_per_sec: 5.0,
-            max_per_order: 4,
-            event_id: None,
-            on_sale_at: Some(now + Duration::minutes(10)),
-        })
+        .create(ten_places(Some(now + Duration::minutes(10))))
         .await
         .unwrap();
     let moved = f
