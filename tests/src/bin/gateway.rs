@@ -29,6 +29,31 @@ use tokio::sync::Semaphore;
 /// function queue inside it, so the queue stays in the gateway.
 const IN_FLIGHT_PER_FUNCTION: usize = 16;
 
+/// The request's headers as API Gateway hands them to a function (payload format 2.0): a header
+/// sent more than once arrives once, its values joined with commas. `cargo lambda watch` keeps one
+/// of them instead, so a function behind it would not see what it sees on AWS (two
+/// `Idempotency-Key` headers read as one key, where on AWS they are `a,b`: no key at all).
+/// `Host` and `Content-Length` are the gateway's own to set.
+fn combined_headers(
+    headers: &axum::http::HeaderMap,
+) -> Vec<(&axum::http::HeaderName, axum::http::HeaderValue)> {
+    headers
+        .keys()
+        .filter(|name| **name != axum::http::header::HOST)
+        .filter(|name| **name != axum::http::header::CONTENT_LENGTH)
+        .filter_map(|name| {
+            let mut values = headers.get_all(name).iter();
+            let first = values.next()?.clone();
+            let joined = values.fold(first.as_bytes().to_vec(), |mut all, next| {
+                all.push(b',');
+                all.extend_from_slice(next.as_bytes());
+                all
+            });
+            Some((name, axum::http::HeaderValue::from_bytes(&joined).ok()?))
+        })
+        .collect()
+}
+
 /// Tries of a safe request (GET, HEAD) that `cargo lambda watch` itself failed or lost. Under
 /// load it rarely drops an invocation it has dispatched, where Lambda's service would not: a
 /// clean CI run's parity stage saw one `GET /api/v1/events` answered with its own 500 in
@@ -132,10 +157,8 @@ async fn forward(up: Arc<Upstream>, function: &'static str, request: Request) ->
             .http
             .request(parts.method.clone(), &url)
             .body(body.clone());
-        for (name, value) in parts.headers.iter() {
-            if name != axum::http::header::HOST && name != axum::http::header::CONTENT_LENGTH {
-                outbound = outbound.header(name, value);
-            }
+        for (name, value) in combined_headers(&parts.headers) {
+            outbound = outbound.header(name, value);
         }
         let attempt = if safe {
             tokio::time::timeout(EMULATOR_TRY_TIMEOUT, outbound.send())
