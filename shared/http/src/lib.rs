@@ -262,6 +262,44 @@ mod tests {
         Body::from_stream(futures::stream::iter(chunks))
     }
 
+    /// The WebSocket endpoint is a route like the others: another method is 405 in the contract's
+    /// shape, a preflight is answered with CORS headers (a probe found an empty 405 and the
+    /// preflight unanswered), and every answer carries the security headers.
+    #[tokio::test]
+    async fn the_live_endpoint_answers_other_methods_and_preflights_as_every_route_does() {
+        let mut config = Config::for_tests();
+        config.seed_demo_event = true;
+        let local = InProcess::new(config);
+        let settings = HttpSettings::defaults();
+        let app = live_socket::LiveSocket::new(&local.platform).routes(&local.platform, &settings);
+        let post = Request::post(live_socket::PATH)
+            .body(Body::empty())
+            .unwrap();
+        let refused = send(&app, post).await;
+        assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_security_headers("a 405", &refused);
+        let body = axum::body::to_bytes(refused.into_body(), 4096)
+            .await
+            .unwrap();
+        let error: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(error["error"]["code"], "METHOD_NOT_ALLOWED", "{error}");
+        let preflight = Request::options(live_socket::PATH)
+            .header("origin", "https://tickets.example")
+            .header("access-control-request-method", "GET")
+            .body(Body::empty())
+            .unwrap();
+        let answered = send(&app, preflight).await;
+        assert!(answered.status().is_success(), "{}", answered.status());
+        assert!(
+            answered
+                .headers()
+                .contains_key("access-control-allow-origin"),
+            "{:?}",
+            answered.headers()
+        );
+        assert_security_headers("a preflight", &answered);
+    }
+
     #[tokio::test]
     async fn every_response_carries_the_security_headers() {
         let app = app().await;

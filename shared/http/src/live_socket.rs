@@ -18,17 +18,18 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use futures::SinkExt;
 use tacos_core::domain::live_updates::{ConnectRequest, LiveUpdates};
 use tacos_core::error::Error;
 use tacos_core::in_process::{MemoryConnections, MemoryPusher};
 use tacos_core::platform::Platform;
 use tacos_core::ports::{ConnectionId, Pusher};
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::Receiver;
 
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::settings::HttpSettings;
-use crate::{rate_limit, security_headers, trace};
+use crate::{cors, rate_limit, security_headers, trace};
 
 /// The path of the endpoint.
 pub const PATH: &str = "/api/v1/live";
@@ -58,10 +59,14 @@ impl LiveSocket {
     }
 
     /// The route, for merging into the server's router, behind the API's own per-caller rate
-    /// limit (a bucket of its own), security headers and trace ids.
+    /// limit (a bucket of its own), CORS, security headers and trace ids, and answering another
+    /// method as every route does (405 in the contract's shape; a probe found an empty 405 and
+    /// preflights unanswered here).
     pub fn routes(self, platform: &Arc<Platform>, settings: &HttpSettings) -> Router {
-        let routes: Router<Arc<Platform>> =
-            Router::new().route(PATH, get(connect)).with_state(self);
+        let routes: Router<Arc<Platform>> = Router::new()
+            .route(PATH, get(connect))
+            .method_not_allowed_fallback(|| async { ApiError(Error::MethodNotAllowed) })
+            .with_state(self);
         let routes = rate_limit::layer(
             routes,
             platform,
@@ -70,6 +75,7 @@ impl LiveSocket {
         );
         routes
             .with_state(platform.clone())
+            .layer(cors::CorsLayer)
             .layer(security_headers())
             .layer(trace::ObserveLayer)
     }
@@ -102,7 +108,7 @@ async fn connect(
 /// Forwards the connection's frames to the socket until either side ends it, then forgets it.
 async fn forward(
     mut socket: WebSocket,
-    mut frames: UnboundedReceiver<String>,
+    mut frames: Receiver<String>,
     id: ConnectionId,
     live: LiveSocket,
 ) {
@@ -114,7 +120,8 @@ async fn forward(
                         break;
                     }
                 }
-                // The server closed it (after an error frame).
+                // The server closed it (after an error frame), or dropped it for falling
+                // `FRAMES_BEHIND` frames behind.
                 None => {
                     let close = CloseFrame { code: 1000, reason: "closed by the server".into() };
                     let _ = socket.send(Message::Close(Some(close))).await;
@@ -123,7 +130,13 @@ async fn forward(
             },
             // The client sends nothing but pings and its close; anything else is ignored.
             message = socket.recv() => match message {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                None | Some(Err(_)) => break,
+                Some(Ok(Message::Close(_))) => {
+                    // The reply to its close (RFC 6455 §5.5.1) is queued by the protocol; sent
+                    // here before the socket is dropped, so the browser sees a clean close.
+                    let _ = socket.flush().await;
+                    break;
+                }
                 Some(Ok(_)) => {}
             },
         }

@@ -15,12 +15,13 @@ use tacos_core::conformance::connections::{pusher_conforms, registry_conforms, P
 use tacos_core::domain::live_updates::{ConnectRequest, LiveUpdates, CONNECTION_TTL_SECS};
 use tacos_core::error::Error;
 use tacos_core::ids::{EventId, WaitingToken};
+use tacos_core::in_process::pusher::FRAMES_BEHIND;
 use tacos_core::in_process::{ports_over, MemoryConnections, MemoryPusher, MemoryStore};
 use tacos_core::platform::Platform;
 use tacos_core::ports::{Clock, SkRange, SystemClock};
 use tacos_core::ports::{Connection, ConnectionId, ConnectionRegistry, Pusher};
 use tacos_tests::watched_store::{Call, WatchedStore};
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::Receiver;
 
 use crate::world::World;
 
@@ -31,7 +32,7 @@ async fn memory_connections_conform() {
 
 struct MemoryHarness {
     pusher: Arc<MemoryPusher>,
-    receivers: Mutex<HashMap<ConnectionId, UnboundedReceiver<String>>>,
+    receivers: Mutex<HashMap<ConnectionId, Receiver<String>>>,
 }
 
 #[async_trait]
@@ -196,7 +197,7 @@ impl Live {
         &self,
         event: &EventId,
         token: Option<&WaitingToken>,
-    ) -> (ConnectionId, UnboundedReceiver<String>) {
+    ) -> (ConnectionId, Receiver<String>) {
         let id = ConnectionId::generate();
         let rx = self.pusher.attach(id.clone());
         let request = ConnectRequest {
@@ -221,7 +222,7 @@ impl Live {
     }
 }
 
-fn frames(rx: &mut UnboundedReceiver<String>) -> Vec<Value> {
+fn frames(rx: &mut Receiver<String>) -> Vec<Value> {
     std::iter::from_fn(|| rx.try_recv().ok())
         .map(|frame| serde_json::from_str(&frame).expect("frames are JSON"))
         .collect()
@@ -386,6 +387,33 @@ async fn a_tick_sends_each_browser_its_frames_reading_each_event_and_token_once(
     live.live.tick().await.unwrap();
     let got = frames(&mut tab1);
     assert_eq!(of_type(&got, "queue")[0]["data"]["position"], 1);
+}
+
+/// A browser that stops reading is dropped once `FRAMES_BEHIND` frames wait for it, where its
+/// frames piled up without bound (a hostile client's probe: 0.9 MB a second per socket of a
+/// 20,000-seat event's updates); one that reads is kept. The dropped one gets what it holds,
+/// then its end closes.
+#[tokio::test]
+async fn a_browser_that_stops_reading_is_dropped_once_it_falls_behind() {
+    let live = Live::new();
+    let event = live.event(3).await;
+    let (reads, mut reader) = live.connect(&event, None).await;
+    let (_, mut idle) = live.connect(&event, None).await;
+    for _ in 0..FRAMES_BEHIND {
+        let report = live.live.tick().await.unwrap();
+        assert_eq!(report.gone, 0);
+        assert_eq!(frames(&mut reader).len(), 1);
+    }
+    let report = live.live.tick().await.unwrap();
+    assert_eq!(report.gone, 1, "the one that fell behind");
+    assert_eq!(frames(&mut reader).len(), 1, "the reader is served");
+    assert_eq!(live.registered().await, vec![reads]);
+    assert_eq!(
+        frames(&mut idle).len(),
+        FRAMES_BEHIND,
+        "no more than that held"
+    );
+    assert!(idle.recv().await.is_none(), "then its end closes");
 }
 
 #[tokio::test]

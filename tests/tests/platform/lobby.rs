@@ -211,6 +211,13 @@ async fn those_who_leave_the_lobby_take_no_place_in_line() {
     for token in &lobby[..3] {
         world.platform().queue.leave(token, None).await.unwrap();
     }
+    // Before the opening, one who left waits for nothing: expired, no wait, no opening told (a
+    // probe saw a left ticket told it would wait until the opening).
+    for status in statuses(&world, &lobby[..3]).await {
+        assert_eq!(status.status, QueueStatusKind::Expired);
+        assert_eq!((status.eta_sec, status.eta_range_sec), (0, [0, 0]));
+        assert_eq!(status.opens_in_sec, None);
+    }
     world.advance(30.0);
     let stayed = statuses(&world, &lobby[3..]).await;
     let mut positions: Vec<u64> = stayed.iter().map(|s| s.position).collect();

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
@@ -407,7 +407,22 @@ fn check_listing(new: &NewEvent) -> Result<()> {
     if !valid_price(new.price) {
         return invalid("price: a positive integer in minor units, at most 100000000");
     }
+    check_rfc3339("starts_at", new.starts_at)?;
+    if let Some(at) = new.on_sale_at {
+        check_rfc3339("on_sale_at", at)?;
+    }
     Ok(())
+}
+
+/// Checks that `at` can be written as RFC 3339 (the contract's times), whose years have four
+/// digits: the parser also reads `+10000-01-01T00:00:00Z`, which was then stored and answered
+/// back as sent (found by a probe).
+pub(crate) fn check_rfc3339(field: &str, at: DateTime<Utc>) -> Result<()> {
+    if (0..=9999).contains(&at.year()) {
+        Ok(())
+    } else {
+        invalid(&format!("{field}: an RFC 3339 time, years 0000 to 9999"))
+    }
 }
 
 /// A price in the currency's minor unit (cents for USD, won for KRW): positive, and at most

@@ -4,6 +4,13 @@
 //! connection [`attach`](MemoryPusher::attach)es it and forwards what the receiver yields to the
 //! socket. Dropping the receiver is the socket going away: the next frame is
 //! [`Delivery::Gone`], as API Gateway answers 410 for a connection whose browser left.
+//!
+//! Each channel holds at most [`FRAMES_BEHIND`] frames. A client that stops reading (or reads
+//! slower than the frames come) is dropped once it is that far behind, its frames with it, rather
+//! than kept: a hostile client's probe held three sockets to a 20,000-seat event's updates
+//! (1.8 MB a frame) without reading, and the server grew by 0.9 MB a second per socket, for as
+//! long as it cared to. Every frame is the whole current state, so a client that reconnects has
+//! lost nothing.
 
 use std::collections::HashMap;
 
@@ -14,10 +21,14 @@ use tokio::sync::mpsc;
 use crate::ports::connections::ConnectionId;
 use crate::ports::pusher::{Delivery, PushError, Pusher};
 
-/// [`Pusher`] over one unbounded channel per attached connection.
+/// How many frames a connection may have waiting for its socket before it is dropped: two
+/// ticks (4 s) of an event's availability and a waiting token's status.
+pub const FRAMES_BEHIND: usize = 4;
+
+/// [`Pusher`] over one bounded channel per attached connection.
 #[derive(Debug, Default)]
 pub struct MemoryPusher {
-    channels: Mutex<HashMap<ConnectionId, mpsc::UnboundedSender<String>>>,
+    channels: Mutex<HashMap<ConnectionId, mpsc::Sender<String>>>,
 }
 
 impl MemoryPusher {
@@ -25,10 +36,11 @@ impl MemoryPusher {
         Self::default()
     }
 
-    /// Opens connection `id`: the frames sent to it arrive on the receiver until it is dropped or
-    /// the connection is closed (the receiver then yields `None`).
-    pub fn attach(&self, id: ConnectionId) -> mpsc::UnboundedReceiver<String> {
-        let (tx, rx) = mpsc::unbounded_channel();
+    /// Opens connection `id`: the frames sent to it arrive on the receiver until it is dropped,
+    /// the connection is closed, or [`FRAMES_BEHIND`] frames wait unread (the receiver then yields
+    /// the frames it holds, then `None`).
+    pub fn attach(&self, id: ConnectionId) -> mpsc::Receiver<String> {
+        let (tx, rx) = mpsc::channel(FRAMES_BEHIND);
         self.channels.lock().insert(id, tx);
         rx
     }
@@ -38,14 +50,20 @@ impl MemoryPusher {
 impl Pusher for MemoryPusher {
     async fn send(&self, id: &ConnectionId, frame: &str) -> Result<Delivery, PushError> {
         let mut channels = self.channels.lock();
-        let delivered = channels
-            .get(id)
-            .is_some_and(|tx| tx.send(frame.to_string()).is_ok());
-        if delivered {
-            Ok(Delivery::Sent)
-        } else {
-            channels.remove(id);
-            Ok(Delivery::Gone)
+        let delivered = channels.get(id).map(|tx| tx.try_send(frame.to_string()));
+        match delivered {
+            Some(Ok(())) => Ok(Delivery::Sent),
+            Some(Err(mpsc::error::TrySendError::Full(_))) => {
+                // Too far behind: dropped as a browser that left is (its socket is closed once
+                // it has read what it holds).
+                tracing::info!(connection = %id, "live connection dropped: {FRAMES_BEHIND} frames unread");
+                channels.remove(id);
+                Ok(Delivery::Gone)
+            }
+            Some(Err(mpsc::error::TrySendError::Closed(_))) | None => {
+                channels.remove(id);
+                Ok(Delivery::Gone)
+            }
         }
     }
 

@@ -928,15 +928,20 @@ impl WaitingRoom {
         let now = self.ports.clock.now();
         let opens_in = sale.opens_in_sec(now).unwrap_or(0);
         let closed = sale.is_closed() && ticket.state == TicketState::Waiting;
+        let status = match ticket.state {
+            TicketState::Left => QueueStatusKind::Expired,
+            _ if closed => QueueStatusKind::Closed,
+            _ => QueueStatusKind::Lobby,
+        };
+        // Only a place still in the lobby waits for the opening: one that left (expired) or
+        // whose sale closed waits for nothing (a probe saw a left ticket told 600 s).
+        let waits = status == QueueStatusKind::Lobby;
+        let opens_in = if waits { opens_in } else { 0 };
         Ok(QueueStatus {
-            status: match ticket.state {
-                TicketState::Left => QueueStatusKind::Expired,
-                _ if closed => QueueStatusKind::Closed,
-                _ => QueueStatusKind::Lobby,
-            },
+            status,
             position: 0,
-            eta_sec: if closed { 0 } else { opens_in },
-            eta_range_sec: if closed { [0, 0] } else { [opens_in, opens_in] },
+            eta_sec: opens_in,
+            eta_range_sec: [opens_in, opens_in],
             likely_sold_out: false,
             waiting_time: (now - ticket.joined_at).num_seconds().max(0),
             ready_for_entry: false,
@@ -944,7 +949,7 @@ impl WaitingRoom {
             sold_out: false,
             entered: false,
             paused: sale.state == SaleState::Paused,
-            opens_in_sec: (!closed).then_some(opens_in),
+            opens_in_sec: waits.then_some(opens_in),
         })
     }
 

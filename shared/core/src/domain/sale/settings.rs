@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::catalog::check_admission_rate;
+use crate::domain::catalog::{check_admission_rate, check_rfc3339};
 use crate::domain::queue::challenge::MAX_CHALLENGE_BITS;
 use crate::error::{Error, Result};
 use crate::ids::EventId;
@@ -132,6 +132,9 @@ impl SaleSettings {
         }
         if let Some(rate) = self.admission_rate_per_sec {
             check_admission_rate(rate)?;
+        }
+        if let Some(at) = self.on_sale_at {
+            check_rfc3339("on_sale_at", at)?;
         }
         if let Some(hold) = self.hold_seconds {
             if !HOLD_SECONDS_RANGE.contains(&hold) {
