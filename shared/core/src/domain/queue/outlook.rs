@@ -149,7 +149,10 @@ impl LineFacts<'_> {
 
     /// The estimate of when this person is admitted, its range, and whether they likely miss out.
     pub fn outlook(&self) -> Outlook {
-        let rate = self.rate.max(0.01);
+        // The operator's rate as set, however slow: a floor of 0.01 a second told a line
+        // admitting one person in 1,000 s that each place took 100 s (found by a probe). Only
+        // kept from zero: slower than one admission in the longest wait told is that wait.
+        let rate = self.rate.max(1.0 / MAX_ETA_SECS);
         let k = self.position.max(1) as f64;
         // What is free now and not promised to someone admitted already.
         let room = (self.available - self.open).max(0) as f64;
@@ -450,6 +453,31 @@ mod tests {
         assert_eq!(outlook.eta_sec, 8);
         assert!(!outlook.likely_sold_out);
         assert!(outlook.eta_range_sec[0] <= 8 && outlook.eta_range_sec[1] >= 8);
+    }
+
+    /// However slowly the operator admits, the wait told follows that rate: one person in
+    /// 1,000 s is told 1,000 s, not the 100 s a floor of 0.01 a second made it; slower than one in
+    /// a day is told a day, also when places must come back first.
+    #[test]
+    fn a_very_slow_rate_is_told_as_it_is() {
+        let slow = |rate: f64, available: i64| {
+            LineFacts {
+                rate,
+                available,
+                ..facts(1)
+            }
+            .outlook()
+        };
+        assert_eq!(slow(0.001, 1_000).eta_sec, 1_000);
+        assert_eq!(slow(1e-300, 1_000).eta_sec, MAX_ETA_SECS as u64);
+        let starved = LineFacts {
+            rate: 1e-300,
+            available: 0,
+            held: 5,
+            ..facts(3)
+        }
+        .outlook();
+        assert!(starved.eta_sec <= MAX_ETA_SECS as u64, "{starved:?}");
     }
 
     #[test]
