@@ -326,13 +326,13 @@ fn answered_already(begin: Begin) -> Option<Response> {
         Begin::Proceed | Begin::Repeat => None,
         Begin::Replay(stored) => Some(replay(stored)),
         Begin::Conflict => refused(Error::IdempotencyConflict),
-        Begin::InProgress => refused(Error::IdempotencyInProgress),
     }
 }
 
-/// Keeps the answer (unless a server error: a retry runs again) as the first one of its key: the
-/// answers of [`KEYED_ROUTES`], and the refusals of the routes that keep their key themselves.
-/// An answer that cannot be kept is still given; its retry runs again.
+/// Keeps the answer as the first one of its key: the answers of [`KEYED_ROUTES`], and the
+/// refusals of the routes that keep their key themselves. Never a server error's (each caller
+/// gives those back as they are, so a retry runs again). An answer that cannot be kept is still
+/// given; its retry runs again.
 async fn record(
     platform: &Platform,
     route: Route,
@@ -341,9 +341,7 @@ async fn record(
     fingerprint: &str,
     response: Response,
 ) -> Response {
-    if response.status().is_server_error() {
-        return response;
-    }
+    debug_assert!(!response.status().is_server_error(), "a 5xx is never kept");
     let (parts, body) = response.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
         return ApiError(Error::Internal("response body unreadable".into())).into_response();

@@ -42,8 +42,8 @@ use crate::ports::Ports;
 /// How long a response is replayed.
 pub const REPLAY_WINDOW_MS: i64 = 5 * 60 * 1000;
 /// After this long an in-flight claim is presumed dead and may be retaken by another request:
-/// its process crashed, or the store went away before the claim could be released. A little over the HTTP functions'
-/// 10 s Lambda timeout, the longest a request can run there (the container and the embedded server
+/// its process crashed, or the store went away before the claim could be released. A little over
+/// the HTTP functions' 10 s Lambda timeout, the longest a request can run there (the container and the embedded server
 /// answer within it too: the slowest 503 of the fault runs took 5.1 s). Shorter than the 30 s a
 /// reservation token lives, so a buyer whose hold was caught by an outage can retry it with the
 /// same key and the same token. A duplicate let through after this long still has no second
@@ -61,15 +61,14 @@ pub struct StoredResponse {
 /// What to do with a request that carries a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Begin {
-    /// First time (or a duplicate of a first still running): run it, then
-    /// [`Idempotency::remember_first`] its answer.
+    /// First time, or a duplicate of a first still running (both run, answered alike): run it,
+    /// then [`Idempotency::remember_first`] its answer.
     Proceed,
     /// A repeat of a request whose route answers repeats by running again ([`Repeats::RunAgain`]):
     /// run it; its answer is the first's, and is a replay.
     Repeat,
     Replay(StoredResponse),
     Conflict,
-    InProgress,
 }
 
 /// How a keyed route that claims its key answers a repeat of a request whose first ran.
@@ -120,20 +119,16 @@ impl Record {
     /// The answer of a request with `fingerprint`, made at `now`: replayed for
     /// [`REPLAY_WINDOW_MS`] from then.
     fn answered(now: DateTime<Utc>, fingerprint: &str, response: StoredResponse) -> Self {
-        let now_ms = now.timestamp_millis();
         Record {
-            state: "done".into(),
-            fingerprint: fingerprint.into(),
-            started_ms: now_ms,
-            expires_at_ms: now_ms + REPLAY_WINDOW_MS,
-            expires_at: ttl_after(now, REPLAY_WINDOW_MS / 1000 + 60),
+            state: DONE.into(),
             response: Some(response),
+            ..Self::claim(now, fingerprint, Repeats::Replayed)
         }
     }
 
     /// What a request with `fingerprint` is told of this live record of its key: a conflict when
-    /// the key was used for another request, else its answer, that it is to run again, or that
-    /// it is still running.
+    /// the key was used for another request, else its answer, that it is to run again, or (a
+    /// claim of this same request, still running) to run too, answered alike.
     fn verdict(self, fingerprint: &str) -> Begin {
         if self.fingerprint != fingerprint {
             return Begin::Conflict;
@@ -141,13 +136,15 @@ impl Record {
         match self.response {
             Some(response) => Begin::Replay(response),
             None if self.state == RUN_AGAIN => Begin::Repeat,
-            None => Begin::InProgress,
+            None => Begin::Proceed,
         }
     }
 }
 
-/// The state of a claim in flight, whose answer will be kept (`"done"`: answered).
+/// The state of a claim in flight, whose answer will be kept.
 const IN_FLIGHT: &str = "in_flight";
+/// The state of a record that holds its answer.
+const DONE: &str = "done";
 /// The state of a claim whose route answers repeats by running again ([`Repeats::RunAgain`]):
 /// never presumed dead, since no answer is to come.
 const RUN_AGAIN: &str = "run_again";
@@ -233,10 +230,7 @@ impl Idempotency {
         let Some(item) = self.ports.store.get(&record_key).await? else {
             return Ok(Begin::Proceed);
         };
-        Ok(match from_item::<Record>(item)?.verdict(fingerprint) {
-            Begin::InProgress => Begin::Proceed,
-            verdict => verdict,
-        })
+        Ok(from_item::<Record>(item)?.verdict(fingerprint))
     }
 
     /// Gives up the claim of a request that could not be answered (a 5xx: nothing happened that
@@ -282,12 +276,7 @@ impl Idempotency {
         if existing.expires_at_ms < now_ms {
             return Ok(Begin::Proceed);
         }
-        let stale = existing.started_ms < now_ms - STALE_IN_FLIGHT_MS;
-        Ok(match existing.verdict(fingerprint) {
-            // A claim its process left behind: taken over.
-            Begin::InProgress if stale => Begin::Proceed,
-            verdict => verdict,
-        })
+        Ok(existing.verdict(fingerprint))
     }
 
     /// Keeps the answer of a request (its claim, or [`Idempotency::prior`], said `Proceed`), so
