@@ -88,9 +88,9 @@ pub struct Config {
     pub webhook_delivery: WebhookDelivery,
 }
 
-/// When the payment simulator posts the webhook of a payment it has just decided. Either way the
-/// safety-net job scheduled before the decision (`domain::payments::delivery`) delivers it if
-/// the first attempt does not get through, so the choice is only about who waits for it.
+/// When the payment simulator posts the webhook of a payment it has just decided. Either way a
+/// first attempt that does not get through files a job that posts it again
+/// (`domain::payments::delivery`), so the choice is only about who waits for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WebhookDelivery {
     /// Before the payment's answer: its caller waits for the platform's webhook route. The only

@@ -30,24 +30,29 @@ use crate::error::ApiError;
 /// too, and check it the same way, but keep it themselves ([`OwnKey`]): two writes fewer each.
 ///
 /// These change items that exist, so they claim their key before they run (a replay, a conflict,
-/// or the claim) and keep their answer after ([`tacos_core::domain::idempotency`]): another
-/// request under the key, even sent at once, is 409 `IDEMPOTENCY_CONFLICT`. A duplicate of the
-/// same request that finds the claim runs too and is answered alike, its effect the first's: each
-/// answers a repeat as it answered the first (processing a payment again reports it; confirming a
-/// confirmed hold with its payment answers the confirmation; an entry keeps its key on its ticket
-/// and answers its retry the same reservation token, `tacos_core::domain::queue::entry`). Keys
-/// are per route as well as per caller.
+/// or the claim): another request under the key, even sent at once, is 409
+/// `IDEMPOTENCY_CONFLICT`. A duplicate of the same request that finds the claim runs too and is
+/// answered alike, its effect the first's. Keys are per route as well as per caller.
 ///
-/// Entry answers its repeats by running again (its ticket keeps what it answered), so its claim
-/// is all it writes of its key ([`Repeats::RunAgain`]).
+/// Entry and processing keep their key and answer on the item they change (an entry's ticket
+/// keeps the reservation token it answered, `tacos_core::domain::queue::entry`; a payment's
+/// intent the status it answered, `tacos_core::domain::payments::ProcessStamp`): a repeat runs
+/// again and is answered from there, so the claim is all they write of their key
+/// ([`Repeats::RunAgain`]; a handler says its answer is kept so with [`KeptOnItem`]). Confirmation
+/// keeps its answer in the key's record, after it ran ([`Repeats::Replayed`]).
 const KEYED_ROUTES: &[(Route, bool, Repeats)] = &[
     (Route::QueueEnter, false, Repeats::RunAgain),
     (Route::Confirm, true, Repeats::Replayed),
-    (Route::PaymentProcess, true, Repeats::Replayed),
+    (Route::PaymentProcess, true, Repeats::RunAgain),
 ];
 
-/// `methods` (the handler of `route`) behind the middleware if `route` is one of
-/// `KEYED_ROUTES`; as they are otherwise, so every other request pays nothing for it.
+/// Marks a keyed answer that the item its request changed keeps for the key's repeats
+/// ([`keyed_answer`] sets it): the middleware of a [`Repeats::RunAgain`] route then keeps nothing
+/// more; any other answer of such a route (a refusal, a payment another request decided) is kept
+/// in the key's record.
+#[derive(Debug, Clone, Copy)]
+pub struct KeptOnItem;
+
 pub fn layered(
     route: Route,
     methods: MethodRouter<Arc<Platform>>,
@@ -133,7 +138,7 @@ async fn keyed_request(
         // claim stays the key's record whatever this run met.
         return Ok(response);
     }
-    if response.status().is_success() && repeats == Repeats::RunAgain {
+    if repeats == Repeats::RunAgain && response.extensions().get::<KeptOnItem>().is_some() {
         // The claim stays the key's record: a repeat runs again and is answered alike.
         return Ok(response);
     }
@@ -253,9 +258,10 @@ impl FromRequestParts<Arc<Platform>> for KeyOwner {
 }
 
 /// The answer of a route that keeps its own key: `status` with `body` (JSON), marked as a replay
-/// when it is one, exactly as the middleware's replays are.
+/// when it is one, exactly as the middleware's replays are, and as kept on its item
+/// ([`KeptOnItem`]).
 pub fn keyed_answer(status: StatusCode, answer: KeyedAnswer) -> Response {
-    match answer {
+    let mut response = match answer {
         KeyedAnswer::Fresh(body) => (
             status,
             [(axum::http::header::CONTENT_TYPE, "application/json")],
@@ -267,7 +273,9 @@ pub fn keyed_answer(status: StatusCode, answer: KeyedAnswer) -> Response {
             content_type: "application/json".into(),
             body,
         }),
-    }
+    };
+    response.extensions_mut().insert(KeptOnItem);
+    response
 }
 
 /// The `Idempotency-Key` header, which must be a UUID, in one spelling (hyphenated, lower case)

@@ -609,7 +609,7 @@ async fn the_store_going_away_mid_flow_loses_and_duplicates_no_sale() {
     );
 
     // And the money: an approval that found its hold gone is refunded by the follow-up, which may
-    // still be on its way (a webhook retried by its safety-net schedule, an SQS message invisible
+    // still be on its way (a webhook retried by the schedule its failed post filed, an SQS message invisible
     // until its visibility timeout ran out while moto was down). Wait for every approved payment
     // to have sold its reservation or been refunded, up to a bound.
     let money_deadline = Instant::now() + Duration::from_secs(180);

@@ -271,6 +271,58 @@ async fn concurrent_duplicates_of_a_payment_are_answered_alike_and_charge_once()
     assert_eq!(counts(&api.availability(event_id).await), (5, 4, 0, 1));
 }
 
+/// A payment's processing is answered, when repeated under its key, the status it was first
+/// answered, though the payment moved on since (a delayed payment, `PROCESSING` then
+/// `APPROVED`); processing it again under a new key answers the status it has now, and that
+/// answer too is what its own repeats get. (The intent keeps the first answer; the second,
+/// which the intent does not keep, is kept under its key.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_repeated_payment_is_answered_what_it_was_first_answered_after_the_payment_moved_on() {
+    let api = Api::new();
+    let event = api.ga_event(10, 1500, 100.0).await;
+    let event_id = str_of(&event, "event_id");
+    let buyer = api.register().await;
+    let rsv = api.hold_qty(&buyer, event_id, 1).await;
+    let rsv_id = str_of(&rsv, "reservation_id");
+    let intent = api.intent(&buyer, &rsv, Some("delay")).await;
+    let pi = str_of(&intent, "payment_intent_id");
+    let body = json!({"payment_intent_id": pi});
+    let process = |key: String| {
+        let api = &api;
+        let buyer = &buyer;
+        let body = &body;
+        async move {
+            api.post("/payments/process")
+                .bearer(&buyer.token)
+                .key(&key)
+                .json(body)
+                .send()
+                .await
+        }
+    };
+    let first_key = new_key();
+    let first = process(first_key.clone()).await;
+    first.expect(200);
+    assert_eq!(first.json["status"], "PROCESSING", "{}", first.json);
+    api.wait_reservation(&buyer, rsv_id, "CONFIRMED", Duration::from_secs(10))
+        .await;
+    api.wait_payment(&buyer, pi, "APPROVED", Duration::from_secs(5))
+        .await;
+
+    let repeat = process(first_key).await;
+    assert_replay(&first, &repeat);
+    assert_eq!(repeat.json["status"], "PROCESSING", "the first answer");
+
+    let second_key = new_key();
+    let second = process(second_key.clone()).await;
+    second.expect(200);
+    assert_eq!(second.json["status"], "APPROVED", "the status it has now");
+    assert_eq!(second.header("x-idempotency-cached"), None, "a new key");
+    let again = process(second_key).await;
+    assert_replay(&second, &again);
+    assert_eq!(counts(&api.availability(event_id).await), (10, 9, 0, 1));
+}
+
 /// A seated event of five seats, a signed-in buyer, and the buyer's waiting token for it, ready
 /// to enter: `(event_id, buyer, waiting_token)`.
 async fn ready_to_enter(api: &Api) -> (String, User, String) {

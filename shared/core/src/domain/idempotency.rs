@@ -21,8 +21,9 @@
 //! * Enter, confirm and process change items that exist (a ticket, a reservation, an intent), so
 //!   nothing they write could tell one request under a key from another request under the same
 //!   key. They claim the key here before they run ([`Idempotency::claim`]), with what it was sent
-//!   for, and keep their answer after ([`Idempotency::remember_first`]; an entry keeps its claim
-//!   alone, its ticket answering a repeat, [`Repeats`]). The claim is what refuses
+//!   for, and keep their answer after ([`Idempotency::remember_first`]; an entry and a payment's
+//!   processing keep their claim alone, the item they changed answering a repeat, [`Repeats`]).
+//!   The claim is what refuses
 //!   another request sent at once under the same key (409 `IDEMPOTENCY_CONFLICT`): without it,
 //!   two such requests both found no record and both ran, two payments under one key (a hostile
 //!   client's probe, 5 tries in 8; and on Lambda no process could have told, each instance
@@ -75,13 +76,14 @@ pub enum Begin {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Repeats {
     /// With the answer kept after the first ran ([`Idempotency::remember_first`]); until then
-    /// the key's claim is in flight. Processing a payment: its answer changes as the payment
-    /// does (`PROCESSING`, then `APPROVED`), so it is kept.
+    /// the key's claim is in flight. Confirming a hold: nothing it writes keeps its answer.
     Replayed,
     /// By running again: the route's own item answers a repeat exactly as it answered the first
     /// (an entry's ticket keeps its key and its reservation token's making,
-    /// [`crate::domain::queue::entry`]), so the claim stays the key's record and only a refusal,
-    /// which wrote nothing, is kept. One write fewer on every entry.
+    /// [`crate::domain::queue::entry`]; a payment's intent the status its processing answered,
+    /// [`crate::domain::payments::ProcessStamp`]), so the claim stays the key's record and only
+    /// an answer the item does not keep (a refusal, which wrote nothing; a payment another
+    /// request decided) is kept. One write fewer on every entry and every payment.
     RunAgain,
 }
 

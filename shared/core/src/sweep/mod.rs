@@ -27,7 +27,8 @@
 //! The embedded server does not need this: its timers are journaled in its own store
 //! ([`crate::in_process::Journal`]) and retried until they succeed.
 //!
-//! Cost on DynamoDB: one more write per timer set (a hold, a settlement, a webhook's safety net),
+//! Cost on DynamoDB: one more write per timer set (a hold, a settlement, a webhook's retry after
+//! a failed post),
 //! one query per shard per minute, and one run of each job (a hold already confirmed costs one
 //! read). Ledger items carry a TTL of a week.
 

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 
-use tacos_core::domain::payments::{IntentRequest, ProcessRequest};
+use tacos_core::domain::payments::{IntentRequest, ProcessAnswer, ProcessRequest};
+use tacos_core::domain::request_keys::RequestKey;
 use tacos_core::domain::webhook_signature::WebhookHeaders;
 use tacos_core::error::Error;
 use tacos_core::functions::Route;
@@ -14,7 +16,7 @@ use tacos_core::platform::Platform;
 
 use crate::error::Result;
 use crate::extract::{check_user_id, parse_json, path_id, Caller, Json, Path, RawBody};
-use crate::idempotency::{signed_in_own_key, OwnKey};
+use crate::idempotency::{keyed_answer, signed_in_own_key, OwnKey};
 use tacos_core::ids::PaymentIntentId;
 
 /// `POST /payments/intent`: its idempotency key is kept on the intent it writes
@@ -35,15 +37,30 @@ pub async fn intent(State(platform): State<Arc<Platform>>, keyed: OwnKey) -> Res
     .await
 }
 
+/// `POST /payments/process`. Its `Idempotency-Key`, claimed by the idempotency middleware and
+/// handed on in the request's extensions, is kept on the intent with the status it answered, so
+/// a repeat is answered that status (`tacos_core::domain::payments::ProcessStamp`); an answer the
+/// intent does not keep is left for the middleware to keep.
 pub async fn process(
     State(platform): State<Arc<Platform>>,
     Caller(caller): Caller,
+    key: Option<Extension<RequestKey>>,
     Json(body): Json<ProcessRequest>,
-) -> Result<impl IntoResponse> {
-    let intent = platform.payments.process(&caller, body).await?;
-    Ok(axum::Json(
-        serde_json::json!({ "payment_intent_id": intent.payment_intent_id, "status": intent.status }),
-    ))
+) -> Result<Response> {
+    let Some(Extension(key)) = key else {
+        return Err(Error::Internal("the idempotency layer handed on no key".into()).into());
+    };
+    Ok(
+        match platform.payments.process_keyed(&caller, body, &key).await? {
+            ProcessAnswer::Kept(answer) => keyed_answer(StatusCode::OK, answer),
+            ProcessAnswer::NotKept(body) => (
+                StatusCode::OK,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response(),
+        },
+    )
 }
 
 pub async fn status(

@@ -1,6 +1,15 @@
 //! How the simulator reports an outcome: a signed webhook posted at once, as a provider calls
-//! back right after deciding, with a timer job as its safety net so the report survives the
-//! request and is retried until the platform answers 2xx.
+//! back right after deciding; one that does not get through (the webhook route is down, the
+//! platform answers 5xx) is posted again by a timer job, retried until the platform answers 2xx.
+//!
+//! No timer is filed before a decision in case the process stops between deciding and posting:
+//! the hold being paid is settled anyway, by its own expiry timer at the payment's deadline and
+//! by the payment's truth (an approval in time confirms it, anything else releases it:
+//! [`Reservation::expiry_confirms`](crate::domain::reservations::Reservation::expiry_confirms)).
+//! Filing that timer before every decision, as before, cost each sold ticket a ledger entry on
+//! AWS and two Scheduler calls, for a case the hold's timer already covers. A delayed payment's
+//! settlement is itself a timer job, run again until it has posted its webhook or filed the
+//! retry, so a late approval is always reported (and refunded).
 
 use tracing::Instrument;
 
@@ -17,29 +26,17 @@ use crate::ports::webhook_sender::SignedWebhook;
 const WEBHOOK_RETRY_AFTER_SECS: i64 = 10;
 
 impl Payments {
-    /// A delivery job a little later, in case the one attempted now does not get through (the
-    /// process crashes, the webhook route is down). Redelivery is harmless: the webhook id is
-    /// the same, so the platform ignores the replay.
-    pub(super) async fn schedule_safety_net(&self, id: &PaymentIntentId) -> Result<()> {
-        let at = self.ports.clock.now() + chrono::Duration::seconds(WEBHOOK_RETRY_AFTER_SECS);
-        let job = Job::DeliverWebhook {
-            payment_intent_id: id.clone(),
-        };
-        self.ports.scheduler.schedule(at, job).await?;
-        Ok(())
-    }
-
     /// Posts the webhook of a payment just decided, before its answer or by a task of its own
     /// after it (`Config::webhook_delivery`). The task carries the request's trace, so the
     /// delivery and the follow-up it starts stay in the payment's trace and log lines.
     pub(super) async fn deliver_decided(&self, id: &PaymentIntentId) {
         match self.delivery {
-            WebhookDelivery::Inline => self.deliver_now(id).await,
+            WebhookDelivery::Inline => self.deliver_or_log(id).await,
             WebhookDelivery::AfterAnswer => {
                 let this = self.clone();
                 let id = id.clone();
                 let span = tracing::Span::current();
-                let work = async move { this.deliver_now(&id).await }.instrument(span);
+                let work = async move { this.deliver_or_log(&id).await }.instrument(span);
                 match crate::trace_context::current_trace_id() {
                     Some(trace) => tokio::spawn(crate::trace_context::in_trace(trace, work)),
                     None => tokio::spawn(work),
@@ -48,22 +45,29 @@ impl Payments {
         }
     }
 
-    /// Posts the webhook at once, as a provider calls back right after deciding; on success the
-    /// safety-net job is dropped, on failure it stays to retry.
-    pub(super) async fn deliver_now(&self, id: &PaymentIntentId) {
-        match self.deliver_webhook(id).await {
-            Ok(()) => {
-                let job = Job::DeliverWebhook {
-                    payment_intent_id: id.clone(),
-                };
-                if let Err(e) = self.ports.scheduler.cancel(&job).await {
-                    tracing::debug!(error = %e, "webhook retry not dropped; its replay is ignored");
-                }
-            }
-            Err(e) => {
-                tracing::warn!(payment_intent_id = %id, error = %e, "webhook not delivered yet; retry scheduled")
-            }
+    /// [`Self::deliver_now`] for a payment whose hold is being paid: should neither the post nor
+    /// its retry get through, the hold's timer still settles the payment, so it is logged for the
+    /// operator and the buyer's answer stands.
+    async fn deliver_or_log(&self, id: &PaymentIntentId) {
+        if let Err(e) = self.deliver_now(id).await {
+            tracing::error!(payment_intent_id = %id, error = %e, "webhook neither delivered nor its retry filed; the hold's timer settles the payment at its deadline");
         }
+    }
+
+    /// Posts the webhook at once, as a provider calls back right after deciding; if that fails,
+    /// files a job that posts it again a little later (the same webhook id, so the platform
+    /// ignores a replay). `Err` only when neither got through.
+    pub(super) async fn deliver_now(&self, id: &PaymentIntentId) -> Result<()> {
+        let Err(refused) = self.deliver_webhook(id).await else {
+            return Ok(());
+        };
+        tracing::warn!(payment_intent_id = %id, error = %refused, "webhook not delivered yet; retry scheduled");
+        let at = self.ports.clock.now() + chrono::Duration::seconds(WEBHOOK_RETRY_AFTER_SECS);
+        let job = Job::DeliverWebhook {
+            payment_intent_id: id.clone(),
+        };
+        self.ports.scheduler.schedule(at, job).await?;
+        Ok(())
     }
 
     /// The simulator posts the outcome to the platform's webhook (job). The webhook id is derived

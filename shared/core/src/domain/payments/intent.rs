@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::request_keys::KeyStamp;
+use crate::domain::request_keys::{KeyStamp, RequestKey};
 use crate::ids::{PaymentIntentId, ReservationId, UserId};
 use crate::ports::store::Key;
 
@@ -61,6 +61,37 @@ pub struct PaymentIntent {
     /// ([`crate::domain::request_keys`]); absent for intents created without one.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub stamp: Option<KeyStamp>,
+    /// The request that processed it (its idempotency key and body) and the status it answered,
+    /// kept in the write that decided the payment ([`ProcessStamp`]).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub processed: Option<ProcessStamp>,
+}
+
+/// The `POST /payments/process` that decided a payment, and what it answered, kept on the intent
+/// in the write that decides it. A repeat of that very request (its key and its body) is answered
+/// from here the status it was first answered, though the payment has moved on since
+/// (`PROCESSING`, then `APPROVED`): so the key's record is its claim alone, and processing pays
+/// no write for its answer ([`crate::domain::idempotency::Repeats::RunAgain`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessStamp {
+    pub key: String,
+    pub fingerprint: String,
+    pub status: PaymentStatus,
+}
+
+impl ProcessStamp {
+    pub fn new(key: &RequestKey, status: PaymentStatus) -> Self {
+        Self {
+            key: key.key.clone(),
+            fingerprint: key.fingerprint.clone(),
+            status,
+        }
+    }
+
+    /// The status answered, when `key` is the very request that processed the payment.
+    pub fn answered(&self, key: &RequestKey) -> Option<PaymentStatus> {
+        (self.key == key.key && self.fingerprint == key.fingerprint).then_some(self.status)
+    }
 }
 
 impl PaymentIntent {
@@ -69,6 +100,11 @@ impl PaymentIntent {
         let mut created = self.view();
         created["next"] = "webhook".into();
         created
+    }
+
+    /// `POST /payments/process`'s answer, had the payment `status`.
+    pub fn processed_view(&self, status: PaymentStatus) -> serde_json::Value {
+        serde_json::json!({ "payment_intent_id": self.payment_intent_id, "status": status })
     }
 
     /// `GET /payments/{id}/status`.
@@ -108,5 +144,29 @@ pub fn intent_key(id: &PaymentIntentId) -> Key {
 impl crate::domain::request_keys::Stamped for PaymentIntent {
     fn stamp(&self) -> Option<&KeyStamp> {
         self.stamp.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(key: &str, fingerprint: &str) -> RequestKey {
+        RequestKey {
+            owner: "usr_1".into(),
+            key: key.into(),
+            fingerprint: fingerprint.into(),
+        }
+    }
+
+    #[test]
+    fn only_the_request_that_processed_is_answered_its_first_status() {
+        let stamp = ProcessStamp::new(&key("k1", "f1"), PaymentStatus::Processing);
+        assert_eq!(
+            stamp.answered(&key("k1", "f1")),
+            Some(PaymentStatus::Processing)
+        );
+        assert_eq!(stamp.answered(&key("k2", "f1")), None, "another key");
+        assert_eq!(stamp.answered(&key("k1", "f2")), None, "another body");
     }
 }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use super::intent::{
-    intent_key, IntentRequest, PaymentIntent, PaymentStatus, ProcessRequest, Scenario,
+    intent_key, IntentRequest, PaymentIntent, PaymentStatus, ProcessRequest, ProcessStamp, Scenario,
 };
 use super::service::Payments;
 use crate::domain::auth::Principal;
@@ -72,6 +72,7 @@ impl Payments {
             created_at: self.ports.clock.now(),
             approved_at_ms: None,
             stamp: None,
+            processed: None,
         };
         if let Some(key) = key {
             intent.stamp = Some(key.stamp(&intent.created())?);
@@ -97,72 +98,144 @@ impl Payments {
         request: ProcessRequest,
     ) -> Result<PaymentIntent> {
         let intent = self.get(&request.payment_intent_id, Some(caller)).await?;
+        Ok(
+            match self.charge(caller, intent, request.action, None).await? {
+                Charged::Decided(intent) | Charged::Found(intent) => intent,
+            },
+        )
+    }
+
+    /// `POST /payments/process` under its idempotency key: [`Self::process`], with the request
+    /// and its answer kept on the intent in the write that decides it ([`ProcessStamp`]), so a
+    /// repeat of it, whenever it comes, is answered the status it was first answered. Processing
+    /// a payment another request decided answers its current status, which the intent does not
+    /// keep for this key ([`ProcessAnswer::NotKept`]).
+    pub async fn process_keyed(
+        &self,
+        caller: &Principal,
+        request: ProcessRequest,
+        key: &RequestKey,
+    ) -> Result<ProcessAnswer> {
+        let intent = self.get(&request.payment_intent_id, Some(caller)).await?;
+        let answer =
+            |intent: &PaymentIntent, status| request_keys::body(&intent.processed_view(status));
+        Ok(
+            match self
+                .charge(caller, intent, request.action, Some(key))
+                .await?
+            {
+                Charged::Decided(intent) => {
+                    ProcessAnswer::Kept(KeyedAnswer::Fresh(answer(&intent, intent.status)?))
+                }
+                Charged::Found(intent) => {
+                    match intent
+                        .processed
+                        .as_ref()
+                        .and_then(|first| first.answered(key))
+                    {
+                        Some(first) => {
+                            ProcessAnswer::Kept(KeyedAnswer::Replay(answer(&intent, first)?))
+                        }
+                        None => ProcessAnswer::NotKept(answer(&intent, intent.status)?),
+                    }
+                }
+            },
+        )
+    }
+
+    /// Decides a pending `intent` (by `action`, or the scenario it was made with), keeping `key`
+    /// and the answer on it when given; an intent already decided, or decided meanwhile by
+    /// another request, is found as it is.
+    async fn charge(
+        &self,
+        caller: &Principal,
+        intent: PaymentIntent,
+        action: Option<Scenario>,
+        key: Option<&RequestKey>,
+    ) -> Result<Charged> {
         if intent.status != PaymentStatus::Pending {
-            return Ok(intent);
+            return Ok(Charged::Found(intent));
         }
         let id = &intent.payment_intent_id;
-        let outcome = decide(request.action.unwrap_or(intent.scenario));
-        // The hold is marked as being paid and the follow-up is filed side by side, both before
-        // the status flips: an outage cannot leave a decided payment whose webhook is never sent,
-        // and the buyer waits for one write here, not two in turn. A follow-up filed for a payment
-        // the hold refuses is dropped again (and would find nothing decided if that failed).
+        let outcome = decide(action.unwrap_or(intent.scenario));
+        // The hold is marked as being paid and a delayed payment's settlement is filed side by
+        // side, both before the status flips: an outage cannot leave a payment processing with
+        // nothing to settle it, and the buyer waits for one write here, not two in turn. A
+        // settlement filed for a payment the hold refuses is dropped again (and would find
+        // nothing processing if that failed).
         let (started, filed) = futures::join!(
             self.reservations.start_payment(&intent.reservation_id, id),
-            self.schedule_follow_up(id, outcome),
+            self.schedule_settlement(id, outcome),
         );
         if let Err(refused) = started {
             if filed.is_ok() {
-                self.drop_follow_up(id, outcome).await;
+                self.drop_settlement(id, outcome).await;
             }
             return Err(refused);
         }
         filed?;
         let now_ms = self.ports.clock.now_ms();
+        let processed = key.map(|key| ProcessStamp::new(key, outcome));
         let mut update = Update::new(intent_key(id))
             .set("status", outcome.as_str())
             .when(Condition::equals("status", "PENDING"));
         if outcome == PaymentStatus::Approved {
             update = update.set("approved_at_ms", now_ms);
         }
+        if let Some(stamp) = &processed {
+            let stamp = serde_json::to_value(stamp).map_err(|e| Error::Internal(e.to_string()))?;
+            update = update.set("processed", stamp);
+        }
         match self.ports.store.write(Write::Update(update)).await {
             Ok(()) => {}
-            Err(StoreError::ConditionFailed { .. }) => return self.get(id, Some(caller)).await,
+            Err(StoreError::ConditionFailed { .. }) => {
+                return Ok(Charged::Found(self.get(id, Some(caller)).await?))
+            }
             Err(e) => return Err(e.into()),
         }
         tracing::info!(payment_intent_id = %id, status = outcome.as_str(), "payment processed");
         if outcome != PaymentStatus::Processing {
             self.deliver_decided(id).await;
         }
-        Ok(PaymentIntent {
+        Ok(Charged::Decided(PaymentIntent {
             status: outcome,
             approved_at_ms: (outcome == PaymentStatus::Approved).then_some(now_ms),
+            processed,
             ..intent
-        })
+        }))
     }
 
-    /// What follows a decision: the settlement of a delayed payment, or the safety net of the
-    /// webhook for one decided now.
-    async fn schedule_follow_up(&self, id: &PaymentIntentId, outcome: PaymentStatus) -> Result<()> {
+    /// The settlement of a payment left processing (`delay`), later. A payment decided now
+    /// needs no timer: its webhook is posted at once and retried only if that fails
+    /// ([`super::delivery`]).
+    async fn schedule_settlement(
+        &self,
+        id: &PaymentIntentId,
+        outcome: PaymentStatus,
+    ) -> Result<()> {
         if outcome != PaymentStatus::Processing {
-            return self.schedule_safety_net(id).await;
+            return Ok(());
         }
-        self.ports
-            .scheduler
-            .schedule(self.ports.clock.now() + self.delay, follow_up(id, outcome))
-            .await?;
+        let at = self.ports.clock.now() + self.delay;
+        self.ports.scheduler.schedule(at, settlement(id)).await?;
         Ok(())
     }
 
-    /// Drops what [`Self::schedule_follow_up`] filed, for a payment that did not start.
-    async fn drop_follow_up(&self, id: &PaymentIntentId, outcome: PaymentStatus) {
-        if let Err(e) = self.ports.scheduler.cancel(&follow_up(id, outcome)).await {
-            tracing::warn!(payment_intent_id = %id, error = %e, "could not drop the follow-up of a payment that did not start; it will find nothing to do");
+    /// Drops what [`Self::schedule_settlement`] filed, for a payment that did not start.
+    async fn drop_settlement(&self, id: &PaymentIntentId, outcome: PaymentStatus) {
+        if outcome != PaymentStatus::Processing {
+            return;
+        }
+        if let Err(e) = self.ports.scheduler.cancel(&settlement(id)).await {
+            tracing::warn!(payment_intent_id = %id, error = %e, "could not drop the settlement of a payment that did not start; it will find nothing processing");
         }
     }
 
     /// The simulator's delayed decision (job): a processing payment is approved.
+    ///
+    /// Run again by its timer until it succeeds: a run that stops after the approval (its
+    /// webhook neither posted nor its retry filed) finds the payment approved and posts it then.
     pub async fn settle(&self, id: &PaymentIntentId) -> Result<()> {
-        self.schedule_safety_net(id).await?;
         let update = Update::new(intent_key(id))
             .set("status", "APPROVED")
             .set("approved_at_ms", self.ports.clock.now_ms())
@@ -172,21 +245,33 @@ impl Payments {
             Err(e) => return Err(e.into()),
         }
         // A timer's job: nobody waits for its answer, so the webhook is posted here and now.
-        self.deliver_now(id).await;
-        Ok(())
+        self.deliver_now(id).await
     }
 }
 
-/// The job that follows a decision of `outcome`: the delayed settlement, or the webhook's
-/// safety net.
-fn follow_up(id: &PaymentIntentId, outcome: PaymentStatus) -> Job {
-    match outcome {
-        PaymentStatus::Processing => Job::SettlePayment {
-            payment_intent_id: id.clone(),
-        },
-        _ => Job::DeliverWebhook {
-            payment_intent_id: id.clone(),
-        },
+/// What processing an intent came to.
+enum Charged {
+    /// This request decided it: the intent as it is now.
+    Decided(PaymentIntent),
+    /// It was decided already, or by another request meanwhile: the intent as read.
+    Found(PaymentIntent),
+}
+
+/// What `POST /payments/process` answers under its idempotency key: its body, and whether the
+/// intent keeps that answer for the key's repeats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProcessAnswer {
+    /// Kept on the intent ([`ProcessStamp`]): the first answer, or a repeat's replay of it.
+    Kept(KeyedAnswer),
+    /// The status of a payment another request decided: the key's record must keep it, should
+    /// its repeat come once the payment has moved on.
+    NotKept(String),
+}
+
+/// The job that settles a payment left processing.
+fn settlement(id: &PaymentIntentId) -> Job {
+    Job::SettlePayment {
+        payment_intent_id: id.clone(),
     }
 }
 
