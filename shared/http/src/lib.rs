@@ -356,6 +356,13 @@ mod tests {
             "text/event-stream"
         );
         assert_security_headers("the event stream", &stream);
+        let mut body = stream.into_body().into_data_stream();
+        let first = next_chunk(&mut body).await;
+        assert!(first.starts_with("event: status\n"), "{first}");
+        assert!(
+            first.contains("\nretry: 2000\n"),
+            "a dropped stream is reconnected at the stream's own pace: {first}"
+        );
     }
 
     /// The text of the next chunk of a streamed body.

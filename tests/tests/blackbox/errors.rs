@@ -217,6 +217,12 @@ async fn admin_event_validation_names_the_field() {
             b["sections"] = json!([{"name": "no spaces!", "rows": 1, "seats_per_row": 2}]);
             b
         }),
+        // Seats `VIP-1-1` and `vip-1-1` side by side are one seat to whoever reads a ticket.
+        ("section", {
+            let mut b = good.clone();
+            b["sections"] = json!([{"name": "VIP", "rows": 1, "seats_per_row": 2}, {"name": "vip", "rows": 1, "seats_per_row": 2}]);
+            b
+        }),
     ];
     for (field, body) in cases {
         let r = api.create_event_raw(&body).await;

@@ -464,8 +464,10 @@ fn seats_in(sections: &[Section]) -> Result<i64> {
         {
             return invalid("sections[].name: 1 to 8 letters or digits");
         }
-        if !names.insert(section.name.clone()) {
-            return invalid("sections[].name: section names must be unique");
+        // Unique whatever their case: seats `VIP-1-1` and `vip-1-1` side by side would be one
+        // seat to whoever reads a ticket or a seat map.
+        if !names.insert(section.name.to_ascii_uppercase()) {
+            return invalid("sections[].name: section names must be unique, whatever their case");
         }
         if !(1..=200).contains(&section.rows) || !(1..=200).contains(&section.seats_per_row) {
             return invalid("sections[].rows and seats_per_row: 1 to 200");

@@ -178,6 +178,11 @@ pub async fn status(
     Ok(axum::Json(platform.queue.status(&token).await?))
 }
 
+/// How long a browser whose status stream dropped waits before it reconnects (the SSE `retry:`
+/// field, on every event): the stream's own period, rather than the browser's default of a few
+/// seconds or less, so a line of reconnecting browsers asks no more often than it polls.
+const RECONNECT_AFTER: Duration = Duration::from_secs(2);
+
 /// The status pushed as server-sent events every 2 s, until the client is admitted or gone.
 pub async fn stream(
     State(platform): State<Arc<Platform>>,
@@ -199,13 +204,17 @@ pub async fn stream(
                     (
                         Event::default()
                             .event("status")
+                            .retry(RECONNECT_AFTER)
                             .json_data(&status)
                             .unwrap_or_default(),
                         last,
                     )
                 }
                 Err(e) => (
-                    Event::default().event("error").data(e.code()),
+                    Event::default()
+                        .event("error")
+                        .retry(RECONNECT_AFTER)
+                        .data(e.code()),
                     matches!(e, Error::TokenNotFound),
                 ),
             };
