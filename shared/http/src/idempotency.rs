@@ -224,6 +224,9 @@ where
     }
     let refusal = match run(caller, key.clone(), body).await {
         Ok(answer) => return keyed_answer(status, answer),
+        // The key's first answer is on its item, another request's: nothing of this one is kept
+        // (kept, it would stand before that answer and refuse the key's own retries).
+        Err(Error::IdempotencyConflict) => return fail(Error::IdempotencyConflict),
         Err(e) => fail(e),
     };
     if !refusal.status().is_client_error() {

@@ -130,6 +130,56 @@ async fn malformed_json_and_missing_fields_name_the_field() {
     assert!(str_of(&e, "message").contains("payment_intent_id"), "{e}");
 }
 
+/// serde reads a struct from a JSON array, its elements taken as the fields in order: an array
+/// whose elements fit registered an account, logged in, held seats (a hostile client's probe),
+/// and a one-element array read as `user_id` was 403 rather than 400. Every body of the contract
+/// is an object; anything else is 400 and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_body_that_is_not_an_object_is_refused_even_when_its_elements_fit() {
+    let api = Api::new();
+    let name = unique("arr");
+    api.post("/auth/register")
+        .raw(json!([name, PASSWORD, null, null]).to_string())
+        .send()
+        .await
+        .expect_error(400, "INVALID_REQUEST");
+    api.register_as(&name).await.expect(201);
+    api.post("/auth/login")
+        .raw(json!([name, PASSWORD]).to_string())
+        .send()
+        .await
+        .expect_error(400, "INVALID_REQUEST");
+    let e = api
+        .post("/queue/join")
+        .idem()
+        .raw(r#"["evt_demo"]"#)
+        .send()
+        .await
+        .expect_error(400, "INVALID_REQUEST");
+    assert!(str_of(&e, "message").contains("object"), "{e}");
+    let user = api.register().await;
+    let event = api.seated_event(&[("A", 1, 4)], 1000, 100.0).await;
+    let event_id = str_of(&event, "event_id");
+    let token = api.admit(event_id, &user).await;
+    api.post("/reservations")
+        .bearer(&user.token)
+        .idem()
+        .raw(json!([event_id, ["A-1"], 1, token]).to_string())
+        .send()
+        .await
+        .expect_error(400, "INVALID_REQUEST");
+    assert_eq!(counts(&api.availability(event_id).await), (4, 4, 0, 0));
+    // Leading whitespace is still an object.
+    api.post("/auth/login")
+        .raw(format!(
+            " \n{}",
+            json!({"username": name, "password": PASSWORD})
+        ))
+        .send()
+        .await
+        .expect(200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn admin_event_validation_names_the_field() {
     let api = Api::new();

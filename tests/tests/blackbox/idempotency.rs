@@ -323,6 +323,54 @@ async fn a_repeated_payment_is_answered_what_it_was_first_answered_after_the_pay
     assert_eq!(counts(&api.availability(event_id).await), (10, 9, 0, 1));
 }
 
+/// A conflict under a key takes nothing from its first request: a hold and a payment intent each
+/// answer their own retry after another body was refused under their key (the refusal was kept
+/// as the key's answer, and refused the key's own retries 409 from then on: a hostile client's
+/// probe; a buyer who lost the first answer could no longer learn its reservation's id).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_conflict_under_a_key_takes_nothing_from_its_first_request() {
+    let api = Api::new();
+    let event = api.seated_event(&[("A", 1, 5)], 1000, 100.0).await;
+    let event_id = str_of(&event, "event_id");
+    let user = api.register().await;
+    let send = |path: &'static str, key: String, body: Value| {
+        let api = &api;
+        let user = &user;
+        async move {
+            api.post(path)
+                .bearer(&user.token)
+                .key(&key)
+                .json(&body)
+                .send()
+                .await
+        }
+    };
+    let rtkn = api.admit(event_id, &user).await;
+    let hold =
+        |seat: &str| json!({"event_id": event_id, "seat_ids": [seat], "reservation_token": rtkn});
+    let key = new_key();
+    let first = send("/reservations", key.clone(), hold("A-1")).await;
+    first.expect(201);
+    send("/reservations", key.clone(), hold("A-2"))
+        .await
+        .expect_error(409, "IDEMPOTENCY_CONFLICT");
+    assert_replay(&first, &send("/reservations", key, hold("A-1")).await);
+
+    let intent = |amount: &Value| json!({"reservation_id": first.json["reservation_id"], "amount": amount, "currency": "USD"});
+    let key = new_key();
+    let total = &first.json["total_amount"];
+    let created = send("/payments/intent", key.clone(), intent(total)).await;
+    created.expect(200);
+    send("/payments/intent", key.clone(), intent(&json!(1)))
+        .await
+        .expect_error(409, "IDEMPOTENCY_CONFLICT");
+    assert_replay(
+        &created,
+        &send("/payments/intent", key, intent(total)).await,
+    );
+    assert_eq!(counts(&api.availability(event_id).await), (5, 4, 1, 0));
+}
+
 /// A seated event of five seats, a signed-in buyer, and the buyer's waiting token for it, ready
 /// to enter: `(event_id, buyer, waiting_token)`.
 async fn ready_to_enter(api: &Api) -> (String, User, String) {

@@ -188,6 +188,16 @@ pub(crate) async fn answer<T: Stamped>(
     }
 }
 
+/// A request of `usr_1` under `key` with `fingerprint`, for tests of what items keep of it.
+#[cfg(test)]
+pub(crate) fn test_key(key: &str, fingerprint: &str) -> RequestKey {
+    RequestKey {
+        owner: "usr_1".into(),
+        key: key.into(),
+        fingerprint: fingerprint.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

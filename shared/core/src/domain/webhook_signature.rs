@@ -83,8 +83,13 @@ impl WebhookSigner {
                 "X-Webhook-Id must be 1 to 128 letters, digits, '_' or '-'",
             ));
         }
-        let ts: i64 = headers
-            .timestamp
+        // Digits only, as the document's pattern says: `+1796639500` or a run of leading zeros
+        // is the same number to `parse`, another header to whoever reads the document.
+        let digits = &headers.timestamp;
+        if !(1..=12).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid("X-Timestamp is not unix seconds (1 to 12 digits)"));
+        }
+        let ts: i64 = digits
             .parse()
             .map_err(|_| invalid("X-Timestamp is not unix seconds"))?;
         // `abs_diff`: any i64 is a valid header, and `now - ts` overflows for extreme ones.
@@ -95,6 +100,17 @@ impl WebhookSigner {
             .signature
             .strip_prefix("sha256=")
             .ok_or_else(|| invalid("X-Signature must be sha256=<hex>"))?;
+        // One spelling, as the simulator signs and the document's pattern says: 64 lower-case
+        // hex digits.
+        if hex_sig.len() != 64
+            || !hex_sig
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return Err(invalid(
+                "X-Signature must be sha256= and 64 lower-case hex digits",
+            ));
+        }
         let sig = hex::decode(hex_sig).map_err(|_| invalid("X-Signature is not hex"))?;
         self.mac(&headers.timestamp, &headers.id, body)
             .verify_slice(&sig)
@@ -105,6 +121,32 @@ impl WebhookSigner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn headers_outside_the_documents_patterns_are_refused_though_signed() {
+        let signer = WebhookSigner::new("s3cret");
+        let body = b"{\"a\":1}";
+        let signed = |timestamp: &str| {
+            let mut headers = signer.sign("wh_1", 0, "");
+            headers.timestamp = timestamp.to_string();
+            let mac = signer.mac(timestamp, "wh_1", body).finalize().into_bytes();
+            headers.signature = format!("sha256={}", hex::encode(mac));
+            headers
+        };
+        assert!(signer.verify(&signed("1000"), body, 1_000).is_ok());
+        for odd in ["+1000", "0000000001000", " 1000", ""] {
+            assert!(signer.verify(&signed(odd), body, 1_000).is_err(), "{odd:?}");
+        }
+        let mut upper = signed("1000");
+        upper.signature = upper
+            .signature
+            .to_uppercase()
+            .replacen("SHA256=", "sha256=", 1);
+        assert!(
+            signer.verify(&upper, body, 1_000).is_err(),
+            "upper-case hex"
+        );
+    }
 
     #[test]
     fn signatures_round_trip_and_reject_tampering() {

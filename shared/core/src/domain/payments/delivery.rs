@@ -61,7 +61,7 @@ impl Payments {
         let Err(refused) = self.deliver_webhook(id).await else {
             return Ok(());
         };
-        tracing::warn!(payment_intent_id = %id, error = %refused, "webhook not delivered yet; retry scheduled");
+        tracing::warn!(payment_intent_id = %id, error = %refused, "webhook not delivered yet; filing its retry");
         let at = self.ports.clock.now() + chrono::Duration::seconds(WEBHOOK_RETRY_AFTER_SECS);
         let job = Job::DeliverWebhook {
             payment_intent_id: id.clone(),

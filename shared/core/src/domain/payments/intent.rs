@@ -102,6 +102,14 @@ impl PaymentIntent {
         created
     }
 
+    /// The status `POST /payments/process` first answered, when `key` is the very request that
+    /// decided this payment ([`ProcessStamp`]).
+    pub fn first_answer_to(&self, key: &RequestKey) -> Option<PaymentStatus> {
+        self.processed
+            .as_ref()
+            .and_then(|first| first.answered(key))
+    }
+
     /// `POST /payments/process`'s answer, had the payment `status`.
     pub fn processed_view(&self, status: PaymentStatus) -> serde_json::Value {
         serde_json::json!({ "payment_intent_id": self.payment_intent_id, "status": status })
@@ -150,14 +158,7 @@ impl crate::domain::request_keys::Stamped for PaymentIntent {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn key(key: &str, fingerprint: &str) -> RequestKey {
-        RequestKey {
-            owner: "usr_1".into(),
-            key: key.into(),
-            fingerprint: fingerprint.into(),
-        }
-    }
+    use crate::domain::request_keys::test_key as key;
 
     #[test]
     fn only_the_request_that_processed_is_answered_its_first_status() {

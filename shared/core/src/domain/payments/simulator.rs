@@ -98,11 +98,9 @@ impl Payments {
         request: ProcessRequest,
     ) -> Result<PaymentIntent> {
         let intent = self.get(&request.payment_intent_id, Some(caller)).await?;
-        Ok(
-            match self.charge(caller, intent, request.action, None).await? {
-                Charged::Decided(intent) | Charged::Found(intent) => intent,
-            },
-        )
+        let (Charged::Decided(intent) | Charged::Found(intent)) =
+            self.charge(caller, intent, request.action, None).await?;
+        Ok(intent)
     }
 
     /// `POST /payments/process` under its idempotency key: [`Self::process`], with the request
@@ -117,30 +115,20 @@ impl Payments {
         key: &RequestKey,
     ) -> Result<ProcessAnswer> {
         let intent = self.get(&request.payment_intent_id, Some(caller)).await?;
-        let answer =
+        let charged = self
+            .charge(caller, intent, request.action, Some(key))
+            .await?;
+        let body =
             |intent: &PaymentIntent, status| request_keys::body(&intent.processed_view(status));
-        Ok(
-            match self
-                .charge(caller, intent, request.action, Some(key))
-                .await?
-            {
-                Charged::Decided(intent) => {
-                    ProcessAnswer::Kept(KeyedAnswer::Fresh(answer(&intent, intent.status)?))
-                }
-                Charged::Found(intent) => {
-                    match intent
-                        .processed
-                        .as_ref()
-                        .and_then(|first| first.answered(key))
-                    {
-                        Some(first) => {
-                            ProcessAnswer::Kept(KeyedAnswer::Replay(answer(&intent, first)?))
-                        }
-                        None => ProcessAnswer::NotKept(answer(&intent, intent.status)?),
-                    }
-                }
+        Ok(match charged {
+            Charged::Decided(intent) => {
+                ProcessAnswer::Kept(KeyedAnswer::Fresh(body(&intent, intent.status)?))
+            }
+            Charged::Found(intent) => match intent.first_answer_to(key) {
+                Some(first) => ProcessAnswer::Kept(KeyedAnswer::Replay(body(&intent, first)?)),
+                None => ProcessAnswer::NotKept(body(&intent, intent.status)?),
             },
-        )
+        })
     }
 
     /// Decides a pending `intent` (by `action`, or the scenario it was made with), keeping `key`

@@ -45,14 +45,7 @@ impl EntryStamp {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn key(key: &str, fingerprint: &str) -> RequestKey {
-        RequestKey {
-            owner: "usr_1".into(),
-            key: key.into(),
-            fingerprint: fingerprint.into(),
-        }
-    }
+    use crate::domain::request_keys::test_key as key;
 
     #[test]
     fn only_the_request_that_entered_is_answered_its_token() {
