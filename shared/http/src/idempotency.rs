@@ -53,6 +53,8 @@ const KEYED_ROUTES: &[(Route, bool, Repeats)] = &[
 #[derive(Debug, Clone, Copy)]
 pub struct KeptOnItem;
 
+/// `methods` (the handler of `route`) behind the middleware if `route` is one of
+/// `KEYED_ROUTES`; as they are otherwise, so every other request pays nothing for it.
 pub fn layered(
     route: Route,
     methods: MethodRouter<Arc<Platform>>,
