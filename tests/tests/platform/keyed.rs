@@ -14,7 +14,7 @@ use tacos_core::error::Error;
 use tacos_core::functions::Route;
 use tacos_core::ids::SeatId;
 
-use crate::world::World;
+use crate::world::{World, HOLD_SECONDS};
 
 fn key(buyer: &Principal, n: u128, fingerprint: &str) -> RequestKey {
     RequestKey {
@@ -151,6 +151,46 @@ async fn concurrent_duplicates_of_a_keyed_hold_hold_once_and_answer_alike() {
     assert!(answers.iter().all(|a| body(a) == body(&answers[0])));
     let ledger = world.ledger(&event.event_id).await;
     assert_eq!((ledger.held, ledger.available), (2, 48));
+    // The duplicates that lost left the hold its timer: it expires on time, read by nobody.
+    world.advance(HOLD_SECONDS as f64 + 0.5);
+    world.fire_timers().await;
+    let ledger = world.ledger(&event.event_id).await;
+    assert_eq!((ledger.held, ledger.available), (0, 50), "expired on time");
+}
+
+/// A keyed hold sent again while its reservation token is still valid (a retry after an answer
+/// lost to a crash, a double submit) is answered the first hold and leaves that hold's expiry
+/// timer as it was: the hold expires at its own time with nobody reading it. The retry sets the
+/// timer the first hold set (their id is the key's) and fails; it used to drop that timer as
+/// every failed hold did, and the first hold never expired (a crash probe: 12 of 120 holds
+/// retried after a kill kept their seats for good).
+#[tokio::test]
+async fn a_keyed_hold_sent_again_keeps_its_own_expiry() {
+    let world = World::new();
+    let event = world.seated(&[("A", 1, 5)], 10.0).await;
+    let buyer = world.buyer();
+    let reservations = &world.platform().reservations;
+    let first_key = key(&buyer, 1, "f");
+    let request = seats(&world, &event, &buyer, &["A-1"]);
+    let first = reservations
+        .hold_keyed(&buyer, request.clone(), &first_key)
+        .await
+        .unwrap();
+    world.advance(5.0);
+    let again = reservations
+        .hold_keyed(&buyer, request, &first_key)
+        .await
+        .unwrap();
+    assert_eq!(again, KeyedAnswer::Replay(body(&first).to_string()));
+    // Past the first hold's expiry, before the retry's would have been.
+    world.advance(HOLD_SECONDS as f64 - 5.0 + 0.5);
+    world.fire_timers().await;
+    let ledger = world.ledger(&event.event_id).await;
+    assert_eq!(
+        (ledger.held, ledger.available),
+        (0, 5),
+        "the first hold expired at its own time, unread"
+    );
 }
 
 #[tokio::test]
