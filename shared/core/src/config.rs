@@ -89,8 +89,9 @@ pub struct Config {
 }
 
 /// When the payment simulator posts the webhook of a payment it has just decided. Either way a
-/// first attempt that does not get through files a job that posts it again
-/// (`domain::payments::delivery`), so the choice is only about who waits for it.
+/// first attempt that does not get through is made again by a timer job
+/// (`domain::payments::delivery`: filed before the decision after the answer, when the post
+/// fails before it), so the choice is only about who waits for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WebhookDelivery {
     /// Before the payment's answer: its caller waits for the platform's webhook route. The only

@@ -2,14 +2,19 @@
 //! back right after deciding; one that does not get through (the webhook route is down, the
 //! platform answers 5xx) is posted again by a timer job, retried until the platform answers 2xx.
 //!
-//! No timer is filed before a decision in case the process stops between deciding and posting:
-//! the hold being paid is settled anyway, by its own expiry timer at the payment's deadline and
-//! by the payment's truth (an approval in time confirms it, anything else releases it:
-//! [`Reservation::expiry_confirms`](crate::domain::reservations::Reservation::expiry_confirms)).
-//! Filing that timer before every decision, as before, cost each sold ticket a ledger entry on
-//! AWS and two Scheduler calls, for a case the hold's timer already covers. A delayed payment's
-//! settlement is itself a timer job, run again until it has posted its webhook or filed the
-//! retry, so a late approval is always reported (and refunded).
+//! A webhook posted before the payment's answer (`inline`, Lambda's way) has no timer filed
+//! before the decision in case the process stops between deciding and posting: the hold being
+//! paid is settled anyway, by its own expiry timer at the payment's deadline and by the payment's
+//! truth (an approval in time confirms it, anything else releases it:
+//! [`Reservation::expiry_confirms`](crate::domain::reservations::Reservation::expiry_confirms)),
+//! and the buyer, who got no answer, retries. Filing that timer before every decision, as
+//! before, cost each sold ticket a ledger entry on DynamoDB and two Scheduler calls. A webhook
+//! posted after the answer (`after-answer`, the README's server) keeps its timer, filed before
+//! the decision and dropped once the post got through: the answer is out, so a process stopping
+//! then would leave a paid buyer on hold until the deadline, and its timer is a row in the
+//! server's own journal. A delayed payment's settlement is itself a timer job, run again until it
+//! has posted its webhook or filed the retry, so a late approval is always reported (and
+//! refunded).
 
 use tracing::Instrument;
 
@@ -25,18 +30,30 @@ use crate::ports::webhook_sender::SignedWebhook;
 /// When the simulator retries a webhook that could not be delivered at once.
 const WEBHOOK_RETRY_AFTER_SECS: i64 = 10;
 
+/// How long after a post that did not get through it is made again.
+pub(super) fn retry_after() -> chrono::Duration {
+    chrono::Duration::seconds(WEBHOOK_RETRY_AFTER_SECS)
+}
+
+/// The job that posts payment `id`'s webhook again.
+pub(super) fn redelivery(id: &PaymentIntentId) -> Job {
+    Job::DeliverWebhook {
+        payment_intent_id: id.clone(),
+    }
+}
+
 impl Payments {
     /// Posts the webhook of a payment just decided, before its answer or by a task of its own
     /// after it (`Config::webhook_delivery`). The task carries the request's trace, so the
     /// delivery and the follow-up it starts stay in the payment's trace and log lines.
     pub(super) async fn deliver_decided(&self, id: &PaymentIntentId) {
         match self.delivery {
-            WebhookDelivery::Inline => self.deliver_or_log(id).await,
+            WebhookDelivery::Inline => self.deliver_or_log(id, false).await,
             WebhookDelivery::AfterAnswer => {
                 let this = self.clone();
                 let id = id.clone();
                 let span = tracing::Span::current();
-                let work = async move { this.deliver_or_log(&id).await }.instrument(span);
+                let work = async move { this.deliver_or_log(&id, true).await }.instrument(span);
                 match crate::trace_context::current_trace_id() {
                     Some(trace) => tokio::spawn(crate::trace_context::in_trace(trace, work)),
                     None => tokio::spawn(work),
@@ -48,25 +65,30 @@ impl Payments {
     /// [`Self::deliver_now`] for a payment whose hold is being paid: should neither the post nor
     /// its retry get through, the hold's timer still settles the payment, so it is logged for the
     /// operator and the buyer's answer stands.
-    async fn deliver_or_log(&self, id: &PaymentIntentId) {
-        if let Err(e) = self.deliver_now(id).await {
+    async fn deliver_or_log(&self, id: &PaymentIntentId, filed_before: bool) {
+        if let Err(e) = self.deliver_now(id, filed_before).await {
             tracing::error!(payment_intent_id = %id, error = %e, "webhook neither delivered nor its retry filed; the hold's timer settles the payment at its deadline");
         }
     }
 
-    /// Posts the webhook at once, as a provider calls back right after deciding; if that fails,
-    /// files a job that posts it again a little later (the same webhook id, so the platform
-    /// ignores a replay). `Err` only when neither got through.
-    pub(super) async fn deliver_now(&self, id: &PaymentIntentId) -> Result<()> {
-        let Err(refused) = self.deliver_webhook(id).await else {
-            return Ok(());
+    /// Posts the webhook at once, as a provider calls back right after deciding. Once it got
+    /// through, the job `filed_before` the decision to post it again is dropped; if it did not,
+    /// that job is (re)filed a little later (the same webhook id, so the platform ignores a
+    /// replay). `Err` only when neither got through.
+    pub(super) async fn deliver_now(&self, id: &PaymentIntentId, filed_before: bool) -> Result<()> {
+        let refused = match self.deliver_webhook(id).await {
+            Ok(()) if filed_before => {
+                if let Err(e) = self.ports.scheduler.cancel(&redelivery(id)).await {
+                    tracing::debug!(error = %e, "webhook retry not dropped; its replay is ignored");
+                }
+                return Ok(());
+            }
+            Ok(()) => return Ok(()),
+            Err(refused) => refused,
         };
         tracing::warn!(payment_intent_id = %id, error = %refused, "webhook not delivered yet; filing its retry");
-        let at = self.ports.clock.now() + chrono::Duration::seconds(WEBHOOK_RETRY_AFTER_SECS);
-        let job = Job::DeliverWebhook {
-            payment_intent_id: id.clone(),
-        };
-        self.ports.scheduler.schedule(at, job).await?;
+        let at = self.ports.clock.now() + retry_after();
+        self.ports.scheduler.schedule(at, redelivery(id)).await?;
         Ok(())
     }
 

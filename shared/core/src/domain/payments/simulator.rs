@@ -4,10 +4,12 @@
 
 use chrono::{DateTime, Utc};
 
+use super::delivery::{redelivery, retry_after};
 use super::intent::{
     intent_key, IntentRequest, PaymentIntent, PaymentStatus, ProcessRequest, ProcessStamp, Scenario,
 };
 use super::service::Payments;
+use crate::config::WebhookDelivery;
 use crate::domain::auth::Principal;
 use crate::domain::records::to_item;
 use crate::domain::request_keys::{self, KeyedAnswer, RequestKey};
@@ -146,18 +148,19 @@ impl Payments {
         }
         let id = &intent.payment_intent_id;
         let outcome = decide(action.unwrap_or(intent.scenario));
-        // The hold is marked as being paid and a delayed payment's settlement is filed side by
-        // side, both before the status flips: an outage cannot leave a payment processing with
-        // nothing to settle it, and the buyer waits for one write here, not two in turn. A
-        // settlement filed for a payment the hold refuses is dropped again (and would find
-        // nothing processing if that failed).
+        // The hold is marked as being paid and what follows the decision is filed side by side,
+        // both before the status flips: an outage cannot leave a payment processing with nothing
+        // to settle it (or, posted after the answer, one whose post died with the process), and
+        // the buyer waits for one write here, not two in turn. A job filed for a payment the hold
+        // refuses is dropped again (and would find nothing to do if that failed).
+        let follow_up = self.follow_up(id, outcome);
         let (started, filed) = futures::join!(
             self.reservations.start_payment(&intent.reservation_id, id),
-            self.schedule_settlement(id, outcome),
+            self.file(follow_up.as_ref()),
         );
         if let Err(refused) = started {
             if filed.is_ok() {
-                self.drop_settlement(id, outcome).await;
+                self.drop_follow_up(id, follow_up.as_ref()).await;
             }
             return Err(refused);
         }
@@ -193,29 +196,41 @@ impl Payments {
         }))
     }
 
-    /// The settlement of a payment left processing (`delay`), later. A payment decided now
-    /// needs no timer: its webhook is posted at once and retried only if that fails
-    /// ([`super::delivery`]).
-    async fn schedule_settlement(
+    /// The job that follows a decision of `outcome`, filed before it: the settlement of a
+    /// payment left processing (`delay`); for a payment decided now whose webhook is posted after
+    /// the answer (`after-answer`), the post again ten seconds on, dropped once the first got
+    /// through, since a process that stops right after answering is the likely moment to lose
+    /// it. A webhook posted before the answer (`inline`, Lambda's way) needs none: should the
+    /// process stop between the decision and the post, the hold being paid is still settled by
+    /// its own timer at the payment's deadline ([`super::delivery`]), and on DynamoDB this timer
+    /// was a ledger entry and two Scheduler calls on every ticket.
+    fn follow_up(
         &self,
         id: &PaymentIntentId,
         outcome: PaymentStatus,
-    ) -> Result<()> {
-        if outcome != PaymentStatus::Processing {
-            return Ok(());
+    ) -> Option<(Job, DateTime<Utc>)> {
+        let now = self.ports.clock.now();
+        match (outcome, self.delivery) {
+            (PaymentStatus::Processing, _) => Some((settlement(id), now + self.delay)),
+            (_, WebhookDelivery::AfterAnswer) => Some((redelivery(id), now + retry_after())),
+            (_, WebhookDelivery::Inline) => None,
         }
-        let at = self.ports.clock.now() + self.delay;
-        self.ports.scheduler.schedule(at, settlement(id)).await?;
+    }
+
+    async fn file(&self, follow_up: Option<&(Job, DateTime<Utc>)>) -> Result<()> {
+        if let Some((job, at)) = follow_up {
+            self.ports.scheduler.schedule(*at, job.clone()).await?;
+        }
         Ok(())
     }
 
-    /// Drops what [`Self::schedule_settlement`] filed, for a payment that did not start.
-    async fn drop_settlement(&self, id: &PaymentIntentId, outcome: PaymentStatus) {
-        if outcome != PaymentStatus::Processing {
+    /// Drops what [`Self::follow_up`] filed, for a payment that did not start.
+    async fn drop_follow_up(&self, id: &PaymentIntentId, follow_up: Option<&(Job, DateTime<Utc>)>) {
+        let Some((job, _)) = follow_up else {
             return;
-        }
-        if let Err(e) = self.ports.scheduler.cancel(&settlement(id)).await {
-            tracing::warn!(payment_intent_id = %id, error = %e, "could not drop the settlement of a payment that did not start; it will find nothing processing");
+        };
+        if let Err(e) = self.ports.scheduler.cancel(job).await {
+            tracing::warn!(payment_intent_id = %id, error = %e, "could not drop the follow-up of a payment that did not start; it will find nothing to do");
         }
     }
 
@@ -233,7 +248,7 @@ impl Payments {
             Err(e) => return Err(e.into()),
         }
         // A timer's job: nobody waits for its answer, so the webhook is posted here and now.
-        self.deliver_now(id).await
+        self.deliver_now(id, false).await
     }
 }
 
