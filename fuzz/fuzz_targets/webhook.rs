@@ -67,13 +67,20 @@ fn expected(secret: &[u8], timestamp: &str, id: &str, body: &[u8]) -> Vec<u8> {
 
 /// What a correct verifier decides, written independently of the platform's.
 fn oracle(secret: &[u8], headers: &WebhookHeaders, body: &[u8], now: i64) -> bool {
-    let Ok(ts) = headers.timestamp.parse::<i64>() else {
+    // The document's patterns: `X-Timestamp` 1 to 12 digits, `X-Signature` `sha256=` and 64
+    // lower-case hex digits.
+    let digits = &headers.timestamp;
+    if digits.is_empty() || digits.len() > 12 || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    let Ok(ts) = digits.parse::<i64>() else {
         return false;
     };
     let in_window = i128::from(now).abs_diff(i128::from(ts)) <= TOLERANCE_SECS as u128;
     let sig = headers
         .signature
         .strip_prefix("sha256=")
+        .filter(|h| h.len() == 64 && h.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')))
         .and_then(|h| hex::decode(h).ok());
     !headers.id.is_empty()
         && headers.id.len() <= 128
@@ -170,7 +177,8 @@ fuzz_target!(|data: &[u8]| {
             let Ok(text) = String::from_utf8(body.clone()) else {
                 return;
             };
-            let mut headers = signer.sign("wh_fuzz", timestamp, &text);
+            let signed = signer.sign("wh_fuzz", timestamp, &text);
+            let mut headers = signed.clone();
             let mut body = body;
             let mut verifier_secret = secret.to_string();
             match change {
@@ -205,9 +213,13 @@ fuzz_target!(|data: &[u8]| {
                 "{headers:?}"
             );
             if verdict {
-                // Only the exact (timestamp, body, secret) that was signed passes; the signature
-                // may differ only in the case of its hex digits (the same bytes).
+                // Only the exact (timestamp, body, secret) that was signed passes, with the very
+                // signature the signer wrote (its hex in one spelling).
                 assert_eq!(body, text.as_bytes(), "accepted a changed body");
+                assert_eq!(
+                    headers.signature, signed.signature,
+                    "accepted another spelling"
+                );
                 assert_eq!(
                     headers.timestamp,
                     timestamp.to_string(),
