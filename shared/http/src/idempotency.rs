@@ -246,6 +246,23 @@ where
     .await
 }
 
+/// The key the middleware claimed for a [`KEYED_ROUTES`] handler, handed on in the request's
+/// extensions, for a handler that keeps it on the item it changes ([`Repeats::RunAgain`]).
+pub struct ClaimedKey(pub RequestKey);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClaimedKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<RequestKey>()
+            .cloned()
+            .map(Self)
+            .ok_or_else(|| Error::Internal("the idempotency layer handed on no key".into()).into())
+    }
+}
+
 /// Whose a join's key would be (the caller's account, or its client address): whom a join
 /// challenge is issued to, so the work is checked against the same owner
 /// ([`tacos_core::domain::queue::challenge`]).
@@ -267,12 +284,7 @@ impl FromRequestParts<Arc<Platform>> for KeyOwner {
 /// ([`KeptOnItem`]).
 pub fn keyed_answer(status: StatusCode, answer: KeyedAnswer) -> Response {
     let mut response = match answer {
-        KeyedAnswer::Fresh(body) => (
-            status,
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response(),
+        KeyedAnswer::Fresh(body) => json_answer(status, body),
         KeyedAnswer::Replay(body) => replay(StoredResponse {
             status: status.as_u16(),
             content_type: "application/json".into(),
@@ -281,6 +293,16 @@ pub fn keyed_answer(status: StatusCode, answer: KeyedAnswer) -> Response {
     };
     response.extensions_mut().insert(KeptOnItem);
     response
+}
+
+/// `status` with `body`, already JSON text.
+pub fn json_answer(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 /// The `Idempotency-Key` header, which must be a UUID, in one spelling (hyphenated, lower case)

@@ -5,10 +5,8 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 
 use tacos_core::domain::payments::{IntentRequest, ProcessAnswer, ProcessRequest};
-use tacos_core::domain::request_keys::RequestKey;
 use tacos_core::domain::webhook_signature::WebhookHeaders;
 use tacos_core::error::Error;
 use tacos_core::functions::Route;
@@ -16,7 +14,7 @@ use tacos_core::platform::Platform;
 
 use crate::error::Result;
 use crate::extract::{check_user_id, parse_json, path_id, Caller, Json, Path, RawBody};
-use crate::idempotency::{keyed_answer, signed_in_own_key, OwnKey};
+use crate::idempotency::{json_answer, keyed_answer, signed_in_own_key, ClaimedKey, OwnKey};
 use tacos_core::ids::PaymentIntentId;
 
 /// `POST /payments/intent`: its idempotency key is kept on the intent it writes
@@ -44,21 +42,13 @@ pub async fn intent(State(platform): State<Arc<Platform>>, keyed: OwnKey) -> Res
 pub async fn process(
     State(platform): State<Arc<Platform>>,
     Caller(caller): Caller,
-    key: Option<Extension<RequestKey>>,
+    ClaimedKey(key): ClaimedKey,
     Json(body): Json<ProcessRequest>,
 ) -> Result<Response> {
-    let Some(Extension(key)) = key else {
-        return Err(Error::Internal("the idempotency layer handed on no key".into()).into());
-    };
     Ok(
         match platform.payments.process_keyed(&caller, body, &key).await? {
             ProcessAnswer::Kept(answer) => keyed_answer(StatusCode::OK, answer),
-            ProcessAnswer::NotKept(body) => (
-                StatusCode::OK,
-                [(axum::http::header::CONTENT_TYPE, "application/json")],
-                body,
-            )
-                .into_response(),
+            ProcessAnswer::NotKept(body) => json_answer(StatusCode::OK, body),
         },
     )
 }

@@ -8,19 +8,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use futures::Stream;
 use serde::Deserialize;
 
 use tacos_core::domain::queue::challenge::{ChallengeAnswer, MAX_SOLUTION_CHARS};
 use tacos_core::domain::queue::lobby::{EntryCursor, MAX_ENTRIES_PAGE};
-use tacos_core::domain::queue::{QueueStatusKind, RequestKey};
+use tacos_core::domain::queue::QueueStatusKind;
 use tacos_core::error::Error;
 use tacos_core::platform::Platform;
 
 use crate::error::Result;
 use crate::extract::{check_user_id, parse_json, path_id, Json, MaybeCaller, Query};
-use crate::idempotency::{keyed_answer, KeyOwner, OwnKey};
+use crate::idempotency::{keyed_answer, ClaimedKey, KeyOwner, OwnKey};
 use tacos_core::ids::{EventId, WaitingToken};
 
 /// `{"event_id"}`, and `challenge` and `solution` when the event asks for proof of work
@@ -239,12 +238,9 @@ pub struct EnterBody {
 pub async fn enter(
     State(platform): State<Arc<Platform>>,
     MaybeCaller(caller): MaybeCaller,
-    key: Option<Extension<RequestKey>>,
+    ClaimedKey(key): ClaimedKey,
     Json(body): Json<EnterBody>,
 ) -> Result<Response> {
-    let Some(Extension(key)) = key else {
-        return Err(Error::Internal("the idempotency layer handed on no key".into()).into());
-    };
     let token: WaitingToken = path_id(&body.waiting_token, Error::TokenNotFound)?;
     let answer = platform
         .queue
