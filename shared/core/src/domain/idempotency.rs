@@ -23,11 +23,10 @@
 //!   key. They claim the key here before they run ([`Idempotency::claim`]), with what it was sent
 //!   for, and keep their answer after ([`Idempotency::remember_first`]; an entry and a payment's
 //!   processing keep their claim alone, the item they changed answering a repeat, [`Repeats`]).
-//!   The claim is what refuses
-//!   another request sent at once under the same key (409 `IDEMPOTENCY_CONFLICT`): without it,
-//!   two such requests both found no record and both ran, two payments under one key (a hostile
-//!   client's probe, 5 tries in 8; and on Lambda no process could have told, each instance
-//!   running one request). A duplicate of the same request that finds the claim runs too and is
+//!   The claim is what refuses another request sent at once under the same key (409
+//!   `IDEMPOTENCY_CONFLICT`): without it, two such requests both found no record and both ran,
+//!   two payments under one key (a hostile client's probe, 5 tries in 8; and on Lambda no process
+//!   could have told, each instance running one request). A duplicate of the same request that finds the claim runs too and is
 //!   answered alike (each of these routes answers a repeat as it answered the first), its side
 //!   effect the first's, rather than being told 409 `IDEMPOTENCY_IN_PROGRESS`.
 
@@ -44,8 +43,8 @@ use crate::ports::Ports;
 pub const REPLAY_WINDOW_MS: i64 = 5 * 60 * 1000;
 /// After this long an in-flight claim is presumed dead and may be retaken by another request:
 /// its process crashed, or the store went away before the claim could be released. A little over
-/// the HTTP functions' 10 s Lambda timeout, the longest a request can run there (the container and the embedded server
-/// answer within it too: the slowest 503 of the fault runs took 5.1 s). Shorter than the 30 s a
+/// the HTTP functions' 10 s Lambda timeout, the longest a request can run there (the container
+/// and the embedded server answer within it too: the slowest 503 of the fault runs took 5.1 s). Shorter than the 30 s a
 /// reservation token lives, so a buyer whose hold was caught by an outage can retry it with the
 /// same key and the same token. A duplicate let through after this long still has no second
 /// effect: every state change below is itself conditional.

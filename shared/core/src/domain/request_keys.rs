@@ -44,6 +44,12 @@ pub struct RequestKey {
 }
 
 impl RequestKey {
+    /// Whether this is the request an item recorded as `key` and `fingerprint` (its key and its
+    /// body): the one a stamp answers, where another key or another body under it is not.
+    pub fn is(&self, key: &str, fingerprint: &str) -> bool {
+        self.key == key && self.fingerprint == fingerprint
+    }
+
     /// What the item this request writes keeps of it: its fingerprint, and `answer` serialized
     /// once, the very bytes the request answers and its retries replay.
     pub fn stamp(&self, answer: &impl Serialize) -> Result<KeyStamp> {

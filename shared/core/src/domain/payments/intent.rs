@@ -90,7 +90,7 @@ impl ProcessStamp {
 
     /// The status answered, when `key` is the very request that processed the payment.
     pub fn answered(&self, key: &RequestKey) -> Option<PaymentStatus> {
-        (self.key == key.key && self.fingerprint == key.fingerprint).then_some(self.status)
+        key.is(&self.key, &self.fingerprint).then_some(self.status)
     }
 }
 

@@ -38,7 +38,7 @@ impl EntryStamp {
     /// The token this entry answered, when `key` is the very request that made it (its key and
     /// its body).
     pub fn answered(&self, key: &RequestKey) -> Option<&Issue> {
-        (self.key == key.key && self.fingerprint == key.fingerprint).then_some(&self.issue)
+        key.is(&self.key, &self.fingerprint).then_some(&self.issue)
     }
 }
 
