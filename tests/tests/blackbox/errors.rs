@@ -1021,6 +1021,11 @@ async fn replayed_webhook_id_is_acknowledged_and_ignored() {
         Duration::from_secs(5),
     )
     .await;
+    assert_eq!(
+        api.payment_status_raw(&user, pi1).await.expect(200)["status"],
+        "FAILED",
+        "the provider's word is recorded on the payment it released the hold for"
+    );
     let dup = api
         .webhook(&id, &webhook_body("payment.failed", pi1, &r1))
         .await

@@ -171,6 +171,34 @@ async fn a_failed_payment_releases_the_hold() {
     assert_eq!(world.ledger(&event).await.available, 4);
 }
 
+/// The provider's word that a payment the platform still shows undecided failed (a delayed one,
+/// still processing) is recorded on the payment before its hold is released: the buyer is not left
+/// watching a payment that can buy nothing, and the simulator's decision arriving after it
+/// changes nothing.
+#[tokio::test]
+async fn a_failure_reported_while_a_payment_is_processing_fails_the_payment_too() {
+    let world = World::new();
+    let (buyer, hold, payment, event) = processed(&world, Scenario::Delay).await;
+    let status = || async {
+        let intent = world.platform().payments.get(&payment, Some(&buyer)).await;
+        intent.unwrap().status.as_str()
+    };
+    assert_eq!(status().await, "PROCESSING");
+    send_webhook(&world, "wh_test_5", "payment.failed", &hold, &payment).await;
+    deliver_bus(&world).await;
+    assert_eq!(status().await, "FAILED");
+    let after = world.reservation(&buyer, &hold.reservation_id).await;
+    assert_eq!(after.status, ReservationStatus::Cancelled);
+    // The simulator's delayed decision comes due: the payment stays failed, nothing is sold.
+    world.advance(HOLD_SECONDS as f64 + grace_seconds(&world) + 1.0);
+    world.fire_timers().await;
+    deliver_bus(&world).await;
+    assert_eq!(status().await, "FAILED");
+    assert_eq!(world.published(DetailType::PaymentApproved), 0);
+    let inventory = world.ledger(&event).await;
+    assert_eq!((inventory.sold, inventory.available), (0, 4));
+}
+
 /// How long a hold being paid waits past its expiry for the bank (the platform's setting).
 fn grace_seconds(world: &World) -> f64 {
     world.platform().config().payment_grace_seconds as f64
