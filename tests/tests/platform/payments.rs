@@ -16,11 +16,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tacos_core::config::WebhookDelivery;
 use tacos_core::domain::auth::Principal;
 use tacos_core::domain::payments::{ProcessRequest, Scenario, FOLLOW_UP_CHECK_SECS};
-use tacos_core::domain::reservations::ReservationStatus;
+use tacos_core::domain::reservations::{Reservation, ReservationStatus};
 use tacos_core::domain::webhook_signature::WebhookSigner;
 use tacos_core::error::Error;
 use tacos_core::ids::PaymentIntentId;
-use tacos_core::ports::{DetailType, EventHandler, Store};
+use tacos_core::ports::{Clock, DetailType, EventHandler, Job, Scheduler, Store};
 
 use crate::world::{World, HOLD_SECONDS};
 
@@ -179,21 +179,17 @@ async fn a_failed_payment_releases_the_hold() {
 async fn a_failure_reported_while_a_payment_is_processing_fails_the_payment_too() {
     let world = World::new();
     let (buyer, hold, payment, event) = processed(&world, Scenario::Delay).await;
-    let status = || async {
-        let intent = world.platform().payments.get(&payment, Some(&buyer)).await;
-        intent.unwrap().status.as_str()
-    };
-    assert_eq!(status().await, "PROCESSING");
+    assert_eq!(intent_status(&world, &buyer, &payment).await, "PROCESSING");
     send_webhook(&world, "wh_test_5", "payment.failed", &hold, &payment).await;
     deliver_bus(&world).await;
-    assert_eq!(status().await, "FAILED");
+    assert_eq!(intent_status(&world, &buyer, &payment).await, "FAILED");
     let after = world.reservation(&buyer, &hold.reservation_id).await;
     assert_eq!(after.status, ReservationStatus::Cancelled);
     // The simulator's delayed decision comes due: the payment stays failed, nothing is sold.
     world.advance(HOLD_SECONDS as f64 + grace_seconds(&world) + 1.0);
     world.fire_timers().await;
     deliver_bus(&world).await;
-    assert_eq!(status().await, "FAILED");
+    assert_eq!(intent_status(&world, &buyer, &payment).await, "FAILED");
     assert_eq!(world.published(DetailType::PaymentApproved), 0);
     let inventory = world.ledger(&event).await;
     assert_eq!((inventory.sold, inventory.available), (0, 4));
@@ -517,6 +513,92 @@ async fn a_payment_cannot_start_on_an_expired_hold_nor_beside_another() {
     assert!(expired.payment_deadline.is_none());
     let ledger = world.ledger(&event.event_id).await;
     assert_eq!(ledger.held, 1, "A-1 kept for its payment, A-2 back on sale");
+}
+
+/// Two requests processing one payment at once (a retry, a double submit) as the hold's own time
+/// passes: the first has marked the hold as being paid and filed the payment's settlement, and
+/// has not decided it yet, when the second starts it again after the hold's time. The second is
+/// answered as the payment stands, not refused `RESERVATION_EXPIRED`, and the settlement stays
+/// filed (one name per payment: a refusal dropping "its" job dropped the first's), so the payment
+/// is decided and the seat sold. Once the hold is settled, a repeat is refused and still leaves
+/// the job of the request that started the payment alone.
+#[tokio::test]
+async fn a_payment_started_again_as_its_hold_expires_is_answered_and_keeps_its_settlement() {
+    let world = World::new();
+    let event = world.seated(&[("A", 1, 4)], 10.0).await;
+    let buyer = world.buyer();
+    let platform = world.platform();
+    let process = |id: &PaymentIntentId| ProcessRequest {
+        payment_intent_id: id.clone(),
+        action: None,
+    };
+    // The first request, stopped between its hold's mark and its decision.
+    let first_steps = |hold: Reservation, id: PaymentIntentId, at_secs: i64| {
+        let world = &world;
+        async move {
+            let settle = Job::SettlePayment {
+                payment_intent_id: id.clone(),
+            };
+            let at = world.clock.now() + chrono::Duration::seconds(at_secs);
+            world.local.scheduler.schedule(at, settle).await.unwrap();
+            world
+                .platform()
+                .reservations
+                .start_payment(&hold.reservation_id, &id)
+                .await
+                .unwrap();
+        }
+    };
+
+    let hold = world
+        .hold_seats(&buyer, &event.event_id, &["A-1"])
+        .await
+        .unwrap();
+    let paid = world.intent(&buyer, &hold, Some(Scenario::Delay)).await;
+    let id = paid.payment_intent_id.clone();
+    first_steps(hold.clone(), id.clone(), HOLD_SECONDS as i64 + 2).await;
+    world.advance(HOLD_SECONDS as f64 + 1.0);
+    let timers = world.local.scheduler.pending();
+    let again = platform.payments.process(&buyer, process(&id)).await;
+    assert_eq!(
+        again.unwrap().status.as_str(),
+        "PROCESSING",
+        "answered, not refused"
+    );
+    assert_eq!(
+        world.local.scheduler.pending(),
+        timers,
+        "the settlement stays filed"
+    );
+    world.advance(2.0);
+    world.fire_timers().await;
+    assert_eq!(intent_status(&world, &buyer, &id).await, "APPROVED");
+    send_webhook(&world, "wh_again_1", "payment.approved", &hold, &id).await;
+    follow_up_approval(&world, &hold, &id, 2).await;
+    let sold = world.reservation(&buyer, &hold.reservation_id).await;
+    assert_eq!(sold.status, ReservationStatus::Confirmed);
+
+    // Started, then its hold settled at the payment's deadline before anything was decided.
+    let hold = world
+        .hold_seats(&buyer, &event.event_id, &["A-2"])
+        .await
+        .unwrap();
+    let stalled = world.intent(&buyer, &hold, Some(Scenario::Delay)).await;
+    let id = stalled.payment_intent_id.clone();
+    first_steps(hold.clone(), id.clone(), 3_600).await;
+    world.advance(HOLD_SECONDS as f64 + grace_seconds(&world) + 1.0);
+    world.fire_timers().await;
+    let timers = world.local.scheduler.pending();
+    let refused = platform.payments.process(&buyer, process(&id)).await;
+    assert!(
+        matches!(refused, Err(Error::ReservationExpired)),
+        "{refused:?}"
+    );
+    assert_eq!(
+        world.local.scheduler.pending(),
+        timers,
+        "the job of the request that started the payment stays"
+    );
 }
 
 /// Moves past the time at which an approval's follow-up is checked, and fires what is due.

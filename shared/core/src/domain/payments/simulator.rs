@@ -15,7 +15,7 @@ use crate::domain::records::to_item;
 use crate::domain::request_keys::{self, KeyedAnswer, RequestKey};
 use crate::domain::reservations::{Reservation, ReservationStatus};
 use crate::error::{Error, Result};
-use crate::ids::PaymentIntentId;
+use crate::ids::{PaymentIntentId, ReservationId};
 use crate::ports::scheduler::Job;
 use crate::ports::store::{Condition, StoreError, Update, Write};
 
@@ -159,7 +159,7 @@ impl Payments {
             self.file(follow_up.as_ref()),
         );
         if let Err(refused) = started {
-            if filed.is_ok() {
+            if filed.is_ok() && !self.started_by_another(&intent.reservation_id, id).await {
                 self.drop_follow_up(id, follow_up.as_ref()).await;
             }
             return Err(refused);
@@ -222,6 +222,24 @@ impl Payments {
             self.ports.scheduler.schedule(*at, job.clone()).await?;
         }
         Ok(())
+    }
+
+    /// Whether the hold names `payment` as its payment, read after this request's start was
+    /// refused: then a concurrent duplicate started it and filed the very job this request
+    /// filed (one name per payment), which must stay. A hold marks its payment before the payment
+    /// is decided, and a start refused for the hold's state would be refused the other request
+    /// too, so a refusal that finds no mark is one nobody else got past. Unreadable: kept (a job
+    /// left over finds nothing to do).
+    async fn started_by_another(
+        &self,
+        reservation: &ReservationId,
+        payment: &PaymentIntentId,
+    ) -> bool {
+        match self.stored_reservation(reservation).await {
+            Ok(Some(stored)) => stored.payment_intent_id.as_ref() == Some(payment),
+            Ok(None) => false,
+            Err(_) => true,
+        }
     }
 
     /// Drops what [`Self::follow_up`] filed, for a payment that did not start.

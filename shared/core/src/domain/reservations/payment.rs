@@ -29,9 +29,21 @@ impl Reservations {
     /// written) when the hold is settled or expired, or another payment of it is under way.
     /// Starting the same payment again is fine, and so is a new payment once the one before
     /// it failed (a declined card, then another).
+    ///
+    /// Starting again a payment already under way asks nothing of the hold's expiry, only that
+    /// the hold still waits for it: a repeat of the request that started it (a retry, a double
+    /// submit) may come after the hold's own time, within the payment's deadline, and refusing it
+    /// would answer `RESERVATION_EXPIRED` for a payment being made.
     pub async fn start_payment(&self, id: &ReservationId, payment: &PaymentIntentId) -> Result<()> {
         let reservation = self.load(id, None).await?;
         let now = self.ports.clock.now();
+        if reservation.paying() == Some(payment)
+            && reservation
+                .payment_deadline
+                .is_some_and(|deadline| now < deadline)
+        {
+            return Ok(());
+        }
         let deadline = reservation.hold_expires_at + self.payment_grace;
         // Who pays the hold now: nobody yet, this payment, or one that must have failed.
         let (payer, failed) = match reservation.paying() {
