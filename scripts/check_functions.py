@@ -15,7 +15,11 @@ Fails (exit 1, with a diff) unless:
     target, naming the function it plays in ImageConfig.Command, which must be one of them;
   * every path and method of the HttpApi's DefinitionBody (the optional authorizer) is also an
     event, so no route is left without an integration;
-  * the [watch.router] of cargo-lambda.toml routes like the table.
+  * the [watch.router] of cargo-lambda.toml routes like the table;
+  * each function is given (its *_SECRET_ARN, after Globals) exactly the platform secrets the
+    table says it reads (`Function::secrets`), and its policies let it read exactly those: a
+    function missing one would make up a random key at its start (a webhook signed with it, a
+    lobby seeded with it), one given more can read what it never uses.
 
 Usage: scripts/check_functions.py [--root DIR] [--table FILE]
 """
@@ -183,6 +187,72 @@ def watch_router(path: Path) -> set[tuple[str, str, str]] | None:
     return routes
 
 
+# The table's name of each platform secret -> the variable holding its Secrets Manager reference.
+SECRET_REFERENCES = {
+    "jwt": "TACOS_JWT_SECRET_ARN",
+    "webhook": "TACOS_WEBHOOK_SECRET_ARN",
+    "admin_password": "TACOS_ADMIN_PASSWORD_ARN",
+    "origin": "TACOS_ORIGIN_SECRET_ARN",
+}
+
+
+def refs_in(value) -> set[str]:
+    """The logical ids a (short-form) template value references with !Ref, anywhere inside it."""
+    if isinstance(value, dict):
+        found = set()
+        for tag, inner in value.items():
+            if tag in ("!Ref", "Ref") and isinstance(inner, str):
+                found.add(inner)
+            else:
+                found |= refs_in(inner)
+        return found
+    if isinstance(value, list):
+        return set().union(*(refs_in(v) for v in value)) if value else set()
+    return set()
+
+
+def secret_checks(template: dict, functions: dict[str, tuple[str, dict]], table: dict) -> list[str]:
+    """Each function's secrets (given by reference, readable by its policies) == the table's."""
+    problems: list[str] = []
+    resources = template.get("Resources") or {}
+    globals_env = (((template.get("Globals") or {}).get("Function") or {}).get("Environment") or {}).get("Variables") or {}
+    # Which logical id is which secret: whatever the reference variables name, anywhere.
+    envs = {name: {**globals_env, **((((res.get("Properties") or {}).get("Environment") or {}).get("Variables")) or {})}
+            for name, (_, res) in functions.items()}
+    secret_ids: dict[str, str] = {}
+    for env in [globals_env, *envs.values()]:
+        for key, variable in SECRET_REFERENCES.items():
+            for ref in refs_in(env.get(variable)):
+                if (resources.get(ref) or {}).get("Type") == "AWS::SecretsManager::Secret":
+                    secret_ids[ref] = key
+    needs = {f["name"]: set(f.get("secrets", [])) for f in table["functions"]}
+    for name, (logical_id, resource) in sorted(functions.items()):
+        if name not in needs:
+            continue
+        env = envs[name]
+        given = {key for key, variable in SECRET_REFERENCES.items()
+                 if any(ref in secret_ids for ref in refs_in(env.get(variable)))}
+        readable: set[str] = set()
+        for policy in (resource.get("Properties") or {}).get("Policies") or []:
+            for ref in refs_in(policy):
+                document = ((resources.get(ref) or {}).get("Properties") or {}).get("PolicyDocument") or {}
+                for statement in document.get("Statement") or []:
+                    actions = statement.get("Action")
+                    actions = actions if isinstance(actions, list) else [actions]
+                    if "secretsmanager:GetSecretValue" in actions:
+                        readable |= {secret_ids[r] for r in refs_in(statement.get("Resource")) if r in secret_ids}
+        wanted = needs[name]
+        for key in sorted(wanted - given):
+            problems.append(f"function {name} ({logical_id}) reads the {key} secret, but {SECRET_REFERENCES[key]} does not reference it")
+        for key in sorted(given - wanted):
+            problems.append(f"function {name} ({logical_id}) is given the {key} secret ({SECRET_REFERENCES[key]}), which it never reads: blank it")
+        for key in sorted(wanted - readable):
+            problems.append(f"function {name} ({logical_id}) reads the {key} secret, but none of its policies allows secretsmanager:GetSecretValue on it")
+        for key in sorted(readable - wanted):
+            problems.append(f"function {name} ({logical_id}) may read the {key} secret, which it never reads: drop the policy granting it")
+    return problems
+
+
 def show(rows) -> str:
     return "\n".join(f"    {m:<7} {p:<40} -> {f}" for m, p, f in sorted(rows, key=lambda r: (r[1], r[0])))
 
@@ -287,6 +357,9 @@ def main() -> int:
         if router - expected_routes:
             lines += ["  + in the router, not in the table:", show(router - expected_routes)]
         problems.append("\n".join(lines))
+
+    # 5. secrets: given and readable exactly as the table says.
+    problems += secret_checks(template, functions, table)
 
     if problems:
         print(f"check_functions: {len(problems)} problem(s)", file=sys.stderr)

@@ -6,7 +6,8 @@
 use serde_json::{json, Value};
 use tacos_core::functions::{Function, Kind};
 
-/// `{"catch_all": "ops", "functions": [{"name", "kind", "routes": [{"method", "path"}]}]}`.
+/// `{"catch_all": "ops", "functions": [{"name", "kind", "routes": [{"method", "path"}],
+/// "secrets": ["jwt", "origin", ...]}]}`.
 pub fn json() -> Value {
     let functions: Vec<Value> = Function::ALL
         .iter()
@@ -19,6 +20,7 @@ pub fn json() -> Value {
                 "name": function.name(),
                 "kind": kind_name(function.kind()),
                 "routes": routes,
+                "secrets": function.secrets().iter().map(|s| s.key()).collect::<Vec<_>>(),
             })
         })
         .collect();

@@ -19,6 +19,13 @@ pub enum SettingsError {
         min: i64,
         max: i64,
     },
+    #[error("function {function} reads the {secret} secret, and neither {reference} nor {plain} gives it")]
+    SecretNotGiven {
+        function: &'static str,
+        secret: &'static str,
+        reference: &'static str,
+        plain: &'static str,
+    },
     #[error("environment variables {plain} and {reference} are both set: give the secret one way")]
     Ambiguous {
         plain: &'static str,

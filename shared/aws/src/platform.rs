@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tacos_core::config::{Config, ConfigError};
 use tacos_core::domain::live_updates::LiveUpdates;
+use tacos_core::functions::Function;
 use tacos_core::platform::Platform;
 use tacos_core::ports::{Ports, SystemClock};
 use tacos_core::secret::ORIGIN_SECRET_HEADER;
@@ -41,8 +42,21 @@ impl AwsPlatform {
     /// Manager (or plain variables, locally), connects the AWS clients and builds the platform on
     /// them, every backend call timed. Once per process: a cold start.
     pub async fn from_env() -> Result<Self, AssemblyError> {
+        Self::assemble(None).await
+    }
+
+    /// [`Self::from_env`] for one Lambda function, which refuses to start without a secret it
+    /// reads ([`crate::secrets::SecretSources::check_given_to`]).
+    pub async fn for_function(function: Function) -> Result<Self, AssemblyError> {
+        Self::assemble(Some(function)).await
+    }
+
+    async fn assemble(function: Option<Function>) -> Result<Self, AssemblyError> {
         let mut config = Config::from_env()?;
         let settings = AwsSettings::from_env()?;
+        if let Some(function) = function {
+            settings.secrets.check_given_to(function)?;
+        }
         let sdk = crate::sdk_config::load().await;
         let secrets = crate::secrets::load(&sdk, &settings.secrets).await?;
         secrets.apply_to(&mut config);

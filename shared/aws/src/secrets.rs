@@ -28,46 +28,10 @@
 
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use tacos_core::config::Config;
-pub use tacos_core::secret::Secret;
+use tacos_core::functions::Function;
+pub use tacos_core::secret::{Secret, SecretName};
 
 use crate::env::{optional, SettingsError};
-
-/// Which of the platform's secrets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecretName {
-    /// HMAC key of the platform's JWTs and reservation tokens.
-    Jwt,
-    /// What the payment simulator signs webhooks with and `payment-webhook` verifies.
-    Webhook,
-    /// The administrator's password (`auth-login` creates the account at its cold start).
-    AdminPassword,
-    /// The value CloudFront sends in the origin header of every request it forwards.
-    Origin,
-}
-
-impl SecretName {
-    pub const ALL: [Self; 4] = [Self::Jwt, Self::Webhook, Self::AdminPassword, Self::Origin];
-
-    /// The variable holding the value itself (local runs).
-    pub fn plain_variable(self) -> &'static str {
-        match self {
-            Self::Jwt => "TACOS_JWT_SECRET",
-            Self::Webhook => "TACOS_WEBHOOK_SECRET",
-            Self::AdminPassword => "TACOS_ADMIN_PASSWORD",
-            Self::Origin => "TACOS_ORIGIN_SECRET",
-        }
-    }
-
-    /// The variable holding a Secrets Manager reference (AWS).
-    pub fn reference_variable(self) -> &'static str {
-        match self {
-            Self::Jwt => "TACOS_JWT_SECRET_ARN",
-            Self::Webhook => "TACOS_WEBHOOK_SECRET_ARN",
-            Self::AdminPassword => "TACOS_ADMIN_PASSWORD_ARN",
-            Self::Origin => "TACOS_ORIGIN_SECRET_ARN",
-        }
-    }
-}
 
 /// Where one secret comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +79,25 @@ impl SecretSources {
             SecretName::Webhook => self.webhook.as_ref(),
             SecretName::AdminPassword => self.admin_password.as_ref(),
             SecretName::Origin => self.origin.as_ref(),
+        }
+    }
+
+    /// Refuses a start of `function` without a secret it reads and [must be
+    /// given](SecretName::must_be_given): the deployment left out its reference, and the
+    /// function would otherwise make up a random key that nothing else accepts.
+    pub fn check_given_to(&self, function: Function) -> Result<(), SettingsError> {
+        match function
+            .secrets()
+            .iter()
+            .find(|name| name.must_be_given() && self.get(**name).is_none())
+        {
+            Some(name) => Err(SettingsError::SecretNotGiven {
+                function: function.name(),
+                secret: name.key(),
+                reference: name.reference_variable(),
+                plain: name.plain_variable(),
+            }),
+            None => Ok(()),
         }
     }
 
@@ -266,6 +249,38 @@ mod tests {
             .map(|(k, v)| (*k, std::ffi::OsString::from(v)))
             .collect();
         SecretSources::from_lookup(&move |name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn a_function_does_not_start_without_a_secret_it_must_be_given() {
+        let none = sources(&[]).unwrap();
+        let jwt_only = sources(&[("TACOS_JWT_SECRET_ARN", "tacos/jwt")]).unwrap();
+        let refused = |got: Result<(), SettingsError>| match got {
+            Err(SettingsError::SecretNotGiven {
+                secret, reference, ..
+            }) => Some((secret, reference)),
+            _ => None,
+        };
+        assert_eq!(
+            refused(jwt_only.check_given_to(Function::PaymentProcess)),
+            Some(("webhook", "TACOS_WEBHOOK_SECRET_ARN")),
+            "it signs the webhooks it posts"
+        );
+        assert_eq!(
+            refused(none.check_given_to(Function::WsPush)),
+            Some(("jwt", "TACOS_JWT_SECRET_ARN")),
+            "it may draw a lobby, whose seed is the JWT key's"
+        );
+        assert!(
+            jwt_only.check_given_to(Function::QueueJoin).is_ok(),
+            "the origin secret exists only behind CloudFront"
+        );
+        assert!(jwt_only.check_given_to(Function::AuthLogin).is_ok());
+        assert!(none.check_given_to(Function::Expire).is_ok());
+        let both = sources(&[("TACOS_JWT_SECRET", "j"), ("TACOS_WEBHOOK_SECRET", "w")]).unwrap();
+        assert!(Function::ALL
+            .iter()
+            .all(|f| both.check_given_to(*f).is_ok()));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use crate::ports::scheduler::JobFamily;
+use crate::secret::SecretName;
 
 /// What invokes a function, and so how its runtime glue reads its events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +139,34 @@ impl Function {
     /// dashboard, so the gauges come from there and nowhere else.
     pub fn reports_queue_gauges(self) -> bool {
         self == Function::QueueStatus
+    }
+}
+
+impl Function {
+    /// The platform's secrets it reads when it starts; the deployment gives it these and no others
+    /// (`scripts/check_functions.py` holds `template.yaml` to this table, and a Lambda function
+    /// refuses to start without those it [must be given](SecretName::must_be_given)). Every HTTP
+    /// function checks access tokens (the JWT key) and, behind CloudFront, the origin header; the
+    /// webhook's two ends sign and verify it, and whatever posts one carries the origin header;
+    /// whatever answers a queue status may draw a lobby at its opening, whose seed comes from the
+    /// JWT key (`domain::queue::draw::Seeds`).
+    pub fn secrets(self) -> &'static [SecretName] {
+        use SecretName::{AdminPassword, Jwt, Origin, Webhook};
+        match (self, self.kind()) {
+            (Function::AuthLogin, _) => &[Jwt, Origin, AdminPassword],
+            (Function::PaymentProcess | Function::PaymentWebhook, _) => &[Jwt, Origin, Webhook],
+            (_, Kind::Http | Kind::ResponseStream) => &[Jwt, Origin],
+            (Function::PaymentSimulator | Function::Sweeper, _) => &[Webhook, Origin],
+            (Function::WsConnect | Function::WsPush, _) => &[Jwt],
+            (
+                _,
+                Kind::Scheduled(_)
+                | Kind::FollowUpQueue
+                | Kind::WebSocket(_)
+                | Kind::LivePusher
+                | Kind::Sweeper,
+            ) => &[],
+        }
     }
 }
 

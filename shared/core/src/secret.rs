@@ -7,6 +7,64 @@ use std::fmt;
 /// (`tacos-http`'s origin guard), and the payment simulator adds it to the webhooks it posts.
 pub const ORIGIN_SECRET_HEADER: &str = "x-tacos-origin-secret";
 
+/// Which of the platform's secrets. Where each comes from is the adapters' business (plain
+/// variables locally, Secrets Manager on AWS: `tacos_aws::secrets`); which function reads which
+/// is the function table's ([`crate::functions::Function::secrets`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretName {
+    /// HMAC key of the platform's JWTs and reservation tokens.
+    Jwt,
+    /// What the payment simulator signs webhooks with and `payment-webhook` verifies.
+    Webhook,
+    /// The administrator's password (`auth-login` creates the account at its cold start).
+    AdminPassword,
+    /// The value CloudFront sends in the origin header of every request it forwards.
+    Origin,
+}
+
+impl SecretName {
+    pub const ALL: [Self; 4] = [Self::Jwt, Self::Webhook, Self::AdminPassword, Self::Origin];
+
+    /// Whether a function that reads it must be given it. Without the JWT key or the webhook
+    /// secret a process makes up a random one, and signs tokens, seeds draws or posts webhooks no
+    /// other function accepts: on AWS that is a deployment missing a reference, refused at the
+    /// start rather than served. The origin secret exists only behind CloudFront, and the
+    /// administrator's password only where an administrator is wanted.
+    pub fn must_be_given(self) -> bool {
+        matches!(self, Self::Jwt | Self::Webhook)
+    }
+
+    /// Its name in the function table's JSON (`tacos-container functions`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Jwt => "jwt",
+            Self::Webhook => "webhook",
+            Self::AdminPassword => "admin_password",
+            Self::Origin => "origin",
+        }
+    }
+
+    /// The variable holding the value itself (local runs).
+    pub fn plain_variable(self) -> &'static str {
+        match self {
+            Self::Jwt => "TACOS_JWT_SECRET",
+            Self::Webhook => "TACOS_WEBHOOK_SECRET",
+            Self::AdminPassword => "TACOS_ADMIN_PASSWORD",
+            Self::Origin => "TACOS_ORIGIN_SECRET",
+        }
+    }
+
+    /// The variable holding a Secrets Manager reference (AWS).
+    pub fn reference_variable(self) -> &'static str {
+        match self {
+            Self::Jwt => "TACOS_JWT_SECRET_ARN",
+            Self::Webhook => "TACOS_WEBHOOK_SECRET_ARN",
+            Self::AdminPassword => "TACOS_ADMIN_PASSWORD_ARN",
+            Self::Origin => "TACOS_ORIGIN_SECRET_ARN",
+        }
+    }
+}
+
 /// A secret's value; never printed, compared in constant time.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);

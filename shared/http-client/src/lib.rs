@@ -8,4 +8,4 @@ mod keys;
 mod webhooks;
 
 pub use keys::HttpKeySource;
-pub use webhooks::{HttpWebhookSender, DEFAULT_PUBLIC_URL};
+pub use webhooks::{serving_through, HttpWebhookSender, DEFAULT_PUBLIC_URL};

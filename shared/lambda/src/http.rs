@@ -37,6 +37,7 @@ pub async fn run(
     }
     let router = tacos_http::function_router(function, platform.clone(), &settings)
         .layer(axum::middleware::map_request(client_addr))
+        .layer(axum::middleware::from_fn(through_its_api))
         .layer(axum::middleware::from_fn_with_state(
             (function, platform),
             flush_after,
@@ -64,6 +65,35 @@ async fn client_addr(mut request: Request) -> Request {
     request
 }
 
+/// Serves the request knowing the API it came in through, where a webhook posted while serving
+/// it goes unless the deployment names a public URL (`tacos_http_client::serving_through`).
+async fn through_its_api(request: Request, next: Next) -> Response {
+    match api_base_url(&request) {
+        Some(base) => tacos_http_client::serving_through(base, next.run(request)).await,
+        None => next.run(request).await,
+    }
+}
+
+/// The public address of the API Gateway stage a request came in through: its domain name (the
+/// API's execute-api domain, or a custom domain), its scheme (`X-Forwarded-Proto`, which API
+/// Gateway sets; HTTPS otherwise) and, for a named stage, the stage's path.
+fn api_base_url(request: &Request) -> Option<String> {
+    let (domain, stage) = match request.extensions().get::<RequestContext>()? {
+        RequestContext::ApiGatewayV2(ctx) => (ctx.domain_name.clone()?, ctx.stage.clone()),
+        RequestContext::ApiGatewayV1(ctx) => (ctx.domain_name.clone()?, ctx.stage.clone()),
+        _ => return None,
+    };
+    let scheme = match request.headers().get("x-forwarded-proto") {
+        Some(proto) if proto == "http" => "http",
+        _ => "https",
+    };
+    let stage = match stage.as_deref() {
+        None | Some("") | Some("$default") => String::new(),
+        Some(stage) => ["/", stage].concat(),
+    };
+    Some(format!("{scheme}://{domain}{stage}"))
+}
+
 /// The queue gauges' refresh from `queue-status`: often enough for a dashboard, rare enough that
 /// the status path does not pay for it. Only the events this instance has served statuses for,
 /// from its windowed views: reading every event's queue from every instance every 10 s made
@@ -82,4 +112,49 @@ async fn flush_after(
     }
     metrics::flush();
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+
+    fn through(domain: Option<&str>, stage: Option<&str>, proto: Option<&str>) -> Option<String> {
+        let context = ApiGatewayV2httpRequestContext {
+            domain_name: domain.map(str::to_string),
+            stage: stage.map(str::to_string),
+            ..Default::default()
+        };
+        let mut request = Request::new(axum::body::Body::empty());
+        request
+            .extensions_mut()
+            .insert(RequestContext::ApiGatewayV2(context));
+        if let Some(proto) = proto {
+            request
+                .headers_mut()
+                .insert("x-forwarded-proto", proto.parse().unwrap());
+        }
+        api_base_url(&request)
+    }
+
+    #[test]
+    fn a_request_names_the_api_it_came_in_through() {
+        let domain = "abc123.execute-api.eu-west-1.amazonaws.com";
+        assert_eq!(
+            through(Some(domain), Some("$default"), Some("https")).as_deref(),
+            Some("https://abc123.execute-api.eu-west-1.amazonaws.com")
+        );
+        assert_eq!(
+            through(Some(domain), Some("live"), None).as_deref(),
+            Some("https://abc123.execute-api.eu-west-1.amazonaws.com/live"),
+            "a named stage is part of the path; HTTPS unless told otherwise"
+        );
+        assert_eq!(
+            through(Some("127.0.0.1:9000"), None, Some("http")).as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        assert_eq!(through(None, Some("$default"), None), None);
+        let bare = Request::new(axum::body::Body::empty());
+        assert_eq!(api_base_url(&bare), None, "not through API Gateway");
+    }
 }

@@ -31,7 +31,7 @@ use tacos_core::functions::{Kind, WebSocketRoute};
 pub async fn run(function: Function) -> Result<(), Error> {
     tacos_telemetry::init(format!("traffic-tacos-{function}"));
     metrics::install(function.name());
-    let aws = AwsPlatform::from_env().await?;
+    let aws = AwsPlatform::for_function(function).await?;
     let platform = aws.platform.clone();
     match function.kind() {
         Kind::Http | Kind::ResponseStream => {
