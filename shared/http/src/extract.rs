@@ -13,6 +13,7 @@ use tacos_core::error::Error;
 use tacos_core::platform::Platform;
 
 use crate::error::ApiError;
+use crate::server::body_timed_out;
 
 /// A JSON body; a malformed one is 400 `INVALID_REQUEST` naming the offending field, an
 /// oversized one 413 `PAYLOAD_TOO_LARGE`.
@@ -75,8 +76,8 @@ fn bearer_credentials(value: &str) -> Option<&str> {
 }
 
 /// The body's bytes as sent (for a signature over them); an oversized one is 413
-/// `PAYLOAD_TOO_LARGE` and an unreadable one 400, both in the contract's shape (axum's own
-/// rejections are plain text).
+/// `PAYLOAD_TOO_LARGE`, one that did not arrive in time 408 `REQUEST_TIMEOUT` and an unreadable one
+/// 400, all in the contract's shape (axum's own rejections are plain text).
 pub struct RawBody(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for RawBody {
@@ -88,11 +89,25 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
             .map_err(|rejection| {
                 if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                     Error::PayloadTooLarge
+                } else if body_timed_out(&rejection) {
+                    Error::RequestTimeout
                 } else {
                     Error::InvalidRequest(format!("body: {}", rejection.body_text()))
                 }
             })?;
         Ok(RawBody(bytes))
+    }
+}
+
+/// A body that middleware could not read whole within [`crate::MAX_BODY_BYTES`]
+/// (`axum::body::to_bytes`): 408 `REQUEST_TIMEOUT` when it did not arrive in time
+/// ([`crate::server`]), else 413 `PAYLOAD_TOO_LARGE` (over the limit, or cut off on the way, which a
+/// client cannot tell apart from being refused).
+pub fn unread_body(error: &axum::Error) -> Error {
+    if body_timed_out(error) {
+        Error::RequestTimeout
+    } else {
+        Error::PayloadTooLarge
     }
 }
 

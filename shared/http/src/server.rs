@@ -9,6 +9,12 @@
 //!   accepted and again after each response (hyper's header-read timeout: an idle keep-alive
 //!   connection is closed as a half-open one is). A response being streamed (server-sent
 //!   events) is not idle;
+//! * a request's body has [`Limits::body_timeout`] to arrive once its head has: a client that sent
+//!   a valid head and then one byte of its body every few seconds held its connection for good
+//!   (4,096 such connections from 4 addresses kept `/healthz` refused for the whole attack).
+//!   Reading a body past its time fails with [`BodyError::TimedOut`], which the extractors answer
+//!   408 `REQUEST_TIMEOUT` in the contract's shape; hyper then closes the connection, whose body
+//!   was never read to its end;
 //! * at most [`Limits::per_address`] connections per client address and [`Limits::total`] in all;
 //!   a connection over either is closed at once, so it costs a file descriptor for a moment, not
 //!   for the peer's patience. The per-address bound is kept well under the total, so one address
@@ -29,11 +35,15 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
+use bytes::Bytes;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use parking_lot::Mutex;
@@ -55,6 +65,9 @@ pub const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 pub struct Limits {
     /// Time to send a request's head, from accept or from the end of the previous response.
     pub header_timeout: Duration,
+    /// Time for a request's body to arrive, from the moment its head was read. The contract's
+    /// largest body (64 KiB) in 10 s is 6.4 KB/s, which any client that means to send it beats.
+    pub body_timeout: Duration,
     /// Connections open at once from one client address.
     pub per_address: usize,
     /// Connections open at once in all.
@@ -62,10 +75,11 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// 10 s for a head; 4,096 connections in all (fewer when the descriptor limit is lower:
+    /// 10 s for a head, 10 s for a body; 4,096 connections in all (fewer when the descriptor limit is lower:
     /// [`Limits::fitting`]), a quarter of them per address.
     pub const DEFAULT: Limits = Limits {
         header_timeout: Duration::from_secs(10),
+        body_timeout: Duration::from_secs(10),
         per_address: 1024,
         total: 4096,
     };
@@ -270,7 +284,7 @@ where
             &http,
             app.clone(),
             (stream, peer),
-            slot,
+            (slot, limits.body_timeout),
             stopping.clone(),
         ));
     }
@@ -281,22 +295,23 @@ where
 }
 
 /// One accepted connection served to its end: its requests through `app`, each knowing the
-/// peer's address; when `stopping` changes, the request in flight is finished and no other
-/// taken. Its `slot` is given back when it ends, however it ends.
+/// peer's address, each body bounded by `body_timeout`; when `stopping` changes, the request in
+/// flight is finished and no other taken. Its `slot` is given back when it ends, however it ends.
 fn connection<S: App>(
     http: &http1::Builder,
     app: S,
     (stream, peer): (tokio::net::TcpStream, SocketAddr),
-    slot: Slot,
+    (slot, body_timeout): (Slot, Duration),
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) -> impl Future<Output = ()> + Send + 'static {
     // The connection's own copy of the app, lent to each request in turn (hyper asks for one
     // answer at a time on a connection): a copy per request would count references to the
     // router, shared by every connection, from both cores at every request.
     let app = std::cell::RefCell::new(app);
-    let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
-        app.borrow_mut().call(request.map(axum::body::Body::new))
+        let request = request.map(|body| TimedBody::new(body, body_timeout).into_body());
+        app.borrow_mut().call(request)
     });
     let connection = http
         .serve_connection(TokioIo::new(stream), service)
@@ -318,25 +333,116 @@ fn connection<S: App>(
     }
 }
 
+/// Why a request body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// Its time ([`Limits::body_timeout`]) ran out before its end arrived.
+    #[error("the request body did not arrive within {0:?}")]
+    TimedOut(Duration),
+    /// The connection failed under it (the peer went away, or sent what is not HTTP).
+    #[error(transparent)]
+    Read(#[from] hyper::Error),
+}
+
+/// Whether `error`, or any error under it, is a body that ran out of time: the body passes through
+/// axum's own error types before an extractor sees it.
+pub fn body_timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source())
+        .any(|e| matches!(e.downcast_ref(), Some(BodyError::TimedOut(_))))
+}
+
+pin_project_lite::pin_project! {
+    /// A request body that must arrive by its deadline. The timer is made only when a read has to
+    /// wait: a body that came with its head (nearly every one) costs none.
+    struct TimedBody {
+        #[pin]
+        inner: Incoming,
+        limit: Duration,
+        deadline: tokio::time::Instant,
+        timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    }
+}
+
+impl TimedBody {
+    fn new(inner: Incoming, limit: Duration) -> Self {
+        TimedBody {
+            inner,
+            limit,
+            deadline: tokio::time::Instant::now() + limit,
+            timer: None,
+        }
+    }
+
+    /// As the router takes it; an empty body (a `GET`'s) is passed on as it is, with nothing to
+    /// time.
+    fn into_body(self) -> axum::body::Body {
+        if hyper::body::Body::is_end_stream(&self.inner) {
+            axum::body::Body::new(self.inner)
+        } else {
+            axum::body::Body::new(self)
+        }
+    }
+}
+
+impl hyper::body::Body for TimedBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = self.project();
+        if let Poll::Ready(frame) = this.inner.poll_frame(cx) {
+            return Poll::Ready(frame.map(|frame| frame.map_err(BodyError::Read)));
+        }
+        let deadline = *this.deadline;
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(BodyError::TimedOut(*this.limit)))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::SocketAddr;
     use std::time::Instant;
 
-    use axum::routing::get;
+    use axum::routing::{get, post};
     use axum::Router;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
 
     use super::*;
+    use crate::extract::RawBody;
 
     async fn server(limits: Limits) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = Router::new().route(
-            "/healthz",
-            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
-        );
+        let app =
+            Router::new()
+                .route(
+                    "/healthz",
+                    get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move {
+                        peer.ip().to_string()
+                    }),
+                )
+                .route(
+                    "/echo",
+                    post(|RawBody(body): RawBody| async move { body.len().to_string() }),
+                );
         tokio::spawn(serve(listener, app, limits, std::future::pending()));
         addr
     }
@@ -396,12 +502,98 @@ mod tests {
         );
     }
 
+    /// Reads what the server sends until it closes the connection or `limit` passes; the text,
+    /// and whether it closed.
+    async fn answer_within(stream: &mut TcpStream, limit: Duration) -> (String, bool) {
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 1024];
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&answer).into(), true),
+                Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+                Err(_) => return (String::from_utf8_lossy(&answer).into(), false),
+            }
+        }
+    }
+
+    /// The probe's slow body: a valid head, then a byte of the body now and then. Such
+    /// connections stayed open for good (4,096 of them kept `/healthz` refused); each is now
+    /// answered 408 in the contract's shape and closed once its body's time is up, and others are
+    /// served meanwhile.
+    #[tokio::test]
+    async fn a_body_dribbled_slower_than_its_time_is_answered_408_and_closed() {
+        let addr = server(Limits {
+            body_timeout: Duration::from_millis(700),
+            ..Limits::DEFAULT
+        })
+        .await;
+        let mut slow = TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n{")
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let dribble = async {
+            // A byte every 200 ms, for far longer than the body's time.
+            for _ in 0..25 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if slow.write_all(b" ").await.is_err() {
+                    break;
+                }
+            }
+        };
+        let other = async {
+            // Another client is answered while the body dribbles.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let mut other = TcpStream::connect(addr).await.unwrap();
+            other
+                .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut buf = [0u8; 256];
+            let n = tokio::time::timeout(Duration::from_secs(1), other.read(&mut buf))
+                .await
+                .expect("healthz answered at once")
+                .unwrap();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        };
+        let ((), healthz) = tokio::join!(dribble, other);
+        assert!(healthz.starts_with("HTTP/1.1 200"), "{healthz}");
+        let (answer, closed) = answer_within(&mut slow, Duration::from_secs(2)).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(closed, "the connection is closed after the 408: {answer}");
+        assert!(started.elapsed() < Duration::from_secs(7));
+        let body = &answer[answer.find("\r\n\r\n").expect("a body") + 4..];
+        let error: serde_json::Value = serde_json::from_str(body).expect(body);
+        assert_eq!(error["error"]["code"], "REQUEST_TIMEOUT", "{error}");
+        assert!(error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+
+        // A body that arrives in time, even in pieces, is read as ever.
+        let mut prompt = TcpStream::connect(addr).await.unwrap();
+        prompt
+            .write_all(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\n\r\nab")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        prompt.write_all(b"cd").await.unwrap();
+        let mut buf = [0u8; 512];
+        let n = prompt.read(&mut buf).await.unwrap();
+        let answer = String::from_utf8_lossy(&buf[..n]);
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.ends_with("\r\n\r\n4"),
+            "{answer}"
+        );
+    }
+
     #[tokio::test]
     async fn one_address_cannot_take_every_connection() {
         let addr = server(Limits {
             header_timeout: Duration::from_secs(30),
             per_address: 8,
             total: 32,
+            ..Limits::DEFAULT
         })
         .await;
         // 8 held from 127.0.0.1; the 9th is closed at once.
