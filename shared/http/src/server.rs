@@ -15,6 +15,8 @@
 //!   Reading a body past its time fails with [`BodyError::TimedOut`], which the extractors answer
 //!   408 `REQUEST_TIMEOUT` in the contract's shape; hyper then closes the connection, whose body
 //!   was never read to its end;
+//! * a request head may take at most [`MAX_HEAD_BYTES`] of buffer: hyper's default (~400 KB) let
+//!   1,000 unfinished heads hold 450 MB for their 10 s; a larger head is answered 431;
 //! * at most [`Limits::per_address`] connections per client address and [`Limits::total`] in all;
 //!   a connection over either is closed at once, so it costs a file descriptor for a moment, not
 //!   for the peer's patience. The per-address bound is kept well under the total, so one address
@@ -59,6 +61,14 @@ const RESERVED_FDS: u64 = 256;
 /// At most one warning about refused connections this often (a flood would otherwise write one
 /// line per connection it opens).
 pub const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// The most a request head may fill of a connection's read buffer (hyper's `max_buf_size`): far
+/// above any real head (browsers send a few KiB; a page's cookies are capped near 8 KiB by most
+/// proxies), far below hyper's default of ~400 KB, which every unfinished head could hold for
+/// [`Limits::header_timeout`]. A head still unfinished at that size is answered 431 and its
+/// connection closed (hyper checks between reads, so one read may carry a buffer past the bound
+/// by up to its own size: a head's memory stays within a small multiple of this).
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// The bounds of a server's connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,6 +265,7 @@ where
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true);
     tokio::pin!(shutdown);
     loop {
@@ -585,6 +596,31 @@ mod tests {
             answer.starts_with("HTTP/1.1 200") && answer.ends_with("\r\n\r\n4"),
             "{answer}"
         );
+    }
+
+    /// An unfinished head of a few hundred KB held that much memory for its 10 s (1,000 of them:
+    /// 450 MB); a head over [`MAX_HEAD_BYTES`] is refused with 431 instead.
+    #[tokio::test]
+    async fn a_head_over_the_buffer_is_refused_with_431() {
+        let addr = server(Limits::DEFAULT).await;
+        let mut big = TcpStream::connect(addr).await.unwrap();
+        // hyper checks the bound between reads, and one read may take the buffer past it: three
+        // times the bound is refused for sure, and is well under hyper's default (~400 KB).
+        let filler = "a".repeat(3 * MAX_HEAD_BYTES);
+        let head = format!("GET /healthz HTTP/1.1\r\nhost: x\r\nx-filler: {filler}\r\n\r\n");
+        // The server may stop reading (and close) before the whole head is written.
+        let _ = big.write_all(head.as_bytes()).await;
+        let (answer, closed) = answer_within(&mut big, Duration::from_secs(2)).await;
+        assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+        assert!(closed, "{answer}");
+        // A head under the bound is served.
+        let mut fine = TcpStream::connect(addr).await.unwrap();
+        let filler = "a".repeat(MAX_HEAD_BYTES / 2);
+        let head = format!("GET /healthz HTTP/1.1\r\nhost: x\r\nx-filler: {filler}\r\n\r\n");
+        fine.write_all(head.as_bytes()).await.unwrap();
+        let mut buf = [0u8; 256];
+        let n = fine.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
     }
 
     #[tokio::test]
