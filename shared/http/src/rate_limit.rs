@@ -425,7 +425,7 @@ mod tests {
     }
 
     async fn send(router: &Router, mut request: Request<Body>, from: &str) -> Answer {
-        let addr: SocketAddr = format!("{from}:40000").parse().unwrap();
+        let addr = SocketAddr::new(from.parse().unwrap(), 40000);
         request.extensions_mut().insert(ConnectInfo(addr));
         let response = router.clone().oneshot(request).await.unwrap();
         let (parts, body) = response.into_parts();
@@ -566,6 +566,44 @@ mod tests {
         )
         .await;
         assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    /// The probe's case: 30 addresses of one IPv6 /64 made 30 registrations; a /64 is one caller.
+    #[tokio::test]
+    async fn the_addresses_of_one_ipv6_64_share_one_budget() {
+        let register_route = Route::Register.key();
+        let (_local, router, _clock) = platform(Some(limits(
+            (1000.0, 1000),
+            &[(&register_route, Some((0.001, 2)))],
+        )))
+        .await;
+        let mut statuses = Vec::new();
+        for i in 1..=5 {
+            let from = format!("2001:db8:7:7:{i:x}::{i:x}");
+            statuses.push(register(&router, &format!("v6bot{i}"), &from).await.status);
+        }
+        assert_eq!(
+            statuses,
+            [
+                StatusCode::CREATED,
+                StatusCode::CREATED,
+                StatusCode::TOO_MANY_REQUESTS,
+                StatusCode::TOO_MANY_REQUESTS,
+                StatusCode::TOO_MANY_REQUESTS
+            ]
+        );
+        // Another /64 is another caller; IPv4-mapped addresses are each their own.
+        for (name, from) in [
+            ("v6other", "2001:db8:7:8::1"),
+            ("v4a", "::ffff:198.51.100.1"),
+            ("v4b", "::ffff:198.51.100.2"),
+        ] {
+            assert_eq!(
+                register(&router, name, from).await.status,
+                StatusCode::CREATED,
+                "{from}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -17,7 +17,8 @@
 //!   was never read to its end;
 //! * a request head may take at most [`MAX_HEAD_BYTES`] of buffer: hyper's default (~400 KB) let
 //!   1,000 unfinished heads hold 450 MB for their 10 s; a larger head is answered 431;
-//! * at most [`Limits::per_address`] connections per client address and [`Limits::total`] in all;
+//! * at most [`Limits::per_address`] connections per client address (an IPv6 client's /64:
+//!   [`counted_network`]) and [`Limits::total`] in all;
 //!   a connection over either is closed at once, so it costs a file descriptor for a moment, not
 //!   for the peer's patience. The per-address bound is kept well under the total, so one address
 //!   cannot take every slot from the others (unless configured otherwise: a server behind a proxy
@@ -53,6 +54,7 @@ use tacos_telemetry::series;
 use tokio::net::TcpListener;
 use tower::Service;
 
+use crate::extract::counted_network;
 use crate::settings::HttpSettings;
 
 /// Descriptors kept free of connections: the store's files, outgoing HTTP, logs.
@@ -209,11 +211,14 @@ impl Refusals {
     }
 }
 
+/// A slot for a connection from `peer`, counted against its network's share (an IPv6 peer's /64,
+/// as everywhere a client is counted: [`counted_network`]) and the total.
 fn admit(
     occupancy: &Arc<Mutex<Occupancy>>,
     limits: &Limits,
-    address: IpAddr,
+    peer: IpAddr,
 ) -> Result<Slot, Refusal> {
+    let address = counted_network(peer);
     let mut held = occupancy.lock();
     let mine = held.per_address.get(&address).copied().unwrap_or(0);
     if held.total >= limits.total {
@@ -673,6 +678,38 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    }
+
+    /// 30 addresses of one /64 made 30 connections' worth of shares; they are one share now.
+    #[test]
+    fn an_ipv6_64_shares_one_addresss_connections() {
+        let occupancy = Arc::new(Mutex::new(Occupancy::default()));
+        let limits = Limits {
+            per_address: 2,
+            ..Limits::DEFAULT
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mut held = vec![
+            admit(&occupancy, &limits, ip("2001:db8:1:2::1")).unwrap(),
+            admit(&occupancy, &limits, ip("2001:db8:1:2:ffff::2")).unwrap(),
+        ];
+        assert_eq!(
+            admit(&occupancy, &limits, ip("2001:db8:1:2::3")).err(),
+            Some(Refusal::PerAddress),
+            "a third address of the same /64"
+        );
+        held.push(admit(&occupancy, &limits, ip("2001:db8:1:3::1")).unwrap());
+        // IPv4, plain or mapped, is one address each.
+        held.push(admit(&occupancy, &limits, ip("192.0.2.1")).unwrap());
+        held.push(admit(&occupancy, &limits, ip("::ffff:192.0.2.1")).unwrap());
+        assert_eq!(
+            admit(&occupancy, &limits, ip("192.0.2.1")).err(),
+            Some(Refusal::PerAddress)
+        );
+        held.push(admit(&occupancy, &limits, ip("192.0.2.2")).unwrap());
+        // A slot given back frees its network's place.
+        held.remove(0);
+        assert!(admit(&occupancy, &limits, ip("2001:db8:1:2::3")).is_ok());
     }
 
     #[test]
