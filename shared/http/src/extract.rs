@@ -237,14 +237,19 @@ impl ClientAddr {
     }
 }
 
-/// Sets the [`ClientAddr`] from the configured header, when the request has a usable one.
+/// Sets the [`ClientAddr`] from the configured header, when the request has a usable one. Its
+/// last line is read: a proxy appends its own line after those the client sent (a client's
+/// `X-Forwarded-For: 6.6.6.6` line ahead of the proxy's was trusted when the first was read), and
+/// a proxy that sets the header leaves one line.
 pub async fn client_addr_from_header(
     axum::extract::State(header): axum::extract::State<Arc<str>>,
     mut request: Request,
 ) -> Request {
     let addr = request
         .headers()
-        .get(&*header)
+        .get_all(&*header)
+        .iter()
+        .next_back()
         .and_then(|v| v.to_str().ok())
         .and_then(|v| ClientAddr::from_header(&header, v));
     if let Some(addr) = addr {
@@ -419,6 +424,60 @@ mod tests {
             Some(""),
             "no token: refused by the caller"
         );
+    }
+
+    /// The address `client_addr_from_header` sets for a request with these header lines.
+    async fn from_lines(header: &str, lines: &[&str]) -> Option<String> {
+        let mut request = Request::new(axum::body::Body::empty());
+        let name = axum::http::HeaderName::from_bytes(header.as_bytes()).unwrap();
+        for line in lines {
+            request
+                .headers_mut()
+                .append(name.clone(), line.parse().unwrap());
+        }
+        let request = super::client_addr_from_header(
+            axum::extract::State(std::sync::Arc::from(header)),
+            request,
+        )
+        .await;
+        request
+            .extensions()
+            .get::<ClientAddr>()
+            .map(|a| a.0.clone())
+    }
+
+    /// A client's own `X-Forwarded-For` line ahead of the one the proxy appended was trusted
+    /// (the first line was read): the last entry of the last line is the proxy's.
+    #[tokio::test]
+    async fn the_last_entry_of_the_last_forwarded_for_line_is_the_address() {
+        let xff = "x-forwarded-for";
+        assert_eq!(
+            from_lines(xff, &["6.6.6.6", "203.0.113.7"])
+                .await
+                .as_deref(),
+            Some("203.0.113.7"),
+            "two lines: the proxy's is the last"
+        );
+        assert_eq!(
+            from_lines(xff, &["6.6.6.6, 7.7.7.7", "198.51.100.1, 203.0.113.7"])
+                .await
+                .as_deref(),
+            Some("203.0.113.7"),
+            "comma lists on both lines"
+        );
+        assert_eq!(
+            from_lines(xff, &["6.6.6.6, 203.0.113.8"]).await.as_deref(),
+            Some("203.0.113.8"),
+            "one line, a comma list"
+        );
+        assert_eq!(
+            from_lines("x-real-ip", &["6.6.6.6", "203.0.113.9"])
+                .await
+                .as_deref(),
+            Some("203.0.113.9")
+        );
+        assert_eq!(from_lines(xff, &["203.0.113.7", "garbage"]).await, None);
+        assert_eq!(from_lines(xff, &[]).await, None);
     }
 
     #[test]
