@@ -18,7 +18,8 @@
 //! with the same key later runs as if the 429 never happened. The answer is 429 `RATE_LIMITED`
 //! with `Retry-After` (seconds, at least 1); every response of a limited route carries
 //! `X-RateLimit-Limit` (the burst), `X-RateLimit-Remaining` (requests left right now) and
-//! `X-RateLimit-Reset` (seconds until the bucket is full again).
+//! `X-RateLimit-Reset` (seconds until the bucket is full again). A login meets two buckets (its
+//! address's and its username's); its headers describe the one that refuses first.
 //!
 //! Memory is bounded: every [`PRUNE_EVERY`] checks the buckets forget the callers whose bucket
 //! has refilled (indistinguishable from a caller never seen), so a flood of distinct addresses
@@ -345,7 +346,11 @@ where
                 return response;
             }
         };
-        if let Some(target) = target.filter(|target| !target.allowed) {
+        // The headers tell of the bucket that refuses first: the address's said "9 left" while
+        // the username's had 2, and the third guess met an unannounced 429.
+        if let Some(target) =
+            target.filter(|target| !target.allowed || target.remaining < decision.remaining)
+        {
             decision = target;
         }
     }
@@ -646,6 +651,34 @@ mod tests {
         // Another account is not affected.
         let other = send(&router, login("someone-else"), "10.2.0.9").await;
         assert_eq!(other.status, StatusCode::UNAUTHORIZED);
+    }
+
+    /// An allowed login's `X-RateLimit-*` described the address's bucket even when the
+    /// username's was the tighter, so a client read "plenty left" and met a 429: they describe
+    /// whichever bucket refuses first.
+    #[tokio::test]
+    async fn an_allowed_logins_limit_headers_tell_of_the_bucket_that_refuses_first() {
+        let login_route = Route::Login.key();
+        let mut limits = limits((1000.0, 1000), &[(&login_route, Some((0.001, 5)))]);
+        limits.login_target = Some(RateLimit {
+            per_second: 0.001,
+            burst: 3,
+        });
+        let (_local, router, _clock) = platform(Some(limits)).await;
+        for left in ["2", "1", "0"] {
+            let a = send(&router, login("victim"), "10.4.0.1").await;
+            assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+            assert_eq!(a.header("x-ratelimit-limit"), Some("3"));
+            assert_eq!(a.header("x-ratelimit-remaining"), Some(left));
+        }
+        let refused = send(&router, login("victim"), "10.4.0.1").await;
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+        // Another username from the same address: the address's bucket (5, four taken) is the
+        // tighter now.
+        let a = send(&router, login("someone-else"), "10.4.0.1").await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(a.header("x-ratelimit-limit"), Some("5"));
+        assert_eq!(a.header("x-ratelimit-remaining"), Some("0"));
     }
 
     /// A login over 64 KiB was 400 `INVALID_REQUEST` (the limiter handed the handler an empty
