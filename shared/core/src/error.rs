@@ -90,6 +90,10 @@ pub enum Error {
     MethodNotAllowed,
     #[error("request body over 64 KiB")]
     PayloadTooLarge,
+    /// The body did not arrive within the server's bound after its head: a client dribbling a
+    /// body would otherwise hold its connection for as long as it likes.
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     #[error("too many requests from this caller, retry in {retry_after} s")]
     RateLimited {
         /// Seconds until the caller's bucket has room again (at least 1), sent as `Retry-After`.
@@ -146,6 +150,7 @@ impl Error {
             Self::NotFound => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::RequestTimeout => "REQUEST_TIMEOUT",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Unavailable(_) => "UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",
@@ -175,6 +180,7 @@ impl Error {
             | Self::PaymentNotFound
             | Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
+            Self::RequestTimeout => 408,
             Self::IdempotencyConflict
             | Self::IdempotencyInProgress
             | Self::UsernameExists

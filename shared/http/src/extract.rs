@@ -1,6 +1,6 @@
 //! Extractors that turn requests into domain values or contract errors.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -13,6 +13,7 @@ use tacos_core::error::Error;
 use tacos_core::platform::Platform;
 
 use crate::error::ApiError;
+use crate::server::body_timed_out;
 
 /// A JSON body; a malformed one is 400 `INVALID_REQUEST` naming the offending field, an
 /// oversized one 413 `PAYLOAD_TOO_LARGE`.
@@ -75,8 +76,8 @@ fn bearer_credentials(value: &str) -> Option<&str> {
 }
 
 /// The body's bytes as sent (for a signature over them); an oversized one is 413
-/// `PAYLOAD_TOO_LARGE` and an unreadable one 400, both in the contract's shape (axum's own
-/// rejections are plain text).
+/// `PAYLOAD_TOO_LARGE`, one that did not arrive in time 408 `REQUEST_TIMEOUT` and an unreadable one
+/// 400, all in the contract's shape (axum's own rejections are plain text).
 pub struct RawBody(pub Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for RawBody {
@@ -88,11 +89,25 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
             .map_err(|rejection| {
                 if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                     Error::PayloadTooLarge
+                } else if body_timed_out(&rejection) {
+                    Error::RequestTimeout
                 } else {
                     Error::InvalidRequest(format!("body: {}", rejection.body_text()))
                 }
             })?;
         Ok(RawBody(bytes))
+    }
+}
+
+/// A body that middleware could not read whole within [`crate::MAX_BODY_BYTES`]
+/// (`axum::body::to_bytes`): 408 `REQUEST_TIMEOUT` when it did not arrive in time
+/// ([`crate::server`]), else 413 `PAYLOAD_TOO_LARGE` (over the limit, or cut off on the way, which a
+/// client cannot tell apart from being refused).
+pub fn unread_body(error: &axum::Error) -> Error {
+    if body_timed_out(error) {
+        Error::RequestTimeout
+    } else {
+        Error::PayloadTooLarge
     }
 }
 
@@ -159,14 +174,40 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientAddr(pub String);
 
+/// The network a client address is counted as, wherever one is (rate limits, idempotency scopes,
+/// the server's connections per address): an IPv4 address is itself, and so is an IPv4-mapped
+/// IPv6 one (`::ffff:198.51.100.7` is `198.51.100.7`); an IPv6 address is its /64. A subscriber
+/// gets a /64 at least (RFC 6177) and picks any of its 2^64 addresses at will, so counted per
+/// /128 one machine was a fresh caller per address: 30 addresses of one /64 made 30
+/// registrations.
+pub fn counted_network(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !(u64::MAX as u128))),
+        v4 => v4,
+    }
+}
+
+/// [`counted_network`] as a caller's name: `198.51.100.7`, `2001:db8:1:2::/64`.
+fn counted_name(ip: IpAddr) -> String {
+    match counted_network(ip) {
+        IpAddr::V6(network) => format!("{network}/64"),
+        v4 => v4.to_string(),
+    }
+}
+
 impl ClientAddr {
-    /// Set by the entry point: the socket peer locally, the API Gateway source IP in Lambda.
+    /// The network the client is counted as ([`counted_network`]), from the address the entry
+    /// point set (the socket peer locally, the API Gateway source IP in Lambda, or the trusted
+    /// proxy's header). A value that is not an address is used as it is.
     pub fn of(parts: &Parts) -> String {
         if let Some(addr) = parts.extensions.get::<ClientAddr>() {
-            return addr.0.clone();
+            return addr
+                .0
+                .parse::<IpAddr>()
+                .map_or_else(|_| addr.0.clone(), counted_name);
         }
         if let Some(ConnectInfo(addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-            return addr.ip().to_string();
+            return counted_name(addr.ip());
         }
         "unknown".into()
     }
@@ -196,14 +237,19 @@ impl ClientAddr {
     }
 }
 
-/// Sets the [`ClientAddr`] from the configured header, when the request has a usable one.
+/// Sets the [`ClientAddr`] from the configured header, when the request has a usable one. Its
+/// last line is read: a proxy appends its own line after those the client sent (a client's
+/// `X-Forwarded-For: 6.6.6.6` line ahead of the proxy's was trusted when the first was read), and
+/// a proxy that sets the header leaves one line.
 pub async fn client_addr_from_header(
     axum::extract::State(header): axum::extract::State<Arc<str>>,
     mut request: Request,
 ) -> Request {
     let addr = request
         .headers()
-        .get(&*header)
+        .get_all(&*header)
+        .iter()
+        .next_back()
         .and_then(|v| v.to_str().ok())
         .and_then(|v| ClientAddr::from_header(&header, v));
     if let Some(addr) = addr {
@@ -312,7 +358,52 @@ pub fn path_id<T: std::str::FromStr>(raw: &str, not_found: Error) -> Result<T, A
 
 #[cfg(test)]
 mod tests {
-    use super::{bearer_credentials, ClientAddr};
+    use super::{bearer_credentials, counted_network, ClientAddr};
+    use axum::extract::{ConnectInfo, Request};
+    use std::net::{IpAddr, SocketAddr};
+
+    /// [`ClientAddr::of`] a request from `peer`, with `header` set as the entry point would.
+    fn counted_as(peer: &str, header: Option<&str>) -> String {
+        let mut request = Request::new(axum::body::Body::empty());
+        let peer: IpAddr = peer.parse().unwrap();
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::new(peer, 40000)));
+        if let Some(addr) = header {
+            request.extensions_mut().insert(ClientAddr(addr.into()));
+        }
+        ClientAddr::of(&request.into_parts().0)
+    }
+
+    #[test]
+    fn ipv6_callers_are_counted_by_their_64_and_ipv4_by_their_address() {
+        // Thirty addresses of one /64 are one caller; the next /64 is another.
+        let callers: std::collections::HashSet<String> = (1..=30)
+            .map(|i| counted_as(&format!("2001:db8:1:2:{i:x}::{i:x}"), None))
+            .collect();
+        assert_eq!(
+            callers.into_iter().collect::<Vec<_>>(),
+            ["2001:db8:1:2::/64"]
+        );
+        assert_eq!(counted_as("2001:db8:1:3::1", None), "2001:db8:1:3::/64");
+        // IPv4, plain or mapped, is per address.
+        assert_eq!(counted_as("198.51.100.7", None), "198.51.100.7");
+        assert_eq!(counted_as("::ffff:198.51.100.7", None), "198.51.100.7");
+        assert_eq!(counted_as("::ffff:198.51.100.8", None), "198.51.100.8");
+        // The address an entry point or a proxy's header gave counts the same way.
+        assert_eq!(
+            counted_as("10.0.0.1", Some("2001:db8:9:9:abcd::1")),
+            "2001:db8:9:9::/64"
+        );
+        assert_eq!(counted_as("10.0.0.1", Some("203.0.113.9")), "203.0.113.9");
+        assert_eq!(counted_as("10.0.0.1", Some("not an ip")), "not an ip");
+        // The server's connection share keys by the same rule.
+        let net = |s: &str| counted_network(s.parse().unwrap());
+        assert_eq!(net("2001:db8:1:2:ffff::1"), net("2001:db8:1:2::9"));
+        assert_ne!(net("2001:db8:1:2::1"), net("2001:db8:1:3::1"));
+        assert_eq!(net("::ffff:192.0.2.1"), net("192.0.2.1"));
+        assert_ne!(net("192.0.2.1"), net("192.0.2.2"));
+    }
 
     #[test]
     fn the_bearer_scheme_is_named_in_any_case_with_any_blanks_after_it() {
@@ -333,6 +424,60 @@ mod tests {
             Some(""),
             "no token: refused by the caller"
         );
+    }
+
+    /// The address `client_addr_from_header` sets for a request with these header lines.
+    async fn from_lines(header: &str, lines: &[&str]) -> Option<String> {
+        let mut request = Request::new(axum::body::Body::empty());
+        let name = axum::http::HeaderName::from_bytes(header.as_bytes()).unwrap();
+        for line in lines {
+            request
+                .headers_mut()
+                .append(name.clone(), line.parse().unwrap());
+        }
+        let request = super::client_addr_from_header(
+            axum::extract::State(std::sync::Arc::from(header)),
+            request,
+        )
+        .await;
+        request
+            .extensions()
+            .get::<ClientAddr>()
+            .map(|a| a.0.clone())
+    }
+
+    /// A client's own `X-Forwarded-For` line ahead of the one the proxy appended was trusted
+    /// (the first line was read): the last entry of the last line is the proxy's.
+    #[tokio::test]
+    async fn the_last_entry_of_the_last_forwarded_for_line_is_the_address() {
+        let xff = "x-forwarded-for";
+        assert_eq!(
+            from_lines(xff, &["6.6.6.6", "203.0.113.7"])
+                .await
+                .as_deref(),
+            Some("203.0.113.7"),
+            "two lines: the proxy's is the last"
+        );
+        assert_eq!(
+            from_lines(xff, &["6.6.6.6, 7.7.7.7", "198.51.100.1, 203.0.113.7"])
+                .await
+                .as_deref(),
+            Some("203.0.113.7"),
+            "comma lists on both lines"
+        );
+        assert_eq!(
+            from_lines(xff, &["6.6.6.6, 203.0.113.8"]).await.as_deref(),
+            Some("203.0.113.8"),
+            "one line, a comma list"
+        );
+        assert_eq!(
+            from_lines("x-real-ip", &["6.6.6.6", "203.0.113.9"])
+                .await
+                .as_deref(),
+            Some("203.0.113.9")
+        );
+        assert_eq!(from_lines(xff, &["203.0.113.7", "garbage"]).await, None);
+        assert_eq!(from_lines(xff, &[]).await, None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use sha2::{Digest, Sha256};
 
-use super::extract::{verify_caller, ClientAddr};
+use super::extract::{unread_body, verify_caller, ClientAddr};
 use super::MAX_BODY_BYTES;
 use tacos_core::domain::auth::Principal;
 use tacos_core::domain::idempotency::{Begin, Repeats, StoredResponse};
@@ -116,7 +116,7 @@ async fn keyed_request(
         .map_err(fail)?;
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
-        .map_err(|_| fail(Error::PayloadTooLarge))?;
+        .map_err(|e| fail(unread_body(&e)))?;
     let fingerprint = fingerprint(&parts, &bytes);
     let claimed = platform
         .idempotency
@@ -177,7 +177,7 @@ impl FromRequest<Arc<Platform>> for OwnKey {
         let caller = verify_caller(&mut parts, platform).await?;
         let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
             .await
-            .map_err(|_| Error::PayloadTooLarge)?;
+            .map_err(|e| unread_body(&e))?;
         Ok(Self {
             key: RequestKey {
                 owner,

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower::util::MapResponseLayer;
 use tower::ServiceBuilder;
@@ -184,8 +184,24 @@ where
             .layer(security_headers())
             .layer(cors::CorsLayer)
             // The contract's largest body, for every extractor that reads one.
-            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(axum::middleware::from_fn(refuse_declared_oversize)),
     )
+}
+
+/// Refuses a body whose declared length (`Content-Length`) is over [`MAX_BODY_BYTES`] before any
+/// of it is read, whatever the route: the limit on reading alone waits for 64 KiB to arrive, so a
+/// webhook declaring a gigabyte and sending a byte every few seconds was read for as long as it
+/// took (the body timeout of [`server`] bounds it too, but there is nothing to wait for).
+async fn refuse_declared_oversize(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = axum::body::HttpBody::size_hint(request.body()).lower();
+    if declared > MAX_BODY_BYTES as u64 {
+        return ApiError(Error::PayloadTooLarge).into_response();
+    }
+    next.run(request).await
 }
 
 /// Sets [`SECURITY_HEADERS`] on a response, replacing what the handler set.
@@ -456,6 +472,57 @@ mod tests {
             let response = send(&app, request).await;
             assert_security_headers(path, &response);
             assert_too_large_in_json(path, response).await;
+        }
+    }
+
+    /// A body declared over 64 KiB is refused before any of it is read, on every route (the
+    /// probe's webhook declared 1 GB and sent a byte every 5 s; the limit on reading waited for
+    /// 64 KiB to arrive).
+    #[tokio::test]
+    async fn a_declared_length_over_64_kib_is_refused_before_reading() {
+        let app = app().await;
+        for path in [
+            "/api/v1/payments/webhook",
+            "/api/v1/auth/login",
+            "/api/v1/queue/join",
+            "/api/v1/events",
+        ] {
+            // A body that never sends a byte, reporting its declared length as hyper's does:
+            // only that length can be judged.
+            let never =
+                Body::from_stream(futures::stream::pending::<Result<Vec<u8>, std::io::Error>>());
+            let request = Request::post(path)
+                .header("content-type", "application/json")
+                .header("content-length", "1000000000")
+                .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+                .body(Body::new(Declared(never, 1_000_000_000)))
+                .unwrap();
+            let response =
+                tokio::time::timeout(std::time::Duration::from_secs(2), send(&app, request))
+                    .await
+                    .unwrap_or_else(|_| panic!("{path}: still reading"));
+            assert_security_headers(path, &response);
+            assert_too_large_in_json(path, response).await;
+        }
+    }
+
+    /// A body reporting a declared length, as hyper's does from `Content-Length`.
+    struct Declared(Body, u64);
+
+    impl axum::body::HttpBody for Declared {
+        type Data = bytes::Bytes;
+        type Error = axum::Error;
+
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, axum::Error>>>
+        {
+            std::pin::Pin::new(&mut self.0).poll_frame(cx)
+        }
+
+        fn size_hint(&self) -> hyper::body::SizeHint {
+            hyper::body::SizeHint::with_exact(self.1)
         }
     }
 

@@ -18,7 +18,8 @@
 //! with the same key later runs as if the 429 never happened. The answer is 429 `RATE_LIMITED`
 //! with `Retry-After` (seconds, at least 1); every response of a limited route carries
 //! `X-RateLimit-Limit` (the burst), `X-RateLimit-Remaining` (requests left right now) and
-//! `X-RateLimit-Reset` (seconds until the bucket is full again).
+//! `X-RateLimit-Reset` (seconds until the bucket is full again). A login meets two buckets (its
+//! address's and its username's); its headers describe the one that refuses first.
 //!
 //! Memory is bounded: every [`PRUNE_EVERY`] checks the buckets forget the callers whose bucket
 //! has refilled (indistinguishable from a caller never seen), so a flood of distinct addresses
@@ -50,7 +51,7 @@ use tacos_core::functions::Route;
 use tacos_core::platform::Platform;
 
 use crate::error::ApiError;
-use crate::extract::{verify_caller, ClientAddr};
+use crate::extract::{unread_body, verify_caller, ClientAddr};
 use crate::settings::{RateLimit, RateLimits};
 use crate::MAX_BODY_BYTES;
 
@@ -285,21 +286,22 @@ fn takes_password(route: &str) -> bool {
 }
 
 /// The username a login's body names, with the request rebuilt around the body it read; `None`
-/// for a body that is not a login (the handler refuses it).
-async fn login_target(request: Request) -> (Request, Option<String>) {
+/// for a body that is not a login (the handler refuses it). A body that cannot be read is refused
+/// here as every route refuses it ([`unread_body`]: 413, or 408): handed on empty, it was 400
+/// `INVALID_REQUEST` from the handler, for a login over 64 KiB.
+async fn login_target(request: Request) -> Result<(Request, Option<String>), Error> {
     #[derive(serde::Deserialize)]
     struct Login {
         username: String,
     }
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        // Too large or broken: the handler sees an empty body and answers for it.
-        return (Request::from_parts(parts, Body::empty()), None);
-    };
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| unread_body(&e))?;
     let username = serde_json::from_slice::<Login>(&bytes)
         .ok()
         .map(|login| login.username);
-    (Request::from_parts(parts, Body::from(bytes)), username)
+    Ok((Request::from_parts(parts, Body::from(bytes)), username))
 }
 
 pub async fn middleware<C>(
@@ -336,8 +338,19 @@ where
     let mut request = request;
     if decision.allowed && route == Route::Login.key() {
         let target;
-        (request, target) = login_target_decision(&state.limiters, request).await;
-        if let Some(target) = target.filter(|target| !target.allowed) {
+        (request, target) = match login_target_decision(&state.limiters, request).await {
+            Ok(read) => read,
+            Err(unread) => {
+                let mut response = ApiError(unread).into_response();
+                decision.write(response.headers_mut());
+                return response;
+            }
+        };
+        // The headers tell of the bucket that refuses first: the address's said "9 left" while
+        // the username's had 2, and the third guess met an unannounced 429.
+        if let Some(target) =
+            target.filter(|target| !target.allowed || target.remaining < decision.remaining)
+        {
             decision = target;
         }
     }
@@ -362,10 +375,10 @@ where
 async fn login_target_decision<C: Clock + Clone>(
     limiters: &RateLimiters<C>,
     request: Request,
-) -> (Request, Option<Decision>) {
-    let (request, username) = login_target(request).await;
+) -> Result<(Request, Option<Decision>), Error> {
+    let (request, username) = login_target(request).await?;
     let decision = username.and_then(|username| limiters.check_login_target(&username));
-    (request, decision)
+    Ok((request, decision))
 }
 
 #[cfg(test)]
@@ -425,7 +438,7 @@ mod tests {
     }
 
     async fn send(router: &Router, mut request: Request<Body>, from: &str) -> Answer {
-        let addr: SocketAddr = format!("{from}:40000").parse().unwrap();
+        let addr = SocketAddr::new(from.parse().unwrap(), 40000);
         request.extensions_mut().insert(ConnectInfo(addr));
         let response = router.clone().oneshot(request).await.unwrap();
         let (parts, body) = response.into_parts();
@@ -568,6 +581,44 @@ mod tests {
         assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
     }
 
+    /// The probe's case: 30 addresses of one IPv6 /64 made 30 registrations; a /64 is one caller.
+    #[tokio::test]
+    async fn the_addresses_of_one_ipv6_64_share_one_budget() {
+        let register_route = Route::Register.key();
+        let (_local, router, _clock) = platform(Some(limits(
+            (1000.0, 1000),
+            &[(&register_route, Some((0.001, 2)))],
+        )))
+        .await;
+        let mut statuses = Vec::new();
+        for i in 1..=5 {
+            let from = format!("2001:db8:7:7:{i:x}::{i:x}");
+            statuses.push(register(&router, &format!("v6bot{i}"), &from).await.status);
+        }
+        assert_eq!(
+            statuses,
+            [
+                StatusCode::CREATED,
+                StatusCode::CREATED,
+                StatusCode::TOO_MANY_REQUESTS,
+                StatusCode::TOO_MANY_REQUESTS,
+                StatusCode::TOO_MANY_REQUESTS
+            ]
+        );
+        // Another /64 is another caller; IPv4-mapped addresses are each their own.
+        for (name, from) in [
+            ("v6other", "2001:db8:7:8::1"),
+            ("v4a", "::ffff:198.51.100.1"),
+            ("v4b", "::ffff:198.51.100.2"),
+        ] {
+            assert_eq!(
+                register(&router, name, from).await.status,
+                StatusCode::CREATED,
+                "{from}"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn guesses_against_one_username_are_bounded_from_any_address() {
         let mut limits = limits((1000.0, 1000), &[]);
@@ -600,6 +651,70 @@ mod tests {
         // Another account is not affected.
         let other = send(&router, login("someone-else"), "10.2.0.9").await;
         assert_eq!(other.status, StatusCode::UNAUTHORIZED);
+    }
+
+    /// An allowed login's `X-RateLimit-*` described the address's bucket even when the
+    /// username's was the tighter, so a client read "plenty left" and met a 429: they describe
+    /// whichever bucket refuses first.
+    #[tokio::test]
+    async fn an_allowed_logins_limit_headers_tell_of_the_bucket_that_refuses_first() {
+        let login_route = Route::Login.key();
+        let mut limits = limits((1000.0, 1000), &[(&login_route, Some((0.001, 5)))]);
+        limits.login_target = Some(RateLimit {
+            per_second: 0.001,
+            burst: 3,
+        });
+        let (_local, router, _clock) = platform(Some(limits)).await;
+        for left in ["2", "1", "0"] {
+            let a = send(&router, login("victim"), "10.4.0.1").await;
+            assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+            assert_eq!(a.header("x-ratelimit-limit"), Some("3"));
+            assert_eq!(a.header("x-ratelimit-remaining"), Some(left));
+        }
+        let refused = send(&router, login("victim"), "10.4.0.1").await;
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+        // Another username from the same address: the address's bucket (5, four taken) is the
+        // tighter now.
+        let a = send(&router, login("someone-else"), "10.4.0.1").await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(a.header("x-ratelimit-limit"), Some("5"));
+        assert_eq!(a.header("x-ratelimit-remaining"), Some("0"));
+    }
+
+    /// A login over 64 KiB was 400 `INVALID_REQUEST` (the limiter handed the handler an empty
+    /// body); it is 413 in the contract's shape, as on every other route, sent with or without a
+    /// length.
+    #[tokio::test]
+    async fn a_login_over_64_kib_is_payload_too_large() {
+        let (_local, router, _clock) = platform(HttpSettings::defaults().rate_limit).await;
+        let big = serde_json::json!({
+            "username": "victim",
+            "password": "x".repeat(MAX_BODY_BYTES),
+        })
+        .to_string()
+        .into_bytes();
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+            big.chunks(4096).map(|c| Ok(c.to_vec())).collect();
+        let chunked = Request::post("/api/v1/auth/login")
+            .header("content-type", "application/json")
+            .body(Body::from_stream(futures::stream::iter(chunks)))
+            .unwrap();
+        let sized = Request::post("/api/v1/auth/login")
+            .header("content-type", "application/json")
+            .header("content-length", big.len())
+            .body(Body::from(big.clone()))
+            .unwrap();
+        for (what, request) in [("chunked", chunked), ("with its length", sized)] {
+            let a = send(&router, request, "10.3.0.1").await;
+            assert_eq!(
+                a.status,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "{what}: {:?}",
+                a.body
+            );
+            assert_eq!(a.body["error"]["code"], "PAYLOAD_TOO_LARGE", "{what}");
+            assert_eq!(a.header("content-type"), Some("application/json"));
+        }
     }
 
     #[tokio::test]

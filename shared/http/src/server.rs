@@ -9,7 +9,16 @@
 //!   accepted and again after each response (hyper's header-read timeout: an idle keep-alive
 //!   connection is closed as a half-open one is). A response being streamed (server-sent
 //!   events) is not idle;
-//! * at most [`Limits::per_address`] connections per client address and [`Limits::total`] in all;
+//! * a request's body has [`Limits::body_timeout`] to arrive once its head has: a client that sent
+//!   a valid head and then one byte of its body every few seconds held its connection for good
+//!   (4,096 such connections from 4 addresses kept `/healthz` refused for the whole attack).
+//!   Reading a body past its time fails with [`BodyError::TimedOut`], which the extractors answer
+//!   408 `REQUEST_TIMEOUT` in the contract's shape; hyper then closes the connection, whose body
+//!   was never read to its end;
+//! * a request head may take at most [`MAX_HEAD_BYTES`] of buffer: hyper's default (~400 KB) let
+//!   1,000 unfinished heads hold 450 MB for their 10 s; a larger head is answered 431;
+//! * at most [`Limits::per_address`] connections per client address (an IPv6 client's /64:
+//!   [`counted_network`]) and [`Limits::total`] in all;
 //!   a connection over either is closed at once, so it costs a file descriptor for a moment, not
 //!   for the peer's patience. The per-address bound is kept well under the total, so one address
 //!   cannot take every slot from the others (unless configured otherwise: a server behind a proxy
@@ -29,11 +38,15 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
+use bytes::Bytes;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use parking_lot::Mutex;
@@ -41,6 +54,7 @@ use tacos_telemetry::series;
 use tokio::net::TcpListener;
 use tower::Service;
 
+use crate::extract::counted_network;
 use crate::settings::HttpSettings;
 
 /// Descriptors kept free of connections: the store's files, outgoing HTTP, logs.
@@ -50,11 +64,22 @@ const RESERVED_FDS: u64 = 256;
 /// line per connection it opens).
 pub const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
+/// The most a request head may fill of a connection's read buffer (hyper's `max_buf_size`): far
+/// above any real head (browsers send a few KiB; a page's cookies are capped near 8 KiB by most
+/// proxies), far below hyper's default of ~400 KB, which every unfinished head could hold for
+/// [`Limits::header_timeout`]. A head still unfinished at that size is answered 431 and its
+/// connection closed (hyper checks between reads, so one read may carry a buffer past the bound
+/// by up to its own size: a head's memory stays within a small multiple of this).
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
 /// The bounds of a server's connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Time to send a request's head, from accept or from the end of the previous response.
     pub header_timeout: Duration,
+    /// Time for a request's body to arrive, from the moment its head was read. The contract's
+    /// largest body (64 KiB) in 10 s is 6.4 KB/s, which any client that means to send it beats.
+    pub body_timeout: Duration,
     /// Connections open at once from one client address.
     pub per_address: usize,
     /// Connections open at once in all.
@@ -62,10 +87,11 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// 10 s for a head; 4,096 connections in all (fewer when the descriptor limit is lower:
+    /// 10 s for a head, 10 s for a body; 4,096 connections in all (fewer when the descriptor limit is lower:
     /// [`Limits::fitting`]), a quarter of them per address.
     pub const DEFAULT: Limits = Limits {
         header_timeout: Duration::from_secs(10),
+        body_timeout: Duration::from_secs(10),
         per_address: 1024,
         total: 4096,
     };
@@ -185,11 +211,14 @@ impl Refusals {
     }
 }
 
+/// A slot for a connection from `peer`, counted against its network's share (an IPv6 peer's /64,
+/// as everywhere a client is counted: [`counted_network`]) and the total.
 fn admit(
     occupancy: &Arc<Mutex<Occupancy>>,
     limits: &Limits,
-    address: IpAddr,
+    peer: IpAddr,
 ) -> Result<Slot, Refusal> {
+    let address = counted_network(peer);
     let mut held = occupancy.lock();
     let mine = held.per_address.get(&address).copied().unwrap_or(0);
     if held.total >= limits.total {
@@ -241,6 +270,7 @@ where
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
+        .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true);
     tokio::pin!(shutdown);
     loop {
@@ -270,7 +300,7 @@ where
             &http,
             app.clone(),
             (stream, peer),
-            slot,
+            (slot, limits.body_timeout),
             stopping.clone(),
         ));
     }
@@ -281,22 +311,23 @@ where
 }
 
 /// One accepted connection served to its end: its requests through `app`, each knowing the
-/// peer's address; when `stopping` changes, the request in flight is finished and no other
-/// taken. Its `slot` is given back when it ends, however it ends.
+/// peer's address, each body bounded by `body_timeout`; when `stopping` changes, the request in
+/// flight is finished and no other taken. Its `slot` is given back when it ends, however it ends.
 fn connection<S: App>(
     http: &http1::Builder,
     app: S,
     (stream, peer): (tokio::net::TcpStream, SocketAddr),
-    slot: Slot,
+    (slot, body_timeout): (Slot, Duration),
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) -> impl Future<Output = ()> + Send + 'static {
     // The connection's own copy of the app, lent to each request in turn (hyper asks for one
     // answer at a time on a connection): a copy per request would count references to the
     // router, shared by every connection, from both cores at every request.
     let app = std::cell::RefCell::new(app);
-    let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
-        app.borrow_mut().call(request.map(axum::body::Body::new))
+        let request = request.map(|body| TimedBody::new(body, body_timeout).into_body());
+        app.borrow_mut().call(request)
     });
     let connection = http
         .serve_connection(TokioIo::new(stream), service)
@@ -318,25 +349,116 @@ fn connection<S: App>(
     }
 }
 
+/// Why a request body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// Its time ([`Limits::body_timeout`]) ran out before its end arrived.
+    #[error("the request body did not arrive within {0:?}")]
+    TimedOut(Duration),
+    /// The connection failed under it (the peer went away, or sent what is not HTTP).
+    #[error(transparent)]
+    Read(#[from] hyper::Error),
+}
+
+/// Whether `error`, or any error under it, is a body that ran out of time: the body passes through
+/// axum's own error types before an extractor sees it.
+pub fn body_timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source())
+        .any(|e| matches!(e.downcast_ref(), Some(BodyError::TimedOut(_))))
+}
+
+pin_project_lite::pin_project! {
+    /// A request body that must arrive by its deadline. The timer is made only when a read has to
+    /// wait: a body that came with its head (nearly every one) costs none.
+    struct TimedBody {
+        #[pin]
+        inner: Incoming,
+        limit: Duration,
+        deadline: tokio::time::Instant,
+        timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    }
+}
+
+impl TimedBody {
+    fn new(inner: Incoming, limit: Duration) -> Self {
+        TimedBody {
+            inner,
+            limit,
+            deadline: tokio::time::Instant::now() + limit,
+            timer: None,
+        }
+    }
+
+    /// As the router takes it; an empty body (a `GET`'s) is passed on as it is, with nothing to
+    /// time.
+    fn into_body(self) -> axum::body::Body {
+        if hyper::body::Body::is_end_stream(&self.inner) {
+            axum::body::Body::new(self.inner)
+        } else {
+            axum::body::Body::new(self)
+        }
+    }
+}
+
+impl hyper::body::Body for TimedBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = self.project();
+        if let Poll::Ready(frame) = this.inner.poll_frame(cx) {
+            return Poll::Ready(frame.map(|frame| frame.map_err(BodyError::Read)));
+        }
+        let deadline = *this.deadline;
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(BodyError::TimedOut(*this.limit)))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::SocketAddr;
     use std::time::Instant;
 
-    use axum::routing::get;
+    use axum::routing::{get, post};
     use axum::Router;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpStream;
 
     use super::*;
+    use crate::extract::RawBody;
 
     async fn server(limits: Limits) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = Router::new().route(
-            "/healthz",
-            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
-        );
+        let app =
+            Router::new()
+                .route(
+                    "/healthz",
+                    get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move {
+                        peer.ip().to_string()
+                    }),
+                )
+                .route(
+                    "/echo",
+                    post(|RawBody(body): RawBody| async move { body.len().to_string() }),
+                );
         tokio::spawn(serve(listener, app, limits, std::future::pending()));
         addr
     }
@@ -396,12 +518,123 @@ mod tests {
         );
     }
 
+    /// Reads what the server sends until it closes the connection or `limit` passes; the text,
+    /// and whether it closed.
+    async fn answer_within(stream: &mut TcpStream, limit: Duration) -> (String, bool) {
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 1024];
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&answer).into(), true),
+                Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+                Err(_) => return (String::from_utf8_lossy(&answer).into(), false),
+            }
+        }
+    }
+
+    /// The probe's slow body: a valid head, then a byte of the body now and then. Such
+    /// connections stayed open for good (4,096 of them kept `/healthz` refused); each is now
+    /// answered 408 in the contract's shape and closed once its body's time is up, and others are
+    /// served meanwhile.
+    #[tokio::test]
+    async fn a_body_dribbled_slower_than_its_time_is_answered_408_and_closed() {
+        let addr = server(Limits {
+            body_timeout: Duration::from_millis(700),
+            ..Limits::DEFAULT
+        })
+        .await;
+        let mut slow = TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n{")
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let dribble = async {
+            // A byte every 200 ms, for far longer than the body's time.
+            for _ in 0..25 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if slow.write_all(b" ").await.is_err() {
+                    break;
+                }
+            }
+        };
+        let other = async {
+            // Another client is answered while the body dribbles.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let mut other = TcpStream::connect(addr).await.unwrap();
+            other
+                .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut buf = [0u8; 256];
+            let n = tokio::time::timeout(Duration::from_secs(1), other.read(&mut buf))
+                .await
+                .expect("healthz answered at once")
+                .unwrap();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        };
+        let ((), healthz) = tokio::join!(dribble, other);
+        assert!(healthz.starts_with("HTTP/1.1 200"), "{healthz}");
+        let (answer, closed) = answer_within(&mut slow, Duration::from_secs(2)).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(closed, "the connection is closed after the 408: {answer}");
+        assert!(started.elapsed() < Duration::from_secs(7));
+        let body = &answer[answer.find("\r\n\r\n").expect("a body") + 4..];
+        let error: serde_json::Value = serde_json::from_str(body).expect(body);
+        assert_eq!(error["error"]["code"], "REQUEST_TIMEOUT", "{error}");
+        assert!(error["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+
+        // A body that arrives in time, even in pieces, is read as ever.
+        let mut prompt = TcpStream::connect(addr).await.unwrap();
+        prompt
+            .write_all(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\n\r\nab")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        prompt.write_all(b"cd").await.unwrap();
+        let mut buf = [0u8; 512];
+        let n = prompt.read(&mut buf).await.unwrap();
+        let answer = String::from_utf8_lossy(&buf[..n]);
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.ends_with("\r\n\r\n4"),
+            "{answer}"
+        );
+    }
+
+    /// An unfinished head of a few hundred KB held that much memory for its 10 s (1,000 of them:
+    /// 450 MB); a head over [`MAX_HEAD_BYTES`] is refused with 431 instead.
+    #[tokio::test]
+    async fn a_head_over_the_buffer_is_refused_with_431() {
+        let addr = server(Limits::DEFAULT).await;
+        let mut big = TcpStream::connect(addr).await.unwrap();
+        // hyper checks the bound between reads, and one read may take the buffer past it: three
+        // times the bound is refused for sure, and is well under hyper's default (~400 KB).
+        let filler = "a".repeat(3 * MAX_HEAD_BYTES);
+        let head = format!("GET /healthz HTTP/1.1\r\nhost: x\r\nx-filler: {filler}\r\n\r\n");
+        // The server may stop reading (and close) before the whole head is written.
+        let _ = big.write_all(head.as_bytes()).await;
+        let (answer, closed) = answer_within(&mut big, Duration::from_secs(2)).await;
+        assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+        assert!(closed, "{answer}");
+        // A head under the bound is served.
+        let mut fine = TcpStream::connect(addr).await.unwrap();
+        let filler = "a".repeat(MAX_HEAD_BYTES / 2);
+        let head = format!("GET /healthz HTTP/1.1\r\nhost: x\r\nx-filler: {filler}\r\n\r\n");
+        fine.write_all(head.as_bytes()).await.unwrap();
+        let mut buf = [0u8; 256];
+        let n = fine.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    }
+
     #[tokio::test]
     async fn one_address_cannot_take_every_connection() {
         let addr = server(Limits {
             header_timeout: Duration::from_secs(30),
             per_address: 8,
             total: 32,
+            ..Limits::DEFAULT
         })
         .await;
         // 8 held from 127.0.0.1; the 9th is closed at once.
@@ -445,6 +678,38 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    }
+
+    /// 30 addresses of one /64 made 30 connections' worth of shares; they are one share now.
+    #[test]
+    fn an_ipv6_64_shares_one_addresss_connections() {
+        let occupancy = Arc::new(Mutex::new(Occupancy::default()));
+        let limits = Limits {
+            per_address: 2,
+            ..Limits::DEFAULT
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mut held = vec![
+            admit(&occupancy, &limits, ip("2001:db8:1:2::1")).unwrap(),
+            admit(&occupancy, &limits, ip("2001:db8:1:2:ffff::2")).unwrap(),
+        ];
+        assert_eq!(
+            admit(&occupancy, &limits, ip("2001:db8:1:2::3")).err(),
+            Some(Refusal::PerAddress),
+            "a third address of the same /64"
+        );
+        held.push(admit(&occupancy, &limits, ip("2001:db8:1:3::1")).unwrap());
+        // IPv4, plain or mapped, is one address each.
+        held.push(admit(&occupancy, &limits, ip("192.0.2.1")).unwrap());
+        held.push(admit(&occupancy, &limits, ip("::ffff:192.0.2.1")).unwrap());
+        assert_eq!(
+            admit(&occupancy, &limits, ip("192.0.2.1")).err(),
+            Some(Refusal::PerAddress)
+        );
+        held.push(admit(&occupancy, &limits, ip("192.0.2.2")).unwrap());
+        // A slot given back frees its network's place.
+        held.remove(0);
+        assert!(admit(&occupancy, &limits, ip("2001:db8:1:2::3")).is_ok());
     }
 
     #[test]
