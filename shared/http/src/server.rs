@@ -80,6 +80,12 @@ pub struct Limits {
     /// Time for a request's body to arrive, from the moment its head was read. The contract's
     /// largest body (64 KiB) in 10 s is 6.4 KB/s, which any client that means to send it beats.
     pub body_timeout: Duration,
+    /// Time a stopping server gives the responses in flight to finish before it closes their
+    /// connections: an event stream never finishes, and a stop that waited for every browser to
+    /// leave kept a restart during a sale waiting (33 and 84 s in an operator's probe, the data
+    /// directory still locked). Every event carries a whole state, so a stream cut here loses
+    /// its client nothing: it reconnects to the next process.
+    pub drain_timeout: Duration,
     /// Connections open at once from one client address.
     pub per_address: usize,
     /// Connections open at once in all.
@@ -87,11 +93,12 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// 10 s for a head, 10 s for a body; 4,096 connections in all (fewer when the descriptor limit is lower:
-    /// [`Limits::fitting`]), a quarter of them per address.
+    /// 10 s for a head, 10 s for a body, 10 s to drain at a stop; 4,096 connections in all (fewer
+    /// when the descriptor limit is lower: [`Limits::fitting`]), a quarter of them per address.
     pub const DEFAULT: Limits = Limits {
         header_timeout: Duration::from_secs(10),
         body_timeout: Duration::from_secs(10),
+        drain_timeout: Duration::from_secs(10),
         per_address: 1024,
         total: 4096,
     };
@@ -251,7 +258,7 @@ impl<S> App for S where
 }
 
 /// Serves `app` on `listener` within `limits` until `shutdown` resolves, then waits for the
-/// requests in flight. Each request carries the peer's [`ConnectInfo<SocketAddr>`]. `app` is
+/// requests in flight, at most [`Limits::drain_timeout`]. Each request carries the peer's [`ConnectInfo<SocketAddr>`]. `app` is
 /// the API's [`Router`](axum::Router), or a service in front of it.
 pub async fn serve<S>(
     listener: TcpListener,
@@ -306,7 +313,17 @@ where
     }
     drop(listener);
     let _ = stop.send(true);
-    while connections.join_next().await.is_some() {}
+    let drained = tokio::time::timeout(limits.drain_timeout, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "connections still open when the drain ended (event streams, slow readers): closed"
+        );
+        connections.shutdown().await;
+    }
     Ok(())
 }
 
@@ -605,6 +622,54 @@ mod tests {
 
     /// An unfinished head of a few hundred KB held that much memory for its 10 s (1,000 of them:
     /// 450 MB); a head over [`MAX_HEAD_BYTES`] is refused with 431 instead.
+    /// A stop finishes the requests in flight and closes, after [`Limits::drain_timeout`], the
+    /// responses that never end (an event stream), instead of waiting for their clients to go.
+    #[tokio::test]
+    async fn a_stop_closes_a_response_that_never_ends_after_the_drain() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new().route(
+            "/stream",
+            get(|| async {
+                let endless = futures::stream::pending::<Result<Bytes, Infallible>>();
+                axum::body::Body::from_stream(endless)
+            }),
+        );
+        let limits = Limits {
+            drain_timeout: Duration::from_millis(500),
+            ..Limits::DEFAULT
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(serve(listener, app, limits, async {
+            let _ = stopped.await;
+        }));
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /stream HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        let started = Instant::now();
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), served)
+            .await
+            .expect("the server stops though the stream is still open")
+            .unwrap()
+            .unwrap();
+        assert!(
+            started.elapsed() >= Duration::from_millis(400),
+            "it drained first"
+        );
+        assert!(
+            closed_within(&mut stream, Duration::from_secs(1))
+                .await
+                .is_some(),
+            "the stream's connection is closed"
+        );
+    }
+
     #[tokio::test]
     async fn a_head_over_the_buffer_is_refused_with_431() {
         let addr = server(Limits::DEFAULT).await;
