@@ -4,8 +4,12 @@
 //! With a [`Journal`] (the embedded server's durable store) an event is written to the store
 //! before `publish` returns and removed once its handler took it, as an SQS message is deleted
 //! only after it was processed; [`MemoryBus::redeliver_journaled`] sends what a crash left in the
-//! journal again at start. An event the handler refused [`MAX_DELIVERIES`] times is moved to the
-//! journal's dead letters, where an operator finds it (and the error log says so).
+//! journal again at start. A refused event is delivered again after a growing pause (at most
+//! [`MAX_PAUSE`]) for about five minutes, as the deployment's SQS queue redelivers a message five
+//! times a minute apart, so a store outage of a few minutes delays a payment's confirmation and
+//! loses none (retrying for 25 s, as before, dead-lettered two of twelve approvals in an
+//! operator's probe of a full disk). An event the handler refused [`MAX_DELIVERIES`] times is
+//! moved to the journal's dead letters, where an operator finds it (and the error log says so).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +21,10 @@ use tokio::sync::mpsc;
 use super::journal::{Journal, JournaledEvent};
 use crate::ports::bus::{DomainEvent, EventBus, EventHandler, PublishError};
 
-const MAX_DELIVERIES: u32 = 6;
+const MAX_DELIVERIES: u32 = 16;
+/// The longest pause between two deliveries of one event: 0.4 s doubling to this, so 16
+/// deliveries span about five minutes.
+const MAX_PAUSE: Duration = Duration::from_secs(30);
 /// How many published events are kept for inspection.
 const HISTORY: usize = 10_000;
 
@@ -120,7 +127,7 @@ async fn deliver(
             }
             Err(error) => {
                 tracing::warn!(%error, delivery, detail_type = event.detail_type.as_str(), "event handler failed");
-                tokio::time::sleep(Duration::from_millis(200 << delivery)).await;
+                tokio::time::sleep(pause_after(delivery)).await;
             }
         }
     }
@@ -134,6 +141,11 @@ async fn deliver(
             tracing::error!(%error, "dead letter not recorded; the event is delivered again at the next start");
         }
     }
+}
+
+/// The pause after the `delivery`-th refusal of an event.
+fn pause_after(delivery: u32) -> Duration {
+    Duration::from_millis(200u64 << delivery.min(20)).min(MAX_PAUSE)
 }
 
 #[async_trait]
@@ -171,4 +183,86 @@ fn journal_id(event: &DomainEvent) -> String {
         event.detail.occurred_at.timestamp_millis().max(0),
         crate::ids::random_hex()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::ids::{EventId, ReservationId, UserId};
+    use crate::ports::bus::{DetailType, EventDetail};
+
+    /// Refuses every event until `refusals` are used up (a store that is away), then takes them.
+    struct Recovering {
+        refusals: AtomicU32,
+        taken: AtomicU32,
+    }
+
+    #[async_trait]
+    impl EventHandler for Recovering {
+        async fn handle_event(&self, _: DomainEvent) -> Result<(), String> {
+            let left = self.refusals.load(Ordering::SeqCst);
+            if left > 0 {
+                self.refusals.store(left - 1, Ordering::SeqCst);
+                return Err("the store is away".into());
+            }
+            self.taken.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    fn approval() -> DomainEvent {
+        DomainEvent {
+            detail_type: DetailType::PaymentApproved,
+            detail: EventDetail {
+                version: 1,
+                reservation_id: ReservationId::generate(),
+                event_id: EventId::generate(),
+                user_id: UserId::generate(),
+                seat_ids: Vec::new(),
+                quantity: 1,
+                occurred_at: chrono::Utc::now(),
+                hold_expires_at: None,
+                total_amount: None,
+                amount: None,
+                currency: None,
+                order_id: None,
+                payment_intent_id: None,
+                reason: None,
+                traceparent: None,
+            },
+        }
+    }
+
+    /// An outage of a few minutes (refusals for about 3 of them) delays the event, and the
+    /// handler gets it once the store is back.
+    #[tokio::test(start_paused = true)]
+    async fn an_event_refused_through_a_three_minute_outage_is_handled_after_it() {
+        let handler = Arc::new(Recovering {
+            refusals: AtomicU32::new(11),
+            taken: AtomicU32::new(0),
+        });
+        let bus = Arc::new(MemoryBus::new());
+        tokio::spawn(bus.clone().run(handler.clone()));
+        bus.publish(approval()).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(10 * 60)).await;
+        assert_eq!(handler.refusals.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            handler.taken.load(Ordering::SeqCst),
+            1,
+            "handled, not dead-lettered"
+        );
+    }
+
+    #[test]
+    fn an_event_is_delivered_again_for_about_five_minutes() {
+        let span: Duration = (1..MAX_DELIVERIES).map(pause_after).sum();
+        assert!(
+            (Duration::from_secs(270)..=Duration::from_secs(360)).contains(&span),
+            "{span:?}"
+        );
+        assert_eq!(pause_after(1), Duration::from_millis(400));
+        assert_eq!(pause_after(40), MAX_PAUSE);
+    }
 }
