@@ -216,11 +216,25 @@ impl Store for SqliteStore {
         self.writer.transact(writes).await
     }
 
+    /// Ready when a reader answers and the writer takes writes. While the last write group
+    /// failed (a full disk: reads still answer), each ping tries a write of its own, a probe
+    /// item the purge drops a minute later, so the store is reported ready again as soon as a
+    /// write commits, though a server taken out of rotation gets no other write to prove it.
     async fn ping(&self) -> Result<(), StoreError> {
         if !self.writer.is_running() {
             return Err(StoreError::Unavailable(
                 "the store's writer has stopped".into(),
             ));
+        }
+        if self.writer.is_failing() {
+            let mut probe = serde_json::Map::new();
+            probe.insert("pk".into(), "OPS#READY".into());
+            probe.insert("sk".into(), "PROBE".into());
+            probe.insert("expires_at".into(), (crate::time::unix_now() + 60).into());
+            self.writer
+                .transact(vec![Write::put(probe)])
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("the store takes no write: {e}")))?;
         }
         self.readers
             .run(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).or_unavailable())
@@ -505,6 +519,29 @@ mod tests {
             store.write(delete).await.unwrap();
             assert_eq!(store.get(&key).await.unwrap(), None, "{recent_items}");
         }
+    }
+
+    /// A store whose writes fail (here another process holds the file's write lock; a full disk
+    /// is the same to the writer) still answers reads, and is not ready until a write commits.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ping_tells_a_store_that_takes_no_write_until_one_commits_again() {
+        let temp = TempDir::new();
+        let store = open(temp.path());
+        let locker = rusqlite::Connection::open(store.database_path()).unwrap();
+        locker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let key = Key::new("P", "k");
+        let refused = store.write(Write::put(item(&key, json!({})))).await;
+        assert!(
+            matches!(refused, Err(StoreError::Unavailable(_))),
+            "{refused:?}"
+        );
+        assert!(store.ping().await.is_err(), "reads answer, writes do not");
+        locker.execute_batch("COMMIT").unwrap();
+        store.ping().await.unwrap();
+        store
+            .write(Write::put(item(&key, json!({}))))
+            .await
+            .unwrap();
     }
 
     #[tokio::test]

@@ -22,6 +22,7 @@
 //! take effect.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -279,6 +280,9 @@ impl Job {
 pub struct Writer {
     jobs: Option<Sender<Job>>,
     thread: Option<JoinHandle<()>>,
+    /// Whether the last write group failed to commit (a full disk, an I/O error): the store
+    /// answers its reads but cannot take a write, which a readiness probe must tell.
+    failing: Arc<AtomicBool>,
 }
 
 impl Writer {
@@ -294,17 +298,20 @@ impl Writer {
         recent: Arc<RecentItems>,
     ) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel();
+        let failing = Arc::new(AtomicBool::new(false));
+        let health = failing.clone();
         let thread = std::thread::Builder::new()
             .name("tacos-db-writer".into())
             .spawn(move || {
                 let changes = Changes::new(&watchers, &recent);
-                run(&conn, &queue, max_batch.max(1), &keys, changes);
+                run(&conn, &queue, (max_batch.max(1), &health), &keys, changes);
                 drop(conn);
                 drop(dir);
             })?;
         Ok(Self {
             jobs: Some(jobs),
             thread: Some(thread),
+            failing,
         })
     }
 
@@ -332,6 +339,11 @@ impl Writer {
         self.thread.as_ref().is_some_and(|t| !t.is_finished())
     }
 
+    /// Whether the last write group failed to commit; the next one that commits clears it.
+    pub fn is_failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
+    }
+
     fn submit(&self, job: Job) -> Result<(), StoreError> {
         self.jobs
             .as_ref()
@@ -357,7 +369,7 @@ fn stopped() -> StoreError {
 fn run(
     conn: &Connection,
     queue: &Receiver<Job>,
-    max_batch: usize,
+    (max_batch, failing): (usize, &AtomicBool),
     keys: &KeyDir,
     mut changes: Changes,
 ) {
@@ -381,8 +393,10 @@ fn run(
             &mut changes,
         ) {
             changes.committed();
+            failing.store(false, Ordering::Relaxed);
         } else {
             changes.failed();
+            failing.store(true, Ordering::Relaxed);
         }
         answers.drain(..).for_each(Answer::send);
     }
