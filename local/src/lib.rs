@@ -22,6 +22,10 @@ pub async fn serve(
     web: tacos_webapp::Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // The metrics recorder before the platform starts: the timers the journal resumes fire as it
+    // starts (holds that fell due while the server was down), and what they record would
+    // otherwise go nowhere, missing from /metrics and from the expiry-lag histogram.
+    tacos_telemetry::series::prometheus();
     let embedded = Embedded::start(config, &storage).await?;
     let (timers, events) = embedded.resumed;
     if timers + events > 0 {

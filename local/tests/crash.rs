@@ -14,7 +14,9 @@
 //!   had started, that payment's deadline) are settled at start, and nothing stays held past its
 //!   due time; every payment the bank approved ends CONFIRMED or REFUNDED;
 //! * passwords set before the crash still log in, and a join's idempotency key still replays
-//!   its first answer.
+//!   its first answer;
+//! * the holds released at start, due while the server was down, are counted by its metrics
+//!   (`reservation_status_total`): its recorder is installed before the timers resume.
 //!
 //! A backup taken with `tacos-local backup` from another process during the rush, restored with
 //! `tacos-local restore` into the stopped server's directory, gives a ledger that adds up too.
@@ -353,6 +355,7 @@ async fn a_server_killed_mid_rush_keeps_everything_it_acknowledged() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     server.kill();
+    let killed_at = chrono::Utc::now();
     for buyer in buyers {
         let _ = buyer.await;
     }
@@ -437,6 +440,35 @@ async fn a_server_killed_mid_rush_keeps_everything_it_acknowledged() {
     assert!(
         still_held.is_empty(),
         "holds past their expiry: {still_held:?}"
+    );
+
+    // The holds that fell due while the server was down were released by the timers the new
+    // process resumed as it started, and its metrics count them.
+    let expired_while_down = statuses
+        .values()
+        .filter(|r| r["status"] == "EXPIRED" && due_after(r, killed_at))
+        .count();
+    assert!(
+        expired_while_down > 0,
+        "some holds fell due while the server was down"
+    );
+    let metrics = api
+        .http
+        .get(format!("{}/metrics", api.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counted = metrics
+        .lines()
+        .find(|line| line.starts_with("reservation_status_total{status=\"EXPIRED\"}"))
+        .and_then(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(
+        counted >= expired_while_down as f64,
+        "{expired_while_down} holds expired while the server was down, /metrics counts {counted}"
     );
 
     let statuses = statuses.into_values().collect::<Vec<_>>();
@@ -535,4 +567,12 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Whether `reservation`'s hold was due after `instant` (its `hold_expires_at`).
+fn due_after(reservation: &Value, instant: chrono::DateTime<chrono::Utc>) -> bool {
+    reservation["hold_expires_at"]
+        .as_str()
+        .and_then(|due| chrono::DateTime::parse_from_rfc3339(due).ok())
+        .is_some_and(|due| due > instant)
 }
