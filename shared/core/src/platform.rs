@@ -139,7 +139,7 @@ impl JobHandler for Platform {
                 self.payments.settle(payment_intent_id).await
             }
             Job::DeliverWebhook { payment_intent_id } => {
-                self.payments.deliver_webhook(payment_intent_id).await
+                self.payments.redeliver_webhook(payment_intent_id).await
             }
             Job::FollowUpPayment {
                 payment_intent_id,

@@ -891,3 +891,68 @@ async fn a_webhook_that_never_arrives_still_settles_each_hold_by_its_deadline() 
     assert_eq!((audit.inventory.held, audit.inventory.sold), (2, 1));
     world.audit_money().await;
 }
+
+/// Ops probe, item 7: with the platform's webhook URL on a dead port, a payment's webhook retry
+/// keeps trying while its hold is held (the post would settle it early), and ends once the hold's
+/// own timer has settled it: an approved payment's hold confirmed by it, a failed payment's hold
+/// released. It used to be posted every minute for good after the sale, an error each time.
+#[tokio::test]
+async fn a_webhook_retry_ends_once_its_payment_is_settled() {
+    // The world's webhook URL goes nowhere: every post fails.
+    let world = World::new();
+    let grace = world.platform().config().payment_grace_seconds as f64;
+    let event = world.seated(&[("A", 1, 4)], 10.0).await;
+    let buyer = world.buyer();
+    let approved_hold = world
+        .hold_seats(&buyer, &event.event_id, &["A-1"])
+        .await
+        .unwrap();
+    let approved = world.pay(&buyer, &approved_hold, Scenario::Approve).await;
+    let other = world.buyer();
+    let failed_hold = world
+        .hold_seats(&other, &event.event_id, &["A-2"])
+        .await
+        .unwrap();
+    let failed = world.pay(&other, &failed_hold, Scenario::Fail).await;
+    assert_eq!(
+        (approved.status, failed.status),
+        (PaymentStatus::Approved, PaymentStatus::Failed)
+    );
+    let retries = [&approved, &failed].map(|payment| Job::DeliverWebhook {
+        payment_intent_id: payment.payment_intent_id.clone(),
+    });
+    for retry in &retries {
+        assert!(
+            world.local.platform.run_job(retry.clone()).await.is_err(),
+            "{retry:?}: the holds are held, the post is still worth trying"
+        );
+    }
+    // Past the payments' deadline the holds' timers settle them by the payments' truth.
+    world.advance(HOLD_SECONDS as f64 + grace + 1.0);
+    world.fire_timers().await;
+    assert_eq!(
+        status_of(&world, &approved_hold.reservation_id).await,
+        ReservationStatus::Confirmed
+    );
+    assert_eq!(
+        status_of(&world, &failed_hold.reservation_id).await,
+        ReservationStatus::Expired
+    );
+    for retry in &retries {
+        world
+            .local
+            .platform
+            .run_job(retry.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{retry:?}: settled, the retry ends: {e}"));
+    }
+    // Nothing is left to retry: the scheduler holds no job, however long it runs.
+    for _ in 0..20 {
+        world.advance(60.0);
+        world.fire_timers().await;
+    }
+    assert_eq!(world.local.scheduler.pending(), 0);
+    let audit = world.audit(&event.event_id).await;
+    assert_eq!((audit.inventory.sold, audit.inventory.held), (1, 0));
+    world.audit_money().await;
+}

@@ -9,6 +9,7 @@ use tacos_core::error::Error;
 use tacos_core::ids::{EventId, UserId, WaitingToken};
 use tacos_core::platform::Platform;
 use tacos_core::ports::store::{SkRange, Store};
+use tacos_core::ports::Clock;
 use tacos_tests::watched_store::WatchedStore;
 
 use crate::world::World;
@@ -1029,6 +1030,83 @@ async fn a_person_who_comes_back_in_time_keeps_their_place() {
         last.iter().map(|s| s.position).collect::<Vec<_>>(),
         [1, 2, 3, 4]
     );
+}
+
+/// How the store fails in [`an_outage_as_long_as_the_abandonment_time_gives_up_nobody_who_asked`].
+#[derive(Clone, Copy, Debug)]
+enum Outage {
+    /// Every call fails: the store is unreachable.
+    Down,
+    /// Writes fail, reads answer: a full disk, a throttled table.
+    WritesFail,
+}
+
+impl Outage {
+    fn set(self, world: &World, on: bool) {
+        match self {
+            Self::Down => world.local.store.set_unavailable(on),
+            Self::WritesFail => world.local.store.set_writes_failing(on),
+        }
+    }
+}
+
+/// Ops probe, item 2: a store outage longer than the abandonment time, everyone but one asking
+/// every 10 seconds throughout (their statuses failing or their presence going unrecorded). Once
+/// the store is back, everyone who kept asking still has their place, at the position they had;
+/// the one who had stopped asking before the outage is still given up, once the sweep can judge
+/// again. Before, the first sweep after the outage read the buckets it had not been able to
+/// record as "nobody seen" and gave up the whole line.
+async fn an_outage_as_long_as_the_abandonment_time_gives_up_nobody_who_asked(outage: Outage) {
+    let (world, _event, tokens) = still_line(10).await;
+    let gone = tokens[3].clone();
+    let stayers: Vec<WaitingToken> = tokens.iter().filter(|t| **t != gone).cloned().collect();
+    statuses(&world, &tokens).await;
+    for _ in 0..3 {
+        world.advance(10.0);
+        statuses(&world, &stayers).await;
+    }
+    outage.set(&world, true);
+    // 150 s of outage (longer than the 120 s), everyone asking: whatever they are answered.
+    for _ in 0..15 {
+        world.advance(10.0);
+        for token in &stayers {
+            let _ = world.platform().queue.status(token).await;
+        }
+    }
+    outage.set(&world, false);
+    // The next asks come in a half-minute no sweep was tried in yet (presence's buckets are half
+    // minutes), whose first status sweeps before it records its asker.
+    let now_ms = world.clock.now().timestamp_millis();
+    world.advance((30_000 - now_ms.rem_euclid(30_000) + 1_000) as f64 / 1_000.0);
+    let back = statuses(&world, &stayers).await;
+    assert!(
+        back.iter().all(|s| s.status == QueueStatusKind::Waiting),
+        "{outage:?}: nobody who kept asking lost their place: {back:?}"
+    );
+    assert_eq!(
+        back.iter().map(|s| s.position).collect::<Vec<_>>(),
+        [1, 2, 3, 5, 6, 7, 8, 9, 10],
+        "{outage:?}: the one who stopped asking is not given up yet, nobody else is: {back:?}"
+    );
+    ask_past_abandonment(&world, &stayers).await;
+    let after = statuses(&world, &stayers).await;
+    assert_eq!(
+        after.iter().map(|s| s.position).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5, 6, 7, 8, 9],
+        "{outage:?}: {after:?}"
+    );
+    assert!(after.iter().all(|s| s.status == QueueStatusKind::Waiting));
+    assert_given_up(&world, &gone).await;
+}
+
+#[tokio::test]
+async fn a_store_down_as_long_as_the_abandonment_time_gives_up_nobody_who_asked() {
+    an_outage_as_long_as_the_abandonment_time_gives_up_nobody_who_asked(Outage::Down).await;
+}
+
+#[tokio::test]
+async fn writes_failing_as_long_as_the_abandonment_time_give_up_nobody_who_asked() {
+    an_outage_as_long_as_the_abandonment_time_gives_up_nobody_who_asked(Outage::WritesFail).await;
 }
 
 /// Issue 16, item 3: an account whose place was given up takes a new one at the back when it

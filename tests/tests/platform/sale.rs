@@ -482,3 +482,22 @@ async fn an_event_asking_for_proof_of_work_admits_only_joins_that_carry_it() {
 fn uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
+
+/// Ops probe, item 9: a closed sale's line counts nobody waiting in the `queue_length` gauge
+/// (every status there says `closed`: nobody can be admitted any more); it kept showing the 20
+/// people who had been waiting, a stuck line on the dashboard for every closed event.
+#[tokio::test]
+async fn a_closed_sale_counts_nobody_waiting() {
+    let world = World::new();
+    let event = world.general(100, 1.0).await;
+    let tokens = join_many(&world, &event.event_id, 20).await;
+    world.advance(2.0);
+    statuses(&world, &tokens).await;
+    let queue = &world.platform().queue;
+    let open = queue.gauge(&event.event_id).await.unwrap();
+    assert!((15..20).contains(&open.waiting), "{open:?}");
+    change(&world, &event.event_id, SaleChange::Close).await;
+    let closed = queue.gauge(&event.event_id).await.unwrap();
+    assert_eq!(closed.waiting, 0, "{closed:?}");
+    assert_eq!(closed.admitted, open.admitted, "{closed:?}");
+}

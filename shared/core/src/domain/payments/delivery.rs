@@ -15,13 +15,23 @@
 //! server's own journal. A delayed payment's settlement is itself a timer job, run again until it
 //! has posted its webhook or filed the retry, so a late approval is always reported (and
 //! refunded).
+//!
+//! A retry ([`Job::DeliverWebhook`]) ends once posting can change nothing, whether or not a post
+//! ever got through ([`Payments::redeliver_webhook`]): the webhook's only effect is its
+//! follow-up settling the hold (confirm, or release, and refund an approval that came too late),
+//! and the hold's own timer settles it by the payment's truth at the deadline anyway. Retried
+//! until the platform answered, a webhook whose URL was wrong (`TACOS_PUBLIC_URL` on a dead
+//! port) was posted every minute for good after the sale, an error each time (found by a probe).
+//! So its retries are bounded by the hold's life, backed off by the scheduler, and the last one
+//! logs one error naming the payment.
 
 use tracing::Instrument;
 
-use super::intent::PaymentStatus;
+use super::intent::{PaymentIntent, PaymentStatus};
 use super::service::Payments;
 use super::webhook_body::WebhookBody;
 use crate::config::WebhookDelivery;
+use crate::domain::reservations::{Reservation, ReservationStatus};
 use crate::error::{Error, Result};
 use crate::ids::PaymentIntentId;
 use crate::ports::scheduler::Job;
@@ -92,10 +102,40 @@ impl Payments {
         Ok(())
     }
 
+    /// The retry of a webhook that did not get through ([`Job::DeliverWebhook`]): posted again,
+    /// unless the reservation the payment pays is settled so that the post can change nothing
+    /// (`settled_without_webhook`); then the retry ends with one error naming the payment
+    /// (its earlier failures were each logged by the scheduler). Reading the reservation
+    /// settles a hold past its deadline as its timer would.
+    pub async fn redeliver_webhook(&self, id: &PaymentIntentId) -> Result<()> {
+        let intent = self.get(id, None).await?;
+        let reservation = match self.reservations.get(&intent.reservation_id, None).await {
+            Ok(reservation) => Some(reservation),
+            Err(Error::ReservationNotFound) => None,
+            Err(e) => return Err(e),
+        };
+        if settled_without_webhook(&intent, reservation.as_ref()) {
+            tracing::error!(
+                payment_intent_id = %id,
+                reservation_id = %intent.reservation_id,
+                payment_status = intent.status.as_str(),
+                reservation_status = reservation.as_ref().map_or("GONE", |r| r.status.as_str()),
+                "webhook retry given up: the payment's reservation is settled, so posting it can change nothing (were its posts refused? check the platform's webhook URL)"
+            );
+            return Ok(());
+        }
+        self.post_webhook(&intent).await
+    }
+
     /// The simulator posts the outcome to the platform's webhook (job). The webhook id is derived
     /// from the payment and outcome, so a redelivery is recognised as a replay.
     pub async fn deliver_webhook(&self, id: &PaymentIntentId) -> Result<()> {
         let intent = self.get(id, None).await?;
+        self.post_webhook(&intent).await
+    }
+
+    /// Posts `intent`'s outcome, if it has one.
+    async fn post_webhook(&self, intent: &PaymentIntent) -> Result<()> {
         let kind = match intent.status {
             PaymentStatus::Approved | PaymentStatus::Refunded => "payment.approved",
             PaymentStatus::Failed => "payment.failed",
@@ -130,5 +170,23 @@ impl Payments {
             .send(&webhook)
             .await
             .map_err(|e| Error::Unavailable(e.to_string()))
+    }
+}
+
+/// Whether `intent`'s webhook can change nothing any more: its follow-up would find the
+/// `reservation` it pays (`None`: gone) settled and nothing owed. That is an approved payment
+/// whose reservation it confirmed, or a failed or refunded one whose reservation is no longer
+/// held (released, or confirmed by another payment). An approved payment whose hold was released
+/// (or is gone) is not: its follow-up refunds it, and only the webhook starts that. A hold still
+/// held is not either: the webhook settles it before its deadline.
+fn settled_without_webhook(intent: &PaymentIntent, reservation: Option<&Reservation>) -> bool {
+    let held = reservation.is_some_and(|r| r.status == ReservationStatus::Hold);
+    match intent.status {
+        PaymentStatus::Pending | PaymentStatus::Processing => false,
+        PaymentStatus::Approved => reservation.is_some_and(|r| {
+            r.status == ReservationStatus::Confirmed
+                && r.payment_intent_id.as_ref() == Some(&intent.payment_intent_id)
+        }),
+        PaymentStatus::Failed | PaymentStatus::Refunded => !held,
     }
 }

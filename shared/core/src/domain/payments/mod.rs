@@ -12,7 +12,7 @@
 //!   * the simulator's charge, `simulator.rs`: [`Payments::create_intent`],
 //!     [`Payments::process`], [`Payments::settle`];
 //!   * its webhook delivery, retried by a timer job when a post fails, `delivery.rs`:
-//!     [`Payments::deliver_webhook`];
+//!     [`Payments::deliver_webhook`], and its retry [`Payments::redeliver_webhook`];
 //!   * the platform's receipt of the webhook, `receipt.rs`: [`Payments::receive_webhook`], and
 //!     the timer that checks an approval its hold's own timer does not settle was followed up
 //!     ([`FOLLOW_UP_CHECK_SECS`]);

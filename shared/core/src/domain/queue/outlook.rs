@@ -187,6 +187,9 @@ impl LineFacts<'_> {
 
 /// The range told around an estimate: narrower while stock is free now (only the rate's
 /// steadiness matters), wider once the wait depends on places coming back (when, and how many).
+/// Each end is capped at [`MAX_ETA_SECS`] as the estimate told is, so the range always holds it:
+/// capping only the high end told a wait past a day as `eta_sec` 86,400 with a range starting
+/// above it (`[116640, 86400]`, found by a probe at the slowest admission rate).
 fn range(eta: f64, waits_for_returns: bool) -> [u64; 2] {
     let (low, high, slack) = if waits_for_returns {
         (0.25, 1.6, CYCLE_SECS / 2.0)
@@ -194,7 +197,7 @@ fn range(eta: f64, waits_for_returns: bool) -> [u64; 2] {
         (0.45, 1.35, 5.0)
     };
     [
-        (eta * low).floor() as u64,
+        (eta * low).floor().min(MAX_ETA_SECS) as u64,
         (eta * high + slack).ceil().min(MAX_ETA_SECS) as u64,
     ]
 }
@@ -478,6 +481,31 @@ mod tests {
         }
         .outlook();
         assert!(starved.eta_sec <= MAX_ETA_SECS as u64, "{starved:?}");
+    }
+
+    /// Ops probe, item 8: at the slowest rate the wait told is capped at a day, and its range
+    /// holds it (it started at 116,640 s, above the 86,400 told), with stock to spare or not.
+    #[test]
+    fn a_wait_capped_at_a_day_is_inside_its_range() {
+        for rate in [5e-324, 1e-300, 1e-6, 1.0 / MAX_ETA_SECS] {
+            for (available, held) in [(1_000, 0), (0, 5), (3, 40)] {
+                for position in 1..8 {
+                    let outlook = LineFacts {
+                        rate,
+                        available,
+                        held,
+                        ..facts(position)
+                    }
+                    .outlook();
+                    let [low, high] = outlook.eta_range_sec;
+                    assert!(
+                        low <= outlook.eta_sec && outlook.eta_sec <= high,
+                        "{rate} {available} {held} {position}: {outlook:?}"
+                    );
+                    assert!(high <= MAX_ETA_SECS as u64, "{outlook:?}");
+                }
+            }
+        }
     }
 
     #[test]

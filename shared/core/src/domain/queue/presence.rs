@@ -23,8 +23,26 @@
 //! is given up in a few markers; people who stopped asking one here and one there take a marker
 //! each, so a sweep gives up at least 500 of them. A join that took an order but never wrote its
 //! ticket (a crash between the two) is given up the same way.
+//!
+//! *A store outage is not abandonment.* While the store refuses writes (a full disk, a throttled
+//! or unreachable table), nobody's presence can be recorded, however often they ask: the buckets
+//! of the outage hold nobody. Read as "nobody seen", they would give up the whole line at the
+//! first sweep after an outage as long as the abandonment time. So a sweep judges nobody while a
+//! bucket of its window, or the one before it, recorded nobody at all although people were
+//! waiting (they were: the sweep judges only tickets in line since before its window, still
+//! ahead of the cursor). The evidence is in the store itself, so it holds for every process of a
+//! deployment whichever claims the sweep, and needs no marker written during the outage (which
+//! could not be written). The bucket before the window is a margin: the bucket an outage ends in
+//! has presence only from its recovery on, so a window starting there could miss someone whose
+//! asks that bucket all fell before it. The cost is on a line where *nobody* asks for a whole
+//! bucket (everyone left at once and nobody else came): its people are given up only once the
+//! abandonment time has gone by with someone asking, not at the first ask after the silence;
+//! while nobody asks, nobody is kept waiting behind them. An outage shorter than a bucket can
+//! leave every bucket with someone in it; with the default 2 minutes it cannot cost a place (a
+//! window is 4 buckets), with the shortest (30 s) it can cost the place of someone whose asks all
+//! fell in it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -241,7 +259,20 @@ impl Presence {
         if end <= cursor {
             return Ok(0);
         }
-        let seen = self.seen_since(store, event, horizon, bucket).await?;
+        // One bucket before the window too: the margin the module's doc explains.
+        let presence = self.presence(store, event, horizon - 1, bucket).await?;
+        if let Some(dark) = ((horizon - 1)..bucket).find(|b| !presence.contains_key(b)) {
+            tracing::warn!(
+                event_id = %event,
+                unrecorded_at = dark * BUCKET_MS,
+                "nobody's presence recorded for a half-minute while people were waiting (a store outage): nobody given up until the abandonment time is recorded again"
+            );
+            return Ok(0);
+        }
+        let seen: HashSet<u64> = presence
+            .range(horizon..)
+            .flat_map(|(_, orders)| orders.iter().copied())
+            .collect();
         let leavers: HashSet<u64> = read_leavers(store, event, cursor, end)
             .await?
             .into_iter()
@@ -266,27 +297,34 @@ impl Presence {
         Ok(given_up as usize)
     }
 
-    /// Orders seen in buckets `from..=to`.
-    async fn seen_since(
+    /// The orders seen in each of buckets `from..=to` that recorded anybody (a bucket that
+    /// recorded nobody is absent).
+    async fn presence(
         &self,
         store: &dyn Store,
         event: &EventId,
         from: i64,
         to: i64,
-    ) -> Result<HashSet<u64>> {
+    ) -> Result<BTreeMap<i64, HashSet<u64>>> {
         let reads = (from..=to).flat_map(|bucket| {
             (0..SHARDS).map(move |shard| async move {
                 store
                     .query(&presence_pk(event, bucket, shard), &SkRange::prefix("O#"))
                     .await
+                    .map(|page| (bucket, page))
             })
         });
         let pages = futures::future::try_join_all(reads).await?;
-        Ok(pages
-            .into_iter()
-            .flatten()
-            .filter_map(|item| item.get("order").and_then(|v| v.as_u64()))
-            .collect())
+        let mut seen: BTreeMap<i64, HashSet<u64>> = BTreeMap::new();
+        for (bucket, page) in pages {
+            let orders = page
+                .iter()
+                .filter_map(|item| item.get("order").and_then(|v| v.as_u64()));
+            for order in orders {
+                seen.entry(bucket).or_default().insert(order);
+            }
+        }
+        Ok(seen)
     }
 }
 

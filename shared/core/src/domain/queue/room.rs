@@ -116,7 +116,8 @@ pub struct QueueStatus {
 /// What the waiting room can tell an operator about one queue, cheaply and without changing it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct QueueGauge {
-    /// People in line past the cursor who have not left (not yet admitted).
+    /// People in line past the cursor who have not left (not yet admitted); none once the sale
+    /// is closed.
     pub waiting: u64,
     /// Admissions per second as the queue measures them: smoothed over its cursor moves, so it
     /// is as recent as the last move (status and enter calls move it; an idle queue keeps its
@@ -955,9 +956,13 @@ impl WaitingRoom {
 
     /// The queue's gauges, read without advancing it: the state and join counts (from this
     /// process's view of the current window when it has one, so a deployment that polls pays
-    /// nothing more) and one query of leavers.
+    /// nothing more) and one query of leavers. A closed sale's line counts nobody waiting:
+    /// nobody in it can be admitted any more (every status says `closed`), and counting them
+    /// kept a stuck line on the dashboard for every closed event.
     pub async fn gauge(&self, id: &EventId) -> Result<QueueGauge> {
         let store = &*self.ports.store;
+        let event = self.catalog.get(id).await?;
+        let closed = self.sales.current(&event).await?.is_closed();
         let (state, line) = match self.views.current(id) {
             Some(view) => (view.state.clone(), view.line.clone()),
             None => {
@@ -967,11 +972,15 @@ impl WaitingRoom {
             }
         };
         let end = line.end();
-        let leavers = self.leavers(id, state.cursor, end).await?;
+        let waiting = if closed {
+            0
+        } else {
+            let leavers = self.leavers(id, state.cursor, end).await?;
+            line.tickets(state.cursor, end)
+                .saturating_sub(leavers_between(&leavers, state.cursor, end))
+        };
         Ok(QueueGauge {
-            waiting: line
-                .tickets(state.cursor, end)
-                .saturating_sub(leavers_between(&leavers, state.cursor, end)),
+            waiting,
             admission_rate: state.measured_rate,
             admitted: state.admitted_total,
         })

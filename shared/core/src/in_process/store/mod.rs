@@ -30,6 +30,9 @@ pub struct MemoryStore {
     items: Mutex<Items>,
     /// Fault injection: while set, every call fails as an unreachable store would.
     down: AtomicBool,
+    /// Fault injection: while set, every write fails and reads still answer, as a full disk or a
+    /// throttled table does (the common outage: a down store also fails its reads).
+    writes_failing: AtomicBool,
     /// Told of each write under the lock that made it, so in the order writes took effect.
     watchers: Watchers,
 }
@@ -42,6 +45,12 @@ impl MemoryStore {
     /// Makes every call fail with [`StoreError::Unavailable`] until called again with `false`.
     pub fn set_unavailable(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Makes every write fail with [`StoreError::Unavailable`], reads still answering, until
+    /// called again with `false`.
+    pub fn set_writes_failing(&self, failing: bool) {
+        self.writes_failing.store(failing, Ordering::SeqCst);
     }
 
     /// Number of items stored (for memory benchmarks and tests).
@@ -57,6 +66,17 @@ impl MemoryStore {
         if self.down.load(Ordering::SeqCst) {
             Err(StoreError::Unavailable(
                 "in-process store switched off".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn check_writable(&self) -> Result<(), StoreError> {
+        self.check_up()?;
+        if self.writes_failing.load(Ordering::SeqCst) {
+            Err(StoreError::Unavailable(
+                "in-process store refuses writes".into(),
             ))
         } else {
             Ok(())
@@ -139,7 +159,7 @@ impl Store for MemoryStore {
     }
 
     async fn update(&self, update: Update) -> Result<Item, StoreError> {
-        self.check_up()?;
+        self.check_writable()?;
         let mut items = self.items.lock();
         let current = items.get(&update.key);
         if let Some(condition) = &update.condition {
@@ -155,7 +175,7 @@ impl Store for MemoryStore {
     }
 
     async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        self.check_up()?;
+        self.check_writable()?;
         if writes.is_empty() || writes.len() > MAX_TRANSACTION_WRITES {
             return Err(StoreError::Invalid(format!(
                 "{} writes in one transaction",
