@@ -25,7 +25,10 @@ use axum::http::{Request, StatusCode};
 use chrono::Utc;
 use serde_json::{json, Value};
 use tacos_core::domain::auth::{Principal, UserRecord};
-use tacos_core::domain::payments::{intent_key, PaymentStatus, ProcessRequest, Scenario};
+use tacos_core::domain::catalog::Event;
+use tacos_core::domain::payments::{
+    intent_key, PaymentIntent, PaymentStatus, ProcessRequest, Scenario,
+};
 use tacos_core::domain::reservations::{Reservation, ReservationStatus};
 use tacos_core::ids::{EventId, PaymentIntentId, ReservationId};
 use tacos_core::ports::{
@@ -795,6 +798,28 @@ async fn simulator_jobs_whose_ack_was_lost_run_again_harmlessly() {
     world.audit_money().await;
 }
 
+/// A 4-seat event, and two buyers' holds of, each paid as its scenario says.
+async fn two_paid_holds(
+    world: &World,
+    scenarios: [Scenario; 2],
+) -> (Event, [(Reservation, PaymentIntent); 2]) {
+    let event = world.seated(&[("A", 1, 4)], 10.0).await;
+    let mut paid = Vec::new();
+    for (seat, scenario) in ["A-1", "A-2"].into_iter().zip(scenarios) {
+        let buyer = world.buyer();
+        let hold = world
+            .hold_seats(&buyer, &event.event_id, &[seat])
+            .await
+            .unwrap();
+        let payment = world.pay(&buyer, &hold, scenario).await;
+        paid.push((hold, payment));
+    }
+    let paid = paid
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("two holds"));
+    (event, paid)
+}
+
 /// The provider never calls back. Each hold being paid is kept until its payment's deadline and
 /// then settled by its own timer, by the payment's truth: the one the bank approved in time is
 /// sold without any webhook (the buyer paid), the one the bank never decided goes back on sale.
@@ -803,19 +828,8 @@ async fn a_webhook_that_never_arrives_still_settles_each_hold_by_its_deadline() 
     // The world's webhook URL goes nowhere: the simulator's attempts all fail.
     let world = World::new();
     let grace = world.platform().config().payment_grace_seconds as f64;
-    let event = world.seated(&[("A", 1, 4)], 10.0).await;
-    let buyer = world.buyer();
-    let approved_hold = world
-        .hold_seats(&buyer, &event.event_id, &["A-1"])
-        .await
-        .unwrap();
-    let approved = world.pay(&buyer, &approved_hold, Scenario::Approve).await;
-    let other = world.buyer();
-    let delayed_hold = world
-        .hold_seats(&other, &event.event_id, &["A-2"])
-        .await
-        .unwrap();
-    let delayed = world.pay(&other, &delayed_hold, Scenario::Delay).await;
+    let (event, [(approved_hold, approved), (delayed_hold, delayed)]) =
+        two_paid_holds(&world, [Scenario::Approve, Scenario::Delay]).await;
     // The provider never calls back: its retries and the delayed settlement are dropped.
     for job in [
         Job::DeliverWebhook {
@@ -901,19 +915,8 @@ async fn a_webhook_retry_ends_once_its_payment_is_settled() {
     // The world's webhook URL goes nowhere: every post fails.
     let world = World::new();
     let grace = world.platform().config().payment_grace_seconds as f64;
-    let event = world.seated(&[("A", 1, 4)], 10.0).await;
-    let buyer = world.buyer();
-    let approved_hold = world
-        .hold_seats(&buyer, &event.event_id, &["A-1"])
-        .await
-        .unwrap();
-    let approved = world.pay(&buyer, &approved_hold, Scenario::Approve).await;
-    let other = world.buyer();
-    let failed_hold = world
-        .hold_seats(&other, &event.event_id, &["A-2"])
-        .await
-        .unwrap();
-    let failed = world.pay(&other, &failed_hold, Scenario::Fail).await;
+    let (event, [(approved_hold, approved), (failed_hold, failed)]) =
+        two_paid_holds(&world, [Scenario::Approve, Scenario::Fail]).await;
     assert_eq!(
         (approved.status, failed.status),
         (PaymentStatus::Approved, PaymentStatus::Failed)
