@@ -429,6 +429,80 @@ mod tests {
         assert_eq!(body["error"]["code"], "EVENT_NOT_FOUND");
     }
 
+    /// A person in a lobby, whose status stream would otherwise go on until the sale opens.
+    async fn waiting_in_a_lobby() -> (Router, String) {
+        let mut config = Config::for_tests();
+        config.seed_demo_event = false;
+        let local = InProcess::new(config);
+        let event = local
+            .platform
+            .catalog
+            .create(tacos_core::domain::catalog::NewEvent {
+                name: "Lobby night".into(),
+                venue: "Hall".into(),
+                starts_at: chrono::Utc::now() + chrono::Duration::days(2),
+                currency: "USD".into(),
+                price: 1_000,
+                sections: None,
+                capacity: Some(10),
+                admission_rate_per_sec: 1.0,
+                max_per_order: 4,
+                event_id: None,
+                on_sale_at: Some(chrono::Utc::now() + chrono::Duration::days(1)),
+            })
+            .await
+            .unwrap();
+        let joined = local
+            .platform
+            .queue
+            .join(&event.event_id, None)
+            .await
+            .unwrap();
+        let token = joined.waiting_token.to_string();
+        (
+            router(local.platform.clone(), &HttpSettings::defaults()),
+            token,
+        )
+    }
+
+    async fn stream_text(app: &Router, token: &str) -> String {
+        let request = Request::get(format!("/api/v1/queue/stream?token={token}"))
+            .body(Body::empty())
+            .unwrap();
+        let response = send(app, request).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX);
+        String::from_utf8(body.await.unwrap().to_vec()).unwrap()
+    }
+
+    /// A status stream ends by itself after [`sse::STREAM_FOR`] (its client reconnects after the
+    /// `retry` every event carries), under the timeout of the Lambda function that streams it.
+    #[tokio::test(start_paused = true)]
+    async fn a_status_stream_ends_by_itself_after_a_while() {
+        let (app, token) = waiting_in_a_lobby().await;
+        let started = tokio::time::Instant::now();
+        let text = tokio::time::timeout(sse::STREAM_FOR * 2, stream_text(&app, &token))
+            .await
+            .expect("the stream ends by itself");
+        let lasted = started.elapsed();
+        assert!(lasted >= sse::STREAM_FOR && lasted < sse::STREAM_FOR + sse::INTERVAL * 2);
+        let events = text.matches("event: status").count();
+        assert!((20..=27).contains(&events), "{events} events: {text}");
+        assert!(text.contains("retry: 2000"), "{text}");
+    }
+
+    /// Through a buffered transport (API Gateway's HTTP API) a status stream sends one event and
+    /// ends, as the availability stream does.
+    #[tokio::test(start_paused = true)]
+    async fn a_buffered_status_stream_sends_one_event() {
+        let (app, token) = waiting_in_a_lobby().await;
+        let app = app.layer(axum::Extension(sse::Delivery::Buffered));
+        let started = tokio::time::Instant::now();
+        let text = stream_text(&app, &token).await;
+        assert!(started.elapsed() < sse::INTERVAL * 2, "{text}");
+        assert_eq!(text.matches("event: status").count(), 1, "{text}");
+    }
+
     #[tokio::test]
     async fn a_buffered_transport_gets_one_event_and_the_end_of_the_stream() {
         let app = app().await.layer(axum::Extension(sse::Delivery::Buffered));

@@ -10,6 +10,20 @@ use std::time::Duration;
 /// Time between two events of a stream, and the reconnection delay every event asks for.
 pub const INTERVAL: Duration = Duration::from_secs(2);
 
+/// The longest a queue status stream lasts before it ends, its client reconnecting after the
+/// `retry` its events carry: under the 60 s timeout of the Lambda function that streams it, so a
+/// long wait is a series of clean streams rather than an invocation cut off (an error, and an
+/// alarm, for every person still waiting a minute on). Nothing is lost by ending: every event
+/// is the whole status.
+pub const STREAM_FOR: Duration = Duration::from_secs(50);
+
+/// `events` until [`STREAM_FOR`] has gone by.
+pub fn for_a_while<S: futures::Stream>(events: S) -> impl futures::Stream<Item = S::Item> {
+    use futures::StreamExt;
+    let end = tokio::time::sleep(STREAM_FOR);
+    events.take_until(end)
+}
+
 /// How the responses of this process travel to the client.
 ///
 /// A Lambda function behind API Gateway's HTTP API is [`Delivery::Buffered`]: the gateway sends

@@ -44,8 +44,12 @@ pub async fn run(
         ));
     if function.kind() == Kind::ResponseStream {
         // Server-sent events need the response streamed as it is produced (a function URL in
-        // RESPONSE_STREAM mode), not buffered until the handler returns.
-        lambda_http::run_with_streaming_response(router).await
+        // RESPONSE_STREAM mode), not buffered until the handler returns. The same function
+        // reached through the HTTP API is buffered by the gateway all the same.
+        lambda_http::run_with_streaming_response(
+            router.layer(axum::middleware::map_request(buffered_through_the_api)),
+        )
+        .await
     } else {
         // Behind API Gateway the whole response is sent when the handler returns: event streams
         // (the availability stream) send one event and end, and the client reconnects.
@@ -63,6 +67,30 @@ async fn client_addr(mut request: Request) -> Request {
         request.extensions_mut().insert(ClientAddr(ip));
     }
     request
+}
+
+/// Marks a request that came through API Gateway's HTTP API (its execute-api domain)
+/// [`Delivery::Buffered`]: the gateway sends nothing of a response until the function returns,
+/// and gives up after 30 s, so a stream through it must send one event and end (its client
+/// reconnects), not run into the gateway's 503 while the invocation goes on to its own timeout.
+/// A function URL (`<id>.lambda-url.<region>.on.aws`, CloudFront's origin for the stream) streams.
+async fn buffered_through_the_api(mut request: Request) -> Request {
+    let through_the_api = match request.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .domain_name
+            .as_deref()
+            .is_some_and(is_execute_api_domain),
+        _ => false,
+    };
+    if through_the_api {
+        request.extensions_mut().insert(Delivery::Buffered);
+    }
+    request
+}
+
+/// An API Gateway API's own domain: `<api-id>.execute-api.<region>.amazonaws.com`.
+fn is_execute_api_domain(domain: &str) -> bool {
+    domain.contains(".execute-api.") && domain.ends_with(".amazonaws.com")
 }
 
 /// Serves the request knowing the API it came in through, where a webhook posted while serving
@@ -135,6 +163,17 @@ mod tests {
                 .insert("x-forwarded-proto", proto.parse().unwrap());
         }
         api_base_url(&request)
+    }
+
+    #[test]
+    fn requests_through_the_http_api_are_buffered_and_a_function_urls_streamed() {
+        assert!(is_execute_api_domain(
+            "abc123.execute-api.eu-west-1.amazonaws.com"
+        ));
+        assert!(!is_execute_api_domain(
+            "abcdefghij1234567890.lambda-url.eu-west-1.on.aws"
+        ));
+        assert!(!is_execute_api_domain("127.0.0.1:9000"));
     }
 
     #[test]

@@ -8,7 +8,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures::Stream;
+use axum::Extension;
+use futures::{Stream, StreamExt};
 use serde::Deserialize;
 
 use tacos_core::domain::queue::challenge::{ChallengeAnswer, MAX_SOLUTION_CHARS};
@@ -20,6 +21,7 @@ use tacos_core::platform::Platform;
 use crate::error::Result;
 use crate::extract::{check_user_id, parse_json, path_id, Json, MaybeCaller, Query};
 use crate::idempotency::{keyed_answer, ClaimedKey, KeyOwner, OwnKey};
+use crate::sse::{self, Delivery};
 use tacos_core::ids::{EventId, WaitingToken};
 
 /// `{"event_id"}`, and `challenge` and `solution` when the event asks for proof of work
@@ -182,10 +184,13 @@ pub async fn status(
 /// seconds or less, so a line of reconnecting browsers asks no more often than it polls.
 const RECONNECT_AFTER: Duration = Duration::from_secs(2);
 
-/// The status pushed as server-sent events every 2 s, until the client is admitted or gone.
+/// The status pushed as server-sent events every 2 s, until the client is admitted or gone, for
+/// at most [`sse::STREAM_FOR`] (the client reconnects after `retry`, and picks up where it was);
+/// on a [buffered transport](Delivery::Buffered) only the first event is sent.
 pub async fn stream(
     State(platform): State<Arc<Platform>>,
     TokenParam(token): TokenParam,
+    delivery: Option<Extension<Delivery>>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     platform.queue.status(&token).await?;
     let updates = futures::stream::unfold(
@@ -223,6 +228,10 @@ pub async fn stream(
             Some((Ok(event), (platform, token, last)))
         },
     );
+    let updates = match delivery.map(|Extension(d)| d).unwrap_or_default() {
+        Delivery::Streamed => sse::for_a_while(updates).boxed(),
+        Delivery::Buffered => updates.take(1).boxed(),
+    };
     Ok(Sse::new(updates).keep_alive(KeepAlive::default()))
 }
 
