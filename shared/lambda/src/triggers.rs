@@ -68,12 +68,22 @@ pub async fn run_followup(platform: Arc<Platform>) -> Result<(), lambda_runtime:
     .await
 }
 
-/// Handles each record; failures are reported for redelivery of that record alone.
+/// Handles the records at once; failures are reported for redelivery of those records alone.
+///
+/// At once, not one after another: a record whose store calls are slow (each may take up to
+/// `TACOS_AWS_OPERATION_TIMEOUT_MS`) would otherwise take the others' time too, and a batch over
+/// the function's timeout goes back to the queue whole, every record nearer its dead letter. The
+/// follow-up is safe to run concurrently: records of one reservation are handled as two
+/// functions' would be (`Payments::on_approved`, `on_failed`).
 pub async fn handle_batch(platform: &Platform, event: SqsEvent) -> SqsBatchResponse {
-    let mut failures = Vec::new();
-    for record in event.records {
+    let outcomes = futures::future::join_all(event.records.into_iter().map(|record| async move {
         let id = record.message_id.clone().unwrap_or_default();
         let outcome = follow_up(platform, &id, record.body.as_deref()).await;
+        (id, outcome)
+    }))
+    .await;
+    let mut failures = Vec::new();
+    for (id, outcome) in outcomes {
         if let Err(error) = outcome {
             tracing::warn!(message_id = %id, %error, "follow-up failed; will be redelivered");
             failures.push(BatchItemFailure {
