@@ -101,11 +101,19 @@ export function followQueue(token: string, eventId: string, h: Handlers<QueueSta
       try {
         h.onTransport?.("sse");
         const url = await apiUrl(`/api/v1/queue/stream?token=${encodeURIComponent(token)}`);
-        await readSse(url, { traceparent: traceparent(newTraceId()) }, ctl.signal, (m) => {
-          if (m.event === "status") onData(JSON.parse(m.data) as QueueStatus);
-          else if (m.event === "error") h.onError?.(new ApiError(404, m.data, "The waiting token is no longer valid."));
-        });
-        if (last && done(last)) return;
+        // A stream ends by itself after a while (the server bounds it), or after one event behind
+        // a gateway that buffers: one that brought a status is opened again after the `retry` its
+        // events ask for, as EventSource would; one that brought nothing gives way to polling.
+        for (;;) {
+          const before: QueueStatus | null = last;
+          await readSse(url, { traceparent: traceparent(newTraceId()) }, ctl.signal, (m) => {
+            if (m.event === "status") onData(JSON.parse(m.data) as QueueStatus);
+            else if (m.event === "error") h.onError?.(new ApiError(404, m.data, "The waiting token is no longer valid."));
+          });
+          if (last && done(last)) return;
+          if (ctl.signal.aborted || last === before) break;
+          await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+        }
       } catch {
         /* fall back to polling below */
       }
