@@ -362,6 +362,42 @@ impl Drop for Writer {
     }
 }
 
+thread_local! {
+    /// The writer thread's failed groups, logged at most once a second.
+    static GROUP_FAILURES: FailureLog = const { FailureLog::new() };
+}
+
+/// Failed write groups, logged at most once a second with how many failed since the last line: a
+/// store that fails every write (a full disk) fails every group, and a line for each (39,000 a
+/// minute with the requests' own, in an operator's probe) buries the cause in the log.
+struct FailureLog {
+    last: std::cell::Cell<Option<std::time::Instant>>,
+    since: std::cell::Cell<u64>,
+}
+
+impl FailureLog {
+    const fn new() -> Self {
+        Self {
+            last: std::cell::Cell::new(None),
+            since: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Counts a failure; `Some(failures since the last line)` when a line is due.
+    fn due(&self) -> Option<u64> {
+        self.since.set(self.since.get() + 1);
+        let now = std::time::Instant::now();
+        let due = self
+            .last
+            .get()
+            .is_none_or(|last| now.duration_since(last) >= std::time::Duration::from_secs(1));
+        due.then(|| {
+            self.last.set(Some(now));
+            self.since.replace(0)
+        })
+    }
+}
+
 fn stopped() -> StoreError {
     StoreError::Unavailable("the store's writer has stopped".into())
 }
@@ -414,7 +450,9 @@ fn commit_group(
     changes: &mut Changes,
 ) -> bool {
     if let Err(error) = exec(conn, "BEGIN IMMEDIATE") {
-        tracing::error!(%error, "store write group could not begin");
+        if let Some(groups) = GROUP_FAILURES.with(FailureLog::due) {
+            tracing::error!(%error, groups, "store write group could not begin");
+        }
         answers.extend(batch.drain(..).map(|job| job.refuse(error.clone())));
         return false;
     }
@@ -461,7 +499,10 @@ fn commit_group(
     if let Err(error) = outcome {
         group_keys.failed();
         latest.clear();
-        tracing::error!(%error, jobs = answers.len(), "store write group failed; nothing of it was committed");
+        if let Some(groups) = GROUP_FAILURES.with(FailureLog::due) {
+            tracing::error!(%error, jobs = answers.len(), groups,
+                "store write group failed; nothing of it was committed");
+        }
         if !conn.is_autocommit() {
             let _ = exec(conn, "ROLLBACK");
         }
@@ -857,6 +898,21 @@ mod tests {
         assert_eq!(
             crate::readers::get(&conn, &keys, &a).unwrap().unwrap()["v"],
             json!(4)
+        );
+    }
+
+    #[test]
+    fn failed_groups_are_logged_once_a_second_with_their_count() {
+        let log = FailureLog::new();
+        assert_eq!(log.due(), Some(1), "the first failure is logged at once");
+        assert_eq!((0..99).filter_map(|_| log.due()).count(), 0);
+        log.last.set(Some(
+            std::time::Instant::now() - std::time::Duration::from_secs(2),
+        ));
+        assert_eq!(
+            log.due(),
+            Some(100),
+            "the next line counts what it stood for"
         );
     }
 
