@@ -9,15 +9,27 @@
 //! registered in a [`MemoryConnections`] and attached to a [`MemoryPusher`]; one background task
 //! ticks every 2 s for all of them, exactly as `ws-push` does over DynamoDB and API Gateway. The
 //! socket closing plays `$disconnect`.
+//!
+//! # A client that stops reading
+//! Frames reach the socket task through the pusher's bounded channel, as the tick's own shared
+//! `Arc<str>` (no copy per connection). Writing one to the socket copies it once into the
+//! protocol's write buffer, and a client that reads nothing would keep that copy, and the task,
+//! for as long as it stayed connected: a probe's three hundred idle sockets on a 20,000-seat
+//! event held 9.5 MB each until the client left. So every write to the socket, the close
+//! included, must finish within [`SEND_TIMEOUT`]; one that does not drops the connection (its
+//! buffer with it). Every frame is the whole current state, so a client dropped this way loses
+//! nothing by reconnecting. A stalled socket thus costs one frame's copy for at most
+//! [`SEND_TIMEOUT`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use bytes::Bytes;
 use futures::SinkExt;
 use tacos_core::domain::live_updates::{ConnectRequest, LiveUpdates};
 use tacos_core::error::Error;
@@ -34,11 +46,28 @@ use crate::{cors, rate_limit, security_headers, trace};
 /// The path of the endpoint.
 pub const PATH: &str = "/api/v1/live";
 
+/// How long one write to a client's socket (a frame, or the server's close) may take before the
+/// connection is dropped. Five ticks: far more than a browser on a slow link needs for a frame,
+/// and short enough that a client that never reads holds its frame's copy only briefly.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a write to a client's socket did not happen.
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    /// The client did not take it in time: it stopped reading, or reads too slowly to follow.
+    #[error("the client did not take it in time")]
+    Stalled,
+    /// The socket failed (the client went away).
+    #[error("the socket failed: {0}")]
+    Socket(#[from] axum::Error),
+}
+
 /// Live updates over the in-process registry and pusher.
 #[derive(Clone)]
 pub struct LiveSocket {
     updates: LiveUpdates,
     pusher: Arc<MemoryPusher>,
+    send_timeout: Duration,
 }
 
 impl LiveSocket {
@@ -47,6 +76,15 @@ impl LiveSocket {
         Self {
             updates: platform.live_updates(Arc::new(MemoryConnections::new()), pusher.clone()),
             pusher,
+            send_timeout: SEND_TIMEOUT,
+        }
+    }
+
+    /// These live updates with another bound on a write than [`SEND_TIMEOUT`] (a test's own).
+    pub fn with_send_timeout(self, send_timeout: Duration) -> Self {
+        Self {
+            send_timeout,
+            ..self
         }
     }
 
@@ -105,44 +143,179 @@ async fn connect(
     upgrade.on_upgrade(move |socket| forward(socket, frames, id, live))
 }
 
-/// Forwards the connection's frames to the socket until either side ends it, then forgets it.
+/// Forwards the connection's frames to the socket until either side ends it, or a write takes
+/// longer than the bound ([`SEND_TIMEOUT`]), then forgets it.
 async fn forward(
     mut socket: WebSocket,
-    mut frames: Receiver<String>,
+    mut frames: Receiver<Arc<str>>,
     id: ConnectionId,
     live: LiveSocket,
 ) {
-    loop {
+    let limit = live.send_timeout;
+    let ended: Result<(), SendError> = loop {
         tokio::select! {
             frame = frames.recv() => match frame {
                 Some(frame) => {
-                    if socket.send(Message::Text(frame.into())).await.is_err() {
-                        break;
+                    if let Err(error) = send(&mut socket, text(frame), limit).await {
+                        break Err(error);
                     }
                 }
                 // The server closed it (after an error frame), or dropped it for falling
                 // `FRAMES_BEHIND` frames behind.
                 None => {
                     let close = CloseFrame { code: 1000, reason: "closed by the server".into() };
-                    let _ = socket.send(Message::Close(Some(close))).await;
-                    break;
+                    break send(&mut socket, Message::Close(Some(close)), limit).await;
                 }
             },
             // The client sends nothing but pings and its close; anything else is ignored.
             message = socket.recv() => match message {
-                None | Some(Err(_)) => break,
+                None | Some(Err(_)) => break Ok(()),
                 Some(Ok(Message::Close(_))) => {
                     // The reply to its close (RFC 6455 §5.5.1) is queued by the protocol; sent
                     // here before the socket is dropped, so the browser sees a clean close.
-                    let _ = socket.flush().await;
-                    break;
+                    break within(socket.flush(), limit).await;
                 }
                 Some(Ok(_)) => {}
             },
         }
+    };
+    if let Err(SendError::Stalled) = ended {
+        tracing::info!(connection = %id, "live connection dropped: a write took over {limit:?}");
     }
+    // Dropping the socket closes the connection, and frees what it had buffered.
+    drop(socket);
     drop(frames);
     if let Err(error) = live.updates.disconnect(&id).await {
         tracing::warn!(connection = %id, %error, "live connection not forgotten");
+    }
+}
+
+/// Sends `message`, or gives up after `limit`.
+async fn send(socket: &mut WebSocket, message: Message, limit: Duration) -> Result<(), SendError> {
+    within(socket.send(message), limit).await
+}
+
+/// Runs a write to the socket for at most `limit`.
+async fn within(
+    write: impl std::future::Future<Output = Result<(), axum::Error>>,
+    limit: Duration,
+) -> Result<(), SendError> {
+    tokio::time::timeout(limit, write)
+        .await
+        .map_err(|_| SendError::Stalled)?
+        .map_err(SendError::from)
+}
+
+/// The tick's frame as a text message over the same allocation, not a copy of it.
+fn text(frame: Arc<str>) -> Message {
+    /// Lends the frame's bytes to [`Bytes`] and keeps the frame alive as long as they are.
+    struct Shared(Arc<str>);
+    impl AsRef<[u8]> for Shared {
+        fn as_ref(&self) -> &[u8] {
+            self.0.as_bytes()
+        }
+    }
+    // The check is a read of bytes that are UTF-8 already (a `str`); axum offers no other way.
+    let text = Utf8Bytes::try_from(Bytes::from_owner(Shared(frame))).expect("a str is UTF-8");
+    Message::Text(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use hyper_util::rt::TokioIo;
+    use hyper_util::service::TowerToHyperService;
+    use tacos_core::config::Config;
+    use tacos_embedded::InProcess;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    use super::*;
+
+    /// The live endpoint over one in-memory connection whose buffers hold `buffer` bytes each
+    /// way, with writes bounded by `limit` (and nothing else: no server-level write timeout);
+    /// the client's end, upgraded to a WebSocket watching the demo event.
+    async fn upgraded(buffer: usize, limit: Duration) -> DuplexStream {
+        let mut config = Config::for_tests();
+        config.seed_demo_event = true;
+        let local = InProcess::new(config);
+        tacos_core::seed::seed(&local.platform).await.unwrap();
+        let live = LiveSocket::new(&local.platform).with_send_timeout(limit);
+        tokio::spawn(live.clone().run());
+        let app = live.routes(&local.platform, &HttpSettings::defaults());
+        let (mut client, server) = tokio::io::duplex(buffer);
+        tokio::spawn(
+            hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(server), TowerToHyperService::new(app))
+                .with_upgrades(),
+        );
+        client
+            .write_all(
+                format!(
+                    "GET {PATH}?event_id=evt_demo HTTP/1.1\r\nhost: tacos\r\nupgrade: websocket\r\n\
+                     connection: upgrade\r\nsec-websocket-version: 13\r\n\
+                     sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(client.read_u8().await.unwrap());
+        }
+        let head = String::from_utf8(head).unwrap();
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        client
+    }
+
+    /// Whether the server has let go of its end of `client`'s connection (a write of nothing
+    /// to a dropped peer is refused; it reads nothing, so it does not unblock the server).
+    async fn closed_by_the_server(client: &mut DuplexStream) -> bool {
+        client.write(&[]).await.is_err()
+    }
+
+    /// A probe's idle sockets were held until the client left (9.5 MB each on a 20,000-seat
+    /// event): `forward` waited forever on a frame its client never read. A write that takes
+    /// longer than the bound now drops the connection.
+    #[tokio::test]
+    async fn a_client_that_never_reads_is_dropped_once_a_write_outlasts_the_bound() {
+        let limit = Duration::from_millis(500);
+        // Less than one availability frame of the demo event fits in the connection.
+        let mut client = upgraded(256, limit).await;
+        let started = Instant::now();
+        // The first frame comes within a tick (2 s); it cannot be written, and after `limit`
+        // the server gives up. Far more time than that is allowed before the test fails.
+        let deadline = started + Duration::from_secs(20);
+        while !closed_by_the_server(&mut client).await {
+            assert!(
+                Instant::now() < deadline,
+                "the server still holds a socket whose client has read nothing for 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            started.elapsed() >= limit,
+            "not before its write could outlast the bound"
+        );
+    }
+
+    /// A client that reads is not dropped, however long its frames take to arrive in all.
+    #[tokio::test]
+    async fn a_client_that_reads_keeps_its_socket() {
+        let mut client = upgraded(256, Duration::from_millis(500)).await;
+        let mut buf = [0; 1024];
+        let started = Instant::now();
+        let mut read = 0;
+        // Two ticks' frames, read as they come.
+        while started.elapsed() < Duration::from_secs(5) {
+            match tokio::time::timeout(Duration::from_millis(100), client.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => panic!("closed after {read} bytes"),
+                Ok(Ok(n)) => read += n,
+                Err(_) => {}
+            }
+        }
+        assert!(read > 1024, "frames arrived: {read} bytes");
+        assert!(!closed_by_the_server(&mut client).await);
     }
 }
