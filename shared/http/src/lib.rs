@@ -18,6 +18,7 @@
 //! * [`server`]: the accept loop of the processes that serve the router themselves: header and
 //!   idle timeouts, connections bounded per address and in all.
 //! * [`write_timeout`]: a connection whose peer stops reading closed after a while.
+//! * [`ws_upgrade`]: the WebSocket handshake, handing over the protocol's own stream.
 //!
 //! Every response, errors and preflights included, carries the security headers of
 //! [`SECURITY_HEADERS`].
@@ -57,6 +58,7 @@ pub mod snapshot_events;
 pub mod sse;
 pub mod trace;
 pub mod write_timeout;
+pub mod ws_upgrade;
 
 /// Largest request body accepted (the contract's 64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
