@@ -5,6 +5,7 @@
 //! `TACOS_WS_MANAGEMENT_URL`). API Gateway answers `GoneException` (410) for a connection whose
 //! browser left; that is [`Delivery::Gone`], not an error. Closing is `DeleteConnection`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -46,7 +47,7 @@ impl ApiGatewayPusher {
 
 #[async_trait]
 impl Pusher for ApiGatewayPusher {
-    async fn send(&self, id: &ConnectionId, frame: &str) -> Result<Delivery, PushError> {
+    async fn send(&self, id: &ConnectionId, frame: &Arc<str>) -> Result<Delivery, PushError> {
         match self
             .client
             .post_to_connection()

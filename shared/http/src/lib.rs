@@ -7,7 +7,9 @@
 //! * [`routes`]: one module per area of the API.
 //! * [`bulkhead`]: per-function bounds on requests in flight, for a process serving every route.
 //! * [`rate_limit`]: per-caller rate limits, before any other work of a request.
-//! * [`sse`]: the rhythm of server-sent event streams, and transports that cannot stream.
+//! * [`sse`]: the rhythm of server-sent event streams, transports that cannot stream, and events
+//!   formatted once and shared by every stream.
+//! * [`snapshot_events`]: an event's availability as one shared server-sent event per snapshot.
 //! * [`live_socket`]: the WebSocket endpoint of live updates, `GET /api/v1/live`.
 //! * [`error`]: the contract's error shape, `{"error":{"code","message","trace_id"}}`.
 //! * [`settings`]: port, rate limits, client-address header, per-function concurrency.
@@ -15,6 +17,8 @@
 //! * [`origin`]: the trusted proxy's secret header, when the deployment has one.
 //! * [`server`]: the accept loop of the processes that serve the router themselves: header and
 //!   idle timeouts, connections bounded per address and in all.
+//! * [`write_timeout`]: a connection whose peer stops reading closed after a while.
+//! * [`ws_upgrade`]: the WebSocket handshake, handing over the protocol's own stream.
 //!
 //! Every response, errors and preflights included, carries the security headers of
 //! [`SECURITY_HEADERS`].
@@ -50,8 +54,11 @@ pub mod rate_limit;
 pub mod routes;
 pub mod server;
 pub mod settings;
+pub mod snapshot_events;
 pub mod sse;
 pub mod trace;
+pub mod write_timeout;
+pub mod ws_upgrade;
 
 /// Largest request body accepted (the contract's 64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -501,6 +508,36 @@ mod tests {
         let text = stream_text(&app, &token).await;
         assert!(started.elapsed() < sse::INTERVAL * 2, "{text}");
         assert_eq!(text.matches("event: status").count(), 1, "{text}");
+    }
+
+    /// Streams of one event send one formatted event per snapshot, the same bytes, not a copy
+    /// each: a probe's thousand unread streams of a 20,000-seat event held 3.8 MB apiece when
+    /// every stream formatted its own.
+    #[tokio::test]
+    async fn availability_streams_share_each_snapshot_s_event() {
+        use futures::StreamExt;
+        let app = app().await;
+        let mut firsts = Vec::new();
+        for _ in 0..3 {
+            let request = Request::get("/api/v1/events/evt_demo/availability/stream")
+                .body(Body::empty())
+                .unwrap();
+            let response = send(&app, request).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            let mut body = response.into_body().into_data_stream();
+            let first = body.next().await.unwrap().unwrap();
+            assert!(first.starts_with(b"event: availability\n"));
+            // Held, with its stream, while the others are opened.
+            firsts.push((first, body));
+        }
+        let (first, _) = &firsts[0];
+        for (other, _) in &firsts[1..] {
+            assert_eq!(
+                other.as_ptr(),
+                first.as_ptr(),
+                "one allocation for every stream's event"
+            );
+        }
     }
 
     #[tokio::test]

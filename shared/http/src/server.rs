@@ -28,6 +28,10 @@
 //! * at start the soft limit of open files is raised to the hard one ([`raise_fd_limit`]) and the
 //!   total bound is kept below it, leaving room for the store's files and outgoing calls, so
 //!   `accept` itself never fails for want of a descriptor;
+//! * a write to a connection that makes no progress for [`Limits::write_timeout`] (a client that
+//!   stopped reading a stream or a WebSocket) fails and ends the connection, freeing what its
+//!   response had queued ([`crate::write_timeout`]): a probe's thousand unread availability
+//!   streams held 3.7 GB for as long as the client cared to;
 //! * an `accept` error (the rare resource shortage) pauses the loop briefly instead of spinning.
 //!
 //! HTTP/1.1 only (with upgrades, for the WebSocket endpoint): the browsers and load balancers in
@@ -56,6 +60,7 @@ use tower::Service;
 
 use crate::extract::counted_network;
 use crate::settings::HttpSettings;
+use crate::write_timeout::WriteTimeout;
 
 /// Descriptors kept free of connections: the store's files, outgoing HTTP, logs.
 const RESERVED_FDS: u64 = 256;
@@ -90,17 +95,22 @@ pub struct Limits {
     pub per_address: usize,
     /// Connections open at once in all.
     pub total: usize,
+    /// Time a write may wait on the peer without progress before the connection is closed.
+    pub write_timeout: Duration,
 }
 
 impl Limits {
-    /// 10 s for a head, 10 s for a body, 10 s to drain at a stop; 4,096 connections in all (fewer
-    /// when the descriptor limit is lower: [`Limits::fitting`]), a quarter of them per address.
+    /// 10 s for a head, 10 s for a body, 10 s for a stalled write (five ticks of the live
+    /// streams: a browser that reads keeps up with far less), 10 s to drain at a stop; 4,096
+    /// connections in all (fewer when the descriptor limit is lower: [`Limits::fitting`]), a
+    /// quarter of them per address.
     pub const DEFAULT: Limits = Limits {
         header_timeout: Duration::from_secs(10),
         body_timeout: Duration::from_secs(10),
         drain_timeout: Duration::from_secs(10),
         per_address: 1024,
         total: 4096,
+        write_timeout: Duration::from_secs(10),
     };
 
     /// The limits `settings` ask for (`TACOS_MAX_CONNECTIONS`, `TACOS_MAX_CONNECTIONS_PER_ADDRESS`)
@@ -307,7 +317,7 @@ where
             &http,
             app.clone(),
             (stream, peer),
-            (slot, limits.body_timeout),
+            (slot, limits.body_timeout, limits.write_timeout),
             stopping.clone(),
         ));
     }
@@ -328,13 +338,14 @@ where
 }
 
 /// One accepted connection served to its end: its requests through `app`, each knowing the
-/// peer's address, each body bounded by `body_timeout`; when `stopping` changes, the request in
-/// flight is finished and no other taken. Its `slot` is given back when it ends, however it ends.
+/// peer's address, each body bounded by `body_timeout` and its writes by `write_timeout`; when
+/// `stopping` changes, the request in flight is finished and no other taken. Its `slot` is given
+/// back when it ends, however it ends.
 fn connection<S: App>(
     http: &http1::Builder,
     app: S,
     (stream, peer): (tokio::net::TcpStream, SocketAddr),
-    (slot, body_timeout): (Slot, Duration),
+    (slot, body_timeout, write_timeout): (Slot, Duration, Duration),
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) -> impl Future<Output = ()> + Send + 'static {
     // The connection's own copy of the app, lent to each request in turn (hyper asks for one
@@ -347,7 +358,10 @@ fn connection<S: App>(
         app.borrow_mut().call(request)
     });
     let connection = http
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(
+            TokioIo::new(WriteTimeout::new(stream, write_timeout)),
+            service,
+        )
         .with_upgrades();
     async move {
         let mut connection = std::pin::pin!(connection);
@@ -475,9 +489,17 @@ mod tests {
                 .route(
                     "/echo",
                     post(|RawBody(body): RawBody| async move { body.len().to_string() }),
-                );
+                )
+                .route("/endless", get(endless));
         tokio::spawn(serve(listener, app, limits, std::future::pending()));
         addr
+    }
+
+    /// A response that never ends and is always ready with more (a stream's worst case).
+    async fn endless() -> axum::body::Body {
+        static CHUNK: [u8; 16 * 1024] = [b'x'; 16 * 1024];
+        let chunk = axum::body::Bytes::from_static(&CHUNK);
+        axum::body::Body::from_stream(futures::stream::repeat(Ok::<_, Infallible>(chunk)))
     }
 
     /// Reads until the server closes the connection; how long that took.
@@ -691,6 +713,37 @@ mod tests {
         let mut buf = [0u8; 256];
         let n = fine.read(&mut buf).await.unwrap();
         assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    }
+
+    /// A client that opens a stream and stops reading (a probe held a thousand availability
+    /// streams so, 3.7 GB, for as long as it liked) is closed once a write has waited on it for
+    /// the write timeout; then all it can read is what was already in flight.
+    #[tokio::test]
+    async fn a_client_that_stops_reading_is_closed_after_the_write_timeout() {
+        let addr = server(Limits {
+            write_timeout: Duration::from_millis(500),
+            ..Limits::DEFAULT
+        })
+        .await;
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        // A small window, so the server's writes stall at once rather than after megabytes.
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stalled = socket.connect(addr).await.unwrap();
+        stalled
+            .write_all(b"GET /endless HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        // Reads nothing for six times the timeout.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let drained = tokio::time::timeout(
+            Duration::from_secs(20),
+            closed_within(&mut stalled, Duration::from_secs(5)),
+        )
+        .await;
+        assert!(
+            matches!(drained, Ok(Some(_))),
+            "the stream went on for a client that had stopped reading: {drained:?}"
+        );
     }
 
     #[tokio::test]

@@ -259,7 +259,7 @@ async fn api_gateway_pusher_tells_gone_from_failed() {
     })
     .await;
     let throttled: ConnectionId = "throttled-1".parse().unwrap();
-    let failed = pusher.send(&throttled, "{}").await;
+    let failed = pusher.send(&throttled, &Arc::from("{}")).await;
     assert!(
         matches!(&failed, Err(e) if e.0.contains("LimitExceeded")),
         "throttling is a failure to retry, not a gone connection: {failed:?}"

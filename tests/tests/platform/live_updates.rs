@@ -32,7 +32,7 @@ async fn memory_connections_conform() {
 
 struct MemoryHarness {
     pusher: Arc<MemoryPusher>,
-    receivers: Mutex<HashMap<ConnectionId, Receiver<String>>>,
+    receivers: Mutex<HashMap<ConnectionId, Receiver<Arc<str>>>>,
 }
 
 #[async_trait]
@@ -49,7 +49,11 @@ impl PusherHarness for MemoryHarness {
     async fn received(&self, id: &ConnectionId) -> Option<Vec<String>> {
         let mut receivers = self.receivers.lock().unwrap();
         let rx = receivers.get_mut(id)?;
-        Some(std::iter::from_fn(|| rx.try_recv().ok()).collect())
+        Some(
+            std::iter::from_fn(|| rx.try_recv().ok())
+                .map(|frame| frame.to_string())
+                .collect(),
+        )
     }
     async fn gone(&self) -> Option<ConnectionId> {
         let id = ConnectionId::generate();
@@ -197,7 +201,7 @@ impl Live {
         &self,
         event: &EventId,
         token: Option<&WaitingToken>,
-    ) -> (ConnectionId, Receiver<String>) {
+    ) -> (ConnectionId, Receiver<Arc<str>>) {
         let id = ConnectionId::generate();
         let rx = self.pusher.attach(id.clone());
         let request = ConnectRequest {
@@ -222,7 +226,7 @@ impl Live {
     }
 }
 
-fn frames(rx: &mut Receiver<String>) -> Vec<Value> {
+fn frames(rx: &mut Receiver<Arc<str>>) -> Vec<Value> {
     std::iter::from_fn(|| rx.try_recv().ok())
         .map(|frame| serde_json::from_str(&frame).expect("frames are JSON"))
         .collect()
@@ -414,6 +418,31 @@ async fn a_browser_that_stops_reading_is_dropped_once_it_falls_behind() {
         "no more than that held"
     );
     assert!(idle.recv().await.is_none(), "then its end closes");
+}
+
+/// Browsers watching one event are handed one frame per tick, the same allocation, not a copy
+/// each: a probe's three hundred idle sockets on a 20,000-seat event held 9.5 MB apiece when every
+/// channel kept its own copies of the 1.8 MB frame.
+#[tokio::test]
+async fn browsers_of_one_event_share_each_tick_s_frame() {
+    let live = Live::new();
+    let event = live.event(3).await;
+    let mut browsers = Vec::new();
+    for _ in 0..3 {
+        browsers.push(live.connect(&event, None).await.1);
+    }
+    let report = live.live.tick().await.unwrap();
+    assert_eq!(report.sent, 3);
+    let received: Vec<Arc<str>> = browsers
+        .iter_mut()
+        .map(|rx| rx.try_recv().expect("each browser has the frame"))
+        .collect();
+    assert!(
+        received
+            .iter()
+            .all(|frame| Arc::ptr_eq(frame, &received[0])),
+        "one frame, shared by every browser of the event"
+    );
 }
 
 #[tokio::test]

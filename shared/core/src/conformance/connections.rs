@@ -161,11 +161,11 @@ pub trait PusherHarness: Send + Sync {
 pub async fn pusher_conforms(harness: &dyn PusherHarness) {
     let pusher = harness.pusher();
     let id = harness.open().await;
-    let frames = [
-        r#"{"type":"availability","data":{"n":1}}"#,
-        r#"{"type":"queue","data":{}}"#,
+    let frames: [Arc<str>; 2] = [
+        Arc::from(r#"{"type":"availability","data":{"n":1}}"#),
+        Arc::from(r#"{"type":"queue","data":{}}"#),
     ];
-    for frame in frames {
+    for frame in &frames {
         assert_eq!(
             pusher.send(&id, frame).await,
             Ok(Delivery::Sent),
@@ -173,7 +173,11 @@ pub async fn pusher_conforms(harness: &dyn PusherHarness) {
         );
     }
     if let Some(received) = harness.received(&id).await {
-        assert_eq!(received, frames, "frames arrive whole and in order");
+        assert_eq!(
+            received,
+            frames.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "frames arrive whole and in order"
+        );
     }
     pusher.close(&id).await.expect("an open connection closes");
     pusher
@@ -183,7 +187,7 @@ pub async fn pusher_conforms(harness: &dyn PusherHarness) {
 
     if let Some(gone) = harness.gone().await {
         assert_eq!(
-            pusher.send(&gone, frames[0]).await,
+            pusher.send(&gone, &frames[0]).await,
             Ok(Delivery::Gone),
             "a frame to a connection that went away is reported gone, not an error"
         );

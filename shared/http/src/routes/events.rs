@@ -1,17 +1,14 @@
 //! Events, availability (read and streamed), and event creation by administrators.
 
-use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
-use axum::response::sse::{self, KeepAlive, Sse};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 
-use tacos_core::domain::availability::AvailabilitySnapshot;
 use tacos_core::domain::catalog::{Event, NewEvent};
 use tacos_core::domain::sale::Sale;
 use tacos_core::error::Error;
@@ -19,7 +16,8 @@ use tacos_core::platform::Platform;
 
 use crate::error::Result;
 use crate::extract::{path_id, Admin, Json, Path};
-use crate::sse::{Delivery, INTERVAL};
+use crate::snapshot_events::SnapshotEvents;
+use crate::sse::{Delivery, Formatted, INTERVAL};
 use tacos_core::ids::EventId;
 
 /// The event as the contract shows it: without its queue's sharding, with the digits of its
@@ -89,18 +87,26 @@ pub async fn availability(
     ))
 }
 
+/// The formatted events of the availability streams, shared by every stream of the process.
+static AVAILABILITY_EVENTS: LazyLock<SnapshotEvents> = LazyLock::new(SnapshotEvents::new);
+
 /// The availability pushed as server-sent events (`availability`, the JSON of [`availability`]):
 /// one at once, then one every [`INTERVAL`] while the client stays connected, so a seat map stays
 /// current without polling. A failed read is sent as an `error` event (its code) and the stream
 /// goes on; on a [buffered transport](Delivery::Buffered) only the first event is sent.
+///
+/// Each snapshot's event is formatted once and shared by every stream sending it
+/// ([`SnapshotEvents`]); what a stream whose client stops reading still costs is the server's
+/// bound (`server::Limits::write_timeout`). Every event is the whole availability, so a client
+/// dropped for not reading loses nothing by reconnecting.
 pub async fn availability_stream(
     State(platform): State<Arc<Platform>>,
     Path(id): Path<String>,
     delivery: Option<Extension<Delivery>>,
-) -> Result<Sse<impl Stream<Item = std::result::Result<sse::Event, Infallible>>>> {
+) -> Result<Response> {
     let id: EventId = path_id(&id, Error::EventNotFound)?;
     // An unknown event is the ordinary JSON 404, before any stream starts.
-    let first = platform.availability.read(&id).await?;
+    let first = AVAILABILITY_EVENTS.event(&id, &platform.availability.read(&id).await?);
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + INTERVAL, INTERVAL);
     // A slow read or a slow client delays the next event; missed ones are not sent in a burst.
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -109,25 +115,18 @@ pub async fn availability_stream(
         |(platform, id, mut ticks)| async move {
             ticks.tick().await;
             let event = match platform.availability.read(&id).await {
-                Ok(availability) => availability_event(&availability),
-                Err(e) => sse::Event::default().event("error").data(e.code()),
+                Ok(snapshot) => AVAILABILITY_EVENTS.event(&id, &snapshot),
+                Err(e) => Formatted::new("error", e.code().as_bytes()),
             };
             Some((event, (platform, id, ticks)))
         },
     );
-    let events = futures::stream::once(async move { availability_event(&first) }).chain(updates);
+    let events = futures::stream::once(std::future::ready(first)).chain(updates);
     let events = match delivery.map(|Extension(d)| d).unwrap_or_default() {
         Delivery::Streamed => events.boxed(),
         Delivery::Buffered => events.take(1).boxed(),
     };
-    Ok(Sse::new(events.map(|event| Ok(event.retry(INTERVAL)))).keep_alive(KeepAlive::default()))
-}
-
-fn availability_event(availability: &AvailabilitySnapshot) -> sse::Event {
-    let json = availability.json();
-    sse::Event::default()
-        .event("availability")
-        .data(std::str::from_utf8(&json).expect("JSON is UTF-8"))
+    Ok(crate::sse::stream(events))
 }
 
 pub async fn create(
