@@ -31,11 +31,23 @@ pub const INTERVAL: Duration = Duration::from_secs(2);
 /// is the whole status.
 pub const STREAM_FOR: Duration = Duration::from_secs(50);
 
-/// `events` until [`STREAM_FOR`] has gone by.
-pub fn for_a_while<S: futures::Stream>(events: S) -> impl futures::Stream<Item = S::Item> {
+/// How long a stream lasts, when a request carries another bound than [`STREAM_FOR`] (a test's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamFor(pub Duration);
+
+impl Default for StreamFor {
+    fn default() -> Self {
+        Self(STREAM_FOR)
+    }
+}
+
+/// `events` until `bound` has gone by.
+pub fn for_a_while<S: futures::Stream>(
+    events: S,
+    StreamFor(bound): StreamFor,
+) -> impl futures::Stream<Item = S::Item> {
     use futures::StreamExt;
-    let end = tokio::time::sleep(STREAM_FOR);
-    events.take_until(end)
+    events.take_until(tokio::time::sleep(bound))
 }
 
 /// How the responses of this process travel to the client.

@@ -22,9 +22,11 @@ use super::journal::{Journal, JournaledEvent};
 use crate::ports::bus::{DomainEvent, EventBus, EventHandler, PublishError};
 
 const MAX_DELIVERIES: u32 = 16;
-/// The longest pause between two deliveries of one event: 0.4 s doubling to this, so 16
-/// deliveries span about five minutes.
-const MAX_PAUSE: Duration = Duration::from_secs(30);
+/// The pause after an event's first refusal is twice this, and each next one twice the last.
+const PAUSE_UNIT: Duration = Duration::from_millis(200);
+/// The longest pause between two deliveries of one event, in [`PAUSE_UNIT`]s: 0.4 s doubling to
+/// 30 s, so 16 deliveries span about five minutes.
+const MAX_PAUSE_UNITS: u32 = 150;
 /// How many published events are kept for inspection.
 const HISTORY: usize = 10_000;
 
@@ -36,6 +38,8 @@ pub struct MemoryBus {
     rx: Mutex<Option<mpsc::UnboundedReceiver<Delivery>>>,
     history: Mutex<std::collections::VecDeque<DomainEvent>>,
     journal: Option<Journal>,
+    /// [`PAUSE_UNIT`], but in tests that cannot wait minutes.
+    pause_unit: Duration,
 }
 
 impl Default for MemoryBus {
@@ -46,6 +50,7 @@ impl Default for MemoryBus {
             rx: Mutex::new(Some(rx)),
             history: Mutex::default(),
             journal: None,
+            pause_unit: PAUSE_UNIT,
         }
     }
 }
@@ -101,7 +106,10 @@ impl MemoryBus {
         while let Some((id, event)) = rx.recv().await {
             let handler = handler.clone();
             let journal = self.journal.clone();
-            tokio::spawn(async move { deliver(&*handler, journal.as_ref(), id, event).await });
+            let unit = self.pause_unit;
+            tokio::spawn(
+                async move { deliver(&*handler, journal.as_ref(), (id, event), unit).await },
+            );
         }
     }
 }
@@ -111,8 +119,8 @@ impl MemoryBus {
 async fn deliver(
     handler: &dyn EventHandler,
     journal: Option<&Journal>,
-    id: Option<String>,
-    event: DomainEvent,
+    (id, event): Delivery,
+    unit: Duration,
 ) {
     for delivery in 1..=MAX_DELIVERIES {
         match handler.handle_event(event.clone()).await {
@@ -127,7 +135,7 @@ async fn deliver(
             }
             Err(error) => {
                 tracing::warn!(%error, delivery, detail_type = event.detail_type.as_str(), "event handler failed");
-                tokio::time::sleep(pause_after(delivery)).await;
+                tokio::time::sleep(pause_after(delivery, unit)).await;
             }
         }
     }
@@ -143,9 +151,9 @@ async fn deliver(
     }
 }
 
-/// The pause after the `delivery`-th refusal of an event.
-fn pause_after(delivery: u32) -> Duration {
-    Duration::from_millis(200u64 << delivery.min(20)).min(MAX_PAUSE)
+/// The pause after the `delivery`-th refusal of an event, in pauses of `unit`.
+fn pause_after(delivery: u32, unit: Duration) -> Duration {
+    (unit * (1u32 << delivery.min(20))).min(unit * MAX_PAUSE_UNITS)
 }
 
 #[async_trait]
@@ -235,18 +243,25 @@ mod tests {
         }
     }
 
-    /// An outage of a few minutes (refusals for about 3 of them) delays the event, and the
-    /// handler gets it once the store is back.
-    #[tokio::test(start_paused = true)]
+    /// An outage of a few minutes (refusals for about 3 of them; here on a clock 200 times
+    /// faster, pauses of 1 ms doubling to 150 ms) delays the event, and the handler gets it once
+    /// the store is back.
+    #[tokio::test]
     async fn an_event_refused_through_a_three_minute_outage_is_handled_after_it() {
         let handler = Arc::new(Recovering {
             refusals: AtomicU32::new(11),
             taken: AtomicU32::new(0),
         });
-        let bus = Arc::new(MemoryBus::new());
+        let bus = Arc::new(MemoryBus {
+            pause_unit: Duration::from_millis(1),
+            ..MemoryBus::new()
+        });
         tokio::spawn(bus.clone().run(handler.clone()));
         bus.publish(approval()).await.unwrap();
-        tokio::time::sleep(Duration::from_secs(10 * 60)).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while handler.taken.load(Ordering::SeqCst) == 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         assert_eq!(handler.refusals.load(Ordering::SeqCst), 0);
         assert_eq!(
             handler.taken.load(Ordering::SeqCst),
@@ -257,12 +272,14 @@ mod tests {
 
     #[test]
     fn an_event_is_delivered_again_for_about_five_minutes() {
-        let span: Duration = (1..MAX_DELIVERIES).map(pause_after).sum();
+        let span: Duration = (1..MAX_DELIVERIES)
+            .map(|delivery| pause_after(delivery, PAUSE_UNIT))
+            .sum();
         assert!(
             (Duration::from_secs(270)..=Duration::from_secs(360)).contains(&span),
             "{span:?}"
         );
-        assert_eq!(pause_after(1), Duration::from_millis(400));
-        assert_eq!(pause_after(40), MAX_PAUSE);
+        assert_eq!(pause_after(1, PAUSE_UNIT), Duration::from_millis(400));
+        assert_eq!(pause_after(40, PAUSE_UNIT), Duration::from_secs(30));
     }
 }

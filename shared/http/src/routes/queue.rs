@@ -21,7 +21,7 @@ use tacos_core::platform::Platform;
 use crate::error::Result;
 use crate::extract::{check_user_id, parse_json, path_id, Json, MaybeCaller, Query};
 use crate::idempotency::{keyed_answer, ClaimedKey, KeyOwner, OwnKey};
-use crate::sse::{self, Delivery};
+use crate::sse::{self, Delivery, StreamFor};
 use tacos_core::ids::{EventId, WaitingToken};
 
 /// `{"event_id"}`, and `challenge` and `solution` when the event asks for proof of work
@@ -191,6 +191,7 @@ pub async fn stream(
     State(platform): State<Arc<Platform>>,
     TokenParam(token): TokenParam,
     delivery: Option<Extension<Delivery>>,
+    stream_for: Option<Extension<StreamFor>>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     platform.queue.status(&token).await?;
     let updates = futures::stream::unfold(
@@ -229,7 +230,11 @@ pub async fn stream(
         },
     );
     let updates = match delivery.map(|Extension(d)| d).unwrap_or_default() {
-        Delivery::Streamed => sse::for_a_while(updates).boxed(),
+        Delivery::Streamed => sse::for_a_while(
+            updates,
+            stream_for.map(|Extension(s)| s).unwrap_or_default(),
+        )
+        .boxed(),
         Delivery::Buffered => updates.take(1).boxed(),
     };
     Ok(Sse::new(updates).keep_alive(KeepAlive::default()))
