@@ -23,7 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT=${BENCH_IDLE_PORT:-8401}
-DATA=${BENCH_IDLE_DATA:-/tmp/wt-live-data}
+DATA=${BENCH_IDLE_DATA:-/tmp/tacos-idle-streams}
 BIN=${CARGO_TARGET_DIR:-target}/release
 PASSWORD=bench-idle-admin-password
 
