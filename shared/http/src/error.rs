@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use tacos_core::error::Error;
 use tacos_core::trace_context;
 
-use crate::metrics::Throttle;
+use crate::throttle::Throttle;
 
 /// A handler's result.
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;

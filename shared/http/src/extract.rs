@@ -1,6 +1,6 @@
 //! Extractors that turn requests into domain values or contract errors.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -12,6 +12,7 @@ use tacos_core::domain::auth::{Principal, Role};
 use tacos_core::error::Error;
 use tacos_core::platform::Platform;
 
+use crate::client_network::counted_network;
 use crate::error::ApiError;
 use crate::server::body_timed_out;
 
@@ -173,19 +174,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 /// The client's network address, for scoping anonymous callers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientAddr(pub String);
-
-/// The network a client address is counted as, wherever one is (rate limits, idempotency scopes,
-/// the server's connections per address): an IPv4 address is itself, and so is an IPv4-mapped
-/// IPv6 one (`::ffff:198.51.100.7` is `198.51.100.7`); an IPv6 address is its /64. A subscriber
-/// gets a /64 at least (RFC 6177) and picks any of its 2^64 addresses at will, so counted per
-/// /128 one machine was a fresh caller per address: 30 addresses of one /64 made 30
-/// registrations.
-pub fn counted_network(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !(u64::MAX as u128))),
-        v4 => v4,
-    }
-}
 
 /// [`counted_network`] as a caller's name: `198.51.100.7`, `2001:db8:1:2::/64`.
 fn counted_name(ip: IpAddr) -> String {

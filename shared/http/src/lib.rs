@@ -43,6 +43,7 @@ use crate::error::ApiError;
 use crate::settings::HttpSettings;
 
 pub mod bulkhead;
+pub mod client_network;
 pub mod cors;
 pub mod error;
 pub mod extract;
@@ -56,6 +57,7 @@ pub mod server;
 pub mod settings;
 pub mod snapshot_events;
 pub mod sse;
+pub mod throttle;
 pub mod trace;
 pub mod write_timeout;
 pub mod ws_upgrade;

@@ -58,7 +58,7 @@ use tacos_telemetry::series;
 use tokio::net::TcpListener;
 use tower::Service;
 
-use crate::extract::counted_network;
+use crate::client_network::counted_network;
 use crate::settings::HttpSettings;
 use crate::write_timeout::WriteTimeout;
 

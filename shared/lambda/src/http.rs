@@ -18,9 +18,10 @@ use tacos_core::functions::{Function, Kind};
 use tacos_core::platform::Platform;
 use tacos_core::secret::Secret;
 use tacos_http::extract::ClientAddr;
-use tacos_http::metrics::{refresh_viewed_queues, Throttle};
+use tacos_http::metrics::refresh_viewed_queues;
 use tacos_http::settings::HttpSettings;
 use tacos_http::sse::Delivery;
+use tacos_http::throttle::Throttle;
 
 use crate::metrics;
 
