@@ -84,8 +84,7 @@ fn error_response(error: Error) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use tacos_telemetry::captured::{self, Captured};
-    use tracing_subscriber::layer::SubscriberExt;
+    use tacos_telemetry::captured::Captured;
 
     use super::*;
 
@@ -93,13 +92,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn an_outage_is_warned_of_once_a_second_not_once_a_request() {
         let captured = Captured::default();
-        let sink = captured.clone();
-        let subscriber = tracing_subscriber::registry().with(
-            tracing_subscriber::fmt::layer()
-                .event_format(tacos_telemetry::log_line::LogLine)
-                .with_writer(move || sink.clone()),
-        );
-        let _guard = captured::set_default(subscriber);
+        let _guard = captured.as_server_log();
         for _ in 0..50 {
             let response = error_response(Error::Unavailable("the disk is full".into()));
             assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);

@@ -235,24 +235,16 @@ mod tests {
     use axum::body::Body;
     use axum::routing::get;
     use axum::Router;
-    use tacos_telemetry::captured::{self, Captured};
+    use tacos_telemetry::captured::Captured;
     use tower::ServiceExt;
-    use tracing_subscriber::layer::SubscriberExt;
 
     // One thread, so the subscriber set for this thread sees the request; set through
-    // `captured::set_default`, since the router tests beside this one reach the access line with
-    // no subscriber of their own.
+    // `Captured::as_server_log` (`captured::set_default`), since the router tests beside this one
+    // reach the access line with no subscriber of their own.
     #[tokio::test(flavor = "current_thread")]
     async fn the_access_line_carries_the_trace_id_the_response_names() {
         let captured = Captured::default();
-        let sink = captured.clone();
-        // As the servers log: JSON lines of events, no spans layer.
-        let subscriber = tracing_subscriber::registry().with(
-            tracing_subscriber::fmt::layer()
-                .event_format(tacos_telemetry::log_line::LogLine)
-                .with_writer(move || sink.clone()),
-        );
-        let _guard = captured::set_default(subscriber);
+        let _guard = captured.as_server_log();
         let app = Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .layer(super::ObserveLayer);

@@ -9,6 +9,22 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl Captured {
+    /// Makes this capture the thread's default subscriber for as long as the guard lives
+    /// ([`set_default`]), writing what the servers write: JSON lines of events
+    /// ([`LogLine`](crate::log_line::LogLine)), no spans layer.
+    #[must_use = "the capture is the default only while the guard lives"]
+    pub fn as_server_log(&self) -> DefaultGuard {
+        use tracing_subscriber::layer::SubscriberExt;
+        let sink = self.clone();
+        set_default(
+            tracing_subscriber::registry().with(
+                tracing_subscriber::fmt::layer()
+                    .event_format(crate::log_line::LogLine)
+                    .with_writer(move || sink.clone()),
+            ),
+        )
+    }
+
     /// What was written so far, as text (log lines are UTF-8: anything else panics).
     pub fn text(&self) -> String {
         let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);

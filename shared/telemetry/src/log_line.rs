@@ -259,10 +259,9 @@ fn push_timestamp(line: &mut String, at: std::time::SystemTime) {
 
 #[cfg(test)]
 mod tests {
-    use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
-    use crate::captured::{self, Captured};
+    use crate::captured::Captured;
 
     #[test]
     fn the_filter_takes_events_at_the_levels_rust_log_names_and_no_span() {
@@ -334,13 +333,7 @@ mod tests {
     #[tokio::test]
     async fn a_line_is_one_json_object_with_the_fields_and_the_trace_id_of_the_work_in_hand() {
         let captured = Captured::default();
-        let sink = captured.clone();
-        let subscriber = tracing_subscriber::registry().with(
-            tracing_subscriber::fmt::layer()
-                .event_format(LogLine)
-                .with_writer(move || sink.clone()),
-        );
-        let _guard = captured::set_default(subscriber);
+        let _guard = captured.as_server_log();
         tacos_core::trace_context::in_trace("4bf92f3577b34da6a3ce929d0e0e4736".into(), async {
             tracing::info!(
                 status = 200u16,
