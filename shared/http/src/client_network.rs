@@ -15,3 +15,11 @@ pub fn counted_network(ip: IpAddr) -> IpAddr {
         v4 => v4,
     }
 }
+
+/// [`counted_network`] as a caller's name: `198.51.100.7`, `2001:db8:1:2::/64`.
+pub fn counted_name(ip: IpAddr) -> String {
+    match counted_network(ip) {
+        IpAddr::V6(network) => format!("{network}/64"),
+        v4 => v4.to_string(),
+    }
+}

@@ -12,7 +12,7 @@ use tacos_core::domain::auth::{Principal, Role};
 use tacos_core::error::Error;
 use tacos_core::platform::Platform;
 
-use crate::client_network::counted_network;
+use crate::client_network::counted_name;
 use crate::error::ApiError;
 use crate::server::body_timed_out;
 
@@ -175,16 +175,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientAddr(pub String);
 
-/// [`counted_network`] as a caller's name: `198.51.100.7`, `2001:db8:1:2::/64`.
-fn counted_name(ip: IpAddr) -> String {
-    match counted_network(ip) {
-        IpAddr::V6(network) => format!("{network}/64"),
-        v4 => v4.to_string(),
-    }
-}
-
 impl ClientAddr {
-    /// The network the client is counted as ([`counted_network`]), from the address the entry
+    /// The network the client is counted as ([`counted_name`]), from the address the entry
     /// point set (the socket peer locally, the API Gateway source IP in Lambda, or the trusted
     /// proxy's header). A value that is not an address is used as it is.
     pub fn of(parts: &Parts) -> String {
@@ -346,7 +338,8 @@ pub fn path_id<T: std::str::FromStr>(raw: &str, not_found: Error) -> Result<T, A
 
 #[cfg(test)]
 mod tests {
-    use super::{bearer_credentials, counted_network, ClientAddr};
+    use super::{bearer_credentials, ClientAddr};
+    use crate::client_network::counted_network;
     use axum::extract::{ConnectInfo, Request};
     use std::net::{IpAddr, SocketAddr};
 

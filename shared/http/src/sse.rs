@@ -42,11 +42,10 @@ impl Default for StreamFor {
 }
 
 /// `events` until `bound` has gone by.
-pub fn for_a_while<S: futures::Stream>(
+pub fn for_a_while<S: Stream>(
     events: S,
     StreamFor(bound): StreamFor,
-) -> impl futures::Stream<Item = S::Item> {
-    use futures::StreamExt;
+) -> impl Stream<Item = S::Item> {
     events.take_until(tokio::time::sleep(bound))
 }
 
