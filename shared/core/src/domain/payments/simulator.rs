@@ -159,6 +159,14 @@ impl Payments {
             self.file(follow_up.as_ref()),
         );
         if let Err(refused) = started {
+            // A duplicate of this request decided the payment meanwhile, and its follow-up may
+            // already have settled the hold: this request is answered as the payment stands, as
+            // a duplicate that read it decided is (a 409 "reservation is CONFIRMED" was seen).
+            if let Ok(now) = self.get(id, Some(caller)).await {
+                if now.status != PaymentStatus::Pending {
+                    return Ok(Charged::Found(now));
+                }
+            }
             if filed.is_ok() && !self.started_by_another(&intent.reservation_id, id).await {
                 self.drop_follow_up(id, follow_up.as_ref()).await;
             }
