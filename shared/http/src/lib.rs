@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Router;
 use tower::util::MapResponseLayer;
 use tower::ServiceBuilder;
@@ -45,6 +45,7 @@ use crate::settings::HttpSettings;
 pub mod bulkhead;
 pub mod client_network;
 pub mod cors;
+pub mod declared_size;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
@@ -194,23 +195,9 @@ where
             .layer(cors::CorsLayer)
             // The contract's largest body, for every extractor that reads one.
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-            .layer(axum::middleware::from_fn(refuse_declared_oversize)),
+            // A body declared too large is refused before any of it is read.
+            .layer(declared_size::RefuseOversizeLayer),
     )
-}
-
-/// Refuses a body whose declared length (`Content-Length`) is over [`MAX_BODY_BYTES`] before any
-/// of it is read, whatever the route: the limit on reading alone waits for 64 KiB to arrive, so a
-/// webhook declaring a gigabyte and sending a byte every few seconds was read for as long as it
-/// took (the body timeout of [`server`] bounds it too, but there is nothing to wait for).
-async fn refuse_declared_oversize(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let declared = axum::body::HttpBody::size_hint(request.body()).lower();
-    if declared > MAX_BODY_BYTES as u64 {
-        return ApiError(Error::PayloadTooLarge).into_response();
-    }
-    next.run(request).await
 }
 
 /// Sets [`SECURITY_HEADERS`] on a response, replacing what the handler set.

@@ -1,0 +1,67 @@
+//! Refusing a body whose declared length is over the contract's limit before any of it is read.
+//!
+//! The limit on reading ([`axum::extract::DefaultBodyLimit`]) waits for 64 KiB to arrive before
+//! it refuses, so a webhook declaring a gigabyte and sending a byte every few seconds was read
+//! for as long as that took (the body timeout of [`crate::server`] bounds it too, but there is
+//! nothing to wait for). Every route is covered, a GET declaring a body included: the check
+//! sees only the request's head.
+//!
+//! A layer of its own rather than `axum::middleware::from_fn`, which boxed a future for every
+//! request to run one comparison: about 1,000 of a health check's 31,000 instructions
+//! (`scripts/profile.sh`, BENCHMARKS.md §8.17).
+
+use std::task::{Context, Poll};
+
+use axum::body::HttpBody;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use futures::future::{Either, Ready};
+use tower::{Layer, Service};
+
+use tacos_core::error::Error;
+
+use crate::error::ApiError;
+use crate::MAX_BODY_BYTES;
+
+/// The layer: see the module documentation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RefuseOversizeLayer;
+
+impl<S> Layer<S> for RefuseOversizeLayer {
+    type Service = RefuseOversize<S>;
+
+    fn layer(&self, inner: S) -> RefuseOversize<S> {
+        RefuseOversize { inner }
+    }
+}
+
+/// Answers 413 `PAYLOAD_TOO_LARGE` to a request whose body declares more than
+/// [`MAX_BODY_BYTES`] (hyper's body reports its `Content-Length` as its exact size); passes every
+/// other request on.
+#[derive(Debug, Clone)]
+pub struct RefuseOversize<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for RefuseOversize<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<Ready<Result<Response, S::Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if request.body().size_hint().lower() > MAX_BODY_BYTES as u64 {
+            Either::Left(futures::future::ready(Ok(
+                ApiError(Error::PayloadTooLarge).into_response()
+            )))
+        } else {
+            Either::Right(self.inner.call(request))
+        }
+    }
+}
