@@ -81,7 +81,8 @@ where
     C::Instant: Send + Sync,
 {
     let routes = mounted(|_| true, &platform, settings);
-    let metrics = metrics::routes(platform.clone()).layer(security_headers());
+    let metrics =
+        metrics::routes(platform.clone(), settings.metrics_token.clone()).layer(security_headers());
     with_middleware(routes, platform, settings, clock).merge(metrics)
 }
 

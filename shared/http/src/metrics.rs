@@ -12,19 +12,31 @@
 //! endpoint is scraped rather than on every status call: a scrape every 15 s costs one read of
 //! each queue's state and counters, while the status path, the hottest of an on-sale, stays
 //! untouched. (The Lambda functions, which nobody scrapes, refresh them from `queue-status`.)
+//!
+//! The endpoint is the operator's, and may be reachable by others: the container serves it on the
+//! API's port (behind whatever ingress the API has), and the embedded server on any address it is
+//! told to bind. So the refresh runs at most once a second ([`REFRESH_EVERY`]), however often
+//! anyone scrapes (a flood of scrapes read every event's queue each time: a request that costs the
+//! store as many reads as there are events), and with `TACOS_METRICS_TOKEN` set a scrape must
+//! carry it as a bearer token, or an administrator's access token (`401`, `403` otherwise): queue
+//! lengths, admission rates and request rates are the operator's to read.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{header, Method};
+use axum::http::{header, HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use super::error::ErrorCode;
+use super::error::{ApiError, ErrorCode};
+use crate::throttle::Throttle;
+use tacos_core::domain::auth::Role;
+use tacos_core::error::Error;
 use tacos_core::ids::EventId;
 use tacos_core::platform::Platform;
+use tacos_core::secret::Secret;
 use tacos_telemetry::series::{self, OVERSELL_CODES};
 
 /// The path Prometheus scrapes.
@@ -62,16 +74,66 @@ fn method_label(method: &Method) -> &'static str {
 }
 
 /// `GET /metrics`, on the process's Prometheus recorder (installed here if it is not yet).
-pub fn routes(platform: Arc<Platform>) -> Router {
+/// With `token`, a scrape must carry it (`Authorization: Bearer <token>`) or an administrator's
+/// access token.
+pub fn routes(platform: Arc<Platform>, token: Option<Secret>) -> Router {
     series::prometheus();
     Router::new()
         .route(METRICS_PATH, get(scrape))
-        .with_state(platform)
+        .with_state(Arc::new(Scrapes {
+            platform,
+            token,
+            refresh: Throttle::new(REFRESH_EVERY),
+        }))
 }
 
-async fn scrape(State(platform): State<Arc<Platform>>) -> Response {
-    refresh_queues(&platform).await;
+/// The least time between two refreshes of the queue gauges, whoever scrapes: a scrape within it
+/// reports the values of the last refresh.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(1);
+
+/// What a scrape needs: the platform whose queues it reports, the token it must carry, and the
+/// pace of refreshes.
+struct Scrapes {
+    platform: Arc<Platform>,
+    token: Option<Secret>,
+    refresh: Throttle,
+}
+
+async fn scrape(State(scrapes): State<Arc<Scrapes>>, headers: HeaderMap) -> Response {
+    if let Some(token) = &scrapes.token {
+        if let Err(refused) = scrapes.admit(token, &headers).await {
+            return ApiError(refused).into_response();
+        }
+    }
+    if scrapes.refresh.ready() {
+        refresh_queues(&scrapes.platform).await;
+    }
     exposition()
+}
+
+impl Scrapes {
+    /// Whether a scrape may read the metrics when `token` is set: it carries that token, or an
+    /// administrator's access token (the web app's operator page charts the scrape for a
+    /// signed-in operator).
+    async fn admit(&self, token: &Secret, headers: &HeaderMap) -> Result<(), Error> {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+            .ok_or(Error::MissingAuthorization)?;
+        if token.matches(presented) {
+            return Ok(());
+        }
+        let access_token = std::str::from_utf8(presented)
+            .ok()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::InvalidToken("not the metrics token".into()))?;
+        let principal = self.platform.accounts.tokens().verify(access_token).await?;
+        if principal.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(Error::Forbidden)
+        }
+    }
 }
 
 /// What this process has recorded, in Prometheus' text format. The container's worker mode
@@ -131,6 +193,7 @@ mod tests {
     use tower::ServiceExt;
 
     use tacos_core::config::Config;
+    use tacos_core::domain::auth::Principal;
     use tacos_embedded::InProcess;
 
     async fn get(app: &Router, path: &str) -> (StatusCode, axum::http::HeaderMap, String) {
@@ -213,6 +276,131 @@ mod tests {
         assert!(
             counted(r#"backend_call_duration_seconds_count{service="store",method="#),
             "{text}"
+        );
+    }
+
+    /// With `TACOS_METRICS_TOKEN` set, a scrape without it, or with another, is refused in the
+    /// contract's error shape and reads nothing; the API itself is not affected.
+    #[tokio::test]
+    async fn a_scrape_must_carry_the_metrics_token_when_one_is_set() {
+        let local = InProcess::new(Config::for_tests());
+        let settings = crate::settings::HttpSettings {
+            metrics_token: Some(Secret::new("scrape-me")),
+            ..crate::settings::HttpSettings::defaults()
+        };
+        let app = crate::router(local.platform.clone(), &settings);
+        let scrape = |authorization: Option<&str>| {
+            let app = app.clone();
+            let authorization = authorization.map(str::to_string);
+            async move {
+                let mut request = Request::get(METRICS_PATH);
+                if let Some(value) = authorization {
+                    request = request.header("authorization", value);
+                }
+                let response = app
+                    .oneshot(request.body(Body::empty()).unwrap())
+                    .await
+                    .unwrap();
+                let status = response.status();
+                let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                    .await
+                    .unwrap();
+                (status, String::from_utf8(body.to_vec()).unwrap())
+            }
+        };
+        for (authorization, code) in [
+            (None, "MISSING_AUTHORIZATION"),
+            (Some("Bearer scrape-you"), "INVALID_TOKEN"),
+            (Some("Bearer "), "INVALID_TOKEN"),
+            (Some("scrape-me"), "MISSING_AUTHORIZATION"),
+            (Some("Basic c2NyYXBlLW1l"), "MISSING_AUTHORIZATION"),
+        ] {
+            let (status, body) = scrape(authorization).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{authorization:?}");
+            let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(error["error"]["code"], code, "{authorization:?}: {body}");
+        }
+        let (status, body) = scrape(Some("Bearer scrape-me")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("oversell_attempts_rejected_total"), "{body}");
+        assert_eq!(get(&app, "/api/v1/events").await.0, StatusCode::OK);
+
+        // An administrator's access token reads them too (the operator page's charts); a
+        // buyer's does not.
+        let tokens = local.platform.accounts.tokens();
+        let bearer = |role| {
+            let principal = Principal {
+                user_id: "usr_metrics".parse().unwrap(),
+                role,
+            };
+            format!("Bearer {}", tokens.issue(&principal, chrono::Utc::now()))
+        };
+        let (status, _) = scrape(Some(&bearer(Role::Admin))).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, body) = scrape(Some(&bearer(Role::User))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    }
+
+    /// A flood of scrapes reads the queues once a second, not once a scrape: a scrape within a
+    /// second of the last refresh reports its values.
+    #[tokio::test]
+    async fn queue_gauges_are_refreshed_at_most_once_a_second_however_often_scraped() {
+        let local = InProcess::new(Config::for_tests());
+        let event = local
+            .platform
+            .catalog
+            .create(tacos_core::domain::catalog::NewEvent {
+                name: "Metrics pace".into(),
+                venue: "Hall".into(),
+                starts_at: chrono::Utc::now() + chrono::Duration::days(1),
+                currency: "USD".into(),
+                price: 1_000,
+                sections: None,
+                capacity: Some(10),
+                admission_rate_per_sec: 1.0,
+                max_per_order: 4,
+                event_id: Some("evt_metrics_pace".parse().unwrap()),
+                on_sale_at: None,
+            })
+            .await
+            .unwrap();
+        let app = crate::router(
+            local.platform.clone(),
+            &crate::settings::HttpSettings::defaults(),
+        );
+        let waiting = |text: &str| {
+            let prefix = format!(r#"queue_length{{event_id="{}"}} "#, event.event_id);
+            text.lines()
+                .find_map(|l| l.strip_prefix(prefix.as_str()))
+                .map(str::to_string)
+        };
+        assert_eq!(
+            waiting(&get(&app, METRICS_PATH).await.2).as_deref(),
+            Some("0")
+        );
+        for _ in 0..3 {
+            let join = Request::post("/api/v1/queue/join")
+                .header("content-type", "application/json")
+                .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+                .body(Body::from(format!(
+                    r#"{{"event_id":"{}"}}"#,
+                    event.event_id
+                )))
+                .unwrap();
+            let response = app.clone().oneshot(join).await.unwrap();
+            assert_eq!(response.status(), StatusCode::ACCEPTED);
+        }
+        for _ in 0..20 {
+            assert_eq!(
+                waiting(&get(&app, METRICS_PATH).await.2).as_deref(),
+                Some("0"),
+                "a scrape within the second reports the last refresh"
+            );
+        }
+        tokio::time::sleep(REFRESH_EVERY + Duration::from_millis(100)).await;
+        assert_eq!(
+            waiting(&get(&app, METRICS_PATH).await.2).as_deref(),
+            Some("3")
         );
     }
 }

@@ -41,6 +41,10 @@ pub struct HttpSettings {
     /// See [`crate::server`].
     pub max_connections: usize,
     pub max_connections_per_address: Option<usize>,
+    /// The bearer token a scrape of `GET /metrics` must carry (`TACOS_METRICS_TOKEN`; unset: none
+    /// needed). Set it wherever others can reach the port: the container serves the metrics on
+    /// the API's port. See [`crate::metrics`].
+    pub metrics_token: Option<Secret>,
 }
 
 pub use tacos_core::secret::ORIGIN_SECRET_HEADER;
@@ -71,6 +75,7 @@ impl HttpSettings {
                 None => None,
                 Some(_) => Some(env.parse("TACOS_MAX_CONNECTIONS_PER_ADDRESS", 0usize)?),
             },
+            metrics_token: env.get("TACOS_METRICS_TOKEN").map(Secret::new),
         })
     }
 }
