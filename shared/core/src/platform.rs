@@ -11,7 +11,7 @@ use tracing::Instrument;
 
 use crate::config::Config;
 use crate::domain::auth::accounts::ConfiguredAdmin;
-use crate::domain::auth::{AccessTokens, Accounts};
+use crate::domain::auth::{AccessTokens, Accounts, DeviceTokens};
 use crate::domain::availability::AvailabilityBoard;
 use crate::domain::catalog::Catalog;
 use crate::domain::idempotency::Idempotency;
@@ -69,6 +69,7 @@ impl Platform {
             accounts: Accounts::new(
                 ports.clone(),
                 AccessTokens::new(&config, ports.keys.clone()),
+                DeviceTokens::new(&config.jwt_secret),
                 admin,
             ),
             queue: WaitingRoom::new(

@@ -46,6 +46,7 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
 use axum::body::Body;
+use tacos_core::domain::auth::KnownDevice;
 use tacos_core::error::Error;
 use tacos_core::functions::Route;
 use tacos_core::platform::Platform;
@@ -164,11 +165,20 @@ impl<C: Clock + Clone> RateLimiters<C> {
         Some(self.take(limiter, caller))
     }
 
-    /// Takes one login attempt against `username` (case-insensitive); `None` when logins are not
-    /// limited per username.
-    pub fn check_login_target(&self, username: &str) -> Option<Decision> {
+    /// Takes one login attempt against `username` (case-insensitive), from `device` when the login
+    /// came with the token of a device that signed in to that username before (that device's
+    /// own bucket, the same size); `None` when logins are not limited per username.
+    pub fn check_login_target(
+        &self,
+        username: &str,
+        device: Option<&KnownDevice>,
+    ) -> Option<Decision> {
         let limiter = self.login_targets.as_ref()?;
-        Some(self.take(limiter, &username.to_ascii_lowercase()))
+        let key = match device {
+            Some(device) => format!("device:{}", device.id()),
+            None => format!("username:{}", username.to_ascii_lowercase()),
+        };
+        Some(self.take(limiter, &key))
     }
 
     fn take(&self, limiter: &Limiter<C>, caller: &str) -> Decision {
@@ -285,23 +295,25 @@ fn takes_password(route: &str) -> bool {
         .any(|r| route == r.key())
 }
 
-/// The username a login's body names, with the request rebuilt around the body it read; `None`
-/// for a body that is not a login (the handler refuses it). A body that cannot be read is refused
-/// here as every route refuses it ([`unread_body`]: 413, or 408): handed on empty, it was 400
+/// What a login's body names for its limits: the username, and the device token it came with.
+#[derive(serde::Deserialize)]
+struct LoginTarget {
+    username: String,
+    #[serde(default)]
+    device_token: Option<String>,
+}
+
+/// What a login's body names, with the request rebuilt around the body it read; `None` for a body
+/// that is not a login (the handler refuses it). A body that cannot be read is refused here as
+/// every route refuses it ([`unread_body`]: 413, or 408): handed on empty, it was 400
 /// `INVALID_REQUEST` from the handler, for a login over 64 KiB.
-async fn login_target(request: Request) -> Result<(Request, Option<String>), Error> {
-    #[derive(serde::Deserialize)]
-    struct Login {
-        username: String,
-    }
+async fn login_target(request: Request) -> Result<(Request, Option<LoginTarget>), Error> {
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|e| unread_body(&e))?;
-    let username = serde_json::from_slice::<Login>(&bytes)
-        .ok()
-        .map(|login| login.username);
-    Ok((Request::from_parts(parts, Body::from(bytes)), username))
+    let target = serde_json::from_slice::<LoginTarget>(&bytes).ok();
+    Ok((Request::from_parts(parts, Body::from(bytes)), target))
 }
 
 pub async fn middleware<C>(
@@ -338,14 +350,15 @@ where
     let mut request = request;
     if decision.allowed && route == Route::Login.key() {
         let target;
-        (request, target) = match login_target_decision(&state.limiters, request).await {
-            Ok(read) => read,
-            Err(unread) => {
-                let mut response = ApiError(unread).into_response();
-                decision.write(response.headers_mut());
-                return response;
-            }
-        };
+        (request, target) =
+            match login_target_decision(&state.limiters, &state.platform, request).await {
+                Ok(read) => read,
+                Err(unread) => {
+                    let mut response = ApiError(unread).into_response();
+                    decision.write(response.headers_mut());
+                    return response;
+                }
+            };
         // The headers tell of the bucket that refuses first: the address's said "9 left" while
         // the username's had 2, and the third guess met an unannounced 429.
         if let Some(target) =
@@ -369,15 +382,23 @@ where
     response
 }
 
-/// The login's own budget, kept per target username whoever asks: the request rebuilt after its
-/// body was read for the username, and the target's decision when there is a username and a
-/// budget for it.
+/// The login's own budget, kept per target username whoever asks, or per device for a device
+/// that signed in to that username before: the request rebuilt after its body was read, and the
+/// target's decision when there is a username and a budget for it. A device token that does not
+/// check out (forged, expired, another username's) counts as none.
 async fn login_target_decision<C: Clock + Clone>(
     limiters: &RateLimiters<C>,
+    platform: &Platform,
     request: Request,
 ) -> Result<(Request, Option<Decision>), Error> {
-    let (request, username) = login_target(request).await?;
-    let decision = username.and_then(|username| limiters.check_login_target(&username));
+    let (request, target) = login_target(request).await?;
+    let decision = target.and_then(|target| {
+        let device = target
+            .device_token
+            .as_deref()
+            .and_then(|token| platform.accounts.known_device(token, &target.username));
+        limiters.check_login_target(&target.username, device.as_ref())
+    });
     Ok((request, decision))
 }
 
@@ -651,6 +672,77 @@ mod tests {
         // Another account is not affected.
         let other = send(&router, login("someone-else"), "10.2.0.9").await;
         assert_eq!(other.status, StatusCode::UNAUTHORIZED);
+    }
+
+    /// Guessing against a username from anywhere spends that username's budget, not the budget of
+    /// a browser that signed in to it before: the owner, sending back the device token their
+    /// last login answered, gets in while the guesser is refused (before, the owner was answered
+    /// 429 with everyone else for as long as the guessing went on). A device token of another
+    /// username, or forged, counts as none; a stolen one buys one device's budget.
+    #[tokio::test]
+    async fn the_owners_device_keeps_its_own_login_budget_while_strangers_guess() {
+        let mut limits = limits((1000.0, 1000), &[]);
+        limits.login_target = Some(RateLimit {
+            per_second: 0.001,
+            burst: 3,
+        });
+        let (_local, router, _clock) = platform(Some(limits)).await;
+        let owner = register(&router, "owner", "10.3.0.1").await;
+        assert_eq!(owner.status, StatusCode::CREATED, "{:?}", owner.body);
+        let device = owner.body["device_token"].as_str().unwrap().to_string();
+        let other = register(&router, "other", "10.3.0.2").await;
+        let others_device = other.body["device_token"].as_str().unwrap().to_string();
+
+        // A stranger spends the username's budget from addresses of its own.
+        for i in 0..3 {
+            let guess = send(&router, login("owner"), &format!("10.3.1.{i}")).await;
+            assert_eq!(guess.status, StatusCode::UNAUTHORIZED);
+        }
+        let guess = send(&router, login("Owner"), "10.3.1.9").await;
+        assert_eq!(guess.status, StatusCode::TOO_MANY_REQUESTS);
+
+        let owners_login = |device_token: &str, password: &str| {
+            post(
+                "/api/v1/auth/login",
+                serde_json::json!({
+                    "username": "owner",
+                    "password": password,
+                    "device_token": device_token,
+                }),
+            )
+        };
+        // The owner's browser gets in, and is given a device token again.
+        let back = send(
+            &router,
+            owners_login(&device, "Tacos-Are-Great-2024!"),
+            "10.3.0.1",
+        )
+        .await;
+        assert_eq!(back.status, StatusCode::OK, "{:?}", back.body);
+        assert!(back.body["device_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("dvc_"));
+        // Another account's device token, or a forged one, is no way around the username's.
+        for forged in [others_device.as_str(), "dvc_forged", "not a token"] {
+            let refused = send(
+                &router,
+                owners_login(forged, "Tacos-Are-Great-2024!"),
+                "10.3.0.1",
+            )
+            .await;
+            assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{forged}");
+        }
+        // A stolen device token: that device's own budget (two of three left), then 429.
+        let stolen = [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS,
+        ];
+        for expected in stolen {
+            let guess = send(&router, owners_login(&device, "a wrong guess"), "10.3.2.1").await;
+            assert_eq!(guess.status, expected);
+        }
     }
 
     /// An allowed login's `X-RateLimit-*` described the address's bucket even when the

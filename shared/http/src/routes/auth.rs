@@ -20,6 +20,8 @@ pub async fn register(
     Ok((StatusCode::CREATED, axum::Json(session)))
 }
 
+/// A login's body. A `device_token` may come with it too, read by the rate limiter (the login's
+/// per-username budget, [`crate::rate_limit`]), not here: it is no credential.
 #[derive(Deserialize)]
 pub struct Login {
     username: String,

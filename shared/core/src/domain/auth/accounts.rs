@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::access_tokens::AccessTokens;
+use super::device_tokens::{DeviceTokens, KnownDevice};
 use super::passwords::{self, PasswordPool};
 use super::principal::{Principal, Role};
 use crate::domain::records::{from_item, to_item};
@@ -55,6 +56,9 @@ pub struct Session {
     pub display_name: String,
     pub role: Role,
     pub expires_in: u64,
+    /// This device's token for the account: sent back with a later login, that login is counted
+    /// in the device's own budget, not the username's ([`super::device_tokens`]).
+    pub device_token: String,
 }
 
 fn user_key(username: &str) -> Key {
@@ -107,16 +111,23 @@ pub struct ConfiguredAdmin {
 pub struct Accounts {
     ports: Ports,
     tokens: AccessTokens,
+    devices: DeviceTokens,
     admin: Option<ConfiguredAdmin>,
     passwords: Arc<PasswordPool>,
 }
 
 impl Accounts {
     /// Accounts over `ports`, hashing passwords on a pool of one thread per core.
-    pub fn new(ports: Ports, tokens: AccessTokens, admin: Option<ConfiguredAdmin>) -> Self {
+    pub fn new(
+        ports: Ports,
+        tokens: AccessTokens,
+        devices: DeviceTokens,
+        admin: Option<ConfiguredAdmin>,
+    ) -> Self {
         Self {
             ports,
             tokens,
+            devices,
             admin,
             passwords: Arc::new(PasswordPool::new(
                 passwords::default_workers(),
@@ -127,6 +138,14 @@ impl Accounts {
 
     pub fn tokens(&self) -> &AccessTokens {
         &self.tokens
+    }
+
+    /// The device `device_token` names, if that device signed in to `username` before and its
+    /// token is unexpired: a login from it is counted in its own budget
+    /// ([`super::device_tokens`]).
+    pub fn known_device(&self, device_token: &str, username: &str) -> Option<KnownDevice> {
+        self.devices
+            .known(device_token, username, self.ports.clock.now())
     }
 
     pub async fn register(&self, registration: Registration) -> Result<Session> {
@@ -206,13 +225,15 @@ impl Accounts {
     }
 
     fn session(&self, user: &UserRecord) -> Session {
+        let now = self.ports.clock.now();
         Session {
-            token: self.tokens.issue(&user.principal(), self.ports.clock.now()),
+            token: self.tokens.issue(&user.principal(), now),
             user_id: user.user_id.clone(),
             username: user.username.clone(),
             display_name: user.display_name.clone(),
             role: user.role,
             expires_in: self.tokens.ttl(),
+            device_token: self.devices.issue(&user.username, now),
         }
     }
 }
