@@ -14,12 +14,18 @@ interface Sent {
 let sent: Sent[] = [];
 let answer: () => Response = () => new Response("{}");
 const store = new Map<string, string>();
+const local = new Map<string, string>();
 
 beforeAll(() => {
   vi.stubGlobal("sessionStorage", {
     getItem: (k: string) => store.get(k) ?? null,
     setItem: (k: string, v: string) => void store.set(k, v),
     removeItem: (k: string) => void store.delete(k),
+  });
+  vi.stubGlobal("localStorage", {
+    getItem: (k: string) => local.get(k) ?? null,
+    setItem: (k: string, v: string) => void local.set(k, v),
+    removeItem: (k: string) => void local.delete(k),
   });
   vi.stubGlobal("fetch", async (url: string, init: RequestInit = {}) => {
     if (url === "/config.json") return Response.json({ api_base_url: "https://tacos.test", ws_url: null });
@@ -40,6 +46,7 @@ const error = (status: number, code: string, message: string, headers: Record<st
 beforeEach(() => {
   sent = [];
   store.clear();
+  local.clear();
   setSession(admin);
   answer = () => Response.json(sale);
 });
@@ -227,5 +234,32 @@ describe("the opening draw", () => {
       status: "lobby",
       opens_in_sec: 42,
     });
+  });
+});
+
+describe("device tokens", () => {
+  const session = (username: string, device_token: string): AuthSession => ({
+    token: `jwt.${username}`,
+    user_id: `usr_${username}`,
+    username,
+    role: "user",
+    expires_in: 86400,
+    device_token,
+  });
+
+  it("a login sends back the device token an earlier session of that username gave this browser, even after signing out", async () => {
+    setSession(session("Maria", "dvc_maria"));
+    setSession(session("joao", "dvc_joao"));
+    setSession(null);
+    answer = () => Response.json(session("maria", "dvc_maria_2"));
+    await api.login("MARIA", "correct-horse-battery");
+    expect(JSON.parse(sent[0].body!)).toEqual({ username: "MARIA", password: "correct-horse-battery", device_token: "dvc_maria" });
+  });
+
+  it("a username this browser never signed in to is sent without one", async () => {
+    setSession(session("maria", "dvc_maria"));
+    answer = () => Response.json(session("ana", "dvc_ana"));
+    await api.login("ana", "correct-horse-battery");
+    expect(JSON.parse(sent[0].body!)).toEqual({ username: "ana", password: "correct-horse-battery" });
   });
 });

@@ -7,7 +7,7 @@
 import { loadConfig } from "./config";
 import { ApiError, errorFromResponse } from "./errors";
 import { keyFor, settle } from "./idempotency";
-import { getSession, setSession } from "./session";
+import { deviceToken, getSession, setSession } from "./session";
 import { newTraceId, traceparent } from "../lib/trace";
 import type {
   AuditPage,
@@ -104,8 +104,12 @@ export const api = {
 
   register: (username: string, password: string, traceId?: string) =>
     request<AuthSession>("POST", "/api/v1/auth/register", { body: { username, password }, traceId }),
-  login: (username: string, password: string, traceId?: string) =>
-    request<AuthSession>("POST", "/api/v1/auth/login", { body: { username, password }, traceId }),
+  /** With this browser's device token for the username, if it has one (its own login budget). */
+  login: (username: string, password: string, traceId?: string) => {
+    const device_token = deviceToken(username);
+    const body = device_token ? { username, password, device_token } : { username, password };
+    return request<AuthSession>("POST", "/api/v1/auth/login", { body, traceId });
+  },
 
   /**
    * The proof of work a join of this caller must carry (`bits` 0: none). Bound to the caller: the

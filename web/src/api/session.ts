@@ -1,4 +1,9 @@
-/** The signed-in user (JWT) kept in sessionStorage: gone when the tab closes. */
+/**
+ * The signed-in user (JWT) kept in sessionStorage: gone when the tab closes. And each account's
+ * device token kept in localStorage (it outlives the tab, and signing out): this browser's proof
+ * that it signed in to that account before, sent with its next login so that the login has a
+ * budget of its own (docs/api.md, rate limits).
+ */
 
 import type { AuthSession } from "./types";
 
@@ -18,7 +23,27 @@ export function getSession(): AuthSession | null {
 export function setSession(s: AuthSession | null): void {
   if (s) sessionStorage.setItem(KEY, JSON.stringify(s));
   else sessionStorage.removeItem(KEY);
+  if (s?.device_token) rememberDevice(s.username, s.device_token);
   listeners.forEach((l) => l(s));
+}
+
+const deviceKey = (username: string) => `tacos.device.${username.toLowerCase()}`;
+
+/** The device token this browser was given for `username` (any case), if any. */
+export function deviceToken(username: string): string | null {
+  try {
+    return localStorage.getItem(deviceKey(username));
+  } catch {
+    return null;
+  }
+}
+
+function rememberDevice(username: string, token: string): void {
+  try {
+    localStorage.setItem(deviceKey(username), token);
+  } catch {
+    // Storage full or refused (private mode): the login budget is the username's, as before.
+  }
 }
 
 /** Subscribes to login and logout; returns the unsubscribe function. */

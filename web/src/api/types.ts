@@ -203,6 +203,9 @@ export interface AuthSession {
   display_name?: string | null;
   role: string;
   expires_in: number;
+  /** This browser's device token for the account: sent with the next login so that it is counted
+   * in this device's own login budget (others' wrong guesses at the username do not lock it out). */
+  device_token?: string;
 }
 
 export type ReservationStatus = "HOLD" | "CONFIRMED" | "CANCELLED" | "EXPIRED";

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useState } from "react";
 import { useSearchParams } from "react-router";
 import { api, apiUrl } from "../api/client";
 import { loadConfig } from "../api/config";
+import { getSession } from "../api/session";
 import { ApiError } from "../api/errors";
 import type { EventInfo } from "../api/types";
 import { AuditLog } from "../components/AuditLog";
@@ -165,8 +166,15 @@ function Metrics() {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const scrape = async () => {
       try {
+        // The signed-in operator's token: a deployment that sets TACOS_METRICS_TOKEN serves the
+        // metrics to it (and to the scraper's token) only.
+        const session = getSession();
         const res = await fetch(await apiUrl("/metrics"), {
-          headers: { Accept: "text/plain", traceparent: traceparent(newTraceId()) },
+          headers: {
+            Accept: "text/plain",
+            traceparent: traceparent(newTraceId()),
+            ...(session ? { Authorization: `Bearer ${session.token}` } : {}),
+          },
           cache: "no-store",
         });
         if (!res.ok) throw new Error(`/metrics answered ${res.status}`);
