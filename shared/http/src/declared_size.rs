@@ -10,12 +10,15 @@
 //! request to run one comparison: about 1,000 of a health check's 31,000 instructions
 //! (`scripts/profile.sh`, BENCHMARKS.md §8.17).
 
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::body::HttpBody;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use futures::future::{Either, Ready};
+use futures::future::Either;
 use tower::{Layer, Service};
 
 use tacos_core::error::Error;
@@ -49,7 +52,7 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = Either<Ready<Result<Response, S::Error>>, S::Future>;
+    type Future = Either<Refused<S::Error>, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -57,11 +60,22 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         if request.body().size_hint().lower() > MAX_BODY_BYTES as u64 {
-            Either::Left(futures::future::ready(Ok(
-                ApiError(Error::PayloadTooLarge).into_response()
-            )))
+            Either::Left(Refused(PhantomData))
         } else {
             Either::Right(self.inner.call(request))
         }
+    }
+}
+
+/// The 413, built when polled rather than when the request is refused: the request's trace
+/// ([`crate::trace`]) is in scope only while its future is polled, and the error's body names the
+/// trace id its `X-Trace-Id` header does (built in `call`, the body named another).
+pub struct Refused<E>(PhantomData<fn() -> E>);
+
+impl<E> Future for Refused<E> {
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+        Poll::Ready(Ok(ApiError(Error::PayloadTooLarge).into_response()))
     }
 }

@@ -630,14 +630,20 @@ mod tests {
         }
     }
 
-    /// A 413 whose body is the contract's error, code `PAYLOAD_TOO_LARGE`.
+    /// A 413 whose body is the contract's error, code `PAYLOAD_TOO_LARGE`, naming the trace its
+    /// `X-Trace-Id` header does.
     async fn assert_too_large_in_json(path: &str, response: Response) {
         assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+        let trace_id = response.headers()["x-trace-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         let body = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .unwrap();
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body["error"]["code"], "PAYLOAD_TOO_LARGE", "{path}");
+        assert_eq!(body["error"]["trace_id"], trace_id, "{path}");
     }
 
     /// Issue 14's case: a 70 KB body to the webhook, with its `Content-Length`, was a 413 in
