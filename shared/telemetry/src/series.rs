@@ -212,8 +212,11 @@ pub fn backend_call(service: &'static str, method: &'static str, elapsed: Durati
 /// embedded server seeds its demo event before its first scrape installs Prometheus).
 pub(crate) mod handles {
     use std::cell::RefCell;
-    use std::collections::HashMap;
     use std::sync::atomic::{AtomicU64, Ordering};
+
+    // foldhash, not the standard map's SipHash: the keys are the process's own (methods, route
+    // templates, statuses), and a request's answer looks them up twice.
+    use hashbrown::HashMap;
 
     use metrics::{counter, histogram, Counter, Histogram};
 
