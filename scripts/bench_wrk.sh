@@ -17,6 +17,11 @@
 # `baseline` (that binary on the durable store, its own fresh data directory), measured in turn
 # with the others; the summary then gives durable / baseline too.
 #
+# WRK_PREFIX runs wrk under a command, the same for every target: `WRK_PREFIX="chrt -b 0"` runs it
+# as a batch task, so that on a machine where wrk shares the server's cores its wake-ups do not
+# preempt the server's workers (BENCHMARKS.md §8.16-§8.17; a change to how the goal is measured,
+# reported beside the default, never instead of it).
+#
 # Results: target/bench/wrk/<target>-<route>-<run>.txt (wrk's own output) and
 # target/bench/wrk.md (medians, ratios to the ceiling and durable/memory, non-2xx counts), from
 # scripts/bench_wrk_summary.py. Needs wrk (Debian: apt-get install wrk).
@@ -104,7 +109,8 @@ run_wrk() { # target port route run
   esac
   local path=/healthz
   [[ $3 == status || $3 == join ]] && path=/api/v1/queue/$3
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECS}s" --latency "${script[@]}" \
+  # shellcheck disable=SC2086 # WRK_PREFIX is a command and its arguments.
+  ${WRK_PREFIX:-} wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SECS}s" --latency "${script[@]}" \
     "http://127.0.0.1:$2$path" > "$OUT/$1-$3-$4.txt"
   grep -E 'Requests/sec|Non-2xx' "$OUT/$1-$3-$4.txt" | sed "s/^/  $1 $3: /" >&2
 }
