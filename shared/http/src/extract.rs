@@ -69,7 +69,7 @@ pub fn check_user_id(bytes: &[u8], caller: Option<&Principal>) -> Result<(), Err
 /// regard to case and may be followed by any spaces or tabs (RFC 9110 §11.1, §11.4): `BEARER`
 /// from one client library and `Bearer\t` from another name the same scheme. `None` for another
 /// scheme, or none at all.
-fn bearer_credentials(value: &str) -> Option<&str> {
+pub(crate) fn bearer_credentials(value: &str) -> Option<&str> {
     let (scheme, rest) = value.split_once([' ', '\t'])?;
     scheme
         .eq_ignore_ascii_case("bearer")

@@ -31,6 +31,7 @@ use axum::routing::get;
 use axum::Router;
 
 use super::error::{ApiError, ErrorCode};
+use crate::extract::bearer_credentials;
 use crate::throttle::Throttle;
 use tacos_core::domain::auth::Role;
 use tacos_core::error::Error;
@@ -118,16 +119,18 @@ impl Scrapes {
     async fn admit(&self, token: &Secret, headers: &HeaderMap) -> Result<(), Error> {
         let presented = headers
             .get(header::AUTHORIZATION)
-            .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
-            .ok_or(Error::MissingAuthorization)?;
-        if token.matches(presented) {
+            .ok_or(Error::MissingAuthorization)?
+            .to_str()
+            .ok()
+            .and_then(bearer_credentials)
+            .ok_or_else(|| Error::InvalidToken("expected `Bearer <token>`".into()))?;
+        if token.matches(presented.as_bytes()) {
             return Ok(());
         }
-        let access_token = std::str::from_utf8(presented)
-            .ok()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| Error::InvalidToken("not the metrics token".into()))?;
-        let principal = self.platform.accounts.tokens().verify(access_token).await?;
+        if presented.is_empty() {
+            return Err(Error::InvalidToken("not the metrics token".into()));
+        }
+        let principal = self.platform.accounts.tokens().verify(presented).await?;
         if principal.role == Role::Admin {
             Ok(())
         } else {
@@ -312,8 +315,8 @@ mod tests {
             (None, "MISSING_AUTHORIZATION"),
             (Some("Bearer scrape-you"), "INVALID_TOKEN"),
             (Some("Bearer "), "INVALID_TOKEN"),
-            (Some("scrape-me"), "MISSING_AUTHORIZATION"),
-            (Some("Basic c2NyYXBlLW1l"), "MISSING_AUTHORIZATION"),
+            (Some("scrape-me"), "INVALID_TOKEN"),
+            (Some("Basic c2NyYXBlLW1l"), "INVALID_TOKEN"),
         ] {
             let (status, body) = scrape(authorization).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED, "{authorization:?}");
