@@ -751,6 +751,19 @@ async fn entering_needs_an_identity() {
     api.reserve_seats(&user, event_id, &["A-1"], rtkn)
         .await
         .expect(201);
+    // Entering is for a signed-in caller whatever the token: one that does not exist, or is not
+    // a waiting token at all, is the same 401 (it answered 404 `TOKEN_NOT_FOUND`, telling an
+    // anonymous caller which tokens exist), and so is one already entered.
+    for token in [
+        "wtkn_00000000000000000000000000000000",
+        "wtkn_x",
+        "rsv_00000000000000000000000000000000",
+        wtkn,
+    ] {
+        api.enter_raw(token, None)
+            .await
+            .expect_error(401, "MISSING_AUTHORIZATION");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

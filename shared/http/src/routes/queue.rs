@@ -19,7 +19,7 @@ use tacos_core::error::Error;
 use tacos_core::platform::Platform;
 
 use crate::error::Result;
-use crate::extract::{check_user_id, parse_json, path_id, Json, MaybeCaller, Query};
+use crate::extract::{check_user_id, parse_json, path_id, Caller, Json, MaybeCaller, Query};
 use crate::idempotency::{keyed_answer, ClaimedKey, KeyOwner, OwnKey};
 use crate::sse::{self, Delivery, StreamFor};
 use tacos_core::ids::{EventId, WaitingToken};
@@ -248,17 +248,18 @@ pub struct EnterBody {
 /// `POST /queue/enter`. Its `Idempotency-Key`, checked by the idempotency middleware (which every
 /// router of this crate runs) and handed on in the request's extensions, is kept on the ticket it
 /// enters, so a retry is answered the same reservation token
-/// (`tacos_core::domain::queue::entry`).
+/// (`tacos_core::domain::queue::entry`). The caller must be signed in, as the middleware
+/// checks before it claims the key: the reservation token is issued to an account.
 pub async fn enter(
     State(platform): State<Arc<Platform>>,
-    MaybeCaller(caller): MaybeCaller,
+    Caller(caller): Caller,
     ClaimedKey(key): ClaimedKey,
     Json(body): Json<EnterBody>,
 ) -> Result<Response> {
     let token: WaitingToken = path_id(&body.waiting_token, Error::TokenNotFound)?;
     let answer = platform
         .queue
-        .enter_keyed(&token, caller.map(|p| p.user_id), &key)
+        .enter_keyed(&token, Some(caller.user_id), &key)
         .await?;
     Ok(keyed_answer(StatusCode::OK, answer))
 }
