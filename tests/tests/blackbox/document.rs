@@ -118,6 +118,29 @@ async fn leaving_with_a_bad_bearer_token_is_a_documented_401() {
     assert_eq!(api.status(token).await["status"], "waiting");
 }
 
+/// A cancellation answers the reservation's id beside its status, both ways and when repeated;
+/// the document named only the status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancellation_answers_only_documented_fields() {
+    let api = Api::new();
+    let event = api.seated_event(&[("A", 1, 4)], 1000, 100.0).await;
+    let event_id = str_of(&event, "event_id");
+    let buyer = api.register().await;
+    let template = "/reservations/{reservation_id}";
+    let held = api.hold_seats(&buyer, event_id, &["A-1"]).await;
+    let id = str_of(&held, "reservation_id");
+    for _ in 0..2 {
+        let cancelled = api.cancel_delete(&buyer, id).await;
+        assert_eq!(cancelled.expect(200)["reservation_id"], id);
+        assert_documented(&Method::DELETE, template, &cancelled);
+    }
+    let held = api.hold_seats(&buyer, event_id, &["A-2"]).await;
+    let id = str_of(&held, "reservation_id");
+    let cancelled = api.cancel_post(&buyer, id).await;
+    assert_eq!(cancelled.expect(200)["status"], "CANCELLED");
+    assert_documented(&Method::POST, &format!("{template}/cancel"), &cancelled);
+}
+
 /// A whole purchase, every answer checked against the document: the event, the line, the hold,
 /// the payment and the order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
