@@ -207,3 +207,27 @@ async fn every_answer_of_a_purchase_is_documented() {
         &api.cancel_delete(&buyer, id).await,
     );
 }
+
+/// A status needs no authentication and does not read an `Authorization` header: a bad one is
+/// answered as none would be (the document listed a 401 no status ever answers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_status_does_not_read_the_authorization_header() {
+    let api = Api::new();
+    let event = api.ga_event(10, 1000, 0.01).await;
+    let joined = api.join(str_of(&event, "event_id"), None).await;
+    let token = str_of(&joined, "waiting_token");
+    for path in [
+        format!("/queue/status?token={token}"),
+        "/queue/status?token=wtkn_0123456789abcdef0123456789abcdef".to_string(),
+    ] {
+        let plain = api.get(&path).send().await;
+        let with_junk = api.get(&path).bearer("not-a-jwt").send().await;
+        assert_eq!(
+            plain.code(),
+            with_junk.code(),
+            "{path}: {}",
+            with_junk.text()
+        );
+        assert_documented(&Method::GET, "/queue/status", &with_junk);
+    }
+}
