@@ -629,6 +629,16 @@ async fn register_and_login_errors() {
     api.login(&unique("ghost"), PASSWORD)
         .await
         .expect_error(401, "INVALID_CREDENTIALS");
+    // An empty field is a request without it (the document's minLength 1), not a wrong guess:
+    // an empty password answered 401 INVALID_CREDENTIALS where an empty username was 400.
+    for (username, password, field) in [("", PASSWORD, "username"), (name.as_str(), "", "password")]
+    {
+        let e = api
+            .login(username, password)
+            .await
+            .expect_error(400, "INVALID_REQUEST");
+        assert!(str_of(&e, "message").starts_with(field), "{e}");
+    }
     let ok = api.login(&name, PASSWORD).await.expect(200);
     assert_eq!(ok["user_id"], first["user_id"]);
     assert_eq!(ok["role"], "user");
