@@ -118,7 +118,12 @@ pub fn trace_id_or_new(traceparent: Option<&str>) -> String {
         .unwrap_or_else(new_trace_id)
 }
 
-/// The trace id of a `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), if well formed.
+/// The trace id of a `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), if well formed as
+/// W3C Trace Context says: neither id all zeros, and version `00` exactly those four fields (a
+/// later version may add more). These are the headers [`continue_from`] continues, so a response
+/// never names a trace its spans are not in: a zero parent id or a `00` header with a fifth
+/// field had its trace id taken for the response while the span, refused by the propagator,
+/// started a trace of its own.
 pub fn trace_id_of(traceparent: &str) -> Option<String> {
     let mut parts = traceparent.trim().split('-');
     let (version, trace, parent, flags) =
@@ -128,11 +133,14 @@ pub fn trace_id_of(traceparent: &str) -> Option<String> {
             && s.bytes()
                 .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
     };
+    let not_zero = |s: &str| s.bytes().any(|b| b != b'0');
     (hex(version, 2)
         && version != "ff"
+        && (version != "00" || parts.next().is_none())
         && hex(trace, 32)
-        && trace.bytes().any(|b| b != b'0')
+        && not_zero(trace)
         && hex(parent, 16)
+        && not_zero(parent)
         && hex(flags, 2))
     .then(|| trace.to_string())
 }
@@ -169,6 +177,41 @@ mod tests {
             super::trace_id_of(&format!("00-{}-00f067aa0ba902b7-01", id.to_uppercase())),
             None
         );
+    }
+
+    /// A header is taken for the response's trace id exactly when the propagator continues it,
+    /// so `X-Trace-Id` always names the trace the request's spans are in.
+    #[test]
+    fn a_traceparent_names_the_trace_only_when_it_is_continued() {
+        use opentelemetry::propagation::TextMapPropagator as _;
+        use opentelemetry::trace::TraceContextExt as _;
+        let id = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let headers = [
+            format!("00-{id}-00f067aa0ba902b7-01"),
+            format!("00-{id}-00f067aa0ba902b7-00"),
+            format!("01-{id}-00f067aa0ba902b7-01-later-fields"),
+            // A zero parent id, and a fifth field in version 00: both refused by W3C.
+            format!("00-{id}-0000000000000000-01"),
+            format!("00-{id}-00f067aa0ba902b7-01-extra"),
+            format!("ff-{id}-00f067aa0ba902b7-01"),
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01".to_string(),
+            format!("00-{id}-00f067aa0ba902b7"),
+        ];
+        let propagator = opentelemetry_sdk::propagation::TraceContextPropagator::new();
+        for header in headers {
+            let carrier = HashMap::from([("traceparent".to_string(), header.clone())]);
+            let continued = propagator
+                .extract(&carrier)
+                .span()
+                .span_context()
+                .is_valid();
+            assert_eq!(
+                super::trace_id_of(&header).is_some(),
+                continued,
+                "{header}: named as the trace {}, continued {continued}",
+                super::trace_id_of(&header).is_some()
+            );
+        }
     }
 
     use opentelemetry::trace::TracerProvider as _;

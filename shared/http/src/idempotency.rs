@@ -25,7 +25,10 @@ use tacos_core::platform::Platform;
 
 use crate::error::ApiError;
 
-/// Routes whose POSTs require a key, and whether they require a signed-in caller.
+/// Routes whose POSTs require a key, and whether they require a signed-in caller. All three do:
+/// entering issues a reservation token to an account (contract v1.1), so an enter without a
+/// bearer token is 401 `MISSING_AUTHORIZATION` before its waiting token is looked up or its key
+/// claimed, whatever the token (an anonymous caller learns nothing of it, and writes nothing).
 /// `POST /api/v1/queue/join`, `/api/v1/reservations` and `/api/v1/payments/intent` require one
 /// too, and check it the same way, but keep it themselves ([`OwnKey`]): two writes fewer each.
 ///
@@ -41,7 +44,7 @@ use crate::error::ApiError;
 /// ([`Repeats::RunAgain`]; a handler says its answer is kept so with [`KeptOnItem`]). Confirmation
 /// keeps its answer in the key's record, after it ran ([`Repeats::Replayed`]).
 const KEYED_ROUTES: &[(Route, bool, Repeats)] = &[
-    (Route::QueueEnter, false, Repeats::RunAgain),
+    (Route::QueueEnter, true, Repeats::RunAgain),
     (Route::Confirm, true, Repeats::Replayed),
     (Route::PaymentProcess, true, Repeats::RunAgain),
 ];

@@ -629,6 +629,16 @@ async fn register_and_login_errors() {
     api.login(&unique("ghost"), PASSWORD)
         .await
         .expect_error(401, "INVALID_CREDENTIALS");
+    // An empty field is a request without it (the document's minLength 1), not a wrong guess:
+    // an empty password answered 401 INVALID_CREDENTIALS where an empty username was 400.
+    for (username, password, field) in [("", PASSWORD, "username"), (name.as_str(), "", "password")]
+    {
+        let e = api
+            .login(username, password)
+            .await
+            .expect_error(400, "INVALID_REQUEST");
+        assert!(str_of(&e, "message").starts_with(field), "{e}");
+    }
     let ok = api.login(&name, PASSWORD).await.expect(200);
     assert_eq!(ok["user_id"], first["user_id"]);
     assert_eq!(ok["role"], "user");
@@ -697,6 +707,49 @@ async fn unknown_events_and_tokens() {
         .expect_error(404, "RESERVATION_NOT_FOUND");
 }
 
+/// A malformed id inside a JSON body is 400 `INVALID_REQUEST` naming the field (the document's
+/// convention, and what intent, confirm, process and holds answer): entering and leaving by POST
+/// answered 404 `TOKEN_NOT_FOUND` for a `waiting_token` that cannot be one, so a client bug
+/// looked like a place that was gone. Nobody leaves, and the well-formed unknown token is still
+/// 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_malformed_waiting_token_in_a_body_is_an_invalid_request() {
+    let api = Api::new();
+    let user = api.register().await;
+    for malformed in [
+        "rsv_00000000000000000000000000000000",
+        "wtkn_!",
+        "wtkn_",
+        &format!("wtkn_{}", "a".repeat(65)),
+    ] {
+        let body = json!({"waiting_token": malformed});
+        for path in ["/queue/enter", "/queue/leave"] {
+            let e = api
+                .post(path)
+                .bearer(&user.token)
+                .idem()
+                .json(&body)
+                .send()
+                .await
+                .expect_error(400, "INVALID_REQUEST");
+            assert!(
+                str_of(&e, "message").starts_with("waiting_token:"),
+                "{path} {malformed}: {e}"
+            );
+        }
+    }
+    let unknown = json!({"waiting_token": "wtkn_0123456789abcdef0123456789abcdef"});
+    for path in ["/queue/enter", "/queue/leave"] {
+        api.post(path)
+            .bearer(&user.token)
+            .idem()
+            .json(&unknown)
+            .send()
+            .await
+            .expect_error(404, "TOKEN_NOT_FOUND");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn entering_before_your_turn_is_not_ready() {
     let api = Api::new();
@@ -751,6 +804,19 @@ async fn entering_needs_an_identity() {
     api.reserve_seats(&user, event_id, &["A-1"], rtkn)
         .await
         .expect(201);
+    // Entering is for a signed-in caller whatever the token: one that does not exist, or is not
+    // a waiting token at all, is the same 401 (it answered 404 `TOKEN_NOT_FOUND`, telling an
+    // anonymous caller which tokens exist), and so is one already entered.
+    for token in [
+        "wtkn_00000000000000000000000000000000",
+        "wtkn_x",
+        "rsv_00000000000000000000000000000000",
+        wtkn,
+    ] {
+        api.enter_raw(token, None)
+            .await
+            .expect_error(401, "MISSING_AUTHORIZATION");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

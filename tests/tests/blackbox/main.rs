@@ -9,6 +9,7 @@ mod client;
 mod availability;
 mod cancel;
 mod compat;
+mod document;
 mod errors;
 mod expiry;
 mod fair_share;

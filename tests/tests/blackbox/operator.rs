@@ -237,3 +237,37 @@ async fn only_administrators_may_operate_a_sale() {
     assert_eq!(shown["sale"]["state"], "open", "{shown}");
     assert!(shown["sale"].get("changed_at").is_none(), "{shown}");
 }
+
+/// A body's `user_id` names the caller or is refused (contract v1.1), on the actions that need no
+/// body as on every other route: pause, resume and close ignored one naming someone else and
+/// acted, where cancelling a reservation (no body either) refused it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sale_action_whose_body_names_another_user_is_refused_and_changes_nothing() {
+    let api = Api::new();
+    let event = api.ga_event(10, 1_000, 5.0).await;
+    let id = str_of(&event, "event_id").to_string();
+    let someone = api.register().await;
+    for action in ["pause", "close", "resume"] {
+        act(
+            &api,
+            Method::POST,
+            &format!("/admin/events/{id}/{action}"),
+            Some(json!({"user_id": someone.user_id})),
+        )
+        .await
+        .expect_error(403, "FORBIDDEN");
+    }
+    let shown = api.get(&format!("/events/{id}")).send().await.expect(200);
+    assert_eq!(shown["sale"]["state"], "open", "{shown}");
+    assert!(shown["sale"].get("changed_at").is_none(), "{shown}");
+    // A body that is not JSON, or names nobody, is still no business of these routes.
+    let paused = act(
+        &api,
+        Method::POST,
+        &format!("/admin/events/{id}/pause"),
+        Some(json!({"reason": "doors jammed", "user_id": null})),
+    )
+    .await
+    .expect(200);
+    assert_eq!(paused["state"], "paused", "{paused}");
+}

@@ -117,6 +117,55 @@ async fn an_event_reads_back_as_created() {
     assert_eq!(got["price"], 999);
 }
 
+/// The fields of an event object, as `docs/openapi.yaml` (schema `Event`) names them: a client
+/// written against the document meets nothing else.
+const EVENT_FIELDS: &[&str] = &[
+    "event_id",
+    "name",
+    "venue",
+    "starts_at",
+    "currency",
+    "price",
+    "total",
+    "sections",
+    "kind",
+    "admission_rate_per_sec",
+    "max_per_order",
+    "on_sale_at",
+    "currency_minor_unit",
+    "sale",
+];
+
+/// An event shows what the document names and nothing of how the store keeps it: its stock's
+/// sharding (`stock_shards`) was sent on every event, created, read or listed, though no client
+/// can use it and the document does not name it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_event_shows_only_the_documents_fields() {
+    let api = Api::new();
+    let created = api.seated_event(&[("A", 1, 2)], 1000, 10.0).await;
+    let id = str_of(&created, "event_id");
+    let read = api.get(&format!("/events/{id}")).send().await.expect(200);
+    let list = api.get("/events").send().await.expect(200);
+    let listed = list["events"]
+        .as_array()
+        .and_then(|events| events.iter().find(|e| e["event_id"] == id))
+        .unwrap_or_else(|| panic!("{id} not listed: {list}"))
+        .clone();
+    for (how, event) in [("created", &created), ("read", &read), ("listed", &listed)] {
+        let fields = event
+            .as_object()
+            .unwrap_or_else(|| panic!("{how}: {event}"));
+        let unnamed: Vec<&String> = fields
+            .keys()
+            .filter(|k| !EVENT_FIELDS.contains(&k.as_str()))
+            .collect();
+        assert!(
+            unnamed.is_empty(),
+            "{how}: fields the document does not name: {unnamed:?} in {event}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn availability_has_the_contract_shape() {
     let api = Api::new();

@@ -13,7 +13,7 @@ use tacos_core::ids::EventId;
 use tacos_core::platform::Platform;
 
 use crate::error::Result;
-use crate::extract::{path_id, Admin, Json, Path, Query};
+use crate::extract::{check_user_id, path_id, Admin, Json, Path, Query, RawBody};
 
 async fn change(
     platform: &Platform,
@@ -36,30 +36,39 @@ pub async fn update(
     change(&platform, admin, &id, SaleChange::Settings(settings)).await
 }
 
-/// `POST /admin/events/{id}/pause`.
+/// `POST /admin/events/{id}/pause`. No body is needed; one sent is read only for its `user_id`
+/// ([`check_user_id`]).
 pub async fn pause(
     State(platform): State<Arc<Platform>>,
     admin: Admin,
     Path(id): Path<String>,
+    RawBody(body): RawBody,
 ) -> Result<impl IntoResponse> {
+    check_user_id(&body, Some(&admin.0))?;
     change(&platform, admin, &id, SaleChange::Pause).await
 }
 
-/// `POST /admin/events/{id}/resume`.
+/// `POST /admin/events/{id}/resume`. No body is needed; one sent is read only for its `user_id`
+/// ([`check_user_id`]).
 pub async fn resume(
     State(platform): State<Arc<Platform>>,
     admin: Admin,
     Path(id): Path<String>,
+    RawBody(body): RawBody,
 ) -> Result<impl IntoResponse> {
+    check_user_id(&body, Some(&admin.0))?;
     change(&platform, admin, &id, SaleChange::Resume).await
 }
 
-/// `POST /admin/events/{id}/close`.
+/// `POST /admin/events/{id}/close`. No body is needed; one sent is read only for its `user_id`
+/// ([`check_user_id`]).
 pub async fn close(
     State(platform): State<Arc<Platform>>,
     admin: Admin,
     Path(id): Path<String>,
+    RawBody(body): RawBody,
 ) -> Result<impl IntoResponse> {
+    check_user_id(&body, Some(&admin.0))?;
     change(&platform, admin, &id, SaleChange::Close).await
 }
 

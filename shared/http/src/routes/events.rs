@@ -20,13 +20,20 @@ use crate::snapshot_events::SnapshotEvents;
 use crate::sse::{Delivery, Formatted, INTERVAL};
 use tacos_core::ids::EventId;
 
-/// The event as the contract shows it: without its queue's sharding, with the digits of its
-/// currency's minor unit (so a client formats 50000 as ₩50,000 and 4500 as $45.00), and its sale
-/// as operators left it (`state`, the admission rate and hold time in force).
+/// How the store spreads an event's items, which no client has any use for and the document
+/// does not name: the event's view leaves them out.
+const STORAGE_FIELDS: [&str; 2] = ["queue_shards", "stock_shards"];
+
+/// The event as the contract shows it: without how its queue and stock are sharded
+/// ([`STORAGE_FIELDS`]), with the digits of its currency's minor unit (so a client formats 50000
+/// as ₩50,000 and 4500 as $45.00), and its sale as operators left it (`state`, the admission rate
+/// and hold time in force).
 fn view(event: &Event, sale: Option<&Sale>) -> serde_json::Value {
     let mut value = serde_json::to_value(event).expect("event serializes");
     if let Some(map) = value.as_object_mut() {
-        map.remove("queue_shards");
+        for field in STORAGE_FIELDS {
+            map.remove(field);
+        }
         map.insert(
             "currency_minor_unit".into(),
             event.currency_minor_unit().into(),

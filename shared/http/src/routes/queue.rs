@@ -19,7 +19,7 @@ use tacos_core::error::Error;
 use tacos_core::platform::Platform;
 
 use crate::error::Result;
-use crate::extract::{check_user_id, parse_json, path_id, Json, MaybeCaller, Query};
+use crate::extract::{check_user_id, parse_json, path_id, Caller, Json, MaybeCaller, Query};
 use crate::idempotency::{keyed_answer, ClaimedKey, KeyOwner, OwnKey};
 use crate::sse::{self, Delivery, StreamFor};
 use tacos_core::ids::{EventId, WaitingToken};
@@ -240,25 +240,27 @@ pub async fn stream(
     Ok(Sse::new(updates).keep_alive(KeepAlive::default()))
 }
 
+/// `{"waiting_token"}`: a malformed token in a body is 400 `INVALID_REQUEST` naming the field,
+/// as every body's ids are (the document's convention), where the `token` query's is 404.
 #[derive(Deserialize)]
 pub struct EnterBody {
-    waiting_token: String,
+    waiting_token: WaitingToken,
 }
 
 /// `POST /queue/enter`. Its `Idempotency-Key`, checked by the idempotency middleware (which every
 /// router of this crate runs) and handed on in the request's extensions, is kept on the ticket it
 /// enters, so a retry is answered the same reservation token
-/// (`tacos_core::domain::queue::entry`).
+/// (`tacos_core::domain::queue::entry`). The caller must be signed in, as the middleware
+/// checks before it claims the key: the reservation token is issued to an account.
 pub async fn enter(
     State(platform): State<Arc<Platform>>,
-    MaybeCaller(caller): MaybeCaller,
+    Caller(caller): Caller,
     ClaimedKey(key): ClaimedKey,
     Json(body): Json<EnterBody>,
 ) -> Result<Response> {
-    let token: WaitingToken = path_id(&body.waiting_token, Error::TokenNotFound)?;
     let answer = platform
         .queue
-        .enter_keyed(&token, caller.map(|p| p.user_id), &key)
+        .enter_keyed(&body.waiting_token, Some(caller.user_id), &key)
         .await?;
     Ok(keyed_answer(StatusCode::OK, answer))
 }
@@ -273,10 +275,10 @@ pub async fn leave(
     left(&platform, &token, caller).await
 }
 
-/// `{"waiting_token"}`, for `POST /queue/leave`.
+/// `{"waiting_token"}`, for `POST /queue/leave`; a malformed token is 400, as on enter.
 #[derive(Deserialize)]
 pub struct LeaveBody {
-    waiting_token: String,
+    waiting_token: WaitingToken,
 }
 
 /// Leaves the line (`POST /queue/leave` `{"waiting_token"}`): what a page that is closing can
@@ -286,8 +288,7 @@ pub async fn leave_by_post(
     MaybeCaller(caller): MaybeCaller,
     Json(body): Json<LeaveBody>,
 ) -> Result<impl IntoResponse> {
-    let token: WaitingToken = path_id(&body.waiting_token, Error::TokenNotFound)?;
-    left(&platform, &token, caller).await
+    left(&platform, &body.waiting_token, caller).await
 }
 
 async fn left(

@@ -195,9 +195,15 @@ impl Accounts {
         }
     }
 
+    /// An empty username or password is a request without it (400 `INVALID_REQUEST`, as the
+    /// document's `minLength: 1` says), not a wrong guess: it names no account, and costs no
+    /// password hash.
     pub async fn login(&self, username: &str, password: &str) -> Result<Session> {
         if username.is_empty() {
             return Err(Error::InvalidRequest("username: required".into()));
+        }
+        if password.is_empty() {
+            return Err(Error::InvalidRequest("password: required".into()));
         }
         let mut user = self.user(username).await?;
         if user.is_none() && self.is_configured_admin(username) {
