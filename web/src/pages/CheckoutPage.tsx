@@ -62,6 +62,10 @@ export function CheckoutPage() {
   const deadline = rsv ? Date.parse(rsv.payment_deadline ?? rsv.hold_expires_at) : 0;
   const left = secondsLeft(deadline, now);
   const status = rsv?.status;
+  // A payment of this hold is under way (the server names it): started on this page before a
+  // reload, in another tab, or one whose answer was lost. Its outcome is awaited, never paid again.
+  const underWay = status === "HOLD" && Boolean(rsv?.payment_intent_id);
+  const shownPhase: Phase = phase === "idle" && underWay ? "waiting" : phase;
 
   // While held and not paying, look again once the hold has run out (the server expires it).
   useEffect(() => {
@@ -71,18 +75,22 @@ export function CheckoutPage() {
   }, [status, left, refresh]);
 
   // After paying, follow the reservation until the payment's outcome settles it.
+  const following = status === "HOLD" && shownPhase === "waiting";
   useEffect(() => {
-    if (phase !== "waiting") return;
-    if (status !== "HOLD") {
-      setPhase("idle");
-      return;
-    }
+    if (phase === "waiting" && status !== "HOLD") setPhase("idle");
+  }, [phase, status]);
+  useEffect(() => {
+    if (!following) return;
     const t = setInterval(() => void refresh(), 1000);
     return () => clearInterval(t);
-  }, [phase, status, refresh]);
+  }, [following, refresh]);
+  // The payment's id, for what became of it, when the server named it before this page did.
+  useEffect(() => {
+    if (rsv?.payment_intent_id && !paymentId) setPaymentId(rsv.payment_intent_id);
+  }, [rsv?.payment_intent_id, paymentId]);
 
   const pay = async () => {
-    if (!rsv) return;
+    if (!rsv || underWay) return;
     setPhase("paying");
     setError(null);
     trace.current = newTraceId();
@@ -99,6 +107,8 @@ export function CheckoutPage() {
     } catch (e) {
       setError(e);
       setPhase("idle");
+      // The payment may have started though its answer was lost: the reservation says so.
+      void refresh();
     }
   };
 
@@ -157,12 +167,12 @@ export function CheckoutPage() {
           <TryAgain eventId={rsv?.event_id} onJoin={join} />
         </div>
       )}
-      <ErrorBanner error={error} onRetry={phase === "idle" && status === "HOLD" ? pay : () => void refresh()} onRejoin={join} />
+      <ErrorBanner error={error} onRetry={shownPhase === "idle" && status === "HOLD" ? pay : () => void refresh()} onRejoin={join} />
       <JoinCheck progress={joinProgress} />
       <ErrorBanner error={joinError} onRetry={join} />
       {status === "HOLD" && left > 0 && (
         <form className="card payment" onSubmit={(e) => { e.preventDefault(); void pay(); }}>
-          <fieldset disabled={phase !== "idle"}>
+          <fieldset disabled={shownPhase !== "idle"}>
             <legend>Payment (simulated)</legend>
             {SCENARIOS.map((s) => (
               <div className="radio" key={s.value}>
@@ -173,13 +183,13 @@ export function CheckoutPage() {
             ))}
           </fieldset>
           <div className="actions">
-            <button type="submit" className="button button-primary" disabled={phase !== "idle"}>
-              {phase === "idle" ? `Pay ${rsv ? formatMoney(rsv.total_amount, rsv.currency) : ""}` : "Processing payment…"}
+            <button type="submit" className="button button-primary" disabled={shownPhase !== "idle"}>
+              {shownPhase === "idle" ? `Pay ${rsv ? formatMoney(rsv.total_amount, rsv.currency) : ""}` : "Processing payment…"}
             </button>
-            <button type="button" className="button" onClick={cancel} disabled={phase !== "idle"}>Cancel hold</button>
+            <button type="button" className="button" onClick={cancel} disabled={shownPhase !== "idle"}>Cancel hold</button>
           </div>
           <p aria-live="polite" className="muted" data-testid="payment-phase">
-            {phase === "paying" ? "Sending your payment…" : phase === "waiting" ? "Waiting for the bank's answer…" : ""}
+            {shownPhase === "paying" ? "Sending your payment…" : shownPhase === "waiting" ? "Waiting for the bank's answer…" : ""}
           </p>
         </form>
       )}

@@ -1,0 +1,110 @@
+// Browser tests of the hold page when the buyer's tab is reloaded or loses an answer mid-purchase,
+// run by scripts/browser.sh: the page follows the payment the server knows of (never offering to
+// pay twice).
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { BASE_URL, joinAndEnter, launch, newUser, pay, shot } from "./support.mjs";
+
+let browser;
+before(async () => {
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+/** From the event page to a hold of one general-admission ticket; resolves on the hold page. */
+async function holdOneTicket(page) {
+  await joinAndEnter(page, BASE_URL, "evt_demo_ga");
+  await page.getByRole("button", { name: "Hold 1 ticket" }).click();
+  await page.waitForURL(/\/reservations\/rsv_[^/]+$/);
+  await page.getByRole("timer").waitFor();
+}
+
+/** Counts the page's payment calls (`POST /payments/intent` and `/payments/process`). */
+function countPayments(page) {
+  const sent = { intent: 0, process: 0 };
+  page.on("request", (r) => {
+    if (r.method() !== "POST") return;
+    if (r.url().endsWith("/api/v1/payments/intent")) sent.intent++;
+    if (r.url().endsWith("/api/v1/payments/process")) sent.process++;
+  });
+  return sent;
+}
+
+/**
+ * Keeps the page seeing the reservation as the server first answers it with a payment under way
+ * (`HOLD` with its `payment_intent_id`), however soon the bank decides (the simulator's `delay` is
+ * 2 s: a reload on a slow machine could take as long), until `release()` lets the server's own
+ * answers through again.
+ */
+async function holdUnderWayView(page) {
+  const glob = "**/api/v1/reservations/rsv_*";
+  let seen = null;
+  await page.route(glob, async (route) => {
+    if (seen) return route.fulfill({ status: 200, contentType: "application/json", body: seen });
+    const res = await route.fetch();
+    const body = await res.text();
+    const r = JSON.parse(body);
+    if (r.status === "HOLD" && r.payment_intent_id) seen = body;
+    return route.fulfill({ response: res, body });
+  });
+  return () => page.unroute(glob);
+}
+
+describe("hold page", () => {
+  test("reloaded while the bank answers: the payment under way is followed, not offered again, and confirms", async () => {
+    const u = await newUser(browser, { phone: true });
+    const { page } = u;
+    await holdOneTicket(page);
+    const sent = countPayments(page);
+    // The bank takes a couple of seconds: the reload lands while the payment is under way.
+    const release = await holdUnderWayView(page);
+    await pay(page, "delay");
+    await page.getByText("Waiting for the bank's answer…").waitFor();
+    await page.reload();
+    // The page learns from the server that a payment is under way: it waits for it, and offers
+    // neither a second payment nor a cancellation meanwhile.
+    await page.getByTestId("payment-phase").getByText("Waiting for the bank's answer…").waitFor();
+    assert.equal(await page.getByRole("button", { name: /^Pay / }).count(), 0, "no second payment offered");
+    assert.equal(await page.getByRole("button", { name: "Processing payment…" }).isDisabled(), true);
+    assert.equal(await page.getByRole("button", { name: "Cancel hold" }).isDisabled(), true);
+    await shot(page, "40-phone-reloaded-mid-payment");
+    // The delayed approval comes, and the page goes on by itself.
+    await release();
+    await page.waitForURL(/\/confirmation$/, { timeout: 30_000 });
+    assert.match(await page.getByTestId("order-id").textContent(), /^ord_/);
+    assert.deepEqual(sent, { intent: 1, process: 1 }, "the one payment, nothing paid again after the reload");
+    u.check();
+    await u.close();
+  });
+
+  test("the payment's answer is lost on the way back: the page says so, then follows the payment the server took", async () => {
+    const u = await newUser(browser);
+    const { page } = u;
+    await holdOneTicket(page);
+    const sent = countPayments(page);
+    // The server takes the payment, but its answer never reaches the page (the connection drops).
+    await page.route("**/api/v1/payments/process", async (route) => {
+      await route.fetch();
+      await route.abort("connectionreset");
+    });
+    const release = await holdUnderWayView(page);
+    await pay(page, "delay");
+    const lost = page.locator('[data-error-code="NETWORK_ERROR"]');
+    await lost.waitFor();
+    assert.match(await lost.textContent(), /Cannot reach the server/);
+    await page.unroute("**/api/v1/payments/process");
+    // The reservation names the payment under way: the page waits for its outcome instead of
+    // offering to pay again (which the server would refuse: "another payment … is under way").
+    await page.getByTestId("payment-phase").getByText("Waiting for the bank's answer…").waitFor();
+    assert.equal(await page.getByRole("button", { name: /^Pay / }).count(), 0, "no second payment offered");
+    await shot(page, "41-payment-answer-lost");
+    await release();
+    await page.waitForURL(/\/confirmation$/, { timeout: 30_000 });
+    assert.match(await page.getByTestId("order-id").textContent(), /^ord_/);
+    assert.deepEqual(sent, { intent: 1, process: 1 }, "one payment, sent once");
+    u.check();
+    await u.close();
+  });
+});
