@@ -1,6 +1,8 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { Link, Navigate, useLocation, useParams } from "react-router";
 import { api } from "../api/client";
+import { ApiError } from "../api/errors";
+import { getSession } from "../api/session";
 import type { Reservation, Scenario } from "../api/types";
 import { Countdown } from "../components/Countdown";
 import { ErrorBanner } from "../components/ErrorBanner";
@@ -18,11 +20,26 @@ const SCENARIOS: { value: Scenario; label: string; hint: string }[] = [
 
 type Phase = "idle" | "paying" | "waiting";
 
+/**
+ * The hold the reserve page passed along in the history entry, if it is this reservation and
+ * belongs to whoever is signed in now: after a logout, Back must not show the previous buyer's
+ * hold (the entry keeps it across reloads).
+ */
+function passedHold(state: unknown, reservationId: string): Reservation | null {
+  const r = state as Reservation | null;
+  return r && r.reservation_id === reservationId && r.user_id === getSession()?.user_id ? r : null;
+}
+
+/** The server will not show this reservation to this caller (signed out, another account's). */
+function notShown(e: unknown): boolean {
+  return e instanceof ApiError && (e.status === 401 || e.status === 403 || e.status === 404);
+}
+
 /** The hold with its countdown, and the simulated payment. */
 export function CheckoutPage() {
   const { reservationId = "" } = useParams();
   const location = useLocation();
-  const [rsv, setRsv] = useState<Reservation | null>((location.state as Reservation | null) ?? null);
+  const [rsv, setRsv] = useState<Reservation | null>(() => passedHold(location.state, reservationId));
   const [error, setError] = useState<unknown>(null);
   const [scenario, setScenario] = useState<Scenario>("approve");
   const [phase, setPhase] = useState<Phase>("idle");
@@ -41,6 +58,7 @@ export function CheckoutPage() {
       return r;
     } catch (e) {
       setError(e);
+      if (notShown(e)) setRsv(null);
       return null;
     }
   }, [reservationId]);

@@ -1,9 +1,9 @@
-// Browser tests of the hold page when the buyer's tab is reloaded or loses an answer mid-purchase,
-// run by scripts/browser.sh: the page follows the payment the server knows of (never offering to
-// pay twice).
+// Browser tests of the hold page when the buyer's tab is reloaded, loses an answer or changes hands
+// mid-purchase, run by scripts/browser.sh: the page follows the payment the server knows of (never
+// offering to pay twice), and never shows a hold to anyone but its buyer.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { BASE_URL, joinAndEnter, launch, newUser, pay, shot } from "./support.mjs";
+import { BASE_URL, T, joinAndEnter, launch, newUser, pay, shot } from "./support.mjs";
 
 let browser;
 before(async () => {
@@ -104,6 +104,34 @@ describe("hold page", () => {
     await page.waitForURL(/\/confirmation$/, { timeout: 30_000 });
     assert.match(await page.getByTestId("order-id").textContent(), /^ord_/);
     assert.deepEqual(sent, { intent: 1, process: 1 }, "one payment, sent once");
+    u.check();
+    await u.close();
+  });
+
+  test("after a logout, Back shows nothing of the previous buyer's hold, and the next buyer is offered no place of theirs", async () => {
+    const u = await newUser(browser);
+    const { page } = u;
+    await holdOneTicket(page);
+    const reservation = await page.getByTestId("reservation-id").textContent();
+    await page.getByRole("button", { name: "Log out" }).click();
+    await page.waitForURL(`${BASE_URL}/`);
+    // The history entry of the hold page still carries the hold as the reserve page passed it.
+    await page.goBack();
+    await page.waitForURL(/\/reservations\/rsv_[^/]+$/);
+    const login = page.locator('[data-error-code="MISSING_AUTHORIZATION"]');
+    await login.waitFor({ timeout: T });
+    assert.match(await login.textContent(), /Please log in/);
+    const main = await page.locator("main").textContent();
+    assert.ok(!main.includes(reservation), "the previous buyer's reservation is not shown");
+    assert.equal(await page.getByTestId("held-seats").count(), 0);
+    assert.equal(await page.getByRole("button", { name: /^Pay / }).count(), 0, "nothing to pay for someone else");
+    await shot(page, "42-back-after-logout");
+    // The event's page offers the next person no way back to the previous buyer's place.
+    await page.goto(`${BASE_URL}/events/evt_demo_ga`);
+    await page.getByRole("button", { name: "Join the waiting room" }).waitFor();
+    assert.equal(await page.getByRole("link", { name: "Back to my place in line" }).count(), 0);
+    const kept = await page.evaluate(() => Object.keys(sessionStorage).filter((k) => k.startsWith("tacos.")));
+    assert.deepEqual(kept, [], "nothing of the purchase is kept in the tab");
     u.check();
     await u.close();
   });
