@@ -8,6 +8,7 @@ import { Countdown } from "../components/Countdown";
 import { ErrorBanner } from "../components/ErrorBanner";
 import { JoinCheck } from "../components/JoinCheck";
 import { formatMoney, secondsLeft } from "../lib/format";
+import { deviceTime } from "../lib/serverClock";
 import { useNow, useTitle } from "../lib/hooks";
 import { newTraceId } from "../lib/trace";
 import { useJoin } from "../lib/useEventData";
@@ -76,8 +77,9 @@ export function CheckoutPage() {
   const declined = paymentOutcome === "FAILED";
 
   // A hold whose payment has started is kept until the payment's deadline (its answer may come
-  // after the hold's own expiry), so the page counts to that.
-  const deadline = rsv ? Date.parse(rsv.payment_deadline ?? rsv.hold_expires_at) : 0;
+  // after the hold's own expiry), so the page counts to that: on the server's clock, whatever
+  // this device's says.
+  const deadline = rsv ? deviceTime(Date.parse(rsv.payment_deadline ?? rsv.hold_expires_at)) : 0;
   const left = secondsLeft(deadline, now);
   const status = rsv?.status;
   // A payment of this hold is under way (the server names it): started on this page before a

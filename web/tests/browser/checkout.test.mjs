@@ -135,4 +135,24 @@ describe("hold page", () => {
     u.check();
     await u.close();
   });
+
+  test("on a phone whose clock is two minutes off, the hold is counted down on the server's clock, and paid", async () => {
+    for (const [skew, name] of [[120_000, "43-phone-clock-fast"], [-120_000, "44-phone-clock-slow"]]) {
+      const u = await newUser(browser, { phone: true });
+      const { page } = u;
+      // The page's clock, running normally from two minutes off the server's.
+      await u.context.clock.install({ time: Date.now() + skew });
+      await holdOneTicket(page);
+      // The server's 60 s hold: a minute to pay (not "time is up" at once, nor three minutes).
+      const left = Number(await page.getByRole("timer").getAttribute("data-seconds-left"));
+      assert.ok(left >= 50 && left <= 61, `a clock ${skew / 1000} s off counts down the server's minute (got ${left} s)`);
+      assert.equal(await page.locator('[data-error-code="HOLD_TIME_UP"]').count(), 0);
+      await shot(page, name);
+      await pay(page, "approve");
+      await page.waitForURL(/\/confirmation$/, { timeout: 30_000 });
+      assert.match(await page.getByTestId("order-id").textContent(), /^ord_/);
+      u.check();
+      await u.close();
+    }
+  });
 });
