@@ -169,4 +169,34 @@ describe("waiting room outlook", () => {
     u.check();
     await u.close();
   });
+
+  test("a 429 with Retry-After holds the page's polling back that long, and the line is followed again after it", async () => {
+    const u = await newUser(browser, { phone: true });
+    const { page } = u;
+    // The stream is refused (the page falls back to polling) and the status is rate-limited for 6 s.
+    const polls = [];
+    const limited = { status: 429, headers: { "Retry-After": "6" }, contentType: "application/json" };
+    await page.route("**/api/v1/queue/stream*", (r) =>
+      r.fulfill({ ...limited, status: 503, body: JSON.stringify({ error: { code: "UNAVAILABLE", message: "busy", trace_id: "t-stream" } }) }));
+    await page.route("**/api/v1/queue/status*", (r) => {
+      polls.push(Date.now());
+      return r.fulfill({ ...limited, body: JSON.stringify({ error: { code: "RATE_LIMITED", message: "too many requests", trace_id: "t-status" } }) });
+    });
+    await page.goto(`${BASE_URL}/events/evt_demo_ga`);
+    await page.getByRole("button", { name: "Join the waiting room" }).click();
+    await page.waitForURL(/\/waiting$/);
+    const alert = page.locator('[data-error-code="RATE_LIMITED"]');
+    await alert.waitFor();
+    assert.match(await alert.textContent(), /try again in 6 seconds/);
+    await shot(page, "45-waiting-rate-limited");
+    // Inside the 6 s the server asked for, the page does not ask again (it once polled every 2 s).
+    await page.waitForTimeout(4_500);
+    assert.equal(polls.length, 1, `one status asked for within the Retry-After (got ${polls.length})`);
+    // The limit is over: the next poll, at the end of the wait, brings the real status (the turn).
+    await page.unrouteAll();
+    await page.getByRole("link", { name: "Log in or register to continue" }).waitFor({ timeout: T });
+    assert.equal(await alert.count(), 0, "the error is gone once the status comes");
+    u.check();
+    await u.close();
+  });
 });
