@@ -94,9 +94,15 @@ function websocket<T>(
   });
 }
 
-/** Whether a status is final for the waiting room: no longer in the lobby or waiting, or sold out. */
+/**
+ * Whether a status is final for the waiting room: sold out, or no longer in the lobby, waiting or
+ * at a turn not taken yet. A turn is followed until it is taken (here, or in another tab of the
+ * same place) or lapses after its 30 s, so the page never keeps offering a turn that is gone.
+ */
 export function queueDone(s: QueueStatus): boolean {
-  return (s.status !== "waiting" && s.status !== "lobby") || s.sold_out;
+  if (s.sold_out) return true;
+  if (s.status === "waiting" || s.status === "lobby") return false;
+  return !(s.status === "ready" && !s.entered);
 }
 
 /** Status of a waiting token while it is in the lobby or waiting. Returns a stop function. */

@@ -179,7 +179,7 @@ export function WaitingPage() {
           <p className="muted">Keep this page open; you will be let in automatically. Waited {status.waiting_time} s.</p>
           {!session && <SaveTime eventId={eventId} />}
         </>
-      ) : status?.ready_for_entry ? (
+      ) : status?.ready_for_entry || entering ? (
         <>
           {lobby.kind === "drawn" && <DrawResult place={lobby.place} draw={draw} token={token} />}
           <div className="banner banner-success" role="status" aria-live="assertive">
@@ -199,9 +199,13 @@ export function WaitingPage() {
       ) : status?.status === "expired" || (status?.entered && !ready) ? (
         <div className="banner banner-error" role="alert" data-error-code="TOKEN_EXPIRED">
           <p className="banner-title">Your turn has passed</p>
-          <p>
-            {flow.reservation_id ? "You already used this turn." : "You did not enter in time."} Join the waiting room again to get a
-            new place.
+          <p data-testid="turn-passed">
+            {flow.reservation_id
+              ? "You already used this turn."
+              : status?.entered
+                ? "This turn was used in another tab or window: continue there if it is still open."
+                : "You did not enter in time."}{" "}
+            Join the waiting room again to get a new place.
           </p>
           <div className="actions">
             <button type="button" className="button" onClick={join} disabled={rejoining}>Join the waiting room again</button>

@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
   ADMIN_PASSWORD, BASE_URL, T,
-  adminToken, createEvent, joinAnonymously, launch, newUser, saleAction, shot, uniqueName,
+  adminToken, createEvent, joinAnonymously, launch, newUser, registerOverApi, saleAction, shot, uniqueName,
 } from "./support.mjs";
 
 const skip = !ADMIN_PASSWORD && "TACOS_ADMIN_PASSWORD not set";
@@ -196,6 +196,53 @@ describe("waiting room outlook", () => {
     await page.unrouteAll();
     await page.getByRole("link", { name: "Log in or register to continue" }).waitFor({ timeout: T });
     assert.equal(await alert.count(), 0, "the error is gone once the status comes");
+    u.check();
+    await u.close();
+  });
+
+  test("a turn used in a second tab of the same place is said so in the first, not as a turn missed", async () => {
+    const u = await newUser(browser);
+    const first = u.page;
+    await first.goto(`${BASE_URL}/events/evt_demo_ga`);
+    await first.getByRole("button", { name: "Join the waiting room" }).click();
+    await first.getByRole("link", { name: "Log in or register to continue" }).waitFor();
+    // The tab duplicated (the browser copies its sessionStorage: the same waiting token), and the
+    // buyer, signed in there, is let in from it.
+    const flow = await first.evaluate(() => sessionStorage.getItem("tacos.flow.evt_demo_ga"));
+    const account = await registerOverApi(BASE_URL);
+    const second = await u.context.newPage();
+    await second.goto(`${BASE_URL}/`);
+    await second.evaluate(([f, s]) => {
+      sessionStorage.setItem("tacos.flow.evt_demo_ga", f);
+      sessionStorage.setItem("tacos.session", s);
+    }, [flow, JSON.stringify({ token: account.token, user_id: account.user_id, username: account.username, role: "user", expires_in: 86400 })]);
+    await second.goto(`${BASE_URL}/events/evt_demo_ga/waiting`);
+    await second.waitForURL(/\/reserve$/);
+    // The first tab learns that the turn was used: it says where, not that the buyer was too late.
+    const passed = first.getByTestId("turn-passed");
+    await passed.waitFor();
+    assert.match(await passed.textContent(), /used in another tab or window: continue there/);
+    assert.doesNotMatch(await passed.textContent(), /did not enter in time/);
+    await shot(first, "46-turn-used-in-another-tab");
+    u.check();
+    await u.close();
+  });
+
+  test("a turn not taken within its 30 s is said to have passed, by the page itself, with a way back in line", async () => {
+    const u = await newUser(browser, { phone: true });
+    const { page } = u;
+    await page.goto(`${BASE_URL}/events/evt_demo_ga`);
+    await page.getByRole("button", { name: "Join the waiting room" }).click();
+    await page.getByRole("link", { name: "Log in or register to continue" }).waitFor();
+    // The buyer does not log in: the server gives the turn up after 30 s, and the page, still
+    // following it, stops offering it (it once said "It is your turn!" for ever).
+    const passed = page.getByTestId("turn-passed");
+    await passed.waitFor({ timeout: 45_000 });
+    assert.match(await passed.textContent(), /You did not enter in time/);
+    assert.equal(await page.getByRole("link", { name: "Log in or register to continue" }).count(), 0);
+    await shot(page, "47-phone-turn-lapsed");
+    await page.getByRole("button", { name: "Join the waiting room again" }).click();
+    await page.getByRole("link", { name: "Log in or register to continue" }).waitFor();
     u.check();
     await u.close();
   });
