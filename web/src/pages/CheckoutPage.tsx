@@ -4,6 +4,7 @@ import { api } from "../api/client";
 import { ApiError } from "../api/errors";
 import { getSession } from "../api/session";
 import type { Reservation, Scenario } from "../api/types";
+import { ConfirmButton } from "../components/ConfirmButton";
 import { Countdown } from "../components/Countdown";
 import { ErrorBanner } from "../components/ErrorBanner";
 import { JoinCheck } from "../components/JoinCheck";
@@ -206,7 +207,16 @@ export function CheckoutPage() {
             <button type="submit" className="button button-primary" disabled={shownPhase !== "idle"}>
               {shownPhase === "idle" ? `Pay ${rsv ? formatMoney(rsv.total_amount, rsv.currency) : ""}` : "Processing payment…"}
             </button>
-            <button type="button" className="button" onClick={cancel} disabled={shownPhase !== "idle"}>Cancel hold</button>
+            <ConfirmButton
+              label="Cancel hold"
+              question="Release your hold?"
+              confirm="Yes, release it"
+              keep="Keep my hold"
+              onConfirm={() => void cancel()}
+              disabled={shownPhase !== "idle"}
+            >
+              <p>{seatsText} {(rsv?.seat_ids.length || rsv?.quantity) === 1 ? "goes" : "go"} back on sale at once, and nothing is charged. Buying again means joining the waiting room again.</p>
+            </ConfirmButton>
           </div>
           <p aria-live="polite" className="muted" data-testid="payment-phase">
             {shownPhase === "paying" ? "Sending your payment…" : shownPhase === "waiting" ? "Waiting for the bank's answer…" : ""}

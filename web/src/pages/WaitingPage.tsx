@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from "react";
 import { Link, Navigate, useNavigate, useParams } from "react-router";
 import { api } from "../api/client";
 import type { QueueStatus } from "../api/types";
+import { ConfirmButton } from "../components/ConfirmButton";
 import { ErrorBanner } from "../components/ErrorBanner";
 import { JoinCheck } from "../components/JoinCheck";
 import { DrawResult, Lobby } from "../components/Lobby";
@@ -218,7 +219,20 @@ export function WaitingPage() {
       <ErrorBanner error={rejoinError} onRetry={join} />
       <p className="muted small" data-testid="transport">Updates: {transport === "sse" ? "live (server-sent events)" : transport === "websocket" ? "live (WebSocket)" : transport === "polling" ? "every 2 seconds" : "connecting"}</p>
       {(status?.status === "waiting" || status?.status === "lobby") && (
-        <button type="button" className="link-button" onClick={leave}>Leave the waiting room</button>
+        <ConfirmButton
+          className="link-button"
+          label="Leave the waiting room"
+          question="Give up your place?"
+          confirm="Yes, leave the waiting room"
+          keep="Stay in line"
+          onConfirm={() => void leave()}
+        >
+          <p>
+            {status.status === "lobby"
+              ? "You leave the lobby and take no part in the draw unless you join again before the opening."
+              : `You give up your place in line (number ${status.position}): joining again puts you at the back.`}
+          </p>
+        </ConfirmButton>
       )}
     </section>
   );

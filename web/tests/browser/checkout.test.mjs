@@ -119,7 +119,11 @@ describe("hold page", () => {
     await page.goBack();
     await page.waitForURL(/\/reservations\/rsv_[^/]+$/);
     const login = page.locator('[data-error-code="MISSING_AUTHORIZATION"]');
-    await login.waitFor({ timeout: T });
+    await login.waitFor({ timeout: T }).catch(async (e) => {
+      // What the page showed instead (this once timed out in a full run, not reproduced since).
+      console.log(`${page.url()}:\n${await page.locator("main").innerText()}`);
+      throw e;
+    });
     assert.match(await login.textContent(), /Please log in/);
     const main = await page.locator("main").textContent();
     assert.ok(!main.includes(reservation), "the previous buyer's reservation is not shown");
@@ -154,5 +158,31 @@ describe("hold page", () => {
       u.check();
       await u.close();
     }
+  });
+
+  test("Cancel hold asks first: keeping the hold changes nothing, releasing it cancels the reservation", async () => {
+    const u = await newUser(browser, { phone: true });
+    const { page } = u;
+    await holdOneTicket(page);
+    const cancel = page.getByRole("button", { name: "Cancel hold" });
+    await cancel.click();
+    const question = page.getByRole("group", { name: "Release your hold?" });
+    await question.waitFor();
+    assert.match(await question.textContent(), /1 general admission ticket goes back on sale at once, and nothing is charged/);
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Keep my hold", "the focus starts on the answer that changes nothing");
+    await shot(page, "49-phone-cancel-hold-asks-first");
+    await page.getByRole("button", { name: "Keep my hold" }).click();
+    assert.equal(await question.count(), 0);
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Cancel hold", "the focus is back on the button");
+    assert.equal(await page.getByTestId("reservation-status").textContent(), "HOLD");
+    await page.getByRole("timer").waitFor();
+    await cancel.click();
+    await page.getByRole("button", { name: "Yes, release it" }).click();
+    const cancelled = page.locator('[data-error-code="CANCELLED"]');
+    await cancelled.waitFor();
+    assert.match(await cancelled.textContent(), /Reservation cancelled/);
+    assert.equal(await page.getByTestId("reservation-status").textContent(), "CANCELLED");
+    u.check();
+    await u.close();
   });
 });

@@ -162,8 +162,21 @@ describe("waiting room outlook", () => {
     assert.ok(await leave.isVisible(), "leaving is offered");
     await shot(page, "39-waiting-likely-sold-out");
 
+    // Leaving asks first (a stray tap on a phone must not cost the place): Escape, or Stay in
+    // line, keeps it, with the focus back on the button.
+    await leave.click();
+    const question = page.getByRole("group", { name: "Give up your place?" });
+    await question.waitFor();
+    assert.match(await question.textContent(), /You give up your place in line \(number \d+\): joining again puts you at the back\./);
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Stay in line", "the focus starts on the answer that changes nothing");
+    await shot(page, "48-waiting-leave-asks-first");
+    await page.keyboard.press("Escape");
+    assert.equal(await question.count(), 0);
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Leave the waiting room");
+    assert.equal((await statusOf(page, ev.event_id)).status, "waiting", "the place is kept");
     // Leaving gives the place up and goes back to the event.
     await leave.click();
+    await page.getByRole("button", { name: "Yes, leave the waiting room" }).click();
     await page.waitForURL(new RegExp(`/events/${ev.event_id}$`));
     await page.getByRole("button", { name: "Join the waiting room" }).waitFor();
     u.check();
