@@ -3,7 +3,10 @@
 // offering to pay twice), and never shows a hold to anyone but its buyer.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { BASE_URL, T, joinAndEnter, launch, newUser, pay, shot } from "./support.mjs";
+import {
+  ADMIN_PASSWORD, BASE_URL, T,
+  adminToken, createEvent, joinAndEnter, launch, newUser, pay, saleAction, shot, uniqueName,
+} from "./support.mjs";
 
 let browser;
 before(async () => {
@@ -181,6 +184,34 @@ describe("hold page", () => {
     await cancelled.waitFor();
     assert.match(await cancelled.textContent(), /Reservation cancelled/);
     assert.equal(await page.getByTestId("reservation-status").textContent(), "CANCELLED");
+    u.check();
+    await u.close();
+  });
+
+  test("the sale closed while the buyer chooses: the refused hold is said, and nothing more is offered to hold", { skip: !ADMIN_PASSWORD && "TACOS_ADMIN_PASSWORD not set" }, async () => {
+    const admin = await adminToken(BASE_URL);
+    const ev = await createEvent(BASE_URL, admin, { name: uniqueName("Closing gig"), capacity: 20, admission_rate_per_sec: 100 });
+    const u = await newUser(browser, { phone: true });
+    const { page } = u;
+    await joinAndEnter(page, BASE_URL, ev.event_id);
+    await page.getByLabel(/Number of tickets/).waitFor();
+    // The organiser closes the sale while the buyer is choosing.
+    await saleAction(BASE_URL, admin, ev.event_id, "close");
+    const hold = page.getByRole("button", { name: /^Hold \d+ ticket/ });
+    await hold.click();
+    const closed = page.locator('[data-error-code="SALE_CLOSED"]');
+    await closed.waitFor();
+    assert.match(await closed.textContent(), /Sales closed/);
+    assert.match(await page.getByTestId("sale-closed").textContent(), /Nothing was held or charged\. See other events/);
+    assert.equal(await hold.isDisabled(), true, "no hold offered on a closed sale");
+    assert.equal(await page.getByRole("timer").count(), 0, "no time to choose counted down");
+    // Choosing anew offers nothing more: the sale is closed for good.
+    await page.getByRole("button", { name: "One more ticket" }).click();
+    assert.equal(await hold.isDisabled(), true);
+    assert.equal(await closed.count(), 1);
+    await shot(page, "50-phone-sale-closed-while-choosing");
+    await page.getByRole("link", { name: "See other events" }).click();
+    await page.getByRole("heading", { name: "Upcoming events" }).waitFor();
     u.check();
     await u.close();
   });
