@@ -73,7 +73,7 @@ export TACOS_ADMIN_PASSWORD=${TACOS_ADMIN_PASSWORD:-browser-tests-admin}
 run_local() { # port hold-seconds [catalogue]
   rm -rf "$OUT/data-$1"
   TACOS_DATA_DIR=$OUT/data-$1 TACOS_RATE_LIMIT=off TACOS_ADMISSION_RATE=500 TACOS_HOLD_SECONDS=$2 \
-    TACOS_CATALOG=${3:-} target/debug/tacos-local --port "$1" >"$OUT/tacos-local-$1.log" 2>&1 &
+    TACOS_CATALOG=${3:-} "${CARGO_TARGET_DIR:-target}/debug/tacos-local" --port "$1" >"$OUT/tacos-local-$1.log" 2>&1 &
   PIDS+=($!)
 }
 run_local "$API" 60

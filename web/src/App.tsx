@@ -1,6 +1,7 @@
 import { lazy, Suspense, useEffect, useRef } from "react";
 import { Link, NavLink, Outlet, Route, Routes, useLocation, useNavigate } from "react-router";
 import { setSession } from "./api/session";
+import { clearAllFlows } from "./lib/flow";
 import { useSession } from "./lib/hooks";
 import { EventsPage } from "./pages/EventsPage";
 import { EventPage } from "./pages/EventPage";
@@ -41,7 +42,7 @@ function Layout() {
           {session ? (
             <span className="whoami">
               <span aria-label="Signed in as">{session.username}</span>{" "}
-              <button type="button" className="link-button" onClick={() => { setSession(null); navigate("/"); }}>
+              <button type="button" className="link-button" onClick={() => { clearAllFlows(); setSession(null); navigate("/"); }}>
                 Log out
               </button>
             </span>

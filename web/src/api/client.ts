@@ -8,6 +8,7 @@ import { loadConfig } from "./config";
 import { ApiError, errorFromResponse } from "./errors";
 import { keyFor, settle } from "./idempotency";
 import { deviceToken, getSession, setSession } from "./session";
+import { observeServerDate } from "../lib/serverClock";
 import { newTraceId, traceparent } from "../lib/trace";
 import type {
   AuditPage,
@@ -54,6 +55,7 @@ export async function request<T>(method: string, path: string, opts: Options = {
   if (opts.idempotencyKey) headers["Idempotency-Key"] = opts.idempotencyKey;
   else if (opts.idempotent) headers["Idempotency-Key"] = keyFor(opts.idempotent, opts.body);
   let res: Response;
+  const sentAt = Date.now();
   try {
     res = await fetch(url, {
       method,
@@ -65,6 +67,8 @@ export async function request<T>(method: string, path: string, opts: Options = {
     if (e instanceof DOMException && e.name === "AbortError") throw e;
     throw new ApiError(0, "NETWORK_ERROR", "The server could not be reached.");
   }
+  // The server's clock, for deadlines it gives as times of day; not from a cache's stored answer.
+  if (!res.headers.has("Age")) observeServerDate(res.headers.get("Date"), sentAt, Date.now());
   const text = await res.text();
   if (!res.ok) {
     const err = errorFromResponse(res.status, res.headers.get("Retry-After"), text, res.headers.get("X-Trace-Id"));

@@ -41,6 +41,12 @@ describe("explain", () => {
     expect(explain(new ApiError(403, "INVALID_RESERVATION_TOKEN", "")).action).toBe("rejoin");
     expect(explain(new ApiError(401, "INVALID_TOKEN", "")).action).toBe("login");
   });
+  it("says a waiting token the server does not know is a place not found, not a turn that ran out", () => {
+    const x = explain(new ApiError(404, "TOKEN_NOT_FOUND", "waiting token not found"));
+    expect(x.title).toBe("Place in line not found");
+    expect(x.detail).not.toContain("ran out");
+    expect(x.action).toBe("rejoin");
+  });
   it("tells an operator what the sale controls' refusals mean", () => {
     const forbidden = explain(errorFromResponse(403, null, body("FORBIDDEN", "this route is for administrators"), null));
     expect(forbidden.title).toBe("Not allowed");

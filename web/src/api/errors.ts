@@ -79,9 +79,16 @@ export function explain(err: unknown): Explained {
       return { title: "Login failed", detail: "Wrong username or password." };
     case "USERNAME_EXISTS":
       return { title: "Username taken", detail: "That username is already registered. Pick another or log in." };
+    case "TOKEN_NOT_FOUND":
+      // A waiting token the server does not know (its place was given up, or it was joined
+      // signed in to another account): no turn was ever had, so none "ran out".
+      return {
+        title: "Place in line not found",
+        detail: "The server no longer knows this place in line (it may have been given up, or taken while signed in to another account). Join the waiting room again.",
+        action: "rejoin",
+      };
     case "INVALID_RESERVATION_TOKEN":
     case "TOKEN_EXPIRED":
-    case "TOKEN_NOT_FOUND":
     case "ALREADY_ENTERED":
       return { title: "Your turn has passed", detail: "Your time to choose ran out. Join the waiting room again.", action: "rejoin" };
     case "NOT_READY":

@@ -38,3 +38,12 @@ export function updateFlow(eventId: string, patch: Partial<Flow>): Flow {
 export function clearFlow(eventId: string): void {
   sessionStorage.removeItem(key(eventId));
 }
+
+/**
+ * Forgets every purchase of this tab (waiting and reservation tokens, holds, payments): on
+ * logout, so whoever uses the tab next is not offered the previous buyer's place or hold.
+ */
+export function clearAllFlows(): void {
+  const ours = Object.keys(sessionStorage).filter((k) => k.startsWith("tacos.flow.") || k.startsWith("tacos.payment."));
+  for (const k of ours) sessionStorage.removeItem(k);
+}

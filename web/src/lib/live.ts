@@ -21,12 +21,27 @@ interface Handlers<T> {
 }
 
 const POLL_MS = 2000;
+/** The longest a server's `Retry-After` holds polling back (a wait beyond it is checked again). */
+const MAX_RETRY_AFTER_MS = 60_000;
 
-/** Polls `fetchOnce` every 2 s until stopped; errors are reported and polling goes on. */
+/**
+ * How long polling waits after `e` before asking again: the server's `Retry-After` when it sent
+ * one (a 429 or 503 under a rush: asking every 2 s would only prolong it), else the usual 2 s.
+ */
+export function pollDelay(e: unknown): number {
+  if (e instanceof ApiError && e.retryAfter !== undefined) return Math.min(MAX_RETRY_AFTER_MS, Math.max(POLL_MS, e.retryAfter * 1000));
+  return POLL_MS;
+}
+
+/**
+ * Polls `fetchOnce` every 2 s until stopped; errors are reported and polling goes on, after the
+ * server's `Retry-After` when it gave one.
+ */
 function poll<T>(fetchOnce: (s: AbortSignal) => Promise<T>, h: Handlers<T>, signal: AbortSignal, stopWhen?: (d: T) => boolean) {
   h.onTransport?.("polling");
   const tick = async () => {
     if (signal.aborted) return;
+    let wait = POLL_MS;
     try {
       const d = await fetchOnce(signal);
       if (signal.aborted) return;
@@ -36,8 +51,9 @@ function poll<T>(fetchOnce: (s: AbortSignal) => Promise<T>, h: Handlers<T>, sign
       if (signal.aborted) return;
       h.onError?.(e);
       if (e instanceof ApiError && (e.code === "TOKEN_NOT_FOUND" || e.code === "EVENT_NOT_FOUND")) return;
+      wait = pollDelay(e);
     }
-    setTimeout(tick, POLL_MS);
+    setTimeout(tick, wait);
   };
   void tick();
 }
@@ -78,9 +94,15 @@ function websocket<T>(
   });
 }
 
-/** Whether a status is final for the waiting room: no longer in the lobby or waiting, or sold out. */
+/**
+ * Whether a status is final for the waiting room: sold out, or no longer in the lobby, waiting or
+ * at a turn not taken yet. A turn is followed until it is taken (here, or in another tab of the
+ * same place) or lapses after its 30 s, so the page never keeps offering a turn that is gone.
+ */
 export function queueDone(s: QueueStatus): boolean {
-  return (s.status !== "waiting" && s.status !== "lobby") || s.sold_out;
+  if (s.sold_out) return true;
+  if (s.status === "waiting" || s.status === "lobby") return false;
+  return !(s.status === "ready" && !s.entered);
 }
 
 /** Status of a waiting token while it is in the lobby or waiting. Returns a stop function. */

@@ -104,7 +104,10 @@ describe("from the lobby to the draw", () => {
   it("keeps following the queue in the lobby, and stops once final", () => {
     expect(queueDone(status())).toBe(false);
     expect(queueDone(waiting())).toBe(false);
-    expect(queueDone(waiting({ status: "ready", ready_for_entry: true }))).toBe(true);
+    // A turn is followed until it is taken or lapses (it is not over while it may still be taken).
+    expect(queueDone(waiting({ status: "ready", ready_for_entry: true }))).toBe(false);
+    expect(queueDone(waiting({ status: "ready", ready_for_entry: false, entered: true }))).toBe(true);
+    expect(queueDone(waiting({ status: "expired" }))).toBe(true);
     expect(queueDone(status({ sold_out: true }))).toBe(true);
     expect(queueDone(waiting({ status: "closed" }))).toBe(true);
   });

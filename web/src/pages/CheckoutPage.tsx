@@ -1,11 +1,15 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { Link, Navigate, useLocation, useParams } from "react-router";
 import { api } from "../api/client";
+import { ApiError } from "../api/errors";
+import { getSession } from "../api/session";
 import type { Reservation, Scenario } from "../api/types";
+import { ConfirmButton } from "../components/ConfirmButton";
 import { Countdown } from "../components/Countdown";
 import { ErrorBanner } from "../components/ErrorBanner";
 import { JoinCheck } from "../components/JoinCheck";
 import { formatMoney, secondsLeft } from "../lib/format";
+import { deviceTime } from "../lib/serverClock";
 import { useNow, useTitle } from "../lib/hooks";
 import { newTraceId } from "../lib/trace";
 import { useJoin } from "../lib/useEventData";
@@ -18,11 +22,26 @@ const SCENARIOS: { value: Scenario; label: string; hint: string }[] = [
 
 type Phase = "idle" | "paying" | "waiting";
 
+/**
+ * The hold the reserve page passed along in the history entry, if it is this reservation and
+ * belongs to whoever is signed in now: after a logout, Back must not show the previous buyer's
+ * hold (the entry keeps it across reloads).
+ */
+function passedHold(state: unknown, reservationId: string): Reservation | null {
+  const r = state as Reservation | null;
+  return r && r.reservation_id === reservationId && r.user_id === getSession()?.user_id ? r : null;
+}
+
+/** The server will not show this reservation to this caller (signed out, another account's). */
+function notShown(e: unknown): boolean {
+  return e instanceof ApiError && (e.status === 401 || e.status === 403 || e.status === 404);
+}
+
 /** The hold with its countdown, and the simulated payment. */
 export function CheckoutPage() {
   const { reservationId = "" } = useParams();
   const location = useLocation();
-  const [rsv, setRsv] = useState<Reservation | null>((location.state as Reservation | null) ?? null);
+  const [rsv, setRsv] = useState<Reservation | null>(() => passedHold(location.state, reservationId));
   const [error, setError] = useState<unknown>(null);
   const [scenario, setScenario] = useState<Scenario>("approve");
   const [phase, setPhase] = useState<Phase>("idle");
@@ -41,6 +60,7 @@ export function CheckoutPage() {
       return r;
     } catch (e) {
       setError(e);
+      if (notShown(e)) setRsv(null);
       return null;
     }
   }, [reservationId]);
@@ -58,10 +78,15 @@ export function CheckoutPage() {
   const declined = paymentOutcome === "FAILED";
 
   // A hold whose payment has started is kept until the payment's deadline (its answer may come
-  // after the hold's own expiry), so the page counts to that.
-  const deadline = rsv ? Date.parse(rsv.payment_deadline ?? rsv.hold_expires_at) : 0;
+  // after the hold's own expiry), so the page counts to that: on the server's clock, whatever
+  // this device's says.
+  const deadline = rsv ? deviceTime(Date.parse(rsv.payment_deadline ?? rsv.hold_expires_at)) : 0;
   const left = secondsLeft(deadline, now);
   const status = rsv?.status;
+  // A payment of this hold is under way (the server names it): started on this page before a
+  // reload, in another tab, or one whose answer was lost. Its outcome is awaited, never paid again.
+  const underWay = status === "HOLD" && Boolean(rsv?.payment_intent_id);
+  const shownPhase: Phase = phase === "idle" && underWay ? "waiting" : phase;
 
   // While held and not paying, look again once the hold has run out (the server expires it).
   useEffect(() => {
@@ -71,18 +96,22 @@ export function CheckoutPage() {
   }, [status, left, refresh]);
 
   // After paying, follow the reservation until the payment's outcome settles it.
+  const following = status === "HOLD" && shownPhase === "waiting";
   useEffect(() => {
-    if (phase !== "waiting") return;
-    if (status !== "HOLD") {
-      setPhase("idle");
-      return;
-    }
+    if (phase === "waiting" && status !== "HOLD") setPhase("idle");
+  }, [phase, status]);
+  useEffect(() => {
+    if (!following) return;
     const t = setInterval(() => void refresh(), 1000);
     return () => clearInterval(t);
-  }, [phase, status, refresh]);
+  }, [following, refresh]);
+  // The payment's id, for what became of it, when the server named it before this page did.
+  useEffect(() => {
+    if (rsv?.payment_intent_id && !paymentId) setPaymentId(rsv.payment_intent_id);
+  }, [rsv?.payment_intent_id, paymentId]);
 
   const pay = async () => {
-    if (!rsv) return;
+    if (!rsv || underWay) return;
     setPhase("paying");
     setError(null);
     trace.current = newTraceId();
@@ -99,6 +128,8 @@ export function CheckoutPage() {
     } catch (e) {
       setError(e);
       setPhase("idle");
+      // The payment may have started though its answer was lost: the reservation says so.
+      void refresh();
     }
   };
 
@@ -157,12 +188,12 @@ export function CheckoutPage() {
           <TryAgain eventId={rsv?.event_id} onJoin={join} />
         </div>
       )}
-      <ErrorBanner error={error} onRetry={phase === "idle" && status === "HOLD" ? pay : () => void refresh()} onRejoin={join} />
+      <ErrorBanner error={error} onRetry={shownPhase === "idle" && status === "HOLD" ? pay : () => void refresh()} onRejoin={join} />
       <JoinCheck progress={joinProgress} />
       <ErrorBanner error={joinError} onRetry={join} />
       {status === "HOLD" && left > 0 && (
         <form className="card payment" onSubmit={(e) => { e.preventDefault(); void pay(); }}>
-          <fieldset disabled={phase !== "idle"}>
+          <fieldset disabled={shownPhase !== "idle"}>
             <legend>Payment (simulated)</legend>
             {SCENARIOS.map((s) => (
               <div className="radio" key={s.value}>
@@ -173,13 +204,22 @@ export function CheckoutPage() {
             ))}
           </fieldset>
           <div className="actions">
-            <button type="submit" className="button button-primary" disabled={phase !== "idle"}>
-              {phase === "idle" ? `Pay ${rsv ? formatMoney(rsv.total_amount, rsv.currency) : ""}` : "Processing payment…"}
+            <button type="submit" className="button button-primary" disabled={shownPhase !== "idle"}>
+              {shownPhase === "idle" ? `Pay ${rsv ? formatMoney(rsv.total_amount, rsv.currency) : ""}` : "Processing payment…"}
             </button>
-            <button type="button" className="button" onClick={cancel} disabled={phase !== "idle"}>Cancel hold</button>
+            <ConfirmButton
+              label="Cancel hold"
+              question="Release your hold?"
+              confirm="Yes, release it"
+              keep="Keep my hold"
+              onConfirm={() => void cancel()}
+              disabled={shownPhase !== "idle"}
+            >
+              <p>{seatsText} {(rsv?.seat_ids.length || rsv?.quantity) === 1 ? "goes" : "go"} back on sale at once, and nothing is charged. Buying again means joining the waiting room again.</p>
+            </ConfirmButton>
           </div>
           <p aria-live="polite" className="muted" data-testid="payment-phase">
-            {phase === "paying" ? "Sending your payment…" : phase === "waiting" ? "Waiting for the bank's answer…" : ""}
+            {shownPhase === "paying" ? "Sending your payment…" : shownPhase === "waiting" ? "Waiting for the bank's answer…" : ""}
           </p>
         </form>
       )}

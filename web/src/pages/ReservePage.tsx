@@ -1,5 +1,5 @@
 import { useCallback, useState } from "react";
-import { Navigate, useParams } from "react-router";
+import { Link, Navigate, useParams } from "react-router";
 import { api } from "../api/client";
 import { ApiError } from "../api/errors";
 import type { Reservation } from "../api/types";
@@ -30,6 +30,10 @@ export function ReservePage() {
   // and a render in between (a clock tick, a live availability update) would otherwise find the
   // spent reservation token gone and send the buyer back to the waiting room instead.
   const [held, setHeld] = useState<Reservation | null>(null);
+  // An operator closed the sale meanwhile (a hold was refused for it): nothing more can be held
+  // here, for good, whatever is chosen next.
+  const [closedBy, setClosedBy] = useState<ApiError | null>(null);
+  const saleClosed = closedBy !== null;
   const now = useNow(500);
   useTitle(event?.kind === "general_admission" ? "Choose tickets" : "Choose seats");
   const max = event?.max_per_order ?? 1;
@@ -48,6 +52,7 @@ export function ReservePage() {
 
   const deadline = flow.reservation_token_expires_at ?? 0;
   const timeUp = secondsLeft(deadline, now) === 0;
+
   const seated = event?.kind === "seated";
   const gaMax = Math.max(0, Math.min(max, availability?.available ?? max));
   const count = seated ? selected.length : quantity;
@@ -71,6 +76,7 @@ export function ReservePage() {
       setHeld(r);
     } catch (e) {
       setError(e);
+      if (e instanceof ApiError && e.code === "SALE_CLOSED") setClosedBy(e);
       if (e instanceof ApiError && e.code === "SEAT_UNAVAILABLE") {
         setSelected((s) => s.filter((x) => !e.seats.includes(x)));
       }
@@ -82,7 +88,7 @@ export function ReservePage() {
     <section>
       <h1>{seated ? "Choose your seats" : "Choose your tickets"}{event ? `: ${event.name}` : ""}</h1>
       <ErrorBanner error={eventError} onRetry={reload} />
-      {timeUp ? (
+      {saleClosed ? null : timeUp ? (
         <div className="banner banner-error" role="alert" data-error-code="TOKEN_EXPIRED">
           <p className="banner-title">Your time to choose ran out</p>
           <p>Nothing was held. Join the waiting room again to get a new turn.</p>
@@ -92,6 +98,12 @@ export function ReservePage() {
         <Countdown deadline={deadline} label="Time left to choose:" />
       )}
       <ErrorBanner error={error} onRejoin={join} onRetry={hold} />
+      {error !== closedBy && <ErrorBanner error={closedBy} />}
+      {saleClosed && (
+        <p data-testid="sale-closed">
+          Nothing was held or charged. <Link to="/">See other events</Link>
+        </p>
+      )}
       <JoinCheck progress={joinProgress} />
       <ErrorBanner error={joinError} onRetry={join} />
       {event && seated && plan && (
@@ -125,7 +137,7 @@ export function ReservePage() {
           <p aria-live="polite" data-testid="selection">
             {count === 0 ? "Nothing chosen yet." : `${seated ? selected.join(", ") : `${count} ticket${count === 1 ? "" : "s"}`} · ${formatMoney(total, event.currency)}`}
           </p>
-          <button type="button" className="button button-primary" onClick={hold} disabled={busy || count === 0 || timeUp}>
+          <button type="button" className="button button-primary" onClick={hold} disabled={busy || count === 0 || timeUp || saleClosed}>
             {busy ? "Holding…" : `Hold ${count === 0 ? "" : count + " "}${seated ? (count === 1 ? "seat" : "seats") : count === 1 ? "ticket" : "tickets"}`}
           </button>
         </div>

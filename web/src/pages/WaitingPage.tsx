@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from "react";
 import { Link, Navigate, useNavigate, useParams } from "react-router";
 import { api } from "../api/client";
 import type { QueueStatus } from "../api/types";
+import { ConfirmButton } from "../components/ConfirmButton";
 import { ErrorBanner } from "../components/ErrorBanner";
 import { JoinCheck } from "../components/JoinCheck";
 import { DrawResult, Lobby } from "../components/Lobby";
@@ -179,7 +180,7 @@ export function WaitingPage() {
           <p className="muted">Keep this page open; you will be let in automatically. Waited {status.waiting_time} s.</p>
           {!session && <SaveTime eventId={eventId} />}
         </>
-      ) : status?.ready_for_entry ? (
+      ) : status?.ready_for_entry || entering ? (
         <>
           {lobby.kind === "drawn" && <DrawResult place={lobby.place} draw={draw} token={token} />}
           <div className="banner banner-success" role="status" aria-live="assertive">
@@ -199,9 +200,13 @@ export function WaitingPage() {
       ) : status?.status === "expired" || (status?.entered && !ready) ? (
         <div className="banner banner-error" role="alert" data-error-code="TOKEN_EXPIRED">
           <p className="banner-title">Your turn has passed</p>
-          <p>
-            {flow.reservation_id ? "You already used this turn." : "You did not enter in time."} Join the waiting room again to get a
-            new place.
+          <p data-testid="turn-passed">
+            {flow.reservation_id
+              ? "You already used this turn."
+              : status?.entered
+                ? "This turn was used in another tab or window: continue there if it is still open."
+                : "You did not enter in time."}{" "}
+            Join the waiting room again to get a new place.
           </p>
           <div className="actions">
             <button type="button" className="button" onClick={join} disabled={rejoining}>Join the waiting room again</button>
@@ -214,7 +219,20 @@ export function WaitingPage() {
       <ErrorBanner error={rejoinError} onRetry={join} />
       <p className="muted small" data-testid="transport">Updates: {transport === "sse" ? "live (server-sent events)" : transport === "websocket" ? "live (WebSocket)" : transport === "polling" ? "every 2 seconds" : "connecting"}</p>
       {(status?.status === "waiting" || status?.status === "lobby") && (
-        <button type="button" className="link-button" onClick={leave}>Leave the waiting room</button>
+        <ConfirmButton
+          className="link-button"
+          label="Leave the waiting room"
+          question="Give up your place?"
+          confirm="Yes, leave the waiting room"
+          keep="Stay in line"
+          onConfirm={() => void leave()}
+        >
+          <p>
+            {status.status === "lobby"
+              ? "You leave the lobby and take no part in the draw unless you join again before the opening."
+              : `You give up your place in line (number ${status.position}): joining again puts you at the back.`}
+          </p>
+        </ConfirmButton>
       )}
     </section>
   );

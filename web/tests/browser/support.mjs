@@ -38,13 +38,13 @@ export async function launch() {
 
 /**
  * A fresh browser profile (own sessionStorage, own user), in the time zone `timezoneId` when
- * given (the machine's otherwise). Collects page errors and CSP violations; `check()` fails the
- * test if any happened.
+ * given (the machine's otherwise); `phone` is a phone's screen, 390 px wide or `phone` px when a
+ * number. Collects page errors and CSP violations; `check()` fails the test if any happened.
  */
 export async function newUser(browser, { phone = false, timezoneId } = {}) {
   const context = await browser.newContext({
     ...(phone
-      ? { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true }
+      ? { viewport: { width: typeof phone === "number" ? phone : 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true }
       : { viewport: { width: 1280, height: 900 } }),
     ...(timezoneId ? { timezoneId } : {}),
   });
@@ -87,6 +87,21 @@ export async function audit(page, name) {
     return r.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
   }, AXE);
   assert.deepEqual(violations, [], `accessibility violations on ${name}`);
+}
+
+/**
+ * What of the page is wider than its screen (the elements sticking out, at most five): nothing,
+ * on a page that needs no sideways scrolling.
+ */
+export async function sticksOut(page) {
+  return page.evaluate(() => {
+    const width = document.documentElement.clientWidth;
+    if (document.documentElement.scrollWidth <= width) return [];
+    return [...document.querySelectorAll("body *")]
+      .filter((e) => e.getBoundingClientRect().right > width + 1)
+      .slice(0, 5)
+      .map((e) => `${e.tagName.toLowerCase()}${e.id ? "#" + e.id : ""} (right edge at ${Math.round(e.getBoundingClientRect().right)} px)`);
+  });
 }
 
 /** A full-page screenshot of the page state `name`, after an accessibility audit of it. */

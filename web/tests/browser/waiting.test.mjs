@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
   ADMIN_PASSWORD, BASE_URL, T,
-  adminToken, createEvent, joinAnonymously, launch, newUser, saleAction, shot, uniqueName,
+  adminToken, createEvent, joinAnonymously, launch, newUser, registerOverApi, saleAction, shot, uniqueName,
 } from "./support.mjs";
 
 const skip = !ADMIN_PASSWORD && "TACOS_ADMIN_PASSWORD not set";
@@ -162,10 +162,100 @@ describe("waiting room outlook", () => {
     assert.ok(await leave.isVisible(), "leaving is offered");
     await shot(page, "39-waiting-likely-sold-out");
 
+    // Leaving asks first (a stray tap on a phone must not cost the place): Escape, or Stay in
+    // line, keeps it, with the focus back on the button.
+    await leave.click();
+    const question = page.getByRole("group", { name: "Give up your place?" });
+    await question.waitFor();
+    assert.match(await question.textContent(), /You give up your place in line \(number \d+\): joining again puts you at the back\./);
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Stay in line", "the focus starts on the answer that changes nothing");
+    await shot(page, "48-waiting-leave-asks-first");
+    await page.keyboard.press("Escape");
+    assert.equal(await question.count(), 0);
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Leave the waiting room");
+    assert.equal((await statusOf(page, ev.event_id)).status, "waiting", "the place is kept");
     // Leaving gives the place up and goes back to the event.
     await leave.click();
+    await page.getByRole("button", { name: "Yes, leave the waiting room" }).click();
     await page.waitForURL(new RegExp(`/events/${ev.event_id}$`));
     await page.getByRole("button", { name: "Join the waiting room" }).waitFor();
+    u.check();
+    await u.close();
+  });
+
+  test("a 429 with Retry-After holds the page's polling back that long, and the line is followed again after it", async () => {
+    const u = await newUser(browser, { phone: true });
+    const { page } = u;
+    // The stream is refused (the page falls back to polling) and the status is rate-limited for 6 s.
+    const polls = [];
+    const limited = { status: 429, headers: { "Retry-After": "6" }, contentType: "application/json" };
+    await page.route("**/api/v1/queue/stream*", (r) =>
+      r.fulfill({ ...limited, status: 503, body: JSON.stringify({ error: { code: "UNAVAILABLE", message: "busy", trace_id: "t-stream" } }) }));
+    await page.route("**/api/v1/queue/status*", (r) => {
+      polls.push(Date.now());
+      return r.fulfill({ ...limited, body: JSON.stringify({ error: { code: "RATE_LIMITED", message: "too many requests", trace_id: "t-status" } }) });
+    });
+    await page.goto(`${BASE_URL}/events/evt_demo_ga`);
+    await page.getByRole("button", { name: "Join the waiting room" }).click();
+    await page.waitForURL(/\/waiting$/);
+    const alert = page.locator('[data-error-code="RATE_LIMITED"]');
+    await alert.waitFor();
+    assert.match(await alert.textContent(), /try again in 6 seconds/);
+    await shot(page, "45-waiting-rate-limited");
+    // Inside the 6 s the server asked for, the page does not ask again (it once polled every 2 s).
+    await page.waitForTimeout(4_500);
+    assert.equal(polls.length, 1, `one status asked for within the Retry-After (got ${polls.length})`);
+    // The limit is over: the next poll, at the end of the wait, brings the real status (the turn).
+    await page.unrouteAll();
+    await page.getByRole("link", { name: "Log in or register to continue" }).waitFor({ timeout: T });
+    assert.equal(await alert.count(), 0, "the error is gone once the status comes");
+    u.check();
+    await u.close();
+  });
+
+  test("a turn used in a second tab of the same place is said so in the first, not as a turn missed", async () => {
+    const u = await newUser(browser);
+    const first = u.page;
+    await first.goto(`${BASE_URL}/events/evt_demo_ga`);
+    await first.getByRole("button", { name: "Join the waiting room" }).click();
+    await first.getByRole("link", { name: "Log in or register to continue" }).waitFor();
+    // The tab duplicated (the browser copies its sessionStorage: the same waiting token), and the
+    // buyer, signed in there, is let in from it.
+    const flow = await first.evaluate(() => sessionStorage.getItem("tacos.flow.evt_demo_ga"));
+    const account = await registerOverApi(BASE_URL);
+    const second = await u.context.newPage();
+    await second.goto(`${BASE_URL}/`);
+    await second.evaluate(([f, s]) => {
+      sessionStorage.setItem("tacos.flow.evt_demo_ga", f);
+      sessionStorage.setItem("tacos.session", s);
+    }, [flow, JSON.stringify({ token: account.token, user_id: account.user_id, username: account.username, role: "user", expires_in: 86400 })]);
+    await second.goto(`${BASE_URL}/events/evt_demo_ga/waiting`);
+    await second.waitForURL(/\/reserve$/);
+    // The first tab learns that the turn was used: it says where, not that the buyer was too late.
+    const passed = first.getByTestId("turn-passed");
+    await passed.waitFor();
+    assert.match(await passed.textContent(), /used in another tab or window: continue there/);
+    assert.doesNotMatch(await passed.textContent(), /did not enter in time/);
+    await shot(first, "46-turn-used-in-another-tab");
+    u.check();
+    await u.close();
+  });
+
+  test("a turn not taken within its 30 s is said to have passed, by the page itself, with a way back in line", async () => {
+    const u = await newUser(browser, { phone: true });
+    const { page } = u;
+    await page.goto(`${BASE_URL}/events/evt_demo_ga`);
+    await page.getByRole("button", { name: "Join the waiting room" }).click();
+    await page.getByRole("link", { name: "Log in or register to continue" }).waitFor();
+    // The buyer does not log in: the server gives the turn up after 30 s, and the page, still
+    // following it, stops offering it (it once said "It is your turn!" for ever).
+    const passed = page.getByTestId("turn-passed");
+    await passed.waitFor({ timeout: 45_000 });
+    assert.match(await passed.textContent(), /You did not enter in time/);
+    assert.equal(await page.getByRole("link", { name: "Log in or register to continue" }).count(), 0);
+    await shot(page, "47-phone-turn-lapsed");
+    await page.getByRole("button", { name: "Join the waiting room again" }).click();
+    await page.getByRole("link", { name: "Log in or register to continue" }).waitFor();
     u.check();
     await u.close();
   });

@@ -134,7 +134,8 @@ pub(super) fn admit(line: &Line, leavers: &[u64], from: u64, n: u64) -> (u64, u6
 }
 
 /// The admissions an advance may make: the admission rate over the time since the last advance,
-/// at most [`MAX_CREDIT_MS`] of it.
+/// at most [`MAX_CREDIT_MS`] of it, or the time one person takes to earn when that is longer (a
+/// rate below one person per [`MAX_CREDIT_MS`], 0.2 a second, would otherwise never earn anyone).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Credit {
     /// Admissions per second.
@@ -147,7 +148,11 @@ pub(super) struct Credit {
 
 impl Credit {
     pub(super) fn earned(rate: f64, elapsed_ms: i64) -> Self {
-        let ms = elapsed_ms.min(MAX_CREDIT_MS);
+        // A millisecond more, so that rounding cannot leave it a hair short of a person. `as`
+        // saturates: a rate so small that one person takes longer than i64 milliseconds leaves
+        // the elapsed time uncapped.
+        let one_person_ms = ((1000.0 / rate).ceil() as i64).saturating_add(1);
+        let ms = elapsed_ms.min(MAX_CREDIT_MS.max(one_person_ms));
         Self {
             rate,
             ms,
@@ -438,6 +443,24 @@ mod tests {
             open_until_ms: (admitted_at_s + READY_WINDOW_SECS + RESERVATION_TOKEN_TTL_SECS) * 1000,
             expires_at: 0,
         }
+    }
+
+    #[test]
+    fn a_slow_rate_earns_a_person_once_its_time_has_passed() {
+        // 0.1 a second: one person every 10 s, beyond the 5 s bound on credit.
+        assert_eq!(Credit::earned(0.1, 5_000).people, 0);
+        assert_eq!(Credit::earned(0.1, 9_999).people, 0);
+        assert_eq!(Credit::earned(0.1, 10_000).people, 1);
+        // Still one at most after a long lull: the bound on bursts holds.
+        assert_eq!(Credit::earned(0.1, 3_600_000).people, 1);
+        assert_eq!(Credit::earned(0.01, 100_000).people, 1);
+        // At 0.2 a second and above, the 5 s bound as before.
+        assert_eq!(Credit::earned(0.2, 60_000).people, 1);
+        assert_eq!(Credit::earned(50.0, 60_000).people, 250);
+        // After 12 s, one admitted: the next person's credit counts from (about) now, not from
+        // the 2 s past the bound, which are not banked.
+        let credit = Credit::earned(0.1, 12_000);
+        assert_eq!(credit.next_from(100_000, 1, 1), 99_999);
     }
 
     #[test]
