@@ -22,8 +22,10 @@ use tower::{Layer, Service};
 pub const ALLOW_METHODS: &str = "GET,POST,PATCH,DELETE,OPTIONS";
 /// Request headers a browser may send.
 pub const ALLOW_HEADERS: &str = "authorization,content-type,idempotency-key,x-trace-id,traceparent";
-/// Response headers a browser's script may read.
-pub const EXPOSE_HEADERS: &str = "x-trace-id,x-idempotency-cached,retry-after,x-ratelimit-limit,x-ratelimit-remaining,x-ratelimit-reset";
+/// Response headers a browser's script may read. `date` among them: the web app counts a hold's deadline on the server's clock, learned from the
+/// `Date` of the API's answers (`web/src/lib/serverClock.ts`), and a page of another origin (the
+/// web app on its CDN, the API on its own domain) can read only the headers named here.
+pub const EXPOSE_HEADERS: &str = "x-trace-id,x-idempotency-cached,retry-after,x-ratelimit-limit,x-ratelimit-remaining,x-ratelimit-reset,date";
 /// How long a browser may cache a preflight's answer, in seconds.
 pub const MAX_AGE_SECS: &str = "600";
 /// What every other answer depends on: whether, not which, `Origin` was sent (the policy allows
@@ -198,7 +200,9 @@ mod tests {
         let answer = app.clone().oneshot(post).await.unwrap();
         assert_eq!(answer.status(), StatusCode::OK);
         assert_eq!(header(&answer, "access-control-allow-origin"), "*");
-        assert!(header(&answer, "access-control-expose-headers").contains("retry-after"));
+        let exposed = header(&answer, "access-control-expose-headers");
+        assert!(exposed.contains("retry-after"), "{exposed}");
+        assert!(exposed.split(',').any(|h| h == "date"), "{exposed}");
         assert_eq!(header(&answer, "vary"), "origin");
 
         // No page to read them: no allowances, and caches told the answer depends on `Origin`.

@@ -9,7 +9,7 @@
  * offset (server − device) to an interval. The estimate is kept within the interval of every new
  * answer, starting from 0: a device whose clock is right is never corrected at all, and one that
  * is off is corrected to within about a second plus the answer's round trip. (Across origins the
- * `Date` header cannot be read unless exposed: the estimate then stays 0.)
+ * `Date` header can be read only because the API names it in `Access-Control-Expose-Headers`.)
  */
 
 let offsetMs = 0;
