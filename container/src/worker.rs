@@ -5,6 +5,13 @@
 //! after its visibility timeout (and dead-lettered after five); the follow-up itself is idempotent,
 //! so a message handled twice changes nothing the second time.
 //!
+//! Every delivery counts towards those five, so a worker that kept receiving through a store
+//! outage would dead-letter every approval of it (five receives of a message while the table was
+//! away sent it to the DLQ in a probe, the hold unconfirmed). After a batch with a failure the
+//! loop therefore receives nothing more until the store answers a ping ([`until_store_answers`]):
+//! a message that fails on its own (a poison message) still goes its five rounds to the DLQ,
+//! while an outage leaves the queue's messages where they are.
+//!
 //! Beside the loop, a small HTTP listener (`TACOS_WORKER_PORT`, default 9090) serves what an
 //! operator needs of a process that has no API: `GET /metrics` (the confirmations, cancellations
 //! and refunds the worker makes are counted here, not on the HTTP pods) and `GET /healthz`, which
@@ -15,6 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -25,6 +34,9 @@ use tacos_core::platform::Platform;
 /// How long the loop may go without polling before `/healthz` reports it stuck: well above the
 /// longest long poll (20 s) plus a batch of ten follow-ups.
 pub const STALLED_AFTER: Duration = Duration::from_secs(90);
+
+/// Between two pings of a store that does not answer, while receiving is paused.
+const STORE_PING_EVERY: Duration = Duration::from_secs(2);
 
 /// The worker's settings, from the environment.
 #[derive(Debug, Clone)]
@@ -111,21 +123,33 @@ pub async fn run(
     let server = serve_health(&settings, heartbeat.clone()).await?;
     tracing::info!(queue = %settings.queue_url, "draining the follow-up queue");
     tokio::pin!(stop);
+    // A failure in the last batch: make sure the store answers before taking more messages.
+    let mut check_store = false;
     loop {
         heartbeat.beat();
+        if check_store {
+            let store = &platform.ports.store;
+            tokio::select! {
+                _ = &mut stop => break,
+                () = until_store_answers(|| store.ping(), &heartbeat, STORE_PING_EVERY) => {}
+            }
+        }
         let received = tokio::select! {
             _ = &mut stop => break,
             received = sqs
                 .receive_message()
                 .queue_url(&settings.queue_url)
                 .max_number_of_messages(10)
+                .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
                 .wait_time_seconds(settings.poll_seconds)
                 .send() => received,
         };
         let messages = match received {
             Ok(output) => output.messages.unwrap_or_default(),
             Err(e) => {
-                tracing::warn!(error = %e, "receive failed; retrying");
+                // The SDK's error alone reads "service error" or "dispatch failure": the context
+                // names the cause (queue missing, access denied, connection refused).
+                tracing::warn!(error = %DisplayErrorContext(&e), "receive failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
@@ -133,8 +157,11 @@ pub async fn run(
         if messages.is_empty() && settings.poll_seconds == 0 {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        check_store = false;
         for message in messages {
-            handle(&platform, &sqs, &settings.queue_url, message).await;
+            if !handle(&platform, &sqs, &settings.queue_url, message).await {
+                check_store = true;
+            }
         }
     }
     server.abort();
@@ -164,21 +191,65 @@ async fn serve_health(
     ))
 }
 
-/// Handles one message and deletes it once handled; a failure leaves it for redelivery.
+/// Waits until `ping` (the store's) succeeds, pinging every `pause` and keeping the heartbeat
+/// fresh meanwhile: a store outage is no reason for Kubernetes to restart the worker.
+async fn until_store_answers<F, Fut, E>(mut ping: F, heartbeat: &Heartbeat, pause: Duration)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut paused = false;
+    loop {
+        heartbeat.beat();
+        match ping().await {
+            Ok(()) if paused => {
+                tracing::info!("the store answers again; receiving follow-ups");
+                return;
+            }
+            Ok(()) => return,
+            Err(error) if !paused => {
+                tracing::warn!(
+                    %error,
+                    "the store does not answer: receiving paused until it does, so the queue's \
+                     messages keep their deliveries"
+                );
+                paused = true;
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Handles one message and deletes it once handled; a failure leaves it for redelivery and
+/// returns `false`.
 async fn handle(
     platform: &Platform,
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
     message: aws_sdk_sqs::types::Message,
-) {
+) -> bool {
     let id = message.message_id.as_deref().unwrap_or_default();
     let outcome = tacos_aws::follow_up::follow_up(platform, id, message.body.as_deref()).await;
     if let Err(error) = outcome {
-        tracing::warn!(%error, "follow-up failed; will be redelivered");
-        return;
+        // The message and its delivery: the fifth failed one is dead-lettered.
+        let receives = message
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+            .map(String::as_str)
+            .unwrap_or("?");
+        tracing::warn!(
+            message_id = %id,
+            receives,
+            %error,
+            "follow-up failed; will be redelivered (dead-lettered after the queue's maxReceiveCount)"
+        );
+        return false;
     }
     let Some(handle) = message.receipt_handle else {
-        return;
+        return true;
     };
     if let Err(e) = sqs
         .delete_message()
@@ -187,8 +258,13 @@ async fn handle(
         .send()
         .await
     {
-        tracing::warn!(error = %e, "delete failed; the message will be handled again, harmlessly");
+        tracing::warn!(
+            message_id = %id,
+            error = %DisplayErrorContext(&e),
+            "delete failed; the message will be handled again, harmlessly"
+        );
     }
+    true
 }
 
 async fn health(State(heartbeat): State<Arc<Heartbeat>>) -> impl IntoResponse {
@@ -236,6 +312,35 @@ mod tests {
         }
         assert!(settings(&[("TACOS_WORKER_PORT", "http")]).is_err());
         assert!(WorkerSettings::from_vars(None, |_| None).is_err());
+    }
+
+    #[tokio::test]
+    async fn receiving_waits_for_the_store_and_keeps_the_worker_alive_meanwhile() {
+        use std::sync::atomic::AtomicU32;
+        let heartbeat = Heartbeat::default();
+        let pings = AtomicU32::new(0);
+        // The store answers at the fourth ping.
+        let ping = || async {
+            match pings.fetch_add(1, Ordering::SeqCst) {
+                0..=2 => Err("connection refused"),
+                _ => Ok(()),
+            }
+        };
+        until_store_answers(ping, &heartbeat, Duration::from_millis(1)).await;
+        assert_eq!(pings.load(Ordering::SeqCst), 4);
+        assert!(!heartbeat.stalled());
+
+        // A store that never answers holds receiving back for as long as it is away.
+        let away = || async { Err::<(), _>("table not found") };
+        let waited = tokio::time::timeout(
+            Duration::from_millis(50),
+            until_store_answers(away, &heartbeat, Duration::from_millis(1)),
+        )
+        .await;
+        assert!(
+            waited.is_err(),
+            "receiving resumed while the store was away"
+        );
     }
 
     #[test]
