@@ -10,7 +10,7 @@ kubernetes-validate checks each built-in object against the Kubernetes schemas
   * references between objects: ServiceAccounts, ConfigMaps and Secrets the pods use, the
     Deployment a Service, HPA, PDB or ScaledObject points at, the TriggerAuthentication;
   * what the container needs: a valid TACOS_MODE per workload, the settings the AWS adapters
-    require, probes on /readyz and /healthz, non-root read-only containers;
+    require (and the scheduler's dead-letter queue, which the stack gives every function), probes on /readyz and /healthz, non-root read-only containers;
   * kustomization.yaml lists every manifest, and only existing ones.
 
 Usage: deploy/check_k8s.py [DIR]   (default: deploy/k8s next to this script)
@@ -37,6 +37,9 @@ REQUIRED_SETTINGS = {
     "TACOS_EXPIRE_FUNCTION_ARN",
     "TACOS_SIMULATOR_FUNCTION_ARN",
     "AWS_REGION",
+    # Optional to tacos-aws, but the stack gives it to every function: without it a timer job
+    # Scheduler cannot deliver is dropped instead of landing in the alarmed dead-letter queue.
+    "TACOS_SCHEDULER_DLQ_ARN",
 }
 WORKER_SETTINGS = {"TACOS_FOLLOWUP_QUEUE_URL"}
 SECRET_SETTINGS = {"TACOS_JWT_SECRET", "TACOS_WEBHOOK_SECRET", "TACOS_ADMIN_PASSWORD"}
