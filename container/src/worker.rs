@@ -17,19 +17,23 @@
 //! and refunds the worker makes are counted here, not on the HTTP pods) and `GET /healthz`, which
 //! fails once the loop has not polled for [`STALLED_AFTER`], so Kubernetes restarts a stuck worker.
 
+mod queue;
+
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::MessageSystemAttributeName;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use tacos_core::platform::Platform;
+
+use queue::{Delivery, FollowUpQueue, SqsQueue};
 
 /// How long the loop may go without polling before `/healthz` reports it stuck: well above the
 /// longest long poll (20 s) plus a batch of ten follow-ups.
@@ -88,7 +92,7 @@ impl WorkerSettings {
 
 /// When the loop last polled (unix seconds), for `/healthz`.
 #[derive(Default)]
-struct Heartbeat(AtomicI64);
+pub(crate) struct Heartbeat(AtomicI64);
 
 impl Heartbeat {
     fn beat(&self) {
@@ -110,62 +114,149 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Runs the loop and the listener until `stop` resolves (SIGTERM): the batch in hand is finished
-/// first, so nothing is left half-handled.
+/// Runs the loop and the listener until `stop` resolves (SIGTERM): see [`drain`].
 pub async fn run(
     platform: Arc<Platform>,
     sqs: aws_sdk_sqs::Client,
     settings: WorkerSettings,
-    stop: impl std::future::Future<Output = ()>,
+    stop: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let heartbeat = Arc::new(Heartbeat::default());
     heartbeat.beat();
     let server = serve_health(&settings, heartbeat.clone()).await?;
     tracing::info!(queue = %settings.queue_url, "draining the follow-up queue");
-    tokio::pin!(stop);
+    let queue = SqsQueue {
+        client: sqs,
+        url: settings.queue_url.clone(),
+        poll_seconds: settings.poll_seconds,
+    };
+    drain(
+        &platform,
+        &queue,
+        &heartbeat,
+        settings.poll_seconds == 0,
+        stop,
+    )
+    .await;
+    server.abort();
+    Ok(())
+}
+
+/// The loop: receives, handles each message and deletes it, until `stop` resolves. A stop
+/// finishes the message in hand and gives the rest of the batch back to the queue
+/// ([`FollowUpQueue::release`]); a stop during a receive waits for its answer (at most the long
+/// poll's wait) and gives its messages back, since SQS may have handed them out already. So
+/// nothing is left half-handled, and nothing received waits out a visibility timeout because
+/// this worker went away. `pause_when_empty`: 200 ms between empty receives (short polls).
+pub(crate) async fn drain(
+    platform: &Platform,
+    queue: &impl FollowUpQueue,
+    heartbeat: &Heartbeat,
+    pause_when_empty: bool,
+    stop: impl Future<Output = ()>,
+) {
+    let mut stop = Stop::new(stop);
     // A failure in the last batch: make sure the store answers before taking more messages.
     let mut check_store = false;
-    loop {
+    'receiving: loop {
         heartbeat.beat();
         if check_store {
             let store = &platform.ports.store;
             tokio::select! {
-                _ = &mut stop => break,
-                () = until_store_answers(|| store.ping(), &heartbeat, STORE_PING_EVERY) => {}
+                () = stop.wait() => break,
+                () = until_store_answers(|| store.ping(), heartbeat, STORE_PING_EVERY) => {}
             }
         }
+        let receive = queue.receive();
+        tokio::pin!(receive);
         let received = tokio::select! {
-            _ = &mut stop => break,
-            received = sqs
-                .receive_message()
-                .queue_url(&settings.queue_url)
-                .max_number_of_messages(10)
-                .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-                .wait_time_seconds(settings.poll_seconds)
-                .send() => received,
-        };
-        let messages = match received {
-            Ok(output) => output.messages.unwrap_or_default(),
-            Err(e) => {
-                // The SDK's error alone reads "service error" or "dispatch failure": the context
-                // names the cause (queue missing, access denied, connection refused).
-                tracing::warn!(error = %DisplayErrorContext(&e), "receive failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
+            received = &mut receive => received,
+            () = stop.wait() => {
+                if let Ok(deliveries) = receive.await {
+                    give_back(queue, deliveries).await;
+                }
+                break;
             }
         };
-        if messages.is_empty() && settings.poll_seconds == 0 {
+        let deliveries = match received {
+            Ok(deliveries) => deliveries,
+            Err(error) => {
+                tracing::warn!(%error, "receive failed; retrying");
+                tokio::select! {
+                    () = stop.wait() => break,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        if deliveries.is_empty() && pause_when_empty {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         check_store = false;
-        for message in messages {
-            if !handle(&platform, &sqs, &settings.queue_url, message).await {
+        let mut deliveries = deliveries.into_iter();
+        while let Some(delivery) = deliveries.next() {
+            if stop.requested() {
+                give_back(queue, std::iter::once(delivery).chain(deliveries).collect()).await;
+                break 'receiving;
+            }
+            if !handle(platform, queue, delivery).await {
                 check_store = true;
             }
         }
     }
-    server.abort();
-    Ok(())
+}
+
+/// SIGTERM as the loop asks about it: waited for beside a receive or a pause, and looked at
+/// (without waiting) between two messages.
+struct Stop<F: Future<Output = ()>> {
+    signal: Pin<Box<F>>,
+    received: bool,
+}
+
+impl<F: Future<Output = ()>> Stop<F> {
+    fn new(signal: F) -> Self {
+        Self {
+            signal: Box::pin(signal),
+            received: false,
+        }
+    }
+
+    /// Resolves once the signal has come (at once if it already has).
+    async fn wait(&mut self) {
+        if !self.received {
+            self.signal.as_mut().await;
+            self.received = true;
+        }
+    }
+
+    /// Whether the signal has come.
+    fn requested(&mut self) -> bool {
+        if !self.received {
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            self.received = self.signal.as_mut().poll(&mut cx).is_ready();
+        }
+        self.received
+    }
+}
+
+/// Gives messages received but not handled back to the queue at a stop.
+async fn give_back(queue: &impl FollowUpQueue, deliveries: Vec<Delivery>) {
+    let receipts: Vec<String> = deliveries.into_iter().filter_map(|d| d.receipt).collect();
+    if receipts.is_empty() {
+        return;
+    }
+    let count = receipts.len();
+    match queue.release(receipts).await {
+        Ok(()) => tracing::info!(
+            count,
+            "stopping: messages not handled given back to the queue"
+        ),
+        Err(error) => tracing::warn!(
+            count,
+            %error,
+            "stopping: messages not handled could not be given back; they return after the \
+             visibility timeout"
+        ),
+    }
 }
 
 /// Serves `GET /metrics` and `GET /healthz` (the heartbeat's age) on the worker's port, in a
@@ -224,43 +315,26 @@ where
 
 /// Handles one message and deletes it once handled; a failure leaves it for redelivery and
 /// returns `false`.
-async fn handle(
-    platform: &Platform,
-    sqs: &aws_sdk_sqs::Client,
-    queue_url: &str,
-    message: aws_sdk_sqs::types::Message,
-) -> bool {
-    let id = message.message_id.as_deref().unwrap_or_default();
-    let outcome = tacos_aws::follow_up::follow_up(platform, id, message.body.as_deref()).await;
+async fn handle(platform: &Platform, queue: &impl FollowUpQueue, delivery: Delivery) -> bool {
+    let id = delivery.id.as_str();
+    let outcome = tacos_aws::follow_up::follow_up(platform, id, delivery.body.as_deref()).await;
     if let Err(error) = outcome {
         // The message and its delivery: the fifth failed one is dead-lettered.
-        let receives = message
-            .attributes
-            .as_ref()
-            .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-            .map(String::as_str)
-            .unwrap_or("?");
         tracing::warn!(
             message_id = %id,
-            receives,
+            receives = delivery.receives.as_deref().unwrap_or("?"),
             %error,
             "follow-up failed; will be redelivered (dead-lettered after the queue's maxReceiveCount)"
         );
         return false;
     }
-    let Some(handle) = message.receipt_handle else {
+    let Some(receipt) = delivery.receipt.as_deref() else {
         return true;
     };
-    if let Err(e) = sqs
-        .delete_message()
-        .queue_url(queue_url)
-        .receipt_handle(handle)
-        .send()
-        .await
-    {
+    if let Err(error) = queue.delete(receipt).await {
         tracing::warn!(
             message_id = %id,
-            error = %DisplayErrorContext(&e),
+            %error,
             "delete failed; the message will be handled again, harmlessly"
         );
     }
@@ -277,6 +351,11 @@ async fn health(State(heartbeat): State<Arc<Heartbeat>>) -> impl IntoResponse {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use tokio::sync::oneshot;
+
     use super::*;
 
     fn settings(vars: &[(&str, &str)]) -> anyhow::Result<WorkerSettings> {
@@ -341,6 +420,106 @@ mod tests {
             waited.is_err(),
             "receiving resumed while the store was away"
         );
+    }
+
+    /// A queue in memory: batches to hand out, and what the loop deleted and gave back.
+    #[derive(Default)]
+    struct StandIn {
+        batches: Mutex<VecDeque<Vec<Delivery>>>,
+        deleted: Mutex<Vec<String>>,
+        released: Mutex<Vec<String>>,
+        /// SIGTERM, sent when the first delete is made (the first message being finished).
+        term_at_delete: Mutex<Option<oneshot::Sender<()>>>,
+        /// SIGTERM, sent while a receive waits for SQS's answer.
+        term_at_receive: Mutex<Option<oneshot::Sender<()>>>,
+    }
+
+    impl FollowUpQueue for StandIn {
+        async fn receive(&self) -> Result<Vec<Delivery>, String> {
+            let term = self.term_at_receive.lock().unwrap().take();
+            if let Some(term) = term {
+                let _ = term.send(());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let batch = self.batches.lock().unwrap().pop_front();
+            if batch.is_none() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Ok(batch.unwrap_or_default())
+        }
+
+        async fn delete(&self, receipt: &str) -> Result<(), String> {
+            self.deleted.lock().unwrap().push(receipt.into());
+            let term = self.term_at_delete.lock().unwrap().take();
+            if let Some(term) = term {
+                let _ = term.send(());
+            }
+            Ok(())
+        }
+
+        async fn release(&self, receipts: Vec<String>) -> Result<(), String> {
+            self.released.lock().unwrap().extend(receipts);
+            Ok(())
+        }
+    }
+
+    fn batch(receipts: &[&str]) -> Vec<Delivery> {
+        receipts
+            .iter()
+            .map(|r| Delivery {
+                id: format!("id-{r}"),
+                receipt: Some(r.to_string()),
+                ..Delivery::default()
+            })
+            .collect()
+    }
+
+    fn platform() -> Platform {
+        Platform::new(
+            tacos_core::in_process::ports_over(
+                Arc::new(tacos_core::in_process::MemoryStore::new()),
+                Arc::new(tacos_core::ports::SystemClock),
+            ),
+            tacos_core::config::Config::for_tests(),
+        )
+    }
+
+    async fn drained(queue: &StandIn, term: oneshot::Receiver<()>) {
+        let stop = async move {
+            let _ = term.await;
+        };
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            drain(&platform(), queue, &Heartbeat::default(), false, stop),
+        )
+        .await
+        .expect("the worker stopped after SIGTERM");
+    }
+
+    #[tokio::test]
+    async fn sigterm_mid_batch_finishes_the_message_in_hand_and_gives_the_rest_back() {
+        let (term, termed) = oneshot::channel();
+        let queue = StandIn {
+            batches: Mutex::new([batch(&["a", "b", "c"])].into()),
+            term_at_delete: Mutex::new(Some(term)),
+            ..StandIn::default()
+        };
+        drained(&queue, termed).await;
+        assert_eq!(*queue.deleted.lock().unwrap(), ["a"]);
+        assert_eq!(*queue.released.lock().unwrap(), ["b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn sigterm_during_a_receive_gives_what_it_received_back() {
+        let (term, termed) = oneshot::channel();
+        let queue = StandIn {
+            batches: Mutex::new([batch(&["a", "b"])].into()),
+            term_at_receive: Mutex::new(Some(term)),
+            ..StandIn::default()
+        };
+        drained(&queue, termed).await;
+        assert!(queue.deleted.lock().unwrap().is_empty());
+        assert_eq!(*queue.released.lock().unwrap(), ["a", "b"]);
     }
 
     #[test]
