@@ -12,7 +12,7 @@ kubernetes-validate checks each built-in object against the Kubernetes schemas
   * what the container needs: a valid TACOS_MODE per workload, the settings the AWS adapters
     require (and the scheduler's dead-letter queue, which the stack gives every function),
     probes on /readyz and /healthz, non-root read-only containers, an http pod's memory limit
-    room for its connections;
+    room for its connections, a preStop sleep and a grace period that covers it and the drain;
   * kustomization.yaml lists every manifest, and only existing ones.
 
 Usage: deploy/check_k8s.py [DIR]   (default: deploy/k8s next to this script)
@@ -51,6 +51,8 @@ SECRET_SETTINGS = {"TACOS_JWT_SECRET", "TACOS_WEBHOOK_SECRET", "TACOS_ADMIN_PASS
 BASE_MEMORY = 48 * 2**20
 MEMORY_PER_CONNECTION = 96 * 2**10
 DEFAULT_MAX_CONNECTIONS = 4096
+# How long a stopping http server lets the requests in flight finish (Limits::drain_timeout).
+DRAIN_SECONDS = 10
 SQS_URL = re.compile(r"^https://sqs\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/(?P<account>\d{12})/(?P<name>[A-Za-z0-9_-]{1,80})$")
 
 _STR = {"type": "string", "minLength": 1}
@@ -287,6 +289,14 @@ def main() -> int:
                             f"{c}: memory limit {limit} bytes is under the {needed_memory} that {connections} connections "
                             "(TACOS_MAX_CONNECTIONS) may take: a flood of slow request heads gets the pod OOM-killed"
                         )
+                    # SIGTERM closes the listener at once: a preStop sleep covers the seconds the
+                    # endpoints take to forget the pod, and the grace covers it and the drain.
+                    sleep = ((((container.get("lifecycle") or {}).get("preStop") or {}).get("sleep")) or {}).get("seconds", 0)
+                    grace = spec.get("terminationGracePeriodSeconds", 30)
+                    if not sleep:
+                        problems.append(f"{c}: no preStop sleep: requests routed to a stopping pod before its endpoint is removed are refused")
+                    elif sleep + DRAIN_SECONDS + 5 > grace:
+                        problems.append(f"{c}: preStop sleep {sleep} s + drain {DRAIN_SECONDS} s does not fit terminationGracePeriodSeconds {grace}")
                     for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
                         got = ((container.get(probe) or {}).get("httpGet") or {}).get("path")
                         if got != path:
