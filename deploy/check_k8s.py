@@ -302,6 +302,17 @@ def main() -> int:
                         if got != path:
                             problems.append(f"{c}: {probe} path is {got!r}, expected {path}")
 
+                if mode == "worker":
+                    # The worker serves its probes and metrics on TACOS_WORKER_PORT (default 9090).
+                    ports = {p.get("name"): p.get("containerPort") for p in container.get("ports") or []}
+                    port_env = env_value(container, "TACOS_WORKER_PORT") or "9090"
+                    if ports.get("metrics") != int(port_env):
+                        problems.append(f"{c}: port 'metrics' ({ports.get('metrics')}) is not TACOS_WORKER_PORT ({port_env})")
+                    for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+                        got = (container.get(probe) or {}).get("httpGet") or {}
+                        if got.get("path") != path or got.get("port") not in ("metrics", int(port_env)):
+                            problems.append(f"{c}: {probe} is {got!r}, expected {path} on port metrics")
+
         # Things that select or target a Deployment.
         if kind in {"Service", "PodDisruptionBudget"}:
             selector = obj["spec"].get("selector") or {}

@@ -123,7 +123,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let heartbeat = Arc::new(Heartbeat::default());
     heartbeat.beat();
-    let server = serve_health(&settings, heartbeat.clone()).await?;
+    let server = serve_health(&settings, heartbeat.clone(), platform.clone()).await?;
     tracing::info!(queue = %settings.queue_url, "draining the follow-up queue");
     let queue = SqsQueue {
         client: sqs,
@@ -259,11 +259,12 @@ async fn give_back(queue: &impl FollowUpQueue, deliveries: Vec<Delivery>) {
     }
 }
 
-/// Serves `GET /metrics` and `GET /healthz` (the heartbeat's age) on the worker's port, in a
-/// task of its own.
+/// Serves `GET /metrics`, `GET /healthz` (the heartbeat's age) and `GET /readyz` (the store
+/// answers a ping) on the worker's port, in a task of its own.
 async fn serve_health(
     settings: &WorkerSettings,
     heartbeat: Arc<Heartbeat>,
+    platform: Arc<Platform>,
 ) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
     let listener = tokio::net::TcpListener::bind((settings.host.as_str(), settings.port))
         .await
@@ -275,7 +276,11 @@ async fn serve_health(
             get(|| async { tacos_http::metrics::exposition() }),
         )
         .route("/healthz", get(health))
-        .with_state(heartbeat);
+        .with_state(heartbeat)
+        .route(
+            "/readyz",
+            get(move || async move { readiness(platform.ports.store.ping().await) }),
+        );
     tacos_telemetry::series::prometheus();
     Ok(tokio::spawn(
         async move { axum::serve(listener, app).await },
@@ -339,6 +344,19 @@ async fn handle(platform: &Platform, queue: &impl FollowUpQueue, delivery: Deliv
         );
     }
     true
+}
+
+/// `/readyz`: ready while the store answers, as the http pods' `/readyz`. A worker that is not
+/// ready receives nothing anyway ([`until_store_answers`]), and is not restarted for it: a
+/// rollout whose new workers cannot reach the table stops instead of replacing the old ones.
+fn readiness(ping: Result<(), impl std::fmt::Display>) -> (StatusCode, String) {
+    match ping {
+        Ok(()) => (StatusCode::OK, "ready".into()),
+        Err(error) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: the store does not answer: {error}"),
+        ),
+    }
 }
 
 async fn health(State(heartbeat): State<Arc<Heartbeat>>) -> impl IntoResponse {
@@ -520,6 +538,14 @@ mod tests {
         drained(&queue, termed).await;
         assert!(queue.deleted.lock().unwrap().is_empty());
         assert_eq!(*queue.released.lock().unwrap(), ["a", "b"]);
+    }
+
+    #[test]
+    fn ready_only_while_the_store_answers() {
+        assert_eq!(readiness(Ok::<(), &str>(())).0, StatusCode::OK);
+        let (status, body) = readiness(Err("table tacos not found"));
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("table tacos not found"), "{body}");
     }
 
     #[test]
