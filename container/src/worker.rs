@@ -14,8 +14,9 @@
 //!
 //! Beside the loop, a small HTTP listener (`TACOS_WORKER_PORT`, default 9090) serves what an
 //! operator needs of a process that has no API: `GET /metrics` (the confirmations, cancellations
-//! and refunds the worker makes are counted here, not on the HTTP pods) and `GET /healthz`, which
-//! fails once the loop has not polled for [`STALLED_AFTER`], so Kubernetes restarts a stuck worker.
+//! and refunds the worker makes are counted here, not on the HTTP pods), `GET /readyz` (the store
+//! answers) and `GET /healthz`, which fails once the loop has not polled for [`STALLED_AFTER`], so
+//! Kubernetes restarts a stuck worker (a store outage does not stop it polling).
 
 mod queue;
 
@@ -51,7 +52,7 @@ pub struct WorkerSettings {
     /// briefly and pauses 200 ms when the queue is empty: for emulators whose long poll would
     /// hold up every other request.
     pub poll_seconds: i32,
-    /// Port of `/metrics` and `/healthz` (`TACOS_WORKER_PORT`, default 9090), on `TACOS_HOST`.
+    /// Port of `/metrics`, `/readyz` and `/healthz` (`TACOS_WORKER_PORT`, default 9090), on `TACOS_HOST`.
     pub port: u16,
     pub host: String,
 }
