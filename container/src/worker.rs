@@ -246,6 +246,7 @@ async fn give_back(queue: &impl FollowUpQueue, deliveries: Vec<Delivery>) {
         return;
     }
     let count = receipts.len();
+    tacos_telemetry::series::followup_messages("given_back", count as u64);
     match queue.release(receipts).await {
         Ok(()) => tracing::info!(
             count,
@@ -283,6 +284,10 @@ async fn serve_health(
             get(move || async move { readiness(platform.ports.store.ping().await) }),
         );
     tacos_telemetry::series::prometheus();
+    // At zero from the start, so a dashboard's rate() and an alert on failures see them.
+    for outcome in tacos_telemetry::series::FOLLOWUP_OUTCOMES {
+        tacos_telemetry::series::followup_messages(outcome, 0);
+    }
     Ok(tokio::spawn(
         async move { axum::serve(listener, app).await },
     ))
@@ -332,8 +337,10 @@ async fn handle(platform: &Platform, queue: &impl FollowUpQueue, delivery: Deliv
             %error,
             "follow-up failed; will be redelivered (dead-lettered after the queue's maxReceiveCount)"
         );
+        tacos_telemetry::series::followup_messages("failed", 1);
         return false;
     }
+    tacos_telemetry::series::followup_messages("handled", 1);
     let Some(receipt) = delivery.receipt.as_deref() else {
         return true;
     };
@@ -523,9 +530,22 @@ mod tests {
             term_at_delete: Mutex::new(Some(term)),
             ..StandIn::default()
         };
+        let exposition = tacos_telemetry::series::prometheus();
+        let counted = |outcome: &str| -> f64 {
+            let series = format!("followup_messages_total{{outcome=\"{outcome}\"}} ");
+            exposition
+                .render()
+                .lines()
+                .find_map(|line| line.strip_prefix(series.as_str())?.parse().ok())
+                .unwrap_or(0.0)
+        };
+        let (handled, given_back) = (counted("handled"), counted("given_back"));
         drained(&queue, termed).await;
         assert_eq!(*queue.deleted.lock().unwrap(), ["a"]);
         assert_eq!(*queue.released.lock().unwrap(), ["b", "c"]);
+        // On the worker's /metrics too (other tests may count at the same time: at least).
+        assert!(counted("handled") >= handled + 1.0);
+        assert!(counted("given_back") >= given_back + 2.0);
     }
 
     #[tokio::test]
