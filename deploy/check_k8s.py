@@ -10,7 +10,9 @@ kubernetes-validate checks each built-in object against the Kubernetes schemas
   * references between objects: ServiceAccounts, ConfigMaps and Secrets the pods use, the
     Deployment a Service, HPA, PDB or ScaledObject points at, the TriggerAuthentication;
   * what the container needs: a valid TACOS_MODE per workload, the settings the AWS adapters
-    require, probes on /readyz and /healthz, non-root read-only containers;
+    require (and the scheduler's dead-letter queue, which the stack gives every function),
+    probes on /readyz and /healthz, non-root read-only containers, an http pod's memory limit
+    room for its connections, a preStop sleep and a grace period that covers it and the drain;
   * kustomization.yaml lists every manifest, and only existing ones.
 
 Usage: deploy/check_k8s.py [DIR]   (default: deploy/k8s next to this script)
@@ -37,9 +39,20 @@ REQUIRED_SETTINGS = {
     "TACOS_EXPIRE_FUNCTION_ARN",
     "TACOS_SIMULATOR_FUNCTION_ARN",
     "AWS_REGION",
+    # Optional to tacos-aws, but the stack gives it to every function: without it a timer job
+    # Scheduler cannot deliver is dropped instead of landing in the alarmed dead-letter queue.
+    "TACOS_SCHEDULER_DLQ_ARN",
 }
 WORKER_SETTINGS = {"TACOS_FOLLOWUP_QUEUE_URL"}
 SECRET_SETTINGS = {"TACOS_JWT_SECRET", "TACOS_WEBHOOK_SECRET", "TACOS_ADMIN_PASSWORD"}
+# What an http pod's memory limit must cover (shared/http/src/server.rs): the process itself and
+# each connection's request head, up to 64 KiB while it arrives (measured: 70 KB a connection,
+# 310 MB at 4,096 connections), at TACOS_MAX_CONNECTIONS (default 4096).
+BASE_MEMORY = 48 * 2**20
+MEMORY_PER_CONNECTION = 96 * 2**10
+DEFAULT_MAX_CONNECTIONS = 4096
+# How long a stopping http server lets the requests in flight finish (Limits::drain_timeout).
+DRAIN_SECONDS = 10
 SQS_URL = re.compile(r"^https://sqs\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/(?P<account>\d{12})/(?P<name>[A-Za-z0-9_-]{1,80})$")
 
 _STR = {"type": "string", "minLength": 1}
@@ -179,6 +192,17 @@ def env_value(container: dict, name: str) -> str | None:
     return None
 
 
+def quantity_bytes(value: str | int | None) -> int | None:
+    """A Kubernetes memory quantity ("256Mi", "1G", "134217728") in bytes."""
+    if value is None:
+        return None
+    match = re.fullmatch(r"(\d+)(Ki|Mi|Gi|Ti|k|M|G|T)?", str(value))
+    if not match:
+        return None
+    units = {None: 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+    return int(match[1]) * units[match[2]]
+
+
 def main() -> int:
     directory = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "k8s"
     objects, problems = load(directory)
@@ -256,10 +280,38 @@ def main() -> int:
                     port_env = env_value(container, "PORT") or "8080"
                     if ports.get("http") != int(port_env):
                         problems.append(f"{c}: port 'http' ({ports.get('http')}) is not PORT ({port_env})")
+                    settings = {**{k: v for cm in configs.values() for k, v in cm.items()}, **{v.get("name"): v.get("value") for v in container.get("env") or []}}
+                    connections = int(settings.get("TACOS_MAX_CONNECTIONS") or DEFAULT_MAX_CONNECTIONS)
+                    limit = quantity_bytes(((container.get("resources") or {}).get("limits") or {}).get("memory"))
+                    needed_memory = BASE_MEMORY + connections * MEMORY_PER_CONNECTION
+                    if limit is None or limit < needed_memory:
+                        problems.append(
+                            f"{c}: memory limit {limit} bytes is under the {needed_memory} that {connections} connections "
+                            "(TACOS_MAX_CONNECTIONS) may take: a flood of slow request heads gets the pod OOM-killed"
+                        )
+                    # SIGTERM closes the listener at once: a preStop sleep covers the seconds the
+                    # endpoints take to forget the pod, and the grace covers it and the drain.
+                    sleep = ((((container.get("lifecycle") or {}).get("preStop") or {}).get("sleep")) or {}).get("seconds", 0)
+                    grace = spec.get("terminationGracePeriodSeconds", 30)
+                    if not sleep:
+                        problems.append(f"{c}: no preStop sleep: requests routed to a stopping pod before its endpoint is removed are refused")
+                    elif sleep + DRAIN_SECONDS + 5 > grace:
+                        problems.append(f"{c}: preStop sleep {sleep} s + drain {DRAIN_SECONDS} s does not fit terminationGracePeriodSeconds {grace}")
                     for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
                         got = ((container.get(probe) or {}).get("httpGet") or {}).get("path")
                         if got != path:
                             problems.append(f"{c}: {probe} path is {got!r}, expected {path}")
+
+                if mode == "worker":
+                    # The worker serves its probes and metrics on TACOS_WORKER_PORT (default 9090).
+                    ports = {p.get("name"): p.get("containerPort") for p in container.get("ports") or []}
+                    port_env = env_value(container, "TACOS_WORKER_PORT") or "9090"
+                    if ports.get("metrics") != int(port_env):
+                        problems.append(f"{c}: port 'metrics' ({ports.get('metrics')}) is not TACOS_WORKER_PORT ({port_env})")
+                    for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+                        got = (container.get(probe) or {}).get("httpGet") or {}
+                        if got.get("path") != path or got.get("port") not in ("metrics", int(port_env)):
+                            problems.append(f"{c}: {probe} is {got!r}, expected {path} on port metrics")
 
         # Things that select or target a Deployment.
         if kind in {"Service", "PodDisruptionBudget"}:

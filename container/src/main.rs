@@ -9,8 +9,8 @@
 //!   `TACOS_WEB_API_BASE_URL` and `TACOS_WEB_WS_URL`), for a Kubernetes Deployment behind a
 //!   Service, with Prometheus `GET /metrics`.
 //! * `worker`: drains the payment follow-up SQS queue (`TACOS_FOLLOWUP_QUEUE_URL`), for a
-//!   Deployment that KEDA scales on the queue's length, with `GET /metrics` and `GET /healthz` on
-//!   `TACOS_WORKER_PORT` ([`worker`]).
+//!   Deployment that KEDA scales on the queue's length, with `GET /metrics`, `GET /readyz` and
+//!   `GET /healthz` on `TACOS_WORKER_PORT` ([`worker`]).
 //! * `seed`: creates the configured administrator and the demo events, then exits.
 //! * `sweep`: one sweep of the ledger of due work (`tacos_core::sweep`), then exits, as one run
 //!   of the stack's `sweeper` function (which sweeps every minute, for the cluster's timers too:

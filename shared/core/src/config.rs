@@ -153,6 +153,9 @@ pub struct ConfigError {
     pub reason: String,
 }
 
+/// How every placeholder of the deployment templates begins (`deploy/k8s/secret.yaml`).
+pub const PLACEHOLDER: &str = "REPLACE_WITH";
+
 /// Where settings are read from: the process's environment, or a list (tests). Empty values
 /// count as unset.
 pub struct Env {
@@ -185,6 +188,22 @@ impl Env {
     /// The value of `name`, if set and not empty.
     pub fn get(&self, name: &str) -> Option<String> {
         (self.lookup)(name).filter(|v| !v.is_empty())
+    }
+
+    /// The secret `name`, if set. A value still as a template left it (it begins with
+    /// [`PLACEHOLDER`], as every value of `deploy/k8s/secret.yaml` does) is refused: it is
+    /// public, and `kubectl apply -k deploy/k8s` with the template unedited started pods that
+    /// signed tokens with it and let anyone log in as the administrator.
+    pub fn secret(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
+        match self.get(name) {
+            Some(value) if value.starts_with(PLACEHOLDER) => Err(ConfigError {
+                name,
+                reason: format!(
+                    "still the template's placeholder ({PLACEHOLDER}…): set a value of your own"
+                ),
+            }),
+            value => Ok(value),
+        }
     }
 
     /// `name` parsed, `default` when unset; a value that does not parse is an error naming it.
@@ -277,7 +296,9 @@ impl Config {
                 positive,
                 "must be positive",
             )?,
-            jwt_secret: env.get("TACOS_JWT_SECRET").unwrap_or_else(random_secret),
+            jwt_secret: env
+                .secret("TACOS_JWT_SECRET")?
+                .unwrap_or_else(random_secret),
             jwt_issuer: env
                 .get("TACOS_JWT_ISSUER")
                 .unwrap_or_else(|| "traffic-tacos".into()),
@@ -287,12 +308,12 @@ impl Config {
             jwt_ttl_seconds: 86_400,
             oidc: OidcConfig::read(env)?,
             webhook_secret: env
-                .get("TACOS_WEBHOOK_SECRET")
+                .secret("TACOS_WEBHOOK_SECRET")?
                 .unwrap_or_else(random_secret),
             admin_username: env
                 .get("TACOS_ADMIN_USERNAME")
                 .unwrap_or_else(|| "admin".into()),
-            admin_password: env.get("TACOS_ADMIN_PASSWORD"),
+            admin_password: env.secret("TACOS_ADMIN_PASSWORD")?,
             public_url: env.get("TACOS_PUBLIC_URL"),
             seed_demo_event: env.parse("TACOS_DEMO_EVENT", true)?,
             payment_delay: Duration::from_secs(2),
@@ -360,6 +381,26 @@ fn random_secret() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_left_as_the_templates_placeholder_is_refused() {
+        for name in [
+            "TACOS_JWT_SECRET",
+            "TACOS_WEBHOOK_SECRET",
+            "TACOS_ADMIN_PASSWORD",
+        ] {
+            // The values of deploy/k8s/secret.yaml.
+            let env = Env::from_pairs(&[(name, "REPLACE_WITH_AT_LEAST_32_RANDOM_CHARACTERS")]);
+            let error = Config::read(&env).expect_err(name);
+            assert_eq!(error.name, name);
+            assert!(error.reason.contains("placeholder"), "{error}");
+        }
+        let own = Env::from_pairs(&[("TACOS_JWT_SECRET", "a-key-of-our-own-0123456789abcdef")]);
+        assert_eq!(
+            Config::read(&own).unwrap().jwt_secret,
+            "a-key-of-our-own-0123456789abcdef"
+        );
+    }
 
     #[test]
     fn bad_values_are_refused_naming_the_variable() {

@@ -57,6 +57,14 @@ pub const SWEPT_JOBS: &str = "swept_jobs_total";
 /// record it (not the Lambda functions), so it is not in [`ALL`].
 pub const HTTP_CONNECTIONS_REFUSED: &str = "http_connections_refused_total";
 
+/// Follow-up messages the container's worker took off the SQS queue, by `outcome`: `handled` (and
+/// deleted), `failed` (left for redelivery; the queue dead-letters a message's fifth failed
+/// delivery) and `given_back` (received, then returned to the queue at a stop). Only the worker
+/// records it, so it is not in [`ALL`].
+pub const FOLLOWUP_MESSAGES: &str = "followup_messages_total";
+/// Every `outcome` of [`FOLLOWUP_MESSAGES`].
+pub const FOLLOWUP_OUTCOMES: &[&str] = &["handled", "failed", "given_back"];
+
 /// Every series name, for checks that a scrape or a dashboard covers them all.
 pub const ALL: &[&str] = &[
     HTTP_REQUESTS,
@@ -150,6 +158,11 @@ pub fn describe() {
         "Connections closed on accepting them: over their address's share or the total, by limit"
     );
     describe_counter!(
+        FOLLOWUP_MESSAGES,
+        Unit::Count,
+        "Follow-up messages the worker took off the queue: handled, failed (redelivered), given_back"
+    );
+    describe_counter!(
         OVERSELL_REJECTED,
         Unit::Count,
         "Holds refused because the seats or inventory were no longer there (409)"
@@ -160,6 +173,11 @@ pub fn describe() {
 pub fn swept_jobs(jobs: u32, failed: u32) {
     counter!(SWEPT_JOBS, "outcome" => "done").increment(u64::from(jobs.saturating_sub(failed)));
     counter!(SWEPT_JOBS, "outcome" => "failed").increment(u64::from(failed));
+}
+
+/// `count` follow-up messages of the worker ended in `outcome` (one of [`FOLLOWUP_OUTCOMES`]).
+pub fn followup_messages(outcome: &'static str, count: u64) {
+    counter!(FOLLOWUP_MESSAGES, "outcome" => outcome).increment(count);
 }
 
 /// A hold expired `lag` after it was due.

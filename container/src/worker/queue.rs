@@ -1,0 +1,104 @@
+//! The follow-up queue as the worker's loop uses it ([`FollowUpQueue`]): SQS in the cluster
+//! ([`SqsQueue`]), a stand-in in the tests.
+
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, MessageSystemAttributeName};
+
+/// One received message: what the follow-up reads of it, and how to delete or give it back.
+#[derive(Debug, Clone, Default)]
+pub struct Delivery {
+    pub id: String,
+    pub body: Option<String>,
+    pub receipt: Option<String>,
+    /// SQS's `ApproximateReceiveCount`: the fifth failed delivery is dead-lettered.
+    pub receives: Option<String>,
+}
+
+/// What the loop does with the queue. Errors are the cause as text, for the log.
+pub(crate) trait FollowUpQueue {
+    /// Up to ten messages; none once the poll's wait is over and the queue is empty.
+    async fn receive(&self) -> Result<Vec<Delivery>, String>;
+    /// Deletes a handled message.
+    async fn delete(&self, receipt: &str) -> Result<(), String>;
+    /// Makes messages received but not handled visible again at once, for another worker,
+    /// instead of after the visibility timeout (three minutes in the stack).
+    async fn release(&self, receipts: Vec<String>) -> Result<(), String>;
+}
+
+/// The follow-up queue on SQS.
+pub struct SqsQueue {
+    pub client: aws_sdk_sqs::Client,
+    pub url: String,
+    /// The long poll's wait (`TACOS_WORKER_POLL_SECONDS`).
+    pub poll_seconds: i32,
+}
+
+impl FollowUpQueue for SqsQueue {
+    async fn receive(&self) -> Result<Vec<Delivery>, String> {
+        let output = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .wait_time_seconds(self.poll_seconds)
+            .send()
+            .await
+            // The SDK's error alone reads "service error" or "dispatch failure": the context
+            // names the cause (queue missing, access denied, connection refused).
+            .map_err(|e| DisplayErrorContext(&e).to_string())?;
+        Ok(output
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|message| Delivery {
+                receives: message
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .cloned(),
+                id: message.message_id.unwrap_or_default(),
+                body: message.body,
+                receipt: message.receipt_handle,
+            })
+            .collect())
+    }
+
+    async fn delete(&self, receipt: &str) -> Result<(), String> {
+        self.client
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| DisplayErrorContext(&e).to_string())
+    }
+
+    async fn release(&self, receipts: Vec<String>) -> Result<(), String> {
+        let entries = receipts
+            .into_iter()
+            .enumerate()
+            .map(|(i, receipt)| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(receipt)
+                    .visibility_timeout(0)
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let output = self
+            .client
+            .change_message_visibility_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| DisplayErrorContext(&e).to_string())?;
+        match output.failed.len() {
+            0 => Ok(()),
+            n => Err(format!("{n} not given back: {:?}", output.failed)),
+        }
+    }
+}
