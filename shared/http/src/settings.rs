@@ -69,13 +69,13 @@ impl HttpSettings {
             client_ip_header: env
                 .get("TACOS_CLIENT_IP_HEADER")
                 .map(|h| h.trim().to_ascii_lowercase()),
-            origin_secret: env.get("TACOS_ORIGIN_SECRET").map(Secret::new),
+            origin_secret: env.secret("TACOS_ORIGIN_SECRET")?.map(Secret::new),
             max_connections: env.parse("TACOS_MAX_CONNECTIONS", 4096usize)?,
             max_connections_per_address: match env.get("TACOS_MAX_CONNECTIONS_PER_ADDRESS") {
                 None => None,
                 Some(_) => Some(env.parse("TACOS_MAX_CONNECTIONS_PER_ADDRESS", 0usize)?),
             },
-            metrics_token: env.get("TACOS_METRICS_TOKEN").map(Secret::new),
+            metrics_token: env.secret("TACOS_METRICS_TOKEN")?.map(Secret::new),
         })
     }
 }
