@@ -296,11 +296,15 @@ fn takes_password(route: &str) -> bool {
 }
 
 /// What a login's body names for its limits: the username, and the device token it came with.
+/// The token is read as any JSON value and used only if it is a string: a body whose token has
+/// another type must still be counted against its username (read as a string, it failed the
+/// whole body's parse, and the login went uncounted: a way around the username's budget that
+/// schemathesis found). The handler answers such a body 400.
 #[derive(serde::Deserialize)]
 struct LoginTarget {
     username: String,
     #[serde(default)]
-    device_token: Option<String>,
+    device_token: Option<serde_json::Value>,
 }
 
 /// What a login's body names, with the request rebuilt around the body it read; `None` for a body
@@ -395,7 +399,8 @@ async fn login_target_decision<C: Clock + Clone>(
     let decision = target.and_then(|target| {
         let device = target
             .device_token
-            .as_deref()
+            .as_ref()
+            .and_then(serde_json::Value::as_str)
             .and_then(|token| platform.accounts.known_device(token, &target.username));
         limiters.check_login_target(&target.username, device.as_ref())
     });
@@ -732,6 +737,17 @@ mod tests {
             )
             .await;
             assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{forged}");
+        }
+        // A device token of another type is no way around it either (it is 400, and counted).
+        for odd in [
+            serde_json::json!(7),
+            serde_json::json!({"t": device}),
+            serde_json::json!(null),
+        ] {
+            let body =
+                serde_json::json!({"username": "owner", "password": "x", "device_token": odd});
+            let refused = send(&router, post("/api/v1/auth/login", body), "10.3.0.1").await;
+            assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS, "{odd}");
         }
         // A stolen device token: that device's own budget (two of three left), then 429.
         let stolen = [

@@ -639,11 +639,30 @@ async fn register_and_login_errors() {
             .expect_error(400, "INVALID_REQUEST");
         assert!(str_of(&e, "message").starts_with(field), "{e}");
     }
+    // A device token that is not a string is a field of the wrong type, as any other (it was
+    // ignored, and the login served; schemathesis found it).
+    let e = api
+        .post("/auth/login")
+        .json(&json!({"username": name, "password": PASSWORD, "device_token": 7}))
+        .send()
+        .await
+        .expect_error(400, "INVALID_REQUEST");
+    assert!(str_of(&e, "message").contains("device_token"), "{e}");
     let ok = api.login(&name, PASSWORD).await.expect(200);
     assert_eq!(ok["user_id"], first["user_id"]);
     assert_eq!(ok["role"], "user");
     assert_eq!(ok["expires_in"], 86400);
     assert_eq!(ok["display_name"], "Duplicate Dora");
+    // This browser's device token, to send with its next login (its own login budget).
+    let device = str_of(&ok, "device_token");
+    assert!(device.starts_with("dvc_"), "{ok}");
+    let again = api
+        .post("/auth/login")
+        .json(&json!({"username": name, "password": PASSWORD, "device_token": device}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(again["user_id"], first["user_id"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

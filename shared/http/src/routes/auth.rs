@@ -20,12 +20,15 @@ pub async fn register(
     Ok((StatusCode::CREATED, axum::Json(session)))
 }
 
-/// A login's body. A `device_token` may come with it too, read by the rate limiter (the login's
-/// per-username budget, [`crate::rate_limit`]), not here: it is no credential.
+/// A login's body. Its `device_token`, if any, is read by the rate limiter (the login's
+/// per-username budget, [`crate::rate_limit`]), not here: it is no credential. It is declared so
+/// that one of another type is refused as any ill-typed field is (400 naming it).
 #[derive(Deserialize)]
 pub struct Login {
     username: String,
     password: String,
+    #[serde(default, rename = "device_token")]
+    _device_token: Option<String>,
 }
 
 pub async fn login(
