@@ -5,6 +5,7 @@
 //! * [`stock`]: the events' stock counters, spread over shards so no item takes every sale.
 //! * [`queue`]: the waiting room (join, position, admission, enter, leave).
 //! * [`reservation_tokens`]: tokens that prove a buyer was admitted.
+//! * [`derived_keys`]: a key per purpose from the platform's one secret.
 //! * [`reservations`]: holds and their confirm / cancel / expire transitions.
 //! * [`sale`]: operators pause, resume, close and tune a sale; the audit log of it.
 //! * [`payments`]: the payment simulator, its webhooks and their follow-up.
@@ -18,6 +19,7 @@
 pub mod auth;
 pub mod availability;
 pub mod catalog;
+pub mod derived_keys;
 pub mod idempotency;
 pub mod live_updates;
 pub mod partitions;

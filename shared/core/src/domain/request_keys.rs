@@ -26,6 +26,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::domain::derived_keys::purpose_mac;
 use crate::domain::records::get_record;
 use crate::error::{Error, Result};
 use crate::ids::WaitingToken;
@@ -97,12 +98,8 @@ impl RequestKeys {
     /// (the label still says "join": the tokens of joins made before other requests kept their
     /// keys this way must stay the same).
     pub fn new(secret: &str) -> Self {
-        let mut derive =
-            Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
-        derive.update(b"traffic-tacos join keys v1");
-        let key = derive.finalize().into_bytes();
         Self {
-            mac: Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key"),
+            mac: purpose_mac(secret, b"traffic-tacos join keys v1"),
         }
     }
 

@@ -9,11 +9,10 @@
 //! counter is the one item every use of it must write.
 
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
+use crate::domain::derived_keys::derived_key;
 use crate::error::Error;
 use crate::ids::{EventId, UserId, WaitingToken};
 
@@ -68,10 +67,7 @@ impl std::fmt::Debug for ReservationTokens {
 
 impl ReservationTokens {
     pub fn new(secret: &str) -> Self {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
-        mac.update(b"traffic-tacos reservation tokens v1");
-        let key = mac.finalize().into_bytes();
+        let key = derived_key(secret, b"traffic-tacos reservation tokens v1");
         Self {
             encoding: EncodingKey::from_secret(&key),
             decoding: DecodingKey::from_secret(&key),

@@ -18,10 +18,10 @@
 //! budget counts the login).
 
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
+
+use crate::domain::derived_keys::derived_key;
 
 /// How long a device stays known without signing in again.
 pub const DEVICE_TOKEN_TTL_DAYS: i64 = 90;
@@ -65,10 +65,7 @@ impl std::fmt::Debug for DeviceTokens {
 
 impl DeviceTokens {
     pub fn new(secret: &str) -> Self {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
-        mac.update(b"traffic-tacos device tokens v1");
-        let key = mac.finalize().into_bytes();
+        let key = derived_key(secret, b"traffic-tacos device tokens v1");
         Self {
             encoding: EncodingKey::from_secret(&key),
             decoding: DecodingKey::from_secret(&key),

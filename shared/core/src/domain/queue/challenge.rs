@@ -22,6 +22,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::domain::derived_keys::purpose_mac;
 use crate::ids::EventId;
 
 /// How long a challenge may be used, from when it was issued.
@@ -109,12 +110,8 @@ impl<'a> Parts<'a> {
 impl JoinChallenges {
     /// Keys derived from the platform's secret (`Config::jwt_secret`) for this one purpose.
     pub fn new(secret: &str) -> Self {
-        let mut derive =
-            Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
-        derive.update(b"traffic-tacos join challenges v1");
-        let key = derive.finalize().into_bytes();
         Self {
-            mac: Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key"),
+            mac: purpose_mac(secret, b"traffic-tacos join challenges v1"),
         }
     }
 
