@@ -383,6 +383,7 @@ mod tests {
     use tokio::sync::oneshot;
 
     use super::*;
+    use queue::QueueError;
 
     fn settings(vars: &[(&str, &str)]) -> anyhow::Result<WorkerSettings> {
         let vars: Vec<(String, String)> = vars
@@ -461,7 +462,7 @@ mod tests {
     }
 
     impl FollowUpQueue for StandIn {
-        async fn receive(&self) -> Result<Vec<Delivery>, String> {
+        async fn receive(&self) -> Result<Vec<Delivery>, QueueError> {
             let term = self.term_at_receive.lock().unwrap().take();
             if let Some(term) = term {
                 let _ = term.send(());
@@ -474,7 +475,7 @@ mod tests {
             Ok(batch.unwrap_or_default())
         }
 
-        async fn delete(&self, receipt: &str) -> Result<(), String> {
+        async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
             self.deleted.lock().unwrap().push(receipt.into());
             let term = self.term_at_delete.lock().unwrap().take();
             if let Some(term) = term {
@@ -483,7 +484,7 @@ mod tests {
             Ok(())
         }
 
-        async fn release(&self, receipts: Vec<String>) -> Result<(), String> {
+        async fn release(&self, receipts: Vec<String>) -> Result<(), QueueError> {
             self.released.lock().unwrap().extend(receipts);
             Ok(())
         }

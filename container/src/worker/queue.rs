@@ -14,15 +14,34 @@ pub struct Delivery {
     pub receives: Option<String>,
 }
 
-/// What the loop does with the queue. Errors are the cause as text, for the log.
+/// Why the queue did not do what the loop asked: the loop logs it and goes on (a receive is
+/// retried, a message not deleted or given back returns after its visibility timeout).
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The call failed; its cause as the SDK's context names it (queue missing, access denied,
+    /// connection refused: the SDK's error alone reads "service error" or "dispatch failure").
+    #[error("{0}")]
+    Call(String),
+    /// SQS refused to give some of the messages back.
+    #[error("{count} not given back: {failed}")]
+    NotGivenBack { count: usize, failed: String },
+}
+
+impl QueueError {
+    fn of(error: &(impl std::error::Error + 'static)) -> Self {
+        Self::Call(DisplayErrorContext(error).to_string())
+    }
+}
+
+/// What the loop does with the queue.
 pub(crate) trait FollowUpQueue {
     /// Up to ten messages; none once the poll's wait is over and the queue is empty.
-    async fn receive(&self) -> Result<Vec<Delivery>, String>;
+    async fn receive(&self) -> Result<Vec<Delivery>, QueueError>;
     /// Deletes a handled message.
-    async fn delete(&self, receipt: &str) -> Result<(), String>;
+    async fn delete(&self, receipt: &str) -> Result<(), QueueError>;
     /// Makes messages received but not handled visible again at once, for another worker,
     /// instead of after the visibility timeout (three minutes in the stack).
-    async fn release(&self, receipts: Vec<String>) -> Result<(), String>;
+    async fn release(&self, receipts: Vec<String>) -> Result<(), QueueError>;
 }
 
 /// The follow-up queue on SQS.
@@ -34,7 +53,7 @@ pub struct SqsQueue {
 }
 
 impl FollowUpQueue for SqsQueue {
-    async fn receive(&self) -> Result<Vec<Delivery>, String> {
+    async fn receive(&self) -> Result<Vec<Delivery>, QueueError> {
         let output = self
             .client
             .receive_message()
@@ -44,9 +63,7 @@ impl FollowUpQueue for SqsQueue {
             .wait_time_seconds(self.poll_seconds)
             .send()
             .await
-            // The SDK's error alone reads "service error" or "dispatch failure": the context
-            // names the cause (queue missing, access denied, connection refused).
-            .map_err(|e| DisplayErrorContext(&e).to_string())?;
+            .map_err(|e| QueueError::of(&e))?;
         Ok(output
             .messages
             .unwrap_or_default()
@@ -64,7 +81,7 @@ impl FollowUpQueue for SqsQueue {
             .collect())
     }
 
-    async fn delete(&self, receipt: &str) -> Result<(), String> {
+    async fn delete(&self, receipt: &str) -> Result<(), QueueError> {
         self.client
             .delete_message()
             .queue_url(&self.url)
@@ -72,10 +89,10 @@ impl FollowUpQueue for SqsQueue {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| DisplayErrorContext(&e).to_string())
+            .map_err(|e| QueueError::of(&e))
     }
 
-    async fn release(&self, receipts: Vec<String>) -> Result<(), String> {
+    async fn release(&self, receipts: Vec<String>) -> Result<(), QueueError> {
         let entries = receipts
             .into_iter()
             .enumerate()
@@ -85,7 +102,7 @@ impl FollowUpQueue for SqsQueue {
                     .receipt_handle(receipt)
                     .visibility_timeout(0)
                     .build()
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| QueueError::of(&e))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let output = self
@@ -95,10 +112,13 @@ impl FollowUpQueue for SqsQueue {
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| DisplayErrorContext(&e).to_string())?;
+            .map_err(|e| QueueError::of(&e))?;
         match output.failed.len() {
             0 => Ok(()),
-            n => Err(format!("{n} not given back: {:?}", output.failed)),
+            count => Err(QueueError::NotGivenBack {
+                count,
+                failed: format!("{:?}", output.failed),
+            }),
         }
     }
 }
