@@ -23,6 +23,7 @@ use axum::http::{HeaderName, HeaderValue, Method, Uri};
 use axum::response::Response;
 use opentelemetry::trace::TraceContextExt;
 use tacos_core::trace_context::{self, trace_id_of as trace_id_of_traceparent, InTrace};
+use tacos_telemetry::log_line::AccessLine;
 use tower::{Layer, Service};
 use tracing::instrument::{Instrument, Instrumented};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -195,14 +196,13 @@ impl Observation {
                 span.set_status(opentelemetry::trace::Status::error(status.to_string()));
             }
         }
-        tracing::info!(
-            parent: &self.span,
-            method = self.method.as_str(),
-            path = self.uri.path(),
-            status = status.as_u16(),
-            latency_ms = took.as_nanos() as f64 / 1e6,
-            "request served"
-        );
+        let line = AccessLine {
+            method: self.method.as_str(),
+            path: self.uri.path(),
+            status: status.as_u16(),
+            latency: took,
+        };
+        tracing::info!(parent: &self.span, json_members = ?line);
         response
     }
 }
