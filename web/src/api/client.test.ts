@@ -91,6 +91,7 @@ describe("sale controls", () => {
       status: 409,
       code: "INVALID_STATE",
       message: "the sale has opened: its opening time can no longer be moved",
+      request: { method: "PATCH", path: "/api/v1/admin/events/evt_demo_ga" },
     });
   });
 

@@ -71,7 +71,10 @@ export async function request<T>(method: string, path: string, opts: Options = {
   if (!res.headers.has("Age")) observeServerDate(res.headers.get("Date"), sentAt, Date.now());
   const text = await res.text();
   if (!res.ok) {
-    const err = errorFromResponse(res.status, res.headers.get("Retry-After"), text, res.headers.get("X-Trace-Id"));
+    const err = errorFromResponse(res.status, res.headers.get("Retry-After"), text, res.headers.get("X-Trace-Id"), {
+      method,
+      path: path.split("?")[0],
+    });
     if (err.code === "INVALID_TOKEN") setSession(null);
     throw err;
   }

@@ -64,6 +64,64 @@ describe("explain", () => {
     expect(e.title).toBe("Browser check not accepted");
     expect(e.action).toBe("retry");
   });
+  describe("a 409 INVALID_STATE says what happened, from the server's message and the request refused", () => {
+    // The server's own messages (shared/core), and the requests the pages make.
+    const cancel = { method: "DELETE", path: "/api/v1/reservations/rsv_1" };
+    const intent = { method: "POST", path: "/api/v1/payments/intent" };
+    const process = { method: "POST", path: "/api/v1/payments/process" };
+    const confirm = { method: "POST", path: "/api/v1/reservations/rsv_1/confirm" };
+    const opening = { method: "PATCH", path: "/api/v1/admin/events/evt_1" };
+    const refused = (message: string, request?: { method: string; path: string }) =>
+      explain(errorFromResponse(409, null, body("INVALID_STATE", message), null, request));
+
+    it("keeps the request refused on the error", () => {
+      expect(errorFromResponse(409, null, body("INVALID_STATE", "reservation was cancelled"), null, confirm).request).toEqual(confirm);
+    });
+    it("a cancel of a paid reservation: already paid, nothing to cancel", () => {
+      const x = refused("a confirmed reservation cannot be cancelled", cancel);
+      expect(x.title).toBe("Already paid");
+      expect(x.detail).toContain("can no longer be cancelled");
+      expect(x.action).toBeUndefined();
+    });
+    it("a payment of a paid reservation: already paid, not charged again", () => {
+      for (const x of [refused("reservation is CONFIRMED, not HOLD", intent), refused("reservation already confirmed with another payment", confirm)]) {
+        expect(x.title).toBe("Already paid");
+        expect(x.detail).toContain("nothing more was charged");
+      }
+    });
+    it("a payment of a cancelled hold: cancelled, join again", () => {
+      for (const x of [refused("reservation is CANCELLED, not HOLD", intent), refused("reservation is CANCELLED, not HOLD", process), refused("reservation was cancelled", confirm)]) {
+        expect(x.title).toBe("Reservation cancelled");
+        expect(x.detail).toContain("Nothing was charged");
+        expect(x.action).toBe("rejoin");
+      }
+    });
+    it("a second payment while one is under way: wait for its answer, not charged twice", () => {
+      const x = refused("another payment of this reservation (pi_0123) is under way", process);
+      expect(x.title).toBe("Payment already under way");
+      expect(x.detail).toContain("not be charged twice");
+      expect(x.action).toBeUndefined();
+    });
+    it("a hold that is over: expired, as the server's 410 says it", () => {
+      const x = refused("reservation is EXPIRED, not HOLD", intent);
+      expect(x).toEqual(explain(new ApiError(410, "RESERVATION_EXPIRED", "")));
+    });
+    it("an opening time moved after the opening: the operator is told the time stays", () => {
+      const x = refused("the sale has opened: its lobby was drawn, so its opening time can no longer move", opening);
+      expect(x.title).toBe("Opening time cannot move");
+      expect(x.detail).toContain("its lobby was drawn");
+    });
+    it("a refusal it does not know: said in the server's words, never as a closed reservation", () => {
+      const x = refused("the moon is in the wrong phase");
+      expect(x.title).toBe("Not possible any more");
+      expect(x.detail).toContain("the moon is in the wrong phase");
+    });
+    it("no cause is called a closed reservation", () => {
+      for (const m of ["a confirmed reservation cannot be cancelled", "reservation was cancelled", "another payment of this reservation (pi_1) is under way", "x"]) {
+        expect(refused(m, cancel).title).not.toBe("Reservation closed");
+      }
+    });
+  });
   it("explains plain errors too", () => {
     expect(explain(new Error("boom")).detail).toBe("boom");
   });

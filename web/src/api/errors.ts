@@ -13,14 +13,28 @@ export class ApiError extends Error {
     readonly retryAfter?: number,
     /** Seats named by a 409 `SEAT_UNAVAILABLE`. */
     readonly seats: string[] = [],
+    /** The request the server refused, when it answered: what a refusal means can depend on it. */
+    readonly request?: RequestLine,
   ) {
     super(message);
     this.name = "ApiError";
   }
 }
 
-/** Builds an [`ApiError`] from an error response's status, headers and body text. */
-export function errorFromResponse(status: number, retryAfterHeader: string | null, body: string, traceHeader: string | null): ApiError {
+/** A request as the app made it: its method and its path under the API's base URL, without query. */
+export interface RequestLine {
+  method: string;
+  path: string;
+}
+
+/** Builds an [`ApiError`] from an error response's status, headers and body text, and the request refused. */
+export function errorFromResponse(
+  status: number,
+  retryAfterHeader: string | null,
+  body: string,
+  traceHeader: string | null,
+  request?: RequestLine,
+): ApiError {
   let code = status === 503 ? "UNAVAILABLE" : status === 429 ? "RATE_LIMITED" : "HTTP_" + status;
   let message = `The server answered ${status}.`;
   let traceId = traceHeader ?? undefined;
@@ -36,7 +50,7 @@ export function errorFromResponse(status: number, retryAfterHeader: string | nul
     // Not the contract's JSON (a proxy's page, say): keep the status-derived code.
   }
   const retry = retryAfterHeader !== null ? Number.parseInt(retryAfterHeader, 10) : NaN;
-  return new ApiError(status, code, message, traceId, Number.isFinite(retry) && retry >= 0 ? retry : undefined, seats);
+  return new ApiError(status, code, message, traceId, Number.isFinite(retry) && retry >= 0 ? retry : undefined, seats, request);
 }
 
 export interface Explained {
@@ -104,7 +118,7 @@ export function explain(err: unknown): Explained {
     case "RESERVATION_NOT_FOUND":
       return { title: "Reservation not found", detail: "This reservation does not exist or belongs to another account." };
     case "INVALID_STATE":
-      return { title: "Reservation closed", detail: err.message };
+      return explainInvalidState(err);
     case "IDEMPOTENCY_IN_PROGRESS":
       return { title: "Still working", detail: "Your previous attempt is still being processed. Try again in a moment.", action: "retry" };
     case "INVALID_REQUEST":
@@ -118,5 +132,85 @@ export function explain(err: unknown): Explained {
       };
     default:
       return { title: "Request failed", detail: err.message, action: err.status >= 500 ? "retry" : undefined };
+  }
+}
+
+/**
+ * What a 409 `INVALID_STATE` was about. The server answers it for several refusals, with no field
+ * to tell them apart but its message (`shared/core`: `reservations/{cancel,confirm,payment}.rs`,
+ * `payments/simulator.rs`, `sale/mod.rs`), so that and the request refused decide:
+ *
+ * - `confirmed`: "a confirmed reservation cannot be cancelled" (cancel), "reservation is
+ *   CONFIRMED, not HOLD" (a payment), "reservation already confirmed with another payment" (confirm);
+ * - `cancelled`: "reservation is CANCELLED, not HOLD" (a payment), "reservation was cancelled" (confirm);
+ * - `paying`: "another payment of this reservation (pi_…) is under way" (a payment);
+ * - `expired`: a hold that is over (the server says 410 `RESERVATION_EXPIRED` for it today);
+ * - `opening`: "the sale has opened: … its opening time can no longer move" (an operator's `PATCH`);
+ * - `other`: anything else, said in the server's words.
+ */
+export type StateConflict = "confirmed" | "cancelled" | "paying" | "expired" | "opening" | "other";
+
+/** What the app asked for when the server answered `INVALID_STATE`. */
+type Attempt = "cancel" | "pay" | "confirm" | "sale" | "other";
+
+function attemptOf(request: RequestLine | undefined): Attempt {
+  if (!request) return "other";
+  const { method, path } = request;
+  if (method === "DELETE" && /^\/api\/v1\/reservations\/[^/]+$/.test(path)) return "cancel";
+  if (method === "POST" && /^\/api\/v1\/reservations\/[^/]+\/cancel$/.test(path)) return "cancel";
+  if (method === "POST" && /^\/api\/v1\/reservations\/[^/]+\/confirm$/.test(path)) return "confirm";
+  if (method === "POST" && /^\/api\/v1\/payments\/(intent|process)$/.test(path)) return "pay";
+  if (/^\/api\/v1\/admin\/events\//.test(path)) return "sale";
+  return "other";
+}
+
+/** Which refusal a 409 `INVALID_STATE` is (see [`StateConflict`]). */
+export function stateConflict(err: ApiError): StateConflict {
+  const m = err.message;
+  if (/payment\b.*\bunder way/i.test(m)) return "paying";
+  if (/\bconfirmed\b/i.test(m)) return "confirmed";
+  if (/\bcancell?ed\b/i.test(m)) return "cancelled";
+  if (/\bexpired\b/i.test(m)) return "expired";
+  if (/opening time|\bhas opened\b/i.test(m) || attemptOf(err.request) === "sale") return "opening";
+  return "other";
+}
+
+/** A 409 `INVALID_STATE`, named for what happened, with what to do next. */
+function explainInvalidState(err: ApiError): Explained {
+  const attempt = attemptOf(err.request);
+  switch (stateConflict(err)) {
+    case "confirmed":
+      return attempt === "cancel"
+        ? {
+            title: "Already paid",
+            detail: "This reservation was paid for and confirmed, so it can no longer be cancelled. Your tickets are yours: reload the page to see your order.",
+          }
+        : {
+            title: "Already paid",
+            detail: "This reservation is already paid for and confirmed, so it was not paid again and nothing more was charged. Reload the page to see your order.",
+          };
+    case "cancelled":
+      return {
+        title: "Reservation cancelled",
+        detail: "This hold was cancelled and its seats released, so it can no longer be paid. Nothing was charged. To buy, join the waiting room again.",
+        action: "rejoin",
+      };
+    case "paying":
+      return {
+        title: "Payment already under way",
+        detail: "A payment of this reservation has already started (in another tab, or an earlier try whose answer was lost), so it was not paid again. Wait for the bank's answer: you will not be charged twice.",
+      };
+    case "expired":
+      return explain(new ApiError(410, "RESERVATION_EXPIRED", err.message, err.traceId));
+    case "opening":
+      return {
+        title: "Opening time cannot move",
+        detail: `The opening time stays as it was: ${err.message}.`,
+      };
+    case "other":
+      return {
+        title: "Not possible any more",
+        detail: `The server refused this in the current state (${err.message}). Reload the page to see where things stand.`,
+      };
   }
 }

@@ -3,6 +3,7 @@ import type { Availability, EventInfo, SeatState } from "../api/types";
 import { formatMoney } from "../lib/format";
 import { markOnce } from "../lib/perf";
 import { planSeats, sameSeats, type RowPlan, type SeatPlan } from "../lib/seats";
+import { SideScroll } from "./SideScroll";
 
 interface Props {
   plan: SeatPlan;
@@ -225,7 +226,8 @@ const SeatRow = memo(
  * Enter/Space work as for any button. Sized for arenas: a big map draws only the blocks of seats
  * on screen (the others as they are scrolled to), the front rows first and the rest in the
  * background (interrupted by any input); a new availability or a choice redraws only the blocks
- * that changed. So a 10,000-seat map opens about as fast as a small one.
+ * that changed. So a 10,000-seat map opens about as fast as a small one. Rows wider than the
+ * screen scroll sideways, with shadowed edges where there is more ([`SideScroll`]).
  */
 export const SeatMap = memo(function SeatMap({ plan, currency, selected, onToggle, readOnly = false, max }: Props) {
   const observe = useNearViewport();
@@ -256,40 +258,43 @@ export const SeatMap = memo(function SeatMap({ plan, currency, selected, onToggl
         <li><span className="swatch seat-held" aria-hidden="true" /> Held</li>
         <li><span className="swatch seat-sold" aria-hidden="true" /> Sold</li>
       </ul>
-      <p className="stage" aria-hidden="true">Stage</p>
       {/* Always there, so that the rows do not move when the states arrive. */}
       <p className="seatmap-status" aria-live="polite">{plan.known ? "" : "Checking which seats are free…"}</p>
-      {plan.sections.map((s, si) => (
-        <fieldset className="section" key={s.section.name} data-section={s.section.name}>
-          <legend>
-            Section {s.section.name}
-            {plan.tiered && <span className="section-price"> · {formatMoney(s.price, currency)}</span>}
-            {plan.known && <span className="section-free"> · {s.available} of {s.total} free</span>}
-          </legend>
-          {s.rows.map((row, r) => {
-            const i = index++;
-            const focused = Math.abs(i - focusRow) <= 1;
-            const eagerBlocks = !windowed || focused ? Infinity : i < EAGER_ROWS ? EAGER_BLOCKS : 0;
-            const urgent = !windowed || focused || i < EAGER_ROWS;
-            const now = urgent ? plan : late;
-            return (
-              <SeatRow
-                key={row.row}
-                row={urgent ? row : (late.sections[si]?.rows[r] ?? row)}
-                index={i}
-                chosen={chosen.get(`${row.section} ${row.row}`) ?? ""}
-                eagerBlocks={eagerBlocks}
-                full={full}
-                known={now.known}
-                readOnly={readOnly}
-                onToggle={onToggle}
-                observe={observe}
-                onFocusRow={setFocusRow}
-              />
-            );
-          })}
-        </fieldset>
-      ))}
+      {/* Rows wider than the screen (a phone's) scroll sideways, and say so. */}
+      <SideScroll label="Seat map" hint="Rows go on past the edge: scroll sideways to see every seat.">
+        <p className="stage" aria-hidden="true">Stage</p>
+        {plan.sections.map((s, si) => (
+          <fieldset className="section" key={s.section.name} data-section={s.section.name}>
+            <legend>
+              Section {s.section.name}
+              {plan.tiered && <span className="section-price"> · {formatMoney(s.price, currency)}</span>}
+              {plan.known && <span className="section-free"> · {s.available} of {s.total} free</span>}
+            </legend>
+            {s.rows.map((row, r) => {
+              const i = index++;
+              const focused = Math.abs(i - focusRow) <= 1;
+              const eagerBlocks = !windowed || focused ? Infinity : i < EAGER_ROWS ? EAGER_BLOCKS : 0;
+              const urgent = !windowed || focused || i < EAGER_ROWS;
+              const now = urgent ? plan : late;
+              return (
+                <SeatRow
+                  key={row.row}
+                  row={urgent ? row : (late.sections[si]?.rows[r] ?? row)}
+                  index={i}
+                  chosen={chosen.get(`${row.section} ${row.row}`) ?? ""}
+                  eagerBlocks={eagerBlocks}
+                  full={full}
+                  known={now.known}
+                  readOnly={readOnly}
+                  onToggle={onToggle}
+                  observe={observe}
+                  onFocusRow={setFocusRow}
+                />
+              );
+            })}
+          </fieldset>
+        ))}
+      </SideScroll>
     </div>
   );
 });

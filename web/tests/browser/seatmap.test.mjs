@@ -1,8 +1,9 @@
 // The seat map at venue size (issue 17), run by scripts/browser.sh against a server that loaded
-// catalog/sample.yaml: the 10,000-seat arena, numbered by row (VIP-1-5), on a CPU slowed 4×.
+// catalog/sample.yaml: the 10,000-seat arena, numbered by row (VIP-1-5), on a CPU slowed 4×. And
+// rows wider than a phone's screen, which say that they scroll sideways (the demo event too).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { joinAndEnter, launch, newUser, seatButton, shot, slowCpu } from "./support.mjs";
+import { BASE_URL, joinAndEnter, launch, newUser, seatButton, shot, slowCpu } from "./support.mjs";
 
 /** A server with the sample catalogue (TACOS_CATALOG=catalog/sample.yaml). */
 const ARENA_URL = process.env.TACOS_WEB_URL_ARENA ?? "http://127.0.0.1:8162";
@@ -128,6 +129,103 @@ describe("seat map of a 10,000-seat arena", () => {
         ` ${median(runs.map((r) => r.clickable - r.response)).toFixed(0)} ms after it`,
     );
     assert.ok(interactive < GOAL_MS, `interactive in ${interactive.toFixed(0)} ms (median of ${RUNS}), goal ${GOAL_MS} ms`);
+    u.check();
+    await u.close();
+  });
+});
+
+/** The seat map's sideways scroller and its hints (components/SideScroll.tsx). */
+function scrollHints(page) {
+  return {
+    area: page.locator(".side-scroll-area"),
+    start: page.getByTestId("side-scroll-start"),
+    end: page.getByTestId("side-scroll-end"),
+    hint: page.getByTestId("side-scroll-hint"),
+  };
+}
+
+/** Scrolls the page down to `row`, and not the map sideways (as scrollIntoView would). */
+async function scrollDownTo(row) {
+  await row.evaluate((el) => window.scrollBy(0, el.getBoundingClientRect().top - 100));
+}
+
+/** How much of seat `id` is out of the seat map's sight at its right (px; 0 when all in sight). */
+async function cutOff(page, id) {
+  const seat = await seatButton(page, id).boundingBox();
+  const area = await page.locator(".side-scroll-area").boundingBox();
+  return Math.max(0, seat.x + seat.width - (area.x + area.width));
+}
+
+describe("seat map on a phone 360 px wide", () => {
+  test("rows wider than the screen say they scroll: a shadowed edge where there is more, gone at the end", async () => {
+    const u = await newUser(browser, { phone: 360 });
+    const { page } = u;
+    // The demo event: rows of 10 seats, a little wider than the phone. Seat 10 of row 1 is A-10.
+    await page.goto(`${BASE_URL}/events/evt_demo`);
+    await seatButton(page, "A-10").waitFor();
+    const { area, start, end, hint } = scrollHints(page);
+    assert.ok((await cutOff(page, "A-10")) > 0, "the last seat of the row is out of sight");
+    await end.waitFor();
+    assert.equal(await start.isVisible(), false, "nothing to scroll back to");
+    assert.match(await hint.textContent(), /scroll sideways to see every seat/);
+    assert.ok(await hint.isVisible());
+    // The shadow is at the map's right edge, over the seats there, and lets a tap through to them.
+    const row1 = page.getByRole("group", { name: "Section A, row 1", exact: true });
+    await scrollDownTo(row1);
+    const [shadow, box] = [await end.boundingBox(), await area.boundingBox()];
+    assert.ok(Math.abs(shadow.x + shadow.width - (box.x + box.width)) < 1 && shadow.width >= 16, JSON.stringify(shadow));
+    const under = await row1.locator("button[data-seat]").evaluateAll((seats, { left, right }) => {
+      const seat = seats.find((b) => b.getBoundingClientRect().right > left + 2 && b.getBoundingClientRect().left < right - 2);
+      const r = seat.getBoundingClientRect();
+      const hit = document.elementFromPoint(Math.max(r.left, left) + 1, r.top + r.height / 2);
+      return { seat: seat.getAttribute("data-seat"), hit: hit?.closest("[data-seat]")?.getAttribute("data-seat") };
+    }, { left: shadow.x, right: shadow.x + shadow.width });
+    assert.equal(under.hit, under.seat, "the shadow lets a tap through to the seat under it");
+    await shot(page, "51-phone-seat-map-more-to-the-right");
+
+    // Scrolled to the end of the rows: the last seat in sight, no shadow there, one at the start.
+    await area.evaluate((el) => el.scrollTo({ left: el.scrollWidth }));
+    await end.waitFor({ state: "hidden" });
+    await start.waitFor();
+    assert.equal(await cutOff(page, "A-10"), 0, "the last seat is in sight");
+    await shot(page, "52-phone-seat-map-scrolled-to-the-end");
+    // And back: the start has nothing more, the end has again.
+    await area.evaluate((el) => el.scrollTo({ left: 0 }));
+    await start.waitFor({ state: "hidden" });
+    await end.waitFor();
+    u.check();
+    await u.close();
+
+    // The same map on a wide screen fits: no hint, no shadow.
+    const wide = await newUser(browser);
+    await wide.page.goto(`${BASE_URL}/events/evt_demo`);
+    await seatButton(wide.page, "A-10").waitFor();
+    const w = scrollHints(wide.page);
+    assert.equal(await cutOff(wide.page, "A-10"), 0);
+    for (const el of [w.hint, w.start, w.end]) assert.equal(await el.isVisible(), false);
+    wide.check();
+    await wide.close();
+  });
+
+  test("the arena's rows of 100: the shadow stays until the last seat of the widest row is in sight", async () => {
+    const u = await newUser(browser, { phone: 360 });
+    const { page } = u;
+    await page.goto(`${ARENA_URL}/events/${ARENA}`);
+    await scrollDownTo(page.getByRole("group", { name: "Section R, row 1", exact: true }));
+    await seatButton(page, "R-1-1").waitFor();
+    const { area, start, end, hint } = scrollHints(page);
+    await end.waitFor();
+    assert.ok(await hint.isVisible());
+    assert.equal(await start.isVisible(), false);
+    // Halfway: more on both sides.
+    await area.evaluate((el) => el.scrollTo({ left: (el.scrollWidth - el.clientWidth) / 2 }));
+    await start.waitFor();
+    assert.ok(await end.isVisible(), "more at the end halfway along");
+    await area.evaluate((el) => el.scrollTo({ left: el.scrollWidth }));
+    await end.waitFor({ state: "hidden" });
+    // Drawn as it is scrolled to, and in sight.
+    await seatButton(page, "R-1-100").waitFor();
+    assert.equal(await cutOff(page, "R-1-100"), 0);
     u.check();
     await u.close();
   });
