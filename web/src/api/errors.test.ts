@@ -28,6 +28,13 @@ describe("explain", () => {
     expect(x.detail).toContain("A-1, A-2 were just taken");
     expect(x.action).toBe("pick-again");
   });
+  it("says an account's ticket limit was reached, not that the request failed", () => {
+    const message = "an account may hold and buy at most 4 tickets for this event; it has 3, 2 more requested";
+    const x = explain(new ApiError(409, "PURCHASE_LIMIT_EXCEEDED", message));
+    expect(x.title).toBe("Ticket limit reached");
+    expect(x.detail).toContain(message);
+    expect(x.action).toBe("pick-again");
+  });
   it("says how long to wait on a rate limit", () => {
     expect(explain(new ApiError(429, "RATE_LIMITED", "", undefined, 1)).detail).toContain("in 1 second.");
     expect(explain(new ApiError(429, "RATE_LIMITED", "")).detail).toContain("in a moment");

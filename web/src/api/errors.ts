@@ -80,6 +80,14 @@ export function explain(err: unknown): Explained {
     }
     case "INSUFFICIENT_INVENTORY":
       return { title: "Not enough tickets left", detail: `${err.message}. Choose a smaller quantity.`, action: "pick-again" };
+    case "PURCHASE_LIMIT_EXCEEDED":
+      // The server's message names the limit and what the account has already: "an account may
+      // hold and buy at most 4 tickets for this event; it has 3, 2 more requested".
+      return {
+        title: "Ticket limit reached",
+        detail: `Each account can buy a limited number of tickets for this event, counting holds and orders already made (${err.message}). Choose fewer tickets.`,
+        action: "pick-again",
+      };
     case "MISSING_AUTHORIZATION":
     case "INVALID_TOKEN":
       return { title: "Please log in", detail: "Your session has ended. Log in or register to continue.", action: "login" };
