@@ -2,8 +2,10 @@
 //!
 //! * `expire` and `payment-simulator` are EventBridge Scheduler targets; the schedule's input is
 //!   the [`Job`] itself, with the `traceparent` of the request that set it ([`TracedJob`]), whose
-//!   trace the run continues. The Scheduler retries failures and may deliver twice; jobs are
-//!   idempotent.
+//!   trace the run continues. Scheduler invokes them asynchronously and retries only a hand-over
+//!   that failed (throttled, function missing); a run that fails is Lambda's to retry, twice, after
+//!   which its record goes to the timer failure queue (`EventInvokeConfig`), and the sweeper runs
+//!   the job again within minutes anyway. Either may deliver twice; jobs are idempotent.
 //! * `payment-followup` drains the SQS queue that the EventBridge rule feeds. Each record is an
 //!   EventBridge event; a record that fails is reported in `batchItemFailures` so only it is
 //!   redelivered (and dead-lettered after five tries), never the whole batch. Each event's
@@ -35,7 +37,8 @@ pub async fn run_jobs(
     .await
 }
 
-/// Runs one scheduled job, continuing the trace that set it; an error makes the Scheduler retry.
+/// Runs one scheduled job, continuing the trace that set it; an error makes Lambda retry it (the
+/// asynchronous invocation's retries), not the Scheduler.
 pub async fn handle_job(
     platform: &Platform,
     family: JobFamily,
