@@ -16,7 +16,7 @@ Resources (``PREFIX`` defaults to ``tacos``):
   ``expires_at``, point-in-time recovery where the endpoint supports it;
 * EventBridge bus ``PREFIX-bus``;
 * SQS queue ``PREFIX-payment-followup`` with dead-letter queue ``PREFIX-payment-followup-dlq``
-  (after 5 receives), and a queue policy letting EventBridge send to it;
+  (after 10 receives), and a queue policy letting EventBridge send to it;
 * rule ``PREFIX-payment-outcomes`` on the bus: ``source`` ``tacos.payment``, ``detail-type``
   ``payment.approved`` / ``payment.failed``, targeting the queue;
 * EventBridge Scheduler group ``PREFIX``;
@@ -53,7 +53,7 @@ except ImportError:  # pragma: no cover
 
 PAYMENT_SOURCE = "tacos.payment"
 FOLLOWUP_DETAIL_TYPES = ["payment.approved", "payment.failed"]
-DLQ_MAX_RECEIVE_COUNT = 5
+DLQ_MAX_RECEIVE_COUNT = 10
 
 
 def log(message: str) -> None:

@@ -1,16 +1,18 @@
 //! The `worker` mode: drains the payment follow-up SQS queue, as the `payment-followup` function's
 //! event source mapping does on Lambda, for a Deployment that KEDA scales on the queue's length.
 //!
-//! A message is deleted only once handled, so a crash or a failure leaves it to be redelivered
-//! after its visibility timeout (and dead-lettered after five); the follow-up itself is idempotent,
-//! so a message handled twice changes nothing the second time.
+//! A message is deleted only once handled, so a crash leaves it to be redelivered after its
+//! visibility timeout, and a failure after the wait its kind calls for, set as the
+//! `payment-followup` function sets it ([`tacos_aws::redelivery`]: growing while a dependency is
+//! away, a minute otherwise); it is dead-lettered after ten receives. The follow-up itself is
+//! idempotent, so a message handled twice changes nothing the second time.
 //!
-//! Every delivery counts towards those five, so a worker that kept receiving through a store
+//! Every delivery counts towards those ten, so a worker that kept receiving through a store
 //! outage would dead-letter every approval of it (five receives of a message while the table was
-//! away sent it to the DLQ in a probe, the hold unconfirmed). After a batch with a failure the
-//! loop therefore receives nothing more until the store answers a ping ([`until_store_answers`]):
-//! a message that fails on its own (a poison message) still goes its five rounds to the DLQ,
-//! while an outage leaves the queue's messages where they are.
+//! away sent it to the DLQ in a probe, the hold unconfirmed, when the queue allowed five). After a
+//! batch with a failure the loop therefore receives nothing more until the store answers a ping
+//! ([`until_store_answers`]): a message that fails on its own (a poison message) still goes its
+//! rounds to the DLQ, while an outage leaves the queue's messages where they are.
 //!
 //! Beside the loop, a small HTTP listener (`TACOS_WORKER_PORT`, default 9090) serves what an
 //! operator needs of a process that has no API: `GET /metrics` (the confirmations, cancellations
@@ -32,6 +34,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use tacos_aws::redelivery::Failure;
 use tacos_core::platform::Platform;
 
 use queue::{Delivery, FollowUpQueue, SqsQueue};
@@ -324,20 +327,33 @@ where
     }
 }
 
-/// Handles one message and deletes it once handled; a failure leaves it for redelivery and
-/// returns `false`.
+/// Handles one message and deletes it once handled; a failure hides it until its redelivery
+/// ([`Failure::retry_in`]) and returns `false`.
 async fn handle(platform: &Platform, queue: &impl FollowUpQueue, delivery: Delivery) -> bool {
     let id = delivery.id.as_str();
     let outcome = tacos_aws::follow_up::follow_up(platform, id, delivery.body.as_deref()).await;
     if let Err(error) = outcome {
-        // The message and its delivery: the fifth failed one is dead-lettered.
+        let failure = Failure::of(&error);
+        let receives = delivery.receives.as_deref().and_then(|n| n.parse().ok());
+        let retry_in = failure.retry_in(receives.unwrap_or(1));
+        // The message and its delivery: the tenth failed one is dead-lettered.
         tracing::warn!(
             message_id = %id,
             receives = delivery.receives.as_deref().unwrap_or("?"),
+            retry_in_s = retry_in.as_secs(),
             %error,
             "follow-up failed; will be redelivered (dead-lettered after the queue's maxReceiveCount)"
         );
-        tacos_telemetry::series::followup_messages("failed", 1);
+        tacos_telemetry::series::followup_messages(failure.outcome(), 1);
+        if let Some(receipt) = delivery.receipt.as_deref() {
+            if let Err(error) = queue.hide(receipt, retry_in).await {
+                tracing::warn!(
+                    message_id = %id,
+                    %error,
+                    "failed follow-up not hidden: it comes back after the queue's visibility timeout"
+                );
+            }
+        }
         return false;
     }
     tacos_telemetry::series::followup_messages("handled", 1);
@@ -455,6 +471,7 @@ mod tests {
         batches: Mutex<VecDeque<Vec<Delivery>>>,
         deleted: Mutex<Vec<String>>,
         released: Mutex<Vec<String>>,
+        hidden: Mutex<Vec<(String, u64)>>,
         /// SIGTERM, sent when the first delete is made (the first message being finished).
         term_at_delete: Mutex<Option<oneshot::Sender<()>>>,
         /// SIGTERM, sent while a receive waits for SQS's answer.
@@ -486,6 +503,12 @@ mod tests {
 
         async fn release(&self, receipts: Vec<String>) -> Result<(), QueueError> {
             self.released.lock().unwrap().extend(receipts);
+            Ok(())
+        }
+
+        async fn hide(&self, receipt: &str, for_: Duration) -> Result<(), QueueError> {
+            let hidden = (receipt.to_string(), for_.as_secs());
+            self.hidden.lock().unwrap().push(hidden);
             Ok(())
         }
     }
@@ -560,6 +583,84 @@ mod tests {
         drained(&queue, termed).await;
         assert!(queue.deleted.lock().unwrap().is_empty());
         assert_eq!(*queue.released.lock().unwrap(), ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_follow_up_is_counted_and_hidden_for_as_long_as_its_failure_calls_for() {
+        use tacos_core::ids::{EventId, PaymentIntentId, ReservationId, UserId};
+        use tacos_core::ports::{Store, Write};
+        let store = Arc::new(tacos_core::in_process::MemoryStore::new());
+        let platform = Platform::new(
+            tacos_core::in_process::ports_over(
+                store.clone(),
+                Arc::new(tacos_core::ports::SystemClock),
+            ),
+            tacos_core::config::Config::for_tests(),
+        );
+        let payment = PaymentIntentId::generate();
+        // An approval of `payment`, as the bus's rule puts it on the queue, on its third receive.
+        let delivery = Delivery {
+            id: "m-1".into(),
+            body: Some(
+                serde_json::json!({
+                    "source": "tacos.payment",
+                    "detail-type": "payment.approved",
+                    "detail": {
+                        "version": 1,
+                        "reservation_id": ReservationId::generate(),
+                        "event_id": EventId::generate(),
+                        "user_id": UserId::generate(),
+                        "seat_ids": [],
+                        "quantity": 1,
+                        "occurred_at": "2026-12-07T20:00:00Z",
+                        "payment_intent_id": payment,
+                    },
+                })
+                .to_string(),
+            ),
+            receipt: Some("rh-1".into()),
+            receives: Some("3".into()),
+        };
+        let exposition = tacos_telemetry::series::prometheus();
+        let counted = |outcome: &str| -> f64 {
+            let series = format!("followup_messages_total{{outcome=\"{outcome}\"}} ");
+            exposition
+                .render()
+                .lines()
+                .find_map(|line| line.strip_prefix(series.as_str())?.parse().ok())
+                .unwrap_or(0.0)
+        };
+        let (deferred, failed) = (counted("deferred"), counted("failed"));
+        let queue = StandIn::default();
+
+        // The store away: deferred, hidden for the third wait of an outage (4 minutes).
+        store.set_unavailable(true);
+        assert!(
+            !handle(&platform, &queue, delivery.clone()).await,
+            "not handled"
+        );
+        store.set_unavailable(false);
+        // The payment's record unreadable: a failure of another kind, back in a minute.
+        let unreadable = tacos_core::domain::payments::intent_key(&payment);
+        let mut item = tacos_core::ports::Item::new();
+        item.insert("pk".into(), unreadable.pk.clone().into());
+        item.insert("sk".into(), unreadable.sk.clone().into());
+        item.insert("status".into(), "APPROVED".into());
+        item.insert("amount".into(), "not a number".into());
+        store.write(Write::put(item)).await.unwrap();
+        assert!(!handle(&platform, &queue, delivery).await, "not handled");
+
+        assert!(
+            queue.deleted.lock().unwrap().is_empty(),
+            "kept for redelivery"
+        );
+        assert_eq!(
+            *queue.hidden.lock().unwrap(),
+            [("rh-1".to_string(), 240), ("rh-1".to_string(), 60)]
+        );
+        // Other tests may count at the same time: at least.
+        assert!(counted("deferred") >= deferred + 1.0);
+        assert!(counted("failed") >= failed + 1.0);
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! The follow-up queue as the worker's loop uses it ([`FollowUpQueue`]): SQS in the cluster
 //! ([`SqsQueue`]), a stand-in in the tests.
 
+use std::time::Duration;
+
 use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, MessageSystemAttributeName};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use tacos_aws::redelivery::{Hide, Redelivery, RedeliveryError, SqsRedelivery};
 
 /// One received message: what the follow-up reads of it, and how to delete or give it back.
 #[derive(Debug, Clone, Default)]
@@ -10,7 +13,7 @@ pub struct Delivery {
     pub id: String,
     pub body: Option<String>,
     pub receipt: Option<String>,
-    /// SQS's `ApproximateReceiveCount`: the fifth failed delivery is dead-lettered.
+    /// SQS's `ApproximateReceiveCount`: the tenth failed delivery is dead-lettered.
     pub receives: Option<String>,
 }
 
@@ -33,6 +36,15 @@ impl QueueError {
     }
 }
 
+impl From<RedeliveryError> for QueueError {
+    fn from(error: RedeliveryError) -> Self {
+        match error {
+            RedeliveryError::Call(cause) => Self::Call(cause),
+            RedeliveryError::NotHidden { count, failed } => Self::NotGivenBack { count, failed },
+        }
+    }
+}
+
 /// What the loop does with the queue.
 pub(crate) trait FollowUpQueue {
     /// Up to ten messages; none once the poll's wait is over and the queue is empty.
@@ -42,6 +54,9 @@ pub(crate) trait FollowUpQueue {
     /// Makes messages received but not handled visible again at once, for another worker,
     /// instead of after the visibility timeout (three minutes in the stack).
     async fn release(&self, receipts: Vec<String>) -> Result<(), QueueError>;
+    /// Hides a message whose follow-up failed until its next delivery, `for_` from now
+    /// (`tacos_aws::redelivery`).
+    async fn hide(&self, receipt: &str, for_: Duration) -> Result<(), QueueError>;
 }
 
 /// The follow-up queue on SQS.
@@ -50,6 +65,16 @@ pub struct SqsQueue {
     pub url: String,
     /// The long poll's wait (`TACOS_WORKER_POLL_SECONDS`).
     pub poll_seconds: i32,
+}
+
+impl SqsQueue {
+    /// The same queue, as the one place that sets when messages come back.
+    fn redelivery(&self) -> SqsRedelivery {
+        SqsRedelivery {
+            client: self.client.clone(),
+            url: self.url.clone(),
+        }
+    }
 }
 
 impl FollowUpQueue for SqsQueue {
@@ -93,32 +118,21 @@ impl FollowUpQueue for SqsQueue {
     }
 
     async fn release(&self, receipts: Vec<String>) -> Result<(), QueueError> {
-        let entries = receipts
+        let now = receipts
             .into_iter()
-            .enumerate()
-            .map(|(i, receipt)| {
-                ChangeMessageVisibilityBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(receipt)
-                    .visibility_timeout(0)
-                    .build()
-                    .map_err(|e| QueueError::of(&e))
+            .map(|receipt| Hide {
+                receipt,
+                for_: Duration::ZERO,
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        let output = self
-            .client
-            .change_message_visibility_batch()
-            .queue_url(&self.url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .map_err(|e| QueueError::of(&e))?;
-        match output.failed.len() {
-            0 => Ok(()),
-            count => Err(QueueError::NotGivenBack {
-                count,
-                failed: format!("{:?}", output.failed),
-            }),
-        }
+            .collect();
+        Ok(self.redelivery().hide(now).await?)
+    }
+
+    async fn hide(&self, receipt: &str, for_: Duration) -> Result<(), QueueError> {
+        let hide = Hide {
+            receipt: receipt.to_string(),
+            for_,
+        };
+        Ok(self.redelivery().hide(vec![hide]).await?)
     }
 }

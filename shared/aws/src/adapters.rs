@@ -15,8 +15,11 @@ pub struct AwsAdapters {
     pub store: Arc<DynamoStore>,
     pub scheduler: Arc<EventBridgeScheduler>,
     pub bus: Arc<EventBridgeBus>,
-    /// For the payment follow-up, which drains `settings.followup_queue_url` itself.
+    /// For the payment follow-up, which drains `settings.followup_queue_url` itself (the
+    /// container's worker) or sets when its failed messages come back (the Lambda function).
     pub sqs: aws_sdk_sqs::Client,
+    /// The follow-up queue (`TACOS_FOLLOWUP_QUEUE_URL`), when this process is given it.
+    pub followup_queue_url: Option<String>,
     /// The WebSocket connections, in the same table.
     pub connections: Arc<DynamoConnections>,
     /// Frames to WebSocket connections, when `settings.ws_management_url` is set.
@@ -64,5 +67,6 @@ pub fn adapters(config: &aws_config::SdkConfig, settings: &AwsSettings) -> AwsAd
             &settings.event_bus,
         )),
         sqs,
+        followup_queue_url: settings.followup_queue_url.clone(),
     }
 }

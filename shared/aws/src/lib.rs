@@ -10,6 +10,8 @@
 //! * [`pusher`]: [`ApiGatewayPusher`], frames through the WebSocket API's management endpoint.
 //! * [`platform`]: [`AwsPlatform`], the platform on these adapters, built once per process.
 //! * [`follow_up`]: the payment follow-up's SQS messages (EventBridge events) handled.
+//! * [`redelivery`]: when a follow-up message that failed comes back: later the longer a
+//!   dependency stays away, soon for any other failure.
 //! * [`secrets`]: the JWT key, webhook secret, administrator password and CloudFront origin
 //!   secret, from Secrets Manager (or plain variables locally), read once per cold start.
 //!
@@ -31,6 +33,7 @@ pub mod env;
 pub mod follow_up;
 pub mod platform;
 pub mod pusher;
+pub mod redelivery;
 pub mod scheduler;
 mod sdk;
 pub mod sdk_config;

@@ -14,6 +14,7 @@ use tacos_http_client::{HttpKeySource, HttpWebhookSender};
 
 use crate::adapters::{adapters, AwsAdapters};
 use crate::env::SettingsError;
+use crate::redelivery::SqsRedelivery;
 use crate::secrets::{Secret, SecretsError};
 use crate::settings::AwsSettings;
 
@@ -93,6 +94,21 @@ impl AwsPlatform {
         Ok(self
             .platform
             .live_updates(self.adapters.connections.clone(), pusher))
+    }
+
+    /// The follow-up queue, where the `payment-followup` function hides a failed message until
+    /// its next delivery ([`crate::redelivery`]); the function must be given
+    /// `TACOS_FOLLOWUP_QUEUE_URL`.
+    pub fn redelivery(&self) -> Result<SqsRedelivery, SettingsError> {
+        let url = self
+            .adapters
+            .followup_queue_url
+            .clone()
+            .ok_or(SettingsError::Missing("TACOS_FOLLOWUP_QUEUE_URL"))?;
+        Ok(SqsRedelivery {
+            client: self.adapters.sqs.clone(),
+            url,
+        })
     }
 }
 

@@ -157,18 +157,25 @@ impl JobHandler for Platform {
 
 #[async_trait]
 impl EventHandler for Platform {
-    /// Handles `event` in a span that continues the trace of whoever published it.
     async fn handle_event(&self, event: DomainEvent) -> Result<(), String> {
-        let span = event.consumer_span();
-        let trace_id = crate::trace_context::trace_id_or_new(event.detail.traceparent.as_deref());
-        crate::trace_context::in_trace(trace_id, self.follow_up(event).instrument(span)).await
+        self.follow_up_event(event).await.map_err(|e| e.to_string())
     }
 }
 
 impl Platform {
-    async fn follow_up(&self, event: DomainEvent) -> Result<(), String> {
+    /// Handles `event` (the payment follow-up) in a span that continues the trace of whoever
+    /// published it. The error keeps its kind, so a queue's consumer can tell a dependency that is
+    /// away ([`Error::Unavailable`](crate::error::Error::Unavailable): retry later, the event is
+    /// fine) from any other failure.
+    pub async fn follow_up_event(&self, event: DomainEvent) -> crate::error::Result<()> {
+        let span = event.consumer_span();
+        let trace_id = crate::trace_context::trace_id_or_new(event.detail.traceparent.as_deref());
+        crate::trace_context::in_trace(trace_id, self.follow_up(event).instrument(span)).await
+    }
+
+    async fn follow_up(&self, event: DomainEvent) -> crate::error::Result<()> {
         let detail = &event.detail;
-        let result = match event.detail_type {
+        match event.detail_type {
             DetailType::PaymentApproved => match &detail.payment_intent_id {
                 Some(payment) => {
                     self.payments
@@ -183,7 +190,6 @@ impl Platform {
                     .await
             }
             _ => Ok(()),
-        };
-        result.map_err(|e| e.to_string())
+        }
     }
 }

@@ -38,7 +38,7 @@ pub async fn run(function: Function) -> Result<(), Error> {
             http::run(function, platform, aws.origin_secret.clone()).await
         }
         Kind::Scheduled(family) => triggers::run_jobs(platform, family).await,
-        Kind::FollowUpQueue => triggers::run_followup(platform).await,
+        Kind::FollowUpQueue => triggers::run_followup(platform, aws.redelivery()?).await,
         Kind::WebSocket(WebSocketRoute::Connect) => {
             websocket::run_connect(Arc::new(aws.live_updates()?)).await
         }

@@ -2,20 +2,26 @@
 //!
 //! * `expire` and `payment-simulator` are EventBridge Scheduler targets; the schedule's input is
 //!   the [`Job`] itself, with the `traceparent` of the request that set it ([`TracedJob`]), whose
-//!   trace the run continues. The Scheduler retries failures and may deliver twice; jobs are
-//!   idempotent.
+//!   trace the run continues. Scheduler invokes them asynchronously and retries only a hand-over
+//!   that failed (throttled, function missing); a run that fails is Lambda's to retry, twice, after
+//!   which its record goes to the timer failure queue (`EventInvokeConfig`), and the sweeper runs
+//!   the job again within minutes anyway. Either may deliver twice; jobs are idempotent.
 //! * `payment-followup` drains the SQS queue that the EventBridge rule feeds. Each record is an
 //!   EventBridge event; a record that fails is reported in `batchItemFailures` so only it is
-//!   redelivered (and dead-lettered after five tries), never the whole batch. Each event's
-//!   handling continues the trace its detail's `traceparent` names.
+//!   redelivered, never the whole batch, after a wait that depends on why it failed
+//!   ([`tacos_aws::redelivery`]): growing from 1 to 15 minutes while a dependency is away, so a
+//!   store outage of an hour and a half does not dead-letter it, a minute otherwise, so a message
+//!   that can never succeed reaches the dead-letter queue at its tenth receive within about ten
+//!   minutes. Each event's handling continues the trace its detail's `traceparent` names.
 //!
 //! Every invocation ends by flushing its metrics and spans ([`crate::metrics::flush`]).
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{service_fn, LambdaEvent};
 use tacos_aws::follow_up::follow_up;
+use tacos_aws::redelivery::{Failure, Hide, Redelivery, SqsRedelivery, MAX_RECEIVES};
 use tacos_core::platform::Platform;
 use tacos_core::ports::{JobFamily, JobHandler, TracedJob};
 use tracing::Instrument;
@@ -35,7 +41,8 @@ pub async fn run_jobs(
     .await
 }
 
-/// Runs one scheduled job, continuing the trace that set it; an error makes the Scheduler retry.
+/// Runs one scheduled job, continuing the trace that set it; an error makes Lambda retry it (the
+/// asynchronous invocation's retries), not the Scheduler.
 pub async fn handle_job(
     platform: &Platform,
     family: JobFamily,
@@ -56,11 +63,15 @@ pub async fn handle_job(
     tacos_core::trace_context::in_trace(trace_id, run).await
 }
 
-pub async fn run_followup(platform: Arc<Platform>) -> Result<(), lambda_runtime::Error> {
+pub async fn run_followup(
+    platform: Arc<Platform>,
+    redelivery: SqsRedelivery,
+) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let platform = platform.clone();
+        let redelivery = redelivery.clone();
         async move {
-            let response = handle_batch(&platform, event.payload).await;
+            let response = handle_batch(&platform, &redelivery, event.payload).await;
             crate::metrics::flush();
             Ok::<_, lambda_runtime::Error>(response)
         }
@@ -68,32 +79,89 @@ pub async fn run_followup(platform: Arc<Platform>) -> Result<(), lambda_runtime:
     .await
 }
 
-/// Handles the records at once; failures are reported for redelivery of those records alone.
+/// Handles the records at once; failures are reported for redelivery of those records alone, each
+/// hidden first for as long as its failure calls for ([`tacos_aws::redelivery`]).
 ///
 /// At once, not one after another: a record whose store calls are slow (each may take up to
 /// `TACOS_AWS_OPERATION_TIMEOUT_MS`) would otherwise take the others' time too, and a batch over
 /// the function's timeout goes back to the queue whole, every record nearer its dead letter. The
 /// follow-up is safe to run concurrently: records of one reservation are handled as two
 /// functions' would be (`Payments::on_approved`, `on_failed`).
-pub async fn handle_batch(platform: &Platform, event: SqsEvent) -> SqsBatchResponse {
+pub async fn handle_batch(
+    platform: &Platform,
+    redelivery: &impl Redelivery,
+    event: SqsEvent,
+) -> SqsBatchResponse {
     let outcomes = futures::future::join_all(event.records.into_iter().map(|record| async move {
         let id = record.message_id.clone().unwrap_or_default();
         let outcome = follow_up(platform, &id, record.body.as_deref()).await;
-        (id, outcome)
+        (id, record, outcome)
     }))
     .await;
     let mut failures = Vec::new();
-    for (id, outcome) in outcomes {
-        if let Err(error) = outcome {
-            tracing::warn!(message_id = %id, %error, "follow-up failed; will be redelivered");
-            failures.push(BatchItemFailure {
-                item_identifier: id,
+    let mut hidden = Vec::new();
+    for (id, record, outcome) in outcomes {
+        let Err(error) = outcome else {
+            tacos_telemetry::series::followup_messages("handled", 1);
+            continue;
+        };
+        let failure = Failure::of(&error);
+        let receives = receives(&record);
+        let retry_in = failure.retry_in(receives);
+        tacos_telemetry::series::followup_messages(failure.outcome(), 1);
+        match failure {
+            _ if receives >= MAX_RECEIVES => tracing::error!(
+                message_id = %id,
+                receives,
+                outcome = failure.outcome(),
+                %error,
+                "follow-up failed on its last receive: the message goes to the dead-letter queue"
+            ),
+            Failure::DependencyAway => tracing::warn!(
+                message_id = %id,
+                receives,
+                retry_in_s = retry_in.as_secs(),
+                %error,
+                "follow-up deferred: a dependency is away; the message comes back later each time"
+            ),
+            Failure::Other => tracing::warn!(
+                message_id = %id,
+                receives,
+                retry_in_s = retry_in.as_secs(),
+                %error,
+                "follow-up failed; will be redelivered"
+            ),
+        }
+        if let Some(receipt) = record.receipt_handle {
+            hidden.push(Hide {
+                receipt,
+                for_: retry_in,
             });
         }
+        failures.push(BatchItemFailure {
+            item_identifier: id,
+        });
+    }
+    let count = hidden.len();
+    if let Err(error) = redelivery.hide(hidden).await {
+        tracing::warn!(
+            count,
+            %error,
+            "failed follow-ups not hidden: they come back after the queue's visibility timeout"
+        );
     }
     SqsBatchResponse {
         batch_item_failures: failures,
     }
+}
+
+/// The record's `ApproximateReceiveCount` (this delivery is its n-th); 1 when SQS did not say.
+fn receives(record: &SqsMessage) -> u32 {
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1)
 }
 
 /// The `sweeper`: one sweep per invocation (a scheduled rule starts it every minute, whatever the

@@ -57,13 +57,15 @@ pub const SWEPT_JOBS: &str = "swept_jobs_total";
 /// record it (not the Lambda functions), so it is not in [`ALL`].
 pub const HTTP_CONNECTIONS_REFUSED: &str = "http_connections_refused_total";
 
-/// Follow-up messages the container's worker took off the SQS queue, by `outcome`: `handled` (and
-/// deleted), `failed` (left for redelivery; the queue dead-letters a message's fifth failed
-/// delivery) and `given_back` (received, then returned to the queue at a stop). Only the worker
-/// records it, so it is not in [`ALL`].
+/// Follow-up messages the container's worker or the `payment-followup` function took off the SQS
+/// queue, by `outcome`: `handled` (and deleted), `deferred` (failed because a dependency was away:
+/// left for a later delivery, the message is fine), `failed` (failed otherwise: left for
+/// redelivery; the queue dead-letters a message's tenth failed delivery) and `given_back`
+/// (received, then returned to the queue at a stop: the worker only). Only the follow-up's
+/// consumers record it, so it is not in [`ALL`].
 pub const FOLLOWUP_MESSAGES: &str = "followup_messages_total";
 /// Every `outcome` of [`FOLLOWUP_MESSAGES`].
-pub const FOLLOWUP_OUTCOMES: &[&str] = &["handled", "failed", "given_back"];
+pub const FOLLOWUP_OUTCOMES: &[&str] = &["handled", "deferred", "failed", "given_back"];
 
 /// Every series name, for checks that a scrape or a dashboard covers them all.
 pub const ALL: &[&str] = &[
@@ -175,7 +177,7 @@ pub fn swept_jobs(jobs: u32, failed: u32) {
     counter!(SWEPT_JOBS, "outcome" => "failed").increment(u64::from(failed));
 }
 
-/// `count` follow-up messages of the worker ended in `outcome` (one of [`FOLLOWUP_OUTCOMES`]).
+/// `count` follow-up messages ended in `outcome` (one of [`FOLLOWUP_OUTCOMES`]).
 pub fn followup_messages(outcome: &'static str, count: u64) {
     counter!(FOLLOWUP_MESSAGES, "outcome" => outcome).increment(count);
 }

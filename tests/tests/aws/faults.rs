@@ -380,6 +380,7 @@ impl Driver {
 
 struct Triggers {
     platform: Arc<tacos_core::platform::Platform>,
+    redelivery: tacos_aws::redelivery::SqsRedelivery,
     counters: Arc<Counters>,
     invocations: AtomicUsize,
 }
@@ -429,12 +430,12 @@ async fn invoke(
                 Err(e) => return failed(format!("not an SQS event: {e}")),
             };
             // Every batch twice: SQS's at-least-once delivery, at its worst.
-            handle_batch(&triggers.platform, batch.clone()).await;
+            handle_batch(&triggers.platform, &triggers.redelivery, batch.clone()).await;
             triggers
                 .counters
                 .duplicate_batches
                 .fetch_add(1, Ordering::Relaxed);
-            let response = handle_batch(&triggers.platform, batch).await;
+            let response = handle_batch(&triggers.platform, &triggers.redelivery, batch).await;
             axum::Json(response).into_response()
         }
         other => failed(format!("no trigger function {other}")),
@@ -442,12 +443,12 @@ async fn invoke(
 }
 
 async fn serve_triggers(port: u16, counters: Arc<Counters>) {
-    let platform = tacos_aws::AwsPlatform::from_env()
+    let aws = tacos_aws::AwsPlatform::from_env()
         .await
-        .expect("platform on AWS adapters")
-        .platform;
+        .expect("platform on AWS adapters");
     let state = Arc::new(Triggers {
-        platform,
+        platform: aws.platform.clone(),
+        redelivery: aws.redelivery().expect("TACOS_FOLLOWUP_QUEUE_URL is set"),
         counters,
         invocations: AtomicUsize::new(0),
     });

@@ -28,6 +28,9 @@
 //!   and dead-letter queue of every timer schedule.
 //! * `sweep`: holds whose expiry was lost (`expire` failing three times, a schedule deleted) are
 //!   released by the sweeper's next run, and their seats sold again.
+//! * `followup`: the `payment-followup` function's batch handler through a DynamoDB outage: the
+//!   message hidden longer than the queue's timeout (`ChangeMessageVisibility`), then confirmed
+//!   at its next delivery once the table is back.
 //! * `faults`: the store going away mid-flow (moto stopped and restarted from its snapshot) under
 //!   buyers of the container's HTTP mode; only with `TACOS_FAULTS_BASE_URL`, set by
 //!   `scripts/faults.sh`.
@@ -39,6 +42,7 @@
 //! run one at a time (see [`connect`]) so each sees only its own traffic.
 
 mod faults;
+mod followup;
 mod live_updates;
 mod operations;
 mod sweep;

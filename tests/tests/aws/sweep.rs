@@ -46,7 +46,7 @@ fn throttled(table: Arc<dyn Store>, failures: Arc<AtomicU32>) -> WatchedStore {
 
 /// The platform as a function builds it (`tacos_aws::AwsPlatform`): every timer filed in the
 /// ledger before its schedule is set; the clock is the test's.
-fn platform(aws: &Aws, store: Arc<dyn Store>, clock: Arc<ManualClock>) -> Platform {
+pub(super) fn platform(aws: &Aws, store: Arc<dyn Store>, clock: Arc<ManualClock>) -> Platform {
     let scheduler: Arc<dyn Scheduler> = aws.scheduler.clone();
     let ports = Ports {
         scheduler: Arc::new(LedgeredScheduler::new(scheduler, store.clone())),
@@ -60,7 +60,7 @@ fn platform(aws: &Aws, store: Arc<dyn Store>, clock: Arc<ManualClock>) -> Platfo
 }
 
 /// A buyer's hold of `seat`, through the waiting room.
-async fn hold(
+pub(super) async fn hold(
     platform: &Platform,
     clock: &ManualClock,
     event: &EventId,

@@ -35,6 +35,8 @@ use tacos_core::ports::{
     DetailType, DomainEvent, EventDetail, EventHandler, Job, JobHandler, Scheduler, Store, Write,
 };
 
+use tacos_aws::redelivery::{Hide, Redelivery, RedeliveryError};
+
 use crate::world::{World, HOLD_SECONDS};
 
 /// The domain event a verified webhook publishes for `payment` (what SQS hands the follow-up).
@@ -475,6 +477,49 @@ fn bridged(event: &DomainEvent) -> String {
     envelope.to_string()
 }
 
+/// The follow-up queue as `handle_batch` sets when failed messages come back: what it was asked
+/// to hide, for how long; `refuse` makes every call fail (SQS away, access denied).
+#[derive(Default)]
+struct Hidden {
+    asked: std::sync::Mutex<Vec<Hide>>,
+    refuse: bool,
+}
+
+impl Hidden {
+    fn refusing() -> Self {
+        Self {
+            refuse: true,
+            ..Self::default()
+        }
+    }
+
+    /// Every receipt hidden so far with its seconds, and forgets them.
+    fn take(&self) -> Vec<(String, u64)> {
+        std::mem::take(&mut *self.asked.lock().unwrap())
+            .into_iter()
+            .map(|hide| (hide.receipt, hide.for_.as_secs()))
+            .collect()
+    }
+}
+
+impl Redelivery for Hidden {
+    async fn hide(&self, messages: Vec<Hide>) -> Result<(), RedeliveryError> {
+        self.asked.lock().unwrap().extend(messages);
+        if self.refuse {
+            return Err(RedeliveryError::Call("AccessDenied".into()));
+        }
+        Ok(())
+    }
+}
+
+/// `record` on its `receives`-th delivery (SQS's `ApproximateReceiveCount`).
+fn delivered(mut record: SqsMessage, receives: u32) -> SqsMessage {
+    record
+        .attributes
+        .insert("ApproximateReceiveCount".into(), receives.to_string());
+    record
+}
+
 fn failed_ids(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
     response
         .batch_item_failures
@@ -525,11 +570,18 @@ async fn the_followup_lambda_batch_handles_a_duplicate_once_and_reports_only_the
             record("m-4", "{ not an EventBridge event"),
         ],
     };
-    let response = tacos_lambda::triggers::handle_batch(world.platform(), batch.clone()).await;
+    let hidden = Hidden::default();
+    let response =
+        tacos_lambda::triggers::handle_batch(world.platform(), &hidden, batch.clone()).await;
     assert_eq!(
         failed_ids(&response),
         ["m-3"],
         "only the record that failed is redelivered; the unreadable one is dropped, not retried forever"
+    );
+    assert_eq!(
+        hidden.take(),
+        [("rh-m-3".to_string(), 60)],
+        "a failure that is not an outage comes back in a minute, on its way to the DLQ"
     );
     assert_eq!(
         status_of(&world, &good.reservation_id).await,
@@ -546,8 +598,10 @@ async fn the_followup_lambda_batch_handles_a_duplicate_once_and_reports_only_the
     let redelivery = SqsEvent {
         records: vec![batch.records[2].clone(), batch.records[0].clone()],
     };
-    let response = tacos_lambda::triggers::handle_batch(world.platform(), redelivery).await;
+    let response =
+        tacos_lambda::triggers::handle_batch(world.platform(), &hidden, redelivery).await;
     assert!(failed_ids(&response).is_empty(), "{response:?}");
+    assert!(hidden.take().is_empty(), "nothing handled is hidden");
     assert_eq!(world.published(DetailType::ReservationConfirmed), 2);
     let audit = world.audit(&event.event_id).await;
     assert_eq!((audit.inventory.sold, audit.inventory.available), (2, 2));
@@ -555,7 +609,7 @@ async fn the_followup_lambda_batch_handles_a_duplicate_once_and_reports_only_the
 }
 
 #[tokio::test]
-async fn the_followup_lambda_reports_every_record_while_the_store_is_down_and_loses_none() {
+async fn the_followup_lambda_hides_every_record_longer_while_the_store_is_down_and_loses_none() {
     let world = World::new();
     let event = world.general(10, 10.0).await;
     let mut records = Vec::new();
@@ -576,14 +630,54 @@ async fn the_followup_lambda_reports_every_record_while_the_store_is_down_and_lo
         ));
     }
     let batch = SqsEvent { records };
+    let hidden = Hidden::default();
+    let exposition = tacos_telemetry::series::prometheus();
+    let counted = |outcome: &str| -> f64 {
+        let series = format!("followup_messages_total{{outcome=\"{outcome}\"}} ");
+        exposition
+            .render()
+            .lines()
+            .find_map(|line| line.strip_prefix(series.as_str())?.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let (deferred, handled) = (counted("deferred"), counted("handled"));
     world.local.store.set_unavailable(true);
-    let response = tacos_lambda::triggers::handle_batch(world.platform(), batch.clone()).await;
+    // Each delivery through the outage hides the messages longer: 1, 2, 4, 8, then 15 minutes,
+    // instead of leaving them to come back after the queue's 180 s and use up their receives.
+    for (receives, seconds) in [(1, 60), (2, 120), (4, 480), (5, 900), (9, 900)] {
+        let redelivery = SqsEvent {
+            records: (batch.records.iter().cloned())
+                .map(|record| delivered(record, receives))
+                .collect(),
+        };
+        let response =
+            tacos_lambda::triggers::handle_batch(world.platform(), &hidden, redelivery).await;
+        assert_eq!(failed_ids(&response), ["m-0", "m-1", "m-2"]);
+        assert_eq!(
+            hidden.take(),
+            ["rh-m-0", "rh-m-1", "rh-m-2"].map(|receipt| (receipt.to_string(), seconds)),
+            "delivery {receives} through the outage"
+        );
+    }
+    // Hiding them failing too (SQS refusing): they are still reported, so they come back after
+    // the queue's visibility timeout as before, never deleted.
+    let refusing = Hidden::refusing();
+    let response =
+        tacos_lambda::triggers::handle_batch(world.platform(), &refusing, batch.clone()).await;
     assert_eq!(failed_ids(&response), ["m-0", "m-1", "m-2"]);
+    assert_eq!(refusing.take().len(), 3);
     world.local.store.set_unavailable(false);
     for _ in 0..2 {
-        let response = tacos_lambda::triggers::handle_batch(world.platform(), batch.clone()).await;
+        let response =
+            tacos_lambda::triggers::handle_batch(world.platform(), &hidden, batch.clone()).await;
         assert!(failed_ids(&response).is_empty());
     }
+    // Counted as the worker counts them (other tests may count at the same time: at least).
+    assert!(
+        counted("deferred") >= deferred + 18.0,
+        "six deliveries of three"
+    );
+    assert!(counted("handled") >= handled + 6.0);
     let audit = world.audit(&event.event_id).await;
     assert_eq!((audit.inventory.sold, audit.inventory.held), (6, 0));
     assert_eq!(audit.confirmed.len(), 3);

@@ -24,8 +24,9 @@ use crate::ports::bus::{DetailType, DomainEvent};
 use crate::ports::store::{Key, Write};
 use crate::ports::Job;
 
-/// How long after an approval reached the platform its follow-up is checked: past the bus's own
-/// retries (SQS redelivers a failed message for about five minutes before dead-lettering it).
+/// How long after an approval reached the platform its follow-up is checked: past the bus's
+/// retries of a message that fails for its own sake (about ten minutes before the DLQ); one that
+/// fails because the store is away is retried longer, and the check, idempotent, may run first.
 pub const FOLLOW_UP_CHECK_SECS: i64 = 10 * 60;
 
 /// How long a webhook id is remembered (a week), so a late redelivery is still known as a replay.
