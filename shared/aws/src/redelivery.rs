@@ -42,6 +42,13 @@ const LONGEST_OUTAGE_WAIT: Duration = Duration::from_secs(15 * 60);
 /// The wait after any other failure.
 const OTHER_FAILURE_WAIT: Duration = Duration::from_secs(60);
 
+/// The longest a call hiding messages may take. The SQS client has no bound of its own (the
+/// worker's long polls wait 20 s by design): a call that hung would hold the function to its
+/// timeout, and the whole batch, handled records included, would come back after the queue's
+/// visibility timeout. Given up, the messages come back at that timeout instead, as when hiding
+/// fails.
+pub const HIDE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Why a follow-up failed, as far as its message's next delivery is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
@@ -146,6 +153,14 @@ impl Redelivery for SqsRedelivery {
             .change_message_visibility_batch()
             .queue_url(&self.url)
             .set_entries(Some(entries))
+            .customize()
+            .config_override(
+                aws_sdk_sqs::config::Builder::default().timeout_config(
+                    aws_sdk_sqs::config::timeout::TimeoutConfig::builder()
+                        .operation_timeout(HIDE_TIMEOUT)
+                        .build(),
+                ),
+            )
             .send()
             .await
             .map_err(|e| RedeliveryError::of(&e))?;
@@ -193,6 +208,49 @@ mod tests {
             let to_the_dlq: Duration = (1..=MAX_RECEIVES).map(|r| other.retry_in(r)).sum();
             assert_eq!(to_the_dlq, Duration::from_secs(10 * 60));
         }
+    }
+
+    #[tokio::test]
+    async fn a_hide_that_gets_no_answer_gives_up_after_its_bound() {
+        // An endpoint that takes the connection and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let held = tokio::spawn(async move {
+            let mut sockets = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                sockets.push(socket);
+            }
+        });
+        let config = crate::sdk_config::loader()
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .endpoint_url(format!("http://{address}"))
+            .load()
+            .await;
+        let queue = SqsRedelivery {
+            client: aws_sdk_sqs::Client::new(&config),
+            url: format!("http://{address}/000000000000/follow-up"),
+        };
+        let started = std::time::Instant::now();
+        let hide = queue.hide(vec![Hide {
+            receipt: "receipt".into(),
+            for_: Duration::from_secs(60),
+        }]);
+        let hidden = tokio::time::timeout(HIDE_TIMEOUT * 3, hide)
+            .await
+            .expect("the hide gives up by itself");
+        let took = started.elapsed();
+        held.abort();
+        assert!(
+            matches!(hidden, Err(RedeliveryError::Call(_))),
+            "{hidden:?}"
+        );
+        assert!(
+            took >= HIDE_TIMEOUT && took < HIDE_TIMEOUT + Duration::from_secs(3),
+            "gave up after {took:?}"
+        );
     }
 
     #[test]
