@@ -191,7 +191,7 @@ pub const JSON_MEMBERS: &str = "json_members";
 /// the line as it comes. Every request writes one, and the line's shape is fixed, so its five
 /// members are written here from their types rather than recorded one by one through tracing's
 /// dynamic field API, each visited, looked up and formatted on its own: that took 2,200 of a
-/// health check's 28,000 instructions, a fifth of them printing the latency as the shortest
+/// health check's 28,000 instructions, a third of them printing the latency as the shortest
 /// decimal of a float (BENCHMARKS.md §8.18). The latency is written to the microsecond, the clock's
 /// useful precision here.
 ///
