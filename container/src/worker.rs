@@ -554,14 +554,10 @@ mod tests {
             term_at_delete: Mutex::new(Some(term)),
             ..StandIn::default()
         };
-        let exposition = tacos_telemetry::series::prometheus();
-        let counted = |outcome: &str| -> f64 {
-            let series = format!("followup_messages_total{{outcome=\"{outcome}\"}} ");
-            exposition
-                .render()
-                .lines()
-                .find_map(|line| line.strip_prefix(series.as_str())?.parse().ok())
-                .unwrap_or(0.0)
+        let counted = |outcome: &str| {
+            tacos_telemetry::series::rendered_value(&format!(
+                "followup_messages_total{{outcome=\"{outcome}\"}}"
+            ))
         };
         let (handled, given_back) = (counted("handled"), counted("given_back"));
         drained(&queue, termed).await;
@@ -621,14 +617,10 @@ mod tests {
             receipt: Some("rh-1".into()),
             receives: Some("3".into()),
         };
-        let exposition = tacos_telemetry::series::prometheus();
-        let counted = |outcome: &str| -> f64 {
-            let series = format!("followup_messages_total{{outcome=\"{outcome}\"}} ");
-            exposition
-                .render()
-                .lines()
-                .find_map(|line| line.strip_prefix(series.as_str())?.parse().ok())
-                .unwrap_or(0.0)
+        let counted = |outcome: &str| {
+            tacos_telemetry::series::rendered_value(&format!(
+                "followup_messages_total{{outcome=\"{outcome}\"}}"
+            ))
         };
         let (deferred, failed) = (counted("deferred"), counted("failed"));
         let queue = StandIn::default();

@@ -381,6 +381,17 @@ pub fn prometheus() -> &'static metrics_exporter_prometheus::PrometheusHandle {
     })
 }
 
+/// The value of one series as `/metrics` renders it now, `series` written as the exposition
+/// writes it (`followup_messages_total{outcome="handled"}`); 0 before it has one. For tests and
+/// checks that read a count back through the exposition an operator scrapes.
+pub fn rendered_value(series: &str) -> f64 {
+    prometheus()
+        .render()
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 #[cfg(test)]
 mod tests {
     use metrics_exporter_prometheus::PrometheusBuilder;

@@ -631,14 +631,10 @@ async fn the_followup_lambda_hides_every_record_longer_while_the_store_is_down_a
     }
     let batch = SqsEvent { records };
     let hidden = Hidden::default();
-    let exposition = tacos_telemetry::series::prometheus();
-    let counted = |outcome: &str| -> f64 {
-        let series = format!("followup_messages_total{{outcome=\"{outcome}\"}} ");
-        exposition
-            .render()
-            .lines()
-            .find_map(|line| line.strip_prefix(series.as_str())?.parse().ok())
-            .unwrap_or(0.0)
+    let counted = |outcome: &str| {
+        tacos_telemetry::series::rendered_value(&format!(
+            "followup_messages_total{{outcome=\"{outcome}\"}}"
+        ))
     };
     let (deferred, handled) = (counted("deferred"), counted("handled"));
     world.local.store.set_unavailable(true);
