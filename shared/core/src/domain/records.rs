@@ -33,9 +33,9 @@ pub trait Expiring {
 ///
 /// The record is written as the struct it is and the key's two members appended before its
 /// closing brace, rather than both flattened into one map (`#[serde(flatten)]`), which serde
-/// writes member by member through its map serializer: that took a tenth of a join's
-/// instructions (BENCHMARKS.md §8.18). Were a record to name a field `pk` or `sk`, the key's, last,
-/// would be the one read back, as [`to_item`]'s overwrite makes it.
+/// writes member by member through its map serializer, a few hundred instructions more for
+/// every join's ticket (BENCHMARKS.md §8.18). Were a record to name a field `pk` or `sk`, the
+/// key's, last, would be the one read back, as [`to_item`]'s overwrite makes it.
 pub fn to_text<T: Serialize + Expiring>(key: &Key, record: &T) -> Result<ItemText, Error> {
     let mut text = Vec::with_capacity(512);
     serde_json::to_writer(&mut text, record)
