@@ -34,7 +34,6 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use tacos_aws::redelivery::Failure;
 use tacos_core::platform::Platform;
 
 use queue::{Delivery, FollowUpQueue, SqsQueue};
@@ -328,23 +327,13 @@ where
 }
 
 /// Handles one message and deletes it once handled; a failure hides it until its redelivery
-/// ([`Failure::retry_in`]) and returns `false`.
+/// ([`tacos_aws::redelivery::failed`]) and returns `false`.
 async fn handle(platform: &Platform, queue: &impl FollowUpQueue, delivery: Delivery) -> bool {
     let id = delivery.id.as_str();
     let outcome = tacos_aws::follow_up::follow_up(platform, id, delivery.body.as_deref()).await;
     if let Err(error) = outcome {
-        let failure = Failure::of(&error);
         let receives = delivery.receives.as_deref().and_then(|n| n.parse().ok());
-        let retry_in = failure.retry_in(receives.unwrap_or(1));
-        // The message and its delivery: the tenth failed one is dead-lettered.
-        tracing::warn!(
-            message_id = %id,
-            receives = delivery.receives.as_deref().unwrap_or("?"),
-            retry_in_s = retry_in.as_secs(),
-            %error,
-            "follow-up failed; will be redelivered (dead-lettered after the queue's maxReceiveCount)"
-        );
-        tacos_telemetry::series::followup_messages(failure.outcome(), 1);
+        let retry_in = tacos_aws::redelivery::failed(id, receives, &error);
         if let Some(receipt) = delivery.receipt.as_deref() {
             if let Err(error) = queue.hide(receipt, retry_in).await {
                 tracing::warn!(

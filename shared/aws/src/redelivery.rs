@@ -91,6 +91,43 @@ impl Failure {
     }
 }
 
+/// A follow-up that failed with `error` on its `receives`-th delivery (SQS's
+/// `ApproximateReceiveCount`; `None` when SQS did not say, counted as the first): counted in
+/// `followup_messages_total` as its [`Failure::outcome`], logged as what it is (an error on its
+/// last receive, as it goes to the dead-letter queue; a warning otherwise), and how long its
+/// message should stay hidden. The one place both consumers of the queue (the
+/// `payment-followup` function, the container's worker) settle a failure.
+pub fn failed(message_id: &str, receives: Option<u32>, error: &Error) -> Duration {
+    let failure = Failure::of(error);
+    let receives = receives.unwrap_or(1);
+    let retry_in = failure.retry_in(receives);
+    tacos_telemetry::series::followup_messages(failure.outcome(), 1);
+    match failure {
+        _ if receives >= MAX_RECEIVES => tracing::error!(
+            message_id,
+            receives,
+            outcome = failure.outcome(),
+            %error,
+            "follow-up failed on its last receive: the message goes to the dead-letter queue"
+        ),
+        Failure::DependencyAway => tracing::warn!(
+            message_id,
+            receives,
+            retry_in_s = retry_in.as_secs(),
+            %error,
+            "follow-up deferred: a dependency is away; the message comes back later each time"
+        ),
+        Failure::Other => tracing::warn!(
+            message_id,
+            receives,
+            retry_in_s = retry_in.as_secs(),
+            %error,
+            "follow-up failed; will be redelivered"
+        ),
+    }
+    retry_in
+}
+
 /// One failed message to hide: its receipt handle and for how long.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hide {

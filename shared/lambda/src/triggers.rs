@@ -21,7 +21,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{service_fn, LambdaEvent};
 use tacos_aws::follow_up::follow_up;
-use tacos_aws::redelivery::{Failure, Hide, Redelivery, SqsRedelivery, MAX_RECEIVES};
+use tacos_aws::redelivery::{self, Hide, Redelivery, SqsRedelivery};
 use tacos_core::platform::Platform;
 use tacos_core::ports::{JobFamily, JobHandler, TracedJob};
 use tracing::Instrument;
@@ -105,33 +105,7 @@ pub async fn handle_batch(
             tacos_telemetry::series::followup_messages("handled", 1);
             continue;
         };
-        let failure = Failure::of(&error);
-        let receives = receives(&record);
-        let retry_in = failure.retry_in(receives);
-        tacos_telemetry::series::followup_messages(failure.outcome(), 1);
-        match failure {
-            _ if receives >= MAX_RECEIVES => tracing::error!(
-                message_id = %id,
-                receives,
-                outcome = failure.outcome(),
-                %error,
-                "follow-up failed on its last receive: the message goes to the dead-letter queue"
-            ),
-            Failure::DependencyAway => tracing::warn!(
-                message_id = %id,
-                receives,
-                retry_in_s = retry_in.as_secs(),
-                %error,
-                "follow-up deferred: a dependency is away; the message comes back later each time"
-            ),
-            Failure::Other => tracing::warn!(
-                message_id = %id,
-                receives,
-                retry_in_s = retry_in.as_secs(),
-                %error,
-                "follow-up failed; will be redelivered"
-            ),
-        }
+        let retry_in = redelivery::failed(&id, receives(&record), &error);
         if let Some(receipt) = record.receipt_handle {
             hidden.push(Hide {
                 receipt,
@@ -155,13 +129,12 @@ pub async fn handle_batch(
     }
 }
 
-/// The record's `ApproximateReceiveCount` (this delivery is its n-th); 1 when SQS did not say.
-fn receives(record: &SqsMessage) -> u32 {
+/// The record's `ApproximateReceiveCount` (this delivery is its n-th), when SQS said.
+fn receives(record: &SqsMessage) -> Option<u32> {
     record
         .attributes
         .get("ApproximateReceiveCount")
         .and_then(|n| n.parse().ok())
-        .unwrap_or(1)
 }
 
 /// The `sweeper`: one sweep per invocation (a scheduled rule starts it every minute, whatever the
