@@ -162,7 +162,7 @@ pub fn describe() {
     describe_counter!(
         FOLLOWUP_MESSAGES,
         Unit::Count,
-        "Follow-up messages the worker took off the queue: handled, failed (redelivered), given_back"
+        "Follow-up messages the worker or payment-followup took off the queue: handled, deferred, failed, given_back"
     );
     describe_counter!(
         OVERSELL_REJECTED,
